@@ -15,33 +15,42 @@ import numpy as np
 
 from classpulse_bench.accuracy import FaceGuess, Score
 from classpulse_common.schemas import CROP_BYTES, DetectedFaces, Frame, FrameResult
-from classpulse_detector.faces import FaceDetector, decode_gray
+from classpulse_detector.faces import Box, FaceDetector, decode_gray
 from classpulse_detector.settings import DetectorSettings
 
 PLAIN_HAAR = {"scale_factor": 1.1, "min_neighbors": 5, "min_face_px": 60, "detect_max_side": 100_000}
 """Plain Haar as the demo's haar_check and most tutorials run it: the default frontal-face cascade, full frame."""
 
 
-def detector_from_settings(settings: DetectorSettings) -> FaceDetector:
-    return FaceDetector(
-        settings.cascade_path, settings.scale_factor, settings.min_neighbors, settings.min_face_px,
-        settings.detect_max_side, settings.crop_margin,
-    )
+Locate = Callable[[int, np.ndarray], list[Box]]
+"""Boxes for the n-th frame of a video, given its grayscale image."""
 
 
-def detector_figures(detector: FaceDetector, jpegs: Sequence[bytes], per_frame: Sequence[dict]) -> dict[str, float]:
+def full_scans(detector: FaceDetector) -> Locate:
+    return lambda _n, gray: detector.detect(gray)
+
+
+def tracked(settings: DetectorSettings, fps: float) -> Locate:
+    """The detector as the service runs it: one source, frames `1/fps` apart in capture time."""
+    tracker = settings.tracking_detector()
+    return lambda n, gray: tracker.detect(("bench", "cam"), n + 1, round(n * 1000 / fps), gray)
+
+
+def detector_figures(
+    locate: Locate, crop: Callable[[np.ndarray, list[Box]], bytes], jpegs: Sequence[bytes], per_frame: Sequence[dict]
+) -> dict[str, float]:
     """Frames/s of one thread (OpenCV single-threaded, as each process of a busy machine effectively is), CPU per
-    frame, and recall and precision of the boxes against the labels."""
+    frame (decode, boxes, crops), and recall and precision of the boxes against the labels."""
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
         score = Score()
         wall, cpu = time.perf_counter(), time.process_time()
         found = []
-        for jpeg in jpegs:
+        for n, jpeg in enumerate(jpegs):
             gray = decode_gray(jpeg)
-            boxes = detector.detect(gray)
-            detector.crop(gray, boxes)
+            boxes = locate(n, gray)
+            crop(gray, boxes)
             found.append(boxes)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     finally:

@@ -53,8 +53,9 @@ class SampleClass:
     labels: dict
 
     @classmethod
-    def build(cls, config: BenchConfig) -> SampleClass:
-        path = sample_class_workload(config.video_seconds, config.video_fps, config.students)
+    def build(cls, config: BenchConfig, webcam_like: bool = True) -> SampleClass:
+        """Webcam-like by default: every system compared sees noisy, shaking frames, as from real cameras."""
+        path = sample_class_workload(config.video_seconds, config.video_fps, config.students, webcam_like=webcam_like)
         return cls(path, Workload.load(path), json.loads((path.parent / path.stem / LABELS_NAME).read_text()))
 
     @property
@@ -83,8 +84,9 @@ def run_bench(config: BenchConfig) -> BenchResult:
     settings = DetectorSettings()
     result.context["detector_settings"] = settings.model_dump(include=DETECTOR_FIELDS)
 
-    detector = micro.detector_from_settings(settings)
-    detector_section = _detector_section(detector, sample)
+    detector = settings.face_detector()
+    still = SampleClass.build(config, webcam_like=False)
+    detector_section = _detector_section(settings, sample, still, config.video_fps)
     crops = micro.crops_of(detector, workload.jpegs)
     messages_section = _messages_section(sample, crops)
     peer_section = _peers_section(sample, same_frames)
@@ -113,14 +115,23 @@ def run_bench(config: BenchConfig) -> BenchResult:
     return result
 
 
-def _detector_section(detector: micro.FaceDetector, sample: SampleClass) -> Section:
-    section = Section("Detector in this process (no Kafka)", note="one thread; all cores = cores x 1000 / CPU ms")
-    jpegs = sample.workload.jpegs
-    section.add("ClassPulse detector settings", **micro.detector_figures(detector, jpegs, sample.per_frame))
-    plain = micro.FaceDetector(**micro.PLAIN_HAAR)
-    section.add(
-        "plain Haar (sf 1.1, mn 5, 60 px, full frame)", **micro.detector_figures(plain, jpegs, sample.per_frame)
+def _detector_section(settings: DetectorSettings, webcam: SampleClass, still: SampleClass, fps: float) -> Section:
+    section = Section(
+        "Detector in this process (no Kafka)",
+        note=f"one thread; all cores = cores x 1000 / CPU ms; frames {1000 / fps:.0f} ms apart; tracking: full scan "
+        f"every {settings.full_scan_interval_ms} ms or on change, template matching between "
+        "(classpulse_detector.tracking); webcam-like: noise, shake and flicker added; still: the sample class as drawn",
     )
+    detector = settings.face_detector()
+    plain = micro.FaceDetector(**micro.PLAIN_HAAR)
+    for suffix, sample in ((", webcam-like", webcam), (", still", still)):
+        for name, locate in (
+            ("ClassPulse detector (tracking)", micro.tracked(settings, fps)),
+            ("ClassPulse detector, full scan every frame", micro.full_scans(detector)),
+            ("plain Haar (sf 1.1, mn 5, 60 px, full frame)", micro.full_scans(plain)),
+        ):
+            figures = micro.detector_figures(locate, detector.crop, sample.workload.jpegs, sample.per_frame)
+            section.add(name + suffix, **figures)
     return section
 
 

@@ -26,6 +26,8 @@ PARTITION_HEADROOM = 2.0
 CROP_BYTES = 48 * 48 + 200
 """One 48x48 gray crop plus its box and ids in the msgpack message."""
 REPLICATION = 3
+ACCEPTED_DELAY_S = 2.0
+"""The backlog one replica may carry before the autoscaler adds another: this much work, at its measured rate."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,16 @@ def plan(load: Load, throughput: dict[str, float | None]) -> dict[str, float | i
     }
 
 
+def lag_thresholds(throughput: dict[str, float | None], faces_per_frame: float = 1.0) -> dict[str, int | None]:
+    """KEDA lagThreshold per scaled stage, in messages of its input topic: the detector's are frames, the
+    classifier's are frames' worth of crops (faces_per_frame faces each)."""
+    detector, classifier = throughput["detector_frames_per_s"], throughput["classifier_faces_per_s"]
+    return {
+        "detector": round(detector * ACCEPTED_DELAY_S) if detector else None,
+        "classifier": round(classifier * ACCEPTED_DELAY_S / faces_per_frame) if classifier else None,
+    }
+
+
 def _cell(value: float | int | None) -> str:
     if value is None:
         return "?"
@@ -123,6 +135,10 @@ def main() -> None:
     throughput = json.loads(args.throughput.read_text())
     loads = [Load(classes, args.students, args.fps, args.faces_per_frame) for classes in args.classes]
     print(table(loads, throughput))
+    thresholds = lag_thresholds(throughput, args.faces_per_frame)
+    print("\nKEDA lagThreshold (deploy/k8s/base/autoscaling/scaledobjects.yaml): " + ", ".join(
+        f"{stage} {value if value is not None else '?'}" for stage, value in thresholds.items()
+    ))
 
 
 if __name__ == "__main__":

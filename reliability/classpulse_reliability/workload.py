@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import httpx
 import msgpack
+import numpy as np
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
@@ -62,20 +63,27 @@ class Workload:
         )
 
 
-def sample_class_workload(seconds: float, fps: float, students: int, seed: int = 7) -> Path:
-    """The sample class's frames as a workload file, built once per set of parameters and cached under .cache/."""
-    path = CACHE_DIR / f"workload-{students}s-{seconds:g}x{fps:g}fps-seed{seed}.msgpack"
+def sample_class_workload(seconds: float, fps: float, students: int, seed: int = 7, webcam_like: bool = False) -> Path:
+    """The sample class's frames as a workload file, built once per set of parameters and cached under .cache/.
+
+    The sample class is a still picture between its scripted changes; `webcam_like` adds what a real camera adds
+    (`webcam_like_frame`), for measuring anything that reuses work from frame to frame honestly."""
+    variant = "-webcam" if webcam_like else ""
+    path = CACHE_DIR / f"workload-{students}s-{seconds:g}x{fps:g}fps-seed{seed}{variant}.msgpack"
     if path.exists():
         return path
     paths = generate_sample_class(None, CACHE_DIR / path.stem, students=students, seconds=seconds, fps=fps, seed=seed)
     capture = cv2.VideoCapture(str(paths.video))
     jpegs = []
+    rng = np.random.default_rng(seed)
     try:
         while True:
             ok, image = capture.read()
             if not ok:
                 break
             height, width = image.shape[:2]
+            if webcam_like:
+                image = webcam_like_frame(image, rng)
             jpegs.append(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes())
     finally:
         capture.release()
@@ -83,6 +91,16 @@ def sample_class_workload(seconds: float, fps: float, students: int, seed: int =
         raise RuntimeError(f"OpenCV decoded no frame of {paths.video}")
     Workload(tuple(jpegs), width, height, fps, students).save(path)
     return path
+
+
+def webcam_like_frame(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The frame as a webcam would give it: up to 3 pixels of camera shake, +-3% brightness flicker and sensor noise
+    (sigma 4 gray levels)."""
+    dx, dy = (int(v) for v in rng.integers(-3, 4, 2))
+    shift = np.float32([[1, 0, dx], [0, 1, dy]])
+    moved = cv2.warpAffine(image, shift, image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    noisy = moved * (1 + rng.uniform(-0.03, 0.03)) + rng.normal(0, 4, image.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
 class FrameSender:

@@ -14,6 +14,7 @@ from classpulse_common.stage import Delivery, Emit, Reject
 from classpulse_demo.sample_class import generate_sample_class
 from classpulse_detector.faces import FaceDetector
 from classpulse_detector.stage import DetectFaces
+from classpulse_detector.tracking import TrackingDetector
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +54,7 @@ def delivery(image: np.ndarray, class_id: str, sequence: int = 0, jpeg: bytes | 
 
 
 def test_faces_become_crops_for_the_classifier(redis_client, registered, class_frames, sample):
-    handler = DetectFaces(FaceDetector(), ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=True)
+    handler = DetectFaces(TrackingDetector(FaceDetector()), ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=True)
     outcomes = handler([delivery(image, registered, n) for n, image in enumerate(class_frames)])
     assert all(isinstance(o, Emit) and o.topic == "classpulse.faces" for o in outcomes)
     faces = [o.message for o in outcomes]
@@ -64,7 +65,7 @@ def test_faces_become_crops_for_the_classifier(redis_client, registered, class_f
 
 
 def test_presence_only_deployment_sends_boxes_straight_to_predictions(redis_client, registered, class_frames):
-    handler = DetectFaces(FaceDetector(), ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=False)
+    handler = DetectFaces(TrackingDetector(FaceDetector()), ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=False)
     (outcome,) = handler([delivery(class_frames[0], registered)])
     assert outcome.topic == "classpulse.predictions"
     assert isinstance(outcome.message, FrameResult) and outcome.message.probabilities is None
@@ -73,13 +74,13 @@ def test_presence_only_deployment_sends_boxes_straight_to_predictions(redis_clie
 
 def test_presence_only_class_sends_no_crops(redis_client, registered, class_frames):
     redis_client.hset(class_key(registered), "emotion_enabled", "0")
-    handler = DetectFaces(FaceDetector(), ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=True)
+    handler = DetectFaces(TrackingDetector(FaceDetector()), ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=True)
     (outcome,) = handler([delivery(class_frames[0], registered)])
     assert outcome.topic == "classpulse.predictions" and outcome.message.probabilities is None
 
 
 def test_bad_frames_and_unknown_classes_are_rejected_with_reasons(redis_client, registered, class_frames):
-    handler = DetectFaces(FaceDetector(), ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=True)
+    handler = DetectFaces(TrackingDetector(FaceDetector()), ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=True)
     image = class_frames[0]
     good_jpeg = cv2.imencode(".jpg", image)[1].tobytes()
     outcomes = handler([

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+import yaml
 
 from deploy_support import K8S, load_tool
 
@@ -42,3 +43,17 @@ def test_readme_table_is_the_computed_one() -> None:
     throughput = json.loads((K8S / "throughput.json").read_text())
     expected = capacity.table([capacity.Load(n, 30, 1.0, 1.0) for n in (100, 1_000, 10_000)], throughput)
     assert shown == expected, "regenerate it: python deploy/tools/capacity.py"
+
+
+def test_autoscaling_lag_thresholds_are_the_measured_throughputs_times_the_accepted_delay() -> None:
+    capacity = load_tool("capacity")
+    throughput = json.loads((K8S / "throughput.json").read_text())
+    expected = capacity.lag_thresholds(throughput)  # webcams: one face per frame
+    scaled = {
+        document["metadata"]["name"]: int(document["spec"]["triggers"][0]["metadata"]["lagThreshold"])
+        for document in yaml.safe_load_all((K8S / "base" / "autoscaling" / "scaledobjects.yaml").read_text())
+    }
+    assert scaled == expected, "set lagThreshold to: python deploy/tools/capacity.py"
+    assert capacity.lag_thresholds({"detector_frames_per_s": 50.0, "classifier_faces_per_s": 1200.0}, 6.0) == {
+        "detector": 100, "classifier": 400,
+    }

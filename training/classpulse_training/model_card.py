@@ -57,7 +57,7 @@ for class balance, sample faces, duplicates and near-blank images.
 
 | setting | value |
 |---|---|
-| architecture | widths {model['widths']}, 3x3 convs per stage {model['convs_per_stage']}, BatchNorm+ReLU, max-pool, global average pool, dense {model['dense_units']}, dropout {model['dropout']} |
+| architecture | widths {model['widths']}, 3x3 convs per stage {model['convs_per_stage']}, BatchNorm+ReLU, max-pool, {model.get('head', 'global_average').replace('_', ' ')} head, dense {model['dense_units']}, dropout {model['dropout']} |
 | parameters | {cost['parameters']:,} |
 | optimiser | AdamW, peak LR {config['peak_learning_rate']}, {config['warmup_epochs']} warm-up epochs then cosine decay, weight decay {config['weight_decay']} |
 | loss | cross-entropy, label smoothing {config['label_smoothing']}, class weights frequency^-{config['class_weight_power']} |

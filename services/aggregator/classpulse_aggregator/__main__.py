@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import redis
 
 from classpulse_aggregator.alerts import AlertEvaluator
 from classpulse_aggregator.settings import AggregatorSettings
 from classpulse_aggregator.stage import STAGE, AggregateResults
 from classpulse_aggregator.writer import SeriesWriter
+from classpulse_common.redis_clients import redis_client
 from classpulse_common.registry import ClassDirectory
 from classpulse_common.schemas import FrameResult
 from classpulse_common.service import run_stage
@@ -18,9 +18,7 @@ def main() -> None:
     settings = AggregatorSettings()
 
     def build_handler(_stop: object) -> AggregateResults:
-        client = redis.Redis.from_url(
-            settings.redis_url.get_secret_value(), socket_timeout=5, health_check_interval=15, retry_on_timeout=True
-        )
+        client = redis_client(settings)
         alerts = AlertEvaluator(client, ClassDirectory(client), tuple(settings.alert_rules), settings.alert_window_s)
         return AggregateResults(SeriesWriter(client, settings.resolutions(), settings.dedup_window_s), alerts)
 

@@ -15,20 +15,14 @@ from classpulse_api.settings import ApiSettings
 from classpulse_api.store import ClassStore
 from classpulse_common.auth import Role
 from classpulse_common.keystore import KeyStore
+from classpulse_common.redis_clients import async_redis_client
 from classpulse_common.webapp import install_common
 
 
 def create_app(settings: ApiSettings) -> FastAPI:
-    # After a Redis restart every pooled connection is dead; redis-py retries a command on a fresh one only for the
-    # errors named here (without them the first request after the restart failed with a 500).
-    reconnecting = {"retry_on_error": [aioredis.ConnectionError, aioredis.TimeoutError]}
-    client = aioredis.Redis.from_url(
-        settings.redis_url.get_secret_value(), decode_responses=True, socket_timeout=5, protocol=3, **reconnecting
-    )
+    client = async_redis_client(settings, decode_responses=True, protocol=3)
     # Streams block for up to a second per read: a client of their own keeps them off the request pool's sockets.
-    stream_client = aioredis.Redis.from_url(
-        settings.redis_url.get_secret_value(), decode_responses=True, socket_timeout=10, protocol=3, **reconnecting
-    )
+    stream_client = async_redis_client(settings, socket_timeout=10, decode_responses=True, protocol=3)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

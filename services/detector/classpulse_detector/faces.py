@@ -9,6 +9,10 @@ import numpy as np
 from classpulse_common.schemas import CROP_SIDE
 
 
+Box = tuple[int, int, int, int]
+"""(x, y, width, height) in a frame's own pixels."""
+
+
 class UndecodableFrame(ValueError):
     pass
 
@@ -40,23 +44,17 @@ class FaceDetector:
         self.detect_max_side = detect_max_side
         self.crop_margin = crop_margin
 
-    def detect(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
-        """Face boxes (x, y, w, h) in the frame's own pixel coordinates."""
+    def detect(self, gray: np.ndarray) -> list[Box]:
+        """Face boxes (x, y, w, h) in the frame's own pixel coordinates, from a scan of the whole frame."""
         scale = min(1.0, self.detect_max_side / max(gray.shape))
         small = gray if scale == 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         min_side = max(16, int(self.min_face_px * scale))
         found = self._cascade.detectMultiScale(
             small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(min_side, min_side)
         )
-        height, width = gray.shape
-        boxes = []
-        for x, y, w, h in (tuple(int(round(v / scale)) for v in box) for box in found):
-            x, y = min(max(0, x), width - 1), min(max(0, y), height - 1)
-            boxes.append((x, y, min(w, width - x), min(h, height - y)))
-        # Reading order (top to bottom, left to right) keeps outputs stable for the same frame.
-        return sorted(boxes, key=lambda b: (b[1] // max(1, b[3]), b[0]))
+        return reading_order([clip(_rescale(box, scale), gray.shape) for box in found])
 
-    def crop(self, gray: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> bytes:
+    def crop(self, gray: np.ndarray, boxes: list[Box]) -> bytes:
         """The faces as concatenated 48x48 uint8 crops."""
         height, width = gray.shape
         crops = []
@@ -66,3 +64,20 @@ class FaceDetector:
             x1, y1 = min(width, x + w + grow_x), min(height, y + h + grow_y)
             crops.append(cv2.resize(gray[y0:y1, x0:x1], (CROP_SIDE, CROP_SIDE), interpolation=cv2.INTER_AREA))
         return b"".join(crop.tobytes() for crop in crops)
+
+
+def reading_order(boxes: list[Box]) -> list[Box]:
+    """Top to bottom, left to right: keeps outputs stable for the same frame."""
+    return sorted(boxes, key=lambda b: (b[1] // max(1, b[3]), b[0]))
+
+
+def _rescale(box, scale: float) -> Box:
+    return tuple(int(round(v / scale)) for v in box)
+
+
+def clip(box: Box, shape: tuple[int, ...]) -> Box:
+    height, width = shape[:2]
+    x, y, w, h = box
+    x, y = min(max(0, x), width - 1), min(max(0, y), height - 1)
+    return x, y, min(w, width - x), min(h, height - y)
+

@@ -12,13 +12,14 @@ from classpulse_common.registry import ClassDirectory
 from classpulse_common.schemas import DetectedFaces, Frame, FrameResult
 from classpulse_common.settings import KafkaSettings
 from classpulse_common.stage import Delivery, DependencyUnavailable, Emit, Outcome, Reject
-from classpulse_detector.faces import FaceDetector, UndecodableFrame, decode_gray
+from classpulse_detector.faces import UndecodableFrame, decode_gray
+from classpulse_detector.tracking import TrackingDetector
 
 STAGE = "detector"
 
 
 class DetectFaces:
-    def __init__(self, detector: FaceDetector, classes: ClassDirectory, kafka: KafkaSettings, emotion_enabled: bool) -> None:
+    def __init__(self, detector: TrackingDetector, classes: ClassDirectory, kafka: KafkaSettings, emotion_enabled: bool) -> None:
         self.detector = detector
         self.classes = classes
         self.kafka = kafka
@@ -44,7 +45,7 @@ class DetectFaces:
         height, width = gray.shape
         if (width, height) != (frame.width, frame.height):
             return Reject(delivery, f"wrong size: header says {frame.width}x{frame.height}, image is {width}x{height}")
-        boxes = self.detector.detect(gray)
+        boxes = self.detector.detect((frame.class_id, frame.source_id), frame.sequence, frame.captured_at_ms, gray)
         metrics.FACES.labels(STAGE).inc(len(boxes))
         now_ms = int(time.time() * 1000)
         metrics.LATENCY_SECONDS.labels(STAGE).observe(max(0, now_ms - frame.captured_at_ms) / 1000)
@@ -58,6 +59,6 @@ class DetectFaces:
             frame_width=width,
             frame_height=height,
             boxes=box_lists,
-            crops=self.detector.crop(gray, boxes),
+            crops=self.detector.detector.crop(gray, boxes),
         )
         return Emit(self.kafka.faces_topic, faces)

@@ -7,10 +7,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from classpulse_common.keystore import KeyStore
+from classpulse_common.redis_clients import async_redis_client
 from classpulse_common.webapp import install_common
 from classpulse_ingest import sources_api, student_page, uploads
 from classpulse_ingest.accounting import SourceTally
@@ -24,7 +24,7 @@ SHUTDOWN_DRAIN_S = 10.0
 
 def create_app(settings: IngestSettings) -> FastAPI:
     pipeline = Pipeline(settings, "classpulse-ingest-http")
-    client = aioredis.Redis.from_url(settings.redis_url.get_secret_value(), decode_responses=True, socket_timeout=5)
+    client = async_redis_client(settings, decode_responses=True)
     manager = SourceManager(settings.max_sources)
 
     @asynccontextmanager

@@ -3,8 +3,8 @@ sender, the encoder and the class quotas, wired once."""
 
 from __future__ import annotations
 
-import redis
 
+from classpulse_common.redis_clients import redis_client
 from classpulse_common.registry import class_key
 from classpulse_ingest.buffer import FrameBuffer
 from classpulse_ingest.publisher import FramePublisher, new_source_id
@@ -18,7 +18,7 @@ from classpulse_ingest.video import SourceSpec
 class Pipeline:
     def __init__(self, settings: IngestSettings, client_id: str) -> None:
         self.settings = settings
-        self.redis = redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=5, decode_responses=True)
+        self.redis = redis_client(settings, decode_responses=True)
         self.buffer = FrameBuffer(settings.buffer_max_frames, settings.buffer_max_bytes)
         producer = make_frame_producer(settings.kafka, client_id, settings.kafka_block_ms, settings.kafka_delivery_timeout_ms)
         self.sender = KafkaSender(producer, settings.kafka.frames_topic, self.buffer, settings.in_flight_max_bytes).start()
