@@ -5,7 +5,7 @@ Publishes the workload's frames for several classes at once through the services
 JPEGs are encoded once, beforehand (the frames are then byte-identical between runs and between the systems
 compared). Frame k of class i (of N) is due at start + (k + i / N) / fps, the classes' cameras spread over the frame
 interval as independent cameras are, and is stamped captured at that time, so a publisher that falls behind shows as
-latency, not as a hidden gap. `--fps 0` publishes as fast as the producer goes (a backlog).
+latency, not as a hidden gap. `--fps 0` publishes as fast as the producer goes (a backlog), stamped at the video's frame rate.
 
 Prints one JSON line: frames sent, seconds, how late the last frame went out, its CPU seconds and peak memory.
 """
@@ -49,13 +49,17 @@ def publish(workload: Workload, class_ids: list[str], fps: float, frames_per_cla
     kafka = KafkaSettings()
     producer = make_producer(kafka, "classpulse-bench-publisher")
     started = time.time()
+    origin = started if fps > 0 else started - frames_per_class / workload.fps
     late_s = 0.0
     for sequence in range(frames_per_class):
         for index, class_id in enumerate(class_ids):
             # Classes' cameras are not in step: class i's frames come i/N of a frame interval after class 0's.
-            due = started + (sequence + index / len(class_ids)) / fps if fps > 0 else time.time()
-            late_s = max(0.0, time.time() - due)
-            time.sleep(max(0.0, due - time.time()))
+            due = origin + (sequence + index / len(class_ids)) / (fps or workload.fps)
+            if fps > 0:
+                late_s = max(0.0, time.time() - due)
+                time.sleep(max(0.0, due - time.time()))
+            # A backlog is stamped on the video's own timeline, as if captured at its frame rate over the seconds
+            # before the run (a backlog is in the past): the detector's tracking then scans as often as it would live.
             frame = frame_of(workload, class_id, f"{run_id}-{class_id}", sequence, int(due * 1000))
             producer.send(kafka.frames_topic, key=frame.key, value=frame.encode())
     producer.flush(timeout=120)
