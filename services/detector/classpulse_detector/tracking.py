@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from prometheus_client import Counter
 
 from classpulse_detector.faces import Box, FaceDetector, clip, reading_order
 
@@ -35,6 +36,11 @@ barely move it (64x48 called for a full scan on 2 frames in 3 of a noisy, shakin
 with the same recall), while a face arriving fills several of them."""
 SCENE_CHANGE_LEVEL = 24
 """Gray levels a thumbnail pixel must move by, away from the known faces, to call for a full scan."""
+
+
+FRAMES_BY_METHOD = Counter(
+    "classpulse_detector_frames_total", "Frames by how their faces were found: full_scan or tracked", ["method"]
+)
 
 
 @dataclass
@@ -73,9 +79,11 @@ class TrackingDetector:
             templates = [_template(gray, box) for box in boxes]
             track = _Track(boxes, templates, _thumbnail(gray, boxes), sequence, captured_at_ms)
             self.stats.full_scans += 1
+            FRAMES_BY_METHOD.labels("full_scan").inc()
         else:
             track.sequence = sequence
             self.stats.tracked_frames += 1
+            FRAMES_BY_METHOD.labels("tracked").inc()
         self._tracks[source] = track
         self._tracks.move_to_end(source)
         while len(self._tracks) > self.max_sources:
