@@ -1,5 +1,6 @@
 """`python -m classpulse_bench [--tiny] [--out DIR]` (make bench) and `python -m classpulse_bench model` (make
-bench-model): tables on stdout, results as JSON under --out, and every figure as one JSON line printed last."""
+bench-model): tables on stdout, results as JSON under --out, and every figure as one JSON line printed last.
+`python -m classpulse_bench docs` copies the committed results' tables into docs/performance.md."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m classpulse_bench", description=__doc__.split("\n")[0])
-    parser.add_argument("command", nargs="?", choices=("pipeline", "model"), default="pipeline")
+    parser.add_argument(
+        "command", nargs="?", choices=("pipeline", "model", "docs"), default="pipeline",
+        help="docs: rewrite docs/performance.md's tables from the committed results",
+    )
     parser.add_argument("--tiny", action="store_true", help="every phase, as short as possible (smoke test)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where results go (default %(default)s)")
     parser.add_argument("--csv", help="FER2013 CSV for `model` (default: $FER2013_CSV, then the shared copy)")
@@ -36,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     from classpulse_bench import output
 
     started = time.monotonic()
+    if args.command == "docs":
+        from classpulse_bench.docs import main as write_docs
+
+        return write_docs()
     if args.command == "model":
         from classpulse_bench.model_bench import run_model_bench
 

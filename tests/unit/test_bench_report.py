@@ -96,3 +96,31 @@ def test_capacity_throughput_is_one_core_per_replica_and_the_classifier_its_drai
     write_throughput(path, throughput)
     written = json.loads(path.read_text())
     assert written["_comment"] == "kept" and written["frame_bytes"] == 30000 and written["detector_frames_per_s"] == 39
+
+
+def test_performance_doc_shows_the_committed_results_tables() -> None:
+    from classpulse_bench import docs
+
+    text = docs.DOCUMENT.read_text()
+    assert docs.rendered(text) == text, "regenerate them: python -m classpulse_bench docs"
+
+
+def test_docs_tables_are_markdown_of_every_row_and_refuse_a_document_without_markers(tmp_path) -> None:
+    from classpulse_bench import docs
+
+    section = Section("Stage costs", note="per frame")
+    section.add("detector", per_s=120.5, cpu_ms=4.25)
+    section.add("classifier", per_s=1523.0, recall=None)
+    table = docs.markdown([section])
+    assert table.splitlines() == [
+        "**Stage costs** (per frame)",
+        "",
+        "| | per s | cpu ms | recall |",
+        "|---|---:|---:|---:|",
+        "| detector | 120.5 | 4.25 | - |",
+        "| classifier | 1,523 | - | - |",
+    ]
+    for name in docs.REGIONS.values():
+        (tmp_path / name).write_text(json.dumps({"tables": []}))
+    with pytest.raises(ValueError, match="markers"):
+        docs.rendered("no tables here", tmp_path)
