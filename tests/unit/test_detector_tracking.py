@@ -115,3 +115,32 @@ def test_a_noisy_shaking_webcam_is_still_mostly_tracked(frames, detector):
         found = tracker.detect(SOURCE, n + 1, n * 100, noisy)
         assert _close(found, [(x + dx, y + dy, w, h) for x, y, w, h in expected], tolerance=6)
     assert tracker.stats.tracked_frames >= 9
+
+
+def test_a_face_that_changes_in_place_is_rescanned_around_it_not_in_the_whole_frame(frames, detector):
+    still = frames[0]
+    boxes = detector.detect(still)
+    (x, y, w, h), (ox, oy, _, _) = boxes[0], boxes[1]
+    swapped = still.copy()
+    swapped[y : y + h, x : x + w] = still[oy : oy + h, ox : ox + w]  # another student's face in the first tile
+    tracker = TrackingDetector(detector, full_scan_interval_ms=10_000)
+    tracker.detect(SOURCE, 1, 0, still)
+    found = tracker.detect(SOURCE, 2, 100, swapped)
+    assert tracker.stats.full_scans == 1 and tracker.stats.lost_faces == 1
+    assert _close(found, detector.detect(swapped), tolerance=8)
+    tracker.detect(SOURCE, 3, 200, swapped)  # re-anchored on the new face: it matches again
+    assert tracker.stats.lost_faces == 1
+
+
+def test_a_face_that_leaves_is_dropped_and_counted_again_as_soon_as_it_is_back(frames, detector):
+    still = frames[0]
+    boxes = detector.detect(still)
+    x, y, w, h = boxes[0]
+    away = still.copy()
+    away[y : y + h, x : x + w] = int(np.median(still[y : y + h, x - 4 : x]))  # the tile's colour, no face
+    tracker = TrackingDetector(detector, full_scan_interval_ms=10_000)
+    tracker.detect(SOURCE, 1, 0, still)
+    assert tracker.detect(SOURCE, 2, 100, away) == [box for box in boxes if box != boxes[0]]
+    assert tracker.stats.full_scans == 1
+    assert tracker.detect(SOURCE, 3, 200, still) == boxes  # back: the picture changed where no face is known
+    assert tracker.stats.full_scans == 2

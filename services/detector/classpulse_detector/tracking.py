@@ -4,12 +4,13 @@ and in between only a look around each face of the source's last full scan, by t
 A 640x480 full scan costs about 20 ms of CPU. Finding six known faces again costs well under 1 ms: each face of the
 last scan is kept as a small template (TRACK_FACE_PX wide), and the frame is searched only in a window around where
 the face was, shrunk to the template's scale, by normalised cross-correlation. Video analytics systems cut detector
-cost this way because faces in a class move little from one frame to the next. What it costs: a face that appears
-between two full scans is first counted at the next one (so within the interval). A full scan runs at once instead
-when a tracked face no longer matches (it moved far, turned away, left, or changed expression a lot), when a
-source's frames arrive out of order (a replay or a consumer-group rebalance), and for a source not seen before.
-The state is a bounded LRU per source: it never needs to survive a restart, because the first frame after one is
-simply a full scan.
+cost this way because faces in a class move little from one frame to the next. A face that no longer matches its
+template (a new expression, a turn, a student leaving) is looked for by the cascade in a region around it only, and
+the track is re-anchored on what that finds. What it costs: a face that appears between two full scans is first
+counted at the next one, unless it changes the picture away from the known faces (a thumbnail comparison), which
+calls for a full scan at once; so does a source's frames arriving out of order (a replay or a consumer-group
+rebalance), and a source not seen before. The state is a bounded LRU per source: it never needs to survive a
+restart, because the first frame after one is simply a full scan.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ TRACK_FACE_PX = 32
 """Side a known face is shrunk to for matching: enough for a face's layout, small enough to cost microseconds."""
 TRACK_WINDOW_MARGIN = 0.25
 """How far around a known face to look, as a share of its side (faces in a class move little per frame)."""
+RESCAN_MARGIN = 0.5
+"""How far around a face that no longer matches its template the cascade looks for it, as a share of its side."""
 MIN_MATCH = 0.75
 """Normalised cross-correlation a face must keep with its template to count as found again."""
 THUMBNAIL_SIZE = (16, 12)
@@ -65,7 +68,7 @@ class TrackingDetector:
     detector: FaceDetector
     full_scan_interval_ms: int = 1000
     """0 scans every frame."""
-    max_sources: int = 100_000
+    max_sources: int = 10_000
     stats: TrackingStats = field(default_factory=TrackingStats)
     _tracks: OrderedDict[tuple[str, str], _Track] = field(default_factory=OrderedDict)
 
@@ -97,14 +100,36 @@ class TrackingDetector:
             return None
         if _scene_changed(gray, track.thumbnail):
             return None
-        found = []
-        for box, template in zip(track.boxes, track.templates, strict=True):
+        found, rescanned = [], False
+        for index, (box, template) in enumerate(zip(track.boxes, track.templates, strict=True)):
             again = _match(gray, box, template)
             if again is None:
+                # The face changed (a new expression, turned, left): scan only around it, not the whole frame.
                 self.stats.lost_faces += 1
-                return None
-            found.append(again)
+                rescanned = True
+                again = self._rescan_near(gray, box, [*found, *track.boxes[index + 1 :]])
+            if again is not None:
+                found.append(again)
+        if rescanned:
+            # Re-anchor on this frame: new templates for the faces as they look now, and a thumbnail without the
+            # mask of a face that left (so that someone coming back there counts as a change).
+            track.boxes = found
+            track.templates = [_template(gray, box) for box in found]
+            track.thumbnail = _thumbnail(gray, found)
         return reading_order(found)
+
+    def _rescan_near(self, gray: np.ndarray, box: Box, others: list[Box]) -> Box | None:
+        """The face a cascade scan finds around where `box` was (not one of the `others`), or None if none."""
+        x, y, w, h = box
+        grow_x, grow_y = int(w * RESCAN_MARGIN), int(h * RESCAN_MARGIN)
+        region = clip((x - grow_x, y - grow_y, w + 2 * grow_x, h + 2 * grow_y), gray.shape)
+        candidates = [
+            found
+            for found in self.detector.detect(gray, region, largest_px=int(max(w, h) * 1.5))
+            if not any(_iou(found, o) > 0.3 for o in others)
+        ]
+        cx, cy = x + w / 2, y + h / 2
+        return min(candidates, key=lambda b: (b[0] + b[2] / 2 - cx) ** 2 + (b[1] + b[3] / 2 - cy) ** 2, default=None)
 
 
 def _thumbnail(gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
@@ -153,3 +178,12 @@ def _match(gray: np.ndarray, box: Box, template: np.ndarray) -> Box | None:
     # Move by whole window pixels from where the face was, so that a still face keeps its box exactly.
     moved_x, moved_y = best_x - round((x - x0) * scale), best_y - round((y - y0) * scale)
     return clip((x + round(moved_x / scale), y + round(moved_y / scale), w, h), gray.shape)
+
+
+def _iou(a: Box, b: Box) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    width = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    height = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = width * height
+    return inter / float(aw * ah + bw * bh - inter) if inter else 0.0
