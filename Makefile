@@ -9,6 +9,7 @@ CLASSES ?= 4
 STUDENTS ?= 6
 SECONDS ?= 120
 TOOLS_VENV := .cache/tools-venv
+MODEL_RUN ?= emotion-v3
 
 .DEFAULT_GOAL := help
 .PHONY: help install up down status demo ingest test test-unit test-integration test-e2e train evaluate export data-report deploy-check bench bench-model bench-peers test-faults reliability-report load-report lock audit
@@ -50,14 +51,14 @@ test-integration: ## Run the integration tests (real Kafka, Redis, model server)
 test-e2e: ## Run the end-to-end tests (the whole local stack)
 	$(PYTHON) -m pytest -m e2e $(PYTEST_ARGS)
 
-train: ## Train the emotion model on FER2013 (CSV=<path>; resumes the run if it was stopped)
-	$(PYTHON) -m classpulse_training train --config training/configs/emotion-v1.json --run emotion-v1 --csv $(CSV) --resume
+train: ## Train the emotion model on FER2013 (CSV=<path>, MODEL_RUN=<config name>; resumes a stopped run)
+	$(PYTHON) -m classpulse_training train --config training/configs/$(MODEL_RUN).json --run $(MODEL_RUN) --csv $(CSV) --resume
 
 evaluate: ## Evaluate the exported model on a Kaggle-format CSV: make evaluate CSV=<path>
 	$(PYTHON) -m classpulse_training evaluate --csv $(CSV)
 
 export: ## Export the best checkpoint as a versioned SavedModel under models/emotion/
-	$(PYTHON) -m classpulse_training export --run emotion-v1 --compute-dtype bfloat16
+	$(PYTHON) -m classpulse_training export --run $(MODEL_RUN) --compute-dtype bfloat16
 
 deploy-check: ## Render and validate the Kubernetes overlays and the compose file offline
 	$(PYTHON) -m pytest -m unit tests/unit/test_deploy_*.py

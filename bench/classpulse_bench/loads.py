@@ -78,7 +78,7 @@ def run(
     last = while_publishing if saturate else _merge_publisher_cpu(drained, while_publishing)
     figures, cpu = _figures(pipeline, load, first, last)
     if score:
-        figures.update(pipeline.accuracy_since(offsets, class_ids, pipeline.labels["per_frame"]).figures())
+        figures.update(pipeline.accuracy_since(offsets, class_ids, pipeline.labels["per_frame"], frames_per_class).figures())
     latency = {stage: window_percentiles(first, last, LATENCY, stage=stage) for stage in STAGES}
     log.info("load run", extra={"load": load.label, "saturate": saturate, **figures})
     return LoadRun(load, figures, latency, cpu, pipeline.peak_rss_mb_all())

@@ -25,6 +25,7 @@ from pathlib import Path
 from classpulse_bench import procstat
 from classpulse_bench.accuracy import FaceGuess, Score, top_emotion
 from classpulse_bench.prom import Scrape, percentiles
+from classpulse_bench.publisher import video_frame
 from classpulse_common.schemas import FrameResult
 from classpulse_devstack.components import MODEL_SERVER_MONITORING_PORT
 from classpulse_reliability.isolated import IsolatedStack
@@ -175,8 +176,11 @@ class Pipeline:
                 raise TimeoutError(f"{stage}: {counter} at {reached:.0f} of {target:.0f} after {timeout_s:.0f} s")
             time.sleep(POLL_S)
 
-    def accuracy_since(self, offsets: dict[int, int], class_ids: list[str], per_frame: list[dict]) -> Score:
-        """ClassPulse's answers for the classes' frames, read back from the predictions topic, scored."""
+    def accuracy_since(
+        self, offsets: dict[int, int], class_ids: list[str], per_frame: list[dict], frames_per_class: int
+    ) -> Score:
+        """ClassPulse's answers for the classes' frames, read back from the predictions topic, scored against the
+        labels of the video frame each showed (publisher.video_frame)."""
         wanted = {class_id.encode() for class_id in class_ids}
         results: dict[str, FrameResult] = {}
         for record in read_topic(self.stack.kafka_bootstrap, INPUT_TOPICS["aggregator"], offsets):
@@ -191,7 +195,10 @@ class Pipeline:
                     result.boxes, result.probabilities or [None] * len(result.boxes), strict=True
                 )
             ]
-            score.add_frame(per_frame[result.sequence % len(per_frame)]["faces"], guesses)
+            shown = video_frame(
+                result.sequence, class_ids.index(result.class_id), len(class_ids), min(len(per_frame), frames_per_class)
+            )
+            score.add_frame(per_frame[shown]["faces"], guesses)
         return score
 
     def predictions_offsets(self) -> dict[int, int]:

@@ -29,9 +29,16 @@ from classpulse_reliability.workload import Workload
 log = logging.getLogger(__name__)
 
 
-def frame_of(workload: Workload, class_id: str, source_id: str, sequence: int, captured_at_ms: int) -> Frame:
-    """Frame `sequence` of a class's source; the workload's frames repeat when the run is longer than the video
-    (labels: per_frame[sequence % frames])."""
+def video_frame(sequence: int, class_index: int, classes: int, window: int) -> int:
+    """Which frame of the video class `class_index` (of `classes`) shows at `sequence`. Classes start at different
+    points of the video's first `window` frames (i/N of the way in) and loop over them: in lockstep every class's
+    picture would change at the same instant, a burst of work no real set of classes produces; this way they still
+    show exactly the same `window` frames, each once per loop (the frames the peers are timed on)."""
+    return (sequence + round(class_index * window / classes)) % window
+
+
+def frame_of(workload: Workload, class_id: str, source_id: str, sequence: int, captured_at_ms: int, index: int) -> Frame:
+    """Frame `sequence` of a class's source, showing the video's frame `index`."""
     return Frame(
         class_id=class_id,
         source_id=source_id,
@@ -41,7 +48,7 @@ def frame_of(workload: Workload, class_id: str, source_id: str, sequence: int, c
         published_at_ms=int(time.time() * 1000),
         width=workload.width,
         height=workload.height,
-        jpeg=workload.jpegs[sequence % len(workload.jpegs)],
+        jpeg=workload.jpegs[index],
     )
 
 
@@ -50,6 +57,7 @@ def publish(workload: Workload, class_ids: list[str], fps: float, frames_per_cla
     producer = make_producer(kafka, "classpulse-bench-publisher")
     started = time.time()
     origin = started if fps > 0 else started - frames_per_class / workload.fps
+    window = min(len(workload.jpegs), frames_per_class)
     late_s = 0.0
     for sequence in range(frames_per_class):
         for index, class_id in enumerate(class_ids):
@@ -60,7 +68,8 @@ def publish(workload: Workload, class_ids: list[str], fps: float, frames_per_cla
                 time.sleep(max(0.0, due - time.time()))
             # A backlog is stamped on the video's own timeline, as if captured at its frame rate over the seconds
             # before the run (a backlog is in the past): the detector's tracking then scans as often as it would live.
-            frame = frame_of(workload, class_id, f"{run_id}-{class_id}", sequence, int(due * 1000))
+            index_in_video = video_frame(sequence, index, len(class_ids), window)
+            frame = frame_of(workload, class_id, f"{run_id}-{class_id}", sequence, int(due * 1000), index_in_video)
             producer.send(kafka.frames_topic, key=frame.key, value=frame.encode())
     producer.flush(timeout=120)
     producer.close(timeout=10)

@@ -14,7 +14,7 @@ from classpulse_training.cli import main
 from classpulse_training.config import TrainConfig, load_config, save_config
 from classpulse_training.export import export, load_trained_model
 from classpulse_training.fer_csv import load_fer_csv, write_fer_csv
-from classpulse_training.model import ModelConfig
+from classpulse_training.model import ModelConfig, count_macs
 from classpulse_training.run_files import RunFiles
 from classpulse_training.serving import FLOAT_SIGNATURE, load_signature, predict_probabilities
 from classpulse_training.train import train
@@ -101,7 +101,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, config, trained_run)
 def test_export_signatures_match_the_keras_model(tmp_path, trained_run, config):
     run_dir, _ = trained_run
     version_dir = tmp_path / "models" / "1"
-    metrics = export(run_dir, version_dir, csv=None, flip="on", min_flip_gain=0.0, speed_seconds=0.3)
+    metrics = export([run_dir], version_dir, csv=None, flip="on", min_flip_gain=0.0, speed_seconds=0.3)
     model = load_trained_model(RunFiles(run_dir), config)
     faces, _ = synthetic_faces(20, seed=3)
 
@@ -128,8 +128,8 @@ def test_export_signatures_match_the_keras_model(tmp_path, trained_run, config):
 def test_bfloat16_export_agrees_with_float32(tmp_path, trained_run):
     run_dir, _ = trained_run
     common = dict(csv=None, flip="off", min_flip_gain=0.0, speed_seconds=0.1)
-    fp32 = export(run_dir, tmp_path / "1", compute_dtype="float32", **common)
-    bf16 = export(run_dir, tmp_path / "2", compute_dtype="bfloat16", **common)
+    fp32 = export([run_dir], tmp_path / "1", compute_dtype="float32", **common)
+    bf16 = export([run_dir], tmp_path / "2", compute_dtype="bfloat16", **common)
     faces, _ = synthetic_faces(50, seed=4)
     fp32_probabilities = predict_probabilities(load_signature(tmp_path / "1"), faces)
     bf16_probabilities = predict_probabilities(load_signature(tmp_path / "2"), faces)
@@ -158,3 +158,28 @@ def test_evaluate_cli_prints_tables_and_one_json_line(tmp_path, trained_run, csv
     assert any(line.startswith("confusion matrix") for line in lines)
     assert (out_dir / "confusion_matrix_PublicTest.png").stat().st_size > 1000
     assert (out_dir / "learning_curves.png").stat().st_size > 1000
+
+
+def test_several_runs_export_as_one_ensemble_that_averages_their_logits(tmp_path, trained_run, config, csv_path):
+    run_a, _ = trained_run
+    run_b = tmp_path / "runs" / "other-seed"
+    other = TrainConfig(**{**config.__dict__, "seed": config.seed + 1, "epochs": 3,
+                           "model": ModelConfig(**{**TINY_MODEL.__dict__, "head": "flatten"})})
+    train(other, run_b)
+    version_dir = tmp_path / "models" / "1"
+    metrics = export([run_a, run_b], version_dir, csv=None, flip="off", min_flip_gain=0.0, speed_seconds=0.1)
+
+    members = [load_trained_model(RunFiles(run), load_config(RunFiles(run).config)) for run in (run_a, run_b)]
+    faces, _ = synthetic_faces(20, seed=5)
+    logits = sum(member(faces.astype(np.float32)) for member in members) / 2
+    expected = tf.nn.softmax(logits / metrics["calibration"]["temperature"]).numpy()
+    np.testing.assert_allclose(predict_probabilities(load_signature(version_dir), faces), expected, atol=2e-4)
+    assert [m["run"] for m in metrics["training"]["members"]] == [run_a.name, "other-seed"]
+    assert metrics["cost"]["macs_per_face"] == sum(count_macs(member) for member in members)
+    assert metrics["inference"]["networks"] == 2
+    card = (version_dir / "MODEL_CARD.md").read_text()
+    assert "An ensemble of 2 compact VGG-style CNNs" in card and "run `other-seed`" in card
+    assert (version_dir / "card" / "learning_curves_1.png").is_file()
+    out_dir = tmp_path / "eval"
+    assert main(["evaluate", "--csv", str(csv_path), "--model", str(version_dir), "--out", str(out_dir)]) == 0
+    assert (out_dir / "learning_curves.png").is_file() and (out_dir / "learning_curves_1.png").is_file()

@@ -124,3 +124,14 @@ def test_docs_tables_are_markdown_of_every_row_and_refuse_a_document_without_mar
         (tmp_path / name).write_text(json.dumps({"tables": []}))
     with pytest.raises(ValueError, match="markers"):
         docs.rendered("no tables here", tmp_path)
+
+
+def test_classes_are_out_of_step_but_together_show_the_same_frames_each_once() -> None:
+    from classpulse_bench.publisher import video_frame
+
+    classes, window = 4, 60
+    starts = [video_frame(0, index, classes, window) for index in range(classes)]
+    assert starts == [0, 15, 30, 45]
+    for index in range(classes):
+        assert sorted(video_frame(sequence, index, classes, window) for sequence in range(window)) == list(range(window))
+    assert video_frame(window, 1, classes, window) == video_frame(0, 1, classes, window)  # loops

@@ -74,7 +74,8 @@ def _run_evaluate(args) -> int:
 
 def _add_export(sub) -> None:
     p = sub.add_parser("export", help="export a run's best checkpoint as models/emotion/<version>/ (SavedModel)")
-    p.add_argument("--run", required=True, help="training run name under --runs-dir")
+    p.add_argument("--run", required=True, action="append",
+                   help="training run name under --runs-dir; twice or more: export the runs' networks as one ensemble")
     p.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR)
     p.add_argument("--version", type=int, help="version number (default: one above the latest)")
     p.add_argument("--models-dir", type=Path, help="default: models/emotion/")
@@ -97,7 +98,7 @@ def _run_export(args) -> int:
     models_dir = args.models_dir or MODELS_DIR
     version = args.version or next_version(models_dir)
     metrics = export(
-        args.runs_dir / args.run, models_dir / str(version),
+        [args.runs_dir / run for run in args.run], models_dir / str(version),
         csv=args.csv, flip=args.flip, min_flip_gain=args.min_flip_gain,
         compute_dtype=args.compute_dtype, speed_seconds=args.speed_seconds,
     )

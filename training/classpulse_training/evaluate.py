@@ -12,7 +12,7 @@ import numpy as np
 from .fer_csv import FerData
 from .labels import EMOTIONS
 from .metrics import ClassificationReport, classification_report, expected_calibration_error
-from .plots import save_confusion_matrix, save_learning_curves
+from .plots import save_all_learning_curves, save_confusion_matrix
 from .serving import load_signature, predict_probabilities
 
 HISTORY_FILE = "training_history.json"
@@ -91,7 +91,7 @@ def evaluate(model_dir: Path, data: FerData, usages: list[str], out_dir: Path) -
         figures.append(str(save_confusion_matrix(scored.report.confusion, figure, f"{model_dir.name}: {usage}")))
     history_path = model_dir / HISTORY_FILE
     if history_path.exists():
-        figures.append(str(save_learning_curves(json.loads(history_path.read_text()), out_dir / "learning_curves.png")))
+        figures += [str(path) for path in save_all_learning_curves(json.loads(history_path.read_text()), out_dir)]
     combined = Scored.concatenate(scored_all)
     summary = {"model": str(model_dir), "usages": usages} | combined.summary() | {"splits": splits, "figures": figures}
     return "\n\n".join(tables), summary

@@ -22,9 +22,9 @@ from .config import TrainConfig, load_config
 from .evaluate import HISTORY_FILE, score
 from .fer_csv import load_fer_csv
 from .metrics import expected_calibration_error, fit_temperature, negative_log_likelihood, softmax
-from .model import build_model, count_macs
+from .model import build_model, count_macs, ensemble_model
 from .model_card import write_model_card
-from .plots import save_confusion_matrix, save_learning_curves
+from .plots import save_all_learning_curves, save_confusion_matrix
 from .run_files import RunFiles, read_json
 from .serving import FLOAT_SIGNATURE, keras_logits, load_signature, write_saved_model
 from .speed import faces_per_second
@@ -90,8 +90,34 @@ def choose_inference(
     )
 
 
+@dataclass(frozen=True)
+class Member:
+    """One trained network of the exported model (an ensemble has several)."""
+
+    files: RunFiles
+    config: TrainConfig
+
+    @classmethod
+    def of(cls, run_dir: Path) -> Member:
+        files = RunFiles(run_dir)
+        return cls(files, load_config(files.config))
+
+    def training(self, model: keras.Model) -> dict:
+        history = read_json(self.files.history, [])
+        return {
+            "run": self.files.root.name,
+            "best_epoch": read_json(self.files.best_info)["epoch"],
+            "epochs": self.config.epochs,
+            "training_seconds": round(float(sum(h["seconds"] for h in history)), 1),
+            "command": read_json(self.files.run_info, {}).get("command"),
+            "seed": self.config.seed,
+            "parameters": model.count_params(),
+            "config": self.config.to_dict(),
+        }
+
+
 def export(
-    run_dir: Path,
+    run_dirs: list[Path],
     version_dir: Path,
     *,
     csv: str | None,
@@ -100,10 +126,13 @@ def export(
     compute_dtype: str = "float32",
     speed_seconds: float = 3.0,
 ) -> dict:
-    files = RunFiles(run_dir)
-    config = load_config(files.config)
-    best = read_json(files.best_info)
-    model = load_trained_model(files, config, compute_dtype)
+    """Export the best checkpoint of one run, or the mean of several runs' networks (an ensemble)."""
+    members = [Member.of(run_dir) for run_dir in run_dirs]
+    config = members[0].config
+    if len({(m.config.train_usage, m.config.val_usage) for m in members}) != 1:
+        raise ValueError("an ensemble's members must be trained and selected on the same splits")
+    networks = [load_trained_model(m.files, m.config, compute_dtype) for m in members]
+    model = networks[0] if len(networks) == 1 else ensemble_model(networks)
     selection = load_fer_csv(csv or config.csv).split(config.val_usage)
     choices = choose_inference(model, selection.images, selection.labels, flip, min_flip_gain)
     log.info("flip averaging %s (accuracy %.4f plain, %.4f flipped); temperature %.3f",
@@ -113,7 +142,9 @@ def export(
         raise FileExistsError(f"{version_dir} exists; versions are immutable, pick a new one")
     write_saved_model(model, version_dir, temperature=choices.temperature, flip_average=choices.flip_average)
     write_warmup_requests(version_dir)
-    history = read_json(files.history, [])
+    histories = [read_json(m.files.history, []) for m in members]
+    # One network: its epochs, as evaluate's learning curves read them; an ensemble: each member's, by run.
+    history = histories[0] if len(members) == 1 else {m.files.root.name: h for m, h in zip(members, histories)}
     (version_dir / HISTORY_FILE).write_text(json.dumps(history) + "\n")
 
     # Final numbers come from the SavedModel's own signature: exactly what serving will compute.
@@ -123,10 +154,10 @@ def export(
     figures.mkdir()
     title = f"v{version_dir.name} on {config.val_usage}"
     save_confusion_matrix(scored.report.confusion, figures / "confusion_matrix.png", title)
-    save_learning_curves(history, figures / "learning_curves.png", config.val_usage)
+    save_all_learning_curves(history, figures, config.val_usage)
 
     macs = count_macs(model) * (2 if choices.flip_average else 1)
-    run_info = read_json(files.run_info, {})
+    trained = [m.training(network) for m, network in zip(members, networks, strict=True)]
     metrics = {
         "model_version": int(version_dir.name),
         "selection_split": config.val_usage,
@@ -137,6 +168,7 @@ def export(
         "confusion_matrix": scored.report.confusion.tolist(),
         "inference": {
             "compute_dtype": compute_dtype,
+            "networks": len(members),
             "flip_average": choices.flip_average,
             "accuracy_without_flip": round(choices.accuracy_plain, 4),
             "accuracy_with_flip": round(choices.accuracy_flip, 4),
@@ -166,16 +198,11 @@ def export(
             "note": "2 shared CPU cores, measured while other work ran; best of ~1 s windows",
         },
         "training": {
-            "run": run_dir.name,
             "data": config.csv,
             "train_split": config.train_usage,
-            "train_rows": run_info.get("train_rows"),
-            "best_epoch": best["epoch"],
-            "epochs": config.epochs,
-            "training_seconds": round(float(sum(h["seconds"] for h in history)), 1),
-            "command": run_info.get("command"),
-            "seed": config.seed,
-            "config": config.to_dict(),
+            "train_rows": read_json(members[0].files.run_info, {}).get("train_rows"),
+            "training_seconds": round(sum(t["training_seconds"] for t in trained), 1),
+            "members": trained,
         },
         "export_command": shlex.join([Path(sys.executable).name, "-m", "classpulse_training", *sys.argv[1:]]),
         "signatures": ["serving_default", "emotion", FLOAT_SIGNATURE],

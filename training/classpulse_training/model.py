@@ -65,11 +65,24 @@ def build_model(config: ModelConfig) -> keras.Model:
     return keras.Model(inputs, logits, name="emotion_cnn")
 
 
+def ensemble_model(members: list[keras.Model]) -> keras.Model:
+    """One network whose logits are the mean of its members' (whole CNNs trained apart, from other seeds or configs):
+    their errors differ, so the mean is right more often than either, for the sum of their costs."""
+    inputs = keras.Input((IMAGE_SIDE, IMAGE_SIDE, 1), dtype="float32", name="faces")
+    # Re-wrapped under distinct names: a model may not hold two layers (here: networks) of the same name.
+    renamed = [keras.Model(member.input, member.output, name=f"member_{i}") for i, member in enumerate(members)]
+    logits = keras.layers.Average(name="mean_logits", dtype="float32")([member(inputs) for member in renamed])
+    return keras.Model(inputs, logits, name="emotion_ensemble")
+
+
 def count_macs(model: keras.Model) -> int:
-    """Multiply-accumulates per face for the conv and dense layers (BN, ReLU and pooling are negligible)."""
+    """Multiply-accumulates per face for the conv and dense layers (BN, ReLU and pooling are negligible), members of
+    an ensemble included."""
     macs = 0
     for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
+        if isinstance(layer, keras.Model):
+            macs += count_macs(layer)
+        elif isinstance(layer, keras.layers.Conv2D):
             kh, kw, c_in, c_out = layer.kernel.shape
             _, h, w, _ = layer.output.shape
             macs += h * w * kh * kw * c_in * c_out

@@ -20,18 +20,56 @@ def _per_class_table(per_class: dict[str, dict]) -> str:
     return "\n".join(rows)
 
 
+def _training_table(training: dict, inference: dict) -> str:
+    config, model = training["config"], training["config"]["model"]
+    head = model.get("head", "global_average").replace("_", " ")
+    augment = config["augment"]
+    return f"""| setting | value |
+|---|---|
+| architecture | widths {model['widths']}, 3x3 convs per stage {model['convs_per_stage']}, BatchNorm+ReLU, max-pool, {head} head, dense {model['dense_units']}, dropout {model['dropout']} |
+| parameters | {training['parameters']:,} |
+| optimiser | AdamW, peak LR {config['peak_learning_rate']}, {config['warmup_epochs']} warm-up epochs then cosine decay, weight decay {config['weight_decay']} |
+| loss | cross-entropy, label smoothing {config['label_smoothing']}, class weights frequency^-{config['class_weight_power']} |
+| augmentation | flips, rotation ±{augment['max_rotation_deg']}°, shift ±{augment['max_shift']:.0%}, scale {augment['scale_range']}, brightness/contrast, random erasing p={augment['erase_probability']} |
+| batch / epochs | {config['batch_size']} / {training['epochs']} (best epoch {training['best_epoch']}) |
+| precision | {config['precision']} training, {inference['compute_dtype']} arithmetic in the export |
+| training time | {training['training_seconds'] / 60:.1f} min on 2 shared CPU cores |
+| seed | {training['seed']} |
+| command | `{training['command']}` |"""
+
+
+def _training_section(metrics: dict) -> str:
+    members, inference = metrics["training"]["members"], metrics["inference"]
+    export_line = f"Export: `{metrics['export_command']}`"
+    if len(members) == 1:
+        return f"{_training_table(members[0], inference)}\n\n{export_line}"
+    total = metrics["training"]["training_seconds"] / 60
+    parts = [
+        f"An ensemble of {len(members)} networks trained apart; the signature averages their logits. "
+        f"{total:.1f} min of training in all."
+    ]
+    parts += [f"### Network {i + 1}: run `{m['run']}`\n\n{_training_table(m, inference)}" for i, m in enumerate(members)]
+    return "\n\n".join([*parts, export_line])
+
+
+def _learning_curves(members: list[dict]) -> str:
+    names = ["learning_curves.png", *(f"learning_curves_{i}.png" for i in range(1, len(members)))]
+    return "\n\n".join(f"![learning curves of {m['run']}](card/{name})" for m, name in zip(members, names, strict=True))
+
+
 def render_model_card(metrics: dict) -> str:
-    training, config = metrics["training"], metrics["training"]["config"]
-    model, calibration, cost = config["model"], metrics["calibration"], metrics["cost"]
+    training, calibration, cost = metrics["training"], metrics["calibration"], metrics["cost"]
     speed, inference = metrics["speed_faces_per_s"], metrics["inference"]
     split = metrics["selection_split"]
     flip = "on" if inference["flip_average"] else "off"
-    passes = 2 if inference["flip_average"] else 1
+    networks = len(training["members"])
+    passes = networks * (2 if inference["flip_average"] else 1)
+    what = "A compact VGG-style CNN" if networks == 1 else f"An ensemble of {networks} compact VGG-style CNNs"
     weakest = min(metrics["per_class"], key=lambda name: metrics["per_class"][name]["recall"])
     disgust = metrics["per_class"]["Disgust"]["support"]
     return f"""# Emotion model, version {metrics['model_version']}
 
-A compact VGG-style CNN that maps a 48x48 grayscale face crop to probabilities over the seven FER2013
+{what} that maps a 48x48 grayscale face crop to probabilities over the seven FER2013
 emotions ({', '.join(EMOTIONS)}), served by TensorFlow Serving as model `emotion`.
 
 ## Intended use
@@ -55,19 +93,7 @@ for class balance, sample faces, duplicates and near-blank images.
 
 ## Training
 
-| setting | value |
-|---|---|
-| architecture | widths {model['widths']}, 3x3 convs per stage {model['convs_per_stage']}, BatchNorm+ReLU, max-pool, {model.get('head', 'global_average').replace('_', ' ')} head, dense {model['dense_units']}, dropout {model['dropout']} |
-| parameters | {cost['parameters']:,} |
-| optimiser | AdamW, peak LR {config['peak_learning_rate']}, {config['warmup_epochs']} warm-up epochs then cosine decay, weight decay {config['weight_decay']} |
-| loss | cross-entropy, label smoothing {config['label_smoothing']}, class weights frequency^-{config['class_weight_power']} |
-| augmentation | flips, rotation ±{config['augment']['max_rotation_deg']}°, shift ±{config['augment']['max_shift']:.0%}, scale {config['augment']['scale_range']}, brightness/contrast, random erasing p={config['augment']['erase_probability']} |
-| batch / epochs | {config['batch_size']} / {training['epochs']} (best epoch {training['best_epoch']}) |
-| precision | {config['precision']} training, {inference['compute_dtype']} arithmetic in the export |
-| training time | {training['training_seconds'] / 60:.1f} min on 2 shared CPU cores |
-| seed | {training['seed']} |
-| command | `{training['command']}` |
-| export | `{metrics['export_command']}` |
+{_training_section(metrics)}
 
 ## Results on {split} (through the exported signature)
 
@@ -78,7 +104,7 @@ Flip averaging: {inference['accuracy_without_flip']:.4f} without, {inference['ac
 
 ![confusion matrix](card/confusion_matrix.png)
 
-![learning curves](card/learning_curves.png)
+{_learning_curves(training['members'])}
 
 {split} also chose the checkpoint and fitted the temperature, and the data report finds near-duplicate faces
 shared between Training and {split}, so these figures are slightly optimistic; the Kaggle PrivateTest split (not in the training copy of the data) is the unbiased check:
@@ -94,12 +120,12 @@ ECE through the exported signature **{calibration['ece_after']:.4f}**.
 
 ## Cost and speed
 
-{passes} pass(es) of {cost['macs_per_face'] / passes / 1e6:.1f} M multiply-accumulates = {cost['macs_per_face'] / 1e6:.1f} M MACs
-= {cost['flops_per_face'] / 1e6:.1f} MFLOPs per face, in {inference['compute_dtype']} arithmetic.
+{passes} network pass(es) ({networks} network(s), flip averaging {flip}) of {cost['macs_per_face'] / passes / 1e6:.1f} M multiply-accumulates
+on average = {cost['macs_per_face'] / 1e6:.1f} M MACs = {cost['flops_per_face'] / 1e6:.1f} MFLOPs per face, in {inference['compute_dtype']} arithmetic.
 Measured on this project's 2-core machine (AVX512-BF16 CPU) while other work ran, so expect run-to-run
 differences of up to 2x with the machine's load: exported signature
 {speed['signature_uint8_batch64']} faces/s at batch 64, {speed['signature_uint8_batch256']} faces/s at batch 256;
-the bare Keras network (one pass, no flip) {speed['keras_batch256']} faces/s at batch 256.
+the bare Keras network{'s' if networks > 1 else ''} (no flip) {speed['keras_batch256']} faces/s at batch 256.
 bfloat16 pays off only on CPUs with native bfloat16 (AVX512-BF16 or AMX); elsewhere export with
 `--compute-dtype float32`.
 

@@ -50,3 +50,13 @@ def save_learning_curves(history: list[dict], path: Path, val_name: str = "Publi
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+def save_all_learning_curves(
+    history: list[dict] | dict[str, list[dict]], out_dir: Path, val_name: str = "PublicTest"
+) -> list[Path]:
+    """learning_curves.png for one network's history; for an ensemble's ({run: history}), one file per network:
+    learning_curves.png, learning_curves_1.png, ..."""
+    histories = list(history.values()) if isinstance(history, dict) else [history]
+    names = ["learning_curves.png", *(f"learning_curves_{i}.png" for i in range(1, len(histories)))]
+    return [save_learning_curves(h, out_dir / name, val_name) for h, name in zip(histories, names, strict=True)]
