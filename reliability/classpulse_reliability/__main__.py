@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import random
 import sys
 import time
 from pathlib import Path
 
 from classpulse_reliability import load
-from classpulse_reliability.drills import FAULTS, run_drill
+from classpulse_reliability.drills import DETERMINISTIC_DETECTOR, FAULTS, run_drill
 from classpulse_reliability.isolated import running_isolated_stack
 from classpulse_reliability.report import identical, markdown
 from classpulse_reliability.workload import sample_class_workload
@@ -34,6 +35,7 @@ def _faults(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
     workload = sample_class_workload(seconds=args.seconds, fps=4, students=6)
     chosen = [fault for fault in FAULTS if args.only is None or args.only in fault.name]
+    os.environ.update(DETERMINISTIC_DETECTOR)
     with running_isolated_stack(args.offset) as stack:
         results = [run_drill(stack, workload, None, args.rate, random.Random(seed))]
         for fault in chosen:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from classpulse_reliability.drills import DETERMINISTIC_DETECTOR
 from classpulse_reliability.isolated import IsolatedStack, running_isolated_stack
 from classpulse_reliability.workload import sample_class_workload
 
@@ -25,8 +26,11 @@ DRILL_WORKLOAD = {"seconds": 12, "fps": 4, "students": 6}
 @pytest.fixture(scope="package")
 def isolated_stack() -> Iterator[IsolatedStack]:
     offset = os.environ.get("CLASSPULSE_FAULTS_PORT_OFFSET")
-    with running_isolated_stack(int(offset) if offset else None) as stack:
-        yield stack
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in DETERMINISTIC_DETECTOR.items():
+            patch.setenv(name, value)  # the stack's services inherit it, restarts included
+        with running_isolated_stack(int(offset) if offset else None) as stack:
+            yield stack
 
 
 @pytest.fixture(scope="session")
