@@ -123,7 +123,9 @@ class StageRunner(Generic[M]):
         try:
             while not self.stop.is_set:
                 self.health.beat()
-                records = self.consumer.poll(timeout_ms=self.config.poll_timeout_ms)
+                records = self._poll()
+                if records is None:
+                    continue
                 self.health.set_ready(True)
                 if records:
                     self._process(records)
@@ -133,6 +135,22 @@ class StageRunner(Generic[M]):
             self.producer.flush(timeout=10)
             self.producer.close(timeout=10)
             self.consumer.close(autocommit=False)
+
+    def _poll(self) -> dict[TopicPartition, list] | None:
+        """The next records, or None while Kafka is away. kafka-python's poll can raise a connection error when
+        the broker goes away mid-call (seen in the broker-restart drill: the aggregator died of it); nothing was
+        consumed then, so waiting and polling again loses nothing."""
+        try:
+            return self.consumer.poll(timeout_ms=self.config.poll_timeout_ms)
+        except KafkaError as exc:
+            self._backoff_s = min(self.config.max_backoff_s, max(0.5, self._backoff_s * 2))
+            metrics.DEPENDENCY_RETRIES.labels(self.config.name, "kafka").inc()
+            log.warning(
+                "Kafka unavailable; polling again",
+                extra={"stage": self.config.name, "error": repr(exc), "retry_in_s": self._backoff_s},
+            )
+            self.stop.wait(self._backoff_s)
+            return None
 
     def _process(self, records: dict[TopicPartition, list]) -> None:
         started = time.perf_counter()
