@@ -66,8 +66,8 @@ class TrackingStats:
 @dataclass
 class TrackingDetector:
     detector: FaceDetector
-    full_scan_interval_ms: int = 1000
-    """0 scans every frame."""
+    full_scan_interval_ms: int = 5000
+    """0 scans every frame; the service takes it from CLASSPULSE_FULL_SCAN_INTERVAL_MS (same default)."""
     max_sources: int = 10_000
     stats: TrackingStats = field(default_factory=TrackingStats)
     _tracks: OrderedDict[tuple[str, str], _Track] = field(default_factory=OrderedDict)
