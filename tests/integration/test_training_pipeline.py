@@ -3,6 +3,7 @@
 No servers needed: these exercise the training pipeline end to end in well under a minute.
 """
 
+import dataclasses
 import json
 
 import numpy as np
@@ -75,6 +76,26 @@ def test_run_files_written(trained_run, config):
     assert files.last_checkpoint.exists() and files.best_weights.exists()
     assert json.loads(files.history.read_text()) == result.history
     assert load_config(files.config) == config
+
+
+def test_weight_average_is_scored_chosen_and_resumed(tmp_path, config, csv_path):
+    averaged = dataclasses.replace(config, epochs=4, ema_momentum=0.9)
+    run_dir = tmp_path / "averaged"
+    train(averaged, run_dir, extra_callbacks=[_StopAfter(2)])
+    result = train(averaged, run_dir, resume=True)
+    assert [h["epoch"] for h in result.history] == [1, 2, 3, 4]
+    assert all(0 <= h["ema_val_accuracy"] <= 1 for h in result.history)
+    # The run keeps the best averaged weights: scored again, they give exactly what the history says of them.
+    assert result.best_val_accuracy == max(h["ema_val_accuracy"] for h in result.history) > 0.5
+    files = RunFiles(run_dir)
+    kept = load_trained_model(files, averaged)
+    val = load_fer_csv(csv_path).split("PublicTest")
+    predicted = kept.predict(val.images.astype("float32"), verbose=0).argmax(1)
+    assert (predicted == val.labels).mean() == pytest.approx(result.best_val_accuracy, abs=1e-6)
+    # Scoring the average swaps the raw weights back: the checkpoint to resume from holds raw weights, not averages.
+    last = tf.keras.models.load_model(files.last_checkpoint)
+    raw_and_average = zip(last.trainable_variables, last.optimizer._model_variables_moving_average, strict=True)
+    assert any(not np.allclose(raw.numpy(), average.numpy()) for raw, average in raw_and_average)
 
 
 class _StopAfter(tf.keras.callbacks.Callback):

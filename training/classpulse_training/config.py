@@ -25,6 +25,10 @@ class TrainConfig:
     final_learning_rate_fraction: float = 0.005
     weight_decay: float = 0.02
     label_smoothing: float = 0.1
+    # >0: keep an exponential moving average of the weights (per step, this momentum) and choose and export it
+    # instead of the raw weights: 0.999 averages the last ~1,000 steps (~4 epochs), the noise of the final
+    # epochs' steps cancelling out. 0 = off.
+    ema_momentum: float = 0.0
     # Per-class loss weight = (class frequency) ** -class_weight_power, normalised to mean 1 over samples:
     # 0 = plain loss, 1 = fully balanced, 0.5 (default) lifts rare Disgust without wrecking overall accuracy.
     class_weight_power: float = 0.5

@@ -38,11 +38,18 @@ def save_learning_curves(history: list[dict], path: Path, val_name: str = "Publi
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
     loss_ax.plot(epochs, [h["loss"] for h in history], label="train (augmented, weighted)")
     loss_ax.plot(epochs, [h["val_loss"] for h in history], label=val_name)
+    averaged = [h for h in history if "ema_val_loss" in h]
+    if averaged:
+        loss_ax.plot([h["epoch"] for h in averaged], [h["ema_val_loss"] for h in averaged], label=f"{val_name}, EMA weights")
     loss_ax.set_xlabel("epoch")
     loss_ax.set_ylabel("cross-entropy (label-smoothed)")
     loss_ax.legend()
     acc_ax.plot(epochs, [h["accuracy"] for h in history], label="train (augmented)")
     acc_ax.plot(epochs, [h["val_accuracy"] for h in history], label=val_name)
+    if averaged:
+        acc_ax.plot(
+            [h["epoch"] for h in averaged], [h["ema_val_accuracy"] for h in averaged], label=f"{val_name}, EMA weights"
+        )
     acc_ax.set_xlabel("epoch")
     acc_ax.set_ylabel("accuracy")
     acc_ax.legend()

@@ -41,7 +41,10 @@ def _compile(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> N
         warmup_target=config.peak_learning_rate,
         warmup_steps=warmup_steps,
     )
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=schedule, weight_decay=config.weight_decay,
+        use_ema=config.ema_momentum > 0, ema_momentum=config.ema_momentum or 0.99,
+    )
     # Decay only conv/dense kernels: decaying BN scales and biases just fights the normalisation.
     optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
     model.compile(
@@ -52,14 +55,37 @@ def _compile(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> N
     )
 
 
-class _RunRecorder(keras.callbacks.Callback):
-    """After each epoch: save the resumable checkpoint, the best weights, the history, and log one line."""
+class _AveragedWeights:
+    """The optimizer's moving average of the weights, swapped into the model for as long as the block runs."""
 
-    def __init__(self, files: RunFiles, history: list[dict], total_epochs: int):
+    def __init__(self, model: keras.Model):
+        self.model = model
+
+    def __enter__(self) -> keras.Model:
+        self._raw = [v.numpy() for v in self.model.trainable_variables]
+        averages = self.model.optimizer._model_variables_moving_average  # Keras keeps no public handle on them
+        for variable, average in zip(self.model.trainable_variables, averages, strict=True):
+            variable.assign(average)
+        return self.model
+
+    def __exit__(self, *exc) -> None:
+        for variable, raw in zip(self.model.trainable_variables, self._raw, strict=True):
+            variable.assign(raw)
+
+
+class _RunRecorder(keras.callbacks.Callback):
+    """After each epoch: save the resumable checkpoint, the best weights, the history, and log one line.
+
+    With a weight average (config.ema_momentum) it is scored on the validation rows too, and the best of the
+    averaged weights, not of the raw ones, is what the run keeps.
+    """
+
+    def __init__(self, files: RunFiles, history: list[dict], total_epochs: int, validation=None):
         super().__init__()
         self.files = files
         self.history = history
         self.total_epochs = total_epochs
+        self.validation = validation  # the evaluation stream, when the averaged weights are to be scored
         best = read_json(files.best_info, {"val_accuracy": -1.0})
         self.best_val_accuracy = best["val_accuracy"]
         self._epoch_started = 0.0
@@ -81,18 +107,31 @@ class _RunRecorder(keras.callbacks.Callback):
         tmp = self.files.last_checkpoint.with_name("last.tmp.keras")
         self.model.save(tmp)
         os.replace(tmp, self.files.last_checkpoint)
-        improved = record["val_accuracy"] > self.best_val_accuracy
-        if improved:
-            self.best_val_accuracy = record["val_accuracy"]
-            self.model.save_weights(self.files.best_weights)
-            write_json_atomic(self.files.best_info, {"epoch": epoch + 1, "val_accuracy": record["val_accuracy"]})
+        if self.validation is None:
+            improved = self._keep_if_best(self.model, epoch, record["val_accuracy"])
+        else:
+            with _AveragedWeights(self.model) as averaged:
+                scores = averaged.evaluate(self.validation, verbose=0, return_dict=True)
+                record["ema_val_loss"], record["ema_val_accuracy"] = float(scores["loss"]), float(scores["accuracy"])
+                improved = self._keep_if_best(averaged, epoch, record["ema_val_accuracy"])
+        record["seconds"] = round(time.monotonic() - self._epoch_started, 2)  # the checkpoints and scoring count
         self.history.append(record)
         write_json_atomic(self.files.history, self.history)
         log.info(
-            "epoch %d/%d loss=%.4f accuracy=%.4f val_loss=%.4f val_accuracy=%.4f lr=%.2e time=%.1fs%s",
+            "epoch %d/%d loss=%.4f accuracy=%.4f val_loss=%.4f val_accuracy=%.4f%s lr=%.2e time=%.1fs%s",
             epoch + 1, self.total_epochs, record["loss"], record["accuracy"], record["val_loss"],
-            record["val_accuracy"], record["learning_rate"], record["seconds"], " (best)" if improved else "",
+            record["val_accuracy"],
+            f" ema_val_accuracy={record['ema_val_accuracy']:.4f}" if "ema_val_accuracy" in record else "",
+            record["learning_rate"], record["seconds"], " (best)" if improved else "",
         )
+
+    def _keep_if_best(self, model: keras.Model, epoch: int, val_accuracy: float) -> bool:
+        if val_accuracy <= self.best_val_accuracy:
+            return False
+        self.best_val_accuracy = val_accuracy
+        model.save_weights(self.files.best_weights)
+        write_json_atomic(self.files.best_info, {"epoch": epoch + 1, "val_accuracy": val_accuracy})
+        return True
 
 
 def _select_training_rows(data: FerData, config: TrainConfig) -> FerData:
@@ -159,11 +198,12 @@ def train(
         train_rows, seed=config.seed, batch_size=config.batch_size, first_epoch=first_epoch, epochs=config.epochs,
         weights_per_class=weights, augment=config.augment,
     )
-    recorder = _RunRecorder(files, history, config.epochs)
+    validation = evaluation_stream(val_rows)
+    recorder = _RunRecorder(files, history, config.epochs, validation if config.ema_momentum > 0 else None)
     if first_epoch < config.epochs:
         model.fit(
             stream, epochs=config.epochs, initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch,
-            validation_data=evaluation_stream(val_rows), callbacks=[recorder, *extra_callbacks], verbose=0,
+            validation_data=validation, callbacks=[recorder, *extra_callbacks], verbose=0,
             shuffle=False,  # the stream is already shuffled, deterministically per epoch
         )
     best = read_json(files.best_info)

@@ -21,11 +21,16 @@ def main() -> None:
             timeout_s=settings.model_timeout_s,
             version_label=settings.model_version_label,
         )
-        return ClassifyFaces(client, settings.kafka.predictions_topic, settings.max_batch_faces)
+        return ClassifyFaces(
+            client, settings.kafka.predictions_topic, settings.max_batch_faces, settings.concurrent_calls
+        )
 
     run_stage(
         settings,
-        StageConfig(STAGE, settings.kafka.faces_topic, settings.kafka.dead_letter_suffix),
+        StageConfig(
+            STAGE, settings.kafka.faces_topic, settings.kafka.dead_letter_suffix,
+            overlap_batches=settings.overlap_batches,
+        ),
         DetectedFaces,
         build_handler,
         settings.http_port,

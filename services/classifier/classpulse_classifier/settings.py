@@ -18,4 +18,12 @@ class ClassifierSettings(ServiceSettings):
     model_signature: str = Field("serving_default", description="CLASSPULSE_MODEL_SIGNATURE")
     model_timeout_s: float = Field(5.0, gt=0, description="CLASSPULSE_MODEL_TIMEOUT_S: deadline of one Predict call")
     max_batch_faces: int = Field(256, ge=1, le=4096, description="CLASSPULSE_MAX_BATCH_FACES: faces per Predict call")
-    max_poll_frames: int = Field(64, ge=1, description="CLASSPULSE_MAX_POLL_FRAMES: frames consumed per batch")
+    concurrent_calls: int = Field(
+        2, ge=1, le=16, description="CLASSPULSE_CONCURRENT_CALLS: Predict calls of one batch in flight at once"
+    )
+    max_poll_frames: int = Field(128, ge=1, description="CLASSPULSE_MAX_POLL_FRAMES: frames consumed per batch")
+    overlap_batches: bool = Field(
+        True,
+        description="CLASSPULSE_OVERLAP_BATCHES: classify the next batch while this one is produced and committed "
+        "(keeps the model server busy through Kafka's round trips; classpulse_common.stage)",
+    )
