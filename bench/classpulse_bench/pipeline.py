@@ -12,6 +12,7 @@ Two kinds of measurement:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,6 +133,27 @@ class Pipeline:
     def start_stage(self, stage: str) -> None:
         for name in self.instances[stage]:
             self.stack.start(name)
+
+    @contextlib.contextmanager
+    def settings(self, env: dict[str, str], stages: tuple[str, ...]) -> Iterator[None]:
+        """The stages restarted with `env` added to their settings for the block, and restarted without after it
+        (a stage's settings are its environment, read once at start)."""
+        saved = {name: os.environ.get(name) for name in env}
+        try:
+            os.environ.update(env)
+            for stage in stages:
+                self.stop_stage(stage)
+                self.start_stage(stage)
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            for stage in stages:
+                self.stop_stage(stage)
+                self.start_stage(stage)
 
     # --- load ---------------------------------------------------------------------------------------------------
 

@@ -25,29 +25,43 @@ def stages_section(stage_rows: dict[str, dict], half: LoadRun) -> Section:
     return section
 
 
-def end_to_end_section(saturated: dict[int, LoadRun], half: LoadRun) -> Section:
-    section = Section("End to end (everything running)", note="replicas: of the detector and of the classifier")
+ECONOMY = "economy profile"
+"""Rows of the cost-first settings (classpulse_bench.run.ECONOMY_PROFILE)."""
+
+
+def end_to_end_section(saturated: dict[int, LoadRun], half: LoadRun, economy: tuple[LoadRun, LoadRun]) -> Section:
+    section = Section(
+        "End to end (everything running)",
+        note="replicas: of the detector and of the classifier; economy profile: single-pass model signature, "
+        "detector full scan every 10 s (defaults: flip averaging, 5 s), 1 replica",
+    )
     for replicas, run in saturated.items():
         name = f"sustained maximum, {replicas_label(replicas)}"
         section.add(name, load=f"{run.load.label} (saturating)", **run.figures)
     section.add("half of the maximum", load=half.load.label, **half.figures)
+    economy_maximum, economy_half = economy
+    section.add(f"sustained maximum, {ECONOMY}", load=f"{economy_maximum.load.label} (saturating)",
+                **economy_maximum.figures)
+    section.add(f"half of the defaults' maximum, {ECONOMY}", load=economy_half.load.label, **economy_half.figures)
     return section
 
 
-def add_classpulse_to_peers(section: Section, saturated: LoadRun, half: LoadRun) -> None:
+def add_classpulse_to_peers(section: Section, saturated: LoadRun, half: LoadRun, profile: str = "") -> None:
     """ClassPulse's row (rates: its sustained maximum; accuracy: its answers for these same frames in the half-load
-    run) and its ratio to each peer: wall clock, per core (frames per CPU-second) and accuracy."""
+    run) and its ratio to each peer: wall clock, per core (frames per CPU-second) and accuracy. `profile` names
+    settings other than the defaults."""
     ours = {
         "frames_per_s": saturated.figures["frames_per_s"],
         "faces_per_s": saturated.figures["faces_per_s"],
         "frames_per_cpu_s": saturated.figures["frames_per_cpu_s"],
         **{key: half.figures[key] for key in ("recall", "precision", "accuracy", "accuracy_of_detected")},
     }
-    peers = [row for row in section.rows if "frames_per_cpu_s" in row.figures]
-    section.add(CLASSPULSE_ROW, **ours)
+    peers = [row for row in section.rows if "frames_per_cpu_s" in row.figures and not row.name.startswith("ClassPulse")]
+    ours_name = "ClassPulse, " + profile if profile else "ClassPulse"
+    section.add(f"{CLASSPULSE_ROW}, {profile}" if profile else CLASSPULSE_ROW, **ours)
     for row in peers:
         section.add(
-            f"ClassPulse / {row.name.split(' (')[0]}",
+            f"{ours_name} / {row.name.split(' (')[0]}",
             frames_per_s=_ratio(ours["frames_per_s"], row.figures["frames_per_s"]),
             frames_per_cpu_s=_ratio(ours["frames_per_cpu_s"], row.figures["frames_per_cpu_s"]),
             accuracy=_ratio(ours["accuracy"], row.figures["accuracy"]),
@@ -86,6 +100,10 @@ def targets(peers: Section, detector: Section, stage_rows: dict, half: LoadRun, 
                  "frames per CPU-second, whole stack / fer package"),
         at_least("accuracy vs fer", figure(peers, "ClassPulse / fer", "accuracy"), 1, "x",
                  "labelled faces right, ClassPulse / fer package"),
+        at_least(f"end to end per core vs fer, {ECONOMY}", figure(peers, f"ClassPulse, {ECONOMY} / fer", "frames_per_cpu_s"),
+                 10, "x", "single-pass signature, full scan every 10 s"),
+        at_least(f"accuracy vs fer, {ECONOMY}", figure(peers, f"ClassPulse, {ECONOMY} / fer", "accuracy"), 1, "x",
+                 "labelled faces right, same frames"),
         at_least("detector, all cores", figure(detector, WEBCAM_LIKE_TRACKING, "frames_per_s_all_cores"), 100,
                  "frames/s", "640x480 webcam-like JPEG decode + boxes + crops, in process"),
         at_least("detector in the pipeline", stage_rows["detector"]["per_s"], 100, "frames/s",

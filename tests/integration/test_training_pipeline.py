@@ -12,12 +12,12 @@ import tensorflow as tf
 
 from classpulse_training.augment import AugmentConfig
 from classpulse_training.cli import main
-from classpulse_training.config import TrainConfig, load_config, save_config
+from classpulse_training.config import TrainConfig, load_config
 from classpulse_training.export import export, load_trained_model
 from classpulse_training.fer_csv import load_fer_csv, write_fer_csv
 from classpulse_training.model import ModelConfig, count_macs
 from classpulse_training.run_files import RunFiles
-from classpulse_training.serving import FLOAT_SIGNATURE, load_signature, predict_probabilities
+from classpulse_training.serving import FLOAT_SIGNATURE, SINGLE_PASS_SIGNATURE, load_signature, predict_probabilities
 from classpulse_training.train import train
 from classpulse_training.warmup import WARMUP_BATCH_SIZES, read_warmup_requests
 
@@ -134,6 +134,13 @@ def test_export_signatures_match_the_keras_model(tmp_path, trained_run, config):
     np.testing.assert_allclose(served_float, served, atol=1e-6)
     assert served.shape == (20, 7) and served.dtype == np.float32
     np.testing.assert_allclose(served.sum(axis=1), 1.0, atol=1e-5)
+    # The single-pass signature: the network once, no mirror image, its own temperature.
+    single = metrics["single_pass"]
+    once = tf.nn.softmax(model(faces.astype(np.float32)) / single["temperature"]).numpy()
+    np.testing.assert_allclose(
+        predict_probabilities(load_signature(version_dir, SINGLE_PASS_SIGNATURE), faces), once, atol=2e-4
+    )
+    assert single["macs_per_face"] * 2 == metrics["cost"]["macs_per_face"] and single["accuracy"] > 0.6
 
     requests = read_warmup_requests(version_dir)
     assert [r.inputs["faces"].tensor_shape.dim[0].size for r in requests] == list(WARMUP_BATCH_SIZES)

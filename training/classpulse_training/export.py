@@ -26,7 +26,7 @@ from .model import build_model, count_macs, ensemble_model
 from .model_card import write_model_card
 from .plots import save_all_learning_curves, save_confusion_matrix
 from .run_files import RunFiles, read_json
-from .serving import FLOAT_SIGNATURE, keras_logits, load_signature, write_saved_model
+from .serving import FLOAT_SIGNATURE, SINGLE_PASS_SIGNATURE, keras_logits, load_signature, write_saved_model
 from .speed import faces_per_second
 from .warmup import write_warmup_requests
 
@@ -47,6 +47,7 @@ class ExportChoices:
     ece_fitted: float
     nll_before: float
     nll_fitted: float
+    single_pass_temperature: float  # the single-pass signature's, chosen the same way on the plain logits
 
 
 COMPUTE_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
@@ -78,6 +79,7 @@ def choose_inference(
     ece_fitted = expected_calibration_error(softmax(logits, fitted), labels)
     temperature = fitted if ece_fitted < ece_before else 1.0
     return ExportChoices(
+        single_pass_temperature=_calibrating_temperature(plain, labels),
         flip_average=use_flip,
         fitted_temperature=fitted,
         temperature=temperature,
@@ -88,6 +90,12 @@ def choose_inference(
         nll_before=negative_log_likelihood(logits, labels, 1.0),
         nll_fitted=negative_log_likelihood(logits, labels, fitted),
     )
+
+
+def _calibrating_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    fitted = fit_temperature(logits, labels)
+    better = expected_calibration_error(softmax(logits, fitted), labels) < expected_calibration_error(softmax(logits), labels)
+    return fitted if better else 1.0
 
 
 @dataclass(frozen=True)
@@ -140,7 +148,10 @@ def export(
 
     if version_dir.exists():
         raise FileExistsError(f"{version_dir} exists; versions are immutable, pick a new one")
-    write_saved_model(model, version_dir, temperature=choices.temperature, flip_average=choices.flip_average)
+    write_saved_model(
+        model, version_dir, temperature=choices.temperature, flip_average=choices.flip_average,
+        single_pass_temperature=choices.single_pass_temperature,
+    )
     write_warmup_requests(version_dir)
     histories = [read_json(m.files.history, []) for m in members]
     # One network: its epochs, as evaluate's learning curves read them; an ensemble: each member's, by run.
@@ -150,6 +161,7 @@ def export(
     # Final numbers come from the SavedModel's own signature: exactly what serving will compute.
     signature = load_signature(version_dir)
     scored = score(signature, selection)
+    single_pass = score(load_signature(version_dir, SINGLE_PASS_SIGNATURE), selection)
     figures = version_dir / CARD_FIGURES
     figures.mkdir()
     title = f"v{version_dir.name} on {config.val_usage}"
@@ -172,6 +184,14 @@ def export(
             "flip_average": choices.flip_average,
             "accuracy_without_flip": round(choices.accuracy_plain, 4),
             "accuracy_with_flip": round(choices.accuracy_flip, 4),
+        },
+        "single_pass": {
+            "signature": SINGLE_PASS_SIGNATURE,
+            "accuracy": round(single_pass.report.accuracy, 4),
+            "macro_f1": round(single_pass.report.macro_f1, 4),
+            "temperature": round(choices.single_pass_temperature, 4),
+            "ece": round(single_pass.ece, 4),
+            "macs_per_face": count_macs(model),
         },
         "calibration": {
             "method": f"temperature fitted by NLL on {config.val_usage}, applied only if it lowers the ECE",
@@ -205,7 +225,7 @@ def export(
             "members": trained,
         },
         "export_command": shlex.join([Path(sys.executable).name, "-m", "classpulse_training", *sys.argv[1:]]),
-        "signatures": ["serving_default", "emotion", FLOAT_SIGNATURE],
+        "signatures": ["serving_default", "emotion", FLOAT_SIGNATURE, SINGLE_PASS_SIGNATURE],
     }
     (version_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     write_model_card(metrics, version_dir)

@@ -83,7 +83,7 @@ are wrong about a third of the time, and a facial expression is not a reliable r
 * Signatures `serving_default` and `emotion`: input `faces` uint8 `[-1, 48, 48, 1]` (pixel values 0..255),
   output `probabilities` float32 `[-1, 7]` in the order above. `emotion_float` takes float32 faces in 0..255.
 * Inside the signature: test-time flip averaging **{flip}**, softmax temperature **{calibration['temperature']}**.
-* TF Serving warm-up requests: `assets.extra/tf_serving_warmup_requests`.
+{_single_pass_line(metrics)}* TF Serving warm-up requests: `assets.extra/tf_serving_warmup_requests`.
 
 ## Training data
 
@@ -147,3 +147,16 @@ def write_model_card(metrics: dict, version_dir: Path) -> Path:
     path = version_dir / CARD_FILE
     path.write_text(render_model_card(metrics))
     return path
+
+
+def _single_pass_line(metrics: dict) -> str:
+    single = metrics.get("single_pass")
+    if not single:  # exported before the signature existed
+        return ""
+    return (
+        f"* `{single['signature']}`: the same input and output, one pass of the network (no flip averaging, "
+        f"{single['macs_per_face'] / 1e6:.1f} M multiply-accumulates a face, half the default's when it flips), "
+        f"its own temperature {single['temperature']}: accuracy {single['accuracy']:.4f}, macro-F1 "
+        f"{single['macro_f1']:.4f}, ECE {single['ece']:.4f} on {metrics['selection_split']}. For deployments that "
+        "count cost per student first (`CLASSPULSE_MODEL_SIGNATURE`).\n"
+    )
