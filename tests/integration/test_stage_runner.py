@@ -71,8 +71,8 @@ def run_until(runner: StageRunner, stop: StopSignal, done, timeout_s: float = 60
     assert not thread.is_alive(), "the runner did not stop on the stop signal"
 
 
-@pytest.mark.parametrize(("outages", "overlap"), [(0, False), (2, False), (2, True)])
-def test_runner_produces_dead_letters_and_commits(kafka_bootstrap, topic_factory, outages, overlap):
+@pytest.mark.parametrize("outages", [0, 2])
+def test_runner_produces_dead_letters_and_commits(kafka_bootstrap, topic_factory, outages):
     source, output = topic_factory(partitions=3), topic_factory(partitions=1)
     dead_letters = topic_factory(partitions=1, name=source + ".dlq")
     settings = KafkaSettings(bootstrap_servers=kafka_bootstrap)
@@ -87,7 +87,7 @@ def test_runner_produces_dead_letters_and_commits(kafka_bootstrap, topic_factory
     stop = StopSignal()
     handler = Echo(output, outages=outages)
     consumer = make_consumer(settings, group, [source], max_poll_records=8)
-    runner = StageRunner(StageConfig("test", source, overlap_batches=overlap), Frame, handler, consumer, make_producer(settings, "test-stage"), stop, HealthState())
+    runner = StageRunner(StageConfig("test", source), Frame, handler, consumer, make_producer(settings, "test-stage"), stop, HealthState())
     outputs: list = []
     letters: list = []
 

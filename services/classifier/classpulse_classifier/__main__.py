@@ -27,10 +27,7 @@ def main() -> None:
 
     run_stage(
         settings,
-        StageConfig(
-            STAGE, settings.kafka.faces_topic, settings.kafka.dead_letter_suffix,
-            overlap_batches=settings.overlap_batches,
-        ),
+        StageConfig(STAGE, settings.kafka.faces_topic, settings.kafka.dead_letter_suffix),
         DetectedFaces,
         build_handler,
         settings.http_port,

@@ -22,8 +22,3 @@ class ClassifierSettings(ServiceSettings):
         2, ge=1, le=16, description="CLASSPULSE_CONCURRENT_CALLS: Predict calls of one batch in flight at once"
     )
     max_poll_frames: int = Field(128, ge=1, description="CLASSPULSE_MAX_POLL_FRAMES: frames consumed per batch")
-    overlap_batches: bool = Field(
-        True,
-        description="CLASSPULSE_OVERLAP_BATCHES: classify the next batch while this one is produced and committed "
-        "(keeps the model server busy through Kafka's round trips; classpulse_common.stage)",
-    )

@@ -4,12 +4,6 @@ Delivery semantics: at least once. A batch's output is produced and flushed (ack
 committed, so a crash anywhere re-delivers input whose output may already exist; every message carries its frame id
 and the aggregator's writes are idempotent on it, so the effect in Redis is exactly once.
 
-Overlapped batches (`StageConfig.overlap_batches`, the classifier's): the handler of batch N+1 runs on a worker
-thread while this thread produces, flushes and commits batch N and polls N+2, so a handler that waits on another
-server (the model server's Predict) keeps that server busy instead of idle through Kafka's round trips. Handlers
-still run one at a time and in order, outputs are produced in input order, and each commit names the offsets of the
-batches finished, never a position: at most two polled batches are uncommitted, and a failure rewinds both.
-
 Errors:
 - a message that cannot be decoded, or that the stage rejects (`Reject`), goes to `<input topic>.dlq` with the reason
   and its origin; the partition keeps flowing. The original bytes go with it, cut to `dead_letter_max_value_bytes`
@@ -30,8 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -100,17 +93,6 @@ class StageConfig:
     lag_refresh_s: float = 5.0
     dead_letter_max_value_bytes: int = 512 * 1024
     """Half the broker's default message.max.bytes (1 MiB): room for the letter's own fields, whatever the input."""
-    overlap_batches: bool = False
-
-
-@dataclass
-class _Batch:
-    """A polled batch on its way: decoded, its handler running or done, not yet produced and committed."""
-
-    records: dict[TopicPartition, list]
-    started: float
-    rejects: list[Outcome]
-    handled: Future = field(default_factory=Future)
 
 
 class StageRunner(Generic[M]):
@@ -134,53 +116,32 @@ class StageRunner(Generic[M]):
         self._dead_letter_topic = config.input_topic + config.dead_letter_suffix
         self._backoff_s = 0.0
         self._lag_refreshed_at = 0.0
-        # One worker: handlers never run concurrently with each other, only with this thread's Kafka work.
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"{config.name}-handler") if config.overlap_batches else None
-        self._pending: _Batch | None = None
 
     def run(self) -> None:
-        """Process batches until stopped; then finish the batch under way, flush, and close the clients."""
+        """Process batches until stopped; then commit what is done, flush, and close the clients."""
         log.info("stage started", extra={"stage": self.config.name, "topic": self.config.input_topic})
         try:
             while not self.stop.is_set:
                 self.health.beat()
-                # With a batch under way, do not wait for more input: finishing it is the work at hand.
-                records = self._poll(0 if self._pending else self.config.poll_timeout_ms)
+                records = self._poll()
                 if records is None:
                     continue
                 self.health.set_ready(True)
-                self._advance(self._start(records) if records else None)
+                if records:
+                    self._process(records)
                 self._refresh_lag()
-            self._advance(None)
         finally:
             log.info("stage stopping", extra={"stage": self.config.name})
-            if self._worker:
-                self._worker.shutdown(wait=True, cancel_futures=True)
             self.producer.flush(timeout=10)
             self.producer.close(timeout=10)
             self.consumer.close(autocommit=False)
 
-    def _advance(self, started: _Batch | None) -> None:
-        """Finish the batch under way and put `started` under way; without overlap, finish `started` at once.
-        A failure rewinds every batch not committed."""
-        if self._worker:
-            done, self._pending = self._pending, started
-        else:
-            done = started
-        if done is None:
-            return
-        failure = self._finish(done)
-        if failure:
-            unfinished = [batch for batch in (done, self._pending) if batch is not None]
-            self._pending = None
-            self._rewind(unfinished, failure)
-
-    def _poll(self, timeout_ms: int) -> dict[TopicPartition, list] | None:
+    def _poll(self) -> dict[TopicPartition, list] | None:
         """The next records, or None while Kafka is away. kafka-python's poll can raise a connection error when
         the broker goes away mid-call (seen in the broker-restart drill: the aggregator died of it); nothing was
         consumed then, so waiting and polling again loses nothing."""
         try:
-            return self.consumer.poll(timeout_ms=timeout_ms)
+            return self.consumer.poll(timeout_ms=self.config.poll_timeout_ms)
         except KafkaError as exc:
             self._backoff_s = min(self.config.max_backoff_s, max(0.5, self._backoff_s * 2))
             metrics.DEPENDENCY_RETRIES.labels(self.config.name, "kafka").inc()
@@ -191,32 +152,21 @@ class StageRunner(Generic[M]):
             self.stop.wait(self._backoff_s)
             return None
 
-    def _start(self, records: dict[TopicPartition, list]) -> _Batch:
-        """Decode the batch and run its handler: on the worker when batches overlap, here otherwise."""
+    def _process(self, records: dict[TopicPartition, list]) -> None:
         started = time.perf_counter()
         flat = [record for batch in records.values() for record in batch]
         metrics.MESSAGES_IN.labels(self.config.name, self.config.input_topic).inc(len(flat))
         metrics.BATCH_SIZE.labels(self.config.name).observe(len(flat))
-        deliveries, rejects = self._decode(flat)
-        if self._worker:
-            return _Batch(records, started, rejects, self._worker.submit(self._handle, deliveries))
-        batch = _Batch(records, started, rejects)
+        deliveries, outcomes = self._decode(flat)
         try:
-            batch.handled.set_result(self._handle(deliveries))
+            outcomes += self._handle(deliveries)
+            self._produce(outcomes)
         except DependencyUnavailable as exc:
-            batch.handled.set_exception(exc)
-        return batch
-
-    def _finish(self, batch: _Batch) -> DependencyUnavailable | None:
-        """Produce the batch's outcomes and commit its offsets; the failure that stopped it, if one did."""
-        try:
-            self._produce(batch.rejects + batch.handled.result())
-        except DependencyUnavailable as exc:
-            return exc
-        self._commit({tp: OffsetAndMetadata(records[-1].offset + 1, "", -1) for tp, records in batch.records.items()})
+            self._rewind(records, exc)
+            return
+        self._commit({tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in records.items()})
         self._backoff_s = 0.0
-        metrics.BATCH_SECONDS.labels(self.config.name).observe(time.perf_counter() - batch.started)
-        return None
+        metrics.BATCH_SECONDS.labels(self.config.name).observe(time.perf_counter() - started)
 
     def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         try:
@@ -315,21 +265,15 @@ class StageRunner(Generic[M]):
         )
         return send
 
-    def _rewind(self, batches: list[_Batch], exc: DependencyUnavailable) -> None:
-        """Seek back to the first offsets of the batches not done so the next polls deliver them again; back off
-        meanwhile. The later batch's handler may still be running: its result is dropped, and the one worker runs
-        it to its end before the handler of any batch polled again.
+    def _rewind(self, records: dict[TopicPartition, list], exc: DependencyUnavailable) -> None:
+        """Seek back to the batch's first offsets so the next poll delivers it again; back off meanwhile.
 
         A partition taken away by a rebalance meanwhile is left alone: its new owner starts from the last commit,
-        which is before these batches."""
+        which is before this batch."""
         assigned = self.consumer.assignment()
-        first_offsets: dict[TopicPartition, int] = {}
-        for batch in batches:
-            for tp, records in batch.records.items():
-                first_offsets[tp] = min(first_offsets.get(tp, records[0].offset), records[0].offset)
-        for tp, offset in first_offsets.items():
+        for tp, batch in records.items():
             if tp in assigned:
-                self.consumer.seek(tp, offset)
+                self.consumer.seek(tp, batch[0].offset)
         self._backoff_s = min(self.config.max_backoff_s, max(0.5, self._backoff_s * 2))
         metrics.DEPENDENCY_RETRIES.labels(self.config.name, exc.dependency).inc()
         log.warning(
