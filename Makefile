@@ -9,7 +9,7 @@ CLASSES ?= 4
 STUDENTS ?= 6
 SECONDS ?= 120
 TOOLS_VENV := .cache/tools-venv
-MODEL_RUN ?= emotion-v4
+MODEL_RUN ?= emotion-v3
 
 .DEFAULT_GOAL := help
 .PHONY: help install up down status demo ingest test test-unit test-integration test-e2e train evaluate export data-report deploy-check bench bench-model bench-peers test-faults reliability-report load-report lock audit

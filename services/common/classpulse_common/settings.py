@@ -30,22 +30,22 @@ class KafkaSettings(BaseSettings):
     faces_topic: str = "classpulse.faces"
     predictions_topic: str = "classpulse.predictions"
     dead_letter_suffix: str = ".dlq"
-    # Batching, chosen by measurement (make bench, docs/performance.md): at the sustained maximum, 1 MiB producer
-    # batches after up to 20 ms and fetches answered at 256 KiB or after 50 ms cut the broker's CPU per frame from
-    # 2.25 to 0.8 ms and the publisher's from 1.2 to 0.6 (kafka-python's defaults, 16 KiB batches and fetches
-    # answered at the first byte, made a request of almost every 53 KB frame). The cost: at most 50 ms per hop
-    # when a topic is quiet. A stage's flush after each batch sends at once, whatever the linger.
+    # Producer batching, chosen by measurement (make bench, docs/performance.md): 1 MiB batches after up to 20 ms
+    # instead of kafka-python's 16 KiB (which made a request of almost every 53 KB frame). A stage's flush after each
+    # batch sends at once, whatever the linger. Fetch batching (fetch_min_bytes 256 KiB, 50 ms) cut the broker's CPU
+    # further but is back at kafka-python's defaults: a later bench run saw a consumer's every commit fail with
+    # RebalanceInProgressError under it, a cause not yet pinned down.
     producer_linger_ms: int = Field(20, ge=0, description="CLASSPULSE_KAFKA_PRODUCER_LINGER_MS: wait to fill a batch")
     producer_batch_bytes: int = Field(
         1024 * 1024, ge=1024,
         description="CLASSPULSE_KAFKA_PRODUCER_BATCH_BYTES: records of one partition sent together",
     )
     fetch_min_bytes: int = Field(
-        256 * 1024, ge=1,
+        1, ge=1,
         description="CLASSPULSE_KAFKA_FETCH_MIN_BYTES: the broker answers a fetch once this much is there, or after "
         "fetch_max_wait_ms",
     )
-    fetch_max_wait_ms: int = Field(50, ge=0, description="CLASSPULSE_KAFKA_FETCH_MAX_WAIT_MS")
+    fetch_max_wait_ms: int = Field(500, ge=0, description="CLASSPULSE_KAFKA_FETCH_MAX_WAIT_MS")
 
     def client_options(self) -> dict[str, object]:
         """Connection options accepted by kafka-python's producer, consumer and admin client alike."""
