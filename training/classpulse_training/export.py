@@ -13,6 +13,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -74,28 +75,41 @@ def choose_inference(
     accuracy_flip = float((flipped.argmax(1) == labels).mean())
     use_flip = flip == "on" or (flip == "auto" and accuracy_flip - accuracy_plain >= min_flip_gain)
     logits = flipped if use_flip else plain
-    fitted = fit_temperature(logits, labels)
-    ece_before = expected_calibration_error(softmax(logits), labels)
-    ece_fitted = expected_calibration_error(softmax(logits, fitted), labels)
-    temperature = fitted if ece_fitted < ece_before else 1.0
+    chosen = _calibrate(logits, labels)
+    # The single-pass signature's temperature: the same fit on the plain logits (done once when they are the default).
+    single_pass = chosen if not use_flip else _calibrate(plain, labels)
     return ExportChoices(
-        single_pass_temperature=_calibrating_temperature(plain, labels),
+        single_pass_temperature=single_pass.temperature,
         flip_average=use_flip,
-        fitted_temperature=fitted,
-        temperature=temperature,
+        fitted_temperature=chosen.fitted,
+        temperature=chosen.temperature,
         accuracy_plain=accuracy_plain,
         accuracy_flip=accuracy_flip,
-        ece_before=ece_before,
-        ece_fitted=ece_fitted,
+        ece_before=chosen.ece_before,
+        ece_fitted=chosen.ece_fitted,
         nll_before=negative_log_likelihood(logits, labels, 1.0),
-        nll_fitted=negative_log_likelihood(logits, labels, fitted),
+        nll_fitted=negative_log_likelihood(logits, labels, chosen.fitted),
     )
 
 
-def _calibrating_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+class _Calibration(NamedTuple):
+    fitted: float
+    ece_before: float
+    ece_fitted: float
+
+    @property
+    def temperature(self) -> float:
+        """The fitted temperature where it lowers the ECE, else 1 (label smoothing can leave logits calibrated)."""
+        return self.fitted if self.ece_fitted < self.ece_before else 1.0
+
+
+def _calibrate(logits: np.ndarray, labels: np.ndarray) -> _Calibration:
     fitted = fit_temperature(logits, labels)
-    better = expected_calibration_error(softmax(logits, fitted), labels) < expected_calibration_error(softmax(logits), labels)
-    return fitted if better else 1.0
+    return _Calibration(
+        fitted,
+        expected_calibration_error(softmax(logits), labels),
+        expected_calibration_error(softmax(logits, fitted), labels),
+    )
 
 
 @dataclass(frozen=True)
