@@ -42,17 +42,17 @@ def test_frames_went_through_to_redis_with_a_latency_and_an_accuracy(tiny_bench)
     assert 0 < flat[prefix + "recall"] <= 1 and 0 <= flat[prefix + "accuracy"] <= 1
 
 
-def test_the_economy_profile_ran_with_its_settings_and_was_scored(tiny_bench):
+def test_the_accuracy_profile_ran_with_its_settings_and_was_scored(tiny_bench):
     _, _, out = tiny_bench
     latest = json.loads((out / "latest.json").read_text())
-    assert latest["context"]["economy_profile"]["CLASSPULSE_MODEL_SIGNATURE"] == "emotion_single_pass"
+    assert latest["context"]["accuracy_profile"]["CLASSPULSE_MODEL_SIGNATURE"] == "serving_default"
     end_to_end = next(t for t in latest["tables"] if t["title"].startswith("End to end"))
-    economy = {row["name"]: row for row in end_to_end["rows"] if "economy" in row["name"]}
-    assert len(economy) == 2 and all(row["frames_per_s"] > 0 for row in economy.values())
-    scored = economy["half of the defaults' maximum, economy profile"]
+    profile = {row["name"]: row for row in end_to_end["rows"] if "accuracy profile" in row["name"]}
+    assert len(profile) == 2 and all(row["frames_per_s"] > 0 for row in profile.values())
+    scored = profile["half of the defaults' maximum, accuracy profile"]
     assert 0 < scored["recall"] <= 1 and 0 <= scored["accuracy"] <= 1
     side_by_side = next(t for t in latest["tables"] if t["title"].startswith("Side by side"))
-    assert any(row["name"] == "ClassPulse, economy profile / fer package" for row in side_by_side["rows"])
+    assert any(row["name"] == "ClassPulse, accuracy profile / fer package" for row in side_by_side["rows"])
 
 
 def test_targets_are_each_decided_and_the_table_shows_them(tiny_bench):

@@ -51,3 +51,31 @@ def test_flip_only_mirrors_some_images():
     left_white = out[:, 24, 0, 0] > 128
     assert 10 < left_white.sum() < 54  # about half of the 64 were mirrored
     np.testing.assert_allclose(out[~left_white], image[~left_white][:, :, ::-1], atol=1e-3)
+
+
+def test_mixup_blends_images_labels_and_weights_alike(faces):
+    from classpulse_training.augment import mix_pairs
+
+    labels = tf.one_hot(np.arange(16), 16)  # one class a face, so each label tells its lambda apart
+    weights = tf.constant(np.linspace(0.5, 2.0, 16, dtype=np.float32))
+    x, y, w = mix_pairs(faces, labels, weights, tf.constant([4, 2]), alpha=0.4)
+    lam = tf.reduce_max(y, axis=1).numpy()  # the face's own label keeps the larger share
+    assert np.all(lam >= 0.5 - 1e-6) and np.all(lam <= 1.0) and lam.std() > 0.01
+    np.testing.assert_allclose(tf.reduce_sum(y, axis=1).numpy(), 1.0, atol=1e-6)
+    assert np.all(np.argmax(y.numpy(), axis=1) == np.arange(16))
+    assert x.shape == faces.shape and float(tf.reduce_max(x)) <= 255.0 and float(tf.reduce_min(x)) >= 0.0
+    # One partner per face, the same for image, label and weight: face i = lam x_i + (1 - lam) x_partner.
+    own, others = faces.numpy(), faces.numpy()
+    residual = [
+        [np.abs(x[i].numpy() - lam[i] * own[i] - (1 - lam[i]) * others[j]).max() for j in range(16)] for i in range(16)
+    ]
+    partner = [int(np.argmin(row)) for row in residual]
+    blended = lam < 0.98  # a face with lambda ~1 barely shows its partner, which then cannot be told apart
+    assert blended.sum() >= 8 and all(partner[i] != i for i in np.flatnonzero(blended))
+    offsets = {(partner[i] - i) % 16 for i in np.flatnonzero(blended)}
+    assert len(offsets) == 1  # one rotation of the batch: every face is some face's partner exactly once
+    partner = (np.arange(16) + offsets.pop()) % 16
+    expected_w = lam * weights.numpy() + (1 - lam) * weights.numpy()[partner]
+    np.testing.assert_allclose(w.numpy(), expected_w, rtol=1e-5)
+    again = mix_pairs(faces, labels, weights, tf.constant([4, 2]), alpha=0.4)[0].numpy()
+    np.testing.assert_array_equal(again, x.numpy())

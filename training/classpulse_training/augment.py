@@ -22,6 +22,10 @@ class AugmentConfig:
     contrast_range: tuple[float, float] = (0.75, 1.25)
     erase_probability: float = 0.5
     erase_area: tuple[float, float] = (0.02, 0.15)  # fraction of the image
+    # >0: mixup, each face blended with another face of the batch (and their labels and loss weights alike) by
+    # lambda ~ Beta(alpha, alpha) folded to >= 0.5, so each face stays the larger part of its blend. FER2013's
+    # labels are noisy (people agree on ~65% of them); blended targets keep the net from memorising the wrong ones.
+    mixup_alpha: float = 0.0
 
 
 def _uniform(seed, shape, low, high):
@@ -92,3 +96,27 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor, config: AugmentConfig = Au
     if config.erase_probability > 0:
         images = _random_erase(images, seeds[6:12], config)
     return images
+
+
+def _beta(seed, shape, alpha: float):
+    seeds = tf.random.experimental.stateless_split(seed, num=2)
+    a = tf.random.stateless_gamma(shape, seed=seeds[0], alpha=alpha)
+    b = tf.random.stateless_gamma(shape, seed=seeds[1], alpha=alpha)
+    return a / tf.maximum(a + b, 1e-12)
+
+
+def mix_pairs(images, labels, weights, seed: tf.Tensor, alpha: float):
+    """Mixup: blend face i with face (i + k) mod B of the same batch (k random, 1..B-1), images, one-hot labels and
+    sample weights by the same per-face lambda in [0.5, 1]."""
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=2)
+    batch = tf.shape(images)[0]
+    lam = _beta(seeds[0], [batch], alpha)
+    lam = tf.maximum(lam, 1.0 - lam)
+    offset = tf.random.stateless_uniform([], seed=seeds[1], minval=1, maxval=tf.maximum(batch, 2), dtype=tf.int32)
+    partner = tf.math.floormod(tf.range(batch) + offset, batch)
+
+    def blend(x):
+        shaped = tf.reshape(lam, [-1] + [1] * (len(x.shape) - 1))
+        return shaped * x + (1.0 - shaped) * tf.gather(x, partner)
+
+    return blend(images), blend(labels), blend(weights)

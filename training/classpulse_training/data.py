@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from .augment import AugmentConfig, augment_batch
+from .augment import AugmentConfig, augment_batch, mix_pairs
 from .fer_csv import FerData
 from .labels import NUM_CLASSES
 
@@ -47,9 +47,14 @@ def training_stream(
 
     def make_batch(batch_id, idx):
         batch_labels = tf.gather(labels, idx)
-        x = augment_batch(tf.gather(images, idx), tf.stack([tf.cast(seed, tf.int64), batch_id]), augment)
+        batch_seed = tf.stack([tf.cast(seed, tf.int64), batch_id])
+        x = augment_batch(tf.gather(images, idx), batch_seed, augment)
         y = tf.one_hot(batch_labels, NUM_CLASSES)
-        return x, y, tf.gather(class_weight_table, batch_labels)
+        w = tf.gather(class_weight_table, batch_labels)
+        if augment.mixup_alpha > 0:
+            # The augmentation's own seeds come from splitting batch_seed; mixup takes a sibling of it.
+            x, y, w = mix_pairs(x, y, w, batch_seed + [0, _BATCHES_PER_EPOCH_STRIDE // 2], augment.mixup_alpha)
+        return x, y, w
 
     return (
         tf.data.Dataset.range(first_epoch, epochs)

@@ -48,11 +48,6 @@ class SeriesReader:
         self.client = client
         self.resolutions = list(resolutions)
 
-    async def metrics_of(self, class_id: str) -> set[str]:
-        """The metrics a class has series for; empty for a class that never had data."""
-        keys = await self.client.execute_command("TS.QUERYINDEX", f"class_id={class_id}", f"resolution={RAW_RESOLUTION}")
-        return {key.split(":", 2)[2] for key in keys}
-
     async def buckets(self, class_id: str, start_ms: int, end_ms: int, bucket_ms: int) -> dict[int, Sums]:
         """Per output bucket (epoch-aligned start, ms), the sum of each metric."""
         points: dict[int, Sums] = defaultdict(dict)

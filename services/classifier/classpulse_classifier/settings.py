@@ -15,7 +15,14 @@ class ClassifierSettings(ServiceSettings):
     model_version_label: str | None = Field(
         None, description="CLASSPULSE_MODEL_VERSION_LABEL: e.g. stable or canary, from TF Serving's model config"
     )
-    model_signature: str = Field("serving_default", description="CLASSPULSE_MODEL_SIGNATURE")
+    # One pass of the network a face by default: the flip-averaging default signature ("serving_default") is about a
+    # point of per-face accuracy for twice the model's CPU, and what a teacher sees is an average over the class and
+    # over seconds, where that point barely shows while the cost of every monitored student doubles (make bench:
+    # the "accuracy profile" rows; docs/performance.md).
+    model_signature: str = Field(
+        "emotion_single_pass",
+        description="CLASSPULSE_MODEL_SIGNATURE: emotion_single_pass, or serving_default (flip averaging, 2x the cost)",
+    )
     model_timeout_s: float = Field(5.0, gt=0, description="CLASSPULSE_MODEL_TIMEOUT_S: deadline of one Predict call")
     max_batch_faces: int = Field(256, ge=1, le=4096, description="CLASSPULSE_MAX_BATCH_FACES: faces per Predict call")
     concurrent_calls: int = Field(

@@ -37,5 +37,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-    # kafka-python is chatty at INFO about every connection.
+    # kafka-python is chatty at INFO about every connection; its group coordinator is not, and its INFO lines (joins,
+    # assignments, rebalances) are the ones that explain a consumer that stopped making progress.
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("kafka.coordinator").setLevel(logging.INFO)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 
 from classpulse_common.redis_clients import redis_client
 from classpulse_common.registry import ClassDirectory
@@ -14,6 +15,7 @@ from classpulse_detector.stage import STAGE, DetectFaces
 
 def main() -> None:
     settings = DetectorSettings()
+    cv2.setNumThreads(settings.opencv_threads)
     detector = settings.tracking_detector()
     run_stage(
         settings,

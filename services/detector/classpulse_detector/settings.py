@@ -25,12 +25,18 @@ class DetectorSettings(RedisSettings):
     # cropping raised accuracy on the sample class's detected faces from 50% to 61% (0.05: 56%, 0.15: 55%).
     crop_margin: float = Field(0.1, ge=0.0, le=0.5, description="CLASSPULSE_CROP_MARGIN: box growth before cropping")
     # Between full scans, known faces are found again by template matching (classpulse_detector.tracking): on the
-    # sample class, 4 instead of 22 ms of CPU per 640x480 frame at the same recall. A face arriving changes the
-    # frame away from the known faces and is scanned for at once, so the periodic full scan is only the safety net for
-    # a face the last scan missed on an otherwise still picture: 5 s bounds how long such a face stays uncounted.
+    # sample class, 3 instead of 22 ms of CPU per 640x480 frame at the same recall. A face arriving changes the
+    # frame away from the known faces and is scanned for at once where it changed, so the periodic full scan is only
+    # the safety net for a face the last scan missed on an otherwise still picture: 10 s bounds how long such a face
+    # stays uncounted. At 2 frames/s a 5-s net was a full scan every 10th frame, the detector's largest cost at the
+    # bench's half load (make bench, docs/performance.md).
     full_scan_interval_ms: int = Field(
-        5000, ge=0, description="CLASSPULSE_FULL_SCAN_INTERVAL_MS: capture time between full scans of a source; 0: every frame"
+        10_000, ge=0, description="CLASSPULSE_FULL_SCAN_INTERVAL_MS: capture time between full scans of a source; 0: every frame"
     )
+    # OpenCV parallelises a cascade scan over all the cores by default; one replica per core scales better: on this
+    # project's 2-core machine two threads took 8% more CPU a frame than one on a quiet machine (2.8 vs 2.6 ms), and
+    # more on a busy one, where threads wait on each other. Replicas and partitions are the parallelism.
+    opencv_threads: int = Field(1, ge=0, description="CLASSPULSE_OPENCV_THREADS: threads of OpenCV's parallel loops")
     # About 1.5 KB a source (a 32x32 template per face, a 16x12 thumbnail): 10,000 sources are ~15 MB, far more than
     # one replica keeps up with live (~150 webcams at 1 frame/s); one pushed out is simply scanned in full again.
     tracked_sources: int = Field(

@@ -6,11 +6,13 @@ last scan is kept as a small template (TRACK_FACE_PX wide), and the frame is sea
 the face was, shrunk to the template's scale, by normalised cross-correlation. Video analytics systems cut detector
 cost this way because faces in a class move little from one frame to the next. A face that no longer matches its
 template (a new expression, a turn, a student leaving) is looked for by the cascade in a region around it only, and
-the track is re-anchored on what that finds. What it costs: a face that appears between two full scans is first
-counted at the next one, unless it changes the picture away from the known faces (a thumbnail comparison), which
-calls for a full scan at once; so does a source's frames arriving out of order (a replay or a consumer-group
-rebalance), and a source not seen before. The state is a bounded LRU per source: it never needs to survive a
-restart, because the first frame after one is simply a full scan.
+the track is re-anchored on what that finds. A change of the picture away from the known faces (a thumbnail
+comparison: someone arriving, coming back, a door opening) is scanned by the cascade where it happened, plus a face's
+side around it, not in the whole frame; a change over more than REGION_SCAN_MAX_SHARE of the frame (the light, the
+camera turned) calls for a full scan, and so does a source's frames arriving out of order (a replay or a consumer-group
+rebalance), and a source not seen before. What it costs: a face that appears between two full scans without changing
+the picture (too small a change for the thumbnail) is first counted at the next full scan. The state is a bounded LRU
+per source: it never needs to survive a restart, because the first frame after one is simply a full scan.
 """
 
 from __future__ import annotations
@@ -38,11 +40,16 @@ thumbnail pixel averages 40x40 pixels of a 640x480 frame, so sensor noise, flick
 barely move it (64x48 called for a full scan on 2 frames in 3 of a noisy, shaking webcam-like video; 16x12 on 1 in 5,
 with the same recall), while a face arriving fills several of them."""
 SCENE_CHANGE_LEVEL = 24
-"""Gray levels a thumbnail pixel must move by, away from the known faces, to call for a full scan."""
+"""Gray levels a thumbnail pixel must move by, away from the known faces, to count as a change of the picture."""
+REGION_SCAN_MAX_SHARE = 0.5
+"""A change covering more of the frame than this (the box around it, grown by half a face) is scanned as a whole
+frame: a scan costs about its area's share of a full scan's, so beyond half the saving is small."""
 
 
 FRAMES_BY_METHOD = Counter(
-    "classpulse_detector_frames_total", "Frames by how their faces were found: full_scan or tracked", ["method"]
+    "classpulse_detector_frames_total",
+    "Frames by how their faces were found: full_scan, tracked, or region_scan (tracked, and a change scanned)",
+    ["method"],
 )
 
 
@@ -54,6 +61,8 @@ class _Track:
     """The frame at the last full scan, shrunk, with the known faces' places marked so they are not compared."""
     sequence: int
     scanned_at_ms: int
+    region_scanned: bool = False
+    """Whether the latest frame's change of the picture was scanned where it happened."""
 
 
 @dataclass
@@ -61,12 +70,14 @@ class TrackingStats:
     full_scans: int = 0
     tracked_frames: int = 0
     lost_faces: int = 0
+    region_scans: int = 0
+    """Tracked frames whose change away from the known faces was scanned where it happened (counted in tracked too)."""
 
 
 @dataclass
 class TrackingDetector:
     detector: FaceDetector
-    full_scan_interval_ms: int = 5000
+    full_scan_interval_ms: int = 10_000
     """0 scans every frame; the service takes it from CLASSPULSE_FULL_SCAN_INTERVAL_MS (same default)."""
     max_sources: int = 10_000
     stats: TrackingStats = field(default_factory=TrackingStats)
@@ -86,7 +97,7 @@ class TrackingDetector:
         else:
             track.sequence = sequence
             self.stats.tracked_frames += 1
-            FRAMES_BY_METHOD.labels("tracked").inc()
+            FRAMES_BY_METHOD.labels("region_scan" if track.region_scanned else "tracked").inc()
         self._tracks[source] = track
         self._tracks.move_to_end(source)
         while len(self._tracks) > self.max_sources:
@@ -98,7 +109,9 @@ class TrackingDetector:
         in_order = sequence > track.sequence and captured_at_ms >= track.scanned_at_ms
         if not in_order or captured_at_ms - track.scanned_at_ms >= self.full_scan_interval_ms:
             return None
-        if _scene_changed(gray, track.thumbnail):
+        changed = _changed_region(gray, track.thumbnail)
+        region = None if changed is None else _scan_region(changed, track.boxes, gray.shape)
+        if changed is not None and region is None:
             return None
         found, rescanned = [], False
         for index, (box, template) in enumerate(zip(track.boxes, track.templates, strict=True)):
@@ -110,9 +123,13 @@ class TrackingDetector:
                 again = self._rescan_near(gray, box, [*found, *track.boxes[index + 1 :]])
             if again is not None:
                 found.append(again)
-        if rescanned:
-            # Re-anchor on this frame: new templates for the faces as they look now, and a thumbnail without the
-            # mask of a face that left (so that someone coming back there counts as a change).
+        track.region_scanned = region is not None
+        if region is not None:
+            self.stats.region_scans += 1
+            found += [box for box in self.detector.detect(gray, region) if not any(_iou(box, f) > 0.3 for f in found)]
+        if rescanned or region is not None:
+            # Re-anchor on this frame: new templates for the faces as they look now, and a thumbnail of the frame as
+            # it is now, without the mask of a face that left (so that someone coming back there counts as a change).
             track.boxes = found
             track.templates = [_template(gray, box) for box in found]
             track.thumbnail = _thumbnail(gray, found)
@@ -145,10 +162,30 @@ def _thumbnail(gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
     return thumbnail
 
 
-def _scene_changed(gray: np.ndarray, thumbnail: np.ndarray) -> bool:
+def _changed_region(gray: np.ndarray, thumbnail: np.ndarray) -> Box | None:
+    """The box (frame pixels) around the thumbnail cells that changed away from the known faces, or None."""
     now = cv2.resize(gray, THUMBNAIL_SIZE, interpolation=cv2.INTER_AREA).astype(np.int16)
     change = np.abs(now - thumbnail)
-    return bool(np.any((change > SCENE_CHANGE_LEVEL) & (change < 256)))
+    rows, cols = np.nonzero((change > SCENE_CHANGE_LEVEL) & (change < 256))
+    if rows.size == 0:
+        return None
+    cell_w, cell_h = gray.shape[1] / THUMBNAIL_SIZE[0], gray.shape[0] / THUMBNAIL_SIZE[1]
+    x0, y0 = int(cols.min() * cell_w), int(rows.min() * cell_h)
+    return x0, y0, int((cols.max() + 1) * cell_w) - x0, int((rows.max() + 1) * cell_h) - y0
+
+
+def _scan_region(changed: Box, known: list[Box], shape: tuple[int, ...]) -> Box | None:
+    """Where to scan for a change: its box grown by half the largest known face's side (so that a face at least half
+    inside the changed cells is inside the region whole), or None when that is too much of the frame, or no face is
+    known to size it by."""
+    if not known:
+        return None
+    grow = max(max(w, h) for _, _, w, h in known) // 2
+    x, y, w, h = changed
+    region = clip((x - grow, y - grow, w + 2 * grow, h + 2 * grow), shape)
+    if region[2] * region[3] > REGION_SCAN_MAX_SHARE * shape[0] * shape[1]:
+        return None
+    return region
 
 
 def _template(gray: np.ndarray, box: Box) -> np.ndarray:
