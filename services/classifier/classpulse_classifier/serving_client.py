@@ -1,7 +1,8 @@
 """gRPC client of the emotion model on TensorFlow Serving (PredictionService.Predict, ModelService.GetModelStatus).
 
 Model contract: model "emotion", signatures "serving_default" (flip averaging) and "emotion_single_pass" (the
-classifier's default), input "faces" (uint8 [N,48,48,1]) and output "probabilities" (float32 [N,7]). Failures come out as one of two exception types, so that the caller knows what to do:
+classifier's default), input "faces" (uint8 [N,48,48,1]) and output "probabilities" (float32 [N,7]). Failures come
+out as one of two exception types, so that the caller knows what to do:
 `ModelServerUnavailable` (retry with backoff) or `ModelRequestRejected` (the same request fails again).
 """
 

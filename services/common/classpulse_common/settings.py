@@ -33,8 +33,9 @@ class KafkaSettings(BaseSettings):
     # Producer batching, chosen by measurement (make bench, docs/performance.md): 1 MiB batches after up to 20 ms
     # instead of kafka-python's 16 KiB (which made a request of almost every 53 KB frame). A stage's flush after each
     # batch sends at once, whatever the linger. Fetch batching (fetch_min_bytes 256 KiB, 50 ms) cut the broker's CPU
-    # further but is back at kafka-python's defaults: a later bench run saw a consumer's every commit fail with
-    # RebalanceInProgressError under it, a cause not yet pinned down.
+    # further but is back at kafka-python's defaults: re-measured on the same code it gained nothing end to end (7.4x vs
+    # 7.5x fer per core) and doubled p95 at half load (461 vs 216 ms), and one earlier run under it saw every commit
+    # of a consumer fail with RebalanceInProgressError (not seen again; cause not pinned down).
     producer_linger_ms: int = Field(20, ge=0, description="CLASSPULSE_KAFKA_PRODUCER_LINGER_MS: wait to fill a batch")
     producer_batch_bytes: int = Field(
         1024 * 1024, ge=1024,
