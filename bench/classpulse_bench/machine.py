@@ -10,20 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from classpulse_bench import procstat
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def cpu_flags() -> set[str]:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
+from classpulse_training.hardware import cpu_model, native_bfloat16
 
 
 def memory_gib() -> float:
@@ -41,12 +28,11 @@ def busy_cores(seconds: float = 1.0) -> float:
 
 
 def describe() -> dict[str, object]:
-    flags = cpu_flags()
     return {
         "cpu": cpu_model(),
         "cores": len(os.sched_getaffinity(0)),
         "memory_gib": memory_gib(),
-        "bf16": "avx512_bf16" in flags or "amx_bf16" in flags,
+        "bf16": native_bfloat16(),
         "kernel": platform.release(),
         "python": platform.python_version(),
         "load_average_1m": round(os.getloadavg()[0], 2),

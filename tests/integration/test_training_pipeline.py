@@ -11,11 +11,13 @@ import pytest
 import tensorflow as tf
 
 from classpulse_training.augment import AugmentConfig
+from classpulse_training.batchnorm import reestimate_batchnorm
 from classpulse_training.cli import main
 from classpulse_training.config import TrainConfig, load_config
 from classpulse_training.export import export, load_trained_model
 from classpulse_training.fer_csv import load_fer_csv, write_fer_csv
 from classpulse_training.model import ModelConfig, count_macs
+from classpulse_training.restore import restore_run
 from classpulse_training.run_files import RunFiles
 from classpulse_training.serving import FLOAT_SIGNATURE, SINGLE_PASS_SIGNATURE, load_signature, predict_probabilities
 from classpulse_training.train import train
@@ -76,6 +78,7 @@ def test_run_files_written(trained_run, config):
     assert files.last_checkpoint.exists() and files.best_weights.exists()
     assert json.loads(files.history.read_text()) == result.history
     assert load_config(files.config) == config
+    assert json.loads(files.run_info.read_text())["precision"] == "float32"  # the config's, resolved
 
 
 def test_weight_average_is_scored_chosen_and_resumed(tmp_path, config, csv_path):
@@ -122,7 +125,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, config, trained_run)
 def test_export_signatures_match_the_keras_model(tmp_path, trained_run, config):
     run_dir, _ = trained_run
     version_dir = tmp_path / "models" / "1"
-    metrics = export([run_dir], version_dir, csv=None, flip="on", min_flip_gain=0.0, speed_seconds=0.3)
+    metrics = export([run_dir], version_dir, csv=None, flip="on", min_flip_gain=0.0, batchnorm="kept", speed_seconds=0.3)
     model = load_trained_model(RunFiles(run_dir), config)
     faces, _ = synthetic_faces(20, seed=3)
 
@@ -151,6 +154,64 @@ def test_export_signatures_match_the_keras_model(tmp_path, trained_run, config):
     assert calibration["ece_after"] <= calibration["ece_before"] + 1e-4  # never ship a worse-calibrated model
     assert (version_dir / "MODEL_CARD.md").read_text().count(f"{metrics['accuracy']:.4f}") >= 1
     assert json.loads((version_dir / "metrics.json").read_text())["n"] == 140
+
+
+def test_export_reestimates_batchnorm_statistics_on_the_training_faces(tmp_path, trained_run, config, csv_path):
+    run_dir, _ = trained_run
+    common = dict(csv=None, flip="off", min_flip_gain=0.0, speed_seconds=0.1)
+    metrics = export([run_dir], tmp_path / "1", batchnorm="training", **common)
+    assert metrics["inference"]["batchnorm_statistics"] == (
+        "re-estimated on 512 un-augmented Training faces and their mirror images"
+    )
+    # What is served is the trained network with the statistics of the plain training faces.
+    model = load_trained_model(RunFiles(run_dir), config)
+    reestimate_batchnorm(model, load_fer_csv(csv_path).split("Training").images)
+    faces, _ = synthetic_faces(20, seed=6)
+    expected = tf.nn.softmax(model(faces.astype(np.float32)) / metrics["calibration"]["temperature"]).numpy()
+    np.testing.assert_allclose(predict_probabilities(load_signature(tmp_path / "1"), faces), expected, atol=2e-4)
+    kept = export([run_dir], tmp_path / "2", batchnorm="kept", **common)
+    assert kept["inference"]["batchnorm_statistics"] == "as training left them"
+    assert not np.allclose(predict_probabilities(load_signature(tmp_path / "2"), faces), expected, atol=1e-3)
+    # auto keeps the re-estimated statistics exactly when they do not lower the selection accuracy.
+    auto = export([run_dir], tmp_path / "3", batchnorm="auto", **common)["inference"]
+    accuracy = auto["batchnorm_selection_accuracy"]
+    assert auto["batchnorm_statistics"].startswith("re-estimated") == (accuracy["after"] >= accuracy["before"])
+
+
+def test_a_version_restores_to_a_run_that_exports_the_same_network(tmp_path, trained_run, config):
+    run_dir, _ = trained_run
+    common = dict(csv=None, flip="off", min_flip_gain=0.0, batchnorm="kept", speed_seconds=0.1)
+    first = export([run_dir], tmp_path / "models" / "1", **common)
+    restored = restore_run(tmp_path / "models" / "1", tmp_path / "runs" / "restored")
+    original = load_trained_model(RunFiles(run_dir), config)
+    again = load_trained_model(restored, load_config(restored.config))
+    assert load_config(restored.config) == config
+    for before, after in zip(original.weights, again.weights, strict=True):
+        np.testing.assert_array_equal(before.numpy(), after.numpy())
+
+    second = export([restored.root], tmp_path / "models" / "2", **common)
+    faces, _ = synthetic_faces(20, seed=7)
+    np.testing.assert_allclose(
+        predict_probabilities(load_signature(tmp_path / "models" / "2"), faces),
+        predict_probabilities(load_signature(tmp_path / "models" / "1"), faces), atol=1e-6,
+    )
+    # The re-export tells the network's own story: its training command, seed, epochs and time, not the restore's.
+    keys = ("best_epoch", "epochs", "training_seconds", "command", "seed", "parameters", "config")
+    (member_first,), (member_second,) = first["training"]["members"], second["training"]["members"]
+    assert {k: member_second[k] for k in keys} == {k: member_first[k] for k in keys}
+    assert member_second["run"] == "restored" and second["accuracy"] == first["accuracy"]
+    with pytest.raises(FileExistsError):
+        restore_run(tmp_path / "models" / "1", restored.root)
+
+
+def test_an_ensemble_version_is_not_restored_to_one_run(tmp_path, trained_run):
+    run_dir, _ = trained_run
+    version_dir = tmp_path / "1"
+    export([run_dir, run_dir], version_dir, csv=None, flip="off", min_flip_gain=0.0, batchnorm="kept",
+           speed_seconds=0.1)
+    with pytest.raises(ValueError, match="ensemble of 2 networks"):
+        restore_run(version_dir, tmp_path / "runs" / "one")
+    assert not (tmp_path / "runs" / "one").exists()
 
 
 def test_bfloat16_export_agrees_with_float32(tmp_path, trained_run):
@@ -195,7 +256,8 @@ def test_several_runs_export_as_one_ensemble_that_averages_their_logits(tmp_path
                            "model": ModelConfig(**{**TINY_MODEL.__dict__, "head": "flatten"})})
     train(other, run_b)
     version_dir = tmp_path / "models" / "1"
-    metrics = export([run_a, run_b], version_dir, csv=None, flip="off", min_flip_gain=0.0, speed_seconds=0.1)
+    metrics = export([run_a, run_b], version_dir, csv=None, flip="off", min_flip_gain=0.0, batchnorm="kept",
+                     speed_seconds=0.1)
 
     members = [load_trained_model(RunFiles(run), load_config(RunFiles(run).config)) for run in (run_a, run_b)]
     faces, _ = synthetic_faces(20, seed=5)

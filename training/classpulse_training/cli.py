@@ -1,4 +1,4 @@
-"""Command line: ``python -m classpulse_training {train,evaluate,export,data-report}``."""
+"""Command line: ``python -m classpulse_training {train,evaluate,export,restore-run,data-report}``."""
 
 from __future__ import annotations
 
@@ -85,6 +85,9 @@ def _add_export(sub) -> None:
     p.add_argument("--min-flip-gain", type=float, default=0.005)
     p.add_argument("--compute-dtype", choices=("float32", "bfloat16"), default="float32",
                    help="arithmetic inside the SavedModel (bfloat16: ~2.5x faster on CPUs with AVX512-BF16/AMX)")
+    p.add_argument("--bn-stats", choices=("auto", "training", "kept"), default="auto",
+                   help="batch-norm statistics: re-estimated on the un-augmented training faces (training), as training "
+                        "left them (kept), or re-estimated and kept only if the selection accuracy does not drop (auto)")
     p.add_argument("--speed-seconds", type=float, default=3.0, help="time spent measuring faces/s for metrics.json")
     p.set_defaults(handler=_run_export)
 
@@ -100,10 +103,26 @@ def _run_export(args) -> int:
     metrics = export(
         [args.runs_dir / run for run in args.run], models_dir / str(version),
         csv=args.csv, flip=args.flip, min_flip_gain=args.min_flip_gain,
-        compute_dtype=args.compute_dtype, speed_seconds=args.speed_seconds,
+        compute_dtype=args.compute_dtype, batchnorm=args.bn_stats, speed_seconds=args.speed_seconds,
     )
     headline = ("model_version", "accuracy", "macro_f1", "calibration", "cost", "speed_faces_per_s")
     print(json.dumps({k: metrics[k] for k in headline}))
+    return 0
+
+
+def _add_restore_run(sub) -> None:
+    p = sub.add_parser("restore-run", help="rebuild a run's folder (config, history, best weights) from an exported version")
+    p.add_argument("--model", required=True, type=Path, help="models/emotion/<version> of one network")
+    p.add_argument("--run", required=True, help=f"run name; files go to {DEFAULT_RUNS_DIR}/<run>/")
+    p.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR)
+    p.set_defaults(handler=_run_restore_run)
+
+
+def _run_restore_run(args) -> int:
+    from .restore import restore_run
+
+    files = restore_run(args.model, args.runs_dir / args.run)
+    print(f"run {args.run} restored from {args.model} into {files.root}; export it with --run {args.run}")
     return 0
 
 
@@ -130,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_train(sub)
     _add_evaluate(sub)
     _add_export(sub)
+    _add_restore_run(sub)
     _add_data_report(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,7 +1,8 @@
 """Export a training run's best checkpoint to models/emotion/<version>/ with everything serving needs.
 
 Inference-time choices are made here on the selection split (PublicTest) and baked into the signature:
-flip averaging (only if it pays for its 2x cost) and the softmax temperature (fitted by NLL, and kept only
+batch-norm statistics re-estimated on the un-augmented training faces (kept only if they do not lower the selection
+accuracy), flip averaging (only if it pays for its 2x cost) and the softmax temperature (fitted by NLL, and kept only
 if it also lowers the expected calibration error: label smoothing can leave a network calibrated already).
 """
 
@@ -19,9 +20,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .batchnorm import reestimate_batchnorm
 from .config import TrainConfig, load_config
 from .evaluate import HISTORY_FILE, score
-from .fer_csv import load_fer_csv
+from .fer_csv import FerData, load_fer_csv
+from .hardware import describe_cpu
 from .metrics import expected_calibration_error, fit_temperature, negative_log_likelihood, softmax
 from .model import build_model, count_macs, ensemble_model
 from .model_card import write_model_card
@@ -92,6 +95,47 @@ def choose_inference(
     )
 
 
+BATCHNORM_MODES = ("auto", "training", "kept")
+
+
+@dataclass(frozen=True)
+class BatchNormChoice:
+    reestimated: bool
+    training_faces: int  # faces the statistics were re-estimated from (their mirror images come on top); 0 = not tried
+    accuracy_before: float | None  # selection accuracy, the better of one pass and flip averaging
+    accuracy_after: float | None
+
+    def describe(self, train_usage: str) -> str:
+        if self.reestimated:
+            return f"re-estimated on {self.training_faces} un-augmented {train_usage} faces and their mirror images"
+        return "as training left them" + (" (re-estimating them lowered the selection accuracy)" if self.training_faces else "")
+
+
+def choose_batchnorm_statistics(model: keras.Model, training: FerData, selection: FerData, mode: str) -> BatchNormChoice:
+    """"kept": the moving statistics training left; "training": re-estimated on the un-augmented training faces
+    (see batchnorm.py); "auto": re-estimated, and kept only if the selection accuracy does not drop."""
+    if mode not in BATCHNORM_MODES:
+        raise ValueError(f"batch-norm statistics mode must be one of {BATCHNORM_MODES}, got {mode!r}")
+    if mode == "kept":
+        return BatchNormChoice(False, 0, None, None)
+    before = _best_accuracy(model, selection)
+    from_training = [variable.numpy() for variable in model.non_trainable_variables]
+    reestimate_batchnorm(model, training.images)
+    after = _best_accuracy(model, selection)
+    if mode == "auto" and after < before:
+        for variable, value in zip(model.non_trainable_variables, from_training, strict=True):
+            variable.assign(value)
+        return BatchNormChoice(False, len(training), before, after)
+    return BatchNormChoice(True, len(training), before, after)
+
+
+def _best_accuracy(model: keras.Model, data: FerData) -> float:
+    return max(
+        float((keras_logits(model, data.images, flip_average=flip).argmax(1) == data.labels).mean())
+        for flip in (False, True)
+    )
+
+
 class _Calibration(NamedTuple):
     fitted: float
     ece_before: float
@@ -126,12 +170,16 @@ class Member:
 
     def training(self, model: keras.Model) -> dict:
         history = read_json(self.files.history, [])
+        run_info = read_json(self.files.run_info, {})
         return {
             "run": self.files.root.name,
             "best_epoch": read_json(self.files.best_info)["epoch"],
             "epochs": self.config.epochs,
             "training_seconds": round(float(sum(h["seconds"] for h in history)), 1),
-            "command": read_json(self.files.run_info, {}).get("command"),
+            "command": run_info.get("command"),
+            # Runs from before precision "auto" recorded no resolved precision: their config's is the one they ran in.
+            "precision": run_info.get("precision", self.config.precision),
+            "cpu": run_info.get("cpu"),
             "seed": self.config.seed,
             "parameters": model.count_params(),
             "config": self.config.to_dict(),
@@ -146,6 +194,7 @@ def export(
     flip: str,
     min_flip_gain: float,
     compute_dtype: str = "float32",
+    batchnorm: str = "auto",
     speed_seconds: float = 3.0,
 ) -> dict:
     """Export the best checkpoint of one run, or the mean of several runs' networks (an ensemble)."""
@@ -155,7 +204,10 @@ def export(
         raise ValueError("an ensemble's members must be trained and selected on the same splits")
     networks = [load_trained_model(m.files, m.config, compute_dtype) for m in members]
     model = networks[0] if len(networks) == 1 else ensemble_model(networks)
-    selection = load_fer_csv(csv or config.csv).split(config.val_usage)
+    data = load_fer_csv(csv or config.csv)
+    selection = data.split(config.val_usage)
+    norms = choose_batchnorm_statistics(model, data.split(config.train_usage), selection, batchnorm)
+    log.info("batch-norm statistics %s", norms.describe(config.train_usage))
     choices = choose_inference(model, selection.images, selection.labels, flip, min_flip_gain)
     log.info("flip averaging %s (accuracy %.4f plain, %.4f flipped); temperature %.3f",
              "on" if choices.flip_average else "off", choices.accuracy_plain, choices.accuracy_flip, choices.temperature)
@@ -194,6 +246,8 @@ def export(
         "confusion_matrix": scored.report.confusion.tolist(),
         "inference": {
             "compute_dtype": compute_dtype,
+            "batchnorm_statistics": norms.describe(config.train_usage),
+            "batchnorm_selection_accuracy": {"before": norms.accuracy_before, "after": norms.accuracy_after},
             "networks": len(members),
             "flip_average": choices.flip_average,
             "accuracy_without_flip": round(choices.accuracy_plain, 4),
@@ -229,7 +283,8 @@ def export(
             "keras_batch256": round(
                 faces_per_second(tf.function(lambda x: model(x, training=False)), 256, np.float32, seconds=speed_seconds)
             ),
-            "note": "2 shared CPU cores, measured while other work ran; best of ~1 s windows",
+            "cpu": describe_cpu(),
+            "note": "measured while other work ran; best of ~1 s windows",
         },
         "training": {
             "data": config.csv,

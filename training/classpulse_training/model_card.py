@@ -32,8 +32,8 @@ def _training_table(training: dict, inference: dict) -> str:
 | loss | cross-entropy, label smoothing {config['label_smoothing']}, class weights frequency^-{config['class_weight_power']} |
 | augmentation | flips, rotation ±{augment['max_rotation_deg']}°, shift ±{augment['max_shift']:.0%}, scale {augment['scale_range']}, brightness/contrast, random erasing p={augment['erase_probability']} |
 | batch / epochs | {config['batch_size']} / {training['epochs']} (best epoch {training['best_epoch']}) |
-| precision | {config['precision']} training, {inference['compute_dtype']} arithmetic in the export |
-| training time | {training['training_seconds'] / 60:.1f} min on 2 shared CPU cores |
+| precision | {training.get('precision', config['precision'])} training, {inference['compute_dtype']} arithmetic in the export |
+| training time | {training['training_seconds'] / 60:.1f} min on {training.get('cpu') or '2 shared CPU cores'} |
 | seed | {training['seed']} |
 | command | `{training['command']}` |"""
 
@@ -55,6 +55,13 @@ def _training_section(metrics: dict) -> str:
 def _learning_curves(members: list[dict]) -> str:
     names = ["learning_curves.png", *(f"learning_curves_{i}.png" for i in range(1, len(members)))]
     return "\n\n".join(f"![learning curves of {m['run']}](card/{name})" for m, name in zip(members, names, strict=True))
+
+
+def _batchnorm_gain(inference: dict) -> str:
+    accuracy = inference.get("batchnorm_selection_accuracy", {})
+    if accuracy.get("before") is None:
+        return ""
+    return f" (best selection accuracy {accuracy['before']:.4f} with training's statistics, {accuracy['after']:.4f} re-estimated)"
 
 
 def render_model_card(metrics: dict) -> str:
@@ -82,13 +89,14 @@ are wrong about a third of the time, and a facial expression is not a reliable r
 
 * Signatures `serving_default` and `emotion`: input `faces` uint8 `[-1, 48, 48, 1]` (pixel values 0..255),
   output `probabilities` float32 `[-1, 7]` in the order above. `emotion_float` takes float32 faces in 0..255.
-* Inside the signature: test-time flip averaging **{flip}**, softmax temperature **{calibration['temperature']}**.
+* Inside the signature: test-time flip averaging **{flip}**, softmax temperature **{calibration['temperature']}**;
+  batch-norm statistics {inference.get('batchnorm_statistics', 'as training left them')}{_batchnorm_gain(inference)}.
 {_single_pass_line(metrics)}* TF Serving warm-up requests: `assets.extra/tf_serving_warmup_requests`.
 
 ## Training data
 
 FER2013 (Kaggle `fer2013.csv`): {training['train_rows']} {training['train_split']} rows for training, {split}
-({metrics['n']} rows) for checkpoint selection, flip/temperature choices and the numbers below. See the [data report]({DATA_REPORT_LINK})
+({metrics['n']} rows) for checkpoint selection, the batch-norm, flip and temperature choices and the numbers below. See the [data report]({DATA_REPORT_LINK})
 for class balance, sample faces, duplicates and near-blank images.
 
 ## Training
@@ -122,7 +130,7 @@ ECE through the exported signature **{calibration['ece_after']:.4f}**.
 
 {passes} network pass(es) ({networks} network(s), flip averaging {flip}) of {cost['macs_per_face'] / passes / 1e6:.1f} M multiply-accumulates
 on average = {cost['macs_per_face'] / 1e6:.1f} M MACs = {cost['flops_per_face'] / 1e6:.1f} MFLOPs per face, in {inference['compute_dtype']} arithmetic.
-Measured on this project's 2-core machine (AVX512-BF16 CPU) while other work ran, so expect run-to-run
+Measured on {speed.get('cpu', "this project's 2-core machine (AVX512-BF16 CPU)")} while other work ran, so expect run-to-run
 differences of up to 2x with the machine's load: exported signature
 {speed['signature_uint8_batch64']} faces/s at batch 64, {speed['signature_uint8_batch256']} faces/s at batch 256;
 the bare Keras network{'s' if networks > 1 else ''} (no flip) {speed['keras_batch256']} faces/s at batch 256.

@@ -17,6 +17,7 @@ import numpy as np
 from .config import TrainConfig, save_config
 from .data import class_weights, evaluation_stream, training_stream
 from .fer_csv import FerData, load_fer_csv
+from .hardware import describe_cpu, resolve_precision
 from .model import build_model, count_macs
 from .run_files import RunFiles, read_json, write_json_atomic
 
@@ -140,7 +141,8 @@ def _select_training_rows(data: FerData, config: TrainConfig) -> FerData:
 
 
 def _start_or_resume(
-    files: RunFiles, config: TrainConfig, resume: bool, steps_per_epoch: int, train_rows: int, val_rows: int
+    files: RunFiles, config: TrainConfig, resume: bool, steps_per_epoch: int, train_rows: int, val_rows: int,
+    precision: str,
 ) -> tuple[keras.Model, int, list[dict]]:
     """(model, first epoch to run, history so far): from the last checkpoint, or a fresh compiled model."""
     if resume and files.last_checkpoint.exists():
@@ -155,6 +157,8 @@ def _start_or_resume(
     write_json_atomic(files.run_info, {
         "command": shlex.join([Path(sys.executable).name, "-m", "classpulse_training", *sys.argv[1:]]),
         "seed": config.seed,
+        "precision": precision,
+        "cpu": describe_cpu(),
         "macs_per_face": count_macs(model),
         "parameters": model.count_params(),
         "train_rows": train_rows,
@@ -180,7 +184,9 @@ def train(
         raise FileExistsError(f"{files.root} already holds a run; pass --resume or choose another run name")
     files.make_dirs()
     keras.utils.set_random_seed(config.seed)
-    keras.mixed_precision.set_global_policy(config.precision)
+    precision = resolve_precision(config.precision)
+    keras.mixed_precision.set_global_policy(precision)
+    log.info("precision %s (config: %s; this CPU: %s)", precision, config.precision, describe_cpu())
 
     data = data if data is not None else load_fer_csv(config.csv)
     train_rows, val_rows = _select_training_rows(data, config), data.split(config.val_usage)
@@ -189,7 +195,7 @@ def train(
         raise ValueError(f"need >= {config.batch_size} {config.train_usage} rows and some {config.val_usage} rows")
 
     model, first_epoch, history = _start_or_resume(
-        files, config, resume, steps_per_epoch, len(train_rows), len(val_rows)
+        files, config, resume, steps_per_epoch, len(train_rows), len(val_rows), precision
     )
     log.info("model: %d parameters, %.1f M multiply-accumulates per face", model.count_params(), count_macs(model) / 1e6)
 
