@@ -1,14 +1,20 @@
 """`python -m classpulse_demo.run`: the demo a newcomer runs (`make demo`).
 
 Builds the sample class video if needed, brings the local stack up if needed, ingests the video into a class, waits
-until every frame is accounted for in the API, then prints how the class looked, phase by phase, next to the
-video's ground truth (when the video has one), and last the class summary as one JSON line.
+until the API counts every frame ingest published, over exactly those frames' capture times, then prints how the class
+looked, phase by phase, next to the video's ground truth (when the video has one), and last the class summary as one
+JSON line. Frames still missing when the pipeline stops making progress are reported (how many, how many were
+dead-lettered) and the demo exits 1.
+
+It talks to the stack that `python -m classpulse_devstack` runs under the same environment, so
+CLASSPULSE_DEVSTACK_PORT_OFFSET and CLASSPULSE_DEVSTACK_RUN_DIR point it at a second stack.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -17,7 +23,11 @@ from pathlib import Path
 import httpx
 
 from classpulse_common.labels import EMOTIONS
+from classpulse_devstack.components import Component
 from classpulse_devstack.config import DevstackConfig
+from classpulse_devstack.kafka_topics import pipeline_topics
+from classpulse_devstack.stack import Stack
+from classpulse_reliability.workload import end_offsets, read_topic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_DIR = REPO_ROOT / ".cache" / "demo"
@@ -34,20 +44,73 @@ def ensure_sample_video() -> Path:
     return SAMPLE_VIDEO
 
 
-def _run(command: list[str], what: str) -> str:
+def _run(command: list[str], what: str, env: dict[str, str] | None = None) -> str:
     print(f"== {what}", file=sys.stderr, flush=True)
-    done = subprocess.run(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    done = subprocess.run(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, env=env)
     if done.returncode != 0:
         sys.exit(f"{what} failed (exit {done.returncode})")
     return done.stdout
 
 
-def ingest(video: Path, class_id: str, fps: float, realtime: bool) -> dict:
+def stack_component(config: DevstackConfig, name: str) -> Component:
+    """A component of the local stack as `classpulse_devstack up` runs it (ports moved by the stack's offset)."""
+    return Stack(config).select(name)[0]
+
+
+def ingest(config: DevstackConfig, video: Path, class_id: str, fps: float, realtime: bool) -> dict:
+    """Publish the video with `classpulse_ingest publish`; its final status line (frames, capture-time span...)."""
     command = [sys.executable, "-m", "classpulse_ingest", "publish", "--class", class_id, "--source", str(video), "--fps", str(fps)]
     if not realtime:
         command.append("--no-realtime")
-    lines = _run(command, f"ingesting {video.name} into class {class_id!r} at {fps:g} frames/s").strip().splitlines()
+    # The ingest service's own environment: the addresses of this stack's Kafka and Redis, not the default ports.
+    env = {**os.environ, **stack_component(config, "ingest").env}
+    lines = _run(command, f"ingesting {video.name} into class {class_id!r} at {fps:g} frames/s", env).strip().splitlines()
     return json.loads(lines[-1])
+
+
+def capture_range(published: dict) -> tuple[int, int]:
+    """The query range (epoch ms, both ends included) that holds every frame `publish` reported: from the start of
+    the second of its earliest capture time to the end of its latest's, since the aggregator adds each frame to the
+    second it was captured in."""
+    first, last = published["first_captured_at_ms"], published["last_captured_at_ms"]
+    return first - first % 1000, -(-last // 1000) * 1000
+
+
+class DeadLetters:
+    """Dead letters of one class written since this object was made: frames (or their faces, or their results) a
+    stage refused, which the API will never count. Dead letters are keyed by class id, as the messages they hold."""
+
+    def __init__(self, config: DevstackConfig, class_id: str) -> None:
+        self.bootstrap = config.kafka_bootstrap
+        self.key = class_id.encode()
+        self.since = {
+            spec.name: end_offsets(self.bootstrap, spec.name) for spec in pipeline_topics(config) if spec.name.endswith(".dlq")
+        }
+
+    def count(self) -> dict[str, int]:
+        """Per dead-letter topic that has any, the class's letters since then."""
+        counts = {
+            topic: sum(record.key == self.key for record in read_topic(self.bootstrap, topic, offsets))
+            for topic, offsets in self.since.items()
+        }
+        return {topic: count for topic, count in counts.items() if count}
+
+
+def shortfall(published: dict, counted: int, dead_letters: dict[str, int], stalled_s: float) -> str:
+    """What is missing, in words: frames published, counted, dead-lettered, and unaccounted for."""
+    missing = published["frames"] - counted
+    dead = sum(dead_letters.values())
+    start_ms, end_ms = capture_range(published)
+    parts = [
+        f"timed out, no new frame counted for {stalled_s:.0f} s: the API counts {counted} of the {published['frames']} "
+        f"frames source {published['source_id']} published (captured {start_ms}..{end_ms} ms); {missing} missing",
+        f"{dead} dead-lettered" + (f" ({', '.join(f'{topic}: {n}' for topic, n in sorted(dead_letters.items()))})" if dead else ""),
+        f"{missing - dead} neither counted nor dead-lettered (still in the pipeline, or lost: see the services' logs)",
+    ]
+    if published["frames_dropped"]:
+        dropped = ", ".join(f"{reason}: {n}" for reason, n in sorted(published["frames_dropped"].items()))
+        parts.append(f"besides, ingest dropped frames before Kafka ({dropped})")
+    return "; ".join(parts)
 
 
 def api_client(api: str) -> httpx.Client:
@@ -71,23 +134,30 @@ def register_class(api: str, class_id: str, expected_students: int, emotion_enab
             client.patch(f"/v1/classes/{class_id}", json={"emotion_enabled": emotion_enabled}).raise_for_status()
 
 
-def wait_for_frames(api: str, class_id: str, start_ms: int, end_ms: int, frames: int, timeout_s: float) -> dict:
-    """Poll the summary until it counts every published frame (the pipeline is asynchronous)."""
-    deadline = time.monotonic() + timeout_s
-    summary: dict = {}
+def wait_for_frames(api: str, class_id: str, time_range: tuple[int, int], frames: int, stall_timeout_s: float) -> dict:
+    """Poll the summary over `time_range` until it counts `frames` (the pipeline is asynchronous), or until it has
+    counted no new frame for `stall_timeout_s`: a long video takes as long as the pipeline needs, a stuck one stops.
+    Returns the last summary read."""
+    start_ms, end_ms = time_range
+    summary: dict = {"frames": 0}
+    deadline = time.monotonic() + stall_timeout_s
     with api_client(api) as client:
         while time.monotonic() < deadline:
             response = client.get(f"/v1/classes/{class_id}/summary", params={"from": start_ms, "to": end_ms})
             if response.status_code == 200:
-                summary = response.json()
+                latest = response.json()
+                if latest["frames"] > summary["frames"]:
+                    deadline = time.monotonic() + stall_timeout_s
+                summary = latest
                 if summary["frames"] >= frames:
                     return summary
             time.sleep(1.0)
-    sys.exit(f"timed out: {summary.get('frames', 0)} of {frames} frames reached the API after {timeout_s:.0f}s")
+    return summary
 
 
-def phase_report(api: str, class_id: str, start_ms: int, end_ms: int, labels: dict) -> list[dict]:
+def phase_report(api: str, class_id: str, time_range: tuple[int, int], labels: dict) -> list[dict]:
     """Per phase of the sample video: the emotion the class showed most, next to the scripted one."""
+    start_ms, end_ms = time_range
     with api_client(api) as client:
         series = client.get(
             f"/v1/classes/{class_id}/timeseries", params={"from": start_ms, "to": end_ms, "bucket": "1s"}
@@ -112,13 +182,18 @@ def phase_report(api: str, class_id: str, start_ms: int, end_ms: int, labels: di
 
 
 def main() -> None:
+    config = DevstackConfig.from_env()
     parser = argparse.ArgumentParser(prog="classpulse_demo.run")
     parser.add_argument("--video", type=Path, default=None, help="default: the generated sample class")
     parser.add_argument("--class", dest="class_id", default="demo")
     parser.add_argument("--fps", type=float, default=None, help="default: the sample's own frame rate, else 2")
-    parser.add_argument("--api", default="http://127.0.0.1:8000")
+    parser.add_argument(
+        "--api", default=stack_component(config, "api").address, help="default: the local stack's (its port offset included)"
+    )
     parser.add_argument("--realtime", action="store_true", help="ingest at the video's own pace")
-    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds without a new frame counted before giving up (default 300)"
+    )
     parser.add_argument(
         "--presence-only", action="store_true", help="register the class with emotion inference off (presence only)"
     )
@@ -130,26 +205,40 @@ def main() -> None:
     _run([sys.executable, "-m", "classpulse_devstack", "up"], "bringing the local stack up")
 
     register_class(args.api, args.class_id, labels["students"] if labels else 0, not args.presence_only)
-    start_ms = int(time.time() * 1000) - 1000
-    published = ingest(video, args.class_id, fps, args.realtime)
-    # Frames are stamped on the video's own timeline from the moment ingest started; a file ingested faster than
-    # real time has stamps ahead of the wall clock, so the window reaches past now.
-    duration_ms = int(1000 * labels["frames"] / labels["fps"]) if labels else 0
-    end_ms = max(int(time.time() * 1000), start_ms + duration_ms + 2000) + 1000
-    summary = wait_for_frames(args.api, args.class_id, start_ms, end_ms, published["frames"], args.timeout)
+    dead_letters = DeadLetters(config, args.class_id)
+    published = ingest(config, video, args.class_id, fps, args.realtime)
+    if not published["frames"]:
+        sys.exit(f"ingest published no frame of {video} (state {published['state']}, dropped {published['frames_dropped']})")
+    # Capture times come from the source (a file read faster than real time runs ahead of the clock, a folder's images
+    # are as old as their files), so the range is the one publish reports, not one guessed from the clock.
+    time_range = capture_range(published)
+    summary = wait_for_frames(args.api, args.class_id, time_range, published["frames"], args.timeout)
+    if summary["frames"] < published["frames"]:
+        sys.exit(shortfall(published, summary["frames"], dead_letters.count(), args.timeout))
+    if summary["frames"] > published["frames"]:
+        print(
+            f"note: the range also holds {summary['frames'] - published['frames']} frames of other sources of class "
+            f"{args.class_id!r} (another run into it, still on its timeline?): the numbers below include them",
+            file=sys.stderr,
+        )
 
     if labels and summary["emotion_enabled"]:
-        for phase in phase_report(args.api, args.class_id, start_ms, end_ms, labels):
+        for phase in phase_report(args.api, args.class_id, time_range, labels):
             mark = "ok" if phase["seen"] == phase["expected"] else "differs"
             print(
                 f"phase {phase['start_s']:>5.1f}-{phase['end_s']:<5.1f}s  scripted {phase['expected']:<9} "
                 f"seen {phase['seen'] or '-':<9} ({phase['faces']} faces)  {mark}",
                 file=sys.stderr,
             )
-    print(f"API: {args.api}/docs   class: {args.api}/v1/classes/{args.class_id}/summary", file=sys.stderr)
+    start_ms, end_ms = time_range
+    print(
+        f"API: {args.api}/docs   class: {args.api}/v1/classes/{args.class_id}/summary?from={start_ms}&to={end_ms}",
+        file=sys.stderr,
+    )
     line = {
         "class_id": args.class_id,
         "source_id": published["source_id"],
+        "frames_published": published["frames"],
         "frames": summary["frames"],
         "faces": summary["faces"],
         "presence": summary["presence"],

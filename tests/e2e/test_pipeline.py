@@ -16,7 +16,12 @@ from classpulse_demo.run import api_client
 pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-API = "http://127.0.0.1:8000"
+
+
+@pytest.fixture(scope="module")
+def api(stack) -> str:
+    """The API of the stack the environment names (CLASSPULSE_DEVSTACK_PORT_OFFSET moves it), as the demo finds it."""
+    return stack.select("api")[0].address
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +80,10 @@ def whole_run() -> dict[str, int]:
     return {"to": int(time.time() * 1000) + 120_000}
 
 
-def test_timeseries_and_errors_through_the_api(demo_run):
+def test_timeseries_and_errors_through_the_api(demo_run, api):
     summary, labels, _ = demo_run
     class_id = summary["class_id"]
-    with api_client(API) as client:
+    with api_client(api) as client:
         series = client.get(f"/v1/classes/{class_id}/timeseries", params={"bucket": "1s", **whole_run()}).json()
         assert sum(point["frames"] for point in series["points"]) == labels["frames"]
         assert series["emotion_enabled"] is True
@@ -89,7 +94,7 @@ def test_timeseries_and_errors_through_the_api(demo_run):
         assert client.get("/docs").status_code == 200
 
 
-def test_redelivered_results_do_not_count_twice(demo_run):
+def test_redelivered_results_do_not_count_twice(demo_run, stack, api):
     """Replay the class's frame results from the predictions topic into the aggregator's writer: nothing changes."""
     from kafka import KafkaConsumer
     import redis
@@ -99,21 +104,21 @@ def test_redelivered_results_do_not_count_twice(demo_run):
     from classpulse_common.settings import StorageSettings
 
     summary, labels, _ = demo_run
-    consumer = KafkaConsumer("classpulse.predictions", bootstrap_servers="127.0.0.1:9092", auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=3000)
+    consumer = KafkaConsumer("classpulse.predictions", bootstrap_servers=stack.config.kafka_bootstrap, auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=3000)
     results = [FrameResult.decode(r.value) for r in consumer if r.key == summary["class_id"].encode()]
     consumer.close()
     assert len(results) == labels["frames"]
-    writer = SeriesWriter(redis.Redis(), StorageSettings().resolutions(), dedup_window_s=3600)
+    writer = SeriesWriter(redis.Redis(port=stack.config.redis_port), StorageSettings().resolutions(), dedup_window_s=3600)
     assert writer.write(results) == 0
-    with api_client(API) as client:
+    with api_client(api) as client:
         after = client.get(f"/v1/classes/{summary['class_id']}/summary", params=whole_run()).json()
     assert (after["frames"], after["faces"]) == (summary["frames"], summary["faces"])
 
 
-def test_live_window_and_stream(demo_run):
+def test_live_window_and_stream(demo_run, api):
     summary, _labels, _ = demo_run
     class_id = summary["class_id"]
-    with api_client(API) as client:
+    with api_client(api) as client:
         live = client.get(f"/v1/classes/{class_id}/live", params={"window": 3600}).json()
         assert live["class_id"] == class_id and live["emotion_status"] == "on"
         with client.stream("GET", f"/v1/classes/{class_id}/stream") as response:
@@ -125,7 +130,7 @@ def test_live_window_and_stream(demo_run):
     assert event == "event: live" and data["class_id"] == class_id and "attention_risk" in data
 
 
-def test_presence_only_class_never_reaches_the_classifier(stack, sample_class):
+def test_presence_only_class_never_reaches_the_classifier(stack, sample_class, api):
     """The same video into a presence-only class: faces and presence are reported, no emotion exists anywhere."""
     import redis
     from kafka import KafkaConsumer
@@ -139,13 +144,13 @@ def test_presence_only_class_never_reaches_the_classifier(stack, sample_class):
     labels = json.loads(sample_class.with_suffix(".labels.json").read_text())
     assert summary["frames"] == labels["frames"] and summary["faces"] > 0.8 * summary["expected_faces"]
     assert summary["emotions"] is None and summary["emotion_status"].startswith("off")
-    keys = [key.decode() for key in redis.Redis().scan_iter(match=f"*{{{class_id}}}*")]
+    keys = [key.decode() for key in redis.Redis(port=stack.config.redis_port).scan_iter(match=f"*{{{class_id}}}*")]
     assert any(key.endswith(":faces") for key in keys)
     assert not any("emotion" in key for key in keys)
-    consumer = KafkaConsumer("classpulse.faces", bootstrap_servers="127.0.0.1:9092", auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=3000)
+    consumer = KafkaConsumer("classpulse.faces", bootstrap_servers=stack.config.kafka_bootstrap, auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=3000)
     assert not any(record.key == class_id.encode() for record in consumer)
     consumer.close()
-    with api_client(API) as client:
+    with api_client(api) as client:
         series = client.get(f"/v1/classes/{class_id}/timeseries", params={"bucket": "10s", **whole_run()}).json()
     assert series["emotion_enabled"] is False and all(point["emotions"] is None for point in series["points"])
     assert any(point["presence"] for point in series["points"])

@@ -123,6 +123,8 @@ def test_publish_command_prints_the_final_state_and_fails_loudly(tmp_path, infra
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["state"] == "ended" and summary["frames"] == summary["frames_published"] == 5
+    # The capture-time span the demo waits on: 5 frames/s of a file, on its own timeline.
+    assert summary["last_captured_at_ms"] - summary["first_captured_at_ms"] == 800
     assert len(read_frames(kafka_bootstrap, topic, expected=5)) == 5
 
     failed = subprocess.run([*command, "--source", str(tmp_path / "nope.mp4")], env=env, capture_output=True, text=True, timeout=120)

@@ -1,7 +1,8 @@
 """`python -m classpulse_ingest publish`: publish one source into the running pipeline and return when it ends.
 
 Prints one JSON line: the source's final status (state, reason, frames acknowledged by Kafka, frames dropped by
-reason). Exits 1 if the source failed, with the reason on that line.
+reason, the earliest and latest capture times of its frames: the range over which the API counts them). Exits 1 if
+the source failed, with the reason on that line.
 """
 
 from __future__ import annotations

@@ -62,6 +62,10 @@ class SourceStatus(BaseModel):
     started_at_ms: int
     updated_at_ms: int
     last_frame_at_ms: int | None
+    first_captured_at_ms: int | None = Field(
+        None, description="earliest capture time of the frames handed to Kafka: with the latest, the range to query"
+    )
+    last_captured_at_ms: int | None = Field(None, description="latest capture time of the frames handed to Kafka")
     frames_published: int = Field(description="frames acknowledged by Kafka")
     frames_dropped: dict[str, int] = Field(description="frames dropped, by reason")
     images_skipped: int = Field(0, description="unreadable or oversized images of a folder")
@@ -99,6 +103,8 @@ class SourceRunner:
         self._images_skipped = 0
         self._started_at_ms = now_ms()
         self._last_frame_at_ms: int | None = None
+        self._first_captured_at_ms: int | None = None
+        self._last_captured_at_ms: int | None = None
         self._state = SourceState.STARTING
         self._reason: str | None = None
         self._updated_at_ms = self._started_at_ms
@@ -140,6 +146,8 @@ class SourceRunner:
             started_at_ms=self._started_at_ms,
             updated_at_ms=self._updated_at_ms,
             last_frame_at_ms=self._last_frame_at_ms,
+            first_captured_at_ms=self._first_captured_at_ms,
+            last_captured_at_ms=self._last_captured_at_ms,
             frames_published=self.tally.published_count,
             frames_dropped=self.tally.dropped_counts(),
             images_skipped=self._images_skipped,
@@ -235,3 +243,6 @@ class SourceRunner:
         self.publisher.publish(raw.image, identity, self.tally, self.settings.recording_wait_s if recording else 0.0)
         self._sequence += 1
         self._last_frame_at_ms = now_ms()
+        # Earliest and latest, not first and last: a folder's images are stamped by modification time, in name order.
+        self._first_captured_at_ms = min(raw.captured_at_ms, self._first_captured_at_ms or raw.captured_at_ms)
+        self._last_captured_at_ms = max(raw.captured_at_ms, self._last_captured_at_ms or raw.captured_at_ms)
