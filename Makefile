@@ -32,8 +32,8 @@ down: ## Stop everything started by `make up` (data is kept in .run/)
 status: ## Show what runs where
 	$(PYTHON) -m classpulse_devstack status
 
-demo: install ## Ingest the sample class (or VIDEO=<path> CLASS=<id> FPS=<n>) and print its summary
-	$(PYTHON) -m classpulse_demo.run --class $(CLASS) $(if $(VIDEO),--video $(VIDEO)) $(if $(findstring command line,$(origin FPS)),--fps $(FPS))
+demo: install ## Ingest the sample class (or VIDEO=<path> CLASS=<id> FPS=<n>; MODE=webcams: students on their own webcams) and print its summary
+	$(PYTHON) -m classpulse_demo.run --class $(CLASS) $(if $(MODE),--mode $(MODE)) $(if $(VIDEO),--video $(VIDEO)) $(if $(findstring command line,$(origin FPS)),--fps $(FPS))
 
 ingest: ## Publish one source into the running stack: make ingest CLASS=<id> SOURCE=<file|URL|webcam index> FPS=<n>
 	@test -n "$(SOURCE)" || (echo "usage: make ingest CLASS=<id> SOURCE=<file or URL> FPS=<n>" && exit 2)

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from classpulse_common.labels import EMOTIONS
+from classpulse_demo import webcams
 from classpulse_devstack.components import Component
 from classpulse_devstack.config import DevstackConfig
 from classpulse_devstack.kafka_topics import pipeline_topics
@@ -114,9 +115,42 @@ def shortfall(published: dict, counted: int, dead_letters: dict[str, int], stall
 
 
 def api_client(api: str) -> httpx.Client:
-    """A client of the local stack's API, with its admin key."""
+    """A client of the local stack's API (or ingest's HTTP API), with its admin key."""
     key = DevstackConfig.from_env().admin_api_key()
     return httpx.Client(base_url=api, timeout=30, headers={"Authorization": f"Bearer {key}"})
+
+
+def webcam_demo(config: DevstackConfig, api: str, class_id: str) -> None:
+    """A class of students on their own webcams through the student-token upload route, then its numbers against
+    what was sent (classpulse_demo.webcams)."""
+    lesson = webcams.WebcamLesson()
+    register_class(api, class_id, lesson.students, emotion_enabled=True)
+    print(
+        f"== {lesson.students} students post a webcam snapshot every {lesson.interval_s:g} s for {lesson.seconds:g} s; "
+        f"{len(lesson.cameras_off)} turn their camera off from {lesson.off_from_s:g} to {lesson.off_until_s:g} s",
+        file=sys.stderr, flush=True,
+    )
+    with api_client(stack_component(config, "ingest").address) as ingest_client:
+        sent = webcams.run_lesson(ingest_client, class_id, lesson)
+    with api_client(api) as client:
+        report = webcams.check_lesson(client, class_id, lesson, sent)
+    for bucket in report.buckets:
+        presence = "-" if bucket.presence is None else f"{bucket.presence:.2f}"
+        print(
+            f"{bucket.offset_s:>4}-{bucket.offset_s + webcams.BUCKET_S:<4}s  on camera {bucket.expected_on_camera:>2} of "
+            f"{lesson.students} ({bucket.expected_on_camera / lesson.students:.2f})  presence read {presence}",
+            file=sys.stderr,
+        )
+    for phase in report.phases:
+        distance = "-" if phase.distance is None else f"{phase.distance:.2f}"
+        print(f"phase: faces sent mostly {phase.dominant_sent:<9} read as {phase.dominant_seen or '-':<9} "
+              f"(shares off by {distance})", file=sys.stderr)
+    alerts = ", ".join(f"{alert['kind']} {alert['index']}" for alert in report.alerts)
+    print(f"alerts: {alerts or 'none'}", file=sys.stderr)
+    print(f"dashboard: {api}/dashboard   class: {class_id}", file=sys.stderr)
+    print(json.dumps({"class_id": class_id, **report.to_line()}), flush=True)
+    if report.summary["frames"] < report.frames_sent:
+        sys.exit(f"only {report.summary['frames']} of the {report.frames_sent} snapshots sent were counted")
 
 
 def register_class(api: str, class_id: str, expected_students: int, emotion_enabled: bool) -> None:
@@ -184,6 +218,13 @@ def phase_report(api: str, class_id: str, time_range: tuple[int, int], labels: d
 def main() -> None:
     config = DevstackConfig.from_env()
     parser = argparse.ArgumentParser(prog="classpulse_demo.run")
+    parser.add_argument(
+        "--mode",
+        choices=("video", "webcams"),
+        default="video",
+        help="video: a room camera or gallery video (default); webcams: students on their own webcams, through the "
+        "student page's upload route",
+    )
     parser.add_argument("--video", type=Path, default=None, help="default: the generated sample class")
     parser.add_argument("--class", dest="class_id", default="demo")
     parser.add_argument("--fps", type=float, default=None, help="default: the sample's own frame rate, else 2")
@@ -199,6 +240,10 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    if args.mode == "webcams":
+        _run([sys.executable, "-m", "classpulse_devstack", "up"], "bringing the local stack up")
+        webcam_demo(config, args.api, args.class_id)
+        return
     video = args.video or ensure_sample_video()
     labels = json.loads(labels_path(video).read_text()) if labels_path(video).exists() else None
     fps = args.fps or (labels["fps"] if labels else 2.0)

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ import numpy as np
 import pytest
 
 from cdp import Chromium
+from classpulse_demo import webcams
+from classpulse_demo.fer_csv import FerCsvNotFoundError, resolve_fer_csv
 from classpulse_demo.run import api_client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -30,6 +33,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 API = "http://127.0.0.1:8000"
 SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "dashboard.png"
+WEBCAM_SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "dashboard-webcams.png"
 LEAD_MS = 5 * 60_000
 """How far past now the page asks for data (app.js LEAD_MS): the test asks the API for the same range."""
 
@@ -262,3 +266,35 @@ def test_presence_only_class_shows_presence_and_says_emotions_are_off(stack, sam
     assert shown > 0
     # Only the refused key's 401 was logged: no script error, no blocked resource.
     assert [error for error in page.errors if "401" not in error] == []
+
+
+def test_a_webcam_class_reads_how_many_students_are_on_camera(stack, teacher, new_class, chromium, tmp_path):
+    """12 students on their own webcams through the student-token route, 7 of them off for most of a minute: the
+    presence tile says "x of 12 on camera" with the API's own count, and falls while the cameras are off."""
+    try:
+        resolve_fer_csv()
+    except FerCsvNotFoundError as exc:
+        pytest.skip(f"the webcam class is made of FER2013 faces: {exc}")
+    lesson = webcams.WebcamLesson()
+    class_id = new_class(emotion_enabled=True, expected_students=lesson.students)
+    page = chromium
+    open_dashboard(page, class_id, teacher.key)
+    with api_client(stack.select("ingest")[0].address) as ingest:
+        posting = threading.Thread(target=webcams.run_lesson, args=(ingest, class_id, lesson), daemon=True)
+        posting.start()
+        detail = "#tile-presence .detail"
+        page.wait_for(f"/^([0-9]+) of 12 on camera$/.test(document.querySelector({js(detail)}).textContent)", 60)
+        time.sleep(lesson.off_from_s)  # all on camera for a while, then the cameras go off
+        page.wait_for(f"Number(document.querySelector({js(detail)}).textContent.split(' ')[0]) <= 5", 45)
+        shot = page.screenshot(tmp_path / "dashboard-webcams.png")
+        shown = page.evaluate(f"document.querySelector({js(detail)}).textContent")
+        with api_client(API) as admin:
+            live = admin.get(f"/v1/classes/{class_id}/live").json()
+        assert abs(int(shown.split(" ")[0]) - live["on_camera"]) <= 1.5, (shown, live)
+        posting.join(timeout=lesson.seconds + 30)
+    assert not posting.is_alive()
+    assert page.errors == []
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape[1] == 1280
+    WEBCAM_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, WEBCAM_SCREENSHOT)

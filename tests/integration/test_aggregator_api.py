@@ -1,7 +1,6 @@
 """Aggregator writes and API reads against the real Redis Stack: counts exact, redelivery ignored, compactions right."""
 
 import time
-import uuid
 
 from contextlib import asynccontextmanager
 
@@ -9,7 +8,7 @@ import httpx
 import pytest
 
 from classpulse_aggregator.alerts import AlertEvaluator, AlertRule
-from classpulse_aggregator.writer import SeriesWriter
+from classpulse_aggregator.writer import SeriesWriter, Written
 from classpulse_api.app import create_app
 from classpulse_api.settings import ApiSettings
 from classpulse_common.alerts import AlertEvent, events_key
@@ -34,12 +33,13 @@ def result(class_id: str, sequence: int, at_ms: int, faces: list[list[float]] | 
     )
 
 
-@pytest.fixture
-def class_id(redis_client):
-    class_id = f"it-{uuid.uuid4().hex[:8]}"
-    yield class_id
-    for key in redis_client.scan_iter(match=f"*{{{class_id}}}*"):
-        redis_client.delete(key)
+def applied(writes) -> int:
+    """How many frames of a batch were counted now (not redeliveries, not refused)."""
+    return sum(write.outcome is Written.NEW for write in writes)
+
+
+def register(redis_client, class_id: str, **fields) -> None:
+    redis_client.hset(class_key(class_id), mapping=ClassRecord(class_id=class_id, **fields).to_hash())
 
 
 ADMIN_KEY = new_key()[1]
@@ -63,15 +63,16 @@ async def admin_client(app):
 
 def test_writes_are_idempotent_and_sums_exact(redis_client, class_id):
     writer = SeriesWriter(redis_client, StorageSettings(raw_retention_ms=3_600_000).resolutions(), dedup_window_s=600)
+    register(redis_client, class_id)
     now = int(time.time() * 1000) // 1000 * 1000 - 60_000
     batch = [
         result(class_id, 0, now + 100, [HAPPY, SPLIT]),
         result(class_id, 1, now + 600, [HAPPY]),  # same second: sums add up
         result(class_id, 2, now + 1500, []),  # nobody on camera is still a frame
     ]
-    assert writer.write(batch) == 3
-    assert writer.write(batch) == 0  # redelivery changes nothing
-    assert writer.write([batch[1], result(class_id, 3, now + 2100, [SPLIT])]) == 1
+    assert applied(writer.write(batch)) == 3
+    assert [w.outcome for w in writer.write(batch)] == [Written.DUPLICATE] * 3  # redelivery changes nothing
+    assert applied(writer.write([batch[1], result(class_id, 3, now + 2100, [SPLIT])])) == 1
     ts = redis_client.ts()
     assert ts.range(series_key(class_id, "frames"), "-", "+") == [(now, 2.0), (now + 1000, 1.0), (now + 2000, 1.0)]
     assert ts.range(series_key(class_id, "faces"), "-", "+") == [(now, 3.0), (now + 1000, 0.0), (now + 2000, 1.0)]
@@ -84,6 +85,7 @@ def test_writes_are_idempotent_and_sums_exact(redis_client, class_id):
 
 def test_compaction_sums_closed_buckets(redis_client, class_id):
     writer = SeriesWriter(redis_client, StorageSettings(raw_retention_ms=3_600_000).resolutions(), dedup_window_s=600)
+    register(redis_client, class_id)
     start = (int(time.time() * 1000) // 60_000 - 5) * 60_000
     writer.write([result(class_id, i, start + i * 1000, [HAPPY]) for i in range(25)])
     compacted = redis_client.ts().range(series_key(class_id, "faces", "10s"), "-", "+")
@@ -93,6 +95,7 @@ def test_compaction_sums_closed_buckets(redis_client, class_id):
 
 def test_presence_only_frames_create_no_emotion_series(redis_client, class_id):
     writer = SeriesWriter(redis_client, StorageSettings(raw_retention_ms=3_600_000).resolutions(), dedup_window_s=600)
+    register(redis_client, class_id)
     writer.write([result(class_id, 0, int(time.time() * 1000) - 5000, None, boxes=3)])
     keys = {key.decode() for key in redis_client.scan_iter(match=f"*{{{class_id}}}*")}
     assert series_key(class_id, "faces") in keys
@@ -103,12 +106,16 @@ def test_presence_only_frames_create_no_emotion_series(redis_client, class_id):
 async def test_api_reports_what_was_written(redis_client, class_id, api):
     writer = SeriesWriter(redis_client, StorageSettings(raw_retention_ms=3_600_000).resolutions(), dedup_window_s=600)
     start = (int(time.time() * 1000) // 10_000 - 30) * 10_000
-    writer.write([result(class_id, i, start + i * 1000, [HAPPY, SPLIT] if i < 20 else [SPLIT]) for i in range(30)])
     async with admin_client(api) as client:
         created = await client.post("/v1/classes", json={"class_id": class_id, "expected_students": 4})
         assert created.status_code == 201, created.text
+        writer.write([result(class_id, i, start + i * 1000, [HAPPY, SPLIT] if i < 20 else [SPLIT]) for i in range(30)])
         summary = (await client.get(f"/v1/classes/{class_id}/summary", params={"from": start})).json()
-        assert summary["presence"] == pytest.approx((50 / 30) / 4)
+        # One room camera, a frame a second: 2 faces for 20 s, 1 for 9 s until the last frame, whose face is then
+        # held for the presence window.
+        window_s = writer.presence_window_ms / 1000
+        assert summary["on_camera"] == pytest.approx((40 + 9 + window_s) / (29 + window_s))
+        assert summary["presence"] == pytest.approx(summary["on_camera"] / 4)
         # Default range: from the class's registration, which came after these samples.
         assert (await client.get(f"/v1/classes/{class_id}/summary")).json()["frames"] == 0
         assert (summary["frames"], summary["faces"]) == (30, 50)

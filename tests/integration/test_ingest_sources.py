@@ -143,8 +143,9 @@ def test_a_folder_of_images_in_name_order_skipping_the_bad_ones(tmp_path, kafka_
     (folder / "03.jpg").write_bytes(jpeg(numbered_image(3))[:500])  # cut short
     (folder / "04.JPEG").write_bytes(jpeg(numbered_image(4)))
     (folder / "notes.txt").write_text("not an image, not even looked at")
+    taken = int(time.time()) - 600  # ten minutes ago: within what the raw series keep
     for index, path in enumerate(sorted(folder.iterdir())):
-        os.utime(path, (1_700_000_000 + index, 1_700_000_000 + index))
+        os.utime(path, (taken + index, taken + index))
     skipped_before = metric("classpulse_ingest_images_skipped_total", reason="truncated")
 
     status = run_to_the_end(pipeline_for(), str(folder), make_class(), fps=20)
@@ -154,7 +155,28 @@ def test_a_folder_of_images_in_name_order_skipping_the_bad_ones(tmp_path, kafka_
     assert status.frames_published == 3 and status.images_skipped == 1
     assert metric("classpulse_ingest_images_skipped_total", reason="truncated") == skipped_before + 1
     # Each image is stamped with its own modification time (01, 02 and 04 of the sorted folder).
-    assert [f.captured_at_ms for f in frames] == [1_700_000_000_000, 1_700_000_001_000, 1_700_000_003_000]
+    assert [f.captured_at_ms for f in frames] == [taken * 1000, (taken + 1) * 1000, (taken + 3) * 1000]
+
+
+def test_images_stamped_in_the_future_or_before_the_retention_are_refused(tmp_path, kafka_bootstrap, topic, pipeline_for, make_class):
+    """One image with a file time a day ahead (a camera's clock gone wrong) would push the class's series ahead and
+    make RedisTimeSeries refuse every honest sample after it; one from 2020 cannot be stored at all."""
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    now_s = int(time.time())
+    for name, stamp in (("01.jpg", now_s - 30), ("02.jpg", now_s + 24 * 3600), ("03.jpg", 1_580_000_000), ("04.jpg", now_s - 20)):
+        (folder / name).write_bytes(jpeg(numbered_image(int(name[1]))))
+        os.utime(folder / name, (stamp, stamp))
+    refused = {reason: metric("classpulse_capture_times_refused_total", stage="ingest", reason=reason)
+               for reason in ("capture_time_future", "capture_time_too_old")}
+
+    status = run_to_the_end(pipeline_for(), str(folder), make_class(), fps=20)
+
+    frames = read_frames(kafka_bootstrap, topic, expected=2)
+    assert [f.captured_at_ms for f in frames] == [(now_s - 30) * 1000, (now_s - 20) * 1000]
+    assert status.frames_published == 2 and status.frames_dropped == {"capture_time": 2}
+    for reason, before in refused.items():
+        assert metric("classpulse_capture_times_refused_total", stage="ingest", reason=reason) == before + 1
 
 
 # --- Recordings and streams over the network ---------------------------------------------------------------------

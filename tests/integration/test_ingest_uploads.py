@@ -141,7 +141,9 @@ async def test_a_student_token_posts_to_its_own_class_only_and_expires(ingest, m
         before_expiry = await post(client, class_id, short_lived, FRAME)
         await asyncio.sleep(2.2)
         after_expiry = await post(client, class_id, short_lived, FRAME)
-    assert own.status_code == 202 and own.json()["source_id"] == f"student-{key_id}-page-ab12"
+    # One token, one student: its frames form one source whatever page id it sends, and its camera is personal.
+    assert own.status_code == 202 and own.json()["source_id"] == f"student-{key_id}"
+    assert own.json()["camera_kind"] == "personal"
     assert elsewhere.status_code == 403 and class_id in elsewhere.json()["error"]["message"]
     assert before_expiry.status_code == 202 and after_expiry.status_code == 401
     assert len(read_frames(kafka_bootstrap, topic, expected=2)) == 2
@@ -174,8 +176,9 @@ async def test_a_student_page_posting_too_fast_is_slowed_down(ingest, make_class
         another_page = await post(client, class_id, student, FRAME, **{"X-Source-Id": "page-2"})
     assert [r.status_code for r in answers] == [202, 202, 429, 429, 429]
     assert "posts faster than 0.5 frames/s" in answers[2].json()["error"]["message"]
-    assert another_page.status_code == 202  # the rate is per source: another page of the class is not slowed
-    assert len(read_frames(kafka_bootstrap, topic, expected=3)) == 3
+    # The rate is the token's: another page id of the same student is slowed alike.
+    assert another_page.status_code == 429
+    assert len(read_frames(kafka_bootstrap, topic, expected=2)) == 2
 
 
 # --- Bad input ---------------------------------------------------------------------------------------------------

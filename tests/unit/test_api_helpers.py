@@ -1,7 +1,16 @@
 import pytest
 
-from classpulse_api.series import plan_segments
-from classpulse_common.indices import attention_risk, dominant, emotion_shares, faces_per_frame, mood_index, presence
+from classpulse_api.series import RangeNotHeld, plan_read, plan_segments
+from classpulse_common.capture import CaptureTimeProblem, capture_time_problem
+from classpulse_common.indices import (
+    attention_risk,
+    dominant,
+    emotion_shares,
+    faces_per_frame,
+    mood_index,
+    on_camera,
+    presence,
+)
 from classpulse_api.timeparams import iso, parse_duration, parse_instant
 from classpulse_common.timeseries import Resolution
 
@@ -64,9 +73,13 @@ def test_shares_are_weighted_by_summed_probabilities():
 
 
 def test_indices_follow_their_documented_formulas():
-    sums = {"frames": 10, "faces": 30, "emotion.happy": 15.0, "emotion.sad": 15.0}
+    # 10 watched seconds with 3 students on camera throughout: 30 student-seconds.
+    sums = {"frames": 10, "faces": 30, "present": 30.0, "observed": 10.0, "emotion.happy": 15.0, "emotion.sad": 15.0}
     shares = emotion_shares(sums)
+    assert on_camera(sums) == 3.0 and on_camera(sums, seconds=20) == 1.5  # the live view: over the whole window
     assert presence(sums, expected_students=4) == pytest.approx(0.75)
+    assert presence(sums, expected_students=4, seconds=30) == pytest.approx(0.25)
+    assert on_camera({"frames": 3}) is None and presence({}, 4, seconds=10) == 0.0
     assert presence(sums, expected_students=2) == 1.0  # capped
     assert presence(sums, expected_students=0) is None  # class size unknown
     assert mood_index(shares) == pytest.approx(0.5 * 1.0 + 0.5 * -0.8)
@@ -75,3 +88,50 @@ def test_indices_follow_their_documented_formulas():
     assert attention_risk(None, 0.25) == pytest.approx(0.75)  # presence-only mode
     assert attention_risk(shares, None) == pytest.approx(0.5)
     assert mood_index(None) is None and attention_risk(None, None) is None
+
+
+FOUR = [Resolution("1s", 1000, 6 * HOUR), Resolution("10s", 10_000, 7 * 24 * HOUR),
+        Resolution("1m", 60_000, 30 * 24 * HOUR), Resolution("1h", HOUR, 400 * 24 * HOUR)]
+
+
+def test_a_range_is_read_at_the_finest_bucket_that_still_holds_its_start():
+    now = 10_000 * HOUR
+    lesson = plan_read(now - 2 * HOUR, now - HOUR, FOUR, now, max_buckets=10_000)
+    assert lesson.bucket_ms == 1000 and [s.resolution.name for s in lesson.segments] == ["1s"]
+    # The same lesson the next day: its raw seconds are gone, the 10 s roll-up serves it whole.
+    next_day = plan_read(now - 26 * HOUR, now - 25 * HOUR, FOUR, now, max_buckets=10_000)
+    assert next_day.bucket_ms == 10_000 and [s.resolution.name for s in next_day.segments] == ["10s"]
+    # A week: too many 10 s buckets for one answer, so minutes; the recent part still from finer series.
+    week = plan_read(now - 7 * 24 * HOUR + HOUR, now, FOUR, now, max_buckets=20_000)
+    assert week.bucket_ms == 60_000 and [s.resolution.name for s in week.segments] == ["1s", "10s"]
+    # Months: hours, from the hourly roll-up for the part nothing finer keeps.
+    months = plan_read(now - 100 * 24 * HOUR, now, FOUR, now, max_buckets=10_000)
+    assert months.bucket_ms == HOUR and [s.resolution.name for s in months.segments][-1] == "1h"
+
+
+def test_a_bucket_asked_for_is_widened_where_only_coarser_series_hold_the_range():
+    now = 10_000 * HOUR
+    plan = plan_read(now - 3 * 24 * HOUR, now - 2 * 24 * HOUR, FOUR, now, max_buckets=10_000, bucket_ms=1000)
+    assert plan.bucket_ms == 10_000
+    plan = plan_read(now - 3 * 24 * HOUR, now - 2 * 24 * HOUR, FOUR, now, max_buckets=10_000, bucket_ms=15_000)
+    assert plan.bucket_ms == 20_000  # the next multiple of 10 s: no bucket straddles two roll-up buckets
+
+
+def test_ranges_start_on_a_whole_bucket_and_are_clipped_to_what_is_held():
+    now = 10_000 * HOUR + 1234
+    plan = plan_read(now - 25 * HOUR + 3_000, now - 24 * HOUR, FOUR, now, max_buckets=10_000)
+    assert plan.start_ms % plan.bucket_ms == 0 and now - 25 * HOUR + 3_000 - plan.start_ms < plan.bucket_ms
+    everything = plan_read(0, now, FOUR, now, max_buckets=10_000)
+    assert everything.held_from_ms == now - 400 * 24 * HOUR and 0 <= everything.held_from_ms - everything.start_ms < HOUR
+    with pytest.raises(RangeNotHeld, match="nothing before .* is kept"):
+        plan_read(0, now - 401 * 24 * HOUR, FOUR, now, max_buckets=10_000)
+
+
+def test_capture_times_outside_the_window_are_named():
+    now = 1_800_000_000_000
+    assert capture_time_problem(now - 5_000, now, max_age_ms=HOUR, max_ahead_ms=60_000) is None
+    assert capture_time_problem(now + 60_000, now, max_age_ms=HOUR, max_ahead_ms=60_000) is None
+    problem, words = capture_time_problem(now + 61_000, now, max_age_ms=HOUR, max_ahead_ms=60_000)
+    assert problem is CaptureTimeProblem.FUTURE and "61000 ms in the future" in words
+    problem, words = capture_time_problem(now - HOUR - 1, now, max_age_ms=HOUR, max_ahead_ms=60_000)
+    assert problem is CaptureTimeProblem.TOO_OLD and "older than the 3600000 ms" in words

@@ -43,24 +43,35 @@ class _ModelServer:
         return ModelOutput(probabilities, 3)
 
 
-def _deliveries(faces_per_frame: list[int]) -> list[Delivery[DetectedFaces]]:
+class _Registry:
+    """The class registry's answer to "which classes allow emotions now" (the real one reads Redis: see
+    tests/integration/test_class_numbers.py)."""
+
+    def __init__(self, presence_only: frozenset[str] = frozenset()) -> None:
+        self.presence_only = presence_only
+
+    def emotion_allowed_now(self, class_ids: set[str]) -> set[str]:
+        return class_ids - self.presence_only
+
+
+def _deliveries(faces_per_frame: list[int], class_id: str = "class") -> list[Delivery[DetectedFaces]]:
     deliveries, face = [], 0
     for sequence, count in enumerate(faces_per_frame):
         crops = np.zeros((count, 48, 48), dtype=np.uint8)
         crops[:, 0, 0] = np.arange(face, face + count) % 256
         face += count
         message = DetectedFaces(
-            class_id="class", source_id="src", frame_id=f"src:{sequence}", sequence=sequence, captured_at_ms=1_000,
+            class_id=class_id, source_id="src", frame_id=f"src:{sequence}", sequence=sequence, captured_at_ms=1_000,
             detected_at_ms=1_001, frame_width=640, frame_height=480, boxes=[[0, 0, 48, 48]] * count,
             crops=crops.tobytes(),
         )
-        deliveries.append(Delivery("classpulse.faces", 0, sequence, b"class", b"", message))
+        deliveries.append(Delivery("classpulse.faces", 0, sequence, class_id.encode(), b"", message))
     return deliveries
 
 
 def test_a_batch_is_cut_into_equal_calls_run_at_once_and_answered_in_order():
     server = _ModelServer()
-    classify = ClassifyFaces(server, "classpulse.predictions", max_batch_faces=256, concurrent_calls=2)
+    classify = ClassifyFaces(server, _Registry(), "classpulse.predictions", max_batch_faces=256, concurrent_calls=2)
     outcomes = classify(_deliveries([6] * 50))  # 300 faces
     assert sorted(server.sizes) == [150, 150]  # not 256 + 44
     assert server.most_in_flight == 2
@@ -71,20 +82,37 @@ def test_a_batch_is_cut_into_equal_calls_run_at_once_and_answered_in_order():
 
 def test_a_small_batch_is_split_for_concurrency_only_down_to_a_useful_call_size():
     server = _ModelServer()
-    ClassifyFaces(server, "p", max_batch_faces=256, concurrent_calls=4)(_deliveries([5] * 20))  # 100 faces
+    ClassifyFaces(server, _Registry(), "p", max_batch_faces=256, concurrent_calls=4)(_deliveries([5] * 20))  # 100 faces
     assert sorted(server.sizes) == [33, 33, 34]  # 4 calls would be under 32 faces each
     server.sizes.clear()
-    ClassifyFaces(server, "p", max_batch_faces=256, concurrent_calls=4)(_deliveries([5] * 4))
+    ClassifyFaces(server, _Registry(), "p", max_batch_faces=256, concurrent_calls=4)(_deliveries([5] * 4))
     assert server.sizes == [20]
 
 
 def test_one_call_at_a_time_when_told():
     server = _ModelServer()
-    ClassifyFaces(server, "p", max_batch_faces=100, concurrent_calls=1)(_deliveries([6] * 50))
+    ClassifyFaces(server, _Registry(), "p", max_batch_faces=100, concurrent_calls=1)(_deliveries([6] * 50))
     assert server.sizes == [100, 100, 100] and server.most_in_flight == 1
 
 
 def test_a_model_server_outage_is_a_dependency_outage():
     with pytest.raises(DependencyUnavailable) as raised:
-        ClassifyFaces(_ModelServer(down=True), "p", max_batch_faces=256, concurrent_calls=2)(_deliveries([6] * 50))
+        ClassifyFaces(_ModelServer(down=True), _Registry(), "p", max_batch_faces=256, concurrent_calls=2)(_deliveries([6] * 50))
     assert raised.value.dependency == "model_server"
+
+
+def test_crops_of_a_class_switched_to_presence_only_are_not_classified():
+    server = _ModelServer()
+    batch = _deliveries([3, 2], class_id="on") + _deliveries([4], class_id="off") + _deliveries([1], class_id="on")
+    outcomes = ClassifyFaces(server, _Registry(frozenset({"off"})), "p", max_batch_faces=256)(batch)
+    assert sum(server.sizes) == 6  # only the crops of the class whose emotions are on reached the model
+    results = [outcome.message for outcome in outcomes]
+    assert [len(r.boxes) for r in results] == [3, 2, 4, 1]
+    assert [r.probabilities is None for r in results] == [False, False, True, False]
+    assert results[2].model_version is None and results[3].probabilities[0][0] == pytest.approx(0.0)
+
+
+def test_a_presence_only_deployment_classifies_nothing():
+    server = _ModelServer()
+    outcomes = ClassifyFaces(server, _Registry(), "p", max_batch_faces=256, emotion_enabled=False)(_deliveries([2, 3]))
+    assert server.sizes == [] and [outcome.message.probabilities for outcome in outcomes] == [None, None]

@@ -24,8 +24,8 @@ def test_frame_round_trips_as_compact_binary():
 
 def test_decoding_checks_schema_name_and_version():
     body = msgpack.unpackb(frame().encode())
-    body["v"] = 2
-    with pytest.raises(SchemaError, match="expected classpulse.frame v1"):
+    body["v"] = 3
+    with pytest.raises(SchemaError, match="expected classpulse.frame v1..v2"):
         Frame.decode(msgpack.packb(body))
     with pytest.raises(SchemaError, match="expected classpulse.faces"):
         DetectedFaces.decode(frame().encode())
@@ -82,3 +82,14 @@ def test_identity_carries_over_to_derived_messages():
 def test_dead_letter_keeps_the_original_bytes():
     letter = DeadLetter(stage="detector", reason="undecodable", origin_topic="t", origin_partition=3, origin_offset=42, failed_at_ms=1, key=b"k", value=b"\x00raw")
     assert DeadLetter.decode(letter.encode()) == letter
+
+
+def test_version_1_messages_from_producers_not_yet_upgraded_are_read_as_room_cameras():
+    body = msgpack.unpackb(frame(camera_kind="personal").encode())
+    assert body["v"] == 2 and body["camera_kind"] == "personal"
+    del body["camera_kind"]
+    body["v"] = 1
+    old = Frame.decode(msgpack.packb(body))
+    assert old.camera_kind == "room" and old.frame_id == "cam-1:7"
+    with pytest.raises(SchemaError, match="camera_kind"):
+        Frame.decode(msgpack.packb({**body, "v": 2, "camera_kind": "drone"}))

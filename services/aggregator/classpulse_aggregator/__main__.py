@@ -20,7 +20,10 @@ def main() -> None:
     def build_handler(_stop: object) -> AggregateResults:
         client = redis_client(settings)
         alerts = AlertEvaluator(client, ClassDirectory(client), tuple(settings.alert_rules), settings.alert_window_s)
-        return AggregateResults(SeriesWriter(client, settings.resolutions(), settings.dedup_window_s), alerts)
+        writer = SeriesWriter(
+            client, settings.resolutions(), settings.dedup_window_s, settings.presence_window_ms, settings.emotion_enabled
+        )
+        return AggregateResults(writer, alerts, settings.max_capture_ahead_ms)
 
     run_stage(
         settings,

@@ -73,14 +73,17 @@ class AlertEvaluator:
         return events
 
     def current_indices(self, record: ClassRecord, at_ms: int) -> dict[str, float | None]:
+        # The window's whole seconds up to the one at_ms falls in: samples are stamped at their second's start.
+        last_second = at_ms - at_ms % 1000
         reply = self.client.execute_command(
-            "TS.MRANGE", at_ms - self.window_ms, at_ms, "SELECTED_LABELS", "metric",
+            "TS.MRANGE", last_second - self.window_ms + 1000, last_second, "SELECTED_LABELS", "metric",
             "AGGREGATION", "sum", self.window_ms * 2,
             "FILTER", f"class_id={record.class_id}", f"resolution={RAW_RESOLUTION}",
         )
         sums = {metric: sum(v for _, v in samples) for metric, samples in parse_mrange(reply).items()}
-        shares = indices.emotion_shares(sums)
-        present = indices.presence(sums, record.expected_students)
+        shares = indices.emotion_shares(sums) if record.emotion_enabled else None
+        # Over the whole window, as the live view reads it: cameras that all went off read 0, not "no data".
+        present = indices.presence(sums, record.expected_students, seconds=self.window_ms / 1000)
         return {
             "presence": present,
             "mood_index": indices.mood_index(shares),

@@ -7,33 +7,52 @@ import re
 import time
 
 import redis
+from prometheus_client import Counter
 from redis.exceptions import OutOfMemoryError, ReadOnlyError
 
 from classpulse_aggregator.alerts import AlertEvaluator
-from classpulse_aggregator.writer import SeriesWriter
+from classpulse_aggregator.writer import SeriesWriter, Written
 from classpulse_common import metrics
+from classpulse_common.capture import capture_time_problem
 from classpulse_common.schemas import FrameResult
-from classpulse_common.stage import Delivery, DependencyUnavailable, Outcome
+from classpulse_common.stage import Delivery, DependencyUnavailable, Outcome, Reject
 
 STAGE = "aggregator"
 REDIS_REFUSES_WRITES = re.compile(r"\b(MISCONF|MASTERDOWN|NOREPLICAS)\b")
 """Redis refusing every write for a while (memory full, a replica after failover: their own exception types; disk
 failing, primary away: these codes in the message) is an outage to wait out, not a bad message to dead-letter."""
+EMOTIONS_DROPPED = Counter(
+    "classpulse_aggregator_emotions_dropped_total",
+    "Frames whose emotions were not written: their class was presence-only when they were counted",
+)
 log = logging.getLogger(__name__)
 
 
 class AggregateResults:
-    def __init__(self, writer: SeriesWriter, alerts: AlertEvaluator) -> None:
+    def __init__(self, writer: SeriesWriter, alerts: AlertEvaluator, max_capture_ahead_ms: int) -> None:
         self.writer = writer
         self.alerts = alerts
+        self.max_capture_ahead_ms = max_capture_ahead_ms
 
     def __call__(self, deliveries: list[Delivery[FrameResult]]) -> list[Outcome]:
-        results = [delivery.message for delivery in deliveries]
+        now_ms = int(time.time() * 1000)
+        outcomes: list[Outcome] = []
+        accepted: list[Delivery[FrameResult]] = []
+        for delivery in deliveries:
+            problem = capture_time_problem(
+                delivery.message.captured_at_ms, now_ms, self.writer.raw_retention_ms, self.max_capture_ahead_ms
+            )
+            if problem:
+                metrics.CAPTURE_TIMES_REFUSED.labels(STAGE, problem[0].value).inc()
+                outcomes.append(Reject(delivery, f"{problem[0].value}: {problem[1]}"))
+            else:
+                accepted.append(delivery)
+        results = [delivery.message for delivery in accepted]
         latest: dict[str, int] = {}
         for result in results:
             latest[result.class_id] = max(latest.get(result.class_id, 0), result.captured_at_ms)
         try:
-            new = self.writer.write(results)
+            written = self.writer.write(results)
             self.alerts.observe(latest)
         except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OutOfMemoryError, ReadOnlyError) as exc:
             raise DependencyUnavailable("redis", repr(exc)) from exc
@@ -41,9 +60,14 @@ class AggregateResults:
             if REDIS_REFUSES_WRITES.search(str(exc)):
                 raise DependencyUnavailable("redis", repr(exc)) from exc
             raise
-        now_ms = time.time() * 1000
+        for delivery, write in zip(accepted, written):
+            if write.outcome is Written.REFUSED:
+                outcomes.append(Reject(delivery, write.reason))
+            elif write.outcome is Written.DUPLICATE:
+                metrics.DUPLICATES_IGNORED.labels(STAGE).inc()
+            elif write.reason:
+                EMOTIONS_DROPPED.inc()
+        done_ms = time.time() * 1000
         for result in results:
-            metrics.LATENCY_SECONDS.labels(STAGE).observe(max(0.0, now_ms - result.captured_at_ms) / 1000)
-        if new < len(results):
-            metrics.DUPLICATES_IGNORED.labels(STAGE).inc(len(results) - new)
-        return []
+            metrics.LATENCY_SECONDS.labels(STAGE).observe(max(0.0, done_ms - result.captured_at_ms) / 1000)
+        return outcomes

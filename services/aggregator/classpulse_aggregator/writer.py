@@ -1,77 +1,218 @@
-"""Idempotent writes of frame results into RedisTimeSeries.
+"""Idempotent writes of frame results into RedisTimeSeries, and the per-source presence accounting.
 
-One Lua script per frame does, atomically: remember the frame (SADD of its sequence number into a per-source,
-per-minute set that expires after the dedup window; a small set of integers costs a few bytes a frame), and only if
-the frame is new, add its counts to the per-second sums, creating the class's series and compaction rules on first
-use. A redelivered frame therefore changes nothing: the effect of at-least-once delivery is exactly once.
+One Lua script per frame does, atomically (no other command runs between its steps):
+1. skip the frame if it was counted already (its sequence number is in a per-source, per-minute set that expires
+   after the dedup window; a small set of integers costs a few bytes a frame);
+2. refuse it, before writing anything, if a sample of it would be refused (older than a series' retention behind
+   that series' newest sample): a script is not rolled back, so a refusal halfway would count half a frame;
+3. add its counts to the per-second sums, creating the class's series and compaction rules on first use; the emotion
+   sums only while the class's own record allows emotions at this very moment (a class switched to presence-only
+   gets none written, whatever was in flight when it switched);
+4. move the source's presence (below) and the class's watched seconds;
+5. only then remember the frame as counted.
+A redelivered frame therefore changes nothing, and a refused one is never remembered as counted: the stage
+dead-letters it with the reason.
+
+Presence: a frame says how many students its camera shows (a personal camera: 1 if it shows a face, else 0; a room
+camera: its faces). That count holds from the frame's capture time until the source's next frame, or for the
+presence window if none comes (a student page posts a snapshot every few seconds; a camera that stops counts as gone
+once its window runs out). The script writes it ahead into the `present` series, spread over the seconds it covers
+(fractions of a second where it starts or ends), and when the next frame comes earlier it corrects the part written
+ahead by the difference. `observed` gets 1 for each second covered by any source of the class. Both are sums like
+every other series, so any bucket's students on camera is present / observed (indices.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
+
 import redis
 
+from classpulse_common.registry import class_key
 from classpulse_common.schemas import FrameResult
-from classpulse_common.timeseries import EMOTION_METRICS, FACES, FRAMES, RAW_RESOLUTION, Resolution, series_key
+from classpulse_common.timeseries import (
+    EMOTION_METRICS,
+    FACES,
+    FRAMES,
+    OBSERVED,
+    PRESENT,
+    RAW_RESOLUTION,
+    Resolution,
+    series_key,
+)
 
-# KEYS[1]: the dedup set; KEYS[2..n]: raw series. ARGV: sequence, dedup ttl (s), timestamp (ms), class id,
-# raw retention (ms), compaction count c, then c triples (name, bucket ms, retention ms), then per raw series its
-# metric name and the value to add.
+# KEYS: 1 dedup set, 2 class record, 3 source presence state, 4 class presence state, then the raw series: frames,
+# faces, present, observed and, when the frame has emotions, the seven emotion sums.
+# ARGV: 1 sequence, 2 dedup ttl (s), 3 capture time (ms), 4 class id, 5 raw retention (ms), 6 presence window (ms),
+# 7 students the frame shows on camera, 8 emotions allowed by the deployment (1/0), 9 compaction count c, then c
+# triples (name, bucket ms, retention ms), then per raw series its metric name and the value to add (present and
+# observed: computed here).
 _WRITE_FRAME = """
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-local ts, class_id, retention, ncomp = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
-local first_value = 7 + 3 * ncomp
-for i = 2, #KEYS do
-  local key = KEYS[i]
-  local metric = ARGV[first_value + (i - 2) * 2]
-  local value = ARGV[first_value + (i - 2) * 2 + 1]
-  if redis.call('EXISTS', key) == 0 then
-    redis.call('TS.CREATE', key, 'RETENTION', retention, 'DUPLICATE_POLICY', 'SUM',
-      'LABELS', 'app', 'classpulse', 'class_id', class_id, 'metric', metric, 'resolution', '%(raw)s')
-    for c = 0, ncomp - 1 do
-      local name, bucket, kept = ARGV[7 + 3 * c], ARGV[8 + 3 * c], ARGV[9 + 3 * c]
-      local compacted = key .. ':' .. name
-      redis.call('DEL', compacted)
-      redis.call('TS.CREATE', compacted, 'RETENTION', kept, 'DUPLICATE_POLICY', 'LAST',
-        'LABELS', 'app', 'classpulse', 'class_id', class_id, 'metric', metric, 'resolution', name)
-      redis.call('TS.CREATERULE', key, compacted, 'AGGREGATION', 'sum', bucket)
+local FIRST_SERIES, PRESENT, OBSERVED, FIRST_EMOTION = 5, 7, 8, 9
+local seq, ttl, t, class_id = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local retention, window, on_camera = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local ncomp = tonumber(ARGV[9])
+local first_value = 10 + 3 * ncomp
+
+if redis.call('SISMEMBER', KEYS[1], seq) == 1 then return 'duplicate' end
+if redis.call('EXISTS', KEYS[2]) == 0 then return 'refused:unknown class: ' .. class_id .. ' is not registered' end
+local last_series = FIRST_EMOTION - 1
+if #KEYS >= FIRST_EMOTION and ARGV[8] == '1' and redis.call('HGET', KEYS[2], 'emotion_enabled') ~= '0' then
+  last_series = #KEYS
+end
+local emotions_dropped = #KEYS >= FIRST_EMOTION and last_series < FIRST_EMOTION
+
+for i = FIRST_SERIES, last_series do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    local newest = redis.call('TS.GET', KEYS[i])
+    if newest[1] and t - t % 1000 < tonumber(newest[1]) - retention then
+      return 'refused:older than retention: capture time ' .. t .. ' is more than ' .. retention ..
+        ' ms before the newest sample of ' .. KEYS[i]
     end
   end
-  redis.call('TS.ADD', key, ts, value, 'ON_DUPLICATE', 'SUM')
 end
-return 1
-""" % {"raw": RAW_RESOLUTION}
+
+local function ensure(i)
+  local key = KEYS[i]
+  if redis.call('EXISTS', key) == 1 then return key end
+  local metric = ARGV[first_value + (i - FIRST_SERIES) * 2]
+  redis.call('TS.CREATE', key, 'RETENTION', retention, 'DUPLICATE_POLICY', 'SUM',
+    'LABELS', 'app', 'classpulse', 'class_id', class_id, 'metric', metric, 'resolution', '{raw}')
+  for c = 0, ncomp - 1 do
+    local name, bucket, kept = ARGV[10 + 3 * c], ARGV[11 + 3 * c], ARGV[12 + 3 * c]
+    local compacted = key .. ':' .. name
+    redis.call('DEL', compacted)
+    redis.call('TS.CREATE', compacted, 'RETENTION', kept, 'DUPLICATE_POLICY', 'LAST',
+      'LABELS', 'app', 'classpulse', 'class_id', class_id, 'metric', metric, 'resolution', name)
+    redis.call('TS.CREATERULE', key, compacted, 'AGGREGATION', 'sum', bucket)
+  end
+  return key
+end
+
+-- Adds `amount` for each second of [from, to), in proportion to the part of the second covered.
+local function spread(i, from, to, amount)
+  if amount == 0 or to <= from then return end
+  local key = ensure(i)
+  local second = from - from % 1000
+  while second < to do
+    local covered = math.min(second + 1000, to) - math.max(second, from)
+    redis.call('TS.ADD', key, second, tostring(amount * covered / 1000), 'ON_DUPLICATE', 'SUM')
+    second = second + 1000
+  end
+end
+
+for i = FIRST_SERIES, last_series do
+  if i ~= PRESENT and i ~= OBSERVED then
+    redis.call('TS.ADD', ensure(i), t - t % 1000, ARGV[first_value + (i - FIRST_SERIES) * 2 + 1], 'ON_DUPLICATE', 'SUM')
+  end
+end
+
+-- The source's count holds from t for the window; what an earlier frame wrote ahead past t is corrected. A frame
+-- older than the source's last one (out of order) is counted above but does not move presence.
+local state = redis.call('HMGET', KEYS[3], 'until', 'count', 'last')
+local held_until, held, last = tonumber(state[1]) or 0, tonumber(state[2]) or 0, tonumber(state[3]) or -1
+if t >= last then
+  local new_until = t + window
+  if held_until > t then
+    spread(PRESENT, t, math.min(held_until, new_until), on_camera - held)
+    spread(PRESENT, new_until, held_until, -held)
+  end
+  spread(PRESENT, math.max(held_until, t), new_until, on_camera)
+  redis.call('HSET', KEYS[3], 'until', new_until, 'count', on_camera, 'last', t)
+  redis.call('EXPIRE', KEYS[3], ttl)
+end
+local watched_until = tonumber(redis.call('HGET', KEYS[4], 'until')) or 0
+if t + window > watched_until then
+  spread(OBSERVED, math.max(watched_until, t), t + window, 1)
+  redis.call('HSET', KEYS[4], 'until', t + window)
+  redis.call('EXPIRE', KEYS[4], ttl)
+end
+
+redis.call('SADD', KEYS[1], seq)
+redis.call('EXPIRE', KEYS[1], ttl)
+if emotions_dropped then return 'new:emotions off' end
+return 'new'
+""".replace("{raw}", RAW_RESOLUTION)
+
+
+class Written(StrEnum):
+    NEW = "new"
+    DUPLICATE = "duplicate"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class FrameWrite:
+    """What happened to one frame's write."""
+
+    outcome: Written
+    reason: str = ""
+    """Why it was refused, or, for a new frame, "emotions off" when its emotion sums were left out."""
+
+
+def presence_state_key(class_id: str, source_id: str) -> str:
+    return f"presence:{{{class_id}}}:{source_id}"
+
+
+def students_on_camera(result: FrameResult) -> int:
+    """How many students a frame shows: one at most on a student's own camera, every face on a room camera."""
+    faces = len(result.boxes)
+    return min(faces, 1) if result.camera_kind == "personal" else faces
 
 
 class SeriesWriter:
-    def __init__(self, client: redis.Redis, resolutions: tuple[Resolution, ...], dedup_window_s: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        resolutions: tuple[Resolution, ...],
+        dedup_window_s: int,
+        presence_window_ms: int = 12_000,
+        emotion_enabled: bool = True,
+    ) -> None:
         """`resolutions`: the raw one first, then the compactions (see StorageSettings.resolutions)."""
         raw, *compactions = resolutions
         self.client = client
         self.dedup_window_s = dedup_window_s
+        self.presence_window_ms = presence_window_ms
+        self.emotion_enabled = emotion_enabled
         self._script = client.register_script(_WRITE_FRAME)
-        self._fixed_args: list[object] = [raw.retention_ms, len(compactions)]
+        self._fixed_args: list[object] = [len(compactions)]
         for resolution in compactions:
             self._fixed_args += [resolution.name, resolution.bucket_ms, resolution.retention_ms]
+        self.raw_retention_ms = raw.retention_ms
 
-    def write(self, results: list[FrameResult]) -> int:
-        """Write a batch in one round trip; returns how many frames were new (not redeliveries)."""
+    def write(self, results: list[FrameResult]) -> list[FrameWrite]:
+        """Write a batch in one round trip; one outcome per frame, in order."""
         pipeline = self.client.pipeline(transaction=False)
         for result in results:
             keys, args = self._frame_arguments(result)
             self._script(keys=keys, args=args, client=pipeline)
-        return sum(int(applied) for applied in pipeline.execute())
+        return [_outcome(reply) for reply in pipeline.execute()]
 
     def _frame_arguments(self, result: FrameResult) -> tuple[list[str], list[object]]:
-        second_ms = result.captured_at_ms - result.captured_at_ms % 1000
+        class_id = result.class_id
         minute = result.captured_at_ms // 60_000
-        dedup_key = f"dedup:{{{result.class_id}}}:{result.source_id}:{minute}"
-        values: list[tuple[str, float]] = [(FRAMES, 1), (FACES, len(result.boxes))]
-        if result.probabilities is not None:
+        values: list[tuple[str, float]] = [(FRAMES, 1), (FACES, len(result.boxes)), (PRESENT, 0), (OBSERVED, 0)]
+        if result.probabilities is not None and self.emotion_enabled:
             sums = [sum(column) for column in zip(*result.probabilities)] or [0.0] * len(EMOTION_METRICS)
             values += list(zip(EMOTION_METRICS, sums))
-        keys = [dedup_key] + [series_key(result.class_id, metric) for metric, _ in values]
-        args: list[object] = [result.sequence, self.dedup_window_s, second_ms, result.class_id, *self._fixed_args]
+        keys = [
+            f"dedup:{{{class_id}}}:{result.source_id}:{minute}",
+            class_key(class_id),
+            presence_state_key(class_id, result.source_id),
+            f"presence:{{{class_id}}}",
+        ] + [series_key(class_id, metric) for metric, _ in values]
+        args: list[object] = [
+            result.sequence, self.dedup_window_s, result.captured_at_ms, class_id, self.raw_retention_ms,
+            self.presence_window_ms, students_on_camera(result), int(self.emotion_enabled), *self._fixed_args,
+        ]
         for metric, value in values:
             args += [metric, repr(float(value))]
         return keys, args
+
+
+def _outcome(reply: bytes | str) -> FrameWrite:
+    text = reply.decode() if isinstance(reply, bytes) else reply
+    outcome, _, reason = text.partition(":")
+    return FrameWrite(Written(outcome), reason)

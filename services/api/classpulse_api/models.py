@@ -73,11 +73,22 @@ class Indices(BaseModel):
     frames: int = Field(description="frames processed")
     faces: int = Field(description="faces seen")
     faces_per_frame: float | None
-    presence: float | None = Field(description="faces per frame / expected students, capped at 1")
+    on_camera: float | None = Field(
+        description="students on camera, on average over the seconds the class was watched (live: the whole window)"
+    )
+    presence: float | None = Field(description="students on camera / expected students, capped at 1")
     emotions: EmotionShares | None = Field(description="share of each emotion, from probabilities; null when off")
     dominant_emotion: str | None
     mood_index: float | None = Field(description="valence-weighted emotion shares, -1..1")
     attention_risk: float | None = Field(description="share of the class away or in negative affect, 0..1")
+
+
+class ReadCoverage(BaseModel):
+    """Which stored series answered: the range is read from the finest series still holding each part of it."""
+
+    bucket_ms: int = Field(description="the width of the buckets the answer was computed from")
+    resolutions: list[str] = Field(description="the series read, finest first: 1s (raw), 10s, 1m, 1h")
+    held_from: str = Field(description="ISO 8601: the oldest instant any series still keeps; earlier parts are gone")
 
 
 class ClassSummary(Indices):
@@ -89,6 +100,7 @@ class ClassSummary(Indices):
     emotion_status: str
     phases: list[PhaseSummary] = Field(default_factory=list, description="per part of the range: dominant emotion")
     peaks: list[Peak] = Field(default_factory=list, description="moments of highest negative affect")
+    coverage: ReadCoverage
 
 
 class PhaseSummary(BaseModel):
@@ -117,6 +129,7 @@ class SeriesPoint(BaseModel):
     frames: int | None = None
     faces: int | None = None
     faces_per_frame: float | None = None
+    on_camera: float | None = None
     presence: float | None = None
     emotions: EmotionShares | None = None
     dominant_emotion: str | None = None
@@ -128,10 +141,11 @@ class ClassTimeseries(BaseModel):
     class_id: str
     start: str
     end: str
-    bucket: str
+    bucket: str = Field(description="the bucket width of the points (wider than asked where only coarser series hold the range)")
     bucket_ms: int
     emotion_enabled: bool
     emotion_status: str
+    coverage: ReadCoverage
     points: list[SeriesPoint]
 
 

@@ -2,7 +2,12 @@
 
 A query range is stitched from the finest series that still holds each part of it: raw 1 s sums for the recent past
 (kept `raw_retention_ms`), then the 10 s, 1 min and 1 h compactions further back. Parts are split on bucket
-boundaries, so each output bucket comes from exactly one series and sums stay exact.
+boundaries, so each output bucket comes from exactly one series and sums stay exact. Compactions are read with
+LATEST, so the bucket a compaction has not closed yet (the last seconds of a lesson nothing came after) is included.
+
+The output bucket is never finer than the finest series still holding the range's start: a lesson read back after
+its raw seconds expired comes back in 10 s buckets with the same totals. A range older than every retention is
+refused (`RangeNotHeld`), never answered with nothing.
 """
 
 from __future__ import annotations
@@ -13,9 +18,14 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from classpulse_common.timeseries import Resolution, parse_mrange
+from classpulse_common.timeseries import RAW_RESOLUTION, Resolution, parse_mrange
+from classpulse_api.timeparams import iso
 
 Sums = dict[str, float]
+
+
+class RangeNotHeld(ValueError):
+    """No series keeps any part of the range any more (or not at the bucket asked for)."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,23 @@ class Segment:
     resolution: Resolution
     start_ms: int
     end_ms: int  # inclusive
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """How a range is read: its start (clipped to what is held, and down to a whole bucket), the output bucket, and
+    which series serve which part."""
+
+    start_ms: int
+    end_ms: int
+    bucket_ms: int
+    segments: list[Segment]
+    held_from_ms: int
+    """The oldest instant any series still holds; a range starting before it was clipped to it."""
+
+
+def held_from(resolutions: list[Resolution], now_ms: int) -> int:
+    return now_ms - max(resolution.retention_ms for resolution in resolutions)
 
 
 def plan_segments(start_ms: int, end_ms: int, bucket_ms: int, resolutions: list[Resolution], now_ms: int) -> list[Segment]:
@@ -43,36 +70,67 @@ def plan_segments(start_ms: int, end_ms: int, bucket_ms: int, resolutions: list[
     return segments
 
 
+def plan_read(
+    start_ms: int, end_ms: int, resolutions: list[Resolution], now_ms: int, max_buckets: int, bucket_ms: int | None = None
+) -> ReadPlan:
+    """The plan for a range: with `bucket_ms`, buckets of that width (widened to a multiple of the finest series
+    still holding the range's start, if that is coarser); without, the finest width that still holds the start and
+    gives at most `max_buckets` buckets."""
+    oldest = held_from(resolutions, now_ms)
+    if end_ms < oldest:
+        longest = max(resolutions, key=lambda resolution: resolution.retention_ms)
+        raise RangeNotHeld(
+            f"nothing before {iso(oldest)} is kept any more: the longest retention ({longest.name} buckets) is "
+            f"{longest.retention_ms // 1000} s"
+        )
+    start_ms = max(start_ms, oldest)
+    holding = [resolution for resolution in resolutions if now_ms - resolution.retention_ms <= start_ms]
+    finest = min(holding, key=lambda resolution: resolution.bucket_ms)
+    if bucket_ms is None:
+        widths = sorted(resolution.bucket_ms for resolution in holding)
+        bucket_ms = next((width for width in widths if (end_ms - start_ms) // width < max_buckets), widths[-1])
+    elif bucket_ms % finest.bucket_ms:
+        bucket_ms = -(-bucket_ms // finest.bucket_ms) * finest.bucket_ms
+    # A bucket's sum is stamped at its start: a range starting inside a bucket starts with the whole bucket.
+    start_ms -= start_ms % bucket_ms
+    segments = plan_segments(start_ms, end_ms, bucket_ms, resolutions, now_ms)
+    return ReadPlan(start_ms, end_ms, bucket_ms, segments, oldest)
+
+
 class SeriesReader:
     def __init__(self, client: aioredis.Redis, resolutions: tuple[Resolution, ...]) -> None:
         self.client = client
         self.resolutions = list(resolutions)
 
-    async def buckets(self, class_id: str, start_ms: int, end_ms: int, bucket_ms: int) -> dict[int, Sums]:
-        """Per output bucket (epoch-aligned start, ms), the sum of each metric."""
+    def plan(self, start_ms: int, end_ms: int, max_buckets: int, bucket_ms: int | None = None) -> ReadPlan:
+        return plan_read(start_ms, end_ms, self.resolutions, _now_ms(), max_buckets, bucket_ms)
+
+    async def read(self, class_id: str, plan: ReadPlan) -> dict[int, Sums]:
+        """Per output bucket of the plan (epoch-aligned start, ms), the sum of each metric."""
         points: dict[int, Sums] = defaultdict(dict)
-        for segment in plan_segments(start_ms, end_ms, bucket_ms, self.resolutions, _now_ms()):
-            for metric, samples in (await self._mrange(class_id, segment, bucket_ms)).items():
+        for segment in plan.segments:
+            for metric, samples in (await self._mrange(class_id, segment, plan.bucket_ms)).items():
                 for timestamp, value in samples:
                     points[timestamp][metric] = points[timestamp].get(metric, 0.0) + value
         return dict(sorted(points.items()))
 
     async def totals(self, class_id: str, start_ms: int, end_ms: int) -> Sums:
-        """The sum of each metric over the whole range."""
+        """The sum of each metric over a recent range (the live window), read in the finest buckets that hold it so
+        that nothing outside the range is summed."""
+        plan = self.plan(start_ms, end_ms, max_buckets=(end_ms - start_ms) // 1000 + 2)
         totals: Sums = defaultdict(float)
-        for sums in (await self.buckets(class_id, start_ms, end_ms, self._coarsest_bucket())).values():
+        for sums in (await self.read(class_id, plan)).values():
             for metric, value in sums.items():
                 totals[metric] += value
         return dict(totals)
 
-    def _coarsest_bucket(self) -> int:
-        return self.resolutions[-1].bucket_ms
-
     async def _mrange(self, class_id: str, segment: Segment, bucket_ms: int) -> dict[str, list[tuple[int, float]]]:
+        latest = () if segment.resolution.name == RAW_RESOLUTION else ("LATEST",)
         reply = await self.client.execute_command(
             "TS.MRANGE",
             segment.start_ms,
             segment.end_ms,
+            *latest,
             "SELECTED_LABELS",
             "metric",
             "AGGREGATION",

@@ -15,13 +15,21 @@ def emotion_status(enabled: bool) -> str:
     return EMOTIONS_ON if enabled else EMOTIONS_OFF
 
 
-def indices_of(sums: Sums, record: ClassRecord) -> dict[str, object]:
-    shares = indices.emotion_shares(sums)
-    present = indices.presence(sums, record.expected_students)
+def shares_of(sums: Sums, record: ClassRecord) -> dict[str, float] | None:
+    """Emotion shares, only for a class whose emotions are on: a presence-only class shows none, even of a period
+    before it was switched."""
+    return indices.emotion_shares(sums) if record.emotion_enabled else None
+
+
+def indices_of(sums: Sums, record: ClassRecord, seconds: float | None = None) -> dict[str, object]:
+    """The indices of summed metrics; presence over `seconds` (default: the seconds the class was watched)."""
+    shares = shares_of(sums, record)
+    present = indices.presence(sums, record.expected_students, seconds)
     return Indices(
         frames=round(sums.get(FRAMES, 0)),
         faces=round(sums.get(FACES, 0)),
         faces_per_frame=indices.faces_per_frame(sums),
+        on_camera=indices.on_camera(sums, seconds),
         presence=present,
         emotions=EmotionShares(**shares) if shares else None,
         dominant_emotion=indices.dominant(shares),

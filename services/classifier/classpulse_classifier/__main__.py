@@ -5,6 +5,8 @@ from __future__ import annotations
 from classpulse_classifier.serving_client import EmotionModelClient
 from classpulse_classifier.settings import ClassifierSettings
 from classpulse_classifier.stage import STAGE, ClassifyFaces
+from classpulse_common.redis_clients import redis_client
+from classpulse_common.registry import ClassDirectory
 from classpulse_common.schemas import DetectedFaces
 from classpulse_common.service import run_stage
 from classpulse_common.stage import StageConfig
@@ -21,8 +23,10 @@ def main() -> None:
             timeout_s=settings.model_timeout_s,
             version_label=settings.model_version_label,
         )
+        classes = ClassDirectory(redis_client(settings))
         return ClassifyFaces(
-            client, settings.kafka.predictions_topic, settings.max_batch_faces, settings.concurrent_calls
+            client, classes, settings.kafka.predictions_topic, settings.max_batch_faces, settings.concurrent_calls,
+            settings.emotion_enabled,
         )
 
     run_stage(

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from classpulse_common.settings import ServiceSettings
+from classpulse_common.settings import RedisSettings
 
 
-class ClassifierSettings(ServiceSettings):
+class ClassifierSettings(RedisSettings):
+    """Redis: the class registry, read for every batch so that a class switched to presence-only gets no emotion
+    inferred from that moment on."""
+
     http_port: int = Field(8003, description="CLASSPULSE_HTTP_PORT")
     model_server: str = Field(
         "127.0.0.1:8500",

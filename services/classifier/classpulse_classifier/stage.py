@@ -3,6 +3,10 @@
 Crops of all frames in a consumed batch are stacked and sent to the model server in as few Predict calls as
 `max_batch_faces` allows (per-call overhead, not the model, dominates at small batches), up to `concurrent_calls`
 of them at once: one call keeps only part of a multi-core model server busy.
+
+Before any call, the classes of the batch are checked against the registry (one round trip, uncached): crops of a
+class that is presence-only at this moment (switched while they were in flight) are not classified; their frames go
+on with their face boxes and no emotions, as the detector sends them for such a class.
 """
 
 from __future__ import annotations
@@ -11,22 +15,38 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import redis
+from prometheus_client import Counter
 
 from classpulse_classifier.serving_client import EmotionModelClient, ModelServerUnavailable
 from classpulse_common import metrics
+from classpulse_common.registry import ClassDirectory
 from classpulse_common.schemas import DetectedFaces, FrameResult
 from classpulse_common.stage import Delivery, DependencyUnavailable, Emit, Outcome
 
 STAGE = "classifier"
+EMOTION_OFF_FRAMES = Counter(
+    "classpulse_classifier_emotion_off_frames_total",
+    "Frames whose crops were not classified: their class was presence-only when the batch was checked",
+)
 MIN_CALL_FACES = 32
 """Calls are split for concurrency only down to this size: below it the call overhead outweighs the overlap."""
 
 
 class ClassifyFaces:
     def __init__(
-        self, client: EmotionModelClient, predictions_topic: str, max_batch_faces: int, concurrent_calls: int = 1
+        self,
+        client: EmotionModelClient,
+        classes: ClassDirectory,
+        predictions_topic: str,
+        max_batch_faces: int,
+        concurrent_calls: int = 1,
+        emotion_enabled: bool = True,
     ) -> None:
+        """`emotion_enabled`: the deployment's switch (CLASSPULSE_EMOTION_ENABLED); off, nothing is classified."""
         self.client = client
+        self.classes = classes
+        self.emotion_enabled = emotion_enabled
         self.predictions_topic = predictions_topic
         self.max_batch_faces = max_batch_faces
         self.concurrent_calls = concurrent_calls
@@ -34,21 +54,30 @@ class ClassifyFaces:
 
     def __call__(self, deliveries: list[Delivery[DetectedFaces]]) -> list[Outcome]:
         messages = [delivery.message for delivery in deliveries]
-        probabilities, model_version = self._predict(np.concatenate([m.crop_array() for m in messages]))
+        try:
+            allowed = self.classes.emotion_allowed_now({m.class_id for m in messages}) if self.emotion_enabled else set()
+        except redis.RedisError as exc:
+            raise DependencyUnavailable("redis", repr(exc)) from exc
+        inferred = [message for message in messages if message.class_id in allowed]
+        if len(inferred) < len(messages):
+            EMOTION_OFF_FRAMES.inc(len(messages) - len(inferred))
+        crops = [message.crop_array() for message in inferred]
+        probabilities, model_version = self._predict(np.concatenate(crops) if crops else np.zeros((0, 48, 48, 1), np.uint8))
         metrics.FACES.labels(STAGE).inc(len(probabilities))
         now_ms = int(time.time() * 1000)
         outcomes: list[Outcome] = []
         start = 0
         for message in messages:
             count = len(message.boxes)
+            emotions = message.class_id in allowed
             result = FrameResult(
                 **message.identity(),
                 completed_at_ms=now_ms,
                 boxes=message.boxes,
-                probabilities=probabilities[start : start + count].tolist(),
-                model_version=model_version,
+                probabilities=probabilities[start : start + count].tolist() if emotions else None,
+                model_version=model_version if emotions else None,
             )
-            start += count
+            start += count if emotions else 0
             metrics.LATENCY_SECONDS.labels(STAGE).observe(max(0, now_ms - message.captured_at_ms) / 1000)
             outcomes.append(Emit(self.predictions_topic, result))
         return outcomes

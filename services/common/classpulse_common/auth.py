@@ -20,6 +20,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from classpulse_common.schemas import CameraKind
+
 
 class Role(StrEnum):
     ADMIN = "admin"
@@ -34,6 +36,9 @@ class ApiKey(BaseModel):
     name: str = ""
     teacher_id: str | None = Field(None, description="for teacher keys: the teacher whose classes it reads")
     class_id: str | None = Field(None, description="for student keys: the one class whose frames it may post")
+    camera_kind: CameraKind | None = Field(
+        None, description="for student keys: what the page's camera shows (personal, the default: the student alone)"
+    )
     created_at_ms: int = 0
     expires_at_ms: int | None = Field(None, description="when the key stops working; None: until revoked")
 

@@ -1,6 +1,13 @@
 """The class-level indices a teacher reads, computed from summed metrics (so any time bucket gives the right value).
 
-Presence = faces per frame / expected students, capped at 1 (None when the class size is unknown).
+Students on camera = present / seconds: `present` sums, second by second, how many students were on camera (a
+personal camera, one student's own, counts 1 while it shows a face; a room camera counts every face it shows; a
+camera counts from each frame until its next frame, or until the presence window runs out if none comes), so
+divided by a span of seconds it is the average number of students on camera over that span. The span is the
+seconds in which the class was watched (`observed`: at least one of its cameras live) for summaries and time
+buckets, and the whole window for the live view (so a class whose cameras all went off reads 0 there, not "no data").
+
+Presence = students on camera / expected students, capped at 1 (None when the class size is unknown).
 
 Mood (valence) index, in [-1, 1]: the emotion shares weighted by the valence of each emotion,
     mood = sum_e share_e * valence_e, with valence: happy +1, surprise +0.4, neutral 0, sad -0.8, fear -0.7,
@@ -16,7 +23,7 @@ Sustained values matter, not single seconds: alerts fire only when an index stay
 from __future__ import annotations
 
 from classpulse_common.labels import EMOTIONS
-from classpulse_common.timeseries import FACES, FRAMES
+from classpulse_common.timeseries import FACES, FRAMES, OBSERVED, PRESENT
 
 VALENCE = {"happy": 1.0, "surprise": 0.4, "neutral": 0.0, "sad": -0.8, "fear": -0.7, "angry": -0.9, "disgust": -0.9}
 NEGATIVE = ("angry", "disgust", "fear", "sad")
@@ -38,11 +45,17 @@ def faces_per_frame(sums: Sums) -> float | None:
     return sums.get(FACES, 0.0) / frames if frames else None
 
 
-def presence(sums: Sums, expected_students: int) -> float | None:
-    per_frame = faces_per_frame(sums)
-    if per_frame is None or expected_students <= 0:
+def on_camera(sums: Sums, seconds: float | None = None) -> float | None:
+    """Students on camera on average over `seconds` (default: the seconds the class was watched); None for no span."""
+    span = sums.get(OBSERVED, 0.0) if seconds is None else seconds
+    return sums.get(PRESENT, 0.0) / span if span > 0 else None
+
+
+def presence(sums: Sums, expected_students: int, seconds: float | None = None) -> float | None:
+    students = on_camera(sums, seconds)
+    if students is None or expected_students <= 0:
         return None
-    return min(1.0, per_frame / expected_students)
+    return min(1.0, students / expected_students)
 
 
 def mood_index(shares: dict[str, float] | None) -> float | None:

@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 from fastapi import Depends, Header, HTTPException, Request
 
 from classpulse_common.auth import ApiKey, InvalidKey, Role, hash_secret, new_key, now_ms, secret_matches, split_key
+from classpulse_common.schemas import CameraKind
 
 _PREFIX = "apikey:"
 
@@ -23,13 +24,15 @@ class KeyStore:
         teacher_id: str | None = None,
         class_id: str | None = None,
         ttl_s: int | None = None,
+        camera_kind: CameraKind | None = None,
     ) -> tuple[ApiKey, str]:
         """A new key; with `ttl_s` it expires by itself (Redis drops the record, so it cannot be verified after)."""
         key_id, presented, hashed = new_key()
         created = now_ms()
         expires = created + ttl_s * 1000 if ttl_s else None
         key = ApiKey(
-            key_id=key_id, role=role, name=name, teacher_id=teacher_id, class_id=class_id, created_at_ms=created, expires_at_ms=expires
+            key_id=key_id, role=role, name=name, teacher_id=teacher_id, class_id=class_id, camera_kind=camera_kind,
+            created_at_ms=created, expires_at_ms=expires,
         )
         await self._store(key, hashed, ttl_s)
         return key, presented

@@ -12,6 +12,11 @@ ERRORS = Counter("classpulse_errors_total", "Errors by kind", ["stage", "kind"])
 DUPLICATES_IGNORED = Counter(
     "classpulse_duplicates_ignored_total", "Redelivered messages whose effect was already applied", ["stage"]
 )
+CAPTURE_TIMES_REFUSED = Counter(
+    "classpulse_capture_times_refused_total",
+    "Frames refused for a capture time outside the accepted window (in the future, or older than the raw retention)",
+    ["stage", "reason"],
+)
 DEPENDENCY_RETRIES = Counter(
     "classpulse_dependency_retries_total", "Batches retried because a dependency was unavailable", ["stage", "dependency"]
 )

@@ -1,5 +1,5 @@
-"""Redis clients of the services that use Redis, all made alike (the classifier's image has no redis package, so
-this is a module of its own, not part of the settings)."""
+"""Redis clients of the services that use Redis, all made alike (a module of its own, so that the settings import
+no client library)."""
 
 from __future__ import annotations
 

@@ -59,3 +59,17 @@ class ClassDirectory:
             self._cache.clear()
         self._cache[class_id] = (now, record)
         return record
+
+    def emotion_allowed_now(self, class_ids: set[str]) -> set[str]:
+        """Which of these classes allow emotions at this moment, read in one round trip and never cached: a class
+        switched to presence-only gets nothing inferred from then on, whatever a cache still says. An unknown
+        (deleted) class allows nothing."""
+        ordered = sorted(class_ids)
+        pipeline = self.client.pipeline(transaction=False)
+        for class_id in ordered:
+            pipeline.hmget(class_key(class_id), "class_id", "emotion_enabled")
+        return {
+            class_id
+            for class_id, (exists, enabled) in zip(ordered, pipeline.execute())
+            if exists is not None and enabled not in (b"0", "0")
+        }

@@ -5,12 +5,13 @@ Every message is a msgpack map carrying `schema` (its name) and `v` (its version
 class id, the frame id and timestamps, so results can be traced back to their frame and deduplicated.
 
 A consumer that meets a schema name or version it does not know rejects the message with `SchemaError`; the stage
-sends it to the dead-letter topic instead of guessing.
+sends it to the dead-letter topic instead of guessing. A consumer reads every version from `OLDEST_VERSION` on (the
+fields a newer version added take their defaults), so producers and consumers can be upgraded in any order.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Self
+from typing import Annotated, ClassVar, Literal, Self
 
 import msgpack
 import numpy as np
@@ -27,6 +28,11 @@ ClassId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 EpochMs = Annotated[int, Field(ge=0, lt=1 << 53)]
 Box = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=4, max_length=4)]
 """x, y, width, height of a face in its frame, in pixels."""
+CameraKind = Literal["personal", "room"]
+"""What a source's camera shows: "personal", one student's own camera (a webcam at home, the student page): it shows
+that student or nobody; "room", a camera on several people (a classroom, a video-call gallery): every face is a
+student. Set when a source or token is made (student tokens: personal; every other source: room, unless told), never
+guessed from a frame: presence counts a personal source as one student at most (indices.py)."""
 
 
 class SchemaError(ValueError):
@@ -40,6 +46,8 @@ class VersionedMessage(BaseModel):
 
     SCHEMA: ClassVar[str]
     VERSION: ClassVar[int]
+    OLDEST_VERSION: ClassVar[int | None] = None
+    """The oldest version this code still reads (None: only VERSION)."""
 
     def encode(self) -> bytes:
         body = self.model_dump(mode="python")
@@ -54,8 +62,10 @@ class VersionedMessage(BaseModel):
         if not isinstance(body, dict):
             raise SchemaError(f"expected a map, got {type(body).__name__}")
         schema, version = body.pop("schema", None), body.pop("v", None)
-        if schema != cls.SCHEMA or version != cls.VERSION:
-            raise SchemaError(f"expected {cls.SCHEMA} v{cls.VERSION}, got {schema!r} v{version!r}")
+        oldest = cls.OLDEST_VERSION or cls.VERSION
+        if schema != cls.SCHEMA or not isinstance(version, int) or not oldest <= version <= cls.VERSION:
+            versions = f"v{cls.VERSION}" if oldest == cls.VERSION else f"v{oldest}..v{cls.VERSION}"
+            raise SchemaError(f"expected {cls.SCHEMA} {versions}, got {schema!r} v{version!r}")
         try:
             return cls.model_validate(body)
         except ValidationError as exc:
@@ -71,9 +81,10 @@ class Message(VersionedMessage):
     frame_id: str = Field(min_length=1, max_length=200, description="unique per frame: '<source_id>:<sequence>'")
     sequence: int = Field(ge=0, lt=1 << 53, description="the frame's number within its source")
     captured_at_ms: EpochMs
+    camera_kind: CameraKind = Field("room", description="what the source's camera shows (v2; v1 messages: room)")
 
     IDENTITY: ClassVar[frozenset[str]] = frozenset(
-        {"class_id", "session_id", "source_id", "frame_id", "sequence", "captured_at_ms"}
+        {"class_id", "session_id", "source_id", "frame_id", "sequence", "captured_at_ms", "camera_kind"}
     )
 
     def identity(self) -> dict[str, object]:
@@ -90,7 +101,8 @@ class Frame(Message):
     """A JPEG-encoded video frame of a class, published by ingest."""
 
     SCHEMA: ClassVar[str] = "classpulse.frame"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
+    OLDEST_VERSION: ClassVar[int | None] = 1
 
     published_at_ms: EpochMs
     width: int = Field(gt=0, le=8192)
@@ -102,7 +114,8 @@ class DetectedFaces(Message):
     """The faces the detector found in one frame, as 48x48 grayscale crops, on their way to the classifier."""
 
     SCHEMA: ClassVar[str] = "classpulse.faces"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
+    OLDEST_VERSION: ClassVar[int | None] = 1
 
     detected_at_ms: EpochMs
     frame_width: int = Field(gt=0)
@@ -131,7 +144,8 @@ class FrameResult(Message):
     """
 
     SCHEMA: ClassVar[str] = "classpulse.frame_result"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
+    OLDEST_VERSION: ClassVar[int | None] = 1
 
     completed_at_ms: EpochMs
     boxes: list[Box] = Field(max_length=256)

@@ -86,10 +86,19 @@ class RedisSettings(ServiceSettings):
     )
 
 
-class StorageSettings(RedisSettings):
-    """Settings of the services that read or write the class time series (retentions: a deployment's choice)."""
+class CaptureWindowSettings(ServiceSettings):
+    """The capture times a service accepts (classpulse_common.capture): the services where frames enter or are
+    counted read the same variables, so they refuse the same frames."""
 
     raw_retention_ms: int = Field(6 * 3_600_000, ge=60_000, description="CLASSPULSE_RAW_RETENTION_MS: 1 s samples kept")
+    max_capture_ahead_ms: int = Field(
+        60_000, ge=0, description="CLASSPULSE_MAX_CAPTURE_AHEAD_MS: clock skew accepted on a frame's capture time"
+    )
+
+
+class StorageSettings(RedisSettings, CaptureWindowSettings):
+    """Settings of the services that read or write the class time series (retentions: a deployment's choice)."""
+
     retention_10s_ms: int = Field(7 * 86_400_000, ge=60_000, description="CLASSPULSE_RETENTION_10S_MS: 10 s buckets kept")
     retention_1m_ms: int = Field(30 * 86_400_000, ge=60_000, description="CLASSPULSE_RETENTION_1M_MS: 1 min buckets kept")
     retention_1h_ms: int = Field(400 * 86_400_000, ge=60_000, description="CLASSPULSE_RETENTION_1H_MS: 1 h buckets kept")

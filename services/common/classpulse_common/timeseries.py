@@ -7,8 +7,11 @@ computed from sums at read time, weighted correctly at any resolution:
     ts:{<class_id>}:<metric>            raw, 1 s buckets, retention `raw_retention_ms`
     ts:{<class_id>}:<metric>:<res>      compactions: 10s, 1m, 1h, each with its own retention
 
-Metrics: `frames` (frames processed), `faces` (faces seen), and, when emotions are on, `emotion.<name>` (the sum over
-faces of the probability of that emotion, so share = emotion.<name> / faces). The `{class_id}` hash tag keeps a class's
+Metrics: `frames` (frames processed), `faces` (faces seen), `present` (student-seconds on camera: each second holds
+how many students were on camera during it), `observed` (seconds in which at least one of the class's cameras was
+live), and, when emotions are on, `emotion.<name>` (the sum over faces of the probability of that emotion, so
+share = emotion.<name> / faces). `present` and `observed` are written ahead, up to the presence window after a frame
+(a snapshot counts until the next one is due): see the aggregator's writer and `indices.py`. The `{class_id}` hash tag keeps a class's
 keys in one Redis Cluster slot so one script can update them atomically.
 
 Labels on every series: app=classpulse, class_id, metric, resolution; TS.MRANGE FILTER class_id=<id> resolution=<res>
@@ -23,6 +26,8 @@ from classpulse_common.labels import EMOTIONS
 
 FRAMES = "frames"
 FACES = "faces"
+PRESENT = "present"
+OBSERVED = "observed"
 EMOTION_METRICS: tuple[str, ...] = tuple(f"emotion.{name}" for name in EMOTIONS)
 RAW_RESOLUTION = "1s"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from classpulse_common.redis_clients import redis_client
 from classpulse_common.registry import class_key
+from classpulse_common.schemas import CameraKind
 from classpulse_ingest.buffer import FrameBuffer
 from classpulse_ingest.publisher import FramePublisher, new_source_id
 from classpulse_ingest.ratelimit import Quotas, TokenBuckets
@@ -36,6 +37,7 @@ class Pipeline:
         source_id: str | None = None,
         session_id: str | None = None,
         realtime: bool = True,
+        camera_kind: CameraKind = "room",
     ) -> SourceRunner:
         return SourceRunner(
             spec,
@@ -47,6 +49,7 @@ class Pipeline:
             self.quotas,
             session_id=session_id,
             realtime=realtime,
+            camera_kind=camera_kind,
         )
 
     def close(self, drain_timeout_s: float) -> None:

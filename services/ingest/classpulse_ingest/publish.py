@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--session", default=None, help="session (lesson) id, if one is running")
     parser.add_argument("--source-id", default=None, help="default: a new id for this run")
     parser.add_argument(
+        "--camera-kind",
+        choices=("room", "personal"),
+        default="room",
+        help="what the camera shows: room (several students, every face counts; the default) or personal (one student)",
+    )
+    parser.add_argument(
         "--no-realtime",
         dest="realtime",
         action="store_false",
@@ -48,7 +54,8 @@ def publish_source(settings: IngestSettings, args: argparse.Namespace, stop: Sto
             # Fail fast: the detector would dead-letter every frame of a class that is not registered.
             raise SystemExit(f"class {args.class_id!r} is not registered: create it first (POST /v1/classes on the API)")
         runner = pipeline.runner(
-            SourceSpec(args.source), args.class_id, fps, args.source_id, args.session, realtime=args.realtime
+            SourceSpec(args.source), args.class_id, fps, args.source_id, args.session, realtime=args.realtime,
+            camera_kind=args.camera_kind,
         ).start()
         while not runner.wait(0.2):
             if stop.is_set:

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from prometheus_client import Counter
 
-from classpulse_common.schemas import Frame
+from classpulse_common.schemas import CameraKind, Frame
 from classpulse_ingest.accounting import SourceTally
 from classpulse_ingest.buffer import FrameBuffer, OutgoingFrame
 
@@ -35,6 +35,7 @@ class FrameIdentity:
     sequence: int
     captured_at_ms: int
     session_id: str | None = None
+    camera_kind: CameraKind = "room"
 
 
 class FramePublisher:
@@ -66,6 +67,7 @@ class FramePublisher:
             frame_id=f"{identity.source_id}:{identity.sequence}",
             sequence=identity.sequence,
             captured_at_ms=identity.captured_at_ms,
+            camera_kind=identity.camera_kind,
             published_at_ms=now_ms(),
             width=width,
             height=height,

@@ -19,6 +19,9 @@ from enum import StrEnum
 from prometheus_client import Counter, Enum
 from pydantic import BaseModel, Field
 
+from classpulse_common import metrics
+from classpulse_common.capture import capture_time_problem
+from classpulse_common.schemas import CameraKind
 from classpulse_ingest.accounting import DropReason, SourceTally
 from classpulse_ingest.diagnose import SourceError
 from classpulse_ingest.publisher import FrameIdentity, FramePublisher, now_ms
@@ -55,6 +58,7 @@ class SourceStatus(BaseModel):
     class_id: str
     session_id: str | None
     kind: str
+    camera_kind: CameraKind = Field(description="what the camera shows: personal (one student) or room")
     location: str = Field(description="the file, camera index or URL (without any password)")
     fps: float
     state: SourceState
@@ -84,8 +88,10 @@ class SourceRunner:
         quotas: Quotas,
         session_id: str | None = None,
         realtime: bool = True,
+        camera_kind: CameraKind = "room",
     ) -> None:
         self.spec = spec
+        self.camera_kind = camera_kind
         self.kind = spec.kind
         self.class_id = class_id
         self.source_id = source_id
@@ -139,6 +145,7 @@ class SourceRunner:
             class_id=self.class_id,
             session_id=self.session_id,
             kind=self.kind.value,
+            camera_kind=self.camera_kind,
             location=self.spec.display,
             fps=self.fps,
             state=self._state,
@@ -177,13 +184,16 @@ class SourceRunner:
         timeouts = Timeouts(self.settings.stream_open_timeout_ms, self.settings.stream_read_timeout_ms)
         started_wall_ms = wall_ms()
         started_monotonic = time.monotonic()
+        timeline_start_ms: float | None = None
         resume_at_ms = 0.0
         failures_in_a_row = 0
         while not self.stop_requested.is_set():
             reader: CaptureReader | FolderReader | None = None
             try:
                 reader = open_reader(self.spec, timeouts, self.settings.max_image_pixels, resume_at_ms)
-                for raw in reader.frames(self.fps, started_wall_ms):
+                if timeline_start_ms is None:
+                    timeline_start_ms = self._timeline_start(reader, started_wall_ms)
+                for raw in reader.frames(self.fps, timeline_start_ms):
                     failures_in_a_row = 0
                     self._set_state(SourceState.LIVE)
                     if reader.recording and self.realtime:
@@ -217,6 +227,15 @@ class SourceRunner:
                 return
             self._reconnect_after(failures_in_a_row, str(error))
 
+    def _timeline_start(self, reader: CaptureReader | FolderReader, started_wall_ms: float) -> float:
+        """Where a recording's timeline starts on the wall clock: when reading began, for one read at its own pace;
+        for one read faster than real time, its length before that, so that it ends then: stamps ahead of the clock
+        would be refused as capture times in the future (a lesson of known length looked back at). A recording of
+        unknown length read fast keeps the reading start, and frames past the accepted clock skew are refused."""
+        if not reader.recording or self.realtime or not reader.duration_ms:
+            return started_wall_ms
+        return started_wall_ms - reader.duration_ms
+
     def _reconnect_after(self, attempt: int, reason: str) -> None:
         delay = min(self.settings.reconnect_max_s, self.settings.reconnect_initial_s * 2 ** (attempt - 1))
         delay *= random.uniform(0.8, 1.2)  # cameras that dropped together must not all come back at the same instant
@@ -239,7 +258,18 @@ class SourceRunner:
             if not self.stop_requested.is_set():
                 self.tally.dropped(DropReason.CLASS_QUOTA)
             return
-        identity = FrameIdentity(self.class_id, self.source_id, self._sequence, raw.captured_at_ms, self.session_id)
+        problem = capture_time_problem(
+            raw.captured_at_ms, now_ms(), self.settings.raw_retention_ms, self.settings.max_capture_ahead_ms
+        )
+        if problem:
+            # A folder image whose file time is ahead of the clock (or ancient) would poison or miss the series.
+            metrics.CAPTURE_TIMES_REFUSED.labels("ingest", problem[0].value).inc()
+            self.tally.dropped(DropReason.CAPTURE_TIME)
+            log.warning("frame dropped: %s", problem[1], extra={"class_id": self.class_id, "source_id": self.source_id})
+            return
+        identity = FrameIdentity(
+            self.class_id, self.source_id, self._sequence, raw.captured_at_ms, self.session_id, self.camera_kind
+        )
         self.publisher.publish(raw.image, identity, self.tally, self.settings.recording_wait_s if recording else 0.0)
         self._sequence += 1
         self._last_frame_at_ms = now_ms()

@@ -4,10 +4,10 @@ from pathlib import Path
 
 from pydantic import Field
 
-from classpulse_common.settings import RedisSettings
+from classpulse_common.settings import CaptureWindowSettings, RedisSettings
 
 
-class IngestSettings(RedisSettings):
+class IngestSettings(RedisSettings, CaptureWindowSettings):
     http_port: int = Field(8001, description="CLASSPULSE_HTTP_PORT")
 
     # Size and quality of what reaches Kafka.

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from classpulse_common.auth import ApiKey, Role
 from classpulse_common.keystore import require_role
 from classpulse_common.registry import class_key
-from classpulse_common.schemas import ClassId
+from classpulse_common.schemas import CameraKind, ClassId
 from classpulse_ingest.diagnose import SourceError
 from classpulse_ingest.manager import SourceManager, TooManySources
 from classpulse_ingest.runner import SourceRunner, SourceStatus
@@ -34,6 +34,9 @@ class SourceRequest(BaseModel):
     session_id: str | None = Field(None, max_length=128)
     source_id: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", description="default: a new id")
     realtime: bool = Field(True, description="play a recording at its own pace (false: as fast as the quota allows)")
+    camera_kind: CameraKind = Field(
+        "room", description="what the camera shows: room (several students, every face counts) or personal (one student)"
+    )
 
 
 def _manager(request: Request) -> SourceManager:
@@ -65,7 +68,9 @@ async def start_source(
     spec = _allowed_spec(body.url, settings)
     if not await request.app.state.redis.exists(class_key(class_id)):
         raise HTTPException(404, f"class {class_id!r} is not registered")
-    runner = request.app.state.pipeline.runner(spec, class_id, fps, body.source_id, body.session_id, body.realtime)
+    runner = request.app.state.pipeline.runner(
+        spec, class_id, fps, body.source_id, body.session_id, body.realtime, body.camera_kind
+    )
     try:
         _manager(request).start(runner)
     except TooManySources as exc:

@@ -1,7 +1,9 @@
 """Frames posted over HTTP (by students' pages, or by services), and the student tokens that let a page post them.
 
 `POST /v1/classes/{class_id}/frames` takes one JPEG or PNG, as the raw body or as the `frame` field of a
-multipart/form-data form. The image is checked before it is decoded (type, declared pixels, completeness), decoded,
+multipart/form-data form. A student token is one student: all its frames form one source (`student-<key id>`), from
+however many pages, and its camera is personal unless the token was issued for a room camera. A service or admin key
+names its source (`X-Source-Id`) and says what its camera shows (`X-Camera-Kind`, room by default). The image is checked before it is decoded (type, declared pixels, completeness), decoded,
 downscaled if oversized, re-encoded as JPEG and queued for Kafka like any other frame. Each refusal is a 4xx with
 its reason, counted by reason in `classpulse_ingest_uploads_rejected_total`.
 """
@@ -19,7 +21,7 @@ from pydantic import BaseModel, Field
 from classpulse_common.auth import ApiKey, Role
 from classpulse_common.keystore import CallerKey, require_role
 from classpulse_common.registry import ClassRecord, class_key
-from classpulse_common.schemas import ClassId
+from classpulse_common.schemas import CameraKind, ClassId
 from classpulse_ingest.images import ImageRejected, ImageType, decode_image, media_type, multipart_image
 from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.publisher import FrameIdentity, now_ms
@@ -55,6 +57,7 @@ class FrameAccepted(BaseModel):
     width: int
     height: int
     captured_at_ms: int
+    camera_kind: CameraKind
 
 
 @router.post(
@@ -70,6 +73,10 @@ async def post_frame(
     content_type: Annotated[str, Header()] = "",
     x_source_id: SourceIdHeader = None,
     x_session_id: Annotated[str | None, Header(max_length=128)] = None,
+    x_camera_kind: Annotated[
+        CameraKind,
+        Header(description="service and admin keys: room (several students; the default) or personal (one student)"),
+    ] = "room",
     x_capture_age_ms: Annotated[
         int | None, Header(ge=0, description="how long ago the frame was taken, by the sender's clock")
     ] = None,
@@ -104,7 +111,8 @@ async def post_frame(
                  f"class {class_id!r} is over its quota of {pipeline.settings.class_quota_fps(class_id):g} frames/s")
     sequence = await _next_sequence(pipeline.redis, class_id, source_id)
     age_ms = min(x_capture_age_ms or 0, MAX_CAPTURE_AGE_MS)
-    identity = FrameIdentity(class_id, source_id, sequence, received_ms - age_ms, x_session_id)
+    camera_kind = (key.camera_kind or "personal") if key.role == Role.STUDENT else x_camera_kind
+    identity = FrameIdentity(class_id, source_id, sequence, received_ms - age_ms, x_session_id, camera_kind)
     frame = await asyncio.to_thread(pipeline.publisher.publish, image, identity, request.app.state.upload_tally)
     return FrameAccepted(
         frame_id=frame.frame_id,
@@ -113,13 +121,15 @@ async def post_frame(
         width=frame.width,
         height=frame.height,
         captured_at_ms=frame.captured_at_ms,
+        camera_kind=frame.camera_kind,
     )
 
 
 def _source_id(key: ApiKey, posted: str | None) -> str:
-    """A student's source id always names its key, so one student's page can never pass for another's source."""
+    """A student's source is the token itself: one student, counted once in presence and limited to one rate,
+    whatever page ids it sends; one student's pages can never pass for another's source."""
     if key.role == Role.STUDENT:
-        return f"student-{key.key_id}" + (f"-{posted}" if posted else "")
+        return f"student-{key.key_id}"
     return posted or f"upload-{key.key_id}"
 
 
@@ -162,6 +172,9 @@ async def _read_bounded(request: Request, limit: int) -> bytes:
 
 class StudentTokenRequest(BaseModel):
     name: str = Field("", max_length=100, description="a label for whoever hands it out; never shown to the class")
+    camera_kind: CameraKind = Field(
+        "personal", description="personal: the student's own camera (counts as one student at most); room: a camera on several"
+    )
     ttl_s: int | None = Field(None, ge=60, le=7 * 24 * 3600, description="lifetime; default CLASSPULSE_STUDENT_TOKEN_TTL_S")
 
 
@@ -170,6 +183,7 @@ class StudentToken(BaseModel):
     class_id: str
     api_key: str = Field(description="shown once: the student page's token")
     expires_at_ms: int
+    camera_kind: CameraKind
     page_url: str = Field(description="the student page, relative to this service, with the token in its fragment")
 
 
@@ -192,11 +206,14 @@ async def issue_student_token(
         raise HTTPException(403, f"this key may not issue tokens for class {class_id!r}")
     body = body or StudentTokenRequest()
     ttl_s = body.ttl_s or request.app.state.settings.student_token_ttl_s
-    student, presented = await request.app.state.keys.create(Role.STUDENT, body.name, class_id=class_id, ttl_s=ttl_s)
+    student, presented = await request.app.state.keys.create(
+        Role.STUDENT, body.name, class_id=class_id, ttl_s=ttl_s, camera_kind=body.camera_kind
+    )
     return StudentToken(
         key_id=student.key_id,
         class_id=class_id,
         api_key=presented,
         expires_at_ms=student.expires_at_ms,
+        camera_kind=body.camera_kind,
         page_url=f"/student/{class_id}#token={presented}",
     )

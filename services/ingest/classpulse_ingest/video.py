@@ -215,6 +215,7 @@ class FolderReader:
     """
 
     recording = True
+    duration_ms = None  # each image carries its own time
 
     def __init__(self, spec: SourceSpec, max_pixels: int) -> None:
         self.spec = spec

@@ -13,8 +13,17 @@ from fastapi.responses import StreamingResponse
 from classpulse_api import views
 from classpulse_api.deps import ReadableClass, ReaderDep, StoreDep
 from classpulse_api.events import EventLog
-from classpulse_api.models import METRIC_NAMES, ClassSummary, ClassTimeseries, LiveWindow, Page, SeriesPoint
-from classpulse_api.timeparams import iso, parse_duration, parse_instant
+from classpulse_api.models import (
+    METRIC_NAMES,
+    ClassSummary,
+    ClassTimeseries,
+    LiveWindow,
+    Page,
+    ReadCoverage,
+    SeriesPoint,
+)
+from classpulse_api.series import RangeNotHeld, ReadPlan, SeriesReader
+from classpulse_api.timeparams import format_duration, iso, parse_duration, parse_instant
 from classpulse_common.alerts import AlertEvent
 from classpulse_common.registry import ClassRecord
 
@@ -60,28 +69,42 @@ async def _session_range(store, record: ClassRecord, session_id: str) -> tuple[i
     return session.started_at_ms, session.ended_at_ms or _now_ms()
 
 
+def _plan(request: Request, reader: SeriesReader, start_ms: int, end_ms: int, bucket_ms: int | None = None) -> ReadPlan:
+    try:
+        return reader.plan(start_ms, end_ms, request.app.state.settings.max_points, bucket_ms)
+    except RangeNotHeld as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def _coverage(plan: ReadPlan) -> ReadCoverage:
+    names = [segment.resolution.name for segment in sorted(plan.segments, key=lambda s: s.resolution.bucket_ms)]
+    return ReadCoverage(bucket_ms=plan.bucket_ms, resolutions=names, held_from=iso(plan.held_from_ms))
+
+
 @router.get("/{class_id}/summary", response_model=ClassSummary, summary="Totals, indices, phases and peaks over a range or session")
 async def summary(
+    request: Request,
     record: ReadableClass,
     reader: ReaderDep,
     time_range: RangeDep,
     session: SessionParam = None,
     phases: Annotated[int, Query(ge=1, le=24, description="parts the range is cut in for its arc")] = 4,
 ) -> ClassSummary:
-    start_ms, end_ms = time_range
-    buckets = await reader.buckets(record.class_id, start_ms, end_ms, 1000 if end_ms - start_ms <= 6 * 3_600_000 else 60_000)
+    plan = _plan(request, reader, *time_range)
+    buckets = await reader.read(record.class_id, plan)
     totals: dict[str, float] = {}
     for sums in buckets.values():
         views.add(totals, sums)
     return ClassSummary(
         class_id=record.class_id,
-        start=iso(start_ms),
-        end=iso(end_ms),
+        start=iso(plan.start_ms),
+        end=iso(plan.end_ms),
         session_id=session,
         emotion_enabled=record.emotion_enabled,
         emotion_status=views.emotion_status(record.emotion_enabled),
-        phases=views.phases(buckets, start_ms, end_ms, phases) if record.emotion_enabled else [],
+        phases=views.phases(buckets, plan.start_ms, plan.end_ms, phases) if record.emotion_enabled else [],
         peaks=views.peaks(buckets, record) if record.emotion_enabled else [],
+        coverage=_coverage(plan),
         **views.indices_of(totals, record),
     )
 
@@ -97,51 +120,57 @@ async def timeseries(
     record: ReadableClass,
     reader: ReaderDep,
     time_range: RangeDep,
-    bucket: Annotated[str, Query(description="bucket width, whole seconds: 1s, 10s, 1m, 1h")] = "10s",
+    bucket: Annotated[
+        str, Query(description="bucket width, whole seconds: 1s, 10s, 1m, 1h; widened where only coarser series hold the range")
+    ] = "10s",
     metrics: Annotated[
         str | None, Query(description=f"comma-separated metrics to return, of: {', '.join(METRIC_NAMES)}; default all")
     ] = None,
 ) -> ClassTimeseries:
-    start_ms, end_ms = time_range
     try:
         bucket_ms = parse_duration(bucket)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     if bucket_ms % 1000:
         raise HTTPException(422, "bucket must be a whole number of seconds")
+    plan = _plan(request, reader, *time_range, bucket_ms=bucket_ms)
     max_points = request.app.state.settings.max_points
-    if start_ms and (end_ms - start_ms) // bucket_ms > max_points:
+    if (plan.end_ms - plan.start_ms) // plan.bucket_ms > max_points:
         raise HTTPException(422, f"more than {max_points} buckets: narrow the range or widen the bucket")
     wanted = set(METRIC_NAMES) if metrics is None else {name.strip() for name in metrics.split(",") if name.strip()}
     if unknown := wanted - set(METRIC_NAMES):
         raise HTTPException(422, f"unknown metric(s) {sorted(unknown)}; known: {', '.join(METRIC_NAMES)}")
-    buckets = await reader.buckets(record.class_id, start_ms, end_ms, bucket_ms)
+    buckets = await reader.read(record.class_id, plan)
     points = [
         SeriesPoint(t=t, time=iso(t), **{k: v for k, v in views.indices_of(sums, record).items() if k in wanted})
         for t, sums in buckets.items()
     ]
     return ClassTimeseries(
         class_id=record.class_id,
-        start=iso(start_ms),
-        end=iso(end_ms),
-        bucket=bucket,
-        bucket_ms=bucket_ms,
+        start=iso(plan.start_ms),
+        end=iso(plan.end_ms),
+        bucket=format_duration(plan.bucket_ms),
+        bucket_ms=plan.bucket_ms,
         emotion_enabled=record.emotion_enabled,
         emotion_status=views.emotion_status(record.emotion_enabled),
+        coverage=_coverage(plan),
         points=points[-max_points:],
     )
 
 
-async def _live(reader, record: ClassRecord, window_s: int) -> LiveWindow:
+async def _live(reader: SeriesReader, record: ClassRecord, window_s: int) -> LiveWindow:
     now = _now_ms()
-    totals = await reader.totals(record.class_id, now - window_s * 1000, now)
+    # The window's whole seconds up to the current one (samples are stamped at their second's start); presence over
+    # all of them, so a class whose cameras all went off reads 0 on camera.
+    last_second = now - now % 1000
+    totals = await reader.totals(record.class_id, last_second - (window_s - 1) * 1000, last_second)
     return LiveWindow(
         class_id=record.class_id,
         window_s=window_s,
         at=iso(now),
         emotion_enabled=record.emotion_enabled,
         emotion_status=views.emotion_status(record.emotion_enabled),
-        **views.indices_of(totals, record),
+        **views.indices_of(totals, record, seconds=window_s),
     )
 
 

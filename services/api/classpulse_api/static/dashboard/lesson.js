@@ -34,16 +34,16 @@ function renderLegend(points) {
   );
 }
 
-/** Without a class size there is no presence: the chart shows faces on camera instead, on a scale that fits them. */
+/** Without a class size there is no presence: the chart shows students on camera instead, on a scale that fits them. */
 function presenceOrFaces(record, at) {
   if (record.expected_students > 0) {
     return { values: at((point) => point.presence), yMax: 1, yTicks: SHARE_TICKS, yFormat: shareLabel, label: "Presence" };
   }
-  const values = at((point) => point.faces_per_frame);
+  const values = at((point) => point.on_camera);
   const top = Math.max(1, Math.ceil(Math.max(0, ...values.map(([, v]) => v ?? 0))));
   const step = Math.max(1, Math.ceil(top / 4));
   const yTicks = Array.from({ length: Math.floor(top / step) + 1 }, (_, i) => i * step);
-  return { values, yMax: top, yTicks, yFormat: String, label: "Faces on camera" };
+  return { values, yMax: top, yTicks, yFormat: String, label: "Students on camera" };
 }
 
 /**

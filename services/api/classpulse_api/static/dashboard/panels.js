@@ -16,14 +16,17 @@ function setTile(id, { value, detail, level = "none", raw = null }) {
   tile.dataset.value = raw === null || raw === undefined ? "" : String(raw);
 }
 
+/** Students on camera over the live window: a camera that went off counts as gone, so a class whose cameras all
+ * stopped reads 0 of N (with a class size); without one, only a window with video has something to show. */
 function presenceTile(live, expected) {
-  if (!live || live.frames === 0) return { value: DASH, detail: `no video in the last ${live?.window_s ?? 10} s` };
-  const onCamera = live.faces_per_frame ?? 0;
+  if (!live) return { value: DASH, detail: "waiting for the first reading" };
+  const onCamera = live.on_camera ?? 0;
   if (live.presence === null) {
-    return { value: onCamera.toFixed(1), detail: "faces on camera (class size not set)", raw: onCamera };
+    if (live.frames === 0) return { value: DASH, detail: `no video in the last ${live.window_s} s` };
+    return { value: onCamera.toFixed(1), detail: "students on camera (class size not set)", raw: onCamera };
   }
   const level = live.presence >= 0.8 ? "good" : live.presence >= 0.5 ? "watch" : "high";
-  return { value: percent(live.presence), detail: `about ${Math.round(onCamera)} of ${expected} students on camera`, level, raw: live.presence };
+  return { value: percent(live.presence), detail: `${Math.round(onCamera)} of ${expected} on camera`, level, raw: live.presence };
 }
 
 function moodTile(live) {

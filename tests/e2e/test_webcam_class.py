@@ -1,0 +1,70 @@
+"""A class on its students' own webcams, end to end on the real local stack: 12 students, each a source of its own
+posting JPEG snapshots through a student token at the student page's interval, 7 turning their camera off for most
+of a minute and back on. Presence, emotion shares and alerts are checked against what was sent
+(classpulse_demo.webcams makes and sends the class; `make demo MODE=webcams` runs the same)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from classpulse_demo import webcams
+from classpulse_demo.fer_csv import FerCsvNotFoundError, resolve_fer_csv
+from classpulse_demo.run import api_client, register_class
+
+pytestmark = pytest.mark.e2e
+
+LESSON = webcams.WebcamLesson()
+
+
+@pytest.fixture(scope="module")
+def lesson(stack):
+    try:
+        resolve_fer_csv()
+    except FerCsvNotFoundError as exc:
+        pytest.skip(f"the webcam class is made of FER2013 faces: {exc}")
+    class_id = f"webcams-{uuid.uuid4().hex[:8]}"
+    api = stack.select("api")[0].address
+    register_class(api, class_id, LESSON.students, emotion_enabled=True)
+    with api_client(stack.select("ingest")[0].address) as ingest:
+        sent = webcams.run_lesson(ingest, class_id, LESSON)
+    with api_client(api) as client:
+        yield sent, webcams.check_lesson(client, class_id, LESSON, sent)
+
+
+def test_every_snapshot_sent_is_counted(lesson):
+    sent, report = lesson
+    on_camera_posts = sum(
+        LESSON.camera_on(student, n * LESSON.interval_s + student * LESSON.interval_s / LESSON.students)
+        for student in range(LESSON.students)
+        for n in range(int(LESSON.seconds / LESSON.interval_s))
+    )
+    assert report.frames_sent == len(sent.snapshots) == on_camera_posts
+    assert report.summary["frames"] == report.frames_sent
+
+
+def test_presence_counts_the_students_on_camera(lesson):
+    _sent, report = lesson
+    assert {bucket.expected_on_camera for bucket in report.buckets} == {12, 5}  # both states were checked
+    for bucket in report.buckets:
+        truth = bucket.expected_on_camera / LESSON.students
+        assert bucket.presence == pytest.approx(truth, abs=0.1), bucket
+
+
+def test_emotion_shares_follow_the_faces_sent(lesson):
+    _sent, report = lesson
+    for phase in report.phases:
+        assert phase.dominant_seen == phase.dominant_sent
+        assert phase.distance < 0.35, phase
+        assert sum(phase.seen.values()) == pytest.approx(1.0)
+
+
+def test_the_presence_alert_starts_while_cameras_are_off_and_ends_when_they_are_back(lesson):
+    sent, report = lesson
+    presence = [(alert["kind"], (alert["t"] - sent.start_ms) / 1000) for alert in report.alerts if alert["index"] == "presence"]
+    assert [kind for kind, _ in presence] == ["started", "ended"]
+    (_, started_s), (_, ended_s) = presence
+    # 5 of 12 (0.42) is under the 0.5 threshold once the last snapshots' window ran out, for the rule's 30 s.
+    assert LESSON.off_from_s + 30 <= started_s < LESSON.off_until_s
+    assert LESSON.off_until_s <= ended_s <= LESSON.off_until_s + 15

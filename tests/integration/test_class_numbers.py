@@ -1,0 +1,246 @@
+"""The numbers a teacher reads, against what was sent, on the real Redis Stack: presence of webcam classes, room
+cameras and both; lessons read back after their raw seconds expired and months of roll-ups; the lawful switch while
+results are in flight; refused writes that are never counted as duplicates."""
+
+from __future__ import annotations
+
+import time
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+
+from classpulse_aggregator.alerts import AlertEvaluator
+from classpulse_aggregator.stage import AggregateResults
+from classpulse_aggregator.writer import SeriesWriter, Written
+from classpulse_api.app import create_app
+from classpulse_api.settings import ApiSettings
+from classpulse_api.timeparams import parse_instant
+from classpulse_common import metrics
+from classpulse_common.auth import new_key
+from classpulse_common.registry import ClassDirectory
+from classpulse_common.schemas import FrameResult
+from classpulse_common.settings import StorageSettings
+from classpulse_common.stage import Delivery, Reject
+from classpulse_common.timeseries import series_key
+
+pytestmark = pytest.mark.integration
+
+HAPPY = [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
+ADMIN_KEY = new_key()[1]
+WINDOW_MS = 12_000
+SNAPSHOT_MS = 5_000
+
+
+def frame(class_id: str, source: str, sequence: int, at_ms: int, faces: int, camera: str, emotions: bool = True) -> FrameResult:
+    return FrameResult(
+        class_id=class_id, source_id=source, frame_id=f"{source}:{sequence}", sequence=sequence, captured_at_ms=at_ms,
+        camera_kind=camera, completed_at_ms=at_ms + 50, boxes=[[10 * i, 0, 10, 10] for i in range(faces)],
+        probabilities=[HAPPY] * faces if emotions else None,
+    )
+
+
+def webcam_snapshots(class_id: str, student: int, start_ms: int, seconds: range, face: bool = True) -> list[FrameResult]:
+    """One student page: a snapshot every 5 s over `seconds` (offsets from start), staggered per student."""
+    source = f"student-{student}"
+    return [
+        frame(class_id, source, at // 1000, start_ms + at + 317 * student, 1 if face else 0, "personal")
+        for at in range(seconds.start * 1000, seconds.stop * 1000, SNAPSHOT_MS)
+    ]
+
+
+def make_writer(redis_client, **storage) -> SeriesWriter:
+    return SeriesWriter(redis_client, StorageSettings(**storage).resolutions(), 3600, WINDOW_MS)
+
+
+@asynccontextmanager
+async def api_client(infra, **storage):
+    settings = ApiSettings(redis_url=f"redis://127.0.0.1:{infra.config.redis_port}/0", admin_api_key=ADMIN_KEY, **storage)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+        ) as client:
+            yield client
+
+
+def write_all(writer: SeriesWriter, results: list[FrameResult]) -> None:
+    writes = writer.write(sorted(results, key=lambda r: r.captured_at_ms))
+    assert {w.outcome for w in writes} == {Written.NEW}, writes
+
+
+def seconds_ago(seconds: int) -> int:
+    return (int(time.time()) - seconds) // 10 * 10_000
+
+
+async def bucket_presence(client, class_id: str, start: int, end: int) -> dict[int, float]:
+    series = (await client.get(f"/v1/classes/{class_id}/timeseries", params={"from": start, "to": end, "bucket": "10s"})).json()
+    return {(p["t"] - start) // 1000: p["presence"] for p in series["points"]}
+
+
+@pytest.mark.anyio
+async def test_a_webcam_class_reads_the_students_on_camera(redis_client, infra, class_id):
+    """8 students on their own webcams, a snapshot every 5 s: presence 1.0; then 4 turn their cameras off and one
+    turns away: 3 of 8 once the window of their last snapshots has run out."""
+    start = seconds_ago(400)
+    sent = [r for student in range(8) for r in webcam_snapshots(class_id, student, start, range(0, 60))]
+    sent += webcam_snapshots(class_id, 4, start, range(60, 120), face=False)  # camera on, nobody in front of it
+    sent += [r for student in (5, 6, 7) for r in webcam_snapshots(class_id, student, start, range(60, 120))]
+    async with api_client(infra) as client:
+        assert (await client.post("/v1/classes", json={"class_id": class_id, "expected_students": 8})).status_code == 201
+        write_all(make_writer(redis_client), sent)
+        whole = (await client.get(f"/v1/classes/{class_id}/summary", params={"from": start, "to": start + 59_999})).json()
+        assert whole["presence"] == pytest.approx(1.0, abs=0.02) and whole["on_camera"] == pytest.approx(8, abs=0.2)
+        presence = await bucket_presence(client, class_id, start, start + 119_999)
+        assert all(presence[second] == pytest.approx(1.0, abs=0.05) for second in (10, 20, 30, 40, 50))
+        # Cameras off at 60 s still count until their last snapshot's window runs out (55-59 s + 12 s).
+        assert all(presence[second] == pytest.approx(3 / 8, abs=0.01) for second in (80, 90, 100, 110))
+        # The summary's denominator is the watched time: a partial last bucket weighs what it lasted.
+        later = (await client.get(f"/v1/classes/{class_id}/summary", params={"from": start + 80_000, "to": start + 119_999})).json()
+        assert later["presence"] == pytest.approx(3 / 8, abs=0.01) and later["faces"] == 24
+
+
+@pytest.mark.anyio
+async def test_room_cameras_count_every_face_and_add_up_with_webcams(redis_client, infra, class_id):
+    start = seconds_ago(300)
+    room = [frame(class_id, "room-cam", n, start + n * 500, 5, "room") for n in range(120)]  # 2 frames/s, 60 s
+    webcams = [r for student in range(3) for r in webcam_snapshots(class_id, student, start, range(0, 60))]
+    async with api_client(infra) as client:
+        assert (await client.post("/v1/classes", json={"class_id": class_id, "expected_students": 10})).status_code == 201
+        write_all(make_writer(redis_client), room + webcams)
+        presence = await bucket_presence(client, class_id, start, start + 59_999)
+        assert all(presence[second] == pytest.approx(0.8, abs=0.03) for second in (10, 20, 30, 40, 50))
+        assert (await client.patch(f"/v1/classes/{class_id}", json={"expected_students": 6})).status_code == 200
+        summary = (await client.get(f"/v1/classes/{class_id}/summary", params={"from": start + 10_000, "to": start + 49_999})).json()
+        assert summary["presence"] == 1.0 and summary["on_camera"] == pytest.approx(8, abs=0.25)
+
+
+@pytest.mark.anyio
+async def test_the_live_view_reads_zero_once_every_camera_is_gone(redis_client, infra, class_id):
+    now_s = int(time.time())
+    async with api_client(infra) as client:
+        assert (await client.post("/v1/classes", json={"class_id": class_id, "expected_students": 4})).status_code == 201
+        writer = make_writer(redis_client)
+        # Four webcams up to a minute ago, then nothing: gone, not "no data".
+        write_all(writer, [r for s in range(4) for r in webcam_snapshots(class_id, s, (now_s - 120) * 1000, range(0, 60))])
+        gone = (await client.get(f"/v1/classes/{class_id}/live", params={"window": 10})).json()
+        assert (gone["presence"], gone["on_camera"]) == (0.0, 0.0)
+        # A snapshot 6 s ago counts for 12 s: the whole latest 5-s window sees the student.
+        write_all(writer, [frame(class_id, "student-9", 1, (int(time.time()) - 6) * 1000, 1, "personal")])
+        back = (await client.get(f"/v1/classes/{class_id}/live", params={"window": 5})).json()
+        assert (back["on_camera"], back["presence"]) == (1.0, 0.25)
+
+
+@pytest.mark.anyio
+async def test_a_lesson_reads_the_same_after_its_raw_seconds_expired(redis_client, infra, class_id):
+    """Raw seconds kept 60 s: read back four minutes later, the lesson comes from the 10-s roll-up, its last
+    (still open) bucket included, with the same frames and faces."""
+    start = seconds_ago(300) + 3_000
+    lesson = [frame(class_id, "cam", n, start + n * 500, 1 + n % 3, "room") for n in range(73)]  # ends mid-bucket
+    async with api_client(infra, raw_retention_ms=60_000) as client:
+        assert (await client.post("/v1/classes", json={"class_id": class_id, "expected_students": 3})).status_code == 201
+        write_all(make_writer(redis_client, raw_retention_ms=60_000), lesson)
+        summary = await client.get(f"/v1/classes/{class_id}/summary", params={"from": start, "to": start + 36_000})
+        assert summary.status_code == 200, summary.text
+        body = summary.json()
+        assert (body["frames"], body["faces"]) == (73, sum(len(r.boxes) for r in lesson))
+        assert body["coverage"]["bucket_ms"] == 10_000 and body["coverage"]["resolutions"] == ["10s"]
+        series = (await client.get(f"/v1/classes/{class_id}/timeseries", params={"from": start, "to": start + 36_000, "bucket": "1s"})).json()
+        assert series["bucket"] == "10s" and sum(p["frames"] for p in series["points"]) == 73
+    async with api_client(infra) as client:  # the same lesson where the raw seconds still hold it
+        fresh = (await client.get(f"/v1/classes/{class_id}/summary", params={"from": start, "to": start + 36_000})).json()
+        assert fresh["coverage"]["resolutions"] == ["1s"] and (fresh["frames"], fresh["faces"]) == (body["frames"], body["faces"])
+
+
+@pytest.mark.anyio
+async def test_months_of_roll_ups_are_served_and_older_ranges_refused(redis_client, infra, class_id):
+    hour = 3_600_000
+    now_ms = int(time.time() * 1000)
+    first_hour = (now_ms - 100 * 24 * hour) // hour * hour
+    async with api_client(infra) as client:
+        assert (await client.post("/v1/classes", json={"class_id": class_id, "expected_students": 2})).status_code == 201
+        write_all(make_writer(redis_client), [frame(class_id, "cam", 0, now_ms - 60_000, 2, "room")])
+        # Months of lessons as the hourly roll-up holds them (the finer roll-ups keep 30 days at most): one lesson hour
+        # a day for 60 days, from 100 to 41 days ago.
+        for day in range(60):
+            at = first_hour + day * 24 * hour
+            for metric, value in (("frames", 7200), ("faces", 14_400), ("present", 7000), ("observed", 3600), ("emotion.happy", 14_400)):
+                redis_client.execute_command("TS.ADD", series_key(class_id, metric, "1h"), at, value)
+        summary = (await client.get(f"/v1/classes/{class_id}/summary", params={"from": first_hour, "to": now_ms})).json()
+        assert summary["frames"] == 60 * 7200 + 1 and summary["faces"] == 60 * 14_400 + 2
+        assert summary["coverage"]["bucket_ms"] == hour and "1h" in summary["coverage"]["resolutions"]
+        assert summary["presence"] == pytest.approx((60 * 7000 + 12) / (60 * 3600 + 12) / 2, rel=1e-3)
+        series = (await client.get(f"/v1/classes/{class_id}/timeseries", params={"from": first_hour, "to": now_ms, "bucket": "1m"})).json()
+        assert series["bucket"] == "1h" and len(series["points"]) == 61
+        # From the beginning of time: clipped to what the longest retention keeps, and the point cap still holds.
+        everything = await client.get(f"/v1/classes/{class_id}/timeseries", params={"from": 0, "bucket": "1h"})
+        assert everything.status_code == 200, everything.text
+        start, held = parse_instant(everything.json()["start"]), parse_instant(everything.json()["coverage"]["held_from"])
+        assert 0 <= held - start < hour
+        too_many = await client.get(f"/v1/classes/{class_id}/timeseries", params={"from": now_ms - 20 * 24 * hour, "bucket": "1s"})
+        assert too_many.status_code == 422 and "more than 10000 buckets" in too_many.json()["error"]["message"]
+        gone = await client.get(f"/v1/classes/{class_id}/summary", params={"from": 0, "to": now_ms - 500 * 24 * hour})
+        assert gone.status_code == 422 and "kept" in gone.json()["error"]["message"]
+
+
+@pytest.mark.anyio
+async def test_switching_a_class_to_presence_only_holds_for_results_in_flight(redis_client, infra, class_id):
+    start = seconds_ago(200)
+    async with api_client(infra) as client:
+        assert (await client.post("/v1/classes", json={"class_id": class_id, "expected_students": 2})).status_code == 201
+        writer = make_writer(redis_client)
+        write_all(writer, [frame(class_id, "cam", n, start + n * 1000, 2, "room") for n in range(10)])
+        assert (await client.get(f"/v1/classes/{class_id}/summary", params={"from": start})).json()["dominant_emotion"] == "happy"
+        assert (await client.patch(f"/v1/classes/{class_id}", json={"emotion_enabled": False})).status_code == 200
+        # Results classified before the switch, counted after it: their faces count, their emotions do not.
+        in_flight = writer.write([frame(class_id, "cam", n, start + n * 1000, 2, "room") for n in range(10, 20)])
+        assert [(w.outcome, w.reason) for w in in_flight] == [(Written.NEW, "emotions off")] * 10
+        happy = redis_client.execute_command("TS.RANGE", series_key(class_id, "emotion.happy"), "-", "+", "AGGREGATION", "sum", 3_600_000)
+        assert sum(float(v) for _, v in happy) == 20.0
+        summary = (await client.get(f"/v1/classes/{class_id}/summary", params={"from": start})).json()
+        assert summary["faces"] == 40 and summary["emotion_enabled"] is False
+        assert summary["emotions"] is None and summary["dominant_emotion"] is None and summary["mood_index"] is None
+        series = (await client.get(f"/v1/classes/{class_id}/timeseries", params={"from": start})).json()
+        assert series["points"] and all(p.get("emotions") is None and p.get("mood_index") is None for p in series["points"])
+        live = (await client.get(f"/v1/classes/{class_id}/live", params={"window": 3600})).json()
+        assert live["emotions"] is None
+
+
+@pytest.mark.anyio
+async def test_the_classifier_reads_each_class_switch_the_moment_it_is_made(redis_client, infra, class_id):
+    directory = ClassDirectory(redis_client, ttl_s=3600)  # a long cache: the switch must not depend on it
+    async with api_client(infra) as client:
+        assert (await client.post("/v1/classes", json={"class_id": class_id})).status_code == 201
+        assert directory.get(class_id).emotion_enabled is True
+        assert directory.emotion_allowed_now({class_id, "no-such-class"}) == {class_id}
+        assert (await client.patch(f"/v1/classes/{class_id}", json={"emotion_enabled": False})).status_code == 200
+        assert directory.emotion_allowed_now({class_id}) == set()
+        assert (await client.patch(f"/v1/classes/{class_id}", json={"emotion_enabled": True})).status_code == 200
+        assert directory.emotion_allowed_now({class_id}) == {class_id}
+
+
+def test_a_refused_write_is_dead_lettered_and_never_counted_as_a_duplicate(redis_client, class_id):
+    redis_client.hset(f"class:{{{class_id}}}", mapping={"class_id": class_id, "expected_students": "1"})
+    writer = make_writer(redis_client, raw_retention_ms=60_000)
+    now_ms = int(time.time() * 1000)
+    write_all(writer, [frame(class_id, "cam", 1, now_ms - 1_000, 1, "room")])
+    # Older than the raw retention behind the series' newest sample: TS.ADD would refuse it inside the script.
+    stale = frame(class_id, "cam", 2, now_ms - 1_000 - 61_000 - 12_000, 1, "room")
+    [refused] = writer.write([stale])
+    assert refused.outcome is Written.REFUSED and "older than retention" in refused.reason
+    minute = stale.captured_at_ms // 60_000
+    assert not redis_client.sismember(f"dedup:{{{class_id}}}:cam:{minute}", 2)
+    frames = redis_client.execute_command("TS.RANGE", series_key(class_id, "frames"), "-", "+")
+    assert sum(float(v) for _, v in frames) == 1.0
+
+    stage = AggregateResults(writer, AlertEvaluator(redis_client, ClassDirectory(redis_client), ()), max_capture_ahead_ms=60_000)
+    future = frame(class_id, "cam", 3, now_ms + 10 * 60_000, 1, "room")
+    deliveries = [Delivery("classpulse.predictions", 0, n, None, b"", result) for n, result in enumerate((stale, future))]
+    before = metrics.CAPTURE_TIMES_REFUSED.labels("aggregator", "capture_time_future")._value.get()
+    outcomes = stage(deliveries)
+    assert all(isinstance(outcome, Reject) for outcome in outcomes)
+    reasons = sorted(outcome.reason for outcome in outcomes)
+    assert reasons[0].startswith("capture_time_future: capture time") and "in the future" in reasons[0]
+    assert reasons[1].startswith("capture_time_too_old") or reasons[1].startswith("older than retention")
+    assert metrics.CAPTURE_TIMES_REFUSED.labels("aggregator", "capture_time_future")._value.get() == before + 1
+    assert sum(float(v) for _, v in redis_client.execute_command("TS.RANGE", series_key(class_id, "frames"), "-", "+")) == 1.0
