@@ -1,14 +1,32 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from classpulse_common.settings import RedisSettings
 from classpulse_detector.faces import FaceDetector
-from classpulse_detector.tracking import TrackingDetector
+from classpulse_detector.tracking import FaceFinder, TrackingDetector
 
 
 class DetectorSettings(RedisSettings):
     http_port: int = Field(8002, description="CLASSPULSE_HTTP_PORT")
+    # FIGURES: python -m classpulse_bench faces (bench/results/faces-latest.json).
+    face_detector: Literal["blazeface", "haar"] = Field(
+        "haar", description="CLASSPULSE_FACE_DETECTOR: blazeface (CNN, with landmarks: aligned crops) or haar"
+    )
+    # Where the message schemas will carry a source kind ("personal" webcam or "room" camera), this is the seam to
+    # choose the network per source; until then one network serves every frame geometry (see blazeface.py).
+    blazeface_model: Literal["short", "full"] = Field(
+        "short", description="CLASSPULSE_BLAZEFACE_MODEL: short-range (a scale pyramid) or full-range (one pass)"
+    )
+    blazeface_min_score: float = Field(
+        0.6, gt=0.0, lt=1.0, description="CLASSPULSE_BLAZEFACE_MIN_SCORE: detection confidence a face needs"
+    )
+    blazeface_min_face_px: int = Field(
+        40, ge=16, description="CLASSPULSE_BLAZEFACE_MIN_FACE_PX: smallest face side looked for, in frame pixels"
+    )
+    # The Haar cascade's settings (CLASSPULSE_FACE_DETECTOR=haar).
     cascade_path: str | None = Field(None, description="CLASSPULSE_CASCADE_PATH; default: OpenCV's frontal-face Haar cascade")
     # Chosen by the bench (docs/performance.md) on two sample classes (seeds 7 and 11, 1,540 labelled faces) against
     # the former 1.1 / 5 / 40 px / 640: the same recall (0.926 and 0.787 vs 0.926 and 0.790), better precision
@@ -43,11 +61,15 @@ class DetectorSettings(RedisSettings):
         10_000, ge=1, description="CLASSPULSE_TRACKED_SOURCES: sources whose faces are remembered (LRU)"
     )
 
-    def face_detector(self) -> FaceDetector:
+    def face_finder(self) -> FaceFinder:
+        if self.face_detector == "blazeface":
+            from classpulse_detector.blazeface import BlazeFaceDetector
+
+            return BlazeFaceDetector(self.blazeface_model, self.blazeface_min_score, self.blazeface_min_face_px)
         return FaceDetector(
             self.cascade_path, self.scale_factor, self.min_neighbors, self.min_face_px, self.detect_max_side,
             self.crop_margin,
         )
 
     def tracking_detector(self) -> TrackingDetector:
-        return TrackingDetector(self.face_detector(), self.full_scan_interval_ms, self.tracked_sources)
+        return TrackingDetector(self.face_finder(), self.full_scan_interval_ms, self.tracked_sources)
