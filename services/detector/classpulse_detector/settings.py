@@ -11,7 +11,12 @@ from classpulse_detector.tracking import FaceFinder, TrackingDetector
 
 class DetectorSettings(RedisSettings):
     http_port: int = Field(8002, description="CLASSPULSE_HTTP_PORT")
-    # FIGURES: python -m classpulse_bench faces (bench/results/faces-latest.json).
+    # Haar stays the default: BlazeFace finds far more faces (python -m classpulse_bench faces --frames 12
+    # --wild-sample 600, bench/results/faces-latest.json: recall 0.60-1.00 per family of generated layouts vs Haar's
+    # 0.08-0.75, 89% of faces-wild photos vs 76%) but misses the targets (>= 0.97 recall and >= 0.98
+    # precision in every family, >= 95% of faces-wild) and a full scan costs 160-285 ms of CPU per frame on this busy
+    # 2-core machine against Haar's 13-27 ms, which the end-to-end "10x fer per CPU-second" target (10.3x today)
+    # cannot absorb until it is measured with tracking in `make bench`.
     face_detector: Literal["blazeface", "haar"] = Field(
         "haar", description="CLASSPULSE_FACE_DETECTOR: blazeface (CNN, with landmarks: aligned crops) or haar"
     )
@@ -20,9 +25,11 @@ class DetectorSettings(RedisSettings):
     blazeface_model: Literal["short", "full"] = Field(
         "short", description="CLASSPULSE_BLAZEFACE_MODEL: short-range (a scale pyramid) or full-range (one pass)"
     )
+    # On the generated layouts, per pyramid level, 0.5 kept 468 true and 76 false detections, 0.6 421 and 19.
     blazeface_min_score: float = Field(
         0.6, gt=0.0, lt=1.0, description="CLASSPULSE_BLAZEFACE_MIN_SCORE: detection confidence a face needs"
     )
+    # The pyramid's cost grows with the square of 1 / this: 40 px costs ~200 ms per full scan of a 1280x720 frame.
     blazeface_min_face_px: int = Field(
         40, ge=16, description="CLASSPULSE_BLAZEFACE_MIN_FACE_PX: smallest face side looked for, in frame pixels"
     )
