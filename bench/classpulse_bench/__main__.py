@@ -1,5 +1,6 @@
 """`python -m classpulse_bench [--tiny] [--out DIR]` (make bench) and `python -m classpulse_bench model` (make
-bench-model): tables on stdout, results as JSON under --out, and every figure as one JSON line printed last.
+bench-model) and `python -m classpulse_bench faces` (face finding and crops per family of generated layouts, and on
+faces-wild): tables on stdout, results as JSON under --out, and every figure as one JSON line printed last.
 `python -m classpulse_bench docs` copies the committed results' tables into docs/performance.md."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m classpulse_bench", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "command", nargs="?", choices=("pipeline", "model", "docs"), default="pipeline",
+        "command", nargs="?", choices=("pipeline", "model", "faces", "docs"), default="pipeline",
         help="docs: rewrite docs/performance.md's tables from the committed results",
     )
     parser.add_argument("--tiny", action="store_true", help="every phase, as short as possible (smoke test)")
@@ -28,6 +29,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--write-throughput", type=Path, metavar="FILE",
         help="also update the capacity guide's per-replica throughputs (deploy/k8s/throughput.json) from the drains",
     )
+    parser.add_argument("--detectors", default="blazeface,haar", help="`faces`: the detectors compared (%(default)s)")
+    parser.add_argument("--frames", type=int, default=30, help="`faces`: generated frames per family (%(default)s)")
+    parser.add_argument(
+        "--wild-sample", type=int, default=0, help="`faces`: faces-wild photos drawn (seeded; default 0: all)"
+    )
+    parser.add_argument("--seed", type=int, default=19, help="`faces`: seed of the layouts and samples (%(default)s)")
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
 
@@ -49,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
 
         result = run_model_bench(args.csv, tiny=args.tiny)
         prefix = "model-"
+    elif args.command == "faces":
+        from classpulse_bench.faces import run_faces_bench
+
+        result = run_faces_bench(args.csv, args.detectors.split(","), args.frames, args.wild_sample, args.seed)
+        prefix = "faces-"
     else:
         from classpulse_bench.config import BenchConfig
         from classpulse_bench.run import run_bench

@@ -35,7 +35,7 @@ class Score:
 
     def add_frame(self, truth: Sequence[dict], guesses: Sequence[FaceGuess]) -> None:
         """One frame: `truth` is labels.json's per_frame[i]["faces"], `guesses` what the system found in it."""
-        matches = _matched_guesses([face["box"] for face in truth], [guess.box for guess in guesses])
+        matches = matched_guesses([face["box"] for face in truth], [guess.box for guess in guesses])
         self.frames += 1
         self.labelled += len(truth)
         self.detected += len(guesses)
@@ -51,7 +51,7 @@ class Score:
         }
 
 
-def _matched_guesses(truth: Sequence[Box], boxes: Sequence[Box]) -> dict[int, int]:
+def matched_guesses(truth: Sequence[Box], boxes: Sequence[Box]) -> dict[int, int]:
     """Labelled index -> index of the detection matched to it: greedy by IoU, one-to-one, IoU >= MIN_IOU (the same
     rule as haar_check.match_detections, which returns the IoUs rather than the pairs)."""
     candidates = sorted(((iou(t, d), ti, di) for ti, t in enumerate(truth) for di, d in enumerate(boxes)), reverse=True)

@@ -90,7 +90,7 @@ def run_bench(config: BenchConfig) -> BenchResult:
     settings = DetectorSettings()
     result.context["detector_settings"] = settings.model_dump(include=DETECTOR_FIELDS)
 
-    detector = settings.face_detector()
+    detector = settings.face_finder()
     still = SampleClass.build(config, webcam_like=False)
     detector_section = _detector_section(settings, sample, still, config.video_fps)
     crops = micro.crops_of(detector, workload.jpegs)
@@ -131,7 +131,7 @@ def _detector_section(settings: DetectorSettings, webcam: SampleClass, still: Sa
         f"every {settings.full_scan_interval_ms} ms or on change, template matching between "
         "(classpulse_detector.tracking); webcam-like: noise, shake and flicker added; still: the sample class as drawn",
     )
-    detector = settings.face_detector()
+    detector = settings.face_finder()
     plain = micro.FaceDetector(**micro.PLAIN_HAAR)
     for suffix, sample in ((", webcam-like", webcam), (", still", still)):
         for name, locate in (

@@ -60,18 +60,19 @@ class GalleryLayout:
         )
 
 
-def plan_gallery(width: int, height: int, students: int) -> GalleryLayout:
-    """The grid with the largest tiles for this many students; raises if faces would be too small to detect."""
+def plan_gallery(width: int, height: int, students: int, min_face_side: int = _MIN_FACE_SIDE) -> GalleryLayout:
+    """The grid with the largest tiles for this many students; raises if faces would be under `min_face_side`
+    (by default, too small for the Haar detector)."""
     cols, rows = max(
         ((cols, math.ceil(students / cols)) for cols in range(1, students + 1)),
         key=lambda grid: (_face_side(*_tile_size(width, height, *grid)), -grid[0] * grid[1]),
     )
     tile_w, tile_h = _tile_size(width, height, cols, rows)
     face_side = _face_side(tile_w, tile_h)
-    if face_side < _MIN_FACE_SIDE:
+    if face_side < min_face_side:
         raise ValueError(
             f"{students} students do not fit in {width}x{height}: faces would be {face_side} px, "
-            f"need {_MIN_FACE_SIDE} px for the detector"
+            f"need {min_face_side} px for the detector"
         )
     # Integer division leaves a few pixels; split them evenly so the grid stays centred.
     left = (width - cols * tile_w - (cols - 1) * _GAP) // 2
@@ -97,7 +98,6 @@ class GalleryRenderer:
     def __init__(self, layout: GalleryLayout, names: list[str], slot_faces: list[np.ndarray]):
         self._layout = layout
         self._slot_faces = slot_faces
-        self._halo_alpha = _halo_alpha(layout.face_side, layout.halo)
         self._empty_frame = self._draw_empty_frame(names)
         self._face_areas: dict[int, np.ndarray] = {}
 
@@ -116,23 +116,12 @@ class GalleryRenderer:
         return self._face_areas[slot]
 
     def _draw_face_area(self, face: np.ndarray) -> np.ndarray:
-        layout, side, halo = self._layout, self._layout.face_side, self._layout.halo
-        tile_w, area_h = layout.tiles[0].w, layout.face_area_height
-        scaled = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
-        padded = cv2.copyMakeBorder(scaled, halo, halo, halo, halo, cv2.BORDER_REPLICATE)
-        with_halo = cv2.GaussianBlur(padded, (0, 0), sigmaX=max(halo / 2, 0.5))
-        with_halo[halo : halo + side, halo : halo + side] = scaled
-
-        area = np.empty((area_h, tile_w, 3), dtype=np.float32)
+        layout, halo = self._layout, self._layout.halo
+        area = np.empty((layout.face_area_height, layout.tiles[0].w, 3), dtype=np.float32)
         area[:] = _TILE_BGR
         box = layout.face_box(0)
-        x0, y0 = box.x - layout.tiles[0].x - halo, box.y - layout.tiles[0].y - halo
-        # The halo may reach past a narrow tile's edge: blend only the part inside the tile.
-        ax0, ay0 = max(x0, 0), max(y0, 0)
-        ax1, ay1 = min(x0 + padded.shape[1], tile_w), min(y0 + padded.shape[0], area_h)
-        patch = with_halo[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0, None].astype(np.float32)
-        alpha = self._halo_alpha[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0, None]
-        area[ay0:ay1, ax0:ax1] = alpha * patch + (1 - alpha) * area[ay0:ay1, ax0:ax1]
+        paste_haloed_face(area, face, box.x - layout.tiles[0].x - halo, box.y - layout.tiles[0].y - halo,
+                          layout.face_side, halo)
         return area.round().astype(np.uint8)
 
     def _draw_empty_frame(self, names: list[str]) -> np.ndarray:
@@ -147,6 +136,24 @@ class GalleryRenderer:
             cv2.putText(frame, name, (tile.x + 8, name_baseline), _FONT, _FONT_SCALE, _TEXT_BGR, 1, cv2.LINE_AA)
             _put_centred_text(frame, "camera off", tile.x + tile.w // 2, tile.y + layout.face_area_height // 2)
         return frame
+
+
+def paste_haloed_face(canvas: np.ndarray, face: np.ndarray, x0: int, y0: int, side: int, halo: int) -> None:
+    """Blends `face` scaled to `side`, in its halo, into the float32 `canvas` (gray or BGR) with the halo's corner
+    at (x0, y0); the halo may reach past the canvas's edge: only the part inside is blended."""
+    scaled = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
+    padded = cv2.copyMakeBorder(scaled, halo, halo, halo, halo, cv2.BORDER_REPLICATE)
+    with_halo = cv2.GaussianBlur(padded, (0, 0), sigmaX=max(halo / 2, 0.5))
+    with_halo[halo : halo + side, halo : halo + side] = scaled
+    ax0, ay0 = max(x0, 0), max(y0, 0)
+    ax1, ay1 = min(x0 + padded.shape[1], canvas.shape[1]), min(y0 + padded.shape[0], canvas.shape[0])
+    if ax1 <= ax0 or ay1 <= ay0:
+        return
+    patch = with_halo[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0].astype(np.float32)
+    alpha = _halo_alpha(side, halo)[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0]
+    if canvas.ndim == 3:
+        patch, alpha = patch[..., None], alpha[..., None]
+    canvas[ay0:ay1, ax0:ax1] = alpha * patch + (1 - alpha) * canvas[ay0:ay1, ax0:ax1]
 
 
 def _halo_alpha(side: int, halo: int) -> np.ndarray:

