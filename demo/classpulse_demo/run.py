@@ -282,6 +282,8 @@ def main() -> None:
     )
     line = {
         "class_id": args.class_id,
+        "from": start_ms,
+        "to": end_ms,
         "source_id": published["source_id"],
         "frames_published": published["frames"],
         "frames": summary["frames"],

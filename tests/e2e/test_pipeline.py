@@ -3,7 +3,6 @@ model server, the aggregator and Redis, and what the API returns is checked agai
 
 import json
 import subprocess
-import time
 import sys
 import uuid
 from pathlib import Path
@@ -75,16 +74,17 @@ def test_dominant_emotion_per_phase_matches_the_script(demo_run):
     assert matched >= len(phase_lines) - 1, "\n".join(phase_lines)
 
 
-def whole_run() -> dict[str, int]:
-    """A range that holds the whole run: a file ingested faster than real time has capture stamps ahead of now."""
-    return {"to": int(time.time() * 1000) + 120_000}
+def whole_run(summary: dict) -> dict[str, int]:
+    """The range that holds the whole run, as the demo reports it: a file ingested faster than real time is stamped
+    on its own timeline, ending when ingest began reading it."""
+    return {"from": summary["from"], "to": summary["to"]}
 
 
 def test_timeseries_and_errors_through_the_api(demo_run, api):
     summary, labels, _ = demo_run
     class_id = summary["class_id"]
     with api_client(api) as client:
-        series = client.get(f"/v1/classes/{class_id}/timeseries", params={"bucket": "1s", **whole_run()}).json()
+        series = client.get(f"/v1/classes/{class_id}/timeseries", params={"bucket": "1s", **whole_run(summary)}).json()
         assert sum(point["frames"] for point in series["points"]) == labels["frames"]
         assert series["emotion_enabled"] is True
         assert client.get("/v1/classes/no-such-class/summary").status_code == 404
@@ -99,7 +99,7 @@ def test_redelivered_results_do_not_count_twice(demo_run, stack, api):
     from kafka import KafkaConsumer
     import redis
 
-    from classpulse_aggregator.writer import SeriesWriter
+    from classpulse_aggregator.writer import SeriesWriter, Written
     from classpulse_common.schemas import FrameResult
     from classpulse_common.settings import StorageSettings
 
@@ -109,9 +109,9 @@ def test_redelivered_results_do_not_count_twice(demo_run, stack, api):
     consumer.close()
     assert len(results) == labels["frames"]
     writer = SeriesWriter(redis.Redis(port=stack.config.redis_port), StorageSettings().resolutions(), dedup_window_s=3600)
-    assert writer.write(results) == 0
+    assert {write.outcome for write in writer.write(results)} == {Written.DUPLICATE}
     with api_client(api) as client:
-        after = client.get(f"/v1/classes/{summary['class_id']}/summary", params=whole_run()).json()
+        after = client.get(f"/v1/classes/{summary['class_id']}/summary", params=whole_run(summary)).json()
     assert (after["frames"], after["faces"]) == (summary["frames"], summary["faces"])
 
 
@@ -151,6 +151,6 @@ def test_presence_only_class_never_reaches_the_classifier(stack, sample_class, a
     assert not any(record.key == class_id.encode() for record in consumer)
     consumer.close()
     with api_client(api) as client:
-        series = client.get(f"/v1/classes/{class_id}/timeseries", params={"bucket": "10s", **whole_run()}).json()
+        series = client.get(f"/v1/classes/{class_id}/timeseries", params={"bucket": "10s", **whole_run(summary)}).json()
     assert series["emotion_enabled"] is False and all(point["emotions"] is None for point in series["points"])
     assert any(point["presence"] for point in series["points"])

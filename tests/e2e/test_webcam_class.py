@@ -44,12 +44,19 @@ def test_every_snapshot_sent_is_counted(lesson):
     assert report.summary["frames"] == report.frames_sent
 
 
+DETECTOR_MISSES = 2
+"""Students whose snapshot the personal camera's detector may miss in a bucket: BlazeFace finds a face in 22 of this
+lesson's 24 pictures (tests/integration/test_detector_stage.py measures it on another 24: at most one missed). A
+miss makes that student read as away until the next snapshot, as a student who looked away would."""
+
+
 def test_presence_counts_the_students_on_camera(lesson):
+    """Faces per frame over the class size read 0.09 for such a class; students on camera read what was sent."""
     _sent, report = lesson
     assert {bucket.expected_on_camera for bucket in report.buckets} == {12, 5}  # both states were checked
     for bucket in report.buckets:
         truth = bucket.expected_on_camera / LESSON.students
-        assert bucket.presence == pytest.approx(truth, abs=0.1), bucket
+        assert truth - DETECTOR_MISSES / LESSON.students - 0.01 <= bucket.presence <= truth + 0.01, bucket
 
 
 def test_emotion_shares_follow_the_faces_sent(lesson):

@@ -12,9 +12,10 @@ from classpulse_common.schemas import CROP_BYTES, DetectedFaces, Frame, FrameRes
 from classpulse_common.settings import KafkaSettings
 from classpulse_common.stage import Delivery, Emit, Reject
 from classpulse_demo.sample_class import generate_sample_class
-from classpulse_detector.faces import FaceDetector
+from classpulse_demo.fer_csv import FerCsvNotFoundError
+from classpulse_demo.webcams import WebcamLesson, webcam_pictures
+from classpulse_detector.settings import DetectorSettings
 from classpulse_detector.stage import DetectFaces
-from classpulse_detector.tracking import TrackingDetector
 
 pytestmark = pytest.mark.integration
 
@@ -45,16 +46,21 @@ def registered(redis_client):
     redis_client.delete(class_key(class_id))
 
 
-def delivery(image: np.ndarray, class_id: str, sequence: int = 0, jpeg: bytes | None = None) -> Delivery:
+DETECTORS = DetectorSettings().tracking_detectors()
+
+
+def delivery(
+    image: np.ndarray, class_id: str, sequence: int = 0, jpeg: bytes | None = None, camera_kind: str = "room", source: str = "cam"
+) -> Delivery:
     height, width = image.shape[:2]
     jpeg = jpeg if jpeg is not None else cv2.imencode(".jpg", image)[1].tobytes()
-    frame = Frame(class_id=class_id, source_id="cam", frame_id=f"cam:{sequence}", sequence=sequence, captured_at_ms=1,
-                  published_at_ms=1, width=width, height=height, jpeg=jpeg)
+    frame = Frame(class_id=class_id, source_id=source, frame_id=f"{source}:{sequence}", sequence=sequence, captured_at_ms=1,
+                  published_at_ms=1, width=width, height=height, jpeg=jpeg, camera_kind=camera_kind)
     return Delivery("classpulse.frames", 0, sequence, frame.key, frame.encode(), frame)
 
 
 def test_faces_become_crops_for_the_classifier(redis_client, registered, class_frames, sample):
-    handler = DetectFaces(TrackingDetector(FaceDetector()), ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=True)
+    handler = DetectFaces(DETECTORS, ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=True)
     outcomes = handler([delivery(image, registered, n) for n, image in enumerate(class_frames)])
     assert all(isinstance(o, Emit) and o.topic == "classpulse.faces" for o in outcomes)
     faces = [o.message for o in outcomes]
@@ -65,7 +71,7 @@ def test_faces_become_crops_for_the_classifier(redis_client, registered, class_f
 
 
 def test_presence_only_deployment_sends_boxes_straight_to_predictions(redis_client, registered, class_frames):
-    handler = DetectFaces(TrackingDetector(FaceDetector()), ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=False)
+    handler = DetectFaces(DETECTORS, ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=False)
     (outcome,) = handler([delivery(class_frames[0], registered)])
     assert outcome.topic == "classpulse.predictions"
     assert isinstance(outcome.message, FrameResult) and outcome.message.probabilities is None
@@ -74,13 +80,13 @@ def test_presence_only_deployment_sends_boxes_straight_to_predictions(redis_clie
 
 def test_presence_only_class_sends_no_crops(redis_client, registered, class_frames):
     redis_client.hset(class_key(registered), "emotion_enabled", "0")
-    handler = DetectFaces(TrackingDetector(FaceDetector()), ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=True)
+    handler = DetectFaces(DETECTORS, ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=True)
     (outcome,) = handler([delivery(class_frames[0], registered)])
     assert outcome.topic == "classpulse.predictions" and outcome.message.probabilities is None
 
 
 def test_bad_frames_and_unknown_classes_are_rejected_with_reasons(redis_client, registered, class_frames):
-    handler = DetectFaces(TrackingDetector(FaceDetector()), ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=True)
+    handler = DetectFaces(DETECTORS, ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=True)
     image = class_frames[0]
     good_jpeg = cv2.imencode(".jpg", image)[1].tobytes()
     outcomes = handler([
@@ -92,3 +98,19 @@ def test_bad_frames_and_unknown_classes_are_rejected_with_reasons(redis_client, 
     reasons = [o.reason.split(":")[0] for o in outcomes if isinstance(o, Reject)]
     assert reasons[:2] == ["unknown class", "undecodable frame"]
     assert reasons[-1] == "wrong size"
+
+
+def test_students_own_webcams_get_the_detector_for_one_large_face(redis_client, registered):
+    """Webcam snapshots as the student page sends them: the personal camera's detector finds the student in (almost)
+    every one, and never a second face; the room camera's Haar cascade misses several of the same pictures."""
+    try:
+        pictures, _ = webcam_pictures(WebcamLesson(students=12, seed=3))
+    except FerCsvNotFoundError as exc:
+        pytest.skip(f"webcam snapshots are made of FER2013 faces: {exc}")
+    snapshots = [picture for row in pictures for picture in row]
+    handler = DetectFaces(DETECTORS, ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=True)
+    personal = handler([delivery(p, registered, 0, camera_kind="personal", source=f"s{n}") for n, p in enumerate(snapshots)])
+    room = handler([delivery(p, registered, 0, source=f"r{n}") for n, p in enumerate(snapshots)])
+    found = [len(outcome.message.boxes) for outcome in personal]
+    assert sum(count == 1 for count in found) >= len(snapshots) - 1 and max(found) == 1, found
+    assert sum(len(outcome.message.boxes) >= 1 for outcome in room) < sum(found)

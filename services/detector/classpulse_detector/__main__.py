@@ -16,13 +16,13 @@ from classpulse_detector.stage import STAGE, DetectFaces
 def main() -> None:
     settings = DetectorSettings()
     cv2.setNumThreads(settings.opencv_threads)
-    detector = settings.tracking_detector()
+    detectors = settings.tracking_detectors()
     run_stage(
         settings,
         StageConfig(STAGE, settings.kafka.frames_topic, settings.kafka.dead_letter_suffix),
         Frame,
         lambda _stop: DetectFaces(
-            detector,
+            detectors,
             ClassDirectory(redis_client(settings)),
             settings.kafka,
             settings.emotion_enabled,

@@ -4,12 +4,13 @@ boxes straight to the predictions topic so that no crop ever reaches the classif
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import redis
 
 from classpulse_common import metrics
 from classpulse_common.registry import ClassDirectory
-from classpulse_common.schemas import DetectedFaces, Frame, FrameResult
+from classpulse_common.schemas import CameraKind, DetectedFaces, Frame, FrameResult
 from classpulse_common.settings import KafkaSettings
 from classpulse_common.stage import Delivery, DependencyUnavailable, Emit, Outcome, Reject
 from classpulse_detector.faces import UndecodableFrame, decode_gray
@@ -19,8 +20,15 @@ STAGE = "detector"
 
 
 class DetectFaces:
-    def __init__(self, detector: TrackingDetector, classes: ClassDirectory, kafka: KafkaSettings, emotion_enabled: bool) -> None:
-        self.detector = detector
+    def __init__(
+        self,
+        detectors: Mapping[CameraKind, TrackingDetector],
+        classes: ClassDirectory,
+        kafka: KafkaSettings,
+        emotion_enabled: bool,
+    ) -> None:
+        """`detectors`: one per kind of camera (a student's own webcam shows one large face, a room many small ones)."""
+        self.detectors = detectors
         self.classes = classes
         self.kafka = kafka
         self.emotion_enabled = emotion_enabled
@@ -45,7 +53,8 @@ class DetectFaces:
         height, width = gray.shape
         if (width, height) != (frame.width, frame.height):
             return Reject(delivery, f"wrong size: header says {frame.width}x{frame.height}, image is {width}x{height}")
-        boxes = self.detector.detect((frame.class_id, frame.source_id), frame.sequence, frame.captured_at_ms, gray)
+        detector = self.detectors[frame.camera_kind]
+        boxes = detector.detect((frame.class_id, frame.source_id), frame.sequence, frame.captured_at_ms, gray)
         metrics.FACES.labels(STAGE).inc(len(boxes))
         now_ms = int(time.time() * 1000)
         metrics.LATENCY_SECONDS.labels(STAGE).observe(max(0, now_ms - frame.captured_at_ms) / 1000)
@@ -59,6 +68,6 @@ class DetectFaces:
             frame_width=width,
             frame_height=height,
             boxes=box_lists,
-            crops=self.detector.detector.crop(gray, boxes),
+            crops=detector.detector.crop(gray, boxes),
         )
         return Emit(self.kafka.faces_topic, faces)

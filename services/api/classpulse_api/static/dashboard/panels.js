@@ -16,13 +16,14 @@ function setTile(id, { value, detail, level = "none", raw = null }) {
   tile.dataset.value = raw === null || raw === undefined ? "" : String(raw);
 }
 
-/** Students on camera over the live window: a camera that went off counts as gone, so a class whose cameras all
- * stopped reads 0 of N (with a class size); without one, only a window with video has something to show. */
+/** Students on camera over the live window. A camera counts until its presence window runs out after its last
+ * frame, so "x of N" falls as cameras go off; a window in which no camera was live at all says so instead. */
 function presenceTile(live, expected) {
-  if (!live) return { value: DASH, detail: "waiting for the first reading" };
+  if (!live || (live.frames === 0 && !live.on_camera)) {
+    return { value: DASH, detail: `no video in the last ${live?.window_s ?? 10} s` };
+  }
   const onCamera = live.on_camera ?? 0;
   if (live.presence === null) {
-    if (live.frames === 0) return { value: DASH, detail: `no video in the last ${live.window_s} s` };
     return { value: onCamera.toFixed(1), detail: "students on camera (class size not set)", raw: onCamera };
   }
   const level = live.presence >= 0.8 ? "good" : live.presence >= 0.5 ? "watch" : "high";
