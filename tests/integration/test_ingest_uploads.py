@@ -203,6 +203,11 @@ def damaged_jpeg() -> bytes:
     return FRAME[:start] + b"\xff\xc0\x00\x01" + bytes(200) + b"\xff\xd9"
 
 
+TOO_MANY_BYTES = jpeg(np.random.default_rng(1).integers(0, 255, (1000, 1000, 3), np.uint8), 95)
+UPLOAD_LIMIT = len(TOO_MANY_BYTES) - 1
+"""One byte over the frame limit: refused by the upload route with its reason (far larger bodies are refused by the
+service's body limit before the route is reached: see test_http_body_limits.py)."""
+
 BAD_UPLOADS = [
     # (name, body, content type, status, reason label, words in the message)
     ("text as jpeg", b"hello, not an image", "image/jpeg", 400, "not_an_image", "not a JPEG or PNG"),
@@ -215,7 +220,7 @@ BAD_UPLOADS = [
     ("header only", FRAME[:40], "image/jpeg", 400, "truncated", "header is incomplete"),
     ("damaged jpeg", damaged_jpeg(), "image/jpeg", 400, "undecodable", "could not be decoded"),
     ("decompression bomb", png_bomb(), "image/png", 413, "too_many_pixels", "12000x12000 pixels"),
-    ("too many bytes", jpeg(np.random.default_rng(1).integers(0, 255, (1500, 1500, 3), np.uint8), 95), "image/jpeg", 413, "too_large", "larger than"),
+    ("too many bytes", TOO_MANY_BYTES, "image/jpeg", 413, "too_large", "larger than"),
     ("empty", b"", "image/jpeg", 400, "empty", "no body"),
     ("multipart without image", b"--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n--b--\r\n", "multipart/form-data; boundary=b", 400, "bad_multipart", "no 'frame' field"),
     ("multipart text part", b"--b\r\nContent-Disposition: form-data; name=\"frame\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--\r\n", "multipart/form-data; boundary=b", 400, "not_an_image", "not a JPEG or PNG"),
@@ -225,7 +230,7 @@ BAD_UPLOADS = [
 async def test_every_bad_upload_is_refused_with_its_reason_and_good_frames_keep_flowing(ingest, make_class, kafka_bootstrap, topic):
     class_id = make_class()
     counted_before = {reason: metric("classpulse_ingest_uploads_rejected_total", reason=reason) for *_, reason, _ in BAD_UPLOADS}
-    async with ingest(max_upload_bytes=1024 * 1024, max_image_pixels=50_000_000) as (_app, client):
+    async with ingest(max_upload_bytes=UPLOAD_LIMIT, max_image_pixels=50_000_000) as (_app, client):
         first_good = await post(client, class_id, ADMIN_KEY, FRAME)
         answers = {name: await post(client, class_id, ADMIN_KEY, body, ctype) for name, body, ctype, *_ in BAD_UPLOADS}
         unknown_class = await post(client, "no-such-class", ADMIN_KEY, FRAME)

@@ -51,7 +51,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
             return False, f"kafka or redis: {exc!r}"
         return bool(partitions), f"{topic}: {len(partitions or ())} partitions; redis reachable"
 
-    install_common(app, "ingest", ready)
+    # The largest body any route takes: a frame in a multipart form (the JSON routes' requests are far smaller).
+    install_common(app, "ingest", ready, settings.max_upload_bytes + uploads.MULTIPART_OVERHEAD_BYTES)
     for module in (uploads, sources_api, student_page):
         app.include_router(module.router)
     return app
