@@ -41,6 +41,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app.state.keys = KeyStore(client)
     app.state.sources = manager
     app.state.upload_tally = SourceTally(SourceKind.UPLOAD.value)
+    app.state.upload_slots = asyncio.Semaphore(settings.upload_max_concurrent)
 
     async def ready() -> tuple[bool, str]:
         topic = settings.kafka.frames_topic
