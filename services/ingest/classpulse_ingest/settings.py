@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, IPvAnyNetwork
 
 from classpulse_common.settings import CaptureWindowSettings, RedisSettings
 
@@ -79,6 +80,15 @@ class IngestSettings(RedisSettings, CaptureWindowSettings):
     max_sources: int = Field(64, ge=1, description="CLASSPULSE_MAX_SOURCES running at once in one ingest process")
     media_dir: Path | None = Field(
         None, description="CLASSPULSE_MEDIA_DIR: the only folder whose files and image folders the API may ingest"
+    )
+    source_allowed_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description='CLASSPULSE_SOURCE_ALLOWED_NETWORKS, JSON: the networks a stream source\'s host may resolve into, e.g. '
+        '["10.20.0.0/16"]; none by default (no stream source); loopback, link-local and metadata addresses need an '
+        "entry within their own range (destinations.py)",
+    )
+    source_allowed_schemes: list[Literal["rtsp", "rtsps", "http", "https"]] = Field(
+        ["rtsp", "rtsps", "http", "https"], min_length=1, description="CLASSPULSE_SOURCE_ALLOWED_SCHEMES, JSON"
     )
 
     # The student page.
