@@ -5,8 +5,6 @@ counted in Kafka, and every kind of bad upload refused with its reason while goo
 from __future__ import annotations
 
 import asyncio
-import struct
-import zlib
 from contextlib import asynccontextmanager
 
 import httpx
@@ -15,6 +13,7 @@ import pytest
 
 from classpulse_common.auth import Role, new_key
 from classpulse_ingest.app import create_app
+from classpulse_reliability.flood import png_bomb
 from ingest_support import (
     ingest_settings,
     jpeg,
@@ -260,19 +259,6 @@ async def test_the_default_pixel_cap_fits_webcams(ingest, make_class):
 # --- Bad input ---------------------------------------------------------------------------------------------------
 
 
-def png_bomb(width: int = 12_000, height: int = 12_000) -> bytes:
-    """A valid grey PNG of width x height pixels that compresses to about 140 KB (0.1 GB once decoded)."""
-    row = b"\x00" + bytes(width)  # filter byte, then a row of zeros
-    compressor = zlib.compressobj(9)
-    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
-
-
 def damaged_jpeg() -> bytes:
     """Headers intact, end marker present, scan replaced by garbage the decoder cannot make sense of."""
     start = FRAME.index(b"\xff\xda")
@@ -295,7 +281,7 @@ BAD_UPLOADS = [
     ("truncated png", png(numbered_image(5))[:300], "image/png", 400, "truncated", "cut short"),
     ("header only", FRAME[:40], "image/jpeg", 400, "truncated", "header is incomplete"),
     ("damaged jpeg", damaged_jpeg(), "image/jpeg", 400, "undecodable", "could not be decoded"),
-    ("decompression bomb", png_bomb(), "image/png", 413, "too_many_pixels", "12000x12000 pixels"),
+    ("decompression bomb", png_bomb(12_000, 12_000), "image/png", 413, "too_many_pixels", "12000x12000 pixels"),
     ("too many bytes", TOO_MANY_BYTES, "image/jpeg", 413, "too_large", "larger than"),
     ("empty", b"", "image/jpeg", 400, "empty", "no body"),
     ("multipart without image", b"--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n--b--\r\n", "multipart/form-data; boundary=b", 400, "bad_multipart", "no 'frame' field"),

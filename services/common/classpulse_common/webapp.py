@@ -44,7 +44,7 @@ def error_body(status: int, message: str, detail: object = None) -> dict[str, ob
 
 class BodyTooLarge(StarletteHTTPException):
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body larger than {limit} bytes: this service accepts at most {limit}")
+        super().__init__(413, f"request body larger than {limit} bytes, the most this service accepts")
 
 
 class BodyLimit:
