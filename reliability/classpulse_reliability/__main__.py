@@ -1,4 +1,5 @@
-"""python -m classpulse_reliability {faults,load}: the fault drills' report, or a load run's report."""
+"""python -m classpulse_reliability {faults,load,flood}: the fault drills' report, a load run's report, or ingest's
+memory under a flood of uploads (a section of the reliability report)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from classpulse_reliability import load
+from classpulse_reliability import flood, load
 from classpulse_reliability.drills import DETERMINISTIC_DETECTOR, FAULTS, run_drill
 from classpulse_reliability.isolated import running_isolated_stack
 from classpulse_reliability.report import identical, markdown
@@ -28,6 +29,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     faults.add_argument("--seconds", type=float, default=12.0, help="length of the sample class video")
     faults.add_argument("--only", default=None, help="run only the faults whose name contains this text")
     load.add_arguments(commands.add_parser("load", help="simulated classes for a while; writes the load report"))
+    flood.add_arguments(commands.add_parser("flood", help="200 uploads at once, bombs and frames; ingest's memory"))
     return parser.parse_args(argv)
 
 
@@ -43,7 +45,7 @@ def _faults(args: argparse.Namespace) -> int:
     command = "python -m classpulse_reliability faults" + (f" --only {args.only!r}" if args.only else "")
     report = markdown(results, seed, args.rate, command)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
+    args.out.write_text(report + "\n" + flood.kept_section(args.out))
     print(report)
     print(f"written to {args.out}")
     return 0 if all(identical(run, results[0]) for run in results[1:]) else 1
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     started = time.monotonic()
-    code = _faults(args) if args.command == "faults" else load.main(args)
+    code = {"faults": _faults, "load": load.main, "flood": flood.main}[args.command](args)
     print(f"done in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return code
 

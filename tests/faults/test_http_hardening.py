@@ -98,9 +98,15 @@ def test_request_bodies_are_bounded(isolated_stack, urls, upload_class):
         f"{urls['ingest']}/v1/classes/{upload_class}/frames", content=b"\xff\xd8\xff" + bytes(16 * 1024 * 1024),
         headers={**_auth(key), "Content-Type": "image/jpeg"},
     )
-    for response in (declared, streamed, upload):
+    # Without any key: refused before authentication, on both services, with the reason.
+    anonymous = [
+        httpx.post(f"{urls[service]}/v1/classes/{upload_class}/frames", content=bytes(16 * 1024 * 1024))
+        for service in ("api", "ingest")
+    ]
+    for response in (declared, streamed, upload, *anonymous):
         assert response.status_code == 413, (response.request.url, response.status_code, response.text[:200])
         _assert_no_trace(response)
+    assert all("request body larger than" in response.json()["error"]["message"] for response in anonymous)
     assert httpx.get(f"{urls['api']}/v1/classes/big", headers=_auth(key)).status_code == 404
 
 

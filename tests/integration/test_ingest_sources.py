@@ -217,7 +217,7 @@ def test_an_mjpeg_camera_that_drops_comes_back_and_resumes(tmp_path, kafka_boots
 
         server.stop()  # the camera goes away
         assert wait_until(lambda: runner.state == SourceState.RECONNECTING, 15), runner.status()
-        assert "stopped delivering" in runner.status().reason or "cannot be reached" in runner.status().reason
+        assert "stopped delivering" in runner.status().reason or "did not open" in runner.status().reason
         assert metric("classpulse_ingest_source_state", **state_series, classpulse_ingest_source_state="reconnecting") == 1
         published_while_away = runner.status().frames_published
 
@@ -281,8 +281,23 @@ def test_a_stream_that_never_comes_back_fails_after_its_attempts(tmp_path, pipel
     assert refused.wait(30)
     assert missing.status().state == refused.status().state == SourceState.FAILED
     assert missing.status().reason.startswith("gave up after 2 reconnection attempts")
-    assert "answered HTTP 404" in missing.status().reason
-    assert "cannot be reached" in refused.status().reason and missing.status().reconnects == 2
+    # The same words whatever the host answered (a 404, a refused connection): a source never reports what an
+    # address said, or whether anything listens there.
+    for runner in (missing, refused):
+        assert "did not open as a video stream within 3 s" in runner.status().reason
+        assert "404" not in runner.status().reason and "refused" not in runner.status().reason
+    assert missing.status().reconnects == 2
+
+
+def test_ffmpeg_opens_a_file_only_as_a_plain_video(tmp_path, pipeline_for, make_class):
+    """A list or playlist among the media files would make FFmpeg open other files (or hosts) in its stead."""
+    write_video(tmp_path / "lesson.avi", "MJPG", frames=4, fps=4)
+    concat_list = written(tmp_path / "lesson.mp4", b"ffconcat version 1.0\nfile lesson.avi\nfile lesson.avi\n")
+    playlist = written(tmp_path / "lesson.mkv", b"#EXTM3U\n#EXTINF:1.0,\nlesson.avi\n#EXT-X-ENDLIST\n")
+    pipeline = pipeline_for()
+    for disguised in (concat_list, playlist):
+        status = run_to_the_end(pipeline, str(disguised), make_class(), fps=4, realtime=False)
+        assert status.state == SourceState.FAILED and status.frames_published == 0, status
 
 
 def written(path: Path, content: bytes) -> Path:

@@ -95,6 +95,9 @@ async def test_files_only_from_the_media_folder_and_only_for_admins(ingest, make
             "escaping media dir": await client.post(url, json={"url": str(tmp_path / "media" / ".." / "elsewhere.avi")}, headers=ADMIN),
             "file url": await client.post(url, json={"url": "file:///etc/passwd"}, headers=ADMIN),
             "ffmpeg protocol": await client.post(url, json={"url": "concat://a|b"}, headers=ADMIN),
+            # Relative locations are FFmpeg's protocol syntax, whatever folder they would name.
+            "ffmpeg concat": await client.post(url, json={"url": f"concat:{inside}|{outside}"}, headers=ADMIN),
+            "ffmpeg subfile": await client.post(url, json={"url": f"subfile,,start,0,end,0,,:{inside}"}, headers=ADMIN),
             "too fast": await client.post(url, json={"url": "rtsp://127.0.0.1:1/x", "fps": 500}, headers=ADMIN),
         }
         unknown_class = await client.post("/v1/classes/no-such-class/sources", json={"url": "rtsp://127.0.0.1:1/x"}, headers=ADMIN)
@@ -109,8 +112,58 @@ async def test_files_only_from_the_media_folder_and_only_for_admins(ingest, make
         }
     assert from_media.status_code == 201 and ended["frames_published"] == 6
     assert {name: answer.status_code for name, answer in refusals.items()} == dict.fromkeys(refusals, 422)
-    assert "only from" in refusals["outside media dir"].json()["error"]["message"]
+    assert "only by their absolute path" in refusals["outside media dir"].json()["error"]["message"]
     assert "unsupported URL scheme" in refusals["file url"].json()["error"]["message"]
     assert unknown_class.status_code == 404
     assert first.status_code == 201 and over_capacity.status_code == 503
     assert set(forbidden.values()) == {403}, forbidden
+
+
+async def test_stream_sources_reach_only_the_allowed_camera_networks(ingest, make_class):
+    class_id = make_class()
+    url = f"/v1/classes/{class_id}/sources"
+    async with ingest(source_allowed_networks=["0.0.0.0/0", "::/0"]) as (_app, client, _topic):
+        refused = {
+            location: await client.post(url, json={"url": location}, headers=ADMIN)
+            for location in (
+                "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+                "http://[::ffff:169.254.169.254]/latest/meta-data/",
+                "http://100.100.100.200/latest/meta-data/",
+                "http://127.0.0.1:8001/metrics",
+                "rtsp://localhost/live",
+                "http://[::1]:6379/",
+                "http://0.0.0.0:9092/",
+                "ftp://192.0.2.1/lesson.mp4",
+                "http://no-such-host.invalid/x.mjpg",
+            )
+        }
+        public = await client.post(url, json={"url": "rtsp://192.0.2.10/live", "source_id": "public-cam"}, headers=ADMIN)
+        await client.delete("/v1/sources/public-cam", headers=ADMIN)
+    async with ingest(source_allowed_networks=[]) as (_app, client, _topic):
+        none_listed = await client.post(url, json={"url": "rtsp://10.1.2.3/live"}, headers=ADMIN)
+    async with ingest(source_allowed_networks=["10.0.0.0/8"], source_allowed_schemes=["rtsps"]) as (_app, client, _topic):
+        plain_rtsp = await client.post(url, json={"url": "rtsp://10.1.2.3/live"}, headers=ADMIN)
+    assert {location: answer.status_code for location, answer in refused.items()} == dict.fromkeys(refused, 422)
+    # Loopback and metadata addresses need an entry of their own: 0.0.0.0/0 and ::/0 do not let them in.
+    assert "outside the networks" in refused["http://127.0.0.1:8001/metrics"].json()["error"]["message"]
+    assert "does not resolve" in refused["http://no-such-host.invalid/x.mjpg"].json()["error"]["message"]
+    assert public.status_code == 201, public.text
+    assert none_listed.status_code == 422 and "CLASSPULSE_SOURCE_ALLOWED_NETWORKS" in none_listed.json()["error"]["message"]
+    assert plain_rtsp.status_code == 422 and "use rtsps" in plain_rtsp.json()["error"]["message"]
+
+
+async def test_stream_credentials_never_show_in_answers_or_logs(ingest, make_class, caplog):
+    class_id = make_class()
+    location = "rtsp://admin:cam-secret@127.0.0.1:1/live?user=admin&password=query-secret&token=tok-secret"
+    caplog.set_level("DEBUG")
+    async with ingest(reconnect_attempts=1) as (_app, client, _topic):
+        started = await client.post(
+            f"/v1/classes/{class_id}/sources", json={"url": location, "source_id": "secret-cam"}, headers=ADMIN
+        )
+        failed = await wait_for_state(client, "secret-cam", "failed")
+        listed = (await client.get("/v1/sources", headers=ADMIN)).text
+    assert started.status_code == 201
+    assert failed["location"] == "rtsp://***@127.0.0.1:1/live?user=***&password=***&token=***"
+    for text in (started.text, str(failed), listed, caplog.text):
+        assert not any(secret in text for secret in ("cam-secret", "query-secret", "tok-secret")), text[:500]
+    assert "did not open as a video stream" in failed["reason"]

@@ -5,8 +5,6 @@ counted in Kafka, and every kind of bad upload refused with its reason while goo
 from __future__ import annotations
 
 import asyncio
-import struct
-import zlib
 from contextlib import asynccontextmanager
 
 import httpx
@@ -15,6 +13,7 @@ import pytest
 
 from classpulse_common.auth import Role, new_key
 from classpulse_ingest.app import create_app
+from classpulse_reliability.flood import png_bomb
 from ingest_support import (
     ingest_settings,
     jpeg,
@@ -181,20 +180,83 @@ async def test_a_student_page_posting_too_fast_is_slowed_down(ingest, make_class
     assert len(read_frames(kafka_bootstrap, topic, expected=2)) == 2
 
 
+async def test_sixty_posts_under_new_source_ids_in_five_seconds_are_held_to_the_tokens_rate(ingest, make_class, kafka_bootstrap, topic):
+    class_id = make_class()
+    async with ingest() as (app, client):  # the defaults: a student token posts 1 frame/s, 3 at once
+        student = await new_key_of(app, Role.STUDENT, class_id=class_id)
+        started = asyncio.get_running_loop().time()
+        answers = []
+        for number in range(60):
+            answers.append(await post(client, class_id, student, FRAME, **{"X-Source-Id": f"page-{number}"}))
+            await asyncio.sleep(max(0.0, started + (number + 1) * 5 / 60 - asyncio.get_running_loop().time()))
+        elapsed = asyncio.get_running_loop().time() - started
+    accepted = [r for r in answers if r.status_code == 202]
+    assert elapsed < 7 and 3 <= len(accepted) <= 3 + 7  # the burst, plus one a second
+    assert {r.status_code for r in answers} == {202, 429} and {r.json()["source_id"] for r in accepted} == {accepted[0].json()["source_id"]}
+    assert len(read_frames(kafka_bootstrap, topic, expected=len(accepted))) == len(accepted)
+
+
+async def test_a_service_key_has_one_rate_over_all_its_sources_and_a_bounded_number_of_them(ingest, make_class):
+    class_id = make_class()
+    async with ingest(upload_key_max_fps=1, upload_key_burst=4, upload_key_max_sources=3) as (app, client):
+        service, other = await new_key_of(app, Role.SERVICE), await new_key_of(app, Role.SERVICE)
+        rate = [(await post(client, class_id, service, FRAME, **{"X-Source-Id": f"cam-{n % 3}"})).status_code for n in range(8)]
+        await asyncio.sleep(1.1)  # room for one more frame of its rate
+        fourth_source = await post(client, class_id, service, FRAME, **{"X-Source-Id": "cam-3"})
+        await asyncio.sleep(1.1)
+        known_source = await post(client, class_id, service, FRAME, **{"X-Source-Id": "cam-0"})
+        other_key = await post(client, class_id, other, FRAME, **{"X-Source-Id": "cam-3"})
+    assert rate[:4] == [202] * 4 and set(rate[4:]) == {429}
+    assert fourth_source.status_code == 429 and "source ids within the hour" in fourth_source.json()["error"]["message"]
+    assert int(fourth_source.headers["Retry-After"]) > 3500  # until the oldest of its sources is an hour old
+    assert known_source.status_code == 202 and other_key.status_code == 202  # each key has its own sources and rate
+
+
+async def test_the_class_quota_is_taken_before_the_body_is_read_or_decoded(ingest, make_class):
+    class_id = make_class()
+    async with ingest(class_max_fps=0.1, class_burst=2) as (_app, client):
+        frames = [await post(client, class_id, ADMIN_KEY, FRAME) for _ in range(2)]
+        bomb = await post(client, class_id, ADMIN_KEY, png_bomb(5000, 5000), "image/png")
+        garbage = await post(client, class_id, ADMIN_KEY, b"not an image at all", "image/jpeg")
+    assert [r.status_code for r in frames] == [202, 202]
+    # Over its quota, a class's uploads are refused for it, never decoded: a bomb costs a Redis call, not memory.
+    assert bomb.status_code == garbage.status_code == 429 and "quota" in bomb.json()["error"]["message"]
+
+
+async def test_uploads_are_read_and_decoded_a_few_at_a_time_and_slow_bodies_time_out(ingest, make_class):
+    class_id = make_class()
+    async with ingest(upload_max_concurrent=1, upload_slot_wait_s=0.3, upload_read_timeout_s=1.5) as (_app, client):
+
+        async def trickle():
+            yield FRAME[:100]
+            await asyncio.sleep(3)  # holds the only slot while it waits
+            yield FRAME[100:]
+
+        slow = asyncio.create_task(
+            client.post(f"/v1/classes/{class_id}/frames", content=trickle(), headers={**auth(ADMIN_KEY), "Content-Type": "image/jpeg"})
+        )
+        await asyncio.sleep(0.5)
+        waiting = await post(client, class_id, ADMIN_KEY, FRAME)
+        slow_answer = await slow
+        after = await post(client, class_id, ADMIN_KEY, FRAME)
+    assert waiting.status_code == 503 and waiting.headers["Retry-After"] == "1", waiting.text
+    assert slow_answer.status_code == 408 and "did not arrive within 1.5 s" in slow_answer.json()["error"]["message"]
+    assert after.status_code == 202  # the slot is free again
+
+
+async def test_the_default_pixel_cap_fits_webcams(ingest, make_class):
+    class_id = make_class()
+    async with ingest() as (_app, client):
+        full_hd = await post(client, class_id, ADMIN_KEY, jpeg(numbered_image(1, (1920, 1080))))
+        larger = await post(client, class_id, ADMIN_KEY, jpeg(numbered_image(2, (2000, 1200))))
+        bomb = await post(client, class_id, ADMIN_KEY, png_bomb(5000, 5000), "image/png")
+    assert full_hd.status_code == 202
+    assert larger.status_code == bomb.status_code == 413
+    assert "2000x1200 pixels; at most 2073600" in larger.json()["error"]["message"]
+    assert len(png_bomb(5000, 5000)) < 30_000  # the issue's bomb: 24 KB that would decode into 25 MP
+
+
 # --- Bad input ---------------------------------------------------------------------------------------------------
-
-
-def png_bomb(width: int = 12_000, height: int = 12_000) -> bytes:
-    """A valid grey PNG of width x height pixels that compresses to about 140 KB (0.1 GB once decoded)."""
-    row = b"\x00" + bytes(width)  # filter byte, then a row of zeros
-    compressor = zlib.compressobj(9)
-    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
 
 
 def damaged_jpeg() -> bytes:
@@ -202,6 +264,11 @@ def damaged_jpeg() -> bytes:
     start = FRAME.index(b"\xff\xda")
     return FRAME[:start] + b"\xff\xc0\x00\x01" + bytes(200) + b"\xff\xd9"
 
+
+TOO_MANY_BYTES = jpeg(np.random.default_rng(1).integers(0, 255, (1000, 1000, 3), np.uint8), 95)
+UPLOAD_LIMIT = len(TOO_MANY_BYTES) - 1
+"""One byte over the frame limit: refused by the upload route with its reason (far larger bodies are refused by the
+service's body limit before the route is reached: see test_http_body_limits.py)."""
 
 BAD_UPLOADS = [
     # (name, body, content type, status, reason label, words in the message)
@@ -214,8 +281,8 @@ BAD_UPLOADS = [
     ("truncated png", png(numbered_image(5))[:300], "image/png", 400, "truncated", "cut short"),
     ("header only", FRAME[:40], "image/jpeg", 400, "truncated", "header is incomplete"),
     ("damaged jpeg", damaged_jpeg(), "image/jpeg", 400, "undecodable", "could not be decoded"),
-    ("decompression bomb", png_bomb(), "image/png", 413, "too_many_pixels", "12000x12000 pixels"),
-    ("too many bytes", jpeg(np.random.default_rng(1).integers(0, 255, (1500, 1500, 3), np.uint8), 95), "image/jpeg", 413, "too_large", "larger than"),
+    ("decompression bomb", png_bomb(12_000, 12_000), "image/png", 413, "too_many_pixels", "12000x12000 pixels"),
+    ("too many bytes", TOO_MANY_BYTES, "image/jpeg", 413, "too_large", "larger than"),
     ("empty", b"", "image/jpeg", 400, "empty", "no body"),
     ("multipart without image", b"--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n--b--\r\n", "multipart/form-data; boundary=b", 400, "bad_multipart", "no 'frame' field"),
     ("multipart text part", b"--b\r\nContent-Disposition: form-data; name=\"frame\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--\r\n", "multipart/form-data; boundary=b", 400, "not_an_image", "not a JPEG or PNG"),
@@ -225,7 +292,7 @@ BAD_UPLOADS = [
 async def test_every_bad_upload_is_refused_with_its_reason_and_good_frames_keep_flowing(ingest, make_class, kafka_bootstrap, topic):
     class_id = make_class()
     counted_before = {reason: metric("classpulse_ingest_uploads_rejected_total", reason=reason) for *_, reason, _ in BAD_UPLOADS}
-    async with ingest(max_upload_bytes=1024 * 1024, max_image_pixels=50_000_000) as (_app, client):
+    async with ingest(max_upload_bytes=UPLOAD_LIMIT, max_image_pixels=50_000_000) as (_app, client):
         first_good = await post(client, class_id, ADMIN_KEY, FRAME)
         answers = {name: await post(client, class_id, ADMIN_KEY, body, ctype) for name, body, ctype, *_ in BAD_UPLOADS}
         unknown_class = await post(client, "no-such-class", ADMIN_KEY, FRAME)

@@ -3,6 +3,7 @@ context, resources, probes, pinned images, autoscaling against partitions, refer
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -181,6 +182,32 @@ def test_network_is_default_deny_and_ingress_is_tls_only(overlay: str) -> None:
     hosts = {rule["host"] for rule in ingress["spec"]["rules"]}
     assert hosts == set(ingress["spec"]["tls"][0]["hosts"])
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ingest_reaches_the_camera_networks_it_is_configured_for_and_nothing_else(overlay: str) -> None:
+    objects = render(overlay)
+    networks = json.loads(container_env(objects, containers(named(objects, "Deployment", "ingest"))[0])["CLASSPULSE_SOURCE_ALLOWED_NETWORKS"]["value"])
+    egress = [
+        rule
+        for policy in objects_of(objects, "NetworkPolicy")
+        if "Egress" in policy["spec"]["policyTypes"]
+        and _selects(policy["spec"]["podSelector"], {"app.kubernetes.io/name": "ingest"})
+        for rule in policy["spec"].get("egress", [])
+    ]
+    peers = [peer for rule in egress for peer in rule.get("to", [{}])]
+    # Pods of the namespace (Kafka, Redis) and DNS, else only the camera networks: no rule open to every address.
+    assert all(peer and (set(peer) <= {"podSelector", "namespaceSelector"} or set(peer) == {"ipBlock"}) for peer in peers), peers
+    assert sorted(peer["ipBlock"]["cidr"] for peer in peers if "ipBlock" in peer) == sorted(networks)
+    assert overlay != "prod" or networks == []
+
+
+def _selects(selector: dict, labels: dict[str, str]) -> bool:
+    expressions_hold = all(
+        labels.get(e["key"]) in e["values"] if e["operator"] == "In" else labels.get(e["key"]) not in e["values"]
+        for e in selector.get("matchExpressions", [])
+    )
+    return selector.get("matchLabels", {}).items() <= labels.items() and expressions_hold
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

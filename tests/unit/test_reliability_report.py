@@ -9,6 +9,7 @@ import pytest
 
 from classpulse_common.timeseries import EMOTION_METRICS, FACES, FRAMES
 from classpulse_reliability.drills import DrillResult
+from classpulse_reliability.flood import SECTION, kept_section, replace_section
 from classpulse_reliability.load import histogram_quantiles
 from classpulse_reliability.report import identical, table
 
@@ -54,3 +55,14 @@ def test_histogram_quantiles_interpolate_within_the_bucket_of_what_was_observed_
 def test_histogram_quantiles_of_nothing_observed_are_nan():
     same = _histogram({"1.0": 3, "+Inf": 3})
     assert math.isnan(histogram_quantiles(same, same, "lat", "aggregator", (0.5,))[0.5])
+
+
+def test_the_upload_flood_section_survives_a_rewrite_of_the_fault_drills(tmp_path):
+    report = tmp_path / "reliability-report.md"
+    first = f"{SECTION[0]}\n## Upload flood\npeak 300 MiB\n{SECTION[1]}\n"
+    report.write_text(replace_section("# Reliability report: fault drills\n| table |\n", first))
+    report.write_text("# Reliability report: fault drills\n| new table |\n" + "\n" + kept_section(report))
+    assert "| new table |" in report.read_text() and "peak 300 MiB" in report.read_text()
+    second = first.replace("300", "280")
+    rewritten = replace_section(report.read_text(), second)
+    assert "peak 280 MiB" in rewritten and "peak 300 MiB" not in rewritten and rewritten.count(SECTION[0]) == 1

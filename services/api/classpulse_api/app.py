@@ -40,7 +40,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
             " indices built on them, over time. Every route but health and metrics needs an API key."
         ),
         lifespan=lifespan,
-        max_body_size=settings.max_request_bytes,
     )
     app.state.settings = settings
     app.state.reader = SeriesReader(client, settings.resolutions())
@@ -55,7 +54,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             return False, f"redis: {exc}"
         return True, "redis reachable"
 
-    install_common(app, "api", ready)
+    install_common(app, "api", ready, settings.max_request_bytes)
     for module in (classes, metrics, keys, dashboard):
         app.include_router(module.router)
     return app

@@ -1,5 +1,5 @@
 """What every FastAPI service of ClassPulse has: health and readiness probes, Prometheus metrics, one error body,
-baseline security headers.
+baseline security headers, and a bound on request bodies enforced before any route (so before authentication).
 
 Errors always answer `{"error": {"status": int, "message": str, "detail": ...}}`, never a stack trace; Redis being
 unreachable answers 503 with Retry-After, since the same request will work once it is back. No CORS middleware is
@@ -17,7 +17,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,45 @@ def error_body(status: int, message: str, detail: object = None) -> dict[str, ob
     return {"error": {"status": status, "message": message, "detail": detail}}
 
 
-def install_common(app: FastAPI, service: str, readiness: ReadinessCheck) -> None:
+class BodyTooLarge(StarletteHTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than {limit} bytes, the most this service accepts")
+
+
+class BodyLimit:
+    """Refuses a request body over `limit` bytes whoever sends it: a declared Content-Length before the request reaches
+    any route (an anonymous client cannot make a service read or buffer it), a chunked body as soon as what streamed
+    in passes the limit. Either way a 413 with the standard error body."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            refusal = BodyTooLarge(self.limit)
+            # The unread body is not drained: the connection is closed after the answer.
+            response = JSONResponse(error_body(413, refusal.detail), status_code=413, headers={"Connection": "close"})
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise BodyTooLarge(self.limit)  # answered by the HTTPException handler like any refusal
+            return message
+
+        await self.app(scope, bounded_receive, send)
+
+
+def install_common(app: FastAPI, service: str, readiness: ReadinessCheck, max_body_bytes: int) -> None:
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -76,6 +116,9 @@ def install_common(app: FastAPI, service: str, readiness: ReadinessCheck) -> Non
     async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"service": service})
         return JSONResponse(error_body(500, "internal error"), status_code=500)
+
+    # Added before the middleware below, so inside it: refusals are counted and carry the baseline headers too.
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Callable) -> Response:

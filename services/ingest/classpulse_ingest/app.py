@@ -41,6 +41,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app.state.keys = KeyStore(client)
     app.state.sources = manager
     app.state.upload_tally = SourceTally(SourceKind.UPLOAD.value)
+    app.state.upload_slots = asyncio.Semaphore(settings.upload_max_concurrent)
 
     async def ready() -> tuple[bool, str]:
         topic = settings.kafka.frames_topic
@@ -51,7 +52,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
             return False, f"kafka or redis: {exc!r}"
         return bool(partitions), f"{topic}: {len(partitions or ())} partitions; redis reachable"
 
-    install_common(app, "ingest", ready)
+    # The largest body any route takes: a frame in a multipart form (the JSON routes' requests are far smaller).
+    install_common(app, "ingest", ready, settings.max_upload_bytes + uploads.MULTIPART_OVERHEAD_BYTES)
     for module in (uploads, sources_api, student_page):
         app.include_router(module.router)
     return app

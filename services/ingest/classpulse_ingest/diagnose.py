@@ -1,16 +1,15 @@
-"""Why a source could not be opened, in words an operator can act on.
+"""Why a source could not be opened, in words an operator can act on, and URLs without their credentials.
 
-OpenCV only says "not opened"; FFmpeg's reasons go to stderr. So the reason is worked out here: a missing or empty
-file, a container recognised by its first bytes (whose codec then is unsupported, or whose index is missing because
-the file was cut short), an HTTP status, a refused connection.
+OpenCV only says "not opened"; FFmpeg's reasons are silenced (video.py). For a local file the reason is worked out
+here: a missing or empty file, a container recognised by its first bytes (whose codec then is unsupported, or whose
+index is missing because the file was cut short). A stream is never probed for one: what a host answers (its HTTP
+status, its content type, whether a port is open) must not reach an API answer or a log, or a source would be a way
+to scan the internal network.
 """
 
 from __future__ import annotations
 
-import socket
 import struct
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -74,32 +73,25 @@ def _has_top_level_box(path: Path, wanted: bytes) -> bool:
     return False
 
 
-def unreachable_stream(url: str, timeout_s: float) -> SourceError:
-    """Why a stream URL did not open: its HTTP status, or whether anything listens at its address."""
-    parts = urlsplit(url)
-    if parts.scheme in ("http", "https"):
-        try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as response:  # only the status and headers are read
-                kind = response.headers.get("content-type", "no content type")
-                return SourceError("unsupported", f"{redact(url)} answered {kind!r}, which is not a video stream OpenCV can read")
-        except urllib.error.HTTPError as exc:
-            return SourceError("unreachable", f"{redact(url)} answered HTTP {exc.code}")
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            return SourceError("unreachable", f"{redact(url)} cannot be reached: {getattr(reason, 'strerror', None) or reason}")
-    default_port = {"rtsp": 554, "rtsps": 322}.get(parts.scheme, 0)
-    try:
-        with socket.create_connection((parts.hostname or "", parts.port or default_port), timeout=timeout_s):
-            pass
-    except OSError as exc:
-        return SourceError("unreachable", f"{redact(url)} cannot be reached: {exc.strerror or type(exc).__name__}")
-    return SourceError("unreachable", f"{redact(url)} accepted a connection but did not deliver a video stream in time")
+def unopened_stream(url: str, timeout_s: float) -> SourceError:
+    return SourceError(
+        "unreachable",
+        f"{redact(url)} did not open as a video stream within {timeout_s:g} s: check its address, path, credentials "
+        "and codec from the camera's side",
+    )
 
 
 def redact(url: str) -> str:
-    """The URL without its password (camera URLs often carry one: rtsp://user:secret@host/...)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()
+    """The URL without its credentials: camera URLs carry them in the user part (rtsp://user:secret@host/...) or in
+    the query (?user=admin&password=...); both are hidden, the query's names kept."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "(malformed URL)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname or ""
+        netloc = f"***@{host}" + (f":{port}" if port else "")
+    query = "&".join(f"{name.partition('=')[0]}=***" for name in parts.query.split("&")) if parts.query else ""
+    return parts._replace(netloc=netloc, query=query, fragment="").geturl()

@@ -1,17 +1,19 @@
 """Checking an image before it is decoded: what it really is, how many pixels it claims, whether it is whole.
 
-Browsers and cameras send JPEG and PNG. The header is read first, so a small file that would decompress into
-gigabytes (a decompression bomb) is refused before any pixel is decoded; a JPEG or PNG cut short is refused instead
-of being published half grey (OpenCV decodes a truncated JPEG without an error).
+Browsers and cameras send JPEG and PNG. Pillow reads the header alone (`Image.open` is lazy, and is allowed only its
+JPEG and PNG parsers), so a small file that would decompress into gigabytes (a decompression bomb) is refused by the
+pixels it declares before any pixel is decoded; a JPEG or PNG cut short is refused instead of being published half
+grey. The image decoded is the one whose header was checked: the same parser does both.
 """
 
 from __future__ import annotations
 
-import struct
+import io
 from enum import StrEnum
 
 import cv2
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 
@@ -21,9 +23,7 @@ class ImageType(StrEnum):
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# Start-of-frame markers carry the dimensions: SOF0-3, 5-7, 9-11, 13-15 (0xC4, 0xC8 and 0xCC are other segments).
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-_JPEG_STANDALONE = frozenset(range(0xD0, 0xD8)) | {0x01}  # RSTn and TEM have no length field
+_PILLOW_FORMAT = {ImageType.JPEG: "JPEG", ImageType.PNG: "PNG"}
 
 
 class ImageRejected(ValueError):
@@ -43,58 +43,29 @@ def sniff(data: bytes) -> ImageType | None:
     return None
 
 
-def dimensions(data: bytes, kind: ImageType) -> tuple[int, int]:
-    """(width, height) as the header declares them, without decoding."""
-    size = _png_size(data) if kind == ImageType.PNG else _jpeg_size(data)
-    if size is None:
-        raise ImageRejected(400, "truncated", f"the {kind.name} header is incomplete: the image is cut short or damaged")
-    return size
-
-
-def _png_size(data: bytes) -> tuple[int, int] | None:
-    if len(data) < 24 or data[12:16] != b"IHDR":
-        return None
-    return struct.unpack(">II", data[16:24])
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    offset = 2
-    while offset + 4 <= len(data):
-        if data[offset] != 0xFF:
-            return None
-        marker = data[offset + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            offset += 1
-            continue
-        if marker in _JPEG_STANDALONE:
-            offset += 2
-            continue
-        if marker == 0xDA:  # start of scan before any frame header: not a valid image
-            return None
-        (length,) = struct.unpack(">H", data[offset + 2 : offset + 4])
-        if marker in _JPEG_SOF:
-            if offset + 9 > len(data):
-                return None
-            height, width = struct.unpack(">HH", data[offset + 5 : offset + 9])
-            return width, height
-        offset += 2 + length
-    return None
-
-
 def _is_complete(data: bytes, kind: ImageType) -> bool:
     if kind == ImageType.PNG:
         return data.rstrip(b"\x00")[-12:].startswith(b"\x00\x00\x00\x00IEND")
     return data.rstrip(b"\x00").endswith(b"\xff\xd9")  # some encoders pad after the end-of-image marker
 
 
-def decode_image(data: bytes, max_pixels: int, declared: str | None = None) -> np.ndarray:
-    """The BGR image in `data`, or ImageRejected saying why not. `declared`: the content type the sender named."""
+def _checked_header(data: bytes, max_pixels: int, declared: str | None = None) -> Image.Image:
+    """The image in `data`, opened but not decoded, once its type, declared size and completeness are acceptable;
+    else ImageRejected saying why. `declared`: the content type the sender named."""
     kind = sniff(data)
     if kind is None:
         raise ImageRejected(400, "not_an_image", "the body is not a JPEG or PNG image")
     if declared is not None and declared != kind.value:
         raise ImageRejected(415, "content_type_mismatch", f"the body is a {kind.name} image but was sent as {declared!r}")
-    width, height = dimensions(data, kind)
+    try:
+        image = Image.open(io.BytesIO(data), formats=[_PILLOW_FORMAT[kind]])
+    except Image.DecompressionBombError:
+        raise ImageRejected(413, "too_many_pixels", f"the image declares far more than {max_pixels} pixels") from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        if _is_complete(data, kind):
+            raise ImageRejected(400, "undecodable", f"the {kind.name} image could not be decoded (damaged header)") from None
+        raise ImageRejected(400, "truncated", f"the {kind.name} header is incomplete: the image is cut short or damaged") from None
+    width, height = image.size
     if width == 0 or height == 0:
         raise ImageRejected(400, "undecodable", f"the {kind.name} header declares an empty {width}x{height} image")
     if width * height > max_pixels:
@@ -103,10 +74,18 @@ def decode_image(data: bytes, max_pixels: int, declared: str | None = None) -> n
         )
     if not _is_complete(data, kind):
         raise ImageRejected(400, "truncated", f"the {kind.name} image is cut short (no end marker): send it whole")
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ImageRejected(400, "undecodable", f"the {kind.name} image could not be decoded (damaged data)")
     return image
+
+
+def decode_image(data: bytes, max_pixels: int, declared: str | None = None) -> np.ndarray:
+    """The BGR image in `data`, decoded only after `_checked_header` accepted it; or ImageRejected saying why not."""
+    image = _checked_header(data, max_pixels, declared)
+    try:
+        # Phones' photos carry their orientation in EXIF; browsers' canvas snapshots carry none.
+        rgb = ImageOps.exif_transpose(image).convert("RGB")
+    except (OSError, ValueError, SyntaxError) as exc:  # Pillow's errors for data its decoders cannot make sense of
+        raise ImageRejected(400, "undecodable", f"the {image.format} image could not be decoded (damaged data: {exc})") from None
+    return cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
 
 
 def media_type(content_type: str) -> str:

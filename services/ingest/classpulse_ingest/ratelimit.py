@@ -1,8 +1,10 @@
-"""Per-class quotas and per-source upload rates: token buckets in Redis, so every ingest replica shares them.
+"""Per-class quotas, per-credential upload rates and the number of sources a key posts under: kept in Redis, so every
+ingest replica shares them.
 
 A bucket holds up to `burst` tokens and refills at `rate` tokens a second; a frame takes one. One Lua script reads,
 refills and takes atomically on Redis's own clock (replicas' clocks never disagree about it), and the bucket expires
-once it would be full again, so idle classes cost nothing. If Redis cannot be reached the frame is let through
+once it would be full again, so idle classes cost nothing. A key's sources are the source ids it posted under
+within the last hour (a sorted set by last use); a new one past the bound waits until the oldest is an hour old. If Redis cannot be reached the frame is let through
 (counted): a quota exists to share capacity fairly, not to stop a class being watched while Redis restarts.
 """
 
@@ -43,6 +45,23 @@ return {allowed, wait_ms}
 """
 
 
+_TAKE_SOURCE = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local window, most = tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < most then
+  redis.call('ZADD', KEYS[1], now, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return {1, 0}
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {0, tonumber(oldest[2]) + window - now}
+"""
+
+SOURCE_WINDOW_MS = 3_600_000
+
+
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
@@ -52,10 +71,19 @@ class Decision:
 class TokenBuckets:
     def __init__(self, client: redis.Redis) -> None:
         self._take = client.register_script(_TAKE)
+        self._take_source = client.register_script(_TAKE_SOURCE)
 
     def take(self, key: str, rate: float, burst: int) -> Decision:
+        return self._decide(self._take, key, [rate, burst])
+
+    def take_source(self, key: str, source_id: str, most: int) -> Decision:
+        """Whether `source_id` is one of the at most `most` sources posted under `key` within the last hour."""
+        return self._decide(self._take_source, key, [source_id, SOURCE_WINDOW_MS, most])
+
+    @staticmethod
+    def _decide(script, key: str, args: list[object]) -> Decision:
         try:
-            allowed, wait_ms = self._take(keys=[key], args=[rate, burst])
+            allowed, wait_ms = script(keys=[key], args=args)
         except redis.RedisError as exc:
             QUOTA_UNCHECKED.inc()
             log.warning("quota not checked: redis unavailable", extra={"bucket": key, "error": repr(exc)})
@@ -64,7 +92,8 @@ class TokenBuckets:
 
 
 class Quotas:
-    """The buckets a frame must get through: its class's, and for posted frames also its source's."""
+    """The limits a frame must get through: its class's quota, and for posted frames its credential's rate and
+    number of sources."""
 
     def __init__(self, settings: IngestSettings, buckets: TokenBuckets) -> None:
         self.settings = settings
@@ -73,9 +102,16 @@ class Quotas:
     def take_class(self, class_id: str) -> Decision:
         return self.buckets.take(f"ingest:quota:{{{class_id}}}", self.settings.class_quota_fps(class_id), self.settings.class_burst)
 
-    def take_upload_source(self, class_id: str, source_id: str) -> Decision:
-        return self.buckets.take(
-            f"ingest:quota:{{{class_id}}}:source:{source_id}",
-            self.settings.upload_source_max_fps,
-            self.settings.upload_source_burst,
+    def take_credential(self, key_id: str, student: bool) -> Decision:
+        """One frame of a key's own rate: a student token's (one student), or a service or admin key's (all its
+        sources together), whatever source ids it sends."""
+        settings = self.settings
+        rate, burst = (
+            (settings.upload_source_max_fps, settings.upload_source_burst)
+            if student
+            else (settings.upload_key_max_fps, settings.upload_key_burst)
         )
+        return self.buckets.take(f"ingest:quota:key:{key_id}", rate, burst)
+
+    def take_source(self, key_id: str, source_id: str) -> Decision:
+        return self.buckets.take_source(f"ingest:sources:key:{key_id}", source_id, self.settings.upload_key_max_sources)

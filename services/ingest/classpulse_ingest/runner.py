@@ -27,7 +27,7 @@ from classpulse_ingest.diagnose import SourceError
 from classpulse_ingest.publisher import FrameIdentity, FramePublisher, now_ms
 from classpulse_ingest.ratelimit import Quotas
 from classpulse_ingest.settings import IngestSettings
-from classpulse_ingest.video import CaptureReader, FolderReader, RawFrame, SourceSpec, Timeouts, open_reader, wall_ms
+from classpulse_ingest.video import CaptureReader, FolderReader, RawFrame, SourceSpec, open_reader, wall_ms
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,6 @@ class SourceRunner:
             self._finished.set()
 
     def _read_until_done(self) -> None:
-        timeouts = Timeouts(self.settings.stream_open_timeout_ms, self.settings.stream_read_timeout_ms)
         started_wall_ms = wall_ms()
         started_monotonic = time.monotonic()
         timeline_start_ms: float | None = None
@@ -190,7 +189,7 @@ class SourceRunner:
         while not self.stop_requested.is_set():
             reader: CaptureReader | FolderReader | None = None
             try:
-                reader = open_reader(self.spec, timeouts, self.settings.max_image_pixels, resume_at_ms)
+                reader = open_reader(self.spec, self.settings, resume_at_ms)
                 if timeline_start_ms is None:
                     timeline_start_ms = self._timeline_start(reader, started_wall_ms)
                 for raw in reader.frames(self.fps, timeline_start_ms):

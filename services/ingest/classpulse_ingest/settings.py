@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, IPvAnyNetwork
 
 from classpulse_common.settings import CaptureWindowSettings, RedisSettings
 
@@ -17,10 +18,19 @@ class IngestSettings(RedisSettings, CaptureWindowSettings):
     )
     max_upload_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="CLASSPULSE_MAX_UPLOAD_BYTES per posted frame")
     max_image_pixels: int = Field(
-        25_000_000,
+        1920 * 1080,
         ge=10_000,
-        description="CLASSPULSE_MAX_IMAGE_PIXELS: a posted image declaring more pixels is refused before decoding "
-        "(a small file can decompress into gigabytes)",
+        description="CLASSPULSE_MAX_IMAGE_PIXELS: a posted image (or a folder's) declaring more pixels is refused before "
+        "decoding; a 1080p webcam frame by default (a small file can decompress into gigabytes)",
+    )
+    upload_max_concurrent: int = Field(
+        8, ge=1, description="CLASSPULSE_UPLOAD_MAX_CONCURRENT: uploads read and decoded at once by one ingest process"
+    )
+    upload_slot_wait_s: float = Field(
+        2.0, ge=0, description="CLASSPULSE_UPLOAD_SLOT_WAIT_S: how long an upload waits for one of those before a 503"
+    )
+    upload_read_timeout_s: float = Field(
+        10.0, gt=0, description="CLASSPULSE_UPLOAD_READ_TIMEOUT_S: a frame's body must arrive within this (else 408)"
     )
 
     # Rates: per source (sampling) and per class (a token bucket in Redis, shared by every ingest replica).
@@ -32,9 +42,16 @@ class IngestSettings(RedisSettings, CaptureWindowSettings):
         default_factory=dict, description='CLASSPULSE_CLASS_MAX_FPS_OVERRIDES, JSON: {"big-lecture": 60}'
     )
     upload_source_max_fps: float = Field(
-        1.0, gt=0, description="CLASSPULSE_UPLOAD_SOURCE_MAX_FPS: the most one posting source (a student page) may send"
+        1.0, gt=0, description="CLASSPULSE_UPLOAD_SOURCE_MAX_FPS: the most one student token may post, from any page"
     )
     upload_source_burst: int = Field(3, ge=1, description="CLASSPULSE_UPLOAD_SOURCE_BURST: frames it may send at once")
+    upload_key_max_fps: float = Field(
+        20.0, gt=0, description="CLASSPULSE_UPLOAD_KEY_MAX_FPS: the most one service or admin key may post, all its sources together"
+    )
+    upload_key_burst: int = Field(40, ge=1, description="CLASSPULSE_UPLOAD_KEY_BURST: frames it may send at once")
+    upload_key_max_sources: int = Field(
+        64, ge=1, description="CLASSPULSE_UPLOAD_KEY_MAX_SOURCES: source ids one service or admin key may post under in an hour"
+    )
 
     # Backpressure: the bounded buffer between capture and Kafka.
     buffer_max_frames: int = Field(256, ge=1, description="CLASSPULSE_BUFFER_MAX_FRAMES waiting for Kafka")
@@ -63,6 +80,15 @@ class IngestSettings(RedisSettings, CaptureWindowSettings):
     max_sources: int = Field(64, ge=1, description="CLASSPULSE_MAX_SOURCES running at once in one ingest process")
     media_dir: Path | None = Field(
         None, description="CLASSPULSE_MEDIA_DIR: the only folder whose files and image folders the API may ingest"
+    )
+    source_allowed_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description='CLASSPULSE_SOURCE_ALLOWED_NETWORKS, JSON: the networks a stream source\'s host may resolve into, e.g. '
+        '["10.20.0.0/16"]; none by default (no stream source); loopback, link-local and metadata addresses need an '
+        "entry within their own range (destinations.py)",
+    )
+    source_allowed_schemes: list[Literal["rtsp", "rtsps", "http", "https"]] = Field(
+        ["rtsp", "rtsps", "http", "https"], min_length=1, description="CLASSPULSE_SOURCE_ALLOWED_SCHEMES, JSON"
     )
 
     # The student page.

@@ -1,7 +1,9 @@
 """Sources running inside the ingest service (cameras, streams, recordings), started and stopped by an admin.
 
-A source started here reads a URL (rtsp, rtsps, http, https), a camera of the ingest host by index, or a file or
-folder inside CLASSPULSE_MEDIA_DIR (only there: an API key must not make the service read any file it can see).
+A source started here reads a URL (rtsp, rtsps, http, https) whose host is inside the allowed camera networks
+(destinations.py), a camera of the ingest host by index, or a file or folder given by its absolute path inside
+CLASSPULSE_MEDIA_DIR (only there: an API key must not make the service read any file it can see; and only an
+absolute path, which FFmpeg cannot take for protocol syntax such as `concat:` or `subfile,`).
 """
 
 from __future__ import annotations
@@ -45,15 +47,19 @@ def _manager(request: Request) -> SourceManager:
 
 def _allowed_spec(location: str, settings: IngestSettings) -> SourceSpec:
     spec = SourceSpec(location)
-    try:
-        spec.validate()
-    except SourceError as exc:
-        raise HTTPException(422, str(exc)) from None
     if spec.kind in (SourceKind.FILE, SourceKind.FOLDER):
         media_dir = settings.media_dir.resolve() if settings.media_dir else None
-        if media_dir is None or not FilePath(location).resolve().is_relative_to(media_dir):
+        resolved = FilePath(location).resolve()
+        if media_dir is None or not FilePath(location).is_absolute() or not resolved.is_relative_to(media_dir):
             where = f"inside {media_dir}" if media_dir else "nowhere (CLASSPULSE_MEDIA_DIR is not set)"
-            raise HTTPException(422, f"files and folders may be ingested only from {where}; {location!r} is not")
+            raise HTTPException(
+                422, f"files and folders may be ingested only by their absolute path {where}; {location!r} is not"
+            )
+        spec = SourceSpec(str(resolved))  # what was checked is what is opened, links included
+    try:
+        spec.validate(settings)
+    except SourceError as exc:
+        raise HTTPException(422, str(exc)) from None
     return spec
 
 

@@ -3,16 +3,23 @@
 `POST /v1/classes/{class_id}/frames` takes one JPEG or PNG, as the raw body or as the `frame` field of a
 multipart/form-data form. A student token is one student: all its frames form one source (`student-<key id>`), from
 however many pages, and its camera is personal unless the token was issued for a room camera. A service or admin key
-names its source (`X-Source-Id`) and says what its camera shows (`X-Camera-Kind`, room by default). The image is checked before it is decoded (type, declared pixels, completeness), decoded,
-downscaled if oversized, re-encoded as JPEG and queued for Kafka like any other frame. Each refusal is a 4xx with
-its reason, counted by reason in `classpulse_ingest_uploads_rejected_total`.
-"""
+names its source (`X-Source-Id`) and says what its camera shows (`X-Camera-Kind`, room by default).
+
+What a frame costs is bounded by its credential before any of its bytes are read: the key's own rate (a student
+token's, or a service key's over all its sources), the number of source ids a service key posts under, the class's
+quota, then one of a few upload slots (the body is read, checked and decoded only inside one). The image is checked
+before it is decoded (type, declared pixels, completeness), decoded, downscaled if oversized, re-encoded as JPEG and
+queued for Kafka like any other frame. Each refusal is a 4xx (503 when every slot stays busy) with its reason,
+counted by reason in `classpulse_ingest_uploads_rejected_total`."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
+import numpy as np
 import redis
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
 from prometheus_client import Counter
@@ -26,6 +33,7 @@ from classpulse_ingest.images import ImageRejected, ImageType, decode_image, med
 from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.publisher import FrameIdentity, now_ms
 from classpulse_ingest.ratelimit import Decision
+from classpulse_ingest.settings import IngestSettings
 
 router = APIRouter(tags=["frames"])
 
@@ -89,31 +97,31 @@ async def post_frame(
         raise Rejected(415, "content_type", f"send the frame as {' or '.join(ACCEPTED_TYPES)}, not {content_type!r}")
     if not await request.app.state.redis.exists(class_key(class_id)):
         raise Rejected(404, "unknown_class", f"class {class_id!r} is not registered")
-    limit = request.app.state.settings.max_upload_bytes
-    body = await _read_bounded(request, limit + (MULTIPART_OVERHEAD_BYTES if declared == MULTIPART else 0))
     pipeline: Pipeline = request.app.state.pipeline
+    settings = pipeline.settings
     source_id = _source_id(key, x_source_id)
-    if key.role == Role.STUDENT:
-        # A student page's own rate first, before any decoding: a page posting in a loop costs no more than a lookup.
-        _within_rate(await asyncio.to_thread(pipeline.quotas.take_upload_source, class_id, source_id), "source_rate",
-                     f"source {source_id!r} posts faster than {pipeline.settings.upload_source_max_fps:g} frames/s")
-    try:
-        if declared == MULTIPART:
-            body, part_type = multipart_image(body, content_type)
-            declared = None if part_type in (None, "application/octet-stream") else part_type
-            if len(body) > limit:
-                raise ImageRejected(413, "too_large", f"frame larger than {limit} bytes")
-        image = await asyncio.to_thread(decode_image, body, pipeline.settings.max_image_pixels, declared)
-    except ImageRejected as exc:
-        raise Rejected(exc.status, exc.reason, str(exc)) from None
-    # The class's quota counts only frames that are real images.
+    # Everything a frame costs is paid for before its bytes are read or decoded, the cheapest first: a credential
+    # posting in a loop, under any number of source ids, costs its own rate and no more than a lookup a request.
+    student = key.role == Role.STUDENT
+    rate = settings.upload_source_max_fps if student else settings.upload_key_max_fps
+    _within_rate(await asyncio.to_thread(pipeline.quotas.take_credential, key.key_id, student), "key_rate",
+                 f"this key posts faster than {rate:g} frames/s, whatever its source ids")
+    if not student:
+        _within_rate(await asyncio.to_thread(pipeline.quotas.take_source, key.key_id, source_id), "key_sources",
+                     f"this key posted under {settings.upload_key_max_sources} source ids within the hour; {source_id!r} "
+                     "would be one more")
+    # A frame that then proves not to be an image has still used its class's quota: it cost the class a slot all the same.
     _within_rate(await asyncio.to_thread(pipeline.quotas.take_class, class_id), "class_quota",
-                 f"class {class_id!r} is over its quota of {pipeline.settings.class_quota_fps(class_id):g} frames/s")
-    sequence = await _next_sequence(pipeline.redis, class_id, source_id)
-    age_ms = min(x_capture_age_ms or 0, MAX_CAPTURE_AGE_MS)
-    camera_kind = (key.camera_kind or "personal") if key.role == Role.STUDENT else x_camera_kind
-    identity = FrameIdentity(class_id, source_id, sequence, received_ms - age_ms, x_session_id, camera_kind)
-    frame = await asyncio.to_thread(pipeline.publisher.publish, image, identity, request.app.state.upload_tally)
+                 f"class {class_id!r} is over its quota of {settings.class_quota_fps(class_id):g} frames/s")
+    # The body, its decoded pixels and their re-encoding exist only inside one of a bounded number of slots: memory
+    # stays bounded however many uploads arrive at once (the others wait, holding no more than their connection).
+    async with _upload_slot(request.app.state.upload_slots, settings.upload_slot_wait_s):
+        image = await _received_image(request, declared, content_type, settings)
+        sequence = await _next_sequence(pipeline.redis, class_id, source_id)
+        age_ms = min(x_capture_age_ms or 0, MAX_CAPTURE_AGE_MS)
+        camera_kind = (key.camera_kind or "personal") if student else x_camera_kind
+        identity = FrameIdentity(class_id, source_id, sequence, received_ms - age_ms, x_session_id, camera_kind)
+        frame = await asyncio.to_thread(pipeline.publisher.publish, image, identity, request.app.state.upload_tally)
     return FrameAccepted(
         frame_id=frame.frame_id,
         source_id=source_id,
@@ -137,6 +145,39 @@ def _within_rate(decision: Decision, reason: str, message: str) -> None:
     if not decision.allowed:
         retry_after = max(1, round(decision.retry_after_s + 0.5))
         raise Rejected(429, reason, f"{message}: retry in {retry_after} s", {"Retry-After": str(retry_after)})
+
+
+@asynccontextmanager
+async def _upload_slot(slots: asyncio.Semaphore, wait_s: float) -> AsyncIterator[None]:
+    try:
+        async with asyncio.timeout(wait_s):
+            await slots.acquire()
+    except TimeoutError:
+        raise Rejected(503, "busy", "ingest is busy with other uploads: retry in 1 s", {"Retry-After": "1"}) from None
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+async def _received_image(request: Request, declared: str, content_type: str, settings: IngestSettings) -> np.ndarray:
+    """The posted image, read (within the read timeout: a slow sender must not hold a slot) and decoded once its
+    header passed."""
+    limit = settings.max_upload_bytes
+    try:
+        async with asyncio.timeout(settings.upload_read_timeout_s):
+            body = await _read_bounded(request, limit + (MULTIPART_OVERHEAD_BYTES if declared == MULTIPART else 0))
+    except TimeoutError:
+        raise Rejected(408, "slow_body", f"the frame did not arrive within {settings.upload_read_timeout_s:g} s") from None
+    try:
+        if declared == MULTIPART:
+            body, part_type = multipart_image(body, content_type)
+            declared = None if part_type in (None, "application/octet-stream") else part_type
+            if len(body) > limit:
+                raise ImageRejected(413, "too_large", f"frame larger than {limit} bytes")
+        return await asyncio.to_thread(decode_image, body, settings.max_image_pixels, declared)
+    except ImageRejected as exc:
+        raise Rejected(exc.status, exc.reason, str(exc)) from None
 
 
 async def _next_sequence(client: redis.Redis, class_id: str, source_id: str) -> int:

@@ -11,6 +11,8 @@ modification time.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,10 +24,29 @@ import cv2
 import numpy as np
 from prometheus_client import Counter
 
-from classpulse_ingest.diagnose import SourceError, redact, unreachable_stream, unreadable_file
+from classpulse_ingest.destinations import check_stream_destination
+from classpulse_ingest.diagnose import SourceError, redact, unopened_stream, unreadable_file
 from classpulse_ingest.images import ImageRejected, decode_image
+from classpulse_ingest.settings import IngestSettings
 
-STREAM_SCHEMES = frozenset({"rtsp", "rtsps", "http", "https"})
+# FFmpeg's own error lines (on stderr, so in the service's log) name the hosts it reached and what they answered:
+# silenced, as any other probe of the network would be (an operator may set another level to debug a camera).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+_RECORDING_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,avi,matroska,webm,mpegts,ogg"
+_FFMPEG_OPTIONS = {
+    # What FFmpeg may open for each kind of source: the protocols (no concat:, subfile, file from a stream, ...) and
+    # the demuxers (no playlists or concat lists from a file), in OPENCV_FFMPEG_CAPTURE_OPTIONS' syntax.
+    "file": f"protocol_whitelist;file|format_whitelist;{_RECORDING_FORMATS}",
+    "rtsp": "protocol_whitelist;tcp,udp,rtp|format_whitelist;rtsp|rtsp_flags;prefer_tcp",
+    "rtsps": "protocol_whitelist;tcp,tls,udp,rtp|format_whitelist;rtsp|rtsp_flags;prefer_tcp",
+    "http": f"protocol_whitelist;http,https,tcp,tls,crypto|format_whitelist;hls,mpjpeg,{_RECORDING_FORMATS}",
+}
+_FFMPEG_OPTIONS["https"] = _FFMPEG_OPTIONS["http"]
+_FFMPEG_OPEN = threading.Lock()
+"""OpenCV reads the options from the environment as it opens a capture: one open at a time sees the options meant for
+it (OpenCV serialises its FFmpeg opens anyway)."""
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 _KNOWN_LENGTH_LIMIT = 1e9  # live streams report a frame count of -1, 0 or nonsense such as -9.2e18
 
@@ -61,9 +82,11 @@ class SourceSpec:
     def display(self) -> str:
         return redact(self.location)
 
-    def validate(self) -> None:
-        if self.kind == SourceKind.STREAM and urlsplit(self.location).scheme not in STREAM_SCHEMES:
-            raise SourceError("bad_location", f"unsupported URL scheme in {self.display!r}: use {', '.join(sorted(STREAM_SCHEMES))}")
+    def validate(self, settings: IngestSettings) -> None:
+        """Raises SourceError unless a stream's URL may be opened: an allowed scheme, a host inside the allowed
+        networks. Checked at every open: a host name may resolve elsewhere by the next reconnection."""
+        if self.kind == SourceKind.STREAM:
+            check_stream_destination(self.location, settings.source_allowed_networks, settings.source_allowed_schemes)
 
 
 @dataclass(frozen=True)
@@ -194,11 +217,14 @@ def _open_capture(spec: SourceSpec, timeouts: Timeouts) -> cv2.VideoCapture:
             raise SourceError("no_camera", f"no camera at index {webcam_index(spec)}: {device} {why}")
         return capture
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeouts.open_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeouts.read_ms]
-    capture = cv2.VideoCapture(spec.location, cv2.CAP_FFMPEG, params)
+    options = _FFMPEG_OPTIONS[urlsplit(spec.location).scheme if spec.kind == SourceKind.STREAM else "file"]
+    with _FFMPEG_OPEN:
+        os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = options
+        capture = cv2.VideoCapture(spec.location, cv2.CAP_FFMPEG, params)
     if capture.isOpened():
         return capture
     if spec.kind == SourceKind.STREAM:
-        raise unreachable_stream(spec.location, timeouts.open_ms / 1000)
+        raise unopened_stream(spec.location, timeouts.open_ms / 1000)
     raise unreadable_file(Path(spec.location))
 
 
@@ -249,8 +275,9 @@ class FolderReader:
         pass
 
 
-def open_reader(spec: SourceSpec, timeouts: Timeouts, max_pixels: int, resume_at_ms: float = 0.0) -> CaptureReader | FolderReader:
-    spec.validate()
+def open_reader(spec: SourceSpec, settings: IngestSettings, resume_at_ms: float = 0.0) -> CaptureReader | FolderReader:
+    spec.validate(settings)
     if spec.kind == SourceKind.FOLDER:
-        return FolderReader(spec, max_pixels)
+        return FolderReader(spec, settings.max_image_pixels)
+    timeouts = Timeouts(settings.stream_open_timeout_ms, settings.stream_read_timeout_ms)
     return CaptureReader(spec, timeouts, resume_at_ms)
