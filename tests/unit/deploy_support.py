@@ -30,6 +30,12 @@ OVERLAYS = ("dev", "prod")
 CRD_SCHEMAS = K8S / "schemas"
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKER = REPO / "deploy" / "docker"
+ROOT_LOCK = REPO / "requirements.lock"
+
+
+def dockerfile(image: str) -> Path:
+    """The Dockerfile of an image: one for every Python service (build argument SERVICE), the model server's own."""
+    return DOCKER / "model-server" / "Dockerfile" if image == "model-server" else DOCKER / "Dockerfile"
 
 SERVICES = ("ingest", "detector", "classifier", "aggregator", "api")
 """The five ClassPulse services: package classpulse_<name> under services/<name>/, image classpulse/<name>."""
