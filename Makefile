@@ -90,9 +90,10 @@ $(TOOLS_VENV)/bin/pip-audit: requirements-tools.txt
 	$(TOOLS_VENV)/bin/pip install -q -r requirements-tools.txt
 	touch $@
 
-lock: $(TOOLS_VENV)/bin/pip-audit ## Resolve requirements.txt into requirements.lock: every package pinned, with hashes
+lock: $(TOOLS_VENV)/bin/pip-audit ## Resolve requirements.txt into requirements.lock, then each image's part of it (deploy/docker/*/*.lock)
 	$(TOOLS_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-header \
 		--no-emit-find-links --output-file requirements.lock requirements.txt
+	$(PYTHON) deploy/tools/image_locks.py --pip-compile $(TOOLS_VENV)/bin/pip-compile
 
-audit: $(TOOLS_VENV)/bin/pip-audit ## Known vulnerabilities of every package in requirements.lock (pip-audit, PyPI advisories)
-	$(PYTHON) -m classpulse_reliability.audit --lock requirements.lock --pip-audit $(TOOLS_VENV)/bin/pip-audit
+audit: $(TOOLS_VENV)/bin/pip-audit ## Known vulnerabilities of every package in requirements.lock and the images' locks (pip-audit, PyPI advisories)
+	$(PYTHON) -m classpulse_reliability.audit --lock requirements.lock deploy/docker/*/*.lock --pip-audit $(TOOLS_VENV)/bin/pip-audit

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 THROUGHPUT_FILE = Path(__file__).resolve().parents[1] / "k8s" / "throughput.json"
+DESIGN_LOAD_FILE = Path(__file__).resolve().parents[1] / "k8s" / "overlays" / "prod" / "design-load.json"
+"""The load the prod overlay is sized for: its partitions and autoscaler limits are `prod_sizing` of it."""
 TARGET_UTILISATION = 0.7
 """Plan replicas to run at 70% of their measured throughput: headroom for bursts and for a replica lost."""
 PARTITION_STEP = 12
@@ -81,6 +83,18 @@ def plan(load: Load, throughput: dict[str, float | None]) -> dict[str, float | i
     }
 
 
+def prod_sizing(load: Load, throughput: dict[str, float | None]) -> dict[str, int | None]:
+    """Partitions per pipeline topic and each scaled stage's maxReplicaCount for a design load: the autoscalers may
+    run PARTITION_HEADROOM x the replicas the load needs (bursts, growth until the guide is re-run), and the
+    partitions allow that for the busiest stage."""
+    row = plan(load, throughput)
+    headroom = {
+        stage: math.ceil(row[stage] * PARTITION_HEADROOM) if row[stage] is not None else None
+        for stage in ("detector", "classifier")
+    }
+    return {"partitions": row["partitions"], **headroom}
+
+
 def lag_thresholds(throughput: dict[str, float | None], faces_per_frame: float = 1.0) -> dict[str, int | None]:
     """KEDA lagThreshold per scaled stage, in messages of its input topic: the detector's are frames, the
     classifier's are frames' worth of crops (faces_per_frame faces each)."""
@@ -135,6 +149,10 @@ def main() -> None:
     throughput = json.loads(args.throughput.read_text())
     loads = [Load(classes, args.students, args.fps, args.faces_per_frame) for classes in args.classes]
     print(table(loads, throughput))
+    design = Load(**json.loads(DESIGN_LOAD_FILE.read_text())["load"])
+    print(f"\nprod overlay ({design}): " + ", ".join(
+        f"{key} {value if value is not None else '?'}" for key, value in prod_sizing(design, throughput).items()
+    ))
     thresholds = lag_thresholds(throughput, args.faces_per_frame)
     print("\nKEDA lagThreshold (deploy/k8s/base/autoscaling/scaledobjects.yaml): " + ", ".join(
         f"{stage} {value if value is not None else '?'}" for stage, value in thresholds.items()

@@ -1,4 +1,5 @@
-"""`python -m classpulse_reliability.audit`: known vulnerabilities of every package pinned in requirements.lock.
+"""`python -m classpulse_reliability.audit`: known vulnerabilities of every package pinned in requirements.lock (and
+in any other lock given, such as the images' deploy/docker/*/*.lock).
 
 pip-audit does the auditing, against PyPI's per-release advisories (`/pypi/<name>/<version>/json`). Where it cannot
 reach them it skips the package; so do some networks (this project's build machines reach PyPI through an access
@@ -97,16 +98,20 @@ def _line(finding: Finding) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m classpulse_reliability.audit", description=__doc__.split("\n")[0])
-    parser.add_argument("--lock", type=Path, default=Path("requirements.lock"))
+    parser.add_argument("--lock", type=Path, nargs="+", default=[Path("requirements.lock")], help="one or more lock files")
     parser.add_argument("--pip-audit", default="pip-audit", help="the pip-audit command (default: from PATH)")
     parser.add_argument("--strict", action="store_true", help="fail when a package could not be audited")
     args = parser.parse_args(argv)
-    findings = audit(args.lock, args.pip_audit)
-    for finding in findings:
-        print(_line(finding))
+    findings = []
+    for lock in args.lock:
+        print(f"{lock}:")
+        lock_findings = audit(lock, args.pip_audit)
+        for finding in lock_findings:
+            print(_line(finding))
+        findings += lock_findings
     vulnerable = [f for f in findings if f.vulnerabilities]
     unaudited = [f for f in findings if not f.audited_by]
-    print(f"\n{len(findings)} packages: {len(vulnerable)} with known vulnerabilities, {len(unaudited)} not audited")
+    print(f"\n{len(findings)} pins in {len(args.lock)} lock files: {len(vulnerable)} with known vulnerabilities, {len(unaudited)} not audited")
     if vulnerable:
         return 1
     return 2 if args.strict and unaudited else 0

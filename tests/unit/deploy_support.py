@@ -30,6 +30,12 @@ OVERLAYS = ("dev", "prod")
 CRD_SCHEMAS = K8S / "schemas"
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKER = REPO / "deploy" / "docker"
+ROOT_LOCK = REPO / "requirements.lock"
+
+
+def dockerfile(image: str) -> Path:
+    """The Dockerfile of an image: one for every Python service (build argument SERVICE), the model server's own."""
+    return DOCKER / "model-server" / "Dockerfile" if image == "model-server" else DOCKER / "Dockerfile"
 
 SERVICES = ("ingest", "detector", "classifier", "aggregator", "api")
 """The five ClassPulse services: package classpulse_<name> under services/<name>/, image classpulse/<name>."""
@@ -42,22 +48,39 @@ POD_TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
 # --- Kubernetes ---------------------------------------------------------------------------------------------------
 
 
-def kustomize_binary() -> str:
-    cached = REPO / ".cache" / "bin" / "kustomize"
-    found = str(cached) if cached.exists() else shutil.which("kustomize")
+KUSTOMIZE_INSTALLER = REPO / "deploy" / "tools" / "install-kustomize.sh"
+
+
+def kustomize_version(which: str) -> str:
+    """The kustomize version install-kustomize.sh names `KUSTOMIZE_<WHICH>` (PINNED, OLDEST)."""
+    return re.search(rf"^KUSTOMIZE_{which.upper()}=(v[0-9.]+)", KUSTOMIZE_INSTALLER.read_text(), re.MULTILINE)[1]
+
+
+def kustomize_binary(version: str | None = None) -> str:
+    """The pinned kustomize (or one on PATH), or exactly the given version, as install-kustomize.sh left them."""
+    cached = REPO / ".cache" / "bin" / (f"kustomize-{version}" if version else "kustomize")
+    if cached.exists():
+        return str(cached)
+    found = shutil.which("kustomize") if version is None else None
     if not found:
-        pytest.fail("kustomize is not installed: run deploy/tools/install-kustomize.sh (make install does)")
+        pytest.fail(f"kustomize {version or ''} is not installed: run deploy/tools/install-kustomize.sh (make install does)")
     return found
 
 
 @functools.cache
-def render(overlay: str) -> tuple[dict, ...]:
-    """Every object `kustomize build deploy/k8s/overlays/<overlay>` renders."""
+def build(overlay: str, version: str | None = None) -> str:
+    """The output of `kustomize build deploy/k8s/overlays/<overlay>` (the pinned kustomize unless a version is given)."""
     result = subprocess.run(
-        [kustomize_binary(), "build", str(K8S / "overlays" / overlay)], capture_output=True, text=True, timeout=120
+        [kustomize_binary(version), "build", str(K8S / "overlays" / overlay)], capture_output=True, text=True, timeout=120
     )
-    assert result.returncode == 0, f"kustomize build {overlay} failed:\n{result.stderr}"
-    return tuple(document for document in yaml.safe_load_all(result.stdout) if document)
+    assert result.returncode == 0, f"kustomize {version or ''} build {overlay} failed:\n{result.stderr}"
+    return result.stdout
+
+
+@functools.cache
+def render(overlay: str) -> tuple[dict, ...]:
+    """Every object the pinned `kustomize build deploy/k8s/overlays/<overlay>` renders."""
+    return tuple(document for document in yaml.safe_load_all(build(overlay)) if document)
 
 
 def objects_of(objects: tuple[dict, ...], kind: str) -> list[dict]:

@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from deploy_support import K8S, load_tool
+from deploy_support import K8S, load_tool, named, objects_of, render
 
 pytestmark = pytest.mark.unit
 
@@ -56,4 +56,35 @@ def test_autoscaling_lag_thresholds_are_the_measured_throughputs_times_the_accep
     assert scaled == expected, "set lagThreshold to: python deploy/tools/capacity.py"
     assert capacity.lag_thresholds({"detector_frames_per_s": 50.0, "classifier_faces_per_s": 1200.0}, 6.0) == {
         "detector": 100, "classifier": 400,
+    }
+
+
+def test_prod_kafka_is_replicated_across_zones() -> None:
+    """Replication 3, 2 in sync, one replica per zone: a zone lost loses no acknowledged message and stops nothing."""
+    objects = render("prod")
+    kafka = named(objects, "Kafka", "classpulse")["spec"]["kafka"]
+    assert kafka["rack"] == {"topologyKey": "topology.kubernetes.io/zone"}
+    assert kafka["config"]["default.replication.factor"] == 3 and kafka["config"]["min.insync.replicas"] == 2
+    assert kafka["config"]["offsets.topic.replication.factor"] == 3 and kafka["config"]["transaction.state.log.min.isr"] == 2
+    for topic in objects_of(objects, "KafkaTopic"):
+        assert (topic["spec"]["replicas"], topic["spec"]["config"]["min.insync.replicas"]) == (3, 2), topic["metadata"]["name"]
+    brokers = named(objects, "KafkaNodePool", "brokers")["spec"]
+    assert brokers["replicas"] >= 3
+    (spread,) = brokers["template"]["pod"]["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "topology.kubernetes.io/zone" and spread["whenUnsatisfiable"] == "DoNotSchedule"
+
+
+def test_prod_partitions_and_autoscaler_limits_follow_the_design_load() -> None:
+    capacity = load_tool("capacity")
+    throughput = json.loads((K8S / "throughput.json").read_text())
+    design = capacity.Load(**json.loads(capacity.DESIGN_LOAD_FILE.read_text())["load"])
+    expected = capacity.prod_sizing(design, throughput)
+    objects = render("prod")
+    pipeline = {"classpulse-frames", "classpulse-faces", "classpulse-predictions"}
+    partitions = {t["metadata"]["name"]: t["spec"]["partitions"] for t in objects_of(objects, "KafkaTopic") if t["metadata"]["name"] in pipeline}
+    assert partitions == dict.fromkeys(pipeline, expected["partitions"]), "set them to: python deploy/tools/capacity.py"
+    limits = {s["metadata"]["name"]: s["spec"]["maxReplicaCount"] for s in objects_of(objects, "ScaledObject")}
+    assert limits == {"detector": expected["detector"], "classifier": expected["classifier"]}
+    assert capacity.prod_sizing(capacity.Load(100, 30, 1.0, 1.0), throughput | {"detector_frames_per_s": 100.0}) == {
+        "partitions": 96, "detector": 86, "classifier": 4,
     }

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from deploy_support import COMPOSE_FILE, K8S, REPO, SERVICES, compose, objects_of, render
+from deploy_support import COMPOSE_FILE, K8S, REPO, SERVICES, compose, dockerfile, objects_of, render
 
 from classpulse_devstack.config import DevstackConfig
 from classpulse_devstack.kafka_topics import pipeline_topics
@@ -38,8 +38,8 @@ def test_every_built_image_has_its_dockerfile_and_every_service_is_built() -> No
     built = {name: service["build"] for name, service in compose()["services"].items() if "build" in service}
     assert set(built) == set(SERVICES) | {"model-server"}
     for name, build in built.items():
-        assert build["context"] == "." and build["dockerfile"] == f"deploy/docker/{name}/Dockerfile"
-        assert (REPO / build["dockerfile"]).is_file()
+        assert build["context"] == "." and REPO / build["dockerfile"] == dockerfile(name)
+        assert build.get("args", {}) == ({} if name == "model-server" else {"SERVICE": name})
         assert compose()["services"][name]["image"].startswith(f"classpulse/{name}:")
 
 

@@ -1,10 +1,14 @@
-"""The Dockerfiles: multi-stage, slim, pinned, non-root; each image installs exactly the pinned packages its
-service imports (versions as in requirements.txt), and the classifier's TF Serving messages work without TensorFlow."""
+"""The Dockerfiles: one for every Python service (build argument SERVICE) and the model server's; multi-stage, slim,
+pinned, non-root. Each image installs exactly the packages its service imports (versions as in requirements.txt),
+from a hashed lock whose every entry is the audited requirements.lock's, and the classifier's TF Serving messages
+work without TensorFlow."""
 
 from __future__ import annotations
 
 import importlib.metadata
+import itertools
 import re
+from fnmatch import fnmatch
 import shutil
 import subprocess
 import sys
@@ -13,7 +17,17 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from deploy_support import DOCKER, REPO, SERVICES, normalise, requirement_pins, settings_class, third_party_imports
+from deploy_support import (
+    DOCKER,
+    REPO,
+    ROOT_LOCK,
+    SERVICES,
+    dockerfile,
+    load_tool,
+    normalise,
+    requirement_pins,
+    third_party_imports,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -21,7 +35,11 @@ ROOT_PINS = requirement_pins(REPO / "requirements.txt")
 
 
 def _dockerfile(name: str) -> str:
-    return (DOCKER / name / "Dockerfile").read_text()
+    return dockerfile(name).read_text()
+
+
+def _lock_entries(path: Path) -> dict[str, str]:
+    return load_tool("image_locks").entries(path.read_text())
 
 
 def _image_pins(service: str) -> dict[str, str]:
@@ -69,40 +87,72 @@ def test_image_installs_what_the_service_imports_and_no_more(service: str) -> No
     assert not unused, f"{service}'s image installs {sorted(unused)}, which it never imports"
 
 
-@pytest.mark.parametrize("name", [*SERVICES, "model-server"])
+@pytest.mark.parametrize("name", ["api", "model-server"])
 def test_dockerfile_is_pinned_and_runs_as_non_root(name: str) -> None:
-    text = _dockerfile(name)
+    path = dockerfile(name)
+    text = path.read_text()
     images = re.findall(r"^(?:ARG PYTHON_IMAGE=|FROM )(\S+)", text, re.MULTILINE)
     for image in (i for i in images if not i.startswith("${")):
         assert re.fullmatch(r"[a-z0-9./-]+:\d+(\.\d+)+[a-z0-9.-]*", image), f"{name}: {image} is not pinned"
     assert re.search(r"^USER 10001:10001$", text, re.MULTILINE), name
-    ignore = [line for line in (DOCKER / name / "Dockerfile.dockerignore").read_text().splitlines() if not line.startswith("#")]
+    ignore = [line for line in path.with_name("Dockerfile.dockerignore").read_text().splitlines() if not line.startswith("#")]
     assert ignore[0] == "*", "the build context starts from nothing; what the image needs is let back in"
+    allowed = [line[1:] for line in ignore if line.startswith("!")]
     for source in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.MULTILINE):
-        for path in source.split():
-            assert f"!{path}" in ignore and (REPO / path).exists(), f"{name}: COPY {path} must be in the context"
+        for pattern, service in itertools.product(source.split(), SERVICES):
+            path = REPO / pattern.replace("${SERVICE}", service)
+            assert path.exists(), f"{name}: COPY {path.relative_to(REPO)}: no such file"
+            sent = [path, *path.rglob("*")]
+            assert any(fnmatch(str(p.relative_to(REPO)), a) for p in sent for a in allowed), (
+                f"{name}: COPY {path.relative_to(REPO)} must be in the context"
+            )
+
+
+def test_one_dockerfile_builds_every_python_service_from_its_hashed_lock() -> None:
+    text = _dockerfile("api")
+    assert re.search(r"^ARG SERVICE$", text, re.MULTILINE)
+    assert {p.parent.name for p in DOCKER.glob("*/Dockerfile")} == {"model-server"}, "no Dockerfile per service"
+    assert "COPY deploy/docker/${SERVICE}/ /tmp/image/" in text
+    installs = re.findall(r"pip (?:install|download) [^\n]*", text)
+    assert installs and all("--require-hashes" in line for line in installs), installs
+    assert "pip install --no-compile --require-hashes -r /tmp/image/requirements.lock" in text
+    assert re.search(r"^FROM \$\{PYTHON_IMAGE\} AS build$", text, re.MULTILINE)
+    assert "python:3.11." in text and "-slim-" in text
+    assert "COPY --from=build /opt/venv /opt/venv" in text and "CLASSPULSE_HTTP_HOST=0.0.0.0" in text
+    assert "COPY services/${SERVICE}/classpulse_${SERVICE} " in text and "COPY services/common/classpulse_common " in text
+    assert "SERVICE_MODULE=classpulse_${SERVICE}" in text
+    assert 'ENTRYPOINT ["/bin/sh", "-c", "exec python -m \\"$SERVICE_MODULE\\" \\"$@\\"", "classpulse"]' in text
+
+
+@pytest.mark.parametrize("lock", sorted(DOCKER.glob("*/*.lock")), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_image_locks_hold_the_audited_entries(lock: Path) -> None:
+    """Every version and hash an image installs is requirements.lock's, which `make audit` audits."""
+    root = _lock_entries(ROOT_LOCK)
+    entries = _lock_entries(lock)
+    assert entries, lock
+    for name, entry in entries.items():
+        assert entry == root.get(name), f"{lock}: {name} differs from requirements.lock: run make lock"
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_python_images_are_multi_stage_and_start_the_service(service: str) -> None:
-    text = _dockerfile(service)
-    assert re.search(r"^FROM \$\{PYTHON_IMAGE\} AS build$", text, re.MULTILINE)
-    assert "python:3.11." in text and "-slim-" in text
-    assert f'ENTRYPOINT ["python", "-m", "classpulse_{service}"]' in text
-    assert "COPY --from=build /opt/venv /opt/venv" in text
-    assert re.search(rf"^EXPOSE {settings_class(service).model_fields['http_port'].default}$", text, re.MULTILINE)
-    assert "CLASSPULSE_HTTP_HOST=0.0.0.0" in text
-    assert f"COPY services/{service}/classpulse_{service} " in text and "COPY services/common/classpulse_common " in text
+def test_image_lock_is_the_closure_of_its_requirements(service: str) -> None:
+    """requirements.lock of an image holds its requirements.txt and their dependencies, nothing else; the other
+    locks hold just their .txt's packages (taken without dependencies)."""
+    for requirements in sorted((DOCKER / service).glob("*.txt")):
+        pins = set(requirement_pins(requirements))
+        expected = _with_dependencies(pins) if requirements.name == "requirements.txt" else pins
+        assert set(_lock_entries(requirements.with_suffix(".lock"))) == expected, f"{requirements}: run make lock"
 
 
 def test_classifier_gets_tf_serving_messages_without_tensorflow() -> None:
     text = _dockerfile("classifier")
-    assert "pip install --no-compile --no-deps -r /tmp/requirements-no-deps.txt" in text
-    assert set(requirement_pins(DOCKER / "classifier" / "requirements-no-deps.txt")) == {"tensorflow-serving-api"}
-    assert "tensorflow" not in requirement_pins(DOCKER / "classifier" / "requirements.txt")
-    assert re.search(rf"^ARG TENSORFLOW_VERSION={re.escape(ROOT_PINS['tensorflow'])}$", text, re.MULTILINE)
-    assert 'pip download --no-deps --only-binary=:all: --dest /tmp/wheels "tensorflow==${TENSORFLOW_VERSION}"' in text
-    assert "rm -rf /tmp/wheels" in text
+    classifier = DOCKER / "classifier"
+    assert "pip install --no-compile --no-deps --require-hashes -r /tmp/image/requirements-no-deps.lock" in text
+    assert set(requirement_pins(classifier / "requirements-no-deps.txt")) == {"tensorflow-serving-api"}
+    assert "tensorflow" not in _lock_entries(classifier / "requirements.lock")
+    assert requirement_pins(classifier / "tensorflow-wheel.txt") == {"tensorflow": ROOT_PINS["tensorflow"]}
+    assert "pip download --no-deps --only-binary=:all: --require-hashes --dest /tmp/wheels -r /tmp/image/tensorflow-wheel.lock" in text
+    assert "python /tmp/image/extract_tf_protos.py /tmp/wheels/tensorflow-*.whl" in text and "rm -rf /tmp/wheels" in text
 
 
 def test_model_server_image_matches_the_serving_api() -> None:

@@ -1,4 +1,5 @@
-"""Both Kubernetes overlays render, and every object they render is valid: built-in kinds against the Kubernetes
+"""Both Kubernetes overlays render, the same with the kustomize of the oldest supported kubectl (`kubectl apply -k`)
+as with the pinned one, and every object they render is valid: built-in kinds against the Kubernetes
 JSON schemas of the oldest and newest supported minor versions (kubernetes-validate, strict: unknown fields fail),
 custom resources against the committed CRD schemas of Strimzi, KEDA and the Prometheus Operator."""
 
@@ -9,8 +10,9 @@ import copy
 import jsonschema
 import kubernetes_validate
 import pytest
+import yaml
 
-from deploy_support import OVERLAYS, crd_schema, render, strict
+from deploy_support import K8S, OVERLAYS, build, crd_schema, kustomize_version, render, strict
 
 pytestmark = pytest.mark.unit
 
@@ -40,6 +42,22 @@ def _validate(obj: dict) -> None:
 def test_overlay_renders_every_kind_it_needs(overlay: str) -> None:
     kinds = {obj["kind"] for obj in render(overlay)}
     assert kinds == EXPECTED_KINDS[overlay]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kubectl_apply_k_renders_what_the_pinned_kustomize_does(overlay: str) -> None:
+    """kubectl embeds its own kustomize; the oldest one we support must render every overlay byte for byte as the
+    pinned one does (the versions between differ from these two by bug fixes only)."""
+    assert build(overlay, kustomize_version("oldest")) == build(overlay, kustomize_version("pinned"))
+
+
+def test_a_deleting_patch_is_alone_in_its_file() -> None:
+    """Kustomize before v5.7 panics on the document after a `$patch: delete` in the same patch file: caught here
+    even where only the pinned kustomize is installed."""
+    for path in [*K8S.glob("overlays/*/*.yaml"), *K8S.glob("components/*/*.yaml")]:
+        documents = [document for document in yaml.safe_load_all(path.read_text()) if document]
+        if any(isinstance(document, dict) and document.get("$patch") == "delete" for document in documents):
+            assert len(documents) == 1, f"{path.relative_to(K8S)}: move the `$patch: delete` into a file of its own"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

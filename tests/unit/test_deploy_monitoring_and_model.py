@@ -11,12 +11,30 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from deploy_support import K8S, OVERLAYS, REPO, SERVICES, containers, load_tool, named, objects_of, render, settings_class
+from deploy_support import (
+    K8S,
+    OVERLAYS,
+    REPO,
+    SERVICES,
+    container_env,
+    containers,
+    load_tool,
+    named,
+    objects_of,
+    render,
+    settings_class,
+)
 
 pytestmark = pytest.mark.unit
 
 MODEL_CONFIG = K8S / "base" / "model-server" / "models.config"
 MONITORING_CONFIG = K8S / "base" / "model-server" / "monitoring.config"
+BATCHING_CONFIG = K8S / "base" / "model-server" / "batching.config"
+BATCHING_FIELDS = {
+    "max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads", "allowed_batch_sizes",
+    "pad_variable_length_inputs", "thread_pool_name", "enable_large_batch_splitting", "max_execution_batch_size",
+}
+"""Fields of TF Serving's BatchingParameters (session_bundle_config.proto; its module is not in tensorflow-serving-api)."""
 
 
 
@@ -95,3 +113,41 @@ def test_model_server_reads_the_config_it_is_given(overlay: str) -> None:
     assert named(objects, "PodMonitor", "model-server")["spec"]["podMetricsEndpoints"][0]["path"] == metrics_path
     compose_prometheus = yaml.safe_load((REPO / "deploy" / "compose" / "prometheus.yml").read_text())
     assert next(j for j in compose_prometheus["scrape_configs"] if j["job_name"] == "model-server")["metrics_path"] == metrics_path
+
+
+def _batching() -> dict[str, int]:
+    text = "\n".join(line for line in BATCHING_CONFIG.read_text().splitlines() if not line.startswith("#"))
+    fields = dict(re.findall(r"^(\w+) \{ value: (\d+) \}$", text, re.MULTILINE))
+    assert len(fields) == len([line for line in text.splitlines() if line.strip()]), "one `name { value: N }` a line"
+    assert set(fields) <= BATCHING_FIELDS, set(fields) - BATCHING_FIELDS
+    return {name: int(value) for name, value in fields.items()}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_model_server_batches_calls_as_measured(overlay: str) -> None:
+    """Server-side batching at the measured best batch (docs/performance.md), never below what a classifier sends
+    in one call (TF Serving refuses larger calls), one batch thread per core of the CPU limit, queue far inside the
+    classifier's deadline."""
+    objects = render(overlay)
+    batching = _batching()
+    server = named(objects, "Deployment", "model-server")
+    (container,) = containers(server)
+    args = dict(arg.removeprefix("--").split("=", 1) for arg in container["args"])
+    mount = next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == "config")
+    assert args["enable_batching"] == "true" and args["batching_parameters_file"] == f"{mount}/batching.config"
+    config_map = next(v["configMap"]["name"] for v in server["spec"]["template"]["spec"]["volumes"] if v["name"] == "config")
+    assert named(objects, "ConfigMap", config_map)["data"]["batching.config"] == BATCHING_CONFIG.read_text()
+    classifier_env = container_env(objects, containers(named(objects, "Deployment", "classifier"))[0])
+    classifier = settings_class("classifier")
+    sent = int(classifier_env.get("CLASSPULSE_MAX_BATCH_FACES", {}).get("value", classifier.model_fields["max_batch_faces"].default))
+    assert batching["max_batch_size"] == sent == 256, "256 faces a call: the measured best (docs/performance.md)"
+    assert batching["num_batch_threads"] == int(container["resources"]["limits"]["cpu"]) or overlay == "dev"
+    assert batching["batch_timeout_micros"] < 3_800, "below the measured cost of a one-face call"
+    queue_s = batching["max_enqueued_batches"] / batching["num_batch_threads"] * batching["max_batch_size"] / 3_838
+    assert queue_s < classifier.model_fields["model_timeout_s"].default / 2
+
+
+def test_model_server_image_batches_as_kubernetes_does() -> None:
+    text = (REPO / "deploy" / "docker" / "model-server" / "Dockerfile").read_text()
+    assert "deploy/k8s/base/model-server/batching.config /etc/tfserving/" in text
+    assert '"--enable_batching=true", "--batching_parameters_file=/etc/tfserving/batching.config"' in text
