@@ -11,7 +11,19 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from deploy_support import K8S, OVERLAYS, REPO, SERVICES, containers, load_tool, named, objects_of, render, settings_class
+from deploy_support import (
+    K8S,
+    OVERLAYS,
+    REPO,
+    SERVICES,
+    container_env,
+    containers,
+    load_tool,
+    named,
+    objects_of,
+    render,
+    settings_class,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -95,3 +107,19 @@ def test_model_server_reads_the_config_it_is_given(overlay: str) -> None:
     assert named(objects, "PodMonitor", "model-server")["spec"]["podMetricsEndpoints"][0]["path"] == metrics_path
     compose_prometheus = yaml.safe_load((REPO / "deploy" / "compose" / "prometheus.yml").read_text())
     assert next(j for j in compose_prometheus["scrape_configs"] if j["job_name"] == "model-server")["metrics_path"] == metrics_path
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_api_corrects_class_shares_for_the_stable_version_and_the_classifiers_signature(overlay: str) -> None:
+    dockerfile = (REPO / "deploy" / "docker" / "api" / "Dockerfile").read_text()
+    source, target = re.search(r"^COPY (models/emotion/\S+/quantification\.json) (\S+)$", dockerfile, re.MULTILINE).groups()
+    assert source == f"models/emotion/{_model_config().version_labels['stable']}/quantification.json"
+    assert (REPO / source).is_file() and f"CLASSPULSE_QUANTIFICATION_FILE={target}" in dockerfile
+    objects = render(overlay)
+    signatures = {
+        service: container_env(objects, containers(named(objects, "Deployment", service))[0])["CLASSPULSE_MODEL_SIGNATURE"]["value"]
+        for service in ("api", "classifier")
+    }
+    assert signatures["api"] == signatures["classifier"]
+    defaults = {service: settings_class(service).model_fields["model_signature"].default for service in ("api", "classifier")}
+    assert defaults["api"] == defaults["classifier"]
