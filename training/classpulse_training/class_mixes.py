@@ -36,6 +36,7 @@ SAMPLE_CLASS_DIFFERING = 1 / 3
 """The share of the sample class that shows another emotion than its phase's (class_script too)."""
 CLASS_SIZES = (12, 30)
 EM_ITERATIONS = 200
+EM_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,10 @@ def em_prior_adjustment(probabilities: np.ndarray, prior: np.ndarray) -> np.ndar
     shares = prior
     for _ in range(EM_ITERATIONS):
         adjusted = probabilities * (shares / prior)
-        shares = (adjusted / adjusted.sum(axis=1, keepdims=True)).mean(axis=0)
+        following = (adjusted / adjusted.sum(axis=1, keepdims=True)).mean(axis=0)
+        if np.abs(following - shares).max() < EM_TOLERANCE:
+            return following
+        shares = following
     return shares
 
 
