@@ -72,8 +72,9 @@ bench-peers: ## Install the `fer` package that the benches compare against (with
 bench: install bench-peers ## Measure every stage, end to end and growth on an isolated stack, beside fer (bench/results/)
 	$(PYTHON) -m classpulse_bench --out bench/results
 
-bench-model: install bench-peers ## This emotion model vs the fer package's on PublicTest (CSV=<path>): accuracy, F1, faces/s
+bench-model: install bench-peers ## This emotion model vs the fer package's on PublicTest (CSV=<path>): accuracy, F1, faces/s; class shares read from generated classes
 	$(PYTHON) -m classpulse_bench model --csv $(CSV) --out bench/results
+	$(PYTHON) -m classpulse_bench shares --csv $(CSV) --out bench/results
 
 test-faults: ## Run the fault, hostile-input and load tests (pytest marker faults) on an isolated stack of their own
 	$(PYTHON) -m pytest -m faults $(PYTEST_ARGS)

@@ -1,6 +1,7 @@
-"""`python -m classpulse_bench [--tiny] [--out DIR]` (make bench) and `python -m classpulse_bench model` (make
-bench-model) and `python -m classpulse_bench faces` (face finding and crops per family of generated layouts, and on
-faces-wild): tables on stdout, results as JSON under --out, and every figure as one JSON line printed last.
+"""`python -m classpulse_bench [--tiny] [--out DIR]` (make bench), `python -m classpulse_bench model` and
+`python -m classpulse_bench shares` (make bench-model: class shares read from generated classes), and
+`python -m classpulse_bench faces` (face finding and crops per family of generated layouts, and on faces-wild):
+tables on stdout, results as JSON under --out, and every figure as one JSON line printed last.
 `python -m classpulse_bench docs` copies the committed results' tables into docs/performance.md."""
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m classpulse_bench", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "command", nargs="?", choices=("pipeline", "model", "faces", "docs"), default="pipeline",
+        "command", nargs="?", choices=("pipeline", "model", "shares", "faces", "docs"), default="pipeline",
         help="docs: rewrite docs/performance.md's tables from the committed results",
     )
     parser.add_argument("--tiny", action="store_true", help="every phase, as short as possible (smoke test)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where results go (default %(default)s)")
-    parser.add_argument("--csv", help="FER2013 CSV for `model` (default: $FER2013_CSV, then the shared copy)")
+    parser.add_argument("--csv", help="FER2013 CSV for `model` and `shares` (default: $FER2013_CSV, then the shared copy)")
     parser.add_argument(
         "--write-throughput", type=Path, metavar="FILE",
         help="also update the capacity guide's per-replica throughputs (deploy/k8s/throughput.json) from the drains",
@@ -61,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
 
         result = run_faces_bench(args.csv, args.detectors.split(","), args.frames, args.wild_sample, args.seed)
         prefix = "faces-"
+    elif args.command == "shares":
+        from classpulse_bench.shares_bench import run_shares_bench
+
+        result = run_shares_bench(args.csv, tiny=args.tiny)
+        prefix = "shares-"
     else:
         from classpulse_bench.config import BenchConfig
         from classpulse_bench.run import run_bench

@@ -37,7 +37,7 @@ class ModelBenchResult:
     sections: list[Section] = field(default_factory=list)
 
 
-def _public_test(csv: str | None, tiny: bool):
+def public_test(csv: str | None, tiny: bool):
     from classpulse_demo.fer_csv import resolve_fer_csv
     from classpulse_training.fer_csv import load_fer_csv
 
@@ -147,7 +147,7 @@ def run_model_bench(csv: str | None, tiny: bool = False) -> ModelBenchResult:
     from classpulse_training.versions import latest_version_dir
 
     seconds = 0.5 if tiny else SPEED_SECONDS
-    data = _public_test(csv, tiny)
+    data = public_test(csv, tiny)
     faces, labels = data.images, data.labels
     model_dir = latest_version_dir()
     result = ModelBenchResult(context={"machine": machine.describe(), "faces": f"FER2013 PublicTest, n = {len(labels)}",

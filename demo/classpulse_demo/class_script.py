@@ -22,7 +22,7 @@ DEFAULT_PHASE_EMOTIONS = ("neutral", "happy", "surprise", "sad")
 AWAY = -1  # value in ClassScript.shown for a student who is off camera
 
 # Share of the class that does not follow the phase's dominant emotion (at least one student when there are two).
-_DIFFERING_SHARE = 1 / 3
+DIFFERING_SHARE = 1 / 3
 _SECOND_IMAGE_PROBABILITY = 0.5
 _STEP_AWAY_PROBABILITY = 0.5
 _STEP_AWAY_SECONDS = (2.0, 4.0)  # capped at a quarter of the lesson for short videos
@@ -92,7 +92,7 @@ def plan_class(
 
 
 def _phase_emotions_per_student(dominant: str, students: int, rng: random.Random) -> list[str]:
-    differing = max(1, round(students * _DIFFERING_SHARE)) if students > 1 else 0
+    differing = max(1, round(students * DIFFERING_SHARE)) if students > 1 else 0
     others = [emotion for emotion in EMOTIONS if emotion != dominant]
     emotions = [dominant] * students
     for student in rng.sample(range(students), differing):

@@ -19,8 +19,10 @@ from classpulse_api.timeparams import parse_instant
 from classpulse_common import metrics
 from classpulse_common.auth import new_key
 from classpulse_common.registry import ClassDirectory
+from classpulse_common.labels import EMOTIONS
 from classpulse_common.schemas import FrameResult
 from classpulse_common.settings import StorageSettings
+from classpulse_common.share_correction import ShareCorrection
 from classpulse_common.stage import Delivery, Reject
 from classpulse_common.timeseries import series_key
 
@@ -32,11 +34,14 @@ WINDOW_MS = 12_000
 SNAPSHOT_MS = 5_000
 
 
-def frame(class_id: str, source: str, sequence: int, at_ms: int, faces: int, camera: str, emotions: bool = True) -> FrameResult:
+def frame(
+    class_id: str, source: str, sequence: int, at_ms: int, faces: int, camera: str, emotions: bool = True,
+    face: list[float] = HAPPY,
+) -> FrameResult:
     return FrameResult(
         class_id=class_id, source_id=source, frame_id=f"{source}:{sequence}", sequence=sequence, captured_at_ms=at_ms,
         camera_kind=camera, completed_at_ms=at_ms + 50, boxes=[[10 * i, 0, 10, 10] for i in range(faces)],
-        probabilities=[HAPPY] * faces if emotions else None,
+        probabilities=[face] * faces if emotions else None,
     )
 
 
@@ -184,6 +189,36 @@ async def test_months_of_roll_ups_are_served_and_older_ranges_refused(redis_clie
 
 
 @pytest.mark.anyio
+async def test_shares_come_back_corrected_for_the_models_errors_beside_the_raw_mean(redis_client, infra, class_id):
+    """Faces that read like the model's average neutral face for 10 s, then like its average happy face: the raw mean
+    says about half neutral, the corrected shares all neutral, then all happy, in every view."""
+    matrix = ShareCorrection.load(ApiSettings().quantification_path(), "emotion_single_pass").matrix
+    neutral, happy = (matrix[EMOTIONS.index(name)].tolist() for name in ("neutral", "happy"))
+    start = seconds_ago(200)
+    async with api_client(infra) as client:
+        assert (await client.post("/v1/classes", json={"class_id": class_id, "expected_students": 3})).status_code == 201
+        write_all(make_writer(redis_client), [
+            frame(class_id, "cam", n, start + n * 1000, 3, "room", face=neutral if n < 10 else happy) for n in range(20)
+        ])
+        series = (await client.get(f"/v1/classes/{class_id}/timeseries", params={"from": start, "to": start + 19_999})).json()
+        first, second = series["points"]
+        assert first["emotions_raw"] == pytest.approx(dict(zip(EMOTIONS, neutral)), abs=1e-5)  # sent as float32
+        assert first["emotions_raw"]["neutral"] < 0.6
+        assert first["emotions"]["neutral"] == pytest.approx(1.0, abs=1e-3)
+        assert second["emotions"]["happy"] == pytest.approx(1.0, abs=1e-3) and second["emotions_raw"]["happy"] < 0.8
+        # Indices are computed from the corrected shares.
+        assert (first["dominant_emotion"], second["dominant_emotion"]) == ("neutral", "happy")
+        assert second["mood_index"] == pytest.approx(1.0, abs=1e-3)
+        summary = (await client.get(f"/v1/classes/{class_id}/summary", params={"from": start, "to": start + 19_999, "phases": 2})).json()
+        assert (summary["emotions"]["neutral"], summary["emotions"]["happy"]) == pytest.approx((0.5, 0.5), abs=1e-3)
+        assert summary["emotions_raw"] == pytest.approx({name: (a + b) / 2 for name, a, b in zip(EMOTIONS, neutral, happy)}, abs=1e-5)
+        assert [phase["dominant_emotion"] for phase in summary["phases"]] == ["neutral", "happy"]
+        live = (await client.get(f"/v1/classes/{class_id}/live", params={"window": 3600})).json()
+        assert live["emotions"] == pytest.approx(summary["emotions"], abs=1e-6)
+        assert live["emotions_raw"] == pytest.approx(summary["emotions_raw"])
+
+
+@pytest.mark.anyio
 async def test_switching_a_class_to_presence_only_holds_for_results_in_flight(redis_client, infra, class_id):
     start = seconds_ago(200)
     async with api_client(infra) as client:
@@ -199,11 +234,14 @@ async def test_switching_a_class_to_presence_only_holds_for_results_in_flight(re
         assert sum(float(v) for _, v in happy) == 20.0
         summary = (await client.get(f"/v1/classes/{class_id}/summary", params={"from": start})).json()
         assert summary["faces"] == 40 and summary["emotion_enabled"] is False
-        assert summary["emotions"] is None and summary["dominant_emotion"] is None and summary["mood_index"] is None
+        assert summary["emotions"] is None and summary["emotions_raw"] is None
+        assert summary["dominant_emotion"] is None and summary["mood_index"] is None
         series = (await client.get(f"/v1/classes/{class_id}/timeseries", params={"from": start})).json()
-        assert series["points"] and all(p.get("emotions") is None and p.get("mood_index") is None for p in series["points"])
+        assert series["points"] and all(
+            p.get("emotions") is None and p.get("emotions_raw") is None and p.get("mood_index") is None for p in series["points"]
+        )
         live = (await client.get(f"/v1/classes/{class_id}/live", params={"window": 3600})).json()
-        assert live["emotions"] is None
+        assert live["emotions"] is None and live["emotions_raw"] is None
 
 
 @pytest.mark.anyio

@@ -247,6 +247,14 @@ def test_evaluate_cli_prints_tables_and_one_json_line(tmp_path, trained_run, csv
     assert any(line.startswith("confusion matrix") for line in lines)
     assert (out_dir / "confusion_matrix_PublicTest.png").stat().st_size > 1000
     assert (out_dir / "learning_curves.png").stat().st_size > 1000
+    # Calibration through the signature the classifier calls, flagged against the target.
+    served = summary["calibration"]["emotion_single_pass"]
+    assert served["within_target"] == (served["ece"] <= summary["calibration"]["target"])
+    assert any(line.startswith("ECE through emotion_single_pass (the classifier's default)") for line in lines)
+    # The export wrote what the API corrects class shares with, and the card shows its check.
+    quantification = json.loads((models_dir / "1" / "quantification.json").read_text())
+    assert set(quantification["signatures"]) == {"serving_default", "emotion_single_pass"}
+    assert quantification["faces"] == 140 and "## Class shares" in (models_dir / "1" / "MODEL_CARD.md").read_text()
 
 
 def test_several_runs_export_as_one_ensemble_that_averages_their_logits(tmp_path, trained_run, config, csv_path):

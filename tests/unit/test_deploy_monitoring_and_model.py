@@ -151,3 +151,19 @@ def test_model_server_image_batches_as_kubernetes_does() -> None:
     text = (REPO / "deploy" / "docker" / "model-server" / "Dockerfile").read_text()
     assert "deploy/k8s/base/model-server/batching.config /etc/tfserving/" in text
     assert '"--enable_batching=true", "--batching_parameters_file=/etc/tfserving/batching.config"' in text
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_api_corrects_class_shares_for_the_stable_version_and_the_classifiers_signature(overlay: str) -> None:
+    dockerfile = (REPO / "deploy" / "docker" / "Dockerfile").read_text()
+    source, target = re.search(r"^COPY (models/emotion/\S+/quantification\.json) (\S+)$", dockerfile, re.MULTILINE).groups()
+    assert source == f"models/emotion/{_model_config().version_labels['stable']}/quantification.json"
+    assert (REPO / source).is_file() and f"CLASSPULSE_QUANTIFICATION_FILE={target}" in dockerfile
+    objects = render(overlay)
+    signatures = {
+        service: container_env(objects, containers(named(objects, "Deployment", service))[0])["CLASSPULSE_MODEL_SIGNATURE"]["value"]
+        for service in ("api", "classifier")
+    }
+    assert signatures["api"] == signatures["classifier"]
+    defaults = {service: settings_class(service).model_fields["model_signature"].default for service in ("api", "classifier")}
+    assert defaults["api"] == defaults["classifier"]

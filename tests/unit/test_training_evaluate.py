@@ -32,3 +32,10 @@ def test_table_shows_metrics_and_confusion_counts():
     assert per_class_row[1:] == ["0.667", "0.667", "0.667", "3"]  # precision, recall, F1, support
     assert confusion_row[1:] == ["1", "0", "0", "2", "0", "0", "0"]
     assert scored.summary()["n"] == 5 and scored.summary()["accuracy"] == 0.6
+
+
+def test_calibration_is_flagged_against_the_target_for_the_classifiers_signature():
+    from classpulse_training.evaluate import ECE_TARGET, calibration_line
+
+    assert calibration_line("emotion_single_pass", ECE_TARGET - 0.001).endswith("(the classifier's default): 0.0390 (target <= 0.04): ok")
+    assert calibration_line("serving_default", ECE_TARGET + 0.001).endswith("ABOVE TARGET")

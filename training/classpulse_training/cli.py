@@ -1,4 +1,4 @@
-"""Command line: ``python -m classpulse_training {train,evaluate,export,restore-run,data-report}``."""
+"""Command line: ``python -m classpulse_training {train,evaluate,export,quantification,restore-run,data-report}``."""
 
 from __future__ import annotations
 
@@ -69,6 +69,39 @@ def _run_evaluate(args) -> int:
     print(tables)
     print(f"figures: {', '.join(summary['figures'])}")
     print(json.dumps({k: v for k, v in summary.items() if k != "figures"}))
+    return 0
+
+
+def _add_quantification(sub) -> None:
+    p = sub.add_parser(
+        "quantification",
+        help="write models/emotion/<v>/quantification.json (what the API corrects class shares with) and its card section",
+    )
+    p.add_argument("--csv", required=True, type=Path)
+    p.add_argument("--model", type=Path, help="models/emotion/<version> (default: the latest version)")
+    p.add_argument("--usage", default="PublicTest", help="held-out split M is measured on (default %(default)s)")
+    p.add_argument("--train-usage", default="Training", help="the split the model learnt from, for its class prior")
+    p.set_defaults(handler=_run_quantification)
+
+
+def _run_quantification(args) -> int:
+    import json
+
+    from .export import METRICS_FILE
+    from .fer_csv import load_fer_csv
+    from .model_card import write_model_card
+    from .quantification import signature_probabilities, write_quantification
+    from .versions import latest_version_dir
+
+    model_dir = args.model or latest_version_dir()
+    data = load_fer_csv(args.csv)
+    held_out = data.split(args.usage)
+    document = write_quantification(
+        model_dir, signature_probabilities(model_dir, held_out.images), held_out.labels,
+        data.split(args.train_usage).labels, args.usage,
+    )
+    write_model_card(json.loads((model_dir / METRICS_FILE).read_text()), model_dir)
+    print(json.dumps({"model": str(model_dir)} | document["class_mix_check"]["mean"]))
     return 0
 
 
@@ -149,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_train(sub)
     _add_evaluate(sub)
     _add_export(sub)
+    _add_quantification(sub)
     _add_restore_run(sub)
     _add_data_report(sub)
     args = parser.parse_args(argv)

@@ -13,9 +13,12 @@ from .fer_csv import FerData
 from .labels import EMOTIONS
 from .metrics import ClassificationReport, classification_report, expected_calibration_error
 from .plots import save_all_learning_curves, save_confusion_matrix
-from .serving import load_signature, predict_probabilities
+from .serving import SERVING_SIGNATURE, SINGLE_PASS_SIGNATURE, load_signature, predict_probabilities
 
 HISTORY_FILE = "training_history.json"
+ECE_TARGET = 0.04
+"""Issue 20: the served probabilities stay calibrated (top-label ECE) through the signature the classifier calls."""
+SERVED_SIGNATURE = SINGLE_PASS_SIGNATURE  # the classifier's default (CLASSPULSE_MODEL_SIGNATURE)
 
 
 @dataclass(frozen=True)
@@ -73,16 +76,24 @@ def format_report(name: str, scored: Scored) -> str:
     return "\n".join(lines)
 
 
+def calibration_line(signature: str, ece: float) -> str:
+    served = " (the classifier's default)" if signature == SERVED_SIGNATURE else ""
+    verdict = "ok" if ece <= ECE_TARGET else "ABOVE TARGET"
+    return f"ECE through {signature}{served}: {ece:.4f} (target <= {ECE_TARGET}): {verdict}"
+
+
 def evaluate(model_dir: Path, data: FerData, usages: list[str], out_dir: Path) -> tuple[str, dict]:
     """Return (printable tables, summary dict) and write the figures to out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
     signature = load_signature(model_dir)
     tables, splits, figures = [], {}, []
     scored_all = []
+    selected = []
     for usage in usages:
         rows = data if usage == "all" else data.split(usage)
         if len(rows) == 0:
             raise ValueError(f"no rows with Usage={usage!r}; present: {', '.join(data.usages)}")
+        selected.append(rows)
         scored = score(signature, rows)
         scored_all.append(scored)
         tables.append(format_report(usage, scored))
@@ -93,5 +104,13 @@ def evaluate(model_dir: Path, data: FerData, usages: list[str], out_dir: Path) -
     if history_path.exists():
         figures += [str(path) for path in save_all_learning_curves(json.loads(history_path.read_text()), out_dir)]
     combined = Scored.concatenate(scored_all)
-    summary = {"model": str(model_dir), "usages": usages} | combined.summary() | {"splits": splits, "figures": figures}
+    by_signature = {
+        SERVING_SIGNATURE: combined,
+        SERVED_SIGNATURE: Scored.concatenate([score(load_signature(model_dir, SERVED_SIGNATURE), rows) for rows in selected]),
+    }
+    calibration = {name: {"ece": round(s.ece, 4), "within_target": s.ece <= ECE_TARGET} for name, s in by_signature.items()}
+    tables.append("\n".join(calibration_line(name, s.ece) for name, s in by_signature.items()))
+    summary = {"model": str(model_dir), "usages": usages} | combined.summary() | {
+        "calibration": {"target": ECE_TARGET} | calibration, "splits": splits, "figures": figures,
+    }
     return "\n\n".join(tables), summary

@@ -30,7 +30,15 @@ from .model import build_model, count_macs, ensemble_model
 from .model_card import write_model_card
 from .plots import save_all_learning_curves, save_confusion_matrix
 from .run_files import RunFiles, read_json
-from .serving import FLOAT_SIGNATURE, SINGLE_PASS_SIGNATURE, keras_logits, load_signature, write_saved_model
+from .quantification import write_quantification
+from .serving import (
+    FLOAT_SIGNATURE,
+    SERVING_SIGNATURE,
+    SINGLE_PASS_SIGNATURE,
+    keras_logits,
+    load_signature,
+    write_saved_model,
+)
 from .speed import faces_per_second
 from .warmup import write_warmup_requests
 
@@ -294,9 +302,13 @@ def export(
             "members": trained,
         },
         "export_command": shlex.join([Path(sys.executable).name, "-m", "classpulse_training", *sys.argv[1:]]),
-        "signatures": ["serving_default", "emotion", FLOAT_SIGNATURE, SINGLE_PASS_SIGNATURE],
+        "signatures": [SERVING_SIGNATURE, "emotion", FLOAT_SIGNATURE, SINGLE_PASS_SIGNATURE],
     }
     (version_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    write_quantification(
+        version_dir, {SERVING_SIGNATURE: scored.probabilities, SINGLE_PASS_SIGNATURE: single_pass.probabilities},
+        selection.labels, data.split(config.train_usage).labels, config.val_usage,
+    )
     write_model_card(metrics, version_dir)
     return metrics
 

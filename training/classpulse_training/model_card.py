@@ -1,8 +1,11 @@
-"""MODEL_CARD.md for an exported version, rendered from its metrics.json."""
+"""MODEL_CARD.md for an exported version, rendered from its metrics.json (and quantification.json, where present)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+from classpulse_common.share_correction import FILE_NAME
 
 from .labels import EMOTIONS
 
@@ -64,7 +67,41 @@ def _batchnorm_gain(inference: dict) -> str:
     return f" (best selection accuracy {accuracy['before']:.4f} with training's statistics, {accuracy['after']:.4f} re-estimated)"
 
 
-def render_model_card(metrics: dict) -> str:
+def _class_shares_section(quantification: dict | None) -> str:
+    if quantification is None:  # exported before class shares were corrected
+        return ""
+    check = quantification["class_mix_check"]
+    windows = check["windows"]
+    header = "| mix | " + " | ".join(windows) + " |"
+    rows = [header, "|---|" + "---:|" * len(windows)]
+    mixes = next(iter(windows.values()))
+    cell = "{raw_tvd:.3f} -> **{corrected_tvd:.3f}** (EM {em_tvd:.3f})"
+    rows += [f"| {mix} | " + " | ".join(cell.format(**windows[w][mix]) for w in windows) + " |" for mix in mixes]
+    rows.append("| **mean** | " + " | ".join(cell.format(**check["mean"][w]) for w in windows) + " |")
+    table = "\n".join(rows)
+    return f"""
+## Class shares
+
+The API shows class shares corrected for this model's known errors (`{FILE_NAME}`: per signature, the mean
+probabilities M[i][j] of emotion j over the {quantification['split']} faces of emotion i, {quantification['faces']}
+faces through the exported signature): the point of the simplex that best solves M^T p = the window's mean
+probabilities (probabilistic adjusted classify-and-count). The raw mean leans towards the mix the model learnt from.
+
+Total-variation distance to the true shares (raw mean -> **corrected**; EM prior adjustment on every face's
+probabilities, which the pipeline does not store, for reference), signature `{check['signature']}`, on generated
+classes of {check['class_sizes'][0]}-{check['class_sizes'][1]} students made of {quantification['split']} faces,
+{check['classes_per_mix']} classes per mix and window, {check['method']}:
+
+{table}
+
+Windows whose students keep one face image are the floor (one reading a student); with new face images every second
+the remaining error is mostly M's own: measured on half the faces here, on all of them in the shipped file.
+`python -m classpulse_training quantification --model models/emotion/{quantification['model_version']} --csv <fer2013.csv>`
+measures it again; `python -m classpulse_bench shares` writes the same check under `bench/results/`.
+"""
+
+
+def render_model_card(metrics: dict, quantification: dict | None = None) -> str:
     training, calibration, cost = metrics["training"], metrics["calibration"], metrics["cost"]
     speed, inference = metrics["speed_faces_per_s"], metrics["inference"]
     split = metrics["selection_split"]
@@ -125,7 +162,7 @@ Temperature scaling, fitted by NLL on {split}: T = {calibration['fitted_temperat
 {calibration['ece_with_fitted_temperature']:.4f} (NLL {calibration['nll_before']:.4f} -> {calibration['nll_with_fitted_temperature']:.4f}).
 The fitted temperature is shipped only if it lowers the ECE; shipped T = **{calibration['temperature']}**,
 ECE through the exported signature **{calibration['ece_after']:.4f}**.
-
+{_class_shares_section(quantification)}
 ## Cost and speed
 
 {passes} network pass(es) ({networks} network(s), flip averaging {flip}) of {cost['macs_per_face'] / passes / 1e6:.1f} M multiply-accumulates
@@ -152,8 +189,10 @@ bfloat16 pays off only on CPUs with native bfloat16 (AVX512-BF16 or AMX); elsewh
 
 
 def write_model_card(metrics: dict, version_dir: Path) -> Path:
+    """The card of `version_dir`, with its class-share check where `quantification.json` is there."""
+    quantification = version_dir / FILE_NAME
     path = version_dir / CARD_FILE
-    path.write_text(render_model_card(metrics))
+    path.write_text(render_model_card(metrics, json.loads(quantification.read_text()) if quantification.exists() else None))
     return path
 
 

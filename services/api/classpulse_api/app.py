@@ -16,6 +16,7 @@ from classpulse_api.store import ClassStore
 from classpulse_common.auth import Role
 from classpulse_common.keystore import KeyStore
 from classpulse_common.redis_clients import async_redis_client
+from classpulse_common.share_correction import ShareCorrection
 from classpulse_common.webapp import install_common
 
 
@@ -42,6 +43,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Loaded before serving anything: an API that cannot correct class shares must not start and show biased ones.
+    app.state.shares = ShareCorrection.load(settings.quantification_path(), settings.model_signature)
     app.state.reader = SeriesReader(client, settings.resolutions())
     app.state.classes = ClassStore(client)
     app.state.keys = KeyStore(client)

@@ -12,6 +12,7 @@ from classpulse_common.auth import ApiKey, Role
 from classpulse_common.keystore import require_role
 from classpulse_common.registry import ClassRecord
 from classpulse_common.schemas import ClassId
+from classpulse_common.share_correction import ShareCorrection
 
 
 def get_reader(request: Request) -> SeriesReader:
@@ -22,8 +23,13 @@ def get_store(request: Request) -> ClassStore:
     return request.app.state.classes
 
 
+def get_correction(request: Request) -> ShareCorrection:
+    return request.app.state.shares
+
+
 ReaderDep = Annotated[SeriesReader, Depends(get_reader)]
 StoreDep = Annotated[ClassStore, Depends(get_store)]
+CorrectionDep = Annotated[ShareCorrection, Depends(get_correction)]
 AdminKey = Annotated[ApiKey, Depends(require_role(Role.ADMIN))]
 ReaderKey = Annotated[ApiKey, Depends(require_role(Role.ADMIN, Role.TEACHER))]
 ClassIdParam = Annotated[ClassId, Path(description="the class's id")]

@@ -77,7 +77,14 @@ class Indices(BaseModel):
         description="students on camera, on average over the seconds the class was watched (live: the whole window)"
     )
     presence: float | None = Field(description="students on camera / expected students, capped at 1")
-    emotions: EmotionShares | None = Field(description="share of each emotion, from probabilities; null when off")
+    emotions: EmotionShares | None = Field(
+        description="share of each emotion, corrected for the model's known errors (probabilistic adjusted classify-"
+        "and-count from the mean probabilities); null when off or without faces"
+    )
+    emotions_raw: EmotionShares | None = Field(
+        description="the raw mean of the faces' emotion probabilities, which leans towards the mix the model learnt"
+        " from; null when off or without faces"
+    )
     dominant_emotion: str | None
     mood_index: float | None = Field(description="valence-weighted emotion shares, -1..1")
     attention_risk: float | None = Field(description="share of the class away or in negative affect, 0..1")
@@ -132,6 +139,7 @@ class SeriesPoint(BaseModel):
     on_camera: float | None = None
     presence: float | None = None
     emotions: EmotionShares | None = None
+    emotions_raw: EmotionShares | None = None
     dominant_emotion: str | None = None
     mood_index: float | None = None
     attention_risk: float | None = None

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 
 from classpulse_common.settings import StorageSettings
+from classpulse_common.share_correction import FILE_NAME
+
+# Run from the repository (devstack, tests): the latest exported version, the one the local model server serves.
+REPO_MODELS = Path(__file__).resolve().parents[3] / "models" / "emotion"
 
 
 class ApiSettings(StorageSettings):
@@ -14,3 +20,22 @@ class ApiSettings(StorageSettings):
     admin_api_key: SecretStr | None = Field(
         None, description="CLASSPULSE_ADMIN_API_KEY: a cpk_<id>_<secret> key installed as admin at start-up"
     )
+    quantification_file: Path | None = Field(
+        None,
+        description=f"CLASSPULSE_QUANTIFICATION_FILE: the served model version's {FILE_NAME} (models/emotion/<v>/), what"
+        " class shares are corrected with; default: the latest version's in the repository (the API image ships the"
+        " stable version's and sets this)",
+    )
+    model_signature: str = Field(
+        "emotion_single_pass",
+        description="CLASSPULSE_MODEL_SIGNATURE: the signature the classifier calls (its setting of the same name),"
+        " whose errors are corrected",
+    )
+
+    def quantification_path(self) -> Path:
+        if self.quantification_file is not None:
+            return self.quantification_file
+        versions = sorted((p for p in REPO_MODELS.glob("*") if p.name.isdigit()), key=lambda p: int(p.name))
+        if not versions:
+            raise FileNotFoundError(f"no model version under {REPO_MODELS}: set CLASSPULSE_QUANTIFICATION_FILE")
+        return versions[-1] / FILE_NAME

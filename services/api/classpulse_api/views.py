@@ -1,29 +1,51 @@
-"""From summed metrics to the numbers the API shows: indices, phases, peaks."""
+"""From summed metrics to the numbers the API shows: indices, phases, peaks.
+
+Emotion shares are corrected for the model's known errors (`classpulse_common.share_correction`) before any index is
+computed from them; the raw mean of the probabilities is shown beside them as `emotions_raw`."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from classpulse_api.models import EMOTIONS_OFF, EMOTIONS_ON, EmotionShares, Indices, Peak, PhaseSummary
 from classpulse_api.timeparams import iso
 from classpulse_common import indices
 from classpulse_common.registry import ClassRecord
+from classpulse_common.share_correction import ShareCorrection
 from classpulse_common.timeseries import FACES, FRAMES
 
 Sums = dict[str, float]
+Shares = dict[str, float] | None
 
 
 def emotion_status(enabled: bool) -> str:
     return EMOTIONS_ON if enabled else EMOTIONS_OFF
 
 
-def shares_of(sums: Sums, record: ClassRecord) -> dict[str, float] | None:
-    """Emotion shares, only for a class whose emotions are on: a presence-only class shows none, even of a period
-    before it was switched."""
-    return indices.emotion_shares(sums) if record.emotion_enabled else None
+def _shares_of(correction: ShareCorrection, windows: Sequence[Sums], record: ClassRecord) -> list[tuple[Shares, Shares]]:
+    """(corrected, raw) emotion shares of each window, only for a class whose emotions are on: a presence-only class
+    shows none, even of a period before it was switched. One call for many windows: the correction solves them
+    together."""
+    if not record.emotion_enabled:
+        return [(None, None)] * len(windows)
+    return list(zip(correction.shares(windows), map(indices.emotion_shares, windows), strict=True))
 
 
-def indices_of(sums: Sums, record: ClassRecord, seconds: float | None = None) -> dict[str, object]:
+def indices_of(
+    correction: ShareCorrection, sums: Sums, record: ClassRecord, seconds: float | None = None
+) -> dict[str, object]:
     """The indices of summed metrics; presence over `seconds` (default: the seconds the class was watched)."""
-    shares = shares_of(sums, record)
+    return _indices(sums, record, _shares_of(correction, [sums], record)[0], seconds)
+
+
+def bucket_indices(correction: ShareCorrection, buckets: dict[int, Sums], record: ClassRecord) -> list[dict[str, object]]:
+    """`indices_of` each bucket, in order."""
+    windows = list(buckets.values())
+    return [_indices(sums, record, shares) for sums, shares in zip(windows, _shares_of(correction, windows, record), strict=True)]
+
+
+def _indices(sums: Sums, record: ClassRecord, shares: tuple[Shares, Shares], seconds: float | None = None) -> dict[str, object]:
+    corrected, raw = shares
     present = indices.presence(sums, record.expected_students, seconds)
     return Indices(
         frames=round(sums.get(FRAMES, 0)),
@@ -31,10 +53,11 @@ def indices_of(sums: Sums, record: ClassRecord, seconds: float | None = None) ->
         faces_per_frame=indices.faces_per_frame(sums),
         on_camera=indices.on_camera(sums, seconds),
         presence=present,
-        emotions=EmotionShares(**shares) if shares else None,
-        dominant_emotion=indices.dominant(shares),
-        mood_index=indices.mood_index(shares),
-        attention_risk=indices.attention_risk(shares, present),
+        emotions=EmotionShares(**corrected) if corrected else None,
+        emotions_raw=EmotionShares(**raw) if raw else None,
+        dominant_emotion=indices.dominant(corrected),
+        mood_index=indices.mood_index(corrected),
+        attention_risk=indices.attention_risk(corrected, present),
     ).model_dump()
 
 
@@ -43,7 +66,9 @@ def add(total: Sums, more: Sums) -> None:
         total[metric] = total.get(metric, 0.0) + value
 
 
-def phases(buckets: dict[int, Sums], start_ms: int, end_ms: int, count: int) -> list[PhaseSummary]:
+def phases(
+    correction: ShareCorrection, buckets: dict[int, Sums], start_ms: int, end_ms: int, count: int
+) -> list[PhaseSummary]:
     """The range cut in `count` equal parts, each with its dominant emotion: a lesson's arc at a glance."""
     if not buckets or count < 1:
         return []
@@ -53,8 +78,7 @@ def phases(buckets: dict[int, Sums], start_ms: int, end_ms: int, count: int) -> 
     for t, sums in buckets.items():
         add(parts[min(count - 1, (t - first) // width)], sums)
     out = []
-    for n, sums in enumerate(parts):
-        shares = indices.emotion_shares(sums)
+    for n, (sums, shares) in enumerate(zip(parts, correction.shares(parts), strict=True)):
         out.append(
             PhaseSummary(
                 start=iso(first + n * width),
@@ -67,11 +91,10 @@ def phases(buckets: dict[int, Sums], start_ms: int, end_ms: int, count: int) -> 
     return out
 
 
-def peaks(buckets: dict[int, Sums], record: ClassRecord, count: int = 3) -> list[Peak]:
+def peaks(correction: ShareCorrection, buckets: dict[int, Sums], record: ClassRecord, count: int = 3) -> list[Peak]:
     """The moments of highest negative affect, so a teacher can find them in the recording."""
     scored = []
-    for t, sums in buckets.items():
-        shares = indices.emotion_shares(sums)
+    for (t, sums), shares in zip(buckets.items(), correction.shares(list(buckets.values())), strict=True):
         if shares is None:
             continue
         negative = sum(shares[name] for name in indices.NEGATIVE)

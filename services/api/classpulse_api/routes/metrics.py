@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from classpulse_api import views
-from classpulse_api.deps import ReadableClass, ReaderDep, StoreDep
+from classpulse_api.deps import CorrectionDep, ReadableClass, ReaderDep, StoreDep
 from classpulse_api.events import EventLog
 from classpulse_api.models import (
     METRIC_NAMES,
@@ -26,6 +26,7 @@ from classpulse_api.series import RangeNotHeld, ReadPlan, SeriesReader
 from classpulse_api.timeparams import format_duration, iso, parse_duration, parse_instant
 from classpulse_common.alerts import AlertEvent
 from classpulse_common.registry import ClassRecord
+from classpulse_common.share_correction import ShareCorrection
 
 router = APIRouter(prefix="/v1/classes", tags=["class metrics"])
 
@@ -86,6 +87,7 @@ async def summary(
     request: Request,
     record: ReadableClass,
     reader: ReaderDep,
+    correction: CorrectionDep,
     time_range: RangeDep,
     session: SessionParam = None,
     phases: Annotated[int, Query(ge=1, le=24, description="parts the range is cut in for its arc")] = 4,
@@ -102,10 +104,10 @@ async def summary(
         session_id=session,
         emotion_enabled=record.emotion_enabled,
         emotion_status=views.emotion_status(record.emotion_enabled),
-        phases=views.phases(buckets, plan.start_ms, plan.end_ms, phases) if record.emotion_enabled else [],
-        peaks=views.peaks(buckets, record) if record.emotion_enabled else [],
+        phases=views.phases(correction, buckets, plan.start_ms, plan.end_ms, phases) if record.emotion_enabled else [],
+        peaks=views.peaks(correction, buckets, record) if record.emotion_enabled else [],
         coverage=_coverage(plan),
-        **views.indices_of(totals, record),
+        **views.indices_of(correction, totals, record),
     )
 
 
@@ -119,6 +121,7 @@ async def timeseries(
     request: Request,
     record: ReadableClass,
     reader: ReaderDep,
+    correction: CorrectionDep,
     time_range: RangeDep,
     bucket: Annotated[
         str, Query(description="bucket width, whole seconds: 1s, 10s, 1m, 1h; widened where only coarser series hold the range")
@@ -142,8 +145,8 @@ async def timeseries(
         raise HTTPException(422, f"unknown metric(s) {sorted(unknown)}; known: {', '.join(METRIC_NAMES)}")
     buckets = await reader.read(record.class_id, plan)
     points = [
-        SeriesPoint(t=t, time=iso(t), **{k: v for k, v in views.indices_of(sums, record).items() if k in wanted})
-        for t, sums in buckets.items()
+        SeriesPoint(t=t, time=iso(t), **{k: v for k, v in figures.items() if k in wanted})
+        for t, figures in zip(buckets, views.bucket_indices(correction, buckets, record), strict=True)
     ]
     return ClassTimeseries(
         class_id=record.class_id,
@@ -158,7 +161,7 @@ async def timeseries(
     )
 
 
-async def _live(reader: SeriesReader, record: ClassRecord, window_s: int) -> LiveWindow:
+async def _live(reader: SeriesReader, correction: ShareCorrection, record: ClassRecord, window_s: int) -> LiveWindow:
     now = _now_ms()
     # The window's whole seconds up to the current one (samples are stamped at their second's start); presence over
     # all of them, so a class whose cameras all went off reads 0 on camera.
@@ -170,7 +173,7 @@ async def _live(reader: SeriesReader, record: ClassRecord, window_s: int) -> Liv
         at=iso(now),
         emotion_enabled=record.emotion_enabled,
         emotion_status=views.emotion_status(record.emotion_enabled),
-        **views.indices_of(totals, record, seconds=window_s),
+        **views.indices_of(correction, totals, record, seconds=window_s),
     )
 
 
@@ -178,8 +181,8 @@ WindowParam = Annotated[int, Query(ge=1, le=3600, description="seconds of the la
 
 
 @router.get("/{class_id}/live", response_model=LiveWindow, summary="The latest window of a class")
-async def live(record: ReadableClass, reader: ReaderDep, window: WindowParam = 10) -> LiveWindow:
-    return await _live(reader, record, window)
+async def live(record: ReadableClass, reader: ReaderDep, correction: CorrectionDep, window: WindowParam = 10) -> LiveWindow:
+    return await _live(reader, correction, record, window)
 
 
 @router.get("/{class_id}/events", response_model=Page[AlertEvent], summary="Alert events, newest first")
@@ -195,7 +198,9 @@ async def events(
 
 
 @router.get("/{class_id}/stream", summary="Server-Sent Events: `live` every second, `alert` as they happen")
-async def stream(request: Request, record: ReadableClass, reader: ReaderDep, window: WindowParam = 10) -> StreamingResponse:
+async def stream(
+    request: Request, record: ReadableClass, reader: ReaderDep, correction: CorrectionDep, window: WindowParam = 10
+) -> StreamingResponse:
     log: EventLog = request.app.state.events
 
     async def updates() -> AsyncIterator[str]:
@@ -204,7 +209,7 @@ async def stream(request: Request, record: ReadableClass, reader: ReaderDep, win
             new, last_id = await log.wait_new(record.class_id, last_id, block_ms=1000)
             for event in new:
                 yield f"event: alert\ndata: {event.model_dump_json()}\n\n"
-            yield f"event: live\ndata: {(await _live(reader, record, window)).model_dump_json()}\n\n"
+            yield f"event: live\ndata: {(await _live(reader, correction, record, window)).model_dump_json()}\n\n"
             await asyncio.sleep(0)
 
     return StreamingResponse(updates(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})

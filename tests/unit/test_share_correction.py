@@ -1,0 +1,115 @@
+"""Class shares corrected for the model's known errors (PACC from a window's mean probabilities), and the file the
+API reads them from."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from classpulse_api.app import create_app
+from classpulse_api.settings import ApiSettings
+from classpulse_common.labels import EMOTIONS
+from classpulse_common.share_correction import FILE_NAME, ShareCorrection, mean_probabilities, project_to_simplex
+from classpulse_training import class_mixes
+from classpulse_training.versions import latest_version_dir
+
+pytestmark = pytest.mark.unit
+
+K = len(EMOTIONS)
+# A model that reads each emotion right 60% of the time and spreads the rest evenly, but confuses sad (4) with
+# neutral (6) a lot: the kind of matrix a FER2013 model has.
+CONFUSION = np.full((K, K), 0.4 / (K - 1))
+np.fill_diagonal(CONFUSION, 0.6)
+CONFUSION[4] = CONFUSION[6] = 0.02
+CONFUSION[4, 4], CONFUSION[4, 6] = 0.5, 0.4
+CONFUSION[6, 6], CONFUSION[6, 4] = 0.5, 0.4
+
+
+def posteriors_of(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per-face probabilities whose mean per true emotion is CONFUSION's row: Dirichlet draws around it."""
+    return np.stack([rng.dirichlet(CONFUSION[label] * 20) for label in labels])
+
+
+def test_the_mix_of_a_large_class_is_recovered_where_the_raw_mean_is_far_off() -> None:
+    rng = np.random.default_rng(1)
+    truth = np.array([0.0, 0.0, 0.05, 0.15, 0.0, 0.0, 0.8])  # a mostly neutral class
+    labels = rng.choice(K, 20_000, p=truth)
+    raw = posteriors_of(labels, rng).mean(axis=0)
+    corrected = ShareCorrection(CONFUSION, "test").correct(raw)[0]
+    realised = np.bincount(labels, minlength=K) / len(labels)
+    assert class_mixes.total_variation(raw, realised) > 0.3
+    assert class_mixes.total_variation(corrected, realised) < 0.02
+    assert corrected.min() >= 0 and corrected.sum() == pytest.approx(1.0)
+
+
+def test_an_exact_mean_is_inverted_exactly_and_shares_outside_the_simplex_are_projected_onto_it() -> None:
+    correction = ShareCorrection(CONFUSION, "test")
+    truth = np.array([[0.1, 0.0, 0.2, 0.3, 0.0, 0.1, 0.3], [0, 0, 0, 0, 0, 0, 1.0]])
+    assert correction.correct(truth @ CONFUSION) == pytest.approx(truth, abs=1e-6)
+    # A mean no mix can give (more sad than even an all-sad class reads): the nearest mix is all sad.
+    impossible = np.array([0.01, 0.01, 0.01, 0.01, 0.9, 0.01, 0.05])
+    assert correction.correct(impossible)[0] == pytest.approx(np.eye(K)[4], abs=1e-6)
+
+
+def test_windows_without_faces_have_no_shares_and_one_face_gets_shares_that_add_up() -> None:
+    correction = ShareCorrection(CONFUSION, "test")
+    one_face = {f"emotion.{name}": value for name, value in zip(EMOTIONS, CONFUSION[3], strict=True)} | {"faces": 1.0}
+    empty, single, nothing = correction.shares([{"faces": 0.0}, one_face, {}])
+    assert empty is None and nothing is None
+    # One face that reads like the model's average happy face is read as a happy face.
+    assert single["happy"] == pytest.approx(1.0, abs=1e-6)
+    assert sum(single.values()) == pytest.approx(1.0)
+
+
+def test_the_correction_refuses_matrices_it_cannot_invert() -> None:
+    with pytest.raises(ValueError, match="singular"):
+        ShareCorrection(np.full((K, K), 1 / K), "test")
+    with pytest.raises(ValueError, match="7x7"):
+        ShareCorrection(np.eye(3), "test")
+    with pytest.raises(ValueError, match="disgust"):
+        mean_probabilities(np.eye(K)[[0, 2, 3, 4, 5, 6]], np.array([0, 2, 3, 4, 5, 6]))
+
+
+def test_simplex_projection_keeps_points_already_on_it_and_is_the_nearest_point() -> None:
+    inside = np.array([[0.2, 0.1, 0.1, 0.2, 0.1, 0.2, 0.1]])
+    assert project_to_simplex(inside) == pytest.approx(inside)
+    outside = np.array([[0.8, 0.6, -0.2, 0, 0, 0, 0]])
+    assert project_to_simplex(outside) == pytest.approx(np.array([[0.6, 0.4, 0, 0, 0, 0, 0]]))
+
+
+def test_the_shipped_version_has_a_correction_per_signature_measured_on_held_out_faces() -> None:
+    document = json.loads((latest_version_dir() / FILE_NAME).read_text())
+    assert document["split"] == "PublicTest" and document["faces"] == sum(document["faces_per_emotion"])
+    for signature in ("serving_default", "emotion_single_pass"):
+        matrix = np.array(document["signatures"][signature]["mean_probabilities"])
+        assert matrix.sum(axis=1) == pytest.approx(np.ones(K), abs=1e-4)
+        assert (np.diag(matrix) == matrix.max(axis=1)).all(), f"{signature}: some emotion is read as another on average"
+    check = document["class_mix_check"]
+    assert check["mean"]["10 s, one face image a student"]["corrected_tvd"] < check["mean"]["10 s, one face image a student"]["raw_tvd"]
+
+
+def test_the_api_corrects_with_the_signature_the_classifier_calls(tmp_path) -> None:
+    single = create_app(ApiSettings()).state.shares
+    flips = create_app(ApiSettings(model_signature="serving_default")).state.shares
+    assert single.matrix.shape == (K, K) and not np.allclose(single.matrix, flips.matrix)
+    with pytest.raises(ValueError, match="no correction for signature 'emotion_unknown'"):
+        create_app(ApiSettings(model_signature="emotion_unknown"))
+    with pytest.raises(FileNotFoundError):
+        create_app(ApiSettings(quantification_file=tmp_path / FILE_NAME))
+
+
+def test_the_class_mix_check_uses_the_sample_class_phases() -> None:
+    from classpulse_demo import class_script
+
+    assert class_mixes.SAMPLE_CLASS_PHASES == class_script.DEFAULT_PHASE_EMOTIONS
+    assert class_mixes.SAMPLE_CLASS_DIFFERING == class_script.DIFFERING_SHARE
+
+
+def test_generated_classes_follow_their_mix() -> None:
+    rng = np.random.default_rng(0)
+    sample = class_mixes.Mix("sample", "happy", class_mixes.SAMPLE_CLASS_DIFFERING)
+    emotions = class_mixes.student_emotions(sample, 12, rng)
+    assert (emotions == EMOTIONS.index("happy")).sum() == 8
+    assert (class_mixes.student_emotions(class_mixes.MIXES[0], 30, rng) == EMOTIONS.index("neutral")).all()
