@@ -21,14 +21,24 @@ INTERNAL = {"/healthz", "/readyz", "/metrics"}
 """Probes and scrapes: answered to the kubelet and Prometheus inside the cluster only (readiness names what fails)."""
 
 
-def _apps() -> dict[str, FastAPI]:
-    """The apps behind the Ingress, by Service name; building them connects to nothing."""
+class _NoKafka:
+    """Stands in for ingest's Kafka pipeline, whose producer connects to a broker as it is made: these tests read the
+    app's routes, nothing the pipeline does."""
+
+    def __init__(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def apps(monkeypatch: pytest.MonkeyPatch) -> dict[str, FastAPI]:
+    """The apps behind the Ingress, by Service name, built without connecting to anything."""
+    import classpulse_ingest.app
     from classpulse_api.app import create_app as api_app
     from classpulse_api.settings import ApiSettings
-    from classpulse_ingest.app import create_app as ingest_app
     from classpulse_ingest.settings import IngestSettings
 
-    return {"api": api_app(ApiSettings()), "ingest": ingest_app(IngestSettings())}
+    monkeypatch.setattr(classpulse_ingest.app, "Pipeline", _NoKafka)
+    return {"api": api_app(ApiSettings()), "ingest": classpulse_ingest.app.create_app(IngestSettings())}
 
 
 def _paths(app: FastAPI) -> set[str]:
@@ -79,9 +89,9 @@ def _example(template: str) -> str:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_ingress_routes_every_public_route_and_nothing_internal(overlay: str) -> None:
+def test_ingress_routes_every_public_route_and_nothing_internal(overlay: str, apps: dict[str, FastAPI]) -> None:
     ingress = named(render(overlay), "Ingress", "classpulse")
-    for service, app in _apps().items():
+    for service, app in apps.items():
         host = _host_of(ingress, service)
         hidden = INTERNAL | _reference(app)
         for template in _paths(app):
@@ -104,7 +114,7 @@ def test_students_reach_their_page_and_nobody_reaches_operations() -> None:
             assert _backend(ingress, host, path) is None, f"{host}{path}"
 
 
-def test_public_api_docs_component_publishes_the_reference_only(tmp_path: Path) -> None:
+def test_public_api_docs_component_publishes_the_reference_only(tmp_path: Path, apps: dict[str, FastAPI]) -> None:
     # An overlay of one's own, as the component's comment says; kustomize takes relative paths only.
     (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
@@ -115,7 +125,7 @@ def test_public_api_docs_component_publishes_the_reference_only(tmp_path: Path) 
     result = subprocess.run([kustomize_binary(), "build", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     ingress = named(tuple(d for d in yaml.safe_load_all(result.stdout) if d), "Ingress", "classpulse")
-    api = _apps()["api"]
+    api = apps["api"]
     host = _host_of(ingress, "api")
     for template in _reference(api):
         assert _backend(ingress, host, template) == "api", template
