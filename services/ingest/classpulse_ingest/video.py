@@ -219,8 +219,17 @@ def _open_capture(spec: SourceSpec, timeouts: Timeouts) -> cv2.VideoCapture:
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeouts.open_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeouts.read_ms]
     options = _FFMPEG_OPTIONS[urlsplit(spec.location).scheme if spec.kind == SourceKind.STREAM else "file"]
     with _FFMPEG_OPEN:
+        # Only for this open: left set, the options would limit every later capture of the process (another
+        # source's, or a tool's reading a video file) to this kind's protocols and formats.
+        before = os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS")
         os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = options
-        capture = cv2.VideoCapture(spec.location, cv2.CAP_FFMPEG, params)
+        try:
+            capture = cv2.VideoCapture(spec.location, cv2.CAP_FFMPEG, params)
+        finally:
+            if before is None:
+                del os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"]
+            else:
+                os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = before
     if capture.isOpened():
         return capture
     if spec.kind == SourceKind.STREAM:
