@@ -41,7 +41,7 @@ class _Kafka:
 
     def poll(self, timeout_ms: int) -> dict:
         self.polls += 1
-        if self.committed == len(self.log) or self.polls >= self.max_polls:
+        if (self.log and self.committed == len(self.log)) or self.polls >= self.max_polls:
             self.stop.set()
         batch, self.next_offset = self.log[self.next_offset :], len(self.log)
         return {self.tp: batch} if batch else {}
@@ -163,3 +163,22 @@ def test_dead_letter_reasons_make_a_bounded_set_of_labels():
     assert {reason_label(reason) for reason in reasons} == {"unknown schema"}
     assert reason_label("wrong size: header says 1x1, image is 2x2") == "wrong size"
     assert reason_label("anything a sender wrote") == "other"
+
+
+def test_the_contract_is_checked_at_start_and_readiness_follows_it_without_traffic():
+    verdicts = [ContractBroken("model_server", "no signature 'emotion_single_pass'"), None]
+    readiness = []
+
+    def check():
+        verdict = verdicts.pop(0) if verdicts else None
+        if verdict:
+            raise verdict
+
+    stop, health = StopSignal(), HealthState()
+    kafka = _Kafka([], stop, max_polls=4)
+    original_poll = kafka.poll
+    kafka.poll = lambda timeout_ms: (readiness.append(health.ready()[0]), original_poll(timeout_ms))[1]
+    config = StageConfig("checked", TOPIC, max_backoff_s=0.001)
+    StageRunner(config, FrameResult, list, kafka, kafka, stop, health, check_contract=check).run()
+    assert readiness[:3] == [False, False, True]  # starting; stalled by the first check; the second one passed
+    assert metrics.STAGE_STALLED.labels("checked")._value.get() == 0

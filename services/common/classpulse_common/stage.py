@@ -98,6 +98,8 @@ class _MessageFailed(Exception):
 
 Outcome = Emit | Reject
 BatchHandler = Callable[[list[Delivery[M]]], Sequence[Outcome]]
+ContractCheck = Callable[[], None]
+"""Raises ContractBroken while what the stage depends on breaks its contract (DependencyUnavailable if unreachable)."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class StageConfig:
     dead_letter_max_value_bytes: int = 512 * 1024
     """Half the broker's default message.max.bytes (1 MiB): room for the letter's own fields, whatever the input."""
     max_message_failures: int = 3
+    contract_check_s: float = 30.0
+    """How often the contract is checked while it holds; while it is broken, before every retry."""
 
 
 class StageRunner(Generic[M]):
@@ -123,6 +127,7 @@ class StageRunner(Generic[M]):
         producer: KafkaProducer,
         stop: StopSignal,
         health: HealthState,
+        check_contract: ContractCheck | None = None,
     ) -> None:
         self.config = config
         self.schema = schema
@@ -131,6 +136,8 @@ class StageRunner(Generic[M]):
         self.producer = producer
         self.stop = stop
         self.health = health
+        self.check_contract = check_contract
+        self._contract_checked_at = -float("inf")
         self._dead_letter_topic = config.input_topic + config.dead_letter_suffix
         self._backoff_s = 0.0
         self._lag_refreshed_at = 0.0
@@ -148,6 +155,12 @@ class StageRunner(Generic[M]):
                 self.health.beat()
                 records = self._poll()
                 if records is None:
+                    continue
+                try:
+                    self._check_contract()
+                except DependencyUnavailable as exc:
+                    self._rewind(records, exc)
+                    self._refresh_lag()
                     continue
                 self.health.set_ready(self._stalled is None, self._stalled or "")
                 if records:
@@ -191,11 +204,24 @@ class StageRunner(Generic[M]):
         done = {(tp.topic, tp.partition): batch[-1].offset for tp, batch in records.items()}
         self._failures = {at: n for at, n in self._failures.items() if at[2] > done.get(at[:2], -1)}
         self._backoff_s = 0.0
+        self._resume()
+        metrics.BATCH_SECONDS.labels(self.config.name).observe(time.perf_counter() - started)
+
+    def _check_contract(self) -> None:
+        """Run the stage's contract check when due: at start, every `contract_check_s`, and while stalled."""
+        now = time.monotonic()
+        if self.check_contract is None or (self._stalled is None and now - self._contract_checked_at < self.config.contract_check_s):
+            return
+        self.check_contract()
+        self._contract_checked_at = now
+        self._resume()
+
+    def _resume(self) -> None:
         if self._stalled is not None:
             log.info("stage processing again", extra={"stage": self.config.name, "stalled_by": self._stalled})
             self._stalled = None
+            self.health.set_ready(True)
             metrics.STAGE_STALLED.labels(self.config.name).set(0)
-        metrics.BATCH_SECONDS.labels(self.config.name).observe(time.perf_counter() - started)
 
     def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         try:
