@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from classpulse_common.kafka import make_producer, with_startup_retries
+from classpulse_common.kafka import make_consumer, make_producer
 from classpulse_common.schemas import DeadLetter, SchemaError
 from classpulse_common.settings import KafkaSettings
 
@@ -76,10 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--since-ms", type=int, default=None, help="only letters written from this epoch ms on")
     args = parser.parse_args(argv)
     settings = KafkaSettings()
-    consumer = with_startup_retries(
-        lambda: KafkaConsumer(enable_auto_commit=False, max_partition_fetch_bytes=16 * 1024 * 1024, **settings.client_options()),
-        "dlq-replay",
-    )
+    consumer = make_consumer(settings, None, [], client_id="classpulse-dlq-replay")
     producer = make_producer(settings, "classpulse-dlq-replay")
     try:
         counts = replay(consumer, producer, args.topic, settings.dead_letter_suffix, args.since_ms)
