@@ -8,7 +8,7 @@ import pytest
 
 from classpulse_api.app import create_app
 from classpulse_api.settings import ApiSettings
-from classpulse_common.auth import new_key
+from classpulse_common.auth import new_key, split_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -87,7 +87,7 @@ async def test_every_route_enforces_keys_and_scopes(infra):
 
         # Revoked keys stop working at once.
         key_id = keys["teacher"].split("_")[1]
-        assert (await client.delete(f"/v1/keys/{key_id}", headers=auth(ADMIN_KEY))).status_code == 204
+        assert (await client.delete(f"/v1/keys/{key_id}", headers=auth(bootstrap))).status_code == 204
         assert (await client.get(f"/v1/classes/{class_id}", headers=auth(keys["teacher"]))).status_code == 401
 
         # Keys are stored hashed: the secret appears nowhere in Redis.
@@ -124,3 +124,19 @@ async def test_validation_errors_are_clear_422s(infra):
         summary = await client.get(f"/v1/classes/{class_id}/summary", params={"session": session["session_id"]}, headers=auth(ADMIN_KEY))
         assert summary.status_code == 200 and summary.json()["session_id"] == session["session_id"]
         await client.delete(f"/v1/classes/{class_id}", headers=auth(ADMIN_KEY))
+
+
+async def test_a_revoked_bootstrap_admin_key_stays_revoked_across_restarts(infra):
+    """The API installs CLASSPULSE_ADMIN_API_KEY at every start; a revocation must outlive the restart."""
+    bootstrap = new_key()[1]
+    settings = ApiSettings(redis_url=f"redis://127.0.0.1:{infra.config.redis_port}/0", admin_api_key=bootstrap)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+            key_id = split_key(bootstrap)[0]
+            assert (await client.get("/v1/keys", headers=auth(bootstrap))).status_code == 200
+            assert (await client.delete(f"/v1/keys/{key_id}", headers=auth(bootstrap))).status_code in (200, 204)
+    restarted = create_app(settings)
+    async with restarted.router.lifespan_context(restarted):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=restarted), base_url="http://api") as client:
+            assert (await client.get("/v1/keys", headers=auth(bootstrap))).status_code == 401

@@ -6,13 +6,20 @@ from __future__ import annotations
 import threading
 import time
 
+import grpc
 import numpy as np
 import pytest
 
-from classpulse_classifier.serving_client import ModelOutput, ModelServerUnavailable
+from classpulse_classifier.serving_client import (
+    ModelOutput,
+    ModelRequestRejected,
+    ModelServerError,
+    ModelServerUnavailable,
+    UnexpectedModelResponse,
+)
 from classpulse_classifier.stage import ClassifyFaces
 from classpulse_common.schemas import DetectedFaces
-from classpulse_common.stage import Delivery, DependencyUnavailable
+from classpulse_common.stage import ContractBroken, Delivery, DependencyUnavailable
 
 pytestmark = pytest.mark.unit
 
@@ -21,8 +28,8 @@ class _ModelServer:
     """Answers each face with probabilities that encode its first pixel, so the order can be checked; records
     call sizes and how many calls were in flight at most."""
 
-    def __init__(self, down: bool = False) -> None:
-        self.down = down
+    def __init__(self, error: ModelServerError | None = None) -> None:
+        self.error = error
         self.sizes: list[int] = []
         self.in_flight = self.most_in_flight = 0
         self._lock = threading.Lock()
@@ -35,8 +42,8 @@ class _ModelServer:
         time.sleep(0.05)  # long enough for a second call to start meanwhile, if calls run concurrently
         with self._lock:
             self.in_flight -= 1
-        if self.down:
-            raise ModelServerUnavailable("UNAVAILABLE: connection refused")
+        if self.error:
+            raise self.error
         probabilities = np.zeros((len(crops), 7), dtype=np.float32)
         probabilities[:, 0] = crops[:, 0, 0, 0] / 255
         probabilities[:, 6] = 1 - probabilities[:, 0]
@@ -95,10 +102,21 @@ def test_one_call_at_a_time_when_told():
     assert server.sizes == [100, 100, 100] and server.most_in_flight == 1
 
 
-def test_a_model_server_outage_is_a_dependency_outage():
+@pytest.mark.parametrize(
+    "error, broken",
+    [
+        (ModelServerUnavailable("Predict failed: UNAVAILABLE: connection refused", grpc.StatusCode.UNAVAILABLE), False),
+        (ModelRequestRejected("Predict failed: NOT_FOUND: Servable not found", grpc.StatusCode.NOT_FOUND), True),
+        (UnexpectedModelResponse("output 'probabilities' has shape [6, 8], expected [6, 7]"), True),
+    ],
+)
+def test_model_server_errors_are_an_outage_or_a_broken_contract_never_the_messages_fault(error, broken):
+    """A bad rollout (model or signature gone, another output shape) fails every message alike: dead-lettering them
+    would drain the topic, so it stalls the stage like an outage (ContractBroken is a DependencyUnavailable)."""
     with pytest.raises(DependencyUnavailable) as raised:
-        ClassifyFaces(_ModelServer(down=True), _Registry(), "p", max_batch_faces=256, concurrent_calls=2)(_deliveries([6] * 50))
+        ClassifyFaces(_ModelServer(error), _Registry(), "p", max_batch_faces=256, concurrent_calls=2)(_deliveries([6] * 50))
     assert raised.value.dependency == "model_server"
+    assert isinstance(raised.value, ContractBroken) is broken
 
 
 def test_crops_of_a_class_switched_to_presence_only_are_not_classified():

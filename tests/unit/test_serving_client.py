@@ -15,9 +15,12 @@ from classpulse_classifier.serving_client import (
     ModelServerUnavailable,
     UnexpectedModelResponse,
     build_predict_request,
+    check_signature,
     error_for_status,
+    get_model_metadata_pb2,
     parse_probabilities,
     predict_pb2,
+    tensor_shape_pb2,
     types_pb2,
 )
 
@@ -146,3 +149,34 @@ def test_a_version_label_selects_the_labelled_version():
     assert labelled.model_spec.version_label == "canary"
     unlabelled = build_predict_request(crops, "emotion", "serving_default", "faces", "probabilities")
     assert not unlabelled.model_spec.HasField("version_label")
+
+
+def _signatures(input_dtype: int = types_pb2.DT_UINT8, output_shape: tuple[int, ...] = (-1, 7)) -> get_model_metadata_pb2.SignatureDefMap:
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    signature = signatures.signature_def["emotion_single_pass"]
+    for tensors, key, dtype, shape in (
+        (signature.inputs, "faces", input_dtype, (-1, 48, 48, 1)),
+        (signature.outputs, "probabilities", types_pb2.DT_FLOAT, output_shape),
+    ):
+        tensors[key].dtype = dtype
+        tensors[key].tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in shape)
+    return signatures
+
+
+def test_the_contracts_signature_passes_the_check():
+    check_signature(_signatures(), "emotion_single_pass", "faces", "probabilities")
+
+
+@pytest.mark.parametrize(
+    "signatures, signature_name, output_key, complaint",
+    [
+        (_signatures(), "serving_default", "probabilities", "no signature 'serving_default'"),
+        (_signatures(), "emotion_single_pass", "logits", "no output 'logits'"),
+        (_signatures(input_dtype=types_pb2.DT_FLOAT), "emotion_single_pass", "probabilities", "input 'faces'"),
+        (_signatures(output_shape=(-1, 8)), "emotion_single_pass", "probabilities", r"DT_FLOAT \[-1, 8\]"),
+        (_signatures(output_shape=(64, 7)), "emotion_single_pass", "probabilities", r"\[64, 7\]"),
+    ],
+)
+def test_a_signature_outside_the_contract_is_refused(signatures, signature_name, output_key, complaint):
+    with pytest.raises(UnexpectedModelResponse, match=complaint):
+        check_signature(signatures, signature_name, "faces", output_key)

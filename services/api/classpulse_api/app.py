@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,6 +20,8 @@ from classpulse_common.redis_clients import async_redis_client
 from classpulse_common.share_correction import ShareCorrection
 from classpulse_common.webapp import install_common
 
+log = logging.getLogger(__name__)
+
 
 def create_app(settings: ApiSettings) -> FastAPI:
     client = async_redis_client(settings, decode_responses=True, protocol=3)
@@ -27,8 +30,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.admin_api_key:
-            await app.state.keys.install(settings.admin_api_key.get_secret_value(), Role.ADMIN, "bootstrap admin")
+        if settings.admin_api_key and not await app.state.keys.install(
+            settings.admin_api_key.get_secret_value(), Role.ADMIN, "bootstrap admin"
+        ):
+            log.warning("the bootstrap admin key was revoked; it stays revoked (put a new one in its Secret)")
         yield
         await client.aclose()
         await stream_client.aclose()

@@ -1,4 +1,5 @@
-"""gRPC client of the emotion model on TensorFlow Serving (PredictionService.Predict, ModelService.GetModelStatus).
+"""gRPC client of the emotion model on TensorFlow Serving (PredictionService.Predict and GetModelMetadata,
+ModelService.GetModelStatus).
 
 Model contract: model "emotion", signatures "serving_default" (flip averaging) and "emotion_single_pass" (the
 classifier's default), input "faces" (uint8 [N,48,48,1]) and output "probabilities" (float32 [N,7]). Failures come
@@ -86,6 +87,7 @@ def _tensorflow_protos_without_runtime() -> Iterator[None]:
 with _tensorflow_protos_without_runtime():
     from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
     from tensorflow_serving.apis import (
+        get_model_metadata_pb2,
         get_model_status_pb2,
         model_service_pb2_grpc,
         predict_pb2,
@@ -124,6 +126,28 @@ class ModelOutput(NamedTuple):
     """float32 [N, 7], rows in the order Angry, Disgust, Fear, Happy, Sad, Surprise, Neutral."""
     model_version: int
     """The version that answered: it changes when the server switches to a newly exported model."""
+
+
+def check_signature(signatures: get_model_metadata_pb2.SignatureDefMap, signature_name: str, input_key: str, output_key: str) -> None:
+    """UnexpectedModelResponse unless `signature_name` takes `input_key` as uint8 [N,48,48,1] and gives `output_key`
+    as float32 [N,7] (N: any batch size, -1 in the signature). The label order is not in a SignatureDef: 7 outputs
+    are checked, their order is the exported model's (labels.EMOTIONS)."""
+    if signature_name not in signatures.signature_def:
+        raise UnexpectedModelResponse(f"no signature {signature_name!r}; the model has {sorted(signatures.signature_def)}")
+    signature = signatures.signature_def[signature_name]
+    for role, tensors, key, dtype, shape in (
+        ("input", signature.inputs, input_key, types_pb2.DT_UINT8, [-1, *FACE_SHAPE]),
+        ("output", signature.outputs, output_key, types_pb2.DT_FLOAT, [-1, EMOTION_COUNT]),
+    ):
+        if key not in tensors:
+            raise UnexpectedModelResponse(f"signature {signature_name!r} has no {role} {key!r}: {sorted(tensors)}")
+        info = tensors[key]
+        found = [dim.size for dim in info.tensor_shape.dim]
+        if info.dtype != dtype or info.tensor_shape.unknown_rank or found[1:] != shape[1:] or found[:1] != [-1]:
+            raise UnexpectedModelResponse(
+                f"{role} {key!r} of {signature_name!r} is {types_pb2.DataType.Name(info.dtype)} {found}, "
+                f"expected {types_pb2.DataType.Name(dtype)} {shape}"
+            )
 
 
 def build_predict_request(
@@ -225,6 +249,26 @@ class EmotionModelClient:
             raise error_for_status(error.code(), error.details(), f"Predict of {len(crops)} faces") from error
         probabilities = parse_probabilities(response, self.output_key, len(crops))
         return ModelOutput(probabilities, response.model_spec.version.value)
+
+    def check_contract(self) -> int:
+        """The version the server would answer with, once its metadata shows the contract's signature, input and
+        output; ModelServerUnavailable when it cannot be asked, a ModelServerError that is not when it breaks it."""
+        request = get_model_metadata_pb2.GetModelMetadataRequest()
+        request.model_spec.name = self.model_name
+        if self.version_label:
+            request.model_spec.version_label = self.version_label
+        request.metadata_field.append("signature_def")
+        try:
+            response = self._predictions.GetModelMetadata(request, timeout=self.timeout_s)
+        except grpc.RpcError as error:
+            raise error_for_status(error.code(), error.details(), "GetModelMetadata") from error
+        if response.model_spec.name != self.model_name:
+            raise UnexpectedModelResponse(f"asked for model {self.model_name!r}, {response.model_spec.name!r} answered")
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        if not response.metadata["signature_def"].Unpack(signatures):
+            raise UnexpectedModelResponse("GetModelMetadata answered without a SignatureDefMap")
+        check_signature(signatures, self.signature_name, self.input_key, self.output_key)
+        return response.model_spec.version.value
 
     def model_status(self) -> dict[int, str]:
         """{version: state name} of every version the server knows, e.g. {1: "END", 2: "AVAILABLE"}."""

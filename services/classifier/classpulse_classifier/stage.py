@@ -12,17 +12,19 @@ on with their face boxes and no emotions, as the detector sends them for such a 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import redis
 from prometheus_client import Counter
 
-from classpulse_classifier.serving_client import EmotionModelClient, ModelServerUnavailable
+from classpulse_classifier.serving_client import EmotionModelClient, ModelServerError, ModelServerUnavailable
 from classpulse_common import metrics
 from classpulse_common.registry import ClassDirectory
 from classpulse_common.schemas import DetectedFaces, FrameResult
-from classpulse_common.stage import Delivery, DependencyUnavailable, Emit, Outcome
+from classpulse_common.stage import ContractBroken, Delivery, DependencyUnavailable, Emit, Outcome
 
 STAGE = "classifier"
 EMOTION_OFF_FRAMES = Counter(
@@ -82,6 +84,12 @@ class ClassifyFaces:
             outcomes.append(Emit(self.predictions_topic, result))
         return outcomes
 
+    def check_contract(self) -> None:
+        """The stage runner's check, at start and every so often: the served model, signature and shapes are the
+        contract's (a rollout of another export stalls the stage instead of dead-lettering every frame)."""
+        with _model_server_errors():
+            self.client.check_contract()
+
     def _predict(self, crops: np.ndarray) -> tuple[np.ndarray, str | None]:
         """Probabilities of every crop, and the model version that produced them."""
         if len(crops) == 0:
@@ -89,10 +97,20 @@ class ClassifyFaces:
         # Equal calls (300 faces: 150 + 150, not 256 + 44): a small remainder call costs nearly a full one's overhead;
         # and at least as many calls as may run at once, while each keeps a useful size.
         calls = max(-(-len(crops) // self.max_batch_faces), min(self.concurrent_calls, len(crops) // MIN_CALL_FACES))
-        try:
+        with _model_server_errors():
             outputs = list(self._calls.map(self.client.predict_with_version, np.array_split(crops, calls)))
-        except ModelServerUnavailable as exc:
-            raise DependencyUnavailable("model_server", str(exc)) from exc
         # float32 softmax outputs can exceed 1 by an ulp; clip so the schema's [0, 1] bounds always hold.
         probabilities = np.clip(np.concatenate([output.probabilities for output in outputs]), 0.0, 1.0)
         return probabilities, str(outputs[-1].model_version)
+
+
+@contextmanager
+def _model_server_errors() -> Iterator[None]:
+    """Model server failures as the runner's: transient ones an outage; the others (model or signature not found,
+    an input refused, an output of another shape) a broken contract, since the crops are valid by their schema."""
+    try:
+        yield
+    except ModelServerUnavailable as exc:
+        raise DependencyUnavailable("model_server", str(exc)) from exc
+    except ModelServerError as exc:
+        raise ContractBroken("model_server", str(exc)) from exc

@@ -48,8 +48,9 @@ def make_producer(settings: KafkaSettings, client_id: str, **overrides: object) 
     return with_startup_retries(lambda: KafkaProducer(**options), client_id)
 
 
-def make_consumer(settings: KafkaSettings, group_id: str, topics: list[str], **overrides: object) -> KafkaConsumer:
-    """A consumer whose offsets are committed by the stage, only after its output is durable (at least once)."""
+def make_consumer(settings: KafkaSettings, group_id: str | None, topics: list[str], **overrides: object) -> KafkaConsumer:
+    """A consumer whose offsets are committed by the stage, only after its output is durable (at least once). With no
+    group and no topics it joins nothing: its user assigns partitions itself (the dead-letter replay)."""
     options: dict[str, object] = {
         "client_id": group_id,
         "group_id": group_id,
@@ -75,7 +76,8 @@ def make_consumer(settings: KafkaSettings, group_id: str, topics: list[str], **o
     # assigned nothing and, with kafka-python, may stay idle until the next rebalance.
     for topic in topics:
         with_startup_retries(lambda: _require_partitions(consumer, topic), f"{group_id} metadata of {topic}")
-    consumer.subscribe(topics)
+    if topics:
+        consumer.subscribe(topics)
     return consumer
 
 

@@ -11,6 +11,14 @@ from classpulse_common.auth import ApiKey, InvalidKey, Role, hash_secret, new_ke
 from classpulse_common.schemas import CameraKind
 
 _PREFIX = "apikey:"
+_REVOKED = "apikeys-revoked"
+"""Ids of keys revoked, a set outside `_PREFIX` (list() reads every key under it as a hash). The bootstrap admin
+key is installed again at every start from its Secret: without this, revoking it lasted until the next restart."""
+_REVOKE = """
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
+"""
 
 
 class KeyStore:
@@ -37,9 +45,12 @@ class KeyStore:
         await self._store(key, hashed, ttl_s)
         return key, presented
 
-    async def install(self, presented: str, role: Role, name: str) -> ApiKey:
-        """Store a key given from outside (the bootstrap admin key from a Secret); idempotent."""
+    async def install(self, presented: str, role: Role, name: str) -> ApiKey | None:
+        """Store a key given from outside (the bootstrap admin key from a Secret); idempotent. None, and nothing
+        stored, once that key was revoked: a new key in the Secret is the way back."""
         key_id, secret = split_key(presented)
+        if await self.client.sismember(_REVOKED, key_id):
+            return None
         key = ApiKey(key_id=key_id, role=role, name=name, created_at_ms=now_ms())
         await self._store(key, hash_secret(secret))
         return key
@@ -69,7 +80,8 @@ class KeyStore:
         return sorted(keys, key=lambda k: (k.created_at_ms, k.key_id))
 
     async def revoke(self, key_id: str) -> bool:
-        return bool(await self.client.delete(_PREFIX + key_id))
+        # One script: a key is never gone without its tombstone, and ids of keys that never existed are not kept.
+        return bool(await self.client.eval(_REVOKE, 2, _PREFIX + key_id, _REVOKED, key_id))
 
 
 async def authenticated(

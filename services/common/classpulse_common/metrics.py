@@ -29,6 +29,11 @@ BATCH_SECONDS = Histogram(
 BATCH_SIZE = Histogram(
     "classpulse_batch_size", "Messages per consumed batch", ["stage"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 )
+STAGE_STALLED = Gauge(
+    "classpulse_stage_stalled",
+    "1 while the stage is stopped by a contract or configuration error (wrong model or signature): it consumes nothing",
+    ["stage"],
+)
 CONSUMER_LAG = Gauge("classpulse_consumer_lag", "Messages behind the end of the partition", ["stage", "topic", "partition"])
 LATENCY_SECONDS = Histogram(
     "classpulse_latency_seconds",

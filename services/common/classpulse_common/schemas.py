@@ -22,6 +22,8 @@ from classpulse_common.labels import EMOTIONS
 CROP_SIDE = 48
 CROP_BYTES = CROP_SIDE * CROP_SIDE
 MAX_FRAME_BYTES = 8 * 1024 * 1024
+MAX_FRAME_SIDE = 8192
+"""Pixels a frame's side may have: the detector refuses a larger image before decoding it."""
 
 ClassId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 """Class ids appear in Redis keys and URLs, so they are restricted to a safe alphabet."""
@@ -105,8 +107,8 @@ class Frame(Message):
     OLDEST_VERSION: ClassVar[int | None] = 1
 
     published_at_ms: EpochMs
-    width: int = Field(gt=0, le=8192)
-    height: int = Field(gt=0, le=8192)
+    width: int = Field(gt=0, le=MAX_FRAME_SIDE)
+    height: int = Field(gt=0, le=MAX_FRAME_SIDE)
     jpeg: bytes = Field(min_length=4, max_length=MAX_FRAME_BYTES)
 
 

@@ -42,6 +42,8 @@ def run_stage(
             producer=make_producer(settings.kafka, f"classpulse-{config.name}"),
             stop=stop,
             health=health,
+            # A handler with a contract to check (the classifier's model) has it checked at start and while running.
+            check_contract=getattr(handler, "check_contract", None),
         )
         runner.run()
     finally:

@@ -12,8 +12,12 @@ Errors:
 - output that Kafka did not acknowledge fails the batch like a dependency outage: nothing is committed past it;
 - `DependencyUnavailable` (model server or Redis down, Kafka unreachable): the batch is rewound and retried with capped
   exponential backoff, forever, without committing; lag grows and shows in metrics; nothing is lost or dead-lettered;
+- `ContractBroken` (the model server serves another model or signature than the stage's contract, a setting is
+  wrong): handled like a dependency outage, since every message would fail alike and dead-lettering them would drain
+  the topic; the stage also reports not ready and `classpulse_stage_stalled` 1 (an alert) until it processes again;
 - any other exception (a bug, or a poison message the decoder let through): the batch is retried one message at a time
-  so the one that fails goes to the dead-letter topic alone;
+  and the one that fails is retried with the batch up to `max_message_failures` times, then goes to the dead-letter
+  topic alone with the reason: a transient fault gets its retries, a poison message does not stall its partition;
 - a commit that fails (the group is rebalancing, this member was fenced, the coordinator is away) is logged and
   counted, not fatal: the batch's output is already durable, and whoever owns the partition next starts from the last
   committed offset, so the redelivered messages are absorbed by the idempotent sink.
@@ -74,13 +78,28 @@ class Reject:
 class DependencyUnavailable(Exception):
     """A dependency the stage needs is down or too slow; the batch will be retried later, not dead-lettered."""
 
-    def __init__(self, dependency: str, detail: str) -> None:
-        super().__init__(f"{dependency} unavailable: {detail}")
+    def __init__(self, dependency: str, detail: str, state: str = "unavailable") -> None:
+        super().__init__(f"{dependency} {state}: {detail}")
         self.dependency = dependency
+
+
+class ContractBroken(DependencyUnavailable):
+    """The stage's configuration, or what a dependency serves, breaks the stage's contract (a model or signature
+    that is not there, an output of another shape): no message can succeed until an operator fixes it, so the stage
+    stalls (lag grows, readiness fails, an alert fires) rather than dead-letter all its traffic."""
+
+    def __init__(self, dependency: str, detail: str) -> None:
+        super().__init__(dependency, detail, "breaks the contract")
+
+
+class _MessageFailed(Exception):
+    """A message failed, not yet `max_message_failures` times: its batch is retried."""
 
 
 Outcome = Emit | Reject
 BatchHandler = Callable[[list[Delivery[M]]], Sequence[Outcome]]
+ContractCheck = Callable[[], None]
+"""Raises ContractBroken while what the stage depends on breaks its contract (DependencyUnavailable if unreachable)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +112,9 @@ class StageConfig:
     lag_refresh_s: float = 5.0
     dead_letter_max_value_bytes: int = 512 * 1024
     """Half the broker's default message.max.bytes (1 MiB): room for the letter's own fields, whatever the input."""
+    max_message_failures: int = 3
+    contract_check_s: float = 30.0
+    """How often the contract is checked while it holds; while it is broken, before every retry."""
 
 
 class StageRunner(Generic[M]):
@@ -105,6 +127,7 @@ class StageRunner(Generic[M]):
         producer: KafkaProducer,
         stop: StopSignal,
         health: HealthState,
+        check_contract: ContractCheck | None = None,
     ) -> None:
         self.config = config
         self.schema = schema
@@ -113,9 +136,16 @@ class StageRunner(Generic[M]):
         self.producer = producer
         self.stop = stop
         self.health = health
+        self.check_contract = check_contract
+        self._contract_checked_at = -float("inf")
         self._dead_letter_topic = config.input_topic + config.dead_letter_suffix
         self._backoff_s = 0.0
         self._lag_refreshed_at = 0.0
+        self._lag_partitions: set[TopicPartition] = set()
+        self._failures: dict[tuple[str, int, int], int] = {}
+        """Failures so far of each message that failed alone and is not dead-lettered yet, by (topic, partition,
+        offset); an entry goes once its message is dead-lettered or its batch committed."""
+        self._stalled: str | None = None
 
     def run(self) -> None:
         """Process batches until stopped; then commit what is done, flush, and close the clients."""
@@ -126,7 +156,13 @@ class StageRunner(Generic[M]):
                 records = self._poll()
                 if records is None:
                     continue
-                self.health.set_ready(True)
+                try:
+                    self._check_contract()
+                except DependencyUnavailable as exc:
+                    self._rewind(records, exc)
+                    self._refresh_lag()
+                    continue
+                self.health.set_ready(self._stalled is None, self._stalled or "")
                 if records:
                     self._process(records)
                 self._refresh_lag()
@@ -161,12 +197,31 @@ class StageRunner(Generic[M]):
         try:
             outcomes += self._handle(deliveries)
             self._produce(outcomes)
-        except DependencyUnavailable as exc:
+        except (DependencyUnavailable, _MessageFailed) as exc:
             self._rewind(records, exc)
             return
         self._commit({tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in records.items()})
+        done = {(tp.topic, tp.partition): batch[-1].offset for tp, batch in records.items()}
+        self._failures = {at: n for at, n in self._failures.items() if at[2] > done.get(at[:2], -1)}
         self._backoff_s = 0.0
+        self._resume()
         metrics.BATCH_SECONDS.labels(self.config.name).observe(time.perf_counter() - started)
+
+    def _check_contract(self) -> None:
+        """Run the stage's contract check when due: at start, every `contract_check_s`, and while stalled."""
+        now = time.monotonic()
+        if self.check_contract is None or (self._stalled is None and now - self._contract_checked_at < self.config.contract_check_s):
+            return
+        self.check_contract()
+        self._contract_checked_at = now
+        self._resume()
+
+    def _resume(self) -> None:
+        if self._stalled is not None:
+            log.info("stage processing again", extra={"stage": self.config.name, "stalled_by": self._stalled})
+            self._stalled = None
+            self.health.set_ready(True)
+            metrics.STAGE_STALLED.labels(self.config.name).set(0)
 
     def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         try:
@@ -213,8 +268,18 @@ class StageRunner(Generic[M]):
             except DependencyUnavailable:
                 raise
             except Exception as exc:
-                outcomes.append(Reject(delivery, f"processing failed: {exc!r}"))
+                outcomes.append(self._failed(delivery, exc))
         return outcomes
+
+    def _failed(self, delivery: Delivery[M], exc: Exception) -> Reject:
+        """The dead letter of a message that failed `max_message_failures` times; _MessageFailed before that."""
+        at = (delivery.topic, delivery.partition, delivery.offset)
+        failures = self._failures.pop(at, 0) + 1
+        if failures < self.config.max_message_failures:
+            self._failures[at] = failures
+            metrics.ERRORS.labels(self.config.name, "message_failed").inc()
+            raise _MessageFailed(f"message at {at} failed ({failures} of {self.config.max_message_failures}): {exc!r}")
+        return Reject(delivery, f"processing failed {failures} times: {exc!r}")
 
     def _produce(self, outcomes: list[Outcome]) -> None:
         """Send every outcome and wait until Kafka acknowledged all of them; any that failed fails the batch."""
@@ -252,7 +317,7 @@ class StageRunner(Generic[M]):
             value=value,
         )
         send = self.producer.send(self._dead_letter_topic, key=delivery.key, value=letter.encode())
-        metrics.DEAD_LETTERS.labels(self.config.name, reject.reason.split(":", 1)[0][:60]).inc()
+        metrics.DEAD_LETTERS.labels(self.config.name, reason_label(reject.reason)).inc()
         log.warning(
             "message dead-lettered",
             extra={
@@ -265,7 +330,7 @@ class StageRunner(Generic[M]):
         )
         return send
 
-    def _rewind(self, records: dict[TopicPartition, list], exc: DependencyUnavailable) -> None:
+    def _rewind(self, records: dict[TopicPartition, list], exc: DependencyUnavailable | _MessageFailed) -> None:
         """Seek back to the batch's first offsets so the next poll delivers it again; back off meanwhile.
 
         A partition taken away by a rebalance meanwhile is left alone: its new owner starts from the last commit,
@@ -275,11 +340,22 @@ class StageRunner(Generic[M]):
             if tp in assigned:
                 self.consumer.seek(tp, batch[0].offset)
         self._backoff_s = min(self.config.max_backoff_s, max(0.5, self._backoff_s * 2))
-        metrics.DEPENDENCY_RETRIES.labels(self.config.name, exc.dependency).inc()
-        log.warning(
-            "dependency unavailable; batch will be retried",
-            extra={"stage": self.config.name, "error": str(exc), "retry_in_s": self._backoff_s},
-        )
+        if isinstance(exc, ContractBroken):
+            self._stalled = str(exc)[:500]
+            self.health.set_ready(False, self._stalled)
+            metrics.STAGE_STALLED.labels(self.config.name).set(1)
+            log.error(
+                "stage stalled by a contract or configuration error; fix it and the stage resumes",
+                extra={"stage": self.config.name, "error": str(exc), "retry_in_s": self._backoff_s},
+            )
+        elif isinstance(exc, DependencyUnavailable):
+            metrics.DEPENDENCY_RETRIES.labels(self.config.name, exc.dependency).inc()
+            log.warning(
+                "dependency unavailable; batch will be retried",
+                extra={"stage": self.config.name, "error": str(exc), "retry_in_s": self._backoff_s},
+            )
+        else:
+            log.warning("message failed; its batch will be retried", extra={"stage": self.config.name, "error": str(exc)})
         self.stop.wait(self._backoff_s)
 
     def _refresh_lag(self) -> None:
@@ -287,7 +363,13 @@ class StageRunner(Generic[M]):
         if now - self._lag_refreshed_at < self.config.lag_refresh_s:
             return
         self._lag_refreshed_at = now
-        for tp in self.consumer.assignment():
+        assigned = self.consumer.assignment()
+        # A partition revoked by a rebalance is another member's now: a gauge left behind would report its last lag
+        # from two members, or forever if it moved for good.
+        for tp in self._lag_partitions - assigned:
+            metrics.CONSUMER_LAG.remove(self.config.name, tp.topic, str(tp.partition))
+        self._lag_partitions &= assigned
+        for tp in assigned:
             highwater = self.consumer.highwater(tp)
             if highwater is None:
                 continue
@@ -298,3 +380,26 @@ class StageRunner(Generic[M]):
                 continue
             if position is not None:
                 metrics.CONSUMER_LAG.labels(self.config.name, tp.topic, str(tp.partition)).set(max(0, highwater - position))
+                self._lag_partitions.add(tp)
+
+
+DEAD_LETTER_REASONS = (
+    ("not a msgpack message", "not msgpack"),
+    ("expected a map", "not a map"),
+    ("expected ", "unknown schema"),
+    ("invalid ", "invalid fields"),
+    ("unknown class", "unknown class"),
+    ("undecodable frame", "undecodable frame"),
+    ("wrong size", "wrong size"),
+    ("processing failed", "processing failed"),
+    ("capture_time_future", "capture_time_future"),
+    ("capture_time_too_old", "capture_time_too_old"),
+    ("older than retention", "older than retention"),
+)
+"""(how a reason starts, its label value): the reason itself may carry what a sender chose (a schema name), and
+every distinct label value is a time series kept forever."""
+
+
+def reason_label(reason: str) -> str:
+    """The bounded `reason` label of classpulse_dead_letters_total for a dead letter's reason."""
+    return next((label for prefix, label in DEAD_LETTER_REASONS if reason.startswith(prefix)), "other")

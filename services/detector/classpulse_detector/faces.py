@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from classpulse_common.schemas import CROP_SIDE
+from classpulse_common.schemas import CROP_SIDE, MAX_FRAME_SIDE
 
 
 Box = tuple[int, int, int, int]
@@ -42,10 +42,50 @@ class UndecodableFrame(ValueError):
     pass
 
 
-def decode_gray(jpeg: bytes) -> np.ndarray:
-    if not jpeg:  # OpenCV asserts (cv2.error) on an empty buffer rather than returning None
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+"""Markers without a length field (TEM, RST0-7)."""
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+"""Start-of-frame markers, the ones that carry the image's size (C4 DHT, C8 JPG and CC DAC do not)."""
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) as the JPEG's start-of-frame or the PNG's IHDR declares it, read without decoding.
+
+    A 50 KB JPEG may declare 65535x65535 pixels: decoding it first would allocate gigabytes (the detector was
+    OOM-killed over and over by one such frame, a crash loop no dead letter catches), so its size is read here."""
+    if data.startswith(_PNG_SIGNATURE) and data[12:16] == b"IHDR" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if not data.startswith(b"\xff\xd8"):
+        raise UndecodableFrame("frame is neither a JPEG nor a PNG")
+    position = 2
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            raise UndecodableFrame(f"corrupt JPEG: no marker at byte {position}")
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            position += 1
+        elif marker in _JPEG_STANDALONE:
+            position += 2
+        elif marker in _JPEG_SOF:
+            if position + 9 > len(data):
+                break
+            return int.from_bytes(data[position + 7 : position + 9], "big"), int.from_bytes(data[position + 5 : position + 7], "big")
+        elif marker == 0xDA:  # scan data starts: a JPEG without a frame header before it is not one OpenCV decodes
+            break
+        else:
+            position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+    raise UndecodableFrame("JPEG declares no frame size before its image data")
+
+
+def decode_gray(data: bytes) -> np.ndarray:
+    """The image as grayscale; refused before decoding when its header declares a side over MAX_FRAME_SIDE."""
+    if not data:  # OpenCV asserts (cv2.error) on an empty buffer rather than returning None
         raise UndecodableFrame("frame is empty")
-    image = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
+    width, height = image_size(data)
+    if not (0 < width <= MAX_FRAME_SIDE and 0 < height <= MAX_FRAME_SIDE):
+        raise UndecodableFrame(f"image declares {width}x{height} pixels; the most a side may have is {MAX_FRAME_SIDE}")
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise UndecodableFrame("frame is not a decodable image")
     return image

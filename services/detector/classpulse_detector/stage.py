@@ -13,7 +13,7 @@ from classpulse_common.registry import ClassDirectory
 from classpulse_common.schemas import CameraKind, DetectedFaces, Frame, FrameResult
 from classpulse_common.settings import KafkaSettings
 from classpulse_common.stage import Delivery, DependencyUnavailable, Emit, Outcome, Reject
-from classpulse_detector.faces import UndecodableFrame, decode_gray
+from classpulse_detector.faces import UndecodableFrame, decode_gray, image_size
 from classpulse_detector.tracking import TrackingDetector
 
 STAGE = "detector"
@@ -47,10 +47,14 @@ class DetectFaces:
         # Emotions only where the deployment allows them and the class has not switched them off.
         emotion_enabled = self.emotion_enabled and registered.emotion_enabled
         try:
-            gray = decode_gray(frame.jpeg)
+            # The image's own header is checked against the frame's declared size (at most MAX_FRAME_SIDE a side)
+            # before anything is decoded; the decoded size is checked again in case OpenCV read the header otherwise.
+            width, height = image_size(frame.jpeg)
+            if (width, height) == (frame.width, frame.height):
+                gray = decode_gray(frame.jpeg)
+                height, width = gray.shape
         except UndecodableFrame as exc:
             return Reject(delivery, f"undecodable frame: {exc}")
-        height, width = gray.shape
         if (width, height) != (frame.width, frame.height):
             return Reject(delivery, f"wrong size: header says {frame.width}x{frame.height}, image is {width}x{height}")
         detector = self.detectors[frame.camera_kind]

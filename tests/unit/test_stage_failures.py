@@ -1,0 +1,184 @@
+"""The runner's error policy against an in-memory Kafka: a message that keeps failing is dead-lettered after its
+retries (never redelivered forever, never dead-lettered on one transient fault), a contract error stalls the stage
+without dead-lettering anything, lag gauges leave with their partitions, and dead-letter reasons make few labels."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import msgpack
+import pytest
+from kafka import TopicPartition
+
+from classpulse_common import metrics
+from classpulse_common.health import HealthState
+from classpulse_common.lifecycle import StopSignal
+from classpulse_common.schemas import DeadLetter, Frame, FrameResult, SchemaError
+from classpulse_common.stage import ContractBroken, Emit, StageConfig, StageRunner, reason_label
+
+pytestmark = pytest.mark.unit
+
+TOPIC = "in"
+Record = namedtuple("Record", "topic partition offset key value")
+
+
+def _result(sequence: int) -> FrameResult:
+    return FrameResult(
+        class_id="c", source_id="s", frame_id=f"s:{sequence}", sequence=sequence, captured_at_ms=1, completed_at_ms=1,
+        boxes=[],
+    )
+
+
+class _Kafka:
+    """One partition of `messages`; stops the stage once everything is committed or after `max_polls` polls."""
+
+    def __init__(self, messages: list[FrameResult], stop: StopSignal, max_polls: int = 50) -> None:
+        self.tp = TopicPartition(TOPIC, 0)
+        self.log = [Record(TOPIC, 0, offset, b"c", m.encode()) for offset, m in enumerate(messages)]
+        self.next_offset = self.committed = self.polls = 0
+        self.stop, self.max_polls = stop, max_polls
+        self.sent: list[tuple[str, bytes]] = []
+
+    def poll(self, timeout_ms: int) -> dict:
+        self.polls += 1
+        if (self.log and self.committed == len(self.log)) or self.polls >= self.max_polls:
+            self.stop.set()
+        batch, self.next_offset = self.log[self.next_offset :], len(self.log)
+        return {self.tp: batch} if batch else {}
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.next_offset = offset
+
+    def commit(self, offsets: dict) -> None:
+        self.committed = offsets[self.tp].offset
+
+    def assignment(self) -> set:
+        return {self.tp}
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return len(self.log)
+
+    def position(self, tp: TopicPartition, timeout_ms: int) -> int:
+        return self.next_offset
+
+    def close(self, **how_long_or_whether_to_commit: object) -> None:
+        pass
+
+    def send(self, topic: str, key: bytes, value: bytes) -> _Kafka:
+        self.sent.append((topic, value))
+        return self
+
+    def failed(self) -> bool:
+        return False
+
+    def flush(self, timeout: float) -> None:
+        pass
+
+
+def _run(name: str, handle, messages: list[FrameResult], max_polls: int = 50) -> tuple[_Kafka, HealthState]:
+    stop, health = StopSignal(), HealthState()
+    kafka = _Kafka(messages, stop, max_polls)
+    config = StageConfig(name, TOPIC, max_backoff_s=0.001, lag_refresh_s=0)
+    StageRunner(config, FrameResult, handle, kafka, kafka, stop, health).run()
+    return kafka, health
+
+
+def _dead_letters(kafka: _Kafka) -> list[DeadLetter]:
+    return [DeadLetter.decode(value) for topic, value in kafka.sent if topic == TOPIC + ".dlq"]
+
+
+def _emitting_unless(fails: dict[int, int]):
+    """A handler that echoes its messages, and raises for message `sequence` its first fails[sequence] times."""
+    tries: dict[int, int] = {}
+
+    def handle(deliveries):
+        for delivery in deliveries:
+            sequence = delivery.message.sequence
+            tries[sequence] = tries.get(sequence, 0) + 1
+            if tries[sequence] <= fails.get(sequence, 0):
+                raise RuntimeError(f"boom {sequence}")
+        return [Emit("out", delivery.message) for delivery in deliveries]
+
+    return handle
+
+
+def test_a_message_that_keeps_failing_is_dead_lettered_after_its_retries():
+    kafka, _ = _run("failing", _emitting_unless({1: 1000}), [_result(0), _result(1), _result(2)])
+    [letter] = _dead_letters(kafka)
+    assert (letter.origin_offset, letter.reason) == (1, "processing failed 3 times: RuntimeError('boom 1')")
+    assert kafka.committed == 3
+    assert {FrameResult.decode(value).sequence for topic, value in kafka.sent if topic == "out"} == {0, 2}
+
+
+def test_a_message_that_fails_twice_then_succeeds_is_not_dead_lettered():
+    kafka, _ = _run("flaky", _emitting_unless({1: 2}), [_result(0), _result(1)])
+    assert _dead_letters(kafka) == [] and kafka.committed == 2
+
+
+def test_a_broken_contract_stalls_the_stage_and_dead_letters_nothing():
+    def broken(deliveries):
+        raise ContractBroken("model_server", "signature 'emotion_single_pass' not found")
+
+    kafka, health = _run("stalled", broken, [_result(0)], max_polls=5)
+    assert _dead_letters(kafka) == [] and kafka.committed == 0
+    assert health.ready() == (False, "model_server breaks the contract: signature 'emotion_single_pass' not found")
+    assert metrics.STAGE_STALLED.labels("stalled")._value.get() == 1
+    assert metrics.CONSUMER_LAG.labels("stalled", TOPIC, "0")._value.get() == 1
+
+
+def test_a_stalled_stage_resumes_once_the_contract_holds_again():
+    calls = []
+
+    def fixed_on_third_try(deliveries):
+        calls.append(1)
+        if len(calls) < 3:
+            raise ContractBroken("model_server", "output 'probabilities' has shape [1, 8]")
+        return []
+
+    kafka, health = _run("resumed", fixed_on_third_try, [_result(0)])
+    assert kafka.committed == 1 and _dead_letters(kafka) == []
+    assert health.ready() == (True, "ready")
+    assert metrics.STAGE_STALLED.labels("resumed")._value.get() == 0
+
+
+def test_lag_gauges_of_revoked_partitions_are_removed():
+    stop = StopSignal()
+    kafka = _Kafka([_result(0)], stop)
+    other = TopicPartition(TOPIC, 1)
+    kafka.assignment = lambda: {kafka.tp, other}
+    runner = StageRunner(StageConfig("rebalanced", TOPIC, lag_refresh_s=0), FrameResult, list, kafka, kafka, stop, HealthState())
+    runner._refresh_lag()
+    kafka.assignment = lambda: {kafka.tp}  # partition 1 revoked by a rebalance
+    runner._refresh_lag()
+    lagging = {s.labels["partition"] for m in metrics.CONSUMER_LAG.collect() for s in m.samples if s.labels["stage"] == "rebalanced"}
+    assert lagging == {"0"}
+
+
+def test_dead_letter_reasons_make_a_bounded_set_of_labels():
+    reasons = []
+    for schema in ("evil-1", "evil-2"):
+        with pytest.raises(SchemaError) as refused:
+            Frame.decode(msgpack.packb({"schema": schema, "v": 1}))
+        reasons.append(str(refused.value))
+    assert {reason_label(reason) for reason in reasons} == {"unknown schema"}
+    assert reason_label("wrong size: header says 1x1, image is 2x2") == "wrong size"
+    assert reason_label("anything a sender wrote") == "other"
+
+
+def test_the_contract_is_checked_at_start_and_readiness_follows_it_without_traffic():
+    verdicts = [ContractBroken("model_server", "no signature 'emotion_single_pass'"), None]
+    readiness = []
+
+    def check():
+        verdict = verdicts.pop(0) if verdicts else None
+        if verdict:
+            raise verdict
+
+    stop, health = StopSignal(), HealthState()
+    kafka = _Kafka([], stop, max_polls=4)
+    original_poll = kafka.poll
+    kafka.poll = lambda timeout_ms: (readiness.append(health.ready()[0]), original_poll(timeout_ms))[1]
+    config = StageConfig("checked", TOPIC, max_backoff_s=0.001)
+    StageRunner(config, FrameResult, list, kafka, kafka, stop, health, check_contract=check).run()
+    assert readiness[:3] == [False, False, True]  # starting; stalled by the first check; the second one passed
+    assert metrics.STAGE_STALLED.labels("checked")._value.get() == 0
