@@ -16,17 +16,26 @@ pytestmark = pytest.mark.integration
 SERVICES = {"ingest": 18101, "detector": 18102, "classifier": 18103, "aggregator": 18104, "api": 18100}
 
 
+@pytest.fixture(scope="module")
+def model_server(infra):
+    """The classifier is ready only once the model server answers with the model's contract: the local one."""
+    components = infra.select("model-server")
+    started = infra.up(components)
+    yield f"127.0.0.1:{infra.config.model_server_port}"
+    infra.down([component for component in components if component.name in started])
+
+
 @pytest.mark.parametrize("service", sorted(SERVICES))
-def test_sigterm_stops_the_service_cleanly(infra, service, tmp_path):
+def test_sigterm_stops_the_service_cleanly(infra, service, tmp_path, request):
     port = SERVICES[service]
     env = {
         **os.environ,
         "CLASSPULSE_HTTP_PORT": str(port),
         "CLASSPULSE_KAFKA_BOOTSTRAP_SERVERS": infra.config.kafka_bootstrap,
         "CLASSPULSE_REDIS_URL": f"redis://127.0.0.1:{infra.config.redis_port}/0",
-        # The classifier needs no model server until a crop arrives: none will here.
-        "CLASSPULSE_MODEL_SERVER": "127.0.0.1:1",
     }
+    if service == "classifier":
+        env["CLASSPULSE_MODEL_SERVER"] = request.getfixturevalue("model_server")
     log = tmp_path / f"{service}.log"
     with open(log, "wb") as out:
         process = subprocess.Popen([sys.executable, "-m", f"classpulse_{service}"], env=env, stdout=out, stderr=out)
