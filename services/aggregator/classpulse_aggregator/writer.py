@@ -63,8 +63,11 @@ if #KEYS >= FIRST_EMOTION and ARGV[8] == '1' and redis.call('HGET', KEYS[2], 'em
 end
 local emotions_dropped = #KEYS >= FIRST_EMOTION and last_series < FIRST_EMOTION
 
+-- Which series exist, looked up once: the check below and the writes after it both need it.
+local exists = {}
 for i = FIRST_SERIES, last_series do
-  if redis.call('EXISTS', KEYS[i]) == 1 then
+  exists[i] = redis.call('EXISTS', KEYS[i]) == 1
+  if exists[i] then
     local newest = redis.call('TS.GET', KEYS[i])
     if newest[1] and t - t % 1000 < tonumber(newest[1]) - retention then
       return 'refused:older than retention: capture time ' .. t .. ' is more than ' .. retention ..
@@ -75,7 +78,8 @@ end
 
 local function ensure(i)
   local key = KEYS[i]
-  if redis.call('EXISTS', key) == 1 then return key end
+  if exists[i] then return key end
+  exists[i] = true
   local metric = ARGV[first_value + (i - FIRST_SERIES) * 2]
   redis.call('TS.CREATE', key, 'RETENTION', retention, 'DUPLICATE_POLICY', 'SUM',
     'LABELS', 'app', 'classpulse', 'class_id', class_id, 'metric', metric, 'resolution', '{raw}')
