@@ -5,6 +5,7 @@ No servers needed: these exercise the training pipeline end to end in well under
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -13,10 +14,11 @@ import tensorflow as tf
 from classpulse_training.augment import AugmentConfig
 from classpulse_training.batchnorm import reestimate_batchnorm
 from classpulse_training.cli import main
-from classpulse_training.config import TrainConfig, load_config
+from classpulse_training.config import TrainConfig, load_config, save_config
+from classpulse_training.distill import DistillationConfig, DistillationLoss, student_of
 from classpulse_training.export import export, load_trained_model
 from classpulse_training.fer_csv import load_fer_csv, write_fer_csv
-from classpulse_training.model import ModelConfig, count_macs
+from classpulse_training.model import ModelConfig, build_model, count_macs
 from classpulse_training.restore import restore_run
 from classpulse_training.run_files import RunFiles
 from classpulse_training.serving import FLOAT_SIGNATURE, SINGLE_PASS_SIGNATURE, load_signature, predict_probabilities
@@ -281,3 +283,90 @@ def test_several_runs_export_as_one_ensemble_that_averages_their_logits(tmp_path
     out_dir = tmp_path / "eval"
     assert main(["evaluate", "--csv", str(csv_path), "--model", str(version_dir), "--out", str(out_dir)]) == 0
     assert (out_dir / "learning_curves.png").is_file() and (out_dir / "learning_curves_1.png").is_file()
+
+
+STUDENT_MODEL = ModelConfig(widths=(6, 12, 12, 24), convs_per_stage=(1, 1, 1, 1), dense_units=24, dropout=0.1)
+
+
+def test_a_student_distilled_from_a_trained_teacher_learns_resumes_and_keeps_only_itself(tmp_path, trained_run, config):
+    teacher_dir, _ = trained_run
+    runs_dir = tmp_path / "runs"
+    shutil.copytree(teacher_dir, runs_dir / "teacher")
+    student_config = dataclasses.replace(
+        config, ema_momentum=0.9, model=STUDENT_MODEL,
+        distillation=DistillationConfig(teachers=("teacher",), temperature=3.0, label_weight=0.3),
+    )
+    train(student_config, runs_dir / "student", extra_callbacks=[_StopAfter(3)])
+    result = train(student_config, runs_dir / "student", resume=True)
+    assert [h["epoch"] for h in result.history] == list(range(1, config.epochs + 1))
+    assert result.best_val_accuracy > 0.5  # chance is 1/7
+
+    files = RunFiles(runs_dir / "student")
+    run_info = json.loads(files.run_info.read_text())
+    assert run_info["macs_per_face"] == count_macs(build_model(STUDENT_MODEL)) < count_macs(build_model(TINY_MODEL))
+    assert [t["run"] for t in run_info["teachers"]] == ["teacher"]
+    # The best weights are the student's alone: export reads them into a plain network of the student's config,
+    # and they score exactly what the history says of them.
+    student = load_trained_model(files, student_config)
+    val = load_fer_csv(config.csv).split("PublicTest")
+    predicted = student.predict(val.images.astype("float32"), verbose=0).argmax(1)
+    assert (predicted == val.labels).mean() == pytest.approx(result.best_val_accuracy, abs=1e-6)
+
+    # The teacher stayed frozen: the checkpoint's teacher gives the teacher run's own logits, in training mode too
+    # (dropout off), on the face and its mirror image averaged.
+    last = tf.keras.models.load_model(files.last_checkpoint)
+    teacher = load_trained_model(RunFiles(runs_dir / "teacher"), config)
+    faces = val.images[:16].astype("float32")
+    expected = (teacher(faces) + teacher(faces[:, :, ::-1])) / 2
+    for training in (False, True):
+        np.testing.assert_allclose(last(faces, training=training)[:, 7:], expected, atol=1e-4)
+    assert student_of(last).name == "emotion_cnn" and len(last.trainable_variables) == len(
+        student_of(last).trainable_variables
+    )
+
+    # Exported, it is one plain network whose card names its teachers and the recipe.
+    version_dir = tmp_path / "models" / "1"
+    metrics = export([files.root], version_dir, csv=None, flip="off", min_flip_gain=0.0, batchnorm="kept", speed_seconds=0.2)
+    assert metrics["cost"]["macs_per_face"] == run_info["macs_per_face"]
+    card = (version_dir / "MODEL_CARD.md").read_text()
+    assert "knowledge distillation: 0.7 x KL to the mean logits of teachers `teacher`" in card
+    assert "temperature 3" in card
+
+
+@pytest.mark.parametrize("label_weight", [0.0, 0.4, 1.0])
+def test_distillation_loss_mixes_the_labels_and_the_softened_teacher(label_weight):
+    labels = tf.one_hot([0, 3], 7)
+    student = tf.constant([[2.0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 1.0, 0, 0, 0]])
+    teacher = tf.constant([[1.0, 0, 3, 0, 0, 0, 0], [0, 0, 0, 4.0, 0, 0, 2]])
+    loss = DistillationLoss(temperature=2.0, label_weight=label_weight)
+    value = float(loss(labels, tf.concat([student, teacher], axis=1)))
+
+    hard = float(tf.reduce_mean(tf.keras.losses.categorical_crossentropy(labels, student, from_logits=True)))
+    p_teacher, p_student = tf.nn.softmax(teacher / 2), tf.nn.softmax(student / 2)
+    kl = float(tf.reduce_mean(tf.reduce_sum(p_teacher * tf.math.log(p_teacher / p_student), axis=1))) * 4
+    assert value == pytest.approx(label_weight * hard + (1 - label_weight) * kl, rel=1e-5)
+    # Matching the teacher exactly leaves only the labels' part.
+    matched = float(loss(labels, tf.concat([teacher, teacher], axis=1)))
+    hard_matched = float(tf.reduce_mean(tf.keras.losses.categorical_crossentropy(labels, teacher, from_logits=True)))
+    assert matched == pytest.approx(label_weight * hard_matched, abs=1e-6)
+
+
+def test_a_missing_teacher_is_named_before_any_training(tmp_path, config):
+    student_config = dataclasses.replace(config, distillation=DistillationConfig(teachers=("absent",)))
+    with pytest.raises(FileNotFoundError, match="teacher run 'absent'"):
+        train(student_config, tmp_path / "runs" / "student")
+
+
+def test_train_cli_finishes_an_unfinished_teacher_before_its_student(tmp_path, config):
+    runs_dir = tmp_path / "runs"
+    teacher_config = dataclasses.replace(config, epochs=3)
+    train(teacher_config, runs_dir / "teacher", extra_callbacks=[_StopAfter(1)])  # interrupted after epoch 1
+    student_config = dataclasses.replace(
+        config, epochs=2, model=STUDENT_MODEL, distillation=DistillationConfig(teachers=("teacher",)),
+    )
+    config_path = tmp_path / "student.json"
+    save_config(student_config, config_path)
+
+    assert main(["train", "--config", str(config_path), "--run", "student", "--runs-dir", str(runs_dir)]) == 0
+    assert [h["epoch"] for h in json.loads(RunFiles(runs_dir / "teacher").history.read_text())] == [1, 2, 3]
+    assert len(json.loads(RunFiles(runs_dir / "student").history.read_text())) == 2

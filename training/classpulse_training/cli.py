@@ -13,6 +13,7 @@ from .versions import REPO_ROOT
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DEFAULT_RUNS_DIR = REPO_ROOT / "training" / "runs"
+CONFIGS_DIR = REPO_ROOT / "training" / "configs"
 
 
 def _add_train(sub) -> None:
@@ -41,9 +42,29 @@ def _run_train(args) -> int:
         csv=args.csv, epochs=args.epochs, seed=args.seed, batch_size=args.batch_size,
         limit_train_rows=args.limit_train_rows,
     )
+    for teacher in config.distillation.teachers:
+        _finish_teacher(teacher, args.runs_dir, args.csv)
     result = train(config, run_dir, resume=args.resume)
     print(f"best {config.val_usage} accuracy {result.best_val_accuracy:.4f} at epoch {result.best_epoch}; run in {run_dir}")
     return 0
+
+
+def _finish_teacher(name: str, runs_dir: Path, csv: str | None) -> None:
+    """A distilled run's teacher trained to its last epoch first (started, resumed or left as it is), from its own
+    committed config, so that one `make train` reproduces the whole recipe."""
+    from .config import load_config
+    from .run_files import RunFiles, read_json
+    from .train import train
+
+    files = RunFiles(runs_dir / name)
+    config_path = files.config if files.config.exists() else CONFIGS_DIR / f"{name}.json"
+    if not config_path.exists():
+        return  # not one of ours (e.g. restored from a version): the student's run checks that it is complete
+    config = load_config(config_path).with_overrides(csv=csv)
+    if len(read_json(files.history, [])) >= config.epochs and files.best_weights.exists():
+        return
+    logging.getLogger(__name__).info("training teacher %s first (%s)", name, config_path)
+    train(config, files.root, resume=True)
 
 
 def _add_evaluate(sub) -> None:

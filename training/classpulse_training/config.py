@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .augment import AugmentConfig
+from .distill import DistillationConfig
 from .model import ModelConfig
 
 
@@ -38,6 +39,7 @@ class TrainConfig:
     limit_train_rows: int = 0  # >0: train on the first N rows only (tests, smoke runs)
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    distillation: DistillationConfig = field(default_factory=DistillationConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -50,7 +52,11 @@ class TrainConfig:
             raise ValueError(f"unknown config keys: {sorted(unknown)}")
         model = _tuples(raw.pop("model", {}))
         augment = _tuples(raw.pop("augment", {}))
-        return cls(model=ModelConfig(**model), augment=AugmentConfig(**augment), **raw)
+        distillation = _tuples(raw.pop("distillation", {}))
+        return cls(
+            model=ModelConfig(**model), augment=AugmentConfig(**augment),
+            distillation=DistillationConfig(**distillation), **raw,
+        )
 
     def with_overrides(self, **overrides: Any) -> TrainConfig:
         """Apply command-line overrides; None means "not given"."""

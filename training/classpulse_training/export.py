@@ -191,6 +191,7 @@ class Member:
             "seed": self.config.seed,
             "parameters": model.count_params(),
             "config": self.config.to_dict(),
+            **({"teachers": run_info["teachers"]} if "teachers" in run_info else {}),
         }
 
 

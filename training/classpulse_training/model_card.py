@@ -23,6 +23,24 @@ def _per_class_table(per_class: dict[str, dict]) -> str:
     return "\n".join(rows)
 
 
+def _loss(training: dict) -> str:
+    config = training["config"]
+    labels = f"cross-entropy, label smoothing {config['label_smoothing']}, class weights frequency^-{config['class_weight_power']}"
+    distillation = config.get("distillation") or {}
+    if not distillation.get("teachers"):
+        return labels
+    teachers = ", ".join(
+        f"`{t['run']}` ({t['val_accuracy']:.4f} on the selection split, {t['macs_per_face'] / 1e6:.0f} M MACs)"
+        if t.get("macs_per_face") else f"`{t['run']}` ({t['val_accuracy']:.4f} on the selection split)"
+        for t in training.get("teachers", [{"run": name, "val_accuracy": float("nan")} for name in distillation["teachers"]])
+    )
+    return (
+        f"knowledge distillation: {1 - distillation['label_weight']:g} x KL to the mean logits of teachers {teachers}"
+        f"{' on each face and its mirror image' if distillation.get('teacher_flip') else ''}, softened at temperature "
+        f"{distillation['temperature']:g} (x T^2), + {distillation['label_weight']:g} x {labels}"
+    )
+
+
 def _training_table(training: dict, inference: dict) -> str:
     config, model = training["config"], training["config"]["model"]
     head = model.get("head", "global_average").replace("_", " ")
@@ -32,7 +50,7 @@ def _training_table(training: dict, inference: dict) -> str:
 | architecture | widths {model['widths']}, 3x3 convs per stage {model['convs_per_stage']}, BatchNorm+ReLU, max-pool, {head} head, dense {model['dense_units']}, dropout {model['dropout']} |
 | parameters | {training['parameters']:,} |
 | optimiser | AdamW, peak LR {config['peak_learning_rate']}, {config['warmup_epochs']} warm-up epochs then cosine decay, weight decay {config['weight_decay']} |
-| loss | cross-entropy, label smoothing {config['label_smoothing']}, class weights frequency^-{config['class_weight_power']} |
+| loss | {_loss(training)} |
 | augmentation | flips, rotation ±{augment['max_rotation_deg']}°, shift ±{augment['max_shift']:.0%}, scale {augment['scale_range']}, brightness/contrast, random erasing p={augment['erase_probability']} |
 | batch / epochs | {config['batch_size']} / {training['epochs']} (best epoch {training['best_epoch']}) |
 | precision | {training.get('precision', config['precision'])} training, {inference['compute_dtype']} arithmetic in the export |

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shlex
@@ -14,8 +15,16 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .config import TrainConfig, save_config
+from .config import TrainConfig, load_config, save_config
 from .data import class_weights, evaluation_stream, training_stream
+from .distill import (
+    DistillationLoss,
+    StudentAccuracy,
+    distillation_model,
+    student_of,
+    teacher_ensemble,
+    teacher_run_dirs,
+)
 from .fer_csv import FerData, load_fer_csv
 from .hardware import describe_cpu, resolve_precision
 from .model import build_model, count_macs
@@ -48,12 +57,15 @@ def _compile(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> N
     )
     # Decay only conv/dense kernels: decaying BN scales and biases just fights the normalisation.
     optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-        jit_compile=False,
-    )
+    if config.distillation.enabled:
+        loss = DistillationLoss(
+            config.distillation.temperature, config.distillation.label_weight, config.label_smoothing
+        )
+        accuracy = StudentAccuracy(name="accuracy")
+    else:
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing)
+        accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
+    model.compile(optimizer=optimizer, loss=loss, metrics=[accuracy], jit_compile=False)
 
 
 class _AveragedWeights:
@@ -130,7 +142,7 @@ class _RunRecorder(keras.callbacks.Callback):
         if val_accuracy <= self.best_val_accuracy:
             return False
         self.best_val_accuracy = val_accuracy
-        model.save_weights(self.files.best_weights)
+        student_of(model).save_weights(self.files.best_weights)  # a distillation run keeps its student alone
         write_json_atomic(self.files.best_info, {"epoch": epoch + 1, "val_accuracy": val_accuracy})
         return True
 
@@ -151,7 +163,13 @@ def _start_or_resume(
         first_epoch = int(model.optimizer.iterations.numpy()) // steps_per_epoch
         log.info("resuming %s at epoch %d", files.root, first_epoch + 1)
         return model, first_epoch, read_json(files.history, [])[:first_epoch]
-    model = build_model(config.model)
+    student = build_model(config.model)
+    model, teachers = student, []
+    if config.distillation.enabled:
+        teachers = teacher_run_dirs(config.distillation, files.root.parent)
+        model = distillation_model(student, teacher_ensemble(
+            [_load_teacher(run_dir) for run_dir in teachers], config.distillation.teacher_flip
+        ))
     _compile(model, config, steps_per_epoch)
     save_config(config, files.config)
     write_json_atomic(files.run_info, {
@@ -159,12 +177,30 @@ def _start_or_resume(
         "seed": config.seed,
         "precision": precision,
         "cpu": describe_cpu(),
-        "macs_per_face": count_macs(model),
-        "parameters": model.count_params(),
+        "macs_per_face": count_macs(student),
+        "parameters": student.count_params(),
         "train_rows": train_rows,
         "val_rows": val_rows,
+        **({"teachers": [_teacher_record(run_dir) for run_dir in teachers]} if teachers else {}),
     })
     return model, 0, []
+
+
+def _load_teacher(run_dir: Path) -> keras.Model:
+    files = RunFiles(run_dir)
+    # Built without dropout: Keras runs a nested network in the caller's training mode whatever its call says, and a
+    # teacher must give the same answer in fit() as in evaluate(). (Its batch norm is frozen by trainable=False.)
+    teacher = build_model(dataclasses.replace(load_config(files.config).model, dropout=0.0))
+    teacher.load_weights(files.best_weights)
+    return teacher
+
+
+def _teacher_record(run_dir: Path) -> dict:
+    """What the student's run says of each teacher: enough to find and judge it again."""
+    files = RunFiles(run_dir)
+    best = read_json(files.best_info)
+    return {"run": run_dir.name, "best_epoch": best["epoch"], "val_accuracy": best["val_accuracy"],
+            "macs_per_face": read_json(files.run_info, {}).get("macs_per_face")}
 
 
 def train(
@@ -197,7 +233,8 @@ def train(
     model, first_epoch, history = _start_or_resume(
         files, config, resume, steps_per_epoch, len(train_rows), len(val_rows), precision
     )
-    log.info("model: %d parameters, %.1f M multiply-accumulates per face", model.count_params(), count_macs(model) / 1e6)
+    served = student_of(model)
+    log.info("model: %d parameters, %.1f M multiply-accumulates per face", served.count_params(), count_macs(served) / 1e6)
 
     weights = class_weights(train_rows.labels, config.class_weight_power)
     stream = training_stream(

@@ -1,0 +1,35 @@
+"""Every committed training config loads, and a distilled one is reproducible by `make train` alone."""
+
+from pathlib import Path
+
+import pytest
+
+from classpulse_training.cli import CONFIGS_DIR
+from classpulse_training.config import load_config
+from classpulse_training.model import build_model, count_macs
+
+pytestmark = pytest.mark.unit
+
+CONFIGS = sorted(CONFIGS_DIR.glob("*.json"))
+SERVED_MACS_CAP = 60_000_000  # issue 20: at most 120 MFLOPs a face through the signature the classifier calls
+
+
+def test_configs_are_found():
+    assert len(CONFIGS) >= 5
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_config_loads(path: Path):
+    config = load_config(path)
+    assert config.epochs > 0 and config.train_usage != config.val_usage
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in CONFIGS if load_config(p).distillation.enabled], ids=lambda p: p.stem
+)
+def test_a_distilled_config_names_committed_teachers_and_fits_the_served_cost(path: Path):
+    config = load_config(path)
+    for teacher in config.distillation.teachers:
+        assert (CONFIGS_DIR / f"{teacher}.json").exists(), f"{path.name}: teacher {teacher} has no committed config"
+        assert not load_config(CONFIGS_DIR / f"{teacher}.json").distillation.enabled  # no chains of students
+    assert count_macs(build_model(config.model)) <= SERVED_MACS_CAP
