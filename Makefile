@@ -12,7 +12,7 @@ TOOLS_VENV := .cache/tools-venv
 MODEL_RUN ?= emotion-v3
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status demo ingest test test-unit test-integration test-e2e train evaluate export data-report deploy-check bench bench-model bench-peers test-faults reliability-report load-report lock audit
+.PHONY: help client install up down status demo ingest test test-unit test-integration test-e2e train evaluate export data-report deploy-check bench bench-model bench-peers test-faults reliability-report load-report lock audit
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -20,6 +20,7 @@ help: ## List the targets
 install: ## Install Python packages, Kafka jars, Redis Stack and Prometheus (idempotent)
 	$(PYTHON) -m pip install -q -r requirements.txt
 	$(PYTHON) -m pip install -q --no-deps -e .
+	$(PYTHON) -m pip install -q --no-deps -e clients/python/classpulse-client
 	$(PYTHON) -m classpulse_devstack install
 	bash deploy/tools/install-kustomize.sh
 
@@ -39,7 +40,7 @@ ingest: ## Publish one source into the running stack: make ingest CLASS=<id> SOU
 	@test -n "$(SOURCE)" || (echo "usage: make ingest CLASS=<id> SOURCE=<file or URL> FPS=<n>" && exit 2)
 	$(PYTHON) -m classpulse_ingest publish --class $(CLASS) --source "$(SOURCE)" --fps $(FPS)
 
-test: install bench-peers ## Run every test: unit, integration, end-to-end, browser and fault drills against real local servers
+test: install bench-peers $(TOOLS_VENV)/bin/pip-audit ## Run every test: unit, integration, end-to-end, browser and fault drills against real local servers
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 test-unit: ## Run the fast unit tests only
@@ -90,6 +91,12 @@ $(TOOLS_VENV)/bin/pip-audit: requirements-tools.txt
 	$(PYTHON) -m venv $(TOOLS_VENV)
 	$(TOOLS_VENV)/bin/pip install -q -r requirements-tools.txt
 	touch $@
+
+client: $(TOOLS_VENV)/bin/pip-audit ## Regenerate the Python client (clients/python/) from the API's OpenAPI document
+	$(PYTHON) -m classpulse_api.openapi_document --out clients/python/openapi.json
+	PATH=$(abspath $(TOOLS_VENV))/bin:$$PATH openapi-python-client generate --path clients/python/openapi.json \
+		--config clients/python/generator.yaml --output-path clients/python/classpulse-client --meta setup --overwrite
+	rm -rf clients/python/classpulse-client/.ruff_cache
 
 lock: $(TOOLS_VENV)/bin/pip-audit ## Resolve requirements.txt into requirements.lock, then each image's part of it (deploy/docker/*/*.lock)
 	$(TOOLS_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-header \

@@ -46,6 +46,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             " indices built on them, over time. Every route but health and metrics needs an API key."
         ),
         lifespan=lifespan,
+        # operationId = the route function's name (`create_class`, `summary`): what generated clients name their calls.
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.settings = settings
     # Loaded before serving anything: an API that cannot correct class shares must not start and show biased ones.

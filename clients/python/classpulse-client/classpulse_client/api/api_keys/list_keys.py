@@ -1,0 +1,184 @@
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.api_key import ApiKey
+from ...models.http_validation_error import HTTPValidationError
+from ...types import UNSET, Response, Unset
+
+
+def _get_kwargs(
+    *,
+    authorization: None | str | Unset = UNSET,
+    x_api_key: None | str | Unset = UNSET,
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    if not isinstance(authorization, Unset):
+        headers["authorization"] = authorization
+
+    if not isinstance(x_api_key, Unset):
+        headers["x-api-key"] = x_api_key
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/v1/keys",
+    }
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> HTTPValidationError | list[ApiKey] | None:
+    if response.status_code == 200:
+        response_200 = []
+        _response_200 = response.json()
+        for response_200_item_data in _response_200:
+            response_200_item = ApiKey.from_dict(response_200_item_data)
+
+            response_200.append(response_200_item)
+
+        return response_200
+
+    if response.status_code == 422:
+        response_422 = HTTPValidationError.from_dict(response.json())
+
+        return response_422
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[HTTPValidationError | list[ApiKey]]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    *,
+    client: AuthenticatedClient | Client,
+    authorization: None | str | Unset = UNSET,
+    x_api_key: None | str | Unset = UNSET,
+) -> Response[HTTPValidationError | list[ApiKey]]:
+    """Every key, without secrets
+
+    Args:
+        authorization (None | str | Unset): Bearer <API key>
+        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[HTTPValidationError | list[ApiKey]]
+    """
+
+    kwargs = _get_kwargs(
+        authorization=authorization,
+        x_api_key=x_api_key,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    *,
+    client: AuthenticatedClient | Client,
+    authorization: None | str | Unset = UNSET,
+    x_api_key: None | str | Unset = UNSET,
+) -> HTTPValidationError | list[ApiKey] | None:
+    """Every key, without secrets
+
+    Args:
+        authorization (None | str | Unset): Bearer <API key>
+        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        HTTPValidationError | list[ApiKey]
+    """
+
+    return sync_detailed(
+        client=client,
+        authorization=authorization,
+        x_api_key=x_api_key,
+    ).parsed
+
+
+async def asyncio_detailed(
+    *,
+    client: AuthenticatedClient | Client,
+    authorization: None | str | Unset = UNSET,
+    x_api_key: None | str | Unset = UNSET,
+) -> Response[HTTPValidationError | list[ApiKey]]:
+    """Every key, without secrets
+
+    Args:
+        authorization (None | str | Unset): Bearer <API key>
+        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[HTTPValidationError | list[ApiKey]]
+    """
+
+    kwargs = _get_kwargs(
+        authorization=authorization,
+        x_api_key=x_api_key,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    *,
+    client: AuthenticatedClient | Client,
+    authorization: None | str | Unset = UNSET,
+    x_api_key: None | str | Unset = UNSET,
+) -> HTTPValidationError | list[ApiKey] | None:
+    """Every key, without secrets
+
+    Args:
+        authorization (None | str | Unset): Bearer <API key>
+        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        HTTPValidationError | list[ApiKey]
+    """
+
+    return (
+        await asyncio_detailed(
+            client=client,
+            authorization=authorization,
+            x_api_key=x_api_key,
+        )
+    ).parsed

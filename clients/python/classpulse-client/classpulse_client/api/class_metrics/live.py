@@ -1,0 +1,215 @@
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.http_validation_error import HTTPValidationError
+from ...models.live_window import LiveWindow
+from ...types import UNSET, Response, Unset
+
+
+def _get_kwargs(
+    class_id: str,
+    *,
+    window: int | Unset = 10,
+    authorization: None | str | Unset = UNSET,
+    x_api_key: None | str | Unset = UNSET,
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    if not isinstance(authorization, Unset):
+        headers["authorization"] = authorization
+
+    if not isinstance(x_api_key, Unset):
+        headers["x-api-key"] = x_api_key
+
+    params: dict[str, Any] = {}
+
+    params["window"] = window
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/v1/classes/{class_id}/live".format(
+            class_id=quote(str(class_id), safe=""),
+        ),
+        "params": params,
+    }
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> HTTPValidationError | LiveWindow | None:
+    if response.status_code == 200:
+        response_200 = LiveWindow.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 422:
+        response_422 = HTTPValidationError.from_dict(response.json())
+
+        return response_422
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[HTTPValidationError | LiveWindow]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    class_id: str,
+    *,
+    client: AuthenticatedClient | Client,
+    window: int | Unset = 10,
+    authorization: None | str | Unset = UNSET,
+    x_api_key: None | str | Unset = UNSET,
+) -> Response[HTTPValidationError | LiveWindow]:
+    """The latest window of a class
+
+    Args:
+        class_id (str): the class's id
+        window (int | Unset): seconds of the latest window Default: 10.
+        authorization (None | str | Unset): Bearer <API key>
+        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[HTTPValidationError | LiveWindow]
+    """
+
+    kwargs = _get_kwargs(
+        class_id=class_id,
+        window=window,
+        authorization=authorization,
+        x_api_key=x_api_key,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    class_id: str,
+    *,
+    client: AuthenticatedClient | Client,
+    window: int | Unset = 10,
+    authorization: None | str | Unset = UNSET,
+    x_api_key: None | str | Unset = UNSET,
+) -> HTTPValidationError | LiveWindow | None:
+    """The latest window of a class
+
+    Args:
+        class_id (str): the class's id
+        window (int | Unset): seconds of the latest window Default: 10.
+        authorization (None | str | Unset): Bearer <API key>
+        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        HTTPValidationError | LiveWindow
+    """
+
+    return sync_detailed(
+        class_id=class_id,
+        client=client,
+        window=window,
+        authorization=authorization,
+        x_api_key=x_api_key,
+    ).parsed
+
+
+async def asyncio_detailed(
+    class_id: str,
+    *,
+    client: AuthenticatedClient | Client,
+    window: int | Unset = 10,
+    authorization: None | str | Unset = UNSET,
+    x_api_key: None | str | Unset = UNSET,
+) -> Response[HTTPValidationError | LiveWindow]:
+    """The latest window of a class
+
+    Args:
+        class_id (str): the class's id
+        window (int | Unset): seconds of the latest window Default: 10.
+        authorization (None | str | Unset): Bearer <API key>
+        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[HTTPValidationError | LiveWindow]
+    """
+
+    kwargs = _get_kwargs(
+        class_id=class_id,
+        window=window,
+        authorization=authorization,
+        x_api_key=x_api_key,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    class_id: str,
+    *,
+    client: AuthenticatedClient | Client,
+    window: int | Unset = 10,
+    authorization: None | str | Unset = UNSET,
+    x_api_key: None | str | Unset = UNSET,
+) -> HTTPValidationError | LiveWindow | None:
+    """The latest window of a class
+
+    Args:
+        class_id (str): the class's id
+        window (int | Unset): seconds of the latest window Default: 10.
+        authorization (None | str | Unset): Bearer <API key>
+        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        HTTPValidationError | LiveWindow
+    """
+
+    return (
+        await asyncio_detailed(
+            class_id=class_id,
+            client=client,
+            window=window,
+            authorization=authorization,
+            x_api_key=x_api_key,
+        )
+    ).parsed

@@ -1,0 +1,197 @@
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.class_create import ClassCreate
+from ...models.class_out import ClassOut
+from ...models.http_validation_error import HTTPValidationError
+from ...types import UNSET, Response, Unset
+
+
+def _get_kwargs(
+    *,
+    body: ClassCreate,
+    authorization: None | str | Unset = UNSET,
+    x_api_key: None | str | Unset = UNSET,
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    if not isinstance(authorization, Unset):
+        headers["authorization"] = authorization
+
+    if not isinstance(x_api_key, Unset):
+        headers["x-api-key"] = x_api_key
+
+    _kwargs: dict[str, Any] = {
+        "method": "post",
+        "url": "/v1/classes",
+    }
+
+    _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> ClassOut | HTTPValidationError | None:
+    if response.status_code == 201:
+        response_201 = ClassOut.from_dict(response.json())
+
+        return response_201
+
+    if response.status_code == 422:
+        response_422 = HTTPValidationError.from_dict(response.json())
+
+        return response_422
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[ClassOut | HTTPValidationError]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    *,
+    client: AuthenticatedClient | Client,
+    body: ClassCreate,
+    authorization: None | str | Unset = UNSET,
+    x_api_key: None | str | Unset = UNSET,
+) -> Response[ClassOut | HTTPValidationError]:
+    """Register a class (admin)
+
+    Args:
+        authorization (None | str | Unset): Bearer <API key>
+        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
+        body (ClassCreate):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ClassOut | HTTPValidationError]
+    """
+
+    kwargs = _get_kwargs(
+        body=body,
+        authorization=authorization,
+        x_api_key=x_api_key,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    *,
+    client: AuthenticatedClient | Client,
+    body: ClassCreate,
+    authorization: None | str | Unset = UNSET,
+    x_api_key: None | str | Unset = UNSET,
+) -> ClassOut | HTTPValidationError | None:
+    """Register a class (admin)
+
+    Args:
+        authorization (None | str | Unset): Bearer <API key>
+        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
+        body (ClassCreate):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ClassOut | HTTPValidationError
+    """
+
+    return sync_detailed(
+        client=client,
+        body=body,
+        authorization=authorization,
+        x_api_key=x_api_key,
+    ).parsed
+
+
+async def asyncio_detailed(
+    *,
+    client: AuthenticatedClient | Client,
+    body: ClassCreate,
+    authorization: None | str | Unset = UNSET,
+    x_api_key: None | str | Unset = UNSET,
+) -> Response[ClassOut | HTTPValidationError]:
+    """Register a class (admin)
+
+    Args:
+        authorization (None | str | Unset): Bearer <API key>
+        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
+        body (ClassCreate):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ClassOut | HTTPValidationError]
+    """
+
+    kwargs = _get_kwargs(
+        body=body,
+        authorization=authorization,
+        x_api_key=x_api_key,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    *,
+    client: AuthenticatedClient | Client,
+    body: ClassCreate,
+    authorization: None | str | Unset = UNSET,
+    x_api_key: None | str | Unset = UNSET,
+) -> ClassOut | HTTPValidationError | None:
+    """Register a class (admin)
+
+    Args:
+        authorization (None | str | Unset): Bearer <API key>
+        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
+        body (ClassCreate):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ClassOut | HTTPValidationError
+    """
+
+    return (
+        await asyncio_detailed(
+            client=client,
+            body=body,
+            authorization=authorization,
+            x_api_key=x_api_key,
+        )
+    ).parsed

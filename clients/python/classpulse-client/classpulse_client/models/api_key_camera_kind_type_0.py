@@ -1,0 +1,9 @@
+from enum import StrEnum
+
+
+class ApiKeyCameraKindType0(StrEnum):
+    PERSONAL = "personal"
+    ROOM = "room"
+
+    def __str__(self) -> str:
+        return str(self.value)

@@ -1,0 +1,334 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.emotion_shares import EmotionShares
+    from ..models.peak import Peak
+    from ..models.phase_summary import PhaseSummary
+    from ..models.read_coverage import ReadCoverage
+
+
+T = TypeVar("T", bound="ClassSummary")
+
+
+@_attrs_define
+class ClassSummary:
+    """
+    Attributes:
+        attention_risk (float | None): share of the class away or in negative affect, 0..1
+        class_id (str):
+        coverage (ReadCoverage): Which stored series answered: the range is read from the finest series still holding
+            each part of it.
+        dominant_emotion (None | str):
+        emotion_enabled (bool):
+        emotion_status (str):
+        emotions (EmotionShares | None): share of each emotion, corrected for the model's known errors (probabilistic
+            adjusted classify-and-count from the mean probabilities); null when off or without faces
+        emotions_raw (EmotionShares | None): the raw mean of the faces' emotion probabilities, which leans towards the
+            mix the model learnt from; null when off or without faces
+        end (str): ISO 8601, inclusive
+        faces (int): faces seen
+        faces_per_frame (float | None):
+        frames (int): frames processed
+        mood_index (float | None): valence-weighted emotion shares, -1..1
+        on_camera (float | None): students on camera, on average over the seconds the class was watched (live: the whole
+            window)
+        presence (float | None): students on camera / expected students, capped at 1
+        start (str): ISO 8601, inclusive
+        peaks (list[Peak] | Unset): moments of highest negative affect
+        phases (list[PhaseSummary] | Unset): per part of the range: dominant emotion
+        session_id (None | str | Unset):
+    """
+
+    attention_risk: float | None
+    class_id: str
+    coverage: ReadCoverage
+    dominant_emotion: None | str
+    emotion_enabled: bool
+    emotion_status: str
+    emotions: EmotionShares | None
+    emotions_raw: EmotionShares | None
+    end: str
+    faces: int
+    faces_per_frame: float | None
+    frames: int
+    mood_index: float | None
+    on_camera: float | None
+    presence: float | None
+    start: str
+    peaks: list[Peak] | Unset = UNSET
+    phases: list[PhaseSummary] | Unset = UNSET
+    session_id: None | str | Unset = UNSET
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..models.emotion_shares import EmotionShares  # noqa: PLC0415
+
+        attention_risk: float | None
+        attention_risk = self.attention_risk
+
+        class_id = self.class_id
+
+        coverage = self.coverage.to_dict()
+
+        dominant_emotion: None | str
+        dominant_emotion = self.dominant_emotion
+
+        emotion_enabled = self.emotion_enabled
+
+        emotion_status = self.emotion_status
+
+        emotions: dict[str, Any] | None
+        if isinstance(self.emotions, EmotionShares):
+            emotions = self.emotions.to_dict()
+        else:
+            emotions = self.emotions
+
+        emotions_raw: dict[str, Any] | None
+        if isinstance(self.emotions_raw, EmotionShares):
+            emotions_raw = self.emotions_raw.to_dict()
+        else:
+            emotions_raw = self.emotions_raw
+
+        end = self.end
+
+        faces = self.faces
+
+        faces_per_frame: float | None
+        faces_per_frame = self.faces_per_frame
+
+        frames = self.frames
+
+        mood_index: float | None
+        mood_index = self.mood_index
+
+        on_camera: float | None
+        on_camera = self.on_camera
+
+        presence: float | None
+        presence = self.presence
+
+        start = self.start
+
+        peaks: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.peaks, Unset):
+            peaks = []
+            for peaks_item_data in self.peaks:
+                peaks_item = peaks_item_data.to_dict()
+                peaks.append(peaks_item)
+
+        phases: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.phases, Unset):
+            phases = []
+            for phases_item_data in self.phases:
+                phases_item = phases_item_data.to_dict()
+                phases.append(phases_item)
+
+        session_id: None | str | Unset
+        if isinstance(self.session_id, Unset):
+            session_id = UNSET
+        else:
+            session_id = self.session_id
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "attention_risk": attention_risk,
+                "class_id": class_id,
+                "coverage": coverage,
+                "dominant_emotion": dominant_emotion,
+                "emotion_enabled": emotion_enabled,
+                "emotion_status": emotion_status,
+                "emotions": emotions,
+                "emotions_raw": emotions_raw,
+                "end": end,
+                "faces": faces,
+                "faces_per_frame": faces_per_frame,
+                "frames": frames,
+                "mood_index": mood_index,
+                "on_camera": on_camera,
+                "presence": presence,
+                "start": start,
+            }
+        )
+        if peaks is not UNSET:
+            field_dict["peaks"] = peaks
+        if phases is not UNSET:
+            field_dict["phases"] = phases
+        if session_id is not UNSET:
+            field_dict["session_id"] = session_id
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.emotion_shares import EmotionShares  # noqa: PLC0415
+        from ..models.peak import Peak  # noqa: PLC0415
+        from ..models.phase_summary import PhaseSummary  # noqa: PLC0415
+        from ..models.read_coverage import ReadCoverage  # noqa: PLC0415
+
+        d = dict(src_dict)
+
+        def _parse_attention_risk(data: object) -> float | None:
+            if data is None:
+                return data
+            return cast(float | None, data)
+
+        attention_risk = _parse_attention_risk(d.pop("attention_risk"))
+
+        class_id = d.pop("class_id")
+
+        coverage = ReadCoverage.from_dict(d.pop("coverage"))
+
+        def _parse_dominant_emotion(data: object) -> None | str:
+            if data is None:
+                return data
+            return cast(None | str, data)
+
+        dominant_emotion = _parse_dominant_emotion(d.pop("dominant_emotion"))
+
+        emotion_enabled = d.pop("emotion_enabled")
+
+        emotion_status = d.pop("emotion_status")
+
+        def _parse_emotions(data: object) -> EmotionShares | None:
+            if data is None:
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                emotions_type_0 = EmotionShares.from_dict(data)
+
+                return emotions_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(EmotionShares | None, data)
+
+        emotions = _parse_emotions(d.pop("emotions"))
+
+        def _parse_emotions_raw(data: object) -> EmotionShares | None:
+            if data is None:
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                emotions_raw_type_0 = EmotionShares.from_dict(data)
+
+                return emotions_raw_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(EmotionShares | None, data)
+
+        emotions_raw = _parse_emotions_raw(d.pop("emotions_raw"))
+
+        end = d.pop("end")
+
+        faces = d.pop("faces")
+
+        def _parse_faces_per_frame(data: object) -> float | None:
+            if data is None:
+                return data
+            return cast(float | None, data)
+
+        faces_per_frame = _parse_faces_per_frame(d.pop("faces_per_frame"))
+
+        frames = d.pop("frames")
+
+        def _parse_mood_index(data: object) -> float | None:
+            if data is None:
+                return data
+            return cast(float | None, data)
+
+        mood_index = _parse_mood_index(d.pop("mood_index"))
+
+        def _parse_on_camera(data: object) -> float | None:
+            if data is None:
+                return data
+            return cast(float | None, data)
+
+        on_camera = _parse_on_camera(d.pop("on_camera"))
+
+        def _parse_presence(data: object) -> float | None:
+            if data is None:
+                return data
+            return cast(float | None, data)
+
+        presence = _parse_presence(d.pop("presence"))
+
+        start = d.pop("start")
+
+        _peaks = d.pop("peaks", UNSET)
+        peaks: list[Peak] | Unset = UNSET
+        if _peaks is not UNSET:
+            peaks = []
+            for peaks_item_data in _peaks:
+                peaks_item = Peak.from_dict(peaks_item_data)
+
+                peaks.append(peaks_item)
+
+        _phases = d.pop("phases", UNSET)
+        phases: list[PhaseSummary] | Unset = UNSET
+        if _phases is not UNSET:
+            phases = []
+            for phases_item_data in _phases:
+                phases_item = PhaseSummary.from_dict(phases_item_data)
+
+                phases.append(phases_item)
+
+        def _parse_session_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        session_id = _parse_session_id(d.pop("session_id", UNSET))
+
+        class_summary = cls(
+            attention_risk=attention_risk,
+            class_id=class_id,
+            coverage=coverage,
+            dominant_emotion=dominant_emotion,
+            emotion_enabled=emotion_enabled,
+            emotion_status=emotion_status,
+            emotions=emotions,
+            emotions_raw=emotions_raw,
+            end=end,
+            faces=faces,
+            faces_per_frame=faces_per_frame,
+            frames=frames,
+            mood_index=mood_index,
+            on_camera=on_camera,
+            presence=presence,
+            start=start,
+            peaks=peaks,
+            phases=phases,
+            session_id=session_id,
+        )
+
+        class_summary.additional_properties = d
+        return class_summary
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

@@ -1,0 +1,11 @@
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SERVICE = "service"
+    STUDENT = "student"
+    TEACHER = "teacher"
+
+    def __str__(self) -> str:
+        return str(self.value)
