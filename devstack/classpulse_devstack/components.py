@@ -65,17 +65,9 @@ def registry(config: DevstackConfig) -> list[Component]:
             # A clean shutdown flushes and closes every segment, so the next start skips log recovery.
             stop_timeout_s=60.0,
         ),
-        Component(
-            name="redis",
-            group=INFRA,
-            command=redis_server.server_command(config),
-            port=config.redis_port,
-            address=f"redis://127.0.0.1:{config.redis_port}",
-            ready=probes.redis_with_module(config.redis_port, "timeseries"),
-            env=redis_server.server_env(config),
-            prepare=partial(redis_server.prepare, config),
-            stop_timeout_s=30.0,
-        ),
+        _redis(config, "redis", redis_server.server_command(config), config.redis_port,
+               probes.redis_with_module(config.redis_port, "timeseries"), partial(redis_server.prepare, config)),
+        *(_redis_failover(config) if config.redis_sentinel else ()),
         Component(
             name="prometheus",
             group=INFRA,
@@ -97,6 +89,43 @@ def registry(config: DevstackConfig) -> list[Component]:
         ),
         *(_service(config, name, port + config.port_offset) for name, port in SERVICE_PORTS.items()),
     ]
+
+
+def _redis(
+    config: DevstackConfig, name: str, command: list[str], port: int, ready: probes.Probe, prepare: Callable[[], None]
+) -> Component:
+    return Component(
+        name=name,
+        group=INFRA,
+        command=command,
+        port=port,
+        address=f"redis://127.0.0.1:{port}",
+        ready=ready,
+        env=redis_server.server_env(config),
+        prepare=prepare,
+        stop_timeout_s=30.0,
+    )
+
+
+def _redis_failover(config: DevstackConfig) -> list[Component]:
+    """A replica of the primary and three sentinels watching it (CLASSPULSE_DEVSTACK_REDIS_SENTINEL=1)."""
+    replica = _redis(config, "redis-replica", redis_server.replica_command(config), config.redis_replica_port,
+                     probes.redis_replica_in_sync(config.redis_replica_port, "timeseries"),
+                     partial(redis_server.prepare_replica, config))
+    sentinels = [
+        Component(
+            name=f"redis-sentinel-{index}",
+            group=INFRA,
+            command=redis_server.sentinel_command(config, index),
+            port=port,
+            address=f"127.0.0.1:{port} (sentinel of {redis_server.MASTER_NAME!r})",
+            ready=probes.sentinel_knows_primary(port, redis_server.MASTER_NAME),
+            env=redis_server.server_env(config),
+            prepare=partial(redis_server.prepare_sentinel, config, index),
+        )
+        for index, port in enumerate(config.redis_sentinel_ports, start=1)
+    ]
+    return [replica, *sentinels]
 
 
 def _model_server_command(config: DevstackConfig) -> list[str]:
@@ -147,5 +176,7 @@ def _service(config: DevstackConfig, name: str, port: int) -> Component:
             "CLASSPULSE_REDIS_URL": f"redis://127.0.0.1:{config.redis_port}/0",
             "CLASSPULSE_MODEL_SERVER": f"127.0.0.1:{config.model_server_port}",
             "CLASSPULSE_ADMIN_API_KEY": config.admin_api_key(),
+            # Empty without sentinels: a developer's own setting must not send the services to another stack's.
+            "CLASSPULSE_REDIS_SENTINELS": redis_server.sentinel_addresses(config) if config.redis_sentinel else "",
         },
     )

@@ -47,6 +47,17 @@ class DevstackConfig:
     predictions_retention_ms: int
     port_offset: int = 0
     """Added to every default port; the services' ports are their defaults (components.SERVICE_PORTS) plus this."""
+    redis_sentinel: bool = False
+    """CLASSPULSE_DEVSTACK_REDIS_SENTINEL=1: Redis as production runs it, a primary, a replica and three sentinels
+    (components redis, redis-replica, redis-sentinel-1..3), and every service finds the primary through them."""
+
+    @property
+    def redis_replica_port(self) -> int:
+        return self.redis_port + 1
+
+    @property
+    def redis_sentinel_ports(self) -> tuple[int, ...]:
+        return tuple(6381 + index + self.port_offset for index in range(3))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DevstackConfig:
@@ -75,6 +86,7 @@ class DevstackConfig:
             image_retention_ms=_env_int(env, "CLASSPULSE_DEVSTACK_IMAGE_RETENTION_MINUTES", 10) * MINUTE_MS,
             predictions_retention_ms=DAY_MS,
             port_offset=offset,
+            redis_sentinel=env.get("CLASSPULSE_DEVSTACK_REDIS_SENTINEL", "") in ("1", "true", "yes"),
         )
 
     @property

@@ -71,6 +71,30 @@ def redis_with_module(port: int, module: str) -> Probe:
     return lambda: _quietly(check, f"redis on {port}")
 
 
+def redis_replica_in_sync(port: int, module: str) -> Probe:
+    """A replica with `module` loaded whose link to its primary is up (or the primary itself, after a failover):
+    before its first sync, a WAIT for one replica would time out."""
+
+    def check() -> bool:
+        if not redis_with_module(port, module)():
+            return False
+        with redis.Redis(host="127.0.0.1", port=port, socket_timeout=TIMEOUT_S, decode_responses=True) as client:
+            replication = client.info("replication")
+            return replication["role"] == "master" or replication.get("master_link_status") == "up"
+
+    return lambda: _quietly(check, f"redis replica on {port}")
+
+
+def sentinel_knows_primary(port: int, master_name: str) -> Probe:
+    """The sentinel answers and names the primary it monitors."""
+
+    def check() -> bool:
+        with redis.Redis(host="127.0.0.1", port=port, socket_timeout=TIMEOUT_S) as client:
+            return client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", master_name) is not None
+
+    return lambda: _quietly(check, f"redis sentinel on {port}")
+
+
 def model_available(port: int, model_name: str) -> Probe:
     """The model server answers GetModelStatus with a version AVAILABLE (the classifier's own client asks)."""
 

@@ -93,3 +93,28 @@ def test_a_settings_dump_shows_no_secret():
     dumped = str(settings.model_dump(mode="json"))
     assert "redis-secret" not in dumped and "kafka-secret" not in dumped
     assert "**********" in dumped
+
+
+def test_with_sentinels_every_client_asks_them_for_the_primary_and_keeps_the_urls_tls_and_credentials():
+    from redis.sentinel import SentinelConnectionPool, SentinelManagedSSLConnection
+
+    from classpulse_common.redis_clients import async_redis_client, redis_client
+
+    sentinels = {"redis_sentinels": "sentinel-0:26379, sentinel-1:26379", "redis_sentinel_password": "sentinel-secret"}
+    settings = RedisSettings(redis_url="rediss://classpulse:redis-secret@unused:6380/2", redis_master_name="cp", **sentinels)
+    assert settings.sentinel_addresses() == [("sentinel-0", 26379), ("sentinel-1", 26379)]
+    client = redis_client(settings)
+    pool = client.connection_pool
+    assert isinstance(pool, SentinelConnectionPool) and pool.service_name == "cp"
+    assert pool.connection_class is SentinelManagedSSLConnection
+    kwargs = pool.connection_kwargs
+    assert (kwargs["username"], kwargs["password"], kwargs["db"]) == ("classpulse", "redis-secret", 2)
+    sentinel = pool.sentinel_manager.sentinels[0].connection_pool.connection_kwargs
+    assert (sentinel["host"], sentinel["password"]) == ("sentinel-0", "sentinel-secret")
+    assert async_redis_client(settings).connection_pool.service_name == "cp"
+    assert "sentinel-secret" not in str(settings.model_dump(mode="json"))
+
+
+def test_a_sentinel_address_without_a_port_is_refused():
+    with pytest.raises(ValueError, match="host:port"):
+        RedisSettings(redis_sentinels="sentinel-0").sentinel_addresses()

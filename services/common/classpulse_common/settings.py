@@ -82,8 +82,30 @@ class RedisSettings(ServiceSettings):
     """Settings of the services that use Redis (the class registry, keys, time series)."""
 
     redis_url: SecretStr = Field(
-        SecretStr("redis://127.0.0.1:6379/0"), description="CLASSPULSE_REDIS_URL (rediss:// for TLS; may hold a password)"
+        SecretStr("redis://127.0.0.1:6379/0"),
+        description="CLASSPULSE_REDIS_URL (rediss:// for TLS; may hold a password). With sentinels, its host and port"
+        " are not used: the sentinels name the primary; its scheme, credentials and database still apply",
     )
+    redis_sentinels: str = Field(
+        "",
+        description="CLASSPULSE_REDIS_SENTINELS: comma-separated host:port of Redis Sentinels; when set, every client"
+        " asks them for the current primary and follows a failover",
+    )
+    redis_master_name: str = Field(
+        "classpulse", description="CLASSPULSE_REDIS_MASTER_NAME: the primary's name the sentinels monitor"
+    )
+    redis_sentinel_password: SecretStr | None = Field(
+        None, description="CLASSPULSE_REDIS_SENTINEL_PASSWORD: the sentinels' own password, if they require one"
+    )
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        addresses = []
+        for entry in filter(None, (part.strip() for part in self.redis_sentinels.split(","))):
+            host, _, port = entry.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"CLASSPULSE_REDIS_SENTINELS: {entry!r} is not host:port")
+            addresses.append((host, int(port)))
+        return addresses
 
 
 class CaptureWindowSettings(ServiceSettings):
