@@ -21,7 +21,8 @@ def main() -> None:
         client = redis_client(settings)
         alerts = AlertEvaluator(client, ClassDirectory(client), tuple(settings.alert_rules), settings.alert_window_s)
         writer = SeriesWriter(
-            client, settings.resolutions(), settings.dedup_window_s, settings.presence_window_ms, settings.emotion_enabled
+            client, settings.resolutions(), settings.dedup_window_s, settings.presence_window_ms, settings.emotion_enabled,
+            settings.replicas_to_wait_for(), settings.redis_wait_timeout_ms,
         )
         return AggregateResults(writer, alerts, settings.max_capture_ahead_ms)
 

@@ -11,7 +11,7 @@ from prometheus_client import Counter
 from redis.exceptions import OutOfMemoryError, ReadOnlyError
 
 from classpulse_aggregator.alerts import AlertEvaluator
-from classpulse_aggregator.writer import SeriesWriter, Written
+from classpulse_aggregator.writer import ReplicasBehind, SeriesWriter, Written
 from classpulse_common import metrics
 from classpulse_common.capture import capture_time_problem
 from classpulse_common.schemas import FrameResult
@@ -56,6 +56,10 @@ class AggregateResults:
             self.alerts.observe(latest)
         except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OutOfMemoryError, ReadOnlyError) as exc:
             raise DependencyUnavailable("redis", repr(exc)) from exc
+        except ReplicasBehind as exc:
+            # Committing now could lose the batch with the primary: retried (counted in
+            # classpulse_dependency_retries_total{dependency="redis_replica"}) until a replica holds it.
+            raise DependencyUnavailable("redis_replica", str(exc)) from exc
         except redis.ResponseError as exc:
             if REDIS_REFUSES_WRITES.search(str(exc)):
                 raise DependencyUnavailable("redis", repr(exc)) from exc

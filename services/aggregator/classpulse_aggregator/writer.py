@@ -13,6 +13,12 @@ One Lua script per frame does, atomically (no other command runs between its ste
 A redelivered frame therefore changes nothing, and a refused one is never remembered as counted: the stage
 dead-letters it with the reason.
 
+Replicas: a script's effects reach a replica together (sums and the frame's mark, or neither), and with
+`replicas` > 0 a batch's pipeline ends with `WAIT replicas timeout` on the same connection; a batch not held by that
+many replicas raises `ReplicasBehind`, so its offsets are not committed and it is written again (as duplicates where
+it did land). A primary lost right after a batch therefore loses no frame whose offset was committed: the promoted
+replica holds it, and what it lacks is redelivered and counted once.
+
 Presence: a frame says how many students its camera shows (a personal camera: 1 if it shows a face, else 0; a room
 camera: its faces). That count holds from the frame's capture time until the source's next frame, or for the
 presence window if none comes (a student page posts a snapshot every few seconds; a camera that stops counts as gone
@@ -140,6 +146,10 @@ return 'new'
 """.replace("{raw}", RAW_RESOLUTION)
 
 
+class ReplicasBehind(Exception):
+    """Fewer replicas than required acknowledged a batch's writes within the timeout."""
+
+
 class Written(StrEnum):
     NEW = "new"
     DUPLICATE = "duplicate"
@@ -173,10 +183,15 @@ class SeriesWriter:
         dedup_window_s: int,
         presence_window_ms: int = 12_000,
         emotion_enabled: bool = True,
+        replicas: int = 0,
+        replica_timeout_ms: int = 2000,
     ) -> None:
-        """`resolutions`: the raw one first, then the compactions (see StorageSettings.resolutions)."""
+        """`resolutions`: the raw one first, then the compactions (see StorageSettings.resolutions); `replicas`: how
+        many replicas must hold a batch before `write` returns (0: no WAIT)."""
         raw, *compactions = resolutions
         self.client = client
+        self.replicas = replicas
+        self.replica_timeout_ms = replica_timeout_ms
         self.dedup_window_s = dedup_window_s
         self.presence_window_ms = presence_window_ms
         self.emotion_enabled = emotion_enabled
@@ -192,7 +207,18 @@ class SeriesWriter:
         for result in results:
             keys, args = self._frame_arguments(result)
             self._script(keys=keys, args=args, client=pipeline)
-        return [_outcome(reply) for reply in pipeline.execute()]
+        if self.replicas:
+            # WAIT counts the replicas that hold this connection's writes so far: it must follow them on the same
+            # connection, hence inside the pipeline.
+            pipeline.execute_command("WAIT", self.replicas, self.replica_timeout_ms)
+        replies = pipeline.execute()
+        if self.replicas:
+            acknowledged = replies.pop()
+            if acknowledged < self.replicas:
+                raise ReplicasBehind(
+                    f"{acknowledged} of {self.replicas} replicas acknowledged the batch within {self.replica_timeout_ms} ms"
+                )
+        return [_outcome(reply) for reply in replies]
 
     def _frame_arguments(self, result: FrameResult) -> tuple[list[str], list[object]]:
         class_id = result.class_id
