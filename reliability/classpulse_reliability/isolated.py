@@ -19,9 +19,12 @@ from typing import IO
 
 import redis
 
+from classpulse_common.redis_clients import redis_client
+from classpulse_common.settings import RedisSettings
 from classpulse_devstack import probes, processes
 from classpulse_devstack.components import SERVICE_PORTS, Component, service_replica
 from classpulse_devstack.config import REPO_ROOT, DevstackConfig
+from classpulse_devstack.redis_server import sentinel_addresses
 from classpulse_devstack.stack import Stack
 
 log = logging.getLogger(__name__)
@@ -29,11 +32,13 @@ log = logging.getLogger(__name__)
 SERVICES = tuple(SERVICE_PORTS)
 COMPONENTS = ("kafka", "redis", "model-server", *SERVICES)
 """Everything but Prometheus: its scrapes would only cost CPU here; the tools read the services' /metrics directly."""
+REDIS_FAILOVER = ("redis-replica", "redis-sentinel-1", "redis-sentinel-2", "redis-sentinel-3")
+"""The components a stack made with `redis_sentinel` adds (classpulse_devstack.components)."""
 OFFSET_CANDIDATES = (10_000, 13_000, 16_000, 19_000, 22_000)
 """A stack spans ports 6379..9093 plus its offset, so offsets 3000 apart never share a port; the highest (31093) is
 below Linux's ephemeral range (32768 up), where client sockets could hold one."""
 PORTS_PER_OFFSET = (
-    (9092, 9093, 6379, 8500, 8501, 9090)
+    (9092, 9093, 6379, 6380, 6381, 6382, 6383, 8500, 8501, 9090)
     # The services, their replicas (+100, +200) and the copies tests start beside them (+300).
     + tuple(port + extra for port in SERVICE_PORTS.values() for extra in (0, 100, 200, 300))
 )
@@ -71,11 +76,13 @@ def _try_lock(lock_file: IO[str]) -> bool:
 class IsolatedStack:
     """The devstack's components, relocated by `offset`, with helpers to signal, stop and restart each one."""
 
-    def __init__(self, offset: int, run_dir: Path | None = None) -> None:
+    def __init__(self, offset: int, run_dir: Path | None = None, redis_sentinel: bool = False) -> None:
+        """`redis_sentinel`: Redis as a primary, a replica and three sentinels, which every service goes through."""
         env = {
             **os.environ,
             "CLASSPULSE_DEVSTACK_PORT_OFFSET": str(offset),
             "CLASSPULSE_DEVSTACK_RUN_DIR": str(run_dir or REPO_ROOT / ".run" / "isolated" / str(offset)),
+            "CLASSPULSE_DEVSTACK_REDIS_SENTINEL": "1" if redis_sentinel else "",
         }
         # A developer's own port overrides would win over the offset and point at their stack.
         for name in ("CLASSPULSE_DEVSTACK_KAFKA_PORT", "CLASSPULSE_DEVSTACK_KAFKA_CONTROLLER_PORT", "CLASSPULSE_DEVSTACK_REDIS_PORT"):
@@ -86,22 +93,26 @@ class IsolatedStack:
 
     # --- lifecycle -------------------------------------------------------------------------------------------
 
-    def up(self, fresh: bool = True) -> None:
-        """Start every component (in order, each ready before the next); `fresh`: stop whatever of it still runs
-        and wipe its run dir (data, logs, admin key) first."""
+    @property
+    def components(self) -> tuple[str, ...]:
+        return COMPONENTS + (REDIS_FAILOVER if self.config.redis_sentinel else ())
+
+    def up(self, fresh: bool = True, only: tuple[str, ...] | None = None) -> None:
+        """Start every component (in order, each ready before the next), or those named in `only`; `fresh`: stop
+        whatever of it still runs and wipe its run dir (data, logs, admin key) first."""
         if fresh and self.config.run_dir.exists():
             self.down()
             shutil.rmtree(self.config.run_dir)
             # The registry read the admin key (from the run dir) when it was built: build it again, with a new key.
             self.stack = Stack(self.config)
         started_at = time.monotonic()
-        self.stack.up(self.stack.select(",".join(COMPONENTS)))
+        self.stack.up(self.stack.select(",".join(only or self.components)))
         log.info("isolated stack up in %.1f s (port offset %d)", time.monotonic() - started_at, self.config.port_offset)
 
     def down(self) -> None:
         """Stop every component and replica this stack started; safe to call whatever state it is in."""
         self.stack.down(list(self._replicas.values()))
-        self.stack.down(self.stack.select(",".join(COMPONENTS)))
+        self.stack.down(self.stack.select(",".join(self.components)))
 
     def component(self, name: str) -> Component:
         if name in self._replicas:
@@ -173,6 +184,10 @@ class IsolatedStack:
         return self.config.admin_api_key()
 
     def redis(self) -> redis.Redis:
+        """A client of the primary: through the sentinels where the stack has them, so it follows a failover."""
+        if self.config.redis_sentinel:
+            settings = RedisSettings(redis_url=self.redis_url, redis_sentinels=sentinel_addresses(self.config))
+            return redis_client(settings, socket_timeout=10)
         return redis.Redis(host="127.0.0.1", port=self.config.redis_port, socket_timeout=10)
 
     def client_env(self) -> dict[str, str]:
@@ -181,6 +196,7 @@ class IsolatedStack:
             **os.environ,
             "CLASSPULSE_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
             "CLASSPULSE_REDIS_URL": self.redis_url,
+            "CLASSPULSE_REDIS_SENTINELS": sentinel_addresses(self.config) if self.config.redis_sentinel else "",
         }
 
     def rss_bytes(self, name: str) -> int:
