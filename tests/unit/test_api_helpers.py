@@ -127,6 +127,14 @@ def test_ranges_start_on_a_whole_bucket_and_are_clipped_to_what_is_held():
         plan_read(0, now - 401 * 24 * HOUR, FOUR, now, max_buckets=10_000)
 
 
+def test_a_range_no_series_can_give_in_few_enough_buckets_gets_wider_ones_never_more_than_the_cap():
+    now = 10_000 * HOUR
+    everything = plan_read(0, now, FOUR, now, max_buckets=100)
+    assert everything.bucket_ms % HOUR == 0 and everything.bucket_ms > HOUR
+    assert (everything.end_ms - everything.start_ms) // everything.bucket_ms < 100
+    assert [s.resolution.name for s in everything.segments][-1] == "1h"
+
+
 def test_capture_times_outside_the_window_are_named():
     now = 1_800_000_000_000
     assert capture_time_problem(now - 5_000, now, max_age_ms=HOUR, max_ahead_ms=60_000) is None

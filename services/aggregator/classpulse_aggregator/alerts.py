@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from classpulse_common import indices
 from classpulse_common.alerts import EVENTS_MAXLEN, AlertEvent, events_key
+from classpulse_common.classkeys import alert_state_key
 from classpulse_common.registry import ClassDirectory, ClassRecord
 from classpulse_common.timeseries import RAW_RESOLUTION, parse_mrange
 
@@ -45,10 +46,6 @@ DEFAULT_RULES = (
 )
 
 
-def _state_key(class_id: str) -> str:
-    return f"alertstate:{{{class_id}}}"
-
-
 class AlertEvaluator:
     def __init__(
         self, client: redis.Redis, classes: ClassDirectory, rules: tuple[AlertRule, ...], window_s: int = 10, interval_s: float = 5.0
@@ -76,7 +73,7 @@ class AlertEvaluator:
         # The window's whole seconds up to the one at_ms falls in: samples are stamped at their second's start.
         last_second = at_ms - at_ms % 1000
         reply = self.client.execute_command(
-            "TS.MRANGE", last_second - self.window_ms + 1000, last_second, "SELECTED_LABELS", "metric",
+            "TS.MRANGE", last_second - self.window_ms + 1000, last_second, "COUNT", 2, "SELECTED_LABELS", "metric",
             "AGGREGATION", "sum", self.window_ms * 2,
             "FILTER", f"class_id={record.class_id}", f"resolution={RAW_RESOLUTION}",
         )
@@ -92,7 +89,7 @@ class AlertEvaluator:
 
     def _evaluate(self, record: ClassRecord, at_ms: int) -> list[AlertEvent]:
         values = self.current_indices(record, at_ms)
-        state = self.client.hgetall(_state_key(record.class_id))
+        state = self.client.hgetall(alert_state_key(record.class_id))
         events = []
         for rule in self.rules:
             value = values[rule.index]
@@ -106,7 +103,7 @@ class AlertEvaluator:
                 if active:
                     events.append(self._record(record.class_id, "ended", rule, value, at_ms))
                 since, active = 0, False
-            self.client.hset(_state_key(record.class_id), rule.name, f"{since}|{int(active)}")
+            self.client.hset(alert_state_key(record.class_id), rule.name, f"{since}|{int(active)}")
         return events
 
     def _record(self, class_id: str, kind: str, rule: AlertRule, value: float | None, at_ms: int) -> AlertEvent:

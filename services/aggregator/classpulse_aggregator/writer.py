@@ -35,6 +35,7 @@ from enum import StrEnum
 
 import redis
 
+from classpulse_common.classkeys import class_presence_key, dedup_key, keys_index, source_presence_key
 from classpulse_common.registry import class_key
 from classpulse_common.schemas import FrameResult
 from classpulse_common.timeseries import (
@@ -48,14 +49,14 @@ from classpulse_common.timeseries import (
     series_key,
 )
 
-# KEYS: 1 dedup set, 2 class record, 3 source presence state, 4 class presence state, then the raw series: frames,
-# faces, present, observed and, when the frame has emotions, the seven emotion sums.
+# KEYS: 1 dedup set, 2 class record, 3 source presence state, 4 class presence state, 5 the class's key index, then
+# the raw series: frames, faces, present, observed and, when the frame has emotions, the seven emotion sums.
 # ARGV: 1 sequence, 2 dedup ttl (s), 3 capture time (ms), 4 class id, 5 raw retention (ms), 6 presence window (ms),
 # 7 students the frame shows on camera, 8 emotions allowed by the deployment (1/0), 9 compaction count c, then c
 # triples (name, bucket ms, retention ms), then per raw series its metric name and the value to add (present and
 # observed: computed here).
 _WRITE_FRAME = """
-local FIRST_SERIES, PRESENT, OBSERVED, FIRST_EMOTION = 5, 7, 8, 9
+local FIRST_SERIES, PRESENT, OBSERVED, FIRST_EMOTION = 6, 8, 9, 10
 local seq, ttl, t, class_id = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local retention, window, on_camera = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local ncomp = tonumber(ARGV[9])
@@ -139,6 +140,13 @@ if t + window > watched_until then
   redis.call('EXPIRE', KEYS[4], ttl)
 end
 
+-- The per-source keys go in the class's key index (classkeys.py), scored by when they expire; a source's first
+-- frame of a minute also drops the entries of keys expired since.
+local clock = redis.call('TIME')
+local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local expires = now_ms + tonumber(ttl) * 1000
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now_ms) end
+redis.call('ZADD', KEYS[5], expires, KEYS[1], expires, KEYS[3])
 redis.call('SADD', KEYS[1], seq)
 redis.call('EXPIRE', KEYS[1], ttl)
 if emotions_dropped then return 'new:emotions off' end
@@ -163,10 +171,6 @@ class FrameWrite:
     outcome: Written
     reason: str = ""
     """Why it was refused, or, for a new frame, "emotions off" when its emotion sums were left out."""
-
-
-def presence_state_key(class_id: str, source_id: str) -> str:
-    return f"presence:{{{class_id}}}:{source_id}"
 
 
 def students_on_camera(result: FrameResult) -> int:
@@ -228,10 +232,11 @@ class SeriesWriter:
             sums = [sum(column) for column in zip(*result.probabilities)] or [0.0] * len(EMOTION_METRICS)
             values += list(zip(EMOTION_METRICS, sums))
         keys = [
-            f"dedup:{{{class_id}}}:{result.source_id}:{minute}",
+            dedup_key(class_id, result.source_id, minute),
             class_key(class_id),
-            presence_state_key(class_id, result.source_id),
-            f"presence:{{{class_id}}}",
+            source_presence_key(class_id, result.source_id),
+            class_presence_key(class_id),
+            keys_index(class_id),
         ] + [series_key(class_id, metric) for metric, _ in values]
         args: list[object] = [
             result.sequence, self.dedup_window_s, result.captured_at_ms, class_id, self.raw_retention_ms,

@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from classpulse_api.events import EventLog
+from classpulse_api.live import LiveBroadcaster
 from classpulse_api.routes import classes, dashboard, keys, metrics
 from classpulse_api.series import SeriesReader
 from classpulse_api.settings import ApiSettings
@@ -35,6 +36,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         ):
             log.warning("the bootstrap admin key was revoked; it stays revoked (put a new one in its Secret)")
         yield
+        await app.state.live.close()
         await client.aclose()
         await stream_client.aclose()
 
@@ -53,9 +55,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
     # Loaded before serving anything: an API that cannot correct class shares must not start and show biased ones.
     app.state.shares = ShareCorrection.load(settings.quantification_path(), settings.model_signature)
     app.state.reader = SeriesReader(client, settings.resolutions())
-    app.state.classes = ClassStore(client)
+    app.state.classes = ClassStore(client, [resolution.name for resolution in settings.resolutions()])
     app.state.keys = KeyStore(client)
     app.state.events = EventLog(stream_client)
+    app.state.live = LiveBroadcaster(app.state.reader, app.state.events)
 
     async def ready() -> tuple[bool, str]:
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -88,7 +89,12 @@ def plan_read(
     finest = min(holding, key=lambda resolution: resolution.bucket_ms)
     if bucket_ms is None:
         widths = sorted(resolution.bucket_ms for resolution in holding)
-        bucket_ms = next((width for width in widths if (end_ms - start_ms) // width < max_buckets), widths[-1])
+        coarsest = widths[-1]
+        # The finest width that fits; if none does, whole multiples of the coarsest: never more than max_buckets.
+        bucket_ms = next(
+            (width for width in widths if (end_ms - start_ms) // width < max_buckets),
+            -(-(end_ms - start_ms + 1) // (max_buckets * coarsest)) * coarsest,
+        )
     elif bucket_ms % finest.bucket_ms:
         bucket_ms = -(-bucket_ms // finest.bucket_ms) * finest.bucket_ms
     # A bucket's sum is stamped at its start: a range starting inside a bucket starts with the whole bucket.
@@ -114,23 +120,40 @@ class SeriesReader:
                     points[timestamp][metric] = points[timestamp].get(metric, 0.0) + value
         return dict(sorted(points.items()))
 
-    async def totals(self, class_id: str, start_ms: int, end_ms: int) -> Sums:
-        """The sum of each metric over a recent range (the live window), read in the finest buckets that hold it so
-        that nothing outside the range is summed."""
-        plan = self.plan(start_ms, end_ms, max_buckets=(end_ms - start_ms) // 1000 + 2)
-        totals: Sums = defaultdict(float)
-        for sums in (await self.read(class_id, plan)).values():
-            for metric, value in sums.items():
-                totals[metric] += value
-        return dict(totals)
+    async def window_totals(self, class_id: str, last_second_ms: int, windows_s: Iterable[int]) -> dict[int, Sums]:
+        """The sum of each metric over the latest `window` seconds up to `last_second_ms`, for each window asked,
+        read in the finest buckets that hold it so that nothing outside the window is summed. Windows read in
+        buckets of the same width share one read (with the default retentions, every window up to the raw one's)."""
+        plans = {
+            window: self.plan(last_second_ms - (window - 1) * 1000, last_second_ms, max_buckets=window + 2)
+            for window in set(windows_s)
+        }
+        by_width: dict[int, list[int]] = defaultdict(list)
+        for window, plan in plans.items():
+            by_width[plan.bucket_ms].append(window)
+        totals: dict[int, Sums] = {}
+        for windows in by_width.values():
+            buckets = await self.read(class_id, plans[max(windows)])
+            for window in windows:
+                window_sums: Sums = defaultdict(float)
+                for timestamp, sums in buckets.items():
+                    if timestamp >= plans[window].start_ms:
+                        for metric, value in sums.items():
+                            window_sums[metric] += value
+                totals[window] = dict(window_sums)
+        return totals
 
     async def _mrange(self, class_id: str, segment: Segment, bucket_ms: int) -> dict[str, list[tuple[int, float]]]:
         latest = () if segment.resolution.name == RAW_RESOLUTION else ("LATEST",)
+        # Every read is capped in Redis too: at most the segment's buckets (the plan bounds them by the point cap).
+        buckets = (segment.end_ms - segment.start_ms) // bucket_ms + 2
         reply = await self.client.execute_command(
             "TS.MRANGE",
             segment.start_ms,
             segment.end_ms,
             *latest,
+            "COUNT",
+            buckets,
             "SELECTED_LABELS",
             "metric",
             "AGGREGATION",

@@ -44,11 +44,6 @@ def series_key(class_id: str, metric: str, resolution: str = RAW_RESOLUTION) -> 
     return base if resolution == RAW_RESOLUTION else f"{base}:{resolution}"
 
 
-def class_key_pattern(class_id: str) -> str:
-    """Every key of a class, for deleting a class's data."""
-    return f"*{{{class_id}}}*"
-
-
 def parse_mrange(reply: dict) -> dict[str, list[tuple[int, float]]]:
     """Samples per metric from a TS.MRANGE ... SELECTED_LABELS metric reply (RESP3: {key: [labels, meta, samples]})."""
     series: dict[str, list[tuple[int, float]]] = {}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import redis
 from prometheus_client import Counter
 
+from classpulse_common.classkeys import quota_key
 from classpulse_ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class Quotas:
         self.buckets = buckets
 
     def take_class(self, class_id: str) -> Decision:
-        return self.buckets.take(f"ingest:quota:{{{class_id}}}", self.settings.class_quota_fps(class_id), self.settings.class_burst)
+        return self.buckets.take(quota_key(class_id), self.settings.class_quota_fps(class_id), self.settings.class_burst)
 
     def take_credential(self, key_id: str, student: bool) -> Decision:
         """One frame of a key's own rate: a student token's (one student), or a service or admin key's (all its

@@ -15,6 +15,7 @@ counted by reason in `classpulse_ingest_uploads_rejected_total`."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -26,6 +27,7 @@ from prometheus_client import Counter
 from pydantic import BaseModel, Field
 
 from classpulse_common.auth import ApiKey, Role
+from classpulse_common.classkeys import keys_index, sequence_key
 from classpulse_common.keystore import CallerKey, require_role
 from classpulse_common.registry import ClassRecord, class_key
 from classpulse_common.schemas import CameraKind, ClassId
@@ -184,10 +186,12 @@ async def _next_sequence(client: redis.Redis, class_id: str, source_id: str) -> 
     """Frame numbers of a source count in Redis, so they stay unique across ingest replicas and restarts."""
 
     def increment() -> int:
-        counter = f"ingest:sequence:{{{class_id}}}:{source_id}"
+        counter = sequence_key(class_id, source_id)
         pipe = client.pipeline(transaction=True)
         pipe.incr(counter)
         pipe.expire(counter, SEQUENCE_TTL_S)
+        # In the class's key index, so that deleting the class finds it (classpulse_common.classkeys).
+        pipe.zadd(keys_index(class_id), {counter: int((time.time() + SEQUENCE_TTL_S) * 1000)})
         return int(pipe.execute()[0]) - 1
 
     return await asyncio.to_thread(increment)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from classpulse_api import views
 from classpulse_api.deps import CorrectionDep, ReadableClass, ReaderDep, StoreDep
 from classpulse_api.events import EventLog
+from classpulse_api.live import LiveBroadcaster
 from classpulse_api.models import (
     METRIC_NAMES,
     ClassSummary,
@@ -161,16 +161,14 @@ async def timeseries(
     )
 
 
-async def _live(reader: SeriesReader, correction: ShareCorrection, record: ClassRecord, window_s: int) -> LiveWindow:
-    now = _now_ms()
-    # The window's whole seconds up to the current one (samples are stamped at their second's start); presence over
-    # all of them, so a class whose cameras all went off reads 0 on camera.
-    last_second = now - now % 1000
-    totals = await reader.totals(record.class_id, last_second - (window_s - 1) * 1000, last_second)
+def _live_window(
+    correction: ShareCorrection, record: ClassRecord, window_s: int, at_ms: int, totals: dict[str, float]
+) -> LiveWindow:
+    # Presence over all of the window's seconds, so a class whose cameras all went off reads 0 on camera.
     return LiveWindow(
         class_id=record.class_id,
         window_s=window_s,
-        at=iso(now),
+        at=iso(at_ms),
         emotion_enabled=record.emotion_enabled,
         emotion_status=views.emotion_status(record.emotion_enabled),
         **views.indices_of(correction, totals, record, seconds=window_s),
@@ -182,7 +180,10 @@ WindowParam = Annotated[int, Query(ge=1, le=3600, description="seconds of the la
 
 @router.get("/{class_id}/live", response_model=LiveWindow, summary="The latest window of a class")
 async def live(record: ReadableClass, reader: ReaderDep, correction: CorrectionDep, window: WindowParam = 10) -> LiveWindow:
-    return await _live(reader, correction, record, window)
+    now = _now_ms()
+    # The window's whole seconds up to the current one (samples are stamped at their second's start).
+    totals = await reader.window_totals(record.class_id, now - now % 1000, [window])
+    return _live_window(correction, record, window, now, totals[window])
 
 
 @router.get("/{class_id}/events", response_model=Page[AlertEvent], summary="Alert events, newest first")
@@ -197,21 +198,22 @@ async def events(
     return Page(items=items, total=total, offset=offset, limit=limit)
 
 
-@router.get("/{class_id}/stream", summary="Server-Sent Events: `live` every second, `alert` as they happen")
+@router.get(
+    "/{class_id}/stream",
+    response_class=EventSourceResponse,
+    summary="Server-Sent Events: `live` every second, `alert` as they happen",
+)
 async def stream(
-    request: Request, record: ReadableClass, reader: ReaderDep, correction: CorrectionDep, window: WindowParam = 10
-) -> StreamingResponse:
-    log: EventLog = request.app.state.events
-
-    async def updates() -> AsyncIterator[str]:
-        last_id = None
-        while not await request.is_disconnected():
-            new, last_id = await log.wait_new(record.class_id, last_id, block_ms=1000)
-            for event in new:
-                yield f"event: alert\ndata: {event.model_dump_json()}\n\n"
-            yield f"event: live\ndata: {(await _live(reader, correction, record, window)).model_dump_json()}\n\n"
-            await asyncio.sleep(0)
-
-    return StreamingResponse(updates(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
-
-
+    request: Request, response: Response, record: ReadableClass, correction: CorrectionDep, window: WindowParam = 10
+) -> AsyncIterator[ServerSentEvent]:
+    # FastAPI sends `no-cache` on a stream; class data is never stored along the way either (webapp.BASELINE_HEADERS).
+    response.headers["Cache-Control"] = "no-store"
+    # Every viewer of a class in this process shares its reads (classpulse_api.live): one per second, however many.
+    broadcaster: LiveBroadcaster = request.app.state.live
+    async with broadcaster.watch(record.class_id, window) as updates:
+        while True:
+            update = await updates.get()
+            for event in update.events:
+                yield ServerSentEvent(event="alert", data=event)
+            if update.totals is not None:
+                yield ServerSentEvent(event="live", data=_live_window(correction, record, window, update.at_ms, update.totals))
