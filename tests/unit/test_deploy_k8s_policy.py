@@ -101,6 +101,26 @@ def test_prod_keeps_replicas_of_a_service_on_different_nodes() -> None:
         assert selector == deployment["spec"]["selector"]["matchLabels"], deployment["metadata"]["name"]
 
 
+def test_prod_redis_has_no_single_point_of_failure() -> None:
+    """A primary and two replicas, three sentinels, each on its own node, budgets that keep a replica and a quorum,
+    and every service reaching Redis through the sentinels (so the aggregator also WAITs for a replica)."""
+    objects = render("prod")
+    for name, budget in (("redis", 2), ("redis-sentinel", 2)):
+        workload = named(objects, "StatefulSet", name)
+        assert workload["spec"]["replicas"] == 3, name
+        required = pod_spec(workload)["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert required[0]["topologyKey"] == "kubernetes.io/hostname", name
+        assert named(objects, "PodDisruptionBudget", name)["spec"]["minAvailable"] == budget
+    sentinels = [f"redis-sentinel-{index}.redis-sentinel:26379" for index in range(3)]
+    for deployment in objects_of(objects, "Deployment"):
+        env = container_env(objects, containers(deployment)[0])
+        if "CLASSPULSE_REDIS_URL" in env:
+            assert env["CLASSPULSE_REDIS_SENTINELS"]["value"].split(",") == sentinels, deployment["metadata"]["name"]
+            assert env["CLASSPULSE_REDIS_SENTINEL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "classpulse-redis"
+    aggregator = container_env(objects, containers(named(objects, "Deployment", "aggregator"))[0])
+    assert "CLASSPULSE_REDIS_WAIT_REPLICAS" not in aggregator  # its default with sentinels: one replica
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_autoscalers_own_their_replicas_and_fit_the_partitions(overlay: str) -> None:
     objects = render(overlay)
