@@ -5,6 +5,7 @@ counted in Kafka, and every kind of bad upload refused with its reason while goo
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import asynccontextmanager
 
 import httpx
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from classpulse_common.auth import Role, new_key
+from classpulse_common.classkeys import keys_index, sequence_key
 from classpulse_ingest.app import create_app
 from classpulse_reliability.flood import png_bomb
 from ingest_support import (
@@ -92,13 +94,16 @@ async def test_raw_and_multipart_frames_reach_kafka_with_their_identity(ingest, 
     assert form_any_name.json()["captured_at_ms"] <= frames[3].published_at_ms - 1500
 
 
-async def test_sequences_continue_across_a_restart_of_ingest(ingest, make_class, kafka_bootstrap, topic):
+async def test_sequences_continue_across_a_restart_of_ingest(ingest, make_class, kafka_bootstrap, topic, redis_client):
     class_id = make_class()
     for _restart in range(2):
         async with ingest() as (_app, client):
             assert (await post(client, class_id, ADMIN_KEY, FRAME, **{"X-Source-Id": "gateway"})).status_code == 202
     frames = read_frames(kafka_bootstrap, topic, expected=2)
     assert [f.frame_id for f in frames] == ["gateway:0", "gateway:1"]  # frame ids never repeat within a source
+    # The counter is in the class's key index, so deleting the class removes it without a scan.
+    counter = sequence_key(class_id, "gateway").encode()
+    assert redis_client.zscore(keys_index(class_id), counter) > time.time() * 1000 and redis_client.exists(counter)
 
 
 # --- Student tokens ----------------------------------------------------------------------------------------------

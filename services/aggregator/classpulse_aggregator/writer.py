@@ -140,13 +140,16 @@ if t + window > watched_until then
   redis.call('EXPIRE', KEYS[4], ttl)
 end
 
--- The per-source keys go in the class's key index (classkeys.py), scored by when they expire; a source's first
--- frame of a minute also drops the entries of keys expired since.
-local clock = redis.call('TIME')
-local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local expires = now_ms + tonumber(ttl) * 1000
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now_ms) end
-redis.call('ZADD', KEYS[5], expires, KEYS[1], expires, KEYS[3])
+-- The per-source keys go in the class's key index (classkeys.py), scored by when they expire, once per source and
+-- minute (when its dedup set is new; the minute's other frames push the expiry by under a minute, hence the margin),
+-- and the entries of keys expired since are dropped.
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local clock = redis.call('TIME')
+  local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  local expires = now_ms + tonumber(ttl) * 1000 + 60000
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now_ms)
+  redis.call('ZADD', KEYS[5], expires, KEYS[1], expires, KEYS[3])
+end
 redis.call('SADD', KEYS[1], seq)
 redis.call('EXPIRE', KEYS[1], ttl)
 if emotions_dropped then return 'new:emotions off' end
