@@ -74,8 +74,11 @@ class ClassFeed:
                     self.class_id, now - now % 1000, {viewer.window_s for viewer in self.viewers}
                 )
                 self._deliver(lambda viewer: LiveUpdate(now, totals=totals[viewer.window_s]))
-            except aioredis.RedisError as exc:
-                log.warning("live feed: Redis unavailable, skipping a tick", extra={"class_id": self.class_id, "error": repr(exc)})
+            except Exception as exc:  # noqa: BLE001 - a feed that died would leave its viewers waiting for ever
+                if isinstance(exc, aioredis.RedisError):
+                    log.warning("live feed: Redis unavailable, skipping a tick", extra={"class_id": self.class_id, "error": repr(exc)})
+                else:
+                    log.exception("live feed: tick failed", extra={"class_id": self.class_id})
                 await asyncio.sleep(TICK_S)
                 next_tick = time.monotonic()
 
