@@ -52,6 +52,14 @@ def test_every_redis_client_comes_from_the_settings_url():
     assert clients, "no Redis client found at all?"
     for path, call in clients:
         assert call.args and "redis_url" in ast.unparse(call.args[0]), f"{path.relative_to(SERVICES)}:{call.lineno}"
+    # Clients through sentinels are made in the factory alone, from the same settings (the URL's TLS and password).
+    through_sentinels = {
+        path.relative_to(SERVICES).as_posix()
+        for path in SERVICES.rglob("*.py")
+        for call in _calls(path)
+        if _name(call) in ("Sentinel", "master_for", "slave_for")
+    }
+    assert through_sentinels == {"common/classpulse_common/redis_clients.py"}
 
 
 def test_sasl_and_tls_settings_become_client_options():
