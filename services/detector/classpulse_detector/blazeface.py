@@ -339,7 +339,7 @@ class BlazeFaceDetector:
         parts = [self.network.run(gray, region, scale) for scale in self.scales(*region[2:], largest_px)]
         found = _without_nested(weighted_nms(Detections.concatenate(parts)))
         faces = []
-        for (x0, y0, x1, y1), landmarks in zip(found.boxes, found.landmarks[:, :ALIGN_LANDMARKS]):
+        for (x0, y0, x1, y1), landmarks in zip(found.boxes, found.landmarks):
             side = max(x1 - x0, y1 - y0)
             if side < self.min_face_px or (largest_px and side > largest_px):
                 continue
