@@ -108,3 +108,14 @@ def test_following_by_detection_carries_the_landmarks_of_the_frame_itself(video,
                 off.append(abs(_eye_line_deg(box) - _eye_line_deg(full["roller"])))
     assert len(off) == len(video) and max(off) <= 6, np.round(off, 1)
 
+
+
+def test_a_full_scan_pairs_its_faces_with_the_known_ones_so_they_keep_their_numbers(video, blazeface):
+    """Full scans every other frame: each face found is paired (by overlap with where its motion put it) with the
+    face it was, and keeps its number; only the student who left and came back gets a new one."""
+    tracker = TrackingDetector(blazeface, FRAME_MS * 2, follow="detection")
+    _, numbers = _follow(tracker, video)
+    assert tracker.stats.full_scans >= len(video) // 2
+    for role in ("walker", "roller"):
+        assert len({frame[role] for frame in numbers}) == 1, role
+    _check_leaver(numbers)
