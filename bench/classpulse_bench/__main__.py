@@ -1,6 +1,7 @@
 """`python -m classpulse_bench [--tiny] [--out DIR]` (make bench), `python -m classpulse_bench model` and
 `python -m classpulse_bench shares` (make bench-model: class shares read from generated classes), and
-`python -m classpulse_bench faces` (face finding and crops per family of generated layouts, and on faces-wild):
+`python -m classpulse_bench faces` (face finding and crops per family of generated layouts, and on faces-wild),
+`python -m classpulse_bench tracking` (following faces between full scans on a video of moving faces):
 tables on stdout, results as JSON under --out, and every figure as one JSON line printed last.
 `python -m classpulse_bench docs` copies the committed results' tables into docs/performance.md."""
 
@@ -20,7 +21,7 @@ RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m classpulse_bench", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "command", nargs="?", choices=("pipeline", "model", "shares", "faces", "docs"), default="pipeline",
+        "command", nargs="?", choices=("pipeline", "model", "shares", "faces", "tracking", "docs"), default="pipeline",
         help="docs: rewrite docs/performance.md's tables from the committed results",
     )
     parser.add_argument("--tiny", action="store_true", help="every phase, as short as possible (smoke test)")
@@ -31,11 +32,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help="also update the capacity guide's per-replica throughputs (deploy/k8s/throughput.json) from the drains",
     )
     parser.add_argument("--detectors", default="blazeface,haar", help="`faces`: the detectors compared (%(default)s)")
-    parser.add_argument("--frames", type=int, default=30, help="`faces`: generated frames per family (%(default)s)")
+    parser.add_argument(
+        "--frames", type=int, default=30, help="`faces`: generated frames per family; `tracking`: video frames (%(default)s)"
+    )
     parser.add_argument(
         "--wild-sample", type=int, default=0, help="`faces`: faces-wild photos drawn (seeded; default 0: all)"
     )
-    parser.add_argument("--seed", type=int, default=19, help="`faces`: seed of the layouts and samples (%(default)s)")
+    parser.add_argument(
+        "--seed", type=int, default=19, help="`faces`, `tracking`: seed of the layouts and samples (%(default)s)"
+    )
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
 
@@ -62,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
 
         result = run_faces_bench(args.csv, args.detectors.split(","), args.frames, args.wild_sample, args.seed)
         prefix = "faces-"
+    elif args.command == "tracking":
+        from classpulse_bench.tracking_bench import run_tracking_bench
+
+        result = run_tracking_bench(args.csv, args.frames, args.seed)
+        prefix = "tracking-"
     elif args.command == "shares":
         from classpulse_bench.shares_bench import run_shares_bench
 

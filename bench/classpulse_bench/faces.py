@@ -129,6 +129,7 @@ def _wild_rows(detector, predict, photos) -> tuple[dict, dict[str, float]]:
 def fer_framing(detector, images: np.ndarray, count: int, seed: int) -> dict:
     """Median landmarks (right eye, left eye, nose tip, mouth) of FER2013 faces in their own 48x48 crops, found by
     `detector` on each face enlarged FER_FRAMING_SCALE times inside its halo on a plain backdrop."""
+    from classpulse_detector.blazeface import ALIGN_LANDMARKS
     from classpulse_detector.faces import landmarks_of
 
     rng = random.Random(seed)
@@ -141,7 +142,7 @@ def fer_framing(detector, images: np.ndarray, count: int, seed: int) -> dict:
         boxes = detector.detect(np.clip(canvas.round(), 0, 255).astype(np.uint8))
         if boxes:
             best = max(boxes, key=lambda box: box[2] * box[3])
-            points.append((landmarks_of(best) - (extent // 2 - side // 2)) / FER_FRAMING_SCALE)
+            points.append((landmarks_of(best)[:ALIGN_LANDMARKS] - (extent // 2 - side // 2)) / FER_FRAMING_SCALE)
     median = np.median(np.array(points), axis=0).round(1)
     return {"faces": count, "found": len(points), "landmarks_48px": median.tolist()}
 

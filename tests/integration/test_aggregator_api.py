@@ -184,3 +184,60 @@ def test_an_index_past_its_threshold_long_enough_raises_then_ends_an_alert(redis
     assert 40_000 <= ended.t - start <= 46_000
     stored = redis_client.xrange(events_key(class_id))
     assert [fields[b"kind"] for _id, fields in stored] == [b"started", b"ended"]
+
+
+def posed(class_id: str, source: str, sequence: int, at_ms: int, facing: list[bool | None] | None, kind: str = "room",
+          sides: list[int] | None = None) -> FrameResult:
+    """A presence-only frame whose faces (of `sides` px, default 10) carry these facing flags."""
+    sides = sides or [10] * len(facing or [])
+    return FrameResult(
+        class_id=class_id, source_id=source, frame_id=f"{source}:{sequence}", sequence=sequence, captured_at_ms=at_ms,
+        completed_at_ms=at_ms + 50, boxes=[[20 * i, 0, side, side] for i, side in enumerate(sides)], facing=facing,
+        camera_kind=kind,
+    )
+
+
+@pytest.mark.anyio
+async def test_the_share_facing_the_screen_is_stored_and_served_like_presence(redis_client, class_id, api):
+    writer = SeriesWriter(redis_client, StorageSettings(raw_retention_ms=3_600_000).resolutions(), dedup_window_s=600)
+    now = int(time.time() * 1000)
+    start = (now // 10_000 - 2) * 10_000
+    async with admin_client(api) as client:
+        created = await client.post(
+            "/v1/classes", json={"class_id": class_id, "expected_students": 3, "emotion_enabled": False}
+        )
+        assert created.status_code == 201, created.text
+        # Before the lesson, a minute back: Haar faces only (no landmarks) and a producer from before head pose.
+        early = start - 60_000
+        writes = writer.write(
+            [posed(class_id, "cam", i, early + i * 1000, [None, None]) for i in range(5)]
+            + [posed(class_id, "old", i, early + i * 1000, None, sides=[10]) for i in range(5)]
+        )
+        assert applied(writes) == 10
+        # The lesson: a room camera whose three faces are facing, turned away and without a pose (Haar would give
+        # that mix with a BlazeFace room: here the flags are what the detector sent); one student's own webcam
+        # showing the student (large, facing for 10 s, then turned away) and someone small passing behind.
+        frames = []
+        for i in range(20):
+            frames.append(posed(class_id, "cam", 100 + i, start + i * 1000, [True, False, None]))
+            frames.append(posed(class_id, "webcam", i, start + i * 1000, [i < 10, False], "personal", sides=[150, 40]))
+        assert applied(writer.write(frames)) == 40
+        assert applied(writer.write(frames)) == 0  # redelivered: nothing moves
+
+        before = (await client.get(f"/v1/classes/{class_id}/summary", params={"from": early, "to": early + 4_999})).json()
+        assert before["on_camera"] > 0 and before["facing_screen"] is None  # faces, but none with a pose
+
+        series = (await client.get(
+            f"/v1/classes/{class_id}/timeseries", params={"from": start, "to": start + 19_999, "bucket": "10s"}
+        )).json()
+        # Room: 1 facing of 2 with a pose; webcam: its student (the largest face) facing, then not.
+        assert [p["facing_screen"] for p in series["points"]] == [pytest.approx(2 / 3), pytest.approx(1 / 3)]
+        assert series["emotion_enabled"] is False and all(p["emotions"] is None for p in series["points"])
+
+        summary = (await client.get(f"/v1/classes/{class_id}/summary", params={"from": start, "to": start + 19_999})).json()
+        assert summary["facing_screen"] == pytest.approx(0.5)
+        assert summary["on_camera"] == pytest.approx(4)  # 3 room faces + 1 student on a personal camera
+
+        live = (await client.get(f"/v1/classes/{class_id}/live")).json()  # held: the webcam's student still turned away
+        assert live["facing_screen"] == pytest.approx(1 / 3)
+        assert redis_client.exists(series_key(class_id, "facing"), series_key(class_id, "posed")) == 2

@@ -8,6 +8,7 @@ import time
 from contextlib import asynccontextmanager
 
 import httpx
+import numpy as np
 import pytest
 
 from classpulse_aggregator.alerts import AlertEvaluator
@@ -282,3 +283,60 @@ def test_a_refused_write_is_dead_lettered_and_never_counted_as_a_duplicate(redis
     assert reasons[1].startswith("capture_time_too_old") or reasons[1].startswith("older than retention")
     assert metrics.CAPTURE_TIMES_REFUSED.labels("aggregator", "capture_time_future")._value.get() == before + 1
     assert sum(float(v) for _, v in redis_client.execute_command("TS.RANGE", series_key(class_id, "frames"), "-", "+")) == 1.0
+
+
+@pytest.mark.anyio
+async def test_facing_the_screen_from_webcam_pictures_through_detector_aggregator_and_api(redis_client, infra, class_id):
+    """Real pictures through the detector (BlazeFace on students' own webcams, Haar on a room camera), the aggregator
+    stage and the API, in a presence-only class: the share facing the screen is the detector's facing flags of the
+    webcam students (frontal FER2013 faces: nearly all facing); the room camera's Haar faces have no pose and are in
+    neither count."""
+    import cv2
+
+    from classpulse_common.schemas import Frame
+    from classpulse_common.settings import KafkaSettings
+    from classpulse_demo.fer_csv import FerCsvNotFoundError
+    from classpulse_demo.webcams import WebcamLesson, webcam_pictures
+    from classpulse_detector.settings import DetectorSettings
+    from classpulse_detector.stage import DetectFaces
+
+    try:
+        pictures, _ = webcam_pictures(WebcamLesson(students=6, seed=3))
+    except FerCsvNotFoundError as exc:
+        pytest.skip(f"webcam pictures are made of FER2013 faces: {exc}")
+    start = seconds_ago(100)
+    frames = []
+    for student, row in enumerate(pictures):
+        for n, picture in enumerate(row):  # one snapshot per lesson phase
+            frames.append((f"student-{student}", "personal", n, start + n * SNAPSHOT_MS + 317 * student, picture))
+    room = np.concatenate([np.concatenate(pictures[0][:2], axis=1), np.concatenate(pictures[1][:2], axis=1)], axis=0)
+    frames += [("room", "room", n, start + n * SNAPSHOT_MS, cv2.resize(room, (1280, 960))) for n in range(3)]
+
+    def delivery(source: str, kind: str, n: int, at_ms: int, image) -> Delivery:
+        jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+        message = Frame(class_id=class_id, source_id=source, frame_id=f"{source}:{n}", sequence=n, captured_at_ms=at_ms,
+                        published_at_ms=at_ms, width=image.shape[1], height=image.shape[0], jpeg=jpeg, camera_kind=kind)
+        return Delivery("classpulse.frames", 0, n, message.key, message.encode(), message)
+
+    async with api_client(infra) as client:
+        created = await client.post("/v1/classes", json={"class_id": class_id, "expected_students": 6, "emotion_enabled": False})
+        assert created.status_code == 201
+        detect = DetectFaces(DetectorSettings().tracking_detectors(), ClassDirectory(redis_client), KafkaSettings(), True)
+        results = [outcome.message for outcome in detect([delivery(*f) for f in sorted(frames, key=lambda f: f[3])])]
+        assert all(isinstance(result, FrameResult) and result.probabilities is None for result in results)
+        flags = [result.facing[0] for result in results if result.camera_kind == "personal" and result.boxes]
+        assert len(flags) >= len(pictures) * len(pictures[0]) - 1 and None not in flags
+        room_faces = [flag for result in results if result.camera_kind == "room" for flag in result.facing]
+        assert room_faces and set(room_faces) == {None}  # Haar: faces, no pose
+
+        aggregate = AggregateResults(make_writer(redis_client), AlertEvaluator(redis_client, ClassDirectory(redis_client), ()), 60_000)
+        assert aggregate([Delivery("classpulse.predictions", 0, n, None, b"", r) for n, r in enumerate(results)]) == []
+        summary = (await client.get(f"/v1/classes/{class_id}/summary", params={"from": start})).json()
+        assert summary["facing_screen"] >= 0.8 and summary["emotions"] is None
+        assert summary["on_camera"] > len(flags) / 3  # the room's faces are on camera, just not in the share
+        if all(flags):  # each student's flags held over the same seconds: all facing reads exactly 1
+            assert summary["facing_screen"] == pytest.approx(1.0)
+        else:
+            assert summary["facing_screen"] == pytest.approx(sum(flags) / len(flags), abs=0.1)
+        live = (await client.get(f"/v1/classes/{class_id}/live", params={"window": 3600})).json()
+        assert live["facing_screen"] == pytest.approx(summary["facing_screen"], abs=0.1)

@@ -76,6 +76,7 @@ def test_presence_only_deployment_sends_boxes_straight_to_predictions(redis_clie
     assert outcome.topic == "classpulse.predictions"
     assert isinstance(outcome.message, FrameResult) and outcome.message.probabilities is None
     assert len(outcome.message.boxes) > 0
+    assert outcome.message.facing == [None] * len(outcome.message.boxes)  # Haar: no landmarks, no pose
 
 
 def test_presence_only_class_sends_no_crops(redis_client, registered, class_frames):
@@ -114,3 +115,7 @@ def test_students_own_webcams_get_the_detector_for_one_large_face(redis_client, 
     found = [len(outcome.message.boxes) for outcome in personal]
     assert sum(count == 1 for count in found) >= len(snapshots) - 1 and max(found) == 1, found
     assert sum(len(outcome.message.boxes) >= 1 for outcome in room) < sum(found)
+    # BlazeFace's landmarks give each student a head pose (FER2013's faces look at the camera); Haar's faces none.
+    flags = [flag for outcome in personal for flag in outcome.message.facing]
+    assert None not in flags and sum(flags) >= 0.85 * len(flags), flags
+    assert all(flag is None for outcome in room for flag in outcome.message.facing)

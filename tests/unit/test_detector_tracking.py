@@ -171,3 +171,23 @@ def test_a_face_that_leaves_is_dropped_and_counted_again_as_soon_as_it_is_back(f
     assert tracker.stats.full_scans == 1
     back = tracker.detect(SOURCE, 3, 200, still)  # the picture changed where no face is known: scanned there
     assert _close(back, boxes) and (tracker.stats.full_scans, tracker.stats.region_scans) == (1, 1)
+
+
+def test_a_steady_motion_is_predicted_so_the_template_finds_the_faces_where_they_went(frames, detector):
+    """Faces moving 40 px a frame, beyond a template's look-around (a quarter of a face's side, 24-37 px here): only
+    the first step needs the cascade; from then on each face's motion puts the look-around where the face is, and the
+    only faces lost are those that moved out of the picture."""
+    still = frames[0]
+    faces = detector.detect(still)
+    tracker = TrackingDetector(detector, full_scan_interval_ms=10_000)
+    lost_after_first_step = 0
+    for n in range(5):
+        found = tracker.detect(SOURCE, n + 1, n * 100, _shifted(still, 40 * n, 0))
+        inside = [(x + 40 * n, y) for x, y, w, _ in faces if x + w + 40 * n <= still.shape[1]]
+        assert len(found) == len(inside)
+        assert all(any(abs(x - b[0]) <= 8 and abs(y - b[1]) <= 8 for b in found) for x, y in inside)
+        if n == 1:
+            lost_after_first_step = tracker.stats.lost_faces
+    gone = sum(x + w + 40 * 4 > still.shape[1] for x, _, w, _ in faces)
+    assert tracker.stats.full_scans == 1
+    assert tracker.stats.lost_faces - lost_after_first_step == gone, tracker.stats

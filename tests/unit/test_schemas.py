@@ -93,3 +93,20 @@ def test_version_1_messages_from_producers_not_yet_upgraded_are_read_as_room_cam
     assert old.camera_kind == "room" and old.frame_id == "cam-1:7"
     with pytest.raises(SchemaError, match="camera_kind"):
         Frame.decode(msgpack.packb({**body, "v": 2, "camera_kind": "drone"}))
+
+
+def test_facing_flags_are_carried_per_face_and_older_messages_read_as_without_pose():
+    boxes = [[0, 0, 10, 10], [20, 0, 10, 10], [40, 0, 10, 10]]
+    result = FrameResult(**IDENTITY, completed_at_ms=1, boxes=boxes, facing=[True, False, None])
+    assert FrameResult.decode(result.encode()).facing == [True, False, None]
+    faces = DetectedFaces(**IDENTITY, detected_at_ms=1, frame_width=64, frame_height=64, boxes=boxes,
+                          crops=b"\x00" * 3 * CROP_BYTES, facing=[None, True, True])
+    assert DetectedFaces.decode(faces.encode()).facing == [None, True, True]
+    for message in (result, faces):  # a v2 producer, not yet upgraded, knew no head pose
+        body = msgpack.unpackb(message.encode())
+        assert body["v"] == 3
+        del body["facing"]
+        body["v"] = 2
+        assert type(message).decode(msgpack.packb(body)).facing is None
+    with pytest.raises(SchemaError, match="facing flags"):
+        FrameResult.decode(msgpack.packb({**msgpack.unpackb(result.encode()), "facing": [True]}))

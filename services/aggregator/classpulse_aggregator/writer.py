@@ -26,6 +26,9 @@ once its window runs out). The script writes it ahead into the `present` series,
 (fractions of a second where it starts or ends), and when the next frame comes earlier it corrects the part written
 ahead by the difference. `observed` gets 1 for each second covered by any source of the class. Both are sums like
 every other series, so any bucket's students on camera is present / observed (indices.py).
+
+Facing: `facing` (students whose head faces their camera) and `posed` (students with a head pose at all: BlazeFace
+faces, not Haar ones) are held per source exactly like `present`, so any bucket's facing share is facing / posed.
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ from classpulse_common.schemas import FrameResult
 from classpulse_common.timeseries import (
     EMOTION_METRICS,
     FACES,
+    FACING,
     FRAMES,
     OBSERVED,
+    POSED,
     PRESENT,
     RAW_RESOLUTION,
     Resolution,
@@ -50,22 +55,26 @@ from classpulse_common.timeseries import (
 )
 
 # KEYS: 1 dedup set, 2 class record, 3 source presence state, 4 class presence state, 5 the class's key index, then
-# the raw series: frames, faces, present, observed and, when the frame has emotions, the seven emotion sums.
+# the raw series: frames, faces, present, observed, facing, posed and, when the frame has emotions, the seven emotion
+# sums.
 # ARGV: 1 sequence, 2 dedup ttl (s), 3 capture time (ms), 4 class id, 5 raw retention (ms), 6 presence window (ms),
-# 7 students the frame shows on camera, 8 emotions allowed by the deployment (1/0), 9 compaction count c, then c
-# triples (name, bucket ms, retention ms), then per raw series its metric name and the value to add (present and
-# observed: computed here).
+# 7 students the frame shows on camera, 8 of them facing it, 9 of them with a head pose, 10 emotions allowed by the
+# deployment (1/0), 11 compaction count c, then c triples (name, bucket ms, retention ms), then per raw series its
+# metric name and the value to add (present, observed, facing and posed: computed here).
 _WRITE_FRAME = """
-local FIRST_SERIES, PRESENT, OBSERVED, FIRST_EMOTION = 6, 8, 9, 10
+local FIRST_SERIES, PRESENT, OBSERVED, FACING, POSED, FIRST_EMOTION = 6, 8, 9, 10, 11, 12
+local HELD = {PRESENT, FACING, POSED}
+local HELD_FIELDS = {'count', 'facing', 'posed'}
 local seq, ttl, t, class_id = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local retention, window, on_camera = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local ncomp = tonumber(ARGV[9])
-local first_value = 10 + 3 * ncomp
+local retention, window = tonumber(ARGV[5]), tonumber(ARGV[6])
+local shown = {tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])}
+local ncomp = tonumber(ARGV[11])
+local first_value = 12 + 3 * ncomp
 
 if redis.call('SISMEMBER', KEYS[1], seq) == 1 then return 'duplicate' end
 if redis.call('EXISTS', KEYS[2]) == 0 then return 'refused:unknown class: ' .. class_id .. ' is not registered' end
 local last_series = FIRST_EMOTION - 1
-if #KEYS >= FIRST_EMOTION and ARGV[8] == '1' and redis.call('HGET', KEYS[2], 'emotion_enabled') ~= '0' then
+if #KEYS >= FIRST_EMOTION and ARGV[10] == '1' and redis.call('HGET', KEYS[2], 'emotion_enabled') ~= '0' then
   last_series = #KEYS
 end
 local emotions_dropped = #KEYS >= FIRST_EMOTION and last_series < FIRST_EMOTION
@@ -91,7 +100,7 @@ local function ensure(i)
   redis.call('TS.CREATE', key, 'RETENTION', retention, 'DUPLICATE_POLICY', 'SUM',
     'LABELS', 'app', 'classpulse', 'class_id', class_id, 'metric', metric, 'resolution', '{raw}')
   for c = 0, ncomp - 1 do
-    local name, bucket, kept = ARGV[10 + 3 * c], ARGV[11 + 3 * c], ARGV[12 + 3 * c]
+    local name, bucket, kept = ARGV[12 + 3 * c], ARGV[13 + 3 * c], ARGV[14 + 3 * c]
     local compacted = key .. ':' .. name
     redis.call('DEL', compacted)
     redis.call('TS.CREATE', compacted, 'RETENTION', kept, 'DUPLICATE_POLICY', 'LAST',
@@ -114,23 +123,27 @@ local function spread(i, from, to, amount)
 end
 
 for i = FIRST_SERIES, last_series do
-  if i ~= PRESENT and i ~= OBSERVED then
+  if i < PRESENT or i > POSED then
     redis.call('TS.ADD', ensure(i), t - t % 1000, ARGV[first_value + (i - FIRST_SERIES) * 2 + 1], 'ON_DUPLICATE', 'SUM')
   end
 end
 
--- The source's count holds from t for the window; what an earlier frame wrote ahead past t is corrected. A frame
--- older than the source's last one (out of order) is counted above but does not move presence.
-local state = redis.call('HMGET', KEYS[3], 'until', 'count', 'last')
-local held_until, held, last = tonumber(state[1]) or 0, tonumber(state[2]) or 0, tonumber(state[3]) or -1
+-- The source's counts (students, facing, with a pose) hold from t for the window; what an earlier frame wrote ahead
+-- past t is corrected. A frame older than the source's last one (out of order) is counted above but does not move
+-- them. A state written before facing was counted has no facing or posed field: it held 0 of them.
+local state = redis.call('HMGET', KEYS[3], 'until', 'last', unpack(HELD_FIELDS))
+local held_until, last = tonumber(state[1]) or 0, tonumber(state[2]) or -1
 if t >= last then
   local new_until = t + window
-  if held_until > t then
-    spread(PRESENT, t, math.min(held_until, new_until), on_camera - held)
-    spread(PRESENT, new_until, held_until, -held)
+  for k, i in ipairs(HELD) do
+    local held, now = tonumber(state[2 + k]) or 0, shown[k]
+    if held_until > t then
+      spread(i, t, math.min(held_until, new_until), now - held)
+      spread(i, new_until, held_until, -held)
+    end
+    spread(i, math.max(held_until, t), new_until, now)
   end
-  spread(PRESENT, math.max(held_until, t), new_until, on_camera)
-  redis.call('HSET', KEYS[3], 'until', new_until, 'count', on_camera, 'last', t)
+  redis.call('HSET', KEYS[3], 'until', new_until, 'last', t, 'count', shown[1], 'facing', shown[2], 'posed', shown[3])
   redis.call('EXPIRE', KEYS[3], ttl)
 end
 local watched_until = tonumber(redis.call('HGET', KEYS[4], 'until')) or 0
@@ -182,6 +195,16 @@ def students_on_camera(result: FrameResult) -> int:
     return min(faces, 1) if result.camera_kind == "personal" else faces
 
 
+def students_facing(result: FrameResult) -> tuple[int, int]:
+    """(facing their camera, with a head pose) among the students a frame shows, as `students_on_camera` counts
+    them: on a student's own camera, the student is its largest face (someone passing behind is smaller); on a room
+    camera, every face. A face without a pose (Haar's, or a message from before head pose) is in neither count."""
+    flags = result.facing or [None] * len(result.boxes)
+    if result.camera_kind == "personal" and flags:
+        flags = [max(zip(result.boxes, flags), key=lambda pair: pair[0][2] * pair[0][3])[1]]
+    return sum(flag is True for flag in flags), sum(flag is not None for flag in flags)
+
+
 class SeriesWriter:
     def __init__(
         self,
@@ -230,7 +253,9 @@ class SeriesWriter:
     def _frame_arguments(self, result: FrameResult) -> tuple[list[str], list[object]]:
         class_id = result.class_id
         minute = result.captured_at_ms // 60_000
-        values: list[tuple[str, float]] = [(FRAMES, 1), (FACES, len(result.boxes)), (PRESENT, 0), (OBSERVED, 0)]
+        values: list[tuple[str, float]] = [
+            (FRAMES, 1), (FACES, len(result.boxes)), (PRESENT, 0), (OBSERVED, 0), (FACING, 0), (POSED, 0)
+        ]
         if result.probabilities is not None and self.emotion_enabled:
             sums = [sum(column) for column in zip(*result.probabilities)] or [0.0] * len(EMOTION_METRICS)
             values += list(zip(EMOTION_METRICS, sums))
@@ -243,7 +268,8 @@ class SeriesWriter:
         ] + [series_key(class_id, metric) for metric, _ in values]
         args: list[object] = [
             result.sequence, self.dedup_window_s, result.captured_at_ms, class_id, self.raw_retention_ms,
-            self.presence_window_ms, students_on_camera(result), int(self.emotion_enabled), *self._fixed_args,
+            self.presence_window_ms, students_on_camera(result), *students_facing(result), int(self.emotion_enabled),
+            *self._fixed_args,
         ]
         for metric, value in values:
             args += [metric, repr(float(value))]

@@ -77,6 +77,11 @@ class Indices(BaseModel):
         description="students on camera, on average over the seconds the class was watched (live: the whole window)"
     )
     presence: float | None = Field(description="students on camera / expected students, capped at 1")
+    facing_screen: float | None = Field(
+        description="share of the students on camera with a head pose whose head faced their camera (|yaw| <= 30 deg,"
+        " |pitch| <= 25 deg): a movement, not an emotion, so shown in presence-only classes too; null when no face"
+        " had a pose (a Haar-only camera)"
+    )
     emotions: EmotionShares | None = Field(
         description="share of each emotion, corrected for the model's known errors (probabilistic adjusted classify-"
         "and-count from the mean probabilities); null when off or without faces"
@@ -138,6 +143,7 @@ class SeriesPoint(BaseModel):
     faces_per_frame: float | None = None
     on_camera: float | None = None
     presence: float | None = None
+    facing_screen: float | None = None
     emotions: EmotionShares | None = None
     emotions_raw: EmotionShares | None = None
     dominant_emotion: str | None = None

@@ -53,6 +53,7 @@ def _indices(sums: Sums, record: ClassRecord, shares: tuple[Shares, Shares], sec
         faces_per_frame=indices.faces_per_frame(sums),
         on_camera=indices.on_camera(sums, seconds),
         presence=present,
+        facing_screen=indices.facing_screen(sums),
         emotions=EmotionShares(**corrected) if corrected else None,
         emotions_raw=EmotionShares(**raw) if raw else None,
         dominant_emotion=indices.dominant(corrected),

@@ -76,6 +76,7 @@ class ClassifyFaces:
                 **message.identity(),
                 completed_at_ms=now_ms,
                 boxes=message.boxes,
+                facing=message.facing,
                 probabilities=probabilities[start : start + count].tolist() if emotions else None,
                 model_version=model_version if emotions else None,
             )

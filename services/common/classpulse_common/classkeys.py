@@ -15,9 +15,9 @@ from collections.abc import Iterable
 
 from classpulse_common.alerts import events_key
 from classpulse_common.registry import class_key
-from classpulse_common.timeseries import EMOTION_METRICS, FACES, FRAMES, OBSERVED, PRESENT, series_key
+from classpulse_common.timeseries import EMOTION_METRICS, FACES, FACING, FRAMES, OBSERVED, POSED, PRESENT, series_key
 
-SERIES_METRICS = (FRAMES, FACES, PRESENT, OBSERVED, *EMOTION_METRICS)
+SERIES_METRICS = (FRAMES, FACES, PRESENT, OBSERVED, FACING, POSED, *EMOTION_METRICS)
 
 
 def keys_index(class_id: str) -> str:

@@ -9,6 +9,11 @@ buckets, and the whole window for the live view (so a class whose cameras all we
 
 Presence = students on camera / expected students, capped at 1 (None when the class size is unknown).
 
+Facing the screen = facing / posed: of the student-seconds on camera with a head pose (BlazeFace landmarks; a Haar
+face has none and is left out), the share whose head pointed at its camera within the cone of
+classpulse_detector.headpose (|yaw| <= 30 deg, |pitch| <= 25 deg). None when no face had a pose. A movement anyone
+can see, not an emotion and not attention itself: it is shown in presence-only classes too.
+
 Mood (valence) index, in [-1, 1]: the emotion shares weighted by the valence of each emotion,
     mood = sum_e share_e * valence_e, with valence: happy +1, surprise +0.4, neutral 0, sad -0.8, fear -0.7,
     angry -0.9, disgust -0.9
@@ -23,7 +28,7 @@ Sustained values matter, not single seconds: alerts fire only when an index stay
 from __future__ import annotations
 
 from classpulse_common.labels import EMOTIONS
-from classpulse_common.timeseries import FACES, FRAMES, OBSERVED, PRESENT
+from classpulse_common.timeseries import FACES, FACING, FRAMES, OBSERVED, POSED, PRESENT
 
 VALENCE = {"happy": 1.0, "surprise": 0.4, "neutral": 0.0, "sad": -0.8, "fear": -0.7, "angry": -0.9, "disgust": -0.9}
 NEGATIVE = ("angry", "disgust", "fear", "sad")
@@ -49,6 +54,11 @@ def on_camera(sums: Sums, seconds: float | None = None) -> float | None:
     """Students on camera on average over `seconds` (default: the seconds the class was watched); None for no span."""
     span = sums.get(OBSERVED, 0.0) if seconds is None else seconds
     return sums.get(PRESENT, 0.0) / span if span > 0 else None
+
+
+def facing_screen(sums: Sums) -> float | None:
+    posed = sums.get(POSED, 0.0)
+    return min(1.0, max(0.0, sums.get(FACING, 0.0) / posed)) if posed > 1e-9 else None
 
 
 def presence(sums: Sums, expected_students: int, seconds: float | None = None) -> float | None:

@@ -37,6 +37,12 @@ student. Set when a source or token is made (student tokens: personal; every oth
 guessed from a frame: presence counts a personal source as one student at most (indices.py)."""
 
 
+Facing = Annotated[list[bool | None] | None, Field(max_length=256)]
+"""Per face (in the order of `boxes`): whether its head faces its camera (within the head-pose cone of
+classpulse_detector.headpose), or None where the detector gave no landmarks to tell (Haar). None for the whole list:
+a message from before v3, which knew no head pose (read as no face with a pose)."""
+
+
 class SchemaError(ValueError):
     """A message that cannot be decoded into the schema it claims (or claims no schema this code knows)."""
 
@@ -116,7 +122,7 @@ class DetectedFaces(Message):
     """The faces the detector found in one frame, as 48x48 grayscale crops, on their way to the classifier."""
 
     SCHEMA: ClassVar[str] = "classpulse.faces"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
     OLDEST_VERSION: ClassVar[int | None] = 1
 
     detected_at_ms: EpochMs
@@ -124,11 +130,13 @@ class DetectedFaces(Message):
     frame_height: int = Field(gt=0)
     boxes: list[Box] = Field(max_length=256)
     crops: bytes = Field(description="len(boxes) crops of 48x48 uint8, row-major, concatenated")
+    facing: Facing = Field(None, description="per face: facing its camera, or null without a head pose (v3)")
 
     @model_validator(mode="after")
     def _crops_match_boxes(self) -> Self:
         if len(self.crops) != len(self.boxes) * CROP_BYTES:
             raise ValueError(f"{len(self.boxes)} boxes need {len(self.boxes) * CROP_BYTES} crop bytes, got {len(self.crops)}")
+        _check_facing(self.facing, self.boxes)
         return self
 
     def crop_array(self) -> np.ndarray:
@@ -146,23 +154,30 @@ class FrameResult(Message):
     """
 
     SCHEMA: ClassVar[str] = "classpulse.frame_result"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
     OLDEST_VERSION: ClassVar[int | None] = 1
 
     completed_at_ms: EpochMs
     boxes: list[Box] = Field(max_length=256)
     probabilities: list[Probabilities] | None = None
     model_version: str | None = None
+    facing: Facing = Field(None, description="per face: facing its camera, or null without a head pose (v3)")
 
     @model_validator(mode="after")
     def _one_probability_vector_per_face(self) -> Self:
         if self.probabilities is not None and len(self.probabilities) != len(self.boxes):
             raise ValueError(f"{len(self.boxes)} faces but {len(self.probabilities)} probability vectors")
+        _check_facing(self.facing, self.boxes)
         return self
 
     @property
     def emotion_enabled(self) -> bool:
         return self.probabilities is not None
+
+
+def _check_facing(facing: list[bool | None] | None, boxes: list) -> None:
+    if facing is not None and len(facing) != len(boxes):
+        raise ValueError(f"{len(boxes)} faces but {len(facing)} facing flags")
 
 
 class DeadLetter(VersionedMessage):

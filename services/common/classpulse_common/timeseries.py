@@ -9,7 +9,8 @@ computed from sums at read time, weighted correctly at any resolution:
 
 Metrics: `frames` (frames processed), `faces` (faces seen), `present` (student-seconds on camera: each second holds
 how many students were on camera during it), `observed` (seconds in which at least one of the class's cameras was
-live), and, when emotions are on, `emotion.<name>` (the sum over faces of the probability of that emotion, so
+live), `facing` and `posed` (student-seconds facing their camera, and with a head pose at all: written ahead and
+corrected like `present`, so facing share = facing / posed), and, when emotions are on, `emotion.<name>` (the sum over faces of the probability of that emotion, so
 share = emotion.<name> / faces). `present` and `observed` are written ahead, up to the presence window after a frame
 (a snapshot counts until the next one is due): see the aggregator's writer and `indices.py`. The `{class_id}` hash tag keeps a class's
 keys in one Redis Cluster slot so one script can update them atomically.
@@ -28,6 +29,8 @@ FRAMES = "frames"
 FACES = "faces"
 PRESENT = "present"
 OBSERVED = "observed"
+FACING = "facing"
+POSED = "posed"
 EMOTION_METRICS: tuple[str, ...] = tuple(f"emotion.{name}" for name in EMOTIONS)
 RAW_RESOLUTION = "1s"
 

@@ -317,29 +317,34 @@ class BlazeFaceDetector:
         self.framing = framing
 
     def scales(self, width: int, height: int, largest_px: int | None = None) -> list[float]:
-        """The pyramid's scales for a window of width x height (smallest first)."""
+        """The pyramid's scales for a frame of width x height (smallest first); with `largest_px`, only the levels
+        that can see a face of at most that side (a level sees faces from the model's smallest_face on)."""
         model = self.network.model
         top = model.side / max(width, height)
         if not model.resizable:
             return [top]
-        if largest_px:  # no level for faces only larger than those looked for
-            top = max(top, min(model.side / largest_px, MAX_UPSCALE))
         bottom = min(model.smallest_face / self.min_face_px, MAX_UPSCALE, math.sqrt(MAX_LEVEL_PIXELS / (width * height)))
         if bottom <= top:
             return [top]
         steps = math.ceil(math.log(bottom / top) / math.log(LEVEL_RATIO))
-        return [top * (bottom / top) ** (level / steps) for level in range(steps + 1)]
+        levels = [top * (bottom / top) ** (level / steps) for level in range(steps + 1)]
+        if largest_px:  # no level for faces only larger than those looked for; the finest level always
+            levels = [scale for scale in levels[:-1] if scale * largest_px >= model.smallest_face] + levels[-1:]
+        return levels
 
     def detect(self, gray: np.ndarray, region: Box | None = None, largest_px: int | None = None) -> list[Face]:
-        """Faces (boxes carrying their landmarks) in the frame's pixels, from the whole frame or only `region` of it,
-        and only those up to `largest_px` when given."""
+        """Faces (boxes carrying their landmarks) in the frame's pixels, from the whole frame or only `region` of it
+        (at the whole frame's levels), and only those up to `largest_px` when given."""
         region = region or (0, 0, gray.shape[1], gray.shape[0])
         if min(region[2:]) < MIN_WINDOW_PX:
             return []
-        parts = [self.network.run(gray, region, scale) for scale in self.scales(*region[2:], largest_px)]
+        # A region is scanned at the whole frame's levels, so that a scan of where a face is finds what a full scan
+        # would there (a level of the region's own, far finer, missed faces the frame's level found: a tilted head).
+        levels = self.scales(gray.shape[1], gray.shape[0], largest_px)
+        parts = [self.network.run(gray, region, scale) for scale in levels]
         found = _without_nested(weighted_nms(Detections.concatenate(parts)))
         faces = []
-        for (x0, y0, x1, y1), landmarks in zip(found.boxes, found.landmarks[:, :ALIGN_LANDMARKS]):
+        for (x0, y0, x1, y1), landmarks in zip(found.boxes, found.landmarks):
             side = max(x1 - x0, y1 - y0)
             if side < self.min_face_px or (largest_px and side > largest_px):
                 continue

@@ -15,7 +15,8 @@ Box = tuple[int, int, int, int]
 
 class Face(tuple):
     """A box (x, y, width, height) that also carries where its detector saw the face's landmarks (right eye, left
-    eye, nose tip, mouth: [4, 2] float32, relative to the box's corner) for the aligned crop. It unpacks, compares
+    eye, nose tip, mouth, right ear, left ear: [6, 2] float32, relative to the box's corner) for the aligned crop
+    (the first four) and the head pose (all six). It unpacks, compares
     and serialises as the plain box, so a tracker that moves the box (`moved`) keeps the landmarks with it and every
     consumer of boxes sees no difference. `landmarks` is None where the detector finds none (Haar)."""
 

@@ -60,8 +60,11 @@ class DetectorSettings(RedisSettings):
     # Haar boxes sit inside the face; FER2013's crops include brow and chin. Growing the box by 10% a side before
     # cropping raised accuracy on the sample class's detected faces from 50% to 61% (0.05: 56%, 0.15: 55%).
     crop_margin: float = Field(0.1, ge=0.0, le=0.5, description="CLASSPULSE_CROP_MARGIN: box growth before cropping")
-    # Between full scans, known faces are found again by template matching (classpulse_detector.tracking): on the
-    # sample class, 3 instead of 22 ms of CPU per 640x480 frame at the same recall. A face arriving changes the
+    # Between full scans, known faces are followed where their motion puts them (classpulse_detector.tracking), by
+    # template matching for Haar (on the sample class, 3 instead of 22 ms of CPU per 640x480 frame at the same
+    # recall) and by detection for BlazeFace (`python -m classpulse_bench tracking`: 27 ms a frame of the moving-faces
+    # video against 25 for full scans and 10 for templates, all counting every frame right, with the landmarks of the
+    # frame itself; on a 1280x720 room of 8 faces 91 ms against 348 for a full scan). A face arriving changes the
     # frame away from the known faces and is scanned for at once where it changed, so the periodic full scan is only
     # the safety net for a face the last scan missed on an otherwise still picture: 10 s bounds how long such a face
     # stays uncounted. At 2 frames/s a 5-s net was a full scan every 10th frame, the detector's largest cost at the
@@ -79,9 +82,12 @@ class DetectorSettings(RedisSettings):
         10_000, ge=1, description="CLASSPULSE_TRACKED_SOURCES: sources whose faces are remembered (LRU)"
     )
 
+    def detector_name(self, camera_kind: CameraKind = "room") -> Literal["blazeface", "haar"]:
+        return self.personal_face_detector if camera_kind == "personal" else self.face_detector
+
     def face_finder(self, camera_kind: CameraKind = "room") -> FaceFinder:
         personal = camera_kind == "personal"
-        if (self.personal_face_detector if personal else self.face_detector) == "blazeface":
+        if self.detector_name(camera_kind) == "blazeface":
             from classpulse_detector.blazeface import BlazeFaceDetector
 
             min_face_px = self.personal_min_face_px if personal else self.blazeface_min_face_px
@@ -92,7 +98,10 @@ class DetectorSettings(RedisSettings):
         )
 
     def tracking_detector(self, camera_kind: CameraKind = "room") -> TrackingDetector:
-        return TrackingDetector(self.face_finder(camera_kind), self.full_scan_interval_ms, self.tracked_sources)
+        """A detector with landmarks is followed by detection, so that its landmarks (head pose, aligned crops) stay
+        those of the frame; Haar, without landmarks, by template matching (classpulse_detector.tracking)."""
+        follow = "detection" if self.detector_name(camera_kind) == "blazeface" else "template"
+        return TrackingDetector(self.face_finder(camera_kind), self.full_scan_interval_ms, self.tracked_sources, follow)
 
     def tracking_detectors(self) -> dict[CameraKind, TrackingDetector]:
         """One detector per kind of camera: a source is always of one kind, so each keeps its own sources' tracks."""

@@ -13,7 +13,8 @@ from classpulse_common.registry import ClassDirectory
 from classpulse_common.schemas import CameraKind, DetectedFaces, Frame, FrameResult
 from classpulse_common.settings import KafkaSettings
 from classpulse_common.stage import Delivery, DependencyUnavailable, Emit, Outcome, Reject
-from classpulse_detector.faces import UndecodableFrame, decode_gray, image_size
+from classpulse_detector.faces import UndecodableFrame, decode_gray, image_size, landmarks_of
+from classpulse_detector.headpose import facing
 from classpulse_detector.tracking import TrackingDetector
 
 STAGE = "detector"
@@ -64,8 +65,13 @@ class DetectFaces:
         metrics.LATENCY_SECONDS.labels(STAGE).observe(max(0, now_ms - frame.captured_at_ms) / 1000)
         identity = frame.identity()
         box_lists = [list(box) for box in boxes]
+        # Head pose is a movement, not an emotion: it is carried in presence-only mode too.
+        facing_flags = [facing(landmarks_of(box)) for box in boxes]
         if not emotion_enabled:
-            return Emit(self.kafka.predictions_topic, FrameResult(**identity, completed_at_ms=now_ms, boxes=box_lists))
+            return Emit(
+                self.kafka.predictions_topic,
+                FrameResult(**identity, completed_at_ms=now_ms, boxes=box_lists, facing=facing_flags),
+            )
         faces = DetectedFaces(
             **identity,
             detected_at_ms=now_ms,
@@ -73,5 +79,6 @@ class DetectFaces:
             frame_height=height,
             boxes=box_lists,
             crops=detector.detector.crop(gray, boxes),
+            facing=facing_flags,
         )
         return Emit(self.kafka.faces_topic, faces)

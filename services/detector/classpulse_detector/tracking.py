@@ -1,25 +1,34 @@
-"""Detect, then track: a full cascade scan of a source's frame at most every `full_scan_interval_ms` of capture time,
-and in between only a look around each face of the source's last full scan, by template matching.
+"""Detect, then track: a full scan of a source's frame at most every `full_scan_interval_ms` of capture time, and in
+between only a look for each known face where its motion puts it, and a scan where the picture changed.
 
-A 640x480 full scan costs about 20 ms of CPU. Finding six known faces again costs well under 1 ms: each face of the
-last scan is kept as a small template (TRACK_FACE_PX wide), and the frame is searched only in a window around where
-the face was, shrunk to the template's scale, by normalised cross-correlation. Video analytics systems cut detector
-cost this way because faces in a class move little from one frame to the next. A face that no longer matches its
-template (a new expression, a turn, a student leaving) is looked for by the cascade in a region around it only, and
-the track is re-anchored on what that finds. A change of the picture away from the known faces (a thumbnail
-comparison: someone arriving, coming back, a door opening) is scanned by the cascade where it happened, plus a face's
-side around it, not in the whole frame; a change over more than REGION_SCAN_MAX_SHARE of the frame (the light, the
-camera turned) calls for a full scan, and so does a source's frames arriving out of order (a replay or a consumer-group
-rebalance), and a source not seen before. What it costs: a face that appears between two full scans without changing
-the picture (too small a change for the thumbnail) is first counted at the next full scan. The state is a bounded LRU
-per source: it never needs to survive a restart, because the first frame after one is simply a full scan.
+A 640x480 full scan costs about 20 ms of CPU with Haar, 100-300 with BlazeFace. Between full scans each face of the
+source is followed: its place in the next frame is predicted from its last two places (constant velocity, the step
+bounded by a face's side), and it is looked for only around there, either by detection (the detector run on that
+window alone, at the face's scale: fresh landmarks, so the head pose and the aligned crop follow a face that turns;
+the default for a detector with landmarks) or by template matching (normalised cross-correlation with the face as it
+looked when last detected, shrunk to TRACK_FACE_PX: microseconds a face; Haar's default, as Haar has no landmarks to
+keep fresh), the detector then run there only when the template no longer matches (a new expression, a turn). A face
+not found where it should be is dropped at once: a student who leaves stops being counted on the next frame.
+
+Each frame is also compared, shrunk to a thumbnail, with the previous one away from the faces' places then and now (a
+face that moved changed both): a change elsewhere (someone arriving, coming back, a door opening) is scanned by the
+detector where it happened, plus a face's side around it, not in the whole frame; a change over more than
+REGION_SCAN_MAX_SHARE of the frame (the light, the camera turned) calls for a full scan, and so does a source's frames
+arriving out of order (a replay or a consumer-group rebalance), and a source not seen before. A face found anew, by a
+region or a full scan, is a new track; one a full scan finds where a known face's motion put it keeps that track.
+Track numbers are the detector's own: they never leave it, never outlive a face's stay on camera (someone who leaves
+and comes back is a new number) and nothing in them or in the tracking identifies a person.
+
+What it costs: a face that appears between two full scans without changing the picture (too small a change for the
+thumbnail) is first counted at the next full scan. The state is a bounded LRU per source: it never needs to survive a
+restart, because the first frame after one is simply a full scan.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import cv2
 import numpy as np
@@ -39,8 +48,12 @@ TRACK_FACE_PX = 32
 """Side a known face is shrunk to for matching: enough for a face's layout, small enough to cost microseconds."""
 TRACK_WINDOW_MARGIN = 0.25
 """How far around a known face to look, as a share of its side (faces in a class move little per frame)."""
-RESCAN_MARGIN = 0.5
-"""How far around a face that no longer matches its template the cascade looks for it, as a share of its side."""
+RESCAN_MARGIN = 1.0
+"""How far around where a known face should be the detector looks for it, as a share of its side. The detector needs
+the face whole, with some context: a head rolled 30 degrees fills a square 1.4 times its box, and a box found on a
+turned head is smaller than the head (with 0.5, BlazeFace lost a rolling head in 5 of the 24 frames of the moving-faces
+video; with 1.0, none). BlazeFace pads what it scans to its input's 128 px, so up to that, a larger window costs
+nothing more."""
 MIN_MATCH = 0.75
 """Normalised cross-correlation a face must keep with its template to count as found again."""
 THUMBNAIL_SIZE = (16, 12)
@@ -61,17 +74,43 @@ FRAMES_BY_METHOD = Counter(
     ["method"],
 )
 
+FollowMethod = Literal["detection", "template"]
+"""How a known face is found again between full scans: "detection", the detector run only around where the face's
+motion puts it (fresh landmarks every frame: the head pose and the aligned crop follow the face as it turns);
+"template", normalised cross-correlation with the face as it looked when last detected, around the same place (a
+fraction of the cost, for a detector without landmarks: Haar's), the detector run there only when it no longer
+matches."""
+
+
+@dataclass
+class _Followed:
+    """A face of a source being followed: where it is, how it moved, and a number that tells it from the source's
+    other faces. The number never leaves the detector and never outlives the face's presence: a face that leaves
+    and comes back is a new track (nothing here could tell it is the same person, and nothing tries)."""
+
+    box: Box
+    track_id: int
+    template: np.ndarray | None
+    velocity: tuple[float, float] = (0.0, 0.0)
+    """Pixels per millisecond of capture time, from its last two places."""
+
 
 @dataclass
 class _Track:
-    boxes: list[Box]
-    templates: list[np.ndarray]
+    faces: list[_Followed]
     thumbnail: np.ndarray
-    """The frame at the last full scan, shrunk, with the known faces' places marked so they are not compared."""
+    """The latest frame, shrunk, with its faces' places marked so they are not compared."""
     sequence: int
+    captured_at_ms: int
+    """The latest frame's capture time: the motion model's clock."""
     scanned_at_ms: int
+    next_id: int = 0
     region_scanned: bool = False
     """Whether the latest frame's change of the picture was scanned where it happened."""
+
+    def new_ids(self, count: int) -> list[int]:
+        self.next_id += count
+        return list(range(self.next_id - count, self.next_id))
 
 
 @dataclass
@@ -79,6 +118,8 @@ class TrackingStats:
     full_scans: int = 0
     tracked_frames: int = 0
     lost_faces: int = 0
+    """Known faces the quick look missed: no longer matching their template ("template": then looked for by the
+    detector around it), or not detected where their motion put them ("detection": then dropped)."""
     region_scans: int = 0
     """Tracked frames whose change away from the known faces was scanned where it happened (counted in tracked too)."""
 
@@ -89,6 +130,7 @@ class TrackingDetector:
     full_scan_interval_ms: int = 10_000
     """0 scans every frame; the service takes it from CLASSPULSE_FULL_SCAN_INTERVAL_MS (same default)."""
     max_sources: int = 10_000
+    follow: FollowMethod = "template"
     stats: TrackingStats = field(default_factory=TrackingStats)
     _tracks: OrderedDict[tuple[str, str], _Track] = field(default_factory=OrderedDict)
 
@@ -96,56 +138,92 @@ class TrackingDetector:
         """Boxes for this frame of `source` (class id, source id), found again around the source's known faces when
         it can be, from a full scan otherwise."""
         track = self._tracks.get(source)
-        boxes = None if track is None else self._found_again(track, sequence, captured_at_ms, gray)
-        if boxes is None:
-            boxes = self.detector.detect(gray)
-            templates = [_template(gray, box) for box in boxes]
-            track = _Track(boxes, templates, _thumbnail(gray, boxes), sequence, captured_at_ms)
+        followed = None if track is None else self._found_again(track, sequence, captured_at_ms, gray)
+        if followed is None:
+            track = self._full_scan(track, sequence, captured_at_ms, gray)
             self.stats.full_scans += 1
             FRAMES_BY_METHOD.labels("full_scan").inc()
         else:
-            track.sequence = sequence
+            track.faces = followed
             self.stats.tracked_frames += 1
             FRAMES_BY_METHOD.labels("region_scan" if track.region_scanned else "tracked").inc()
+        track.sequence, track.captured_at_ms = sequence, captured_at_ms
+        track.thumbnail = _thumbnail(gray, [face.box for face in track.faces])
         self._tracks[source] = track
         self._tracks.move_to_end(source)
         while len(self._tracks) > self.max_sources:
             self._tracks.popitem(last=False)
-        return boxes
+        return [face.box for face in track.faces]
 
-    def _found_again(self, track: _Track, sequence: int, captured_at_ms: int, gray: np.ndarray) -> list[Box] | None:
+    def track_ids(self, source: tuple[str, str]) -> list[int]:
+        """The source-local numbers of the faces last returned for `source`, in the same order (for the tracking's
+        own tests and bench: they are never sent on)."""
+        track = self._tracks.get(source)
+        return [] if track is None else [face.track_id for face in track.faces]
+
+    def _full_scan(self, track: _Track | None, sequence: int, captured_at_ms: int, gray: np.ndarray) -> _Track:
+        """A track of this frame's faces from a scan of the whole frame. A face the previous frame knew, where its
+        motion puts it now, keeps its number and motion; a frame out of order starts the source afresh."""
+        boxes = reading_order(self.detector.detect(gray))
+        in_order = track is not None and sequence > track.sequence and captured_at_ms > track.captured_at_ms
+        if not in_order:
+            track = _Track([], np.zeros(0), sequence, captured_at_ms, captured_at_ms)
+        elapsed = captured_at_ms - track.captured_at_ms
+        predicted = [_predicted(face, elapsed, gray.shape) for face in track.faces]
+        pairs = _pairs_by_overlap(boxes, predicted)
+        faces = []
+        for index, box in enumerate(boxes):
+            known = pairs.get(index)
+            if known is None:
+                faces.append(_Followed(box, track.new_ids(1)[0], self._template_of(gray, box)))
+            else:
+                before = track.faces[known]
+                faces.append(_Followed(box, before.track_id, self._template_of(gray, box), _velocity(before, box, elapsed)))
+        track.faces, track.scanned_at_ms = faces, captured_at_ms
+        track.region_scanned = False
+        return track
+
+    def _found_again(self, track: _Track, sequence: int, captured_at_ms: int, gray: np.ndarray) -> list[_Followed] | None:
         """Where the track's faces are in this frame, or None when this frame needs a full scan."""
-        in_order = sequence > track.sequence and captured_at_ms >= track.scanned_at_ms
+        in_order = sequence > track.sequence and captured_at_ms >= track.captured_at_ms
         if not in_order or captured_at_ms - track.scanned_at_ms >= self.full_scan_interval_ms:
             return None
-        changed = _changed_region(gray, track.thumbnail)
-        region = None if changed is None else _scan_region(changed, track.boxes, gray.shape)
+        elapsed = captured_at_ms - track.captured_at_ms
+        predicted = [_predicted(face, elapsed, gray.shape) for face in track.faces]
+        found: list[_Followed] = []
+        for index, (face, guess) in enumerate(zip(track.faces, predicted, strict=True)):
+            again, template = None, face.template
+            if self.follow == "template":
+                again = _match(gray, guess, face.template)
+            if again is None:
+                others = [*(f.box for f in found), *predicted[index + 1 :]]
+                again = self._detected_near(gray, guess, others)
+                template = None if again is None else self._template_of(gray, again)
+                if self.follow == "template" or again is None:
+                    self.stats.lost_faces += 1
+            if again is not None:
+                found.append(_Followed(again, face.track_id, template, _velocity(face, again, elapsed)))
+        changed = _changed_region(gray, track.thumbnail, [face.box for face in found])
+        region = None if changed is None else _scan_region(changed, [*track.faces, *found], gray.shape)
         if changed is not None and region is None:
             return None
-        found, rescanned = [], False
-        for index, (box, template) in enumerate(zip(track.boxes, track.templates, strict=True)):
-            again = _match(gray, box, template)
-            if again is None:
-                # The face changed (a new expression, turned, left): scan only around it, not the whole frame.
-                self.stats.lost_faces += 1
-                rescanned = True
-                again = self._rescan_near(gray, box, [*found, *track.boxes[index + 1 :]])
-            if again is not None:
-                found.append(again)
         track.region_scanned = region is not None
         if region is not None:
             self.stats.region_scans += 1
-            found += [box for box in self.detector.detect(gray, region) if not any(_iou(box, f) > 0.3 for f in found)]
-        if rescanned or region is not None:
-            # Re-anchor on this frame: new templates for the faces as they look now, and a thumbnail of the frame as
-            # it is now, without the mask of a face that left (so that someone coming back there counts as a change).
-            track.boxes = found
-            track.templates = [_template(gray, box) for box in found]
-            track.thumbnail = _thumbnail(gray, found)
-        return reading_order(found)
+            boxes = [face.box for face in found]
+            arrived = [box for box in self.detector.detect(gray, region) if not any(_iou(box, b) > 0.3 for b in boxes)]
+            found += [
+                _Followed(box, track_id, self._template_of(gray, box))
+                for box, track_id in zip(arrived, track.new_ids(len(arrived)))
+            ]
+        by_box = {id(face.box): face for face in found}
+        return [by_box[id(box)] for box in reading_order([face.box for face in found])]
 
-    def _rescan_near(self, gray: np.ndarray, box: Box, others: list[Box]) -> Box | None:
-        """The face a cascade scan finds around where `box` was (not one of the `others`), or None if none."""
+    def _template_of(self, gray: np.ndarray, box: Box) -> np.ndarray | None:
+        return _template(gray, box) if self.follow == "template" else None
+
+    def _detected_near(self, gray: np.ndarray, box: Box, others: list[Box]) -> Box | None:
+        """The face a scan finds around `box` (where a known face should be; not one of the `others`), or None."""
         x, y, w, h = box
         grow_x, grow_y = int(w * RESCAN_MARGIN), int(h * RESCAN_MARGIN)
         region = clip((x - grow_x, y - grow_y, w + 2 * grow_x, h + 2 * grow_y), gray.shape)
@@ -156,6 +234,41 @@ class TrackingDetector:
         ]
         cx, cy = x + w / 2, y + h / 2
         return min(candidates, key=lambda b: (b[0] + b[2] / 2 - cx) ** 2 + (b[1] + b[3] / 2 - cy) ** 2, default=None)
+
+
+MAX_STEP_SHARE = 1.0
+"""The farthest the motion model moves a face between two frames, as a share of its side: a longer step is more
+likely a wrong pairing than a face crossing the frame between two snapshots."""
+
+
+def _predicted(face: _Followed, elapsed_ms: int, shape: tuple[int, ...]) -> Box:
+    """Where the face's motion puts it after `elapsed_ms` (a constant velocity, the step bounded)."""
+    x, y, w, h = face.box
+    reach = MAX_STEP_SHARE * max(w, h)
+    dx, dy = (max(-reach, min(reach, v * elapsed_ms)) for v in face.velocity)
+    return moved(face.box, x + round(dx), y + round(dy), shape)
+
+
+def _velocity(before: _Followed, now: Box, elapsed_ms: int) -> tuple[float, float]:
+    """The face's motion from its last place to `now` (the previous motion when no time passed)."""
+    if elapsed_ms <= 0:
+        return before.velocity
+    (x0, y0, w0, h0), (x1, y1, w1, h1) = before.box, now
+    return ((x1 + w1 / 2) - (x0 + w0 / 2)) / elapsed_ms, ((y1 + h1 / 2) - (y0 + h0 / 2)) / elapsed_ms
+
+
+def _pairs_by_overlap(boxes: list[Box], known: list[Box], least: float = 0.2) -> dict[int, int]:
+    """Each box's known box, greedily by overlap (IoU at least `least`), each known box paired once."""
+    scored = sorted(
+        ((_iou(box, other), i, j) for i, box in enumerate(boxes) for j, other in enumerate(known)), reverse=True
+    )
+    pairs: dict[int, int] = {}
+    for overlap, i, j in scored:
+        if overlap < least:
+            break
+        if i not in pairs and j not in pairs.values():
+            pairs[i] = j
+    return pairs
 
 
 def _thumbnail(gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
@@ -171,9 +284,10 @@ def _thumbnail(gray: np.ndarray, boxes: list[Box]) -> np.ndarray:
     return thumbnail
 
 
-def _changed_region(gray: np.ndarray, thumbnail: np.ndarray) -> Box | None:
-    """The box (frame pixels) around the thumbnail cells that changed away from the known faces, or None."""
-    now = cv2.resize(gray, THUMBNAIL_SIZE, interpolation=cv2.INTER_AREA).astype(np.int16)
+def _changed_region(gray: np.ndarray, thumbnail: np.ndarray, found: list[Box]) -> Box | None:
+    """The box (frame pixels) around the thumbnail cells that changed since the last frame, away from its faces and
+    from where they are found now (a face that moved changed both places), or None."""
+    now = _thumbnail(gray, found)
     change = np.abs(now - thumbnail)
     rows, cols = np.nonzero((change > SCENE_CHANGE_LEVEL) & (change < 256))
     if rows.size == 0:
@@ -183,13 +297,13 @@ def _changed_region(gray: np.ndarray, thumbnail: np.ndarray) -> Box | None:
     return x0, y0, int((cols.max() + 1) * cell_w) - x0, int((rows.max() + 1) * cell_h) - y0
 
 
-def _scan_region(changed: Box, known: list[Box], shape: tuple[int, ...]) -> Box | None:
+def _scan_region(changed: Box, known: list[_Followed], shape: tuple[int, ...]) -> Box | None:
     """Where to scan for a change: its box grown by half the largest known face's side (so that a face at least half
     inside the changed cells is inside the region whole), or None when that is too much of the frame, or no face is
     known to size it by."""
     if not known:
         return None
-    grow = max(max(w, h) for _, _, w, h in known) // 2
+    grow = max(max(face.box[2:]) for face in known) // 2
     x, y, w, h = changed
     region = clip((x - grow, y - grow, w + 2 * grow, h + 2 * grow), shape)
     if region[2] * region[3] > REGION_SCAN_MAX_SHARE * shape[0] * shape[1]:

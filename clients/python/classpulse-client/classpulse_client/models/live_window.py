@@ -29,6 +29,9 @@ class LiveWindow:
             mix the model learnt from; null when off or without faces
         faces (int): faces seen
         faces_per_frame (float | None):
+        facing_screen (float | None): share of the students on camera with a head pose whose head faced their camera
+            (|yaw| <= 30 deg, |pitch| <= 25 deg): a movement, not an emotion, so shown in presence-only classes too; null
+            when no face had a pose (a Haar-only camera)
         frames (int): frames processed
         mood_index (float | None): valence-weighted emotion shares, -1..1
         on_camera (float | None): students on camera, on average over the seconds the class was watched (live: the whole
@@ -47,6 +50,7 @@ class LiveWindow:
     emotions_raw: EmotionShares | None
     faces: int
     faces_per_frame: float | None
+    facing_screen: float | None
     frames: int
     mood_index: float | None
     on_camera: float | None
@@ -88,6 +92,9 @@ class LiveWindow:
         faces_per_frame: float | None
         faces_per_frame = self.faces_per_frame
 
+        facing_screen: float | None
+        facing_screen = self.facing_screen
+
         frames = self.frames
 
         mood_index: float | None
@@ -115,6 +122,7 @@ class LiveWindow:
                 "emotions_raw": emotions_raw,
                 "faces": faces,
                 "faces_per_frame": faces_per_frame,
+                "facing_screen": facing_screen,
                 "frames": frames,
                 "mood_index": mood_index,
                 "on_camera": on_camera,
@@ -191,6 +199,13 @@ class LiveWindow:
 
         faces_per_frame = _parse_faces_per_frame(d.pop("faces_per_frame"))
 
+        def _parse_facing_screen(data: object) -> float | None:
+            if data is None:
+                return data
+            return cast(float | None, data)
+
+        facing_screen = _parse_facing_screen(d.pop("facing_screen"))
+
         frames = d.pop("frames")
 
         def _parse_mood_index(data: object) -> float | None:
@@ -227,6 +242,7 @@ class LiveWindow:
             emotions_raw=emotions_raw,
             faces=faces,
             faces_per_frame=faces_per_frame,
+            facing_screen=facing_screen,
             frames=frames,
             mood_index=mood_index,
             on_camera=on_camera,

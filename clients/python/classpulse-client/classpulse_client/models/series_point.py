@@ -28,6 +28,7 @@ class SeriesPoint:
         emotions_raw (EmotionShares | None | Unset):
         faces (int | None | Unset):
         faces_per_frame (float | None | Unset):
+        facing_screen (float | None | Unset):
         frames (int | None | Unset):
         mood_index (float | None | Unset):
         on_camera (float | None | Unset):
@@ -42,6 +43,7 @@ class SeriesPoint:
     emotions_raw: EmotionShares | None | Unset = UNSET
     faces: int | None | Unset = UNSET
     faces_per_frame: float | None | Unset = UNSET
+    facing_screen: float | None | Unset = UNSET
     frames: int | None | Unset = UNSET
     mood_index: float | None | Unset = UNSET
     on_camera: float | None | Unset = UNSET
@@ -95,6 +97,12 @@ class SeriesPoint:
         else:
             faces_per_frame = self.faces_per_frame
 
+        facing_screen: float | None | Unset
+        if isinstance(self.facing_screen, Unset):
+            facing_screen = UNSET
+        else:
+            facing_screen = self.facing_screen
+
         frames: int | None | Unset
         if isinstance(self.frames, Unset):
             frames = UNSET
@@ -139,6 +147,8 @@ class SeriesPoint:
             field_dict["faces"] = faces
         if faces_per_frame is not UNSET:
             field_dict["faces_per_frame"] = faces_per_frame
+        if facing_screen is not UNSET:
+            field_dict["facing_screen"] = facing_screen
         if frames is not UNSET:
             field_dict["frames"] = frames
         if mood_index is not UNSET:
@@ -229,6 +239,15 @@ class SeriesPoint:
 
         faces_per_frame = _parse_faces_per_frame(d.pop("faces_per_frame", UNSET))
 
+        def _parse_facing_screen(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        facing_screen = _parse_facing_screen(d.pop("facing_screen", UNSET))
+
         def _parse_frames(data: object) -> int | None | Unset:
             if data is None:
                 return data
@@ -274,6 +293,7 @@ class SeriesPoint:
             emotions_raw=emotions_raw,
             faces=faces,
             faces_per_frame=faces_per_frame,
+            facing_screen=facing_screen,
             frames=frames,
             mood_index=mood_index,
             on_camera=on_camera,

@@ -17,10 +17,11 @@ export const INDEX_NAMES = {
   attention_risk: "Attention at risk",
   mood_index: "Mood",
   presence: "Presence",
+  facing_screen: "Facing the screen",
 };
 
 /** Indices shown as percentages (shares of the class); the mood index is a signed score. */
-const PERCENT_INDICES = new Set(["attention_risk", "presence"]);
+const PERCENT_INDICES = new Set(["attention_risk", "presence", "facing_screen"]);
 
 export const DASH = "–";
 

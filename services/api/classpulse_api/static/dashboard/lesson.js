@@ -47,7 +47,7 @@ function presenceOrFaces(record, at) {
 }
 
 /**
- * Draws the three charts. view: {series (a /timeseries answer), domain {start, end}, record, sessions, events,
+ * Draws the four charts. view: {series (a /timeseries answer), domain {start, end}, record, sessions, events,
  * riskThreshold}. Emotion charts are drawn only for classes with emotions on.
  */
 export function drawLessonCharts({ series, domain, record, sessions, events, riskThreshold }) {
@@ -84,5 +84,9 @@ export function drawLessonCharts({ series, domain, record, sessions, events, ris
       ...(withRisk ? [{ type: "line", key: "attention_risk", className: "risk", values: at((point) => point.attention_risk) }] : []),
     ],
     threshold: withRisk ? { value: riskThreshold, label: `alert above ${shareLabel(riskThreshold)}` } : null,
+  });
+  drawChart(byId("chart-facing"), {
+    ...common, height: 100, yMin: 0, yMax: 1, yTicks: SHARE_TICKS, yFormat: shareLabel,
+    layers: [{ type: "line", key: "facing_screen", className: "facing", values: at((point) => point.facing_screen) }],
   });
 }

@@ -30,6 +30,14 @@ function presenceTile(live, expected) {
   return { value: percent(live.presence), detail: `${Math.round(onCamera)} of ${expected} on camera`, level, raw: live.presence };
 }
 
+/** The share of the faces with a head pose that faced their camera; faces without one (Haar) are not in it. */
+function facingTile(live) {
+  const share = live?.facing_screen ?? null;
+  if (share === null) return { value: DASH, detail: "no face with a head pose" };
+  const level = share >= 0.7 ? "good" : share >= 0.4 ? "watch" : "high";
+  return { value: percent(share), detail: "of the faces turned to their screen", level, raw: share };
+}
+
 function moodTile(live) {
   const mood = live?.mood_index ?? null;
   if (mood === null) return { value: DASH, detail: moodWord(null) };
@@ -53,6 +61,7 @@ function dominantTile(live) {
 /** The latest window of the class (the stream's `live` event) in the four tiles. */
 export function renderTiles(live, record, riskThreshold) {
   setTile("tile-presence", presenceTile(live, record.expected_students));
+  setTile("tile-facing", facingTile(live));
   setTile("tile-mood", moodTile(live));
   setTile("tile-risk", riskTile(live, riskThreshold));
   const dominant = dominantTile(live);

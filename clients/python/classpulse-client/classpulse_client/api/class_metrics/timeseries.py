@@ -124,8 +124,8 @@ def sync_detailed(
         bucket (str | Unset): bucket width, whole seconds: 1s, 10s, 1m, 1h; widened where only
             coarser series hold the range Default: '10s'.
         metrics (None | str | Unset): comma-separated metrics to return, of: frames, faces,
-            faces_per_frame, on_camera, presence, emotions, emotions_raw, dominant_emotion,
-            mood_index, attention_risk; default all
+            faces_per_frame, on_camera, presence, facing_screen, emotions, emotions_raw,
+            dominant_emotion, mood_index, attention_risk; default all
         from_ (None | str | Unset): ISO 8601 or epoch ms; default: the class's registration
         to (None | str | Unset): ISO 8601 or epoch ms; default: now
         session (None | str | Unset): a session id: its time range
@@ -177,8 +177,8 @@ def sync(
         bucket (str | Unset): bucket width, whole seconds: 1s, 10s, 1m, 1h; widened where only
             coarser series hold the range Default: '10s'.
         metrics (None | str | Unset): comma-separated metrics to return, of: frames, faces,
-            faces_per_frame, on_camera, presence, emotions, emotions_raw, dominant_emotion,
-            mood_index, attention_risk; default all
+            faces_per_frame, on_camera, presence, facing_screen, emotions, emotions_raw,
+            dominant_emotion, mood_index, attention_risk; default all
         from_ (None | str | Unset): ISO 8601 or epoch ms; default: the class's registration
         to (None | str | Unset): ISO 8601 or epoch ms; default: now
         session (None | str | Unset): a session id: its time range
@@ -225,8 +225,8 @@ async def asyncio_detailed(
         bucket (str | Unset): bucket width, whole seconds: 1s, 10s, 1m, 1h; widened where only
             coarser series hold the range Default: '10s'.
         metrics (None | str | Unset): comma-separated metrics to return, of: frames, faces,
-            faces_per_frame, on_camera, presence, emotions, emotions_raw, dominant_emotion,
-            mood_index, attention_risk; default all
+            faces_per_frame, on_camera, presence, facing_screen, emotions, emotions_raw,
+            dominant_emotion, mood_index, attention_risk; default all
         from_ (None | str | Unset): ISO 8601 or epoch ms; default: the class's registration
         to (None | str | Unset): ISO 8601 or epoch ms; default: now
         session (None | str | Unset): a session id: its time range
@@ -276,8 +276,8 @@ async def asyncio(
         bucket (str | Unset): bucket width, whole seconds: 1s, 10s, 1m, 1h; widened where only
             coarser series hold the range Default: '10s'.
         metrics (None | str | Unset): comma-separated metrics to return, of: frames, faces,
-            faces_per_frame, on_camera, presence, emotions, emotions_raw, dominant_emotion,
-            mood_index, attention_risk; default all
+            faces_per_frame, on_camera, presence, facing_screen, emotions, emotions_raw,
+            dominant_emotion, mood_index, attention_risk; default all
         from_ (None | str | Unset): ISO 8601 or epoch ms; default: the class's registration
         to (None | str | Unset): ISO 8601 or epoch ms; default: now
         session (None | str | Unset): a session id: its time range
