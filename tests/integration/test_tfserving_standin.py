@@ -31,6 +31,7 @@ from tensorflow_serving.apis import (
 )
 
 from classpulse_classifier.serving_client import EmotionModelClient, ModelRequestRejected, ModelServerUnavailable
+from classpulse_devstack import probes
 
 pytestmark = pytest.mark.integration
 
@@ -199,6 +200,12 @@ def test_get_model_metadata_lists_the_signatures(
 def test_model_status_is_available(standin: RunningStandin) -> None:
     with EmotionModelClient(standin.target) as client:
         assert client.model_status() == {1: "AVAILABLE"}
+
+
+def test_devstack_probe_sees_the_model_available_and_no_other(standin: RunningStandin) -> None:
+    port = int(standin.target.rsplit(":", 1)[1])
+    assert probes.model_available(port, MODEL_NAME)() is True
+    assert probes.model_available(port, "no-such-model")() is False
 
 
 def test_warmup_requests_are_replayed_before_available(standin: RunningStandin) -> None:

@@ -9,17 +9,21 @@ out as one of two exception types, so that the caller knows what to do:
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
 import time
-import types
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import NamedTuple
 
 import grpc
 import numpy as np
+
+from classpulse_classifier.tfserving_api.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from classpulse_classifier.tfserving_api.tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,43 +60,6 @@ CHANNEL_OPTIONS = (
     # pinned to the one the channel first reached.
     ("grpc.lb_policy_name", "round_robin"),
 )
-
-
-@contextmanager
-def _tensorflow_protos_without_runtime() -> Iterator[None]:
-    """Lets `tensorflow.core.*_pb2` be imported without running tensorflow/__init__.py.
-
-    The generated modules of tensorflow-serving-api import TensorFlow's own protos (`from tensorflow.core.framework
-    import tensor_pb2`), and importing anything under `tensorflow` first runs its __init__, which loads the whole
-    runtime: importing this module took 3.5-4 s and 640 MB of RSS that way, 0.2 s and 46 MB this way. While this is
-    active a bare package object stands in for `tensorflow`; afterwards it is removed together with the submodules
-    found through it, so a later real `import tensorflow` in the same process starts clean (it re-runs the *_pb2
-    modules, and the protobuf runtime hands back the same message classes).
-    """
-    spec = importlib.util.find_spec("tensorflow")
-    if "tensorflow" in sys.modules or spec is None or spec.submodule_search_locations is None:
-        # Already loaded, or not installed (then the import below fails with its usual message).
-        yield
-        return
-    package = types.ModuleType("tensorflow")
-    package.__path__ = list(spec.submodule_search_locations)
-    sys.modules["tensorflow"] = package
-    try:
-        yield
-    finally:
-        for name in [name for name in sys.modules if name == "tensorflow" or name.startswith("tensorflow.")]:
-            del sys.modules[name]
-
-
-with _tensorflow_protos_without_runtime():
-    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-    from tensorflow_serving.apis import (
-        get_model_metadata_pb2,
-        get_model_status_pb2,
-        model_service_pb2_grpc,
-        predict_pb2,
-        prediction_service_pb2_grpc,
-    )
 
 
 class ModelServerError(Exception):
