@@ -24,6 +24,7 @@ from classpulse_classifier.tfserving_api.tensorflow_serving.apis import (
     predict_pb2,
     prediction_service_pb2_grpc,
 )
+from classpulse_common.backoff import Backoff, Retries
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +256,7 @@ class EmotionModelClient:
         know the model yet (NOT_FOUND while a newly configured model loads); both are waited out.
         """
         deadline = time.monotonic() + timeout_s
+        retries = Retries(Backoff(initial_s=poll_interval_s, max_s=poll_interval_s))  # steady: a model loads in seconds
         while True:
             try:
                 states = self.model_status()
@@ -272,8 +274,9 @@ class EmotionModelClient:
                     f"last: {last_seen}",
                     grpc.StatusCode.DEADLINE_EXCEEDED,
                 )
-            log.debug("waiting for the model server", extra={"target": self.target, "last_seen": last_seen})
-            time.sleep(poll_interval_s)
+            delay = retries.failed()
+            log.debug("waiting for the model server", extra={"target": self.target, "last_seen": last_seen, "retry_in_s": delay})
+            time.sleep(delay)
 
     def close(self) -> None:
         self._channel.close()
