@@ -25,11 +25,13 @@ from classpulse_classifier.tfserving_api.tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 from classpulse_common.backoff import Backoff, Retries
+from classpulse_common.labels import EMOTIONS
+from classpulse_common.schemas import CROP_SIDE
 
 log = logging.getLogger(__name__)
 
-FACE_SHAPE = (48, 48, 1)
-EMOTION_COUNT = 7
+FACE_SHAPE = (CROP_SIDE, CROP_SIDE, 1)
+EMOTION_COUNT = len(EMOTIONS)
 
 # Codes after which the same request may well succeed later: the server is down or restarting, overloaded, or slow.
 # ABORTED is there too because gRPC defines it as "retry at a higher level".
