@@ -2,7 +2,8 @@
 ModelService.GetModelStatus).
 
 Model contract: model "emotion", signatures "serving_default" (flip averaging) and "emotion_single_pass" (the
-classifier's default), input "faces" (uint8 [N,48,48,1]) and output "probabilities" (float32 [N,7]). Failures come
+classifier's default), input "faces" (uint8 [N,48,48,1]) and output "probabilities" (float32 [N,7]); a model that names
+its outputs (signature "emotion_labels", classpulse_common.labels) names them in the pipeline's order. Failures come
 out as one of two exception types, so that the caller knows what to do:
 `ModelServerUnavailable` (retry with backoff) or `ModelRequestRejected` (the same request fails again).
 """
@@ -25,7 +26,7 @@ from classpulse_classifier.tfserving_api.tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 from classpulse_common.backoff import Backoff, Retries
-from classpulse_common.labels import EMOTIONS
+from classpulse_common.labels import EMOTIONS, LABELS_OUTPUT, LABELS_SIGNATURE
 from classpulse_common.schemas import CROP_SIDE
 
 log = logging.getLogger(__name__)
@@ -100,8 +101,8 @@ class ModelOutput(NamedTuple):
 
 def check_signature(signatures: get_model_metadata_pb2.SignatureDefMap, signature_name: str, input_key: str, output_key: str) -> None:
     """UnexpectedModelResponse unless `signature_name` takes `input_key` as uint8 [N,48,48,1] and gives `output_key`
-    as float32 [N,7] (N: any batch size, -1 in the signature). The label order is not in a SignatureDef: 7 outputs
-    are checked, their order is the exported model's (labels.EMOTIONS)."""
+    as float32 [N,7] (N: any batch size, -1 in the signature). The label order is not in a SignatureDef: the
+    model's LABELS_SIGNATURE gives it (check_labels)."""
     if signature_name not in signatures.signature_def:
         raise UnexpectedModelResponse(f"no signature {signature_name!r}; the model has {sorted(signatures.signature_def)}")
     signature = signatures.signature_def[signature_name]
@@ -118,6 +119,23 @@ def check_signature(signatures: get_model_metadata_pb2.SignatureDefMap, signatur
                 f"{role} {key!r} of {signature_name!r} is {types_pb2.DataType.Name(info.dtype)} {found}, "
                 f"expected {types_pb2.DataType.Name(dtype)} {shape}"
             )
+
+
+def parse_labels(response: predict_pb2.PredictResponse) -> list[str]:
+    """The label names of the model's LABELS_SIGNATURE answer; UnexpectedModelResponse if they are not there."""
+    if LABELS_OUTPUT not in response.outputs:
+        raise UnexpectedModelResponse(f"{LABELS_SIGNATURE!r} answered without output {LABELS_OUTPUT!r}: {sorted(response.outputs)}")
+    tensor = response.outputs[LABELS_OUTPUT]
+    if tensor.dtype != types_pb2.DT_STRING:
+        raise UnexpectedModelResponse(f"output {LABELS_OUTPUT!r} is {types_pb2.DataType.Name(tensor.dtype)}, not DT_STRING")
+    return [value.decode() for value in tensor.string_val]
+
+
+def check_labels(labels: list[str]) -> None:
+    """UnexpectedModelResponse unless the model numbers its outputs as the pipeline does (labels.EMOTIONS): a model
+    exported with another order would put every probability under the wrong emotion."""
+    if labels != list(EMOTIONS):
+        raise UnexpectedModelResponse(f"the model's outputs are {labels}, the pipeline reads them as {list(EMOTIONS)}")
 
 
 def build_predict_request(
@@ -204,6 +222,7 @@ class EmotionModelClient:
         self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+        self._unlabelled_model_seen = False
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """float32 [N,7] emotion probabilities for uint8 [N,48,48,1] face crops."""
@@ -238,7 +257,29 @@ class EmotionModelClient:
         if not response.metadata["signature_def"].Unpack(signatures):
             raise UnexpectedModelResponse("GetModelMetadata answered without a SignatureDefMap")
         check_signature(signatures, self.signature_name, self.input_key, self.output_key)
-        return response.model_spec.version.value
+        version = response.model_spec.version.value
+        if LABELS_SIGNATURE in signatures.signature_def:
+            check_labels(self.model_labels(version))
+        elif not self._unlabelled_model_seen:
+            self._unlabelled_model_seen = True
+            log.warning(
+                "the model names no labels: its outputs are taken in the pipeline's order",
+                extra={"model": self.model_name, "version": version, "signature": LABELS_SIGNATURE},
+            )
+        return version
+
+    def model_labels(self, version: int) -> list[str]:
+        """The label names `version` of the model gives its outputs, from its LABELS_SIGNATURE."""
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = self.model_name
+        request.model_spec.signature_name = LABELS_SIGNATURE
+        request.model_spec.version.value = version  # the version whose metadata was just checked
+        request.output_filter.append(LABELS_OUTPUT)
+        try:
+            response = self._predictions.Predict(request, timeout=self.timeout_s)
+        except grpc.RpcError as error:
+            raise error_for_status(error.code(), error.details(), f"Predict of {LABELS_SIGNATURE!r}") from error
+        return parse_labels(response)
 
     def model_status(self) -> dict[int, str]:
         """{version: state name} of every version the server knows, e.g. {1: "END", 2: "AVAILABLE"}."""
