@@ -96,12 +96,24 @@ def sentinel_knows_primary(port: int, master_name: str) -> Probe:
 
 
 def model_available(port: int, model_name: str) -> Probe:
-    """The model server answers GetModelStatus with a version AVAILABLE (the classifier's own client asks)."""
+    """The model server answers GetModelStatus with a version AVAILABLE.
+
+    Asked with the TF Serving API the classifier publishes (generated modules, no TensorFlow runtime), not with its
+    client: the devstack uses services' public entry points only.
+    """
 
     def available() -> bool:
-        from classpulse_classifier.serving_client import EmotionModelClient
+        import grpc
 
-        with EmotionModelClient(f"127.0.0.1:{port}", model_name, timeout_s=TIMEOUT_S) as client:
-            return "AVAILABLE" in client.model_status().values()
+        from classpulse_classifier.tfserving_api.tensorflow_serving.apis import (
+            get_model_status_pb2,
+            model_service_pb2_grpc,
+        )
+
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = model_name
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            response = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(request, timeout=TIMEOUT_S)
+        return any(status.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE for status in response.model_version_status)
 
     return lambda: _quietly(available, f"model server on {port}")

@@ -31,6 +31,10 @@ from tensorflow_serving.apis import (
 )
 
 from classpulse_classifier.serving_client import EmotionModelClient, ModelRequestRejected, ModelServerUnavailable
+from classpulse_classifier.stage import ClassifyFaces
+from classpulse_common.labels import EMOTIONS, LABELS_OUTPUT, LABELS_SIGNATURE
+from classpulse_common.stage import ContractBroken
+from classpulse_devstack import probes
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +56,18 @@ class TinyEmotionModel(tf.Module):
         return {"probabilities": tf.nn.softmax(pixels @ self.weights)}
 
 
+class LabelledEmotionModel(TinyEmotionModel):
+    """The tiny model, naming its outputs as an exporter does (classpulse_common.labels.LABELS_SIGNATURE)."""
+
+    def __init__(self, seed: int, label_names: list[str]) -> None:
+        super().__init__(seed)
+        self.label_names = tf.constant(label_names)
+
+    @tf.function(input_signature=[])
+    def labels(self) -> dict[str, tf.Tensor]:
+        return {LABELS_OUTPUT: self.label_names}
+
+
 def _faces(count: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=(count, 48, 48, 1), dtype=np.uint8)
 
@@ -71,7 +87,10 @@ def _predict_request(faces: np.ndarray, **model_spec: object) -> predict_pb2.Pre
 def export_version(base_path: Path, version: int, model: TinyEmotionModel) -> None:
     """Exports like a real exporter: into a temporary folder, then renamed into place in one step."""
     staging = base_path / f".staging-{version}"
-    tf.saved_model.save(model, str(staging), signatures={"serving_default": model.classify, "emotion": model.classify})
+    signatures = {"serving_default": model.classify, "emotion": model.classify}
+    if isinstance(model, LabelledEmotionModel):
+        signatures[LABELS_SIGNATURE] = model.labels
+    tf.saved_model.save(model, str(staging), signatures=signatures)
     warmup = staging / "assets.extra" / "tf_serving_warmup_requests"
     warmup.parent.mkdir()
     with tf.io.TFRecordWriter(str(warmup)) as writer:
@@ -199,6 +218,12 @@ def test_get_model_metadata_lists_the_signatures(
 def test_model_status_is_available(standin: RunningStandin) -> None:
     with EmotionModelClient(standin.target) as client:
         assert client.model_status() == {1: "AVAILABLE"}
+
+
+def test_devstack_probe_sees_the_model_available_and_no_other(standin: RunningStandin) -> None:
+    port = int(standin.target.rsplit(":", 1)[1])
+    assert probes.model_available(port, MODEL_NAME)() is True
+    assert probes.model_available(port, "no-such-model")() is False
 
 
 def test_warmup_requests_are_replayed_before_available(standin: RunningStandin) -> None:
@@ -341,3 +366,27 @@ def test_new_versions_are_picked_up_broken_ones_skipped_then_sigterm_exits_zero(
         os.kill(running.process.pid, signal.SIGTERM)
         assert running.process.wait(timeout=30) == 0
         assert "TF Serving stand-in stopped" in running.log_text()
+
+
+def test_a_model_that_names_no_labels_passes_the_contract_check(standin: RunningStandin) -> None:
+    with EmotionModelClient(standin.target) as client:
+        assert client.check_contract() == 1
+
+
+def test_the_classifier_stalls_on_labels_in_another_order_and_resumes_on_a_model_in_its_order(tmp_path: Path) -> None:
+    """A model whose outputs are numbered otherwise would put every probability under the wrong emotion, on every
+    frame alike: the contract check (at start and in readiness) fails, which stalls the stage, dead-lettering nothing."""
+    base_path = tmp_path / MODEL_NAME
+    base_path.mkdir()
+    swapped = [EMOTIONS[-1], *EMOTIONS[1:-1], EMOTIONS[0]]
+    export_version(base_path, 1, LabelledEmotionModel(1, swapped))
+    with run_standin(base_path, tmp_path / "standin.log") as running, EmotionModelClient(running.target) as client:
+        assert client.model_labels(1) == swapped
+        stage = ClassifyFaces(client, classes=None, predictions_topic="p", max_batch_faces=8)
+        with pytest.raises(ContractBroken, match="the model's outputs are \\['neutral'"):
+            stage.check_contract()
+
+        export_version(base_path, 2, LabelledEmotionModel(2, list(EMOTIONS)))
+        _wait_for(lambda: client.model_status().get(2) == "AVAILABLE")
+        stage.check_contract()
+        assert client.model_labels(2) == list(EMOTIONS)

@@ -9,7 +9,6 @@ import importlib.metadata
 import itertools
 import re
 from fnmatch import fnmatch
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,7 +75,7 @@ def test_image_installs_what_the_service_imports_and_no_more(service: str) -> No
     pins = requirement_pins(DOCKER / service / "requirements.txt")
     installed = _with_dependencies(set(pins)) | set(_image_pins(service))
     providers = importlib.metadata.packages_distributions()
-    imported = set(third_party_imports(service)) - {"tensorflow"}  # the classifier's TF messages: see below
+    imported = set(third_party_imports(service))
     for module in imported:
         assert {normalise(d) for d in providers[module]} & installed, f"{service} imports {module}, its image lacks it"
     needed = {normalise(d) for module in imported for d in providers[module]}
@@ -144,15 +143,15 @@ def test_image_lock_is_the_closure_of_its_requirements(service: str) -> None:
         assert set(_lock_entries(requirements.with_suffix(".lock"))) == expected, f"{requirements}: run make lock"
 
 
-def test_classifier_gets_tf_serving_messages_without_tensorflow() -> None:
+def test_classifier_image_carries_no_tensorflow() -> None:
+    """TF Serving's messages and stubs are generated into the classifier's package (deploy/tools/tfserving_api.py):
+    neither TensorFlow nor tensorflow-serving-api, nor any part of their wheels, reaches the image."""
     text = _dockerfile("classifier")
-    classifier = DOCKER / "classifier"
-    assert "pip install --no-compile --no-deps --require-hashes -r /tmp/image/requirements-no-deps.lock" in text
-    assert set(requirement_pins(classifier / "requirements-no-deps.txt")) == {"tensorflow-serving-api"}
-    assert "tensorflow" not in _lock_entries(classifier / "requirements.lock")
-    assert requirement_pins(classifier / "tensorflow-wheel.txt") == {"tensorflow": ROOT_PINS["tensorflow"]}
-    assert "pip download --no-deps --only-binary=:all: --require-hashes --dest /tmp/wheels -r /tmp/image/tensorflow-wheel.lock" in text
-    assert "python /tmp/image/extract_tf_protos.py /tmp/wheels/tensorflow-*.whl" in text and "rm -rf /tmp/wheels" in text
+    commands = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    assert not [line for line in commands if "tensorflow" in line.lower()]
+    for lock in (DOCKER / "classifier").glob("*.lock"):
+        assert not {"tensorflow", "tensorflow-serving-api"} & set(_lock_entries(lock)), lock
+    assert {"grpcio", "protobuf"} <= set(_lock_entries(DOCKER / "classifier" / "requirements.lock"))
 
 
 def test_model_server_image_matches_the_serving_api() -> None:
@@ -167,23 +166,12 @@ def _link_distribution(distribution: str, site: Path) -> None:
         (site / top).symlink_to(source)
 
 
-def test_serving_client_imports_with_only_the_extracted_messages(tmp_path: Path) -> None:
-    """Rebuilds the classifier image's site-packages here, from the same extraction rule the Dockerfile runs, and
-    imports the client with the interpreter's own site-packages (where TensorFlow is) out of reach."""
-    sys.path.insert(0, str(DOCKER / "classifier"))
-    try:
-        from extract_tf_protos import proto_modules
-    finally:
-        sys.path.pop(0)
+def test_serving_client_imports_with_only_the_images_packages(tmp_path: Path) -> None:
+    """Rebuilds the classifier image's site-packages here from its lock's distributions, and imports the client with
+    the interpreter's own site-packages (where TensorFlow is) out of reach."""
     site = tmp_path / "site-packages"
     site.mkdir()
-    tensorflow = importlib.metadata.distribution("tensorflow")
-    for member in proto_modules(str(f) for f in tensorflow.files):
-        (site / member).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(tensorflow.locate_file(member), site / member)
-    (site / "google").mkdir()
-    (site / "google" / "protobuf").symlink_to(Path(importlib.metadata.distribution("protobuf").locate_file("google/protobuf")))
-    for distribution in _with_dependencies({"grpcio", "numpy"}) | {"tensorflow-serving-api"}:
+    for distribution in _lock_entries(DOCKER / "classifier" / "requirements.lock"):
         _link_distribution(distribution, site)
     program = """
 import sys
@@ -191,7 +179,7 @@ import numpy as np
 from classpulse_classifier.serving_client import build_predict_request, predict_pb2
 request = build_predict_request(np.zeros((2, 48, 48, 1), np.uint8), "emotion", "serving_default", "faces", "probabilities")
 assert predict_pb2.PredictRequest.FromString(request.SerializeToString()) == request
-assert not any(name.startswith("tensorflow.python") for name in sys.modules)
+assert not any(name.split(".")[0] in ("tensorflow", "tensorflow_serving") for name in sys.modules)
 print(len(request.inputs["faces"].tensor_content))
 """
     path = [str(site), str(REPO / "services" / "classifier"), str(REPO / "services" / "common")]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import cv2
 import numpy as np
 import pytest
@@ -43,3 +45,12 @@ def test_a_huge_declared_size_is_refused_without_decoding(monkeypatch):
 def test_a_frame_without_a_readable_size_is_undecodable(data):
     with pytest.raises(UndecodableFrame):
         image_size(data)
+
+
+def test_a_png_declaring_a_huge_size_is_refused_by_its_header():
+    png = _encoded(".png")
+    header = b"IHDR" + (40_000).to_bytes(4, "big") + (30_000).to_bytes(4, "big") + png[24:29]  # width, height, rest
+    huge = png[:12] + header + zlib.crc32(header).to_bytes(4, "big") + png[33:]
+    assert image_size(huge) == (40_000, 30_000)
+    with pytest.raises(UndecodableFrame, match="40000x30000"):
+        decode_gray(huge)

@@ -15,14 +15,17 @@ from classpulse_classifier.serving_client import (
     ModelServerUnavailable,
     UnexpectedModelResponse,
     build_predict_request,
+    check_labels,
     check_signature,
     error_for_status,
     get_model_metadata_pb2,
+    parse_labels,
     parse_probabilities,
     predict_pb2,
     tensor_shape_pb2,
     types_pb2,
 )
+from classpulse_common.labels import EMOTIONS
 
 pytestmark = pytest.mark.unit
 
@@ -180,3 +183,36 @@ def test_the_contracts_signature_passes_the_check():
 def test_a_signature_outside_the_contract_is_refused(signatures, signature_name, output_key, complaint):
     with pytest.raises(UnexpectedModelResponse, match=complaint):
         check_signature(signatures, signature_name, "faces", output_key)
+
+
+def _labels_response(values: list[bytes], dtype: int = types_pb2.DT_STRING) -> predict_pb2.PredictResponse:
+    response = predict_pb2.PredictResponse()
+    tensor = response.outputs["labels"]
+    tensor.dtype = dtype
+    tensor.tensor_shape.dim.add(size=len(values))
+    tensor.string_val.extend(values)
+    return response
+
+
+def test_labels_in_the_pipelines_order_pass() -> None:
+    check_labels(parse_labels(_labels_response([name.encode() for name in EMOTIONS])))
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [*EMOTIONS[1:], EMOTIONS[0]],  # another order
+        [name.capitalize() for name in EMOTIONS],  # other names
+        list(EMOTIONS[:6]),  # fewer
+    ],
+)
+def test_labels_otherwise_are_unexpected(labels: list[str]) -> None:
+    with pytest.raises(UnexpectedModelResponse, match="the pipeline reads them as"):
+        check_labels(labels)
+
+
+def test_labels_that_are_not_strings_are_unexpected() -> None:
+    with pytest.raises(UnexpectedModelResponse, match="not DT_STRING"):
+        parse_labels(_labels_response([], dtype=types_pb2.DT_INT32))
+    with pytest.raises(UnexpectedModelResponse, match="without output 'labels'"):
+        parse_labels(predict_pb2.PredictResponse())

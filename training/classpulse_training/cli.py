@@ -1,4 +1,4 @@
-"""Command line: ``python -m classpulse_training {train,evaluate,export,quantification,restore-run,data-report}``."""
+"""Command line: ``python -m classpulse_training {train,evaluate,export,quantification,restore-run,add-labels,data-report}``."""
 
 from __future__ import annotations
 
@@ -180,6 +180,20 @@ def _run_restore_run(args) -> int:
     return 0
 
 
+def _add_label_signature(sub) -> None:
+    p = sub.add_parser("add-labels", help="add the signature naming the outputs to a version exported without it")
+    p.add_argument("--model", required=True, type=Path, help="models/emotion/<version>")
+    p.set_defaults(handler=_run_add_label_signature)
+
+
+def _run_add_label_signature(args) -> int:
+    from .serving import add_label_signature
+
+    add_label_signature(args.model)
+    print(f"{args.model}: signature naming the outputs added")
+    return 0
+
+
 def _add_data_report(sub) -> None:
     p = sub.add_parser("data-report", help="write DIR/report.md with class balance, faces, duplicates, blanks, bad rows")
     p.add_argument("--csv", required=True, type=Path)
@@ -205,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_export(sub)
     _add_quantification(sub)
     _add_restore_run(sub)
+    _add_label_signature(sub)
     _add_data_report(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,7 +1,11 @@
-"""The FER2013 label set and image geometry shared by every part of the pipeline."""
+"""The FER2013 label set and image geometry, as training shows and reads them: the order and the crop side are the
+pipeline's own (classpulse_common), so the model's output index i is what the services call EMOTIONS[i]."""
 
-# Order is the model contract: index i of "probabilities" is EMOTIONS[i] (FER2013's own numbering).
-EMOTIONS = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
+from classpulse_common.labels import EMOTIONS as EMOTION_KEYS
+from classpulse_common.schemas import CROP_SIDE
+
+EMOTIONS = tuple(key.capitalize() for key in EMOTION_KEYS)
+"""The same emotions, in the same order, capitalised for plots, model cards and reports."""
 NUM_CLASSES = len(EMOTIONS)
-IMAGE_SIDE = 48
+IMAGE_SIDE = CROP_SIDE
 PIXELS_PER_IMAGE = IMAGE_SIDE * IMAGE_SIDE

@@ -6,11 +6,16 @@ signature, so the numbers they report are the numbers TF Serving will produce.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from classpulse_common.labels import EMOTIONS as EMOTION_KEYS
+from classpulse_common.labels import LABELS_OUTPUT, LABELS_SIGNATURE
 
 from .labels import IMAGE_SIDE
 
@@ -75,6 +80,15 @@ class _EmotionModule(tf.Module):
     def single_pass(self, faces):
         return {OUTPUT_KEY: calibrated_probabilities(self.model, faces, self._single_pass_temperature, False)}
 
+    @tf.function(input_signature=[])
+    def labels(self):
+        return _label_names()
+
+
+def _label_names() -> dict[str, tf.Tensor]:
+    """What LABELS_SIGNATURE answers: the emotion of each output column, as the services name them."""
+    return {LABELS_OUTPUT: tf.constant(EMOTION_KEYS)}
+
 
 def write_saved_model(
     model: keras.Model, path: Path, *, temperature: float, flip_average: bool, single_pass_temperature: float = 1.0
@@ -86,8 +100,26 @@ def write_saved_model(
         NAMED_SIGNATURE: uint8_signature,
         FLOAT_SIGNATURE: module.from_float.get_concrete_function(),
         SINGLE_PASS_SIGNATURE: module.single_pass.get_concrete_function(),
+        LABELS_SIGNATURE: module.labels.get_concrete_function(),
     }
     tf.saved_model.save(module, str(path), signatures=signatures)
+
+
+def add_label_signature(model_dir: Path) -> None:
+    """Adds LABELS_SIGNATURE to a SavedModel exported before models named their outputs, in place: the same
+    functions and variables saved again (its outputs do not change), beside the files of its version folder."""
+    loaded = tf.saved_model.load(str(model_dir))
+    loaded.labels = tf.function(input_signature=[])(_label_names)
+    signatures = {**loaded.signatures, LABELS_SIGNATURE: loaded.labels.get_concrete_function()}
+    with tempfile.TemporaryDirectory(dir=model_dir.parent) as staging:
+        tf.saved_model.save(loaded, staging, signatures=signatures)
+        for name in ("saved_model.pb", "fingerprint.pb", "variables"):
+            target = model_dir / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+            shutil.move(Path(staging) / name, target)
 
 
 def load_signature(model_dir: Path, name: str = SERVING_SIGNATURE):

@@ -2,29 +2,37 @@
 ModelService.GetModelStatus).
 
 Model contract: model "emotion", signatures "serving_default" (flip averaging) and "emotion_single_pass" (the
-classifier's default), input "faces" (uint8 [N,48,48,1]) and output "probabilities" (float32 [N,7]). Failures come
+classifier's default), input "faces" (uint8 [N,48,48,1]) and output "probabilities" (float32 [N,7]); a model that names
+its outputs (signature "emotion_labels", classpulse_common.labels) names them in the pipeline's order. Failures come
 out as one of two exception types, so that the caller knows what to do:
 `ModelServerUnavailable` (retry with backoff) or `ModelRequestRejected` (the same request fails again).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
 import time
-import types
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import NamedTuple
 
 import grpc
 import numpy as np
 
+from classpulse_classifier.tfserving_api.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from classpulse_classifier.tfserving_api.tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+from classpulse_common.backoff import Backoff, Retries
+from classpulse_common.labels import EMOTIONS, LABELS_OUTPUT, LABELS_SIGNATURE
+from classpulse_common.schemas import CROP_SIDE
+
 log = logging.getLogger(__name__)
 
-FACE_SHAPE = (48, 48, 1)
-EMOTION_COUNT = 7
+FACE_SHAPE = (CROP_SIDE, CROP_SIDE, 1)
+EMOTION_COUNT = len(EMOTIONS)
 
 # Codes after which the same request may well succeed later: the server is down or restarting, overloaded, or slow.
 # ABORTED is there too because gRPC defines it as "retry at a higher level".
@@ -56,43 +64,6 @@ CHANNEL_OPTIONS = (
     # pinned to the one the channel first reached.
     ("grpc.lb_policy_name", "round_robin"),
 )
-
-
-@contextmanager
-def _tensorflow_protos_without_runtime() -> Iterator[None]:
-    """Lets `tensorflow.core.*_pb2` be imported without running tensorflow/__init__.py.
-
-    The generated modules of tensorflow-serving-api import TensorFlow's own protos (`from tensorflow.core.framework
-    import tensor_pb2`), and importing anything under `tensorflow` first runs its __init__, which loads the whole
-    runtime: importing this module took 3.5-4 s and 640 MB of RSS that way, 0.2 s and 46 MB this way. While this is
-    active a bare package object stands in for `tensorflow`; afterwards it is removed together with the submodules
-    found through it, so a later real `import tensorflow` in the same process starts clean (it re-runs the *_pb2
-    modules, and the protobuf runtime hands back the same message classes).
-    """
-    spec = importlib.util.find_spec("tensorflow")
-    if "tensorflow" in sys.modules or spec is None or spec.submodule_search_locations is None:
-        # Already loaded, or not installed (then the import below fails with its usual message).
-        yield
-        return
-    package = types.ModuleType("tensorflow")
-    package.__path__ = list(spec.submodule_search_locations)
-    sys.modules["tensorflow"] = package
-    try:
-        yield
-    finally:
-        for name in [name for name in sys.modules if name == "tensorflow" or name.startswith("tensorflow.")]:
-            del sys.modules[name]
-
-
-with _tensorflow_protos_without_runtime():
-    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-    from tensorflow_serving.apis import (
-        get_model_metadata_pb2,
-        get_model_status_pb2,
-        model_service_pb2_grpc,
-        predict_pb2,
-        prediction_service_pb2_grpc,
-    )
 
 
 class ModelServerError(Exception):
@@ -130,8 +101,8 @@ class ModelOutput(NamedTuple):
 
 def check_signature(signatures: get_model_metadata_pb2.SignatureDefMap, signature_name: str, input_key: str, output_key: str) -> None:
     """UnexpectedModelResponse unless `signature_name` takes `input_key` as uint8 [N,48,48,1] and gives `output_key`
-    as float32 [N,7] (N: any batch size, -1 in the signature). The label order is not in a SignatureDef: 7 outputs
-    are checked, their order is the exported model's (labels.EMOTIONS)."""
+    as float32 [N,7] (N: any batch size, -1 in the signature). The label order is not in a SignatureDef: the
+    model's LABELS_SIGNATURE gives it (check_labels)."""
     if signature_name not in signatures.signature_def:
         raise UnexpectedModelResponse(f"no signature {signature_name!r}; the model has {sorted(signatures.signature_def)}")
     signature = signatures.signature_def[signature_name]
@@ -148,6 +119,23 @@ def check_signature(signatures: get_model_metadata_pb2.SignatureDefMap, signatur
                 f"{role} {key!r} of {signature_name!r} is {types_pb2.DataType.Name(info.dtype)} {found}, "
                 f"expected {types_pb2.DataType.Name(dtype)} {shape}"
             )
+
+
+def parse_labels(response: predict_pb2.PredictResponse) -> list[str]:
+    """The label names of the model's LABELS_SIGNATURE answer; UnexpectedModelResponse if they are not there."""
+    if LABELS_OUTPUT not in response.outputs:
+        raise UnexpectedModelResponse(f"{LABELS_SIGNATURE!r} answered without output {LABELS_OUTPUT!r}: {sorted(response.outputs)}")
+    tensor = response.outputs[LABELS_OUTPUT]
+    if tensor.dtype != types_pb2.DT_STRING:
+        raise UnexpectedModelResponse(f"output {LABELS_OUTPUT!r} is {types_pb2.DataType.Name(tensor.dtype)}, not DT_STRING")
+    return [value.decode() for value in tensor.string_val]
+
+
+def check_labels(labels: list[str]) -> None:
+    """UnexpectedModelResponse unless the model numbers its outputs as the pipeline does (labels.EMOTIONS): a model
+    exported with another order would put every probability under the wrong emotion."""
+    if labels != list(EMOTIONS):
+        raise UnexpectedModelResponse(f"the model's outputs are {labels}, the pipeline reads them as {list(EMOTIONS)}")
 
 
 def build_predict_request(
@@ -234,6 +222,7 @@ class EmotionModelClient:
         self._channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+        self._unlabelled_model_seen = False
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """float32 [N,7] emotion probabilities for uint8 [N,48,48,1] face crops."""
@@ -268,7 +257,29 @@ class EmotionModelClient:
         if not response.metadata["signature_def"].Unpack(signatures):
             raise UnexpectedModelResponse("GetModelMetadata answered without a SignatureDefMap")
         check_signature(signatures, self.signature_name, self.input_key, self.output_key)
-        return response.model_spec.version.value
+        version = response.model_spec.version.value
+        if LABELS_SIGNATURE in signatures.signature_def:
+            check_labels(self.model_labels(version))
+        elif not self._unlabelled_model_seen:
+            self._unlabelled_model_seen = True
+            log.warning(
+                "the model names no labels: its outputs are taken in the pipeline's order",
+                extra={"model": self.model_name, "version": version, "signature": LABELS_SIGNATURE},
+            )
+        return version
+
+    def model_labels(self, version: int) -> list[str]:
+        """The label names `version` of the model gives its outputs, from its LABELS_SIGNATURE."""
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = self.model_name
+        request.model_spec.signature_name = LABELS_SIGNATURE
+        request.model_spec.version.value = version  # the version whose metadata was just checked
+        request.output_filter.append(LABELS_OUTPUT)
+        try:
+            response = self._predictions.Predict(request, timeout=self.timeout_s)
+        except grpc.RpcError as error:
+            raise error_for_status(error.code(), error.details(), f"Predict of {LABELS_SIGNATURE!r}") from error
+        return parse_labels(response)
 
     def model_status(self) -> dict[int, str]:
         """{version: state name} of every version the server knows, e.g. {1: "END", 2: "AVAILABLE"}."""
@@ -288,6 +299,7 @@ class EmotionModelClient:
         know the model yet (NOT_FOUND while a newly configured model loads); both are waited out.
         """
         deadline = time.monotonic() + timeout_s
+        retries = Retries(Backoff(initial_s=poll_interval_s, max_s=poll_interval_s))  # steady: a model loads in seconds
         while True:
             try:
                 states = self.model_status()
@@ -305,8 +317,9 @@ class EmotionModelClient:
                     f"last: {last_seen}",
                     grpc.StatusCode.DEADLINE_EXCEEDED,
                 )
-            log.debug("waiting for the model server", extra={"target": self.target, "last_seen": last_seen})
-            time.sleep(poll_interval_s)
+            delay = retries.failed()
+            log.debug("waiting for the model server", extra={"target": self.target, "last_seen": last_seen, "retry_in_s": delay})
+            time.sleep(delay)
 
     def close(self) -> None:
         self._channel.close()

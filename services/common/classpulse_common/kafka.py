@@ -10,25 +10,27 @@ from typing import TypeVar
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
+from classpulse_common.backoff import Backoff, Retries
 from classpulse_common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 Client = TypeVar("Client")
+STARTUP_BACKOFF = Backoff(initial_s=1.0, max_s=10.0)
 
 
 def with_startup_retries(connect: Callable[[], Client], what: str, timeout_s: float = 120.0) -> Client:
     """Connect, retrying while the broker is not up yet (services may start before Kafka), then give up loudly."""
     deadline = time.monotonic() + timeout_s
-    delay = 1.0
+    retries = Retries(STARTUP_BACKOFF)
     while True:
         try:
             return connect()
         except KafkaError as exc:
+            delay = retries.failed()
             if time.monotonic() + delay > deadline:
                 raise
             log.warning("kafka not reachable yet; retrying", extra={"client": what, "error": repr(exc), "retry_in_s": delay})
             time.sleep(delay)
-            delay = min(10.0, delay * 2)
 
 
 def make_producer(settings: KafkaSettings, client_id: str, **overrides: object) -> KafkaProducer:

@@ -37,6 +37,7 @@ from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from classpulse_common import metrics
+from classpulse_common.backoff import Backoff, Retries
 from classpulse_common.health import HealthState
 from classpulse_common.lifecycle import StopSignal
 from classpulse_common.schemas import DeadLetter, Message, SchemaError
@@ -139,7 +140,7 @@ class StageRunner(Generic[M]):
         self.check_contract = check_contract
         self._contract_checked_at = -float("inf")
         self._dead_letter_topic = config.input_topic + config.dead_letter_suffix
-        self._backoff_s = 0.0
+        self._retries = Retries(Backoff(initial_s=0.5, max_s=config.max_backoff_s))
         self._lag_refreshed_at = 0.0
         self._lag_partitions: set[TopicPartition] = set()
         self._failures: dict[tuple[str, int, int], int] = {}
@@ -179,13 +180,13 @@ class StageRunner(Generic[M]):
         try:
             return self.consumer.poll(timeout_ms=self.config.poll_timeout_ms)
         except KafkaError as exc:
-            self._backoff_s = min(self.config.max_backoff_s, max(0.5, self._backoff_s * 2))
+            retry_in_s = self._retries.failed()
             metrics.DEPENDENCY_RETRIES.labels(self.config.name, "kafka").inc()
             log.warning(
                 "Kafka unavailable; polling again",
-                extra={"stage": self.config.name, "error": repr(exc), "retry_in_s": self._backoff_s},
+                extra={"stage": self.config.name, "error": repr(exc), "retry_in_s": retry_in_s},
             )
-            self.stop.wait(self._backoff_s)
+            self.stop.wait(retry_in_s)
             return None
 
     def _process(self, records: dict[TopicPartition, list]) -> None:
@@ -203,7 +204,7 @@ class StageRunner(Generic[M]):
         self._commit({tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in records.items()})
         done = {(tp.topic, tp.partition): batch[-1].offset for tp, batch in records.items()}
         self._failures = {at: n for at, n in self._failures.items() if at[2] > done.get(at[:2], -1)}
-        self._backoff_s = 0.0
+        self._retries.reset()
         self._resume()
         metrics.BATCH_SECONDS.labels(self.config.name).observe(time.perf_counter() - started)
 
@@ -339,24 +340,24 @@ class StageRunner(Generic[M]):
         for tp, batch in records.items():
             if tp in assigned:
                 self.consumer.seek(tp, batch[0].offset)
-        self._backoff_s = min(self.config.max_backoff_s, max(0.5, self._backoff_s * 2))
+        retry_in_s = self._retries.failed()
         if isinstance(exc, ContractBroken):
             self._stalled = str(exc)[:500]
             self.health.set_ready(False, self._stalled)
             metrics.STAGE_STALLED.labels(self.config.name).set(1)
             log.error(
                 "stage stalled by a contract or configuration error; fix it and the stage resumes",
-                extra={"stage": self.config.name, "error": str(exc), "retry_in_s": self._backoff_s},
+                extra={"stage": self.config.name, "error": str(exc), "retry_in_s": retry_in_s},
             )
         elif isinstance(exc, DependencyUnavailable):
             metrics.DEPENDENCY_RETRIES.labels(self.config.name, exc.dependency).inc()
             log.warning(
                 "dependency unavailable; batch will be retried",
-                extra={"stage": self.config.name, "error": str(exc), "retry_in_s": self._backoff_s},
+                extra={"stage": self.config.name, "error": str(exc), "retry_in_s": retry_in_s},
             )
         else:
             log.warning("message failed; its batch will be retried", extra={"stage": self.config.name, "error": str(exc)})
-        self.stop.wait(self._backoff_s)
+        self.stop.wait(retry_in_s)
 
     def _refresh_lag(self) -> None:
         now = time.monotonic()

@@ -3,8 +3,11 @@ cutting them into the 48x48 grayscale crops the emotion model was trained on."""
 
 from __future__ import annotations
 
+import io
+
 import cv2
 import numpy as np
+from PIL import JpegImagePlugin, PngImagePlugin
 
 from classpulse_common.schemas import CROP_SIDE, MAX_FRAME_SIDE
 
@@ -43,40 +46,24 @@ class UndecodableFrame(ValueError):
     pass
 
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
-"""Markers without a length field (TEM, RST0-7)."""
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-"""Start-of-frame markers, the ones that carry the image's size (C4 DHT, C8 JPG and CC DAC do not)."""
+_HEADER_READERS = {b"\xff\xd8\xff": JpegImagePlugin.JpegImageFile, b"\x89PNG\r\n\x1a\n": PngImagePlugin.PngImageFile}
+"""Pillow's parsers of the two formats ingest publishes, by signature. Opened directly rather than by Image.open,
+whose decompression-bomb check would refuse a huge size without saying it: decode_gray caps the size itself."""
 
 
 def image_size(data: bytes) -> tuple[int, int]:
-    """(width, height) as the JPEG's start-of-frame or the PNG's IHDR declares it, read without decoding.
+    """(width, height) as the JPEG's start-of-frame or the PNG's IHDR declares it, read by Pillow without decoding.
 
     A 50 KB JPEG may declare 65535x65535 pixels: decoding it first would allocate gigabytes (the detector was
     OOM-killed over and over by one such frame, a crash loop no dead letter catches), so its size is read here."""
-    if data.startswith(_PNG_SIGNATURE) and data[12:16] == b"IHDR" and len(data) >= 24:
-        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    if not data.startswith(b"\xff\xd8"):
-        raise UndecodableFrame("frame is neither a JPEG nor a PNG")
-    position = 2
-    while position + 4 <= len(data):
-        if data[position] != 0xFF:
-            raise UndecodableFrame(f"corrupt JPEG: no marker at byte {position}")
-        marker = data[position + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            position += 1
-        elif marker in _JPEG_STANDALONE:
-            position += 2
-        elif marker in _JPEG_SOF:
-            if position + 9 > len(data):
-                break
-            return int.from_bytes(data[position + 7 : position + 9], "big"), int.from_bytes(data[position + 5 : position + 7], "big")
-        elif marker == 0xDA:  # scan data starts: a JPEG without a frame header before it is not one OpenCV decodes
-            break
-        else:
-            position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
-    raise UndecodableFrame("JPEG declares no frame size before its image data")
+    for signature, reader in _HEADER_READERS.items():
+        if data.startswith(signature):
+            try:
+                with reader(io.BytesIO(data)) as image:
+                    return image.size
+            except (SyntaxError, OSError, ValueError) as exc:  # what Pillow raises for a header it cannot parse
+                raise UndecodableFrame(f"corrupt {reader.format}: {exc}") from None
+    raise UndecodableFrame("frame is neither a JPEG nor a PNG")
 
 
 def decode_gray(data: bytes) -> np.ndarray:

@@ -11,7 +11,6 @@ a recording (file, HTTP file, folder) waits for the quota and for room in the bu
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from enum import StrEnum
@@ -20,6 +19,7 @@ from prometheus_client import Counter, Enum
 from pydantic import BaseModel, Field
 
 from classpulse_common import metrics
+from classpulse_common.backoff import Backoff
 from classpulse_common.capture import capture_time_problem
 from classpulse_common.schemas import CameraKind
 from classpulse_ingest.accounting import DropReason, SourceTally
@@ -236,8 +236,9 @@ class SourceRunner:
         return started_wall_ms - reader.duration_ms
 
     def _reconnect_after(self, attempt: int, reason: str) -> None:
-        delay = min(self.settings.reconnect_max_s, self.settings.reconnect_initial_s * 2 ** (attempt - 1))
-        delay *= random.uniform(0.8, 1.2)  # cameras that dropped together must not all come back at the same instant
+        # Jitter: cameras that dropped together must not all come back at the same instant.
+        backoff = Backoff(self.settings.reconnect_initial_s, self.settings.reconnect_max_s, jitter=0.2)
+        delay = backoff.delay_s(attempt)
         self._set_state(SourceState.RECONNECTING, f"{reason}; attempt {attempt} in {delay:.1f} s")
         self._reconnects += 1
         SOURCE_RECONNECTS.labels(self.kind.value).inc()
