@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from classpulse_api.embed import EmbedIssuers, ViewerTokens
 from classpulse_api.events import EventLog
-from classpulse_api.routes import classes, dashboard, keys, metrics
+from classpulse_api.routes import classes, dashboard, embed, keys, metrics
 from classpulse_api.series import SeriesReader
 from classpulse_api.settings import ApiSettings
 from classpulse_api.store import ClassStore
@@ -56,6 +57,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.classes = ClassStore(client)
     app.state.keys = KeyStore(client)
     app.state.events = EventLog(stream_client)
+    app.state.embed_issuers = EmbedIssuers(client)
+    app.state.viewer_tokens = ViewerTokens(
+        client, app.state.embed_issuers, app.state.keys, settings.embed_audience, settings.embed_token_max_lifetime_s
+    )
 
     async def ready() -> tuple[bool, str]:
         try:
@@ -65,6 +70,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
         return True, "redis reachable"
 
     install_common(app, "api", ready, settings.max_request_bytes)
-    for module in (classes, metrics, keys, dashboard):
+    for module in (classes, metrics, keys, embed, dashboard):
         app.include_router(module.router)
     return app

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 
+from classpulse_api.embed import MAX_LIFETIME_S
 from classpulse_common.settings import StorageSettings
 from classpulse_common.share_correction import FILE_NAME
 
@@ -30,6 +31,15 @@ class ApiSettings(StorageSettings):
         "emotion_single_pass",
         description="CLASSPULSE_MODEL_SIGNATURE: the signature the classifier calls (its setting of the same name),"
         " whose errors are corrected",
+    )
+
+    embed_audience: str = Field(
+        "classpulse", min_length=1,
+        description="CLASSPULSE_EMBED_AUDIENCE: the `aud` a platform's viewer token must carry (docs/integrations.md)",
+    )
+    embed_token_max_lifetime_s: int = Field(
+        MAX_LIFETIME_S, ge=30, le=MAX_LIFETIME_S,
+        description="CLASSPULSE_EMBED_TOKEN_MAX_LIFETIME_S: the longest a viewer token may live (exp - iat), 15 min at most",
     )
 
     def quantification_path(self) -> Path:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from classpulse_api.deps import AdminKey, ManagedClass, ReadableClass, ReaderKey, StoreDep
+from classpulse_api.deps import AdminKey, LessonClass, ManagedClass, ReadableClass, ReaderKey, StoreDep
 from classpulse_api.models import ClassCreate, ClassOut, ClassUpdate, Page, SessionStart
 from classpulse_api.store import Session
 from classpulse_common.auth import Role
@@ -31,7 +31,7 @@ async def list_classes(key: ReaderKey, store: StoreDep, offset: Offset = 0, limi
     if key.role == Role.ADMIN:
         items, total = await store.page(offset, limit)
     else:
-        own = [record for record in await store.all() if key.can_read_class(record.teacher)]
+        own = [record for record in await store.all() if key.can_read_class(record.class_id, record.teacher)]
         items, total = own[offset : offset + limit], len(own)
     return Page(items=items, total=total, offset=offset, limit=limit)
 
@@ -56,12 +56,12 @@ async def delete_class(record: ManagedClass, store: StoreDep) -> Response:
 
 
 @router.post("/{class_id}/sessions", status_code=201, response_model=Session, summary="Start a session (lesson)")
-async def start_session(body: SessionStart, record: ReadableClass, store: StoreDep) -> Session:
+async def start_session(body: SessionStart, record: LessonClass, store: StoreDep) -> Session:
     return await store.start_session(record.class_id, body.name)
 
 
 @router.post("/{class_id}/sessions/{session_id}/end", response_model=Session, summary="End a session")
-async def end_session(session_id: str, record: ReadableClass, store: StoreDep) -> Session:
+async def end_session(session_id: str, record: LessonClass, store: StoreDep) -> Session:
     session = await store.get_session(record.class_id, session_id)
     if session is None:
         raise HTTPException(404, f"class {record.class_id!r} has no session {session_id!r}")
