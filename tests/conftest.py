@@ -108,6 +108,7 @@ class ApiService:
     base_url: str
     admin_key: str
     log: Path
+    process: subprocess.Popen
 
 
 @pytest.fixture
@@ -132,7 +133,7 @@ def start_api(infra: Stack, tmp_path: Path) -> Iterator[Callable[..., ApiService
         with log.open("w") as out:
             process = subprocess.Popen([sys.executable, "-m", "classpulse_api"], env=env, stdout=out, stderr=out)
         processes.append(process)
-        service = ApiService(f"http://127.0.0.1:{port}", admin_key, log)
+        service = ApiService(f"http://127.0.0.1:{port}", admin_key, log, process)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -146,8 +147,9 @@ def start_api(infra: Stack, tmp_path: Path) -> Iterator[Callable[..., ApiService
 
     yield start
     for process in processes:
-        process.terminate()
-        process.wait(timeout=30)
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 class Platform:

@@ -43,8 +43,9 @@ async def make_key(client, role: str, teacher_id: str | None = None) -> str:
 
 def request_for(method: str, path: str, class_id: str) -> tuple[str, str, dict | None]:
     bodies = {("POST", "/v1/classes"): {"class_id": f"x-{uuid.uuid4().hex[:6]}"}, ("PATCH", "/v1/classes/{class_id}"): {"name": "n"},
-              ("POST", "/v1/keys"): {"role": "service"}, ("POST", "/v1/classes/{class_id}/sessions"): {}}
-    url = path.replace("{class_id}", class_id).replace("{session_id}", "nosuch").replace("{key_id}", "nosuch").replace("{issuer}", "nosuch")
+              ("POST", "/v1/keys"): {"role": "service"}, ("POST", "/v1/classes/{class_id}/sessions"): {},
+              ("POST", "/v1/webhooks"): {"url": "https://hooks.example.org/x", "class_id": class_id}}
+    url = path.replace("{class_id}", class_id).replace("{session_id}", "nosuch").replace("{key_id}", "nosuch").replace("{issuer}", "nosuch").replace("{webhook_id}", "nosuch")
     return method, url, bodies.get((method, path))
 
 
@@ -72,8 +73,12 @@ async def test_every_route_enforces_keys_and_scopes(infra):
                 assert response.json()["error"]["status"] == expected
             service = await client.request(method, url, json=body, headers=auth(keys["service"]))
             assert service.status_code == 403, (method, path)
-            if (method, path) != ("GET", "/v1/classes"):  # listing answers each teacher with their own classes
-                other_teacher = await client.request(method, url, json=body, headers=auth(keys["other_teacher"]))
+            other_teacher = await client.request(method, url, json=body, headers=auth(keys["other_teacher"]))
+            if (method, path) in (("GET", "/v1/classes"), ("GET", "/v1/webhooks")):
+                assert other_teacher.status_code == 200, (method, path)  # listing answers each with their own
+            elif path.startswith("/v1/webhooks/{webhook_id}"):
+                assert other_teacher.status_code == 404, (method, path)  # another's subscription is not revealed
+            else:
                 assert other_teacher.status_code == 403, (method, path)
             teacher = await client.request(method, url, json=body, headers=auth(keys["teacher"]))
             admin = await client.request(method, url, json=body, headers=auth(ADMIN_KEY))
