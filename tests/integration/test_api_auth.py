@@ -18,6 +18,7 @@ ADMIN_ONLY = {
     ("POST", "/v1/classes"), ("PATCH", "/v1/classes/{class_id}"), ("DELETE", "/v1/classes/{class_id}"),
     ("POST", "/v1/keys"), ("GET", "/v1/keys"), ("DELETE", "/v1/keys/{key_id}"),
     ("POST", "/v1/embed/issuers"), ("GET", "/v1/embed/issuers"), ("DELETE", "/v1/embed/issuers/{issuer}"),
+    ("GET", "/v1/xapi/deliveries"),
 }
 TOKEN_ROUTES = {("POST", "/v1/embed/sessions")}
 """Authenticated by a platform's viewer token, not an API key (test_embed_api.py walks its refusals)."""

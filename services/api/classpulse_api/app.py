@@ -14,11 +14,12 @@ from classpulse_api.dispatcher import Dispatcher
 from classpulse_api.embed import EmbedIssuers, ViewerTokens
 from classpulse_api.events import EventLog
 from classpulse_api.outbox import Outbox
-from classpulse_api.routes import classes, dashboard, embed, keys, metrics, webhooks
+from classpulse_api.routes import classes, dashboard, embed, keys, metrics, webhooks, xapi_log
 from classpulse_api.series import SeriesReader
 from classpulse_api.settings import ApiSettings
 from classpulse_api.store import ClassStore
 from classpulse_api.webhooks import WebhookSender, WebhookStore
+from classpulse_api.xapi import LessonIndices, XapiExport, XapiSender, XapiStatements
 from classpulse_common.auth import Role
 from classpulse_common.keystore import KeyStore
 from classpulse_common.redis_clients import async_redis_client
@@ -49,6 +50,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             # The turn in progress finishes (a delivery in flight gets its attempt recorded); what is left waits in Redis.
             await asyncio.wait_for(worker, timeout=settings.webhook_timeout_s + 5)
         await app.state.webhook_sender.aclose()
+        if xapi is not None:
+            await xapi.sender.aclose()
         await client.aclose()
         await stream_client.aclose()
         await outbox_client.aclose()
@@ -80,9 +83,17 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.webhook_sender = WebhookSender(
         settings.webhook_allowed_networks, settings.webhook_allowed_schemes, settings.webhook_timeout_s
     )
+    xapi = None
+    if settings.xapi_endpoint is not None:
+        xapi = XapiExport(
+            XapiStatements(settings.public_url, settings.emotion_enabled),
+            LessonIndices(app.state.reader, app.state.shares),
+            XapiSender(str(settings.xapi_endpoint), settings.xapi_username, settings.xapi_password, settings.webhook_timeout_s),
+            settings.xapi_summary_interval_s * 1000,
+        )
     app.state.dispatcher = Dispatcher(
         outbox_client, app.state.outbox, app.state.webhooks, app.state.classes, app.state.webhook_sender,
-        settings.webhook_max_attempts, settings.webhook_retry_initial_s, settings.webhook_retry_max_s,
+        settings.webhook_max_attempts, settings.webhook_retry_initial_s, settings.webhook_retry_max_s, xapi,
     )
 
     async def ready() -> tuple[bool, str]:
@@ -93,6 +104,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
         return True, "redis reachable"
 
     install_common(app, "api", ready, settings.max_request_bytes)
-    for module in (classes, metrics, keys, embed, webhooks, dashboard):
+    for module in (classes, metrics, keys, embed, webhooks, xapi_log, dashboard):
         app.include_router(module.router)
     return app

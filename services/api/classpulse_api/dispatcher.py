@@ -8,7 +8,8 @@ restarted or scaled-down API loses nothing: a message is sent at least once, wit
 Two loops:
 - fan-out: reads each class's alert stream (`events:{class}`, written by the aggregator) from a cursor kept in Redis
   and queues one message per event and target (each webhook subscription covering the class; the LRS when xAPI
-  export is on); only events after a subscription was made are sent to it;
+  export is on); only events after a subscription was made are sent to it. For xAPI also the lessons started and
+  ended (the API's `{outbox}:lessons` stream) and the summary of each whole interval of a running lesson;
 - delivery: claims queued messages, sends them, and records the attempt: delivered, retried after an exponential
   backoff (CLASSPULSE_WEBHOOK_RETRY_INITIAL_S doubling up to _RETRY_MAX_S), or dead-lettered after
   CLASSPULSE_WEBHOOK_MAX_ATTEMPTS.
@@ -26,11 +27,14 @@ import redis.exceptions
 from prometheus_client import Counter
 
 from classpulse_api.outbox import Attempt, Message, Outbox
-from classpulse_api.store import ClassStore
+from classpulse_api.store import LESSONS, ClassStore
 from classpulse_api.timeparams import iso
 from classpulse_api.webhooks import SendResult, WebhookSender, WebhookStore
+from classpulse_api.xapi import TARGET as XAPI_TARGET
+from classpulse_api.xapi import XapiExport, running_lesson
 from classpulse_common.alerts import AlertEvent, events_key
 from classpulse_common.auth import now_ms
+from classpulse_common.registry import ClassRecord
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +43,8 @@ CURSORS = "{outbox}:cursors"
 LEASE = "{outbox}:fan-out-lease"
 LEASE_MS = 10_000
 FAN_OUT_EVERY_S = 1.0
-XAPI_TARGET = "xapi"
-
-Send = Callable[[Message], Awaitable[SendResult | None]]
-"""Sends one message; None when its target no longer exists (the message is dropped)."""
+SUMMARY_LAG_MS = 5_000
+"""An interval is summarised this long after it ends: the last frames of it are still on their way."""
 
 
 def alert_message(target: str, event: AlertEvent) -> Message:
@@ -63,7 +65,7 @@ class Dispatcher:
         max_attempts: int,
         retry_initial_s: float,
         retry_max_s: float,
-        xapi_send: Send | None = None,
+        xapi: XapiExport | None = None,
     ) -> None:
         self.client = client
         self.outbox = outbox
@@ -73,7 +75,7 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
-        self.xapi_send = xapi_send
+        self.xapi = xapi
         self.started_ms = now_ms()
 
     def backoff_s(self, attempt: int) -> float:
@@ -109,14 +111,16 @@ class Dispatcher:
         return await self.client.get(LEASE) == me and bool(await self.client.pexpire(LEASE, LEASE_MS))
 
     async def fan_out(self) -> int:
-        """Queues the messages of alert events not yet seen; returns how many were queued."""
+        """Queues the messages of alert events (and, for xAPI, lessons and interval summaries) not yet seen; returns
+        how many were queued."""
         hooks = await self.hooks.all()
-        if not hooks and self.xapi_send is None:
+        if not hooks and self.xapi is None:
             return 0
         queued = 0
-        for record in await self.classes.all():
+        records = await self.classes.all()
+        for record in records:
             targets = [(hook.target, hook.created_at_ms) for hook in hooks if hook.covers(record)]
-            if self.xapi_send is not None:
+            if self.xapi is not None:
                 targets.append((XAPI_TARGET, self.started_ms))
             if not targets:
                 continue
@@ -126,10 +130,50 @@ class Dispatcher:
                 event = AlertEvent.model_validate({**fields, "event_id": entry_id})
                 happened_ms = int(entry_id.split("-")[0])
                 for target, since_ms in targets:
-                    if happened_ms >= since_ms:
-                        queued += await self.outbox.enqueue(alert_message(target, event))
+                    message = self._alert_message(target, record, event) if happened_ms >= since_ms else None
+                    if message is not None:
+                        queued += await self.outbox.enqueue(message)
             if entries:
                 await self.client.hset(CURSORS, record.class_id, entries[-1][0])
+        if self.xapi is not None:
+            queued += await self._fan_out_lessons() + sum([await self._fan_out_summaries(record) for record in records])
+        return queued
+
+    def _alert_message(self, target: str, record: ClassRecord, event: AlertEvent) -> Message | None:
+        if target == XAPI_TARGET:
+            return self.xapi.statements.alert(record, event)
+        return alert_message(target, event)
+
+    async def _fan_out_lessons(self) -> int:
+        cursor = await self.client.hget(CURSORS, "lessons") or f"{self.started_ms - 1}-0"
+        entries = await self.client.xrange(LESSONS, min=f"({cursor}", count=500)
+        queued = 0
+        for _entry_id, fields in entries:
+            record = await self.classes.get(fields["class_id"])
+            session = await self.classes.get_session(fields["class_id"], fields["session_id"]) if record else None
+            if session is None:
+                continue  # the class was deleted since
+            ended = fields["ended"] == "1"
+            indices = await self.xapi.indices.over(record, session.started_at_ms, session.ended_at_ms) if ended else None
+            queued += await self.outbox.enqueue(self.xapi.statements.lesson(record, session, ended, indices))
+        if entries:
+            await self.client.hset(CURSORS, "lessons", entries[-1][0])
+        return queued
+
+    async def _fan_out_summaries(self, record: ClassRecord) -> int:
+        """A statement for each whole interval of the running lesson that ended (plus a lag) since the last one."""
+        session = await running_lesson(self.classes, record.class_id)
+        if session is None:
+            return 0
+        interval = self.xapi.summary_interval_ms
+        field = f"summary:{record.class_id}:{session.session_id}"
+        start = int(await self.client.hget(CURSORS, field) or session.started_at_ms)
+        queued = 0
+        while start + interval <= now_ms() - SUMMARY_LAG_MS:
+            indices = await self.xapi.indices.over(record, start, start + interval)
+            queued += await self.outbox.enqueue(self.xapi.statements.summary(record, session, start, start + interval, indices))
+            start += interval
+            await self.client.hset(CURSORS, field, start)
         return queued
 
     async def _delivery_turn(self) -> None:
@@ -139,7 +183,7 @@ class Dispatcher:
 
     async def _send(self, message: Message) -> SendResult | None:
         if message.target == XAPI_TARGET:
-            return await self.xapi_send(message) if self.xapi_send is not None else None
+            return await self.xapi.sender.send(message) if self.xapi is not None else None
         hook = await self.hooks.get(message.target.removeprefix("webhook:"))
         return None if hook is None else await self.webhook_sender.send(hook, message.message_id, message.body)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, IPvAnyNetwork, SecretStr
+from pydantic import Field, HttpUrl, IPvAnyNetwork, SecretStr
 
 from classpulse_api.embed import MAX_LIFETIME_S
 from classpulse_common.settings import StorageSettings
@@ -65,6 +65,19 @@ class ApiSettings(StorageSettings):
         5.0, gt=0, description="CLASSPULSE_WEBHOOK_RETRY_INITIAL_S: wait after a first failure, doubled after each"
     )
     webhook_retry_max_s: float = Field(900.0, gt=0, description="CLASSPULSE_WEBHOOK_RETRY_MAX_S: longest wait")
+
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="CLASSPULSE_PUBLIC_URL: where platforms reach this API; names the classes in xAPI statements",
+    )
+    xapi_endpoint: HttpUrl | None = Field(
+        None, description="CLASSPULSE_XAPI_ENDPOINT: the LRS's xAPI base URL (…/xAPI); unset: no xAPI export"
+    )
+    xapi_username: str = Field("", description="CLASSPULSE_XAPI_USERNAME: HTTP basic auth at the LRS")
+    xapi_password: SecretStr = Field(SecretStr(""), description="CLASSPULSE_XAPI_PASSWORD: HTTP basic auth at the LRS")
+    xapi_summary_interval_s: int = Field(
+        300, ge=10, le=86_400, description="CLASSPULSE_XAPI_SUMMARY_INTERVAL_S: a running lesson's indices sent this often"
+    )
 
     def quantification_path(self) -> Path:
         if self.quantification_file is not None:

@@ -12,6 +12,11 @@ from classpulse_common.registry import CLASS_INDEX, ClassRecord, class_key
 from classpulse_common.timeseries import class_key_pattern
 
 
+LESSONS = "{outbox}:lessons"
+"""Lessons started and ended, in order, for the exports that report them (classpulse_api.dispatcher)."""
+LESSONS_MAXLEN = 10_000
+
+
 class Session(BaseModel):
     session_id: str
     class_id: str
@@ -70,6 +75,7 @@ class ClassStore:
         session = Session(session_id=secrets.token_hex(6), class_id=class_id, name=name, started_at_ms=now_ms())
         await self.client.hset(_session_key(class_id, session.session_id), mapping=session.model_dump(mode="json", exclude_none=True))
         await self.client.zadd(_sessions_key(class_id), {session.session_id: session.started_at_ms})
+        await self._lesson_event(session)
         return session
 
     async def get_session(self, class_id: str, session_id: str) -> Session | None:
@@ -79,7 +85,12 @@ class ClassStore:
     async def end_session(self, session: Session) -> Session:
         ended = session.model_copy(update={"ended_at_ms": now_ms()})
         await self.client.hset(_session_key(session.class_id, session.session_id), "ended_at_ms", ended.ended_at_ms)
+        await self._lesson_event(ended)
         return ended
+
+    async def _lesson_event(self, session: Session) -> None:
+        fields = {"class_id": session.class_id, "session_id": session.session_id, "ended": int(session.ended_at_ms is not None)}
+        await self.client.xadd(LESSONS, fields, maxlen=LESSONS_MAXLEN, approximate=True)
 
     async def sessions(self, class_id: str, offset: int, limit: int) -> tuple[list[Session], int]:
         ids = await self.client.zrevrange(_sessions_key(class_id), offset, offset + limit - 1)
