@@ -163,8 +163,10 @@ def test_events_reach_every_subscriber_signed_retried_and_dead_lettered(start_ap
         assert {letter["message"]["message_id"] for letter in letters} == expected_ids
         assert all(letter["last_attempt"]["attempt"] == MAX_ATTEMPTS for letter in letters)
     finally:
-        for hook in (flaky, down):
-            admin.delete(f"/v1/webhooks/{hook['webhook_id']}")
+        admin.delete(f"/v1/webhooks/{flaky['webhook_id']}")
         admin.delete(f"/v1/classes/{class_id}")
         receiver.server.shutdown()
     assert teacher.get(f"/v1/webhooks/{flaky['webhook_id']}/deliveries").status_code == 404
+    # Deleting the class deleted its subscription and its log.
+    assert down["webhook_id"] not in {h["webhook_id"] for h in admin.get("/v1/webhooks").json()}
+    assert admin.get(f"/v1/webhooks/{down['webhook_id']}/deliveries").status_code == 404

@@ -30,7 +30,7 @@ from classpulse_common.schemas import ClassId
 
 _PREFIX = "webhook:"
 _INDEX = "webhooks"
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 (the prefix every secret carries, not a secret)
 
 
 class WebhookCreate(BaseModel):
@@ -106,6 +106,9 @@ class WebhookStore:
         ids = sorted(await self.client.smembers(_INDEX))
         hooks = [await self.get(webhook_id) for webhook_id in ids]
         return sorted((h for h in hooks if h is not None), key=lambda h: (h.created_at_ms, h.webhook_id))
+
+    async def of_class(self, class_id: str) -> list[StoredWebhook]:
+        return [hook for hook in await self.all() if hook.class_id == class_id]
 
     async def delete(self, webhook_id: str) -> None:
         async with self.client.pipeline(transaction=True) as pipe:

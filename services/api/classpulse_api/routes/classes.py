@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from classpulse_api.deps import AdminKey, LessonClass, ManagedClass, ReadableClass, ReaderKey, StoreDep
 from classpulse_api.models import ClassCreate, ClassOut, ClassUpdate, Page, SessionStart
@@ -49,9 +49,14 @@ async def update_class(body: ClassUpdate, record: ManagedClass, store: StoreDep)
     return updated
 
 
-@router.delete("/{class_id}", status_code=204, summary="Delete a class and every metric, session and event of it (admin)")
-async def delete_class(record: ManagedClass, store: StoreDep) -> Response:
+@router.delete(
+    "/{class_id}", status_code=204, summary="Delete a class and every metric, session, event and webhook of it (admin)"
+)
+async def delete_class(record: ManagedClass, store: StoreDep, request: Request) -> Response:
     await store.delete(record.class_id)
+    for hook in await request.app.state.webhooks.of_class(record.class_id):
+        await request.app.state.webhooks.delete(hook.webhook_id)
+        await request.app.state.outbox.forget(hook.target)
     return Response(status_code=204)
 
 

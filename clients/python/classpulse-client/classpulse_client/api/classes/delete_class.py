@@ -58,7 +58,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
 ) -> Response[Any | HTTPValidationError]:
-    """Delete a class and every metric, session and event of it (admin)
+    """Delete a class and every metric, session, event and webhook of it (admin)
 
     Args:
         class_id (str): the class's id
@@ -87,7 +87,7 @@ def sync(
     *,
     client: AuthenticatedClient,
 ) -> Any | HTTPValidationError | None:
-    """Delete a class and every metric, session and event of it (admin)
+    """Delete a class and every metric, session, event and webhook of it (admin)
 
     Args:
         class_id (str): the class's id
@@ -111,7 +111,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
 ) -> Response[Any | HTTPValidationError]:
-    """Delete a class and every metric, session and event of it (admin)
+    """Delete a class and every metric, session, event and webhook of it (admin)
 
     Args:
         class_id (str): the class's id
@@ -138,7 +138,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
 ) -> Any | HTTPValidationError | None:
-    """Delete a class and every metric, session and event of it (admin)
+    """Delete a class and every metric, session, event and webhook of it (admin)
 
     Args:
         class_id (str): the class's id
