@@ -1,12 +1,15 @@
 """The dashboard embedded by a platform, in headless Chromium against the running API (`python -m classpulse_api`):
-a viewer token opens one class read-only, leaves neither the token in the address nor a key in storage, and a
-refused token shows a page that says why."""
+the platform's page (an origin of its own) frames it, no other can; a viewer token opens one class read-only, leaves
+neither the token in the address nor a key in storage, and a refused token shows a page that says why."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -16,18 +19,77 @@ from cdp import Chromium
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 
+class PlatformPage:
+    """The platform's course page, on an origin of its own: whatever `html` is set to, at /course."""
+
+    def __init__(self) -> None:
+        self.html = ""
+        page = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                body = page.html.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
 @pytest.fixture
-def embedded_class(start_api, platform) -> Iterator[tuple[str, str]]:
+def platform_page() -> Iterator[PlatformPage]:
+    page = PlatformPage()
+    yield page
+    page.server.shutdown()
+
+
+@pytest.fixture
+def embedded_class(start_api, platform, platform_page) -> Iterator[tuple[str, str]]:
     api = start_api()
     admin = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {api.admin_key}"}, timeout=10)
     class_id = f"emb-{uuid.uuid4().hex[:6]}"
     assert admin.post("/v1/classes", json={"class_id": class_id, "name": "Year 9 algebra", "teacher": "t-emb"}).status_code == 201
-    registered = admin.post("/v1/embed/issuers", json={"issuer": platform.issuer, "algorithm": "Ed25519", "key": platform.public_pem})
+    registered = admin.post("/v1/embed/issuers", json={"issuer": platform.issuer, "algorithm": "Ed25519", "key": platform.public_pem,
+                                                       "frame_origins": [platform_page.origin]})
     assert registered.status_code == 201
     yield api.base_url, class_id
     admin.delete(f"/v1/classes/{class_id}")
     admin.delete(f"/v1/embed/issuers/{platform.issuer}")
     admin.close()
+
+
+def child_frame_url(chromium: Chromium) -> str:
+    children = chromium.send("Page.getFrameTree")["frameTree"].get("childFrames", [])
+    return children[0]["frame"]["url"] if children else ""
+
+
+def test_the_platform_frames_the_dashboard_and_no_other_site_can(chromium: Chromium, embedded_class, platform, platform_page) -> None:
+    base, class_id = embedded_class
+    embed = f"{base}/dashboard/embed"
+    platform_page.html = f'<!doctype html><iframe src="{embed}?token={platform.mint(class_id)}" width="1200" height="800"></iframe>'
+    chromium.navigate(f"{platform_page.origin}/course")
+    # The framed page ran (the browser let the platform's origin frame it): it took the token out of its address.
+    deadline = time.monotonic() + 20
+    while child_frame_url(chromium) != embed and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert child_frame_url(chromium) == embed
+    assert chromium.errors == []
+
+    # A page for no registered issuer may be framed by no site: the browser refuses it.
+    platform_page.html = f'<!doctype html><iframe src="{embed}?token=not-a-token"></iframe>'
+    chromium.navigate(f"{platform_page.origin}/course")
+    deadline = time.monotonic() + 20
+    while not any("frame-ancestors" in error for error in chromium.errors) and time.monotonic() < deadline:
+        chromium.evaluate("1")  # reads the events that arrived meanwhile
+        time.sleep(0.25)
+    assert any("frame-ancestors" in error for error in chromium.errors), chromium.errors
 
 
 def test_a_viewer_token_opens_its_class_read_only(chromium: Chromium, embedded_class, platform) -> None:
