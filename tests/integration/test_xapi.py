@@ -151,6 +151,9 @@ def test_class_level_statements_reach_the_lrs_with_no_emotion_for_presence_only(
     ended = next(s for s in presence_only if s["verb"]["id"].endswith("terminated"))
     assert ended["result"]["extensions"][f"{XAPI}/extensions/expected-students"] == 12
 
+    cursors = [field.decode() for field in redis_client.hkeys("{outbox}:cursors")]
+    assert not [field for field in cursors if field.startswith("summary:") and field.split(":")[1] in lessons]  # ended lessons
+
     attempts = [a for a in log() if any(f"_{class_id}_" in a["message_id"] for class_id in lessons)]
     assert any(a["outcome"] == "delivered" for a in attempts)
     retried = {a["message_id"] for a in attempts if a["outcome"] == "retrying"}

@@ -47,6 +47,10 @@ SUMMARY_LAG_MS = 5_000
 """An interval is summarised this long after it ends: the last frames of it are still on their way."""
 
 
+def _summary_cursor(class_id: str, session_id: str) -> str:
+    return f"summary:{class_id}:{session_id}"
+
+
 def alert_message(target: str, event: AlertEvent) -> Message:
     body = {"type": f"alert.{event.kind}", "timestamp": iso(event.t), "data": event.model_dump()}
     return Message(
@@ -156,6 +160,8 @@ class Dispatcher:
             ended = fields["ended"] == "1"
             indices = await self.xapi.indices.over(record, session.started_at_ms, session.ended_at_ms) if ended else None
             queued += await self.outbox.enqueue(self.xapi.statements.lesson(record, session, ended, indices))
+            if ended:  # its intervals are done: the ended statement carries the whole lesson
+                await self.client.hdel(CURSORS, _summary_cursor(record.class_id, session.session_id))
         if entries:
             await self.client.hset(CURSORS, "lessons", entries[-1][0])
         return queued
@@ -166,7 +172,7 @@ class Dispatcher:
         if session is None:
             return 0
         interval = self.xapi.summary_interval_ms
-        field = f"summary:{record.class_id}:{session.session_id}"
+        field = _summary_cursor(record.class_id, session.session_id)
         start = int(await self.client.hget(CURSORS, field) or session.started_at_ms)
         queued = 0
         while start + interval <= now_ms() - SUMMARY_LAG_MS:
