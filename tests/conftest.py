@@ -7,12 +7,24 @@ and left running.
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 import pytest
 import redis
+from joserfc import jwt
+from joserfc.jwk import OKPKey
 from kafka import KafkaAdminClient
+
+from classpulse_common.auth import new_key
 
 from classpulse_devstack.config import DevstackConfig
 from classpulse_devstack.kafka_topics import kafka_admin as open_kafka_admin
@@ -89,3 +101,73 @@ def stack(devstack: Stack) -> Iterator[Stack]:
     started = devstack.up(components)
     yield devstack
     devstack.down([component for component in components if component.name in started])
+
+
+@dataclass(frozen=True)
+class ApiService:
+    base_url: str
+    admin_key: str
+    log: Path
+    process: subprocess.Popen
+
+
+@pytest.fixture
+def start_api(infra: Stack, tmp_path: Path) -> Iterator[Callable[..., ApiService]]:
+    """`start_api(**settings)` runs `python -m classpulse_api` on a free port against the session's Redis, with a fresh
+    admin key and CLASSPULSE_<NAME> settings of the test's own; each is stopped (SIGTERM) after the test."""
+    processes: list[subprocess.Popen] = []
+
+    def start(**settings: str) -> ApiService:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        admin_key = new_key()[1]
+        env = {
+            **os.environ,
+            "CLASSPULSE_HTTP_PORT": str(port),
+            "CLASSPULSE_REDIS_URL": f"redis://127.0.0.1:{infra.config.redis_port}/0",
+            "CLASSPULSE_ADMIN_API_KEY": admin_key,
+            **{f"CLASSPULSE_{name.upper()}": value for name, value in settings.items()},
+        }
+        log = tmp_path / f"api-{port}.log"
+        with log.open("w") as out:
+            process = subprocess.Popen([sys.executable, "-m", "classpulse_api"], env=env, stdout=out, stderr=out)
+        processes.append(process)
+        service = ApiService(f"http://127.0.0.1:{port}", admin_key, log, process)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{service.base_url}/readyz", timeout=2).status_code == 200:
+                    return service
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"the API is not ready after 60 s: {log.read_text()}"
+            time.sleep(0.2)
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+class Platform:
+    """An e-learning platform's back end as the embedding tests play it: its own Ed25519 key, minting viewer tokens."""
+
+    def __init__(self, issuer: str) -> None:
+        self.issuer = issuer
+        self.signing_key = OKPKey.generate_key("Ed25519")
+        self.public_pem = self.signing_key.as_pem(private=False).decode()
+
+    def mint(self, class_id: str | None, lifetime_s: int = 300, issued_ago_s: int = 0, signing_key=None, **claims: object) -> str:
+        iat = int(time.time()) - issued_ago_s
+        payload = {"iss": self.issuer, "aud": "classpulse", "class_id": class_id, "iat": iat, "exp": iat + lifetime_s,
+                   "jti": uuid.uuid4().hex, **claims}
+        payload = {name: value for name, value in payload.items() if value is not None}  # None: a claim left out
+        return jwt.encode({"alg": "Ed25519"}, payload, signing_key or self.signing_key, algorithms=["Ed25519"])
+
+
+@pytest.fixture
+def platform() -> Platform:
+    return Platform(f"https://lms-{uuid.uuid4().hex[:6]}.example.org")

@@ -17,7 +17,11 @@ OPEN_ROUTES = {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirec
 ADMIN_ONLY = {
     ("POST", "/v1/classes"), ("PATCH", "/v1/classes/{class_id}"), ("DELETE", "/v1/classes/{class_id}"),
     ("POST", "/v1/keys"), ("GET", "/v1/keys"), ("DELETE", "/v1/keys/{key_id}"),
+    ("POST", "/v1/embed/issuers"), ("GET", "/v1/embed/issuers"), ("DELETE", "/v1/embed/issuers/{issuer}"),
+    ("GET", "/v1/xapi/deliveries"),
 }
+TOKEN_ROUTES = {("POST", "/v1/embed/sessions")}
+"""Authenticated by a platform's viewer token, not an API key (test_embed_api.py walks its refusals)."""
 
 
 @asynccontextmanager
@@ -40,8 +44,9 @@ async def make_key(client, role: str, teacher_id: str | None = None) -> str:
 
 def request_for(method: str, path: str, class_id: str) -> tuple[str, str, dict | None]:
     bodies = {("POST", "/v1/classes"): {"class_id": f"x-{uuid.uuid4().hex[:6]}"}, ("PATCH", "/v1/classes/{class_id}"): {"name": "n"},
-              ("POST", "/v1/keys"): {"role": "service"}, ("POST", "/v1/classes/{class_id}/sessions"): {}}
-    url = path.replace("{class_id}", class_id).replace("{session_id}", "nosuch").replace("{key_id}", "nosuch")
+              ("POST", "/v1/keys"): {"role": "service"}, ("POST", "/v1/classes/{class_id}/sessions"): {},
+              ("POST", "/v1/webhooks"): {"url": "https://hooks.example.org/x", "class_id": class_id}}
+    url = path.replace("{class_id}", class_id).replace("{session_id}", "nosuch").replace("{key_id}", "nosuch").replace("{issuer}", "nosuch").replace("{webhook_id}", "nosuch")
     return method, url, bodies.get((method, path))
 
 
@@ -60,7 +65,7 @@ async def test_every_route_enforces_keys_and_scopes(infra):
         routes = [(m.upper(), p) for p, ops in app.openapi()["paths"].items() if p not in OPEN_ROUTES for m in ops]
         assert len(routes) >= 13
         for method, path in routes:
-            if path.endswith("/stream") or (method, path) == ("DELETE", "/v1/classes/{class_id}"):
+            if path.endswith("/stream") or (method, path) == ("DELETE", "/v1/classes/{class_id}") or (method, path) in TOKEN_ROUTES:
                 continue  # streaming and deleting the class are checked below, once the rest is done
             method, url, body = request_for(method, path, class_id)
             for headers, expected in ((None, 401), ({"Authorization": "Bearer cpk_nope_nope"}, 401), ({"X-API-Key": "garbage"}, 401)):
@@ -69,8 +74,12 @@ async def test_every_route_enforces_keys_and_scopes(infra):
                 assert response.json()["error"]["status"] == expected
             service = await client.request(method, url, json=body, headers=auth(keys["service"]))
             assert service.status_code == 403, (method, path)
-            if (method, path) != ("GET", "/v1/classes"):  # listing answers each teacher with their own classes
-                other_teacher = await client.request(method, url, json=body, headers=auth(keys["other_teacher"]))
+            other_teacher = await client.request(method, url, json=body, headers=auth(keys["other_teacher"]))
+            if (method, path) in (("GET", "/v1/classes"), ("GET", "/v1/webhooks")):
+                assert other_teacher.status_code == 200, (method, path)  # listing answers each with their own
+            elif path.startswith("/v1/webhooks/{webhook_id}"):
+                assert other_teacher.status_code == 404, (method, path)  # another's subscription is not revealed
+            else:
                 assert other_teacher.status_code == 403, (method, path)
             teacher = await client.request(method, url, json=body, headers=auth(keys["teacher"]))
             admin = await client.request(method, url, json=body, headers=auth(ADMIN_KEY))
@@ -100,6 +109,23 @@ async def test_every_route_enforces_keys_and_scopes(infra):
         assert deleted.status_code == 403
         assert (await client.delete(f"/v1/classes/{class_id}", headers=auth(ADMIN_KEY))).status_code == 204
         assert (await client.get(f"/v1/classes/{class_id}", headers=auth(ADMIN_KEY))).status_code == 404
+
+
+async def test_the_openapi_document_declares_how_each_route_authenticates(infra):
+    async with running_api(infra) as (app, _client):
+        document = app.openapi()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearerKey"] == {**schemes["bearerKey"], "type": "http", "scheme": "bearer"}
+    assert schemes["headerKey"]["in"] == "header" and schemes["headerKey"]["name"] == "X-API-Key"
+    assert schemes["viewerToken"]["bearerFormat"] == "JWT"
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if path in OPEN_ROUTES:
+                assert "security" not in operation, (method, path)
+            elif (method.upper(), path) in TOKEN_ROUTES:
+                assert operation["security"] == [{"viewerToken": []}], (method, path)
+            else:
+                assert operation["security"] == [{"bearerKey": []}, {"headerKey": []}], (method, path)
 
 
 async def test_validation_errors_are_clear_422s(infra):

@@ -205,18 +205,23 @@ def test_network_is_default_deny_and_ingress_is_tls_only(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_ingest_reaches_the_camera_networks_it_is_configured_for_and_nothing_else(overlay: str) -> None:
+@pytest.mark.parametrize(
+    ("service", "setting"),
+    [("ingest", "CLASSPULSE_SOURCE_ALLOWED_NETWORKS"), ("api", "CLASSPULSE_WEBHOOK_ALLOWED_NETWORKS")],
+    ids=["ingest-cameras", "api-webhooks"],
+)
+def test_a_service_reaches_the_networks_it_is_configured_for_and_nothing_else(overlay: str, service: str, setting: str) -> None:
     objects = render(overlay)
-    networks = json.loads(container_env(objects, containers(named(objects, "Deployment", "ingest"))[0])["CLASSPULSE_SOURCE_ALLOWED_NETWORKS"]["value"])
+    networks = json.loads(container_env(objects, containers(named(objects, "Deployment", service))[0])[setting]["value"])
     egress = [
         rule
         for policy in objects_of(objects, "NetworkPolicy")
         if "Egress" in policy["spec"]["policyTypes"]
-        and _selects(policy["spec"]["podSelector"], {"app.kubernetes.io/name": "ingest"})
+        and _selects(policy["spec"]["podSelector"], {"app.kubernetes.io/name": service})
         for rule in policy["spec"].get("egress", [])
     ]
     peers = [peer for rule in egress for peer in rule.get("to", [{}])]
-    # Pods of the namespace (Kafka, Redis) and DNS, else only the camera networks: no rule open to every address.
+    # Pods of the namespace (Kafka, Redis) and DNS, else only the configured networks: no rule open to every address.
     assert all(peer and (set(peer) <= {"podSelector", "namespaceSelector"} or set(peer) == {"ipBlock"}) for peer in peers), peers
     assert sorted(peer["ipBlock"]["cidr"] for peer in peers if "ipBlock" in peer) == sorted(networks)
     assert overlay != "prod" or networks == []

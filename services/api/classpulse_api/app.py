@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,12 +10,17 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from classpulse_api.dispatcher import Dispatcher
+from classpulse_api.embed import EmbedIssuers, ViewerTokens
 from classpulse_api.events import EventLog
 from classpulse_api.live import LiveBroadcaster
-from classpulse_api.routes import classes, dashboard, keys, metrics
+from classpulse_api.outbox import Outbox
+from classpulse_api.routes import classes, dashboard, embed, keys, metrics, webhooks, xapi_log
 from classpulse_api.series import SeriesReader
 from classpulse_api.settings import ApiSettings
 from classpulse_api.store import ClassStore
+from classpulse_api.webhooks import WebhookSender, WebhookStore
+from classpulse_api.xapi import LessonIndices, XapiExport, XapiSender, XapiStatements
 from classpulse_common.auth import Role
 from classpulse_common.keystore import KeyStore
 from classpulse_common.redis_clients import async_redis_client
@@ -28,6 +34,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
     client = async_redis_client(settings, decode_responses=True, protocol=3)
     # Streams block for up to a second per read: a client of their own keeps them off the request pool's sockets.
     stream_client = async_redis_client(settings, socket_timeout=10, decode_responses=True, protocol=3)
+    # The delivery worker's own too: it blocks on the outbox queue for a second at a time.
+    outbox_client = async_redis_client(settings, socket_timeout=10, decode_responses=True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,10 +43,20 @@ def create_app(settings: ApiSettings) -> FastAPI:
             settings.admin_api_key.get_secret_value(), Role.ADMIN, "bootstrap admin"
         ):
             log.warning("the bootstrap admin key was revoked; it stays revoked (put a new one in its Secret)")
+        stop = asyncio.Event()
+        worker = asyncio.create_task(app.state.dispatcher.run(stop)) if settings.integrations_worker else None
         yield
         await app.state.live.close()
+        stop.set()
+        if worker is not None:
+            # The turn in progress finishes (a delivery in flight gets its attempt recorded); what is left waits in Redis.
+            await asyncio.wait_for(worker, timeout=settings.webhook_timeout_s + 5)
+        await app.state.webhook_sender.aclose()
+        if xapi is not None:
+            await xapi.sender.aclose()
         await client.aclose()
         await stream_client.aclose()
+        await outbox_client.aclose()
 
     app = FastAPI(
         title="ClassPulse API",
@@ -59,6 +77,27 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.keys = KeyStore(client)
     app.state.events = EventLog(stream_client)
     app.state.live = LiveBroadcaster(app.state.reader, app.state.events)
+    app.state.embed_issuers = EmbedIssuers(client)
+    app.state.viewer_tokens = ViewerTokens(
+        client, app.state.embed_issuers, app.state.keys, settings.embed_audience, settings.embed_token_max_lifetime_s
+    )
+    app.state.webhooks = WebhookStore(client)
+    app.state.outbox = Outbox(outbox_client)
+    app.state.webhook_sender = WebhookSender(
+        settings.webhook_allowed_networks, settings.webhook_allowed_schemes, settings.webhook_timeout_s
+    )
+    xapi = None
+    if settings.xapi_endpoint is not None:
+        xapi = XapiExport(
+            XapiStatements(settings.public_url, settings.emotion_enabled),
+            LessonIndices(app.state.reader, app.state.shares),
+            XapiSender(str(settings.xapi_endpoint), settings.xapi_username, settings.xapi_password, settings.webhook_timeout_s),
+            settings.xapi_summary_interval_s * 1000,
+        )
+    app.state.dispatcher = Dispatcher(
+        outbox_client, app.state.outbox, app.state.webhooks, app.state.classes, app.state.webhook_sender,
+        settings.webhook_max_attempts, settings.webhook_retry_initial_s, settings.webhook_retry_max_s, xapi,
+    )
 
     async def ready() -> tuple[bool, str]:
         try:
@@ -68,6 +107,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
         return True, "redis reachable"
 
     install_common(app, "api", ready, settings.max_request_bytes)
-    for module in (classes, metrics, keys, dashboard):
+    for module in (classes, metrics, keys, embed, webhooks, xapi_log, dashboard):
         app.include_router(module.router)
     return app

@@ -31,7 +31,7 @@ ReaderDep = Annotated[SeriesReader, Depends(get_reader)]
 StoreDep = Annotated[ClassStore, Depends(get_store)]
 CorrectionDep = Annotated[ShareCorrection, Depends(get_correction)]
 AdminKey = Annotated[ApiKey, Depends(require_role(Role.ADMIN))]
-ReaderKey = Annotated[ApiKey, Depends(require_role(Role.ADMIN, Role.TEACHER))]
+ReaderKey = Annotated[ApiKey, Depends(require_role(Role.ADMIN, Role.TEACHER, Role.VIEWER))]
 ClassIdParam = Annotated[ClassId, Path(description="the class's id")]
 
 
@@ -40,7 +40,7 @@ async def readable_class(request: Request, class_id: ClassIdParam, key: ReaderKe
     record = await store.get(class_id)
     if record is None:
         raise HTTPException(404, f"class {class_id!r} does not exist")
-    if not key.can_read_class(record.teacher):
+    if not key.can_read_class(record.class_id, record.teacher):
         raise HTTPException(403, f"this key may not read class {class_id!r}")
     if not request.app.state.settings.emotion_enabled:
         # A presence-only deployment: no class has emotions, whatever its own setting says.
@@ -49,6 +49,16 @@ async def readable_class(request: Request, class_id: ClassIdParam, key: ReaderKe
 
 
 ReadableClass = Annotated[ClassRecord, Depends(readable_class)]
+
+
+async def lesson_class(record: ReadableClass, key: ReaderKey) -> ClassRecord:
+    """A class whose lessons the caller may start and end: its teacher or an admin, not an embedded viewer."""
+    if key.role == Role.VIEWER:
+        raise HTTPException(403, "a viewer key only reads its class; lessons are started and ended by its teacher")
+    return record
+
+
+LessonClass = Annotated[ClassRecord, Depends(lesson_class)]
 
 
 async def managed_class(class_id: ClassIdParam, _key: AdminKey, store: StoreDep) -> ClassRecord:

@@ -44,6 +44,11 @@ return reply
 """
 
 
+LESSONS = "{outbox}:lessons"
+"""Lessons started and ended, in order, for the exports that report them (classpulse_api.dispatcher)."""
+LESSONS_MAXLEN = 10_000
+
+
 class Session(BaseModel):
     session_id: str
     class_id: str
@@ -84,6 +89,11 @@ class ClassStore:
         records = [ClassRecord.from_hash(dict(zip(flat[::2], flat[1::2], strict=True))) for flat in hashes]
         return records, int(total)
 
+    async def all(self) -> list[ClassRecord]:
+        """Every class, in one round trip (the integrations' fan-out reads them each second)."""
+        records, _ = await self.page(0, 2**31 - 1)
+        return records
+
     async def delete(self, class_id: str) -> int:
         """The class and everything kept about it: registry entry, series, sessions, events, the per-source state
         of the pipeline. Returns keys removed. No keyspace scan: every key is named by classkeys.py (fixed names,
@@ -110,6 +120,7 @@ class ClassStore:
         session = Session(session_id=secrets.token_hex(6), class_id=class_id, name=name, started_at_ms=now_ms())
         await self.client.hset(session_key(class_id, session.session_id), mapping=session.model_dump(mode="json", exclude_none=True))
         await self.client.zadd(sessions_key(class_id), {session.session_id: session.started_at_ms})
+        await self._lesson_event(session)
         return session
 
     async def get_session(self, class_id: str, session_id: str) -> Session | None:
@@ -119,7 +130,12 @@ class ClassStore:
     async def end_session(self, session: Session) -> Session:
         ended = session.model_copy(update={"ended_at_ms": now_ms()})
         await self.client.hset(session_key(session.class_id, session.session_id), "ended_at_ms", ended.ended_at_ms)
+        await self._lesson_event(ended)
         return ended
+
+    async def _lesson_event(self, session: Session) -> None:
+        fields = {"class_id": session.class_id, "session_id": session.session_id, "ended": int(session.ended_at_ms is not None)}
+        await self.client.xadd(LESSONS, fields, maxlen=LESSONS_MAXLEN, approximate=True)
 
     async def sessions(self, class_id: str, offset: int, limit: int) -> tuple[list[Session], int]:
         pipeline = self.client.pipeline(transaction=False)

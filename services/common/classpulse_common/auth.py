@@ -3,7 +3,9 @@
 - admin: manages classes and keys, reads everything;
 - teacher: reads only the classes whose `teacher` is the key's teacher id;
 - service: may only post frames (ingest);
-- student: may only post frames of one class (`class_id`), from the student page; short-lived (`expires_at_ms`).
+- student: may only post frames of one class (`class_id`), from the student page; short-lived (`expires_at_ms`);
+- viewer: may only read one class (`class_id`), from a dashboard embedded by a platform; short-lived, never issued
+  by hand (the API exchanges a platform's viewer token for one: classpulse_api.embed).
 
 A key is `cpk_<id>_<secret>`: the id finds the record, the secret is checked against its SHA-256 with a constant-time
 comparison. Only the hash is stored (in Redis, `apikey:<id>`); keys are 256-bit random, so a fast hash is enough
@@ -28,6 +30,7 @@ class Role(StrEnum):
     TEACHER = "teacher"
     SERVICE = "service"
     STUDENT = "student"
+    VIEWER = "viewer"
 
 
 class ApiKey(BaseModel):
@@ -35,14 +38,16 @@ class ApiKey(BaseModel):
     role: Role
     name: str = ""
     teacher_id: str | None = Field(None, description="for teacher keys: the teacher whose classes it reads")
-    class_id: str | None = Field(None, description="for student keys: the one class whose frames it may post")
+    class_id: str | None = Field(None, description="for student keys: the one class whose frames it may post; for viewer keys: the one class it reads")
     camera_kind: CameraKind | None = Field(
         None, description="for student keys: what the page's camera shows (personal, the default: the student alone)"
     )
     created_at_ms: int = 0
     expires_at_ms: int | None = Field(None, description="when the key stops working; None: until revoked")
 
-    def can_read_class(self, class_teacher: str | None) -> bool:
+    def can_read_class(self, class_id: str, class_teacher: str | None) -> bool:
+        if self.role == Role.VIEWER:
+            return class_id == self.class_id
         return self.role == Role.ADMIN or (self.role == Role.TEACHER and class_teacher is not None and class_teacher == self.teacher_id)
 
     def can_post_frames(self, class_id: str) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import redis.asyncio as aioredis
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from classpulse_common.auth import ApiKey, InvalidKey, Role, hash_secret, new_key, now_ms, secret_matches, split_key
 from classpulse_common.schemas import CameraKind
@@ -84,12 +85,20 @@ class KeyStore:
         return bool(await self.client.eval(_REVOKE, 2, _PREFIX + key_id, _REVOKED, key_id))
 
 
+BEARER = HTTPBearer(auto_error=False, scheme_name="bearerKey", description="Authorization: Bearer <API key>")
+HEADER_KEY = APIKeyHeader(
+    name="X-API-Key", auto_error=False, scheme_name="headerKey", description="the API key, if not sent as a Bearer token"
+)
+"""Declared with fastapi.security so that the OpenAPI document names both ways of presenting a key (its security
+schemes); neither refuses by itself (auto_error off): `authenticated` answers a missing key with its own 401."""
+
+
 async def authenticated(
     request: Request,
-    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
-    x_api_key: Annotated[str | None, Header(description="the API key, if not sent as a Bearer token")] = None,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
+    x_api_key: Annotated[str | None, Depends(HEADER_KEY)] = None,
 ) -> ApiKey:
-    presented = x_api_key or (authorization[7:] if authorization and authorization.lower().startswith("bearer ") else None)
+    presented = x_api_key or (bearer.credentials if bearer else None)
     if not presented:
         raise HTTPException(401, "an API key is required (Authorization: Bearer <key>)", headers={"WWW-Authenticate": "Bearer"})
     try:

@@ -128,6 +128,10 @@ def install_common(app: FastAPI, service: str, readiness: ReadinessCheck, max_bo
         route = getattr(request.scope.get("route"), "path", "unmatched")
         HTTP_SECONDS.labels(service, route, request.method).observe(time.perf_counter() - started)
         HTTP_REQUESTS.labels(service, route, request.method, str(response.status_code)).inc()
+        # A page with its own Content-Security-Policy says who may frame it (frame-ancestors: an embedded dashboard
+        # names its platform); a DENY added here would override that in browsers that read both.
+        framing_set = "content-security-policy" in response.headers
         for name, value in BASELINE_HEADERS.items():
-            response.headers.setdefault(name, value)
+            if not (framing_set and name == "X-Frame-Options"):
+                response.headers.setdefault(name, value)
         return response

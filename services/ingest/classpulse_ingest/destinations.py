@@ -1,13 +1,7 @@
-"""Where a stream source may point: only at the camera networks an operator listed, with the schemes they allow.
-
-A stream URL given to the service (by an admin, or by whoever holds an admin key) makes ingest connect wherever it
-says; without a bound that is a way into the cluster's network (server-side request forgery): the cloud metadata
-service, the pods' own loopback, any internal host. So a stream's host must resolve only to addresses inside
-CLASSPULSE_SOURCE_ALLOWED_NETWORKS (none by default: no stream at all until camera networks are listed), checked when
-the source starts and again at every reconnection (a name may resolve elsewhere later). Loopback, link-local
-(169.254.169.254 is the metadata service of most clouds), the other clouds' metadata addresses, multicast and
-unspecified addresses are refused even inside a broad entry such as 0.0.0.0/0: only an entry within their own range
-lets them in (127.0.0.0/8 for a camera relay on the same host).
+"""Where a stream source may point: only at the camera networks an operator listed
+(CLASSPULSE_SOURCE_ALLOWED_NETWORKS, none by default: no stream at all until camera networks are listed), with the
+schemes they allow; the rules are classpulse_common.destinations', checked when the source starts and again at every
+reconnection.
 
 What FFmpeg opens by itself after that (an HTTP redirect, an HLS playlist's segments) is beyond this check; the
 Kubernetes egress policy, which lets ingest reach the same camera networks and nothing else, bounds those.
@@ -15,66 +9,15 @@ Kubernetes egress policy, which lets ingest reach the same camera networks and n
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
-from classpulse_ingest.diagnose import SourceError, redact
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-GUARDED_RANGES = tuple(
-    ipaddress.ip_network(network)
-    for network in (
-        "0.0.0.0/8",  # "this host"
-        "127.0.0.0/8",  # loopback
-        "169.254.0.0/16",  # link-local, with the metadata service of AWS, GCP, Azure, OpenStack at 169.254.169.254
-        "100.100.100.200/32",  # Alibaba Cloud's metadata service
-        "168.63.129.16/32",  # Azure's host services (WireServer)
-        "224.0.0.0/4",  # multicast
-        "240.0.0.0/4",  # reserved, broadcast
-        "::/128",
-        "::1/128",
-        "fe80::/10",
-        "fd00:ec2::254/128",  # AWS's metadata service over IPv6
-        "ff00::/8",
-    )
-)
-
-
-def address_allowed(address: Address, allowed: Iterable[Network]) -> bool:
-    """Whether `address` is in an allowed network, and, if it is in a guarded range, in an entry within that range."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:169.254.169.254 is 169.254.169.254
-    containing = [network for network in allowed if network.version == address.version and address in network]
-    guarded = [rng for rng in GUARDED_RANGES if rng.version == address.version and address in rng]
-    return bool(containing) and all(any(network.subnet_of(rng) for network in containing) for rng in guarded)
+from classpulse_common.destinations import DestinationRefused, Network, check_destination
+from classpulse_ingest.diagnose import SourceError
 
 
 def check_stream_destination(url: str, allowed_networks: Iterable[Network], allowed_schemes: Iterable[str]) -> None:
-    """Raises SourceError unless the URL's scheme is allowed and every address its host resolves to is. The answer
-    names neither the addresses nor anything the host said: it must not map the internal network for its caller."""
+    """Raises SourceError unless the URL's scheme is allowed and every address its host resolves to is."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise SourceError("bad_location", "the stream URL is malformed") from None
-    schemes = sorted(allowed_schemes)
-    if parts.scheme not in schemes:
-        raise SourceError("bad_location", f"unsupported URL scheme in {redact(url)!r}: use {', '.join(schemes)}")
-    if not parts.hostname:
-        raise SourceError("bad_location", f"{redact(url)!r} names no host")
-    try:
-        resolved = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        raise SourceError("unresolved", f"the host of {redact(url)} does not resolve") from None
-    networks = list(allowed_networks)
-    # A scoped IPv6 address (fe80::1%eth0) is checked without its scope.
-    addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in resolved}
-    if not networks or not all(address_allowed(address, networks) for address in addresses):
-        raise SourceError(
-            "not_allowed",
-            f"{redact(url)} is outside the networks stream sources may reach (CLASSPULSE_SOURCE_ALLOWED_NETWORKS)",
-        )
+        check_destination(url, allowed_networks, allowed_schemes, "stream", "CLASSPULSE_SOURCE_ALLOWED_NETWORKS")
+    except DestinationRefused as refusal:
+        raise SourceError(refusal.cause, str(refusal)) from None

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from urllib.parse import urlsplit
+
+from classpulse_common.destinations import redact
 
 _CONTAINERS = (
     (0, b"RIFF", "AVI"),
@@ -79,19 +80,3 @@ def unopened_stream(url: str, timeout_s: float) -> SourceError:
         f"{redact(url)} did not open as a video stream within {timeout_s:g} s: check its address, path, credentials "
         "and codec from the camera's side",
     )
-
-
-def redact(url: str) -> str:
-    """The URL without its credentials: camera URLs carry them in the user part (rtsp://user:secret@host/...) or in
-    the query (?user=admin&password=...); both are hidden, the query's names kept."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "(malformed URL)"
-    netloc = parts.netloc
-    if "@" in netloc:
-        host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname or ""
-        netloc = f"***@{host}" + (f":{port}" if port else "")
-    query = "&".join(f"{name.partition('=')[0]}=***" for name in parts.query.split("&")) if parts.query else ""
-    return parts._replace(netloc=netloc, query=query, fragment="").geturl()

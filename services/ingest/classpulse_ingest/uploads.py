@@ -247,7 +247,7 @@ async def issue_student_token(
     fields = await request.app.state.redis.hgetall(class_key(class_id))
     if not fields:
         raise HTTPException(404, f"class {class_id!r} is not registered")
-    if not key.can_read_class(ClassRecord.from_hash(fields).teacher):
+    if not key.can_read_class(class_id, ClassRecord.from_hash(fields).teacher):
         raise HTTPException(403, f"this key may not issue tokens for class {class_id!r}")
     body = body or StudentTokenRequest()
     ttl_s = body.ttl_s or request.app.state.settings.student_token_ttl_s

@@ -24,8 +24,9 @@ import cv2
 import numpy as np
 from prometheus_client import Counter
 
+from classpulse_common.destinations import redact
 from classpulse_ingest.destinations import check_stream_destination
-from classpulse_ingest.diagnose import SourceError, redact, unopened_stream, unreadable_file
+from classpulse_ingest.diagnose import SourceError, unopened_stream, unreadable_file
 from classpulse_ingest.images import ImageRejected, decode_image
 from classpulse_ingest.settings import IngestSettings
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from classpulse_api.deps import AdminKey, ManagedClass, ReadableClass, ReaderKey, StoreDep
+from classpulse_api.deps import AdminKey, LessonClass, ManagedClass, ReadableClass, ReaderKey, StoreDep
 from classpulse_api.models import ClassCreate, ClassOut, ClassUpdate, Page, SessionStart
 from classpulse_api.store import Session
 from classpulse_common.auth import Role
@@ -34,7 +34,10 @@ async def list_classes(key: ReaderKey, store: StoreDep, offset: Offset = 0, limi
     elif key.teacher_id:
         items, total = await store.page(offset, limit, teacher=key.teacher_id)
     else:
-        items, total = [], 0
+        # A viewer key reads its one class; other keys (service, student) read none.
+        record = await store.get(key.class_id) if key.role == Role.VIEWER and key.class_id else None
+        own = [record] if record is not None else []
+        items, total = own[offset : offset + limit], len(own)
     return Page(items=items, total=total, offset=offset, limit=limit)
 
 
@@ -51,19 +54,24 @@ async def update_class(body: ClassUpdate, record: ManagedClass, store: StoreDep)
     return updated
 
 
-@router.delete("/{class_id}", status_code=204, summary="Delete a class and every metric, session and event of it (admin)")
-async def delete_class(record: ManagedClass, store: StoreDep) -> Response:
+@router.delete(
+    "/{class_id}", status_code=204, summary="Delete a class and every metric, session, event and webhook of it (admin)"
+)
+async def delete_class(record: ManagedClass, store: StoreDep, request: Request) -> Response:
     await store.delete(record.class_id)
+    for hook in await request.app.state.webhooks.of_class(record.class_id):
+        await request.app.state.webhooks.delete(hook.webhook_id)
+        await request.app.state.outbox.forget(hook.target)
     return Response(status_code=204)
 
 
 @router.post("/{class_id}/sessions", status_code=201, response_model=Session, summary="Start a session (lesson)")
-async def start_session(body: SessionStart, record: ReadableClass, store: StoreDep) -> Session:
+async def start_session(body: SessionStart, record: LessonClass, store: StoreDep) -> Session:
     return await store.start_session(record.class_id, body.name)
 
 
 @router.post("/{class_id}/sessions/{session_id}/end", response_model=Session, summary="End a session")
-async def end_session(session_id: str, record: ReadableClass, store: StoreDep) -> Session:
+async def end_session(session_id: str, record: LessonClass, store: StoreDep) -> Session:
     session = await store.get_session(record.class_id, session_id)
     if session is None:
         raise HTTPException(404, f"class {record.class_id!r} has no session {session_id!r}")

@@ -3,14 +3,22 @@
 The page holds no secret and no data: it asks the teacher for an API key, keeps it in the tab's sessionStorage and
 calls the /v1 routes with it like any other client. So these routes need no key, and they stay out of the OpenAPI
 schema, which documents the API itself.
+
+`/dashboard/embed?token=<viewer token>` is the same page opened by a platform (classpulse_api.embed): the token is
+exchanged here, once, for a viewer key handed to the page in a meta tag (the page keeps it in memory only and drops
+the token from its address); a refused token gets a page that says why, with the API's status (401 or 403). The
+embedded page may be framed by the issuer's registered origins only.
 """
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse
+
+from classpulse_api.embed import EmbedIssuer, EmbedRefused
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
@@ -27,28 +35,57 @@ MEDIA_TYPES = {
 ASSETS = {path.name: path for path in ASSETS_DIR.iterdir() if path.suffix in MEDIA_TYPES and path.name != PAGE}
 """Only the files shipped beside the page, by exact name: a request can never reach outside the folder."""
 
-SECURITY_HEADERS = {
-    # Scripts, styles and calls only from this origin, no inline script or style, never inside another site's frame.
-    "Content-Security-Policy": "; ".join(
-        (
-            "default-src 'none'",
-            "script-src 'self'",
-            "style-src 'self'",
-            "img-src 'self'",
-            "connect-src 'self'",
-            "base-uri 'none'",
-            "form-action 'none'",
-            "frame-ancestors 'none'",
-        )
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-    # Revalidate every time: a new release's page and scripts are never mixed with cached old ones.
-    "Cache-Control": "no-cache",
-}
+
+
+def security_headers(frame_origins: tuple[str, ...] = ()) -> dict[str, str]:
+    """Scripts, styles and calls only from this origin, no inline script or style; inside no other site's frame but
+    the given origins' (an embedding platform's)."""
+    ancestors = " ".join(frame_origins) if frame_origins else "'none'"
+    headers = {
+        "Content-Security-Policy": "; ".join(
+            (
+                "default-src 'none'",
+                "script-src 'self'",
+                "style-src 'self'",
+                "img-src 'self'",
+                "connect-src 'self'",
+                "base-uri 'none'",
+                "form-action 'none'",
+                f"frame-ancestors {ancestors}",
+            )
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+        # Revalidate every time: a new release's page and scripts are never mixed with cached old ones.
+        "Cache-Control": "no-cache",
+    }
+    if not frame_origins:
+        headers["X-Frame-Options"] = "DENY"  # for browsers older than frame-ancestors
+    return headers
+
+
+SECURITY_HEADERS = security_headers()
+REFUSAL_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <meta name="referrer" content="no-referrer">
+  <title>ClassPulse \u00b7 dashboard not available</title>
+  <link rel="icon" href="/dashboard/icon.svg" type="image/svg+xml">
+  <link rel="stylesheet" href="/dashboard/style.css">
+</head>
+<body>
+  <section id="embed-refused" class="key-panel" data-status="{status}">
+    <h1>This dashboard cannot be shown</h1>
+    <p id="embed-reason" class="key-error" role="alert">{reason}</p>
+    <p>Open it again from your learning platform: it gives a new link each time.</p>
+  </section>
+</body>
+</html>
+"""
 
 
 def _file(path: Path) -> FileResponse:
@@ -58,6 +95,30 @@ def _file(path: Path) -> FileResponse:
 @router.get("/dashboard")
 async def dashboard_page() -> FileResponse:
     return _file(ASSETS_DIR / PAGE)
+
+
+@router.get("/dashboard/embed")
+async def embedded_dashboard(request: Request, token: str | None = None) -> HTMLResponse:
+    state = request.app.state
+    issuer: EmbedIssuer | None = None
+    try:
+        if not token:
+            raise EmbedRefused(401, "this address holds no viewer token (it can be used once, from the platform)")
+        session, issuer = await state.viewer_tokens.exchange(token, state.classes.get)
+    except EmbedRefused as refusal:
+        frames = _frame_origins(refusal.issuer)
+        page = REFUSAL_PAGE.format(status=refusal.status, reason=html.escape(refusal.message))
+        return HTMLResponse(page, status_code=refusal.status, headers={**security_headers(frames), "Cache-Control": "no-store"})
+    page = (ASSETS_DIR / PAGE).read_text().replace(
+        "<head>", f'<head>\n  <meta name="classpulse-viewer" content="{html.escape(session.model_dump_json())}">', 1
+    )
+    # no-store: the page carries a key.
+    return HTMLResponse(page, headers={**security_headers(_frame_origins(issuer)), "Cache-Control": "no-store"})
+
+
+def _frame_origins(issuer: EmbedIssuer | None) -> tuple[str, ...]:
+    # HttpUrl renders an origin with a trailing slash, which frame-ancestors does not match.
+    return tuple(str(origin).rstrip("/") for origin in issuer.frame_origins) if issuer else ()
 
 
 @router.get("/dashboard/{asset}")

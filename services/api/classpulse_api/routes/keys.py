@@ -19,6 +19,8 @@ async def create_key(body: KeyCreate, _key: AdminKey, request: Request) -> KeyCr
         raise HTTPException(
             422, "student tokens belong to one class and expire: issue them with POST /v1/classes/{id}/student-tokens on ingest"
         )
+    if body.role == Role.VIEWER:
+        raise HTTPException(422, "viewer keys are only given for a platform's viewer token: POST /v1/embed/sessions")
     key, presented = await request.app.state.keys.create(body.role, body.name, body.teacher_id)
     return KeyCreated(key_id=key.key_id, role=key.role, teacher_id=key.teacher_id, api_key=presented)
 

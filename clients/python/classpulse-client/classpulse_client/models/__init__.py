@@ -3,18 +3,25 @@
 from .alert_event import AlertEvent
 from .api_key import ApiKey
 from .api_key_camera_kind_type_0 import ApiKeyCameraKindType0
+from .attempt import Attempt
 from .class_create import ClassCreate
 from .class_out import ClassOut
 from .class_summary import ClassSummary
 from .class_timeseries import ClassTimeseries
 from .class_update import ClassUpdate
 from .context import Context
+from .embed_issuer_create import EmbedIssuerCreate
+from .embed_issuer_create_algorithm import EmbedIssuerCreateAlgorithm
+from .embed_issuer_out import EmbedIssuerOut
+from .embed_issuer_out_algorithm import EmbedIssuerOutAlgorithm
 from .emotion_shares import EmotionShares
 from .http_validation_error import HTTPValidationError
 from .key_create import KeyCreate
 from .key_created import KeyCreated
+from .list_dead_letters_response_200_item import ListDeadLettersResponse200Item
 from .live_window import LiveWindow
 from .page_alert_event import PageAlertEvent
+from .page_attempt import PageAttempt
 from .page_class_out import PageClassOut
 from .page_session import PageSession
 from .peak import Peak
@@ -26,23 +33,34 @@ from .series_point import SeriesPoint
 from .session import Session
 from .session_start import SessionStart
 from .validation_error import ValidationError
+from .viewer_session import ViewerSession
+from .webhook import Webhook
+from .webhook_create import WebhookCreate
+from .webhook_created import WebhookCreated
 
 __all__ = (
     "AlertEvent",
     "ApiKey",
     "ApiKeyCameraKindType0",
+    "Attempt",
     "ClassCreate",
     "ClassOut",
     "ClassSummary",
     "ClassTimeseries",
     "ClassUpdate",
     "Context",
+    "EmbedIssuerCreate",
+    "EmbedIssuerCreateAlgorithm",
+    "EmbedIssuerOut",
+    "EmbedIssuerOutAlgorithm",
     "EmotionShares",
     "HTTPValidationError",
     "KeyCreate",
     "KeyCreated",
+    "ListDeadLettersResponse200Item",
     "LiveWindow",
     "PageAlertEvent",
+    "PageAttempt",
     "PageClassOut",
     "PageSession",
     "Peak",
@@ -54,4 +72,8 @@ __all__ = (
     "Session",
     "SessionStart",
     "ValidationError",
+    "ViewerSession",
+    "Webhook",
+    "WebhookCreate",
+    "WebhookCreated",
 )

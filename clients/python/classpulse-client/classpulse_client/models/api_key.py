@@ -21,7 +21,8 @@ class ApiKey:
         role (Role):
         camera_kind (ApiKeyCameraKindType0 | None | Unset): for student keys: what the page's camera shows (personal,
             the default: the student alone)
-        class_id (None | str | Unset): for student keys: the one class whose frames it may post
+        class_id (None | str | Unset): for student keys: the one class whose frames it may post; for viewer keys: the
+            one class it reads
         created_at_ms (int | Unset):  Default: 0.
         expires_at_ms (int | None | Unset): when the key stops working; None: until revoked
         name (str | Unset):  Default: ''.

@@ -6,6 +6,7 @@ class Role(StrEnum):
     SERVICE = "service"
     STUDENT = "student"
     TEACHER = "teacher"
+    VIEWER = "viewer"
 
     def __str__(self) -> str:
         return str(self.value)

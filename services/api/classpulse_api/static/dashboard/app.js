@@ -1,5 +1,6 @@
 // The teacher dashboard: asks for an API key once per tab, lets the teacher pick a class, then keeps the class's
 // live numbers (the stream), its charts over the shown range (polled), its alerts and its lessons up to date.
+// Embedded by a platform (/dashboard/embed), it is given a read-only key to one class instead, kept in memory only.
 
 import { Api } from "./api.js";
 import { byId, element } from "./dom.js";
@@ -311,6 +312,8 @@ class Dashboard {
       this.board?.toggleLesson();
     });
     new ResizeObserver(() => requestAnimationFrame(() => this.board?.redraw())).observe(byId("charts"));
+    const viewer = document.querySelector('meta[name="classpulse-viewer"]');
+    if (viewer) return this.embed(viewer);
     const stored = sessionStorage.getItem(KEY_STORAGE);
     if (stored) await this.useKey(stored);
     else this.askForKey("");
@@ -327,6 +330,36 @@ class Dashboard {
     byId("key-error").textContent = message;
     byId("key-input").value = "";
     byId("key-input").focus();
+  }
+
+  /** A platform's embedded view: one class, read-only, its key never stored; the token (used once) leaves the address. */
+  async embed(meta) {
+    const session = JSON.parse(meta.content);
+    meta.remove();
+    history.replaceState(null, "", location.pathname);
+    document.body.dataset.embedded = "on";
+    this.api = new Api(session.api_key);
+    let record;
+    try {
+      record = await this.api.get(`/v1/classes/${encodeURIComponent(session.class_id)}`);
+    } catch (error) {
+      return this.embedEnded(error.message);
+    }
+    this.classes = [record];
+    byId("class-bar").hidden = false;
+    byId("class-picker").replaceChildren(element("option", { value: record.class_id, textContent: record.name || record.class_id }));
+    byId("board").hidden = false;
+    this.board = new ClassBoard(this.api, record, (message) => this.embedEnded(message));
+    await this.board.start();
+  }
+
+  embedEnded(message) {
+    this.board?.stop();
+    this.board = null;
+    this.api = null;
+    setConnection("stopped");
+    byId("board").hidden = true;
+    showProblem(`This embedded view has ended (${message}): open it again from your learning platform.`);
   }
 
   async useKey(key) {

@@ -8,21 +8,14 @@ from ...client import AuthenticatedClient, Client
 from ...models.http_validation_error import HTTPValidationError
 from ...models.key_create import KeyCreate
 from ...models.key_created import KeyCreated
-from ...types import UNSET, Response, Unset
+from ...types import Response
 
 
 def _get_kwargs(
     *,
     body: KeyCreate,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
-    if not isinstance(authorization, Unset):
-        headers["authorization"] = authorization
-
-    if not isinstance(x_api_key, Unset):
-        headers["x-api-key"] = x_api_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -69,16 +62,12 @@ def _build_response(
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: KeyCreate,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> Response[HTTPValidationError | KeyCreated]:
     """Create a key; the key itself is shown once
 
     Args:
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
         body (KeyCreate):
 
     Raises:
@@ -91,8 +80,6 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         body=body,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = client.get_httpx_client().request(
@@ -104,16 +91,12 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: KeyCreate,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> HTTPValidationError | KeyCreated | None:
     """Create a key; the key itself is shown once
 
     Args:
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
         body (KeyCreate):
 
     Raises:
@@ -127,23 +110,17 @@ def sync(
     return sync_detailed(
         client=client,
         body=body,
-        authorization=authorization,
-        x_api_key=x_api_key,
     ).parsed
 
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: KeyCreate,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> Response[HTTPValidationError | KeyCreated]:
     """Create a key; the key itself is shown once
 
     Args:
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
         body (KeyCreate):
 
     Raises:
@@ -156,8 +133,6 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         body=body,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -167,16 +142,12 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: KeyCreate,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> HTTPValidationError | KeyCreated | None:
     """Create a key; the key itself is shown once
 
     Args:
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
         body (KeyCreate):
 
     Raises:
@@ -191,7 +162,5 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             body=body,
-            authorization=authorization,
-            x_api_key=x_api_key,
         )
     ).parsed

@@ -6,34 +6,20 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.api_key import ApiKey
-from ...models.http_validation_error import HTTPValidationError
-from ...types import UNSET, Response, Unset
+from ...types import Response
 
 
-def _get_kwargs(
-    *,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
-) -> dict[str, Any]:
-    headers: dict[str, Any] = {}
-    if not isinstance(authorization, Unset):
-        headers["authorization"] = authorization
-
-    if not isinstance(x_api_key, Unset):
-        headers["x-api-key"] = x_api_key
+def _get_kwargs() -> dict[str, Any]:
 
     _kwargs: dict[str, Any] = {
         "method": "get",
         "url": "/v1/keys",
     }
 
-    _kwargs["headers"] = headers
     return _kwargs
 
 
-def _parse_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> HTTPValidationError | list[ApiKey] | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> list[ApiKey] | None:
     if response.status_code == 200:
         response_200 = []
         _response_200 = response.json()
@@ -44,20 +30,13 @@ def _parse_response(
 
         return response_200
 
-    if response.status_code == 422:
-        response_422 = HTTPValidationError.from_dict(response.json())
-
-        return response_422
-
     if client.raise_on_unexpected_status:
         raise errors.UnexpectedStatus(response.status_code, response.content)
     else:
         return None
 
 
-def _build_response(
-    *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[HTTPValidationError | list[ApiKey]]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[list[ApiKey]]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -68,28 +47,19 @@ def _build_response(
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient | Client,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
-) -> Response[HTTPValidationError | list[ApiKey]]:
+    client: AuthenticatedClient,
+) -> Response[list[ApiKey]]:
     """Every key, without secrets
-
-    Args:
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[HTTPValidationError | list[ApiKey]]
+        Response[list[ApiKey]]
     """
 
-    kwargs = _get_kwargs(
-        authorization=authorization,
-        x_api_key=x_api_key,
-    )
+    kwargs = _get_kwargs()
 
     response = client.get_httpx_client().request(
         **kwargs,
@@ -100,55 +70,38 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient | Client,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
-) -> HTTPValidationError | list[ApiKey] | None:
+    client: AuthenticatedClient,
+) -> list[ApiKey] | None:
     """Every key, without secrets
-
-    Args:
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        HTTPValidationError | list[ApiKey]
+        list[ApiKey]
     """
 
     return sync_detailed(
         client=client,
-        authorization=authorization,
-        x_api_key=x_api_key,
     ).parsed
 
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient | Client,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
-) -> Response[HTTPValidationError | list[ApiKey]]:
+    client: AuthenticatedClient,
+) -> Response[list[ApiKey]]:
     """Every key, without secrets
-
-    Args:
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[HTTPValidationError | list[ApiKey]]
+        Response[list[ApiKey]]
     """
 
-    kwargs = _get_kwargs(
-        authorization=authorization,
-        x_api_key=x_api_key,
-    )
+    kwargs = _get_kwargs()
 
     response = await client.get_async_httpx_client().request(**kwargs)
 
@@ -157,28 +110,20 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient | Client,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
-) -> HTTPValidationError | list[ApiKey] | None:
+    client: AuthenticatedClient,
+) -> list[ApiKey] | None:
     """Every key, without secrets
-
-    Args:
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        HTTPValidationError | list[ApiKey]
+        list[ApiKey]
     """
 
     return (
         await asyncio_detailed(
             client=client,
-            authorization=authorization,
-            x_api_key=x_api_key,
         )
     ).parsed

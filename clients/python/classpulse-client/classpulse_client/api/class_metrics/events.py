@@ -16,15 +16,7 @@ def _get_kwargs(
     *,
     offset: int | Unset = 0,
     limit: int | Unset = 50,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
-    headers: dict[str, Any] = {}
-    if not isinstance(authorization, Unset):
-        headers["authorization"] = authorization
-
-    if not isinstance(x_api_key, Unset):
-        headers["x-api-key"] = x_api_key
 
     params: dict[str, Any] = {}
 
@@ -42,7 +34,6 @@ def _get_kwargs(
         "params": params,
     }
 
-    _kwargs["headers"] = headers
     return _kwargs
 
 
@@ -79,11 +70,9 @@ def _build_response(
 def sync_detailed(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     offset: int | Unset = 0,
     limit: int | Unset = 50,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> Response[HTTPValidationError | PageAlertEvent]:
     """Alert events, newest first
 
@@ -91,8 +80,6 @@ def sync_detailed(
         class_id (str): the class's id
         offset (int | Unset):  Default: 0.
         limit (int | Unset):  Default: 50.
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -106,8 +93,6 @@ def sync_detailed(
         class_id=class_id,
         offset=offset,
         limit=limit,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = client.get_httpx_client().request(
@@ -120,11 +105,9 @@ def sync_detailed(
 def sync(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     offset: int | Unset = 0,
     limit: int | Unset = 50,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> HTTPValidationError | PageAlertEvent | None:
     """Alert events, newest first
 
@@ -132,8 +115,6 @@ def sync(
         class_id (str): the class's id
         offset (int | Unset):  Default: 0.
         limit (int | Unset):  Default: 50.
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -148,19 +129,15 @@ def sync(
         client=client,
         offset=offset,
         limit=limit,
-        authorization=authorization,
-        x_api_key=x_api_key,
     ).parsed
 
 
 async def asyncio_detailed(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     offset: int | Unset = 0,
     limit: int | Unset = 50,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> Response[HTTPValidationError | PageAlertEvent]:
     """Alert events, newest first
 
@@ -168,8 +145,6 @@ async def asyncio_detailed(
         class_id (str): the class's id
         offset (int | Unset):  Default: 0.
         limit (int | Unset):  Default: 50.
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -183,8 +158,6 @@ async def asyncio_detailed(
         class_id=class_id,
         offset=offset,
         limit=limit,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -195,11 +168,9 @@ async def asyncio_detailed(
 async def asyncio(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     offset: int | Unset = 0,
     limit: int | Unset = 50,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> HTTPValidationError | PageAlertEvent | None:
     """Alert events, newest first
 
@@ -207,8 +178,6 @@ async def asyncio(
         class_id (str): the class's id
         offset (int | Unset):  Default: 0.
         limit (int | Unset):  Default: 50.
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -224,7 +193,5 @@ async def asyncio(
             client=client,
             offset=offset,
             limit=limit,
-            authorization=authorization,
-            x_api_key=x_api_key,
         )
     ).parsed

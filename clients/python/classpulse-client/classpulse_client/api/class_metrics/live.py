@@ -15,15 +15,7 @@ def _get_kwargs(
     class_id: str,
     *,
     window: int | Unset = 10,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
-    headers: dict[str, Any] = {}
-    if not isinstance(authorization, Unset):
-        headers["authorization"] = authorization
-
-    if not isinstance(x_api_key, Unset):
-        headers["x-api-key"] = x_api_key
 
     params: dict[str, Any] = {}
 
@@ -39,7 +31,6 @@ def _get_kwargs(
         "params": params,
     }
 
-    _kwargs["headers"] = headers
     return _kwargs
 
 
@@ -76,18 +67,14 @@ def _build_response(
 def sync_detailed(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     window: int | Unset = 10,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> Response[HTTPValidationError | LiveWindow]:
     """The latest window of a class
 
     Args:
         class_id (str): the class's id
         window (int | Unset): seconds of the latest window Default: 10.
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -100,8 +87,6 @@ def sync_detailed(
     kwargs = _get_kwargs(
         class_id=class_id,
         window=window,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = client.get_httpx_client().request(
@@ -114,18 +99,14 @@ def sync_detailed(
 def sync(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     window: int | Unset = 10,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> HTTPValidationError | LiveWindow | None:
     """The latest window of a class
 
     Args:
         class_id (str): the class's id
         window (int | Unset): seconds of the latest window Default: 10.
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -139,26 +120,20 @@ def sync(
         class_id=class_id,
         client=client,
         window=window,
-        authorization=authorization,
-        x_api_key=x_api_key,
     ).parsed
 
 
 async def asyncio_detailed(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     window: int | Unset = 10,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> Response[HTTPValidationError | LiveWindow]:
     """The latest window of a class
 
     Args:
         class_id (str): the class's id
         window (int | Unset): seconds of the latest window Default: 10.
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -171,8 +146,6 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         class_id=class_id,
         window=window,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -183,18 +156,14 @@ async def asyncio_detailed(
 async def asyncio(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     window: int | Unset = 10,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> HTTPValidationError | LiveWindow | None:
     """The latest window of a class
 
     Args:
         class_id (str): the class's id
         window (int | Unset): seconds of the latest window Default: 10.
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -209,7 +178,5 @@ async def asyncio(
             class_id=class_id,
             client=client,
             window=window,
-            authorization=authorization,
-            x_api_key=x_api_key,
         )
     ).parsed

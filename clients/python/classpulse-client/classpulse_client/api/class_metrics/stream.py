@@ -14,15 +14,7 @@ def _get_kwargs(
     class_id: str,
     *,
     window: int | Unset = 10,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
-    headers: dict[str, Any] = {}
-    if not isinstance(authorization, Unset):
-        headers["authorization"] = authorization
-
-    if not isinstance(x_api_key, Unset):
-        headers["x-api-key"] = x_api_key
 
     params: dict[str, Any] = {}
 
@@ -38,7 +30,6 @@ def _get_kwargs(
         "params": params,
     }
 
-    _kwargs["headers"] = headers
     return _kwargs
 
 
@@ -74,18 +65,14 @@ def _build_response(
 def sync_detailed(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     window: int | Unset = 10,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> Response[Any | HTTPValidationError]:
     """Server-Sent Events: `live` every second, `alert` as they happen
 
     Args:
         class_id (str): the class's id
         window (int | Unset): seconds of the latest window Default: 10.
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -98,8 +85,6 @@ def sync_detailed(
     kwargs = _get_kwargs(
         class_id=class_id,
         window=window,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = client.get_httpx_client().request(
@@ -112,18 +97,14 @@ def sync_detailed(
 def sync(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     window: int | Unset = 10,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> Any | HTTPValidationError | None:
     """Server-Sent Events: `live` every second, `alert` as they happen
 
     Args:
         class_id (str): the class's id
         window (int | Unset): seconds of the latest window Default: 10.
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -137,26 +118,20 @@ def sync(
         class_id=class_id,
         client=client,
         window=window,
-        authorization=authorization,
-        x_api_key=x_api_key,
     ).parsed
 
 
 async def asyncio_detailed(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     window: int | Unset = 10,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> Response[Any | HTTPValidationError]:
     """Server-Sent Events: `live` every second, `alert` as they happen
 
     Args:
         class_id (str): the class's id
         window (int | Unset): seconds of the latest window Default: 10.
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -169,8 +144,6 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         class_id=class_id,
         window=window,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -181,18 +154,14 @@ async def asyncio_detailed(
 async def asyncio(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     window: int | Unset = 10,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> Any | HTTPValidationError | None:
     """Server-Sent Events: `live` every second, `alert` as they happen
 
     Args:
         class_id (str): the class's id
         window (int | Unset): seconds of the latest window Default: 10.
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -207,7 +176,5 @@ async def asyncio(
             class_id=class_id,
             client=client,
             window=window,
-            authorization=authorization,
-            x_api_key=x_api_key,
         )
     ).parsed

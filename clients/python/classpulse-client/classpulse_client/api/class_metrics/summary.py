@@ -18,15 +18,7 @@ def _get_kwargs(
     phases: int | Unset = 4,
     from_: None | str | Unset = UNSET,
     to: None | str | Unset = UNSET,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
-    headers: dict[str, Any] = {}
-    if not isinstance(authorization, Unset):
-        headers["authorization"] = authorization
-
-    if not isinstance(x_api_key, Unset):
-        headers["x-api-key"] = x_api_key
 
     params: dict[str, Any] = {}
 
@@ -63,7 +55,6 @@ def _get_kwargs(
         "params": params,
     }
 
-    _kwargs["headers"] = headers
     return _kwargs
 
 
@@ -100,13 +91,11 @@ def _build_response(
 def sync_detailed(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     session: None | str | Unset = UNSET,
     phases: int | Unset = 4,
     from_: None | str | Unset = UNSET,
     to: None | str | Unset = UNSET,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> Response[ClassSummary | HTTPValidationError]:
     """Totals, indices, phases and peaks over a range or session
 
@@ -116,8 +105,6 @@ def sync_detailed(
         phases (int | Unset): parts the range is cut in for its arc Default: 4.
         from_ (None | str | Unset): ISO 8601 or epoch ms; default: the class's registration
         to (None | str | Unset): ISO 8601 or epoch ms; default: now
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -133,8 +120,6 @@ def sync_detailed(
         phases=phases,
         from_=from_,
         to=to,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = client.get_httpx_client().request(
@@ -147,13 +132,11 @@ def sync_detailed(
 def sync(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     session: None | str | Unset = UNSET,
     phases: int | Unset = 4,
     from_: None | str | Unset = UNSET,
     to: None | str | Unset = UNSET,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> ClassSummary | HTTPValidationError | None:
     """Totals, indices, phases and peaks over a range or session
 
@@ -163,8 +146,6 @@ def sync(
         phases (int | Unset): parts the range is cut in for its arc Default: 4.
         from_ (None | str | Unset): ISO 8601 or epoch ms; default: the class's registration
         to (None | str | Unset): ISO 8601 or epoch ms; default: now
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -181,21 +162,17 @@ def sync(
         phases=phases,
         from_=from_,
         to=to,
-        authorization=authorization,
-        x_api_key=x_api_key,
     ).parsed
 
 
 async def asyncio_detailed(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     session: None | str | Unset = UNSET,
     phases: int | Unset = 4,
     from_: None | str | Unset = UNSET,
     to: None | str | Unset = UNSET,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> Response[ClassSummary | HTTPValidationError]:
     """Totals, indices, phases and peaks over a range or session
 
@@ -205,8 +182,6 @@ async def asyncio_detailed(
         phases (int | Unset): parts the range is cut in for its arc Default: 4.
         from_ (None | str | Unset): ISO 8601 or epoch ms; default: the class's registration
         to (None | str | Unset): ISO 8601 or epoch ms; default: now
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -222,8 +197,6 @@ async def asyncio_detailed(
         phases=phases,
         from_=from_,
         to=to,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -234,13 +207,11 @@ async def asyncio_detailed(
 async def asyncio(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     session: None | str | Unset = UNSET,
     phases: int | Unset = 4,
     from_: None | str | Unset = UNSET,
     to: None | str | Unset = UNSET,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> ClassSummary | HTTPValidationError | None:
     """Totals, indices, phases and peaks over a range or session
 
@@ -250,8 +221,6 @@ async def asyncio(
         phases (int | Unset): parts the range is cut in for its arc Default: 4.
         from_ (None | str | Unset): ISO 8601 or epoch ms; default: the class's registration
         to (None | str | Unset): ISO 8601 or epoch ms; default: now
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -269,7 +238,5 @@ async def asyncio(
             phases=phases,
             from_=from_,
             to=to,
-            authorization=authorization,
-            x_api_key=x_api_key,
         )
     ).parsed

@@ -19,15 +19,7 @@ def _get_kwargs(
     from_: None | str | Unset = UNSET,
     to: None | str | Unset = UNSET,
     session: None | str | Unset = UNSET,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
-    headers: dict[str, Any] = {}
-    if not isinstance(authorization, Unset):
-        headers["authorization"] = authorization
-
-    if not isinstance(x_api_key, Unset):
-        headers["x-api-key"] = x_api_key
 
     params: dict[str, Any] = {}
 
@@ -71,7 +63,6 @@ def _get_kwargs(
         "params": params,
     }
 
-    _kwargs["headers"] = headers
     return _kwargs
 
 
@@ -108,14 +99,12 @@ def _build_response(
 def sync_detailed(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     bucket: str | Unset = "10s",
     metrics: None | str | Unset = UNSET,
     from_: None | str | Unset = UNSET,
     to: None | str | Unset = UNSET,
     session: None | str | Unset = UNSET,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> Response[ClassTimeseries | HTTPValidationError]:
     """Metrics and indices in time buckets
 
@@ -129,8 +118,6 @@ def sync_detailed(
         from_ (None | str | Unset): ISO 8601 or epoch ms; default: the class's registration
         to (None | str | Unset): ISO 8601 or epoch ms; default: now
         session (None | str | Unset): a session id: its time range
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -147,8 +134,6 @@ def sync_detailed(
         from_=from_,
         to=to,
         session=session,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = client.get_httpx_client().request(
@@ -161,14 +146,12 @@ def sync_detailed(
 def sync(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     bucket: str | Unset = "10s",
     metrics: None | str | Unset = UNSET,
     from_: None | str | Unset = UNSET,
     to: None | str | Unset = UNSET,
     session: None | str | Unset = UNSET,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> ClassTimeseries | HTTPValidationError | None:
     """Metrics and indices in time buckets
 
@@ -182,8 +165,6 @@ def sync(
         from_ (None | str | Unset): ISO 8601 or epoch ms; default: the class's registration
         to (None | str | Unset): ISO 8601 or epoch ms; default: now
         session (None | str | Unset): a session id: its time range
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -201,22 +182,18 @@ def sync(
         from_=from_,
         to=to,
         session=session,
-        authorization=authorization,
-        x_api_key=x_api_key,
     ).parsed
 
 
 async def asyncio_detailed(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     bucket: str | Unset = "10s",
     metrics: None | str | Unset = UNSET,
     from_: None | str | Unset = UNSET,
     to: None | str | Unset = UNSET,
     session: None | str | Unset = UNSET,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> Response[ClassTimeseries | HTTPValidationError]:
     """Metrics and indices in time buckets
 
@@ -230,8 +207,6 @@ async def asyncio_detailed(
         from_ (None | str | Unset): ISO 8601 or epoch ms; default: the class's registration
         to (None | str | Unset): ISO 8601 or epoch ms; default: now
         session (None | str | Unset): a session id: its time range
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -248,8 +223,6 @@ async def asyncio_detailed(
         from_=from_,
         to=to,
         session=session,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -260,14 +233,12 @@ async def asyncio_detailed(
 async def asyncio(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     bucket: str | Unset = "10s",
     metrics: None | str | Unset = UNSET,
     from_: None | str | Unset = UNSET,
     to: None | str | Unset = UNSET,
     session: None | str | Unset = UNSET,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> ClassTimeseries | HTTPValidationError | None:
     """Metrics and indices in time buckets
 
@@ -281,8 +252,6 @@ async def asyncio(
         from_ (None | str | Unset): ISO 8601 or epoch ms; default: the class's registration
         to (None | str | Unset): ISO 8601 or epoch ms; default: now
         session (None | str | Unset): a session id: its time range
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -301,7 +270,5 @@ async def asyncio(
             from_=from_,
             to=to,
             session=session,
-            authorization=authorization,
-            x_api_key=x_api_key,
         )
     ).parsed

@@ -7,21 +7,12 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.http_validation_error import HTTPValidationError
-from ...types import UNSET, Response, Unset
+from ...types import Response
 
 
 def _get_kwargs(
     class_id: str,
-    *,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
-    headers: dict[str, Any] = {}
-    if not isinstance(authorization, Unset):
-        headers["authorization"] = authorization
-
-    if not isinstance(x_api_key, Unset):
-        headers["x-api-key"] = x_api_key
 
     _kwargs: dict[str, Any] = {
         "method": "delete",
@@ -30,7 +21,6 @@ def _get_kwargs(
         ),
     }
 
-    _kwargs["headers"] = headers
     return _kwargs
 
 
@@ -66,16 +56,12 @@ def _build_response(
 def sync_detailed(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
+    client: AuthenticatedClient,
 ) -> Response[Any | HTTPValidationError]:
-    """Delete a class and every metric, session and event of it (admin)
+    """Delete a class and every metric, session, event and webhook of it (admin)
 
     Args:
         class_id (str): the class's id
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -87,8 +73,6 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         class_id=class_id,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = client.get_httpx_client().request(
@@ -101,16 +85,12 @@ def sync_detailed(
 def sync(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
+    client: AuthenticatedClient,
 ) -> Any | HTTPValidationError | None:
-    """Delete a class and every metric, session and event of it (admin)
+    """Delete a class and every metric, session, event and webhook of it (admin)
 
     Args:
         class_id (str): the class's id
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -123,24 +103,18 @@ def sync(
     return sync_detailed(
         class_id=class_id,
         client=client,
-        authorization=authorization,
-        x_api_key=x_api_key,
     ).parsed
 
 
 async def asyncio_detailed(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
+    client: AuthenticatedClient,
 ) -> Response[Any | HTTPValidationError]:
-    """Delete a class and every metric, session and event of it (admin)
+    """Delete a class and every metric, session, event and webhook of it (admin)
 
     Args:
         class_id (str): the class's id
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -152,8 +126,6 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         class_id=class_id,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -164,16 +136,12 @@ async def asyncio_detailed(
 async def asyncio(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
+    client: AuthenticatedClient,
 ) -> Any | HTTPValidationError | None:
-    """Delete a class and every metric, session and event of it (admin)
+    """Delete a class and every metric, session, event and webhook of it (admin)
 
     Args:
         class_id (str): the class's id
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -187,7 +155,5 @@ async def asyncio(
         await asyncio_detailed(
             class_id=class_id,
             client=client,
-            authorization=authorization,
-            x_api_key=x_api_key,
         )
     ).parsed

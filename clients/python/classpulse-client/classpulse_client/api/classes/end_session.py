@@ -8,22 +8,13 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.http_validation_error import HTTPValidationError
 from ...models.session import Session
-from ...types import UNSET, Response, Unset
+from ...types import Response
 
 
 def _get_kwargs(
     class_id: str,
     session_id: str,
-    *,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
-    headers: dict[str, Any] = {}
-    if not isinstance(authorization, Unset):
-        headers["authorization"] = authorization
-
-    if not isinstance(x_api_key, Unset):
-        headers["x-api-key"] = x_api_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -33,7 +24,6 @@ def _get_kwargs(
         ),
     }
 
-    _kwargs["headers"] = headers
     return _kwargs
 
 
@@ -71,17 +61,13 @@ def sync_detailed(
     class_id: str,
     session_id: str,
     *,
-    client: AuthenticatedClient | Client,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
+    client: AuthenticatedClient,
 ) -> Response[HTTPValidationError | Session]:
     """End a session
 
     Args:
         class_id (str): the class's id
         session_id (str):
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -94,8 +80,6 @@ def sync_detailed(
     kwargs = _get_kwargs(
         class_id=class_id,
         session_id=session_id,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = client.get_httpx_client().request(
@@ -109,17 +93,13 @@ def sync(
     class_id: str,
     session_id: str,
     *,
-    client: AuthenticatedClient | Client,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
+    client: AuthenticatedClient,
 ) -> HTTPValidationError | Session | None:
     """End a session
 
     Args:
         class_id (str): the class's id
         session_id (str):
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -133,8 +113,6 @@ def sync(
         class_id=class_id,
         session_id=session_id,
         client=client,
-        authorization=authorization,
-        x_api_key=x_api_key,
     ).parsed
 
 
@@ -142,17 +120,13 @@ async def asyncio_detailed(
     class_id: str,
     session_id: str,
     *,
-    client: AuthenticatedClient | Client,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
+    client: AuthenticatedClient,
 ) -> Response[HTTPValidationError | Session]:
     """End a session
 
     Args:
         class_id (str): the class's id
         session_id (str):
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -165,8 +139,6 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         class_id=class_id,
         session_id=session_id,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -178,17 +150,13 @@ async def asyncio(
     class_id: str,
     session_id: str,
     *,
-    client: AuthenticatedClient | Client,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
+    client: AuthenticatedClient,
 ) -> HTTPValidationError | Session | None:
     """End a session
 
     Args:
         class_id (str): the class's id
         session_id (str):
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -203,7 +171,5 @@ async def asyncio(
             class_id=class_id,
             session_id=session_id,
             client=client,
-            authorization=authorization,
-            x_api_key=x_api_key,
         )
     ).parsed

@@ -8,21 +8,12 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.class_out import ClassOut
 from ...models.http_validation_error import HTTPValidationError
-from ...types import UNSET, Response, Unset
+from ...types import Response
 
 
 def _get_kwargs(
     class_id: str,
-    *,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
-    headers: dict[str, Any] = {}
-    if not isinstance(authorization, Unset):
-        headers["authorization"] = authorization
-
-    if not isinstance(x_api_key, Unset):
-        headers["x-api-key"] = x_api_key
 
     _kwargs: dict[str, Any] = {
         "method": "get",
@@ -31,7 +22,6 @@ def _get_kwargs(
         ),
     }
 
-    _kwargs["headers"] = headers
     return _kwargs
 
 
@@ -68,16 +58,12 @@ def _build_response(
 def sync_detailed(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
+    client: AuthenticatedClient,
 ) -> Response[ClassOut | HTTPValidationError]:
     """One class
 
     Args:
         class_id (str): the class's id
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -89,8 +75,6 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         class_id=class_id,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = client.get_httpx_client().request(
@@ -103,16 +87,12 @@ def sync_detailed(
 def sync(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
+    client: AuthenticatedClient,
 ) -> ClassOut | HTTPValidationError | None:
     """One class
 
     Args:
         class_id (str): the class's id
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -125,24 +105,18 @@ def sync(
     return sync_detailed(
         class_id=class_id,
         client=client,
-        authorization=authorization,
-        x_api_key=x_api_key,
     ).parsed
 
 
 async def asyncio_detailed(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
+    client: AuthenticatedClient,
 ) -> Response[ClassOut | HTTPValidationError]:
     """One class
 
     Args:
         class_id (str): the class's id
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -154,8 +128,6 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         class_id=class_id,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -166,16 +138,12 @@ async def asyncio_detailed(
 async def asyncio(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
+    client: AuthenticatedClient,
 ) -> ClassOut | HTTPValidationError | None:
     """One class
 
     Args:
         class_id (str): the class's id
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -189,7 +157,5 @@ async def asyncio(
         await asyncio_detailed(
             class_id=class_id,
             client=client,
-            authorization=authorization,
-            x_api_key=x_api_key,
         )
     ).parsed

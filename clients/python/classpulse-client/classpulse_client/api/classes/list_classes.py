@@ -14,15 +14,7 @@ def _get_kwargs(
     *,
     offset: int | Unset = 0,
     limit: int | Unset = 50,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
-    headers: dict[str, Any] = {}
-    if not isinstance(authorization, Unset):
-        headers["authorization"] = authorization
-
-    if not isinstance(x_api_key, Unset):
-        headers["x-api-key"] = x_api_key
 
     params: dict[str, Any] = {}
 
@@ -38,7 +30,6 @@ def _get_kwargs(
         "params": params,
     }
 
-    _kwargs["headers"] = headers
     return _kwargs
 
 
@@ -74,19 +65,15 @@ def _build_response(
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     offset: int | Unset = 0,
     limit: int | Unset = 50,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> Response[HTTPValidationError | PageClassOut]:
     """List the classes the caller may read
 
     Args:
         offset (int | Unset):  Default: 0.
         limit (int | Unset):  Default: 50.
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -99,8 +86,6 @@ def sync_detailed(
     kwargs = _get_kwargs(
         offset=offset,
         limit=limit,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = client.get_httpx_client().request(
@@ -112,19 +97,15 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     offset: int | Unset = 0,
     limit: int | Unset = 50,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> HTTPValidationError | PageClassOut | None:
     """List the classes the caller may read
 
     Args:
         offset (int | Unset):  Default: 0.
         limit (int | Unset):  Default: 50.
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -138,26 +119,20 @@ def sync(
         client=client,
         offset=offset,
         limit=limit,
-        authorization=authorization,
-        x_api_key=x_api_key,
     ).parsed
 
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     offset: int | Unset = 0,
     limit: int | Unset = 50,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> Response[HTTPValidationError | PageClassOut]:
     """List the classes the caller may read
 
     Args:
         offset (int | Unset):  Default: 0.
         limit (int | Unset):  Default: 50.
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -170,8 +145,6 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         offset=offset,
         limit=limit,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -181,19 +154,15 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     offset: int | Unset = 0,
     limit: int | Unset = 50,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> HTTPValidationError | PageClassOut | None:
     """List the classes the caller may read
 
     Args:
         offset (int | Unset):  Default: 0.
         limit (int | Unset):  Default: 50.
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -208,7 +177,5 @@ async def asyncio(
             client=client,
             offset=offset,
             limit=limit,
-            authorization=authorization,
-            x_api_key=x_api_key,
         )
     ).parsed

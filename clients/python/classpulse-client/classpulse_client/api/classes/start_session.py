@@ -9,22 +9,15 @@ from ...client import AuthenticatedClient, Client
 from ...models.http_validation_error import HTTPValidationError
 from ...models.session import Session
 from ...models.session_start import SessionStart
-from ...types import UNSET, Response, Unset
+from ...types import Response
 
 
 def _get_kwargs(
     class_id: str,
     *,
     body: SessionStart,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
-    if not isinstance(authorization, Unset):
-        headers["authorization"] = authorization
-
-    if not isinstance(x_api_key, Unset):
-        headers["x-api-key"] = x_api_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -74,17 +67,13 @@ def _build_response(
 def sync_detailed(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: SessionStart,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> Response[HTTPValidationError | Session]:
     """Start a session (lesson)
 
     Args:
         class_id (str): the class's id
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
         body (SessionStart):
 
     Raises:
@@ -98,8 +87,6 @@ def sync_detailed(
     kwargs = _get_kwargs(
         class_id=class_id,
         body=body,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = client.get_httpx_client().request(
@@ -112,17 +99,13 @@ def sync_detailed(
 def sync(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: SessionStart,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> HTTPValidationError | Session | None:
     """Start a session (lesson)
 
     Args:
         class_id (str): the class's id
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
         body (SessionStart):
 
     Raises:
@@ -137,25 +120,19 @@ def sync(
         class_id=class_id,
         client=client,
         body=body,
-        authorization=authorization,
-        x_api_key=x_api_key,
     ).parsed
 
 
 async def asyncio_detailed(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: SessionStart,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> Response[HTTPValidationError | Session]:
     """Start a session (lesson)
 
     Args:
         class_id (str): the class's id
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
         body (SessionStart):
 
     Raises:
@@ -169,8 +146,6 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         class_id=class_id,
         body=body,
-        authorization=authorization,
-        x_api_key=x_api_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -181,17 +156,13 @@ async def asyncio_detailed(
 async def asyncio(
     class_id: str,
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: SessionStart,
-    authorization: None | str | Unset = UNSET,
-    x_api_key: None | str | Unset = UNSET,
 ) -> HTTPValidationError | Session | None:
     """Start a session (lesson)
 
     Args:
         class_id (str): the class's id
-        authorization (None | str | Unset): Bearer <API key>
-        x_api_key (None | str | Unset): the API key, if not sent as a Bearer token
         body (SessionStart):
 
     Raises:
@@ -207,7 +178,5 @@ async def asyncio(
             class_id=class_id,
             client=client,
             body=body,
-            authorization=authorization,
-            x_api_key=x_api_key,
         )
     ).parsed

@@ -1,0 +1,221 @@
+"""The delivery worker of the outbox, run inside each API process (CLASSPULSE_INTEGRATIONS_WORKER).
+
+Why in the API: the API already owns what it needs (classes, subscriptions, sessions, Redis), so no other image,
+Deployment or Secret is needed; its replicas share the queue through a Redis consumer group, and one of them at a
+time (a lease in Redis) turns new alert events into messages. The state is all in Redis (classpulse_api.outbox), so a
+restarted or scaled-down API loses nothing: a message is sent at least once, with the same id every time.
+
+Two loops:
+- fan-out: reads each class's alert stream (`events:{class}`, written by the aggregator) from a cursor kept in Redis
+  and queues one message per event and target (each webhook subscription covering the class; the LRS when xAPI
+  export is on); only events after a subscription was made are sent to it. For xAPI also the lessons started and
+  ended (the API's `{outbox}:lessons` stream) and the summary of each whole interval of a running lesson;
+- delivery: claims queued messages, sends them, and records the attempt: delivered, retried after an exponential
+  backoff (CLASSPULSE_WEBHOOK_RETRY_INITIAL_S doubling up to _RETRY_MAX_S), or dead-lettered after
+  CLASSPULSE_WEBHOOK_MAX_ATTEMPTS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aioredis
+import redis.exceptions
+from prometheus_client import Counter
+
+from classpulse_api.outbox import Attempt, Message, Outbox
+from classpulse_api.store import LESSONS, ClassStore
+from classpulse_api.timeparams import iso
+from classpulse_api.webhooks import SendResult, WebhookSender, WebhookStore
+from classpulse_api.xapi import TARGET as XAPI_TARGET
+from classpulse_api.xapi import XapiExport, running_lesson
+from classpulse_common.alerts import AlertEvent, events_key
+from classpulse_common.auth import now_ms
+from classpulse_common.registry import ClassRecord
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = Counter("classpulse_outbox_attempts_total", "Attempts to deliver an outbox message", ["target", "outcome"])
+CURSORS = "{outbox}:cursors"
+LEASE = "{outbox}:fan-out-lease"
+LEASE_MS = 10_000
+FAN_OUT_EVERY_S = 1.0
+SUMMARY_LAG_MS = 5_000
+"""An interval is summarised this long after it ends: the last frames of it are still on their way."""
+
+
+def _summary_cursor(class_id: str, session_id: str) -> str:
+    return f"summary:{class_id}:{session_id}"
+
+
+def alert_message(target: str, event: AlertEvent) -> Message:
+    body = {"type": f"alert.{event.kind}", "timestamp": iso(event.t), "data": event.model_dump()}
+    return Message(
+        target=target, message_id=f"msg_{event.class_id}_{event.event_id}", type=body["type"], body=json.dumps(body)
+    )
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        outbox: Outbox,
+        hooks: WebhookStore,
+        classes: ClassStore,
+        webhook_sender: WebhookSender,
+        max_attempts: int,
+        retry_initial_s: float,
+        retry_max_s: float,
+        xapi: XapiExport | None = None,
+    ) -> None:
+        self.client = client
+        self.outbox = outbox
+        self.hooks = hooks
+        self.classes = classes
+        self.webhook_sender = webhook_sender
+        self.max_attempts = max_attempts
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self.xapi = xapi
+        self.started_ms = now_ms()
+
+    def backoff_s(self, attempt: int) -> float:
+        return min(self.retry_max_s, self.retry_initial_s * 2 ** (attempt - 1))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.outbox.ensure_group()
+        await asyncio.gather(self._loop(stop, self._fan_out_turn), self._loop(stop, self._delivery_turn))
+        if await self.client.get(LEASE) == self.outbox.consumer:
+            await self.client.delete(LEASE)  # the next replica need not wait for it to lapse
+
+    async def _loop(self, stop: asyncio.Event, turn: Callable[[], Awaitable[None]]) -> None:
+        while not stop.is_set():
+            try:
+                await turn()
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                log.warning("outbox: redis unavailable, retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(1.0)
+            except Exception:
+                # Whatever it was, the worker carries on: what it was doing is still in Redis, to be tried again.
+                log.exception("outbox: turn failed")
+                await asyncio.sleep(1.0)
+
+    async def _fan_out_turn(self) -> None:
+        if await self._hold_lease():
+            await self.fan_out()
+        await asyncio.sleep(FAN_OUT_EVERY_S)
+
+    async def _hold_lease(self) -> bool:
+        me = self.outbox.consumer
+        if await self.client.set(LEASE, me, nx=True, px=LEASE_MS):
+            return True
+        return await self.client.get(LEASE) == me and bool(await self.client.pexpire(LEASE, LEASE_MS))
+
+    async def fan_out(self) -> int:
+        """Queues the messages of alert events (and, for xAPI, lessons and interval summaries) not yet seen; returns
+        how many were queued."""
+        hooks = await self.hooks.all()
+        if not hooks and self.xapi is None:
+            return 0
+        queued = 0
+        records = await self.classes.all()
+        for record in records:
+            targets = [(hook.target, hook.created_at_ms) for hook in hooks if hook.covers(record)]
+            if self.xapi is not None:
+                targets.append((XAPI_TARGET, self.started_ms))
+            if not targets:
+                continue
+            cursor = await self.client.hget(CURSORS, record.class_id) or f"{min(at for _, at in targets) - 1}-0"
+            entries = await self.client.xrange(events_key(record.class_id), min=f"({cursor}", count=500)
+            for entry_id, fields in entries:
+                event = AlertEvent.model_validate({**fields, "event_id": entry_id})
+                happened_ms = int(entry_id.split("-")[0])
+                for target, since_ms in targets:
+                    message = self._alert_message(target, record, event) if happened_ms >= since_ms else None
+                    if message is not None:
+                        queued += await self.outbox.enqueue(message)
+            if entries:
+                await self.client.hset(CURSORS, record.class_id, entries[-1][0])
+        if self.xapi is not None:
+            queued += await self._fan_out_lessons() + sum([await self._fan_out_summaries(record) for record in records])
+        return queued
+
+    def _alert_message(self, target: str, record: ClassRecord, event: AlertEvent) -> Message | None:
+        if target == XAPI_TARGET:
+            return self.xapi.statements.alert(record, event)
+        return alert_message(target, event)
+
+    async def _fan_out_lessons(self) -> int:
+        cursor = await self.client.hget(CURSORS, "lessons") or f"{self.started_ms - 1}-0"
+        entries = await self.client.xrange(LESSONS, min=f"({cursor}", count=500)
+        queued = 0
+        for _entry_id, fields in entries:
+            record = await self.classes.get(fields["class_id"])
+            session = await self.classes.get_session(fields["class_id"], fields["session_id"]) if record else None
+            if session is None:
+                continue  # the class was deleted since
+            ended = fields["ended"] == "1"
+            indices = await self.xapi.indices.over(record, session.started_at_ms, session.ended_at_ms) if ended else None
+            queued += await self.outbox.enqueue(self.xapi.statements.lesson(record, session, ended, indices))
+            if ended:  # its intervals are done: the ended statement carries the whole lesson
+                await self.client.hdel(CURSORS, _summary_cursor(record.class_id, session.session_id))
+        if entries:
+            await self.client.hset(CURSORS, "lessons", entries[-1][0])
+        return queued
+
+    async def _fan_out_summaries(self, record: ClassRecord) -> int:
+        """A statement for each whole interval of the running lesson that ended (plus a lag) since the last one."""
+        session = await running_lesson(self.classes, record.class_id)
+        if session is None:
+            return 0
+        interval = self.xapi.summary_interval_ms
+        field = _summary_cursor(record.class_id, session.session_id)
+        start = int(await self.client.hget(CURSORS, field) or session.started_at_ms)
+        queued = 0
+        while start + interval <= now_ms() - SUMMARY_LAG_MS:
+            indices = await self.xapi.indices.over(record, start, start + interval)
+            queued += await self.outbox.enqueue(self.xapi.statements.summary(record, session, start, start + interval, indices))
+            start += interval
+            await self.client.hset(CURSORS, field, start)
+        return queued
+
+    async def _delivery_turn(self) -> None:
+        await self.outbox.move_due(now_ms())
+        batch = await self.outbox.claim(count=16, block_ms=1000)
+        await asyncio.gather(*(self._deliver(entry_id, message) for entry_id, message in batch))
+
+    async def _send(self, message: Message) -> SendResult | None:
+        if message.target == XAPI_TARGET:
+            return await self.xapi.sender.send(message) if self.xapi is not None else None
+        hook = await self.hooks.get(message.target.removeprefix("webhook:"))
+        return None if hook is None else await self.webhook_sender.send(hook, message.message_id, message.body)
+
+    async def _deliver(self, entry_id: str, message: Message) -> None:
+        if await self.outbox.already_sent(message):
+            await self.outbox.drop(entry_id)  # a crash came between sending and recording it
+            return
+        result = await self._send(message)
+        kind = message.target.split(":", 1)[0]
+        if result is None:
+            await self.outbox.drop(entry_id)
+            ATTEMPTS.labels(kind, "dropped").inc()
+            return
+        at = now_ms()
+        attempt = Attempt(
+            message_id=message.message_id, type=message.type, attempt=message.attempt, outcome="delivered",
+            http_status=result.http_status, error=result.error, at_ms=at,
+        )
+        if result.ok:
+            await self.outbox.delivered(entry_id, message, attempt)
+        elif message.attempt >= self.max_attempts:
+            attempt = attempt.model_copy(update={"outcome": "dead"})
+            await self.outbox.dead_letter(entry_id, message, attempt)
+            log.warning("outbox: message dead-lettered", extra={"target": message.target, "message_id": message.message_id})
+        else:
+            due = at + int(self.backoff_s(message.attempt) * 1000)
+            attempt = attempt.model_copy(update={"outcome": "retrying", "next_attempt_at_ms": due})
+            await self.outbox.reschedule(entry_id, message, due, attempt)
+        ATTEMPTS.labels(kind, attempt.outcome).inc()

@@ -1,0 +1,160 @@
+"""Alert webhooks: subscriptions per class or per teacher, and each alert event sent to them signed as the Standard
+Webhooks specification says (https://www.standardwebhooks.com):
+
+    webhook-id: <message id>            the same on every attempt: a receiver drops what it already has by it
+    webhook-timestamp: <unix seconds>   of this attempt; receivers refuse old ones (replays)
+    webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>" keyed with the secret's bytes>
+
+The secret (`whsec_<base64 of 32 random bytes>`) is shown once, when the subscription is made. Subscriptions live in
+Redis (`webhook:<id>`, a JSON string; `webhooks`, the set of ids).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Iterable
+
+import httpx
+import redis.asyncio as aioredis
+from pydantic import BaseModel, Field, HttpUrl, model_validator
+
+from classpulse_common.auth import now_ms
+from classpulse_common.destinations import DestinationRefused, Network, check_destination, redact
+from classpulse_common.registry import ClassRecord
+from classpulse_common.schemas import ClassId
+
+_PREFIX = "webhook:"
+_INDEX = "webhooks"
+SECRET_PREFIX = "whsec_"  # noqa: S105 (the prefix every secret carries, not a secret)
+
+
+class WebhookCreate(BaseModel):
+    url: HttpUrl = Field(description="where events are POSTed; it must resolve into CLASSPULSE_WEBHOOK_ALLOWED_NETWORKS")
+    class_id: ClassId | None = Field(None, description="the class whose alerts are sent")
+    teacher_id: str | None = Field(
+        None, max_length=128, description="the teacher whose classes' alerts are sent (a teacher key: its own, by default)"
+    )
+    description: str = Field("", max_length=200)
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> WebhookCreate:
+        if self.class_id and self.teacher_id:
+            raise ValueError("give a class_id or a teacher_id, not both")
+        return self
+
+
+class Webhook(BaseModel):
+    webhook_id: str
+    url: str
+    class_id: str | None = None
+    teacher_id: str | None = None
+    owner_teacher: str | None = Field(None, description="the teacher whose key may see and delete it")
+    description: str = ""
+    created_at_ms: int
+
+    def covers(self, record: ClassRecord) -> bool:
+        return self.class_id == record.class_id or (self.teacher_id is not None and self.teacher_id == record.teacher)
+
+    @property
+    def target(self) -> str:
+        return f"webhook:{self.webhook_id}"
+
+
+class WebhookCreated(Webhook):
+    secret: str = Field(description="shown once: the key of the signatures (Standard Webhooks)")
+
+
+class StoredWebhook(Webhook):
+    secret: str
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    mac = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+class WebhookStore:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+
+    async def create(self, body: WebhookCreate, owner_teacher: str | None) -> WebhookCreated:
+        stored = StoredWebhook(
+            webhook_id="wh_" + secrets.token_hex(8), url=str(body.url), class_id=body.class_id, teacher_id=body.teacher_id,
+            owner_teacher=owner_teacher, description=body.description, created_at_ms=now_ms(), secret=new_secret(),
+        )
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.set(_PREFIX + stored.webhook_id, stored.model_dump_json())
+            pipe.sadd(_INDEX, stored.webhook_id)
+            await pipe.execute()
+        return WebhookCreated(**stored.model_dump())
+
+    async def get(self, webhook_id: str) -> StoredWebhook | None:
+        raw = await self.client.get(_PREFIX + webhook_id)
+        return StoredWebhook.model_validate_json(raw) if raw else None
+
+    async def all(self) -> list[StoredWebhook]:
+        ids = sorted(await self.client.smembers(_INDEX))
+        hooks = [await self.get(webhook_id) for webhook_id in ids]
+        return sorted((h for h in hooks if h is not None), key=lambda h: (h.created_at_ms, h.webhook_id))
+
+    async def of_class(self, class_id: str) -> list[StoredWebhook]:
+        return [hook for hook in await self.all() if hook.class_id == class_id]
+
+    async def delete(self, webhook_id: str) -> None:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(_PREFIX + webhook_id)
+            pipe.srem(_INDEX, webhook_id)
+            await pipe.execute()
+
+
+class SendResult(BaseModel):
+    ok: bool
+    http_status: int | None = None
+    error: str | None = None
+
+
+class WebhookSender:
+    """POSTs one message to one subscription: its URL checked again first (a name may resolve elsewhere since it was
+    registered), no redirect followed (it could lead anywhere), any 2xx is success."""
+
+    def __init__(self, networks: Iterable[Network], schemes: Iterable[str], timeout_s: float) -> None:
+        self.networks = list(networks)
+        self.schemes = list(schemes)
+        self.client = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, headers={"User-Agent": "ClassPulse-Webhooks/1"})
+
+    def check(self, url: str) -> None:
+        check_destination(url, self.networks, self.schemes, "webhook", "CLASSPULSE_WEBHOOK_ALLOWED_NETWORKS")
+
+    async def send(self, hook: StoredWebhook, message_id: str, body: str) -> SendResult:
+        try:
+            await asyncio.to_thread(self.check, hook.url)
+        except DestinationRefused as refusal:
+            return SendResult(ok=False, error=str(refusal))
+        timestamp = int(time.time())
+        payload = body.encode()
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": message_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature(hook.secret, message_id, timestamp, payload),
+        }
+        try:
+            response = await self.client.post(hook.url, content=payload, headers=headers)
+        except httpx.TimeoutException:
+            return SendResult(ok=False, error=f"no answer from {redact(hook.url)} in time")
+        except httpx.HTTPError as exc:
+            return SendResult(ok=False, error=f"{type(exc).__name__} reaching {redact(hook.url)}")
+        return SendResult(ok=response.is_success, http_status=response.status_code)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,98 @@
+"""Where a service may connect when a caller gives it a URL: only into the networks an operator listed, with the
+schemes they allow. Ingest checks a camera's stream URL with it, the API a webhook's URL, each against its own
+setting; the rules are the same.
+
+A URL given to a service (by an admin, a teacher) makes it connect wherever it says; without a bound that is a way
+into the cluster's network (server-side request forgery): the cloud metadata service, the pods' own loopback, any
+internal host. So a URL's host must resolve only to addresses inside the allowed networks (none by default), checked
+before each connection (a name may resolve elsewhere later). Loopback, link-local (169.254.169.254 is the metadata
+service of most clouds), the other clouds' metadata addresses, multicast and unspecified addresses are refused even
+inside a broad entry such as 0.0.0.0/0: only an entry within their own range lets them in (127.0.0.0/8 for a relay on
+the same host). A refusal names neither the addresses nor anything the host said: it must not map the internal
+network for its caller.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+GUARDED_RANGES = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "0.0.0.0/8",  # "this host"
+        "127.0.0.0/8",  # loopback
+        "169.254.0.0/16",  # link-local, with the metadata service of AWS, GCP, Azure, OpenStack at 169.254.169.254
+        "100.100.100.200/32",  # Alibaba Cloud's metadata service
+        "168.63.129.16/32",  # Azure's host services (WireServer)
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved, broadcast
+        "::/128",
+        "::1/128",
+        "fe80::/10",
+        "fd00:ec2::254/128",  # AWS's metadata service over IPv6
+        "ff00::/8",
+    )
+)
+
+
+def address_allowed(address: Address, allowed: Iterable[Network]) -> bool:
+    """Whether `address` is in an allowed network, and, if it is in a guarded range, in an entry within that range."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:169.254.169.254 is 169.254.169.254
+    containing = [network for network in allowed if network.version == address.version and address in network]
+    guarded = [rng for rng in GUARDED_RANGES if rng.version == address.version and address in rng]
+    return bool(containing) and all(any(network.subnet_of(rng) for network in containing) for rng in guarded)
+
+
+class DestinationRefused(ValueError):
+    """`cause`: bad_location, unresolved or not_allowed; the message says why, with the URL's credentials hidden."""
+
+    def __init__(self, cause: str, message: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+def check_destination(url: str, allowed_networks: Iterable[Network], allowed_schemes: Iterable[str], what: str, setting: str) -> None:
+    """Raises DestinationRefused unless the URL's scheme is allowed and every address its host resolves to is.
+    `what` names the URL in messages ("stream", "webhook"), `setting` the variable that lists the networks."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise DestinationRefused("bad_location", f"the {what} URL is malformed") from None
+    schemes = sorted(allowed_schemes)
+    if parts.scheme not in schemes:
+        raise DestinationRefused("bad_location", f"unsupported URL scheme in {redact(url)!r}: use {', '.join(schemes)}")
+    if not parts.hostname:
+        raise DestinationRefused("bad_location", f"{redact(url)!r} names no host")
+    try:
+        resolved = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise DestinationRefused("unresolved", f"the host of {redact(url)} does not resolve") from None
+    networks = list(allowed_networks)
+    # A scoped IPv6 address (fe80::1%eth0) is checked without its scope.
+    addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in resolved}
+    if not networks or not all(address_allowed(address, networks) for address in addresses):
+        raise DestinationRefused("not_allowed", f"{redact(url)} is outside the networks {what} URLs may reach ({setting})")
+
+
+def redact(url: str) -> str:
+    """The URL without its credentials: camera URLs carry them in the user part (rtsp://user:secret@host/...) or in
+    the query (?user=admin&password=...); both are hidden, the query's names kept."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "(malformed URL)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname or ""
+        netloc = f"***@{host}" + (f":{port}" if port else "")
+    query = "&".join(f"{name.partition('=')[0]}=***" for name in parts.query.split("&")) if parts.query else ""
+    return parts._replace(netloc=netloc, query=query, fragment="").geturl()

@@ -1,0 +1,162 @@
+"""xAPI export against a real Ralph LRS (`ralph runserver`, filesystem backend, basic auth) started here, in its own
+venv: the API (`python -m classpulse_api`) starts while the LRS is still down, so the first statements are retried;
+once Ralph is up every statement arrives, read back through its GET /xAPI/statements, none with a student's emotion
+and none with any emotion field for a presence-only class."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from classpulse_common.alerts import EVENTS_MAXLEN, AlertEvent, events_key
+from classpulse_common.labels import EMOTIONS
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+RALPH_VENV = REPO / ".cache" / "ralph-venv"
+LRS_USER, LRS_PASSWORD = "classpulse", "lrs-test-password"
+XAPI = "https://w3id.org/classpulse/xapi"
+SUMMARY_INTERVAL_S = 10
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ralph() -> Path:
+    """The `ralph` command, installed in .cache/ralph-venv from requirements-ralph.txt on first use."""
+    command = RALPH_VENV / "bin" / "ralph"
+    if not command.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(RALPH_VENV)], check=True)
+        subprocess.run([str(RALPH_VENV / "bin" / "pip"), "install", "-q", "-r", str(REPO / "requirements-ralph.txt")], check=True)
+    return command
+
+
+@pytest.fixture
+def start_lrs(ralph: Path, tmp_path: Path) -> Iterator[Callable[[int], str]]:
+    """`start_lrs(port)`: Ralph's LRS on that port (ralph_lrs.py: `ralph runserver --backend fs`, fixed to append),
+    one user with write and read scopes; returns its xAPI URL."""
+    processes: list[subprocess.Popen] = []
+
+    def start(port: int) -> str:
+        env = {**os.environ, "RALPH_AUTH_FILE": str(tmp_path / "auth.json"), "RALPH_APP_DIR": str(tmp_path / "ralph"),
+               "RALPH_RUNSERVER_BACKEND": "fs"}
+        subprocess.run([str(ralph), "auth", "-u", LRS_USER, "-p", LRS_PASSWORD, "-s", "statements/write", "-s", "statements/read",
+                        "-M", "mailto:classpulse@example.org", "-w"], env=env, cwd=tmp_path, check=True, capture_output=True)
+        log = (tmp_path / "ralph.log").open("w")
+        (tmp_path / "statements").mkdir()
+        process = subprocess.Popen(
+            [str(ralph.parent / "python"), str(Path(__file__).with_name("ralph_lrs.py")), "127.0.0.1", str(port), str(tmp_path / "statements")],
+            env=env, cwd=tmp_path, stdout=log, stderr=log,
+        )
+        processes.append(process)
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/__heartbeat__", timeout=2).status_code == 200:
+                    return f"http://127.0.0.1:{port}/xAPI"
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, (tmp_path / "ralph.log").read_text()
+            assert time.monotonic() < deadline, "Ralph not up after 90 s"
+            time.sleep(0.5)
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def statements(lrs: str) -> list[dict]:
+    response = httpx.get(f"{lrs}/statements", params={"limit": 500}, auth=(LRS_USER, LRS_PASSWORD),
+                         headers={"X-Experience-API-Version": "1.0.3"}, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["statements"]
+
+
+def wait_until(condition, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
+        time.sleep(0.5)
+    return value
+
+
+def test_class_level_statements_reach_the_lrs_with_no_emotion_for_presence_only(start_api, start_lrs, redis_client) -> None:
+    lrs_port = free_port()
+    api = start_api(xapi_endpoint=f"http://127.0.0.1:{lrs_port}/xAPI", xapi_username=LRS_USER, xapi_password=LRS_PASSWORD,
+                    xapi_summary_interval_s=str(SUMMARY_INTERVAL_S), public_url="https://classpulse.school.example",
+                    webhook_retry_initial_s="0.5", webhook_retry_max_s="2", webhook_max_attempts="50")
+    admin = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {api.admin_key}"}, timeout=10)
+    emotions_class, presence_class = f"xe-{uuid.uuid4().hex[:6]}", f"xp-{uuid.uuid4().hex[:6]}"
+    for class_id, emotions in ((emotions_class, True), (presence_class, False)):
+        created = admin.post("/v1/classes", json={"class_id": class_id, "name": f"Class {class_id}", "expected_students": 12,
+                                                  "emotion_enabled": emotions})
+        assert created.status_code == 201
+    lessons = {c: admin.post(f"/v1/classes/{c}/sessions", json={"name": "Fractions"}).json() for c in (emotions_class, presence_class)}
+    now = int(time.time() * 1000)
+    alerts = [(emotions_class, "mood_index", -0.5), (emotions_class, "presence", 0.3),
+              (presence_class, "presence", 0.2), (presence_class, "attention_risk", 0.8)]
+    for i, (class_id, index, value) in enumerate(alerts):
+        event = AlertEvent(class_id=class_id, kind="started", index=index, value=value, threshold=0.5, t=now + i)
+        redis_client.xadd(events_key(class_id), event.to_fields(), maxlen=EVENTS_MAXLEN)
+
+    # The LRS is down: statements are retried, and the log says so.
+    log = lambda: admin.get("/v1/xapi/deliveries", params={"limit": 500}).json()["items"]  # noqa: E731
+    wait_until(lambda: any(a["outcome"] == "retrying" and a["error"] for a in log()), 30, "a failed attempt logged")
+    lrs = start_lrs(lrs_port)
+    time.sleep(SUMMARY_INTERVAL_S + 6)  # one whole interval of the lessons, and the lag after it
+    for class_id, lesson in lessons.items():
+        assert admin.post(f"/v1/classes/{class_id}/sessions/{lesson['session_id']}/end").status_code == 200
+
+    def arrived() -> list[dict]:
+        found = [s for s in statements(lrs) if s["actor"]["account"]["name"] in lessons]
+        verbs = {(s["actor"]["account"]["name"], s["verb"]["id"].rsplit("/", 1)[1]) for s in found}
+        wanted = {(c, v) for c in lessons for v in ("initialized", "terminated", "summarized", "raised-alert")}
+        return found if wanted <= verbs else []
+
+    found = wait_until(arrived, 90, "every kind of statement in Ralph")
+    by_class = {c: [s for s in found if s["actor"]["account"]["name"] == c] for c in lessons}
+    assert len({s["id"] for s in found}) == len(found)  # retried, yet stored once each
+
+    for statement in found:
+        assert statement["actor"]["objectType"] == "Group" and "member" not in statement["actor"]
+        assert statement["actor"]["account"]["homePage"] == "https://classpulse.school.example"
+        text = json.dumps(statement).lower()
+        assert not any(emotion in text for emotion in EMOTIONS), statement  # no emotion, of a student or the class
+    presence_only = by_class[presence_class]
+    for statement in presence_only:
+        keys = {*statement.get("result", {}).get("extensions", {}), *statement["context"]["extensions"]}
+        assert not {f"{XAPI}/extensions/mood-index", f"{XAPI}/extensions/attention-risk"} & keys, statement
+        assert statement["context"]["extensions"][f"{XAPI}/extensions/emotion-enabled"] is False
+    assert [s["result"]["extensions"][f"{XAPI}/extensions/alert-index"] for s in presence_only
+            if s["verb"]["id"].endswith("raised-alert")] == ["presence"]  # the attention-risk alert stayed home
+    summary = next(s for s in by_class[emotions_class] if s["verb"]["id"] == f"{XAPI}/verbs/summarized")
+    assert {f"{XAPI}/extensions/mood-index", f"{XAPI}/extensions/presence"} <= set(summary["result"]["extensions"])
+    assert summary["object"]["id"] == f"https://classpulse.school.example/classes/{emotions_class}/lessons/{lessons[emotions_class]['session_id']}"
+    ended = next(s for s in presence_only if s["verb"]["id"].endswith("terminated"))
+    assert ended["result"]["extensions"][f"{XAPI}/extensions/expected-students"] == 12
+
+    cursors = [field.decode() for field in redis_client.hkeys("{outbox}:cursors")]
+    assert not [field for field in cursors if field.startswith("summary:") and field.split(":")[1] in lessons]  # ended lessons
+
+    attempts = [a for a in log() if any(f"_{class_id}_" in a["message_id"] for class_id in lessons)]
+    assert any(a["outcome"] == "delivered" for a in attempts)
+    retried = {a["message_id"] for a in attempts if a["outcome"] == "retrying"}
+    assert retried <= {a["message_id"] for a in attempts if a["outcome"] == "delivered"}
+    for class_id in lessons:
+        admin.delete(f"/v1/classes/{class_id}")
