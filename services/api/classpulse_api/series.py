@@ -143,6 +143,11 @@ class SeriesReader:
                 totals[window] = dict(window_sums)
         return totals
 
+    async def totals(self, class_id: str, start_ms: int, end_ms: int) -> Sums:
+        """The sum of each metric from `start_ms` to `end_ms` (a lesson so far, for its statements)."""
+        window = (end_ms - start_ms) // 1000 + 1
+        return (await self.window_totals(class_id, end_ms, [window]))[window]
+
     async def _mrange(self, class_id: str, segment: Segment, bucket_ms: int) -> dict[str, list[tuple[int, float]]]:
         latest = () if segment.resolution.name == RAW_RESOLUTION else ("LATEST",)
         # Every read is capped in Redis too: at most the segment's buckets (the plan bounds them by the point cap).
