@@ -8,6 +8,8 @@ from enum import StrEnum
 
 from prometheus_client import Counter
 
+from classpulse_ingest.source_store import Lease
+
 FRAMES_PUBLISHED = Counter(
     "classpulse_ingest_frames_published_total", "Frames acknowledged by Kafka", ["source_kind"]
 )
@@ -23,6 +25,7 @@ class DropReason(StrEnum):
     DELIVERY_FAILED = "delivery_failed"  # Kafka did not acknowledge the frame within the delivery timeout
     SHUTDOWN = "shutdown"  # still waiting when the process stopped and the drain time ran out
     CAPTURE_TIME = "capture_time"  # stamped in the future or before the raw retention (classpulse_common.capture)
+    LEASE_LOST = "lease_lost"  # waiting to be sent when this replica lost the source to another one
 
 
 class SourceTally:
@@ -34,15 +37,20 @@ class SourceTally:
         self._published = 0
         self._dropped: Tally[str] = Tally()
 
-    def published(self) -> None:
+    def published(self, frame_id: str) -> None:
         FRAMES_PUBLISHED.labels(self.kind).inc()
         with self._lock:
             self._published += 1
 
-    def dropped(self, reason: DropReason) -> None:
+    def dropped(self, reason: DropReason, frame_id: str | None = None) -> None:
+        """`frame_id`: of a frame dropped after it was handed to the buffer."""
         FRAMES_DROPPED.labels(self.kind, reason.value).inc()
         with self._lock:
             self._dropped[reason.value] += 1
+
+    def may_send(self) -> bool:
+        """Whether this source's waiting frames may still go to Kafka (not once another replica runs it)."""
+        return True
 
     @property
     def published_count(self) -> int:
@@ -52,3 +60,45 @@ class SourceTally:
     def dropped_counts(self) -> dict[str, int]:
         with self._lock:
             return dict(self._dropped)
+
+
+class ProgressTally(SourceTally):
+    """A source's counts, plus how far Kafka has acknowledged it in order to continue it elsewhere: the sequence after
+    the highest acknowledged frame, and where reading continues after that frame (a recording's timeline)."""
+
+    def __init__(self, kind: str, next_sequence: int, continue_at_ms: float | None, lease: Lease | None) -> None:
+        super().__init__(kind)
+        self.lease = lease
+        self._waiting: dict[int, float] = {}  # handed to the buffer, not yet acknowledged: sequence -> continue at
+        self._settled = threading.Condition(self._lock)
+        self.acknowledged_next_sequence = next_sequence
+        self.acknowledged_continue_at_ms = continue_at_ms
+
+    def may_send(self) -> bool:
+        return self.lease is None or not self.lease.lost
+
+    def handed(self, sequence: int, continue_at_ms: float) -> None:
+        with self._lock:
+            self._waiting[sequence] = continue_at_ms
+
+    def published(self, frame_id: str) -> None:
+        super().published(frame_id)
+        sequence = int(frame_id.rsplit(":", 1)[1])
+        with self._lock:
+            continue_at_ms = self._waiting.pop(sequence, None)
+            if sequence >= self.acknowledged_next_sequence:
+                self.acknowledged_next_sequence = sequence + 1
+                self.acknowledged_continue_at_ms = continue_at_ms
+            self._settled.notify_all()
+
+    def dropped(self, reason: DropReason, frame_id: str | None = None) -> None:
+        super().dropped(reason)
+        if frame_id is not None:
+            with self._lock:
+                self._waiting.pop(int(frame_id.rsplit(":", 1)[1]), None)
+                self._settled.notify_all()
+
+    def wait_settled(self, timeout_s: float) -> bool:
+        """Wait until every frame handed to the buffer was acknowledged or dropped; False if some still wait."""
+        with self._lock:
+            return self._settled.wait_for(lambda: not self._waiting, timeout_s)
