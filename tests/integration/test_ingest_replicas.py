@@ -150,6 +150,19 @@ def _uninterrupted_positions(location: Path) -> list[float]:
         reader.release()
 
 
+def _assert_every_frame_once(bootstrap: str, topic: str, source_id: str, started_at_ms: int, media: Path) -> None:
+    """Every frame of the recording on Kafka, each under one number and one capture time (what the aggregator's
+    dedup keys on): frames sent again after a takeover are the same frames, counted once."""
+    frames = [f for f in read_frames(bootstrap, topic, quiet_s=3.0) if f.source_id == source_id]
+    positions = _uninterrupted_positions(media / "lesson.mp4")
+    by_sequence: dict[int, set[int]] = {}
+    for frame in frames:
+        by_sequence.setdefault(frame.sequence, set()).add(frame.captured_at_ms)
+    assert sorted(by_sequence) == list(range(len(positions))), (len(positions), sorted(by_sequence))
+    assert by_sequence == {n: {int(started_at_ms + position)} for n, position in enumerate(positions)}
+    assert len(frames) - len(positions) < 2 * FPS * 2  # sent twice: at most what Kafka had not acknowledged
+
+
 def test_a_source_continues_on_another_replica_after_its_replica_is_killed(replicas, make_class, media, kafka_bootstrap, frames_topic):
     first, second, third = replicas
     class_id = make_class()
@@ -176,19 +189,7 @@ def test_a_source_continues_on_another_replica_after_its_replica_is_killed(repli
     assert resumed["owner"] is not None and not resumed["owner"].endswith(first.owner_suffix), resumed
     assert resumed_after_s < RESUME_LIMIT_S
     assert ended["state"] == "ended", ended
-    frames = [f for f in read_frames(kafka_bootstrap, frames_topic, quiet_s=3.0) if f.source_id == source_id]
-    positions = _uninterrupted_positions(media / "lesson.mp4")
-    by_sequence: dict[int, set[int]] = {}
-    for frame in frames:
-        by_sequence.setdefault(frame.sequence, set()).add(frame.captured_at_ms)
-    # Every frame of the recording, each under one number and one capture time (what the aggregator's dedup keys
-    # on): frames sent again after the takeover are the same frames, counted once.
-    assert sorted(by_sequence) == list(range(len(positions))), (len(positions), sorted(by_sequence))
-    started_at = created.json()["started_at_ms"]
-    assert by_sequence == {
-        n: {int(started_at + position)} for n, position in enumerate(positions)
-    }
-    assert len(frames) - len(positions) < 3 * FPS * 2  # sent twice: at most what Kafka had not acknowledged
+    _assert_every_frame_once(kafka_bootstrap, frames_topic, source_id, created.json()["started_at_ms"], media)
 
 
 def test_any_replica_answers_for_a_source_and_stops_it_where_it_runs(replicas, make_class, media):
@@ -211,3 +212,25 @@ def test_any_replica_answers_for_a_source_and_stops_it_where_it_runs(replicas, m
     assert after["state"] == "stopped" and after["owner"] is None
     assert later["frames_published"] == after["frames_published"]  # nothing published after it stopped
     assert missing.status_code == 404
+
+
+def test_a_replica_stopped_gracefully_hands_its_sources_over_at_once(replicas, make_class, media, kafka_bootstrap, frames_topic):
+    leaving, staying = [replica for replica in replicas if replica.process.poll() is None][:2]
+    class_id = make_class()
+    source_id = f"lesson-{uuid.uuid4().hex[:8]}"
+    body = {"url": str(media / "lesson.mp4"), "fps": FPS, "source_id": source_id}
+    created = httpx.post(f"{leaving.url}/v1/classes/{class_id}/sources", json=body, headers=ADMIN, timeout=10)
+    assert created.status_code == 201, created.text
+    _poll(staying, source_id, lambda s: s["frames_published"] >= 8, 30)
+
+    leaving.process.send_signal(signal.SIGTERM)
+    assert leaving.process.wait(timeout=30) in (0, -signal.SIGTERM), leaving.log.read_text()[-2000:]
+    gone_at = time.monotonic()
+    resumed = _poll(staying, source_id, lambda s: s["owner"] is not None and s["owner"].endswith(staying.owner_suffix), 20)
+    resumed_after_s = time.monotonic() - gone_at
+    ended = _poll(staying, source_id, lambda s: s["state"] == "ended", 60)
+
+    # Claimed at the next round (2 s, jittered), not after the lease's 10 s: the lease was let go.
+    assert resumed["owner"].endswith(staying.owner_suffix) and resumed_after_s < 5, (resumed, resumed_after_s)
+    assert ended["state"] == "ended", ended
+    _assert_every_frame_once(kafka_bootstrap, frames_topic, source_id, created.json()["started_at_ms"], media)
