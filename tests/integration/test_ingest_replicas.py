@@ -5,27 +5,17 @@ any frame sent twice sent as the same frame (same number, same capture time: the
 
 from __future__ import annotations
 
-import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
-import redis.asyncio as aioredis
 
-from classpulse_common.auth import Role, new_key
-from classpulse_common.keystore import KeyStore
+from classpulse_common.auth import new_key
 from classpulse_devstack.kafka_topics import kafka_admin
-from classpulse_ingest.settings import IngestSettings
-from classpulse_ingest.video import SourceSpec, open_reader
+from ingest_replicas import Replica, assert_each_frame_once, install_admin_key, running_replicas, uninterrupted_captures
 from ingest_support import (
     make_class,  # noqa: F401 (a fixture)
     read_frames,
@@ -35,29 +25,8 @@ from ingest_support import (
 pytestmark = pytest.mark.integration
 
 ADMIN_KEY = new_key()[1]
-ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 FPS = 5.0
 RESUME_LIMIT_S = 30.0
-
-
-@dataclass
-class Replica:
-    process: subprocess.Popen
-    url: str
-    log: Path
-
-    @property
-    def owner_suffix(self) -> str:
-        return f"/{self.process.pid}"
-
-    def get(self, path: str) -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", headers=ADMIN, timeout=10)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -81,98 +50,37 @@ def frames_topic(kafka_bootstrap) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def replicas(infra, kafka_bootstrap, frames_topic, media, tmp_path_factory) -> Iterator[list[Replica]]:
     redis_url = f"redis://127.0.0.1:{infra.config.redis_port}/0"
-
-    async def install_admin() -> None:
-        client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-        await KeyStore(client).install(ADMIN_KEY, Role.ADMIN, "replicas test admin")
-        await client.aclose()
-
-    asyncio.run(install_admin())
-    logs = tmp_path_factory.mktemp("replica-logs")
-    started: list[Replica] = []
-    for number in range(3):
-        port = _free_port()
-        env = {
-            **os.environ,
-            "CLASSPULSE_HTTP_PORT": str(port),
-            "CLASSPULSE_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-            "CLASSPULSE_KAFKA_FRAMES_TOPIC": frames_topic,
-            "CLASSPULSE_REDIS_URL": redis_url,
-            "CLASSPULSE_MEDIA_DIR": str(media),
-        }
-        log = logs / f"ingest-{number}.log"
-        with open(log, "wb") as out:
-            process = subprocess.Popen([sys.executable, "-m", "classpulse_ingest"], env=env, stdout=out, stderr=out)
-        started.append(Replica(process, f"http://127.0.0.1:{port}", log))
-    try:
-        for replica in started:
-            _wait_ready(replica)
+    install_admin_key(redis_url, ADMIN_KEY)
+    env = {
+        "CLASSPULSE_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "CLASSPULSE_KAFKA_FRAMES_TOPIC": frames_topic,
+        "CLASSPULSE_REDIS_URL": redis_url,
+        "CLASSPULSE_MEDIA_DIR": str(media),
+    }
+    with running_replicas(3, env, tmp_path_factory.mktemp("replica-logs"), ADMIN_KEY) as started:
         yield started
-    finally:
-        for replica in started:
-            if replica.process.poll() is None:
-                replica.process.send_signal(signal.SIGTERM)
-        for replica in started:
-            try:
-                replica.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                replica.process.kill()
 
 
-def _wait_ready(replica: Replica) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert replica.process.poll() is None, replica.log.read_text()[-3000:]
-        try:
-            if httpx.get(f"{replica.url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"ingest not ready in 90 s: {replica.log.read_text()[-3000:]}")
+def _start_lesson(replica: Replica, class_id: str, media: Path) -> dict:
+    source_id = f"lesson-{uuid.uuid4().hex[:8]}"
+    created = replica.start_source(class_id, {"url": str(media / "lesson.mp4"), "fps": FPS, "source_id": source_id})
+    assert created.status_code == 201, created.text
+    assert created.json()["owner"].endswith(replica.owner_suffix), created.json()
+    return created.json()
 
 
-def _poll(replica: Replica, source_id: str, done, timeout_s: float) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        status = replica.get(f"/v1/sources/{source_id}").json()
-        if done(status) or time.monotonic() > deadline:
-            return status
-        time.sleep(0.25)
-
-
-def _uninterrupted_positions(location: Path) -> list[float]:
-    """Where on its timeline each frame of the recording falls when one reader reads it all."""
-    reader = open_reader(SourceSpec(str(location)), IngestSettings())
-    try:
-        return [raw.position_ms for raw in reader.frames(FPS, 0.0)]
-    finally:
-        reader.release()
-
-
-def _assert_every_frame_once(bootstrap: str, topic: str, source_id: str, started_at_ms: int, media: Path) -> None:
-    """Every frame of the recording on Kafka, each under one number and one capture time (what the aggregator's
-    dedup keys on): frames sent again after a takeover are the same frames, counted once."""
-    frames = [f for f in read_frames(bootstrap, topic, quiet_s=3.0) if f.source_id == source_id]
-    positions = _uninterrupted_positions(media / "lesson.mp4")
-    by_sequence: dict[int, set[int]] = {}
-    for frame in frames:
-        by_sequence.setdefault(frame.sequence, set()).add(frame.captured_at_ms)
-    assert sorted(by_sequence) == list(range(len(positions))), (len(positions), sorted(by_sequence))
-    assert by_sequence == {n: {int(started_at_ms + position)} for n, position in enumerate(positions)}
-    assert len(frames) - len(positions) < 2 * FPS * 2  # sent twice: at most what Kafka had not acknowledged
+def _assert_every_frame_once(bootstrap: str, topic: str, created: dict, media: Path) -> None:
+    frames = [f for f in read_frames(bootstrap, topic, quiet_s=3.0) if f.source_id == created["source_id"]]
+    assert_each_frame_once(frames, uninterrupted_captures(media / "lesson.mp4", FPS, created["started_at_ms"]))
 
 
 def test_a_source_continues_on_another_replica_after_its_replica_is_killed(replicas, make_class, media, kafka_bootstrap, frames_topic):
     first, second, third = replicas
     class_id = make_class()
-    source_id = f"lesson-{uuid.uuid4().hex[:8]}"
-    body = {"url": str(media / "lesson.mp4"), "fps": FPS, "source_id": source_id}
-    created = httpx.post(f"{first.url}/v1/classes/{class_id}/sources", json=body, headers=ADMIN, timeout=10)
-    assert created.status_code == 201, created.text
-    assert created.json()["owner"].endswith(first.owner_suffix), created.json()
+    created = _start_lesson(first, class_id, media)
+    source_id = created["source_id"]
 
-    seen_elsewhere = _poll(second, source_id, lambda s: s["frames_published"] >= 12, 30)
+    seen_elsewhere = second.poll(source_id, lambda s: s["frames_published"] >= 12, 30)
     listed = {s["source_id"]: s for s in third.get(f"/v1/sources?class_id={class_id}").json()}
     assert seen_elsewhere["state"] == "live" and seen_elsewhere["owner"].endswith(first.owner_suffix), seen_elsewhere
     assert listed[source_id]["owner"] == seen_elsewhere["owner"]
@@ -180,28 +88,24 @@ def test_a_source_continues_on_another_replica_after_its_replica_is_killed(repli
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(timeout=10)
     killed_at = time.monotonic()
-    resumed = _poll(
-        second, source_id, lambda s: s["owner"] is not None and not s["owner"].endswith(first.owner_suffix), RESUME_LIMIT_S
+    resumed = second.poll(
+        source_id, lambda s: s["owner"] is not None and not s["owner"].endswith(first.owner_suffix), RESUME_LIMIT_S
     )
     resumed_after_s = time.monotonic() - killed_at
-    ended = _poll(third, source_id, lambda s: s["state"] == "ended", 60)
+    ended = third.poll(source_id, lambda s: s["state"] == "ended", 60)
 
     assert resumed["owner"] is not None and not resumed["owner"].endswith(first.owner_suffix), resumed
     assert resumed_after_s < RESUME_LIMIT_S
     assert ended["state"] == "ended", ended
-    _assert_every_frame_once(kafka_bootstrap, frames_topic, source_id, created.json()["started_at_ms"], media)
+    _assert_every_frame_once(kafka_bootstrap, frames_topic, created, media)
 
 
 def test_any_replica_answers_for_a_source_and_stops_it_where_it_runs(replicas, make_class, media):
-    alive = [replica for replica in replicas if replica.process.poll() is None]
+    alive = [replica for replica in replicas if replica.alive]
     owner, other = alive[0], alive[-1]
-    class_id = make_class()
-    source_id = f"lesson-{uuid.uuid4().hex[:8]}"
-    body = {"url": str(media / "lesson.mp4"), "fps": FPS, "source_id": source_id}
-    created = httpx.post(f"{owner.url}/v1/classes/{class_id}/sources", json=body, headers=ADMIN, timeout=10)
-    assert created.status_code == 201, created.text
-    live = _poll(other, source_id, lambda s: s["state"] == "live", 20)
-    stopped = httpx.delete(f"{other.url}/v1/sources/{source_id}", headers=ADMIN, timeout=30)
+    source_id = _start_lesson(owner, make_class(), media)["source_id"]
+    live = other.poll(source_id, lambda s: s["state"] == "live", 20)
+    stopped = other.stop_source(source_id)
     after = owner.get(f"/v1/sources/{source_id}").json()
     time.sleep(1.0)
     later = other.get(f"/v1/sources/{source_id}").json()
@@ -215,22 +119,19 @@ def test_any_replica_answers_for_a_source_and_stops_it_where_it_runs(replicas, m
 
 
 def test_a_replica_stopped_gracefully_hands_its_sources_over_at_once(replicas, make_class, media, kafka_bootstrap, frames_topic):
-    leaving, staying = [replica for replica in replicas if replica.process.poll() is None][:2]
-    class_id = make_class()
-    source_id = f"lesson-{uuid.uuid4().hex[:8]}"
-    body = {"url": str(media / "lesson.mp4"), "fps": FPS, "source_id": source_id}
-    created = httpx.post(f"{leaving.url}/v1/classes/{class_id}/sources", json=body, headers=ADMIN, timeout=10)
-    assert created.status_code == 201, created.text
-    _poll(staying, source_id, lambda s: s["frames_published"] >= 8, 30)
+    leaving, staying = [replica for replica in replicas if replica.alive][:2]
+    created = _start_lesson(leaving, make_class(), media)
+    source_id = created["source_id"]
+    staying.poll(source_id, lambda s: s["frames_published"] >= 8, 30)
 
     leaving.process.send_signal(signal.SIGTERM)
     assert leaving.process.wait(timeout=30) in (0, -signal.SIGTERM), leaving.log.read_text()[-2000:]
     gone_at = time.monotonic()
-    resumed = _poll(staying, source_id, lambda s: s["owner"] is not None and s["owner"].endswith(staying.owner_suffix), 20)
+    resumed = staying.poll(source_id, lambda s: s["owner"] is not None and s["owner"].endswith(staying.owner_suffix), 20)
     resumed_after_s = time.monotonic() - gone_at
-    ended = _poll(staying, source_id, lambda s: s["state"] == "ended", 60)
+    ended = staying.poll(source_id, lambda s: s["state"] == "ended", 60)
 
     # Claimed at the next round (2 s, jittered), not after the lease's 10 s: the lease was let go.
     assert resumed["owner"].endswith(staying.owner_suffix) and resumed_after_s < 5, (resumed, resumed_after_s)
     assert ended["state"] == "ended", ended
-    _assert_every_frame_once(kafka_bootstrap, frames_topic, source_id, created.json()["started_at_ms"], media)
+    _assert_every_frame_once(kafka_bootstrap, frames_topic, created, media)
