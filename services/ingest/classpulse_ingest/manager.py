@@ -45,7 +45,7 @@ SOURCE_LEASE_LOSSES = Counter(
     "classpulse_ingest_source_lease_losses_total", "Sources this replica stopped because another one holds them now"
 )
 SOURCE_LEASE_ERRORS = Counter(
-    "classpulse_ingest_source_lease_errors_total", "Rounds of lease renewals and claims that failed (Redis unreachable)"
+    "classpulse_ingest_source_lease_errors_total", "Rounds of lease renewals and claims that failed (Redis unreachable...)"
 )
 
 
@@ -156,10 +156,11 @@ class SourceManager:
         while not self._closed.wait(interval_s * random.uniform(0.8, 1.2)):
             try:
                 self.tick()
-            except redis.RedisError as exc:
+            except Exception as exc:  # the loop must outlive a bad round: without it every lease here would lapse
                 # Leases not renewed are trusted for a while (source_store.LEASE_SAFETY), then frames wait.
                 SOURCE_LEASE_ERRORS.inc()
-                log.warning("source leases not renewed: redis unreachable", extra={"error": repr(exc)})
+                unexpected = not isinstance(exc, redis.RedisError)
+                log.warning("source leases not renewed this round", exc_info=unexpected, extra={"error": repr(exc)})
 
     def tick(self) -> None:
         self._renew()
