@@ -17,6 +17,7 @@ from classpulse_common.auth import new_key
 from classpulse_devstack.kafka_topics import kafka_admin
 from ingest_replicas import Replica, assert_each_frame_once, install_admin_key, running_replicas, uninterrupted_captures
 from ingest_support import (
+    VideoServer,
     make_class,  # noqa: F401 (a fixture)
     read_frames,
     write_video,
@@ -56,6 +57,7 @@ def replicas(infra, kafka_bootstrap, frames_topic, media, tmp_path_factory) -> I
         "CLASSPULSE_KAFKA_FRAMES_TOPIC": frames_topic,
         "CLASSPULSE_REDIS_URL": redis_url,
         "CLASSPULSE_MEDIA_DIR": str(media),
+        "CLASSPULSE_SOURCE_ALLOWED_NETWORKS": '["127.0.0.0/8"]',  # the test's camera is a local server
     }
     with running_replicas(3, env, tmp_path_factory.mktemp("replica-logs"), ADMIN_KEY) as started:
         yield started
@@ -74,11 +76,15 @@ def _assert_every_frame_once(bootstrap: str, topic: str, created: dict, media: P
     assert_each_frame_once(frames, uninterrupted_captures(media / "lesson.mp4", FPS, created["started_at_ms"]))
 
 
-def test_a_source_continues_on_another_replica_after_its_replica_is_killed(replicas, make_class, media, kafka_bootstrap, frames_topic):
+def test_sources_continue_on_other_replicas_after_their_replica_is_killed(replicas, make_class, media, kafka_bootstrap, frames_topic, tmp_path):
     first, second, third = replicas
     class_id = make_class()
     created = _start_lesson(first, class_id, media)
     source_id = created["source_id"]
+    camera_server = VideoServer(tmp_path, stream_fps=10).start()
+    camera_id = f"camera-{uuid.uuid4().hex[:8]}"
+    camera = first.start_source(class_id, {"url": f"{camera_server.url}/stream.mjpg", "fps": FPS, "source_id": camera_id})
+    assert camera.status_code == 201, camera.text
 
     seen_elsewhere = second.poll(source_id, lambda s: s["frames_published"] >= 12, 30)
     listed = {s["source_id"]: s for s in third.get(f"/v1/sources?class_id={class_id}").json()}
@@ -93,11 +99,22 @@ def test_a_source_continues_on_another_replica_after_its_replica_is_killed(repli
     )
     resumed_after_s = time.monotonic() - killed_at
     ended = third.poll(source_id, lambda s: s["state"] == "ended", 60)
+    camera_resumed = third.poll(camera_id, lambda s: s["owner"] is not None and s["frames_published"] > 0, 10)
+    resumed_at_ms = int(time.time() * 1000)
+    third.poll(camera_id, lambda s: s["last_captured_at_ms"] > resumed_at_ms + 2000, 10)
+    camera_stopped = third.stop_source(camera_id)
+    camera_server.stop()
 
     assert resumed["owner"] is not None and not resumed["owner"].endswith(first.owner_suffix), resumed
     assert resumed_after_s < RESUME_LIMIT_S
     assert ended["state"] == "ended", ended
     _assert_every_frame_once(kafka_bootstrap, frames_topic, created, media)
+    # A live camera goes on with new numbers: none used twice (the aggregator would count the second one as a repeat).
+    assert not camera_resumed["owner"].endswith(first.owner_suffix) and camera_stopped.json()["state"] == "stopped"
+    camera_frames = [f for f in read_frames(kafka_bootstrap, frames_topic, quiet_s=3.0) if f.source_id == camera_id]
+    numbers = [f.sequence for f in camera_frames]
+    assert len(set(numbers)) == len(numbers), sorted(numbers)
+    assert any(f.captured_at_ms > resumed_at_ms for f in camera_frames), "no frame of the camera after the takeover"
 
 
 def test_any_replica_answers_for_a_source_and_stops_it_where_it_runs(replicas, make_class, media):
