@@ -1,6 +1,7 @@
 """A recording continued by another reader (an ingest replica taking over a source) takes the very frames one reader
 would have taken after the point where the first stopped: same positions on the timeline, none skipped, none twice,
-wherever it stopped (before, on or between key frames)."""
+wherever it stopped (before, on or between key frames); and the point is the oldest frame Kafka has not
+acknowledged."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from classpulse_ingest.accounting import DropReason, ProgressTally
 from classpulse_ingest.settings import IngestSettings
 from classpulse_ingest.video import SourceSpec, open_reader
 
@@ -57,3 +59,17 @@ def test_a_folder_continued_by_another_reader_skips_the_images_read_before(tmp_p
     before = _positions(tmp_path, stop_after=2)
     after = _positions(tmp_path, continue_at_ms=before[-1][1])
     assert [p for p, _ in before + after] == [p for p, _ in whole] and len(whole) == 6
+
+
+def test_a_source_continues_at_its_oldest_frame_kafka_has_not_acknowledged():
+    tally = ProgressTally("file", 10, 2500.0, lease=None)
+    for sequence in range(10, 14):
+        tally.handed(sequence, 250.0 * (sequence + 1))  # where reading goes on after it
+    tally.published("lesson:11")
+    tally.published("lesson:13")  # acknowledged out of order: 10 and 12 may still be lost
+    at_first = tally.continuation()
+    tally.published("lesson:10")
+    after_ten = tally.continuation()
+    tally.dropped(DropReason.BUFFER_FULL, "lesson:12")  # gone for good: not waited for
+    assert at_first == (10, 2500.0) and after_ten == (12, 3000.0)
+    assert tally.continuation() == (14, 3500.0) and tally.wait_settled(0)

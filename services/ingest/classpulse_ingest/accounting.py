@@ -63,40 +63,48 @@ class SourceTally:
 
 
 class ProgressTally(SourceTally):
-    """A source's counts, plus how far Kafka has acknowledged it in order to continue it elsewhere: the sequence after
-    the highest acknowledged frame, and where reading continues after that frame (a recording's timeline)."""
+    """A source's counts, plus where another process would continue it so that no frame is lost: at the oldest frame
+    handed to the buffer and not yet acknowledged by Kafka (acknowledgements may come out of order), or after the
+    last frame handed out when every one was settled; as a frame number and, for a recording, the instant on its
+    timeline where reading continues to take that frame again."""
 
     def __init__(self, kind: str, next_sequence: int, continue_at_ms: float | None, lease: Lease | None) -> None:
         super().__init__(kind)
         self.lease = lease
-        self._waiting: dict[int, float] = {}  # handed to the buffer, not yet acknowledged: sequence -> continue at
+        self._waiting: dict[int, float | None] = {}  # not yet acknowledged: sequence -> where to continue to take it
         self._settled = threading.Condition(self._lock)
-        self.acknowledged_next_sequence = next_sequence
-        self.acknowledged_continue_at_ms = continue_at_ms
+        self._next_sequence = next_sequence
+        self._continue_at_ms = continue_at_ms
 
     def may_send(self) -> bool:
         return self.lease is None or not self.lease.lost
 
-    def handed(self, sequence: int, continue_at_ms: float) -> None:
+    def handed(self, sequence: int, continue_after_ms: float) -> None:
+        """A frame goes to the buffer; `continue_after_ms`: where reading continues to take the frames after it."""
         with self._lock:
-            self._waiting[sequence] = continue_at_ms
+            self._waiting[sequence] = self._continue_at_ms
+            self._next_sequence, self._continue_at_ms = sequence + 1, continue_after_ms
+
+    def continuation(self) -> tuple[int, float | None]:
+        with self._lock:
+            if not self._waiting:
+                return self._next_sequence, self._continue_at_ms
+            oldest = min(self._waiting)
+            return oldest, self._waiting[oldest]
 
     def published(self, frame_id: str) -> None:
         super().published(frame_id)
-        sequence = int(frame_id.rsplit(":", 1)[1])
-        with self._lock:
-            continue_at_ms = self._waiting.pop(sequence, None)
-            if sequence >= self.acknowledged_next_sequence:
-                self.acknowledged_next_sequence = sequence + 1
-                self.acknowledged_continue_at_ms = continue_at_ms
-            self._settled.notify_all()
+        self._settle(frame_id)
 
     def dropped(self, reason: DropReason, frame_id: str | None = None) -> None:
         super().dropped(reason)
         if frame_id is not None:
-            with self._lock:
-                self._waiting.pop(int(frame_id.rsplit(":", 1)[1]), None)
-                self._settled.notify_all()
+            self._settle(frame_id)
+
+    def _settle(self, frame_id: str) -> None:
+        with self._lock:
+            self._waiting.pop(int(frame_id.rsplit(":", 1)[1]), None)
+            self._settled.notify_all()
 
     def wait_settled(self, timeout_s: float) -> bool:
         """Wait until every frame handed to the buffer was acknowledged or dropped; False if some still wait."""

@@ -25,6 +25,7 @@ import time
 import redis
 from prometheus_client import Counter, Gauge
 
+from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.publisher import new_source_id, now_ms
 from classpulse_ingest.runner import FINAL_STATES, Continuation, SourceRunner, SourceState, SourceStatus
 from classpulse_ingest.settings import IngestSettings
@@ -54,7 +55,7 @@ class TooManySources(RuntimeError):
 
 
 class SourceManager:
-    def __init__(self, settings: IngestSettings, pipeline, store: SourceStore) -> None:  # noqa: ANN001 (Pipeline)
+    def __init__(self, settings: IngestSettings, pipeline: Pipeline, store: SourceStore) -> None:
         self.settings = settings
         self.pipeline = pipeline
         self.store = store
@@ -144,10 +145,14 @@ class SourceManager:
         with self._lock:
             runners = list(self._owned.values())
         for runner in runners:
-            if runner.state in (SourceState.ENDED, SourceState.FAILED) or runner.source_id in self._stopped_on_request:
-                self._settle(runner)
-            else:
-                self._hand_over(runner)
+            try:
+                if runner.state in (SourceState.ENDED, SourceState.FAILED) or runner.source_id in self._stopped_on_request:
+                    self._settle(runner)
+                else:
+                    self._hand_over(runner)
+            except redis.RedisError as exc:
+                # Its lease lapses instead, and another replica continues it from the progress last renewed.
+                log.warning("source not handed over", extra={"source_id": runner.source_id, "error": repr(exc)})
 
     # --- the loop ------------------------------------------------------------------------------------------------
 

@@ -191,12 +191,12 @@ class SourceRunner:
         )
 
     def progress(self) -> tuple[int, float | None]:
-        """Where another process would continue this source: the next frame number, and for a recording where on
-        its timeline (after the last frame Kafka acknowledged: the frames after it may not have reached Kafka).
-        A live source continues after every number handed out (minus none: numbers are never used twice)."""
+        """Where another process would continue this source: a recording at its oldest frame Kafka has not
+        acknowledged (ProgressTally; what was sent again is the same frame); a live source after every number handed
+        out, since its frames cannot be taken again and a number must never name two frames."""
         if self._recording is False:
             return self._sequence, None
-        return self.tally.acknowledged_next_sequence, self.tally.acknowledged_continue_at_ms
+        return self.tally.continuation()
 
     def _set_state(self, state: SourceState, reason: str | None = None) -> None:
         if state == self._state and reason == self._reason:
