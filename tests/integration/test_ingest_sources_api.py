@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from contextlib import asynccontextmanager
 
 import httpx
@@ -192,3 +193,21 @@ async def test_a_replica_that_lost_a_source_to_another_stops_publishing_it(inges
     assert metric("classpulse_ingest_source_lease_losses_total") == losses_before + 1
     assert 0 < published_when_lost == published_later and owned_here == 0
     assert stopped.json()["state"] == "stopped"
+
+
+async def test_a_source_stopped_while_blocked_in_a_read_is_recorded_stopped(ingest, make_class):
+    """A camera that accepts the connection and never answers holds its reader past the stop wait: the source is
+    recorded stopped all the same (not left "starting" for ever), everywhere."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    try:
+        async with ingest(source_allowed_networks=["127.0.0.0/8"], stream_open_timeout_ms=20_000) as (_app, client, _topic):
+            url = f"rtsp://127.0.0.1:{silent.getsockname()[1]}/live"
+            started = await client.post(f"/v1/classes/{make_class()}/sources", json={"url": url}, headers=ADMIN)
+            stopped = await client.delete(f"/v1/sources/{started.json()['source_id']}", headers=ADMIN)
+            listed = {s["source_id"]: s for s in (await client.get("/v1/sources", headers=ADMIN)).json()}
+    finally:
+        silent.close()
+    assert started.status_code == 201 and stopped.json()["state"] == "stopped", stopped.text
+    assert listed[started.json()["source_id"]]["state"] == "stopped"

@@ -243,7 +243,11 @@ class SourceManager:
         if not self._release_here(runner):
             return
         runner.tally.wait_settled(SETTLE_WAIT_S)
-        if not self.store.finish(runner.source_id, runner.lease.token, now_ms(), self._progress(runner)):
+        status = self._owned_status(runner)
+        if status.state not in FINAL_STATES:  # asked to stop, still blocked in a read: it publishes nothing more
+            status = status.model_copy(update={"state": SourceState.STOPPED, "updated_at_ms": now_ms()})
+        fields = progress_fields(status.model_dump(mode="json"), *runner.progress())
+        if not self.store.finish(runner.source_id, runner.lease.token, now_ms(), fields):
             SOURCE_LEASE_LOSSES.inc()
 
     def _hand_over(self, runner: SourceRunner) -> None:
