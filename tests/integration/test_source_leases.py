@@ -34,12 +34,16 @@ def store(infra):
     store = SourceStore(client, finished_kept=2)
 
     def new_source(state: str = "waiting") -> str:
+        """A source created by a replica that then let it go (as at its shutdown): unowned, to be claimed."""
         source_id = f"lease-test-{uuid.uuid4().hex[:10]}"
-        assert store.create(source_id, "/media/lesson.mp4", True, _status(source_id, state)) == 0
+        created = store.create(source_id, "/media/lesson.mp4", True, _status(source_id, state), "creator/1", TTL_MS, "creator")
+        assert created is not None and created.next_sequence == 0 and created.owner == ""
+        assert store.release(source_id, "creator/1", [])
         made.append(source_id)
         return source_id
 
     store.new_source = new_source
+    store.made = made  # removed afterwards, with their leases
     yield store
     for source_id in made:
         client.delete(record_key(source_id), lease_key(source_id))
@@ -111,12 +115,22 @@ def test_a_stop_reaches_the_owner_at_its_renewal_and_an_unowned_source_stops_at_
     assert {store.get(owned).status["state"], store.get(unowned).status["state"]} == {"stopped"}
 
 
-def test_an_id_in_use_is_refused_and_a_finished_one_is_reused_with_its_numbers_going_on(store):
+def test_a_new_source_is_its_creators_at_once_and_an_id_in_use_is_refused(store):
+    source_id = f"lease-test-{uuid.uuid4().hex[:10]}"
+    store.made.append(source_id)
+    created = store.create(source_id, "/media/lesson.mp4", True, _status(source_id, "waiting"), "replica-a/1", TTL_MS, "replica-a")
+    assert created is not None and store.claim(source_id, "replica-b/1", TTL_MS, "replica-b") is None
+    assert store.get(source_id).owner == "replica-a" and source_id not in store.unowned()
+    again = store.create(source_id, "/media/other.mp4", True, _status(source_id, "waiting"), "replica-b/1", TTL_MS, "replica-b")
+    assert again is None and store.renew([(source_id, "replica-a/1", [])], TTL_MS) == [1]
+
+
+def test_a_finished_id_is_reused_with_its_numbers_going_on(store):
     source_id = store.new_source()
-    assert store.create(source_id, "/media/other.mp4", True, _status(source_id, "waiting")) is None
     store.claim(source_id, "replica-a/1", TTL_MS, "replica-a")
     store.finish(source_id, "replica-a/1", int(time.time() * 1000), progress_fields(_status(source_id, "ended"), 40, 20_000.0))
-    assert store.create(source_id, "/media/other.mp4", True, _status(source_id, "waiting")) == 40
+    again = store.create(source_id, "/media/other.mp4", True, _status(source_id, "waiting"), "replica-b/1", TTL_MS, "replica-b")
+    assert again is not None and again.next_sequence == 40 and again.location == "/media/other.mp4"
 
 
 def test_finished_sources_beyond_the_kept_number_are_forgotten_oldest_first(store):

@@ -80,9 +80,11 @@ class SourceManager:
             raise TooManySources(f"{self._running()} sources are running, the most this ingest process takes")
         draft = self.pipeline.runner(spec, class_id, fps, source_id or new_source_id(spec.kind.value), **options)
         status = draft.status().model_copy(update={"state": SourceState.WAITING}).model_dump(mode="json")
-        if self.store.create(draft.source_id, spec.location, draft.realtime, status) is None:
+        token, granted_at = self.store.new_token(self.owner), time.monotonic()
+        stored = self.store.create(draft.source_id, spec.location, draft.realtime, status, token, self.ttl_ms, self.owner)
+        if stored is None:
             raise ValueError(f"source id {draft.source_id!r} is already in use")
-        self._claim(draft.source_id)
+        self._run_claimed(stored, Lease(token, self.settings.source_lease_ttl_s, granted_at))
         return self.status(draft.source_id) or SourceStatus.model_validate(status)
 
     def status(self, source_id: str) -> SourceStatus | None:
@@ -204,14 +206,16 @@ class SourceManager:
         token = self.store.new_token(self.owner)
         granted_at = time.monotonic()
         stored = self.store.claim(source_id, token, self.ttl_ms, self.owner)
-        if stored is None:
-            return
-        lease = Lease(token, self.settings.source_lease_ttl_s, granted_at)
+        if stored is not None:
+            self._run_claimed(stored, Lease(token, self.settings.source_lease_ttl_s, granted_at))
+
+    def _run_claimed(self, stored: StoredSource, lease: Lease) -> None:
+        source_id = stored.source_id
         before = SourceStatus.model_validate(stored.status)
         if stored.stop_requested:  # asked to stop while its replica was going away
             stopped = before.model_copy(update={"state": SourceState.STOPPED, "updated_at_ms": now_ms(), "owner": None})
             fields = progress_fields(stopped.model_dump(mode="json"), stored.next_sequence, stored.continue_at_ms)
-            self.store.finish(source_id, token, now_ms(), fields)
+            self.store.finish(source_id, lease.token, now_ms(), fields)
             return
         spec = SourceSpec(stored.location)
         next_sequence = stored.next_sequence

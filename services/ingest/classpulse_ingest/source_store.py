@@ -40,19 +40,23 @@ def lease_key(source_id: str) -> str:
 
 _IS_FINAL = "local function is_final(state) return state == 'ended' or state == 'stopped' or state == 'failed' end\n"
 
-# KEYS: record, all, unfinished, finished. ARGV: id, created ms, then the record's fields and values.
-# Returns the next sequence number (an id used before continues its numbers: frame ids never repeat), or -1 if the
-# id belongs to a source that has not finished.
+# KEYS: record, all, unfinished, finished, lease. ARGV: id, created ms, token, ttl ms, owner, then the record's
+# fields and values. The creating replica holds the lease at once (no other replica's claim comes between). Returns
+# the record (an id used before continues its numbers: frame ids never repeat), or nil if the id belongs to a
+# source that has not finished.
 _CREATE = _IS_FINAL + """
 local state = redis.call('HGET', KEYS[1], 'state')
-if state and not is_final(state) then return -1 end
+if state and not is_final(state) then return nil end
 local next_sequence = tonumber(redis.call('HGET', KEYS[1], 'next_sequence') or '0')
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'next_sequence', next_sequence, unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], 'next_sequence', next_sequence, unpack(ARGV, 6))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[1])
-return next_sequence
+redis.call('SET', KEYS[5], ARGV[3], 'PX', ARGV[4])
+local record = redis.call('HGETALL', KEYS[1])
+redis.call('HSET', KEYS[1], 'owner', ARGV[5])
+return record
 """
 
 # KEYS: lease, record, unfinished. ARGV: token, ttl ms, id, owner. Returns the record as it was (its owner field
@@ -171,9 +175,10 @@ class SourceStore:
 
     # --- what any replica does -------------------------------------------------------------------------------
 
-    def create(self, source_id: str, location: str, realtime: bool, status: dict) -> int | None:
-        """Record a new source, to be claimed; its first sequence number, or None if the id is taken by a source
-        that has not finished."""
+    def create(
+        self, source_id: str, location: str, realtime: bool, status: dict, token: str, ttl_ms: int, owner: str
+    ) -> StoredSource | None:
+        """Record a new source, leased to its creator; None if the id is taken by a source that has not finished."""
         fields = {
             "source_id": source_id,
             "location": location,
@@ -183,9 +188,9 @@ class SourceStore:
             "owner": "",
         }
         flat = [item for pair in fields.items() for item in pair]
-        keys = [record_key(source_id), ALL_KEY, UNFINISHED_KEY, FINISHED_KEY]
-        next_sequence = int(self._create(keys=keys, args=[source_id, status["started_at_ms"], *flat]))
-        return None if next_sequence < 0 else next_sequence
+        keys = [record_key(source_id), ALL_KEY, UNFINISHED_KEY, FINISHED_KEY, lease_key(source_id)]
+        args = [source_id, status["started_at_ms"], token, ttl_ms, owner, *flat]
+        return _stored(self._create(keys=keys, args=args))
 
     def get(self, source_id: str) -> StoredSource | None:
         with self.client.pipeline(transaction=False) as pipe:
@@ -228,8 +233,7 @@ class SourceStore:
         """Take the lease of an unowned source: the source as it was (its owner: the replica it was taken over
         from, empty if none), or None if another replica holds it or it should not run."""
         keys = [lease_key(source_id), record_key(source_id), UNFINISHED_KEY]
-        flat = self._claim(keys=keys, args=[token, ttl_ms, source_id, owner])
-        return StoredSource.from_hash(dict(zip(flat[::2], flat[1::2], strict=True)), True) if flat else None
+        return _stored(self._claim(keys=keys, args=[token, ttl_ms, source_id, owner]))
 
     def renew(self, leases: list[tuple[str, str, list[str]]], ttl_ms: int) -> list[int]:
         """Renew (source id, token, progress fields) leases in one round trip: per lease 0 (lost), 1 (held) or 2
@@ -258,6 +262,11 @@ class SourceStore:
             pipe.zrem(ALL_KEY, *forgotten)
             pipe.delete(*(record_key(source_id) for source_id in forgotten))
             pipe.execute()
+
+
+def _stored(flat: list[str] | None) -> StoredSource | None:
+    """A record as a script returns it (HGETALL's flat list), leased to the caller."""
+    return StoredSource.from_hash(dict(zip(flat[::2], flat[1::2], strict=True)), True) if flat else None
 
 
 LEASE_SAFETY = 0.8
