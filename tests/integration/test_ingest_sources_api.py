@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from contextlib import asynccontextmanager
 
 import httpx
@@ -12,10 +13,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from classpulse_common.auth import Role, new_key
 from classpulse_ingest.app import create_app
+from classpulse_ingest.source_store import lease_key
 from ingest_support import (
     VideoServer,
     ingest_settings,
     make_class,  # noqa: F401 (a fixture)
+    metric,
     read_frames,
     write_video,
 )
@@ -167,3 +170,44 @@ async def test_stream_credentials_never_show_in_answers_or_logs(ingest, make_cla
     for text in (started.text, str(failed), listed, caplog.text):
         assert not any(secret in text for secret in ("cam-secret", "query-secret", "tok-secret")), text[:500]
     assert "did not open as a video stream" in failed["reason"]
+
+
+async def test_a_replica_that_lost_a_source_to_another_stops_publishing_it(ingest, make_class, tmp_path, redis_client):
+    """Fencing: once a renewal finds another replica's token in the lease, this replica sends none of its frames."""
+    class_id = make_class()
+    (tmp_path / "media").mkdir()
+    lesson = write_video(tmp_path / "media" / "lesson.mp4", "mp4v", frames=300, fps=10)
+    async with ingest(source_claim_interval_s=0.2) as (_app, client, _topic):
+        started = await client.post(f"/v1/classes/{class_id}/sources", json={"url": str(lesson), "fps": 5}, headers=ADMIN)
+        source_id = started.json()["source_id"]
+        await wait_for_state(client, source_id, "live")
+        losses_before = metric("classpulse_ingest_source_lease_losses_total")
+        redis_client.set(lease_key(source_id), "another-replica/1", px=60_000)  # another replica holds it now
+        await asyncio.sleep(1.5)  # a few renewal rounds
+        published_when_lost = metric("classpulse_ingest_frames_published_total", source_kind="file")
+        await asyncio.sleep(2.0)
+        published_later = metric("classpulse_ingest_frames_published_total", source_kind="file")
+        owned_here = metric("classpulse_ingest_sources_owned")
+        redis_client.delete(lease_key(source_id))
+        stopped = await client.delete(f"/v1/sources/{source_id}", headers=ADMIN)  # nobody holds it: stopped at once
+    assert metric("classpulse_ingest_source_lease_losses_total") == losses_before + 1
+    assert 0 < published_when_lost == published_later and owned_here == 0
+    assert stopped.json()["state"] == "stopped"
+
+
+async def test_a_source_stopped_while_blocked_in_a_read_is_recorded_stopped(ingest, make_class):
+    """A camera that accepts the connection and never answers holds its reader past the stop wait: the source is
+    recorded stopped all the same (not left "starting" for ever), everywhere."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    try:
+        async with ingest(source_allowed_networks=["127.0.0.0/8"], stream_open_timeout_ms=20_000) as (_app, client, _topic):
+            url = f"rtsp://127.0.0.1:{silent.getsockname()[1]}/live"
+            started = await client.post(f"/v1/classes/{make_class()}/sources", json={"url": url}, headers=ADMIN)
+            stopped = await client.delete(f"/v1/sources/{started.json()['source_id']}", headers=ADMIN)
+            listed = {s["source_id"]: s for s in (await client.get("/v1/sources", headers=ADMIN)).json()}
+    finally:
+        silent.close()
+    assert started.status_code == 201 and stopped.json()["state"] == "stopped", stopped.text
+    assert listed[started.json()["source_id"]]["state"] == "stopped"

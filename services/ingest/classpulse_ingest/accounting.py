@@ -8,6 +8,8 @@ from enum import StrEnum
 
 from prometheus_client import Counter
 
+from classpulse_ingest.source_store import Lease
+
 FRAMES_PUBLISHED = Counter(
     "classpulse_ingest_frames_published_total", "Frames acknowledged by Kafka", ["source_kind"]
 )
@@ -23,6 +25,7 @@ class DropReason(StrEnum):
     DELIVERY_FAILED = "delivery_failed"  # Kafka did not acknowledge the frame within the delivery timeout
     SHUTDOWN = "shutdown"  # still waiting when the process stopped and the drain time ran out
     CAPTURE_TIME = "capture_time"  # stamped in the future or before the raw retention (classpulse_common.capture)
+    LEASE_LOST = "lease_lost"  # waiting to be sent when this replica lost the source to another one
 
 
 class SourceTally:
@@ -34,15 +37,20 @@ class SourceTally:
         self._published = 0
         self._dropped: Tally[str] = Tally()
 
-    def published(self) -> None:
+    def published(self, frame_id: str) -> None:
         FRAMES_PUBLISHED.labels(self.kind).inc()
         with self._lock:
             self._published += 1
 
-    def dropped(self, reason: DropReason) -> None:
+    def dropped(self, reason: DropReason, frame_id: str | None = None) -> None:
+        """`frame_id`: of a frame dropped after it was handed to the buffer."""
         FRAMES_DROPPED.labels(self.kind, reason.value).inc()
         with self._lock:
             self._dropped[reason.value] += 1
+
+    def may_send(self) -> bool:
+        """Whether this source's waiting frames may still go to Kafka (not once another replica runs it)."""
+        return True
 
     @property
     def published_count(self) -> int:
@@ -52,3 +60,53 @@ class SourceTally:
     def dropped_counts(self) -> dict[str, int]:
         with self._lock:
             return dict(self._dropped)
+
+
+class ProgressTally(SourceTally):
+    """A source's counts, plus where another process would continue it so that no frame is lost: at the oldest frame
+    handed to the buffer and not yet acknowledged by Kafka (acknowledgements may come out of order), or after the
+    last frame handed out when every one was settled; as a frame number and, for a recording, the instant on its
+    timeline where reading continues to take that frame again."""
+
+    def __init__(self, kind: str, next_sequence: int, continue_at_ms: float | None, lease: Lease | None) -> None:
+        super().__init__(kind)
+        self.lease = lease
+        self._waiting: dict[int, float | None] = {}  # not yet acknowledged: sequence -> where to continue to take it
+        self._settled = threading.Condition(self._lock)
+        self._next_sequence = next_sequence
+        self._continue_at_ms = continue_at_ms
+
+    def may_send(self) -> bool:
+        return self.lease is None or not self.lease.lost
+
+    def handed(self, sequence: int, continue_after_ms: float) -> None:
+        """A frame goes to the buffer; `continue_after_ms`: where reading continues to take the frames after it."""
+        with self._lock:
+            self._waiting[sequence] = self._continue_at_ms
+            self._next_sequence, self._continue_at_ms = sequence + 1, continue_after_ms
+
+    def continuation(self) -> tuple[int, float | None]:
+        with self._lock:
+            if not self._waiting:
+                return self._next_sequence, self._continue_at_ms
+            oldest = min(self._waiting)
+            return oldest, self._waiting[oldest]
+
+    def published(self, frame_id: str) -> None:
+        super().published(frame_id)
+        self._settle(frame_id)
+
+    def dropped(self, reason: DropReason, frame_id: str | None = None) -> None:
+        super().dropped(reason)
+        if frame_id is not None:
+            self._settle(frame_id)
+
+    def _settle(self, frame_id: str) -> None:
+        with self._lock:
+            self._waiting.pop(int(frame_id.rsplit(":", 1)[1]), None)
+            self._settled.notify_all()
+
+    def wait_settled(self, timeout_s: float) -> bool:
+        """Wait until every frame handed to the buffer was acknowledged or dropped; False if some still wait."""
+        with self._lock:
+            return self._settled.wait_for(lambda: not self._waiting, timeout_s)

@@ -1,5 +1,5 @@
 """Ingest's HTTP side: frames posted by students' browsers and services, the student page, student tokens, the
-sources running in this process (start, stop, state), plus health and metrics."""
+sources of the deployment (start, stop, state; run by whichever replica holds each one), plus health and metrics."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from classpulse_common.keystore import KeyStore
-from classpulse_common.redis_clients import async_redis_client
+from classpulse_common.redis_clients import async_redis_client, redis_client
 from classpulse_common.webapp import install_common
 from classpulse_ingest import sources_api, student_page, uploads
 from classpulse_ingest.accounting import SourceTally
-from classpulse_ingest.manager import SourceManager
+from classpulse_ingest.manager import FINISHED_KEPT, SourceManager
 from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.settings import IngestSettings
+from classpulse_ingest.source_store import SourceStore
 from classpulse_ingest.video import SourceKind
 
 SHUTDOWN_DRAIN_S = 10.0
@@ -25,13 +26,18 @@ SHUTDOWN_DRAIN_S = 10.0
 def create_app(settings: IngestSettings) -> FastAPI:
     pipeline = Pipeline(settings, "classpulse-ingest-http")
     client = async_redis_client(settings, decode_responses=True)
-    manager = SourceManager(settings.max_sources)
+    sources_client = redis_client(settings, decode_responses=True)
+    manager = SourceManager(settings, pipeline, SourceStore(sources_client, FINISHED_KEPT))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        manager.start()
         yield
-        await asyncio.to_thread(manager.stop_all, SHUTDOWN_DRAIN_S)
+        # Sources are handed over to the other replicas: stopped here, their frames sent, then their leases let go.
+        await asyncio.to_thread(manager.stop_running, SHUTDOWN_DRAIN_S)
         await asyncio.to_thread(pipeline.close, SHUTDOWN_DRAIN_S)
+        await asyncio.to_thread(manager.close)
+        sources_client.close()
         await client.aclose()
 
     app = FastAPI(title="ClassPulse ingest", version="1", lifespan=lifespan)

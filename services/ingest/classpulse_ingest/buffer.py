@@ -49,7 +49,7 @@ class FrameBuffer:
             while self._frames and not self._has_room_for(frame):
                 oldest = self._frames.popleft()
                 self._bytes -= oldest.size
-                oldest.tally.dropped(DropReason.BUFFER_FULL)
+                oldest.tally.dropped(DropReason.BUFFER_FULL, oldest.frame_id)
             self._frames.append(frame)
             self._bytes += frame.size
             self._publish_gauges()

@@ -1,14 +1,53 @@
-"""The sources running inside the ingest service: started and stopped over HTTP, listed with their state."""
+"""The sources of the deployment as one ingest replica takes part in running them.
+
+Sources live in Redis (source_store.py); a replica runs the ones it holds a lease on. One loop per replica, every
+`CLASSPULSE_SOURCE_CLAIM_INTERVAL_S` (jittered, so that replicas do not all ask at once), renews this replica's
+leases with each source's progress, writes the final state of the sources that finished here, and claims sources no
+replica holds (up to `CLASSPULSE_MAX_SOURCES` here): a new one, one whose replica let it go at shutdown, or one whose
+replica stopped renewing (killed), `CLASSPULSE_SOURCE_LEASE_TTL_S` after its last renewal. A source continues where
+its progress says (runner.Continuation): a recording from the frame after the last one Kafka acknowledged, a live
+source with frame numbers after any its last replica may have used.
+
+A graceful shutdown hands sources over: they stop here, what waits for Kafka is sent, their progress is written and
+their leases deleted, and another replica takes them at its next claim.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+import os
+import random
+import socket
 import threading
 import time
-from collections import OrderedDict
 
-from classpulse_ingest.runner import FINAL_STATES, SourceRunner
+import redis
+from prometheus_client import Counter, Gauge
+
+from classpulse_ingest.pipeline import Pipeline
+from classpulse_ingest.publisher import new_source_id, now_ms
+from classpulse_ingest.runner import FINAL_STATES, Continuation, SourceRunner, SourceState, SourceStatus
+from classpulse_ingest.settings import IngestSettings
+from classpulse_ingest.source_store import Lease, SourceStore, StoredSource, progress_fields
+from classpulse_ingest.video import SourceKind, SourceSpec
+
+log = logging.getLogger(__name__)
 
 FINISHED_KEPT = 100  # ended, stopped and failed sources stay listed (with their reason) until this many pile up
+CLAIMS_PER_TICK = 8  # when a replica dies, its sources spread over the others rather than all going to the first
+SETTLE_WAIT_S = 5.0  # how long the final state of a finished source waits for Kafka to acknowledge its last frames
+
+SOURCES_OWNED = Gauge("classpulse_ingest_sources_owned", "Sources this ingest replica holds the lease of")
+SOURCE_TAKEOVERS = Counter(
+    "classpulse_ingest_source_takeovers_total", "Sources taken over from a replica that stopped renewing their lease"
+)
+SOURCE_LEASE_LOSSES = Counter(
+    "classpulse_ingest_source_lease_losses_total", "Sources this replica stopped because another one holds them now"
+)
+SOURCE_LEASE_ERRORS = Counter(
+    "classpulse_ingest_source_lease_errors_total", "Rounds of lease renewals and claims that failed (Redis unreachable...)"
+)
 
 
 class TooManySources(RuntimeError):
@@ -16,40 +55,250 @@ class TooManySources(RuntimeError):
 
 
 class SourceManager:
-    def __init__(self, max_running: int) -> None:
-        self.max_running = max_running
-        self._runners: OrderedDict[str, SourceRunner] = OrderedDict()
+    def __init__(self, settings: IngestSettings, pipeline: Pipeline, store: SourceStore) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self.store = store
+        self.owner = f"{socket.gethostname()}/{os.getpid()}"
+        self.ttl_ms = int(settings.source_lease_ttl_s * 1000)
+        self._owned: dict[str, SourceRunner] = {}
+        self._stopped_on_request: set[str] = set()
         self._lock = threading.Lock()
+        self._handing_over = threading.Event()
+        self._closed = threading.Event()
+        self._loop = threading.Thread(target=self._run_loop, name="source-leases", daemon=True)
 
-    def start(self, runner: SourceRunner) -> SourceRunner:
+    def start(self) -> SourceManager:
+        self._loop.start()
+        return self
+
+    # --- the API's side ------------------------------------------------------------------------------------------
+
+    def create(self, spec: SourceSpec, class_id: str, fps: float, source_id: str | None, **options: object) -> SourceStatus:
+        """Record a new source and run it here (if another replica claimed it first, it runs there)."""
+        if self._running() >= self.settings.max_sources:
+            raise TooManySources(f"{self._running()} sources are running, the most this ingest process takes")
+        draft = self.pipeline.runner(spec, class_id, fps, source_id or new_source_id(spec.kind.value), **options)
+        status = draft.status().model_copy(update={"state": SourceState.WAITING}).model_dump(mode="json")
+        token, granted_at = self.store.new_token(self.owner), time.monotonic()
+        stored = self.store.create(draft.source_id, spec.location, draft.realtime, status, token, self.ttl_ms, self.owner)
+        if stored is None:
+            raise ValueError(f"source id {draft.source_id!r} is already in use")
+        self._run_claimed(stored, Lease(token, self.settings.source_lease_ttl_s, granted_at))
+        return self.status(draft.source_id) or SourceStatus.model_validate(status)
+
+    def status(self, source_id: str) -> SourceStatus | None:
         with self._lock:
-            self._forget_old_finished()
-            running = sum(r.state not in FINAL_STATES for r in self._runners.values())
-            if running >= self.max_running:
-                raise TooManySources(f"{running} sources are running, the most this ingest process takes")
-            if runner.source_id in self._runners:
-                raise ValueError(f"source id {runner.source_id!r} is already in use")
-            self._runners[runner.source_id] = runner
-        return runner.start()
+            runner = self._owned.get(source_id)
+        if runner is not None:
+            return self._owned_status(runner)
+        stored = self.store.get(source_id)
+        return None if stored is None else stored_status(stored)
 
-    def get(self, source_id: str) -> SourceRunner | None:
+    def all(self) -> list[SourceStatus]:
         with self._lock:
-            return self._runners.get(source_id)
+            owned = dict(self._owned)
+        return [
+            self._owned_status(owned[stored.source_id]) if stored.source_id in owned else stored_status(stored)
+            for stored in self.store.all()
+        ]
 
-    def all(self) -> list[SourceRunner]:
+    def stop(self, source_id: str, wait_s: float) -> SourceStatus | None:
+        """Stop a source wherever it runs: here at once, on another replica at its next renewal; None if unknown."""
         with self._lock:
-            return list(self._runners.values())
+            runner = self._owned.get(source_id)
+            if runner is not None:
+                self._stopped_on_request.add(source_id)
+        if runner is not None:
+            runner.stop()
+            runner.wait(wait_s)
+            self._settle(runner)
+            return self.status(source_id)
+        stored = self.store.get(source_id)
+        if stored is None:
+            return None
+        stopped = {**stored.status, "state": SourceState.STOPPED.value, "updated_at_ms": now_ms(), "reason": None}
+        if self.store.request_stop(source_id, now_ms(), stopped) == 1:
+            deadline = time.monotonic() + wait_s + 2 * self.settings.source_claim_interval_s
+            while time.monotonic() < deadline and (stored := self.store.get(source_id)) and not _finished(stored):
+                time.sleep(0.2)
+        return self.status(source_id)
 
-    def stop_all(self, timeout_s: float) -> None:
-        """Ask every source to stop, then wait for them all together, `timeout_s` at most."""
-        runners = self.all()
+    # --- shutdown ------------------------------------------------------------------------------------------------
+
+    def stop_running(self, timeout_s: float) -> None:
+        """First step of a graceful shutdown: claim nothing more, stop the sources here (leases still renewed)."""
+        self._handing_over.set()
+        with self._lock:
+            runners = list(self._owned.values())
         for runner in runners:
             runner.stop()
         deadline = time.monotonic() + timeout_s
         for runner in runners:
             runner.wait(max(0.0, deadline - time.monotonic()))
 
-    def _forget_old_finished(self) -> None:
-        finished = [source_id for source_id, r in self._runners.items() if r.state in FINAL_STATES]
-        for source_id in finished[: max(0, len(finished) - FINISHED_KEPT)]:
-            self._runners.pop(source_id).forget_metrics()
+    def close(self) -> None:
+        """Last step, once the Kafka sender has drained: finished sources get their final state, the others are
+        handed over with their progress."""
+        self._handing_over.set()
+        self._closed.set()
+        if self._loop.is_alive():
+            self._loop.join()
+        with self._lock:
+            runners = list(self._owned.values())
+        for runner in runners:
+            try:
+                if runner.state in (SourceState.ENDED, SourceState.FAILED) or runner.source_id in self._stopped_on_request:
+                    self._settle(runner)
+                else:
+                    self._hand_over(runner)
+            except redis.RedisError as exc:
+                # Its lease lapses instead, and another replica continues it from the progress last renewed.
+                log.warning("source not handed over", extra={"source_id": runner.source_id, "error": repr(exc)})
+
+    # --- the loop ------------------------------------------------------------------------------------------------
+
+    def _run_loop(self) -> None:
+        interval_s = min(self.settings.source_claim_interval_s, self.settings.source_lease_ttl_s / 3)
+        while not self._closed.wait(interval_s * random.uniform(0.8, 1.2)):
+            try:
+                self.tick()
+            except Exception as exc:  # the loop must outlive a bad round: without it every lease here would lapse
+                # Leases not renewed are trusted for a while (source_store.LEASE_SAFETY), then frames wait.
+                SOURCE_LEASE_ERRORS.inc()
+                unexpected = not isinstance(exc, redis.RedisError)
+                log.warning("source leases not renewed this round", exc_info=unexpected, extra={"error": repr(exc)})
+
+    def tick(self) -> None:
+        self._renew()
+        if self._handing_over.is_set():
+            return
+        with self._lock:
+            finished = [runner for runner in self._owned.values() if runner.state in FINAL_STATES]
+        for runner in finished:
+            self._settle(runner)
+        room = min(CLAIMS_PER_TICK, self.settings.max_sources - self._running())
+        if room > 0:
+            unowned = self.store.unowned()
+            for source_id in random.sample(unowned, min(room, len(unowned))):
+                self._claim(source_id)
+
+    def _renew(self) -> None:
+        with self._lock:
+            runners = list(self._owned.values())
+        if not runners:
+            return
+        sent_at = time.monotonic()
+        replies = self.store.renew(
+            [(runner.source_id, runner.lease.token, self._progress(runner)) for runner in runners], self.ttl_ms
+        )
+        for runner, reply in zip(runners, replies, strict=True):
+            if reply == 0:
+                self._lost(runner)
+                continue
+            runner.lease.renewed(sent_at)
+            if reply == 2:
+                with self._lock:
+                    self._stopped_on_request.add(runner.source_id)
+                runner.stop()
+
+    def _claim(self, source_id: str) -> None:
+        token = self.store.new_token(self.owner)
+        granted_at = time.monotonic()
+        stored = self.store.claim(source_id, token, self.ttl_ms, self.owner)
+        if stored is not None:
+            self._run_claimed(stored, Lease(token, self.settings.source_lease_ttl_s, granted_at))
+
+    def _run_claimed(self, stored: StoredSource, lease: Lease) -> None:
+        source_id = stored.source_id
+        before = SourceStatus.model_validate(stored.status)
+        if stored.stop_requested:  # asked to stop while its replica was going away
+            stopped = before.model_copy(update={"state": SourceState.STOPPED, "updated_at_ms": now_ms(), "owner": None})
+            fields = progress_fields(stopped.model_dump(mode="json"), stored.next_sequence, stored.continue_at_ms)
+            self.store.finish(source_id, lease.token, now_ms(), fields)
+            return
+        spec = SourceSpec(stored.location)
+        next_sequence = stored.next_sequence
+        if stored.owner:
+            SOURCE_TAKEOVERS.inc()
+            log.warning("source taken over", extra={"source_id": source_id, "from": stored.owner})
+            if stored.continue_at_ms is None and spec.kind not in (SourceKind.FILE, SourceKind.FOLDER):
+                # A live source: numbers its replica may have used after its last renewal are skipped, never reused.
+                next_sequence += math.ceil(before.fps * self.settings.source_lease_ttl_s) + 1
+        runner = self.pipeline.runner(
+            spec,
+            before.class_id,
+            before.fps,
+            source_id,
+            before.session_id,
+            stored.realtime,
+            before.camera_kind,
+            started_at_ms=before.started_at_ms,
+            continuation=Continuation(next_sequence, stored.continue_at_ms, before),
+            lease=lease,
+        )
+        with self._lock:
+            self._owned[source_id] = runner
+            SOURCES_OWNED.set(len(self._owned))
+        runner.start()
+
+    def _settle(self, runner: SourceRunner) -> None:
+        """Write a finished source's final state and let its lease go (once, whoever calls)."""
+        if not self._release_here(runner):
+            return
+        runner.tally.wait_settled(SETTLE_WAIT_S)
+        status = self._owned_status(runner)
+        if status.state not in FINAL_STATES:  # asked to stop, still blocked in a read: it publishes nothing more
+            status = status.model_copy(update={"state": SourceState.STOPPED, "updated_at_ms": now_ms()})
+        fields = progress_fields(status.model_dump(mode="json"), *runner.progress())
+        if not self.store.finish(runner.source_id, runner.lease.token, now_ms(), fields):
+            SOURCE_LEASE_LOSSES.inc()
+
+    def _hand_over(self, runner: SourceRunner) -> None:
+        if not self._release_here(runner):
+            return
+        status = runner.status().model_copy(update={"state": SourceState.WAITING, "reason": "handed over at shutdown"})
+        fields = progress_fields(status.model_dump(mode="json"), *runner.progress())
+        if self.store.release(runner.source_id, runner.lease.token, fields):
+            log.info("source handed over", extra={"source_id": runner.source_id})
+
+    def _lost(self, runner: SourceRunner) -> None:
+        runner.lease.lost = True
+        runner.stop()
+        if self._release_here(runner):
+            SOURCE_LEASE_LOSSES.inc()
+            log.warning("source lease lost: another replica runs it", extra={"source_id": runner.source_id})
+
+    def _release_here(self, runner: SourceRunner) -> bool:
+        with self._lock:
+            if self._owned.get(runner.source_id) is not runner:
+                return False
+            del self._owned[runner.source_id]
+            self._stopped_on_request.discard(runner.source_id)
+            SOURCES_OWNED.set(len(self._owned))
+        runner.forget_metrics()
+        return True
+
+    def _running(self) -> int:
+        with self._lock:
+            return sum(runner.state not in FINAL_STATES for runner in self._owned.values())
+
+    def _owned_status(self, runner: SourceRunner) -> SourceStatus:
+        return runner.status().model_copy(update={"owner": self.owner})
+
+    def _progress(self, runner: SourceRunner) -> list[str]:
+        return progress_fields(self._owned_status(runner).model_dump(mode="json"), *runner.progress())
+
+
+def _finished(stored: StoredSource) -> bool:
+    return stored.status["state"] in {state.value for state in FINAL_STATES}
+
+
+def stored_status(stored: StoredSource) -> SourceStatus:
+    """A source's status as Redis has it: the owner's last word, or waiting if no replica holds it now."""
+    status = SourceStatus.model_validate(stored.status)
+    if stored.leased:
+        return status.model_copy(update={"owner": stored.owner or None})
+    if status.state in FINAL_STATES:
+        return status.model_copy(update={"owner": None})
+    return status.model_copy(update={"owner": None, "state": SourceState.WAITING})

@@ -10,9 +10,10 @@ from classpulse_common.schemas import CameraKind
 from classpulse_ingest.buffer import FrameBuffer
 from classpulse_ingest.publisher import FramePublisher, new_source_id
 from classpulse_ingest.ratelimit import Quotas, TokenBuckets
-from classpulse_ingest.runner import SourceRunner
+from classpulse_ingest.runner import Continuation, SourceRunner
 from classpulse_ingest.sender import KafkaSender, make_frame_producer
 from classpulse_ingest.settings import IngestSettings
+from classpulse_ingest.source_store import Lease
 from classpulse_ingest.video import SourceSpec
 
 
@@ -38,6 +39,9 @@ class Pipeline:
         session_id: str | None = None,
         realtime: bool = True,
         camera_kind: CameraKind = "room",
+        started_at_ms: int | None = None,
+        continuation: Continuation | None = None,
+        lease: Lease | None = None,
     ) -> SourceRunner:
         return SourceRunner(
             spec,
@@ -50,6 +54,9 @@ class Pipeline:
             session_id=session_id,
             realtime=realtime,
             camera_kind=camera_kind,
+            started_at_ms=started_at_ms,
+            continuation=continuation,
+            lease=lease,
         )
 
     def close(self, drain_timeout_s: float) -> None:

@@ -3,6 +3,12 @@
 States: starting -> live -> ended (a recording or folder finished) | stopped (asked to) | failed (with a reason);
 a camera or stream that stops delivering goes live -> reconnecting -> live, with exponential backoff and jitter,
 and fails after `reconnect_attempts` failed tries in a row. A file or folder that cannot be read fails at once.
+A source of the service waits (`waiting`) while no replica runs it (manager.py).
+
+A runner holding a lease (source_store.py) hands a frame to Kafka only while the lease is held, and a runner that
+continues a source from another process (`Continuation`) goes on with its frame numbers, its timeline and, for a
+recording, from the frame after the last one Kafka acknowledged: the frames it sends again carry the same ids and
+capture times, which the aggregator counts once.
 
 Rate control differs by kind: a live source over its class's quota skips frames (there is no going back for them);
 a recording (file, HTTP file, folder) waits for the quota and for room in the buffer, since waiting loses nothing.
@@ -13,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from enum import StrEnum
 
 from prometheus_client import Counter, Enum
@@ -22,11 +29,12 @@ from classpulse_common import metrics
 from classpulse_common.backoff import Backoff
 from classpulse_common.capture import capture_time_problem
 from classpulse_common.schemas import CameraKind
-from classpulse_ingest.accounting import DropReason, SourceTally
+from classpulse_ingest.accounting import DropReason, ProgressTally
 from classpulse_ingest.diagnose import SourceError
 from classpulse_ingest.publisher import FrameIdentity, FramePublisher, now_ms
 from classpulse_ingest.ratelimit import Quotas
 from classpulse_ingest.settings import IngestSettings
+from classpulse_ingest.source_store import Lease
 from classpulse_ingest.video import CaptureReader, FolderReader, RawFrame, SourceSpec, open_reader, wall_ms
 
 log = logging.getLogger(__name__)
@@ -34,6 +42,7 @@ log = logging.getLogger(__name__)
 
 class SourceState(StrEnum):
     STARTING = "starting"
+    WAITING = "waiting"
     LIVE = "live"
     RECONNECTING = "reconnecting"
     ENDED = "ended"
@@ -74,6 +83,17 @@ class SourceStatus(BaseModel):
     frames_dropped: dict[str, int] = Field(description="frames dropped, by reason")
     images_skipped: int = Field(0, description="unreadable or oversized images of a folder")
     reconnects: int
+    owner: str | None = Field(None, description="the ingest replica running it (host name and process id); none while it waits")
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """Where a source run before by another process goes on: its next frame number, where a recording continues on
+    its own timeline, and its counts so far."""
+
+    next_sequence: int = 0
+    continue_at_ms: float | None = None
+    before: SourceStatus | None = None
 
 
 class SourceRunner:
@@ -89,7 +109,11 @@ class SourceRunner:
         session_id: str | None = None,
         realtime: bool = True,
         camera_kind: CameraKind = "room",
+        started_at_ms: int | None = None,
+        continuation: Continuation | None = None,
+        lease: Lease | None = None,
     ) -> None:
+        continuation = continuation or Continuation()
         self.spec = spec
         self.camera_kind = camera_kind
         self.kind = spec.kind
@@ -101,16 +125,21 @@ class SourceRunner:
         self.publisher = publisher
         self.quotas = quotas
         self.realtime = realtime
-        self.tally = SourceTally(self.kind.value)
+        self.lease = lease
+        self.tally = ProgressTally(self.kind.value, continuation.next_sequence, continuation.continue_at_ms, lease)
         self.stop_requested = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"source-{source_id}", daemon=True)
-        self._sequence = 0
-        self._reconnects = 0
+        self._sequence = continuation.next_sequence
+        self._continue_at_ms = continuation.continue_at_ms
+        self._recording: bool | None = None
+        before = continuation.before
+        self._before = before
+        self._reconnects = before.reconnects if before else 0
         self._images_skipped = 0
-        self._started_at_ms = now_ms()
-        self._last_frame_at_ms: int | None = None
-        self._first_captured_at_ms: int | None = None
-        self._last_captured_at_ms: int | None = None
+        self._started_at_ms = started_at_ms or now_ms()
+        self._last_frame_at_ms: int | None = before.last_frame_at_ms if before else None
+        self._first_captured_at_ms: int | None = before.first_captured_at_ms if before else None
+        self._last_captured_at_ms: int | None = before.last_captured_at_ms if before else None
         self._state = SourceState.STARTING
         self._reason: str | None = None
         self._updated_at_ms = self._started_at_ms
@@ -155,11 +184,19 @@ class SourceRunner:
             last_frame_at_ms=self._last_frame_at_ms,
             first_captured_at_ms=self._first_captured_at_ms,
             last_captured_at_ms=self._last_captured_at_ms,
-            frames_published=self.tally.published_count,
-            frames_dropped=self.tally.dropped_counts(),
-            images_skipped=self._images_skipped,
+            frames_published=self.tally.published_count + (self._before.frames_published if self._before else 0),
+            frames_dropped=_added(self._before.frames_dropped if self._before else {}, self.tally.dropped_counts()),
+            images_skipped=self._images_skipped + (self._before.images_skipped if self._before else 0),
             reconnects=self._reconnects,
         )
+
+    def progress(self) -> tuple[int, float | None]:
+        """Where another process would continue this source: a recording at its oldest frame Kafka has not
+        acknowledged (ProgressTally; what was sent again is the same frame); a live source after every number handed
+        out, since its frames cannot be taken again and a number must never name two frames."""
+        if self._recording is False:
+            return self._sequence, None
+        return self.tally.continuation()
 
     def _set_state(self, state: SourceState, reason: str | None = None) -> None:
         if state == self._state and reason == self._reason:
@@ -181,15 +218,19 @@ class SourceRunner:
             self._finished.set()
 
     def _read_until_done(self) -> None:
-        started_wall_ms = wall_ms()
-        started_monotonic = time.monotonic()
+        # The timeline starts when the source was created, wherever it runs: a recording continued by another
+        # process keeps its pace and capture times.
+        started_wall_ms = float(self._started_at_ms)
+        started_monotonic = time.monotonic() - (wall_ms() - started_wall_ms) / 1000
         timeline_start_ms: float | None = None
         resume_at_ms = 0.0
         failures_in_a_row = 0
         while not self.stop_requested.is_set():
             reader: CaptureReader | FolderReader | None = None
             try:
-                reader = open_reader(self.spec, self.settings, resume_at_ms)
+                reader = open_reader(self.spec, self.settings, resume_at_ms, self._continue_at_ms)
+                self._continue_at_ms = None  # once opened there; a reconnection resumes where this reader stops
+                self._recording = reader.recording
                 if timeline_start_ms is None:
                     timeline_start_ms = self._timeline_start(reader, started_wall_ms)
                 for raw in reader.frames(self.fps, timeline_start_ms):
@@ -225,6 +266,7 @@ class SourceRunner:
                 self._fail(error.cause, f"gave up after {failures_in_a_row - 1} reconnection attempts: {error}")
                 return
             self._reconnect_after(failures_in_a_row, str(error))
+        self._set_state(SourceState.STOPPED)  # asked to stop before it began
 
     def _timeline_start(self, reader: CaptureReader | FolderReader, started_wall_ms: float) -> float:
         """Where a recording's timeline starts on the wall clock: when reading began, for one read at its own pace;
@@ -267,12 +309,29 @@ class SourceRunner:
             self.tally.dropped(DropReason.CAPTURE_TIME)
             log.warning("frame dropped: %s", problem[1], extra={"class_id": self.class_id, "source_id": self.source_id})
             return
+        if not self._lease_held():
+            return
         identity = FrameIdentity(
             self.class_id, self.source_id, self._sequence, raw.captured_at_ms, self.session_id, self.camera_kind
         )
+        self.tally.handed(self._sequence, raw.continue_at_ms)
         self.publisher.publish(raw.image, identity, self.tally, self.settings.recording_wait_s if recording else 0.0)
         self._sequence += 1
         self._last_frame_at_ms = now_ms()
         # Earliest and latest, not first and last: a folder's images are stamped by modification time, in name order.
         self._first_captured_at_ms = min(raw.captured_at_ms, self._first_captured_at_ms or raw.captured_at_ms)
         self._last_captured_at_ms = max(raw.captured_at_ms, self._last_captured_at_ms or raw.captured_at_ms)
+
+    def _lease_held(self) -> bool:
+        """Wait while the lease is not known to be held (a renewal is late); False, and the source stops here, once
+        it is lost: another replica runs the source from now on."""
+        while self.lease is not None and not self.lease.held():
+            if self.lease.lost or self.stop_requested.is_set():
+                self.stop_requested.set()
+                return False
+            self.stop_requested.wait(0.1)
+        return True
+
+
+def _added(before: dict[str, int], now: dict[str, int]) -> dict[str, int]:
+    return {reason: before.get(reason, 0) + now.get(reason, 0) for reason in before.keys() | now.keys()}

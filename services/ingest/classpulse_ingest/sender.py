@@ -72,10 +72,13 @@ class KafkaSender:
             frame = self.buffer.get(timeout_s=0.2)
             if frame is None:
                 continue
+            if not frame.tally.may_send():
+                frame.tally.dropped(DropReason.LEASE_LOST, frame.frame_id)
+                continue
             if self._wait_for_window(frame.size):
                 self._send(frame)
             else:
-                frame.tally.dropped(DropReason.SHUTDOWN)
+                frame.tally.dropped(DropReason.SHUTDOWN, frame.frame_id)
 
     def _wait_for_window(self, size: int) -> bool:
         """Wait until `size` more bytes fit in flight (an empty window always takes one frame); False if stopping."""
@@ -121,9 +124,9 @@ class KafkaSender:
             IN_FLIGHT_BYTES.set(self._in_flight_bytes)
             self._window.notify_all()
         if dropped is None:
-            frame.tally.published()
+            frame.tally.published(frame.frame_id)
         else:
-            frame.tally.dropped(dropped)
+            frame.tally.dropped(dropped, frame.frame_id)
 
     def close(self, drain_timeout_s: float) -> None:
         """Send what is waiting for up to `drain_timeout_s`, then stop; frames still waiting are dropped (counted)."""
@@ -135,7 +138,7 @@ class KafkaSender:
         self._stopping.set()
         self._thread.join(timeout=max(1.0, self.producer.config["max_block_ms"] / 1000 + 1))
         for frame in self.buffer.drain():
-            frame.tally.dropped(DropReason.SHUTDOWN)
+            frame.tally.dropped(DropReason.SHUTDOWN, frame.frame_id)
         try:
             self.producer.close(timeout=max(0.1, deadline - time.monotonic()))
         except KafkaTimeoutError:

@@ -78,6 +78,16 @@ class IngestSettings(RedisSettings, CaptureWindowSettings):
 
     # Sources started through the HTTP API.
     max_sources: int = Field(64, ge=1, description="CLASSPULSE_MAX_SOURCES running at once in one ingest process")
+    source_lease_ttl_s: float = Field(
+        10.0, ge=1, le=300,
+        description="CLASSPULSE_SOURCE_LEASE_TTL_S: a replica that stops renewing its sources' leases (killed, cut off "
+        "from Redis) loses them this long after its last renewal; another replica then continues them",
+    )
+    source_claim_interval_s: float = Field(
+        2.0, gt=0, le=60,
+        description="CLASSPULSE_SOURCE_CLAIM_INTERVAL_S: how often (jittered) each replica renews its leases and "
+        "claims sources nobody runs; a source resumes within the lease TTL plus this after its replica dies",
+    )
     media_dir: Path | None = Field(
         None, description="CLASSPULSE_MEDIA_DIR: the only folder whose files and image folders the API may ingest"
     )

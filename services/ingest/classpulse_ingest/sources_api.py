@@ -21,7 +21,7 @@ from classpulse_common.registry import class_key
 from classpulse_common.schemas import CameraKind, ClassId
 from classpulse_ingest.diagnose import SourceError
 from classpulse_ingest.manager import SourceManager, TooManySources
-from classpulse_ingest.runner import SourceRunner, SourceStatus
+from classpulse_ingest.runner import SourceStatus
 from classpulse_ingest.settings import IngestSettings
 from classpulse_ingest.video import SourceKind, SourceSpec
 
@@ -74,41 +74,34 @@ async def start_source(
     spec = _allowed_spec(body.url, settings)
     if not await request.app.state.redis.exists(class_key(class_id)):
         raise HTTPException(404, f"class {class_id!r} is not registered")
-    runner = request.app.state.pipeline.runner(
-        spec, class_id, fps, body.source_id, body.session_id, body.realtime, body.camera_kind
-    )
+    options = {"session_id": body.session_id, "realtime": body.realtime, "camera_kind": body.camera_kind}
     try:
-        _manager(request).start(runner)
+        return await asyncio.to_thread(_manager(request).create, spec, class_id, fps, body.source_id, **options)
     except TooManySources as exc:
         raise HTTPException(503, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(409, str(exc)) from None
-    return runner.status()
 
 
-@router.get("/v1/sources", response_model=list[SourceStatus], summary="Every source of this ingest process")
+@router.get("/v1/sources", response_model=list[SourceStatus], summary="Every source of the deployment")
 async def list_sources(
     request: Request, _key: AdminKey, class_id: Annotated[ClassId | None, Query()] = None
 ) -> list[SourceStatus]:
-    runners = _manager(request).all()
-    return [r.status() for r in runners if class_id is None or r.class_id == class_id]
+    statuses = await asyncio.to_thread(_manager(request).all)
+    return [status for status in statuses if class_id is None or status.class_id == class_id]
 
 
 @router.get("/v1/sources/{source_id}", response_model=SourceStatus, summary="One source's state")
 async def get_source(request: Request, source_id: str, _key: AdminKey) -> SourceStatus:
-    return _runner(request, source_id).status()
+    return _known(source_id, await asyncio.to_thread(_manager(request).status, source_id))
 
 
-@router.delete("/v1/sources/{source_id}", response_model=SourceStatus, summary="Stop a source")
+@router.delete("/v1/sources/{source_id}", response_model=SourceStatus, summary="Stop a source, wherever it runs")
 async def stop_source(request: Request, source_id: str, _key: AdminKey) -> SourceStatus:
-    runner = _runner(request, source_id)
-    runner.stop()
-    await asyncio.to_thread(runner.wait, STOP_WAIT_S)
-    return runner.status()
+    return _known(source_id, await asyncio.to_thread(_manager(request).stop, source_id, STOP_WAIT_S))
 
 
-def _runner(request: Request, source_id: str) -> SourceRunner:
-    runner = _manager(request).get(source_id)
-    if runner is None:
-        raise HTTPException(404, f"no source {source_id!r} in this ingest process")
-    return runner
+def _known(source_id: str, status: SourceStatus | None) -> SourceStatus:
+    if status is None:
+        raise HTTPException(404, f"no source {source_id!r}")
+    return status

@@ -49,6 +49,7 @@ _FFMPEG_OPEN = threading.Lock()
 it (OpenCV serialises its FFmpeg opens anyway)."""
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
+CONTINUE_SEEK_MARGIN_MS = 5_000.0  # longer than the key frame interval of common recordings
 _KNOWN_LENGTH_LIMIT = 1e9  # live streams report a frame count of -1, 0 or nonsense such as -9.2e18
 
 IMAGES_SKIPPED = Counter("classpulse_ingest_images_skipped_total", "Images of a folder source skipped", ["reason"])
@@ -101,14 +102,21 @@ class RawFrame:
     image: np.ndarray
     position_ms: float  # on the source's own timeline (recordings), or since the source started (live)
     captured_at_ms: int
+    continue_at_ms: float = 0.0  # a recording: where reading continues to take the frames after this one
 
 
 class Sampler:
-    """Keeps about `fps` frames a second of a timeline; a jump back in the timeline (a new segment) restarts it."""
+    """Keeps about `fps` frames a second of a timeline; a jump back in the timeline (a new segment) restarts it.
+    `first_due_ms`: the next sampling instant of a recording continued where another reader stopped (the same
+    instants, so the same frames, as if one reader had read it all)."""
 
-    def __init__(self, fps: float) -> None:
+    def __init__(self, fps: float, first_due_ms: float | None = None) -> None:
         self.interval_ms = 1000.0 / fps
-        self._next_due_ms: float | None = None
+        self._next_due_ms: float | None = first_due_ms
+
+    @property
+    def next_due_ms(self) -> float:
+        return self._next_due_ms or 0.0
 
     def due(self, position_ms: float) -> bool:
         if self._next_due_ms is None or position_ms < self._next_due_ms - 2 * self.interval_ms:
@@ -146,9 +154,14 @@ def wall_ms() -> float:
 
 
 class CaptureReader:
-    """Frames of a video file, webcam or stream URL through OpenCV's FFmpeg (or V4L2 for webcams) backend."""
+    """Frames of a video file, webcam or stream URL through OpenCV's FFmpeg (or V4L2 for webcams) backend.
 
-    def __init__(self, spec: SourceSpec, timeouts: Timeouts, resume_at_ms: float = 0.0) -> None:
+    `resume_at_ms`: where a recording that dropped is reopened; `continue_at_ms`: the sampling instant at which a
+    recording read by another process (an ingest replica that died or let it go) continues, frame for frame."""
+
+    def __init__(
+        self, spec: SourceSpec, timeouts: Timeouts, resume_at_ms: float = 0.0, continue_at_ms: float | None = None
+    ) -> None:
         self.spec = spec
         self.capture = _open_capture(spec, timeouts)
         frame_count = self.capture.get(cv2.CAP_PROP_FRAME_COUNT)
@@ -157,7 +170,13 @@ class CaptureReader:
         self.recording = spec.kind == SourceKind.FILE or (spec.kind == SourceKind.STREAM and known_length)
         self.duration_ms = 1000.0 * frame_count / fps if known_length else None
         self.frame_interval_ms = 1000.0 / fps if fps > 0 else 0.0
-        if resume_at_ms > 0 and self.recording:
+        self.continue_at_ms = continue_at_ms if self.recording else None
+        if self.continue_at_ms is not None:
+            # Seek short of it (a seek lands on a key frame, maybe after the instant asked) and read up to it: the
+            # timeline starts over here, so nothing before counts as a jump back.
+            self.capture.set(cv2.CAP_PROP_POS_MSEC, max(0.0, self.continue_at_ms - CONTINUE_SEEK_MARGIN_MS))
+            resume_at_ms = 0.0
+        elif resume_at_ms > 0 and self.recording:
             self.capture.set(cv2.CAP_PROP_POS_MSEC, resume_at_ms)  # back where a dropped recording stopped
         self.last_position_ms = resume_at_ms
         self.delivered = 0
@@ -166,7 +185,7 @@ class CaptureReader:
 
     def frames(self, fps: float, started_wall_ms: float) -> Iterator[RawFrame]:
         """Sampled frames until the source ends or stops delivering; then `reached_end` tells which."""
-        sampler = Sampler(fps)
+        sampler = Sampler(fps, self.continue_at_ms)
         clock = StreamClock()
         opened = time.monotonic()
         timeline_offset_ms = 0.0
@@ -180,6 +199,8 @@ class CaptureReader:
             else:
                 position = (time.monotonic() - opened) * 1000
             self.last_position_ms = position
+            if self.continue_at_ms is not None and position + 1e-6 < self.continue_at_ms:
+                continue  # read by the process before
             if not sampler.due(position):
                 continue
             ok, image = self.capture.retrieve()
@@ -192,7 +213,7 @@ class CaptureReader:
                 captured_at = clock.stamp(stream_position, wall_ms())
             else:
                 captured_at = wall_ms()
-            yield RawFrame(image, position, int(captured_at))
+            yield RawFrame(image, position, int(captured_at), sampler.next_due_ms)
         self.reached_end = self._at_end()
         if self.delivered == 0 and self.spec.kind == SourceKind.FILE:
             raise SourceError("no_frames", f"{self.spec.display} opened but no frame could be decoded (damaged or unsupported)")
@@ -253,9 +274,10 @@ class FolderReader:
     recording = True
     duration_ms = None  # each image carries its own time
 
-    def __init__(self, spec: SourceSpec, max_pixels: int) -> None:
+    def __init__(self, spec: SourceSpec, max_pixels: int, continue_at_ms: float | None = None) -> None:
         self.spec = spec
         self.max_pixels = max_pixels
+        self.continue_at_ms = continue_at_ms or 0.0
         self.skipped = 0
         self.last_position_ms = 0.0
         self.delivered = 0
@@ -268,6 +290,8 @@ class FolderReader:
             raise SourceError("no_frames", f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         interval_ms = 1000.0 / fps
         for index, path in enumerate(images):
+            if index * interval_ms + 1e-6 < self.continue_at_ms:
+                continue  # read by the process before
             try:
                 image = decode_image(path.read_bytes(), self.max_pixels)
             except (ImageRejected, OSError) as exc:
@@ -276,7 +300,7 @@ class FolderReader:
                 continue
             self.delivered += 1
             self.last_position_ms = index * interval_ms
-            yield RawFrame(image, self.last_position_ms, int(path.stat().st_mtime * 1000))
+            yield RawFrame(image, self.last_position_ms, int(path.stat().st_mtime * 1000), (index + 1) * interval_ms)
         self.reached_end = True
         if self.delivered == 0:
             raise SourceError("no_frames", f"none of the {len(images)} images in {folder} could be read")
@@ -285,9 +309,11 @@ class FolderReader:
         pass
 
 
-def open_reader(spec: SourceSpec, settings: IngestSettings, resume_at_ms: float = 0.0) -> CaptureReader | FolderReader:
+def open_reader(
+    spec: SourceSpec, settings: IngestSettings, resume_at_ms: float = 0.0, continue_at_ms: float | None = None
+) -> CaptureReader | FolderReader:
     spec.validate(settings)
     if spec.kind == SourceKind.FOLDER:
-        return FolderReader(spec, settings.max_image_pixels)
+        return FolderReader(spec, settings.max_image_pixels, continue_at_ms)
     timeouts = Timeouts(settings.stream_open_timeout_ms, settings.stream_read_timeout_ms)
-    return CaptureReader(spec, timeouts, resume_at_ms)
+    return CaptureReader(spec, timeouts, resume_at_ms, continue_at_ms)
