@@ -1,5 +1,6 @@
-"""python -m classpulse_reliability {faults,load,flood,soak}: the fault drills' report, a load run's report, ingest's
-memory under a flood of uploads, or every process's memory over a soak (sections of the reliability report)."""
+"""python -m classpulse_reliability {faults,load,flood,soak,hostile}: the fault drills' report, a load run's report,
+ingest's memory under a flood of uploads, every process's memory over a soak, or the outcomes of hostile inputs
+(sections of the reliability report)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from classpulse_reliability import flood, load, sections, soak
+from classpulse_reliability import flood, hostile, load, sections, soak
 from classpulse_reliability.drills import DETERMINISTIC_DETECTOR, FAULTS, ONE_CLASS, PROFILES, run_drill
 from classpulse_reliability.isolated import running_isolated_stack
 from classpulse_reliability.report import LOAD_SECTION, identical, markdown
@@ -32,6 +33,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     load.add_arguments(commands.add_parser("load", help="simulated classes for a while; writes the load report"))
     flood.add_arguments(commands.add_parser("flood", help="200 uploads at once, bombs and frames; ingest's memory"))
     soak.add_arguments(commands.add_parser("soak", help="the maximum throughput, then half of it for a while; memory"))
+    hostile.add_arguments(commands.add_parser("hostile", help="issue 21's hostile inputs, each a number of times; outcomes"))
     return parser.parse_args(argv)
 
 
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     started = time.monotonic()
-    code = {"faults": _faults, "load": load.main, "flood": flood.main, "soak": soak.main}[args.command](args)
+    code = {"faults": _faults, "load": load.main, "flood": flood.main, "soak": soak.main, "hostile": hostile.main}[args.command](args)
     print(f"done in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return code
 
