@@ -213,3 +213,20 @@ def test_a_message_that_crashes_the_stage_is_dead_lettered_after_three_restarts(
     assert letter.reason == "processing failed 3 times: the stage stopped while processing it"
     assert {FrameResult.decode(value).sequence for topic, value in committed_log.sent if topic == "out"} == {0, 2}
 
+
+
+
+def test_after_kafka_refused_a_batchs_output_the_batch_is_retried_whole():
+    sizes = []
+
+    def echo(deliveries):
+        sizes.append(len(deliveries))
+        return [Emit("out", delivery.message) for delivery in deliveries]
+
+    stop = StopSignal()
+    kafka = _Kafka([_result(0), _result(1), _result(2)], stop)
+    refused = [True] * 3  # the first batch's three sends fail
+    kafka.failed = lambda: bool(refused) and refused.pop()
+    kafka.exception = RuntimeError("broker away")
+    StageRunner(StageConfig("refused", TOPIC, max_backoff_s=0.001), FrameResult, echo, kafka, kafka, stop, HealthState()).run()
+    assert sizes == [3, 3] and kafka.committed == 3 and _dead_letters(kafka) == []

@@ -232,7 +232,11 @@ class StageRunner(Generic[M]):
         try:
             outcomes += self._handle(deliveries)
             self._produce(outcomes)
-        except (DependencyUnavailable, _MessageFailed) as exc:
+        except DependencyUnavailable as exc:
+            self._uncount_batch_attempt(deliveries)
+            self._rewind(records, exc)
+            return
+        except _MessageFailed as exc:
             self._rewind(records, exc)
             return
         self._commit({tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in records.items()})
@@ -298,7 +302,6 @@ class StageRunner(Generic[M]):
             try:
                 return list(self.handle_batch(deliveries))
             except DependencyUnavailable:
-                self.attempts.add(self._counters(deliveries, BATCH), -1)  # not the messages' fault
                 raise
             except Exception:
                 log.exception("batch failed; retrying its messages one by one", extra={"stage": self.config.name})
@@ -329,6 +332,14 @@ class StageRunner(Generic[M]):
             raise _MessageFailed(f"message at {at} failed ({attempt} of {limit}): {exc!r}") from exc
         self.attempts.forget(counter)  # it succeeds alone: not the message its batch failed on
         return outcomes
+
+    def _uncount_batch_attempt(self, deliveries: list[Delivery[M]]) -> None:
+        """A dependency failed the batch, not its messages: the attempt does not count (else the retry after an
+        outage would go one message at a time). With the ledger itself away, it stays counted: one slower retry."""
+        try:
+            self.attempts.add(self._counters(deliveries, BATCH), -1)
+        except DependencyUnavailable as exc:
+            log.warning("batch attempt not uncounted", extra={"stage": self.config.name, "error": str(exc)})
 
     def _forget_attempts(self, deliveries: list[Delivery[M]]) -> None:
         """Drop the committed messages' counters; a ledger that is away keeps them (they expire there)."""
