@@ -42,20 +42,22 @@ def _faults(args: argparse.Namespace) -> int:
     profile = PROFILES[args.profile]
     workload = profile.workload()
     chosen = [fault for fault in FAULTS if args.only is None or args.only in fault.name]
-    os.environ.update(DETERMINISTIC_DETECTOR)
-    with running_isolated_stack(args.offset) as stack:
-        results = [run_drill(stack, profile, None, random.Random(seed), workload)]
-        for fault in chosen:
-            results.append(run_drill(stack, profile, fault, random.Random(f"{seed}-{fault.name}"), workload))
     command = "python -m classpulse_reliability faults"
     command += f" --profile {profile.name}" if profile != ONE_CLASS else ""
     command += f" --only {args.only!r}" if args.only else ""
-    report = markdown(results, seed, profile, command)
-    if profile == ONE_CLASS:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report + "\n" + sections.kept_sections(args.out))
-    else:
-        sections.write_section(args.out, LOAD_SECTION, report)
+    os.environ.update(DETERMINISTIC_DETECTOR)
+    results = []
+    with running_isolated_stack(args.offset) as stack:
+        for fault in (None, *chosen):
+            rng = random.Random(f"{seed}-{fault.name}" if fault else seed)
+            results.append(run_drill(stack, profile, fault, rng, workload))
+            # Written after every run: a long series stopped halfway still leaves the runs it made.
+            report = markdown(results, seed, profile, command)
+            if profile == ONE_CLASS:
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(report + "\n" + sections.kept_sections(args.out))
+            else:
+                sections.write_section(args.out, LOAD_SECTION, report)
     print(report)
     print(f"written to {args.out}")
     return 0 if all(identical(run, results[0]) for run in results[1:]) else 1
