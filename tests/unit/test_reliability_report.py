@@ -13,7 +13,7 @@ from classpulse_reliability.isolated import COMPONENTS
 from classpulse_reliability.load import LoadPlan, LoadResult, Sample, histogram_quantiles
 from classpulse_reliability.report import identical, table
 from classpulse_reliability.sections import kept_sections, markers, replace_section, wrap
-from classpulse_reliability.soak import max_throughput, memory_verdicts
+from classpulse_reliability.soak import memory_verdicts
 
 pytestmark = pytest.mark.unit
 
@@ -87,8 +87,3 @@ def test_soak_memory_is_flat_within_a_tenth_of_its_level_after_warm_up():
     assert not leaking["kafka"].flat and abs(leaking["kafka"].worst_deviation - 0.11) < 1e-9
     assert all(v.flat for v in leaking.values() if v.process != "kafka")
 
-
-def test_the_maximum_throughput_is_frames_counted_over_the_time_to_count_them():
-    assert max_throughput(_soak([1])) == 2.0
-    with pytest.raises(RuntimeError, match="did not drain"):
-        max_throughput(LoadResult(LoadPlan(), [], published=10, counted=4))
