@@ -30,8 +30,9 @@ def test_no_server_errors(infra, kafka_bootstrap, topic_factory):
     try:
         checked, statuses = fuzz_every_operation(schemathesis.openapi.from_asgi("/openapi.json", app), ADMIN_KEY)
     finally:
-        app.state.sources.stop_all(5.0)
+        app.state.sources.stop_running(5.0)
         app.state.pipeline.close(5.0)
+        app.state.sources.close()
     assert {"POST /v1/classes/{class_id}/frames", "POST /v1/classes/{class_id}/sources", "GET /v1/sources"} <= set(checked), checked
     # The fuzz got past authentication and validation into the routes, not only 401s and 422s.
     assert 401 in statuses and any(code in (200, 201, 202, 403, 404, 413, 415) for code in statuses), sorted(set(statuses))
