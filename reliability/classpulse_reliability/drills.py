@@ -1,8 +1,9 @@
 """Fault drills: the same workload through a clean run and through runs with one real fault each, on an isolated
 stack, and what each run left in Kafka and Redis.
 
-Every run is a fresh class (registered through the API with the stack's admin key) fed by the replay publisher. A
-fault is injected at a random moment while frames are being published (seeded: the report names the seed), the
+Every run is a fresh class, or several (registered through the API with the stack's admin key), each fed by a replay
+publisher of its own; a `DrillProfile` says how many, and how long and fast they publish: one class for a quick run,
+or the full load of 8 classes x 6 students x 2 frames/s for two minutes. A fault is injected at a random moment while frames are being published (seeded: the report names the seed), the
 broken part is brought back, and the run ends when Redis counts every frame and has stopped changing. Faults:
 
 - kill -9 of a service (detector, classifier, aggregator, api, the ingest HTTP service), then a restart;
@@ -35,6 +36,7 @@ from classpulse_reliability.scrape import messages_in
 from classpulse_reliability.workload import (
     Workload,
     class_totals,
+    sample_class_workload,
     end_offsets,
     predictions_of,
     read_topic,
@@ -110,11 +112,11 @@ class Publisher:
 
 
 class FrameCounter:
-    """Polls the class's frame count in Redis on a thread: when each frame was counted, for recovery times."""
+    """Polls the classes' frame count in Redis on a thread: when each frame was counted, for recovery times."""
 
-    def __init__(self, stack: IsolatedStack, class_id: str) -> None:
+    def __init__(self, stack: IsolatedStack, class_ids: list[str]) -> None:
         self._client = stack.redis()
-        self._key = series_key(class_id, FRAMES)
+        self._keys = [series_key(class_id, FRAMES) for class_id in class_ids]
         self.timeline: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="frame-counter", daemon=True)
@@ -131,10 +133,14 @@ class FrameCounter:
     def _poll(self) -> None:
         while not self._stop.wait(POLL_S):
             try:
-                samples = self._client.ts().range(self._key, "-", "+") if self._client.exists(self._key) else []
+                counted = sum(self._count(key) for key in self._keys)
             except Exception:  # noqa: BLE001 - Redis may be the thing a drill restarts: no sample this turn
                 continue
-            self.timeline.append((time.monotonic(), sum(value for _, value in samples)))
+            self.timeline.append((time.monotonic(), counted))
+
+    def _count(self, key: str) -> float:
+        samples = self._client.ts().range(key, "-", "+") if self._client.exists(key) else []
+        return sum(value for _, value in samples)
 
     def latest(self) -> float:
         return self.timeline[-1][1] if self.timeline else 0.0
@@ -150,7 +156,7 @@ class DrillRun:
     """What a fault does to the run: it fills in when it struck and when the broken part was back."""
 
     stack: IsolatedStack
-    publisher: Publisher
+    publishers: list[Publisher]
     rng: random.Random
     started_at: float
     publish_s: float
@@ -199,12 +205,16 @@ def _stop_and_start(component: str) -> Callable[[DrillRun], None]:
 
 
 def _kill_publisher_and_resume(run: DrillRun) -> None:
+    """Every class's publisher killed at once (as the one process publishing them all would be), then resumed."""
     run.wait_for_fault_moment()
-    run.publisher.kill()
-    resumed = run.publisher.resumed_from()
-    run.publisher.start(resume=True)
+    for publisher in run.publishers:
+        publisher.kill()
+    resumed = [publisher.resumed_from() for publisher in run.publishers]
+    for publisher in run.publishers:
+        publisher.start(resume=True)
     run.restored()
-    run.notes.append(f"killed publisher resumed from frame {resumed}")
+    frames = f"frame {resumed[0]}" if len(resumed) == 1 else f"frames {min(resumed)}-{max(resumed)}"
+    run.notes.append(f"killed {'publisher' if len(resumed) == 1 else 'publishers'} resumed from {frames}")
 
 
 def _freeze_model_server(run: DrillRun) -> None:
@@ -270,9 +280,37 @@ FAULTS: tuple[Fault, ...] = (
 
 
 @dataclass(frozen=True)
+class DrillProfile:
+    """How much a drill publishes: `classes` classes, each the sample class video of `students` students, `seconds`
+    long at `fps`, published at `rate` frames/s."""
+
+    name: str
+    classes: int
+    students: int
+    seconds: float
+    fps: float
+    rate: float
+    timeout_s: float
+
+    def workload(self) -> Path:
+        return sample_class_workload(seconds=self.seconds, fps=self.fps, students=self.students)
+
+    @property
+    def frames(self) -> int:
+        return self.classes * round(self.seconds * self.fps)
+
+
+ONE_CLASS = DrillProfile("one-class", classes=1, students=6, seconds=12, fps=4, rate=6.0, timeout_s=300)
+"""48 frames of six students, about 200 faces: long enough to strike mid-stream, short enough for a dozen runs."""
+FULL_LOAD = DrillProfile("full-load", classes=8, students=6, seconds=120, fps=2, rate=2.0, timeout_s=1200)
+"""8 classes x 6 students x 2 frames/s for two minutes (1,920 frames), as a school's live classes would send them."""
+PROFILES = {profile.name: profile for profile in (ONE_CLASS, FULL_LOAD)}
+
+
+@dataclass(frozen=True)
 class DrillResult:
     fault: str
-    class_id: str
+    class_ids: tuple[str, ...]
     frames_in: int
     prediction_messages: int
     frames_classified: int
@@ -294,35 +332,44 @@ class DrillResult:
 
 
 def run_drill(
-    stack: IsolatedStack, workload_path: Path, fault: Fault | None, rate: float, rng: random.Random, timeout_s: float = 300.0
+    stack: IsolatedStack, profile: DrillProfile, fault: Fault | None, rng: random.Random, workload_path: Path | None = None
 ) -> DrillResult:
-    """One run of the workload, with `fault` (None: the clean run); returns what it left in Kafka and Redis."""
+    """One run of the profile's workload in each of its classes, with `fault` (None: the clean run); returns what
+    it left in Kafka and Redis, summed over the classes."""
+    workload_path = workload_path or profile.workload()
     workload = Workload.load(workload_path)
     name = fault.name if fault else "clean run"
-    class_id = f"drill-{uuid.uuid4().hex[:10]}"
-    register_class(stack.url("api"), stack.admin_key(), class_id, workload.students)
+    class_ids = [f"drill-{uuid.uuid4().hex[:10]}" for _ in range(profile.classes)]
+    for class_id in class_ids:
+        register_class(stack.url("api"), stack.admin_key(), class_id, workload.students)
     predictions_before = end_offsets(stack.kafka_bootstrap, PREDICTIONS_TOPIC)
-    rate *= fault.rate_factor if fault else 1.0
-    publisher = Publisher(stack, workload_path, class_id, rate)
-    expected = len(workload.jpegs)
-    log.info("drill %r: class %s, %d frames at %g/s", name, class_id, expected, rate)
-    with FrameCounter(stack, class_id) as counter:
+    rate = profile.rate * (fault.rate_factor if fault else 1.0)
+    publishers = [Publisher(stack, workload_path, class_id, rate) for class_id in class_ids]
+    expected = len(workload.jpegs) * len(class_ids)
+    log.info("drill %r: %d classes, %d frames at %g/s each", name, len(class_ids), expected, rate)
+    with FrameCounter(stack, class_ids) as counter:
         started_at = time.monotonic()
-        publisher.start()
-        run = DrillRun(stack, publisher, rng, started_at, expected / rate, fault.window if fault else FAULT_WINDOW)
+        for publisher in publishers:
+            publisher.start()
+        publish_s = len(workload.jpegs) / rate
+        run = DrillRun(stack, publishers, rng, started_at, publish_s, fault.window if fault else FAULT_WINDOW)
         if fault:
             fault.inject(run)
-        deadline = started_at + timeout_s
-        publisher.wait(timeout_s=max(1.0, deadline - time.monotonic()))
+        deadline = started_at + profile.timeout_s
+        for publisher in publishers:
+            publisher.wait(timeout_s=max(1.0, deadline - time.monotonic()))
         _wait_until_counted(counter, expected, deadline, name)
-    totals = class_totals(stack.redis(), class_id)
-    seen = predictions_of(read_topic(stack.kafka_bootstrap, PREDICTIONS_TOPIC, predictions_before), class_id)
+    client = stack.redis()
+    per_class = [class_totals(client, class_id) for class_id in class_ids]
+    client.close()
+    totals = {metric: sum(class_total[metric] for class_total in per_class) for metric in per_class[0]}
+    seen = predictions_of(read_topic(stack.kafka_bootstrap, PREDICTIONS_TOPIC, predictions_before), set(class_ids))
     recovered_at = None
     if run.restored_at is not None:
         recovered_at = counter.first_increase_after(run.restored_at) or run.restored_at
     return DrillResult(
         fault=name,
-        class_id=class_id,
+        class_ids=tuple(class_ids),
         frames_in=expected,
         prediction_messages=seen.messages,
         frames_classified=seen.frames,

@@ -37,9 +37,10 @@ from classpulse_common.registry import ClassRecord, class_key
 from classpulse_common.settings import RedisSettings
 from classpulse_devstack.config import DevstackConfig
 from classpulse_devstack.stack import Stack
+from classpulse_reliability import sections
 
 K8S_LIMIT_BYTES = 512 * 1024 * 1024
-SECTION = ("<!-- upload-flood -->", "<!-- /upload-flood -->")
+SECTION = "upload-flood"
 """The flood's section of the reliability report, kept when the fault drills rewrite the rest of it."""
 
 
@@ -182,9 +183,9 @@ def markdown(result: FloodResult, command: str) -> str:
         if name != "warm-up"
     ]
     verdict = "within" if result.hwm <= K8S_LIMIT_BYTES else "OVER"
-    return "\n".join(
+    return sections.wrap(
+        SECTION,
         [
-            SECTION[0],
             "## Upload flood: ingest's memory",
             "",
             f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{command}`: the ingest service with its",
@@ -201,25 +202,8 @@ def markdown(result: FloodResult, command: str) -> str:
             f" uploads in {result.seconds:.1f} s. Bombs are refused from their header (413) without a pixel"
             " decoded; valid frames are read and decoded only inside one of `CLASSPULSE_UPLOAD_MAX_CONCURRENT`"
             " slots, the others wait for one (503 with `Retry-After` past `CLASSPULSE_UPLOAD_SLOT_WAIT_S`).",
-            SECTION[1],
-            "",
-        ]
+        ],
     )
-
-
-def replace_section(report: str, section: str) -> str:
-    """`report` with its flood section replaced by `section` (added at the end if it has none)."""
-    start, end = report.find(SECTION[0]), report.find(SECTION[1])
-    if start < 0 or end < 0:
-        return report.rstrip("\n") + "\n\n" + section
-    return report[:start] + section.rstrip("\n") + report[end + len(SECTION[1]) :]
-
-
-def kept_section(path: Path) -> str:
-    """The flood section of the report at `path`, or nothing."""
-    text = path.read_text() if path.exists() else ""
-    start, end = text.find(SECTION[0]), text.find(SECTION[1])
-    return text[start : end + len(SECTION[1])] + "\n" if start >= 0 and end >= 0 else ""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -230,7 +214,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     result = run(args.rounds)
     section = markdown(result, f"python -m classpulse_reliability flood --rounds {args.rounds}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(replace_section(args.out.read_text() if args.out.exists() else "", section))
+    sections.write_section(args.out, SECTION, section)
     print(section)
     return 0 if result.hwm <= K8S_LIMIT_BYTES else 1

@@ -125,7 +125,7 @@ class SimulatedClass:
         return frame
 
 
-def _faces(seed: int) -> list[np.ndarray]:
+def fer_faces(seed: int) -> list[np.ndarray]:
     """FER2013 faces, a dozen per emotion, from the test split the model did not learn from."""
     picked = sample_faces(resolve_fer_csv(), dict.fromkeys(EMOTIONS, FACES_PER_EMOTION), "PublicTest", random.Random(seed))
     return [face.pixels for emotion in EMOTIONS for face in picked.get(emotion, [])]
@@ -176,7 +176,7 @@ def histogram_quantiles(before: Samples, after: Samples, name: str, stage: str, 
 
 def run_load(stack: IsolatedStack, plan: LoadPlan) -> LoadResult:
     rng = random.Random(plan.seed)
-    faces = _faces(plan.seed)
+    faces = fer_faces(plan.seed)
     run_id = uuid.uuid4().hex[:6]
     classes = [SimulatedClass(f"load-{run_id}-{i}", plan.students, faces, random.Random(rng.random())) for i in range(plan.classes)]
     for simulated in classes:

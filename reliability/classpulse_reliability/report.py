@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from classpulse_common.timeseries import EMOTION_METRICS, FACES, FRAMES
-from classpulse_reliability.drills import DrillResult
+from classpulse_reliability import sections
+from classpulse_reliability.drills import ONE_CLASS, DrillProfile, DrillResult
 
 EMOTION_TOLERANCE = 1e-6
 """Relative: emotion sums add float probabilities in whatever order frames arrive and batch, so the last bits vary."""
@@ -62,21 +63,37 @@ def table(results: list[DrillResult]) -> str:
     return "\n".join(lines)
 
 
-def markdown(results: list[DrillResult], seed: int, rate: float, command: str) -> str:
+LOAD_SECTION = "load-drills"
+"""The full-load drills' section of the reliability report (the one-class drills make its top)."""
+
+
+def markdown(results: list[DrillResult], seed: int, profile: DrillProfile, command: str) -> str:
+    """The one-class drills as the report's top, or the drills of another profile as a section of it."""
     clean = results[0]
     notes = [f"- {run.fault}: {note}" for run in results for note in run.notes]
-    return "\n".join(
-        [
-            "# Reliability report: fault drills",
-            "",
-            f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{command}` (seed {seed}), on an",
-            "isolated stack (every port moved by an offset, its own Kafka, Redis, model server and five services),",
-            "its detector scanning every frame in full (`DETERMINISTIC_DETECTOR`: tracking would make boxes depend on",
-            "which replica saw a source before, and the runs are compared exactly).",
-            "",
-            f"Workload: the sample class video, {clean.frames_in} frames published at {rate:g} frames/s, into a fresh",
-            "class per run. A fault strikes at a random moment between 20% and 70% of the publishing time.",
-            "",
+    if profile == ONE_CLASS:
+        title = "# Reliability report: fault drills"
+        workload = f"the sample class video, {clean.frames_in} frames published at {profile.rate:g} frames/s, into a fresh class per run."
+    else:
+        title = f"## Fault drills at full load: {profile.classes} classes x {profile.students} students x {profile.fps:g} fps"
+        workload = (
+            f"{profile.classes} fresh classes per run, each the sample class video of {profile.students} students "
+            f"({profile.seconds:g} s at {profile.fps:g} frames/s) published at {profile.rate:g} frames/s by a publisher "
+            f"of its own: {clean.frames_in} frames per run; every count below is summed over the classes."
+        )
+    lines = [
+        title,
+        "",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{command}` (seed {seed}), on an",
+        "isolated stack (every port moved by an offset, its own Kafka, Redis, model server and five services),",
+        "its detector scanning every frame in full (`DETERMINISTIC_DETECTOR`: tracking would make boxes depend on",
+        "which replica saw a source before, and the runs are compared exactly).",
+        "",
+        f"Workload: {workload} A fault strikes at a random moment between 20% and 70% of the publishing time.",
+        "",
+    ]
+    if profile == ONE_CLASS:
+        lines += [
             "- **predictions (msgs / frames)**: frame results of the class on `classpulse.predictions`, redeliveries",
             "  included, and the distinct frames among them; more messages than frames is at-least-once at work.",
             "- **faces classified**: faces with emotion probabilities, over distinct frames.",
@@ -88,12 +105,14 @@ def markdown(results: list[DrillResult], seed: int, rate: float, command: str) -
             "  kill plus a re-run of the rest from its last checkpoint, with the same source id and frame numbers,",
             "  give the clean run's totals (frames sent twice are absorbed by the aggregator's per-frame dedup).",
             "",
-            table(results),
-            "",
-            "Emotion sums in Redis after the clean run (every other run within the tolerance of these): "
-            + ", ".join(f"{metric.removeprefix('emotion.')} {clean.totals[metric]:.4f}" for metric in EMOTION_METRICS)
-            + ".",
-            "",
-            *(["Notes:", *notes, ""] if notes else []),
         ]
-    )
+    lines += [
+        table(results),
+        "",
+        "Emotion sums in Redis after the clean run (every other run within the tolerance of these): "
+        + ", ".join(f"{metric.removeprefix('emotion.')} {clean.totals[metric]:.4f}" for metric in EMOTION_METRICS)
+        + ".",
+        "",
+        *(["Notes:", *notes, ""] if notes else []),
+    ]
+    return "\n".join(lines) if profile == ONE_CLASS else sections.wrap(LOAD_SECTION, lines)

@@ -195,8 +195,10 @@ class PredictionsSeen:
     """Faces classified, over distinct frames."""
 
 
-def predictions_of(records: list, class_id: str) -> PredictionsSeen:
-    results = [FrameResult.decode(record.value) for record in records if record.key == class_id.encode()]
+def predictions_of(records: list, class_ids: set[str]) -> PredictionsSeen:
+    """What the predictions topic holds of the classes (keyed by class id)."""
+    keys = {class_id.encode() for class_id in class_ids}
+    results = [FrameResult.decode(record.value) for record in records if record.key in keys]
     distinct = {result.frame_id: result for result in results}
     faces = sum(len(result.probabilities or ()) for result in distinct.values())
     return PredictionsSeen(len(results), len(distinct), faces)

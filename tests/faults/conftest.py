@@ -15,12 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from classpulse_reliability.drills import DETERMINISTIC_DETECTOR
+from classpulse_reliability.drills import DETERMINISTIC_DETECTOR, ONE_CLASS
 from classpulse_reliability.isolated import IsolatedStack, running_isolated_stack
-from classpulse_reliability.workload import sample_class_workload
-
-DRILL_WORKLOAD = {"seconds": 12, "fps": 4, "students": 6}
-"""48 frames of six students, about 200 faces: long enough to strike mid-stream, short enough for a dozen runs."""
 
 
 @pytest.fixture(scope="package")
@@ -35,5 +31,5 @@ def isolated_stack() -> Iterator[IsolatedStack]:
 
 @pytest.fixture(scope="session")
 def drill_workload() -> Path:
-    """The sample class's frames (needs the FER2013 CSV, as `make demo` does)."""
-    return sample_class_workload(**DRILL_WORKLOAD)
+    """The one-class drills' frames of the sample class (needs the FER2013 CSV, as `make demo` does)."""
+    return ONE_CLASS.workload()

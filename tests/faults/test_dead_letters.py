@@ -10,7 +10,12 @@ import uuid
 
 import httpx
 import pytest
-from faults.hostile_messages import (
+
+from classpulse_common.kafka import make_producer
+from classpulse_common.schemas import DeadLetter
+from classpulse_common.settings import KafkaSettings
+from classpulse_common.timeseries import FRAMES
+from classpulse_reliability.hostile_messages import (
     faces_cases,
     frame_cases,
     predictions_cases,
@@ -18,11 +23,6 @@ from faults.hostile_messages import (
     valid_frame,
     valid_result,
 )
-
-from classpulse_common.kafka import make_producer
-from classpulse_common.schemas import DeadLetter
-from classpulse_common.settings import KafkaSettings
-from classpulse_common.timeseries import FRAMES
 from classpulse_reliability.scrape import scrape, total
 from classpulse_reliability.workload import Workload, class_totals, end_offsets, read_topic, register_class
 

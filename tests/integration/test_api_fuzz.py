@@ -6,13 +6,12 @@ import uuid
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from classpulse_api.app import create_app
 from classpulse_api.settings import ApiSettings
 from classpulse_common.auth import new_key
 from classpulse_common.keystore import KeyStore
+from fuzz_support import fuzz_every_operation
 
 pytestmark = pytest.mark.integration
 
@@ -44,23 +43,8 @@ def api_schema(api_app):
 
 def test_no_server_errors(api_schema, redis_client):
     classes_before = set(redis_client.zrange("classes", 0, -1))
-    checked, statuses = [], []
-    for result in api_schema.get_all_operations():
-        operation = result.ok()
-        if operation.path.endswith("/stream"):
-            continue  # an endless event stream: checked in the end-to-end tests
-
-        @given(case=operation.as_strategy(), with_key=st.booleans())
-        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def no_server_error(case, with_key):
-            # With the admin key the fuzz reaches past authentication into every route's own validation and logic.
-            headers = {"Authorization": f"Bearer {ADMIN_KEY}"} if with_key else {}
-            response = case.call(headers=headers)
-            statuses.append(response.status_code)
-            assert response.status_code < 500, (case.method, case.formatted_path, response.status_code, response.text[:300])
-
-        no_server_error()
-        checked.append(f"{operation.method.upper()} {operation.path}")
+    # /stream is an endless event stream: checked in the end-to-end tests.
+    checked, statuses = fuzz_every_operation(api_schema, ADMIN_KEY, skip=("/stream",))
     assert len(checked) >= 12, checked
     # The fuzz got past authentication and validation into the routes, not only 401s and 422s.
     assert 401 in statuses and any(code in (200, 201, 204, 404, 409, 422) for code in statuses), sorted(set(statuses))

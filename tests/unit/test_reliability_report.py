@@ -9,16 +9,18 @@ import pytest
 
 from classpulse_common.timeseries import EMOTION_METRICS, FACES, FRAMES
 from classpulse_reliability.drills import DrillResult
-from classpulse_reliability.flood import SECTION, kept_section, replace_section
-from classpulse_reliability.load import histogram_quantiles
+from classpulse_reliability.isolated import COMPONENTS
+from classpulse_reliability.load import LoadPlan, LoadResult, Sample, histogram_quantiles
 from classpulse_reliability.report import identical, table
+from classpulse_reliability.sections import kept_sections, markers, replace_section, wrap
+from classpulse_reliability.soak import memory_verdicts
 
 pytestmark = pytest.mark.unit
 
 
 def _result(fault: str, frames: float = 48, faces: float = 200, emotion: float = 20.0, exits: tuple[str, ...] = ()) -> DrillResult:
     totals = {FRAMES: frames, FACES: faces, **dict.fromkeys(EMOTION_METRICS, emotion)}
-    return DrillResult(fault, "c", 48, 48, 48, int(faces), totals, 1.0, 2.0, 9.0, exits, ())
+    return DrillResult(fault, ("c",), 48, 48, 48, int(faces), totals, 1.0, 2.0, 9.0, exits, ())
 
 
 def test_a_run_is_identical_only_with_the_same_counts_and_emotions_within_a_millionth():
@@ -57,12 +59,31 @@ def test_histogram_quantiles_of_nothing_observed_are_nan():
     assert math.isnan(histogram_quantiles(same, same, "lat", "aggregator", (0.5,))[0.5])
 
 
-def test_the_upload_flood_section_survives_a_rewrite_of_the_fault_drills(tmp_path):
+def test_named_sections_survive_a_rewrite_of_the_fault_drills(tmp_path):
     report = tmp_path / "reliability-report.md"
-    first = f"{SECTION[0]}\n## Upload flood\npeak 300 MiB\n{SECTION[1]}\n"
-    report.write_text(replace_section("# Reliability report: fault drills\n| table |\n", first))
-    report.write_text("# Reliability report: fault drills\n| new table |\n" + "\n" + kept_section(report))
-    assert "| new table |" in report.read_text() and "peak 300 MiB" in report.read_text()
-    second = first.replace("300", "280")
-    rewritten = replace_section(report.read_text(), second)
-    assert "peak 280 MiB" in rewritten and "peak 300 MiB" not in rewritten and rewritten.count(SECTION[0]) == 1
+    flood, soak = wrap("upload-flood", ["## Upload flood", "peak 300 MiB"]), wrap("soak", ["## Soak", "kafka 430 MiB"])
+    report.write_text(replace_section(replace_section("# Reliability report: fault drills\n| table |\n", "upload-flood", flood), "soak", soak))
+    report.write_text("# Reliability report: fault drills\n| new table |\n" + "\n" + kept_sections(report))
+    text = report.read_text()
+    assert "| new table |" in text and "peak 300 MiB" in text and "kafka 430 MiB" in text
+    rewritten = replace_section(text, "upload-flood", flood.replace("300", "280"))
+    assert "peak 280 MiB" in rewritten and "peak 300 MiB" not in rewritten
+    assert rewritten.count(markers("upload-flood")[0]) == 1 and "kafka 430 MiB" in rewritten
+
+
+def _soak(rss_of_kafka: list[int], every_s: float = 60.0) -> LoadResult:
+    samples = [
+        Sample(at_s=i * every_s, published=0, lag={}, messages_in={}, rss={name: (rss if name == "kafka" else 100) for name in COMPONENTS})
+        for i, rss in enumerate(rss_of_kafka)
+    ]
+    return LoadResult(LoadPlan(), [], published=10, counted=10, drained_s=5.0, samples=samples)
+
+
+def test_soak_memory_is_flat_within_a_tenth_of_its_level_after_warm_up():
+    # Warm-up (the first two samples) may grow as it likes; then 100 is the level, and 109 stays within 10%.
+    flat = {v.process: v for v in memory_verdicts(_soak([10, 50, 100, 104, 109, 95]), warm_up_s=120)}
+    assert (flat["kafka"].level, flat["kafka"].high, flat["kafka"].end) == (100, 109, 95) and flat["kafka"].flat
+    leaking = {v.process: v for v in memory_verdicts(_soak([10, 50, 100, 104, 111]), warm_up_s=120)}
+    assert not leaking["kafka"].flat and abs(leaking["kafka"].worst_deviation - 0.11) < 1e-9
+    assert all(v.flat for v in leaking.values() if v.process != "kafka")
+

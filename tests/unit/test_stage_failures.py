@@ -14,7 +14,7 @@ from classpulse_common import metrics
 from classpulse_common.health import HealthState
 from classpulse_common.lifecycle import StopSignal
 from classpulse_common.schemas import DeadLetter, Frame, FrameResult, SchemaError
-from classpulse_common.stage import ContractBroken, Emit, StageConfig, StageRunner, reason_label
+from classpulse_common.stage import ContractBroken, Emit, MemoryAttempts, StageConfig, StageRunner, reason_label
 
 pytestmark = pytest.mark.unit
 
@@ -182,3 +182,51 @@ def test_the_contract_is_checked_at_start_and_readiness_follows_it_without_traff
     StageRunner(config, FrameResult, list, kafka, kafka, stop, health, check_contract=check).run()
     assert readiness[:3] == [False, False, True]  # starting; stalled by the first check; the second one passed
     assert metrics.STAGE_STALLED.labels("checked")._value.get() == 0
+
+
+class _Crash(BaseException):
+    """What a process death looks like to the runner: nothing after it runs (no except Exception catches it)."""
+
+
+def test_a_message_that_crashes_the_stage_is_dead_lettered_after_three_restarts():
+    attempts = MemoryAttempts()  # shared by every "process": a ledger that outlives them, as RedisAttempts does
+    messages = [_result(0), _result(1), _result(2)]
+    committed_log = _Kafka(messages, StopSignal())
+
+    def crashing_on_1(deliveries):
+        if any(delivery.message.sequence == 1 for delivery in deliveries):
+            raise _Crash
+        return [Emit("out", delivery.message) for delivery in deliveries]
+
+    restarts = 0
+    while committed_log.committed < len(messages) and restarts < 10:
+        stop = StopSignal()
+        committed_log.stop, committed_log.polls, committed_log.next_offset = stop, 0, committed_log.committed
+        runner = StageRunner(StageConfig("crashing", TOPIC, max_backoff_s=0.001), FrameResult, crashing_on_1,
+                             committed_log, committed_log, stop, HealthState(), attempts=attempts)
+        try:
+            runner.run()
+        except _Crash:
+            restarts += 1
+    [letter] = _dead_letters(committed_log)
+    assert (letter.origin_offset, restarts) == (1, 4)  # the batch once, then message 1 alone three times
+    assert letter.reason == "processing failed 3 times: the stage stopped while processing it"
+    assert {FrameResult.decode(value).sequence for topic, value in committed_log.sent if topic == "out"} == {0, 2}
+
+
+
+
+def test_after_kafka_refused_a_batchs_output_the_batch_is_retried_whole():
+    sizes = []
+
+    def echo(deliveries):
+        sizes.append(len(deliveries))
+        return [Emit("out", delivery.message) for delivery in deliveries]
+
+    stop = StopSignal()
+    kafka = _Kafka([_result(0), _result(1), _result(2)], stop)
+    refused = [True] * 3  # the first batch's three sends fail
+    kafka.failed = lambda: bool(refused) and refused.pop()
+    kafka.exception = RuntimeError("broker away")
+    StageRunner(StageConfig("refused", TOPIC, max_backoff_s=0.001), FrameResult, echo, kafka, kafka, stop, HealthState()).run()
+    assert sizes == [3, 3] and kafka.committed == 3 and _dead_letters(kafka) == []

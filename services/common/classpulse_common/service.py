@@ -11,7 +11,7 @@ from classpulse_common.lifecycle import StopSignal
 from classpulse_common.logs import configure_logging
 from classpulse_common.schemas import Message
 from classpulse_common.settings import ServiceSettings
-from classpulse_common.stage import BatchHandler, StageConfig, StageRunner
+from classpulse_common.stage import AttemptLedger, BatchHandler, StageConfig, StageRunner
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +23,10 @@ def run_stage(
     build_handler: Callable[[StopSignal], BatchHandler],
     http_port: int,
     max_poll_records: int = 64,
+    attempts: AttemptLedger | None = None,
 ) -> None:
-    """Run one stage until SIGTERM; `build_handler` connects the stage's own dependencies before consuming."""
+    """Run one stage until SIGTERM; `build_handler` connects the stage's own dependencies before consuming;
+    `attempts`: where the stage counts attempts per message (in the process if None)."""
     configure_logging(config.name, settings.log_level)
     log.info("starting", extra={"settings": settings.model_dump(mode="json")})
     stop = StopSignal().install()
@@ -44,6 +46,7 @@ def run_stage(
             health=health,
             # A handler with a contract to check (the classifier's model) has it checked at start and while running.
             check_contract=getattr(handler, "check_contract", None),
+            attempts=attempts,
         )
         runner.run()
     finally:

@@ -17,7 +17,11 @@ Errors:
   the topic; the stage also reports not ready and `classpulse_stage_stalled` 1 (an alert) until it processes again;
 - any other exception (a bug, or a poison message the decoder let through): the batch is retried one message at a time
   and the one that fails is retried with the batch up to `max_message_failures` times, then goes to the dead-letter
-  topic alone with the reason: a transient fault gets its retries, a poison message does not stall its partition;
+  topic alone with the reason: a transient fault gets its retries, a poison message does not stall its partition.
+  Attempts are counted in an `AttemptLedger` before they are made, so a message that kills the process (out of
+  memory, a crash in native code) counts as failed too; with a ledger kept outside the process
+  (`classpulse_common.attempts.RedisAttempts`) the count survives restarts and rebalances, and a crash loop ends
+  with the message dead-lettered after `max_message_failures` attempts;
 - a commit that fails (the group is rebalancing, this member was fenced, the coordinator is away) is logged and
   counted, not fatal: the batch's output is already durable, and whoever owns the partition next starts from the last
   committed offset, so the redelivered messages are absorbed by the idempotent sink.
@@ -29,7 +33,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
@@ -93,6 +97,36 @@ class ContractBroken(DependencyUnavailable):
         super().__init__(dependency, detail, "breaks the contract")
 
 
+class AttemptLedger(Protocol):
+    """Attempts at processing each message, by counter name (see `StageRunner._counters`)."""
+
+    def add(self, counters: Sequence[str], by: int) -> list[int]:
+        """Add `by` to each counter; returns their new values. Raises DependencyUnavailable if the ledger is away."""
+
+    def forget(self, counters: Sequence[str]) -> None:
+        """Drop the counters (their messages are committed)."""
+
+
+class MemoryAttempts:
+    """A ledger in the process: counts survive a failed batch, not a restart of the process."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def add(self, counters: Sequence[str], by: int) -> list[int]:
+        for counter in counters:
+            self._counts[counter] = self._counts.get(counter, 0) + by
+        return [self._counts[counter] for counter in counters]
+
+    def forget(self, counters: Sequence[str]) -> None:
+        for counter in counters:
+            self._counts.pop(counter, None)
+
+
+BATCH, ALONE = "batch", "alone"
+"""Counter kinds: attempts of a message as part of a batch, and alone (after its batch failed or never finished)."""
+
+
 class _MessageFailed(Exception):
     """A message failed, not yet `max_message_failures` times: its batch is retried."""
 
@@ -129,6 +163,7 @@ class StageRunner(Generic[M]):
         stop: StopSignal,
         health: HealthState,
         check_contract: ContractCheck | None = None,
+        attempts: AttemptLedger | None = None,
     ) -> None:
         self.config = config
         self.schema = schema
@@ -143,9 +178,8 @@ class StageRunner(Generic[M]):
         self._retries = Retries(Backoff(initial_s=0.5, max_s=config.max_backoff_s))
         self._lag_refreshed_at = 0.0
         self._lag_partitions: set[TopicPartition] = set()
-        self._failures: dict[tuple[str, int, int], int] = {}
-        """Failures so far of each message that failed alone and is not dead-lettered yet, by (topic, partition,
-        offset); an entry goes once its message is dead-lettered or its batch committed."""
+        self.attempts = attempts or MemoryAttempts()
+        """Attempts so far of each message not committed yet; counted before each attempt, forgotten at commit."""
         self._stalled: str | None = None
 
     def run(self) -> None:
@@ -198,12 +232,15 @@ class StageRunner(Generic[M]):
         try:
             outcomes += self._handle(deliveries)
             self._produce(outcomes)
-        except (DependencyUnavailable, _MessageFailed) as exc:
+        except DependencyUnavailable as exc:
+            self._uncount_batch_attempt(deliveries)
+            self._rewind(records, exc)
+            return
+        except _MessageFailed as exc:
             self._rewind(records, exc)
             return
         self._commit({tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in records.items()})
-        done = {(tp.topic, tp.partition): batch[-1].offset for tp, batch in records.items()}
-        self._failures = {at: n for at, n in self._failures.items() if at[2] > done.get(at[:2], -1)}
+        self._forget_attempts(deliveries)
         self._retries.reset()
         self._resume()
         metrics.BATCH_SECONDS.labels(self.config.name).observe(time.perf_counter() - started)
@@ -252,35 +289,64 @@ class StageRunner(Generic[M]):
                 deliveries.append(delivery)
         return deliveries, rejects
 
+    @staticmethod
+    def _counters(deliveries: Sequence[Delivery[M]], kind: str) -> list[str]:
+        return [f"{d.topic}:{d.partition}:{d.offset}:{kind}" for d in deliveries]
+
     def _handle(self, deliveries: list[Delivery[M]]) -> list[Outcome]:
+        """The batch's outcomes. Tried as one batch only if none of its messages was attempted before: a batch
+        that failed, or never finished (the process died in it), is retried one message at a time."""
         if not deliveries:
             return []
-        try:
-            return list(self.handle_batch(deliveries))
-        except DependencyUnavailable:
-            raise
-        except Exception:
-            log.exception("batch failed; retrying its messages one by one", extra={"stage": self.config.name})
-            metrics.ERRORS.labels(self.config.name, "batch_failed").inc()
-        outcomes: list[Outcome] = []
-        for delivery in deliveries:
+        if max(self.attempts.add(self._counters(deliveries, BATCH), 1)) == 1:
             try:
-                outcomes += self.handle_batch([delivery])
+                return list(self.handle_batch(deliveries))
             except DependencyUnavailable:
                 raise
-            except Exception as exc:
-                outcomes.append(self._failed(delivery, exc))
+            except Exception:
+                log.exception("batch failed; retrying its messages one by one", extra={"stage": self.config.name})
+                metrics.ERRORS.labels(self.config.name, "batch_failed").inc()
+        outcomes: list[Outcome] = []
+        for delivery in deliveries:
+            outcomes += self._handle_alone(delivery)
         return outcomes
 
-    def _failed(self, delivery: Delivery[M], exc: Exception) -> Reject:
-        """The dead letter of a message that failed `max_message_failures` times; _MessageFailed before that."""
-        at = (delivery.topic, delivery.partition, delivery.offset)
-        failures = self._failures.pop(at, 0) + 1
-        if failures < self.config.max_message_failures:
-            self._failures[at] = failures
+    def _handle_alone(self, delivery: Delivery[M]) -> list[Outcome]:
+        """One message's outcomes; its dead letter once it failed `max_message_failures` times, _MessageFailed
+        before that. An attempt that never finished (the process died in it) counts as a failure."""
+        counter = self._counters([delivery], ALONE)
+        [attempt] = self.attempts.add(counter, 1)
+        limit = self.config.max_message_failures
+        if attempt > limit:
+            return [Reject(delivery, f"processing failed {attempt - 1} times: the stage stopped while processing it")]
+        try:
+            outcomes = list(self.handle_batch([delivery]))
+        except DependencyUnavailable:
+            self.attempts.add(counter, -1)
+            raise
+        except Exception as exc:
+            at = (delivery.topic, delivery.partition, delivery.offset)
+            if attempt >= limit:
+                return [Reject(delivery, f"processing failed {attempt} times: {exc!r}")]
             metrics.ERRORS.labels(self.config.name, "message_failed").inc()
-            raise _MessageFailed(f"message at {at} failed ({failures} of {self.config.max_message_failures}): {exc!r}")
-        return Reject(delivery, f"processing failed {failures} times: {exc!r}")
+            raise _MessageFailed(f"message at {at} failed ({attempt} of {limit}): {exc!r}") from exc
+        self.attempts.forget(counter)  # it succeeds alone: not the message its batch failed on
+        return outcomes
+
+    def _uncount_batch_attempt(self, deliveries: list[Delivery[M]]) -> None:
+        """A dependency failed the batch, not its messages: the attempt does not count (else the retry after an
+        outage would go one message at a time). With the ledger itself away, it stays counted: one slower retry."""
+        try:
+            self.attempts.add(self._counters(deliveries, BATCH), -1)
+        except DependencyUnavailable as exc:
+            log.warning("batch attempt not uncounted", extra={"stage": self.config.name, "error": str(exc)})
+
+    def _forget_attempts(self, deliveries: list[Delivery[M]]) -> None:
+        """Drop the committed messages' counters; a ledger that is away keeps them (they expire there)."""
+        try:
+            self.attempts.forget(self._counters(deliveries, BATCH) + self._counters(deliveries, ALONE))
+        except DependencyUnavailable as exc:
+            log.warning("attempt counters not dropped", extra={"stage": self.config.name, "error": str(exc)})
 
     def _produce(self, outcomes: list[Outcome]) -> None:
         """Send every outcome and wait until Kafka acknowledged all of them; any that failed fails the batch."""

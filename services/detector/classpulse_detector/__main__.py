@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 
+from classpulse_common.attempts import RedisAttempts
 from classpulse_common.redis_clients import redis_client
 from classpulse_common.registry import ClassDirectory
 from classpulse_common.schemas import Frame
@@ -29,6 +30,9 @@ def main() -> None:
         ),
         settings.http_port,
         max_poll_records=16,
+        # A frame that kills the detector (a decoder's crash in native code) must not crash-loop it: its attempts
+        # are counted where a restart finds them.
+        attempts=RedisAttempts(redis_client(settings), STAGE),
     )
 
 
