@@ -14,8 +14,10 @@ a few metres away) 1 per cell on a 48x48 grid, 2,304.
 Measured choices (`python -m classpulse_bench faces`, bench/results/faces-latest.json, and the isolated-face sweep
 quoted at SHORT_RANGE): the short-range network finds FER2013 faces filling 30-80% of its input in 85-96% of cases;
 the full-range one at most 72% (at 30%), and OpenCV 4.13 runs it only at its own 192x192 (one layer has a fixed
-size), so it cannot be given a pyramid. The short-range network is therefore the default for every frame geometry,
-run as a scale pyramid (BlazeFaceDetector); the full-range one stays selectable (CLASSPULSE_BLAZEFACE_MODEL=full).
+size), so its pyramid levels are cut into overlapping tiles (`tiles`). On rooms and galleries the tiled full-range
+network found fewer faces than the short-range pyramid at about twice the CPU (docs/face-detection.md), so the
+short-range network is the default for every frame geometry; the full-range one stays selectable
+(CLASSPULSE_BLAZEFACE_MODEL=full).
 """
 
 from __future__ import annotations
