@@ -12,12 +12,11 @@ from classpulse_detector.tracking import FaceFinder, TrackingDetector
 
 class DetectorSettings(RedisSettings):
     http_port: int = Field(8002, description="CLASSPULSE_HTTP_PORT")
-    # Haar stays the default: BlazeFace finds far more faces (python -m classpulse_bench faces --frames 12
-    # --wild-sample 600, bench/results/faces-latest.json: recall 0.60-1.00 per family of generated layouts vs Haar's
-    # 0.08-0.75, 89% of faces-wild photos vs 76%) but misses the targets (>= 0.97 recall and >= 0.98
-    # precision in every family, >= 95% of faces-wild) and a full scan costs 160-285 ms of CPU per frame on this busy
-    # 2-core machine against Haar's 13-27 ms, which the end-to-end "10x fer per CPU-second" target (10.3x today)
-    # cannot absorb until it is measured with tracking in `make bench`.
+    # Haar stays the default for room cameras: BlazeFace with the settings below finds far more faces (20 frames a
+    # generated family, seed 23: recall 0.93-0.98 per family, precision 0.90-0.95; faces-wild 0.975 of 200 photos;
+    # docs/face-detection.md) against Haar's 0.08-0.75 and 0.76, but a full scan of a 1280x720 frame costs ~1 s of
+    # CPU on this busy 2-core machine against Haar's 13-27 ms, and the end-to-end "10x fer per CPU-second" target
+    # (10.3x with Haar) has not been measured with it in `make bench`.
     face_detector: Literal["blazeface", "haar"] = Field(
         "haar", description="CLASSPULSE_FACE_DETECTOR: blazeface (CNN, with landmarks: aligned crops) or haar"
     )
