@@ -13,8 +13,8 @@ from classpulse_detector.tracking import FaceFinder, TrackingDetector
 class DetectorSettings(RedisSettings):
     http_port: int = Field(8002, description="CLASSPULSE_HTTP_PORT")
     # Haar stays the default for room cameras: BlazeFace with the settings below finds far more faces (20 frames a
-    # generated family, seed 23: recall 0.93-0.98 per family, precision 0.90-0.95; faces-wild 0.975 of 200 photos;
-    # docs/face-detection.md) against Haar's 0.08-0.75 and 0.76, but a full scan of a 1280x720 frame costs ~1 s of
+    # generated family, seed 19: recall 0.86-0.98 per family, precision 0.90-1.00; faces-wild 0.980 of 2,115 photos;
+    # docs/face-detection.md) against Haar's 0.06-0.69 and 0.78, but a full scan of a 1280x720 frame costs ~1 s of
     # CPU on this busy 2-core machine against Haar's 13-27 ms, and the end-to-end "10x fer per CPU-second" target
     # (10.3x with Haar) has not been measured with it in `make bench`.
     face_detector: Literal["blazeface", "haar"] = Field(
