@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from classpulse_common.schemas import CameraKind
 from classpulse_demo.gallery import GalleryRenderer, paste_haloed_face, plan_gallery
 from classpulse_ingest.settings import IngestSettings
 
@@ -41,6 +42,8 @@ class PlacedFace:
 class LayoutFrame:
     gray: np.ndarray
     faces: list[PlacedFace]
+    camera_kind: CameraKind = "room"
+    """A webcam is a student's own camera ("personal"): the pipeline runs that kind's detector on it."""
 
 
 FacePicker = Callable[[], tuple[int, np.ndarray]]
@@ -85,7 +88,7 @@ def webcam(rng: random.Random, pick: FacePicker) -> LayoutFrame:
     cx, cy = rng.randint(side // 2, width - side // 2), rng.randint(side // 2, height - side // 2)
     index, face = pick()
     paste_turned(canvas, face, (cx, cy), side, rng.uniform(-MAX_TILT_DEG, MAX_TILT_DEG))
-    return LayoutFrame(_gray(canvas), [PlacedFace((cx - side // 2, cy - side // 2, side, side), index)])
+    return LayoutFrame(_gray(canvas), [PlacedFace((cx - side // 2, cy - side // 2, side, side), index)], "personal")
 
 
 def gallery(rng: random.Random, pick: FacePicker) -> LayoutFrame:
@@ -184,13 +187,13 @@ def family_frame(family: str, number: int, rng: random.Random, pick: FacePicker)
         frame = list(LAYOUTS.values())[number % len(LAYOUTS)](rng, pick)
         quality = rng.choice(LOW_JPEG_QUALITIES) if family == "jpeg" else CLEAN_JPEG_QUALITY
         if family in DEGRADATIONS:
-            frame = LayoutFrame(DEGRADATIONS[family](rng, frame.gray), frame.faces)
+            frame = LayoutFrame(DEGRADATIONS[family](rng, frame.gray), frame.faces, frame.camera_kind)
     scale = min(1.0, INGEST_MAX_SIDE / max(frame.gray.shape))
     if scale < 1:
         gray = cv2.resize(frame.gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         frame = LayoutFrame(gray, [
             PlacedFace(tuple(round(v * scale) for v in face.box), face.index) for face in frame.faces
-        ])
+        ], frame.camera_kind)
     ok, jpeg = cv2.imencode(".jpg", frame.gray, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
-    return LayoutFrame(cv2.imdecode(jpeg, cv2.IMREAD_GRAYSCALE), frame.faces)
+    return LayoutFrame(cv2.imdecode(jpeg, cv2.IMREAD_GRAYSCALE), frame.faces, frame.camera_kind)

@@ -172,5 +172,6 @@ def test_faces_are_found_in_most_real_photos(detector):
         files = [row["file"] for row in csv.DictReader(stream)]
     sample = random.Random(19).sample(files, 200)
     found = sum(bool(detector.detect(cv2.imread(str(FACES_WILD / "images" / f), cv2.IMREAD_GRAYSCALE))) for f in sample)
-    # Measured: 0.89 of 600 photos (python -m classpulse_bench faces --wild-sample 600); Haar finds 0.76.
-    assert found / len(sample) >= 0.85
+    # Measured: 195 of these 200 (classpulse_detector.blazeface.TOP_FILL; the whole photo fitted to the network's
+    # input found 168); Haar finds 0.76 of faces-wild.
+    assert found / len(sample) >= 0.95

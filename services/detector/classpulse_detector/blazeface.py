@@ -14,8 +14,10 @@ a few metres away) 1 per cell on a 48x48 grid, 2,304.
 Measured choices (`python -m classpulse_bench faces`, bench/results/faces-latest.json, and the isolated-face sweep
 quoted at SHORT_RANGE): the short-range network finds FER2013 faces filling 30-80% of its input in 85-96% of cases;
 the full-range one at most 72% (at 30%), and OpenCV 4.13 runs it only at its own 192x192 (one layer has a fixed
-size), so it cannot be given a pyramid. The short-range network is therefore the default for every frame geometry,
-run as a scale pyramid (BlazeFaceDetector); the full-range one stays selectable (CLASSPULSE_BLAZEFACE_MODEL=full).
+size), so its pyramid levels are cut into overlapping tiles (`tiles`). On rooms and galleries the tiled full-range
+network found fewer faces than the short-range pyramid at about twice the CPU (docs/face-detection.md), so the
+short-range network is the default for every frame geometry; the full-range one stays selectable
+(CLASSPULSE_BLAZEFACE_MODEL=full).
 """
 
 from __future__ import annotations
@@ -209,8 +211,11 @@ def weighted_nms(found: Detections, iou_threshold: float = NMS_IOU) -> Detection
 
 
 NESTED_SHARE = 0.5
-"""A detection this much inside a larger one is a part of that face (a finer pyramid level seeing a face in the
-chin or an eye), which IoU-based suppression keeps because the two barely overlap by area."""
+"""A detection this much inside a larger one that scores at least as high is a part of that face (a finer pyramid
+level seeing a face in the chin or an eye), which IoU-based suppression keeps because the two barely overlap by
+area. A better-scoring detection inside a larger one is a face in a false larger "face" (a coarse level seeing a face
+in a backdrop): dropping it regardless of score lost small faces (room family, 20 frames, seed 23: recall 0.84 ->
+0.93 with the score condition, precision 0.93 either way)."""
 
 
 def _without_nested(found: Detections) -> Detections:
@@ -219,7 +224,8 @@ def _without_nested(found: Detections) -> Detections:
     for index, box in enumerate(found.boxes):
         top_left = np.maximum(found.boxes[:, :2], box[:2])
         inside = np.prod(np.clip(np.minimum(found.boxes[:, 2:], box[2:]) - top_left, 0, None), axis=1)
-        keep[index] = not np.any((areas > areas[index]) & (inside > NESTED_SHARE * areas[index]))
+        enclosing = (areas > areas[index]) & (inside > NESTED_SHARE * areas[index])
+        keep[index] = not np.any(enclosing & (found.scores >= found.scores[index]))
     return found.subset(keep)
 
 
@@ -289,12 +295,34 @@ MIN_WINDOW_PX = 16
 LEVEL_RATIO = 2.0
 """Largest scale step between pyramid levels: a network finds faces from its smallest_face to over 2.5 times that
 (the short-range one: 38 to over 100 input pixels), so a step of 2 leaves no size between levels unseen."""
-MAX_UPSCALE = 1.5
-"""Faces smaller than the model's smallest_face / MAX_UPSCALE are not looked for: enlarging further costs the square
-of the scale and finds pixels, not faces."""
-MAX_LEVEL_PIXELS = 1280 * 720
-"""The largest pyramid level, in pixels: ingest sends frames up to 1280 px a side, and a larger frame (from another
-producer) is not scanned for its smallest faces rather than costing seconds."""
+MAX_UPSCALE = 2.0
+"""Faces smaller than the model's smallest_face / MAX_UPSCALE (19 px) are not looked for: enlarging further costs
+the square of the scale and finds pixels, not faces. 1.5 (faces from 25 px) missed the back rows of generated rooms
+(30-200 px faces at 1920x1080 are 20-133 px once ingest scales them to 1280)."""
+TOP_FILL = 0.6
+"""The short side of a pyramid's top level, as a share of the network's square, so that a face as tall as the frame
+is no more than the network finds well (up to about 80% of its input). On 200 faces-wild photos (seed 19; most are
+350x350 portraits) a face was found in 168 with the whole frame fitted to the input (1.0), 190 at 0.8, 193 at 0.7,
+195 at 0.6; the generated families did not change."""
+TILE_OVERLAP = 0.5
+"""Neighbouring tiles (a network of fixed input size) share this much of a tile's side: a face up to half a tile, the
+largest the full-range network finds well, lies whole in one of them; cut copies merge in the NMS."""
+MAX_LEVEL_PIXELS = 4 * 1280 * 720
+"""The largest pyramid level, in pixels: a 1280x720 frame (ingest's largest) enlarged MAX_UPSCALE times; a larger
+frame (from another producer) is not scanned for its smallest faces rather than costing seconds."""
+
+
+def tiles(width: int, height: int, side: int, overlap: float) -> list[tuple[int, int]]:
+    """Top-left corners of square tiles of `side` covering width x height, neighbours sharing `overlap` of a side
+    (at least; spread evenly, the last tile ending at the edge)."""
+
+    def starts(length: int) -> list[int]:
+        if length <= side:
+            return [0]
+        count = math.ceil((length - side) / (side * (1 - overlap))) + 1
+        return [round(i * (length - side) / (count - 1)) for i in range(count)]
+
+    return [(x, y) for y in starts(height) for x in starts(width)]
 
 
 class BlazeFaceDetector:
@@ -320,9 +348,9 @@ class BlazeFaceDetector:
         """The pyramid's scales for a frame of width x height (smallest first); with `largest_px`, only the levels
         that can see a face of at most that side (a level sees faces from the model's smallest_face on)."""
         model = self.network.model
-        top = model.side / max(width, height)
-        if not model.resizable:
-            return [top]
+        # The top level makes the frame's short side TOP_FILL of the network's input (a larger input is a larger
+        # grid, or tiles), so that a face as tall as the frame fills the input as much as the network sees faces.
+        top = min(TOP_FILL * model.side / min(width, height), max(model.side / max(width, height), MAX_UPSCALE))
         bottom = min(model.smallest_face / self.min_face_px, MAX_UPSCALE, math.sqrt(MAX_LEVEL_PIXELS / (width * height)))
         if bottom <= top:
             return [top]
@@ -331,6 +359,16 @@ class BlazeFaceDetector:
         if largest_px:  # no level for faces only larger than those looked for; the finest level always
             levels = [scale for scale in levels[:-1] if scale * largest_px >= model.smallest_face] + levels[-1:]
         return levels
+
+    def windows(self, region: Box, scale: float) -> list[Box]:
+        """Where the network runs at `scale`: the whole region for a network that takes any input size, otherwise
+        tiles of its square (in frame pixels) overlapping by TILE_OVERLAP, so that every face up to that share of
+        a tile lies whole inside one of them."""
+        if self.network.model.resizable:
+            return [region]
+        x0, y0, width, height = region
+        side = max(1, math.floor(self.network.model.side / scale))  # resized, at most the square
+        return [(x0 + x, y0 + y, min(side, width), min(side, height)) for x, y in tiles(width, height, side, TILE_OVERLAP)]
 
     def detect(self, gray: np.ndarray, region: Box | None = None, largest_px: int | None = None) -> list[Face]:
         """Faces (boxes carrying their landmarks) in the frame's pixels, from the whole frame or only `region` of it
@@ -341,7 +379,7 @@ class BlazeFaceDetector:
         # A region is scanned at the whole frame's levels, so that a scan of where a face is finds what a full scan
         # would there (a level of the region's own, far finer, missed faces the frame's level found: a tilted head).
         levels = self.scales(gray.shape[1], gray.shape[0], largest_px)
-        parts = [self.network.run(gray, region, scale) for scale in levels]
+        parts = [self.network.run(gray, window, scale) for scale in levels for window in self.windows(region, scale)]
         found = _without_nested(weighted_nms(Detections.concatenate(parts)))
         faces = []
         for (x0, y0, x1, y1), landmarks in zip(found.boxes, found.landmarks):
@@ -356,11 +394,12 @@ class BlazeFaceDetector:
         """The faces as concatenated 48x48 uint8 crops, aligned on their landmarks (a box without any, as a box)."""
         return b"".join(self.crop_one(gray, box).tobytes() for box in boxes)
 
-    def crop_one(self, gray: np.ndarray, box: Box) -> np.ndarray:
+    def crop_one(self, gray: np.ndarray, box: Box, framing: Framing | None = None) -> np.ndarray:
+        """One face's crop, framed by `framing` (default: the detector's own; the bench tries others)."""
         landmarks = landmarks_of(box)
         if landmarks is not None:
             try:
-                return aligned_crop(gray, landmarks, self.framing)
+                return aligned_crop(gray, landmarks, framing or self.framing)
             except ValueError:
                 pass  # degenerate landmarks (all in one point): the box still frames the face
         return box_crop(gray, box, 0.0)

@@ -12,12 +12,11 @@ from classpulse_detector.tracking import FaceFinder, TrackingDetector
 
 class DetectorSettings(RedisSettings):
     http_port: int = Field(8002, description="CLASSPULSE_HTTP_PORT")
-    # Haar stays the default: BlazeFace finds far more faces (python -m classpulse_bench faces --frames 12
-    # --wild-sample 600, bench/results/faces-latest.json: recall 0.60-1.00 per family of generated layouts vs Haar's
-    # 0.08-0.75, 89% of faces-wild photos vs 76%) but misses the targets (>= 0.97 recall and >= 0.98
-    # precision in every family, >= 95% of faces-wild) and a full scan costs 160-285 ms of CPU per frame on this busy
-    # 2-core machine against Haar's 13-27 ms, which the end-to-end "10x fer per CPU-second" target (10.3x today)
-    # cannot absorb until it is measured with tracking in `make bench`.
+    # Haar stays the default for room cameras: BlazeFace with the settings below finds far more faces (20 frames a
+    # generated family, seed 19: recall 0.86-0.98 per family, precision 0.90-1.00; faces-wild 0.980 of 2,115 photos;
+    # docs/face-detection.md) against Haar's 0.06-0.69 and 0.78, but a full scan of a 1280x720 frame costs ~1 s of
+    # CPU on this busy 2-core machine against Haar's 13-27 ms, and the end-to-end "10x fer per CPU-second" target
+    # (10.3x with Haar) has not been measured with it in `make bench`.
     face_detector: Literal["blazeface", "haar"] = Field(
         "haar", description="CLASSPULSE_FACE_DETECTOR: blazeface (CNN, with landmarks: aligned crops) or haar"
     )
@@ -40,9 +39,14 @@ class DetectorSettings(RedisSettings):
     blazeface_min_score: float = Field(
         0.6, gt=0.0, lt=1.0, description="CLASSPULSE_BLAZEFACE_MIN_SCORE: detection confidence a face needs"
     )
-    # The pyramid's cost grows with the square of 1 / this: 40 px costs ~200 ms per full scan of a 1280x720 frame.
+    # Chosen on 20 frames of each generated family (seed 23: webcams, galleries of 2-25 tiles at 640x360-1920x1080,
+    # rooms of 30-200 px faces, noise, blur, lighting, JPEG 15-40): the back rows of a room are 20-30 px once ingest
+    # scales a 1920x1080 frame to 1280. Room family recall / precision from 40 px 0.66 / 0.93, 32 px 0.79 / 0.92,
+    # 24 px 0.93 / 0.93, 20 px 0.96 / 0.93 (galleries 0.88, 0.94, 0.96, 0.96; every other family as good or better
+    # at 20 px). The pyramid's cost grows with the square of 1 / this: 20 px costs ~1.4 s of CPU per full scan of a
+    # 1280x720 frame on this busy shared core (40 px: ~0.3 s); tracking makes full scans rare.
     blazeface_min_face_px: int = Field(
-        40, ge=16, description="CLASSPULSE_BLAZEFACE_MIN_FACE_PX: smallest face side looked for, in frame pixels"
+        20, ge=16, description="CLASSPULSE_BLAZEFACE_MIN_FACE_PX: smallest face side looked for, in frame pixels"
     )
     # The Haar cascade's settings (CLASSPULSE_FACE_DETECTOR=haar).
     cascade_path: str | None = Field(None, description="CLASSPULSE_CASCADE_PATH; default: OpenCV's frontal-face Haar cascade")

@@ -1,0 +1,25 @@
+"""The faces bench's matching rule: a detection counts for a drawn face when centred on it at about its size, so a
+detector's tight box inside FER2013's loose crop is a found face, and a part of a face or a neighbour is not."""
+
+from __future__ import annotations
+
+import pytest
+
+from classpulse_bench.faces import face_matches
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_tight_box_inside_a_loose_crop_is_the_face_it_frames():
+    drawn = [(100, 100, 93, 93)]
+    tight = (118, 122, 56, 56)  # IoU 0.36 with the drawn crop: the IoU rule calls it a miss
+    assert face_matches(drawn, [tight]) == {0: 0}
+
+
+def test_parts_neighbours_and_doubles_are_not_matches():
+    drawn = [(100, 100, 90, 90), (300, 100, 90, 90)]
+    eye = (110, 110, 20, 20)  # too small and off the centre
+    between = (190, 100, 90, 90)  # centred between the two faces
+    assert face_matches(drawn, [eye, between]) == {}
+    # Two detections of one face: the nearer-centred one counts, the other is a false face.
+    assert face_matches(drawn, [(104, 100, 90, 90), (100, 101, 90, 90)]) == {0: 1}

@@ -1,0 +1,135 @@
+"""Geometry of the detector's crops and tiles, with no network involved: an aligned crop puts a face's eyes, nose and
+mouth where the framing says whatever the face's turn, size and place; tiles cover a frame with the overlap they
+promise; and detections of one face from neighbouring tiles or pyramid levels merge into one."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from classpulse_detector.blazeface import (
+    FER_FRAMING,
+    FULL_RANGE,
+    SHORT_RANGE,
+    TILE_OVERLAP,
+    BlazeFaceDetector,
+    Detections,
+    _without_nested,
+    aligned_crop,
+    tiles,
+    weighted_nms,
+)
+
+pytestmark = pytest.mark.unit
+
+MARK_RADIUS = 3
+"""Frame pixels: a landmark is drawn as a bright disc on a dark frame, found again in the crop by its centroid."""
+
+
+def _marked_frame(points: np.ndarray, shape=(720, 1280)) -> np.ndarray:
+    gray = np.zeros(shape, np.uint8)
+    for x, y in points:
+        cv2.circle(gray, (round(x), round(y)), MARK_RADIUS, 255, -1, lineType=cv2.LINE_AA)
+    return gray
+
+
+def _centroids(crop: np.ndarray, near: np.ndarray) -> np.ndarray:
+    """The brightness centroid around each expected point of the crop."""
+    found = []
+    ys, xs = np.mgrid[: crop.shape[0], : crop.shape[1]]
+    for x, y in near:
+        window = (np.abs(xs - x) <= 4) & (np.abs(ys - y) <= 4)
+        weight = crop.astype(np.float64) * window
+        found.append((float((weight * xs).sum() / weight.sum()), float((weight * ys).sum() / weight.sum())))
+    return np.array(found)
+
+
+def _face_points(centre, eye_distance: float, turn_deg: float) -> np.ndarray:
+    """Eyes, nose tip and mouth of an upright face placed like FER_FRAMING's, scaled, turned and moved."""
+    framing = np.array(FER_FRAMING.points)
+    scale = eye_distance / (framing[1, 0] - framing[0, 0])
+    angle = math.radians(turn_deg)
+    rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    return (framing - framing.mean(0)) * scale @ rotation.T + np.array(centre)
+
+
+@pytest.mark.parametrize("turn_deg", [-35, -10, 0, 20, 40])
+@pytest.mark.parametrize("eye_distance", [12, 40, 150])
+def test_a_turned_face_comes_out_upright_with_its_points_on_the_framing(turn_deg, eye_distance):
+    points = _face_points((500, 300), eye_distance, turn_deg)
+    crop = aligned_crop(_marked_frame(points), points, FER_FRAMING)
+    target = np.array(FER_FRAMING.points)
+    found = _centroids(crop, target)
+    # Eyes level, and every point within about a crop pixel of where FER2013 puts it.
+    assert abs(found[0, 1] - found[1, 1]) < 1.0
+    assert np.abs(found - target).max() < 1.5
+
+
+def test_a_zoomed_framing_moves_the_points_about_the_centre():
+    points = _face_points((400, 300), 60, 15)
+    framing = FER_FRAMING.zoomed(0.9, 2.0)
+    found = _centroids(aligned_crop(_marked_frame(points), points, framing), np.array(framing.points))
+    assert np.abs(found - np.array(framing.points)).max() < 1.5
+    eye_gap = found[1, 0] - found[0, 0]
+    assert eye_gap == pytest.approx((FER_FRAMING.points[1][0] - FER_FRAMING.points[0][0]) * 0.9, abs=1.0)
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (192, 192), (193, 100), (640, 360), (2000, 50)])
+@pytest.mark.parametrize("side", [64, 192])
+def test_tiles_cover_the_frame_with_the_promised_overlap(size, side):
+    width, height = size
+    corners = tiles(width, height, side, TILE_OVERLAP)
+    covered = np.zeros((height, width), bool)
+    for x, y in corners:
+        assert 0 <= x and 0 <= y and x + min(side, width) <= width and y + min(side, height) <= height
+        covered[y : y + side, x : x + side] = True
+    assert covered.all()
+    for axis, length in ((0, width), (1, height)):
+        starts = sorted({corner[axis] for corner in corners})
+        if length <= side:
+            assert starts == [0]
+        else:
+            assert starts[-1] + side == length  # the last tile ends at the edge
+            assert all(b - a <= side * (1 - TILE_OVERLAP) + 1 for a, b in zip(starts, starts[1:]))
+
+
+def test_a_fixed_size_network_runs_on_tiles_and_a_resizable_one_on_the_whole_region():
+    full, short = BlazeFaceDetector("full", min_face_px=24), BlazeFaceDetector("short", min_face_px=24)
+    region = (10, 20, 1280, 720)
+    for scale in full.scales(*region[2:]):
+        windows = full.windows(region, scale)
+        side = math.floor(FULL_RANGE.side / scale)
+        assert all(w <= side and h <= side for _, _, w, h in windows)
+        assert len(windows) == len(tiles(1280, 720, side, TILE_OVERLAP))
+        assert min(x for x, *_ in windows) == 10 and max(x + w for x, _, w, _ in windows) == 1290
+    assert all(short.windows(region, scale) == [region] for scale in short.scales(*region[2:]))
+    assert SHORT_RANGE.resizable and not FULL_RANGE.resizable
+
+
+def _detections(boxes, scores) -> Detections:
+    boxes = np.array(boxes, np.float32)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    return Detections(boxes, np.repeat(centres[:, None, :], 6, axis=1), np.array(scores, np.float32))
+
+
+def test_one_face_seen_by_neighbouring_tiles_and_levels_merges_into_one():
+    # The face whole in one tile, slightly off in the next, and its upper half cut by a tile's edge (a finer level
+    # or a tile seeing part of it); a second face far away stays.
+    found = _detections(
+        [[100, 100, 160, 160], [102, 98, 163, 161], [100, 100, 160, 128], [400, 100, 460, 160]],
+        [0.9, 0.8, 0.7, 0.85],
+    )
+    merged = _without_nested(weighted_nms(found))
+    assert len(merged.scores) == 2
+    first = merged.boxes[np.argmin(merged.boxes[:, 0])]
+    assert first == pytest.approx([100.7, 99.3, 161.0, 151.0], abs=1.0)  # score-weighted mean of the three
+    assert merged.scores.max() == pytest.approx(0.9)
+
+
+def test_tiled_detection_finds_nothing_on_blank_frames_of_any_size():
+    full = BlazeFaceDetector("full", min_face_px=24)
+    for shape in [(720, 1280), (15, 400), (1, 1), (2400, 4000)]:
+        assert full.detect(np.zeros(shape, np.uint8)) == []
