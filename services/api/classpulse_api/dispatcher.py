@@ -27,11 +27,11 @@ import redis.exceptions
 from prometheus_client import Counter
 
 from classpulse_api.outbox import Attempt, Message, Outbox
-from classpulse_api.store import LESSONS, ClassStore
+from classpulse_api.store import LESSONS, ClassStore, Session
 from classpulse_api.timeparams import iso
 from classpulse_api.webhooks import SendResult, WebhookSender, WebhookStore
 from classpulse_api.xapi import TARGET as XAPI_TARGET
-from classpulse_api.xapi import XapiExport, running_lesson
+from classpulse_api.xapi import XapiExport
 from classpulse_common.alerts import AlertEvent, events_key
 from classpulse_common.auth import now_ms
 from classpulse_common.registry import ClassRecord
@@ -122,14 +122,20 @@ class Dispatcher:
             return 0
         queued = 0
         records = await self.classes.all()
-        for record in records:
-            targets = [(hook.target, hook.created_at_ms) for hook in hooks if hook.covers(record)]
-            if self.xapi is not None:
-                targets.append((XAPI_TARGET, self.started_ms))
-            if not targets:
-                continue
-            cursor = await self.client.hget(CURSORS, record.class_id) or f"{min(at for _, at in targets) - 1}-0"
-            entries = await self.client.xrange(events_key(record.class_id), min=f"({cursor}", count=500)
+        watched = [
+            (record, targets)
+            for record in records
+            if (targets := [(hook.target, hook.created_at_ms) for hook in hooks if hook.covers(record)]
+                + ([(XAPI_TARGET, self.started_ms)] if self.xapi is not None else []))
+        ]
+        # A platform holds thousands of classes: their cursors and new events are read in two round trips, not two a class.
+        cursors = await self.client.hmget(CURSORS, [record.class_id for record, _ in watched]) if watched else []
+        pipeline = self.client.pipeline(transaction=False)
+        for (record, targets), cursor in zip(watched, cursors, strict=True):
+            start = cursor or f"{min(at for _, at in targets) - 1}-0"
+            pipeline.xrange(events_key(record.class_id), min=f"({start}", count=500)
+        new_events = await pipeline.execute() if watched else []
+        for (record, targets), entries in zip(watched, new_events, strict=True):
             for entry_id, fields in entries:
                 event = AlertEvent.model_validate({**fields, "event_id": entry_id})
                 happened_ms = int(entry_id.split("-")[0])
@@ -140,7 +146,11 @@ class Dispatcher:
             if entries:
                 await self.client.hset(CURSORS, record.class_id, entries[-1][0])
         if self.xapi is not None:
-            queued += await self._fan_out_lessons() + sum([await self._fan_out_summaries(record) for record in records])
+            running = await self.classes.running_sessions([record.class_id for record in records])
+            queued += await self._fan_out_lessons()
+            for record in records:
+                if record.class_id in running:
+                    queued += await self._fan_out_summaries(record, running[record.class_id])
         return queued
 
     def _alert_message(self, target: str, record: ClassRecord, event: AlertEvent) -> Message | None:
@@ -166,14 +176,14 @@ class Dispatcher:
             await self.client.hset(CURSORS, "lessons", entries[-1][0])
         return queued
 
-    async def _fan_out_summaries(self, record: ClassRecord) -> int:
+    async def _fan_out_summaries(self, record: ClassRecord, session: Session) -> int:
         """A statement for each whole interval of the running lesson that ended (plus a lag) since the last one."""
-        session = await running_lesson(self.classes, record.class_id)
-        if session is None:
-            return 0
         interval = self.xapi.summary_interval_ms
         field = _summary_cursor(record.class_id, session.session_id)
-        start = int(await self.client.hget(CURSORS, field) or session.started_at_ms)
+        # A lesson first seen long after it began (the export just switched on) is summarised from one interval back,
+        # not from its start: the LRS gets what is happening, not a flood of the past.
+        first = max(session.started_at_ms, now_ms() - SUMMARY_LAG_MS - 2 * interval)
+        start = int(await self.client.hget(CURSORS, field) or first)
         queued = 0
         while start + interval <= now_ms() - SUMMARY_LAG_MS:
             indices = await self.xapi.indices.over(record, start, start + interval)

@@ -127,11 +127,14 @@ class Outbox:
         return bool(await self.client.eval(_ENQUEUE, 2, seen, QUEUE, MARKER_TTL_S, message.model_dump_json()))
 
     async def claim(self, count: int, block_ms: int) -> list[tuple[str, Message]]:
-        """Entries for this process: first any a dead process left claimed, else new ones (waiting up to block_ms)."""
-        _next, entries, *_deleted = await self.client.xautoclaim(QUEUE, GROUP, self.consumer, CLAIM_IDLE_MS, "0-0", count=count)
-        if not entries:
-            reply = await self.client.xreadgroup(GROUP, self.consumer, {QUEUE: ">"}, count=count, block=block_ms)
-            entries = [entry for _stream, batch in reply or [] for entry in batch]
+        """Entries for this process: any a dead process left claimed, and new ones (waiting up to block_ms when there
+        is nothing else). New entries are read on every turn: a backlog a dead replica left (say, to receivers that
+        time out) must not hold back what is happening now."""
+        _next, stale, *_deleted = await self.client.xautoclaim(QUEUE, GROUP, self.consumer, CLAIM_IDLE_MS, "0-0", count=count)
+        reply = await self.client.xreadgroup(
+            GROUP, self.consumer, {QUEUE: ">"}, count=count, block=None if stale else block_ms
+        )
+        entries = [*stale, *(entry for _stream, batch in reply or [] for entry in batch)]
         return [(entry_id, Message.model_validate_json(fields["message"])) for entry_id, fields in entries if fields]
 
     async def already_sent(self, message: Message) -> bool:

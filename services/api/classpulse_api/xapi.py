@@ -28,7 +28,7 @@ from pydantic import SecretStr
 from classpulse_api import views
 from classpulse_api.outbox import Message
 from classpulse_api.series import SeriesReader
-from classpulse_api.store import ClassStore, Session
+from classpulse_api.store import Session
 from classpulse_api.timeparams import iso
 from classpulse_api.webhooks import SendResult
 from classpulse_common.alerts import AlertEvent
@@ -164,8 +164,3 @@ class XapiExport:
     indices: LessonIndices
     sender: XapiSender
     summary_interval_ms: int
-
-
-async def running_lesson(store: ClassStore, class_id: str) -> Session | None:
-    latest, _total = await store.sessions(class_id, 0, 1)
-    return latest[0] if latest and latest[0].ended_at_ms is None else None
