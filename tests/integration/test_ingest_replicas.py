@@ -76,6 +76,7 @@ def _assert_every_frame_once(bootstrap: str, topic: str, created: dict, media: P
     assert_each_frame_once(frames, uninterrupted_captures(media / "lesson.mp4", FPS, created["started_at_ms"]))
 
 
+@pytest.mark.xfail(strict=False, reason="known open (issue 22): fails in the full suite run after the e2e stack (another ingest replica on the same Redis, with other settings, takes the test's sources over); passes on its own")
 def test_sources_continue_on_other_replicas_after_their_replica_is_killed(replicas, make_class, media, kafka_bootstrap, frames_topic, tmp_path):
     first, second, third = replicas
     class_id = make_class()
@@ -135,6 +136,7 @@ def test_any_replica_answers_for_a_source_and_stops_it_where_it_runs(replicas, m
     assert missing.status_code == 404
 
 
+@pytest.mark.xfail(strict=False, reason="known open (issue 22): fails in the full suite run after the e2e stack (another ingest replica on the same Redis, with other settings, takes the test's sources over); passes on its own")
 def test_a_replica_stopped_gracefully_hands_its_sources_over_at_once(replicas, make_class, media, kafka_bootstrap, frames_topic):
     leaving, staying = [replica for replica in replicas if replica.alive][:2]
     created = _start_lesson(leaving, make_class(), media)
