@@ -122,12 +122,13 @@ class Dispatcher:
             return 0
         queued = 0
         records = await self.classes.all()
-        watched = [
-            (record, targets)
-            for record in records
-            if (targets := [(hook.target, hook.created_at_ms) for hook in hooks if hook.covers(record)]
-                + ([(XAPI_TARGET, self.started_ms)] if self.xapi is not None else []))
-        ]
+        watched: list[tuple[ClassRecord, list[tuple[str, int]]]] = []
+        for record in records:
+            targets = [(hook.target, hook.created_at_ms) for hook in hooks if hook.covers(record)]
+            if self.xapi is not None:
+                targets.append((XAPI_TARGET, self.started_ms))
+            if targets:
+                watched.append((record, targets))
         # A platform holds thousands of classes: their cursors and new events are read in two round trips, not two a class.
         cursors = await self.client.hmget(CURSORS, [record.class_id for record, _ in watched]) if watched else []
         pipeline = self.client.pipeline(transaction=False)
