@@ -33,6 +33,7 @@ def run_shares_bench(csv: str | None, tiny: bool = False) -> ModelBenchResult:
             section.add(mix, **figures)
         section.add("mean", **check["mean"][window], target_met=check["mean"][window]["corrected_tvd"] <= TARGET_TVD)
         section.note = (f"mean total-variation distance to the truth; raw: mean probabilities; corrected: what the API shows; em: EM prior adjustment on every face "
-                        f"(not stored by the pipeline); target: mean corrected <= {TARGET_TVD}")
+                        f"(not stored by the pipeline); known_m: corrected with M measured on the windows' own faces (in sample: the error that is not "
+                        f"M's estimation noise); distinct_faces: face images a window shows; target: mean corrected <= {TARGET_TVD}")
         result.sections.append(section)
     return result

@@ -113,3 +113,32 @@ def test_generated_classes_follow_their_mix() -> None:
     emotions = class_mixes.student_emotions(sample, 12, rng)
     assert (emotions == EMOTIONS.index("happy")).sum() == 8
     assert (class_mixes.student_emotions(class_mixes.MIXES[0], 30, rng) == EMOTIONS.index("neutral")).all()
+
+
+def test_known_shares_are_recovered_with_a_matrix_estimated_from_labelled_faces_as_the_export_does() -> None:
+    # The export measures M on held-out faces; here those are synthetic faces of a known confusion, and the classes
+    # are other faces of it. Error left: M's estimation noise (20,000 faces), which the sad/neutral confusion amplifies
+    # about tenfold (with 5,000 faces an all-neutral class read 0.037 off), and the class's own (20,000 faces).
+    rng = np.random.default_rng(2)
+    held_out = rng.integers(0, K, 20_000)
+    correction = ShareCorrection(mean_probabilities(posteriors_of(held_out, rng), held_out), "synthetic")
+    for truth in (np.eye(K)[6], np.array([0.1, 0.05, 0.1, 0.4, 0.2, 0.1, 0.05]), np.full(K, 1 / K)):
+        labels = rng.choice(K, 20_000, p=truth)
+        corrected = correction.correct(posteriors_of(labels, rng).mean(axis=0))[0]
+        assert class_mixes.total_variation(corrected, np.bincount(labels, minlength=K) / len(labels)) < 0.03
+
+
+def test_the_class_mix_check_splits_the_error_into_m_noise_and_the_windows_own_and_counts_distinct_faces() -> None:
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, K, 1_400)  # about 100 faces an emotion in each half
+    check = class_mixes.check_class_mixes(posteriors_of(labels, rng), labels, classes=8, splits=2)
+    assert check["splits"] == 2 and check["classes_per_mix"] == 8
+    long_windows = check["windows"]["60 s, a new face image a student each second"]
+    # An all-neutral class of 12-30 students over 60 s reads 720-1800 face images drawn from about 100 neutral faces.
+    neutral = long_windows["all neutral"]
+    assert neutral["face_readings"] >= 720 and neutral["distinct_faces"] <= 130
+    assert check["windows"]["10 s, one face image a student"]["all neutral"]["distinct_faces"] <= 30
+    # With M exact for the faces shown, only the window's sampling noise is left: less than with M from the other half.
+    mean = check["mean"]["60 s, a new face image a student each second"]
+    assert mean["known_m_tvd"] < mean["corrected_tvd"] < mean["raw_tvd"]
+    assert mean["corrected_tvd_sd_between_cuts"] >= 0
