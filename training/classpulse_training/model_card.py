@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from classpulse_common.share_correction import FILE_NAME
+from classpulse_core.share_correction import FILE_NAME
 
 from .labels import EMOTIONS
 
