@@ -12,7 +12,7 @@ TOOLS_VENV := .cache/tools-venv
 MODEL_RUN ?= emotion-v3
 
 .DEFAULT_GOAL := help
-.PHONY: help client install up down status demo ingest test test-unit test-integration test-e2e train evaluate export data-report deploy-check bench bench-model bench-peers test-faults reliability-report load-report lock audit
+.PHONY: help client install up down status demo ingest test test-unit test-integration test-e2e train evaluate export data-report deploy-check bench bench-model bench-peers test-faults reliability-report load-report lock audit lint
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ ingest: ## Publish one source into the running stack: make ingest CLASS=<id> SOU
 
 test: install bench-peers $(TOOLS_VENV)/bin/pip-audit ## Run every test: unit, integration, end-to-end, browser and fault drills against real local servers
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+lint: ## Check what may import what: the import contracts of pyproject.toml (import-linter; a unit test runs them too)
+	lint-imports --no-cache
 
 test-unit: ## Run the fast unit tests only
 	$(PYTHON) -m pytest -m unit $(PYTEST_ARGS)

@@ -20,11 +20,11 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from classpulse_common.auth import Role
-from classpulse_common.keystore import KeyStore
-from classpulse_common.schemas import Frame
+from classpulse_core.schemas import Frame
 from classpulse_ingest.settings import IngestSettings
 from classpulse_ingest.video import SourceSpec, open_reader
+from classpulse_web.auth import Role
+from classpulse_web.keystore import KeyStore
 
 
 @dataclass

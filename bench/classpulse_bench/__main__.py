@@ -47,7 +47,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
-    from classpulse_common.logs import configure_logging
+    from classpulse_core.logs import configure_logging
 
     configure_logging("bench", args.log_level)
     from classpulse_bench import output

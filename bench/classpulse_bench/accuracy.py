@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from classpulse_common.labels import EMOTIONS
+from classpulse_core.labels import EMOTIONS
 from classpulse_demo.haar_check import MIN_IOU, iou
 
 Box = Sequence[int]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from classpulse_common.schemas import CameraKind
+from classpulse_core.schemas import CameraKind
 from classpulse_demo.gallery import GalleryRenderer, paste_haloed_face, plan_gallery
 from classpulse_ingest.settings import IngestSettings
 

@@ -28,7 +28,7 @@ from classpulse_bench import machine
 from classpulse_bench.accuracy import matched_guesses
 from classpulse_bench.face_layouts import HALO_RATIO, paste_turned, background, families, family_frame
 from classpulse_bench.report import Section
-from classpulse_common.schemas import CameraKind
+from classpulse_core.schemas import CameraKind
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FACES_WILD = REPO_ROOT.parent / "shared" / "data" / "faces-wild"

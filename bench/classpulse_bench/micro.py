@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from classpulse_bench.accuracy import FaceGuess, Score
-from classpulse_common.schemas import CROP_BYTES, DetectedFaces, Frame, FrameResult
+from classpulse_core.schemas import CROP_BYTES, DetectedFaces, Frame, FrameResult
 from classpulse_detector.faces import Box, FaceDetector, decode_gray
 from classpulse_detector.settings import DetectorSettings
 

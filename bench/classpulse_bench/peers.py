@@ -98,7 +98,7 @@ def fer_keras_model():
 
 def seed_loop(model=None) -> FrameGuesser:
     """Haar cascade, then one `model.predict` per face, as the seed projects do."""
-    from classpulse_common.labels import EMOTIONS
+    from classpulse_core.labels import EMOTIONS
 
     model = model or fer_keras_model()
     cascade = cv2.CascadeClassifier(SEED_CASCADE)

@@ -28,7 +28,7 @@ from classpulse_bench import procstat
 from classpulse_bench.accuracy import FaceGuess, Score, top_emotion
 from classpulse_bench.prom import Scrape, percentiles
 from classpulse_bench.publisher import video_frame
-from classpulse_common.schemas import FrameResult
+from classpulse_core.schemas import FrameResult
 from classpulse_devstack.components import MODEL_SERVER_MONITORING_PORT
 from classpulse_reliability.isolated import IsolatedStack
 from classpulse_reliability.workload import Workload, end_offsets, read_topic, register_class

@@ -1,7 +1,7 @@
 """`python -m classpulse_bench.publisher`: the bench's ingest, a process of its own so its CPU can be measured.
 
 Publishes the workload's frames for several classes at once through the services' own producer settings
-(`classpulse_common.kafka.make_producer`), like `classpulse_ingest publish` minus reading and encoding video: the
+(`classpulse_stream.kafka.make_producer`), like `classpulse_ingest publish` minus reading and encoding video: the
 JPEGs are encoded once, beforehand (the frames are then byte-identical between runs and between the systems
 compared). Frame k of class i (of N) is due at start + (k + i / N) / fps, the classes' cameras spread over the frame
 interval as independent cameras are, and is stamped captured at that time, so a publisher that falls behind shows as
@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 
 from classpulse_bench.procstat import peak_rss_bytes
-from classpulse_common.kafka import make_producer
-from classpulse_common.logs import configure_logging
-from classpulse_common.schemas import Frame
-from classpulse_common.settings import KafkaSettings
+from classpulse_core.logs import configure_logging
+from classpulse_core.schemas import Frame
+from classpulse_core.settings import KafkaSettings
 from classpulse_reliability.workload import Workload
+from classpulse_stream.kafka import make_producer
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from classpulse_common.labels import EMOTIONS
+from classpulse_core.labels import EMOTIONS
 from classpulse_training.fer_csv import open_fer_text
 
 FACE_SIDE = 48

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from classpulse_common.labels import EMOTIONS
+from classpulse_core.labels import EMOTIONS
 from classpulse_demo import webcams
 from classpulse_devstack.components import Component
 from classpulse_devstack.config import DevstackConfig

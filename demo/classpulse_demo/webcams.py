@@ -20,7 +20,7 @@ import cv2
 import httpx
 import numpy as np
 
-from classpulse_common.labels import EMOTIONS
+from classpulse_core.labels import EMOTIONS
 from classpulse_demo.fer_csv import FerFace, resolve_fer_csv, sample_faces
 from classpulse_demo.gallery import GalleryRenderer, plan_gallery
 

@@ -1,12 +1,13 @@
-"""The classifier's TF Serving messages and gRPC stubs, generated with grpcio-tools, without TensorFlow.
+"""TF Serving's messages and gRPC stubs, generated with grpcio-tools, without TensorFlow, into `classpulse_tfserving`
+(a package of their own: the classifier calls TF Serving with them, the devstack's probes check it with them).
 
     python deploy/tools/tfserving_api.py descriptors   # after bumping tensorflow-serving-api: refresh the source
     python deploy/tools/tfserving_api.py generate      # write the Python modules from it (a unit test diffs them)
 
-The source is `services/classifier/tfserving-api.binpb`: a FileDescriptorSet of TF Serving's PredictionService and
+The source is `services/common/tfserving/tfserving-api.binpb`: a FileDescriptorSet of TF Serving's PredictionService and
 ModelService and every .proto they import (TensorFlow's tensor, types, meta graph...), taken from the installed,
 pinned tensorflow-serving-api (its wheel ships generated modules, not .proto files). `generate` runs grpcio-tools'
-protoc on it and moves the modules under `classpulse_classifier.tfserving_api`, rewriting their imports: the .proto
+protoc on it and moves the modules under `classpulse_tfserving`, rewriting their imports: the .proto
 file names stay TensorFlow's, so the message types are the same ones TensorFlow registers (one process may hold
 both), but nothing is imported from the `tensorflow` package, whose __init__ loads the whole runtime.
 """
@@ -23,9 +24,9 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-DESCRIPTOR_SET = REPO / "services" / "classifier" / "tfserving-api.binpb"
-PACKAGE = "classpulse_classifier.tfserving_api"
-OUTPUT = REPO / "services" / "classifier" / Path(*PACKAGE.split("."))
+DESCRIPTOR_SET = REPO / "services" / "common" / "tfserving" / "tfserving-api.binpb"
+PACKAGE = "classpulse_tfserving"
+OUTPUT = REPO / "services" / "common" / "tfserving" / Path(*PACKAGE.split("."))
 SERVICES = ("tensorflow_serving/apis/prediction_service.proto", "tensorflow_serving/apis/model_service.proto")
 """The two services the classifier calls; every other file is here because one of these imports it."""
 ROOTS = (*SERVICES, "tensorflow_serving/apis/get_model_status.proto")

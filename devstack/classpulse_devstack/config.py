@@ -100,7 +100,7 @@ class DevstackConfig:
     def admin_api_key(self) -> str:
         """The local stack's admin API key, made on first use and kept in .run/ (readable by its owner only)."""
         if not self.admin_key_file.exists():
-            from classpulse_common.auth import new_key
+            from classpulse_web.auth import new_key
 
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.admin_key_file.touch(mode=0o600)

@@ -98,14 +98,14 @@ def sentinel_knows_primary(port: int, master_name: str) -> Probe:
 def model_available(port: int, model_name: str) -> Probe:
     """The model server answers GetModelStatus with a version AVAILABLE.
 
-    Asked with the TF Serving API the classifier publishes (generated modules, no TensorFlow runtime), not with its
-    client: the devstack uses services' public entry points only.
+    Asked with the shared TF Serving API, `classpulse_tfserving` (generated modules, no TensorFlow runtime), not with
+    the classifier's client: the devstack uses services' declared entry points only.
     """
 
     def available() -> bool:
         import grpc
 
-        from classpulse_classifier.tfserving_api.tensorflow_serving.apis import (
+        from classpulse_tfserving.tensorflow_serving.apis import (
             get_model_status_pb2,
             model_service_pb2_grpc,
         )

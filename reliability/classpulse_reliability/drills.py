@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from classpulse_common.timeseries import FACES, FRAMES, series_key
+from classpulse_core.timeseries import FACES, FRAMES, series_key
 from classpulse_reliability.isolated import COMPONENTS, IsolatedStack
 from classpulse_reliability.scrape import messages_in
 from classpulse_reliability.workload import (

@@ -27,16 +27,16 @@ from dataclasses import asdict, dataclass
 
 import redis
 
-from classpulse_common.kafka import make_producer
-from classpulse_common.labels import EMOTIONS
-from classpulse_common.registry import ClassRecord, class_key
-from classpulse_common.schemas import FrameResult
-from classpulse_common.settings import KafkaSettings
-from classpulse_common.timeseries import FRAMES, series_key
+from classpulse_core.labels import EMOTIONS
+from classpulse_core.schemas import FrameResult
+from classpulse_core.settings import KafkaSettings
+from classpulse_core.timeseries import FRAMES, series_key
 from classpulse_devstack.redis_server import MASTER_NAME
 from classpulse_reliability.isolated import REDIS_FAILOVER, IsolatedStack, claimed_offset
 from classpulse_reliability.scrape import scrape, total
 from classpulse_reliability.workload import class_totals
+from classpulse_store.registry import ClassRecord, class_key
+from classpulse_stream.kafka import make_producer
 
 log = logging.getLogger(__name__)
 

@@ -30,14 +30,14 @@ import cv2
 import httpx
 import numpy as np
 
-from classpulse_common.auth import Role
-from classpulse_common.keystore import KeyStore
-from classpulse_common.redis_clients import async_redis_client
-from classpulse_common.registry import ClassRecord, class_key
-from classpulse_common.settings import RedisSettings
+from classpulse_core.settings import RedisSettings
 from classpulse_devstack.config import DevstackConfig
 from classpulse_devstack.stack import Stack
 from classpulse_reliability import sections
+from classpulse_store.redis_clients import async_redis_client
+from classpulse_store.registry import ClassRecord, class_key
+from classpulse_web.auth import Role
+from classpulse_web.keystore import KeyStore
 
 K8S_LIMIT_BYTES = 512 * 1024 * 1024
 SECTION = "upload-flood"

@@ -32,10 +32,9 @@ from pathlib import Path
 
 import httpx
 
-from classpulse_common.kafka import make_producer
-from classpulse_common.schemas import DeadLetter
-from classpulse_common.settings import KafkaSettings
-from classpulse_common.timeseries import FRAMES
+from classpulse_core.schemas import DeadLetter
+from classpulse_core.settings import KafkaSettings
+from classpulse_core.timeseries import FRAMES
 from classpulse_reliability import sections
 from classpulse_reliability.drills import ONE_CLASS
 from classpulse_reliability.flood import png_bomb
@@ -43,6 +42,7 @@ from classpulse_reliability.hostile_messages import faces_cases, frame_cases, pr
 from classpulse_reliability.isolated import COMPONENTS, IsolatedStack, running_isolated_stack
 from classpulse_reliability.scrape import scrape, total
 from classpulse_reliability.workload import Workload, class_totals, end_offsets, read_topic, register_class
+from classpulse_stream.kafka import make_producer
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import time
 
 import msgpack
 
-from classpulse_common.schemas import CROP_BYTES, DetectedFaces, Frame, FrameResult, Message
+from classpulse_core.schemas import CROP_BYTES, DetectedFaces, Frame, FrameResult, Message
 
 BROKER_MAX_MESSAGE_BYTES = 1_048_588
 """Kafka's default message.max.bytes (the devstack does not change it)."""
@@ -61,7 +61,7 @@ def identity(class_id: str, sequence: int) -> dict[str, object]:
         "source_id": "hostile",
         "frame_id": f"hostile:{sequence}",
         "sequence": sequence,
-        # Now: the aggregator refuses capture times outside the window it keeps (classpulse_common.capture).
+        # Now: the aggregator refuses capture times outside the window it keeps (classpulse_core.capture).
         "captured_at_ms": int(time.time() * 1000) + sequence * 250,
     }
 

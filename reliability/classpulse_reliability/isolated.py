@@ -19,13 +19,13 @@ from typing import IO
 
 import redis
 
-from classpulse_common.redis_clients import redis_client
-from classpulse_common.settings import RedisSettings
+from classpulse_core.settings import RedisSettings
 from classpulse_devstack import probes, processes
 from classpulse_devstack.components import SERVICE_PORTS, Component, service_replica
 from classpulse_devstack.config import REPO_ROOT, DevstackConfig
 from classpulse_devstack.redis_server import sentinel_addresses
 from classpulse_devstack.stack import Stack
+from classpulse_store.redis_clients import redis_client
 
 log = logging.getLogger(__name__)
 

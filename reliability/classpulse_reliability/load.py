@@ -24,16 +24,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from classpulse_common.kafka import make_producer
-from classpulse_common.schemas import Frame
-from classpulse_common.settings import KafkaSettings
-from classpulse_common.stage import StageConfig
-from classpulse_common.timeseries import FRAMES
+from classpulse_core.schemas import Frame
+from classpulse_core.settings import KafkaSettings
+from classpulse_core.timeseries import FRAMES
 from classpulse_demo.fer_csv import EMOTIONS, resolve_fer_csv, sample_faces
 from classpulse_demo.gallery import GalleryRenderer, plan_gallery
 from classpulse_reliability.isolated import COMPONENTS, IsolatedStack, running_isolated_stack
 from classpulse_reliability.scrape import Samples, scrape, total
 from classpulse_reliability.workload import FrameSender, class_totals, register_class
+from classpulse_stream.kafka import make_producer
+from classpulse_stream.stage import StageConfig
 
 log = logging.getLogger(__name__)
 

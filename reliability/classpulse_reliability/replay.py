@@ -1,7 +1,7 @@
 """`python -m classpulse_reliability.replay`: the drills' ingest publisher, a process of its own so it can be killed.
 
 Publishes a workload's frames for one class at a steady rate through the services' own producer settings
-(`classpulse_common.kafka.make_producer`: idempotent, acks=all), flushing every few frames and then writing a
+(`classpulse_stream.kafka.make_producer`: idempotent, acks=all), flushing every few frames and then writing a
 checkpoint: the next sequence to publish. A publisher killed mid-run and started again with `--resume` goes on from
 its checkpoint with the same source id and timeline, so the frames it sent after the last checkpoint are sent a
 second time, byte for byte, and the aggregator's dedup makes the result identical to one uninterrupted run.
@@ -16,10 +16,10 @@ import os
 import time
 from pathlib import Path
 
-from classpulse_common.kafka import make_producer
-from classpulse_common.logs import configure_logging
-from classpulse_common.settings import KafkaSettings
+from classpulse_core.logs import configure_logging
+from classpulse_core.settings import KafkaSettings
 from classpulse_reliability.workload import FrameSender, Workload
+from classpulse_stream.kafka import make_producer
 
 log = logging.getLogger(__name__)
 

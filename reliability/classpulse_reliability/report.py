@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from classpulse_common.timeseries import EMOTION_METRICS, FACES, FRAMES
+from classpulse_core.timeseries import EMOTION_METRICS, FACES, FRAMES
 from classpulse_reliability import sections
 from classpulse_reliability.drills import ONE_CLASS, DrillProfile, DrillResult
 

@@ -18,13 +18,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from classpulse_common.kafka import make_producer
-from classpulse_common.settings import KafkaSettings
-from classpulse_common.timeseries import FRAMES
+from classpulse_core.settings import KafkaSettings
+from classpulse_core.timeseries import FRAMES
 from classpulse_reliability import sections
 from classpulse_reliability.isolated import COMPONENTS, IsolatedStack, running_isolated_stack
 from classpulse_reliability.load import MIB, LoadPlan, LoadResult, SimulatedClass, fer_faces, run_load
 from classpulse_reliability.workload import FrameSender, class_totals, register_class
+from classpulse_stream.kafka import make_producer
 
 SECTION = "soak"
 TOLERANCE = 0.10

@@ -19,8 +19,8 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from classpulse_common.schemas import Frame, FrameResult
-from classpulse_common.timeseries import EMOTION_METRICS, FACES, FRAMES, series_key
+from classpulse_core.schemas import Frame, FrameResult
+from classpulse_core.timeseries import EMOTION_METRICS, FACES, FRAMES, series_key
 from classpulse_demo.sample_class import generate_sample_class
 
 JPEG_QUALITY = 85

@@ -21,12 +21,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from cdp import CHROMIUM, Chromium
-from classpulse_common.auth import Role, new_key
-from classpulse_common.keystore import KeyStore
-from classpulse_common.registry import ClassRecord, class_key
-from classpulse_common.schemas import Frame
+from classpulse_core.schemas import Frame
 from classpulse_demo.fer_csv import FerCsvNotFoundError
 from classpulse_demo.sample_class import generate_sample_class
+from classpulse_store.registry import ClassRecord, class_key
+from classpulse_web.auth import Role, new_key
+from classpulse_web.keystore import KeyStore
 from kafka import KafkaConsumer, TopicPartition
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from classpulse_common.labels import EMOTIONS
+from classpulse_core.labels import EMOTIONS
 from classpulse_demo.run import api_client
 
 pytestmark = pytest.mark.e2e
@@ -100,8 +100,8 @@ def test_redelivered_results_do_not_count_twice(demo_run, stack, api):
     import redis
 
     from classpulse_aggregator.writer import SeriesWriter, Written
-    from classpulse_common.schemas import FrameResult
-    from classpulse_common.settings import StorageSettings
+    from classpulse_core.schemas import FrameResult
+    from classpulse_core.settings import StorageSettings
 
     summary, labels, _ = demo_run
     consumer = KafkaConsumer("classpulse.predictions", bootstrap_servers=stack.config.kafka_bootstrap, auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=3000)

@@ -11,10 +11,9 @@ import uuid
 import httpx
 import pytest
 
-from classpulse_common.kafka import make_producer
-from classpulse_common.schemas import DeadLetter
-from classpulse_common.settings import KafkaSettings
-from classpulse_common.timeseries import FRAMES
+from classpulse_core.schemas import DeadLetter
+from classpulse_core.settings import KafkaSettings
+from classpulse_core.timeseries import FRAMES
 from classpulse_reliability.hostile_messages import (
     faces_cases,
     frame_cases,
@@ -25,6 +24,7 @@ from classpulse_reliability.hostile_messages import (
 )
 from classpulse_reliability.scrape import scrape, total
 from classpulse_reliability.workload import Workload, class_totals, end_offsets, read_topic, register_class
+from classpulse_stream.kafka import make_producer
 
 pytestmark = pytest.mark.faults
 

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from classpulse_common.timeseries import FRAMES
+from classpulse_core.timeseries import FRAMES
 from classpulse_reliability.drills import Publisher
 from classpulse_reliability.scrape import consumer_lag, scrape, total
 from classpulse_reliability.workload import Workload, class_totals, register_class

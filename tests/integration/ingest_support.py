@@ -17,10 +17,10 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 
-from classpulse_common.registry import ClassRecord, class_key
-from classpulse_common.schemas import Frame
-from classpulse_common.settings import KafkaSettings
+from classpulse_core.schemas import Frame
+from classpulse_core.settings import KafkaSettings
 from classpulse_ingest.settings import IngestSettings
+from classpulse_store.registry import ClassRecord, class_key
 
 SIZE = (320, 240)
 

@@ -11,13 +11,13 @@ from classpulse_aggregator.alerts import AlertEvaluator, AlertRule
 from classpulse_aggregator.writer import SeriesWriter, Written
 from classpulse_api.app import create_app
 from classpulse_api.settings import ApiSettings
-from classpulse_common.alerts import AlertEvent, events_key
-from classpulse_common.auth import new_key
-from classpulse_common.registry import ClassDirectory, ClassRecord, class_key
-from classpulse_common.schemas import FrameResult
-from classpulse_common.settings import StorageSettings
-from classpulse_common.labels import EMOTIONS
-from classpulse_common.timeseries import series_key
+from classpulse_core.alerts import AlertEvent, events_key
+from classpulse_core.labels import EMOTIONS
+from classpulse_core.schemas import FrameResult
+from classpulse_core.settings import StorageSettings
+from classpulse_core.timeseries import series_key
+from classpulse_store.registry import ClassDirectory, ClassRecord, class_key
+from classpulse_web.auth import new_key
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import pytest
 
 from classpulse_api.app import create_app
 from classpulse_api.settings import ApiSettings
-from classpulse_common.auth import new_key, split_key
+from classpulse_web.auth import new_key, split_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -9,8 +9,8 @@ import schemathesis
 
 from classpulse_api.app import create_app
 from classpulse_api.settings import ApiSettings
-from classpulse_common.auth import new_key
-from classpulse_common.keystore import KeyStore
+from classpulse_web.auth import new_key
+from classpulse_web.keystore import KeyStore
 from fuzz_support import fuzz_every_operation
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ def api_app(infra):
         import redis.asyncio as aioredis
 
         client = aioredis.Redis(port=infra.config.redis_port, decode_responses=True)
-        from classpulse_common.auth import Role
+        from classpulse_web.auth import Role
 
         await KeyStore(client).install(ADMIN_KEY, Role.ADMIN, "fuzz admin")
         await client.aclose()

@@ -19,10 +19,10 @@ import uvicorn
 from classpulse_aggregator.writer import SeriesWriter
 from classpulse_api.app import create_app
 from classpulse_api.settings import ApiSettings
-from classpulse_common.auth import new_key
-from classpulse_common.registry import ClassRecord, class_key
-from classpulse_common.schemas import FrameResult
-from classpulse_common.settings import StorageSettings
+from classpulse_core.schemas import FrameResult
+from classpulse_core.settings import StorageSettings
+from classpulse_store.registry import ClassRecord, class_key
+from classpulse_web.auth import new_key
 
 pytestmark = pytest.mark.integration
 

@@ -17,15 +17,15 @@ from classpulse_aggregator.writer import SeriesWriter, Written
 from classpulse_api.app import create_app
 from classpulse_api.settings import ApiSettings
 from classpulse_api.timeparams import parse_instant
-from classpulse_common import metrics
-from classpulse_common.auth import new_key
-from classpulse_common.registry import ClassDirectory
-from classpulse_common.labels import EMOTIONS
-from classpulse_common.schemas import FrameResult
-from classpulse_common.settings import StorageSettings
-from classpulse_common.share_correction import ShareCorrection
-from classpulse_common.stage import Delivery, Reject
-from classpulse_common.timeseries import series_key
+from classpulse_core.labels import EMOTIONS
+from classpulse_core.schemas import FrameResult
+from classpulse_core.settings import StorageSettings
+from classpulse_core.share_correction import ShareCorrection
+from classpulse_core.timeseries import series_key
+from classpulse_store.registry import ClassDirectory
+from classpulse_stream import metrics
+from classpulse_stream.stage import Delivery, Reject
+from classpulse_web.auth import new_key
 
 pytestmark = pytest.mark.integration
 
@@ -293,8 +293,8 @@ async def test_facing_the_screen_from_webcam_pictures_through_detector_aggregato
     neither count."""
     import cv2
 
-    from classpulse_common.schemas import Frame
-    from classpulse_common.settings import KafkaSettings
+    from classpulse_core.schemas import Frame
+    from classpulse_core.settings import KafkaSettings
     from classpulse_demo.fer_csv import FerCsvNotFoundError
     from classpulse_demo.webcams import WebcamLesson, webcam_pictures
     from classpulse_detector.settings import DetectorSettings

@@ -7,15 +7,15 @@ import cv2
 import numpy as np
 import pytest
 
-from classpulse_common.registry import ClassDirectory, ClassRecord, class_key
-from classpulse_common.schemas import CROP_BYTES, DetectedFaces, Frame, FrameResult
-from classpulse_common.settings import KafkaSettings
-from classpulse_common.stage import Delivery, Emit, Reject
-from classpulse_demo.sample_class import generate_sample_class
+from classpulse_core.schemas import CROP_BYTES, DetectedFaces, Frame, FrameResult
+from classpulse_core.settings import KafkaSettings
 from classpulse_demo.fer_csv import FerCsvNotFoundError
+from classpulse_demo.sample_class import generate_sample_class
 from classpulse_demo.webcams import WebcamLesson, webcam_pictures
 from classpulse_detector.settings import DetectorSettings
 from classpulse_detector.stage import DetectFaces
+from classpulse_store.registry import ClassDirectory, ClassRecord, class_key
+from classpulse_stream.stage import Delivery, Emit, Reject
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""`python -m classpulse_common.dlq` against the real broker: letters of a dead-letter topic go back to its source
+"""`python -m classpulse_stream.dlq` against the real broker: letters of a dead-letter topic go back to its source
 topic with their original key and bytes; letters from another topic, truncated ones and non-letters do not."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from classpulse_common import dlq
-from classpulse_common.schemas import DeadLetter
+from classpulse_core.schemas import DeadLetter
+from classpulse_stream import dlq
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import pytest
 
 from classpulse_api.app import create_app as create_api
 from classpulse_api.settings import ApiSettings
-from classpulse_common.auth import Role, new_key
 from classpulse_ingest.app import create_app as create_ingest
+from classpulse_web.auth import Role, new_key
 from ingest_support import ingest_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]

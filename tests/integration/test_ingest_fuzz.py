@@ -7,9 +7,9 @@ import pytest
 import redis.asyncio as aioredis
 import schemathesis
 
-from classpulse_common.auth import Role, new_key
-from classpulse_common.keystore import KeyStore
 from classpulse_ingest.app import create_app
+from classpulse_web.auth import Role, new_key
+from classpulse_web.keystore import KeyStore
 from fuzz_support import fuzz_every_operation
 from ingest_support import ingest_settings
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from classpulse_common.auth import new_key
 from classpulse_devstack.kafka_topics import kafka_admin
+from classpulse_web.auth import new_key
 from ingest_replicas import Replica, assert_each_frame_once, install_admin_key, running_replicas, uninterrupted_captures
 from ingest_support import (
     VideoServer,

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from classpulse_common.auth import Role, new_key
 from classpulse_ingest.app import create_app
 from classpulse_ingest.source_store import lease_key
+from classpulse_web.auth import Role, new_key
 from ingest_support import (
     VideoServer,
     ingest_settings,

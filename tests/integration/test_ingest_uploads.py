@@ -12,10 +12,10 @@ import httpx
 import numpy as np
 import pytest
 
-from classpulse_common.auth import Role, new_key
-from classpulse_common.classkeys import keys_index, sequence_key
 from classpulse_ingest.app import create_app
 from classpulse_reliability.flood import png_bomb
+from classpulse_store.classkeys import keys_index, sequence_key
+from classpulse_web.auth import Role, new_key
 from ingest_support import (
     ingest_settings,
     jpeg,

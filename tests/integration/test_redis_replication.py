@@ -13,14 +13,15 @@ import pytest
 
 from classpulse_aggregator.stage import AggregateResults
 from classpulse_aggregator.writer import ReplicasBehind, SeriesWriter, Written
-from classpulse_common.redis_clients import redis_client as make_redis_client
-from classpulse_common.registry import ClassRecord, class_key
-from classpulse_common.schemas import FrameResult
-from classpulse_common.settings import RedisSettings, StorageSettings
-from classpulse_common.stage import Delivery, DependencyUnavailable
+from classpulse_core.dependencies import DependencyUnavailable
+from classpulse_core.schemas import FrameResult
+from classpulse_core.settings import RedisSettings, StorageSettings
 from classpulse_devstack.config import DevstackConfig
 from classpulse_devstack.redis_server import sentinel_addresses
 from classpulse_devstack.stack import Stack
+from classpulse_store.redis_clients import redis_client as make_redis_client
+from classpulse_store.registry import ClassRecord, class_key
+from classpulse_stream.stage import Delivery
 
 pytestmark = pytest.mark.integration
 

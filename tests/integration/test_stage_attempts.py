@@ -16,13 +16,13 @@ import pytest
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from classpulse_common.attempts import RedisAttempts
-from classpulse_common.health import HealthState
-from classpulse_common.kafka import make_producer
-from classpulse_common.lifecycle import StopSignal
-from classpulse_common.schemas import DeadLetter, FrameResult
-from classpulse_common.settings import KafkaSettings
-from classpulse_common.stage import Emit, StageConfig, StageRunner
+from classpulse_core.lifecycle import StopSignal
+from classpulse_core.schemas import DeadLetter, FrameResult
+from classpulse_core.settings import KafkaSettings
+from classpulse_store.attempts import RedisAttempts
+from classpulse_stream.health import HealthState
+from classpulse_stream.kafka import make_producer
+from classpulse_stream.stage import Emit, StageConfig, StageRunner
 
 POISON = 3
 MESSAGES = 6

@@ -8,12 +8,13 @@ import uuid
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from classpulse_common.health import HealthState
-from classpulse_common.kafka import make_consumer, make_producer
-from classpulse_common.lifecycle import StopSignal
-from classpulse_common.schemas import DeadLetter, Frame, FrameResult
-from classpulse_common.settings import KafkaSettings
-from classpulse_common.stage import DependencyUnavailable, Emit, Reject, StageConfig, StageRunner
+from classpulse_core.dependencies import DependencyUnavailable
+from classpulse_core.lifecycle import StopSignal
+from classpulse_core.schemas import DeadLetter, Frame, FrameResult
+from classpulse_core.settings import KafkaSettings
+from classpulse_stream.health import HealthState
+from classpulse_stream.kafka import make_consumer, make_producer
+from classpulse_stream.stage import Emit, Reject, StageConfig, StageRunner
 
 pytestmark = pytest.mark.integration
 

@@ -32,9 +32,9 @@ from tensorflow_serving.apis import (
 
 from classpulse_classifier.serving_client import EmotionModelClient, ModelRequestRejected, ModelServerUnavailable
 from classpulse_classifier.stage import ClassifyFaces
-from classpulse_common.labels import EMOTIONS, LABELS_OUTPUT, LABELS_SIGNATURE
-from classpulse_common.stage import ContractBroken
+from classpulse_core.labels import EMOTIONS, LABELS_OUTPUT, LABELS_SIGNATURE
 from classpulse_devstack import probes
+from classpulse_stream.stage import ContractBroken
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +57,7 @@ class TinyEmotionModel(tf.Module):
 
 
 class LabelledEmotionModel(TinyEmotionModel):
-    """The tiny model, naming its outputs as an exporter does (classpulse_common.labels.LABELS_SIGNATURE)."""
+    """The tiny model, naming its outputs as an exporter does (classpulse_core.labels.LABELS_SIGNATURE)."""
 
     def __init__(self, seed: int, label_names: list[str]) -> None:
         super().__init__(seed)

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from classpulse_common.alerts import EVENTS_MAXLEN, AlertEvent, events_key
+from classpulse_core.alerts import EVENTS_MAXLEN, AlertEvent, events_key
 
 pytestmark = pytest.mark.integration
 

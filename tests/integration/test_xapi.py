@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from classpulse_common.alerts import EVENTS_MAXLEN, AlertEvent, events_key
-from classpulse_common.labels import EMOTIONS
+from classpulse_core.alerts import EVENTS_MAXLEN, AlertEvent, events_key
+from classpulse_core.labels import EMOTIONS
 
 pytestmark = pytest.mark.integration
 

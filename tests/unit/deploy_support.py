@@ -203,7 +203,9 @@ def _module_file(module: str) -> Path | None:
     top, _, rest = module.partition(".")
     if not top.startswith("classpulse_"):
         return None
-    root = REPO / "services" / top.removeprefix("classpulse_") / top
+    name = top.removeprefix("classpulse_")
+    service_root, shared_root = REPO / "services" / name / top, REPO / "services" / "common" / name / top
+    root = shared_root if shared_root.is_dir() else service_root
     candidate = root.joinpath(*rest.split(".")) if rest else root
     for path in (candidate.with_suffix(".py"), candidate / "__init__.py"):
         if path.is_file():
@@ -212,13 +214,14 @@ def _module_file(module: str) -> Path | None:
 
 
 @functools.cache
-def third_party_imports(service: str) -> frozenset[str]:
-    """Top-level names of the non-standard, non-ClassPulse modules a service's code can reach: its own package
-    plus every classpulse_common module it imports, transitively."""
+def _reachable(service: str) -> tuple[frozenset[str], frozenset[str]]:
+    """What a service's code can reach, its own package plus every shared module it imports, transitively: (top-level
+    names of the non-standard, non-ClassPulse modules, the shared parts `services/common/<part>` it takes)."""
     package_dir = REPO / "services" / service / f"classpulse_{service}"
     todo = [(path, f"classpulse_{service}") for path in package_dir.rglob("*.py")]
     seen: set[Path] = set()
     found: set[str] = set()
+    parts: set[str] = set()
     while todo:
         path, package = todo.pop()
         if path in seen:
@@ -231,9 +234,27 @@ def third_party_imports(service: str) -> frozenset[str]:
                 if target is not None:
                     target_package = module if target.name == "__init__.py" else module.rpartition(".")[0]
                     todo.append((target, target_package))
+                    if (REPO / "services" / "common") in target.parents:
+                        parts.add(top.removeprefix("classpulse_"))
             elif top and top not in sys.stdlib_module_names and top != "__future__":
                 found.add(top)
-    return frozenset(found)
+    return frozenset(found), frozenset(parts)
+
+
+def third_party_imports(service: str) -> frozenset[str]:
+    """Top-level names of the non-standard, non-ClassPulse modules a service's code can reach."""
+    return _reachable(service)[0]
+
+
+def shared_parts_imported(service: str) -> frozenset[str]:
+    """The shared parts (core, stream, store, web, tfserving) a service's code reaches."""
+    return _reachable(service)[1]
+
+
+def shared_packages(service: str) -> list[str]:
+    """The shared parts a service's image copies: deploy/docker/<service>/shared-packages, comments left out."""
+    lines = (DOCKER / service / "shared-packages").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
 def requirement_pins(path: Path) -> dict[str, str]:

@@ -1,8 +1,9 @@
 import pytest
 
 from classpulse_api.series import RangeNotHeld, plan_read, plan_segments
-from classpulse_common.capture import CaptureTimeProblem, capture_time_problem
-from classpulse_common.indices import (
+from classpulse_api.timeparams import iso, parse_duration, parse_instant
+from classpulse_core.capture import CaptureTimeProblem, capture_time_problem
+from classpulse_core.indices import (
     attention_risk,
     dominant,
     emotion_shares,
@@ -11,8 +12,7 @@ from classpulse_common.indices import (
     on_camera,
     presence,
 )
-from classpulse_api.timeparams import iso, parse_duration, parse_instant
-from classpulse_common.timeseries import Resolution
+from classpulse_core.timeseries import Resolution
 
 pytestmark = pytest.mark.unit
 

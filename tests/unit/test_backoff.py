@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from classpulse_common.backoff import Backoff, Retries
+from classpulse_core.backoff import Backoff, Retries
 
 pytestmark = pytest.mark.unit
 

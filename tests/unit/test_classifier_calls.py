@@ -18,8 +18,9 @@ from classpulse_classifier.serving_client import (
     UnexpectedModelResponse,
 )
 from classpulse_classifier.stage import ClassifyFaces
-from classpulse_common.schemas import DetectedFaces
-from classpulse_common.stage import ContractBroken, Delivery, DependencyUnavailable
+from classpulse_core.dependencies import DependencyUnavailable
+from classpulse_core.schemas import DetectedFaces
+from classpulse_stream.stage import ContractBroken, Delivery
 
 pytestmark = pytest.mark.unit
 

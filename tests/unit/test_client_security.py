@@ -1,5 +1,5 @@
 """Kafka and Redis credentials and TLS reach every client: every Kafka client of the services is made by
-classpulse_common.kafka from KafkaSettings.client_options(), every Redis client from the settings' redis_url (so a
+classpulse_stream.kafka from KafkaSettings.client_options(), every Redis client from the settings' redis_url (so a
 rediss:// URL with a password means TLS and AUTH everywhere), and secrets never appear in a settings dump."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from classpulse_common.settings import KafkaSettings, RedisSettings
+from classpulse_core.settings import KafkaSettings, RedisSettings
 
 pytestmark = pytest.mark.unit
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
-KAFKA_FACTORY = SERVICES / "common" / "classpulse_common" / "kafka.py"
+KAFKA_FACTORY = SERVICES / "common" / "stream" / "classpulse_stream" / "kafka.py"
 KAFKA_CLIENTS = {"KafkaProducer", "KafkaConsumer", "KafkaAdminClient"}
 
 
@@ -59,7 +59,7 @@ def test_every_redis_client_comes_from_the_settings_url():
         for call in _calls(path)
         if _name(call) in ("Sentinel", "master_for", "slave_for")
     }
-    assert through_sentinels == {"common/classpulse_common/redis_clients.py"}
+    assert through_sentinels == {"common/store/classpulse_store/redis_clients.py"}
 
 
 def test_sasl_and_tls_settings_become_client_options():
@@ -106,7 +106,7 @@ def test_a_settings_dump_shows_no_secret():
 def test_with_sentinels_every_client_asks_them_for_the_primary_and_keeps_the_urls_tls_and_credentials():
     from redis.sentinel import SentinelConnectionPool, SentinelManagedSSLConnection
 
-    from classpulse_common.redis_clients import async_redis_client, redis_client
+    from classpulse_store.redis_clients import async_redis_client, redis_client
 
     sentinels = {"redis_sentinels": "sentinel-0:26379, sentinel-1:26379", "redis_sentinel_password": "sentinel-secret"}
     settings = RedisSettings(redis_url="rediss://classpulse:redis-secret@unused:6380/2", redis_master_name="cp", **sentinels)

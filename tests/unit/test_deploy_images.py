@@ -25,6 +25,8 @@ from deploy_support import (
     load_tool,
     normalise,
     requirement_pins,
+    shared_packages,
+    shared_parts_imported,
     third_party_imports,
 )
 
@@ -86,6 +88,13 @@ def test_image_installs_what_the_service_imports_and_no_more(service: str) -> No
     assert not unused, f"{service}'s image installs {sorted(unused)}, which it never imports"
 
 
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_copies_the_shared_parts_the_service_imports_and_no_more(service: str) -> None:
+    """The classifier takes no web part (FastAPI), the API no stream part (Kafka): each image copies the parts its
+    code reaches, whose own dependencies its requirements hold."""
+    assert set(shared_packages(service)) == shared_parts_imported(service)
+
+
 @pytest.mark.parametrize("name", ["api", "model-server"])
 def test_dockerfile_is_pinned_and_runs_as_non_root(name: str) -> None:
     path = dockerfile(name)
@@ -118,7 +127,7 @@ def test_one_dockerfile_builds_every_python_service_from_its_hashed_lock() -> No
     assert re.search(r"^FROM \$\{PYTHON_IMAGE\} AS build$", text, re.MULTILINE)
     assert "python:3.11." in text and "-slim-" in text
     assert "COPY --from=build /opt/venv /opt/venv" in text and "CLASSPULSE_HTTP_HOST=0.0.0.0" in text
-    assert "COPY services/${SERVICE}/classpulse_${SERVICE} " in text and "COPY services/common/classpulse_common " in text
+    assert "COPY services/${SERVICE}/classpulse_${SERVICE} " in text and "COPY services/common/ /tmp/common/" in text
     assert "SERVICE_MODULE=classpulse_${SERVICE}" in text
     assert 'ENTRYPOINT ["/bin/sh", "-c", "exec python -m \\"$SERVICE_MODULE\\" \\"$@\\"", "classpulse"]' in text
 
@@ -144,7 +153,7 @@ def test_image_lock_is_the_closure_of_its_requirements(service: str) -> None:
 
 
 def test_classifier_image_carries_no_tensorflow() -> None:
-    """TF Serving's messages and stubs are generated into the classifier's package (deploy/tools/tfserving_api.py):
+    """TF Serving's messages and stubs are generated into classpulse_tfserving (deploy/tools/tfserving_api.py):
     neither TensorFlow nor tensorflow-serving-api, nor any part of their wheels, reaches the image."""
     text = _dockerfile("classifier")
     commands = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
@@ -182,7 +191,7 @@ assert predict_pb2.PredictRequest.FromString(request.SerializeToString()) == req
 assert not any(name.split(".")[0] in ("tensorflow", "tensorflow_serving") for name in sys.modules)
 print(len(request.inputs["faces"].tensor_content))
 """
-    path = [str(site), str(REPO / "services" / "classifier"), str(REPO / "services" / "common")]
+    path = [str(site), str(REPO / "services" / "classifier"), *(str(REPO / "services" / "common" / part) for part in shared_packages("classifier"))]
     result = subprocess.run(
         [sys.executable, "-S", "-c", f"import sys; sys.path[:0] = {path!r}\n{program}"],
         capture_output=True, text=True, timeout=120,

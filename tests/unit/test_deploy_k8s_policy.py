@@ -134,7 +134,7 @@ def test_autoscalers_own_their_replicas_and_fit_the_partitions(overlay: str) -> 
     for scaled in objects_of(objects, "ScaledObject"):
         stage = scaled["spec"]["scaleTargetRef"]["name"]
         trigger = scaled["spec"]["triggers"][0]["metadata"]
-        assert trigger["consumerGroup"] == f"classpulse-{stage}"  # classpulse_common.service.run_stage's group id
+        assert trigger["consumerGroup"] == f"classpulse-{stage}"  # classpulse_stream.service.run_stage's group id
         assert trigger["topic"] == getattr(kafka_settings, STAGE_INPUT_TOPIC[stage])
         # A replica beyond the partition count would have no partition to read.
         assert scaled["spec"]["maxReplicaCount"] <= partitions[trigger["topic"]]

@@ -10,9 +10,9 @@ import pytest
 from classpulse_api.store import Session
 from classpulse_api.webhooks import signature
 from classpulse_api.xapi import XAPI_IRI, XapiStatements
-from classpulse_common.alerts import AlertEvent
-from classpulse_common.labels import EMOTIONS
-from classpulse_common.registry import ClassRecord
+from classpulse_core.alerts import AlertEvent
+from classpulse_core.labels import EMOTIONS
+from classpulse_store.registry import ClassRecord
 
 pytestmark = pytest.mark.unit
 

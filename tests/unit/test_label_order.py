@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from classpulse_classifier.serving_client import EMOTION_COUNT, FACE_SHAPE
-from classpulse_common.labels import EMOTIONS
-from classpulse_common.schemas import CROP_SIDE
+from classpulse_core.labels import EMOTIONS
+from classpulse_core.schemas import CROP_SIDE
 from classpulse_training import labels as training_labels
 
 pytestmark = pytest.mark.unit

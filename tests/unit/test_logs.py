@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from classpulse_common.logs import JsonFormatter
+from classpulse_core.logs import JsonFormatter
 
 pytestmark = pytest.mark.unit
 

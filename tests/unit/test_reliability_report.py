@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from classpulse_common.timeseries import EMOTION_METRICS, FACES, FRAMES
+from classpulse_core.timeseries import EMOTION_METRICS, FACES, FRAMES
 from classpulse_reliability.drills import DrillResult
 from classpulse_reliability.isolated import COMPONENTS
 from classpulse_reliability.load import LoadPlan, LoadResult, Sample, histogram_quantiles

@@ -2,7 +2,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from classpulse_common.schemas import CROP_BYTES, DeadLetter, DetectedFaces, Frame, FrameResult, SchemaError
+from classpulse_core.schemas import CROP_BYTES, DeadLetter, DetectedFaces, Frame, FrameResult, SchemaError
 
 pytestmark = pytest.mark.unit
 

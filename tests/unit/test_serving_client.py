@@ -25,7 +25,7 @@ from classpulse_classifier.serving_client import (
     tensor_shape_pb2,
     types_pb2,
 )
-from classpulse_common.labels import EMOTIONS
+from classpulse_core.labels import EMOTIONS
 
 pytestmark = pytest.mark.unit
 

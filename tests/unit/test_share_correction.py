@@ -10,8 +10,8 @@ import pytest
 
 from classpulse_api.app import create_app
 from classpulse_api.settings import ApiSettings
-from classpulse_common.labels import EMOTIONS
-from classpulse_common.share_correction import FILE_NAME, ShareCorrection, mean_probabilities, project_to_simplex
+from classpulse_core.labels import EMOTIONS
+from classpulse_core.share_correction import FILE_NAME, ShareCorrection, mean_probabilities, project_to_simplex
 from classpulse_training import class_mixes
 from classpulse_training.versions import latest_version_dir
 

@@ -7,7 +7,7 @@ import ipaddress
 
 import pytest
 
-from classpulse_common.destinations import address_allowed
+from classpulse_web.destinations import address_allowed
 
 pytestmark = pytest.mark.unit
 

@@ -10,11 +10,11 @@ import msgpack
 import pytest
 from kafka import TopicPartition
 
-from classpulse_common import metrics
-from classpulse_common.health import HealthState
-from classpulse_common.lifecycle import StopSignal
-from classpulse_common.schemas import DeadLetter, Frame, FrameResult, SchemaError
-from classpulse_common.stage import ContractBroken, Emit, MemoryAttempts, StageConfig, StageRunner, reason_label
+from classpulse_core.lifecycle import StopSignal
+from classpulse_core.schemas import DeadLetter, Frame, FrameResult, SchemaError
+from classpulse_stream import metrics
+from classpulse_stream.health import HealthState
+from classpulse_stream.stage import ContractBroken, Emit, MemoryAttempts, StageConfig, StageRunner, reason_label
 
 pytestmark = pytest.mark.unit
 

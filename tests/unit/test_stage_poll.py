@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from kafka.errors import KafkaConnectionError
 
-from classpulse_common import metrics
-from classpulse_common.health import HealthState
-from classpulse_common.lifecycle import StopSignal
-from classpulse_common.schemas import FrameResult
-from classpulse_common.stage import StageConfig, StageRunner
+from classpulse_core.lifecycle import StopSignal
+from classpulse_core.schemas import FrameResult
+from classpulse_stream import metrics
+from classpulse_stream.health import HealthState
+from classpulse_stream.stage import StageConfig, StageRunner
 
 pytestmark = pytest.mark.unit
 

@@ -45,7 +45,7 @@ def test_generated_messages_are_tensorflows_own_types() -> None:
     """The .proto file names stay TensorFlow's, so either import first hands back the same classes: a TensorFlow
     process (the devstack's stand-in model server, training) can read what the classifier builds and back."""
     program = """
-from classpulse_classifier.tfserving_api.tensorflow_serving.apis import predict_pb2 as generated
+from classpulse_tfserving.tensorflow_serving.apis import predict_pb2 as generated
 from tensorflow_serving.apis import predict_pb2 as tensorflow_serving
 assert generated.PredictRequest is tensorflow_serving.PredictRequest
 """

@@ -1,4 +1,4 @@
-"""Exported models name their outputs (classpulse_common.labels.LABELS_SIGNATURE) in the pipeline's order; a
+"""Exported models name their outputs (classpulse_core.labels.LABELS_SIGNATURE) in the pipeline's order; a
 version exported before that gets the signature added without its outputs changing."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from classpulse_common.labels import EMOTIONS, LABELS_OUTPUT, LABELS_SIGNATURE
+from classpulse_core.labels import EMOTIONS, LABELS_OUTPUT, LABELS_SIGNATURE
 from classpulse_training.serving import (
     OUTPUT_KEY,
     SINGLE_PASS_SIGNATURE,

@@ -2,7 +2,7 @@
 reads them (per-face probabilities summed over a window) and set against the truth by total-variation distance.
 
 Estimators compared, on the same windows: the raw mean of the probabilities (what the API showed before), the
-corrected shares the API shows (`classpulse_common.share_correction`, PACC from the window's mean), and, for
+corrected shares the API shows (`classpulse_core.share_correction`, PACC from the window's mean), and, for
 reference, the EM prior adjustment of Saerens et al. (2002), which needs every face's probabilities (not stored, so
 not an option for the API), started from the model's mean probabilities on the faces M came from.
 
@@ -36,8 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from classpulse_common.labels import EMOTIONS
-from classpulse_common.share_correction import ShareCorrection, mean_probabilities
+from classpulse_core.labels import EMOTIONS
+from classpulse_core.share_correction import ShareCorrection, mean_probabilities
 
 SAMPLE_CLASS_PHASES = ("neutral", "happy", "surprise", "sad")
 """The sample class's phases (classpulse_demo.class_script.DEFAULT_PHASE_EMOTIONS; a unit test holds them equal)."""

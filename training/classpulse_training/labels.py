@@ -1,8 +1,8 @@
 """The FER2013 label set and image geometry, as training shows and reads them: the order and the crop side are the
-pipeline's own (classpulse_common), so the model's output index i is what the services call EMOTIONS[i]."""
+pipeline's own (classpulse_core), so the model's output index i is what the services call EMOTIONS[i]."""
 
-from classpulse_common.labels import EMOTIONS as EMOTION_KEYS
-from classpulse_common.schemas import CROP_SIDE
+from classpulse_core.labels import EMOTIONS as EMOTION_KEYS
+from classpulse_core.schemas import CROP_SIDE
 
 EMOTIONS = tuple(key.capitalize() for key in EMOTION_KEYS)
 """The same emotions, in the same order, capitalised for plots, model cards and reports."""

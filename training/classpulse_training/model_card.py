@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from classpulse_common.share_correction import FILE_NAME
+from classpulse_core.share_correction import FILE_NAME
 
 from .labels import EMOTIONS
 
@@ -123,7 +123,7 @@ sample: not a claim, the error left when M is exact, i.e. the window's own sampl
 Windows whose students keep one face image are the floor: about 20 faces a window, and M known does barely better.
 With new face images every second, most of what remains is M's estimation noise: M from half of PublicTest against
 the faces of the other half (the windows draw their images from that half with replacement, hence the distinct
-counts). No variant of the method read 60 s windows better (`classpulse_common.share_correction` lists those
+counts). No variant of the method read 60 s windows better (`classpulse_core.share_correction` lists those
 measured). The shipped M comes from all the faces, twice as many as here.
 `python -m classpulse_training quantification --model models/emotion/{quantification['model_version']} --csv <fer2013.csv>`
 measures it again; `python -m classpulse_bench shares` writes the same check under `bench/results/`.

@@ -1,5 +1,5 @@
 """`quantification.json` beside a model version: what the API needs to correct class shares for the model's known
-errors (`classpulse_common.share_correction`), measured on held-out faces through each exported signature, and how
+errors (`classpulse_core.share_correction`), measured on held-out faces through each exported signature, and how
 well corrected shares read generated classes (`class_mixes`), for the model card."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from classpulse_common.labels import EMOTIONS
-from classpulse_common.share_correction import FILE_NAME, mean_probabilities
+from classpulse_core.labels import EMOTIONS
+from classpulse_core.share_correction import FILE_NAME, mean_probabilities
 
 from .class_mixes import check_class_mixes
 from .serving import SERVING_SIGNATURE, SINGLE_PASS_SIGNATURE, load_signature, predict_probabilities

@@ -14,8 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from classpulse_common.labels import EMOTIONS as EMOTION_KEYS
-from classpulse_common.labels import LABELS_OUTPUT, LABELS_SIGNATURE
+from classpulse_core.labels import EMOTIONS as EMOTION_KEYS
+from classpulse_core.labels import LABELS_OUTPUT, LABELS_SIGNATURE
 
 from .labels import IMAGE_SIDE
 

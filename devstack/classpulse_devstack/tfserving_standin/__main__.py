@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from classpulse_common.logs import configure_logging
+from classpulse_core.logs import configure_logging
 
 
 def _env_int(name: str, default: int) -> int:

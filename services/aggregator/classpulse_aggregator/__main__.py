@@ -7,11 +7,11 @@ from classpulse_aggregator.alerts import AlertEvaluator
 from classpulse_aggregator.settings import AggregatorSettings
 from classpulse_aggregator.stage import STAGE, AggregateResults
 from classpulse_aggregator.writer import SeriesWriter
-from classpulse_common.redis_clients import redis_client
-from classpulse_common.registry import ClassDirectory
-from classpulse_common.schemas import FrameResult
-from classpulse_common.service import run_stage
-from classpulse_common.stage import StageConfig
+from classpulse_core.schemas import FrameResult
+from classpulse_store.redis_clients import redis_client
+from classpulse_store.registry import ClassDirectory
+from classpulse_stream.service import run_stage
+from classpulse_stream.stage import StageConfig
 
 
 def main() -> None:

@@ -14,11 +14,11 @@ from typing import Literal
 import redis
 from pydantic import BaseModel, Field
 
-from classpulse_common import indices
-from classpulse_common.alerts import EVENTS_MAXLEN, AlertEvent, events_key
-from classpulse_common.classkeys import alert_state_key
-from classpulse_common.registry import ClassDirectory, ClassRecord
-from classpulse_common.timeseries import RAW_RESOLUTION, parse_mrange
+from classpulse_core import indices
+from classpulse_core.alerts import EVENTS_MAXLEN, AlertEvent, events_key
+from classpulse_core.timeseries import RAW_RESOLUTION, parse_mrange
+from classpulse_store.classkeys import alert_state_key
+from classpulse_store.registry import ClassDirectory, ClassRecord
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from classpulse_aggregator.alerts import DEFAULT_RULES, AlertRule
-from classpulse_common.settings import StorageSettings
+from classpulse_core.settings import StorageSettings
 
 
 class AggregatorSettings(StorageSettings):

@@ -12,10 +12,11 @@ from redis.exceptions import OutOfMemoryError, ReadOnlyError
 
 from classpulse_aggregator.alerts import AlertEvaluator
 from classpulse_aggregator.writer import ReplicasBehind, SeriesWriter, Written
-from classpulse_common import metrics
-from classpulse_common.capture import capture_time_problem
-from classpulse_common.schemas import FrameResult
-from classpulse_common.stage import Delivery, DependencyUnavailable, Outcome, Reject
+from classpulse_core.capture import capture_time_problem
+from classpulse_core.dependencies import DependencyUnavailable
+from classpulse_core.schemas import FrameResult
+from classpulse_stream import metrics
+from classpulse_stream.stage import Delivery, Outcome, Reject
 
 STAGE = "aggregator"
 REDIS_REFUSES_WRITES = re.compile(r"\b(MISCONF|MASTERDOWN|NOREPLICAS)\b")

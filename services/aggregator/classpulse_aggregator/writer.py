@@ -38,10 +38,8 @@ from enum import StrEnum
 
 import redis
 
-from classpulse_common.classkeys import class_presence_key, dedup_key, keys_index, source_presence_key
-from classpulse_common.registry import class_key
-from classpulse_common.schemas import FrameResult
-from classpulse_common.timeseries import (
+from classpulse_core.schemas import FrameResult
+from classpulse_core.timeseries import (
     EMOTION_METRICS,
     FACES,
     FACING,
@@ -53,6 +51,8 @@ from classpulse_common.timeseries import (
     Resolution,
     series_key,
 )
+from classpulse_store.classkeys import class_presence_key, dedup_key, keys_index, source_presence_key
+from classpulse_store.registry import class_key
 
 # KEYS: 1 dedup set, 2 class record, 3 source presence state, 4 class presence state, 5 the class's key index, then
 # the raw series: frames, faces, present, observed, facing, posed and, when the frame has emotions, the seven emotion

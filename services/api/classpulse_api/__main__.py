@@ -6,7 +6,7 @@ import uvicorn
 
 from classpulse_api.app import create_app
 from classpulse_api.settings import ApiSettings
-from classpulse_common.logs import configure_logging
+from classpulse_core.logs import configure_logging
 
 
 def main() -> None:

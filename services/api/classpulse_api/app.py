@@ -21,11 +21,11 @@ from classpulse_api.settings import ApiSettings
 from classpulse_api.store import ClassStore
 from classpulse_api.webhooks import WebhookSender, WebhookStore
 from classpulse_api.xapi import LessonIndices, XapiExport, XapiSender, XapiStatements
-from classpulse_common.auth import Role
-from classpulse_common.keystore import KeyStore
-from classpulse_common.redis_clients import async_redis_client
-from classpulse_common.share_correction import ShareCorrection
-from classpulse_common.webapp import install_common
+from classpulse_core.share_correction import ShareCorrection
+from classpulse_store.redis_clients import async_redis_client
+from classpulse_web.auth import Role
+from classpulse_web.keystore import KeyStore
+from classpulse_web.webapp import install_common
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from fastapi import Depends, HTTPException, Path, Request
 
 from classpulse_api.series import SeriesReader
 from classpulse_api.store import ClassStore
-from classpulse_common.auth import ApiKey, Role
-from classpulse_common.keystore import require_role
-from classpulse_common.registry import ClassRecord
-from classpulse_common.schemas import ClassId
-from classpulse_common.share_correction import ShareCorrection
+from classpulse_core.schemas import ClassId
+from classpulse_core.share_correction import ShareCorrection
+from classpulse_store.registry import ClassRecord
+from classpulse_web.auth import ApiKey, Role
+from classpulse_web.keystore import require_role
 
 
 def get_reader(request: Request) -> SeriesReader:

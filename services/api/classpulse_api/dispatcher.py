@@ -32,9 +32,9 @@ from classpulse_api.timeparams import iso
 from classpulse_api.webhooks import SendResult, WebhookSender, WebhookStore
 from classpulse_api.xapi import TARGET as XAPI_TARGET
 from classpulse_api.xapi import XapiExport
-from classpulse_common.alerts import AlertEvent, events_key
-from classpulse_common.auth import now_ms
-from classpulse_common.registry import ClassRecord
+from classpulse_core.alerts import AlertEvent, events_key
+from classpulse_store.registry import ClassRecord
+from classpulse_web.auth import now_ms
 
 log = logging.getLogger(__name__)
 

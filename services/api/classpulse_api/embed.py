@@ -23,9 +23,9 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 from pydantic import BaseModel, Field, HttpUrl
 
-from classpulse_common.auth import Role, now_ms
-from classpulse_common.keystore import KeyStore
-from classpulse_common.registry import ClassRecord
+from classpulse_store.registry import ClassRecord
+from classpulse_web.auth import Role, now_ms
+from classpulse_web.keystore import KeyStore
 
 Algorithm = Literal["Ed25519", "EdDSA", "ES256", "RS256", "HS256"]
 KEY_TYPES = {"Ed25519": OKPKey, "EdDSA": OKPKey, "ES256": ECKey, "RS256": RSAKey, "HS256": OctKey}

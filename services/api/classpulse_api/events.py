@@ -6,7 +6,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from classpulse_common.alerts import AlertEvent, events_key
+from classpulse_core.alerts import AlertEvent, events_key
 
 
 class EventLog:

@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 
 from classpulse_api.events import EventLog
 from classpulse_api.series import SeriesReader, Sums
-from classpulse_common.alerts import AlertEvent
+from classpulse_core.alerts import AlertEvent
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
-from classpulse_common.auth import Role
-from classpulse_common.registry import ClassRecord
-from classpulse_common.schemas import ClassId
+from classpulse_core.schemas import ClassId
+from classpulse_store.registry import ClassRecord
+from classpulse_web.auth import Role
 
 T = TypeVar("T")
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from classpulse_common.timeseries import RAW_RESOLUTION, Resolution, parse_mrange
 from classpulse_api.timeparams import iso
+from classpulse_core.timeseries import RAW_RESOLUTION, Resolution, parse_mrange
 
 Sums = dict[str, float]
 

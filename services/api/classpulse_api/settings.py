@@ -6,8 +6,8 @@ from typing import Literal
 from pydantic import Field, HttpUrl, IPvAnyNetwork, SecretStr
 
 from classpulse_api.embed import MAX_LIFETIME_S
-from classpulse_common.settings import StorageSettings
-from classpulse_common.share_correction import FILE_NAME
+from classpulse_core.settings import StorageSettings
+from classpulse_core.share_correction import FILE_NAME
 
 # Run from the repository (devstack, tests): the latest exported version, the one the local model server serves.
 REPO_MODELS = Path(__file__).resolve().parents[3] / "models" / "emotion"
@@ -52,7 +52,7 @@ class ApiSettings(StorageSettings):
         default_factory=list,
         description="CLASSPULSE_WEBHOOK_ALLOWED_NETWORKS, JSON: the networks a webhook URL's host may resolve into, e.g."
         ' ["0.0.0.0/0"] for the internet; none by default (no webhook); the rules of camera sources'
-        " (classpulse_common.destinations)",
+        " (classpulse_web.destinations)",
     )
     webhook_allowed_schemes: list[Literal["http", "https"]] = Field(
         ["https"], min_length=1, description="CLASSPULSE_WEBHOOK_ALLOWED_SCHEMES, JSON"

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 from pydantic import BaseModel
 
-from classpulse_common.auth import now_ms
-from classpulse_common.classkeys import fixed_keys, keys_index, session_key, sessions_key
-from classpulse_common.registry import CLASS_INDEX, ClassRecord, class_key
+from classpulse_store.classkeys import fixed_keys, keys_index, session_key, sessions_key
+from classpulse_store.registry import CLASS_INDEX, ClassRecord, class_key
+from classpulse_web.auth import now_ms
 
 DELETE_CHUNK = 1000
 """Keys per DEL command when a class is deleted (a class with many sources has thousands of dedup sets)."""

@@ -1,6 +1,6 @@
 """From summed metrics to the numbers the API shows: indices, phases, peaks.
 
-Emotion shares are corrected for the model's known errors (`classpulse_common.share_correction`) before any index is
+Emotion shares are corrected for the model's known errors (`classpulse_core.share_correction`) before any index is
 computed from them; the raw mean of the probabilities is shown beside them as `emotions_raw`."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 from classpulse_api.models import EMOTIONS_OFF, EMOTIONS_ON, EmotionShares, Indices, Peak, PhaseSummary
 from classpulse_api.timeparams import iso
-from classpulse_common import indices
-from classpulse_common.registry import ClassRecord
-from classpulse_common.share_correction import ShareCorrection
-from classpulse_common.timeseries import FACES, FRAMES
+from classpulse_core import indices
+from classpulse_core.share_correction import ShareCorrection
+from classpulse_core.timeseries import FACES, FRAMES
+from classpulse_store.registry import ClassRecord
 
 Sums = dict[str, float]
 Shares = dict[str, float] | None

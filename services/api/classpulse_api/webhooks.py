@@ -23,10 +23,10 @@ import httpx
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field, HttpUrl, model_validator
 
-from classpulse_common.auth import now_ms
-from classpulse_common.destinations import DestinationRefused, Network, check_destination, redact
-from classpulse_common.registry import ClassRecord
-from classpulse_common.schemas import ClassId
+from classpulse_core.schemas import ClassId
+from classpulse_store.registry import ClassRecord
+from classpulse_web.auth import now_ms
+from classpulse_web.destinations import DestinationRefused, Network, check_destination, redact
 
 _PREFIX = "webhook:"
 _INDEX = "webhooks"

@@ -31,9 +31,9 @@ from classpulse_api.series import SeriesReader
 from classpulse_api.store import Session
 from classpulse_api.timeparams import iso
 from classpulse_api.webhooks import SendResult
-from classpulse_common.alerts import AlertEvent
-from classpulse_common.registry import ClassRecord
-from classpulse_common.share_correction import ShareCorrection
+from classpulse_core.alerts import AlertEvent
+from classpulse_core.share_correction import ShareCorrection
+from classpulse_store.registry import ClassRecord
 
 XAPI_IRI = "https://w3id.org/classpulse/xapi"
 XAPI_VERSION = "1.0.3"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from classpulse_classifier.serving_client import EmotionModelClient
 from classpulse_classifier.settings import ClassifierSettings
 from classpulse_classifier.stage import STAGE, ClassifyFaces
-from classpulse_common.redis_clients import redis_client
-from classpulse_common.registry import ClassDirectory
-from classpulse_common.schemas import DetectedFaces
-from classpulse_common.service import run_stage
-from classpulse_common.stage import StageConfig
+from classpulse_core.schemas import DetectedFaces
+from classpulse_store.redis_clients import redis_client
+from classpulse_store.registry import ClassDirectory
+from classpulse_stream.service import run_stage
+from classpulse_stream.stage import StageConfig
 
 
 def main() -> None:

@@ -3,7 +3,7 @@ ModelService.GetModelStatus).
 
 Model contract: model "emotion", signatures "serving_default" (flip averaging) and "emotion_single_pass" (the
 classifier's default), input "faces" (uint8 [N,48,48,1]) and output "probabilities" (float32 [N,7]); a model that names
-its outputs (signature "emotion_labels", classpulse_common.labels) names them in the pipeline's order. Failures come
+its outputs (signature "emotion_labels", classpulse_core.labels) names them in the pipeline's order. Failures come
 out as one of two exception types, so that the caller knows what to do:
 `ModelServerUnavailable` (retry with backoff) or `ModelRequestRejected` (the same request fails again).
 """
@@ -17,17 +17,17 @@ from typing import NamedTuple
 import grpc
 import numpy as np
 
-from classpulse_classifier.tfserving_api.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-from classpulse_classifier.tfserving_api.tensorflow_serving.apis import (
+from classpulse_core.backoff import Backoff, Retries
+from classpulse_core.labels import EMOTIONS, LABELS_OUTPUT, LABELS_SIGNATURE
+from classpulse_core.schemas import CROP_SIDE
+from classpulse_tfserving.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from classpulse_tfserving.tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
 )
-from classpulse_common.backoff import Backoff, Retries
-from classpulse_common.labels import EMOTIONS, LABELS_OUTPUT, LABELS_SIGNATURE
-from classpulse_common.schemas import CROP_SIDE
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from classpulse_common.settings import RedisSettings
+from classpulse_core.settings import RedisSettings
 
 
 class ClassifierSettings(RedisSettings):

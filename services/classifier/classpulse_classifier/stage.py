@@ -21,10 +21,11 @@ import redis
 from prometheus_client import Counter
 
 from classpulse_classifier.serving_client import EmotionModelClient, ModelServerError, ModelServerUnavailable
-from classpulse_common import metrics
-from classpulse_common.registry import ClassDirectory
-from classpulse_common.schemas import DetectedFaces, FrameResult
-from classpulse_common.stage import ContractBroken, Delivery, DependencyUnavailable, Emit, Outcome
+from classpulse_core.dependencies import DependencyUnavailable
+from classpulse_core.schemas import DetectedFaces, FrameResult
+from classpulse_store.registry import ClassDirectory
+from classpulse_stream import metrics
+from classpulse_stream.stage import ContractBroken, Delivery, Emit, Outcome
 
 STAGE = "classifier"
 EMOTION_OFF_FRAMES = Counter(

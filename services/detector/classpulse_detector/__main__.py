@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import cv2
 
-from classpulse_common.attempts import RedisAttempts
-from classpulse_common.redis_clients import redis_client
-from classpulse_common.registry import ClassDirectory
-from classpulse_common.schemas import Frame
-from classpulse_common.service import run_stage
-from classpulse_common.stage import StageConfig
+from classpulse_core.schemas import Frame
 from classpulse_detector.settings import DetectorSettings
 from classpulse_detector.stage import STAGE, DetectFaces
+from classpulse_store.attempts import RedisAttempts
+from classpulse_store.redis_clients import redis_client
+from classpulse_store.registry import ClassDirectory
+from classpulse_stream.service import run_stage
+from classpulse_stream.stage import StageConfig
 
 
 def main() -> None:

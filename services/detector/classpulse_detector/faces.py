@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from PIL import JpegImagePlugin, PngImagePlugin
 
-from classpulse_common.schemas import CROP_SIDE, MAX_FRAME_SIDE
+from classpulse_core.schemas import CROP_SIDE, MAX_FRAME_SIDE
 
 
 Box = tuple[int, int, int, int]

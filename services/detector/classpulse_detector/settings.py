@@ -4,8 +4,8 @@ from typing import Literal, get_args
 
 from pydantic import Field
 
-from classpulse_common.schemas import CameraKind
-from classpulse_common.settings import RedisSettings
+from classpulse_core.schemas import CameraKind
+from classpulse_core.settings import RedisSettings
 from classpulse_detector.faces import FaceDetector
 from classpulse_detector.tracking import FaceFinder, TrackingDetector
 

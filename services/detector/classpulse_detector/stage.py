@@ -8,14 +8,15 @@ from collections.abc import Mapping
 
 import redis
 
-from classpulse_common import metrics
-from classpulse_common.registry import ClassDirectory
-from classpulse_common.schemas import CameraKind, DetectedFaces, Frame, FrameResult
-from classpulse_common.settings import KafkaSettings
-from classpulse_common.stage import Delivery, DependencyUnavailable, Emit, Outcome, Reject
+from classpulse_core.dependencies import DependencyUnavailable
+from classpulse_core.schemas import CameraKind, DetectedFaces, Frame, FrameResult
+from classpulse_core.settings import KafkaSettings
 from classpulse_detector.faces import UndecodableFrame, decode_gray, image_size, landmarks_of
 from classpulse_detector.headpose import facing
 from classpulse_detector.tracking import TrackingDetector
+from classpulse_store.registry import ClassDirectory
+from classpulse_stream import metrics
+from classpulse_stream.stage import Delivery, Emit, Outcome, Reject
 
 STAGE = "detector"
 

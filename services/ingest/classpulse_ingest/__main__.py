@@ -8,7 +8,7 @@ import argparse
 
 import uvicorn
 
-from classpulse_common.logs import configure_logging
+from classpulse_core.logs import configure_logging
 from classpulse_ingest import publish
 from classpulse_ingest.app import create_app
 from classpulse_ingest.settings import IngestSettings

@@ -24,7 +24,7 @@ class DropReason(StrEnum):
     KAFKA_UNAVAILABLE = "kafka_unavailable"  # the producer could not take the frame in time (no metadata)
     DELIVERY_FAILED = "delivery_failed"  # Kafka did not acknowledge the frame within the delivery timeout
     SHUTDOWN = "shutdown"  # still waiting when the process stopped and the drain time ran out
-    CAPTURE_TIME = "capture_time"  # stamped in the future or before the raw retention (classpulse_common.capture)
+    CAPTURE_TIME = "capture_time"  # stamped in the future or before the raw retention (classpulse_core.capture)
     LEASE_LOST = "lease_lost"  # waiting to be sent when this replica lost the source to another one
 
 

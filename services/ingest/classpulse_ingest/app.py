@@ -9,9 +9,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from classpulse_common.keystore import KeyStore
-from classpulse_common.redis_clients import async_redis_client, redis_client
-from classpulse_common.webapp import install_common
 from classpulse_ingest import sources_api, student_page, uploads
 from classpulse_ingest.accounting import SourceTally
 from classpulse_ingest.manager import FINISHED_KEPT, SourceManager
@@ -19,6 +16,9 @@ from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.settings import IngestSettings
 from classpulse_ingest.source_store import SourceStore
 from classpulse_ingest.video import SourceKind
+from classpulse_store.redis_clients import async_redis_client, redis_client
+from classpulse_web.keystore import KeyStore
+from classpulse_web.webapp import install_common
 
 SHUTDOWN_DRAIN_S = 10.0
 

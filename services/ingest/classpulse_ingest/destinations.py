@@ -1,6 +1,6 @@
 """Where a stream source may point: only at the camera networks an operator listed
 (CLASSPULSE_SOURCE_ALLOWED_NETWORKS, none by default: no stream at all until camera networks are listed), with the
-schemes they allow; the rules are classpulse_common.destinations', checked when the source starts and again at every
+schemes they allow; the rules are classpulse_web.destinations', checked when the source starts and again at every
 reconnection.
 
 What FFmpeg opens by itself after that (an HTTP redirect, an HLS playlist's segments) is beyond this check; the
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from classpulse_common.destinations import DestinationRefused, Network, check_destination
 from classpulse_ingest.diagnose import SourceError
+from classpulse_web.destinations import DestinationRefused, Network, check_destination
 
 
 def check_stream_destination(url: str, allowed_networks: Iterable[Network], allowed_schemes: Iterable[str]) -> None:

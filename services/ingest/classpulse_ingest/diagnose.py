@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from classpulse_common.destinations import redact
+from classpulse_web.destinations import redact
 
 _CONTAINERS = (
     (0, b"RIFF", "AVI"),

@@ -4,9 +4,7 @@ sender, the encoder and the class quotas, wired once."""
 from __future__ import annotations
 
 
-from classpulse_common.redis_clients import redis_client
-from classpulse_common.registry import class_key
-from classpulse_common.schemas import CameraKind
+from classpulse_core.schemas import CameraKind
 from classpulse_ingest.buffer import FrameBuffer
 from classpulse_ingest.publisher import FramePublisher, new_source_id
 from classpulse_ingest.ratelimit import Quotas, TokenBuckets
@@ -15,6 +13,8 @@ from classpulse_ingest.sender import KafkaSender, make_frame_producer
 from classpulse_ingest.settings import IngestSettings
 from classpulse_ingest.source_store import Lease
 from classpulse_ingest.video import SourceSpec
+from classpulse_store.redis_clients import redis_client
+from classpulse_store.registry import class_key
 
 
 class Pipeline:

@@ -11,7 +11,7 @@ import argparse
 import json
 import logging
 
-from classpulse_common.lifecycle import StopSignal
+from classpulse_core.lifecycle import StopSignal
 from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.runner import SourceState, SourceStatus
 from classpulse_ingest.settings import IngestSettings

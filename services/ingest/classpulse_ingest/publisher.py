@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from prometheus_client import Counter
 
-from classpulse_common.schemas import CameraKind, Frame
+from classpulse_core.schemas import CameraKind, Frame
 from classpulse_ingest.accounting import SourceTally
 from classpulse_ingest.buffer import FrameBuffer, OutgoingFrame
 

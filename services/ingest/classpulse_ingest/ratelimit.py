@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import redis
 from prometheus_client import Counter
 
-from classpulse_common.classkeys import quota_key
 from classpulse_ingest.settings import IngestSettings
+from classpulse_store.classkeys import quota_key
 
 log = logging.getLogger(__name__)
 

@@ -25,10 +25,9 @@ from enum import StrEnum
 from prometheus_client import Counter, Enum
 from pydantic import BaseModel, Field
 
-from classpulse_common import metrics
-from classpulse_common.backoff import Backoff
-from classpulse_common.capture import capture_time_problem
-from classpulse_common.schemas import CameraKind
+from classpulse_core.backoff import Backoff
+from classpulse_core.capture import capture_time_problem
+from classpulse_core.schemas import CameraKind
 from classpulse_ingest.accounting import DropReason, ProgressTally
 from classpulse_ingest.diagnose import SourceError
 from classpulse_ingest.publisher import FrameIdentity, FramePublisher, now_ms
@@ -36,6 +35,7 @@ from classpulse_ingest.ratelimit import Quotas
 from classpulse_ingest.settings import IngestSettings
 from classpulse_ingest.source_store import Lease
 from classpulse_ingest.video import CaptureReader, FolderReader, RawFrame, SourceSpec, open_reader, wall_ms
+from classpulse_stream import metrics
 
 log = logging.getLogger(__name__)
 

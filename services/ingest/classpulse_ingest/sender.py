@@ -17,10 +17,10 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 from prometheus_client import Gauge
 
-from classpulse_common.kafka import make_producer
-from classpulse_common.settings import KafkaSettings
+from classpulse_core.settings import KafkaSettings
 from classpulse_ingest.accounting import DropReason
 from classpulse_ingest.buffer import FrameBuffer, OutgoingFrame
+from classpulse_stream.kafka import make_producer
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field, IPvAnyNetwork
 
-from classpulse_common.settings import CaptureWindowSettings, RedisSettings
+from classpulse_core.settings import CaptureWindowSettings, RedisSettings
 
 
 class IngestSettings(RedisSettings, CaptureWindowSettings):

@@ -156,7 +156,7 @@ def progress_fields(status: dict, next_sequence: int, continue_at_ms: float | No
 
 
 class SourceStore:
-    """The sources of the deployment in Redis (a synchronous client made by classpulse_common.redis_clients,
+    """The sources of the deployment in Redis (a synchronous client made by classpulse_store.redis_clients,
     decoding responses): what every replica reads, and the lease operations of the replicas that run them."""
 
     def __init__(self, client: redis.Redis, finished_kept: int) -> None:

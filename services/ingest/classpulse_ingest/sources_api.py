@@ -15,15 +15,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from classpulse_common.auth import ApiKey, Role
-from classpulse_common.keystore import require_role
-from classpulse_common.registry import class_key
-from classpulse_common.schemas import CameraKind, ClassId
+from classpulse_core.schemas import CameraKind, ClassId
 from classpulse_ingest.diagnose import SourceError
 from classpulse_ingest.manager import SourceManager, TooManySources
 from classpulse_ingest.runner import SourceStatus
 from classpulse_ingest.settings import IngestSettings
 from classpulse_ingest.video import SourceKind, SourceSpec
+from classpulse_store.registry import class_key
+from classpulse_web.auth import ApiKey, Role
+from classpulse_web.keystore import require_role
 
 router = APIRouter(tags=["sources"])
 AdminKey = Annotated[ApiKey, Depends(require_role(Role.ADMIN))]

@@ -15,8 +15,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from classpulse_common.registry import class_key
-from classpulse_common.schemas import ClassId
+from classpulse_core.schemas import ClassId
+from classpulse_store.registry import class_key
 
 router = APIRouter(include_in_schema=False)
 

@@ -26,16 +26,16 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
 from prometheus_client import Counter
 from pydantic import BaseModel, Field
 
-from classpulse_common.auth import ApiKey, Role
-from classpulse_common.classkeys import keys_index, sequence_key
-from classpulse_common.keystore import CallerKey, require_role
-from classpulse_common.registry import ClassRecord, class_key
-from classpulse_common.schemas import CameraKind, ClassId
+from classpulse_core.schemas import CameraKind, ClassId
 from classpulse_ingest.images import ImageRejected, ImageType, decode_image, media_type, multipart_image
 from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.publisher import FrameIdentity, now_ms
 from classpulse_ingest.ratelimit import Decision
 from classpulse_ingest.settings import IngestSettings
+from classpulse_store.classkeys import keys_index, sequence_key
+from classpulse_store.registry import ClassRecord, class_key
+from classpulse_web.auth import ApiKey, Role
+from classpulse_web.keystore import CallerKey, require_role
 
 router = APIRouter(tags=["frames"])
 
@@ -190,7 +190,7 @@ async def _next_sequence(client: redis.Redis, class_id: str, source_id: str) -> 
         pipe = client.pipeline(transaction=True)
         pipe.incr(counter)
         pipe.expire(counter, SEQUENCE_TTL_S)
-        # In the class's key index, so that deleting the class finds it (classpulse_common.classkeys).
+        # In the class's key index, so that deleting the class finds it (classpulse_store.classkeys).
         pipe.zadd(keys_index(class_id), {counter: int((time.time() + SEQUENCE_TTL_S) * 1000)})
         return int(pipe.execute()[0]) - 1
 

@@ -24,11 +24,11 @@ import cv2
 import numpy as np
 from prometheus_client import Counter
 
-from classpulse_common.destinations import redact
 from classpulse_ingest.destinations import check_stream_destination
 from classpulse_ingest.diagnose import SourceError, unopened_stream, unreadable_file
 from classpulse_ingest.images import ImageRejected, decode_image
 from classpulse_ingest.settings import IngestSettings
+from classpulse_web.destinations import redact
 
 # FFmpeg's own error lines (on stderr, so in the service's log) name the hosts it reached and what they answered:
 # silenced, as any other probe of the network would be (an operator may set another level to debug a camera).

@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from classpulse_api.deps import AdminKey, LessonClass, ManagedClass, ReadableClass, ReaderKey, StoreDep
 from classpulse_api.models import ClassCreate, ClassOut, ClassUpdate, Page, SessionStart
 from classpulse_api.store import Session
-from classpulse_common.auth import Role
-from classpulse_common.registry import ClassRecord
+from classpulse_store.registry import ClassRecord
+from classpulse_web.auth import Role
 
 router = APIRouter(prefix="/v1/classes", tags=["classes"])
 

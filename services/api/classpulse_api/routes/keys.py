@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from classpulse_api.deps import AdminKey
 from classpulse_api.models import KeyCreate, KeyCreated
-from classpulse_common.auth import ApiKey, Role
+from classpulse_web.auth import ApiKey, Role
 
 router = APIRouter(prefix="/v1/keys", tags=["api keys"])
 

@@ -24,9 +24,9 @@ from classpulse_api.models import (
 )
 from classpulse_api.series import RangeNotHeld, ReadPlan, SeriesReader
 from classpulse_api.timeparams import format_duration, iso, parse_duration, parse_instant
-from classpulse_common.alerts import AlertEvent
-from classpulse_common.registry import ClassRecord
-from classpulse_common.share_correction import ShareCorrection
+from classpulse_core.alerts import AlertEvent
+from classpulse_core.share_correction import ShareCorrection
+from classpulse_store.registry import ClassRecord
 
 router = APIRouter(prefix="/v1/classes", tags=["class metrics"])
 

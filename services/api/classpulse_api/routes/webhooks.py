@@ -10,8 +10,8 @@ from classpulse_api.deps import ReaderKey, StoreDep
 from classpulse_api.models import Page
 from classpulse_api.outbox import Attempt
 from classpulse_api.webhooks import StoredWebhook, Webhook, WebhookCreate, WebhookCreated
-from classpulse_common.auth import ApiKey, Role
-from classpulse_common.destinations import DestinationRefused
+from classpulse_web.auth import ApiKey, Role
+from classpulse_web.destinations import DestinationRefused
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 

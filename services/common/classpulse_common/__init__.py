@@ -1,1 +1,0 @@
-"""Code shared by every ClassPulse service: settings, message schemas, Kafka plumbing, logging, metrics, health."""

@@ -1,0 +1,1 @@
+"""What every ClassPulse package may share: message schemas, settings, labels, indices, series and alert key names, backoff, logging, share correction. No I/O library: pydantic, msgpack and numpy only."""
