@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from cdp import CHROMIUM, STUDENT_SNAPSHOT_INTERVAL_S, Chromium
+from local_ports import free_port
 
-from cdp import CHROMIUM, Chromium
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -19,3 +25,37 @@ def chromium(tmp_path: Path) -> Iterator[Chromium]:
     browser = Chromium(tmp_path / "chromium-profile")
     yield browser
     browser.close()
+
+
+@pytest.fixture
+def ingest_service(infra, topic_factory, tmp_path) -> Iterator[tuple[str, str]]:
+    """`python -m classpulse_ingest serve` on a free port, its frames going to a topic of this test's own."""
+    topic = topic_factory(3)
+    port = free_port()
+    env = {
+        **os.environ,
+        "CLASSPULSE_HTTP_PORT": str(port),
+        "CLASSPULSE_KAFKA_BOOTSTRAP_SERVERS": infra.config.kafka_bootstrap,
+        "CLASSPULSE_KAFKA_FRAMES_TOPIC": topic,
+        "CLASSPULSE_REDIS_URL": f"redis://127.0.0.1:{infra.config.redis_port}/0",
+        "CLASSPULSE_STUDENT_SNAPSHOT_INTERVAL_S": str(STUDENT_SNAPSHOT_INTERVAL_S),
+    }
+    log = (tmp_path / "ingest.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "classpulse_ingest", "serve"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, (tmp_path / "ingest.log").read_text()
+            assert time.monotonic() < deadline, "ingest not ready after 60 s"
+            time.sleep(0.3)
+        yield base, topic
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
