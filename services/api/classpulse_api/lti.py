@@ -32,11 +32,13 @@ from typing import Literal
 
 import httpx
 import redis.asyncio as aioredis
-from classpulse_web.auth import now_ms
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 from pydantic import BaseModel, Field, HttpUrl, model_validator
+
+from classpulse_web.auth import now_ms
+
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"

@@ -36,7 +36,6 @@ ASSETS = {path.name: path for path in ASSETS_DIR.iterdir() if path.suffix in MED
 """Only the files shipped beside the page, by exact name: a request can never reach outside the folder."""
 
 
-
 def security_headers(frame_origins: tuple[str, ...] = ()) -> dict[str, str]:
     """Scripts, styles and calls only from this origin, no inline script or style; inside no other site's frame but
     the given origins' (an embedding platform's)."""

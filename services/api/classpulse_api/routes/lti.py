@@ -13,8 +13,6 @@ from typing import Annotated
 from urllib.parse import urlencode, urlsplit
 
 import httpx
-from classpulse_web.auth import Role
-from classpulse_store.registry import ClassRecord
 from fastapi import APIRouter, Form, HTTPException, Path, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from prometheus_client import Counter
@@ -32,12 +30,10 @@ from classpulse_api.lti import (
     ToolKeyOut,
     deep_linking_response,
 )
-from classpulse_api.routes.dashboard import (
-    frame_origins,
-    refusal_page,
-    security_headers,
-    session_page,
-)
+from classpulse_api.routes.dashboard import frame_origins, refusal_page, security_headers, session_page
+from classpulse_store.registry import ClassRecord
+from classpulse_web.auth import Role
+
 
 log = logging.getLogger(__name__)
 
