@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+
 from cdp import CHROMIUM, STUDENT_SNAPSHOT_INTERVAL_S, Chromium
-from local_ports import free_port
+from local_servers import free_port, wait_until_up
+
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,16 +44,7 @@ def ingest_service(infra, topic_factory, tmp_path) -> Iterator[tuple[str, str]]:
     process = subprocess.Popen([sys.executable, "-m", "classpulse_ingest", "serve"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, (tmp_path / "ingest.log").read_text()
-            assert time.monotonic() < deadline, "ingest not ready after 60 s"
-            time.sleep(0.3)
+        wait_until_up(f"{base}/readyz", process, tmp_path / "ingest.log")
         yield base, topic
     finally:
         process.terminate()

@@ -13,7 +13,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,9 +21,11 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from cdp import Chromium
 from joserfc.jwk import RSAKey
-from local_ports import free_port
+
+from cdp import Chromium
+from local_servers import free_port, wait_until_up
+
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -76,16 +77,7 @@ def lms(start_api, ingest_service, platform_python, tmp_path) -> Iterator[Lms]:
     url = f"http://127.0.0.1:{port}"
     admin = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {api.admin_key}"}, timeout=30)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/jwks", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, (tmp_path / "platform.log").read_text()
-            assert time.monotonic() < deadline, "the platform is not up after 60 s"
-            time.sleep(0.3)
+        wait_until_up(f"{url}/jwks", process, tmp_path / "platform.log")
         lms = Lms(url, api.base_url, admin)
         yield lms
         for platform in admin.get("/v1/lti/platforms").json():
