@@ -53,6 +53,12 @@ class Lms:
     url: str
     api: str
     admin: httpx.Client
+    api_log: Path
+
+    def logged(self, message: str) -> list[dict]:
+        """The API's structured log lines with this message."""
+        lines = (json.loads(line) for line in self.api_log.read_text().splitlines() if line.startswith("{"))
+        return [line for line in lines if line.get("msg") == message]
 
     def register(self, **changes: object) -> dict:
         body = {"issuer": self.url, "client_id": CLIENT_ID, "deployment_ids": [DEPLOYMENT_ID],
@@ -78,7 +84,7 @@ def lms(start_api, ingest_service, platform_python, tmp_path) -> Iterator[Lms]:
     admin = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {api.admin_key}"}, timeout=30)
     try:
         wait_until_up(f"{url}/jwks", process, tmp_path / "platform.log")
-        lms = Lms(url, api.base_url, admin)
+        lms = Lms(url, api.base_url, admin, api.log)
         yield lms
         for platform in admin.get("/v1/lti/platforms").json():
             if platform["issuer"] == url:
@@ -221,3 +227,7 @@ def test_a_replayed_launch_is_refused(lms: Lms) -> None:
     metrics = httpx.get(f"{lms.api}/metrics").text
     assert 'classpulse_lti_launches_total{outcome="refused",reason="state_unknown"} 1.0' in metrics
     assert 'classpulse_lti_launches_total{outcome="refused",reason="nonce_mismatch"} 1.0' in metrics
+    refusals = [(line["reason"], line["status"]) for line in lms.logged("lti launch refused")]
+    assert refusals == [("state_unknown", 400), ("nonce_mismatch", 401)]
+    (opened,) = lms.logged("lti launch opened")
+    assert opened["outcome"] == "instructor" and opened["class_id"].startswith("lti-") and opened["issuer"] == lms.url

@@ -307,7 +307,7 @@ class Launch:
 
     @property
     def role(self) -> Literal["instructor", "learner"] | None:
-        roles = self.claims.get(LTI + "roles") or []
+        roles = [role for role in self.claims.get(LTI + "roles") or [] if isinstance(role, str)]
         if any(is_instructor(role) for role in roles):
             return "instructor"
         if any(is_learner(role) for role in roles):

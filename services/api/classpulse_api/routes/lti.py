@@ -108,12 +108,16 @@ def _set_state_cookie(request: Request, response: Response, state: str) -> None:
     over HTTPS the cookie is SameSite=None; Secure so that it comes with that cross-site post; over plain HTTP
     (a localhost development setup) browsers refuse SameSite=None without Secure, so it is Lax, which only works
     when platform and tool share a site (e.g. both on localhost, whatever their ports)."""
-    settings = request.app.state.settings
-    secure = settings.public_url.startswith("https://")
     response.set_cookie(
-        STATE_COOKIE_PREFIX + state, state, max_age=settings.lti_state_ttl_s, path="/lti/", httponly=True,
-        secure=secure, samesite="none" if secure else "lax",
+        STATE_COOKIE_PREFIX + state, state, max_age=request.app.state.settings.lti_state_ttl_s, **_cookie_flags(request)
     )
+
+
+def _cookie_flags(request: Request) -> dict:
+    """The state cookie's attributes, the same to set and to delete it (a browser keeps a Secure cookie that a
+    deletion without Secure names)."""
+    secure = request.app.state.settings.public_url.startswith("https://")
+    return {"path": "/lti/", "httponly": True, "secure": secure, "samesite": "none" if secure else "lax"}
 
 
 @tool.post("/lti/launch")
@@ -131,9 +135,12 @@ async def lti_launch(request: Request, id_token: Annotated[str, Form()] = "", st
             response, outcome = await _open_class(request, launch)
     except LtiRefused as refusal:
         return _refused(refusal, "launch", issuer=launch.platform.issuer if launch else None)
-    response.delete_cookie(STATE_COOKIE_PREFIX + state, path="/lti/")
+    response.delete_cookie(STATE_COOKIE_PREFIX + state, **_cookie_flags(request))
     LAUNCHES.labels("opened", outcome).inc()
-    log.info("lti launch opened", extra={"outcome": outcome, "issuer": launch.platform.issuer, "deployment_id": launch.deployment_id})
+    log.info("lti launch opened", extra={
+        "outcome": outcome, "issuer": launch.platform.issuer, "deployment_id": launch.deployment_id,
+        "class_id": None if outcome == "deep_link" else launch.class_id(),
+    })
     return response
 
 
@@ -191,7 +198,7 @@ async def _roster_size(request: Request, launch: Launch) -> int | None:
     """The Learners of the course; None when the roster cannot be read (the launch still opens, with the size kept)."""
     try:
         size = await request.app.state.lti_roster.learners(launch)
-    except (httpx.HTTPError, ValueError, KeyError, LtiRefused) as exc:
+    except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:  # a platform's answer of another shape
         NRPS_CALLS.labels("failed").inc()
         log.warning("lti roster not read", extra={"issuer": launch.platform.issuer, "error": repr(exc)})
         return None
