@@ -118,6 +118,11 @@ def test_an_instructor_lands_on_the_dashboard_of_the_course_class_sized_by_the_r
     assert chromium.evaluate("document.getElementById('class-picker').selectedOptions[0].textContent") == "Biology 101"
     record = lms.admin.get(f"/v1/classes/{class_id}").json()
     assert record["expected_students"] == LEARNERS and record["teacher"] == f"lti:{class_id}"
+    # The Instructor runs the class's lessons from the launched page.
+    chromium.evaluate("document.getElementById('lesson-name').value = 'Cells'; document.getElementById('lesson-toggle').click()")
+    chromium.wait_for("!!document.querySelector('#sessions li.session.running')", 15)
+    (session,) = lms.admin.get(f"/v1/classes/{class_id}/sessions").json()["items"]
+    assert session["name"] == "Cells" and session["ended_at_ms"] is None
     assert chromium.errors == []
 
     # The same course launches into the same class; the roster is read again at an Instructor's launch.
