@@ -131,6 +131,7 @@ def start_api(infra: Stack, tmp_path: Path) -> Iterator[Callable[..., ApiService
             "CLASSPULSE_HTTP_PORT": str(port),
             "CLASSPULSE_REDIS_URL": f"redis://127.0.0.1:{infra.config.redis_port}/0",
             "CLASSPULSE_ADMIN_API_KEY": admin_key,
+            "CLASSPULSE_PUBLIC_URL": f"http://127.0.0.1:{port}",  # where it is reached, unless a test says otherwise
             **{f"CLASSPULSE_{name.upper()}": value for name, value in settings.items()},
         }
         log = tmp_path / f"api-{port}.log"

@@ -176,6 +176,9 @@ def _service(config: DevstackConfig, name: str, port: int) -> Component:
             "CLASSPULSE_REDIS_URL": f"redis://127.0.0.1:{config.redis_port}/0",
             "CLASSPULSE_MODEL_SERVER": f"127.0.0.1:{config.model_server_port}",
             "CLASSPULSE_ADMIN_API_KEY": config.admin_api_key(),
+            # Where a browser reaches the API and the student page (LTI launches send it to both).
+            "CLASSPULSE_PUBLIC_URL": f"http://127.0.0.1:{SERVICE_PORTS['api'] + config.port_offset}",
+            "CLASSPULSE_STUDENT_PAGE_URL": f"http://127.0.0.1:{SERVICE_PORTS['ingest'] + config.port_offset}",
             # Empty without sentinels: a developer's own setting must not send the services to another stack's.
             "CLASSPULSE_REDIS_SENTINELS": redis_server.sentinel_addresses(config) if config.redis_sentinel else "",
         },

@@ -19,6 +19,8 @@ import httpx
 import websocket
 
 CHROMIUM = "/usr/bin/chromium"
+STUDENT_SNAPSHOT_INTERVAL_S = 1.0
+"""How often the student page takes a photo in the browser tests (ingest's CLASSPULSE_STUDENT_SNAPSHOT_INTERVAL_S)."""
 FLAGS = (
     "--headless",
     "--no-sandbox",

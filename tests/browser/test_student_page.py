@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +17,7 @@ import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
-from cdp import CHROMIUM, Chromium
+from cdp import CHROMIUM, STUDENT_SNAPSHOT_INTERVAL_S, Chromium
 from classpulse_core.schemas import Frame
 from classpulse_demo.fer_csv import FerCsvNotFoundError
 from classpulse_demo.sample_class import generate_sample_class
@@ -31,15 +28,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SNAPSHOT_INTERVAL_S = 1.0
 FAKE_CAMERA_FLAGS = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def write_y4m(video: Path, out: Path) -> Path:
@@ -71,40 +60,6 @@ def fake_camera(tmp_path_factory) -> Path:
     except FerCsvNotFoundError as exc:
         pytest.skip(f"FER2013 is needed for the fake camera's faces: {exc}")
     return write_y4m(sample.video, out / "camera.y4m")
-
-
-@pytest.fixture
-def ingest_service(infra, topic_factory, tmp_path) -> Iterator[tuple[str, str]]:
-    """`python -m classpulse_ingest serve` on a free port, its frames going to a topic of this test's own."""
-    topic = topic_factory(3)
-    port = free_port()
-    env = {
-        **os.environ,
-        "CLASSPULSE_HTTP_PORT": str(port),
-        "CLASSPULSE_KAFKA_BOOTSTRAP_SERVERS": infra.config.kafka_bootstrap,
-        "CLASSPULSE_KAFKA_FRAMES_TOPIC": topic,
-        "CLASSPULSE_REDIS_URL": f"redis://127.0.0.1:{infra.config.redis_port}/0",
-        "CLASSPULSE_STUDENT_SNAPSHOT_INTERVAL_S": str(SNAPSHOT_INTERVAL_S),
-    }
-    log = (tmp_path / "ingest.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "classpulse_ingest", "serve"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, (tmp_path / "ingest.log").read_text()
-            assert time.monotonic() < deadline, "ingest not ready after 60 s"
-            time.sleep(0.3)
-        yield base, topic
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture
@@ -176,7 +131,7 @@ def test_consent_first_then_snapshots_reach_kafka_and_pause_stops_them(infra, in
     text = browser.evaluate("document.getElementById('consent').innerText")
     assert "Nothing is taken before you agree" in text and "one photo with your camera every second" in text
     assert browser.evaluate("location.hash") == ""  # the token left the address bar at once
-    time.sleep(3 * SNAPSHOT_INTERVAL_S)
+    time.sleep(3 * STUDENT_SNAPSHOT_INTERVAL_S)
     assert page_state(browser) == {"state": "consent", "sent": 0, "indicator": "", "camera": False}
     assert frames_in(infra.config.kafka_bootstrap, topic) == []
 
@@ -193,7 +148,7 @@ def test_consent_first_then_snapshots_reach_kafka_and_pause_stops_them(infra, in
     assert paused["state"] == "paused" and not paused["camera"] and paused["indicator"].startswith("Capture is PAUSED")
     time.sleep(1.5)  # a snapshot already on its way when Pause was pressed may still land
     after_pause = frames_in(infra.config.kafka_bootstrap, topic)
-    time.sleep(4 * SNAPSHOT_INTERVAL_S)
+    time.sleep(4 * STUDENT_SNAPSHOT_INTERVAL_S)
     assert len(frames_in(infra.config.kafka_bootstrap, topic)) == len(after_pause)
     assert page_state(browser)["sent"] == len(after_pause) >= 3
 

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
@@ -14,8 +15,9 @@ from classpulse_api.dispatcher import Dispatcher
 from classpulse_api.embed import EmbedIssuers, ViewerTokens
 from classpulse_api.events import EventLog
 from classpulse_api.live import LiveBroadcaster
+from classpulse_api.lti import LaunchVerifier, LoginStates, LtiPlatforms, PlatformKeys, Roster, ToolKeys
 from classpulse_api.outbox import Outbox
-from classpulse_api.routes import classes, dashboard, embed, keys, metrics, webhooks, xapi_log
+from classpulse_api.routes import classes, dashboard, embed, keys, lti, metrics, webhooks, xapi_log
 from classpulse_api.series import SeriesReader
 from classpulse_api.settings import ApiSettings
 from classpulse_api.store import ClassStore
@@ -52,6 +54,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             # The turn in progress finishes (a delivery in flight gets its attempt recorded); what is left waits in Redis.
             await asyncio.wait_for(worker, timeout=settings.webhook_timeout_s + 5)
         await app.state.webhook_sender.aclose()
+        await lti_http.aclose()
         if xapi is not None:
             await xapi.sender.aclose()
         await client.aclose()
@@ -82,6 +85,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
         client, app.state.embed_issuers, app.state.keys, settings.embed_audience, settings.embed_token_max_lifetime_s
     )
     app.state.webhooks = WebhookStore(client)
+    # The platforms' keysets, token endpoints and rosters: addresses an admin registered, called during a launch.
+    lti_http = httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False)
+    app.state.lti_platforms = LtiPlatforms(client)
+    app.state.lti_states = LoginStates(client, settings.lti_state_ttl_s)
+    app.state.lti_tool_keys = ToolKeys(client)
+    app.state.lti_verifier = LaunchVerifier(app.state.lti_platforms, app.state.lti_states, PlatformKeys(lti_http))
+    app.state.lti_roster = Roster(lti_http, app.state.lti_tool_keys)
     app.state.outbox = Outbox(outbox_client)
     app.state.webhook_sender = WebhookSender(
         settings.webhook_allowed_networks, settings.webhook_allowed_schemes, settings.webhook_timeout_s
@@ -107,6 +117,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
         return True, "redis reachable"
 
     install_common(app, "api", ready, settings.max_request_bytes)
-    for module in (classes, metrics, keys, embed, webhooks, xapi_log, dashboard):
+    for module in (classes, metrics, keys, embed, webhooks, xapi_log, lti, dashboard):
         app.include_router(module.router)
     return app

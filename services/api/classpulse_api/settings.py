@@ -70,6 +70,20 @@ class ApiSettings(StorageSettings):
         "http://127.0.0.1:8000",
         description="CLASSPULSE_PUBLIC_URL: where platforms reach this API; names the classes in xAPI statements",
     )
+    lti_state_ttl_s: int = Field(
+        600, ge=30, le=3600,
+        description="CLASSPULSE_LTI_STATE_TTL_S: how long an LTI login's state and nonce wait for its launch (used once)",
+    )
+    lti_session_ttl_s: int = Field(
+        4 * 3600, ge=300, le=24 * 3600,
+        description="CLASSPULSE_LTI_SESSION_TTL_S: lifetime of the key an LTI launch opens a page with (an Instructor's"
+        " dashboard, a Learner's student page); the next launch gives a new one",
+    )
+    student_page_url: str = Field(
+        "http://127.0.0.1:8001",
+        description="CLASSPULSE_STUDENT_PAGE_URL: where students reach ingest (its /student/<class> page); an LTI"
+        " Learner's launch is sent there",
+    )
     xapi_endpoint: HttpUrl | None = Field(
         None, description="CLASSPULSE_XAPI_ENDPOINT: the LRS's xAPI base URL (…/xAPI); unset: no xAPI export"
     )

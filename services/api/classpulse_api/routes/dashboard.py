@@ -18,7 +18,7 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from classpulse_api.embed import EmbedIssuer, EmbedRefused
+from classpulse_api.embed import EmbedIssuer, EmbedRefused, ViewerSession
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
@@ -34,7 +34,6 @@ MEDIA_TYPES = {
 
 ASSETS = {path.name: path for path in ASSETS_DIR.iterdir() if path.suffix in MEDIA_TYPES and path.name != PAGE}
 """Only the files shipped beside the page, by exact name: a request can never reach outside the folder."""
-
 
 
 def security_headers(frame_origins: tuple[str, ...] = ()) -> dict[str, str]:
@@ -106,19 +105,27 @@ async def embedded_dashboard(request: Request, token: str | None = None) -> HTML
             raise EmbedRefused(401, "this address holds no viewer token (it can be used once, from the platform)")
         session, issuer = await state.viewer_tokens.exchange(token, state.classes.get)
     except EmbedRefused as refusal:
-        frames = _frame_origins(refusal.issuer)
-        page = REFUSAL_PAGE.format(status=refusal.status, reason=html.escape(refusal.message))
-        return HTMLResponse(page, status_code=refusal.status, headers={**security_headers(frames), "Cache-Control": "no-store"})
+        return refusal_page(refusal.status, refusal.message, frame_origins(refusal.issuer.frame_origins if refusal.issuer else []))
+    return session_page(session, frame_origins(issuer.frame_origins))
+
+
+def session_page(session: ViewerSession, frames: tuple[str, ...]) -> HTMLResponse:
+    """The dashboard opened on one class with a short-lived key (an embedding platform's, an LTI launch's)."""
     page = (ASSETS_DIR / PAGE).read_text().replace(
         "<head>", f'<head>\n  <meta name="classpulse-viewer" content="{html.escape(session.model_dump_json())}">', 1
     )
     # no-store: the page carries a key.
-    return HTMLResponse(page, headers={**security_headers(_frame_origins(issuer)), "Cache-Control": "no-store"})
+    return HTMLResponse(page, headers={**security_headers(frames), "Cache-Control": "no-store"})
 
 
-def _frame_origins(issuer: EmbedIssuer | None) -> tuple[str, ...]:
+def refusal_page(status: int, reason: str, frames: tuple[str, ...] = ()) -> HTMLResponse:
+    page = REFUSAL_PAGE.format(status=status, reason=html.escape(reason))
+    return HTMLResponse(page, status_code=status, headers={**security_headers(frames), "Cache-Control": "no-store"})
+
+
+def frame_origins(origins: list) -> tuple[str, ...]:
     # HttpUrl renders an origin with a trailing slash, which frame-ancestors does not match.
-    return tuple(str(origin).rstrip("/") for origin in issuer.frame_origins) if issuer else ()
+    return tuple(str(origin).rstrip("/") for origin in origins)
 
 
 @router.get("/dashboard/{asset}")

@@ -20,6 +20,10 @@ from .key_create import KeyCreate
 from .key_created import KeyCreated
 from .list_dead_letters_response_200_item import ListDeadLettersResponse200Item
 from .live_window import LiveWindow
+from .lti_platform import LtiPlatform
+from .lti_platform_keys_type_0 import LtiPlatformKeysType0
+from .lti_platform_out import LtiPlatformOut
+from .lti_platform_out_keys_type_0 import LtiPlatformOutKeysType0
 from .page_alert_event import PageAlertEvent
 from .page_attempt import PageAttempt
 from .page_class_out import PageClassOut
@@ -32,6 +36,7 @@ from .role import Role
 from .series_point import SeriesPoint
 from .session import Session
 from .session_start import SessionStart
+from .tool_key_out import ToolKeyOut
 from .validation_error import ValidationError
 from .viewer_session import ViewerSession
 from .webhook import Webhook
@@ -59,6 +64,10 @@ __all__ = (
     "KeyCreated",
     "ListDeadLettersResponse200Item",
     "LiveWindow",
+    "LtiPlatform",
+    "LtiPlatformKeysType0",
+    "LtiPlatformOut",
+    "LtiPlatformOutKeysType0",
     "PageAlertEvent",
     "PageAttempt",
     "PageClassOut",
@@ -71,6 +80,7 @@ __all__ = (
     "SeriesPoint",
     "Session",
     "SessionStart",
+    "ToolKeyOut",
     "ValidationError",
     "ViewerSession",
     "Webhook",

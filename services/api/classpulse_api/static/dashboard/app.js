@@ -332,12 +332,13 @@ class Dashboard {
     byId("key-input").focus();
   }
 
-  /** A platform's embedded view: one class, read-only, its key never stored; the token (used once) leaves the address. */
+  /** A platform's embedded view: one class, its key never stored; the token (used once) leaves the address.
+   *  Read-only, but for an LTI Instructor's launch, whose key may also run the class's lessons. */
   async embed(meta) {
     const session = JSON.parse(meta.content);
     meta.remove();
     history.replaceState(null, "", location.pathname);
-    document.body.dataset.embedded = "on";
+    document.body.dataset.embedded = session.can_run_lessons ? "teacher" : "viewer";
     this.api = new Api(session.api_key);
     let record;
     try {

@@ -1,0 +1,467 @@
+"""LTI 1.3 tool: a learning platform (Moodle, Canvas, Open edX...) launches ClassPulse from a course.
+
+The flow (IMS LTI 1.3 core and the IMS Security Framework):
+
+1. OIDC login initiation: the platform sends the browser to `/lti/login` (iss, login_hint, target_link_uri,
+   lti_message_hint, client_id, lti_deployment_id). The tool keeps a fresh `state` and `nonce` in Redis (one record,
+   used once, CLASSPULSE_LTI_STATE_TTL_S), sets a cookie naming the state in this browser, and redirects to the
+   platform's OIDC authorization endpoint.
+2. Launch: the platform posts a signed `id_token` and the `state` to `/lti/launch`. The state must be known, unused
+   and set in this browser; the token is checked here: RS256 signature with a key of the platform's JWKS (its keyset
+   URL, or the keys an admin registered), `iss`, `aud` (and `azp`) against the registration, `exp` and `iat`, the
+   `nonce` of this login, a registered deployment id, the LTI version and message type.
+3. What a launch opens: the course's class (`lti-<hash of issuer, deployment, context id>`, registered on the first
+   launch, its size counted from Names and Role Provisioning), the teacher dashboard for an Instructor, the student
+   page (consent first) for a Learner. A Deep Linking request is answered with a signed LtiDeepLinkingResponse that
+   places the tool in the course.
+
+The tool signs with its own RSA keys (client assertions for the platform's token endpoint, deep linking responses),
+kept in Redis and published at `/lti/jwks`; a rotation adds a key and signs with it, the older ones stay published
+until an admin removes them. Everything kept is in Redis, so any replica finishes a login another started.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+import httpx
+import redis.asyncio as aioredis
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, RSAKey
+from pydantic import BaseModel, Field, HttpUrl, model_validator
+
+from classpulse_web.auth import now_ms
+
+
+LTI = "https://purl.imsglobal.org/spec/lti/claim/"
+NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+NRPS_MEDIA_TYPE = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
+DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
+RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
+DEEP_LINKING_REQUEST = "LtiDeepLinkingRequest"
+ALGORITHM = "RS256"
+"""The only algorithm LTI 1.3 requires of every platform and tool (IMS Security Framework, section 6.1)."""
+CLOCK_SKEW_S = 30
+PLATFORM_KEYS_TTL_S = 300
+"""How long a platform's fetched JWKS is used before it is fetched again (sooner when a token names an unknown kid)."""
+TOOL_KEY_BITS = 2048
+STATE_COOKIE_PREFIX = "lti1p3_state_"
+MAX_NRPS_PAGES = 50
+
+_PLATFORM_PREFIX = "ltiplatform:"
+_STATE_PREFIX = "ltistate:"
+_TOOL_KEYS = "ltitoolkeys"
+"""A hash kid -> the private JWK (JSON) of every key the tool publishes."""
+_TOOL_KEY_CURRENT = "ltitoolkey:current"
+"""The kid the tool signs with now."""
+
+
+class LtiRefused(Exception):
+    """A login or launch ClassPulse will not accept: `reason` is a short code (metrics label), `message` says why."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+def fingerprint(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+class LtiPlatform(BaseModel):
+    issuer: str = Field(min_length=1, max_length=500, description="the platform's `iss` (e.g. https://moodle.example.org)")
+    client_id: str = Field(min_length=1, max_length=500, description="the client id the platform gave ClassPulse")
+    deployment_ids: list[str] = Field(
+        min_length=1, max_length=100, description="deployment ids launches may carry (the platform shows them)"
+    )
+    auth_login_url: HttpUrl = Field(description="the platform's OIDC authorization endpoint (authentication request URL)")
+    auth_token_url: HttpUrl = Field(description="the platform's OAuth 2 token endpoint (for Names and Role Provisioning)")
+    keyset_url: HttpUrl | None = Field(None, description="the platform's public keyset (JWKS) URL")
+    keys: dict | None = Field(None, description="or the platform's public keys themselves, a JWKS ({\"keys\": [...]})")
+    frame_origins: list[HttpUrl] = Field(
+        default_factory=list, max_length=20,
+        description="origins that may show ClassPulse in a frame (the platform's own pages); none: not in a frame",
+    )
+    created_at_ms: int = 0
+
+    @model_validator(mode="after")
+    def _one_way_to_keys(self) -> LtiPlatform:
+        if (self.keyset_url is None) == (self.keys is None):
+            raise ValueError("give the platform's keys either as keyset_url or as keys, one of them")
+        if self.keys is not None:
+            keyset = platform_keyset(self.keys)
+            if any(key.is_private for key in keyset.keys):
+                raise ValueError("register the platform's public keys only")
+        return self
+
+
+def platform_id(issuer: str, client_id: str) -> str:
+    """What names a registration (an issuer with several clients has several)."""
+    return fingerprint(issuer, client_id)
+
+
+class LtiPlatformOut(LtiPlatform):
+    platform_id: str = Field(description="names this registration in the API's routes")
+
+
+def platform_keyset(jwks: object) -> KeySet:
+    """The RSA keys of a JWKS; ValueError when it is not one."""
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+        raise ValueError('a JWKS is an object with a "keys" list')  # noqa: TRY004 (pydantic reports ValueError as a 422)
+    try:
+        return KeySet([RSAKey.import_key(key) for key in jwks["keys"] if key.get("kty") == "RSA"])
+    except (JoseError, ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(f"not a JWKS of RSA keys: {exc}") from None
+
+
+class LtiPlatforms:
+    """Registered platforms, in Redis (`ltiplatform:<issuer fp>:<platform id>`, the registration as JSON)."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+
+    @staticmethod
+    def _key(issuer: str, registration: str) -> str:
+        return f"{_PLATFORM_PREFIX}{fingerprint(issuer)}:{registration}"
+
+    async def register(self, platform: LtiPlatform) -> LtiPlatformOut:
+        record = platform.model_copy(update={"created_at_ms": now_ms()})
+        await self.client.set(self._key(record.issuer, platform_id(record.issuer, record.client_id)), record.model_dump_json())
+        return _platform_out(record)
+
+    async def find(self, issuer: str, client_id: str | None) -> LtiPlatform | None:
+        """The registration of this issuer and client; without a client id, the issuer's only one (if it has one)."""
+        if client_id is not None:
+            raw = await self.client.get(self._key(issuer, platform_id(issuer, client_id)))
+            return LtiPlatform.model_validate_json(raw) if raw else None
+        found = await self._scan(f"{_PLATFORM_PREFIX}{fingerprint(issuer)}:*")
+        return found[0] if len(found) == 1 else None
+
+    async def list(self) -> list[LtiPlatformOut]:
+        return sorted((_platform_out(r) for r in await self._scan(_PLATFORM_PREFIX + "*")), key=lambda r: (r.issuer, r.client_id))
+
+    async def delete(self, registration: str) -> bool:
+        names = [name async for name in self.client.scan_iter(match=f"{_PLATFORM_PREFIX}*:{registration}", count=500)]
+        return bool(names) and bool(await self.client.delete(*names))
+
+    async def _scan(self, pattern: str) -> list[LtiPlatform]:
+        names = [name async for name in self.client.scan_iter(match=pattern, count=500)]
+        raws = await self.client.mget(names) if names else []
+        return [LtiPlatform.model_validate_json(raw) for raw in raws if raw]
+
+
+def _platform_out(record: LtiPlatform) -> LtiPlatformOut:
+    return LtiPlatformOut(**record.model_dump(), platform_id=platform_id(record.issuer, record.client_id))
+
+
+class ToolKeyOut(BaseModel):
+    kid: str
+    current: bool = Field(description="the key the tool signs with now")
+
+
+class ToolKeys:
+    """The tool's RSA signing keys, in Redis so that every replica signs with the same one and publishes them all."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+
+    async def current(self) -> RSAKey:
+        """The key to sign with; the first one is made here (replicas racing: the first to set it wins)."""
+        kid = await self.client.get(_TOOL_KEY_CURRENT)
+        if kid is None:
+            await self._add(only_if_none=True)
+            kid = await self.client.get(_TOOL_KEY_CURRENT)
+        raw = await self.client.hget(_TOOL_KEYS, kid)
+        return RSAKey.import_key(json.loads(raw))
+
+    async def rotate(self) -> ToolKeyOut:
+        """A new key, signed with from now on; the previous ones stay published (tokens they signed still verify)."""
+        return ToolKeyOut(kid=await self._add(only_if_none=False), current=True)
+
+    async def _add(self, only_if_none: bool) -> str:
+        key = RSAKey.generate_key(TOOL_KEY_BITS, parameters={"alg": ALGORITHM, "use": "sig"}, auto_kid=True)
+        await self.client.hset(_TOOL_KEYS, key.kid, json.dumps(key.as_dict(private=True)))
+        if not await self.client.set(_TOOL_KEY_CURRENT, key.kid, nx=only_if_none):
+            await self.client.hdel(_TOOL_KEYS, key.kid)  # another replica made the first key meanwhile
+        return key.kid
+
+    async def list(self) -> list[ToolKeyOut]:
+        current = await self.client.get(_TOOL_KEY_CURRENT)
+        return [ToolKeyOut(kid=kid, current=kid == current) for kid in sorted(await self.client.hkeys(_TOOL_KEYS))]
+
+    async def retire(self, kid: str) -> Literal["retired", "current", "unknown"]:
+        if kid == await self.client.get(_TOOL_KEY_CURRENT):
+            return "current"
+        return "retired" if await self.client.hdel(_TOOL_KEYS, kid) else "unknown"
+
+    async def jwks(self) -> dict:
+        await self.current()  # a tool asked for its keys before its first launch still publishes one
+        raws = await self.client.hvals(_TOOL_KEYS)
+        return {"keys": [RSAKey.import_key(json.loads(raw)).as_dict(private=False) for raw in raws]}
+
+    async def sign(self, claims: dict) -> str:
+        key = await self.current()
+        return jwt.encode({"alg": ALGORITHM, "kid": key.kid, "typ": "JWT"}, claims, key, algorithms=[ALGORITHM])
+
+
+@dataclass(frozen=True)
+class LoginState:
+    issuer: str
+    client_id: str
+    nonce: str
+
+
+class LoginStates:
+    """A login's state and nonce, kept until its launch (used once) or for `ttl_s`."""
+
+    def __init__(self, client: aioredis.Redis, ttl_s: int) -> None:
+        self.client = client
+        self.ttl_s = ttl_s
+
+    async def start(self, issuer: str, client_id: str) -> tuple[str, str]:
+        state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        record = json.dumps({"issuer": issuer, "client_id": client_id, "nonce": nonce})
+        await self.client.set(_STATE_PREFIX + state, record, ex=self.ttl_s)
+        return state, nonce
+
+    async def take(self, state: str) -> LoginState | None:
+        """The login of this state, removed: a second launch with it finds nothing."""
+        raw = await self.client.getdel(_STATE_PREFIX + state)
+        return LoginState(**json.loads(raw)) if raw else None
+
+
+class PlatformKeys:
+    """Platforms' public keys, fetched from their keyset URLs and kept a few minutes in this process."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self._cache: dict[str, tuple[float, KeySet]] = {}
+
+    async def keyset(self, platform: LtiPlatform, kid: str | None) -> KeySet:
+        if platform.keys is not None:
+            return platform_keyset(platform.keys)
+        url = str(platform.keyset_url)
+        cached = self._cache.get(url)
+        if cached and time.monotonic() - cached[0] < PLATFORM_KEYS_TTL_S and (kid is None or _has_kid(cached[1], kid)):
+            return cached[1]
+        try:
+            response = await self.http.get(url)
+            response.raise_for_status()
+            keyset = platform_keyset(response.json())
+        except (httpx.HTTPError, ValueError) as exc:
+            raise LtiRefused(502, "platform_keys_unavailable", f"the platform's keys could not be read from {url}: {exc}") from None
+        self._cache[url] = (time.monotonic(), keyset)
+        return keyset
+
+
+def _has_kid(keyset: KeySet, kid: str) -> bool:
+    return any(key.kid == kid for key in keyset.keys)
+
+
+def unverified(id_token: str) -> tuple[dict, dict]:
+    """(header, claims) of a compact JWS, read before its signature is checked (to find the key to check it with)."""
+    try:
+        extracted = jws.extract_compact(id_token.encode())
+        claims = json.loads(extracted.payload)
+    except (JoseError, ValueError, UnicodeError):
+        raise LtiRefused(400, "malformed_token", "the launch's id_token is not a signed JWT") from None
+    if not isinstance(claims, dict):
+        raise LtiRefused(400, "malformed_token", "the launch's id_token holds no claims")
+    return extracted.headers(), claims
+
+
+def audiences(claims: dict) -> list[str]:
+    aud = claims.get("aud")
+    return [aud] if isinstance(aud, str) else [a for a in aud if isinstance(a, str)] if isinstance(aud, list) else []
+
+
+@dataclass(frozen=True)
+class Launch:
+    platform: LtiPlatform
+    claims: dict
+
+    @property
+    def message_type(self) -> str:
+        return self.claims[LTI + "message_type"]
+
+    @property
+    def deployment_id(self) -> str:
+        return self.claims[LTI + "deployment_id"]
+
+    @property
+    def context(self) -> dict:
+        context = self.claims.get(LTI + "context")
+        if not isinstance(context, dict) or not isinstance(context.get("id"), str) or not context["id"]:
+            raise LtiRefused(400, "no_context", "this launch names no course (context claim): ClassPulse opens a course's class")
+        return context
+
+    @property
+    def role(self) -> Literal["instructor", "learner"] | None:
+        roles = [role for role in self.claims.get(LTI + "roles") or [] if isinstance(role, str)]
+        if any(is_instructor(role) for role in roles):
+            return "instructor"
+        if any(is_learner(role) for role in roles):
+            return "learner"
+        return None
+
+    def class_id(self) -> str:
+        """The course's class: stable for one course of one deployment, whatever the course's title becomes."""
+        return "lti-" + fingerprint(self.platform.issuer, self.deployment_id, self.context["id"])
+
+
+def _role_name(role: str) -> str:
+    """`Instructor` of `http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor`, of a sub-role
+    (`membership/Instructor#TeachingAssistant`) and of the deprecated simple names alike."""
+    if "/membership/" in role:
+        return role.split("/membership/", 1)[1].split("#", 1)[0]
+    return role.rsplit("#", 1)[-1] if "membership#" in role or "#" not in role else ""
+
+
+def is_instructor(role: str) -> bool:
+    return _role_name(role) in ("Instructor", "Administrator")
+
+
+def is_learner(role: str) -> bool:
+    return _role_name(role) == "Learner"
+
+
+class LaunchVerifier:
+    def __init__(self, platforms: LtiPlatforms, states: LoginStates, keys: PlatformKeys) -> None:
+        self.platforms = platforms
+        self.states = states
+        self.keys = keys
+
+    async def verify(self, id_token: str, state: str, state_cookie: str | None) -> Launch:
+        """The launch, once every check passed; LtiRefused with its reason otherwise."""
+        if not state or state_cookie != state:
+            raise LtiRefused(
+                400, "state_cookie",
+                "this launch did not start in this browser (its state cookie is missing): open ClassPulse again from the"
+                " course; if it opens in a frame, the browser may block the tool's cookies there (open it in a new window)",
+            )
+        login = await self.states.take(state)
+        if login is None:
+            raise LtiRefused(
+                400, "state_unknown", "this launch's state is unknown, already used or expired (a launch is used once)"
+            )
+        header, unverified_claims = unverified(id_token)
+        if unverified_claims.get("iss") != login.issuer:
+            raise LtiRefused(401, "issuer_mismatch", "the id_token's issuer is not the platform this login started with")
+        platform = await self.platforms.find(login.issuer, login.client_id)
+        if platform is None:
+            raise LtiRefused(401, "unknown_platform", f"the platform {login.issuer!r} is no longer registered with ClassPulse")
+        if header.get("alg") != ALGORITHM:
+            raise LtiRefused(401, "bad_signature", f"the id_token is signed with {header.get('alg')!r}; LTI 1.3 uses {ALGORITHM}")
+        keyset = await self.keys.keyset(platform, header.get("kid"))
+        try:
+            claims = jwt.decode(id_token, keyset, algorithms=[ALGORITHM]).claims
+        except (JoseError, ValueError) as exc:
+            raise LtiRefused(
+                401, "bad_signature", f"the id_token's signature does not verify with {platform.issuer!r}'s keys ({exc})"
+            ) from None
+        self._check_claims(claims, platform, login)
+        return Launch(platform, claims)
+
+    @staticmethod
+    def _check_claims(claims: dict, platform: LtiPlatform, login: LoginState) -> None:
+        registry = jwt.JWTClaimsRegistry(
+            now=int(time.time()), leeway=CLOCK_SKEW_S,
+            iss={"essential": True, "value": platform.issuer}, exp={"essential": True}, iat={"essential": True},
+            sub={"essential": False}, nonce={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except JoseError as exc:
+            reason = "expired" if exc.error == "expired_token" else "invalid_claims"
+            why = "it has expired" if reason == "expired" else f"{exc.error}: {exc.description or exc}"
+            raise LtiRefused(401, reason, f"the id_token is not valid: {why}") from None
+        if platform.client_id not in audiences(claims):
+            raise LtiRefused(401, "wrong_audience", "the id_token is not meant for ClassPulse's client id (aud)")
+        if len(audiences(claims)) > 1 and claims.get("azp") != platform.client_id:
+            raise LtiRefused(401, "wrong_audience", "the id_token has several audiences and its azp is not ClassPulse's client id")
+        if not secrets.compare_digest(str(claims["nonce"]), login.nonce):
+            raise LtiRefused(401, "nonce_mismatch", "the id_token's nonce is not this login's: a replayed or foreign launch")
+        if claims.get(LTI + "deployment_id") not in platform.deployment_ids:
+            raise LtiRefused(
+                403, "unknown_deployment",
+                f"the deployment {claims.get(LTI + 'deployment_id')!r} is not registered for {platform.issuer!r}",
+            )
+        if claims.get(LTI + "version") != "1.3.0":
+            raise LtiRefused(400, "unsupported_version", f"LTI version {claims.get(LTI + 'version')!r} is not 1.3.0")
+        if claims.get(LTI + "message_type") not in (RESOURCE_LINK_REQUEST, DEEP_LINKING_REQUEST):
+            raise LtiRefused(400, "unsupported_message", f"the message type {claims.get(LTI + 'message_type')!r} is not one ClassPulse handles")
+
+
+class Roster:
+    """Names and Role Provisioning: how many Learners a course has, read with the tool's own service token."""
+
+    def __init__(self, http: httpx.AsyncClient, tool_keys: ToolKeys) -> None:
+        self.http = http
+        self.tool_keys = tool_keys
+
+    async def learners(self, launch: Launch) -> int | None:
+        """The course's active Learners; None when the platform offers no roster for this launch."""
+        service = launch.claims.get(NRPS_CLAIM)
+        if not isinstance(service, dict) or not isinstance(service.get("context_memberships_url"), str):
+            return None
+        token = await self._access_token(launch.platform)
+        url: str | None = service["context_memberships_url"]
+        learners, pages = 0, 0
+        while url and pages < MAX_NRPS_PAGES:
+            response = await self.http.get(url, headers={"Authorization": f"Bearer {token}", "Accept": NRPS_MEDIA_TYPE})
+            response.raise_for_status()
+            for member in response.json().get("members", []):
+                if member.get("status", "Active") == "Active" and any(is_learner(role) for role in member.get("roles", [])):
+                    learners += 1
+            url, pages = response.links.get("next", {}).get("url"), pages + 1
+        return learners
+
+    async def _access_token(self, platform: LtiPlatform) -> str:
+        """A client-credentials grant with a JWT assertion signed by the tool's key (IMS Security Framework 4.1)."""
+        issued = int(time.time())
+        assertion = await self.tool_keys.sign({
+            "iss": platform.client_id, "sub": platform.client_id, "aud": str(platform.auth_token_url),
+            "iat": issued, "exp": issued + 300, "jti": uuid.uuid4().hex,
+        })
+        response = await self.http.post(str(platform.auth_token_url), data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+            "scope": NRPS_SCOPE,
+        })
+        response.raise_for_status()
+        return response.json()["access_token"]
+
+
+async def deep_linking_response(launch: Launch, tool_keys: ToolKeys, launch_url: str) -> tuple[str, str]:
+    """(the platform's return URL, a signed LtiDeepLinkingResponse placing one ClassPulse link in the course)."""
+    settings = launch.claims.get(DL + "deep_linking_settings")
+    if not isinstance(settings, dict) or not isinstance(settings.get("deep_link_return_url"), str):
+        raise LtiRefused(400, "no_deep_link_settings", "this deep linking request has no return URL (deep_linking_settings)")
+    if "ltiResourceLink" not in settings.get("accept_types", ["ltiResourceLink"]):
+        raise LtiRefused(400, "deep_link_type", "this course accepts no LTI resource link, which is what ClassPulse places")
+    issued = int(time.time())
+    claims = {
+        "iss": launch.platform.client_id, "aud": launch.platform.issuer, "iat": issued, "exp": issued + 600,
+        "nonce": secrets.token_urlsafe(16),
+        LTI + "deployment_id": launch.deployment_id,
+        LTI + "message_type": "LtiDeepLinkingResponse",
+        LTI + "version": "1.3.0",
+        DL + "content_items": [{
+            "type": "ltiResourceLink", "title": "ClassPulse", "url": launch_url,
+            "text": "The class's live dashboard for its teachers; the consent page and camera for its students.",
+        }],
+    }
+    if "data" in settings:
+        claims[DL + "data"] = settings["data"]  # opaque to the tool, given back as the platform asked
+    return settings["deep_link_return_url"], await tool_keys.sign(claims)

@@ -1,0 +1,238 @@
+"""LTI 1.3 launches end to end: a real platform implementation (lti1p3platform, tests/browser/lti_platform.py) on
+127.0.0.1 launches ClassPulse (`python -m classpulse_api`) in headless Chromium. An Instructor lands on the dashboard
+of the course's class, registered at that launch with its size from the platform's roster (Names and Role
+Provisioning, read with the tool's signed client-credentials grant); a Learner lands on ingest's student page at its
+consent step; Deep Linking places the tool in the course (the platform verifies the tool's signed response). Refused
+launches (unknown issuer, wrong deployment, bad signature, replayed launch and nonce, expired token) get a 4xx page
+that says why."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from joserfc.jwk import RSAKey
+
+from cdp import Chromium
+from local_servers import free_port, wait_until_up
+
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+REPO = Path(__file__).resolve().parents[2]
+PLATFORM_VENV = REPO / ".cache" / "lti-platform-venv"
+CLIENT_ID = "classpulse-tool"
+DEPLOYMENT_ID = "deployment-1"
+LEARNERS = 7
+
+
+@pytest.fixture(scope="session")
+def platform_python() -> Path:
+    """The Python of .cache/lti-platform-venv (requirements-lti-platform.txt), made on first use."""
+    python = PLATFORM_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(PLATFORM_VENV)], check=True)
+        subprocess.run([str(PLATFORM_VENV / "bin" / "pip"), "install", "-q", "-r", str(REPO / "requirements-lti-platform.txt")], check=True)
+    return python
+
+
+@dataclass
+class Lms:
+    """The running platform and the ClassPulse it launches."""
+
+    url: str
+    api: str
+    admin: httpx.Client
+    api_log: Path
+
+    def logged(self, message: str) -> list[dict]:
+        """The API's structured log lines with this message."""
+        lines = (json.loads(line) for line in self.api_log.read_text().splitlines() if line.startswith("{"))
+        return [line for line in lines if line.get("msg") == message]
+
+    def register(self, **changes: object) -> dict:
+        body = {"issuer": self.url, "client_id": CLIENT_ID, "deployment_ids": [DEPLOYMENT_ID],
+                "auth_login_url": f"{self.url}/authorize", "auth_token_url": f"{self.url}/token",
+                "keyset_url": f"{self.url}/jwks", **changes}
+        response = self.admin.post("/v1/lti/platforms", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def start_url(self, role: str, course: str, **options: object) -> str:
+        return f"{self.url}/start?" + urlencode({"user": f"u-{role.lower()}", "role": role, "course": course, **options})
+
+
+@pytest.fixture
+def lms(start_api, ingest_service, platform_python, tmp_path) -> Iterator[Lms]:
+    ingest_base, _topic = ingest_service
+    api = start_api(student_page_url=ingest_base)
+    port = free_port()
+    log = (tmp_path / "platform.log").open("w")
+    process = subprocess.Popen([str(platform_python), str(Path(__file__).with_name("lti_platform.py")), str(port), api.base_url,
+                                CLIENT_ID, DEPLOYMENT_ID], stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    admin = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {api.admin_key}"}, timeout=30)
+    try:
+        wait_until_up(f"{url}/jwks", process, tmp_path / "platform.log")
+        lms = Lms(url, api.base_url, admin, api.log)
+        yield lms
+        for platform in admin.get("/v1/lti/platforms").json():
+            if platform["issuer"] == url:
+                admin.delete(f"/v1/lti/platforms/{platform['platform_id']}")
+    finally:
+        admin.close()
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def set_roster(lms: Lms, course: str) -> None:
+    members = [{"user_id": "u-instructor", "roles": ["Instructor"], "status": "Active"}]
+    members += [{"user_id": f"s{n}", "roles": ["Learner"], "status": "Active"} for n in range(LEARNERS)]
+    members.append({"user_id": "gone", "roles": ["Learner"], "status": "Inactive"})
+    assert httpx.put(f"{lms.url}/memberships/{course}", json={"members": members}).status_code == 200
+
+
+def test_an_instructor_lands_on_the_dashboard_of_the_course_class_sized_by_the_roster(chromium: Chromium, lms: Lms) -> None:
+    lms.register()
+    course = f"course-{uuid.uuid4().hex[:6]}"
+    set_roster(lms, course)
+    chromium.navigate(lms.start_url("Instructor", course, title="Biology 101"))
+    chromium.wait_for("!!document.getElementById('board') && !!document.getElementById('board').dataset.classId", 30)
+    class_id = chromium.evaluate("document.getElementById('board').dataset.classId")
+    assert re.fullmatch(r"lti-[0-9a-f]{16}", class_id)
+    assert chromium.evaluate("location.href") == f"{lms.api}/lti/launch"
+    assert chromium.evaluate("document.body.dataset.embedded") == "teacher"
+    assert chromium.evaluate("getComputedStyle(document.getElementById('lesson-toggle')).display") != "none"
+    assert chromium.evaluate("sessionStorage.length + localStorage.length") == 0  # the key lives in the page only
+    assert chromium.evaluate("document.getElementById('class-picker').selectedOptions[0].textContent") == "Biology 101"
+    record = lms.admin.get(f"/v1/classes/{class_id}").json()
+    assert record["expected_students"] == LEARNERS and record["teacher"] == f"lti:{class_id}"
+    # The Instructor runs the class's lessons from the launched page.
+    chromium.evaluate("document.getElementById('lesson-name').value = 'Cells'; document.getElementById('lesson-toggle').click()")
+    chromium.wait_for("!!document.querySelector('#sessions li.session.running')", 15)
+    (session,) = lms.admin.get(f"/v1/classes/{class_id}/sessions").json()["items"]
+    assert session["name"] == "Cells" and session["ended_at_ms"] is None
+    assert chromium.errors == []
+
+    # The same course launches into the same class; the roster is read again at an Instructor's launch.
+    set_roster(lms, course)
+    httpx.put(f"{lms.url}/memberships/{course}", json={"members": [{"user_id": "s1", "roles": ["Learner"]}]})
+    chromium.navigate(lms.start_url("Instructor", course, title="Biology 101 (renamed)"))
+    chromium.wait_for(f"document.getElementById('board') && document.getElementById('board').dataset.classId === {json.dumps(class_id)}", 30)
+    assert lms.admin.get(f"/v1/classes/{class_id}").json()["expected_students"] == 1
+    metrics = httpx.get(f"{lms.api}/metrics").text
+    assert 'classpulse_lti_launches_total{outcome="opened",reason="instructor"} 2.0' in metrics
+    assert 'classpulse_lti_nrps_calls_total{outcome="ok"} 2.0' in metrics
+
+
+def test_a_learner_lands_on_the_student_page_consent_step(chromium: Chromium, lms: Lms) -> None:
+    lms.register()
+    course = f"course-{uuid.uuid4().hex[:6]}"
+    set_roster(lms, course)
+    chromium.navigate(lms.start_url("Learner", course))
+    # The page read its token and took it out of the address bar.
+    chromium.wait_for("document.body.dataset.state === 'consent' && location.hash === ''", 30)
+    assert "Nothing is taken before you agree" in chromium.evaluate("document.getElementById('consent').innerText")
+    class_id = chromium.evaluate("location.pathname").removeprefix("/student/")
+    # The Learner's launch registered the class too, sized from the roster.
+    assert lms.admin.get(f"/v1/classes/{class_id}").json()["expected_students"] == LEARNERS
+    assert chromium.errors == []
+
+
+def test_deep_linking_places_the_tool_in_the_course(chromium: Chromium, lms: Lms) -> None:
+    lms.register()
+    chromium.navigate(lms.start_url("Instructor", f"course-{uuid.uuid4().hex[:6]}", deep_link="true"))
+    chromium.wait_for("!!document.getElementById('deep-link-add')", 30)
+    chromium.evaluate("document.getElementById('deep-link-add').click()")
+    chromium.wait_for("!!document.getElementById('placed')", 30)  # the platform verified the tool's signed response
+    placed = httpx.get(f"{lms.url}/deep-links").json()
+    assert placed == [{"type": "ltiResourceLink", "title": "ClassPulse", "url": f"{lms.api}/lti/launch",
+                       "text": placed[0]["text"]}]
+
+
+def launch_form(client: httpx.Client, lms: Lms, **options: object) -> tuple[str, str]:
+    """A launch up to the platform's signed form: (id_token, state), the tool's state cookie in `client`."""
+    return signed_form(client.get(lms.start_url("Instructor", "course-x", **options), follow_redirects=True))
+
+
+def signed_form(login: httpx.Response) -> tuple[str, str]:
+    assert login.status_code == 200, login.text
+    id_token = re.search(r'name="id_token" value="([^"]+)"', login.text)
+    state = re.search(r'name="state" value="([^"]+)"', login.text)
+    assert id_token and state, login.text
+    return id_token.group(1), state.group(1)
+
+
+def refusal(response: httpx.Response) -> tuple[int, str]:
+    reason = re.search(r'<p id="embed-reason"[^>]*>(.*?)</p>', response.text, re.DOTALL)
+    assert reason, response.text
+    return response.status_code, html.unescape(reason.group(1))
+
+
+def test_a_refused_launch_gets_a_clear_page_in_the_browser(chromium: Chromium, lms: Lms) -> None:
+    chromium.navigate(lms.start_url("Instructor", "course-x"))  # the platform was never registered
+    chromium.wait_for("!!document.getElementById('embed-refused')", 30)
+    assert chromium.evaluate("document.getElementById('embed-refused').dataset.status") == "400"
+    assert "is not registered with ClassPulse" in chromium.evaluate("document.getElementById('embed-reason').textContent")
+
+
+@pytest.mark.parametrize(
+    ("setup", "status", "reason"),
+    [
+        (lambda lms: None, 400, "is not registered with ClassPulse"),
+        (lambda lms: lms.register(deployment_ids=["another-deployment"]), 403, "'deployment-1' is not registered"),
+        (lambda lms: lms.register(keyset_url=None, keys={"keys": [RSAKey.generate_key(2048, auto_kid=True).as_dict(private=False)]}),
+         401, "signature does not verify"),
+    ],
+    ids=["unknown-issuer", "wrong-deployment", "bad-signature"],
+)
+def test_refused_launches(lms: Lms, setup: Callable[[Lms], object], status: int, reason: str) -> None:
+    setup(lms)
+    with httpx.Client(timeout=30) as browser:
+        response = browser.get(lms.start_url("Instructor", "course-x"), follow_redirects=True)
+        if response.request.url.path != "/lti/login":  # the login went through: the launch is what is refused
+            id_token, state = signed_form(response)
+            response = browser.post(f"{lms.api}/lti/launch", data={"id_token": id_token, "state": state})
+    assert refusal(response)[0] == status
+    assert reason in refusal(response)[1]
+
+
+def test_an_expired_token_is_refused(lms: Lms) -> None:
+    lms.register()
+    with httpx.Client(timeout=30) as browser:
+        id_token, state = launch_form(browser, lms, expires_in=-300)
+        status, reason = refusal(browser.post(f"{lms.api}/lti/launch", data={"id_token": id_token, "state": state}))
+    assert (status, reason) == (401, "the id_token is not valid: it has expired")
+
+
+def test_a_replayed_launch_is_refused(lms: Lms) -> None:
+    lms.register()
+    with httpx.Client(timeout=30) as browser:
+        id_token, state = launch_form(browser, lms)
+        first = browser.post(f"{lms.api}/lti/launch", data={"id_token": id_token, "state": state})
+        assert first.status_code == 200 and 'name="classpulse-viewer"' in first.text
+        # The same post again: its state was used.
+        browser.cookies.set(f"lti1p3_state_{state}", state, path="/lti/")
+        assert refusal(browser.post(f"{lms.api}/lti/launch", data={"id_token": id_token, "state": state}))[0] == 400
+        # The same id_token with a fresh login's state: its nonce is the old login's.
+        _fresh_token, fresh_state = launch_form(browser, lms)
+        status, reason = refusal(browser.post(f"{lms.api}/lti/launch", data={"id_token": id_token, "state": fresh_state}))
+    assert status == 401 and "nonce" in reason
+    metrics = httpx.get(f"{lms.api}/metrics").text
+    assert 'classpulse_lti_launches_total{outcome="refused",reason="state_unknown"} 1.0' in metrics
+    assert 'classpulse_lti_launches_total{outcome="refused",reason="nonce_mismatch"} 1.0' in metrics
+    refusals = [(line["reason"], line["status"]) for line in lms.logged("lti launch refused")]
+    assert refusals == [("state_unknown", 400), ("nonce_mismatch", 401)]
+    (opened,) = lms.logged("lti launch opened")
+    assert opened["outcome"] == "instructor" and opened["class_id"].startswith("lti-") and opened["issuer"] == lms.url
