@@ -60,10 +60,34 @@ def kafka_admin(kafka_bootstrap: str) -> Iterator[KafkaAdminClient]:
 
 
 @pytest.fixture
-def redis_client(infra: Stack) -> Iterator[redis.Redis]:
-    client = redis.Redis(host="127.0.0.1", port=infra.config.redis_port)
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def _unused_redis_databases(infra: Stack) -> list[int]:
+    """Redis' databases other than 0 (the session's stack's), the highest taken first."""
+    return list(range(1, int(redis.Redis(port=infra.config.redis_port).config_get("databases")["databases"])))
+
+
+@pytest.fixture(scope="module")
+def redis_url(request: pytest.FixtureRequest, infra: Stack, _unused_redis_databases: list[int]) -> Iterator[str]:
+    """The Redis database of a module's clients, APIs and ingest processes: database 0, the session's stack's; for a
+    module marked `own_redis_database`, one of its own, emptied before and after (a run killed half-way leaves keys).
+    A deployment is one Redis database (README, "One Redis database per deployment"): the processes of another on the
+    same database take part in its work with their own settings (claim its sources, send its outbox)."""
+    if request.node.get_closest_marker("own_redis_database") is None:
+        yield f"redis://127.0.0.1:{infra.config.redis_port}/0"
+        return
+    number = _unused_redis_databases.pop()
+    url = f"redis://127.0.0.1:{infra.config.redis_port}/{number}"
+    with redis.Redis.from_url(url) as client:
+        client.flushdb()
+        yield url
+        client.flushdb()
+    _unused_redis_databases.append(number)
 
 
 @pytest.fixture
@@ -116,9 +140,9 @@ class ApiService:
 
 
 @pytest.fixture
-def start_api(infra: Stack, tmp_path: Path) -> Iterator[Callable[..., ApiService]]:
-    """`start_api(**settings)` runs `python -m classpulse_api` on a free port against the session's Redis, with a fresh
-    admin key and CLASSPULSE_<NAME> settings of the test's own; each is stopped (SIGTERM) after the test."""
+def start_api(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., ApiService]]:
+    """`start_api(**settings)` runs `python -m classpulse_api` on a free port against `redis_url`, with a fresh admin
+    key and CLASSPULSE_<NAME> settings of the test's own; each is stopped (SIGTERM) after the test."""
     processes: list[subprocess.Popen] = []
 
     def start(**settings: str) -> ApiService:
@@ -129,7 +153,7 @@ def start_api(infra: Stack, tmp_path: Path) -> Iterator[Callable[..., ApiService
         env = {
             **os.environ,
             "CLASSPULSE_HTTP_PORT": str(port),
-            "CLASSPULSE_REDIS_URL": f"redis://127.0.0.1:{infra.config.redis_port}/0",
+            "CLASSPULSE_REDIS_URL": redis_url,
             "CLASSPULSE_ADMIN_API_KEY": admin_key,
             **{f"CLASSPULSE_{name.upper()}": value for name, value in settings.items()},
         }
