@@ -121,7 +121,12 @@ def test_class_level_statements_reach_the_lrs_with_no_emotion_for_presence_only(
     log = lambda: admin.get("/v1/xapi/deliveries", params={"limit": 500}).json()["items"]  # noqa: E731
     wait_until(lambda: any(a["outcome"] == "retrying" and a["error"] for a in log()), 30, "a failed attempt logged")
     lrs = start_lrs(lrs_port)
-    time.sleep(SUMMARY_INTERVAL_S + 6)  # one whole interval of the lessons, and the lag after it
+
+    def summarised() -> bool:  # one whole interval of each lesson, and the lag after it, summarised and delivered
+        delivered = [a["message_id"] for a in log() if a["outcome"] == "delivered"]
+        return all(any(m.startswith(f"xapi_summary_{c}_") for m in delivered) for c in lessons)
+
+    wait_until(summarised, 60, "an interval of each lesson summarised")
     for class_id, lesson in lessons.items():
         assert admin.post(f"/v1/classes/{class_id}/sessions/{lesson['session_id']}/end").status_code == 200
 
