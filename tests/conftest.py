@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,10 +140,10 @@ class ApiService:
     process: subprocess.Popen
 
 
-@pytest.fixture
-def start_api(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., ApiService]]:
-    """`start_api(**settings)` runs `python -m classpulse_api` on a free port against `redis_url`, with a fresh admin
-    key and CLASSPULSE_<NAME> settings of the test's own; each is stopped (SIGTERM) after the test."""
+@contextmanager
+def _api_starter(redis_url: str, logs: Path) -> Iterator[Callable[..., ApiService]]:
+    """`start(**settings)` runs `python -m classpulse_api` on a free port against `redis_url`, with a fresh admin key and
+    CLASSPULSE_<NAME> settings of the caller's own, logging into `logs`; each is stopped (SIGTERM) on leaving."""
     processes: list[subprocess.Popen] = []
 
     def start(**settings: str) -> ApiService:
@@ -157,7 +158,7 @@ def start_api(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., ApiServi
             "CLASSPULSE_ADMIN_API_KEY": admin_key,
             **{f"CLASSPULSE_{name.upper()}": value for name, value in settings.items()},
         }
-        log = tmp_path / f"api-{port}.log"
+        log = logs / f"api-{port}.log"
         with log.open("w") as out:
             process = subprocess.Popen([sys.executable, "-m", "classpulse_api"], env=env, stdout=out, stderr=out)
         processes.append(process)
@@ -173,11 +174,28 @@ def start_api(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., ApiServi
             assert time.monotonic() < deadline, f"the API is not ready after 60 s: {log.read_text()}"
             time.sleep(0.2)
 
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
+    try:
+        yield start
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+
+
+@pytest.fixture
+def start_api(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., ApiService]]:
+    """`start_api(**settings)`: an API of the test's own (_api_starter), stopped after the test."""
+    with _api_starter(redis_url, tmp_path) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def module_api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiService]:
+    """One API with the default settings for all of a module's tests (each start costs seconds of a busy CI machine),
+    for tests that need no settings of their own, stop nothing and make their own classes, keys and issuers."""
+    with _api_starter(redis_url, tmp_path_factory.mktemp("api")) as start:
+        yield start()
 
 
 class Platform:
