@@ -181,18 +181,17 @@ def test_events_reach_every_subscriber_signed_retried_and_dead_lettered(start_ap
 
 def test_a_receiver_that_never_answers_holds_back_no_other_subscription(start_api, redis_client) -> None:
     """A platform's thousands of classes share one outbox: messages to a receiver that times out, queued first, hold
-    a few delivery slots for their timeout each, and a message to another subscription goes out at once."""
+    some delivery slots for their timeout (a few once it has failed), and a message to another subscription goes out
+    at once."""
     receiver = Receiver()
     api = start_api(**SETTINGS)
     admin = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {api.admin_key}"}, timeout=10)
     silent_class, prompt_class = f"wh-{uuid.uuid4().hex[:6]}", f"wh-{uuid.uuid4().hex[:6]}"
     try:
-        hooks = {}
         for class_id, path in ((silent_class, "/silent"), (prompt_class, "/prompt")):
             assert admin.post("/v1/classes", json={"class_id": class_id}).status_code == 201
             created = admin.post("/v1/webhooks", json={"url": f"{receiver.url}{path}", "class_id": class_id})
             assert created.status_code == 201, created.text
-            hooks[path] = created.json()
         backlog = 300  # 16 a second, one timeout a batch, before every batch waited for its slowest delivery: ~20 s
         now = int(time.time() * 1000)
         for i in range(backlog):
@@ -205,7 +204,6 @@ def test_a_receiver_that_never_answers_holds_back_no_other_subscription(start_ap
         queued_at = time.monotonic()
         wait_until(lambda: receiver.received("/prompt"), 60, "the other subscription's message delivered")
         waited_s = time.monotonic() - queued_at
-        silent_logged = admin.get(f"/v1/webhooks/{hooks['/silent']['webhook_id']}/deliveries").json()["total"]
         silent_at_once = len(receiver.received("/silent"))
     finally:
         for class_id in (silent_class, prompt_class):  # its subscription with it: the rest of the backlog is dropped
@@ -215,5 +213,3 @@ def test_a_receiver_that_never_answers_holds_back_no_other_subscription(start_ap
     # Fan-out each second, then one delivery: a few seconds on a busy machine, not the backlog's ~20 s.
     assert waited_s < 5, f"{waited_s:.1f} s behind the silent receiver's backlog"
     assert silent_at_once < backlog  # the backlog was still there when the other message went out
-    # Messages put back untried while their receiver was busy are no attempts: each one logged was a request made.
-    assert silent_logged <= silent_at_once, (silent_logged, silent_at_once)
