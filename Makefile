@@ -40,8 +40,8 @@ ingest: ## Publish one source into the running stack: make ingest CLASS=<id> SOU
 	@test -n "$(SOURCE)" || (echo "usage: make ingest CLASS=<id> SOURCE=<file or URL> FPS=<n>" && exit 2)
 	$(PYTHON) -m classpulse_ingest publish --class $(CLASS) --source "$(SOURCE)" --fps $(FPS)
 
-test: install bench-peers $(TOOLS_VENV)/bin/pip-audit ## Run every test: unit, integration, end-to-end, browser and fault drills against real local servers
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+test: install bench-peers $(TOOLS_VENV)/bin/pip-audit ## Run every test: unit, integration, end-to-end, browser and fault drills against real local servers; the 30 slowest listed at the end
+	$(PYTHON) -m pytest --durations=30 $(PYTEST_ARGS)
 
 lint: ## Check what may import what: the import contracts of pyproject.toml (import-linter; a unit test runs them too)
 	lint-imports --no-cache

@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,10 +61,34 @@ def kafka_admin(kafka_bootstrap: str) -> Iterator[KafkaAdminClient]:
 
 
 @pytest.fixture
-def redis_client(infra: Stack) -> Iterator[redis.Redis]:
-    client = redis.Redis(host="127.0.0.1", port=infra.config.redis_port)
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def _unused_redis_databases(infra: Stack) -> list[int]:
+    """Redis' databases other than 0 (the session's stack's), the highest taken first."""
+    return list(range(1, int(redis.Redis(port=infra.config.redis_port).config_get("databases")["databases"])))
+
+
+@pytest.fixture(scope="module")
+def redis_url(request: pytest.FixtureRequest, infra: Stack, _unused_redis_databases: list[int]) -> Iterator[str]:
+    """The Redis database of a module's clients, APIs and ingest processes: database 0, the session's stack's; for a
+    module marked `own_redis_database`, one of its own, emptied before and after (a run killed half-way leaves keys).
+    A deployment is one Redis database (README, "One Redis database per deployment"): the processes of another on the
+    same database take part in its work with their own settings (claim its sources, send its outbox)."""
+    if request.node.get_closest_marker("own_redis_database") is None:
+        yield f"redis://127.0.0.1:{infra.config.redis_port}/0"
+        return
+    number = _unused_redis_databases.pop()
+    url = f"redis://127.0.0.1:{infra.config.redis_port}/{number}"
+    with redis.Redis.from_url(url) as client:
+        client.flushdb()
+        yield url
+        client.flushdb()
+    _unused_redis_databases.append(number)
 
 
 @pytest.fixture
@@ -115,10 +140,10 @@ class ApiService:
     process: subprocess.Popen
 
 
-@pytest.fixture
-def start_api(infra: Stack, tmp_path: Path) -> Iterator[Callable[..., ApiService]]:
-    """`start_api(**settings)` runs `python -m classpulse_api` on a free port against the session's Redis, with a fresh
-    admin key and CLASSPULSE_<NAME> settings of the test's own; each is stopped (SIGTERM) after the test."""
+@contextmanager
+def _api_starter(redis_url: str, logs: Path) -> Iterator[Callable[..., ApiService]]:
+    """`start(**settings)` runs `python -m classpulse_api` on a free port against `redis_url`, with a fresh admin key and
+    CLASSPULSE_<NAME> settings of the caller's own, logging into `logs`; each is stopped (SIGTERM) on leaving."""
     processes: list[subprocess.Popen] = []
 
     def start(**settings: str) -> ApiService:
@@ -129,12 +154,12 @@ def start_api(infra: Stack, tmp_path: Path) -> Iterator[Callable[..., ApiService
         env = {
             **os.environ,
             "CLASSPULSE_HTTP_PORT": str(port),
-            "CLASSPULSE_REDIS_URL": f"redis://127.0.0.1:{infra.config.redis_port}/0",
+            "CLASSPULSE_REDIS_URL": redis_url,
             "CLASSPULSE_ADMIN_API_KEY": admin_key,
             "CLASSPULSE_PUBLIC_URL": f"http://127.0.0.1:{port}",  # where it is reached, unless a test says otherwise
             **{f"CLASSPULSE_{name.upper()}": value for name, value in settings.items()},
         }
-        log = tmp_path / f"api-{port}.log"
+        log = logs / f"api-{port}.log"
         with log.open("w") as out:
             process = subprocess.Popen([sys.executable, "-m", "classpulse_api"], env=env, stdout=out, stderr=out)
         processes.append(process)
@@ -150,11 +175,28 @@ def start_api(infra: Stack, tmp_path: Path) -> Iterator[Callable[..., ApiService
             assert time.monotonic() < deadline, f"the API is not ready after 60 s: {log.read_text()}"
             time.sleep(0.2)
 
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
+    try:
+        yield start
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+
+
+@pytest.fixture
+def start_api(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., ApiService]]:
+    """`start_api(**settings)`: an API of the test's own (_api_starter), stopped after the test."""
+    with _api_starter(redis_url, tmp_path) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def module_api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiService]:
+    """One API with the default settings for all of a module's tests (each start costs seconds of a busy CI machine),
+    for tests that need no settings of their own, stop nothing and make their own classes, keys and issuers."""
+    with _api_starter(redis_url, tmp_path_factory.mktemp("api")) as start:
+        yield start()
 
 
 class Platform:

@@ -51,8 +51,8 @@ def platform_page() -> Iterator[PlatformPage]:
 
 
 @pytest.fixture
-def embedded_class(start_api, platform, platform_page) -> Iterator[tuple[str, str]]:
-    api = start_api()
+def embedded_class(module_api, platform, platform_page) -> Iterator[tuple[str, str]]:
+    api = module_api
     admin = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {api.admin_key}"}, timeout=10)
     class_id = f"emb-{uuid.uuid4().hex[:6]}"
     assert admin.post("/v1/classes", json={"class_id": class_id, "name": "Year 9 algebra", "teacher": "t-emb"}).status_code == 201

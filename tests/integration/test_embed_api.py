@@ -16,9 +16,9 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def embedding(start_api, platform):
+def embedding(module_api, platform):
     """The API, two classes of two teachers, and the platform registered for the first teacher's classes."""
-    api = start_api()
+    api = module_api
     client = httpx.Client(base_url=api.base_url, headers=bearer(api.admin_key), timeout=10)
     mine, theirs = f"emb-{uuid.uuid4().hex[:6]}", f"emb-{uuid.uuid4().hex[:6]}"
     for class_id, teacher in ((mine, "t-mine"), (theirs, "t-theirs")):

@@ -22,14 +22,15 @@ from classpulse_ingest.source_store import (
     record_key,
 )
 
-pytestmark = pytest.mark.integration
+# Sources released here are unowned: on database 0 the session's stack's ingest would claim them between two steps.
+pytestmark = [pytest.mark.integration, pytest.mark.own_redis_database]
 
 TTL_MS = 600
 
 
 @pytest.fixture
-def store(infra):
-    client = redis.Redis(host="127.0.0.1", port=infra.config.redis_port, decode_responses=True)
+def store(redis_url):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
     made: list[str] = []
     store = SourceStore(client, finished_kept=2)
 

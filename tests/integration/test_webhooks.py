@@ -1,6 +1,7 @@
 """Alert webhooks against the running API (`python -m classpulse_api`) on the real Redis, delivering to a real HTTP
 receiver in this test that fails (500), then times out, then recovers; a second one that never recovers. Events are
-written to the class's event stream as the aggregator writes them. The API is restarted halfway: nothing is lost."""
+written to the class's event stream as the aggregator writes them. The API is restarted halfway: nothing is lost. A
+receiver that never answers, with a backlog of messages, holds back no other subscription's."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ import pytest
 
 from classpulse_core.alerts import EVENTS_MAXLEN, AlertEvent, events_key
 
-pytestmark = pytest.mark.integration
+# The outbox is the deployment's: on database 0, other tests' APIs (with their own settings) would send this module's
+# messages, and a backlog this module leaves would be theirs to send.
+pytestmark = [pytest.mark.integration, pytest.mark.own_redis_database]
 
 TIMEOUT_S = 1.0
 MAX_ATTEMPTS = 4
@@ -34,7 +37,8 @@ SETTINGS = {
 
 
 class Receiver:
-    """`/flaky` answers each message's first attempt with 500, its second too late, and 200 after; `/down`, always 500."""
+    """`/flaky` answers each message's first attempt with 500, its second too late, and 200 after; `/down`, always 500;
+    `/silent` never answers; anything else, 200 at once."""
 
     def __init__(self) -> None:
         self.requests: list[dict] = []
@@ -50,9 +54,12 @@ class Receiver:
                     receiver.attempts[key] += 1
                     attempt = receiver.attempts[key]
                     receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body, "attempt": attempt})
+                if self.path == "/silent":
+                    time.sleep(TIMEOUT_S * 3)
+                    return
                 if self.path == "/flaky" and attempt == 2:
                     time.sleep(TIMEOUT_S * 2)
-                status = 200 if self.path == "/flaky" and attempt >= 2 else 500
+                status = 500 if self.path == "/down" or (self.path == "/flaky" and attempt < 2) else 200
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -170,3 +177,39 @@ def test_events_reach_every_subscriber_signed_retried_and_dead_lettered(start_ap
     # Deleting the class deleted its subscription and its log.
     assert down["webhook_id"] not in {h["webhook_id"] for h in admin.get("/v1/webhooks").json()}
     assert admin.get(f"/v1/webhooks/{down['webhook_id']}/deliveries").status_code == 404
+
+
+def test_a_receiver_that_never_answers_holds_back_no_other_subscription(start_api, redis_client) -> None:
+    """A platform's thousands of classes share one outbox: messages to a receiver that times out, queued first, hold
+    some delivery slots for their timeout (a few once it has failed), and a message to another subscription goes out
+    at once."""
+    receiver = Receiver()
+    api = start_api(**SETTINGS)
+    admin = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {api.admin_key}"}, timeout=10)
+    silent_class, prompt_class = f"wh-{uuid.uuid4().hex[:6]}", f"wh-{uuid.uuid4().hex[:6]}"
+    try:
+        for class_id, path in ((silent_class, "/silent"), (prompt_class, "/prompt")):
+            assert admin.post("/v1/classes", json={"class_id": class_id}).status_code == 201
+            created = admin.post("/v1/webhooks", json={"url": f"{receiver.url}{path}", "class_id": class_id})
+            assert created.status_code == 201, created.text
+        backlog = 300  # 16 a second, one timeout a batch, before every batch waited for its slowest delivery: ~20 s
+        now = int(time.time() * 1000)
+        for i in range(backlog):
+            event = AlertEvent(class_id=silent_class, kind="started", index="presence", value=0.3, threshold=0.5, t=now + i)
+            redis_client.xadd(events_key(silent_class), event.to_fields(), maxlen=EVENTS_MAXLEN)
+        wait_until(lambda: receiver.received("/silent"), 30, "the backlog queued, its first message being sent")
+
+        event = AlertEvent(class_id=prompt_class, kind="started", index="presence", value=0.2, threshold=0.5, t=now + backlog)
+        redis_client.xadd(events_key(prompt_class), event.to_fields(), maxlen=EVENTS_MAXLEN)
+        queued_at = time.monotonic()
+        wait_until(lambda: receiver.received("/prompt"), 60, "the other subscription's message delivered")
+        waited_s = time.monotonic() - queued_at
+        silent_at_once = len(receiver.received("/silent"))
+    finally:
+        for class_id in (silent_class, prompt_class):  # its subscription with it: the rest of the backlog is dropped
+            admin.delete(f"/v1/classes/{class_id}")
+        receiver.server.shutdown()
+
+    # Fan-out each second, then one delivery: a few seconds on a busy machine, not the backlog's ~20 s.
+    assert waited_s < 5, f"{waited_s:.1f} s behind the silent receiver's backlog"
+    assert silent_at_once < backlog  # the backlog was still there when the other message went out

@@ -12,7 +12,12 @@ Two loops:
   ended (the API's `{outbox}:lessons` stream) and the summary of each whole interval of a running lesson;
 - delivery: claims queued messages, sends them, and records the attempt: delivered, retried after an exponential
   backoff (CLASSPULSE_WEBHOOK_RETRY_INITIAL_S doubling up to _RETRY_MAX_S), or dead-lettered after
-  CLASSPULSE_WEBHOOK_MAX_ATTEMPTS.
+  CLASSPULSE_WEBHOOK_MAX_ATTEMPTS. Each delivery runs on its own, IN_FLIGHT at most per process, of them at most half
+  to one target and only IN_FLIGHT_PER_FAILING_TARGET to a target whose last attempt failed: a message claimed while
+  its target has that many in flight goes back to the retry schedule untried. So a receiver that times out (or a
+  backlog of messages to it) holds a few slots for its timeout and every other target's messages go out meanwhile,
+  while a healthy LRS that takes every class's statements gets the slots it needs; a batch no longer waits for its
+  slowest delivery before the next claim.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
@@ -45,6 +51,10 @@ LEASE_MS = 10_000
 FAN_OUT_EVERY_S = 1.0
 SUMMARY_LAG_MS = 5_000
 """An interval is summarised this long after it ends: the last frames of it are still on their way."""
+IN_FLIGHT = 64
+"""Deliveries one process runs at once; half of them at most to one target (a webhook subscription, the LRS)."""
+IN_FLIGHT_PER_FAILING_TARGET = 4
+"""To a target whose last attempt failed (refused, timed out, unreachable): a silent receiver holds no more slots."""
 
 
 def _summary_cursor(class_id: str, session_id: str) -> str:
@@ -81,6 +91,9 @@ class Dispatcher:
         self.retry_max_s = retry_max_s
         self.xapi = xapi
         self.started_ms = now_ms()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight_to: Tally[str] = Tally()
+        self._failing: set[str] = set()
 
     def backoff_s(self, attempt: int) -> float:
         return min(self.retry_max_s, self.retry_initial_s * 2 ** (attempt - 1))
@@ -88,6 +101,7 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         await self.outbox.ensure_group()
         await asyncio.gather(self._loop(stop, self._fan_out_turn), self._loop(stop, self._delivery_turn))
+        await asyncio.gather(*self._in_flight, return_exceptions=True)  # each delivery started gets its attempt recorded
         if await self.client.get(LEASE) == self.outbox.consumer:
             await self.client.delete(LEASE)  # the next replica need not wait for it to lapse
 
@@ -195,8 +209,29 @@ class Dispatcher:
 
     async def _delivery_turn(self) -> None:
         await self.outbox.move_due(now_ms())
-        batch = await self.outbox.claim(count=16, block_ms=1000)
-        await asyncio.gather(*(self._deliver(entry_id, message) for entry_id, message in batch))
+        free = IN_FLIGHT - len(self._in_flight)
+        if free <= 0:
+            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+            return
+        for entry_id, message in await self.outbox.claim(count=free, block_ms=1000):
+            limit = IN_FLIGHT_PER_FAILING_TARGET if message.target in self._failing else IN_FLIGHT // 2
+            if self._in_flight_to[message.target] >= limit:
+                # Tried again once one of those may have ended (one attempt's time limit), behind no other target.
+                await self.outbox.defer(entry_id, message, now_ms() + int(self.webhook_sender.timeout_s * 1000))
+                continue
+            self._in_flight_to[message.target] += 1
+            delivery = asyncio.create_task(self._deliver(entry_id, message))
+            self._in_flight.add(delivery)
+            delivery.add_done_callback(lambda done, target=message.target: self._delivery_done(done, target))
+
+    def _delivery_done(self, delivery: asyncio.Task[None], target: str) -> None:
+        self._in_flight.discard(delivery)
+        self._in_flight_to[target] -= 1
+        if not self._in_flight_to[target]:
+            del self._in_flight_to[target]
+        if not delivery.cancelled() and delivery.exception() is not None:
+            # What it was doing is still in Redis (its entry pending here), to be taken over and tried again.
+            log.error("outbox: delivery failed", exc_info=delivery.exception())
 
     async def _send(self, message: Message) -> SendResult | None:
         if message.target == XAPI_TARGET:
@@ -214,6 +249,7 @@ class Dispatcher:
             await self.outbox.drop(entry_id)
             ATTEMPTS.labels(kind, "dropped").inc()
             return
+        (self._failing.discard if result.ok else self._failing.add)(message.target)
         at = now_ms()
         attempt = Attempt(
             message_id=message.message_id, type=message.type, attempt=message.attempt, outcome="delivered",

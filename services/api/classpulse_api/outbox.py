@@ -95,6 +95,11 @@ _DROPPED = """
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 """
+_DEFERRED = """
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+"""
 _MOVE_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
 for _, message in ipairs(due) do
@@ -152,6 +157,10 @@ class Outbox:
             _RESCHEDULED, 3, QUEUE, RETRY, _log_key(message.target),
             GROUP, entry_id, due_ms, again.model_dump_json(), attempt.model_dump_json(), LOG_LENGTH,
         )
+
+    async def defer(self, entry_id: str, message: Message, due_ms: int) -> None:
+        """Back to the retry schedule untried (its target is busy here): no attempt counted, none logged."""
+        await self.client.eval(_DEFERRED, 2, QUEUE, RETRY, GROUP, entry_id, due_ms, message.model_dump_json())
 
     async def dead_letter(self, entry_id: str, message: Message, attempt: Attempt) -> None:
         record = json.dumps({"message": message.model_dump(), "last_attempt": attempt.model_dump()})

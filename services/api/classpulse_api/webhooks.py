@@ -130,6 +130,7 @@ class WebhookSender:
     def __init__(self, networks: Iterable[Network], schemes: Iterable[str], timeout_s: float) -> None:
         self.networks = list(networks)
         self.schemes = list(schemes)
+        self.timeout_s = timeout_s
         self.client = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, headers={"User-Agent": "ClassPulse-Webhooks/1"})
 
     def check(self, url: str) -> None:
