@@ -10,10 +10,10 @@ import pytest
 from classpulse_core.timeseries import EMOTION_METRICS, FACES, FRAMES
 from classpulse_reliability.drills import DrillResult
 from classpulse_reliability.isolated import COMPONENTS
-from classpulse_reliability.load import LoadPlan, LoadResult, Sample, histogram_quantiles
+from classpulse_reliability.load import MIB, LoadPlan, LoadResult, Sample, histogram_quantiles
 from classpulse_reliability.report import identical, table
 from classpulse_reliability.sections import kept_sections, markers, replace_section, wrap
-from classpulse_reliability.soak import memory_verdicts
+from classpulse_reliability.soak import memory_series, memory_verdicts
 
 pytestmark = pytest.mark.unit
 
@@ -87,3 +87,15 @@ def test_soak_memory_is_flat_within_a_tenth_of_its_level_after_warm_up():
     assert not leaking["kafka"].flat and abs(leaking["kafka"].worst_deviation - 0.11) < 1e-9
     assert all(v.flat for v in leaking.values() if v.process != "kafka")
 
+
+
+def test_the_soak_report_shows_every_process_memory_over_time_every_30_s_and_the_last_sample():
+    kafka_mib = [10, 50, 100, 104, 111, 95, 96, 97, 98]
+    result = _soak([mib * MIB for mib in kafka_mib], every_s=10.0)
+    header, _, *rows = memory_series(result, warm_up_s=20.0)
+    assert header == "| s | phase | detector lag | " + " | ".join(COMPONENTS) + " |"
+    cells = [row.strip("| ").split(" | ") for row in rows]
+    # Samples at 0..80 s: shown at 0, 30, 60 and 80 s (the last); the level is the minute after warm-up (20-80 s).
+    assert [(at, phase, kafka) for at, phase, _, kafka, *_ in cells] == [
+        ("0", "warm-up", "10"), ("30", "level", "104"), ("60", "level", "96"), ("80", "", "98"),
+    ]

@@ -47,6 +47,16 @@ class KafkaSettings(BaseSettings):
         "fetch_max_wait_ms",
     )
     fetch_max_wait_ms: int = Field(500, ge=0, description="CLASSPULSE_KAFKA_FETCH_MAX_WAIT_MS")
+    # What a consumer fetched is held in the process (the response, then each record's bytes) until its batches are
+    # processed, and the allocator keeps the memory once the peak is over: with 32 MiB a fetch, a detector stopped
+    # for 20 s (400 frames of 38 KB behind) came back 26 MiB larger for good (101 -> 128 MiB); with 4 MiB, 9 MiB;
+    # with 1 MiB it peaked 3 MiB higher and returned to where it was. 1 MiB is still 27 such frames a fetch, more
+    # than the detector's 16 a batch, and a larger message still comes, alone (test_consumer_fetch_bound.py).
+    fetch_max_bytes: int = Field(
+        1024 * 1024, ge=1024,
+        description="CLASSPULSE_KAFKA_FETCH_MAX_BYTES: most bytes a consumer fetches at a time (a larger message "
+        "still comes)",
+    )
 
     def client_options(self) -> dict[str, object]:
         """Connection options accepted by kafka-python's producer, consumer and admin client alike."""

@@ -61,8 +61,9 @@ def make_consumer(settings: KafkaSettings, group_id: str | None, topics: list[st
         "max_poll_records": 64,
         "fetch_min_bytes": settings.fetch_min_bytes,
         "fetch_max_wait_ms": settings.fetch_max_wait_ms,
-        "fetch_max_bytes": 32 * 1024 * 1024,
-        "max_partition_fetch_bytes": 16 * 1024 * 1024,
+        # Bounds the memory a consumer behind by many frames takes (KafkaSettings.fetch_max_bytes).
+        "fetch_max_bytes": settings.fetch_max_bytes,
+        "max_partition_fetch_bytes": settings.fetch_max_bytes,
         "max_poll_interval_ms": 300_000,
         # A member killed without leaving the group holds its partitions until its session times out: kafka-python's
         # default of 45 s stalled a stage for 45 s after a kill -9 and restart; 10 s does it in 10 (heartbeats come
