@@ -233,7 +233,7 @@ def run_faces_bench(
         detector = finders["room"]
         by_framing = {"generated": {}, "faces-wild": {}}
         if landmarked and hasattr(detector, "framing"):
-            faces, truths = (list(column) for column in zip(*landmarked))
+            faces, truths = (list(column) for column in zip(*landmarked, strict=True))
             by_framing["generated"] = _framed_accuracies(predict, detector, faces, truths)
         if (FACES_WILD / "labels.csv").is_file():
             row, by_framing["faces-wild"] = _wild_rows(detector, predict, _wild_photos(wild_sample, seed))

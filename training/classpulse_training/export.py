@@ -230,7 +230,7 @@ def export(
     write_warmup_requests(version_dir)
     histories = [read_json(m.files.history, []) for m in members]
     # One network: its epochs, as evaluate's learning curves read them; an ensemble: each member's, by run.
-    history = histories[0] if len(members) == 1 else {m.files.root.name: h for m, h in zip(members, histories)}
+    history = histories[0] if len(members) == 1 else {m.files.root.name: h for m, h in zip(members, histories, strict=True)}
     (version_dir / HISTORY_FILE).write_text(json.dumps(history) + "\n")
 
     # Final numbers come from the SavedModel's own signature: exactly what serving will compute.
