@@ -14,6 +14,8 @@ import logging
 from dataclasses import dataclass
 
 import redis
+from redis.commands.core import Script
+from redis.typing import EncodableT
 from prometheus_client import Counter
 
 from classpulse_ingest.settings import IngestSettings
@@ -82,7 +84,7 @@ class TokenBuckets:
         return self._decide(self._take_source, key, [source_id, SOURCE_WINDOW_MS, most])
 
     @staticmethod
-    def _decide(script, key: str, args: list[object]) -> Decision:
+    def _decide(script: Script, key: str, args: list[EncodableT]) -> Decision:
         try:
             allowed, wait_ms = script(keys=[key], args=args)
         except redis.RedisError as exc:
