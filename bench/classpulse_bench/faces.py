@@ -26,7 +26,7 @@ import numpy as np
 
 from classpulse_bench import machine
 from classpulse_bench.accuracy import matched_guesses
-from classpulse_bench.face_layouts import HALO_RATIO, paste_turned, background, families, family_frame
+from classpulse_bench.face_layouts import HALO_RATIO, background, families, family_frame, paste_turned
 from classpulse_bench.report import Section
 from classpulse_core.schemas import CameraKind
 

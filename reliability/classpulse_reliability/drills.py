@@ -36,11 +36,11 @@ from classpulse_reliability.scrape import messages_in
 from classpulse_reliability.workload import (
     Workload,
     class_totals,
-    sample_class_workload,
     end_offsets,
     predictions_of,
     read_topic,
     register_class,
+    sample_class_workload,
 )
 
 log = logging.getLogger(__name__)

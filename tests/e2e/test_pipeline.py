@@ -96,8 +96,8 @@ def test_timeseries_and_errors_through_the_api(demo_run, api):
 
 def test_redelivered_results_do_not_count_twice(demo_run, stack, api):
     """Replay the class's frame results from the predictions topic into the aggregator's writer: nothing changes."""
-    from kafka import KafkaConsumer
     import redis
+    from kafka import KafkaConsumer
 
     from classpulse_aggregator.writer import SeriesWriter, Written
     from classpulse_core.schemas import FrameResult

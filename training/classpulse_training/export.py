@@ -29,8 +29,8 @@ from .metrics import expected_calibration_error, fit_temperature, negative_log_l
 from .model import build_model, count_macs, ensemble_model
 from .model_card import write_model_card
 from .plots import save_all_learning_curves, save_confusion_matrix
-from .run_files import RunFiles, read_json
 from .quantification import write_quantification
+from .run_files import RunFiles, read_json
 from .serving import (
     FLOAT_SIGNATURE,
     SERVING_SIGNATURE,

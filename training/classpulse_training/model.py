@@ -11,7 +11,6 @@ import keras
 
 from .labels import IMAGE_SIDE, NUM_CLASSES
 
-
 HEADS = {"global_average": keras.layers.GlobalAveragePooling2D, "flatten": keras.layers.Flatten}
 
 

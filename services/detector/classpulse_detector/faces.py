@@ -14,7 +14,6 @@ from PIL import JpegImagePlugin, PngImagePlugin
 
 from classpulse_core.schemas import CROP_SIDE, MAX_FRAME_SIDE
 
-
 Box = tuple[int, int, int, int]
 """(x, y, width, height) in a frame's own pixels."""
 BoxT = TypeVar("BoxT", bound=Box)

@@ -14,9 +14,9 @@ import logging
 from dataclasses import dataclass
 
 import redis
+from prometheus_client import Counter
 from redis.commands.core import Script
 from redis.typing import EncodableT
-from prometheus_client import Counter
 
 from classpulse_ingest.settings import IngestSettings
 from classpulse_store.classkeys import quota_key

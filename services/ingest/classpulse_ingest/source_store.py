@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any, cast
 from dataclasses import dataclass
+from typing import Any, cast
 
 import redis
 
