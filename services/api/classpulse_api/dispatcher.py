@@ -23,6 +23,7 @@ Two loops:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections import Counter as Tally
@@ -227,7 +228,7 @@ class Dispatcher:
             self._in_flight_to[message.target] += 1
             delivery = asyncio.create_task(self._deliver(entry_id, message))
             self._in_flight.add(delivery)
-            delivery.add_done_callback(lambda done, target=message.target: self._delivery_done(done, target))
+            delivery.add_done_callback(functools.partial(self._delivery_done, target=message.target))
 
     def _delivery_done(self, delivery: asyncio.Task[None], target: str) -> None:
         self._in_flight.discard(delivery)
