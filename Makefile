@@ -9,6 +9,7 @@ CLASSES ?= 4
 STUDENTS ?= 6
 SECONDS ?= 120
 TOOLS_VENV := .cache/tools-venv
+TYPECHECK_VENV := .cache/typecheck-venv
 MODEL_RUN ?= emotion-v3
 
 .DEFAULT_GOAL := help
@@ -42,9 +43,6 @@ ingest: ## Publish one source into the running stack: make ingest CLASS=<id> SOU
 
 test: install bench-peers $(TOOLS_VENV)/bin/pip-audit ## Run every test: unit, integration, end-to-end, browser and fault drills against real local servers; the 30 slowest listed at the end
 	$(PYTHON) -m pytest --durations=30 $(PYTEST_ARGS)
-
-lint: ## Check what may import what: the import contracts of pyproject.toml (import-linter; a unit test runs them too)
-	lint-imports --no-cache
 
 test-unit: ## Run the fast unit tests only
 	$(PYTHON) -m pytest -m unit $(PYTEST_ARGS)
@@ -97,6 +95,20 @@ $(TOOLS_VENV)/bin/pip-audit: requirements-tools.txt
 	$(PYTHON) -m venv $(TOOLS_VENV)
 	$(TOOLS_VENV)/bin/pip install -q -r requirements-tools.txt
 	touch $@
+
+# mypy runs in an environment of its own that also sees the project's installed packages (a .pth file naming the
+# site-packages of $(PYTHON)): it reads stub packages and runs its pydantic plugin from the environment it runs in.
+$(TYPECHECK_VENV)/bin/mypy: requirements-typecheck.txt
+	$(PYTHON) -m venv $(TYPECHECK_VENV)
+	$(PYTHON) -c 'import site; print("\n".join(dict.fromkeys(site.getsitepackages())))' \
+		> "$$($(TYPECHECK_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/classpulse-project.pth"
+	$(TYPECHECK_VENV)/bin/pip install -q -r requirements-typecheck.txt
+	touch $@
+
+lint: $(TOOLS_VENV)/bin/pip-audit $(TYPECHECK_VENV)/bin/mypy ## ruff, mypy (strict on services/) and what may import what (import-linter); needs `make install`
+	$(TOOLS_VENV)/bin/ruff check .
+	$(TYPECHECK_VENV)/bin/mypy
+	lint-imports --no-cache
 
 client: $(TOOLS_VENV)/bin/pip-audit ## Regenerate the Python client (clients/python/) from the API's OpenAPI document
 	$(PYTHON) -m classpulse_api.openapi_document --out clients/python/openapi.json

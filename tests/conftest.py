@@ -25,11 +25,10 @@ from joserfc import jwt
 from joserfc.jwk import OKPKey
 from kafka import KafkaAdminClient
 
-from classpulse_web.auth import new_key
-
 from classpulse_devstack.config import DevstackConfig
 from classpulse_devstack.kafka_topics import kafka_admin as open_kafka_admin
 from classpulse_devstack.stack import Stack
+from classpulse_web.auth import new_key
 
 
 @pytest.fixture(scope="session")

@@ -55,7 +55,7 @@ def rendered(text: str, results: Path = RESULTS) -> str:
         pattern = re.compile(rf"(<!-- {region}:start -->\n).*?(\n<!-- {region}:end -->)", re.DOTALL)
         if not pattern.search(text):
             raise ValueError(f"{DOCUMENT.name} has no <!-- {region}:start/end --> markers")
-        text = pattern.sub(lambda match: match[1] + tables + match[2], text)
+        text = pattern.sub(lambda match, tables=tables: match[1] + tables + match[2], text)
     return text
 
 

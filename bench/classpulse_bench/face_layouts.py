@@ -195,5 +195,6 @@ def family_frame(family: str, number: int, rng: random.Random, pick: FacePicker)
             PlacedFace(tuple(round(v * scale) for v in face.box), face.index) for face in frame.faces
         ], frame.camera_kind)
     ok, jpeg = cv2.imencode(".jpg", frame.gray, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    assert ok
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
     return LayoutFrame(cv2.imdecode(jpeg, cv2.IMREAD_GRAYSCALE), frame.faces, frame.camera_kind)

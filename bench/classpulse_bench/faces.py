@@ -26,7 +26,7 @@ import numpy as np
 
 from classpulse_bench import machine
 from classpulse_bench.accuracy import matched_guesses
-from classpulse_bench.face_layouts import HALO_RATIO, paste_turned, background, families, family_frame
+from classpulse_bench.face_layouts import HALO_RATIO, background, families, family_frame, paste_turned
 from classpulse_bench.report import Section
 from classpulse_core.schemas import CameraKind
 
@@ -233,7 +233,7 @@ def run_faces_bench(
         detector = finders["room"]
         by_framing = {"generated": {}, "faces-wild": {}}
         if landmarked and hasattr(detector, "framing"):
-            faces, truths = (list(column) for column in zip(*landmarked))
+            faces, truths = (list(column) for column in zip(*landmarked, strict=True))
             by_framing["generated"] = _framed_accuracies(predict, detector, faces, truths)
         if (FACES_WILD / "labels.csv").is_file():
             row, by_framing["faces-wild"] = _wild_rows(detector, predict, _wild_photos(wild_sample, seed))

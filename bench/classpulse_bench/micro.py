@@ -135,14 +135,16 @@ def serialisation_figures(messages: dict[str, bytes], repeat: int = 200) -> dict
     for kind, payload in messages.items():
         row = {
             "bytes": len(payload),
-            "decode_us": _per_call_us(lambda: SCHEMAS[kind].decode(payload), repeat),
+            "decode_us": _per_call_us(lambda kind=kind, payload=payload: SCHEMAS[kind].decode(payload), repeat),
         }
         for level in (9, 1):
             compressed = zlib.compress(payload, level)
             row[f"gzip{level}_ratio"] = round(len(payload) / len(compressed), 2)
-            row[f"gzip{level}_us"] = _per_call_us(lambda: zlib.compress(payload, level), max(5, repeat // 10))
-        row["crc32c_python_us"] = _per_call_us(lambda: crc32c_python(payload), 3)
-        row["crc32c_c_us"] = _per_call_us(lambda: crc32c_c(payload), repeat) if crc32c_c else None
+            row[f"gzip{level}_us"] = _per_call_us(
+                lambda payload=payload, level=level: zlib.compress(payload, level), max(5, repeat // 10)
+            )
+        row["crc32c_python_us"] = _per_call_us(lambda payload=payload: crc32c_python(payload), 3)
+        row["crc32c_c_us"] = _per_call_us(lambda payload=payload: crc32c_c(payload), repeat) if crc32c_c else None
         figures[kind] = row
     return figures
 

@@ -62,7 +62,9 @@ def moving_faces_video(faces: Sequence[np.ndarray], frames: int = 24, seed: int 
     for n in range(frames):
         canvas = backdrop.copy()
         placed, tilts = {}, {}
-        for role, face, where in zip(("walker", "roller", "leaver"), faces, (_walker(n), _roller(n), _leaver(n))):
+        # The first three faces play the three roles; the others are not used.
+        roles = zip(("walker", "roller", "leaver"), faces, (_walker(n), _roller(n), _leaver(n)), strict=False)
+        for role, face, where in roles:
             if where is None:
                 continue
             x, y, tilt = where

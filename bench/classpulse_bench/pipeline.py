@@ -88,7 +88,7 @@ class Pipeline:
         for name in self.instances[stage]:
             try:
                 total = total + Scrape.fetch(self.stack.url(name))
-            except Exception:  # noqa: BLE001 - not running (drains stop stages), or not serving yet
+            except Exception:  # noqa: BLE001, S112 - not running (drains stop stages), or not serving yet
                 continue
         return total
 

@@ -37,7 +37,7 @@ def _run(detector, method: str, video, repeats: int) -> dict:
         started = time.process_time()
         found = [tracker.detect(source, n + 1, n * FRAME_INTERVAL_MS, frame.gray) for n, frame in enumerate(video)]
         cpu.append((time.process_time() - started) * 1000 / len(video))
-    errors = [roll_error_deg(frame, box) for boxes, frame in zip(found, video) for box in boxes]
+    errors = [roll_error_deg(frame, box) for boxes, frame in zip(found, video, strict=True) for box in boxes]
     errors = [error for error in errors if error is not None]
     return {
         "cpu_ms_per_frame": round(min(cpu), 2),

@@ -210,7 +210,7 @@ def check_lesson(api: httpx.Client, class_id: str, lesson: WebcamLesson, sent: S
         buckets.append(BucketCheck(offset, lesson.on_camera(offset + BUCKET_S / 2), point["presence"] if point else None))
     phases = []
     phase_s = lesson.seconds / len(lesson.phases)
-    for phase, dominant in enumerate(lesson.phases):
+    for phase in range(len(lesson.phases)):
         window = {"from": sent.start_ms + int(phase * phase_s * 1000), "to": sent.start_ms + int((phase + 1) * phase_s * 1000) - 1}
         seen = api.get(f"/v1/classes/{class_id}/summary", params=window).json()
         shares = sent.shares(phase, lesson)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from classpulse_devstack import processes, probes
+from classpulse_devstack import probes, processes
 from classpulse_devstack.components import Component, registry
 from classpulse_devstack.config import DevstackConfig
 

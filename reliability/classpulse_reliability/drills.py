@@ -36,11 +36,11 @@ from classpulse_reliability.scrape import messages_in
 from classpulse_reliability.workload import (
     Workload,
     class_totals,
-    sample_class_workload,
     end_offsets,
     predictions_of,
     read_topic,
     register_class,
+    sample_class_workload,
 )
 
 log = logging.getLogger(__name__)
@@ -98,12 +98,14 @@ class Publisher:
             )
 
     def kill(self) -> None:
-        assert self.process is not None
+        if self.process is None:
+            raise RuntimeError("the replay publisher was never started")
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
 
     def wait(self, timeout_s: float) -> None:
-        assert self.process is not None
+        if self.process is None:
+            raise RuntimeError("the replay publisher was never started")
         if self.process.wait(timeout=timeout_s) != 0:
             raise RuntimeError(f"replay publisher exited {self.process.returncode}; see {self.log_path}")
 
@@ -134,7 +136,7 @@ class FrameCounter:
         while not self._stop.wait(POLL_S):
             try:
                 counted = sum(self._count(key) for key in self._keys)
-            except Exception:  # noqa: BLE001 - Redis may be the thing a drill restarts: no sample this turn
+            except Exception:  # noqa: BLE001, S112 - Redis may be the thing a drill restarts: no sample this turn
                 continue
             self.timeline.append((time.monotonic(), counted))
 

@@ -42,7 +42,7 @@ PORTS_PER_OFFSET = (
     # The services, their replicas (+100, +200) and the copies tests start beside them (+300).
     + tuple(port + extra for port in SERVICE_PORTS.values() for extra in (0, 100, 200, 300))
 )
-LOCK_DIR = Path("/tmp")
+LOCK_DIR = Path("/tmp")  # noqa: S108 - fixed, not $TMPDIR: every worktree's drills must see one another's locks
 STOP_WAIT_S = 15.0
 
 

@@ -13,6 +13,7 @@ histogram gives the end-to-end percentiles.
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import random
 import threading
@@ -252,7 +253,7 @@ def _throughput(samples: list[Sample], stage: str) -> tuple[float, float]:
     """(mean, peak) messages per second consumed by `stage` over the run."""
     rates = [
         (later.messages_in[stage] - earlier.messages_in[stage]) / (later.at_s - earlier.at_s)
-        for earlier, later in zip(samples, samples[1:])
+        for earlier, later in itertools.pairwise(samples)
     ]
     span = samples[-1].at_s - samples[0].at_s
     mean = (samples[-1].messages_in[stage] - samples[0].messages_in[stage]) / span if span else 0.0

@@ -13,7 +13,6 @@ import pytest
 from cdp import CHROMIUM, STUDENT_SNAPSHOT_INTERVAL_S, Chromium
 from local_servers import free_port, wait_until_up
 
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -26,7 +26,6 @@ from joserfc.jwk import RSAKey
 from cdp import Chromium
 from local_servers import free_port, wait_until_up
 
-
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,6 +16,7 @@ import httpx
 import numpy as np
 import pytest
 import redis.asyncio as aioredis
+from kafka import KafkaConsumer, TopicPartition
 
 from cdp import CHROMIUM, STUDENT_SNAPSHOT_INTERVAL_S, Chromium
 from classpulse_core.schemas import Frame
@@ -24,7 +25,6 @@ from classpulse_demo.sample_class import generate_sample_class
 from classpulse_store.registry import ClassRecord, class_key
 from classpulse_web.auth import Role, new_key
 from classpulse_web.keystore import KeyStore
-from kafka import KafkaConsumer, TopicPartition
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

@@ -58,7 +58,7 @@ def test_every_frame_of_a_users_own_video_is_counted(case, tmp_path, stack):
     class_id = f"own-video-{uuid.uuid4().hex[:8]}"
     done = subprocess.run(
         [sys.executable, "-m", "classpulse_demo.run", "--video", str(video), "--class", class_id, "--timeout", "240", *case["options"]],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600,
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])

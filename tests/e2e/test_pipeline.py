@@ -38,7 +38,7 @@ def demo_run(stack, sample_class):
     class_id = f"e2e-{uuid.uuid4().hex[:8]}"
     done = subprocess.run(
         [sys.executable, "-m", "classpulse_demo.run", "--video", str(sample_class), "--class", class_id, "--timeout", "240"],
-        cwd=REPO_ROOT, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO_ROOT, check=True, capture_output=True, text=True,
     )
     labels = json.loads(sample_class.with_suffix(".labels.json").read_text())
     return json.loads(done.stdout.strip().splitlines()[-1]), labels, done.stderr
@@ -96,8 +96,8 @@ def test_timeseries_and_errors_through_the_api(demo_run, api):
 
 def test_redelivered_results_do_not_count_twice(demo_run, stack, api):
     """Replay the class's frame results from the predictions topic into the aggregator's writer: nothing changes."""
-    from kafka import KafkaConsumer
     import redis
+    from kafka import KafkaConsumer
 
     from classpulse_aggregator.writer import SeriesWriter, Written
     from classpulse_core.schemas import FrameResult

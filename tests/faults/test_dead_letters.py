@@ -68,7 +68,7 @@ def test_malformed_messages_are_dead_lettered_and_the_partition_keeps_flowing(
     producer.send(topic, key=valid.key, value=valid.encode())
     producer.flush(timeout=30)
     producer.close()
-    origins = {(meta.partition, meta.offset): (label, value) for (label, value), meta in zip(cases, (f.get() for f in sent))}
+    origins = {(meta.partition, meta.offset): (label, value) for (label, value), meta in zip(cases, (f.get() for f in sent), strict=True)}
 
     letters = _wait_for_letters(bootstrap, dead_letter_topic, letters_before, topic, set(origins))
     # The valid message behind the malformed ones, in the same partition, went all the way to Redis.

@@ -1,7 +1,6 @@
 """Aggregator writes and API reads against the real Redis Stack: counts exact, redelivery ignored, compactions right."""
 
 import time
-
 from contextlib import asynccontextmanager
 
 import httpx

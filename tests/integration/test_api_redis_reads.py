@@ -21,7 +21,6 @@ from classpulse_api.app import create_app
 from classpulse_api.settings import ApiSettings
 from classpulse_core.schemas import FrameResult
 from classpulse_core.settings import StorageSettings
-from classpulse_store.registry import ClassRecord, class_key
 from classpulse_web.auth import new_key
 
 pytestmark = pytest.mark.integration

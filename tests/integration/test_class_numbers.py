@@ -203,7 +203,7 @@ async def test_shares_come_back_corrected_for_the_models_errors_beside_the_raw_m
         ])
         series = (await client.get(f"/v1/classes/{class_id}/timeseries", params={"from": start, "to": start + 19_999})).json()
         first, second = series["points"]
-        assert first["emotions_raw"] == pytest.approx(dict(zip(EMOTIONS, neutral)), abs=1e-5)  # sent as float32
+        assert first["emotions_raw"] == pytest.approx(dict(zip(EMOTIONS, neutral, strict=True)), abs=1e-5)  # sent as float32
         assert first["emotions_raw"]["neutral"] < 0.6
         assert first["emotions"]["neutral"] == pytest.approx(1.0, abs=1e-3)
         assert second["emotions"]["happy"] == pytest.approx(1.0, abs=1e-3) and second["emotions_raw"]["happy"] < 0.8
@@ -212,7 +212,7 @@ async def test_shares_come_back_corrected_for_the_models_errors_beside_the_raw_m
         assert second["mood_index"] == pytest.approx(1.0, abs=1e-3)
         summary = (await client.get(f"/v1/classes/{class_id}/summary", params={"from": start, "to": start + 19_999, "phases": 2})).json()
         assert (summary["emotions"]["neutral"], summary["emotions"]["happy"]) == pytest.approx((0.5, 0.5), abs=1e-3)
-        assert summary["emotions_raw"] == pytest.approx({name: (a + b) / 2 for name, a, b in zip(EMOTIONS, neutral, happy)}, abs=1e-5)
+        assert summary["emotions_raw"] == pytest.approx({name: (a + b) / 2 for name, a, b in zip(EMOTIONS, neutral, happy, strict=True)}, abs=1e-5)
         assert [phase["dominant_emotion"] for phase in summary["phases"]] == ["neutral", "happy"]
         live = (await client.get(f"/v1/classes/{class_id}/live", params={"window": 3600})).json()
         assert live["emotions"] == pytest.approx(summary["emotions"], abs=1e-6)

@@ -4,6 +4,7 @@ back, an RTSP stream, a webcam index; and every way a source can fail, each with
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -84,10 +85,10 @@ def test_video_files_are_sampled_at_the_requested_rate(tmp_path, kafka_bootstrap
     assert {f.class_id for f in frames} == {class_id} and {f.session_id for f in frames} == {"lesson-1"}
     assert {f.source_id for f in frames} == {status.source_id} and status.source_id.startswith("file-")
     assert [f.frame_id for f in frames] == [f"{status.source_id}:{n}" for n in range(5)]
-    assert [b.captured_at_ms - a.captured_at_ms for a, b in zip(frames, frames[1:])] == [400] * 4
+    assert [b.captured_at_ms - a.captured_at_ms for a, b in itertools.pairwise(frames)] == [400] * 4
     decoded = [decode(f.jpeg) for f in frames]
     expected = [numbered_image(n) for n in (0, 4, 8, 12, 16)]
-    assert all(abs(float(d.mean()) - float(e.mean())) < 4 for d, e in zip(decoded, expected))
+    assert all(abs(float(d.mean()) - float(e.mean())) < 4 for d, e in zip(decoded, expected, strict=True))
 
 
 def test_a_recording_at_its_own_pace_takes_its_own_time(tmp_path, kafka_bootstrap, topic, pipeline_for, make_class):
@@ -248,7 +249,7 @@ def test_an_rtsp_stream_is_sampled_with_its_own_timestamps(kafka_bootstrap, topi
         server.stop()
     frames = read_frames(kafka_bootstrap, topic)
     assert runner.status().kind == "stream" and len(frames) >= 10
-    gaps = [b.captured_at_ms - a.captured_at_ms for a, b in zip(frames, frames[1:])]
+    gaps = [b.captured_at_ms - a.captured_at_ms for a, b in itertools.pairwise(frames)]
     # Every other frame of a 10 frames/s stream: 200 ms apart on the stream's clock, give or take its jitter.
     assert 150 <= sorted(gaps)[len(gaps) // 2] <= 250, gaps
     assert all(f.captured_at_ms <= f.published_at_ms for f in frames)

@@ -303,7 +303,7 @@ async def test_every_bad_upload_is_refused_with_its_reason_and_good_frames_keep_
         unknown_class = await post(client, "no-such-class", ADMIN_KEY, FRAME)
         no_key = await client.post(f"/v1/classes/{class_id}/frames", content=FRAME, headers={"Content-Type": "image/jpeg"})
         last_good = await post(client, class_id, ADMIN_KEY, FRAME)
-    for name, _body, _ctype, status, reason, words in BAD_UPLOADS:
+    for name, _body, _ctype, status, _reason, words in BAD_UPLOADS:
         answer = answers[name]
         assert answer.status_code == status, (name, answer.text)
         assert words in answer.json()["error"]["message"], (name, answer.text)

@@ -18,7 +18,6 @@ from classpulse_api.app import create_app
 from classpulse_api.settings import ApiSettings
 from classpulse_web.auth import new_key
 
-
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 ADMIN_KEY = new_key()[1]

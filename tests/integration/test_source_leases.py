@@ -13,8 +13,8 @@ import redis
 from classpulse_ingest.source_store import (
     ALL_KEY,
     FINISHED_KEY,
-    UNFINISHED_KEY,
     LEASE_SAFETY,
+    UNFINISHED_KEY,
     Lease,
     SourceStore,
     lease_key,

@@ -12,10 +12,9 @@ import jsonschema
 import pytest
 import yaml
 
-from deploy_support import COMPOSE_FILE, K8S, REPO, SERVICES, compose, dockerfile, objects_of, render
-
 from classpulse_devstack.config import DevstackConfig
 from classpulse_devstack.kafka_topics import pipeline_topics
+from deploy_support import COMPOSE_FILE, K8S, REPO, SERVICES, compose, dockerfile, objects_of, render
 
 pytestmark = pytest.mark.unit
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import importlib.metadata
 import itertools
 import re
-from fnmatch import fnmatch
 import subprocess
 import sys
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest

@@ -159,7 +159,7 @@ def test_prod_kafka_clients_authenticate_as_their_own_users() -> None:
     objects = render("prod")
     users = {user["metadata"]["name"]: user for user in objects_of(objects, "KafkaUser")}
     listeners = named(objects, "Kafka", "classpulse")["spec"]["kafka"]["listeners"]
-    assert [(l["tls"], l["authentication"]["type"]) for l in listeners] == [(True, "scram-sha-512")]
+    assert [(listener["tls"], listener["authentication"]["type"]) for listener in listeners] == [(True, "scram-sha-512")]
     for stage, topic_field in STAGE_INPUT_TOPIC.items():
         deployment = named(objects, "Deployment", stage)
         env = container_env(objects, containers(deployment)[0])

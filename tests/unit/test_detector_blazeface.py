@@ -147,7 +147,7 @@ def test_a_tracked_face_keeps_its_landmarks(detector, fer_faces):
     shifted = cv2.warpAffine(frame, np.float32([[1, 0, 8], [0, 1, -6]]), frame.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
     again = tracker.detect(("c", "s"), 2, 100, shifted)
     assert tracker.stats.full_scans == 1 and len(again) == len(first) >= 1
-    for before, after in zip(first, again):
+    for before, after in zip(first, again, strict=True):
         assert np.abs(landmarks_of(after) - landmarks_of(before) - [8, -6]).max() <= 4
 
 

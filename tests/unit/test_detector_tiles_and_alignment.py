@@ -4,6 +4,7 @@ promise; and detections of one face from neighbouring tiles or pyramid levels me
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import cv2
@@ -93,7 +94,7 @@ def test_tiles_cover_the_frame_with_the_promised_overlap(size, side):
             assert starts == [0]
         else:
             assert starts[-1] + side == length  # the last tile ends at the edge
-            assert all(b - a <= side * (1 - TILE_OVERLAP) + 1 for a, b in zip(starts, starts[1:]))
+            assert all(b - a <= side * (1 - TILE_OVERLAP) + 1 for a, b in itertools.pairwise(starts))
 
 
 def test_a_fixed_size_network_runs_on_tiles_and_a_resizable_one_on_the_whole_region():

@@ -39,7 +39,7 @@ def _shifted(gray: np.ndarray, dx: int, dy: int) -> np.ndarray:
 
 
 def _close(a, b, tolerance: int = 3) -> bool:
-    return len(a) == len(b) and all(abs(p - q) <= tolerance for box_a, box_b in zip(a, b) for p, q in zip(box_a, box_b))
+    return len(a) == len(b) and all(abs(p - q) <= tolerance for box_a, box_b in zip(a, b, strict=True) for p, q in zip(box_a, box_b, strict=True))
 
 
 def test_a_still_class_is_tracked_between_full_scans_with_the_full_scans_boxes(frames, detector):

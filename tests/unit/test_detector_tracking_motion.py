@@ -52,7 +52,7 @@ def _follow(tracker: TrackingDetector, video) -> tuple[list[list], list[dict[str
     for n, frame in enumerate(video):
         boxes = tracker.detect(SOURCE, n + 1, n * FRAME_MS, frame.gray)
         found.append(boxes)
-        numbers.append({drawn_face(frame, box): number for box, number in zip(boxes, tracker.track_ids(SOURCE))})
+        numbers.append({drawn_face(frame, box): number for box, number in zip(boxes, tracker.track_ids(SOURCE), strict=True)})
     return found, numbers
 
 
@@ -69,7 +69,7 @@ def _check_leaver(numbers: list[dict[str, int]]) -> None:
 def test_blazeface_counts_every_frame_right_and_keeps_following_the_faces_that_move(video, blazeface, follow):
     tracker = TrackingDetector(blazeface, NEVER_MS, follow=follow)
     found, numbers = _follow(tracker, video)
-    wrong = [n for n, (frame, boxes) in enumerate(zip(video, found)) if not counted_right(frame, boxes)]
+    wrong = [n for n, (frame, boxes) in enumerate(zip(video, found, strict=True)) if not counted_right(frame, boxes)]
     assert wrong == []
     # The walker (40 px a frame) and the roller stay one track each, from the first frame to the last.
     for role in ("walker", "roller"):
@@ -83,7 +83,7 @@ def test_haar_follows_the_faces_it_found_by_template_and_counts_nothing_else(vid
     it once found is followed through the roll and the walk, and a face that left is not counted while away."""
     tracker = TrackingDetector(haar, NEVER_MS, follow="template")
     found, numbers = _follow(tracker, video)
-    assert all(drawn_face(frame, box) is not None for frame, boxes in zip(video, found) for box in boxes)
+    assert all(drawn_face(frame, box) is not None for frame, boxes in zip(video, found, strict=True) for box in boxes)
     assert all("walker" in frame for frame in numbers) and len({frame["walker"] for frame in numbers}) == 1
     assert all("leaver" not in numbers[n] for n in AWAY_FRAMES)
     full_scan_counts = sum(len(haar.detect(frame.gray)) for frame in video)

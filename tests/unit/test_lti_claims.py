@@ -23,7 +23,6 @@ from classpulse_api.lti import (
     is_learner,
 )
 
-
 pytestmark = pytest.mark.unit
 
 ISSUER = "https://moodle.example.org"

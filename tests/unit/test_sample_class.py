@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import json
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def test_phases_cover_every_frame_once(sample):
     phases = labels["phases"]
     assert [phase["dominant_emotion"] for phase in phases] == ["neutral", "happy", "surprise", "sad"]
     assert phases[0]["start_frame"] == 0 and phases[-1]["end_frame"] == labels["frames"]
-    for before, after in zip(phases, phases[1:]):
+    for before, after in itertools.pairwise(phases):
         assert before["end_frame"] == after["start_frame"]
         assert before["end_s"] == after["start_s"] == after["start_frame"] / labels["fps"]
 
@@ -125,7 +126,7 @@ def test_away_students_have_no_face_in_labels_or_video(sample):
     assert empty, "the class must have a stretch with nobody on camera"
     nobody = frames[empty[0]].astype(np.int16)
     layout = plan_gallery(labels["width"], labels["height"], labels["students"])
-    for entry, frame in zip(labels["per_frame"], frames):
+    for entry, frame in zip(labels["per_frame"], frames, strict=True):
         present = {face["student"] for face in entry["faces"]}
         for student in range(1, labels["students"] + 1):
             box = layout.face_box(student - 1)

@@ -41,9 +41,9 @@ def _batch_statistics_mode(model: keras.Model):
             dropout.rate = 0.0
         yield norms
     finally:
-        for norm, momentum in zip(norms, momenta):
+        for norm, momentum in zip(norms, momenta, strict=True):
             norm.momentum = momentum
-        for dropout, rate in zip(dropouts, rates):
+        for dropout, rate in zip(dropouts, rates, strict=True):
             dropout.rate = rate
 
 
@@ -64,10 +64,10 @@ def reestimate_batchnorm(model: keras.Model, images: np.ndarray, *, mirrors: boo
             for batch in (faces, tf.reverse(faces, axis=[2])) if mirrors else (faces,):
                 model(batch, training=True)
                 weights.append(int(batch.shape[0]))
-                for norm, statistics in zip(norms, batch_statistics):
+                for norm, statistics in zip(norms, batch_statistics, strict=True):
                     statistics.append((norm.moving_mean.numpy(), norm.moving_variance.numpy()))
         share = np.asarray(weights, np.float64) / sum(weights)
-        for norm, statistics in zip(norms, batch_statistics):
+        for norm, statistics in zip(norms, batch_statistics, strict=True):
             means = np.stack([mean for mean, _ in statistics]).astype(np.float64)
             variances = np.stack([variance for _, variance in statistics]).astype(np.float64)
             mean = share @ means

@@ -104,7 +104,7 @@ def plot_samples(data: FerData, path: Path, rng: np.random.Generator) -> Path:
 
 def plot_mean_faces(data: FerData, path: Path) -> Path:
     fig, axes = plt.subplots(1, len(EMOTIONS), figsize=(len(EMOTIONS) * 1.1, 1.5))
-    for e, (emotion, ax) in enumerate(zip(EMOTIONS, axes)):
+    for e, (emotion, ax) in enumerate(zip(EMOTIONS, axes, strict=True)):
         faces = data.images[data.labels == e]
         if len(faces):
             _face(ax, faces.mean(axis=0), f"{emotion}\n(n={len(faces)})")
@@ -154,7 +154,7 @@ def plot_duplicate_examples(data: FerData, groups: list[np.ndarray], path: Path)
 def plot_near_blank_examples(data: FerData, rows: np.ndarray, path: Path) -> Path:
     shown = rows[:EXAMPLES_SHOWN]
     fig, axes = plt.subplots(1, max(len(shown), 1), figsize=(max(len(shown), 1) * 1.3, 1.8), squeeze=False)
-    for ax, row in zip(axes[0], shown):
+    for ax, row in zip(axes[0], shown, strict=False):  # one empty axis when no image is shown
         _face(ax, data.images[row], f"{_describe(data, row)}\nstd {data.images[row].std():.1f}")
     if not len(shown):
         _note(axes[0][0], "no near-blank images")

@@ -36,7 +36,7 @@ def _groups_of_equal_keys(keys: list[bytes]) -> list[np.ndarray]:
 
 def exact_duplicate_groups(images: np.ndarray) -> list[np.ndarray]:
     """Row indices of images whose 2,304 pixels are byte-for-byte identical (groups of 2 or more)."""
-    return _groups_of_equal_keys([hashlib.sha1(image.tobytes()).digest() for image in images])
+    return _groups_of_equal_keys([hashlib.sha1(image.tobytes(), usedforsecurity=False).digest() for image in images])
 
 
 def average_hashes(images: np.ndarray) -> list[bytes]:
@@ -66,7 +66,7 @@ def near_duplicate_groups(
             close = diffs < max_mean_abs_diff
             if close.sum() > 1:
                 groups.append(np.array(remaining)[close])
-            remaining = [i for i, c in zip(remaining, close) if not c]
+            remaining = [i for i, c in zip(remaining, close, strict=True) if not c]
     return groups
 
 

@@ -29,8 +29,8 @@ from .metrics import expected_calibration_error, fit_temperature, negative_log_l
 from .model import build_model, count_macs, ensemble_model
 from .model_card import write_model_card
 from .plots import save_all_learning_curves, save_confusion_matrix
-from .run_files import RunFiles, read_json
 from .quantification import write_quantification
+from .run_files import RunFiles, read_json
 from .serving import (
     FLOAT_SIGNATURE,
     SERVING_SIGNATURE,
@@ -230,7 +230,7 @@ def export(
     write_warmup_requests(version_dir)
     histories = [read_json(m.files.history, []) for m in members]
     # One network: its epochs, as evaluate's learning curves read them; an ensemble: each member's, by run.
-    history = histories[0] if len(members) == 1 else {m.files.root.name: h for m, h in zip(members, histories)}
+    history = histories[0] if len(members) == 1 else {m.files.root.name: h for m, h in zip(members, histories, strict=True)}
     (version_dir / HISTORY_FILE).write_text(json.dumps(history) + "\n")
 
     # Final numbers come from the SavedModel's own signature: exactly what serving will compute.

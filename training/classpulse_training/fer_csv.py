@@ -180,6 +180,6 @@ def write_fer_csv(path: str | Path, images: np.ndarray, labels: np.ndarray, usag
     with opener(path, "wt", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(EXPECTED_COLUMNS)
-        for image, label, split in zip(images, labels, usage):
+        for image, label, split in zip(images, labels, usage, strict=True):
             writer.writerow([int(label), " ".join(map(str, image.reshape(-1).tolist())), split])
     return path

@@ -11,7 +11,6 @@ import keras
 
 from .labels import IMAGE_SIDE, NUM_CLASSES
 
-
 HEADS = {"global_average": keras.layers.GlobalAveragePooling2D, "flatten": keras.layers.Flatten}
 
 
@@ -48,7 +47,7 @@ def build_model(config: ModelConfig) -> keras.Model:
     inputs = keras.Input((IMAGE_SIDE, IMAGE_SIDE, 1), dtype="float32", name="faces")
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(inputs)
     last_stage = len(config.widths) - 1
-    for stage, (width, convs) in enumerate(zip(config.widths, config.convs_per_stage)):
+    for stage, (width, convs) in enumerate(zip(config.widths, config.convs_per_stage, strict=True)):
         for i in range(convs):
             x = _conv_bn_relu(x, width, f"s{stage}_{i}", config.weight_decay)
         if stage != last_stage:

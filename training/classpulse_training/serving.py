@@ -22,7 +22,7 @@ from .labels import IMAGE_SIDE
 SERVING_SIGNATURE = "serving_default"
 NAMED_SIGNATURE = "emotion"  # same function as serving_default, under the model's own name
 FLOAT_SIGNATURE = "emotion_float"
-SINGLE_PASS_SIGNATURE = "emotion_single_pass"
+SINGLE_PASS_SIGNATURE = "emotion_single_pass"  # noqa: S105 - a signature name: one pass of the network
 """uint8 faces, one pass of the network (no flip averaging), its own fitted temperature: half the compute of the
 default signature for a point or so of accuracy, for deployments that count cost per student first
 (CLASSPULSE_MODEL_SIGNATURE)."""

@@ -38,7 +38,7 @@ def _shape_fits(expected: tensor_shape_pb2.TensorShapeProto, actual: tensor_shap
         return True
     if len(expected.dim) != len(actual.dim):
         return False
-    return all(want.size < 0 or want.size == got.size for want, got in zip(expected.dim, actual.dim))
+    return all(want.size < 0 or want.size == got.size for want, got in zip(expected.dim, actual.dim, strict=True))
 
 
 def _check_input_keys(signature: meta_graph_pb2.SignatureDef, sent: set[str]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from classpulse_aggregator.alerts import AlertEvaluator
 from classpulse_aggregator.settings import AggregatorSettings
 from classpulse_aggregator.stage import STAGE, AggregateResults

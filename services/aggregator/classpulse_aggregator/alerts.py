@@ -9,7 +9,7 @@ API's live stream reads.
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Literal, cast
 
 import redis
 from pydantic import BaseModel, Field
@@ -18,6 +18,7 @@ from classpulse_core import indices
 from classpulse_core.alerts import EVENTS_MAXLEN, AlertEvent, events_key
 from classpulse_core.timeseries import RAW_RESOLUTION, parse_mrange
 from classpulse_store.classkeys import alert_state_key
+from classpulse_store.redis_clients import redis_fields
 from classpulse_store.registry import ClassDirectory, ClassRecord
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class AlertEvaluator:
 
     def _evaluate(self, record: ClassRecord, at_ms: int) -> list[AlertEvent]:
         values = self.current_indices(record, at_ms)
-        state = self.client.hgetall(alert_state_key(record.class_id))
+        state = cast(dict[bytes, bytes], self.client.hgetall(alert_state_key(record.class_id)))  # not decoded
         events = []
         for rule in self.rules:
             value = values[rule.index]
@@ -108,7 +109,7 @@ class AlertEvaluator:
 
     def _record(self, class_id: str, kind: str, rule: AlertRule, value: float | None, at_ms: int) -> AlertEvent:
         event = AlertEvent(class_id=class_id, kind=kind, index=rule.index, value=value, threshold=rule.threshold, t=at_ms)
-        event_id = self.client.xadd(events_key(class_id), event.to_fields(), maxlen=EVENTS_MAXLEN, approximate=True)
+        event_id = self.client.xadd(events_key(class_id), redis_fields(event.to_fields()), maxlen=EVENTS_MAXLEN, approximate=True)
         log.info("alert %s", kind, extra={"class_id": class_id, "rule": rule.name, "value": value})
         return event.model_copy(update={"event_id": event_id.decode() if isinstance(event_id, bytes) else event_id})
 

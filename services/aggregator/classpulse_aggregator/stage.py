@@ -65,7 +65,7 @@ class AggregateResults:
             if REDIS_REFUSES_WRITES.search(str(exc)):
                 raise DependencyUnavailable("redis", repr(exc)) from exc
             raise
-        for delivery, write in zip(accepted, written):
+        for delivery, write in zip(accepted, written, strict=True):
             if write.outcome is Written.REFUSED:
                 outcomes.append(Reject(delivery, write.reason))
             elif write.outcome is Written.DUPLICATE:

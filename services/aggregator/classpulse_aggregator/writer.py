@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import redis
+from redis.typing import EncodableT
 
 from classpulse_core.schemas import FrameResult
 from classpulse_core.timeseries import (
@@ -201,7 +202,7 @@ def students_facing(result: FrameResult) -> tuple[int, int]:
     camera, every face. A face without a pose (Haar's, or a message from before head pose) is in neither count."""
     flags = result.facing or [None] * len(result.boxes)
     if result.camera_kind == "personal" and flags:
-        flags = [max(zip(result.boxes, flags), key=lambda pair: pair[0][2] * pair[0][3])[1]]
+        flags = [max(zip(result.boxes, flags, strict=True), key=lambda pair: pair[0][2] * pair[0][3])[1]]
     return sum(flag is True for flag in flags), sum(flag is not None for flag in flags)
 
 
@@ -226,7 +227,7 @@ class SeriesWriter:
         self.presence_window_ms = presence_window_ms
         self.emotion_enabled = emotion_enabled
         self._script = client.register_script(_WRITE_FRAME)
-        self._fixed_args: list[object] = [len(compactions)]
+        self._fixed_args: list[EncodableT] = [len(compactions)]
         for resolution in compactions:
             self._fixed_args += [resolution.name, resolution.bucket_ms, resolution.retention_ms]
         self.raw_retention_ms = raw.retention_ms
@@ -250,15 +251,15 @@ class SeriesWriter:
                 )
         return [_outcome(reply) for reply in replies]
 
-    def _frame_arguments(self, result: FrameResult) -> tuple[list[str], list[object]]:
+    def _frame_arguments(self, result: FrameResult) -> tuple[list[str], list[EncodableT]]:
         class_id = result.class_id
         minute = result.captured_at_ms // 60_000
         values: list[tuple[str, float]] = [
             (FRAMES, 1), (FACES, len(result.boxes)), (PRESENT, 0), (OBSERVED, 0), (FACING, 0), (POSED, 0)
         ]
         if result.probabilities is not None and self.emotion_enabled:
-            sums = [sum(column) for column in zip(*result.probabilities)] or [0.0] * len(EMOTION_METRICS)
-            values += list(zip(EMOTION_METRICS, sums))
+            sums = [sum(column) for column in zip(*result.probabilities, strict=True)] or [0.0] * len(EMOTION_METRICS)
+            values += list(zip(EMOTION_METRICS, sums, strict=True))
         keys = [
             dedup_key(class_id, result.source_id, minute),
             class_key(class_id),
@@ -266,7 +267,7 @@ class SeriesWriter:
             class_presence_key(class_id),
             keys_index(class_id),
         ] + [series_key(class_id, metric) for metric, _ in values]
-        args: list[object] = [
+        args: list[EncodableT] = [
             result.sequence, self.dedup_window_s, result.captured_at_ms, class_id, self.raw_retention_ms,
             self.presence_window_ms, students_on_camera(result), *students_facing(result), int(self.emotion_enabled),
             *self._fixed_args,

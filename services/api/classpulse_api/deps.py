@@ -16,15 +16,18 @@ from classpulse_web.keystore import require_role
 
 
 def get_reader(request: Request) -> SeriesReader:
-    return request.app.state.reader
+    reader: SeriesReader = request.app.state.reader
+    return reader
 
 
 def get_store(request: Request) -> ClassStore:
-    return request.app.state.classes
+    store: ClassStore = request.app.state.classes
+    return store
 
 
 def get_correction(request: Request) -> ShareCorrection:
-    return request.app.state.shares
+    correction: ShareCorrection = request.app.state.shares
+    return correction
 
 
 ReaderDep = Annotated[SeriesReader, Depends(get_reader)]

@@ -23,15 +23,18 @@ Two loops:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 import redis.asyncio as aioredis
 import redis.exceptions
 from prometheus_client import Counter
 
+from classpulse_api.events import Entry
 from classpulse_api.outbox import Attempt, Message, Outbox
 from classpulse_api.store import LESSONS, ClassStore, Session
 from classpulse_api.timeparams import iso
@@ -96,7 +99,7 @@ class Dispatcher:
         self._failing: set[str] = set()
 
     def backoff_s(self, attempt: int) -> float:
-        return min(self.retry_max_s, self.retry_initial_s * 2 ** (attempt - 1))
+        return min(self.retry_max_s, self.retry_initial_s * 2.0 ** (attempt - 1))
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.outbox.ensure_group()
@@ -144,12 +147,13 @@ class Dispatcher:
             if targets:
                 watched.append((record, targets))
         # A platform holds thousands of classes: their cursors and new events are read in two round trips, not two a class.
-        cursors = await self.client.hmget(CURSORS, [record.class_id for record, _ in watched]) if watched else []
+        # The dispatcher's client decodes responses: str, where redis-py's types also allow bytes.
+        cursors = cast(list[str | None], await self.client.hmget(CURSORS, [record.class_id for record, _ in watched]) if watched else [])
         pipeline = self.client.pipeline(transaction=False)
         for (record, targets), cursor in zip(watched, cursors, strict=True):
             start = cursor or f"{min(at for _, at in targets) - 1}-0"
             pipeline.xrange(events_key(record.class_id), min=f"({start}", count=500)
-        new_events = await pipeline.execute() if watched else []
+        new_events = cast(list[list[Entry]], await pipeline.execute() if watched else [])
         for (record, targets), entries in zip(watched, new_events, strict=True):
             for entry_id, fields in entries:
                 event = AlertEvent.model_validate({**fields, "event_id": entry_id})
@@ -162,38 +166,40 @@ class Dispatcher:
                 await self.client.hset(CURSORS, record.class_id, entries[-1][0])
         if self.xapi is not None:
             running = await self.classes.running_sessions([record.class_id for record in records])
-            queued += await self._fan_out_lessons()
+            queued += await self._fan_out_lessons(self.xapi)
             for record in records:
                 if record.class_id in running:
-                    queued += await self._fan_out_summaries(record, running[record.class_id])
+                    queued += await self._fan_out_summaries(self.xapi, record, running[record.class_id])
         return queued
 
     def _alert_message(self, target: str, record: ClassRecord, event: AlertEvent) -> Message | None:
         if target == XAPI_TARGET:
-            return self.xapi.statements.alert(record, event)
+            return self.xapi.statements.alert(record, event) if self.xapi is not None else None
         return alert_message(target, event)
 
-    async def _fan_out_lessons(self) -> int:
-        cursor = await self.client.hget(CURSORS, "lessons") or f"{self.started_ms - 1}-0"
-        entries = await self.client.xrange(LESSONS, min=f"({cursor}", count=500)
+    async def _fan_out_lessons(self, xapi: XapiExport) -> int:
+        cursor = cast(str | None, await self.client.hget(CURSORS, "lessons")) or f"{self.started_ms - 1}-0"
+        entries = cast(list[Entry], await self.client.xrange(LESSONS, min=f"({cursor}", count=500))
         queued = 0
         for _entry_id, fields in entries:
             record = await self.classes.get(fields["class_id"])
             session = await self.classes.get_session(fields["class_id"], fields["session_id"]) if record else None
-            if session is None:
+            if record is None or session is None:
                 continue  # the class was deleted since
-            ended = fields["ended"] == "1"
-            indices = await self.xapi.indices.over(record, session.started_at_ms, session.ended_at_ms) if ended else None
-            queued += await self.outbox.enqueue(self.xapi.statements.lesson(record, session, ended, indices))
+            # The store writes a session's end before its "ended" event.
+            ended_at_ms = session.ended_at_ms if fields["ended"] == "1" else None
+            ended = ended_at_ms is not None
+            indices = await xapi.indices.over(record, session.started_at_ms, ended_at_ms) if ended_at_ms is not None else None
+            queued += await self.outbox.enqueue(xapi.statements.lesson(record, session, ended, indices))
             if ended:  # its intervals are done: the ended statement carries the whole lesson
                 await self.client.hdel(CURSORS, _summary_cursor(record.class_id, session.session_id))
         if entries:
             await self.client.hset(CURSORS, "lessons", entries[-1][0])
         return queued
 
-    async def _fan_out_summaries(self, record: ClassRecord, session: Session) -> int:
+    async def _fan_out_summaries(self, xapi: XapiExport, record: ClassRecord, session: Session) -> int:
         """A statement for each whole interval of the running lesson that ended (plus a lag) since the last one."""
-        interval = self.xapi.summary_interval_ms
+        interval = xapi.summary_interval_ms
         field = _summary_cursor(record.class_id, session.session_id)
         # A lesson first seen long after it began (the export just switched on) is summarised from one interval back,
         # not from its start: the LRS gets what is happening, not a flood of the past.
@@ -201,8 +207,8 @@ class Dispatcher:
         start = int(await self.client.hget(CURSORS, field) or first)
         queued = 0
         while start + interval <= now_ms() - SUMMARY_LAG_MS:
-            indices = await self.xapi.indices.over(record, start, start + interval)
-            queued += await self.outbox.enqueue(self.xapi.statements.summary(record, session, start, start + interval, indices))
+            indices = await xapi.indices.over(record, start, start + interval)
+            queued += await self.outbox.enqueue(xapi.statements.summary(record, session, start, start + interval, indices))
             start += interval
             await self.client.hset(CURSORS, field, start)
         return queued
@@ -222,7 +228,7 @@ class Dispatcher:
             self._in_flight_to[message.target] += 1
             delivery = asyncio.create_task(self._deliver(entry_id, message))
             self._in_flight.add(delivery)
-            delivery.add_done_callback(lambda done, target=message.target: self._delivery_done(done, target))
+            delivery.add_done_callback(functools.partial(self._delivery_done, target=message.target))
 
     def _delivery_done(self, delivery: asyncio.Task[None], target: str) -> None:
         self._in_flight.discard(delivery)

@@ -15,7 +15,8 @@ import hashlib
 import json
 import time
 import warnings
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 from joserfc import jws, jwt
@@ -28,7 +29,7 @@ from classpulse_web.auth import Role, now_ms
 from classpulse_web.keystore import KeyStore
 
 Algorithm = Literal["Ed25519", "EdDSA", "ES256", "RS256", "HS256"]
-KEY_TYPES = {"Ed25519": OKPKey, "EdDSA": OKPKey, "ES256": ECKey, "RS256": RSAKey, "HS256": OctKey}
+KEY_TYPES: dict[str, type[OKPKey | ECKey | RSAKey | OctKey]] = {"Ed25519": OKPKey, "EdDSA": OKPKey, "ES256": ECKey, "RS256": RSAKey, "HS256": OctKey}
 MAX_LIFETIME_S = 900
 """The most any deployment accepts: a viewer token is a bearer credential in a URL, it must die fast."""
 CLOCK_SKEW_S = 30
@@ -79,7 +80,7 @@ class EmbedRefused(Exception):
         self.issuer = issuer
 
 
-def import_key(algorithm: Algorithm, key: str):
+def import_key(algorithm: Algorithm, key: str) -> OKPKey | ECKey | RSAKey | OctKey:
     """The key object to verify with; ValueError with the reason when it is not a key of that algorithm."""
     if algorithm == "HS256":
         if len(key.encode()) < MIN_HMAC_SECRET_BYTES:
@@ -135,10 +136,11 @@ def unverified_issuer(token: str) -> str:
         raise EmbedRefused(401, "this viewer token is malformed (not a signed JWT)") from None
     if not isinstance(claims, dict) or not isinstance(claims.get("iss"), str):
         raise EmbedRefused(401, "this viewer token names no issuer (iss)")
-    return claims["iss"]
+    issuer: str = claims["iss"]
+    return issuer
 
 
-def verify_claims(token: str, issuer: EmbedIssuerCreate, audience: str, max_lifetime_s: int, at_s: float) -> dict:
+def verify_claims(token: str, issuer: EmbedIssuerCreate, audience: str, max_lifetime_s: int, at_s: float) -> dict[str, Any]:
     """The token's claims once its signature, audience, times and shape are checked; EmbedRefused(401) otherwise."""
     try:
         with warnings.catch_warnings():
@@ -180,7 +182,9 @@ class ViewerTokens:
         self.audience = audience
         self.max_lifetime_s = max_lifetime_s
 
-    async def exchange(self, token: str, record_of) -> tuple[ViewerSession, EmbedIssuer]:
+    async def exchange(
+        self, token: str, record_of: Callable[[str], Awaitable[ClassRecord | None]]
+    ) -> tuple[ViewerSession, EmbedIssuer]:
         """`record_of(class_id)` reads a class (None: no such class). Raises EmbedRefused."""
         name = unverified_issuer(token)
         issuer = await self.issuers.get(name)

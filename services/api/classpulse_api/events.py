@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
 from classpulse_core.alerts import AlertEvent, events_key
+
+Entry = tuple[str, dict[str, str]]
+"""A stream entry as the API's clients read it: they decode responses (str; redis-py's types also allow bytes)."""
 
 
 class EventLog:
@@ -15,7 +20,7 @@ class EventLog:
 
     async def page(self, class_id: str, offset: int, limit: int) -> tuple[list[AlertEvent], int]:
         key = events_key(class_id)
-        entries = await self.client.xrevrange(key, count=offset + limit)
+        entries = cast(list[Entry], await self.client.xrevrange(key, count=offset + limit))
         total = await self.client.xlen(key)
         return [_event(entry_id, fields) for entry_id, fields in entries[offset:]], total
 
@@ -28,10 +33,11 @@ class EventLog:
         return events, (entries[-1][0] if entries else after_id)
 
 
-def _streams(reply):
+def _streams(reply: Any) -> Iterable[tuple[str, list[Entry]]]:
     # RESP3 answers a map {stream: [entries]}, RESP2 a list of [stream, entries].
-    return reply.items() if isinstance(reply, dict) else (reply or [])
+    streams: Iterable[tuple[str, list[Entry]]] = reply.items() if isinstance(reply, dict) else (reply or [])
+    return streams
 
 
-def _event(entry_id: str, fields: dict) -> AlertEvent:
+def _event(entry_id: str, fields: dict[str, str]) -> AlertEvent:
     return AlertEvent.model_validate({**fields, "event_id": entry_id})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -65,7 +66,7 @@ class ClassFeed:
                 wait_ms = max(1, int((next_tick - time.monotonic()) * 1000))
                 new, last_event_id = await self.events.wait_new(self.class_id, last_event_id, block_ms=wait_ms)
                 if new:
-                    self._deliver(lambda _viewer: LiveUpdate(_now_ms(), events=tuple(new)))
+                    self._deliver(functools.partial(_events_update, tuple(new)))
                 if time.monotonic() < next_tick:
                     continue
                 next_tick = max(next_tick + TICK_S, time.monotonic())
@@ -73,7 +74,7 @@ class ClassFeed:
                 totals = await self.reader.window_totals(
                     self.class_id, now - now % 1000, {viewer.window_s for viewer in self.viewers}
                 )
-                self._deliver(lambda viewer: LiveUpdate(now, totals=totals[viewer.window_s]))
+                self._deliver(functools.partial(_totals_update, now, totals))
             except Exception as exc:  # noqa: BLE001 - a feed that died would leave its viewers waiting for ever
                 if isinstance(exc, aioredis.RedisError):
                     log.warning("live feed: Redis unavailable, skipping a tick", extra={"class_id": self.class_id, "error": repr(exc)})
@@ -120,6 +121,14 @@ class LiveBroadcaster:
                 with contextlib.suppress(asyncio.CancelledError):
                     await feed.task
         self.feeds.clear()
+
+
+def _events_update(events: tuple[AlertEvent, ...], _viewer: Viewer) -> LiveUpdate:
+    return LiveUpdate(_now_ms(), events=events)
+
+
+def _totals_update(at_ms: int, totals: dict[int, Sums], viewer: Viewer) -> LiveUpdate:
+    return LiveUpdate(at_ms, totals=totals[viewer.window_s])
 
 
 def _now_ms() -> int:

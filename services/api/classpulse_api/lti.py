@@ -22,13 +22,14 @@ until an admin removes them. Everything kept is in Redis, so any replica finishe
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, cast
 
 import httpx
 import redis.asyncio as aioredis
@@ -38,7 +39,6 @@ from joserfc.jwk import KeySet, RSAKey
 from pydantic import BaseModel, Field, HttpUrl, model_validator
 
 from classpulse_web.auth import now_ms
-
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
@@ -87,7 +87,10 @@ class LtiPlatform(BaseModel):
     auth_login_url: HttpUrl = Field(description="the platform's OIDC authorization endpoint (authentication request URL)")
     auth_token_url: HttpUrl = Field(description="the platform's OAuth 2 token endpoint (for Names and Role Provisioning)")
     keyset_url: HttpUrl | None = Field(None, description="the platform's public keyset (JWKS) URL")
-    keys: dict | None = Field(None, description="or the platform's public keys themselves, a JWKS ({\"keys\": [...]})")
+    # A bare `dict`: as published in the OpenAPI document (dict[str, Any] would add `additionalProperties`).
+    keys: dict | None = Field(  # type: ignore[type-arg]
+        None, description="or the platform's public keys themselves, a JWKS ({\"keys\": [...]})"
+    )
     frame_origins: list[HttpUrl] = Field(
         default_factory=list, max_length=20,
         description="origins that may show ClassPulse in a frame (the platform's own pages); none: not in a frame",
@@ -154,7 +157,7 @@ class LtiPlatforms:
         names = [name async for name in self.client.scan_iter(match=f"{_PLATFORM_PREFIX}*:{registration}", count=500)]
         return bool(names) and bool(await self.client.delete(*names))
 
-    async def _scan(self, pattern: str) -> list[LtiPlatform]:
+    async def _scan(self, pattern: str) -> builtins.list[LtiPlatform]:  # `list` is a method here
         names = [name async for name in self.client.scan_iter(match=pattern, count=500)]
         raws = await self.client.mget(names) if names else []
         return [LtiPlatform.model_validate_json(raw) for raw in raws if raw]
@@ -177,11 +180,12 @@ class ToolKeys:
 
     async def current(self) -> RSAKey:
         """The key to sign with; the first one is made here (replicas racing: the first to set it wins)."""
-        kid = await self.client.get(_TOOL_KEY_CURRENT)
+        # The API's clients decode responses: str, where redis-py's types also allow bytes.
+        kid = cast(str | None, await self.client.get(_TOOL_KEY_CURRENT))
         if kid is None:
             await self._add(only_if_none=True)
-            kid = await self.client.get(_TOOL_KEY_CURRENT)
-        raw = await self.client.hget(_TOOL_KEYS, kid)
+            kid = cast(str, await self.client.get(_TOOL_KEY_CURRENT))
+        raw = cast(str, await self.client.hget(_TOOL_KEYS, kid))
         return RSAKey.import_key(json.loads(raw))
 
     async def rotate(self) -> ToolKeyOut:
@@ -190,10 +194,13 @@ class ToolKeys:
 
     async def _add(self, only_if_none: bool) -> str:
         key = RSAKey.generate_key(TOOL_KEY_BITS, parameters={"alg": ALGORITHM, "use": "sig"}, auto_kid=True)
-        await self.client.hset(_TOOL_KEYS, key.kid, json.dumps(key.as_dict(private=True)))
-        if not await self.client.set(_TOOL_KEY_CURRENT, key.kid, nx=only_if_none):
-            await self.client.hdel(_TOOL_KEYS, key.kid)  # another replica made the first key meanwhile
-        return key.kid
+        kid = key.kid
+        if kid is None:  # auto_kid gives every generated key one
+            raise RuntimeError("the generated signing key has no kid")
+        await self.client.hset(_TOOL_KEYS, kid, json.dumps(key.as_dict(private=True)))
+        if not await self.client.set(_TOOL_KEY_CURRENT, kid, nx=only_if_none):
+            await self.client.hdel(_TOOL_KEYS, kid)  # another replica made the first key meanwhile
+        return kid
 
     async def list(self) -> list[ToolKeyOut]:
         current = await self.client.get(_TOOL_KEY_CURRENT)
@@ -204,12 +211,12 @@ class ToolKeys:
             return "current"
         return "retired" if await self.client.hdel(_TOOL_KEYS, kid) else "unknown"
 
-    async def jwks(self) -> dict:
+    async def jwks(self) -> dict[str, Any]:
         await self.current()  # a tool asked for its keys before its first launch still publishes one
         raws = await self.client.hvals(_TOOL_KEYS)
         return {"keys": [RSAKey.import_key(json.loads(raw)).as_dict(private=False) for raw in raws]}
 
-    async def sign(self, claims: dict) -> str:
+    async def sign(self, claims: dict[str, Any]) -> str:
         key = await self.current()
         return jwt.encode({"alg": ALGORITHM, "kid": key.kid, "typ": "JWT"}, claims, key, algorithms=[ALGORITHM])
 
@@ -268,7 +275,7 @@ def _has_kid(keyset: KeySet, kid: str) -> bool:
     return any(key.kid == kid for key in keyset.keys)
 
 
-def unverified(id_token: str) -> tuple[dict, dict]:
+def unverified(id_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(header, claims) of a compact JWS, read before its signature is checked (to find the key to check it with)."""
     try:
         extracted = jws.extract_compact(id_token.encode())
@@ -280,7 +287,7 @@ def unverified(id_token: str) -> tuple[dict, dict]:
     return extracted.headers(), claims
 
 
-def audiences(claims: dict) -> list[str]:
+def audiences(claims: dict[str, Any]) -> list[str]:
     aud = claims.get("aud")
     return [aud] if isinstance(aud, str) else [a for a in aud if isinstance(a, str)] if isinstance(aud, list) else []
 
@@ -288,18 +295,20 @@ def audiences(claims: dict) -> list[str]:
 @dataclass(frozen=True)
 class Launch:
     platform: LtiPlatform
-    claims: dict
+    claims: dict[str, Any]
 
     @property
     def message_type(self) -> str:
-        return self.claims[LTI + "message_type"]
+        message_type: str = self.claims[LTI + "message_type"]
+        return message_type
 
     @property
     def deployment_id(self) -> str:
-        return self.claims[LTI + "deployment_id"]
+        deployment_id: str = self.claims[LTI + "deployment_id"]
+        return deployment_id
 
     @property
-    def context(self) -> dict:
+    def context(self) -> dict[str, Any]:
         context = self.claims.get(LTI + "context")
         if not isinstance(context, dict) or not isinstance(context.get("id"), str) or not context["id"]:
             raise LtiRefused(400, "no_context", "this launch names no course (context claim): ClassPulse opens a course's class")
@@ -373,7 +382,7 @@ class LaunchVerifier:
         return Launch(platform, claims)
 
     @staticmethod
-    def _check_claims(claims: dict, platform: LtiPlatform, login: LoginState) -> None:
+    def _check_claims(claims: dict[str, Any], platform: LtiPlatform, login: LoginState) -> None:
         registry = jwt.JWTClaimsRegistry(
             now=int(time.time()), leeway=CLOCK_SKEW_S,
             iss={"essential": True, "value": platform.issuer}, exp={"essential": True}, iat={"essential": True},
@@ -440,7 +449,8 @@ class Roster:
             "scope": NRPS_SCOPE,
         })
         response.raise_for_status()
-        return response.json()["access_token"]
+        token: str = response.json()["access_token"]
+        return token
 
 
 async def deep_linking_response(launch: Launch, tool_keys: ToolKeys, launch_url: str) -> tuple[str, str]:

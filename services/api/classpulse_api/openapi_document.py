@@ -7,16 +7,17 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from classpulse_api.app import create_app
 from classpulse_api.settings import ApiSettings
 
 
-def openapi_document() -> dict:
+def openapi_document() -> dict[str, Any]:
     return create_app(ApiSettings()).openapi()
 
 
-def render(document: dict) -> str:
+def render(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 

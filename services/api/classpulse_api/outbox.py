@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 import redis.exceptions
@@ -136,9 +137,10 @@ class Outbox:
         is nothing else). New entries are read on every turn: a backlog a dead replica left (say, to receivers that
         time out) must not hold back what is happening now."""
         _next, stale, *_deleted = await self.client.xautoclaim(QUEUE, GROUP, self.consumer, CLAIM_IDLE_MS, "0-0", count=count)
-        reply = await self.client.xreadgroup(
+        # RESP2, decoded: [[stream, [(id, fields), ...]]], or None when nothing came.
+        reply = cast(list[tuple[str, list[tuple[str, dict[str, str]]]]] | None, await self.client.xreadgroup(
             GROUP, self.consumer, {QUEUE: ">"}, count=count, block=None if stale else block_ms
-        )
+        ))
         entries = [*stale, *(entry for _stream, batch in reply or [] for entry in batch)]
         return [(entry_id, Message.model_validate_json(fields["message"])) for entry_id, fields in entries if fields]
 
@@ -180,7 +182,7 @@ class Outbox:
         raw = await self.client.lrange(_log_key(target), offset, offset + limit - 1)
         return [Attempt.model_validate_json(item) for item in raw], await self.client.llen(_log_key(target))
 
-    async def dead_letters(self, target: str, limit: int) -> list[dict]:
+    async def dead_letters(self, target: str, limit: int) -> list[dict[str, Any]]:
         return [json.loads(item) for item in await self.client.lrange(_dead_key(target), 0, limit - 1)]
 
     async def forget(self, target: str) -> None:

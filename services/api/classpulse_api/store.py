@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 
 from classpulse_store.classkeys import fixed_keys, keys_index, session_key, sessions_key
+from classpulse_store.redis_clients import redis_fields
 from classpulse_store.registry import CLASS_INDEX, ClassRecord, class_key
 from classpulse_web.auth import now_ms
 
@@ -69,7 +70,7 @@ class ClassStore:
         record = record.model_copy(update={"created_at_ms": now_ms()})
         if not await self.client.hsetnx(class_key(record.class_id), "class_id", record.class_id):
             return False
-        await self.client.hset(class_key(record.class_id), mapping=record.to_hash())
+        await self.client.hset(class_key(record.class_id), mapping=redis_fields(record.to_hash()))
         await self.client.zadd(CLASS_INDEX, {record.class_id: record.created_at_ms})
         return True
 
@@ -78,7 +79,7 @@ class ClassStore:
         return ClassRecord.from_hash(fields) if fields else None
 
     async def update(self, record: ClassRecord) -> None:
-        await self.client.hset(class_key(record.class_id), mapping=record.to_hash())
+        await self.client.hset(class_key(record.class_id), mapping=redis_fields(record.to_hash()))
 
     async def page(self, offset: int, limit: int, teacher: str | None = None) -> tuple[list[ClassRecord], int]:
         """A page of the classes in creation order (only `teacher`'s, if given), and how many there are in all; one
@@ -114,11 +115,12 @@ class ClassStore:
         pipeline = self.client.pipeline(transaction=False)
         for start in range(0, len(keys), DELETE_CHUNK):
             pipeline.delete(*keys[start : start + DELETE_CHUNK])
-        return removed + sum(await pipeline.execute())
+        removed_in_all: int = removed + sum(await pipeline.execute())
+        return removed_in_all
 
     async def start_session(self, class_id: str, name: str) -> Session:
         session = Session(session_id=secrets.token_hex(6), class_id=class_id, name=name, started_at_ms=now_ms())
-        await self.client.hset(session_key(class_id, session.session_id), mapping=session.model_dump(mode="json", exclude_none=True))
+        await self.client.hset(session_key(class_id, session.session_id), mapping=redis_fields(session.model_dump(mode="json", exclude_none=True)))
         await self.client.zadd(sessions_key(class_id), {session.session_id: session.started_at_ms})
         await self._lesson_event(session)
         return session
@@ -134,8 +136,8 @@ class ClassStore:
         return ended
 
     async def _lesson_event(self, session: Session) -> None:
-        fields = {"class_id": session.class_id, "session_id": session.session_id, "ended": int(session.ended_at_ms is not None)}
-        await self.client.xadd(LESSONS, fields, maxlen=LESSONS_MAXLEN, approximate=True)
+        event: dict[str, str | int] = {"class_id": session.class_id, "session_id": session.session_id, "ended": int(session.ended_at_ms is not None)}
+        await self.client.xadd(LESSONS, redis_fields(event), maxlen=LESSONS_MAXLEN, approximate=True)
 
     async def running_sessions(self, class_ids: Sequence[str]) -> dict[str, Session]:
         """The lesson each class is in, for the classes in a lesson: two round trips whatever their number."""

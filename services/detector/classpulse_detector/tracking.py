@@ -139,7 +139,7 @@ class TrackingDetector:
         it can be, from a full scan otherwise."""
         track = self._tracks.get(source)
         followed = None if track is None else self._found_again(track, sequence, captured_at_ms, gray)
-        if followed is None:
+        if track is None or followed is None:
             track = self._full_scan(track, sequence, captured_at_ms, gray)
             self.stats.full_scans += 1
             FRAMES_BY_METHOD.labels("full_scan").inc()
@@ -165,8 +165,7 @@ class TrackingDetector:
         """A track of this frame's faces from a scan of the whole frame. A face the previous frame knew, where its
         motion puts it now, keeps its number and motion; a frame out of order starts the source afresh."""
         boxes = reading_order(self.detector.detect(gray))
-        in_order = track is not None and sequence > track.sequence and captured_at_ms > track.captured_at_ms
-        if not in_order:
+        if track is None or not (sequence > track.sequence and captured_at_ms > track.captured_at_ms):  # out of order
             track = _Track([], np.zeros(0), sequence, captured_at_ms, captured_at_ms)
         elapsed = captured_at_ms - track.captured_at_ms
         predicted = [_predicted(face, elapsed, gray.shape) for face in track.faces]
@@ -193,7 +192,7 @@ class TrackingDetector:
         found: list[_Followed] = []
         for index, (face, guess) in enumerate(zip(track.faces, predicted, strict=True)):
             again, template = None, face.template
-            if self.follow == "template":
+            if face.template is not None:  # the faces of a tracker that follows by template carry one
                 again = _match(gray, guess, face.template)
             if again is None:
                 others = [*(f.box for f in found), *predicted[index + 1 :]]
@@ -214,7 +213,7 @@ class TrackingDetector:
             arrived = [box for box in self.detector.detect(gray, region) if not any(_iou(box, b) > 0.3 for b in boxes)]
             found += [
                 _Followed(box, track_id, self._template_of(gray, box))
-                for box, track_id in zip(arrived, track.new_ids(len(arrived)))
+                for box, track_id in zip(arrived, track.new_ids(len(arrived)), strict=True)
             ]
         by_box = {id(face.box): face for face in found}
         return [by_box[id(box)] for box in reading_order([face.box for face in found])]

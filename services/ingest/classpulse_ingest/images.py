@@ -8,6 +8,7 @@ grey. The image decoded is the one whose header was checked: the same parser doe
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from enum import StrEnum
 
@@ -92,6 +93,14 @@ def media_type(content_type: str) -> str:
     return content_type.split(";")[0].strip().lower()
 
 
+@dataclasses.dataclass
+class _FormPart:
+    """A part of a multipart/form-data body: its headers (names lower-cased) and its bytes."""
+
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    data: bytearray = dataclasses.field(default_factory=bytearray)
+
+
 def multipart_image(body: bytes, content_type: str, field: str = "frame") -> tuple[bytes, str | None]:
     """The bytes and declared type of the image part of a multipart/form-data body: the part named `field`, else its
     only file part. Parsed in memory: a frame is never spooled to disk (no face image is written outside Kafka)."""
@@ -99,14 +108,14 @@ def multipart_image(body: bytes, content_type: str, field: str = "frame") -> tup
     boundary = options.get(b"boundary")
     if not boundary:
         raise ImageRejected(400, "bad_multipart", "multipart/form-data without a boundary")
-    parts: list[dict[str, object]] = []
+    parts: list[_FormPart] = []
     header: dict[str, bytearray] = {"field": bytearray(), "value": bytearray()}
 
     def begin() -> None:
-        parts.append({"headers": {}, "data": bytearray()})
+        parts.append(_FormPart())
 
     def header_end() -> None:
-        parts[-1]["headers"][bytes(header["field"]).decode("latin-1").lower()] = bytes(header["value"]).decode("latin-1")
+        parts[-1].headers[bytes(header["field"]).decode("latin-1").lower()] = bytes(header["value"]).decode("latin-1")
         header["field"].clear()
         header["value"].clear()
 
@@ -117,7 +126,7 @@ def multipart_image(body: bytes, content_type: str, field: str = "frame") -> tup
             "on_header_field": lambda data, start, end: header["field"].extend(data[start:end]),
             "on_header_value": lambda data, start, end: header["value"].extend(data[start:end]),
             "on_header_end": header_end,
-            "on_part_data": lambda data, start, end: parts[-1]["data"].extend(data[start:end]),
+            "on_part_data": lambda data, start, end: parts[-1].data.extend(data[start:end]),
         },
     )
     try:
@@ -127,11 +136,11 @@ def multipart_image(body: bytes, content_type: str, field: str = "frame") -> tup
         raise ImageRejected(400, "bad_multipart", f"malformed multipart body: {exc}") from None
     files = []
     for part in parts:
-        _, disposition = parse_options_header(part["headers"].get("content-disposition", ""))
+        _, disposition = parse_options_header(part.headers.get("content-disposition", ""))
         if disposition.get(b"name") == field.encode() or b"filename" in disposition:
             files.append((disposition.get(b"name") == field.encode(), part))
     if not files:
         raise ImageRejected(400, "bad_multipart", f"the form has no {field!r} field and no file")
     _, chosen = max(files, key=lambda named_part: named_part[0])
-    declared = chosen["headers"].get("content-type")
-    return bytes(chosen["data"]), media_type(declared) if declared else None
+    declared = chosen.headers.get("content-type")
+    return bytes(chosen.data), media_type(declared) if declared else None

@@ -21,6 +21,7 @@ import random
 import socket
 import threading
 import time
+from typing import Any
 
 import redis
 from prometheus_client import Counter, Gauge
@@ -74,7 +75,7 @@ class SourceManager:
 
     # --- the API's side ------------------------------------------------------------------------------------------
 
-    def create(self, spec: SourceSpec, class_id: str, fps: float, source_id: str | None, **options: object) -> SourceStatus:
+    def create(self, spec: SourceSpec, class_id: str, fps: float, source_id: str | None, **options: Any) -> SourceStatus:
         """Record a new source and run it here (if another replica claimed it first, it runs there)."""
         if self._running() >= self.settings.max_sources:
             raise TooManySources(f"{self._running()} sources are running, the most this ingest process takes")
@@ -160,7 +161,7 @@ class SourceManager:
 
     def _run_loop(self) -> None:
         interval_s = min(self.settings.source_claim_interval_s, self.settings.source_lease_ttl_s / 3)
-        while not self._closed.wait(interval_s * random.uniform(0.8, 1.2)):
+        while not self._closed.wait(interval_s * random.uniform(0.8, 1.2)):  # noqa: S311 - jitter, not a secret
             try:
                 self.tick()
             except Exception as exc:  # the loop must outlive a bad round: without it every lease here would lapse
@@ -190,13 +191,13 @@ class SourceManager:
             return
         sent_at = time.monotonic()
         replies = self.store.renew(
-            [(runner.source_id, runner.lease.token, self._progress(runner)) for runner in runners], self.ttl_ms
+            [(runner.source_id, _lease_of(runner).token, self._progress(runner)) for runner in runners], self.ttl_ms
         )
         for runner, reply in zip(runners, replies, strict=True):
             if reply == 0:
                 self._lost(runner)
                 continue
-            runner.lease.renewed(sent_at)
+            _lease_of(runner).renewed(sent_at)
             if reply == 2:
                 with self._lock:
                     self._stopped_on_request.add(runner.source_id)
@@ -251,7 +252,7 @@ class SourceManager:
         if status.state not in FINAL_STATES:  # asked to stop, still blocked in a read: it publishes nothing more
             status = status.model_copy(update={"state": SourceState.STOPPED, "updated_at_ms": now_ms()})
         fields = progress_fields(status.model_dump(mode="json"), *runner.progress())
-        if not self.store.finish(runner.source_id, runner.lease.token, now_ms(), fields):
+        if not self.store.finish(runner.source_id, _lease_of(runner).token, now_ms(), fields):
             SOURCE_LEASE_LOSSES.inc()
 
     def _hand_over(self, runner: SourceRunner) -> None:
@@ -259,11 +260,11 @@ class SourceManager:
             return
         status = runner.status().model_copy(update={"state": SourceState.WAITING, "reason": "handed over at shutdown"})
         fields = progress_fields(status.model_dump(mode="json"), *runner.progress())
-        if self.store.release(runner.source_id, runner.lease.token, fields):
+        if self.store.release(runner.source_id, _lease_of(runner).token, fields):
             log.info("source handed over", extra={"source_id": runner.source_id})
 
     def _lost(self, runner: SourceRunner) -> None:
-        runner.lease.lost = True
+        _lease_of(runner).lost = True
         runner.stop()
         if self._release_here(runner):
             SOURCE_LEASE_LOSSES.inc()
@@ -302,3 +303,10 @@ def stored_status(stored: StoredSource) -> SourceStatus:
     if status.state in FINAL_STATES:
         return status.model_copy(update={"owner": None})
     return status.model_copy(update={"owner": None, "state": SourceState.WAITING})
+
+
+def _lease_of(runner: SourceRunner) -> Lease:
+    """The lease of a runner the manager owns: it makes each of them with one."""
+    if runner.lease is None:
+        raise RuntimeError(f"source {runner.source_id} runs without a lease")
+    return runner.lease

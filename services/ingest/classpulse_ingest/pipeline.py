@@ -3,7 +3,6 @@ sender, the encoder and the class quotas, wired once."""
 
 from __future__ import annotations
 
-
 from classpulse_core.schemas import CameraKind
 from classpulse_ingest.buffer import FrameBuffer
 from classpulse_ingest.publisher import FramePublisher, new_source_id

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import redis
 from prometheus_client import Counter
+from redis.commands.core import Script
+from redis.typing import EncodableT
 
 from classpulse_ingest.settings import IngestSettings
 from classpulse_store.classkeys import quota_key
@@ -82,7 +84,7 @@ class TokenBuckets:
         return self._decide(self._take_source, key, [source_id, SOURCE_WINDOW_MS, most])
 
     @staticmethod
-    def _decide(script, key: str, args: list[object]) -> Decision:
+    def _decide(script: Script, key: str, args: list[EncodableT]) -> Decision:
         try:
             allowed, wait_ms = script(keys=[key], args=args)
         except redis.RedisError as exc:

@@ -20,6 +20,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any, cast
 
 import redis
 
@@ -121,7 +122,7 @@ class StoredSource:
     source_id: str
     location: str
     realtime: bool
-    status: dict  # SourceStatus as JSON: the state and counts last written by its owner
+    status: dict[str, Any]  # SourceStatus as JSON: the state and counts last written by its owner
     next_sequence: int
     continue_at_ms: float | None
     owner: str
@@ -144,7 +145,7 @@ class StoredSource:
         )
 
 
-def progress_fields(status: dict, next_sequence: int, continue_at_ms: float | None) -> list[str]:
+def progress_fields(status: dict[str, Any], next_sequence: int, continue_at_ms: float | None) -> list[str]:
     """The record's fields an owner writes as the source goes, flattened as the scripts take them."""
     values = {
         "state": status["state"],
@@ -176,7 +177,7 @@ class SourceStore:
     # --- what any replica does -------------------------------------------------------------------------------
 
     def create(
-        self, source_id: str, location: str, realtime: bool, status: dict, token: str, ttl_ms: int, owner: str
+        self, source_id: str, location: str, realtime: bool, status: dict[str, Any], token: str, ttl_ms: int, owner: str
     ) -> StoredSource | None:
         """Record a new source, leased to its creator; None if the id is taken by a source that has not finished."""
         fields = {
@@ -201,7 +202,7 @@ class SourceStore:
 
     def all(self) -> list[StoredSource]:
         """Every kept source, oldest first, in two round trips whatever their number."""
-        source_ids = self.client.zrange(ALL_KEY, 0, -1)
+        source_ids = cast(list[str], self.client.zrange(ALL_KEY, 0, -1))  # the client decodes responses
         with self.client.pipeline(transaction=False) as pipe:
             for source_id in source_ids:
                 pipe.hgetall(record_key(source_id))
@@ -213,14 +214,14 @@ class SourceStore:
             if fields  # forgotten between the two reads
         ]
 
-    def request_stop(self, source_id: str, now_ms: int, stopped_status: dict) -> int:
+    def request_stop(self, source_id: str, now_ms: int, stopped_status: dict[str, Any]) -> int:
         """-1: no such source; 0: stopped now (nobody ran it) or finished before; 1: its owner will stop it."""
         keys = [record_key(source_id), lease_key(source_id), UNFINISHED_KEY, FINISHED_KEY]
         return int(self._request_stop(keys=keys, args=[source_id, now_ms, json.dumps(stopped_status)]))
 
     def unowned(self) -> list[str]:
         """The sources that should run and that no replica holds (two round trips)."""
-        source_ids = sorted(self.client.smembers(UNFINISHED_KEY))
+        source_ids = sorted(cast(set[str], self.client.smembers(UNFINISHED_KEY)))
         with self.client.pipeline(transaction=False) as pipe:
             for source_id in source_ids:
                 pipe.exists(lease_key(source_id))
@@ -257,7 +258,8 @@ class SourceStore:
         extra = self.client.zcard(FINISHED_KEY) - self.finished_kept
         if extra <= 0:
             return
-        forgotten = [source_id for source_id, _score in self.client.zpopmin(FINISHED_KEY, extra)]
+        popped = cast(list[tuple[str, float]], self.client.zpopmin(FINISHED_KEY, extra))
+        forgotten = [source_id for source_id, _score in popped]
         with self.client.pipeline(transaction=False) as pipe:
             pipe.zrem(ALL_KEY, *forgotten)
             pipe.delete(*(record_key(source_id) for source_id in forgotten))

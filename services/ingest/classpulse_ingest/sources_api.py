@@ -42,7 +42,8 @@ class SourceRequest(BaseModel):
 
 
 def _manager(request: Request) -> SourceManager:
-    return request.app.state.sources
+    manager: SourceManager = request.app.state.sources
+    return manager
 
 
 def _allowed_spec(location: str, settings: IngestSettings) -> SourceSpec:

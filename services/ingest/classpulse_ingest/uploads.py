@@ -162,7 +162,7 @@ async def _upload_slot(slots: asyncio.Semaphore, wait_s: float) -> AsyncIterator
         slots.release()
 
 
-async def _received_image(request: Request, declared: str, content_type: str, settings: IngestSettings) -> np.ndarray:
+async def _received_image(request: Request, declared: str | None, content_type: str, settings: IngestSettings) -> np.ndarray:
     """The posted image, read (within the read timeout: a slow sender must not hold a slot) and decoded once its
     header passed."""
     limit = settings.max_upload_bytes

@@ -23,11 +23,14 @@ async def create_class(body: ClassCreate, _key: AdminKey, store: StoreDep) -> Cl
     record = ClassRecord(**body.model_dump())
     if not await store.create(record):
         raise HTTPException(409, f"class {body.class_id!r} already exists")
-    return await store.get(body.class_id)
+    created = await store.get(body.class_id)
+    if created is None:  # deleted by another request in between
+        raise HTTPException(404, f"no class {body.class_id!r}")
+    return created
 
 
 @router.get("", response_model=Page[ClassOut], summary="List the classes the caller may read")
-async def list_classes(key: ReaderKey, store: StoreDep, offset: Offset = 0, limit: Limit = 50) -> Page:
+async def list_classes(key: ReaderKey, store: StoreDep, offset: Offset = 0, limit: Limit = 50) -> Page[ClassRecord]:
     # An admin key reads every class, a teacher key the classes whose teacher it is (ApiKey.can_read_class).
     if key.role == Role.ADMIN:
         items, total = await store.page(offset, limit)
@@ -81,6 +84,6 @@ async def end_session(session_id: str, record: LessonClass, store: StoreDep) -> 
 
 
 @router.get("/{class_id}/sessions", response_model=Page[Session], summary="A class's sessions, newest first")
-async def list_sessions(record: ReadableClass, store: StoreDep, offset: Offset = 0, limit: Limit = 50) -> Page:
+async def list_sessions(record: ReadableClass, store: StoreDep, offset: Offset = 0, limit: Limit = 50) -> Page[Session]:
     items, total = await store.sessions(record.class_id, offset, limit)
     return Page(items=items, total=total, offset=offset, limit=limit)

@@ -13,6 +13,7 @@ embedded page may be framed by the issuer's registered origins only.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
@@ -123,7 +124,7 @@ def refusal_page(status: int, reason: str, frames: tuple[str, ...] = ()) -> HTML
     return HTMLResponse(page, status_code=status, headers={**security_headers(frames), "Cache-Control": "no-store"})
 
 
-def frame_origins(origins: list) -> tuple[str, ...]:
+def frame_origins(origins: Iterable[object]) -> tuple[str, ...]:
     # HttpUrl renders an origin with a trailing slash, which frame-ancestors does not match.
     return tuple(str(origin).rstrip("/") for origin in origins)
 

@@ -23,14 +23,16 @@ IssuerParam = Annotated[str, Path(description="the issuer (`iss`) as registered"
 @router.post("/issuers", status_code=201, response_model=EmbedIssuerOut, summary="Register a platform's verification key (admin)")
 async def register_issuer(body: EmbedIssuerCreate, _key: AdminKey, request: Request) -> EmbedIssuerOut:
     try:
-        return await request.app.state.embed_issuers.register(body)
+        registered: EmbedIssuerOut = await request.app.state.embed_issuers.register(body)
     except ValueError as exc:
         raise HTTPException(422, f"invalid key: {exc}") from None
+    return registered
 
 
 @router.get("/issuers", response_model=list[EmbedIssuerOut], summary="Registered issuers, without their keys (admin)")
 async def list_issuers(_key: AdminKey, request: Request) -> list[EmbedIssuerOut]:
-    return await request.app.state.embed_issuers.list()
+    issuers: list[EmbedIssuerOut] = await request.app.state.embed_issuers.list()
+    return issuers
 
 
 @router.delete("/issuers/{issuer:path}", status_code=204, summary="Remove an issuer: its tokens stop opening anything (admin)")
@@ -52,6 +54,7 @@ async def exchange_viewer_token(
     if token is None:
         raise HTTPException(401, "a viewer token is required (Authorization: Bearer <JWT>)", headers={"WWW-Authenticate": "Bearer"})
     try:
+        session: ViewerSession
         session, _issuer = await request.app.state.viewer_tokens.exchange(token.credentials, request.app.state.classes.get)
     except EmbedRefused as refusal:
         raise HTTPException(refusal.status, refusal.message, headers={"WWW-Authenticate": "Bearer"} if refusal.status == 401 else None) from None

@@ -27,7 +27,8 @@ async def create_key(body: KeyCreate, _key: AdminKey, request: Request) -> KeyCr
 
 @router.get("", response_model=list[ApiKey], summary="Every key, without secrets")
 async def list_keys(_key: AdminKey, request: Request) -> list[ApiKey]:
-    return await request.app.state.keys.list()
+    keys: list[ApiKey] = await request.app.state.keys.list()
+    return keys
 
 
 @router.delete("/{key_id}", status_code=204, summary="Revoke a key")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -33,7 +33,6 @@ from classpulse_api.lti import (
 from classpulse_api.routes.dashboard import frame_origins, refusal_page, security_headers, session_page
 from classpulse_store.registry import ClassRecord
 from classpulse_web.auth import Role
-
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,8 @@ def lti_teacher(class_id: str) -> str:
 
 
 def _public_url(request: Request) -> str:
-    return request.app.state.settings.public_url.rstrip("/")
+    public_url: str = request.app.state.settings.public_url
+    return public_url.rstrip("/")
 
 
 def _refused(refusal: LtiRefused, stage: str, **fields: object) -> HTMLResponse:
@@ -113,7 +113,7 @@ def _set_state_cookie(request: Request, response: Response, state: str) -> None:
     )
 
 
-def _cookie_flags(request: Request) -> dict:
+def _cookie_flags(request: Request) -> dict[str, Any]:
     """The state cookie's attributes, the same to set and to delete it (a browser keeps a Secure cookie that a
     deletion without Secure names)."""
     secure = request.app.state.settings.public_url.startswith("https://")
@@ -126,6 +126,7 @@ async def lti_launch(request: Request, id_token: Annotated[str, Form()] = "", st
     Linking request a link to place in the course."""
     app = request.app.state
     launch: Launch | None = None
+    response: Response
     try:
         launch = await app.lti_verifier.verify(id_token, state, request.cookies.get(STATE_COOKIE_PREFIX + state))
         if launch.message_type == DEEP_LINKING_REQUEST:
@@ -176,7 +177,7 @@ async def _course_class(request: Request, launch: Launch) -> ClassRecord:
     at every Instructor's launch after (a roster changes over a term)."""
     app = request.app.state
     class_id = launch.class_id()
-    record = await app.classes.get(class_id)
+    record: ClassRecord | None = await app.classes.get(class_id)
     created = False
     if record is None:
         title = launch.context.get("title") or launch.context.get("label") or ""
@@ -197,7 +198,7 @@ async def _course_class(request: Request, launch: Launch) -> ClassRecord:
 async def _roster_size(request: Request, launch: Launch) -> int | None:
     """The Learners of the course; None when the roster cannot be read (the launch still opens, with the size kept)."""
     try:
-        size = await request.app.state.lti_roster.learners(launch)
+        size: int | None = await request.app.state.lti_roster.learners(launch)
     except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:  # a platform's answer of another shape
         NRPS_CALLS.labels("failed").inc()
         log.warning("lti roster not read", extra={"issuer": launch.platform.issuer, "error": repr(exc)})
@@ -252,12 +253,14 @@ async def lti_jwks(request: Request) -> JSONResponse:
 
 @admin.post("/platforms", status_code=201, response_model=LtiPlatformOut, summary="Register an LTI 1.3 platform (admin)")
 async def register_lti_platform(body: LtiPlatform, _key: AdminKey, request: Request) -> LtiPlatformOut:
-    return await request.app.state.lti_platforms.register(body)
+    registered: LtiPlatformOut = await request.app.state.lti_platforms.register(body)
+    return registered
 
 
 @admin.get("/platforms", response_model=list[LtiPlatformOut], summary="Registered LTI platforms (admin)")
 async def list_lti_platforms(_key: AdminKey, request: Request) -> list[LtiPlatformOut]:
-    return await request.app.state.lti_platforms.list()
+    platforms: list[LtiPlatformOut] = await request.app.state.lti_platforms.list()
+    return platforms
 
 
 @admin.delete("/platforms/{platform_id}", status_code=204, summary="Remove an LTI platform: its launches stop (admin)")
@@ -269,12 +272,14 @@ async def delete_lti_platform(platform_id: PlatformIdParam, _key: AdminKey, requ
 
 @admin.get("/keys", response_model=list[ToolKeyOut], summary="The tool's signing keys, published at /lti/jwks (admin)")
 async def list_lti_keys(_key: AdminKey, request: Request) -> list[ToolKeyOut]:
-    return await request.app.state.lti_tool_keys.list()
+    keys: list[ToolKeyOut] = await request.app.state.lti_tool_keys.list()
+    return keys
 
 
 @admin.post("/keys", status_code=201, response_model=ToolKeyOut, summary="Rotate: a new signing key, the old ones still published (admin)")
 async def rotate_lti_key(_key: AdminKey, request: Request) -> ToolKeyOut:
-    return await request.app.state.lti_tool_keys.rotate()
+    rotated: ToolKeyOut = await request.app.state.lti_tool_keys.rotate()
+    return rotated
 
 
 @admin.delete("/keys/{kid}", status_code=204, summary="Stop publishing a retired key (admin)")

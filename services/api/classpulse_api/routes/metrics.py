@@ -23,6 +23,7 @@ from classpulse_api.models import (
     SeriesPoint,
 )
 from classpulse_api.series import RangeNotHeld, ReadPlan, SeriesReader
+from classpulse_api.store import ClassStore
 from classpulse_api.timeparams import format_duration, iso, parse_duration, parse_instant
 from classpulse_core.alerts import AlertEvent
 from classpulse_core.share_correction import ShareCorrection
@@ -63,7 +64,7 @@ async def requested_range(
 RangeDep = Annotated[tuple[int, int], Depends(requested_range)]
 
 
-async def _session_range(store, record: ClassRecord, session_id: str) -> tuple[int, int]:
+async def _session_range(store: ClassStore, record: ClassRecord, session_id: str) -> tuple[int, int]:
     session = await store.get_session(record.class_id, session_id)
     if session is None:
         raise HTTPException(404, f"class {record.class_id!r} has no session {session_id!r}")
@@ -104,7 +105,7 @@ async def summary(
         session_id=session,
         emotion_enabled=record.emotion_enabled,
         emotion_status=views.emotion_status(record.emotion_enabled),
-        phases=views.phases(correction, buckets, plan.start_ms, plan.end_ms, phases) if record.emotion_enabled else [],
+        phases=views.phases(correction, buckets, plan.end_ms, phases) if record.emotion_enabled else [],
         peaks=views.peaks(correction, buckets, record) if record.emotion_enabled else [],
         coverage=_coverage(plan),
         **views.indices_of(correction, totals, record),
@@ -192,7 +193,7 @@ async def events(
     record: ReadableClass,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> Page:
+) -> Page[AlertEvent]:
     log: EventLog = request.app.state.events
     items, total = await log.page(record.class_id, offset, limit)
     return Page(items=items, total=total, offset=offset, limit=limit)

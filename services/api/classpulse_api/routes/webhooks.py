@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
@@ -29,7 +29,7 @@ def _visible(key: ApiKey, hook: Webhook) -> bool:
 
 
 async def _owned(request: Request, key: ApiKey, webhook_id: str) -> StoredWebhook:
-    hook = await request.app.state.webhooks.get(webhook_id)
+    hook: StoredWebhook | None = await request.app.state.webhooks.get(webhook_id)
     if hook is None or not _visible(_manager(key), hook):
         raise HTTPException(404, f"no webhook {webhook_id!r}")
     return hook
@@ -57,7 +57,8 @@ async def create_webhook(body: WebhookCreate, key: ReaderKey, store: StoreDep, r
         request.app.state.webhook_sender.check(str(body.url))
     except DestinationRefused as refusal:
         raise HTTPException(422, str(refusal)) from None
-    return await request.app.state.webhooks.create(body, owner)
+    created: WebhookCreated = await request.app.state.webhooks.create(body, owner)
+    return created
 
 
 @router.get("", response_model=list[Webhook], summary="The caller's subscriptions (an admin's: all), without secrets")
@@ -81,15 +82,21 @@ async def list_deliveries(
     request: Request,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> Page:
+) -> Page[Attempt]:
     hook = await _owned(request, key, webhook_id)
     items, total = await request.app.state.outbox.attempts(hook.target, offset, limit)
     return Page(items=items, total=total, offset=offset, limit=limit)
 
 
-@router.get("/{webhook_id}/dead-letters", response_model=list[dict], summary="Messages given up after their last attempt")
+# A bare `dict`: as published in the OpenAPI document (dict[str, Any] would add `additionalProperties`).
+@router.get(
+    "/{webhook_id}/dead-letters",
+    response_model=list[dict],  # type: ignore[type-arg]
+    summary="Messages given up after their last attempt",
+)
 async def list_dead_letters(
     webhook_id: WebhookIdParam, key: ReaderKey, request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     hook = await _owned(request, key, webhook_id)
-    return await request.app.state.outbox.dead_letters(hook.target, limit)
+    dead: list[dict[str, Any]] = await request.app.state.outbox.dead_letters(hook.target, limit)
+    return dead

@@ -20,6 +20,6 @@ async def xapi_deliveries(
     request: Request,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> Page:
+) -> Page[Attempt]:
     items, total = await request.app.state.outbox.attempts(TARGET, offset, limit)
     return Page(items=items, total=total, offset=offset, limit=limit)

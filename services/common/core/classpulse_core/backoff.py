@@ -18,8 +18,8 @@ class Backoff:
 
     def delay_s(self, attempt: int) -> float:
         """The wait before retry number `attempt` (1 for the first)."""
-        delay = min(self.max_s, self.initial_s * 2 ** min(attempt - 1, 64))  # a stage may retry for days
-        return delay * random.uniform(1 - self.jitter, 1 + self.jitter) if self.jitter else delay
+        delay = min(self.max_s, self.initial_s * 2.0 ** min(attempt - 1, 64))  # a stage may retry for days
+        return delay * random.uniform(1 - self.jitter, 1 + self.jitter) if self.jitter else delay  # noqa: S311 - jitter
 
 
 class Retries:

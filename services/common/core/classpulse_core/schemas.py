@@ -59,7 +59,8 @@ class VersionedMessage(BaseModel):
 
     def encode(self) -> bytes:
         body = self.model_dump(mode="python")
-        return msgpack.packb({"schema": self.SCHEMA, "v": self.VERSION, **body}, use_bin_type=True)
+        packed: bytes = msgpack.packb({"schema": self.SCHEMA, "v": self.VERSION, **body}, use_bin_type=True)
+        return packed
 
     @classmethod
     def decode(cls, payload: bytes) -> Self:
@@ -175,7 +176,7 @@ class FrameResult(Message):
         return self.probabilities is not None
 
 
-def _check_facing(facing: list[bool | None] | None, boxes: list) -> None:
+def _check_facing(facing: list[bool | None] | None, boxes: list[Box]) -> None:
     if facing is not None and len(facing) != len(boxes):
         raise ValueError(f"{len(boxes)} faces but {len(facing)} facing flags")
 

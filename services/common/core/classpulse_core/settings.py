@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from classpulse_core.timeseries import RAW_RESOLUTION, Resolution
 
+
 class KafkaSettings(BaseSettings):
     """How every service reaches Kafka. TLS and SASL apply to every client when set."""
 

@@ -60,7 +60,8 @@ def project_to_simplex(points: np.ndarray) -> np.ndarray:
     ranks = np.arange(1, points.shape[1] + 1)
     support = (ordered - excess / ranks > 0).sum(axis=1)
     threshold = excess[np.arange(len(points)), support - 1] / support
-    return np.maximum(points - threshold[:, None], 0.0)
+    projected: np.ndarray = np.maximum(points - threshold[:, None], 0.0)
+    return projected
 
 
 @dataclass(frozen=True)

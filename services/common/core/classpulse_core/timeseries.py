@@ -22,6 +22,7 @@ reads every metric of a class in one round trip.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from classpulse_core.labels import EMOTIONS
 
@@ -47,7 +48,7 @@ def series_key(class_id: str, metric: str, resolution: str = RAW_RESOLUTION) -> 
     return base if resolution == RAW_RESOLUTION else f"{base}:{resolution}"
 
 
-def parse_mrange(reply: dict) -> dict[str, list[tuple[int, float]]]:
+def parse_mrange(reply: dict[Any, Any]) -> dict[str, list[tuple[int, float]]]:
     """Samples per metric from a TS.MRANGE ... SELECTED_LABELS metric reply (RESP3: {key: [labels, meta, samples]})."""
     series: dict[str, list[tuple[int, float]]] = {}
     for labels, *_, samples in reply.values():

@@ -8,6 +8,7 @@ listing with pagination). A class's own `emotion_enabled` switches emotion infer
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import redis
 from pydantic import BaseModel, Field
@@ -33,7 +34,7 @@ class ClassRecord(BaseModel):
         return {k: ("1" if v is True else "0" if v is False else str(v)) for k, v in self.model_dump(exclude_none=True).items()}
 
     @classmethod
-    def from_hash(cls, fields: dict) -> ClassRecord:
+    def from_hash(cls, fields: Mapping[bytes | str, bytes | str]) -> ClassRecord:
         decoded = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in fields.items()}
         return cls.model_validate(decoded)
 
@@ -70,6 +71,6 @@ class ClassDirectory:
             pipeline.hmget(class_key(class_id), "class_id", "emotion_enabled")
         return {
             class_id
-            for class_id, (exists, enabled) in zip(ordered, pipeline.execute())
+            for class_id, (exists, enabled) in zip(ordered, pipeline.execute(), strict=True)
             if exists is not None and enabled not in (b"0", "0")
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -74,18 +75,18 @@ def make_consumer(settings: KafkaSettings, group_id: str | None, topics: list[st
         **settings.client_options(),
         **overrides,
     }
-    consumer = with_startup_retries(lambda: KafkaConsumer(**options), group_id)
+    consumer = with_startup_retries(lambda: KafkaConsumer(**options), group_id or "consumer")
     # Join the group only once the topics' partitions are known: a member that joins before its metadata arrives is
     # assigned nothing and, with kafka-python, may stay idle until the next rebalance.
     for topic in topics:
-        with_startup_retries(lambda: _require_partitions(consumer, topic), f"{group_id} metadata of {topic}")
+        with_startup_retries(functools.partial(_require_partitions, consumer, topic), f"{group_id} metadata of {topic}")
     if topics:
         consumer.subscribe(topics)
     return consumer
 
 
 def _require_partitions(consumer: KafkaConsumer, topic: str) -> set[int]:
-    partitions = consumer.partitions_for_topic(topic)
+    partitions: set[int] | None = consumer.partitions_for_topic(topic)
     if not partitions:
         raise KafkaTopicMissing(f"topic {topic!r} has no partitions (not created yet?)")
     return partitions

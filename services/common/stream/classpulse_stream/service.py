@@ -7,11 +7,10 @@ from collections.abc import Callable
 
 from classpulse_core.lifecycle import StopSignal
 from classpulse_core.logs import configure_logging
-from classpulse_core.schemas import Message
 from classpulse_core.settings import ServiceSettings
 from classpulse_stream.health import HealthState, serve_health
 from classpulse_stream.kafka import make_consumer, make_producer
-from classpulse_stream.stage import AttemptLedger, BatchHandler, StageConfig, StageRunner
+from classpulse_stream.stage import AttemptLedger, BatchHandler, M, StageConfig, StageRunner
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +18,8 @@ log = logging.getLogger(__name__)
 def run_stage(
     settings: ServiceSettings,
     config: StageConfig,
-    schema: type[Message],
-    build_handler: Callable[[StopSignal], BatchHandler],
+    schema: type[M],
+    build_handler: Callable[[StopSignal], BatchHandler[M]],
     http_port: int,
     max_poll_records: int = 64,
     attempts: AttemptLedger | None = None,

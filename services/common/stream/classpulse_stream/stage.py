@@ -33,7 +33,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
@@ -77,7 +77,7 @@ class Emit:
 class Reject:
     """A delivery the stage refuses, for the dead-letter topic."""
 
-    delivery: Delivery
+    delivery: Delivery[Any]  # of the stage's schema; its message is None when it could not be decoded
     reason: str
 
 
@@ -200,12 +200,13 @@ class StageRunner(Generic[M]):
             self.producer.close(timeout=10)
             self.consumer.close(autocommit=False)
 
-    def _poll(self) -> dict[TopicPartition, list] | None:
+    def _poll(self) -> dict[TopicPartition, list[Any]] | None:
         """The next records, or None while Kafka is away. kafka-python's poll can raise a connection error when
         the broker goes away mid-call (seen in the broker-restart drill: the aggregator died of it); nothing was
         consumed then, so waiting and polling again loses nothing."""
         try:
-            return self.consumer.poll(timeout_ms=self.config.poll_timeout_ms)
+            records: dict[TopicPartition, list[Any]] = self.consumer.poll(timeout_ms=self.config.poll_timeout_ms)
+            return records
         except KafkaError as exc:
             retry_in_s = self._retries.failed()
             metrics.DEPENDENCY_RETRIES.labels(self.config.name, "kafka").inc()
@@ -216,7 +217,7 @@ class StageRunner(Generic[M]):
             self.stop.wait(retry_in_s)
             return None
 
-    def _process(self, records: dict[TopicPartition, list]) -> None:
+    def _process(self, records: dict[TopicPartition, list[Any]]) -> None:
         started = time.perf_counter()
         flat = [record for batch in records.values() for record in batch]
         metrics.MESSAGES_IN.labels(self.config.name, self.config.input_topic).inc(len(flat))
@@ -266,20 +267,17 @@ class StageRunner(Generic[M]):
                 extra={"stage": self.config.name, "error": repr(exc)},
             )
 
-    def _decode(self, records: list) -> tuple[list[Delivery[M]], list[Outcome]]:
+    def _decode(self, records: list[Any]) -> tuple[list[Delivery[M]], list[Outcome]]:
         deliveries: list[Delivery[M]] = []
         rejects: list[Outcome] = []
         for record in records:
             try:
                 message = self.schema.decode(record.value)
             except SchemaError as exc:
-                message = None
-                reason = str(exc)
-            delivery = Delivery(record.topic, record.partition, record.offset, record.key, record.value, message)
-            if message is None:
-                rejects.append(Reject(delivery, reason))
-            else:
-                deliveries.append(delivery)
+                undecoded = Delivery[Any](record.topic, record.partition, record.offset, record.key, record.value, None)
+                rejects.append(Reject(undecoded, str(exc)))
+                continue
+            deliveries.append(Delivery(record.topic, record.partition, record.offset, record.key, record.value, message))
         return deliveries, rejects
 
     @staticmethod
@@ -390,7 +388,7 @@ class StageRunner(Generic[M]):
         )
         return send
 
-    def _rewind(self, records: dict[TopicPartition, list], exc: DependencyUnavailable | _MessageFailed) -> None:
+    def _rewind(self, records: dict[TopicPartition, list[Any]], exc: DependencyUnavailable | _MessageFailed) -> None:
         """Seek back to the batch's first offsets so the next poll delivers it again; back off meanwhile.
 
         A partition taken away by a rebalance meanwhile is left alone: its new owner starts from the last commit,

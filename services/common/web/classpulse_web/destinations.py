@@ -47,7 +47,16 @@ def address_allowed(address: Address, allowed: Iterable[Network]) -> bool:
         address = address.ipv4_mapped  # ::ffff:169.254.169.254 is 169.254.169.254
     containing = [network for network in allowed if network.version == address.version and address in network]
     guarded = [rng for rng in GUARDED_RANGES if rng.version == address.version and address in rng]
-    return bool(containing) and all(any(network.subnet_of(rng) for network in containing) for rng in guarded)
+    return bool(containing) and all(any(_subnet_of(network, rng) for network in containing) for rng in guarded)
+
+
+def _subnet_of(network: Network, other: Network) -> bool:
+    """`network.subnet_of(other)` for two networks of one IP version (False across versions)."""
+    if isinstance(network, ipaddress.IPv4Network) and isinstance(other, ipaddress.IPv4Network):
+        return network.subnet_of(other)
+    if isinstance(network, ipaddress.IPv6Network) and isinstance(other, ipaddress.IPv6Network):
+        return network.subnet_of(other)
+    return False
 
 
 class DestinationRefused(ValueError):
@@ -77,7 +86,7 @@ def check_destination(url: str, allowed_networks: Iterable[Network], allowed_sch
         raise DestinationRefused("unresolved", f"the host of {redact(url)} does not resolve") from None
     networks = list(allowed_networks)
     # A scoped IPv6 address (fe80::1%eth0) is checked without its scope.
-    addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in resolved}
+    addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in resolved}
     if not networks or not all(address_allowed(address, networks) for address in addresses):
         raise DestinationRefused("not_allowed", f"{redact(url)} is outside the networks {what} URLs may reach ({setting})")
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, cast
 
 import redis.asyncio as aioredis
 from fastapi import Depends, HTTPException, Request
@@ -66,7 +67,7 @@ class KeyStore:
 
     async def verify(self, presented: str) -> ApiKey:
         key_id, secret = split_key(presented)
-        record = await self.client.hgetall(_PREFIX + key_id)
+        record = cast(dict[str, str], await self.client.hgetall(_PREFIX + key_id))  # a client that decodes responses
         if not record or not secret_matches(secret, record.pop("hash", "")):
             raise InvalidKey("unknown or revoked API key")
         return ApiKey.model_validate(record)
@@ -101,8 +102,9 @@ async def authenticated(
     presented = x_api_key or (bearer.credentials if bearer else None)
     if not presented:
         raise HTTPException(401, "an API key is required (Authorization: Bearer <key>)", headers={"WWW-Authenticate": "Bearer"})
+    keys: KeyStore = request.app.state.keys
     try:
-        return await request.app.state.keys.verify(presented)
+        return await keys.verify(presented)
     except InvalidKey as exc:
         raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
 
@@ -110,7 +112,7 @@ async def authenticated(
 CallerKey = Annotated[ApiKey, Depends(authenticated)]
 
 
-def require_role(*roles: Role):
+def require_role(*roles: Role) -> Callable[[ApiKey], Coroutine[Any, Any, ApiKey]]:
     """A dependency that lets only keys of the given roles through (403 otherwise)."""
 
     async def check(key: CallerKey) -> ApiKey:

@@ -121,7 +121,7 @@ def install_common(app: FastAPI, service: str, readiness: ReadinessCheck, max_bo
     app.add_middleware(BodyLimit, limit=max_body_bytes)
 
     @app.middleware("http")
-    async def count_requests(request: Request, call_next: Callable) -> Response:
+    async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
         # The route template, not the raw path, so that class ids do not explode the label set.
