@@ -155,7 +155,7 @@ def _family_rows(
 def share_distances(predict, correction, crops: list[np.ndarray], shown: list[int]) -> dict[str, float | None]:
     """Total-variation distance between the emotion shares of the faces shown (`shown`: their labels) and the shares
     read from every crop the pipeline cut (false faces included, missed ones absent, as the aggregator sees them): the
-    raw mean of the probabilities, and the corrected shares the API shows (classpulse_common.share_correction)."""
+    raw mean of the probabilities, and the corrected shares the API shows (classpulse_core.share_correction)."""
     if not crops or not shown:
         return {"shares_tvd_raw": None, "shares_tvd_corrected": None}
     truth = np.bincount(shown, minlength=len(EMOTIONS)) / len(shown)
