@@ -28,7 +28,9 @@ from classpulse_bench import machine
 from classpulse_bench.accuracy import matched_guesses
 from classpulse_bench.face_layouts import HALO_RATIO, background, families, family_frame, paste_turned
 from classpulse_bench.report import Section
+from classpulse_core.labels import EMOTIONS
 from classpulse_core.schemas import CameraKind
+from classpulse_core.share_correction import FILE_NAME as CORRECTION_FILE, ShareCorrection
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FACES_WILD = REPO_ROOT.parent / "shared" / "data" / "faces-wild"
@@ -103,7 +105,9 @@ def _accuracy(predict, crops: list[np.ndarray], labels: list[int]) -> float:
     return round(float((probabilities.argmax(1) == np.array(labels)).mean()), 4)
 
 
-def _family_rows(finders, predict, images, labels, family: str, frames: int, seed: int, landmarked: list) -> dict:
+def _family_rows(
+    finders, predict, correction, images, labels, family: str, frames: int, seed: int, landmarked: list
+) -> dict:
     """One family's row; the matched faces that carry landmarks are added to `landmarked` ((gray, box), label)."""
     rng = random.Random(f"{seed}:{family}")
     # PublicTest holds a blank image (one gray level): no detector can find a face that is not there.
@@ -115,6 +119,7 @@ def _family_rows(finders, predict, images, labels, family: str, frames: int, see
 
     labelled = detected = iou_matched = 0
     pipeline_crops, data_crops, truths, cpu_s = [], [], [], 0.0
+    every_crop, shown = [], []  # what the class shares are read from, and what they should say
     for number in range(frames):
         frame = family_frame(family, number, rng, pick)
         detector = finders[frame.camera_kind]
@@ -123,6 +128,8 @@ def _family_rows(finders, predict, images, labels, family: str, frames: int, see
         crops = np.frombuffer(detector.crop(frame.gray, boxes), np.uint8).reshape(-1, 48, 48)
         cpu_s += time.process_time() - started
         labelled, detected = labelled + len(frame.faces), detected + len(boxes)
+        every_crop.extend(crops)
+        shown.extend(int(labels[face.index]) for face in frame.faces)
         iou_matched += len(matched_guesses([face.box for face in frame.faces], boxes))
         for truth, found in face_matches([face.box for face in frame.faces], boxes).items():
             index = frame.faces[truth].index
@@ -141,6 +148,21 @@ def _family_rows(finders, predict, images, labels, family: str, frames: int, see
         "cpu_ms_per_frame": round(1000 * cpu_s / frames, 1),
         "accuracy_pipeline_crops": _accuracy(predict, pipeline_crops, truths),
         "accuracy_data_set_crops": _accuracy(predict, data_crops, truths),
+        **share_distances(predict, correction, every_crop, shown),
+    }
+
+
+def share_distances(predict, correction, crops: list[np.ndarray], shown: list[int]) -> dict[str, float | None]:
+    """Total-variation distance between the emotion shares of the faces shown (`shown`: their labels) and the shares
+    read from every crop the pipeline cut (false faces included, missed ones absent, as the aggregator sees them): the
+    raw mean of the probabilities, and the corrected shares the API shows (classpulse_core.share_correction)."""
+    if not crops or not shown:
+        return {"shares_tvd_raw": None, "shares_tvd_corrected": None}
+    truth = np.bincount(shown, minlength=len(EMOTIONS)) / len(shown)
+    means = predict(np.stack(crops)[..., None]).mean(0)
+    return {
+        "shares_tvd_raw": round(float(np.abs(means - truth).sum() / 2), 4),
+        "shares_tvd_corrected": round(float(np.abs(correction.correct(means)[0] - truth).sum() / 2), 4),
     }
 
 
@@ -205,6 +227,7 @@ def run_faces_bench(
     data = load_fer_csv(resolve_fer_csv(csv_path)).split("PublicTest")
     images, labels = data.images[..., 0], data.labels
     signature = load_signature(MODEL_DIR, SINGLE_PASS_SIGNATURE)
+    correction = ShareCorrection.load(MODEL_DIR / CORRECTION_FILE, SINGLE_PASS_SIGNATURE)
 
     def predict(crops: np.ndarray) -> np.ndarray:
         return predict_probabilities(signature, crops)
@@ -217,7 +240,9 @@ def run_faces_bench(
         "Faces by family of generated layouts",
         note="recall/precision: detection centred on the drawn face at 0.45-1.5 its side (face_matches); _iou: "
         "IoU >= 0.4 with the drawn FER2013 image; accuracies: on the found faces, the pipeline's crops "
-        "vs the same faces' FER2013 crops; cpu: one full scan (no tracking)",
+        "vs the same faces' FER2013 crops; cpu: one full scan (no tracking); shares_tvd: the family's faces as one "
+        "class, total-variation distance of the emotion shares read from every crop (raw mean; corrected, as the API "
+        "shows them) to those of the faces shown",
     )
     wild = Section("faces-wild (real photos)", note="found: photos with a face; accuracy: crop of the largest face")
     framing = Section(
@@ -228,7 +253,7 @@ def run_faces_bench(
     for name, finders in _detectors(detectors).items():
         landmarked: list = []
         for family in families():
-            row = _family_rows(finders, predict, images, labels, family, frames, seed, landmarked)
+            row = _family_rows(finders, predict, correction, images, labels, family, frames, seed, landmarked)
             layouts.add(f"{name}: {family}", **row)
         detector = finders["room"]
         by_framing = {"generated": {}, "faces-wild": {}}

@@ -23,3 +23,21 @@ def test_parts_neighbours_and_doubles_are_not_matches():
     assert face_matches(drawn, [eye, between]) == {}
     # Two detections of one face: the nearer-centred one counts, the other is a false face.
     assert face_matches(drawn, [(104, 100, 90, 90), (100, 101, 90, 90)]) == {0: 1}
+
+
+def test_share_distance_counts_false_faces_and_missed_ones():
+    import numpy as np
+
+    from classpulse_bench.faces import share_distances
+    from classpulse_core.labels import EMOTIONS
+    from classpulse_core.share_correction import ShareCorrection
+
+    def predict(crops):  # a crop's first pixel names the emotion it is read as
+        return np.eye(len(EMOTIONS))[crops[:, 0, 0, 0]]
+
+    crops = [np.full((48, 48), emotion, np.uint8) for emotion in (3, 3, 6)]  # two happy faces, one false "neutral"
+    shown = [3, 3, 4, 4]  # two happy, two sad shown: the sad ones were missed
+    distances = share_distances(predict, ShareCorrection(np.eye(len(EMOTIONS)), "identity"), crops, shown)
+    # shares read: happy 2/3, neutral 1/3; shown: happy 1/2, sad 1/2 -> (1/6 + 1/2 + 1/3) / 2
+    assert distances == {"shares_tvd_raw": 0.5, "shares_tvd_corrected": 0.5}
+    assert share_distances(predict, None, [], shown) == {"shares_tvd_raw": None, "shares_tvd_corrected": None}

@@ -79,3 +79,21 @@ def test_mixup_blends_images_labels_and_weights_alike(faces):
     np.testing.assert_allclose(w.numpy(), expected_w, rtol=1e-5)
     again = mix_pairs(faces, labels, weights, tf.constant([4, 2]), alpha=0.4)[0].numpy()
     np.testing.assert_array_equal(again, x.numpy())
+
+
+def _fine_detail(images: np.ndarray) -> float:
+    return float(np.abs(np.diff(images, axis=2)).mean())
+
+
+def test_low_resolution_faces_lose_fine_detail_and_nothing_else_changes(faces):
+    # A small, blurred face enlarged back to 48 px, as the detector crops one at the back of a room: its pixel-to-
+    # pixel detail is gone; the faces it is not applied to, and every other augmentation, are as without it.
+    plain = AugmentConfig()
+    always = AugmentConfig(low_res_probability=1.0, low_res_side=(16.0, 16.0), low_res_blur=(1.0, 1.0))
+    seed = tf.constant([5, 9])
+    before, after = augment_batch(faces, seed, plain).numpy(), augment_batch(faces, seed, always).numpy()
+    assert after.shape == before.shape and after.min() >= 0.0 and after.max() <= 255.0
+    assert _fine_detail(after) < 0.3 * _fine_detail(before)
+    np.testing.assert_array_equal(augment_batch(faces, seed, always).numpy(), after)  # deterministic
+    never = AugmentConfig(low_res_probability=1e-9)
+    np.testing.assert_array_equal(augment_batch(faces, seed, never).numpy(), before)
