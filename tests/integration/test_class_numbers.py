@@ -287,7 +287,7 @@ def test_a_refused_write_is_dead_lettered_and_never_counted_as_a_duplicate(redis
 
 @pytest.mark.anyio
 async def test_facing_the_screen_from_webcam_pictures_through_detector_aggregator_and_api(redis_client, infra, class_id):
-    """Real pictures through the detector (BlazeFace on students' own webcams, Haar set on the room camera), the aggregator
+    """Real pictures through the detector (BlazeFace on students' own webcams, Haar on a room camera), the aggregator
     stage and the API, in a presence-only class: the share facing the screen is the detector's facing flags of the
     webcam students (frontal FER2013 faces: nearly all facing); the room camera's Haar faces have no pose and are in
     neither count."""
@@ -321,9 +321,7 @@ async def test_facing_the_screen_from_webcam_pictures_through_detector_aggregato
     async with api_client(infra) as client:
         created = await client.post("/v1/classes", json={"class_id": class_id, "expected_students": 6, "emotion_enabled": False})
         assert created.status_code == 201
-        # Haar on the room camera (BlazeFace is the default there too): faces without landmarks have no pose.
-        detectors = DetectorSettings(face_detector="haar").tracking_detectors()
-        detect = DetectFaces(detectors, ClassDirectory(redis_client), KafkaSettings(), True)
+        detect = DetectFaces(DetectorSettings().tracking_detectors(), ClassDirectory(redis_client), KafkaSettings(), True)
         results = [outcome.message for outcome in detect([delivery(*f) for f in sorted(frames, key=lambda f: f[3])])]
         assert all(isinstance(result, FrameResult) and result.probabilities is None for result in results)
         flags = [result.facing[0] for result in results if result.camera_kind == "personal" and result.boxes]

@@ -159,8 +159,6 @@ def test_a_face_box_is_a_plain_box_to_everyone_else():
 
 
 def test_the_detector_setting_chooses_the_detector(monkeypatch):
-    monkeypatch.delenv("CLASSPULSE_FACE_DETECTOR", raising=False)
-    assert isinstance(DetectorSettings().face_finder("room"), BlazeFaceDetector)  # the default for every camera
     monkeypatch.setenv("CLASSPULSE_FACE_DETECTOR", "blazeface")
     assert isinstance(DetectorSettings().face_finder(), BlazeFaceDetector)
     monkeypatch.setenv("CLASSPULSE_FACE_DETECTOR", "haar")

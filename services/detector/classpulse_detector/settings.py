@@ -12,14 +12,13 @@ from classpulse_detector.tracking import FaceFinder, TrackingDetector
 
 class DetectorSettings(RedisSettings):
     http_port: int = Field(8002, description="CLASSPULSE_HTTP_PORT")
-    # BlazeFace is the default for room and gallery cameras: it finds far more faces (16 frames a generated family,
-    # seed 19: recall 0.86-0.98 per family against Haar's 0.06-0.51; faces-wild 0.980 of 2,115 photos against 0.780;
-    # docs/face-detection.md), at the cost of CPU: a full scan of a 1280x720 frame takes ~1 s on this busy 2-core
-    # machine against Haar's 13-27 ms, which tracking by detection spreads over the frames between full scans.
-    # `make bench` measures what that does to frames per CPU-second against the fer package (docs/performance.md).
-    # The short-range pyramid, not the tiled full-range network: on rooms it found more faces at half the CPU.
+    # Haar stays the default for room cameras: BlazeFace with the settings below finds far more faces (20 frames a
+    # generated family, seed 19: recall 0.86-0.98 per family, precision 0.90-1.00; faces-wild 0.980 of 2,115 photos;
+    # docs/face-detection.md) against Haar's 0.06-0.69 and 0.78, but a full scan of a 1280x720 frame costs ~1 s of
+    # CPU on this busy 2-core machine against Haar's 13-27 ms, and the end-to-end "10x fer per CPU-second" target
+    # (10.3x with Haar) has not been measured with it in `make bench`.
     face_detector: Literal["blazeface", "haar"] = Field(
-        "blazeface", description="CLASSPULSE_FACE_DETECTOR: blazeface (CNN, with landmarks: aligned crops) or haar"
+        "haar", description="CLASSPULSE_FACE_DETECTOR: blazeface (CNN, with landmarks: aligned crops) or haar"
     )
     # A personal camera (a student's own webcam, frames marked camera_kind "personal") shows one large face, so it
     # gets a detector of its own: on 60 webcam snapshots of FER2013 PublicTest faces as the webcam demo makes them
