@@ -15,8 +15,9 @@ class DetectorSettings(RedisSettings):
     # Haar stays the default for room cameras: BlazeFace with the settings below finds far more faces (20 frames a
     # generated family, seed 19: recall 0.86-0.98 per family, precision 0.90-1.00; faces-wild 0.980 of 2,115 photos;
     # docs/face-detection.md) against Haar's 0.06-0.69 and 0.78, but a full scan of a 1280x720 frame costs ~1 s of
-    # CPU on this busy 2-core machine against Haar's 13-27 ms, and the end-to-end "10x fer per CPU-second" target
-    # (10.3x with Haar) has not been measured with it in `make bench`.
+    # CPU on this busy 2-core machine against Haar's 13-27 ms: tracked on make bench's sample class it cost 584 ms of CPU
+    # a frame against Haar's 4.7 and fer's 96 whole, so the "10x fer per CPU-second" target (10.3x with Haar) would be
+    # missed by ~60x with it (docs/face-detection.md, "Not reached yet").
     face_detector: Literal["blazeface", "haar"] = Field(
         "haar", description="CLASSPULSE_FACE_DETECTOR: blazeface (CNN, with landmarks: aligned crops) or haar"
     )
