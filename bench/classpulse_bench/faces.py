@@ -30,7 +30,8 @@ from classpulse_bench.face_layouts import HALO_RATIO, background, families, fami
 from classpulse_bench.report import Section
 from classpulse_core.labels import EMOTIONS
 from classpulse_core.schemas import CameraKind
-from classpulse_core.share_correction import FILE_NAME as CORRECTION_FILE, ShareCorrection
+from classpulse_core.share_correction import FILE_NAME as CORRECTION_FILE
+from classpulse_core.share_correction import ShareCorrection
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FACES_WILD = REPO_ROOT.parent / "shared" / "data" / "faces-wild"

@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pytest
 
-from classpulse_detector.faces import box_crop
 from classpulse_detector.blazeface import (
     FER_FRAMING,
     FULL_RANGE,
@@ -24,6 +23,7 @@ from classpulse_detector.blazeface import (
     tiles,
     weighted_nms,
 )
+from classpulse_detector.faces import box_crop
 
 pytestmark = pytest.mark.unit
 
