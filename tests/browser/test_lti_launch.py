@@ -141,7 +141,7 @@ def test_a_learner_lands_on_the_student_page_consent_step(chromium: Chromium, lm
     set_roster(lms, course)
     chromium.navigate(lms.start_url("Learner", course))
     # The page read its token and took it out of the address bar.
-    chromium.wait_for("document.body.dataset.state === 'consent' && location.hash === ''", 30)
+    chromium.wait_for("!!document.body && document.body.dataset.state === 'consent' && location.hash === ''", 30)
     assert "Nothing is taken before you agree" in chromium.evaluate("document.getElementById('consent').innerText")
     class_id = chromium.evaluate("location.pathname").removeprefix("/student/")
     # The Learner's launch registered the class too, sized from the roster.
