@@ -9,6 +9,7 @@ absolute path, which FFmpeg cannot take for protocol syntax such as `concat:` or
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path as FilePath
 from typing import Annotated
 
@@ -46,7 +47,13 @@ def _manager(request: Request) -> SourceManager:
     return manager
 
 
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _allowed_spec(location: str, settings: IngestSettings) -> SourceSpec:
+    # No URL, camera index or path holds one, and a NUL makes the path checks below raise instead of refuse.
+    if CONTROL_CHARACTERS.search(location):
+        raise HTTPException(422, f"a source location has no control characters; {location!r} has")
     spec = SourceSpec(location)
     if spec.kind in (SourceKind.FILE, SourceKind.FOLDER):
         media_dir = settings.media_dir.resolve() if settings.media_dir else None
