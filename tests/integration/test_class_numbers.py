@@ -159,6 +159,23 @@ async def test_a_lesson_reads_the_same_after_its_raw_seconds_expired(redis_clien
 
 
 @pytest.mark.anyio
+async def test_a_lesson_that_just_ended_reads_its_whole_presence_at_the_edge_of_the_raw_seconds(redis_client, infra, class_id):
+    """RedisTimeSeries trims a series behind its own newest sample, and `present` and `observed` run a presence
+    window ahead of the last frame: raw seconds kept 60 s hold them only from 48 s before now. A lesson that ended
+    a moment ago, read with its start past the raw retention, read its presence without its seconds from 60 to 48 s
+    ago (a room camera showing 1, 3, then 1 face read 1.25 to 1.48 students on camera, by the second, for 1.5)."""
+    start = seconds_ago(80)
+    faces = [1] * 40 + [3] * 40 + [1] * 80  # a frame every 500 ms for 80 s: 20 s of 1 face, 20 s of 3, 40 s of 1
+    lesson = [frame(class_id, "cam", n, start + n * 500, count, "room") for n, count in enumerate(faces)]
+    async with api_client(infra, raw_retention_ms=60_000) as client:
+        assert (await client.post("/v1/classes", json={"class_id": class_id, "expected_students": 3})).status_code == 201
+        write_all(make_writer(redis_client, raw_retention_ms=60_000), lesson)
+        body = (await client.get(f"/v1/classes/{class_id}/summary", params={"from": start, "to": start + 79_999})).json()
+    assert (body["frames"], body["faces"]) == (160, 240)
+    assert body["on_camera"] == pytest.approx((20 * 1 + 20 * 3 + 40 * 1) / 80), body["coverage"]
+
+
+@pytest.mark.anyio
 async def test_months_of_roll_ups_are_served_and_older_ranges_refused(redis_client, infra, class_id):
     hour = 3_600_000
     now_ms = int(time.time() * 1000)

@@ -11,12 +11,6 @@ class AggregatorSettings(StorageSettings):
     dedup_window_s: int = Field(
         6 * 3600, ge=60, description="CLASSPULSE_DEDUP_WINDOW_S: how long a frame is remembered to ignore redelivery"
     )
-    # A student page posts a snapshot every 5 s (CLASSPULSE_STUDENT_SNAPSHOT_INTERVAL_S): 12 s lets one snapshot be
-    # lost or late by 2 s before a student counts as gone, and a camera that stops is gone 12 s after its last frame.
-    presence_window_ms: int = Field(
-        12_000, ge=1_000, le=600_000,
-        description="CLASSPULSE_PRESENCE_WINDOW_MS: how long a camera's last frame counts when no next frame comes",
-    )
     alert_rules: list[AlertRule] = Field(
         list(DEFAULT_RULES), description="CLASSPULSE_ALERT_RULES: JSON list of {index, direction, threshold, for_s}"
     )

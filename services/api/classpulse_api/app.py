@@ -75,7 +75,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.settings = settings
     # Loaded before serving anything: an API that cannot correct class shares must not start and show biased ones.
     app.state.shares = ShareCorrection.load(settings.quantification_path(), settings.model_signature)
-    app.state.reader = SeriesReader(client, settings.resolutions())
+    app.state.reader = SeriesReader(client, settings.resolutions(), settings.newest_sample_lead_ms())
     app.state.classes = ClassStore(client, [resolution.name for resolution in settings.resolutions()])
     app.state.keys = KeyStore(client)
     app.state.events = EventLog(stream_client)

@@ -6,7 +6,9 @@ boundaries, so each output bucket comes from exactly one series and sums stay ex
 LATEST, so the bucket a compaction has not closed yet (the last seconds of a lesson nothing came after) is included.
 
 The output bucket is never finer than the finest series still holding the range's start: a lesson read back after
-its raw seconds expired comes back in 10 s buckets with the same totals. A range older than every retention is
+its raw seconds expired comes back in 10 s buckets with the same totals. What a series still holds is counted from
+the newest sample it may have, not from the clock: RedisTimeSeries trims behind a series' newest sample, and
+`present` and `observed` are written a presence window ahead of the last frame. A range older than every retention is
 refused (`RangeNotHeld`), never answered with nothing.
 """
 
@@ -49,18 +51,20 @@ class ReadPlan:
     """The oldest instant any series still holds; a range starting before it was clipped to it."""
 
 
-def held_from(resolutions: list[Resolution], now_ms: int) -> int:
-    return now_ms - max(resolution.retention_ms for resolution in resolutions)
+# `newest_ms` below: the newest instant a series may hold a sample of (the clock plus SeriesReader's lead); each
+# series keeps its retention behind it.
+def held_from(resolutions: list[Resolution], newest_ms: int) -> int:
+    return newest_ms - max(resolution.retention_ms for resolution in resolutions)
 
 
-def plan_segments(start_ms: int, end_ms: int, bucket_ms: int, resolutions: list[Resolution], now_ms: int) -> list[Segment]:
+def plan_segments(start_ms: int, end_ms: int, bucket_ms: int, resolutions: list[Resolution], newest_ms: int) -> list[Segment]:
     """Which series serves which part of [start_ms, end_ms], newest part first, finest series first."""
     segments: list[Segment] = []
     cursor = end_ms
     for resolution in resolutions:
         if bucket_ms % resolution.bucket_ms:
             continue
-        oldest_kept = now_ms - resolution.retention_ms
+        oldest_kept = newest_ms - resolution.retention_ms
         # Round up to a whole output bucket so no bucket is split between two series.
         seg_start = max(start_ms, -(-oldest_kept // bucket_ms) * bucket_ms)
         if seg_start <= cursor:
@@ -72,12 +76,12 @@ def plan_segments(start_ms: int, end_ms: int, bucket_ms: int, resolutions: list[
 
 
 def plan_read(
-    start_ms: int, end_ms: int, resolutions: list[Resolution], now_ms: int, max_buckets: int, bucket_ms: int | None = None
+    start_ms: int, end_ms: int, resolutions: list[Resolution], newest_ms: int, max_buckets: int, bucket_ms: int | None = None
 ) -> ReadPlan:
     """The plan for a range: with `bucket_ms`, buckets of that width (widened to a multiple of the finest series
     still holding the range's start, if that is coarser); without, the finest width that still holds the start and
     gives at most `max_buckets` buckets."""
-    oldest = held_from(resolutions, now_ms)
+    oldest = held_from(resolutions, newest_ms)
     if end_ms < oldest:
         longest = max(resolutions, key=lambda resolution: resolution.retention_ms)
         raise RangeNotHeld(
@@ -85,7 +89,7 @@ def plan_read(
             f"{longest.retention_ms // 1000} s"
         )
     start_ms = max(start_ms, oldest)
-    holding = [resolution for resolution in resolutions if now_ms - resolution.retention_ms <= start_ms]
+    holding = [resolution for resolution in resolutions if newest_ms - resolution.retention_ms <= start_ms]
     finest = min(holding, key=lambda resolution: resolution.bucket_ms)
     if bucket_ms is None:
         widths = sorted(resolution.bucket_ms for resolution in holding)
@@ -99,17 +103,20 @@ def plan_read(
         bucket_ms = -(-bucket_ms // finest.bucket_ms) * finest.bucket_ms
     # A bucket's sum is stamped at its start: a range starting inside a bucket starts with the whole bucket.
     start_ms -= start_ms % bucket_ms
-    segments = plan_segments(start_ms, end_ms, bucket_ms, resolutions, now_ms)
+    segments = plan_segments(start_ms, end_ms, bucket_ms, resolutions, newest_ms)
     return ReadPlan(start_ms, end_ms, bucket_ms, segments, oldest)
 
 
 class SeriesReader:
-    def __init__(self, client: aioredis.Redis, resolutions: tuple[Resolution, ...]) -> None:
+    def __init__(self, client: aioredis.Redis, resolutions: tuple[Resolution, ...], newest_sample_lead_ms: int) -> None:
         self.client = client
         self.resolutions = list(resolutions)
+        self.newest_sample_lead_ms = newest_sample_lead_ms
 
     def plan(self, start_ms: int, end_ms: int, max_buckets: int, bucket_ms: int | None = None) -> ReadPlan:
-        return plan_read(start_ms, end_ms, self.resolutions, _now_ms(), max_buckets, bucket_ms)
+        # A series keeps its retention behind its own newest sample, which may lie this far past the clock (presence
+        # is written ahead of the last frame): planned from there, no part is read from a series that trimmed it.
+        return plan_read(start_ms, end_ms, self.resolutions, _now_ms() + self.newest_sample_lead_ms, max_buckets, bucket_ms)
 
     async def read(self, class_id: str, plan: ReadPlan) -> dict[int, Sums]:
         """Per output bucket of the plan (epoch-aligned start, ms), the sum of each metric."""

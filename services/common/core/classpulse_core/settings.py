@@ -132,6 +132,13 @@ class CaptureWindowSettings(ServiceSettings):
 class StorageSettings(RedisSettings, CaptureWindowSettings):
     """Settings of the services that read or write the class time series (retentions: a deployment's choice)."""
 
+    # A student page posts a snapshot every 5 s (CLASSPULSE_STUDENT_SNAPSHOT_INTERVAL_S): 12 s lets one snapshot be
+    # lost or late by 2 s before a student counts as gone, and a camera that stops is gone 12 s after its last frame.
+    # The aggregator writes a frame's presence this far ahead; readers need it to know what the series still hold.
+    presence_window_ms: int = Field(
+        12_000, ge=1_000, le=600_000,
+        description="CLASSPULSE_PRESENCE_WINDOW_MS: how long a camera's last frame counts when no next frame comes",
+    )
     retention_10s_ms: int = Field(7 * 86_400_000, ge=60_000, description="CLASSPULSE_RETENTION_10S_MS: 10 s buckets kept")
     retention_1m_ms: int = Field(30 * 86_400_000, ge=60_000, description="CLASSPULSE_RETENTION_1M_MS: 1 min buckets kept")
     retention_1h_ms: int = Field(400 * 86_400_000, ge=60_000, description="CLASSPULSE_RETENTION_1H_MS: 1 h buckets kept")
@@ -144,3 +151,9 @@ class StorageSettings(RedisSettings, CaptureWindowSettings):
             Resolution("1m", 60_000, self.retention_1m_ms),
             Resolution("1h", 3_600_000, self.retention_1h_ms),
         )
+
+    def newest_sample_lead_ms(self) -> int:
+        """How far past the clock a series' newest sample may lie: a frame captured up to `max_capture_ahead_ms`
+        ahead, its presence written a presence window past that. RedisTimeSeries trims a series behind its own
+        newest sample, so a series keeps its retention behind the clock only less this lead."""
+        return self.max_capture_ahead_ms + self.presence_window_ms
