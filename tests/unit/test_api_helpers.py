@@ -1,5 +1,9 @@
+import itertools
+
+import numpy as np
 import pytest
 
+from classpulse_api import views
 from classpulse_api.series import RangeNotHeld, plan_read, plan_segments
 from classpulse_api.timeparams import iso, parse_duration, parse_instant
 from classpulse_core.capture import CaptureTimeProblem, capture_time_problem
@@ -12,6 +16,8 @@ from classpulse_core.indices import (
     on_camera,
     presence,
 )
+from classpulse_core.labels import EMOTIONS
+from classpulse_core.share_correction import ShareCorrection
 from classpulse_core.timeseries import Resolution
 
 pytestmark = pytest.mark.unit
@@ -143,3 +149,24 @@ def test_capture_times_outside_the_window_are_named():
     assert problem is CaptureTimeProblem.FUTURE and "61000 ms in the future" in words
     problem, words = capture_time_problem(now - HOUR - 1, now, max_age_ms=HOUR, max_ahead_ms=60_000)
     assert problem is CaptureTimeProblem.TOO_OLD and "older than the 3600000 ms" in words
+
+
+@pytest.mark.parametrize("bucket_ms", [1000, 10_000])
+def test_a_lessons_arc_is_cut_on_the_edges_of_the_buckets_it_sums(bucket_ms):
+    """Cut on bucket starts alone, a 62-s lesson read from the 10-s roll-up (7 buckets) in 6 parts had its first part
+    say 0-10 s while summing 0-20 s, and its last hold only the last 2 s; from the raw seconds its parts said 9.834 s
+    where they cut at 10 s."""
+    start = 1_796_457_650_000
+    seconds = 62
+    buckets = {
+        start + at: {"faces": float(min(bucket_ms, (seconds * 1000) - at) // 1000), "emotion.happy": 1.0}
+        for at in range(0, seconds * 1000, bucket_ms)
+    }
+    identity = ShareCorrection(np.eye(len(EMOTIONS)), "identity")
+    arc = views.phases(identity, buckets, bucket_ms, start + seconds * 1000 - 1, 6)
+    cuts = {1000: [0, 10, 20, 31, 41, 51, 62], 10_000: [0, 10, 20, 30, 40, 50, 62]}[bucket_ms]
+    assert [(parse_instant(part.start), parse_instant(part.end), part.faces) for part in arc] == [
+        (start + a * 1000, start + b * 1000 - 1, b - a) for a, b in itertools.pairwise(cuts)
+    ]
+    few = views.phases(identity, dict(list(buckets.items())[:3]), bucket_ms, start + 2 * bucket_ms + 999, 6)
+    assert [part.faces for part in few] == [bucket_ms // 1000] * 3  # never more parts than buckets

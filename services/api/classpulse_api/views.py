@@ -5,6 +5,7 @@ computed from them; the raw mean of the probabilities is shown beside them as `e
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 
 from classpulse_api.models import EMOTIONS_OFF, EMOTIONS_ON, EmotionShares, Indices, Peak, PhaseSummary
@@ -67,22 +68,26 @@ def add(total: Sums, more: Sums) -> None:
         total[metric] = total.get(metric, 0.0) + value
 
 
-def phases(correction: ShareCorrection, buckets: dict[int, Sums], end_ms: int, count: int) -> list[PhaseSummary]:
-    """The buckets' span (first bucket to `end_ms` at most) cut in `count` equal parts, each with its dominant emotion:
-    a lesson's arc at a glance."""
+def phases(correction: ShareCorrection, buckets: dict[int, Sums], bucket_ms: int, end_ms: int, count: int) -> list[PhaseSummary]:
+    """The buckets' span (first bucket to `end_ms` at most) cut in `count` parts, each with its dominant emotion: a
+    lesson's arc at a glance. Parts are cut on bucket edges, as equal in buckets as can be (never more parts than
+    buckets), so each part says the times of the buckets it sums, whatever their width: a lesson read back the next
+    day, from the 10-s or 1-min roll-ups, is cut where its buckets are."""
     if not buckets or count < 1:
         return []
-    first, last = min(buckets), max(buckets)
-    width = max(1, (last - first) // count + 1)
+    first = min(buckets)
+    spanned = (max(buckets) - first) // bucket_ms + 1
+    count = min(count, spanned)
+    edges = [first + part * spanned // count * bucket_ms for part in range(count + 1)]
     parts: list[Sums] = [{} for _ in range(count)]
     for t, sums in buckets.items():
-        add(parts[min(count - 1, (t - first) // width)], sums)
+        add(parts[bisect_right(edges, t) - 1], sums)
     out = []
     for n, (sums, shares) in enumerate(zip(parts, correction.shares(parts), strict=True)):
         out.append(
             PhaseSummary(
-                start=iso(first + n * width),
-                end=iso(min(end_ms, first + (n + 1) * width - 1)),
+                start=iso(edges[n]),
+                end=iso(min(end_ms, edges[n + 1] - 1)),
                 faces=round(sums.get(FACES, 0)),
                 dominant_emotion=indices.dominant(shares),
                 mood_index=indices.mood_index(shares),

@@ -105,7 +105,7 @@ async def summary(
         session_id=session,
         emotion_enabled=record.emotion_enabled,
         emotion_status=views.emotion_status(record.emotion_enabled),
-        phases=views.phases(correction, buckets, plan.end_ms, phases) if record.emotion_enabled else [],
+        phases=views.phases(correction, buckets, plan.bucket_ms, plan.end_ms, phases) if record.emotion_enabled else [],
         peaks=views.peaks(correction, buckets, record) if record.emotion_enabled else [],
         coverage=_coverage(plan),
         **views.indices_of(correction, totals, record),
