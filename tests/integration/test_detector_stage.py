@@ -86,6 +86,19 @@ def test_presence_only_class_sends_no_crops(redis_client, registered, class_fram
     assert outcome.topic == "classpulse.predictions" and outcome.message.probabilities is None
 
 
+def test_a_class_switched_back_on_gets_crops_from_its_next_batch(redis_client, registered, class_frames):
+    """The switch was read from a class record cached 5 s: on the real stack, a class switched from presence-only
+    back on had about 150 faces (5 s of a room camera) sent on without crops, counted and never classified."""
+    redis_client.hset(class_key(registered), "emotion_enabled", "0")
+    handler = DetectFaces(DETECTORS, ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=True)
+    (off,) = handler([delivery(class_frames[0], registered)])
+    redis_client.hset(class_key(registered), "emotion_enabled", "1")
+    (on,) = handler([delivery(class_frames[1], registered, sequence=1)])
+    assert (off.topic, on.topic) == ("classpulse.predictions", "classpulse.faces")
+    assert isinstance(on.message, DetectedFaces) and len(on.message.boxes) > 0
+    assert len(on.message.crops) == len(on.message.boxes) * CROP_BYTES
+
+
 def test_bad_frames_and_unknown_classes_are_rejected_with_reasons(redis_client, registered, class_frames):
     handler = DetectFaces(DETECTORS, ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=True)
     image = class_frames[0]

@@ -36,9 +36,16 @@ class DetectFaces:
         self.emotion_enabled = emotion_enabled
 
     def __call__(self, deliveries: list[Delivery[Frame]]) -> list[Outcome]:
-        return [self._one(delivery) for delivery in deliveries]
+        # Emotions only where the deployment allows them and the class has them on at this moment: read once a batch
+        # and never cached, as the classifier does, so a class switched back on gets crops from its next batch (from
+        # the cached record, its faces went on without crops, counted and never classified, for up to 5 s).
+        try:
+            allowed = self.classes.emotion_allowed_now({d.message.class_id for d in deliveries}) if self.emotion_enabled else set()
+        except redis.RedisError as exc:
+            raise DependencyUnavailable("redis", repr(exc)) from exc
+        return [self._one(delivery, delivery.message.class_id in allowed) for delivery in deliveries]
 
-    def _one(self, delivery: Delivery[Frame]) -> Outcome:
+    def _one(self, delivery: Delivery[Frame], emotion_enabled: bool) -> Outcome:
         frame = delivery.message
         try:
             registered = self.classes.get(frame.class_id)
@@ -46,8 +53,6 @@ class DetectFaces:
             raise DependencyUnavailable("redis", repr(exc)) from exc
         if registered is None:
             return Reject(delivery, f"unknown class: {frame.class_id!r} is not registered")
-        # Emotions only where the deployment allows them and the class has not switched them off.
-        emotion_enabled = self.emotion_enabled and registered.emotion_enabled
         try:
             # The image's own header is checked against the frame's declared size (at most MAX_FRAME_SIDE a side)
             # before anything is decoded; the decoded size is checked again in case OpenCV read the header otherwise.
