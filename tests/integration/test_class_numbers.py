@@ -263,6 +263,48 @@ async def test_switching_a_class_to_presence_only_holds_for_results_in_flight(re
 
 
 @pytest.mark.anyio
+async def test_a_lesson_presence_only_for_a_while_says_how_many_faces_its_shares_were_read_from(redis_client, infra, class_id):
+    """A room camera shows 2 faces a second for 30 s. Emotions are on for 0-9 s, off for 10-19 s (the first two of
+    those frames classified before the switch, counted after it), on again for 20-29 s (the first two of those
+    detected while it was off: seen, never classified). 36 of the 60 faces were classified: every answer says so."""
+    start = seconds_ago(200)
+    writer = make_writer(redis_client)
+
+    def seconds(first: int, last: int, emotions: bool) -> list[FrameResult]:
+        return [frame(class_id, "cam", n, start + n * 1000, 2, "room", emotions=emotions) for n in range(first, last)]
+
+    async with api_client(infra) as client:
+        assert (await client.post("/v1/classes", json={"class_id": class_id, "expected_students": 2})).status_code == 201
+        write_all(writer, seconds(0, 10, emotions=True))
+        assert (await client.patch(f"/v1/classes/{class_id}", json={"emotion_enabled": False})).status_code == 200
+        write_all(writer, seconds(10, 12, emotions=True) + seconds(12, 20, emotions=False))
+        assert (await client.patch(f"/v1/classes/{class_id}", json={"emotion_enabled": True})).status_code == 200
+        write_all(writer, seconds(20, 22, emotions=False) + seconds(22, 30, emotions=True))
+        lesson = {"from": start, "to": start + 29_999}
+        summary = (await client.get(f"/v1/classes/{class_id}/summary", params={**lesson, "phases": 3})).json()
+        assert summary["emotion_status"] == "on" and summary["emotions"]["happy"] == pytest.approx(1.0, abs=1e-3)
+        assert (summary["faces"], summary["classified_faces"]) == (60, 36)
+        assert summary["classified_share"] == pytest.approx(0.6)
+        assert [(p["faces"], p["classified_faces"], p["classified_share"]) for p in summary["phases"]] == [
+            (20, 20, pytest.approx(1.0)), (20, 0, 0.0), (20, 16, pytest.approx(0.8))
+        ]
+        series = (await client.get(f"/v1/classes/{class_id}/timeseries", params={**lesson, "bucket": "10s"})).json()
+        assert [(p["classified_faces"], p["classified_share"]) for p in series["points"]] == [
+            (20, pytest.approx(1.0)), (0, 0.0), (16, pytest.approx(0.8))
+        ]
+        picked = (await client.get(
+            f"/v1/classes/{class_id}/timeseries", params={**lesson, "bucket": "10s", "metrics": "classified_share"}
+        )).json()
+        assert [set(p) for p in picked["points"]] == [{"t", "time", "classified_share"}] * 3
+        live = (await client.get(f"/v1/classes/{class_id}/live", params={"window": 3600})).json()
+        assert (live["classified_faces"], live["classified_share"]) == (36, pytest.approx(0.6))
+        # Presence-only again: no share is shown, so neither is what it would be read from.
+        assert (await client.patch(f"/v1/classes/{class_id}", json={"emotion_enabled": False})).status_code == 200
+        off = (await client.get(f"/v1/classes/{class_id}/summary", params=lesson)).json()
+        assert (off["faces"], off["classified_faces"], off["classified_share"], off["emotions"]) == (60, None, None, None)
+
+
+@pytest.mark.anyio
 async def test_the_classifier_reads_each_class_switch_the_moment_it_is_made(redis_client, infra, class_id):
     directory = ClassDirectory(redis_client, ttl_s=3600)  # a long cache: the switch must not depend on it
     async with api_client(infra) as client:

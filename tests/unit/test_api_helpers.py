@@ -9,6 +9,8 @@ from classpulse_api.timeparams import iso, parse_duration, parse_instant
 from classpulse_core.capture import CaptureTimeProblem, capture_time_problem
 from classpulse_core.indices import (
     attention_risk,
+    classified_faces,
+    classified_share,
     dominant,
     emotion_shares,
     faces_per_frame,
@@ -19,6 +21,7 @@ from classpulse_core.indices import (
 from classpulse_core.labels import EMOTIONS
 from classpulse_core.share_correction import ShareCorrection
 from classpulse_core.timeseries import Resolution
+from classpulse_store.registry import ClassRecord
 
 pytestmark = pytest.mark.unit
 
@@ -96,6 +99,20 @@ def test_indices_follow_their_documented_formulas():
     assert mood_index(None) is None and attention_risk(None, None) is None
 
 
+def test_the_faces_shares_were_read_from_are_the_total_of_the_emotion_sums():
+    """30 faces seen, 10 of them classified (each face's probabilities sum to 1): the shares cover a third of them."""
+    sums = {"frames": 10, "faces": 30, "emotion.happy": 7.5, "emotion.sad": 2.5}
+    assert classified_faces(sums) == pytest.approx(10.0) and classified_share(sums) == pytest.approx(1 / 3)
+    assert classified_faces({"faces": 4}) == 0 and classified_share({"faces": 4}) == 0
+    assert classified_share({"frames": 3}) is None  # nothing seen: no share of it
+    identity = ShareCorrection(np.eye(len(EMOTIONS)), "identity")
+    on = views.indices_of(identity, sums, ClassRecord(class_id="c"))
+    assert (on["classified_faces"], on["classified_share"]) == (10, pytest.approx(1 / 3))
+    # A class presence-only now shows neither, as it shows no share, even of a period before it was switched.
+    off = views.indices_of(identity, sums, ClassRecord(class_id="c", emotion_enabled=False))
+    assert (off["classified_faces"], off["classified_share"], off["emotions"]) == (None, None, None)
+
+
 FOUR = [Resolution("1s", 1000, 6 * HOUR), Resolution("10s", 10_000, 7 * 24 * HOUR),
         Resolution("1m", 60_000, 30 * 24 * HOUR), Resolution("1h", HOUR, 400 * 24 * HOUR)]
 
@@ -167,6 +184,11 @@ def test_a_lessons_arc_is_cut_on_the_edges_of_the_buckets_it_sums(bucket_ms):
     cuts = {1000: [0, 10, 20, 31, 41, 51, 62], 10_000: [0, 10, 20, 30, 40, 50, 62]}[bucket_ms]
     assert [(parse_instant(part.start), parse_instant(part.end), part.faces) for part in arc] == [
         (start + a * 1000, start + b * 1000 - 1, b - a) for a, b in itertools.pairwise(cuts)
+    ]
+    # One face classified a bucket: each part's shares were read from as many faces as it sums buckets.
+    held = [sum(parse_instant(part.start) <= t <= parse_instant(part.end) for t in buckets) for part in arc]
+    assert [(part.classified_faces, part.classified_share) for part in arc] == [
+        (n, pytest.approx(n / part.faces)) for n, part in zip(held, arc, strict=True)
     ]
     few = views.phases(identity, dict(list(buckets.items())[:3]), bucket_ms, start + 2 * bucket_ms + 999, 6)
     assert [part.faces for part in few] == [bucket_ms // 1000] * 3  # never more parts than buckets

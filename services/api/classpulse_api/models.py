@@ -82,6 +82,15 @@ class Indices(BaseModel):
         " |pitch| <= 25 deg): a movement, not an emotion, so shown in presence-only classes too; null when no face"
         " had a pose (a Haar-only camera)"
     )
+    classified_faces: int | None = Field(
+        description="faces whose emotions were read: the faces the emotion shares come from (the sum of their"
+        " probabilities); fewer than `faces` where part of the range was presence-only or faces were seen but not"
+        " classified; null when off"
+    )
+    classified_share: float | None = Field(
+        description="classified_faces / faces, 0..1: how much of what was seen the emotion shares were read from; null"
+        " when off or without faces"
+    )
     emotions: EmotionShares | None = Field(
         description="share of each emotion, corrected for the model's known errors (probabilistic adjusted classify-"
         "and-count from the mean probabilities); null when off or without faces"
@@ -110,7 +119,7 @@ class ClassSummary(Indices):
     session_id: str | None = None
     emotion_enabled: bool
     emotion_status: str
-    phases: list[PhaseSummary] = Field(default_factory=list, description="per part of the range: dominant emotion")
+    phases: list[PhaseSummary] = Field(default_factory=list, description="per part of the range: dominant emotion, and the faces it was read from")
     peaks: list[Peak] = Field(default_factory=list, description="moments of highest negative affect")
     coverage: ReadCoverage
 
@@ -119,6 +128,8 @@ class PhaseSummary(BaseModel):
     start: str
     end: str
     faces: int
+    classified_faces: int = Field(description="faces of the part whose emotions were read (its dominant emotion's)")
+    classified_share: float | None = Field(description="classified_faces / faces; null without faces")
     dominant_emotion: str | None
     mood_index: float | None
 
@@ -144,6 +155,8 @@ class SeriesPoint(BaseModel):
     on_camera: float | None = None
     presence: float | None = None
     facing_screen: float | None = None
+    classified_faces: int | None = None
+    classified_share: float | None = None
     emotions: EmotionShares | None = None
     emotions_raw: EmotionShares | None = None
     dominant_emotion: str | None = None

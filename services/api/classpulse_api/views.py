@@ -55,6 +55,8 @@ def _indices(sums: Sums, record: ClassRecord, shares: tuple[Shares, Shares], sec
         on_camera=indices.on_camera(sums, seconds),
         presence=present,
         facing_screen=indices.facing_screen(sums),
+        classified_faces=round(indices.classified_faces(sums)) if record.emotion_enabled else None,
+        classified_share=indices.classified_share(sums) if record.emotion_enabled else None,
         emotions=EmotionShares(**corrected) if corrected else None,
         emotions_raw=EmotionShares(**raw) if raw else None,
         dominant_emotion=indices.dominant(corrected),
@@ -69,10 +71,11 @@ def add(total: Sums, more: Sums) -> None:
 
 
 def phases(correction: ShareCorrection, buckets: dict[int, Sums], bucket_ms: int, end_ms: int, count: int) -> list[PhaseSummary]:
-    """The buckets' span (first bucket to `end_ms` at most) cut in `count` parts, each with its dominant emotion: a
-    lesson's arc at a glance. Parts are cut on bucket edges, as equal in buckets as can be (never more parts than
-    buckets), so each part says the times of the buckets it sums, whatever their width: a lesson read back the next
-    day, from the 10-s or 1-min roll-ups, is cut where its buckets are."""
+    """The buckets' span (first bucket to `end_ms` at most) cut in `count` parts, each with its dominant emotion and
+    the faces it was read from (a part that was presence-only reads none): a lesson's arc at a glance. Parts are cut
+    on bucket edges, as equal in buckets as can be (never more parts than buckets), so each part says the times of
+    the buckets it sums, whatever their width: a lesson read back the next day, from the 10-s or 1-min roll-ups, is
+    cut where its buckets are."""
     if not buckets or count < 1:
         return []
     first = min(buckets)
@@ -89,6 +92,8 @@ def phases(correction: ShareCorrection, buckets: dict[int, Sums], bucket_ms: int
                 start=iso(edges[n]),
                 end=iso(min(end_ms, edges[n + 1] - 1)),
                 faces=round(sums.get(FACES, 0)),
+                classified_faces=round(indices.classified_faces(sums)),
+                classified_share=indices.classified_share(sums),
                 dominant_emotion=indices.dominant(shares),
                 mood_index=indices.mood_index(shares),
             )

@@ -14,6 +14,11 @@ face has none and is left out), the share whose head pointed at its camera withi
 classpulse_detector.headpose (|yaw| <= 30 deg, |pitch| <= 25 deg). None when no face had a pose. A movement anyone
 can see, not an emotion and not attention itself: it is shown in presence-only classes too.
 
+Classified faces = the sum of the seven emotion sums (each classified face's probabilities sum to 1), and the
+classified share = classified faces / faces: how much of what was seen the emotion shares were read from. A window
+that was partly presence-only (a class switched off, then on again), or whose faces were seen but not classified,
+reads under 1.
+
 Mood (valence) index, in [-1, 1]: the emotion shares weighted by the valence of each emotion,
     mood = sum_e share_e * valence_e, with valence: happy +1, surprise +0.4, neutral 0, sad -0.8, fear -0.7,
     angry -0.9, disgust -0.9
@@ -36,9 +41,26 @@ NEGATIVE = ("angry", "disgust", "fear", "sad")
 Sums = dict[str, float]
 
 
+def _emotion_totals(sums: Sums) -> dict[str, float]:
+    return {name: sums.get(f"emotion.{name}", 0.0) for name in EMOTIONS}
+
+
+def classified_faces(sums: Sums) -> float:
+    """The faces whose emotions were read: each classified face adds its probabilities, which sum to 1 (the model's
+    softmax), to the seven emotion sums, so their total counts the faces. Faces seen while the class was
+    presence-only, or never classified, add nothing to them."""
+    return sum(_emotion_totals(sums).values())
+
+
+def classified_share(sums: Sums) -> float | None:
+    """The share of the faces seen that the emotion shares were read from; None without faces."""
+    faces = sums.get(FACES, 0.0)
+    return min(1.0, classified_faces(sums) / faces) if faces > 0 else None
+
+
 def emotion_shares(sums: Sums) -> dict[str, float] | None:
     """Share of each emotion among the faces, from summed probabilities; None when no face was classified."""
-    totals = {name: sums.get(f"emotion.{name}", 0.0) for name in EMOTIONS}
+    totals = _emotion_totals(sums)
     whole = sum(totals.values())
     if whole <= 0:
         return None

@@ -24,6 +24,11 @@ class ClassSummary:
     Attributes:
         attention_risk (float | None): share of the class away or in negative affect, 0..1
         class_id (str):
+        classified_faces (int | None): faces whose emotions were read: the faces the emotion shares come from (the sum
+            of their probabilities); fewer than `faces` where part of the range was presence-only or faces were seen but not
+            classified; null when off
+        classified_share (float | None): classified_faces / faces, 0..1: how much of what was seen the emotion shares
+            were read from; null when off or without faces
         coverage (ReadCoverage): Which stored series answered: the range is read from the finest series still holding
             each part of it.
         dominant_emotion (None | str):
@@ -46,12 +51,14 @@ class ClassSummary:
         presence (float | None): students on camera / expected students, capped at 1
         start (str): ISO 8601, inclusive
         peaks (list[Peak] | Unset): moments of highest negative affect
-        phases (list[PhaseSummary] | Unset): per part of the range: dominant emotion
+        phases (list[PhaseSummary] | Unset): per part of the range: dominant emotion, and the faces it was read from
         session_id (None | str | Unset):
     """
 
     attention_risk: float | None
     class_id: str
+    classified_faces: int | None
+    classified_share: float | None
     coverage: ReadCoverage
     dominant_emotion: None | str
     emotion_enabled: bool
@@ -79,6 +86,12 @@ class ClassSummary:
         attention_risk = self.attention_risk
 
         class_id = self.class_id
+
+        classified_faces: int | None
+        classified_faces = self.classified_faces
+
+        classified_share: float | None
+        classified_share = self.classified_share
 
         coverage = self.coverage.to_dict()
 
@@ -150,6 +163,8 @@ class ClassSummary:
             {
                 "attention_risk": attention_risk,
                 "class_id": class_id,
+                "classified_faces": classified_faces,
+                "classified_share": classified_share,
                 "coverage": coverage,
                 "dominant_emotion": dominant_emotion,
                 "emotion_enabled": emotion_enabled,
@@ -193,6 +208,20 @@ class ClassSummary:
         attention_risk = _parse_attention_risk(d.pop("attention_risk"))
 
         class_id = d.pop("class_id")
+
+        def _parse_classified_faces(data: object) -> int | None:
+            if data is None:
+                return data
+            return cast(int | None, data)
+
+        classified_faces = _parse_classified_faces(d.pop("classified_faces"))
+
+        def _parse_classified_share(data: object) -> float | None:
+            if data is None:
+                return data
+            return cast(float | None, data)
+
+        classified_share = _parse_classified_share(d.pop("classified_share"))
 
         coverage = ReadCoverage.from_dict(d.pop("coverage"))
 
@@ -310,6 +339,8 @@ class ClassSummary:
         class_summary = cls(
             attention_risk=attention_risk,
             class_id=class_id,
+            classified_faces=classified_faces,
+            classified_share=classified_share,
             coverage=coverage,
             dominant_emotion=dominant_emotion,
             emotion_enabled=emotion_enabled,

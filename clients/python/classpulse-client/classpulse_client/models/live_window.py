@@ -20,6 +20,11 @@ class LiveWindow:
         at (str):
         attention_risk (float | None): share of the class away or in negative affect, 0..1
         class_id (str):
+        classified_faces (int | None): faces whose emotions were read: the faces the emotion shares come from (the sum
+            of their probabilities); fewer than `faces` where part of the range was presence-only or faces were seen but not
+            classified; null when off
+        classified_share (float | None): classified_faces / faces, 0..1: how much of what was seen the emotion shares
+            were read from; null when off or without faces
         dominant_emotion (None | str):
         emotion_enabled (bool):
         emotion_status (str):
@@ -43,6 +48,8 @@ class LiveWindow:
     at: str
     attention_risk: float | None
     class_id: str
+    classified_faces: int | None
+    classified_share: float | None
     dominant_emotion: None | str
     emotion_enabled: bool
     emotion_status: str
@@ -67,6 +74,12 @@ class LiveWindow:
         attention_risk = self.attention_risk
 
         class_id = self.class_id
+
+        classified_faces: int | None
+        classified_faces = self.classified_faces
+
+        classified_share: float | None
+        classified_share = self.classified_share
 
         dominant_emotion: None | str
         dominant_emotion = self.dominant_emotion
@@ -115,6 +128,8 @@ class LiveWindow:
                 "at": at,
                 "attention_risk": attention_risk,
                 "class_id": class_id,
+                "classified_faces": classified_faces,
+                "classified_share": classified_share,
                 "dominant_emotion": dominant_emotion,
                 "emotion_enabled": emotion_enabled,
                 "emotion_status": emotion_status,
@@ -148,6 +163,20 @@ class LiveWindow:
         attention_risk = _parse_attention_risk(d.pop("attention_risk"))
 
         class_id = d.pop("class_id")
+
+        def _parse_classified_faces(data: object) -> int | None:
+            if data is None:
+                return data
+            return cast(int | None, data)
+
+        classified_faces = _parse_classified_faces(d.pop("classified_faces"))
+
+        def _parse_classified_share(data: object) -> float | None:
+            if data is None:
+                return data
+            return cast(float | None, data)
+
+        classified_share = _parse_classified_share(d.pop("classified_share"))
 
         def _parse_dominant_emotion(data: object) -> None | str:
             if data is None:
@@ -235,6 +264,8 @@ class LiveWindow:
             at=at,
             attention_risk=attention_risk,
             class_id=class_id,
+            classified_faces=classified_faces,
+            classified_share=classified_share,
             dominant_emotion=dominant_emotion,
             emotion_enabled=emotion_enabled,
             emotion_status=emotion_status,

@@ -13,6 +13,8 @@ T = TypeVar("T", bound="PhaseSummary")
 class PhaseSummary:
     """
     Attributes:
+        classified_faces (int): faces of the part whose emotions were read (its dominant emotion's)
+        classified_share (float | None): classified_faces / faces; null without faces
         dominant_emotion (None | str):
         end (str):
         faces (int):
@@ -20,6 +22,8 @@ class PhaseSummary:
         start (str):
     """
 
+    classified_faces: int
+    classified_share: float | None
     dominant_emotion: None | str
     end: str
     faces: int
@@ -28,6 +32,11 @@ class PhaseSummary:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        classified_faces = self.classified_faces
+
+        classified_share: float | None
+        classified_share = self.classified_share
+
         dominant_emotion: None | str
         dominant_emotion = self.dominant_emotion
 
@@ -44,6 +53,8 @@ class PhaseSummary:
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
+                "classified_faces": classified_faces,
+                "classified_share": classified_share,
                 "dominant_emotion": dominant_emotion,
                 "end": end,
                 "faces": faces,
@@ -57,6 +68,14 @@ class PhaseSummary:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         d = dict(src_dict)
+        classified_faces = d.pop("classified_faces")
+
+        def _parse_classified_share(data: object) -> float | None:
+            if data is None:
+                return data
+            return cast(float | None, data)
+
+        classified_share = _parse_classified_share(d.pop("classified_share"))
 
         def _parse_dominant_emotion(data: object) -> None | str:
             if data is None:
@@ -79,6 +98,8 @@ class PhaseSummary:
         start = d.pop("start")
 
         phase_summary = cls(
+            classified_faces=classified_faces,
+            classified_share=classified_share,
             dominant_emotion=dominant_emotion,
             end=end,
             faces=faces,

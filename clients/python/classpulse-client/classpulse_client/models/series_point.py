@@ -23,6 +23,8 @@ class SeriesPoint:
         t (int): bucket start, epoch ms
         time (str): bucket start, ISO 8601
         attention_risk (float | None | Unset):
+        classified_faces (int | None | Unset):
+        classified_share (float | None | Unset):
         dominant_emotion (None | str | Unset):
         emotions (EmotionShares | None | Unset):
         emotions_raw (EmotionShares | None | Unset):
@@ -38,6 +40,8 @@ class SeriesPoint:
     t: int
     time: str
     attention_risk: float | None | Unset = UNSET
+    classified_faces: int | None | Unset = UNSET
+    classified_share: float | None | Unset = UNSET
     dominant_emotion: None | str | Unset = UNSET
     emotions: EmotionShares | None | Unset = UNSET
     emotions_raw: EmotionShares | None | Unset = UNSET
@@ -62,6 +66,18 @@ class SeriesPoint:
             attention_risk = UNSET
         else:
             attention_risk = self.attention_risk
+
+        classified_faces: int | None | Unset
+        if isinstance(self.classified_faces, Unset):
+            classified_faces = UNSET
+        else:
+            classified_faces = self.classified_faces
+
+        classified_share: float | None | Unset
+        if isinstance(self.classified_share, Unset):
+            classified_share = UNSET
+        else:
+            classified_share = self.classified_share
 
         dominant_emotion: None | str | Unset
         if isinstance(self.dominant_emotion, Unset):
@@ -137,6 +153,10 @@ class SeriesPoint:
         )
         if attention_risk is not UNSET:
             field_dict["attention_risk"] = attention_risk
+        if classified_faces is not UNSET:
+            field_dict["classified_faces"] = classified_faces
+        if classified_share is not UNSET:
+            field_dict["classified_share"] = classified_share
         if dominant_emotion is not UNSET:
             field_dict["dominant_emotion"] = dominant_emotion
         if emotions is not UNSET:
@@ -177,6 +197,24 @@ class SeriesPoint:
             return cast(float | None | Unset, data)
 
         attention_risk = _parse_attention_risk(d.pop("attention_risk", UNSET))
+
+        def _parse_classified_faces(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        classified_faces = _parse_classified_faces(d.pop("classified_faces", UNSET))
+
+        def _parse_classified_share(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        classified_share = _parse_classified_share(d.pop("classified_share", UNSET))
 
         def _parse_dominant_emotion(data: object) -> None | str | Unset:
             if data is None:
@@ -288,6 +326,8 @@ class SeriesPoint:
             t=t,
             time=time,
             attention_risk=attention_risk,
+            classified_faces=classified_faces,
+            classified_share=classified_share,
             dominant_emotion=dominant_emotion,
             emotions=emotions,
             emotions_raw=emotions_raw,

@@ -113,8 +113,8 @@ def sync_detailed(
         bucket (str | Unset): bucket width, whole seconds: 1s, 10s, 1m, 1h; widened where only
             coarser series hold the range Default: '10s'.
         metrics (None | str | Unset): comma-separated metrics to return, of: frames, faces,
-            faces_per_frame, on_camera, presence, facing_screen, emotions, emotions_raw,
-            dominant_emotion, mood_index, attention_risk; default all
+            faces_per_frame, on_camera, presence, facing_screen, classified_faces, classified_share,
+            emotions, emotions_raw, dominant_emotion, mood_index, attention_risk; default all
         from_ (None | str | Unset): ISO 8601 or epoch ms; default: the class's registration
         to (None | str | Unset): ISO 8601 or epoch ms; default: now
         session (None | str | Unset): a session id: its time range
@@ -160,8 +160,8 @@ def sync(
         bucket (str | Unset): bucket width, whole seconds: 1s, 10s, 1m, 1h; widened where only
             coarser series hold the range Default: '10s'.
         metrics (None | str | Unset): comma-separated metrics to return, of: frames, faces,
-            faces_per_frame, on_camera, presence, facing_screen, emotions, emotions_raw,
-            dominant_emotion, mood_index, attention_risk; default all
+            faces_per_frame, on_camera, presence, facing_screen, classified_faces, classified_share,
+            emotions, emotions_raw, dominant_emotion, mood_index, attention_risk; default all
         from_ (None | str | Unset): ISO 8601 or epoch ms; default: the class's registration
         to (None | str | Unset): ISO 8601 or epoch ms; default: now
         session (None | str | Unset): a session id: its time range
@@ -202,8 +202,8 @@ async def asyncio_detailed(
         bucket (str | Unset): bucket width, whole seconds: 1s, 10s, 1m, 1h; widened where only
             coarser series hold the range Default: '10s'.
         metrics (None | str | Unset): comma-separated metrics to return, of: frames, faces,
-            faces_per_frame, on_camera, presence, facing_screen, emotions, emotions_raw,
-            dominant_emotion, mood_index, attention_risk; default all
+            faces_per_frame, on_camera, presence, facing_screen, classified_faces, classified_share,
+            emotions, emotions_raw, dominant_emotion, mood_index, attention_risk; default all
         from_ (None | str | Unset): ISO 8601 or epoch ms; default: the class's registration
         to (None | str | Unset): ISO 8601 or epoch ms; default: now
         session (None | str | Unset): a session id: its time range
@@ -247,8 +247,8 @@ async def asyncio(
         bucket (str | Unset): bucket width, whole seconds: 1s, 10s, 1m, 1h; widened where only
             coarser series hold the range Default: '10s'.
         metrics (None | str | Unset): comma-separated metrics to return, of: frames, faces,
-            faces_per_frame, on_camera, presence, facing_screen, emotions, emotions_raw,
-            dominant_emotion, mood_index, attention_risk; default all
+            faces_per_frame, on_camera, presence, facing_screen, classified_faces, classified_share,
+            emotions, emotions_raw, dominant_emotion, mood_index, attention_risk; default all
         from_ (None | str | Unset): ISO 8601 or epoch ms; default: the class's registration
         to (None | str | Unset): ISO 8601 or epoch ms; default: now
         session (None | str | Unset): a session id: its time range
