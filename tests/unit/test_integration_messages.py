@@ -17,7 +17,8 @@ from classpulse_store.registry import ClassRecord
 pytestmark = pytest.mark.unit
 
 INDICES = {"frames": 40, "faces": 300, "on_camera": 7.5, "presence": 0.62, "mood_index": 0.1, "attention_risk": 0.45,
-           "emotions": {name: 1 / 7 for name in EMOTIONS}, "dominant_emotion": "neutral"}
+           "classified_faces": 200, "classified_share": 2 / 3, "emotions": {name: 1 / 7 for name in EMOTIONS},
+           "dominant_emotion": "neutral"}
 
 
 def test_the_signature_is_the_standard_webhooks_one() -> None:
@@ -42,6 +43,11 @@ def test_statements_carry_class_indices_and_never_an_emotion(emotion_enabled: bo
         assert not any(name in message.body for name in EMOTIONS)
         extensions = statement["result"]["extensions"]
         assert (f"{XAPI_IRI}/extensions/mood-index" in extensions) is (emotion_enabled and message.type != "alert.started")
+        # The faces the emotion indices were read from go with them: a platform can tell a lesson read throughout
+        # from one read over part of it.
+        with_indices = emotion_enabled and message.type != "alert.started"
+        read_from = {name: extensions.get(f"{XAPI_IRI}/extensions/{name}") for name in ("classified-faces", "classified-share")}
+        assert read_from == ({"classified-faces": 200, "classified-share": 2 / 3} if with_indices else dict.fromkeys(read_from))
         assert statement["actor"] == {"objectType": "Group", "name": "Algebra", "account": {"homePage": "https://cp.example", "name": "c1"}}
     emotion_alert = AlertEvent(event_id="2-0", class_id="c1", kind="started", index="attention_risk", value=0.8, threshold=0.6, t=2)
     assert (statements.alert(record, emotion_alert) is None) is not emotion_enabled

@@ -53,6 +53,8 @@ CLASS_TYPE = f"{XAPI_IRI}/activities/class"
 EMOTION_INDICES = ("mood_index", "attention_risk")
 """Indices computed from emotions: left out of every statement about a presence-only class."""
 SUMMARY_FIELDS = ("frames", "faces", "on_camera", "presence")
+CLASSIFIED_FIELDS = ("classified_faces", "classified_share")
+"""How many of the faces the emotion indices were read from: sent beside them, left out with them."""
 
 
 def extension(name: str) -> str:
@@ -98,7 +100,7 @@ class XapiStatements:
         return Message(target=TARGET, message_id=message_id, type=kind, body=json.dumps(statement))
 
     def _indices(self, record: ClassRecord, indices: dict[str, object]) -> dict[str, object]:
-        names = SUMMARY_FIELDS + (EMOTION_INDICES if self.emotions_on(record) else ())
+        names = SUMMARY_FIELDS + (EMOTION_INDICES + CLASSIFIED_FIELDS if self.emotions_on(record) else ())
         return {"expected_students": record.expected_students, **{name: indices[name] for name in names}}
 
     def alert(self, record: ClassRecord, event: AlertEvent) -> Message | None:
