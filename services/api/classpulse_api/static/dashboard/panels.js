@@ -52,10 +52,17 @@ function riskTile(live, threshold) {
   return { value: percent(risk), detail: "away or in negative affect", level, raw: risk };
 }
 
+/** How much of what was seen the shares were read from, said only where it is not all of it (faces of a class
+ * switched to presence-only a while, or seen but not classified). */
+function readFrom(figures) {
+  const share = figures?.classified_share ?? null;
+  return share === null || share >= 0.995 ? "" : `, read from ${percent(share)} of the faces seen`;
+}
+
 function dominantTile(live) {
   const name = live?.dominant_emotion;
   if (!name || !live.emotions) return { value: DASH, detail: "no faces to read" };
-  return { value: EMOTION_BY_KEY[name].label, detail: `${percent(live.emotions[name])} of the faces`, raw: name };
+  return { value: EMOTION_BY_KEY[name].label, detail: `${percent(live.emotions[name])} of the faces${readFrom(live)}`, raw: name };
 }
 
 /** The latest window of the class (the stream's `live` event) in the four tiles. */
@@ -146,9 +153,14 @@ export function renderArc(summary) {
     ...phases.map((phase) => {
       const emotion = EMOTION_BY_KEY[phase.dominant_emotion];
       const block = element(
-        "li", { className: "phase", title: `${clockTime(Date.parse(phase.start))}: mood ${signed(phase.mood_index)}` },
+        "li", {
+          className: "phase",
+          title: `${clockTime(Date.parse(phase.start))}: mood ${signed(phase.mood_index)}${readFrom(phase)}`,
+          dataset: { classifiedShare: String(phase.classified_share ?? "") },
+        },
         element("span", { className: "phase-time" }, clockTime(Date.parse(phase.start))),
         element("span", { className: "phase-emotion" }, emotion?.label ?? DASH),
+        element("span", { className: "phase-read" }, `${percent(phase.classified_share)} read`),
       );
       if (emotion) block.style.setProperty("--phase-color", emotion.color);
       return block;
