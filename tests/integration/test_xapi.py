@@ -148,12 +148,15 @@ def test_class_level_statements_reach_the_lrs_with_no_emotion_for_presence_only(
     presence_only = by_class[presence_class]
     for statement in presence_only:
         keys = {*statement.get("result", {}).get("extensions", {}), *statement["context"]["extensions"]}
-        assert not {f"{XAPI}/extensions/mood-index", f"{XAPI}/extensions/attention-risk"} & keys, statement
+        emotion_fields = ("mood-index", "attention-risk", "classified-faces", "classified-share")
+        assert not {f"{XAPI}/extensions/{name}" for name in emotion_fields} & keys, statement
         assert statement["context"]["extensions"][f"{XAPI}/extensions/emotion-enabled"] is False
     assert [s["result"]["extensions"][f"{XAPI}/extensions/alert-index"] for s in presence_only
             if s["verb"]["id"].endswith("raised-alert")] == ["presence"]  # the attention-risk alert stayed home
     summary = next(s for s in by_class[emotions_class] if s["verb"]["id"] == f"{XAPI}/verbs/summarized")
     assert {f"{XAPI}/extensions/mood-index", f"{XAPI}/extensions/presence"} <= set(summary["result"]["extensions"])
+    read_from = summary["result"]["extensions"]  # no frame was sent: no face seen, none read, no share of them
+    assert (read_from[f"{XAPI}/extensions/classified-faces"], read_from[f"{XAPI}/extensions/classified-share"]) == (0, None)
     assert summary["object"]["id"] == f"https://classpulse.school.example/classes/{emotions_class}/lessons/{lessons[emotions_class]['session_id']}"
     ended = next(s for s in presence_only if s["verb"]["id"].endswith("terminated"))
     assert ended["result"]["extensions"][f"{XAPI}/extensions/expected-students"] == 12
