@@ -50,6 +50,18 @@ FacePicker = Callable[[], tuple[int, np.ndarray]]
 """Returns the next face to draw: (its index, 48x48 uint8)."""
 
 
+def picker(images: np.ndarray, rng: random.Random) -> FacePicker:
+    """Draws faces from `images` ([N, 48, 48] uint8) at random, never a blank one (PublicTest holds one image of a
+    single gray level: no detector can find a face that is not there)."""
+    drawable = [index for index, image in enumerate(images) if image.std() > 0]
+
+    def pick() -> tuple[int, np.ndarray]:
+        index = rng.choice(drawable)
+        return index, images[index]
+
+    return pick
+
+
 def background(rng: random.Random, width: int, height: int) -> np.ndarray:
     """A smooth random backdrop (walls, furniture as blurred blocks), float32 gray."""
     coarse = np.array([[rng.uniform(30, 200) for _ in range(8)] for _ in range(6)], np.float32)

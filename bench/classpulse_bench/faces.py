@@ -26,7 +26,7 @@ import numpy as np
 
 from classpulse_bench import machine
 from classpulse_bench.accuracy import matched_guesses
-from classpulse_bench.face_layouts import HALO_RATIO, background, families, family_frame, paste_turned
+from classpulse_bench.face_layouts import HALO_RATIO, background, families, family_frame, paste_turned, picker
 from classpulse_bench.report import Section
 from classpulse_core.labels import EMOTIONS
 from classpulse_core.schemas import CameraKind
@@ -111,13 +111,7 @@ def _family_rows(
 ) -> dict:
     """One family's row; the matched faces that carry landmarks are added to `landmarked` ((gray, box), label)."""
     rng = random.Random(f"{seed}:{family}")
-    # PublicTest holds a blank image (one gray level): no detector can find a face that is not there.
-    drawable = [index for index, image in enumerate(images) if image.std() > 0]
-
-    def pick() -> tuple[int, np.ndarray]:
-        index = rng.choice(drawable)
-        return index, images[index]
-
+    pick = picker(images, rng)
     labelled = detected = iou_matched = 0
     pipeline_crops, data_crops, truths, cpu_s = [], [], [], 0.0
     every_crop, shown = [], []  # what the class shares are read from, and what they should say
