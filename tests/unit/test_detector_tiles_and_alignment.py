@@ -20,6 +20,7 @@ from classpulse_detector.blazeface import (
     Detections,
     _without_nested,
     aligned_crop,
+    holds_surer_face,
     tiles,
     weighted_nms,
 )
@@ -169,3 +170,18 @@ def test_a_small_face_is_enlarged_bicubically_keeping_its_edges(eye_distance):
     assert _sharpest_step(aligned_crop(gray, points, FER_FRAMING)) > 1.05 * 255 / scale
     box = (290, 190, round(48 / scale), round(48 / scale))
     assert _sharpest_step(box_crop(gray, box, 0.0)) > 1.05 * 255 / scale
+
+
+def test_a_large_candidate_holding_surer_small_faces_is_found_out():
+    # A coarse level's 400-px "face" over a backdrop with two 40-px faces in it that score higher; a 200-px face
+    # holding a less sure small "face" (an eye) stays a face; a small face just outside a large one stays too.
+    found = _detections(
+        [[0, 0, 400, 400], [50, 50, 90, 90], [300, 200, 340, 240], [500, 0, 700, 200], [560, 40, 600, 80], [705, 0, 745, 40]],
+        [0.65, 0.9, 0.8, 0.9, 0.7, 0.95],
+    )
+    assert [holds_surer_face(found, index) for index in range(6)] == [True, False, False, False, False, False]
+    # One surer small face is enough, a larger surer one (over half the side) is not a part of the candidate.
+    one = _detections([[0, 0, 400, 400], [150, 150, 190, 190]], [0.65, 0.9])
+    assert holds_surer_face(one, 0)
+    large = _detections([[0, 0, 400, 400], [100, 100, 350, 350]], [0.65, 0.9])
+    assert not holds_surer_face(large, 0)
