@@ -1,6 +1,6 @@
 """`python -m classpulse_bench shares` (part of `make bench-model`): how well class shares are read, raw mean against
 the corrected shares the API shows, on generated classes of PublicTest faces through the classifier's signature
-(`classpulse_training.class_mixes`: the mixes, the windows and the two-fold cross-fitting that keeps it honest)."""
+(`classpulse_training.class_mixes`: the mixes, the windows and the leave-the-class-out fit of M that keeps it honest)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def run_shares_bench(csv: str | None, tiny: bool = False) -> ModelBenchResult:
             section.add(mix, **figures)
         section.add("mean", **check["mean"][window], target_met=check["mean"][window]["corrected_tvd"] <= TARGET_TVD)
         section.note = (f"mean total-variation distance to the truth; raw: mean probabilities; corrected: what the API shows; em: EM prior adjustment on every face "
-                        f"(not stored by the pipeline); known_m: corrected with M measured on the windows' own faces (in sample: the error that is not "
-                        f"M's estimation noise); distinct_faces: face images a window shows; target: mean corrected <= {TARGET_TVD}")
+                        f"(not stored by the pipeline); half_m: M from the other half of each emotion's faces only; known_m: corrected with M measured on "
+                        f"the faces the windows are drawn from (in sample: the error that is not M's estimation noise); distinct_faces: face images a window shows; target: mean corrected <= {TARGET_TVD}")
         result.sections.append(section)
     return result

@@ -11,8 +11,14 @@ import pytest
 from classpulse_api.app import create_app
 from classpulse_api.settings import ApiSettings
 from classpulse_core.labels import EMOTIONS
-from classpulse_core.share_correction import FILE_NAME, ShareCorrection, mean_probabilities, project_to_simplex
-from classpulse_training import class_mixes
+from classpulse_core.share_correction import (
+    FILE_NAME,
+    ShareCorrection,
+    mean_probabilities,
+    project_to_simplex,
+    solve_shares,
+)
+from classpulse_training import class_mixes, model_card
 from classpulse_training.versions import latest_version_dir
 
 pytestmark = pytest.mark.unit
@@ -128,17 +134,48 @@ def test_known_shares_are_recovered_with_a_matrix_estimated_from_labelled_faces_
         assert class_mixes.total_variation(corrected, np.bincount(labels, minlength=K) / len(labels)) < 0.03
 
 
-def test_the_class_mix_check_splits_the_error_into_m_noise_and_the_windows_own_and_counts_distinct_faces() -> None:
+def test_the_class_mix_check_leaves_each_class_out_of_its_m_and_splits_the_error_into_m_noise_and_the_windows_own() -> None:
     rng = np.random.default_rng(3)
-    labels = rng.integers(0, K, 1_400)  # about 100 faces an emotion in each half
-    check = class_mixes.check_class_mixes(posteriors_of(labels, rng), labels, classes=8, splits=2)
-    assert check["splits"] == 2 and check["classes_per_mix"] == 8
+    labels = rng.integers(0, K, 1_400)  # about 200 faces an emotion, 100 in the half a class draws from
+    check = class_mixes.check_class_mixes(posteriors_of(labels, rng), labels, classes=8)
+    assert check["classes_per_mix"] == 8
+    # M comes from every face a class does not show: more than the other half (the former two-fold split), fewer
+    # than all of them.
+    low, high = check["m_faces"]
+    assert len(labels) / 2 < low <= high < len(labels)
     long_windows = check["windows"]["60 s, a new face image a student each second"]
     # An all-neutral class of 12-30 students over 60 s reads 720-1800 face images drawn from about 100 neutral faces.
     neutral = long_windows["all neutral"]
     assert neutral["face_readings"] >= 720 and neutral["distinct_faces"] <= 130
     assert check["windows"]["10 s, one face image a student"]["all neutral"]["distinct_faces"] <= 30
-    # With M exact for the faces shown, only the window's sampling noise is left: less than with M from the other half.
+    # With M exact for the faces shown, only the window's sampling noise is left: less than with M from other faces.
     mean = check["mean"]["60 s, a new face image a student each second"]
     assert mean["known_m_tvd"] < mean["corrected_tvd"] < mean["raw_tvd"]
-    assert mean["corrected_tvd_sd_between_cuts"] >= 0
+    assert mean["known_m_tvd"] < mean["half_m_tvd"] < mean["raw_tvd"]
+    assert neutral["corrected_tvd_se"] > 0
+    card = model_card._class_shares_section(
+        {"class_mix_check": {"signature": "emotion_single"} | check, "split": "PublicTest", "faces": len(labels), "model_version": 9}
+    )
+    assert "M from the other half" in card and check["method"] in card
+
+
+def test_a_class_left_out_of_m_is_left_out_exactly() -> None:
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, K, 300)
+    probabilities = posteriors_of(labels, rng)
+    indicator = np.eye(K)[labels]
+    shown = np.array([0, 5, 17, 42])
+    matrix, faces = class_mixes._means_without(indicator.T @ probabilities, indicator.sum(axis=0), probabilities,
+                                                labels, shown)
+    rest = np.setdiff1d(np.arange(len(labels)), shown)
+    assert faces == len(rest)
+    np.testing.assert_allclose(matrix, mean_probabilities(probabilities[rest], labels[rest]))
+
+
+def test_each_window_can_be_corrected_with_its_own_matrix() -> None:
+    matrices = np.stack([CONFUSION, np.eye(K) * 0.7 + 0.3 / K])
+    means = np.stack([CONFUSION[6], np.full(K, 1 / K)])
+    shares = solve_shares(matrices, means)
+    for matrix, mean, row in zip(matrices, means, shares, strict=True):
+        np.testing.assert_allclose(row, ShareCorrection(matrix, "test").correct(mean)[0], atol=1e-8)
+    np.testing.assert_allclose(shares[0], np.eye(K)[6], atol=1e-6)

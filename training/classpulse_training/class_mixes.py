@@ -6,19 +6,23 @@ corrected shares the API shows (`classpulse_core.share_correction`, PACC from th
 reference, the EM prior adjustment of Saerens et al. (2002), which needs every face's probabilities (not stored, so
 not an option for the API), started from the model's mean probabilities on the faces M came from.
 
-Honest split: the correction matrix M is measured on held-out faces, so reading classes made of those same faces
-would flatter it. The faces are cut in two halves at random; M comes from one half and the classes from the other,
-then the halves swap (two-fold cross-fitting), so that every figure is out of sample. One random cut decides a lot
-(the mean over mixes of 60 s windows moved from 0.052 to 0.070 between cuts of model v6's PublicTest faces), so the
-check repeats the cut `splits` times and gives the spread between cuts beside the mean.
+Honest split, as near the deployment as PublicTest allows: the shipped M comes from all 3,589 PublicTest faces and
+is applied to classes of faces it never saw. Here every generated class is read from a random half of each emotion's
+faces (drawn anew for every class) and corrected with M fitted on every face it does not show (leave the class out:
+its own faces never inform its M), so M is fitted on 2,500-3,570 faces, the class's window on up to half of them.
+The error a class sees from M is M's departure from the mean of the faces the window shows, whose variance grows with
+1/faces M is fitted on + 1/distinct faces the window shows; halves are what keeps the second term smallest, and the
+faces a class leaves unused count for its M. K-fold cross-fitting (M from k-1 folds, the class from the held-out
+fold) reads worse, not better: on model v6, 60 s windows, 0.054 with k = 2, 0.054 with 3, 0.065 with 5, 0.097 with
+10 (M from 3,230 faces, the class's images from 359), because a small fold's own mean strays from the population's as
+much as a small M does. Beside the corrected shares, `half_m` corrects the same windows with M from the other half
+only (the former two-fold figure: M from ~1,795 faces), which shows what M's size is worth.
 
-Where the error comes from: each window is also corrected with M measured on the half its faces come from (in
+Where the error comes from: each window is also corrected with M measured on the halves its faces come from (in
 sample, so no claim about the method: `known_m`), which leaves the window's own sampling noise and the method's bias;
-what the corrected shares lose beyond it is M's estimation noise (M from half of PublicTest against the faces of the
-other half). On 60 s windows that is most of the error (model v6: 0.025 with M known, 0.059 from the other half);
-with one face image a student, the few faces a window has are. Halves are the best cut for that: the error grows
-with 1/faces M is fitted on + 1/faces the windows are drawn from. The shipped M comes from all the faces (twice as
-many), so its own estimation noise is smaller than these figures carry.
+what the corrected shares lose beyond it is M's estimation noise. On 60 s windows that is most of the error; with one
+face image a student, the few faces a window has are. No split of 3,589 faces reaches the deployment (M from all of
+them and a class of fresh faces); the deployment's M noise is smaller than any figure here carries.
 
 A generated class has 12-30 students (uniform), each showing one emotion for the window: the mix's dominant emotion,
 or, for the students who differ, another emotion drawn at random (as in the sample class, where a third of the class
@@ -37,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from classpulse_core.labels import EMOTIONS
-from classpulse_core.share_correction import ShareCorrection, mean_probabilities
+from classpulse_core.share_correction import mean_probabilities, solve_shares
 
 SAMPLE_CLASS_PHASES = ("neutral", "happy", "surprise", "sad")
 """The sample class's phases (classpulse_demo.class_script.DEFAULT_PHASE_EMOTIONS; a unit test holds them equal)."""
@@ -110,81 +114,89 @@ def em_prior_adjustment(probabilities: np.ndarray, prior: np.ndarray) -> np.ndar
 
 def _windows(
     probabilities: np.ndarray, labels: np.ndarray, mix: Mix, window: Window, classes: int, rng: np.random.Generator
-) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
-    """(true shares, per-face-second probabilities, distinct face images) of generated windows. Face images are
-    drawn with replacement from the faces of their emotion, so a long window of a large class shows some twice."""
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """(true shares, per-face-second probabilities, the distinct faces shown, the faces the class drew from) of
+    generated windows. Each class draws from a random half of each emotion's faces, with replacement, so a long window
+    of a large class shows some face images twice."""
     by_emotion = [np.flatnonzero(labels == i) for i in range(len(EMOTIONS))]
     for _ in range(classes):
+        halves = [rng.choice(faces, (len(faces) + 1) // 2, replace=False) for faces in by_emotion]
         emotions = student_emotions(mix, int(rng.integers(CLASS_SIZES[0], CLASS_SIZES[1] + 1)), rng)
         images = window.seconds if window.new_face_every_second else 1
-        faces = np.concatenate([rng.choice(by_emotion[e], images) for e in emotions])
+        faces = np.concatenate([rng.choice(halves[e], images) for e in emotions])
         # A face image kept for the whole window is summed once a second, like the others: the same weights.
         read = np.repeat(probabilities[faces], window.seconds // images, axis=0)
-        yield np.bincount(emotions, minlength=len(EMOTIONS)) / len(emotions), read, len(np.unique(faces))
+        yield (np.bincount(emotions, minlength=len(EMOTIONS)) / len(emotions), read, np.unique(faces),
+               np.concatenate(halves))
 
 
-def check_class_mixes(
-    probabilities: np.ndarray, labels: np.ndarray, classes: int = 200, seed: int = 0, splits: int = 5
-) -> dict:
+def _means_without(sums: np.ndarray, counts: np.ndarray, probabilities: np.ndarray, labels: np.ndarray,
+                   left_out: np.ndarray) -> tuple[np.ndarray, int]:
+    """M over every face but `left_out` (sums, counts: per emotion over all faces), and how many faces that is."""
+    indicator = np.eye(len(EMOTIONS))[labels[left_out]]
+    remaining = counts - indicator.sum(axis=0)
+    return (sums - indicator.T @ probabilities[left_out]) / remaining[:, None], int(remaining.sum())
+
+
+def check_class_mixes(probabilities: np.ndarray, labels: np.ndarray, classes: int = 200, seed: int = 0) -> dict:
     """Mean total-variation distance to the truth of the raw mean, the corrected shares and EM, per window kind and
-    mix, with the share of windows whose dominant emotion each gets right; out of sample by two-fold cross-fitting,
-    repeated over `splits` random cuts of the faces (`classes` per mix and window in all)."""
+    mix, with the share of windows whose dominant emotion each gets right; out of sample by leaving each class's
+    faces out of its M (`classes` per mix and window)."""
     rng = np.random.default_rng(seed)
-    folds = []
-    for _ in range(splits):
-        order = rng.permutation(len(labels))
-        halves = (order[: len(order) // 2], order[len(order) // 2 :])
-        folds += [halves, halves[::-1]]  # (fit, read) both ways: fold 2k and 2k + 1 are cut k
-    per_fold = max(1, classes // len(folds))
+    mean_probabilities(probabilities, labels)  # refuses a set of faces that lacks an emotion
+    indicator = np.eye(len(EMOTIONS))[labels]
+    sums, counts = indicator.T @ probabilities, indicator.sum(axis=0)
     results: dict[str, dict[str, dict[str, float]]] = {}
-    spread: dict[str, float] = {}
+    fitted_on: list[int] = []
     for window in WINDOWS:
         results[window.name] = {}
-        by_split: list[list[float]] = [[] for _ in range(splits)]
         for mix in MIXES:
-            figures = []
-            for number, (fit, read) in enumerate(folds):
-                correction = ShareCorrection(mean_probabilities(probabilities[fit], labels[fit]), "fit half")
-                known = ShareCorrection(mean_probabilities(probabilities[read], labels[read]), "read half")
-                figures.append(
-                    _read_mix(correction, known, probabilities[fit].mean(axis=0), probabilities[read], labels[read],
-                              mix, window, per_fold, rng)
-                )
-                by_split[number // 2].append(figures[-1]["corrected_tvd"])
-            results[window.name][mix.name] = {key: round(float(np.mean([f[key] for f in figures])), 4) for key in figures[0]}
-        spread[window.name] = round(float(np.std([np.mean(split) for split in by_split])), 4)
+            figures = _read_mix(probabilities, labels, sums, counts, mix, window, classes, rng)
+            fitted_on += figures.pop("m_faces")
+            results[window.name][mix.name] = figures
     return {
-        "method": f"two-fold cross-fitting over {splits} random cuts: M from one random half of the faces, classes "
-                  "from the other, then swapped",
-        "classes_per_mix": per_fold * len(folds),
-        "splits": splits,
+        "method": "leave the class out: each class drawn from a random half of each emotion's faces, M fitted on "
+                  f"every face the class does not show ({min(fitted_on)}-{max(fitted_on)} faces, "
+                  f"{round(float(np.mean(fitted_on)))} on average)",
+        "m_faces": [min(fitted_on), max(fitted_on)],
+        "classes_per_mix": classes,
         "class_sizes": list(CLASS_SIZES),
         "faces": len(labels),
         "windows": results,
-        "mean": {name: _mean_over_mixes(mixes) | {"corrected_tvd_sd_between_cuts": spread[name]}
-                 for name, mixes in results.items()},
+        "mean": {name: _mean_over_mixes(mixes) for name, mixes in results.items()},
     }
 
 
-def _read_mix(correction, known, em_start, probabilities, labels, mix, window, classes, rng) -> dict[str, float]:
+def _read_mix(probabilities, labels, sums, counts, mix, window, classes, rng) -> dict:
     windows = list(_windows(probabilities, labels, mix, window, classes, rng))
-    truth = np.array([truth for truth, _, _ in windows])
-    raw = np.array([read.mean(axis=0) for _, read, _ in windows])
+    truth = np.array([truth for truth, _, _, _ in windows])
+    raw = np.array([read.mean(axis=0) for _, read, _, _ in windows])
+    left_out = [_means_without(sums, counts, probabilities, labels, shown) for _, _, shown, _ in windows]
+    other_half = [_means_without(sums, counts, probabilities, labels, pool)[0] for _, _, _, pool in windows]
+    known = [mean_probabilities(probabilities[pool], labels[pool]) for _, _, _, pool in windows]
+    matrices = np.array([matrix for matrix, _ in left_out])
     estimates = {
         "raw": raw,
-        "corrected": correction.correct(raw),
-        "em": np.array([em_prior_adjustment(read, em_start) for _, read, _ in windows]),
-        "known_m": known.correct(raw),
+        "corrected": solve_shares(matrices, raw),
+        "half_m": solve_shares(np.array(other_half), raw),
+        # EM starts from the model's mean probabilities on the faces M comes from (its training mix, as it reads it).
+        "em": np.array([em_prior_adjustment(read, (sums.sum(axis=0) - probabilities[shown].sum(axis=0)) / (len(labels) - len(shown)))
+                        for _, read, shown, _ in windows]),
+        "known_m": solve_shares(np.array(known), raw),
     }
-    figures = {f"{name}_tvd": float(total_variation(shares, truth).mean()) for name, shares in estimates.items()}
+    distances = {name: total_variation(shares, truth) for name, shares in estimates.items()}
+    figures = {f"{name}_tvd": float(distance.mean()) for name, distance in distances.items()}
+    figures["corrected_tvd_se"] = float(distances["corrected"].std(ddof=1) / np.sqrt(len(windows)))
     if mix.dominant is not None:
         right = truth.argmax(axis=1)
         figures |= {f"{name}_dominant_right": float((estimates[name].argmax(axis=1) == right).mean())
                     for name in ("raw", "corrected", "em")}
-    return figures | {"face_readings": float(np.mean([len(read) for _, read, _ in windows])),
-                      "distinct_faces": float(np.mean([distinct for _, _, distinct in windows]))}
+    figures = {key: round(value, 4) for key, value in figures.items()}
+    return figures | {"face_readings": round(float(np.mean([len(read) for _, read, _, _ in windows])), 1),
+                      "distinct_faces": round(float(np.mean([len(shown) for _, _, shown, _ in windows])), 1),
+                      "m_faces": [faces for _, faces in left_out]}
 
 
 def _mean_over_mixes(mixes: dict[str, dict[str, float]]) -> dict[str, float]:
     return {key: round(float(np.mean([figures[key] for figures in mixes.values()])), 4)
-            for key in ("raw_tvd", "corrected_tvd", "em_tvd", "known_m_tvd")}
+            for key in ("raw_tvd", "corrected_tvd", "half_m_tvd", "em_tvd", "known_m_tvd")}

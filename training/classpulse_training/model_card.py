@@ -93,12 +93,14 @@ def _class_shares_section(quantification: dict | None) -> str:
     header = "| mix | " + " | ".join(windows) + " |"
     rows = [header, "|---|" + "---:|" * len(windows)]
     mixes = next(iter(windows.values()))
-    # Checks written before the error was split into its parts have no `known_m_tvd` and no spread between cuts.
-    cell = "{raw_tvd:.3f} -> **{corrected_tvd:.3f}** (EM {em_tvd:.3f}"
-    known = ", M known {known_m_tvd:.3f})" if "known_m_tvd" in check["mean"][next(iter(windows))] else ")"
-    rows += [f"| {mix} | " + " | ".join((cell + known).format(**windows[w][mix]) for w in windows) + " |" for mix in mixes]
+    # Checks written before the error was split into its parts have no `known_m_tvd`; before each class was left
+    # out of its own M, no `half_m_tvd`.
+    parts = [(key, label) for key, label in (("half_m_tvd", "M from the other half"), ("known_m_tvd", "M known"))
+             if key in check["mean"][next(iter(windows))]]
+    cell = "{raw_tvd:.3f} -> **{corrected_tvd:.3f}** (EM {em_tvd:.3f}" + "".join(f", {label} {{{key}:.3f}}" for key, label in parts) + ")"
+    rows += [f"| {mix} | " + " | ".join(cell.format(**windows[w][mix]) for w in windows) + " |" for mix in mixes]
     spread = " ± {corrected_tvd_sd_between_cuts:.3f} between cuts" if "splits" in check else ""
-    rows.append("| **mean** | " + " | ".join((cell + known + spread).format(**check["mean"][w]) for w in windows) + " |")
+    rows.append("| **mean** | " + " | ".join((cell + spread).format(**check["mean"][w]) for w in windows) + " |")
     faces = " | ".join(f"{min(m['distinct_faces'] for m in windows[w].values()):.0f}-{max(m['distinct_faces'] for m in windows[w].values()):.0f}"
                        for w in windows)
     rows.append(f"| distinct face images a window | {faces} |")
@@ -118,13 +120,16 @@ classes of {check['class_sizes'][0]}-{check['class_sizes'][1]} students made of 
 
 {table}
 
-Where the error comes from: "M known" corrects the same windows with M measured on the faces they are made of (in
+Where the error comes from: "M known" corrects the same windows with M measured on the faces they are drawn from (in
 sample: not a claim, the error left when M is exact, i.e. the window's own sampling noise and the method's bias).
 Windows whose students keep one face image are the floor: about 20 faces a window, and M known does barely better.
-With new face images every second, most of what remains is M's estimation noise: M from half of PublicTest against
-the faces of the other half (the windows draw their images from that half with replacement, hence the distinct
-counts). No variant of the method read 60 s windows better (`classpulse_core.share_correction` lists those
-measured). The shipped M comes from all the faces, twice as many as here.
+With new face images every second, most of what remains is M's departure from the mean of the faces a window shows:
+each class is drawn from a random half of each emotion's faces and corrected with M fitted on every face it does not
+show (its own faces never inform its M); "M from the other half" corrects it with the other half alone (the former
+two-fold split). K-fold splits with smaller held-out folds read worse, because a small fold strays from the
+population as much as a small M does. No split of these faces reaches the deployment, where M comes from all of them
+and the class's faces are new; `classpulse_training.class_mixes` says why. No variant of the method read 60 s windows
+better (`classpulse_core.share_correction` lists those measured).
 `python -m classpulse_training quantification --model models/emotion/{quantification['model_version']} --csv <fer2013.csv>`
 measures it again; `python -m classpulse_bench shares` writes the same check under `bench/results/`.
 """
