@@ -41,3 +41,29 @@ def test_share_distance_counts_false_faces_and_missed_ones():
     # shares read: happy 2/3, neutral 1/3; shown: happy 1/2, sad 1/2 -> (1/6 + 1/2 + 1/3) / 2
     assert distances == {"shares_tvd_raw": 0.5, "shares_tvd_corrected": 0.5}
     assert share_distances(predict, None, [], shown) == {"shares_tvd_raw": None, "shares_tvd_corrected": None}
+
+
+def test_class_mixes_of_a_familys_crops_show_what_the_correction_is_for():
+    import random
+
+    import numpy as np
+
+    from classpulse_bench.faces import mix_distances
+    from classpulse_core.labels import EMOTIONS
+    from classpulse_core.share_correction import ShareCorrection
+
+    k = len(EMOTIONS)
+    # A model that reads every face as 60% its emotion and 40% neutral: the raw mean leans towards neutral, and the
+    # correction that knows it undoes the lean.
+    confusion = 0.6 * np.eye(k)
+    confusion[:, EMOTIONS.index("neutral")] += 0.4
+    labels = np.repeat(np.arange(k), 5)
+    probabilities = confusion[labels]
+    distances = mix_distances(ShareCorrection(confusion, "known"), probabilities, labels, 20, random.Random(1))
+    assert distances["shares_tvd_mixes_raw"] > 0.2 and distances["shares_tvd_mixes_corrected"] < 1e-6
+    # Students of an emotion the family has no crop of are left out, not read as something else.
+    sad_missing = labels != EMOTIONS.index("sad")
+    assert mix_distances(ShareCorrection(confusion, "known"), probabilities[sad_missing], labels[sad_missing], 20,
+                         random.Random(1))["shares_tvd_mixes_corrected"] < 1e-6
+    assert mix_distances(None, np.zeros((0, k)), np.zeros(0, int), 20, random.Random(1)) == {
+        "shares_tvd_mixes_raw": None, "shares_tvd_mixes_corrected": None}

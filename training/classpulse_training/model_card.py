@@ -129,7 +129,9 @@ show (its own faces never inform its M); "M from the other half" corrects it wit
 two-fold split). K-fold splits with smaller held-out folds read worse, because a small fold strays from the
 population as much as a small M does. No split of these faces reaches the deployment, where M comes from all of them
 and the class's faces are new; `classpulse_training.class_mixes` says why. No variant of the method read 60 s windows
-better (`classpulse_core.share_correction` lists those measured).
+better (`classpulse_core.share_correction` lists those measured). On the pipeline's own crops (smaller, blurred,
+JPEG'd, framed by the detector), `python -m classpulse_bench faces` reads classes of the same mixes made of each
+family's crops (`shares_tvd_mixes_*`; docs/face-detection.md).
 `python -m classpulse_training quantification --model models/emotion/{quantification['model_version']} --csv <fer2013.csv>`
 measures it again; `python -m classpulse_bench shares` writes the same check under `bench/results/`.
 """
