@@ -328,6 +328,9 @@ MIN_WINDOW_PX = 16
 LEVEL_RATIO = 2.0
 """Largest scale step between pyramid levels: a network finds faces from its smallest_face to over 2.5 times that
 (the short-range one: 38 to over 100 input pixels), so a step of 2 leaves no size between levels unseen."""
+LEVEL_REACH = 2.5
+"""A level finds faces from the model's smallest_face to this many times that (LEVEL_RATIO's measure): a search for
+faces of at most some side needs no coarser level than the first whose finer neighbour cannot see them."""
 MAX_UPSCALE = 2.0
 """Faces smaller than the model's smallest_face / MAX_UPSCALE (19 px) are not looked for: enlarging further costs
 the square of the scale and finds pixels, not faces. 1.5 (faces from 25 px) missed the back rows of generated rooms
@@ -389,20 +392,26 @@ class BlazeFaceDetector:
         self.min_face_px = min_face_px
         self.framing = framing
 
-    def scales(self, width: int, height: int, largest_px: int | None = None) -> list[float]:
-        """The pyramid's scales for a frame of width x height (smallest first); with `largest_px`, only the levels
-        that can see a face of at most that side (a level sees faces from the model's smallest_face on)."""
+    def scales(
+        self, width: int, height: int, largest_px: int | None = None, smallest_px: int | None = None
+    ) -> list[float]:
+        """The pyramid's scales for a frame of width x height (smallest first): from the top level down to the level
+        where faces of `min_face_px` (or, when larger, `smallest_px`) reach the model's smallest_face; with
+        `largest_px`, without the coarse levels whose faces of at most that side a finer level sees too (a level sees
+        faces from the model's smallest_face to LEVEL_REACH times that)."""
         model = self.network.model
         # The top level makes the frame's short side TOP_FILL of the network's input (a larger input is a larger
         # grid, or tiles), so that a face as tall as the frame fills the input as much as the network sees faces.
         top = min(TOP_FILL * model.side / min(width, height), max(model.side / max(width, height), MAX_UPSCALE))
-        bottom = min(model.smallest_face / self.min_face_px, MAX_UPSCALE, math.sqrt(MAX_LEVEL_PIXELS / (width * height)))
+        smallest = max(self.min_face_px, smallest_px or 0)
+        bottom = min(model.smallest_face / smallest, MAX_UPSCALE, math.sqrt(MAX_LEVEL_PIXELS / (width * height)))
         if bottom <= top:
             return [top]
         steps = math.ceil(math.log(bottom / top) / math.log(LEVEL_RATIO))
         levels = [top * (bottom / top) ** (level / steps) for level in range(steps + 1)]
-        if largest_px:  # no level for faces only larger than those looked for; the finest level always
-            levels = [scale for scale in levels[:-1] if scale * largest_px >= model.smallest_face] + levels[-1:]
+        if largest_px:  # the finest level always
+            reach = LEVEL_REACH * model.smallest_face
+            levels = [scale for scale, finer in zip(levels, levels[1:], strict=False) if finer * largest_px > reach] + levels[-1:]
         return levels
 
     def windows(self, region: Box, scale: float) -> list[Box]:
@@ -439,15 +448,18 @@ class BlazeFaceDetector:
         centres = (again.boxes[:, :2] + again.boxes[:, 2:]) / 2
         return bool((np.abs(centres - side / 2).max(axis=1, initial=0) < side * SECOND_LOOK_FILL / 4).any())
 
-    def detect(self, gray: np.ndarray, region: Box | None = None, largest_px: int | None = None) -> list[Box]:
+    def detect(
+        self, gray: np.ndarray, region: Box | None = None, largest_px: int | None = None, smallest_px: int | None = None
+    ) -> list[Box]:
         """Faces (boxes carrying their landmarks) in the frame's pixels, from the whole frame or only `region` of it
-        (at the whole frame's levels), and only those up to `largest_px` when given."""
+        (at the whole frame's levels), looked for only up to `largest_px` and down to `smallest_px` when given (a
+        face a little smaller than `smallest_px` may still be found)."""
         region = region or (0, 0, gray.shape[1], gray.shape[0])
         if min(region[2:]) < MIN_WINDOW_PX:
             return []
         # A region is scanned at the whole frame's levels, so that a scan of where a face is finds what a full scan
         # would there (a level of the region's own, far finer, missed faces the frame's level found: a tilted head).
-        levels = self.scales(gray.shape[1], gray.shape[0], largest_px)
+        levels = self.scales(gray.shape[1], gray.shape[0], largest_px, smallest_px)
         parts = [self.network.run(gray, window, scale) for scale in levels for window in self.windows(region, scale)]
         found = _without_nested(weighted_nms(Detections.concatenate(parts)))
         found = found.subset(np.array([self.is_face(gray, found, index) for index in range(len(found.scores))], bool))

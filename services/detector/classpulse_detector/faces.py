@@ -102,15 +102,17 @@ class FaceDetector:
         self.detect_max_side = detect_max_side
         self.crop_margin = crop_margin
 
-    def detect(self, gray: np.ndarray, region: Box | None = None, largest_px: int | None = None) -> list[Box]:
+    def detect(
+        self, gray: np.ndarray, region: Box | None = None, largest_px: int | None = None, smallest_px: int | None = None
+    ) -> list[Box]:
         """Face boxes (x, y, w, h) in the frame's own pixel coordinates, from a scan of the whole frame, or only of
         `region` of it (at the scale and settings a whole-frame scan uses, so both find the same faces there), and
-        only of faces up to `largest_px` when given."""
+        only of faces up to `largest_px` and from `smallest_px` when given."""
         scale = min(1.0, self.detect_max_side / max(gray.shape))
         x0, y0, width, height = region or (0, 0, gray.shape[1], gray.shape[0])
         part = gray[y0 : y0 + height, x0 : x0 + width]
         small = part if scale == 1.0 else cv2.resize(part, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        min_side = max(16, int(self.min_face_px * scale))
+        min_side = max(16, int(max(self.min_face_px, smallest_px or 0) * scale))
         if min(small.shape) < min_side:
             return []
         max_side = max(min_side, int(largest_px * scale)) if largest_px else 0

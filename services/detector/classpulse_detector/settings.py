@@ -77,6 +77,15 @@ class DetectorSettings(RedisSettings):
     full_scan_interval_ms: int = Field(
         10_000, ge=0, description="CLASSPULSE_FULL_SCAN_INTERVAL_MS: capture time between full scans of a source; 0: every frame"
     )
+    # A room or gallery camera does not move and its faces keep their sizes: between deep scans a full scan looks only
+    # for faces from 0.7 of the smallest the source has shown (classpulse_detector.tracking.SMALLEST_FACE_SHARE), a
+    # few levels of BlazeFace's pyramid instead of every level down to 20-px faces. A newcomer smaller than that
+    # changes the picture and is scanned for where it changed at every size; this bounds how long one that arrived
+    # unseen (no change noticed) stays uncounted.
+    deep_scan_interval_ms: int = Field(
+        60_000, ge=0,
+        description="CLASSPULSE_DEEP_SCAN_INTERVAL_MS: capture time between full scans down to the smallest faces; 0: every full scan",
+    )
     # OpenCV parallelises a cascade scan over all the cores by default; one replica per core scales better: on this
     # project's 2-core machine two threads took 8% more CPU a frame than one on a quiet machine (2.8 vs 2.6 ms), and
     # more on a busy one, where threads wait on each other. Replicas and partitions are the parallelism.
@@ -103,10 +112,14 @@ class DetectorSettings(RedisSettings):
         )
 
     def tracking_detector(self, camera_kind: CameraKind = "room") -> TrackingDetector:
-        """A detector with landmarks is followed by detection, so that its landmarks (head pose, aligned crops) stay
-        those of the frame; Haar, without landmarks, by template matching (classpulse_detector.tracking)."""
-        follow: Literal["detection", "template"] = "detection" if self.detector_name(camera_kind) == "blazeface" else "template"
-        return TrackingDetector(self.face_finder(camera_kind), self.full_scan_interval_ms, self.tracked_sources, follow)
+        """Known faces are followed by template matching, the detector run only around a face that no longer matches
+        (for a face with landmarks, a stricter match: classpulse_detector.tracking.MIN_MATCH_LANDMARKS). Following
+        BlazeFace's faces by detection on every frame cost a forward a face a frame: on make bench's webcam-like
+        sample class, 43-69 ms of CPU a frame against 11 by template, at recall 0.93 / 0.96 and precision 1.00 /
+        0.999 (docs/face-detection.md, "What scanning costs")."""
+        return TrackingDetector(
+            self.face_finder(camera_kind), self.full_scan_interval_ms, self.deep_scan_interval_ms, self.tracked_sources
+        )
 
     def tracking_detectors(self) -> dict[CameraKind, TrackingDetector]:
         """One detector per kind of camera: a source is always of one kind, so each keeps its own sources' tracks."""

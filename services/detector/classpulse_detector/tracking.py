@@ -34,13 +34,15 @@ import cv2
 import numpy as np
 from prometheus_client import Counter
 
-from classpulse_detector.faces import Box, clip, moved, reading_order
+from classpulse_detector.faces import Box, clip, landmarks_of, moved, reading_order
 
 
 class FaceFinder(Protocol):
     """A face detector the tracker drives: Haar's `FaceDetector` or `BlazeFaceDetector`."""
 
-    def detect(self, gray: np.ndarray, region: Box | None = None, largest_px: int | None = None) -> list[Box]: ...
+    def detect(
+        self, gray: np.ndarray, region: Box | None = None, largest_px: int | None = None, smallest_px: int | None = None
+    ) -> list[Box]: ...
 
     def crop(self, gray: np.ndarray, boxes: list[Box]) -> bytes: ...
 
@@ -54,8 +56,22 @@ the face whole, with some context: a head rolled 30 degrees fills a square 1.4 t
 turned head is smaller than the head (with 0.5, BlazeFace lost a rolling head in 5 of the 24 frames of the moving-faces
 video; with 1.0, none). BlazeFace pads what it scans to its input's 128 px, so up to that, a larger window costs
 nothing more."""
+RESCAN_SIZE_RANGE = 1.5
+"""A known face is looked for again at sides from its own divided by this to its own times this: the detector runs
+only the levels that see those sizes (one level of BlazeFace's pyramid, not every level down to the smallest faces
+the source may hold, which made each look cost a region's worth of the finest level)."""
+SMALLEST_FACE_SHARE = 0.7
+"""Between deep scans, a full scan looks for faces from this share of the smallest face found in the source since
+the last deep scan: a room or gallery camera does not move, so its faces keep their sizes, and a newcomer far back
+changes the picture and is scanned for where it changed at every size."""
 MIN_MATCH = 0.75
 """Normalised cross-correlation a face must keep with its template to count as found again."""
+MIN_MATCH_LANDMARKS = 0.9
+"""The match a face with landmarks must keep: a match moves a face's box and landmarks as they were, so a face that
+turned or rolled must be looked for by the detector again. On the moving-faces video's rolling head, the eye line of
+faces followed by template was up to 10.4 degrees off that of a full scan of the same frame at 0.75, 9.1 at 0.85, 5.4
+at 0.9 (as close as following by detection every frame: within 6); on make bench's webcam-like sample class (150
+frames, 2 frames/s) 0.75-0.9 sent the same faces to the detector (30-31 looks), 0.95 twice as many."""
 THUMBNAIL_SIZE = (16, 12)
 """The frame shrunk to this to notice a change away from the known faces (someone arriving) for microseconds. Each
 thumbnail pixel averages 40x40 pixels of a 640x480 frame, so sensor noise, flicker and a few pixels of camera shake
@@ -104,6 +120,11 @@ class _Track:
     captured_at_ms: int
     """The latest frame's capture time: the motion model's clock."""
     scanned_at_ms: int
+    deep_scanned_at_ms: int
+    """When the source was last scanned down to the detector's smallest faces."""
+    smallest_px: int | None = None
+    """The smallest face side found in the source since then (None: none found, so full scans go down to the
+    detector's smallest faces)."""
     next_id: int = 0
     region_scanned: bool = False
     """Whether the latest frame's change of the picture was scanned where it happened."""
@@ -116,6 +137,8 @@ class _Track:
 @dataclass
 class TrackingStats:
     full_scans: int = 0
+    deep_scans: int = 0
+    """Full scans down to the detector's smallest faces (counted in full_scans too)."""
     tracked_frames: int = 0
     lost_faces: int = 0
     """Known faces the quick look missed: no longer matching their template ("template": then looked for by the
@@ -129,6 +152,10 @@ class TrackingDetector:
     detector: FaceFinder
     full_scan_interval_ms: int = 10_000
     """0 scans every frame; the service takes it from CLASSPULSE_FULL_SCAN_INTERVAL_MS (same default)."""
+    deep_scan_interval_ms: int = 0
+    """Capture time between full scans down to the detector's smallest faces; the full scans between look only for
+    faces from SMALLEST_FACE_SHARE of the smallest face found in the source since (0: every full scan is deep; the
+    service takes it from CLASSPULSE_DEEP_SCAN_INTERVAL_MS)."""
     max_sources: int = 10_000
     follow: FollowMethod = "template"
     stats: TrackingStats = field(default_factory=TrackingStats)
@@ -147,6 +174,7 @@ class TrackingDetector:
             track.faces = followed
             self.stats.tracked_frames += 1
             FRAMES_BY_METHOD.labels("region_scan" if track.region_scanned else "tracked").inc()
+        self._saw(track, [face.box for face in track.faces])
         track.sequence, track.captured_at_ms = sequence, captured_at_ms
         track.thumbnail = _thumbnail(gray, [face.box for face in track.faces])
         self._tracks[source] = track
@@ -164,9 +192,18 @@ class TrackingDetector:
     def _full_scan(self, track: _Track | None, sequence: int, captured_at_ms: int, gray: np.ndarray) -> _Track:
         """A track of this frame's faces from a scan of the whole frame. A face the previous frame knew, where its
         motion puts it now, keeps its number and motion; a frame out of order starts the source afresh."""
-        boxes = reading_order(self.detector.detect(gray))
-        if track is None or not (sequence > track.sequence and captured_at_ms > track.captured_at_ms):  # out of order
-            track = _Track([], np.zeros(0), sequence, captured_at_ms, captured_at_ms)
+        in_order = track is not None and sequence > track.sequence and captured_at_ms > track.captured_at_ms
+        deep = (
+            track is None or not in_order or track.smallest_px is None
+            or captured_at_ms - track.deep_scanned_at_ms >= self.deep_scan_interval_ms
+        )
+        smallest_px = None if deep or track is None else int(SMALLEST_FACE_SHARE * (track.smallest_px or 0))
+        boxes = reading_order(self.detector.detect(gray, smallest_px=smallest_px))
+        if track is None or not in_order:
+            track = _Track([], np.zeros(0), sequence, captured_at_ms, captured_at_ms, captured_at_ms)
+        if deep:
+            track.deep_scanned_at_ms, track.smallest_px = captured_at_ms, None
+            self.stats.deep_scans += 1
         elapsed = captured_at_ms - track.captured_at_ms
         predicted = [_predicted(face, elapsed, gray.shape) for face in track.faces]
         pairs = _pairs_by_overlap(boxes, predicted)
@@ -182,6 +219,13 @@ class TrackingDetector:
         track.region_scanned = False
         return track
 
+    @staticmethod
+    def _saw(track: _Track, boxes: list[Box]) -> None:
+        """Lowers the source's smallest face to the smallest of `boxes`, faces found in it."""
+        for box in boxes:
+            side = max(box[2], box[3])
+            track.smallest_px = side if track.smallest_px is None else min(track.smallest_px, side)
+
     def _found_again(self, track: _Track, sequence: int, captured_at_ms: int, gray: np.ndarray) -> list[_Followed] | None:
         """Where the track's faces are in this frame, or None when this frame needs a full scan."""
         in_order = sequence > track.sequence and captured_at_ms >= track.captured_at_ms
@@ -193,12 +237,12 @@ class TrackingDetector:
         for index, (face, guess) in enumerate(zip(track.faces, predicted, strict=True)):
             again, template = None, face.template
             if face.template is not None:  # the faces of a tracker that follows by template carry one
-                again = _match(gray, guess, face.template)
+                again = _match(gray, guess, face.template, _least_match(face.box))
             if again is None:
                 others = [*(f.box for f in found), *predicted[index + 1 :]]
                 again = self._detected_near(gray, guess, others)
                 template = None if again is None else self._template_of(gray, again)
-                if self.follow == "template" or again is None:
+                if face.template is not None or again is None:
                     self.stats.lost_faces += 1
             if again is not None:
                 found.append(_Followed(again, face.track_id, template, _velocity(face, again, elapsed)))
@@ -210,9 +254,18 @@ class TrackingDetector:
         if region is not None:
             self.stats.region_scans += 1
             boxes = [face.box for face in found]
-            arrived = [box for box in self.detector.detect(gray, region) if not any(_iou(box, b) > 0.3 for b in boxes)]
+            smallest_px = None if track.smallest_px is None else int(SMALLEST_FACE_SHARE * track.smallest_px)
+            arrived = [
+                box for box in self.detector.detect(gray, region, smallest_px=smallest_px)
+                if not any(_iou(box, b) > 0.3 for b in boxes)
+            ]
+            # A face with landmarks found in a region gets no template yet: the detector looks for it again in the
+            # next frame, at its own size (a region's coarse levels see a face in a loose box, or a "face" across two
+            # gallery tiles, which a template would follow until the next full scan: on make bench's webcam-like
+            # sample class, precision 0.955 against 0.999 so). Haar, which often misses a face it found the frame
+            # before, keeps the template.
             found += [
-                _Followed(box, track_id, self._template_of(gray, box))
+                _Followed(box, track_id, None if landmarks_of(box) is not None else self._template_of(gray, box))
                 for box, track_id in zip(arrived, track.new_ids(len(arrived)), strict=True)
             ]
         by_box = {id(face.box): face for face in found}
@@ -226,10 +279,11 @@ class TrackingDetector:
         x, y, w, h = box
         grow_x, grow_y = int(w * RESCAN_MARGIN), int(h * RESCAN_MARGIN)
         region = clip((x - grow_x, y - grow_y, w + 2 * grow_x, h + 2 * grow_y), gray.shape)
+        smallest_px = int(max(w, h) / RESCAN_SIZE_RANGE)
         candidates = [
             found
-            for found in self.detector.detect(gray, region, largest_px=int(max(w, h) * 1.5))
-            if not any(_iou(found, o) > 0.3 for o in others)
+            for found in self.detector.detect(gray, region, int(max(w, h) * RESCAN_SIZE_RANGE), smallest_px)
+            if max(found[2:]) >= smallest_px and not any(_iou(found, o) > 0.3 for o in others)
         ]
         cx, cy = x + w / 2, y + h / 2
         return min(candidates, key=lambda b: (b[0] + b[2] / 2 - cx) ** 2 + (b[1] + b[3] / 2 - cy) ** 2, default=None)
@@ -317,7 +371,13 @@ def _template(gray: np.ndarray, box: Box) -> np.ndarray:
     return cv2.resize(gray[y : y + h, x : x + w], size, interpolation=cv2.INTER_AREA)
 
 
-def _match(gray: np.ndarray, box: Box, template: np.ndarray) -> Box | None:
+def _least_match(box: Box) -> float:
+    """The match a face must keep with its template: a stricter one for a face with landmarks, which a match moves
+    unchanged (a turned head is looked for by the detector again, for landmarks of its own)."""
+    return MIN_MATCH if landmarks_of(box) is None else MIN_MATCH_LANDMARKS
+
+
+def _match(gray: np.ndarray, box: Box, template: np.ndarray, least: float) -> Box | None:
     """The box moved to where `template` matches best in a window around it, or None if nothing matches well."""
     x, y, w, h = box
     grow_x, grow_y = max(1, int(w * TRACK_WINDOW_MARGIN)), max(1, int(h * TRACK_WINDOW_MARGIN))
@@ -332,7 +392,7 @@ def _match(gray: np.ndarray, box: Box, template: np.ndarray) -> Box | None:
         return None
     scores = cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED)
     _, best, _, (best_x, best_y) = cv2.minMaxLoc(scores)
-    if not best >= MIN_MATCH:  # also rejects NaN, which a flat window yields
+    if not best >= least:  # also rejects NaN, which a flat window yields
         return None
     # Move by whole window pixels from where the face was, so that a still face keeps its box exactly.
     moved_x, moved_y = best_x - round((x - x0) * scale), best_y - round((y - y0) * scale)
