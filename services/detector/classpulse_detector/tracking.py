@@ -1,13 +1,14 @@
 """Detect, then track: a full scan of a source's frame at most every `full_scan_interval_ms` of capture time, and in
 between only a look for each known face where its motion puts it, and a scan where the picture changed.
 
-A 640x480 full scan costs about 20 ms of CPU with Haar, 100-300 with BlazeFace. Between full scans each face of the
-source is followed: its place in the next frame is predicted from its last two places (constant velocity, the step
-bounded by a face's side), and it is looked for only around there, either by detection (the detector run on that
-window alone, at the face's scale: fresh landmarks, so the head pose and the aligned crop follow a face that turns;
-the default for a detector with landmarks) or by template matching (normalised cross-correlation with the face as it
-looked when last detected, shrunk to TRACK_FACE_PX: microseconds a face; Haar's default, as Haar has no landmarks to
-keep fresh), the detector then run there only when the template no longer matches (a new expression, a turn). A face
+A 640x480 full scan costs about 20 ms of CPU with Haar, 0.4-0.7 s with BlazeFace down to 20-px faces. Between full
+scans each face of the source is followed: its place in the next frame is predicted from its last two places
+(constant velocity, the step bounded by a face's side), and it is looked for only around there, by template matching
+(normalised cross-correlation with the face as it looked when last detected, shrunk to TRACK_FACE_PX: microseconds a
+face; the default for every detector), the detector then run there, at the one pyramid level that sees the face's
+size, only when the template no longer matches (a new expression, a turn; for a face with landmarks, which a match
+moves unchanged, a stricter match: MIN_MATCH_LANDMARKS), or by detection on every frame ("detection": fresh landmarks
+every frame, a forward a face a frame; the bench's comparison). A face
 not found where it should be is dropped at once: a student who leaves stops being counted on the next frame.
 
 Each frame is also compared, shrunk to a thumbnail, with the previous one away from the faces' places then and now (a
@@ -19,8 +20,14 @@ region or a full scan, is a new track; one a full scan finds where a known face'
 Track numbers are the detector's own: they never leave it, never outlive a face's stay on camera (someone who leaves
 and comes back is a new number) and nothing in them or in the tracking identifies a person.
 
+A room or gallery camera does not move, and its faces keep their sizes: a full scan looks for faces down to the
+detector's smallest (a "deep" scan, BlazeFace's largest cost: its finest level is the frame at twice its size) only
+every `deep_scan_interval_ms`, on a source's first frame and while it has shown no face; the full scans and change
+scans between look only for faces from SMALLEST_FACE_SHARE of the smallest face found since.
+
 What it costs: a face that appears between two full scans without changing the picture (too small a change for the
-thumbnail) is first counted at the next full scan. The state is a bounded LRU per source: it never needs to survive a
+thumbnail) is first counted at the next full scan; one smaller than SMALLEST_FACE_SHARE of the source's smallest face
+at the next deep scan. The state is a bounded LRU per source: it never needs to survive a
 restart, because the first frame after one is simply a full scan.
 """
 
@@ -229,7 +236,8 @@ class TrackingDetector:
     def _found_again(self, track: _Track, sequence: int, captured_at_ms: int, gray: np.ndarray) -> list[_Followed] | None:
         """Where the track's faces are in this frame, or None when this frame needs a full scan."""
         in_order = sequence > track.sequence and captured_at_ms >= track.captured_at_ms
-        if not in_order or captured_at_ms - track.scanned_at_ms >= self.full_scan_interval_ms:
+        deep_due = 0 < self.deep_scan_interval_ms <= captured_at_ms - track.deep_scanned_at_ms
+        if not in_order or deep_due or captured_at_ms - track.scanned_at_ms >= self.full_scan_interval_ms:
             return None
         elapsed = captured_at_ms - track.captured_at_ms
         predicted = [_predicted(face, elapsed, gray.shape) for face in track.faces]

@@ -1,0 +1,155 @@
+"""When and where BlazeFace runs on a still room camera, as the detector service runs it (DetectorSettings' tracking
+detector): a generated room video, drawn at run time from FER2013 faces, with a webcam's noise, flicker and shake on
+every frame (classpulse_reliability.workload.webcam_like_frame). Three students sit still; a fourth as near arrives, a
+fifth far back (smaller than SMALLEST_FACE_SHARE of the others) arrives, one leaves and comes back.
+
+What must hold: a still, noisy picture costs no forward of the network between full scans; a newcomer as large as the
+faces already seen, and a face coming back, are counted on the frame they appear; a newcomer far back is counted at
+the latest by the next deep scan (CLASSPULSE_DEEP_SCAN_INTERVAL_MS); full scans between deep ones run only the
+pyramid's levels for faces from SMALLEST_FACE_SHARE of the smallest seen."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+from classpulse_bench.face_layouts import background, paste_turned
+from classpulse_detector.blazeface import BlazeFaceDetector
+from classpulse_detector.settings import DetectorSettings
+from classpulse_detector.tracking import SMALLEST_FACE_SHARE
+from classpulse_reliability.workload import webcam_like_frame
+
+pytestmark = pytest.mark.unit
+
+SOURCE = ("class-a", "room-cam")
+SIZE = (640, 360)
+FRAME_MS = 500
+DEEP_MS = 8_000
+FRAMES = 24
+SEATED = {"left": (120, 130), "middle": (320, 130), "right": (520, 130)}
+SEATED_PX = 100
+NEAR = ("near", (320, 280), SEATED_PX, range(6, FRAMES))
+FAR = ("far", (560, 300), 40, range(4, FRAMES))
+LEAVER_AWAY = range(12, 18)
+"""Frames in which the right-hand student is away."""
+
+
+@pytest.fixture(scope="module")
+def room_video() -> list[tuple[np.ndarray, dict[str, tuple[int, int, int]]]]:
+    """Frames (gray) and, per frame, the faces on camera: name -> (centre x, centre y, side)."""
+    from classpulse_demo.fer_csv import FerCsvNotFoundError, resolve_fer_csv, sample_faces
+
+    try:
+        csv_path = resolve_fer_csv(None)
+    except FerCsvNotFoundError as exc:
+        pytest.skip(f"the room video is drawn from FER2013 faces: {exc}")
+    picked = sample_faces(csv_path, {"happy": 3, "neutral": 3}, "PublicTest", random.Random(23))
+    faces = [face.pixels for group in picked.values() for face in group]
+    backdrop = background(random.Random(23), *SIZE)
+    noise = np.random.default_rng(23)
+    video = []
+    for n in range(FRAMES):
+        canvas = backdrop.copy()
+        shown = {
+            name: (*centre, SEATED_PX)
+            for name, centre in SEATED.items()
+            if not (name == "right" and n in LEAVER_AWAY)
+        }
+        shown.update({name: (*centre, side) for name, centre, side, on in (NEAR, FAR) if n in on})
+        for index, (x, y, side) in enumerate(shown.values()):
+            paste_turned(canvas, faces[[*SEATED, NEAR[0], FAR[0]].index(list(shown)[index])], (x, y), side, 0.0)
+        gray = np.clip(canvas.round(), 0, 255).astype(np.uint8)
+        video.append((webcam_like_frame(np.dstack([gray] * 3), noise)[..., 0], shown))
+    return video
+
+
+def _names(shown: dict[str, tuple[int, int, int]], boxes) -> list[str | None]:
+    """Which drawn face each box is (its centre within a third of that face's side), or None."""
+    names = []
+    for x, y, w, h in boxes:
+        near = [name for name, (cx, cy, side) in shown.items() if math.hypot(x + w / 2 - cx, y + h / 2 - cy) < side / 3]
+        names.append(near[0] if near else None)
+    return names
+
+
+@pytest.fixture
+def tracker():
+    settings = DetectorSettings(face_detector="blazeface", deep_scan_interval_ms=DEEP_MS, full_scan_interval_ms=10_000)
+    return settings.tracking_detector("room")
+
+
+def _forwards(detector: BlazeFaceDetector) -> list[int]:
+    """A counter of the network's forwards (the real network, counted as it runs)."""
+    runs = [0]
+    network_run = detector.network.run
+
+    def counted(*args, **kwargs):
+        runs[0] += 1
+        return network_run(*args, **kwargs)
+
+    detector.network.run = counted  # type: ignore[method-assign]
+    return runs
+
+
+def test_a_still_noisy_room_costs_no_forward_between_full_scans(room_video, tracker):
+    runs = _forwards(tracker.detector)
+    per_frame = []
+    for n, (gray, shown) in enumerate(room_video[: FAR[3].start]):
+        before = runs[0]
+        boxes = tracker.detect(SOURCE, n + 1, n * FRAME_MS, gray)
+        per_frame.append(runs[0] - before)
+        assert sorted(_names(shown, boxes), key=str) == sorted(shown), n
+    assert per_frame[0] > 0 and per_frame[1:] == [0] * (len(per_frame) - 1), per_frame
+
+
+def test_newcomers_and_returns_are_counted_in_time(room_video, tracker):
+    counted = []
+    for n, (gray, shown) in enumerate(room_video):
+        names = _names(shown, tracker.detect(SOURCE, n + 1, n * FRAME_MS, gray))
+        assert None not in names and len(names) == len(set(names)), (n, names)  # nothing else, nothing twice
+        counted.append(set(names))
+    # As large as the faces seen: counted from the frame it arrives (the change is scanned where it happened).
+    assert all(NEAR[0] in counted[n] for n in NEAR[3]), [n for n in NEAR[3] if NEAR[0] not in counted[n]]
+    # Leaving and coming back: not counted while away, counted on the first frame back.
+    assert all("right" not in counted[n] for n in LEAVER_AWAY)
+    assert all("right" in counted[n] for n in range(LEAVER_AWAY.stop, FRAMES))
+    # Far back, smaller than the bound: counted at the latest from the first deep scan after it arrived on.
+    deep_due = math.ceil(DEEP_MS / FRAME_MS)
+    assert FAR[3].start < deep_due < FRAMES
+    assert all(FAR[0] in counted[n] for n in range(deep_due, FRAMES)), [n for n in range(deep_due, FRAMES) if FAR[0] not in counted[n]]
+    assert all(shown.keys() == counted[n] for n, (_, shown) in enumerate(room_video) if n >= deep_due)
+    assert tracker.stats.deep_scans == 2
+
+
+def test_full_scans_between_deep_ones_run_only_the_levels_for_the_faces_seen(room_video, tracker):
+    levels = []
+    detect = tracker.detector.detect
+
+    def recorded(gray, region=None, largest_px=None, smallest_px=None):
+        if region is None:
+            levels.append(tracker.detector.scales(gray.shape[1], gray.shape[0], largest_px, smallest_px))
+        return detect(gray, region, largest_px, smallest_px)
+
+    tracker.detector.detect = recorded  # type: ignore[method-assign]
+    tracker.full_scan_interval_ms = 1_000
+    smallest = min(max(box[2:]) for box in tracker.detect(SOURCE, 1, 0, room_video[0][0]))
+    for n, (gray, _) in enumerate(room_video[1 : FAR[3].start], start=1):
+        tracker.detect(SOURCE, n + 1, n * FRAME_MS, gray)
+    deep, *bounded = levels
+    assert len(bounded) == 1 and tracker.stats.deep_scans == 1
+    # The deep scan's finest level finds 20-px faces; the bounded one's, faces from 0.7 of the smallest found.
+    assert deep[-1] == pytest.approx(38 / 20)
+    assert bounded[0][-1] == pytest.approx(38 / int(SMALLEST_FACE_SHARE * smallest)) and len(bounded[0]) < len(deep)
+
+
+def test_a_face_looked_for_again_costs_one_level():
+    """A known face is looked for at sides from its own / 1.5 to its own x 1.5: one level of the pyramid (it was
+    every level from those sizes down to the finest, 20-px faces' level at twice the frame's size)."""
+    detector = DetectorSettings(face_detector="blazeface").face_finder("room")
+    assert isinstance(detector, BlazeFaceDetector)
+    for side in (30, 60, 100, 200):
+        assert len(detector.scales(1280, 720, int(side * 1.5), int(side / 1.5))) == 1, side
+    assert len(detector.scales(1280, 720)) >= 4
