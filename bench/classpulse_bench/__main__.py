@@ -39,6 +39,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--wild-sample", type=int, default=0, help="`faces`: faces-wild photos drawn (seeded; default 0: all)"
     )
     parser.add_argument(
+        "--tracked-frames", type=int, default=6,
+        help="`faces`: each layout also followed for this many frames by the service's tracking detector (0: not)",
+    )
+    parser.add_argument(
         "--seed", type=int, default=19, help="`faces`, `tracking`: seed of the layouts and samples (%(default)s)"
     )
     parser.add_argument("--log-level", default="WARNING")
@@ -65,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "faces":
         from classpulse_bench.faces import run_faces_bench
 
-        result = run_faces_bench(args.csv, args.detectors.split(","), args.frames, args.wild_sample, args.seed)
+        result = run_faces_bench(
+            args.csv, args.detectors.split(","), args.frames, args.wild_sample, args.seed, args.tracked_frames
+        )
         prefix = "faces-"
     elif args.command == "tracking":
         from classpulse_bench.tracking_bench import run_tracking_bench

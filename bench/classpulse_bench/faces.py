@@ -61,6 +61,36 @@ def _detectors(names: list[str]) -> dict[str, dict[str, object]]:
     }
 
 
+def _trackers(name: str) -> dict:
+    """One tracking detector per camera kind, as the detector service runs them on every frame."""
+    from classpulse_detector.settings import DetectorSettings
+
+    return DetectorSettings(face_detector=name, personal_face_detector=name).tracking_detectors()
+
+
+TRACKED_FRAME_MS = 500
+"""Frames of a tracked layout are this far apart in capture time: ingest's default sampling of a live class (2/s)."""
+
+
+def _tracked_figures(trackers, source: tuple[str, str], frame, frames: int, noise: np.random.Generator) -> tuple[int, int, float]:
+    """The layout followed for `frames` frames as the service does (a new source: the first frame is a deep scan),
+    each frame after the first with a webcam's noise, flicker and shake added: (faces matched, detections, CPU s)."""
+    from classpulse_reliability.workload import webcam_like_frame
+
+    tracker = trackers[frame.camera_kind]
+    matched = detected = 0
+    cpu_s = 0.0
+    truth = [face.box for face in frame.faces]
+    for number in range(frames):
+        gray = frame.gray if number == 0 else webcam_like_frame(frame.gray, noise)
+        started = time.process_time()
+        boxes = tracker.detect(source, number + 1, number * TRACKED_FRAME_MS, gray)
+        tracker.detector.crop(gray, boxes)
+        cpu_s += time.process_time() - started
+        matched, detected = matched + len(face_matches(truth, boxes)), detected + len(boxes)
+    return matched, detected, cpu_s
+
+
 CENTRE_SHARE = 0.25
 """A detection centred within this share of the drawn face's side of its centre..."""
 SIDE_RANGE = (0.45, 1.5)
@@ -106,7 +136,8 @@ def _accuracy(predict, crops: list[np.ndarray], labels: list[int]) -> float:
 
 
 def _family_rows(
-    finders, predict, correction_without, images, labels, family: str, frames: int, seed: int, landmarked: list
+    finders, trackers, tracked_frames: int, predict, correction_without, images, labels, family: str, frames: int,
+    seed: int, landmarked: list,
 ) -> dict:
     """One family's row; the matched faces that carry landmarks are added to `landmarked` ((gray, box), label)."""
     rng = random.Random(f"{seed}:{family}")
@@ -114,8 +145,13 @@ def _family_rows(
     labelled = detected = iou_matched = 0
     pipeline_crops, data_crops, truths, cpu_s = [], [], [], 0.0
     every_crop, shown = [], []  # what the class shares are read from, and what they should say (PublicTest indices)
+    noise = np.random.default_rng(seed)
+    tracked = [0, 0, 0.0]  # faces matched, detections, CPU s
     for number in range(frames):
         frame = family_frame(family, number, rng, pick)
+        if tracked_frames:
+            figures = _tracked_figures(trackers, (family, str(number)), frame, tracked_frames, noise)
+            tracked = [total + part for total, part in zip(tracked, figures, strict=True)]
         detector = finders[frame.camera_kind]
         started = time.process_time()
         boxes = detector.detect(frame.gray)
@@ -142,6 +178,11 @@ def _family_rows(
         "recall_iou": round(iou_matched / max(labelled, 1), 4),
         "precision_iou": round(iou_matched / max(detected, 1), 4),
         "cpu_ms_per_frame": round(1000 * cpu_s / frames, 1),
+        **({
+            "recall_tracked": round(tracked[0] / max(labelled * tracked_frames, 1), 4),
+            "precision_tracked": round(tracked[0] / max(tracked[1], 1), 4),
+            "cpu_ms_per_frame_tracked": round(1000 * tracked[2] / (frames * tracked_frames), 1),
+        } if tracked_frames else {}),
         "accuracy_pipeline_crops": _accuracy(predict, pipeline_crops, truths),
         "accuracy_data_set_crops": _accuracy(predict, data_crops, truths),
         **share_distances(predict, correction, every_crop, [int(labels[index]) for index in shown]),
@@ -249,7 +290,7 @@ def fer_framing(detector, images: np.ndarray, count: int, seed: int) -> dict:
 
 
 def run_faces_bench(
-    csv_path: str | None, detectors: list[str], frames: int, wild_sample: int, seed: int
+    csv_path: str | None, detectors: list[str], frames: int, wild_sample: int, seed: int, tracked_frames: int = 0
 ) -> FacesBenchResult:
     from classpulse_demo.fer_csv import resolve_fer_csv
     from classpulse_training.fer_csv import load_fer_csv
@@ -278,11 +319,13 @@ def run_faces_bench(
         "Faces by family of generated layouts",
         note="recall/precision: detection centred on the drawn face at 0.45-1.5 its side (face_matches); _iou: "
         "IoU >= 0.4 with the drawn FER2013 image; accuracies: on the found faces, the pipeline's crops "
-        "vs the same faces' FER2013 crops; cpu: one full scan (no tracking); shares_tvd: the family's faces as one "
-        "class (the data set's own mix), total-variation distance of the emotion shares read from every crop (raw mean; "
-        "corrected, as the API shows them, with M fitted on PublicTest but the family's faces) to those of the faces "
-        f"shown; shares_tvd_mixes: the same, mean over {MIX_CLASSES} classes a mix of the issue's mixes made of the "
-        "family's found faces' pipeline crops, one a student",
+        "vs the same faces' FER2013 crops; cpu: one full scan (no tracking); _tracked: each layout followed for "
+        f"{tracked_frames} frames {TRACKED_FRAME_MS} ms apart by the service's tracking detector (a new source: its "
+        "first frame a deep scan), a webcam's noise, flicker and shake on every frame after the first; shares_tvd: the "
+        "family's faces as one class (the data set's own mix), total-variation distance of the emotion shares read from "
+        "every crop (raw mean; corrected, as the API shows them, with M fitted on PublicTest but the family's faces) to "
+        f"those of the faces shown; shares_tvd_mixes: the same, mean over {MIX_CLASSES} classes a mix of the issue's "
+        "mixes made of the family's found faces' pipeline crops, one a student",
     )
     wild = Section("faces-wild (real photos)", note="found: photos with a face; accuracy: crop of the largest face")
     framing = Section(
@@ -293,7 +336,10 @@ def run_faces_bench(
     for name, finders in _detectors(detectors).items():
         landmarked: list = []
         for family in families():
-            row = _family_rows(finders, predict, correction_without, images, labels, family, frames, seed, landmarked)
+            row = _family_rows(
+                finders, _trackers(name), tracked_frames, predict, correction_without, images, labels, family, frames,
+                seed, landmarked,
+            )
             layouts.add(f"{name}: {family}", **row)
         detector = finders["room"]
         by_framing = {"generated": {}, "faces-wild": {}}

@@ -67,3 +67,29 @@ def test_class_mixes_of_a_familys_crops_show_what_the_correction_is_for():
                          random.Random(1))["shares_tvd_mixes_corrected"] < 1e-6
     assert mix_distances(None, np.zeros((0, k)), np.zeros(0, int), 20, random.Random(1)) == {
         "shares_tvd_mixes_raw": None, "shares_tvd_mixes_corrected": None}
+
+
+def test_a_layout_followed_as_the_service_does_keeps_the_faces_its_first_scan_found():
+    """The faces bench's tracked columns: a gallery followed for a few noisy, shaking frames by the service's tracking
+    detector matches on every frame the faces its first (deep) scan matched, and adds no false face."""
+    import random
+
+    import numpy as np
+
+    from classpulse_bench.face_layouts import family_frame
+    from classpulse_bench.faces import _tracked_figures, _trackers
+    from classpulse_demo.fer_csv import FerCsvNotFoundError, resolve_fer_csv, sample_faces
+
+    try:
+        csv_path = resolve_fer_csv(None)
+    except FerCsvNotFoundError as exc:
+        pytest.skip(f"layouts are drawn from FER2013 faces: {exc}")
+    faces = [face.pixels for group in sample_faces(csv_path, {"happy": 6, "neutral": 6}, "PublicTest", random.Random(5)).values() for face in group]
+    rng = random.Random(5)
+    frame = family_frame("gallery", 0, rng, lambda: (0, rng.choice(faces)))
+    trackers = _trackers("blazeface")
+    first = trackers["room"].detector.detect(frame.gray)
+    found_first = len(face_matches([face.box for face in frame.faces], first))
+    assert found_first >= len(frame.faces) - 1 > 0
+    matched, detected, cpu_s = _tracked_figures(trackers, ("bench", "0"), frame, 4, np.random.default_rng(5))
+    assert matched >= 4 * found_first - 1 and detected <= 4 * len(first) and cpu_s > 0
