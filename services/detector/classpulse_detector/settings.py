@@ -14,10 +14,12 @@ class DetectorSettings(RedisSettings):
     http_port: int = Field(8002, description="CLASSPULSE_HTTP_PORT")
     # Haar stays the default for room cameras: BlazeFace with the settings below finds far more faces (20 frames a
     # generated family, seed 19: recall 0.86-0.98 per family, precision 0.90-1.00; faces-wild 0.980 of 2,115 photos;
-    # docs/face-detection.md) against Haar's 0.06-0.69 and 0.78, but a full scan of a 1280x720 frame costs ~1 s of
-    # CPU on this busy 2-core machine against Haar's 13-27 ms: tracked on make bench's sample class it cost 584 ms of CPU
-    # a frame against Haar's 4.7 and fer's 96 whole, so the "10x fer per CPU-second" target (10.3x with Haar) would be
-    # missed by ~60x with it (docs/face-detection.md, "Not reached yet").
+    # docs/face-detection.md) against Haar's 0.06-0.69 and 0.78, but costs more CPU a frame. Its scans are scheduled
+    # (classpulse_detector.tracking: template matching between scans, one pyramid level a lost face, full scans bounded
+    # by the source's smallest face, a deep scan every CLASSPULSE_DEEP_SCAN_INTERVAL_MS): tracked on make bench's
+    # sample class it now costs ~12 ms of CPU a frame against Haar's ~5 on the same busy machine (584 before; fer: 96
+    # whole), still short of the "10x fer per CPU-second" target (10.3x with Haar): docs/face-detection.md, "Not
+    # reached yet".
     face_detector: Literal["blazeface", "haar"] = Field(
         "haar", description="CLASSPULSE_FACE_DETECTOR: blazeface (CNN, with landmarks: aligned crops) or haar"
     )
