@@ -1,7 +1,8 @@
 """When and where BlazeFace runs on a still room camera, as the detector service runs it (DetectorSettings' tracking
 detector): a generated room video, drawn at run time from FER2013 faces, with a webcam's noise, flicker and shake on
 every frame (classpulse_reliability.workload.webcam_like_frame). Three students sit still; a fourth as near arrives, a
-fifth far back (smaller than SMALLEST_FACE_SHARE of the others) arrives, one leaves and comes back.
+fifth far back (smaller than SMALLEST_FACE_SHARE of the others) arrives, one leaves and comes back, one's picture
+changes for another face.
 
 What must hold: a still, noisy picture costs no forward of the network between full scans; a newcomer as large as the
 faces already seen, and a face coming back, are counted on the frame they appear; a newcomer far back is counted at
@@ -35,6 +36,10 @@ NEAR = ("near", (320, 280), SEATED_PX, range(6, FRAMES))
 FAR = ("far", (560, 300), 40, range(4, FRAMES))
 LEAVER_AWAY = range(12, 18)
 """Frames in which the right-hand student is away."""
+CHANGED_FROM = 8
+CHANGED_PX = 170
+"""From CHANGED_FROM on, the left-hand student's picture is another face, larger (a video-call tile's picture changing,
+or a student leaning into the camera between two frames): more than a lost face's own-size look covers."""
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +59,14 @@ def room_video() -> list[tuple[np.ndarray, dict[str, tuple[int, int, int]]]]:
     for n in range(FRAMES):
         canvas = backdrop.copy()
         shown = {
-            name: (*centre, SEATED_PX)
+            name: (*centre, CHANGED_PX if name == "left" and n >= CHANGED_FROM else SEATED_PX)
             for name, centre in SEATED.items()
             if not (name == "right" and n in LEAVER_AWAY)
         }
         shown.update({name: (*centre, side) for name, centre, side, on in (NEAR, FAR) if n in on})
-        for index, (x, y, side) in enumerate(shown.values()):
-            paste_turned(canvas, faces[[*SEATED, NEAR[0], FAR[0]].index(list(shown)[index])], (x, y), side, 0.0)
+        for name, (x, y, side) in shown.items():
+            index = len(faces) - 1 if name == "left" and n >= CHANGED_FROM else [*SEATED, NEAR[0], FAR[0]].index(name)
+            paste_turned(canvas, faces[index], (x, y), side, 0.0)
         gray = np.clip(canvas.round(), 0, 255).astype(np.uint8)
         video.append((webcam_like_frame(np.dstack([gray] * 3), noise)[..., 0], shown))
     return video
@@ -113,6 +119,8 @@ def test_newcomers_and_returns_are_counted_in_time(room_video, tracker):
         counted.append(set(names))
     # As large as the faces seen: counted from the frame it arrives (the change is scanned where it happened).
     assert all(NEAR[0] in counted[n] for n in NEAR[3]), [n for n in NEAR[3] if NEAR[0] not in counted[n]]
+    # A picture that changes for another face: counted on every frame.
+    assert all("left" in counted[n] for n in range(FRAMES)), [n for n in range(FRAMES) if "left" not in counted[n]]
     # Leaving and coming back: not counted while away, counted on the first frame back.
     assert all("right" not in counted[n] for n in LEAVER_AWAY)
     assert all("right" in counted[n] for n in range(LEAVER_AWAY.stop, FRAMES))

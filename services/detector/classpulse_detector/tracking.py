@@ -285,7 +285,7 @@ class TrackingDetector:
         """The face a scan finds around `box` (where a known face should be; not one of the `others`), or None: first
         at the one level that sees the face's own size, then, if none is found there, at every level for faces from
         `smallest_px` (a face that changed: on make bench's sample class a student's picture changing for another
-        was lost for up to 4 frames without the second look, recall 0.975 against 0.997 by detection every frame)."""
+        was lost for up to 4 frames without the wider look, recall 0.975 against 0.997 by detection every frame)."""
         x, y, w, h = box
         grow_x, grow_y = int(w * RESCAN_MARGIN), int(h * RESCAN_MARGIN)
         region = clip((x - grow_x, y - grow_y, w + 2 * grow_x, h + 2 * grow_y), gray.shape)
@@ -294,7 +294,7 @@ class TrackingDetector:
             found
             for found in self.detector.detect(gray, region, int(max(w, h) * RESCAN_SIZE_RANGE), own_size)
             if max(found[2:]) >= own_size and not any(_iou(found, o) > 0.3 for o in others)
-        ] or [  # the second look: only a face where this one was (another face nearby is a region scan's to find)
+        ] or [  # the wider look: only a face where this one was (another face nearby is a region scan's to find)
             found for found in self.detector.detect(gray, region, smallest_px=smallest_px)
             if _centre_distance(found, box) < max(w, h) / 2 and not any(_iou(found, o) > 0.3 for o in others)
         ]
