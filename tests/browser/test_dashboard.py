@@ -27,11 +27,14 @@ from cdp import Chromium
 from classpulse_demo import webcams
 from classpulse_demo.fer_csv import FerCsvNotFoundError, resolve_fer_csv
 from classpulse_demo.run import api_client
+from classpulse_devstack.components import SERVICE_PORTS
+from classpulse_devstack.config import DevstackConfig
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-API = "http://127.0.0.1:8000"
+API = f"http://127.0.0.1:{SERVICE_PORTS['api'] + DevstackConfig.from_env().port_offset}"
+"""The stack's API (moved by CLASSPULSE_DEVSTACK_PORT_OFFSET, as the stack fixture's is)."""
 SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "dashboard.png"
 WEBCAM_SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "dashboard-webcams.png"
 LEAD_MS = 5 * 60_000
