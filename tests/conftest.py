@@ -11,11 +11,13 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -25,6 +27,9 @@ from joserfc import jwt
 from joserfc.jwk import OKPKey
 from kafka import KafkaAdminClient
 
+from classpulse_demo import webcams
+from classpulse_demo.fer_csv import FerCsvNotFoundError, resolve_fer_csv
+from classpulse_demo.run import api_client
 from classpulse_devstack.config import DevstackConfig
 from classpulse_devstack.kafka_topics import kafka_admin as open_kafka_admin
 from classpulse_devstack.stack import Stack
@@ -129,6 +134,99 @@ def stack(devstack: Stack) -> Iterator[Stack]:
         started = devstack.up(components)
     yield devstack
     devstack.down([component for component in components if component.name in started])
+
+
+@dataclass
+class WebcamClass:
+    """A class of 12 students on their own webcams (classpulse_demo.webcams) on the stack, owned by a teacher of its
+    own. `start()` posts its lesson in the background, in real time, as the students' pages would; `sent()` waits
+    for the end of the lesson and returns what was posted."""
+
+    class_id: str
+    ingest: str
+    lesson: webcams.WebcamLesson = field(default_factory=webcams.WebcamLesson)
+    _posting: Future[webcams.Sent] | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._posting is not None
+
+    def start(self) -> None:
+        if self._posting is not None:
+            return
+        posting: Future[webcams.Sent] = Future()
+
+        def post() -> None:
+            try:
+                with api_client(self.ingest) as ingest:
+                    posting.set_result(webcams.run_lesson(ingest, self.class_id, self.lesson))
+            except BaseException as exc:  # the test that waits for the lesson sees it fail
+                posting.set_exception(exc)
+
+        threading.Thread(target=post, name=f"webcam-class-{self.class_id}", daemon=True).start()
+        self._posting = posting
+
+    def sent(self) -> webcams.Sent:
+        self.start()
+        assert self._posting is not None
+        return self._posting.result(timeout=self.lesson.seconds + 120)
+
+    def stop_waiting(self) -> None:
+        """Wait until no snapshot is being posted any more, however the lesson ended."""
+        if self._posting is not None:
+            wait([self._posting], timeout=self.lesson.seconds + 120)
+
+
+@dataclass
+class WebcamClasses:
+    """The webcam class lesson takes two minutes of real time: one run of it serves every test that reads it (the
+    end-to-end numbers, the dashboard watching it live). `shared()` is that run; `to_watch()` is it while it has not
+    started yet, and a fresh class otherwise (a test that must see the lesson from its first snapshot, run after the
+    shared lesson began)."""
+
+    api: str
+    ingest: str
+    teacher_id: str
+    teacher_key: str
+    made: list[WebcamClass] = field(default_factory=list)
+
+    def shared(self) -> WebcamClass:
+        return self.made[0] if self.made else self._new()
+
+    def to_watch(self) -> WebcamClass:
+        shared = self.shared()
+        return shared if not shared.started else self._new()
+
+    def _new(self) -> WebcamClass:
+        made = WebcamClass(f"webcams-{uuid.uuid4().hex[:8]}", self.ingest)
+        body = {"class_id": made.class_id, "name": "Webcam class", "teacher": self.teacher_id,
+                "expected_students": made.lesson.students, "emotion_enabled": True}
+        with api_client(self.api) as admin:
+            admin.post("/v1/classes", json=body).raise_for_status()
+        self.made.append(made)
+        return made
+
+
+@pytest.fixture(scope="session")
+def webcam_classes(stack: Stack) -> Iterator[WebcamClasses]:
+    """Webcam classes on the stack (WebcamClasses), their teacher's key; deleted with all their data at the end."""
+    try:
+        resolve_fer_csv()
+    except FerCsvNotFoundError as exc:
+        pytest.skip(f"the webcam class is made of FER2013 faces: {exc}")
+    api = stack.select("api")[0].address
+    teacher_id = f"t-{uuid.uuid4().hex[:8]}"
+    with api_client(api) as admin:
+        created = admin.post("/v1/keys", json={"role": "teacher", "teacher_id": teacher_id, "name": "webcam class"})
+        created.raise_for_status()
+    classes = WebcamClasses(api, stack.select("ingest")[0].address, teacher_id, created.json()["api_key"])
+    yield classes
+    for made in classes.made:
+        made.stop_waiting()  # never delete a class while its lesson is still posting
+    with api_client(api) as admin:  # a client of its own: the session's tests may have restarted the API
+        for made in classes.made:
+            admin.delete(f"/v1/classes/{made.class_id}")
+        admin.delete(f"/v1/keys/{created.json()['key_id']}")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,8 +23,6 @@ import numpy as np
 import pytest
 
 from cdp import Chromium
-from classpulse_demo import webcams
-from classpulse_demo.fer_csv import FerCsvNotFoundError, resolve_fer_csv
 from classpulse_demo.run import api_client
 from classpulse_devstack.components import SERVICE_PORTS
 from classpulse_devstack.config import DevstackConfig
@@ -271,31 +268,25 @@ def test_presence_only_class_shows_presence_and_says_emotions_are_off(stack, sam
     assert [error for error in page.errors if "401" not in error] == []
 
 
-def test_a_webcam_class_reads_how_many_students_are_on_camera(stack, teacher, new_class, chromium, tmp_path):
+def test_a_webcam_class_reads_how_many_students_are_on_camera(webcam_classes, chromium, tmp_path):
     """12 students on their own webcams through the student-token route, 7 of them off for most of a minute: the
-    presence tile says "x of 12 on camera" with the API's own count, and falls while the cameras are off."""
-    try:
-        resolve_fer_csv()
-    except FerCsvNotFoundError as exc:
-        pytest.skip(f"the webcam class is made of FER2013 faces: {exc}")
-    lesson = webcams.WebcamLesson()
-    class_id = new_class(emotion_enabled=True, expected_students=lesson.students)
+    presence tile says "x of 12 on camera" with the API's own count, and falls while the cameras are off. The lesson
+    is the session's one run of the webcam class, which tests/e2e/test_webcam_class.py then reads back."""
+    webcam_class = webcam_classes.to_watch()
+    lesson = webcam_class.lesson
     page = chromium
-    open_dashboard(page, class_id, teacher.key)
-    with api_client(stack.select("ingest")[0].address) as ingest:
-        posting = threading.Thread(target=webcams.run_lesson, args=(ingest, class_id, lesson), daemon=True)
-        posting.start()
-        detail = "#tile-presence .detail"
-        page.wait_for(f"/^([0-9]+) of 12 on camera$/.test(document.querySelector({js(detail)}).textContent)", 60)
-        time.sleep(lesson.off_from_s)  # all on camera for a while, then the cameras go off
-        page.wait_for(f"Number(document.querySelector({js(detail)}).textContent.split(' ')[0]) <= 5", 45)
-        shot = page.screenshot(tmp_path / "dashboard-webcams.png")
-        shown = page.evaluate(f"document.querySelector({js(detail)}).textContent")
-        with api_client(API) as admin:
-            live = admin.get(f"/v1/classes/{class_id}/live").json()
-        assert abs(int(shown.split(" ")[0]) - live["on_camera"]) <= 1.5, (shown, live)
-        posting.join(timeout=lesson.seconds + 30)
-    assert not posting.is_alive()
+    open_dashboard(page, webcam_class.class_id, webcam_classes.teacher_key)
+    webcam_class.start()
+    detail = "#tile-presence .detail"
+    page.wait_for(f"/^([0-9]+) of 12 on camera$/.test(document.querySelector({js(detail)}).textContent)", 60)
+    time.sleep(lesson.off_from_s)  # all on camera for a while, then the cameras go off
+    page.wait_for(f"Number(document.querySelector({js(detail)}).textContent.split(' ')[0]) <= 5", 45)
+    shot = page.screenshot(tmp_path / "dashboard-webcams.png")
+    shown = page.evaluate(f"document.querySelector({js(detail)}).textContent")
+    with api_client(API) as admin:
+        live = admin.get(f"/v1/classes/{webcam_class.class_id}/live").json()
+    assert abs(int(shown.split(" ")[0]) - live["on_camera"]) <= 1.5, (shown, live)
+    webcam_class.sent()  # the whole lesson was posted
     assert page.errors == []
     image = cv2.imread(str(shot))
     assert image is not None and image.shape[1] == 1280

@@ -5,13 +5,10 @@ of a minute and back on. Presence, emotion shares and alerts are checked against
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from classpulse_demo import webcams
-from classpulse_demo.fer_csv import FerCsvNotFoundError, resolve_fer_csv
-from classpulse_demo.run import api_client, register_class
+from classpulse_demo.run import api_client
 
 pytestmark = pytest.mark.e2e
 
@@ -19,18 +16,14 @@ LESSON = webcams.WebcamLesson()
 
 
 @pytest.fixture(scope="module")
-def lesson(stack):
-    try:
-        resolve_fer_csv()
-    except FerCsvNotFoundError as exc:
-        pytest.skip(f"the webcam class is made of FER2013 faces: {exc}")
-    class_id = f"webcams-{uuid.uuid4().hex[:8]}"
-    api = stack.select("api")[0].address
-    register_class(api, class_id, LESSON.students, emotion_enabled=True)
-    with api_client(stack.select("ingest")[0].address) as ingest:
-        sent = webcams.run_lesson(ingest, class_id, LESSON)
-    with api_client(api) as client:
-        yield sent, webcams.check_lesson(client, class_id, LESSON, sent)
+def lesson(webcam_classes):
+    """The session's one webcam class lesson (tests/conftest.py), which the dashboard's browser test may have
+    watched live, read back from the API."""
+    webcam_class = webcam_classes.shared()
+    assert webcam_class.lesson == LESSON
+    sent = webcam_class.sent()
+    with api_client(webcam_classes.api) as client:
+        yield sent, webcams.check_lesson(client, webcam_class.class_id, LESSON, sent)
 
 
 def test_every_snapshot_sent_is_counted(lesson):
