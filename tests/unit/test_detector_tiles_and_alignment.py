@@ -133,8 +133,11 @@ def test_one_face_seen_by_neighbouring_tiles_and_levels_merges_into_one():
 
 
 def test_tiled_detection_finds_nothing_on_blank_frames_of_any_size():
+    # 640x360: three tiled levels, the coarsest with tiles cut to the frame's height (42 tiles; 1280x720 adds a level and
+    # takes 186 tiles of the same blank input, four times the cost); 400x15 and 1x1: too small for any network run;
+    # 4000x2400: its finest level capped at MAX_LEVEL_PIXELS (514 tiles).
     full = BlazeFaceDetector("full", min_face_px=24)
-    for shape in [(720, 1280), (15, 400), (1, 1), (2400, 4000)]:
+    for shape in [(360, 640), (15, 400), (1, 1), (2400, 4000)]:
         assert full.detect(np.zeros(shape, np.uint8)) == []
 
 
