@@ -66,6 +66,25 @@ def trained_run(tmp_path_factory, config):
     return run_dir, train(config, run_dir)
 
 
+ONE_PASS_EXPORT = dict(csv=None, flip="off", min_flip_gain=0.0, speed_seconds=0.1)
+
+
+@pytest.fixture(scope="module")
+def one_pass_export(tmp_path_factory, trained_run):
+    """`one_pass_export(batchnorm)` -> (version dir, metrics): the tiny run exported without flip averaging, made
+    once per batch-norm mode for every test that reads such a version (an export costs seconds; none writes in it)."""
+    run_dir, _ = trained_run
+    made: dict[str, tuple] = {}
+
+    def exported(batchnorm: str) -> tuple:
+        if batchnorm not in made:
+            version_dir = tmp_path_factory.mktemp(f"batchnorm-{batchnorm}") / "1"
+            made[batchnorm] = version_dir, export([run_dir], version_dir, batchnorm=batchnorm, **ONE_PASS_EXPORT)
+        return made[batchnorm]
+
+    return exported
+
+
 def test_loss_falls_and_accuracy_beats_chance(trained_run):
     _, result = trained_run
     losses = [h["loss"] for h in result.history]
@@ -158,10 +177,9 @@ def test_export_signatures_match_the_keras_model(tmp_path, trained_run, config):
     assert json.loads((version_dir / "metrics.json").read_text())["n"] == 140
 
 
-def test_export_reestimates_batchnorm_statistics_on_the_training_faces(tmp_path, trained_run, config, csv_path):
+def test_export_reestimates_batchnorm_statistics_on_the_training_faces(trained_run, config, csv_path, one_pass_export):
     run_dir, _ = trained_run
-    common = dict(csv=None, flip="off", min_flip_gain=0.0, speed_seconds=0.1)
-    metrics = export([run_dir], tmp_path / "1", batchnorm="training", **common)
+    reestimated, metrics = one_pass_export("training")
     assert metrics["inference"]["batchnorm_statistics"] == (
         "re-estimated on 512 un-augmented Training faces and their mirror images"
     )
@@ -170,32 +188,31 @@ def test_export_reestimates_batchnorm_statistics_on_the_training_faces(tmp_path,
     reestimate_batchnorm(model, load_fer_csv(csv_path).split("Training").images)
     faces, _ = synthetic_faces(20, seed=6)
     expected = tf.nn.softmax(model(faces.astype(np.float32)) / metrics["calibration"]["temperature"]).numpy()
-    np.testing.assert_allclose(predict_probabilities(load_signature(tmp_path / "1"), faces), expected, atol=2e-4)
-    kept = export([run_dir], tmp_path / "2", batchnorm="kept", **common)
+    np.testing.assert_allclose(predict_probabilities(load_signature(reestimated), faces), expected, atol=2e-4)
+    kept_dir, kept = one_pass_export("kept")
     assert kept["inference"]["batchnorm_statistics"] == "as training left them"
-    assert not np.allclose(predict_probabilities(load_signature(tmp_path / "2"), faces), expected, atol=1e-3)
+    assert not np.allclose(predict_probabilities(load_signature(kept_dir), faces), expected, atol=1e-3)
     # auto keeps the re-estimated statistics exactly when they do not lower the selection accuracy.
-    auto = export([run_dir], tmp_path / "3", batchnorm="auto", **common)["inference"]
+    auto = one_pass_export("auto")[1]["inference"]
     accuracy = auto["batchnorm_selection_accuracy"]
     assert auto["batchnorm_statistics"].startswith("re-estimated") == (accuracy["after"] >= accuracy["before"])
 
 
-def test_a_version_restores_to_a_run_that_exports_the_same_network(tmp_path, trained_run, config):
+def test_a_version_restores_to_a_run_that_exports_the_same_network(tmp_path, trained_run, config, one_pass_export):
     run_dir, _ = trained_run
-    common = dict(csv=None, flip="off", min_flip_gain=0.0, batchnorm="kept", speed_seconds=0.1)
-    first = export([run_dir], tmp_path / "models" / "1", **common)
-    restored = restore_run(tmp_path / "models" / "1", tmp_path / "runs" / "restored")
+    first_dir, first = one_pass_export("kept")
+    restored = restore_run(first_dir, tmp_path / "runs" / "restored")
     original = load_trained_model(RunFiles(run_dir), config)
     again = load_trained_model(restored, load_config(restored.config))
     assert load_config(restored.config) == config
     for before, after in zip(original.weights, again.weights, strict=True):
         np.testing.assert_array_equal(before.numpy(), after.numpy())
 
-    second = export([restored.root], tmp_path / "models" / "2", **common)
+    second = export([restored.root], tmp_path / "models" / "2", batchnorm="kept", **ONE_PASS_EXPORT)
     faces, _ = synthetic_faces(20, seed=7)
     np.testing.assert_allclose(
         predict_probabilities(load_signature(tmp_path / "models" / "2"), faces),
-        predict_probabilities(load_signature(tmp_path / "models" / "1"), faces), atol=1e-6,
+        predict_probabilities(load_signature(first_dir), faces), atol=1e-6,
     )
     # The re-export tells the network's own story: its training command, seed, epochs and time, not the restore's.
     keys = ("best_epoch", "epochs", "training_seconds", "command", "seed", "parameters", "config")
@@ -203,26 +220,36 @@ def test_a_version_restores_to_a_run_that_exports_the_same_network(tmp_path, tra
     assert {k: member_second[k] for k in keys} == {k: member_first[k] for k in keys}
     assert member_second["run"] == "restored" and second["accuracy"] == first["accuracy"]
     with pytest.raises(FileExistsError):
-        restore_run(tmp_path / "models" / "1", restored.root)
+        restore_run(first_dir, restored.root)
 
 
-def test_an_ensemble_version_is_not_restored_to_one_run(tmp_path, trained_run):
-    run_dir, _ = trained_run
-    version_dir = tmp_path / "1"
-    export([run_dir, run_dir], version_dir, csv=None, flip="off", min_flip_gain=0.0, batchnorm="kept",
-           speed_seconds=0.1)
+@pytest.fixture(scope="module")
+def ensemble_version(tmp_path_factory, trained_run, config):
+    """(version dir, metrics, the second run): the tiny run and another one (another seed, a flatten head, 3 epochs)
+    exported as one ensemble, for the tests that read such a version."""
+    run_a, _ = trained_run
+    run_b = tmp_path_factory.mktemp("runs") / "other-seed"
+    other = TrainConfig(**{**config.__dict__, "seed": config.seed + 1, "epochs": 3,
+                           "model": ModelConfig(**{**TINY_MODEL.__dict__, "head": "flatten"})})
+    train(other, run_b)
+    version_dir = tmp_path_factory.mktemp("ensemble") / "1"
+    return version_dir, export([run_a, run_b], version_dir, batchnorm="kept", **ONE_PASS_EXPORT), run_b
+
+
+def test_an_ensemble_version_is_not_restored_to_one_run(tmp_path, ensemble_version):
+    version_dir, _, _ = ensemble_version
     with pytest.raises(ValueError, match="ensemble of 2 networks"):
         restore_run(version_dir, tmp_path / "runs" / "one")
     assert not (tmp_path / "runs" / "one").exists()
 
 
-def test_bfloat16_export_agrees_with_float32(tmp_path, trained_run):
+def test_bfloat16_export_agrees_with_float32(tmp_path, trained_run, one_pass_export):
     run_dir, _ = trained_run
-    common = dict(csv=None, flip="off", min_flip_gain=0.0, speed_seconds=0.1)
-    fp32 = export([run_dir], tmp_path / "1", compute_dtype="float32", **common)
-    bf16 = export([run_dir], tmp_path / "2", compute_dtype="bfloat16", **common)
+    fp32_dir, fp32 = one_pass_export("auto")  # export's defaults: float32, batch-norm statistics "auto"
+    assert fp32["inference"]["compute_dtype"] == "float32"
+    bf16 = export([run_dir], tmp_path / "2", compute_dtype="bfloat16", **ONE_PASS_EXPORT)
     faces, _ = synthetic_faces(50, seed=4)
-    fp32_probabilities = predict_probabilities(load_signature(tmp_path / "1"), faces)
+    fp32_probabilities = predict_probabilities(load_signature(fp32_dir), faces)
     bf16_probabilities = predict_probabilities(load_signature(tmp_path / "2"), faces)
     assert bf16["inference"]["compute_dtype"] == "bfloat16"
     assert bf16_probabilities.dtype == np.float32
@@ -259,16 +286,9 @@ def test_evaluate_cli_prints_tables_and_one_json_line(tmp_path, trained_run, csv
     assert quantification["faces"] == 140 and "## Class shares" in (models_dir / "1" / "MODEL_CARD.md").read_text()
 
 
-def test_several_runs_export_as_one_ensemble_that_averages_their_logits(tmp_path, trained_run, config, csv_path):
+def test_several_runs_export_as_one_ensemble_that_averages_their_logits(tmp_path, trained_run, csv_path, ensemble_version):
     run_a, _ = trained_run
-    run_b = tmp_path / "runs" / "other-seed"
-    other = TrainConfig(**{**config.__dict__, "seed": config.seed + 1, "epochs": 3,
-                           "model": ModelConfig(**{**TINY_MODEL.__dict__, "head": "flatten"})})
-    train(other, run_b)
-    version_dir = tmp_path / "models" / "1"
-    metrics = export([run_a, run_b], version_dir, csv=None, flip="off", min_flip_gain=0.0, batchnorm="kept",
-                     speed_seconds=0.1)
-
+    version_dir, metrics, run_b = ensemble_version
     members = [load_trained_model(RunFiles(run), load_config(RunFiles(run).config)) for run in (run_a, run_b)]
     faces, _ = synthetic_faces(20, seed=5)
     logits = sum(member(faces.astype(np.float32)) for member in members) / 2
