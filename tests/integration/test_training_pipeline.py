@@ -66,7 +66,10 @@ def trained_run(tmp_path_factory, config):
     return run_dir, train(config, run_dir)
 
 
-ONE_PASS_EXPORT = dict(csv=None, flip="off", min_flip_gain=0.0, speed_seconds=0.1)
+QUICK_CHECK = 20
+"""Generated classes per mix and window of an export's class-share check (200 by default; its figures are not what
+these tests check, and 200 took half of each export)."""
+ONE_PASS_EXPORT = dict(csv=None, flip="off", min_flip_gain=0.0, speed_seconds=0.1, classes_per_mix=QUICK_CHECK)
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +149,8 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, config, trained_run)
 def test_export_signatures_match_the_keras_model(tmp_path, trained_run, config):
     run_dir, _ = trained_run
     version_dir = tmp_path / "models" / "1"
-    metrics = export([run_dir], version_dir, csv=None, flip="on", min_flip_gain=0.0, batchnorm="kept", speed_seconds=0.3)
+    metrics = export([run_dir], version_dir, csv=None, flip="on", min_flip_gain=0.0, batchnorm="kept", speed_seconds=0.3,
+                     classes_per_mix=QUICK_CHECK)
     model = load_trained_model(RunFiles(run_dir), config)
     faces, _ = synthetic_faces(20, seed=3)
 
@@ -263,7 +267,7 @@ def test_evaluate_cli_prints_tables_and_one_json_line(tmp_path, trained_run, csv
     run_dir, _ = trained_run
     models_dir = tmp_path / "models"
     export_args = ["--run", run_dir.name, "--runs-dir", str(run_dir.parent), "--models-dir", str(models_dir)]
-    assert main(["export", *export_args, "--speed-seconds", "0.3"]) == 0
+    assert main(["export", *export_args, "--speed-seconds", "0.3", "--classes-per-mix", str(QUICK_CHECK)]) == 0
     capsys.readouterr()
     out_dir = tmp_path / "eval"
     assert main(["evaluate", "--csv", str(csv_path), "--model", str(models_dir / "1"), "--out", str(out_dir)]) == 0
@@ -346,7 +350,8 @@ def test_a_student_distilled_from_a_trained_teacher_learns_resumes_and_keeps_onl
 
     # Exported, it is one plain network whose card names its teachers and the recipe.
     version_dir = tmp_path / "models" / "1"
-    metrics = export([files.root], version_dir, csv=None, flip="off", min_flip_gain=0.0, batchnorm="kept", speed_seconds=0.2)
+    metrics = export([files.root], version_dir, csv=None, flip="off", min_flip_gain=0.0, batchnorm="kept", speed_seconds=0.2,
+                     classes_per_mix=QUICK_CHECK)
     assert metrics["cost"]["macs_per_face"] == run_info["macs_per_face"]
     card = (version_dir / "MODEL_CARD.md").read_text()
     assert "knowledge distillation: 0.7 x KL to the mean logits of teachers `teacher`" in card

@@ -49,6 +49,8 @@ SAMPLE_CLASS_PHASES = ("neutral", "happy", "surprise", "sad")
 SAMPLE_CLASS_DIFFERING = 1 / 3
 """The share of the sample class that shows another emotion than its phase's (class_script too)."""
 CLASS_SIZES = (12, 30)
+CLASSES_PER_MIX = 200
+"""Generated classes per mix and window of a model's check."""
 EM_ITERATIONS = 200
 EM_TOLERANCE = 1e-6
 
@@ -139,7 +141,9 @@ def _means_without(sums: np.ndarray, counts: np.ndarray, probabilities: np.ndarr
     return (sums - indicator.T @ probabilities[left_out]) / remaining[:, None], int(remaining.sum())
 
 
-def check_class_mixes(probabilities: np.ndarray, labels: np.ndarray, classes: int = 200, seed: int = 0) -> dict:
+def check_class_mixes(
+    probabilities: np.ndarray, labels: np.ndarray, classes: int = CLASSES_PER_MIX, seed: int = 0
+) -> dict:
     """Mean total-variation distance to the truth of the raw mean, the corrected shares and EM, per window kind and
     mix, with the share of windows whose dominant emotion each gets right; out of sample by leaving each class's
     faces out of its M (`classes` per mix and window)."""

@@ -7,6 +7,7 @@ import logging
 import os
 from pathlib import Path
 
+from .class_mixes import CLASSES_PER_MIX
 from .versions import REPO_ROOT
 
 # Quiet TensorFlow's C++ start-up chatter before it is imported (lazily, by the command handlers).
@@ -143,6 +144,8 @@ def _add_export(sub) -> None:
                    help="batch-norm statistics: re-estimated on the un-augmented training faces (training), as training "
                         "left them (kept), or re-estimated and kept only if the selection accuracy does not drop (auto)")
     p.add_argument("--speed-seconds", type=float, default=3.0, help="time spent measuring faces/s for metrics.json")
+    p.add_argument("--classes-per-mix", type=int, default=CLASSES_PER_MIX,
+                   help="generated classes per mix and window of the model card's class-share check (quantification.json)")
     p.set_defaults(handler=_run_export)
 
 
@@ -158,6 +161,7 @@ def _run_export(args) -> int:
         [args.runs_dir / run for run in args.run], models_dir / str(version),
         csv=args.csv, flip=args.flip, min_flip_gain=args.min_flip_gain,
         compute_dtype=args.compute_dtype, batchnorm=args.bn_stats, speed_seconds=args.speed_seconds,
+        classes_per_mix=args.classes_per_mix,
     )
     headline = ("model_version", "accuracy", "macro_f1", "calibration", "cost", "speed_faces_per_s")
     print(json.dumps({k: metrics[k] for k in headline}))

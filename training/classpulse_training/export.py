@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from .batchnorm import reestimate_batchnorm
+from .class_mixes import CLASSES_PER_MIX
 from .config import TrainConfig, load_config
 from .evaluate import HISTORY_FILE, score
 from .fer_csv import FerData, load_fer_csv
@@ -205,8 +206,10 @@ def export(
     compute_dtype: str = "float32",
     batchnorm: str = "auto",
     speed_seconds: float = 3.0,
+    classes_per_mix: int = CLASSES_PER_MIX,
 ) -> dict:
-    """Export the best checkpoint of one run, or the mean of several runs' networks (an ensemble)."""
+    """Export the best checkpoint of one run, or the mean of several runs' networks (an ensemble). `speed_seconds`
+    and `classes_per_mix` (the card's class-share check, quantification.py) size what the export measures."""
     members = [Member.of(run_dir) for run_dir in run_dirs]
     config = members[0].config
     if len({(m.config.train_usage, m.config.val_usage) for m in members}) != 1:
@@ -308,7 +311,7 @@ def export(
     (version_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     write_quantification(
         version_dir, {SERVING_SIGNATURE: scored.probabilities, SINGLE_PASS_SIGNATURE: single_pass.probabilities},
-        selection.labels, data.split(config.train_usage).labels, config.val_usage,
+        selection.labels, data.split(config.train_usage).labels, config.val_usage, classes_per_mix,
     )
     write_model_card(metrics, version_dir)
     return metrics

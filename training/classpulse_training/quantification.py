@@ -12,7 +12,7 @@ import numpy as np
 from classpulse_core.labels import EMOTIONS
 from classpulse_core.share_correction import FILE_NAME, mean_probabilities
 
-from .class_mixes import check_class_mixes
+from .class_mixes import CLASSES_PER_MIX, check_class_mixes
 from .serving import SERVING_SIGNATURE, SINGLE_PASS_SIGNATURE, load_signature, predict_probabilities
 
 CHECKED_SIGNATURE = SINGLE_PASS_SIGNATURE
@@ -25,11 +25,12 @@ def signature_probabilities(model_dir: Path, faces: np.ndarray) -> dict[str, np.
 
 
 def write_quantification(
-    model_dir: Path, probabilities: dict[str, np.ndarray], labels: np.ndarray, training_labels: np.ndarray, split: str
+    model_dir: Path, probabilities: dict[str, np.ndarray], labels: np.ndarray, training_labels: np.ndarray, split: str,
+    classes_per_mix: int = CLASSES_PER_MIX,
 ) -> dict:
     """From each signature's probabilities of held-out faces (`labels`: their emotions; the model never trained on
-    them), M per signature and the check of the classifier's signature on generated classes, written to
-    `<model_dir>/quantification.json`."""
+    them), M per signature and the check of the classifier's signature on `classes_per_mix` generated classes per
+    mix and window, written to `<model_dir>/quantification.json`."""
     document = {
         "method": "PACC: corrected shares = the point of the simplex that best solves M^T p = mean probabilities "
                   "(least squares); M[i][j] = mean probability of emotion j over held-out faces of emotion i",
@@ -43,7 +44,8 @@ def write_quantification(
             signature: {"mean_probabilities": np.round(mean_probabilities(probabilities[signature], labels), 6).tolist()}
             for signature in SIGNATURES
         },
-        "class_mix_check": {"signature": CHECKED_SIGNATURE} | check_class_mixes(probabilities[CHECKED_SIGNATURE], labels),
+        "class_mix_check": {"signature": CHECKED_SIGNATURE}
+        | check_class_mixes(probabilities[CHECKED_SIGNATURE], labels, classes=classes_per_mix),
     }
     (model_dir / FILE_NAME).write_text(json.dumps(document, indent=1) + "\n")
     return document
