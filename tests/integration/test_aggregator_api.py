@@ -5,10 +5,12 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from classpulse_aggregator.alerts import AlertEvaluator, AlertRule
 from classpulse_aggregator.writer import SeriesWriter, Written
 from classpulse_api.app import create_app
+from classpulse_api.events import EventLog
 from classpulse_api.settings import ApiSettings
 from classpulse_core.alerts import AlertEvent, events_key
 from classpulse_core.labels import EMOTIONS
@@ -240,3 +242,23 @@ async def test_the_share_facing_the_screen_is_stored_and_served_like_presence(re
         live = (await client.get(f"/v1/classes/{class_id}/live")).json()  # held: the webcam's student still turned away
         assert live["facing_screen"] == pytest.approx(1 / 3)
         assert redis_client.exists(series_key(class_id, "facing"), series_key(class_id, "posed")) == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("protocol", [2, 3])
+async def test_the_live_feed_reads_every_new_alert_event_under_either_redis_protocol(redis_client, redis_url, class_id, protocol):
+    # The API's clients speak RESP3, where redis-py wraps each stream's entries in a list of one: reading that as
+    # RESP2's pairs failed every tick an event was waiting, and the live page never got its alerts.
+    client = aioredis.from_url(redis_url, decode_responses=True, protocol=protocol)
+    try:
+        log = EventLog(client)
+        events = [AlertEvent(class_id=class_id, kind=kind, index="presence", value=0.2, threshold=0.5, t=1000 + n)
+                  for n, kind in enumerate(("started", "ended"))]
+        for event in events:
+            redis_client.xadd(events_key(class_id), event.to_fields())
+        new, last_id = await log.wait_new(class_id, "0-0", block_ms=100)
+        assert [(e.kind, e.t) for e in new] == [("started", 1000), ("ended", 1001)]
+        assert last_id == new[-1].event_id
+        assert await log.wait_new(class_id, last_id, block_ms=50) == ([], last_id)
+    finally:
+        await client.aclose()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -28,15 +27,17 @@ class EventLog:
         """Events after `after_id` (None: from now on), waiting up to `block_ms`; and the id to continue from."""
         after_id = after_id or f"{int(time.time() * 1000)}-0"
         reply = await self.client.xread({events_key(class_id): after_id}, block=block_ms, count=100)
-        entries = [entry for _stream, batch in _streams(reply) for entry in batch]
+        entries = _entries(reply)
         events = [_event(entry_id, fields) for entry_id, fields in entries]
         return events, (entries[-1][0] if entries else after_id)
 
 
-def _streams(reply: Any) -> Iterable[tuple[str, list[Entry]]]:
-    # RESP3 answers a map {stream: [entries]}, RESP2 a list of [stream, entries].
-    streams: Iterable[tuple[str, list[Entry]]] = reply.items() if isinstance(reply, dict) else (reply or [])
-    return streams
+def _entries(reply: Any) -> list[Entry]:
+    # redis-py answers XREAD under RESP3 with {stream: [entries]}, the entry list wrapped in a list of one
+    # (parse_xread_resp3), and under RESP2 with [[stream, entries], ...].
+    if isinstance(reply, dict):
+        return [entry for wrapped in reply.values() for batch in wrapped for entry in batch]
+    return [entry for _stream, batch in reply or [] for entry in batch]
 
 
 def _event(entry_id: str, fields: dict[str, str]) -> AlertEvent:
