@@ -95,6 +95,18 @@ def test_version_1_messages_from_producers_not_yet_upgraded_are_read_as_room_cam
         Frame.decode(msgpack.packb({**body, "v": 2, "camera_kind": "drone"}))
 
 
+def test_a_gallery_camera_travels_in_version_2_and_carries_over_to_derived_messages():
+    """"gallery" came without a new version: a v2 room or personal frame is byte for byte what it was, so a consumer
+    not yet upgraded reads those as before and dead-letters only a gallery frame, with the field as the reason."""
+    gallery = frame(camera_kind="gallery")
+    body = msgpack.unpackb(gallery.encode())
+    assert body["v"] == 2 and body["camera_kind"] == "gallery"
+    assert Frame.decode(gallery.encode()) == gallery
+    result = FrameResult(**gallery.identity(), completed_at_ms=1, boxes=[])
+    assert FrameResult.decode(result.encode()).camera_kind == "gallery"
+    assert msgpack.unpackb(frame().encode()) == {**body, "camera_kind": "room"}
+
+
 def test_facing_flags_are_carried_per_face_and_older_messages_read_as_without_pose():
     boxes = [[0, 0, 10, 10], [20, 0, 10, 10], [40, 0, 10, 10]]
     result = FrameResult(**IDENTITY, completed_at_ms=1, boxes=boxes, facing=[True, False, None])

@@ -20,7 +20,7 @@ it did land). A primary lost right after a batch therefore loses no frame whose 
 replica holds it, and what it lacks is redelivered and counted once.
 
 Presence: a frame says how many students its camera shows (a personal camera: 1 if it shows a face, else 0; a room
-camera: its faces). That count holds from the frame's capture time until the source's next frame, or for the
+or gallery camera: its faces). That count holds from the frame's capture time until the source's next frame, or for the
 presence window if none comes (a student page posts a snapshot every few seconds; a camera that stops counts as gone
 once its window runs out). The script writes it ahead into the `present` series, spread over the seconds it covers
 (fractions of a second where it starts or ends), and when the next frame comes earlier it corrects the part written
@@ -191,7 +191,8 @@ class FrameWrite:
 
 
 def students_on_camera(result: FrameResult) -> int:
-    """How many students a frame shows: one at most on a student's own camera, every face on a room camera."""
+    """How many students a frame shows: one at most on a student's own camera, every face on a room or gallery
+    camera (a gallery's tiles are students' own webcams, one face each)."""
     faces = len(result.boxes)
     return min(faces, 1) if result.camera_kind == "personal" else faces
 
@@ -199,7 +200,7 @@ def students_on_camera(result: FrameResult) -> int:
 def students_facing(result: FrameResult) -> tuple[int, int]:
     """(facing their camera, with a head pose) among the students a frame shows, as `students_on_camera` counts
     them: on a student's own camera, the student is its largest face (someone passing behind is smaller); on a room
-    camera, every face. A face without a pose (Haar's, or a message from before head pose) is in neither count."""
+    or gallery camera, every face. A face without a pose (Haar's, or a message from before head pose) is in neither count."""
     flags = result.facing or [None] * len(result.boxes)
     if result.camera_kind == "personal" and flags:
         flags = [max(zip(result.boxes, flags, strict=True), key=lambda pair: pair[0][2] * pair[0][3])[1]]

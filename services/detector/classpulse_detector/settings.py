@@ -35,6 +35,23 @@ class DetectorSettings(RedisSettings):
     personal_min_face_px: int = Field(
         80, ge=16, description="CLASSPULSE_PERSONAL_MIN_FACE_PX: smallest face looked for on a student's own camera"
     )
+    # A gallery camera (a video call's gallery or a screen share of students' tiles) shows students' own webcams as
+    # tiles: one frontal face a tile, 40 px and up in the faces bench's gallery family (2-25 tiles at 640x360 to
+    # 1920x1080, through ingest's downscale to 1280), smaller in larger calls. Haar found half of them (recall 0.51,
+    # 16 frames) and read a never-seen gallery of 8 at presence 0.78 against 0.97 sent (docs/face-detection.md,
+    # "Galleries"). BlazeFace, full scans of 30 gallery frames each of seeds 23 and 41 (809 faces) on this busy
+    # 2-core machine, by smallest face: 16 px recall 0.948, precision 0.976, 1.03 s of CPU a 1280x720 frame; 20 px
+    # 0.949, 0.952, 1.01 s; 24 px 0.936, 0.977, 0.63 s; (seed 23 alone) 28 px 0.913, 0.981, 0.41 s; 32 px 0.910,
+    # 0.986, 0.29 s; 40 px 0.872, 0.986, 0.18 s. 16 px puts the pyramid's finest level at its cap (MAX_UPSCALE: faces
+    # from 19 px) and its levels between elsewhere than 20 does: on both seeds the same recall and cost as 20, 2.5
+    # points more precision. That cost is a deep scan's (a source's first frame, then once a minute): tracking follows
+    # a gallery's still tiles between (CLASSPULSE_DEEP_SCAN_INTERVAL_MS).
+    gallery_face_detector: Literal["blazeface", "haar"] = Field(
+        "blazeface", description="CLASSPULSE_GALLERY_FACE_DETECTOR: the detector for video-call galleries and screen shares"
+    )
+    gallery_min_face_px: int = Field(
+        16, ge=16, description="CLASSPULSE_GALLERY_MIN_FACE_PX: smallest face looked for on a gallery"
+    )
     blazeface_model: Literal["short", "full"] = Field(
         "short", description="CLASSPULSE_BLAZEFACE_MODEL: short-range (a scale pyramid) or full-range (one pass)"
     )
@@ -99,18 +116,27 @@ class DetectorSettings(RedisSettings):
     )
 
     def detector_name(self, camera_kind: CameraKind = "room") -> Literal["blazeface", "haar"]:
-        return self.personal_face_detector if camera_kind == "personal" else self.face_detector
+        return {"personal": self.personal_face_detector, "gallery": self.gallery_face_detector}.get(
+            camera_kind, self.face_detector
+        )
+
+    def smallest_face_px(self, camera_kind: CameraKind = "room") -> int:
+        """The smallest face side a kind's finder looks for: a personal or gallery camera's own, whichever detector it
+        runs; a room camera's, the one its detector was tuned with."""
+        if camera_kind == "personal":
+            return self.personal_min_face_px
+        if camera_kind == "gallery":
+            return self.gallery_min_face_px
+        return self.blazeface_min_face_px if self.face_detector == "blazeface" else self.min_face_px
 
     def face_finder(self, camera_kind: CameraKind = "room") -> FaceFinder:
-        personal = camera_kind == "personal"
         if self.detector_name(camera_kind) == "blazeface":
             from classpulse_detector.blazeface import BlazeFaceDetector
 
-            min_face_px = self.personal_min_face_px if personal else self.blazeface_min_face_px
-            return BlazeFaceDetector(self.blazeface_model, self.blazeface_min_score, min_face_px)
+            return BlazeFaceDetector(self.blazeface_model, self.blazeface_min_score, self.smallest_face_px(camera_kind))
         return FaceDetector(
-            self.cascade_path, self.scale_factor, self.min_neighbors,
-            self.personal_min_face_px if personal else self.min_face_px, self.detect_max_side, self.crop_margin,
+            self.cascade_path, self.scale_factor, self.min_neighbors, self.smallest_face_px(camera_kind),
+            self.detect_max_side, self.crop_margin,
         )
 
     def tracking_detector(self, camera_kind: CameraKind = "room") -> TrackingDetector:

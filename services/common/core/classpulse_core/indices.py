@@ -1,7 +1,7 @@
 """The class-level indices a teacher reads, computed from summed metrics (so any time bucket gives the right value).
 
 Students on camera = present / seconds: `present` sums, second by second, how many students were on camera (a
-personal camera, one student's own, counts 1 while it shows a face; a room camera counts every face it shows; a
+personal camera, one student's own, counts 1 while it shows a face; a room or gallery camera counts every face it shows; a
 camera counts from each frame until its next frame, or until the presence window runs out if none comes), so
 divided by a span of seconds it is the average number of students on camera over that span. The span is the
 seconds in which the class was watched (`observed`: at least one of its cameras live) for summaries and time

@@ -30,11 +30,16 @@ ClassId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 EpochMs = Annotated[int, Field(ge=0, lt=1 << 53)]
 Box = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=4, max_length=4)]
 """x, y, width, height of a face in its frame, in pixels."""
-CameraKind = Literal["personal", "room"]
+CameraKind = Literal["personal", "room", "gallery"]
 """What a source's camera shows: "personal", one student's own camera (a webcam at home, the student page): it shows
-that student or nobody; "room", a camera on several people (a classroom, a video-call gallery): every face is a
-student. Set when a source or token is made (student tokens: personal; every other source: room, unless told), never
-guessed from a frame: presence counts a personal source as one student at most (indices.py)."""
+that student or nobody; "room", a camera on several people in one place (a classroom): every face is a student;
+"gallery", a video call's gallery or a screen share of students' tiles (one source, many students' own webcams):
+every face is a student, as in a room, but its faces are tiles of known kind, which the detector reads with a finder
+of their own (classpulse_detector.settings). Set when a source or token is made (student tokens: personal; every
+other source: room, unless told), never guessed from a frame: presence counts a personal source as one student at
+most (indices.py). "gallery" came after v2 without a new version (a v2 room or personal frame is unchanged): a
+consumer that predates it dead-letters a gallery message with the reason (camera_kind), to be replayed once
+upgraded."""
 
 
 Facing = Annotated[list[bool | None] | None, Field(max_length=256)]
@@ -90,7 +95,9 @@ class Message(VersionedMessage):
     frame_id: str = Field(min_length=1, max_length=200, description="unique per frame: '<source_id>:<sequence>'")
     sequence: int = Field(ge=0, lt=1 << 53, description="the frame's number within its source")
     captured_at_ms: EpochMs
-    camera_kind: CameraKind = Field("room", description="what the source's camera shows (v2; v1 messages: room)")
+    camera_kind: CameraKind = Field(
+        "room", description="what the source's camera shows (v2; gallery later in v2; v1 messages: room)"
+    )
 
     IDENTITY: ClassVar[frozenset[str]] = frozenset(
         {"class_id", "session_id", "source_id", "frame_id", "sequence", "captured_at_ms", "camera_kind"}
