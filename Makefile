@@ -34,12 +34,12 @@ down: ## Stop everything started by `make up` (data is kept in .run/)
 status: ## Show what runs where
 	$(PYTHON) -m classpulse_devstack status
 
-demo: install ## Ingest the sample class (or VIDEO=<path> CLASS=<id> FPS=<n>; MODE=webcams: students on their own webcams) and print its summary
-	$(PYTHON) -m classpulse_demo.run --class $(CLASS) $(if $(MODE),--mode $(MODE)) $(if $(VIDEO),--video $(VIDEO)) $(if $(findstring command line,$(origin FPS)),--fps $(FPS))
+demo: install ## Ingest the sample class (or VIDEO=<path> CLASS=<id> FPS=<n> CAMERA=room|gallery; MODE=webcams: students on their own webcams) and print its summary
+	$(PYTHON) -m classpulse_demo.run --class $(CLASS) $(if $(MODE),--mode $(MODE)) $(if $(VIDEO),--video $(VIDEO)) $(if $(CAMERA),--camera-kind $(CAMERA)) $(if $(findstring command line,$(origin FPS)),--fps $(FPS))
 
-ingest: ## Publish one source into the running stack: make ingest CLASS=<id> SOURCE=<file|URL|webcam index> FPS=<n>
+ingest: ## Publish one source into the running stack: make ingest CLASS=<id> SOURCE=<file|URL|webcam index> FPS=<n> [CAMERA=room|gallery|personal]
 	@test -n "$(SOURCE)" || (echo "usage: make ingest CLASS=<id> SOURCE=<file or URL> FPS=<n>" && exit 2)
-	$(PYTHON) -m classpulse_ingest publish --class $(CLASS) --source "$(SOURCE)" --fps $(FPS)
+	$(PYTHON) -m classpulse_ingest publish --class $(CLASS) --source "$(SOURCE)" --fps $(FPS) $(if $(CAMERA),--camera-kind $(CAMERA))
 
 test: install bench-peers $(TOOLS_VENV)/bin/pip-audit ## Run every test: unit, integration, end-to-end, browser and fault drills against real local servers; the 30 slowest listed at the end
 	$(PYTHON) -m pytest --durations=30 $(PYTEST_ARGS)

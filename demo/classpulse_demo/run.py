@@ -58,9 +58,12 @@ def stack_component(config: DevstackConfig, name: str) -> Component:
     return Stack(config).select(name)[0]
 
 
-def ingest(config: DevstackConfig, video: Path, class_id: str, fps: float, realtime: bool) -> dict:
+def ingest(config: DevstackConfig, video: Path, class_id: str, fps: float, realtime: bool, camera_kind: str = "room") -> dict:
     """Publish the video with `classpulse_ingest publish`; its final status line (frames, capture-time span...)."""
-    command = [sys.executable, "-m", "classpulse_ingest", "publish", "--class", class_id, "--source", str(video), "--fps", str(fps)]
+    command = [
+        sys.executable, "-m", "classpulse_ingest", "publish", "--class", class_id, "--source", str(video), "--fps", str(fps),
+        "--camera-kind", camera_kind,
+    ]
     if not realtime:
         command.append("--no-realtime")
     # The ingest service's own environment: the addresses of this stack's Kafka and Redis, not the default ports.
@@ -233,6 +236,11 @@ def main() -> None:
     )
     parser.add_argument("--realtime", action="store_true", help="ingest at the video's own pace")
     parser.add_argument(
+        "--camera-kind", choices=("room", "gallery"), default="room",
+        help="video: what it shows, room (a classroom; the default, as make bench reads the sample class) or gallery (a "
+        "video call's tiles, like the sample class: the gallery's own face finder, CLASSPULSE_GALLERY_FACE_DETECTOR)",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds without a new frame counted before giving up (default 300)"
     )
     parser.add_argument(
@@ -251,7 +259,7 @@ def main() -> None:
 
     register_class(args.api, args.class_id, labels["students"] if labels else 0, not args.presence_only)
     dead_letters = DeadLetters(config, args.class_id)
-    published = ingest(config, video, args.class_id, fps, args.realtime)
+    published = ingest(config, video, args.class_id, fps, args.realtime, args.camera_kind)
     if not published["frames"]:
         sys.exit(f"ingest published no frame of {video} (state {published['state']}, dropped {published['frames_dropped']})")
     # Capture times come from the source (a file read faster than real time runs ahead of the clock, a folder's images
@@ -285,6 +293,7 @@ def main() -> None:
         "from": start_ms,
         "to": end_ms,
         "source_id": published["source_id"],
+        "camera_kind": args.camera_kind,
         "frames_published": published["frames"],
         "frames": summary["frames"],
         "faces": summary["faces"],
@@ -296,6 +305,8 @@ def main() -> None:
     if labels:
         line["expected_emotions"] = labels["expected_emotion_share"]
         line["expected_faces"] = sum(len(frame["faces"]) for frame in labels["per_frame"])
+        # What was sent: the share of the class on camera, frame by frame (the summary's presence, read back).
+        line["expected_presence"] = round(line["expected_faces"] / (labels["frames"] * labels["students"]), 4)
     print(json.dumps(line), flush=True)
 
 

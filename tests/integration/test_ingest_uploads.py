@@ -82,13 +82,15 @@ async def test_raw_and_multipart_frames_reach_kafka_with_their_identity(ingest, 
         form_any_name = await client.post(
             f"/v1/classes/{class_id}/frames",
             files={"upload": ("snap.png", png(numbered_image(3)), "application/octet-stream")},
-            headers={**auth(ADMIN_KEY), "X-Source-Id": "cam-2", "X-Capture-Age-Ms": "1500"},
+            headers={**auth(ADMIN_KEY), "X-Source-Id": "cam-2", "X-Capture-Age-Ms": "1500", "X-Camera-Kind": "gallery"},
         )
     assert [r.status_code for r in (raw_jpeg, raw_png, form, form_any_name)] == [202] * 4, form.text
     assert [r.json()["frame_id"] for r in (raw_jpeg, raw_png, form)] == ["cam-1:0", "cam-1:1", "cam-1:2"]
     frames = read_frames(kafka_bootstrap, topic, expected=4)
     assert [(f.source_id, f.sequence) for f in frames] == [("cam-1", 0), ("cam-1", 1), ("cam-1", 2), ("cam-2", 0)]
     assert frames[0].session_id == "s-1" and {f.class_id for f in frames} == {class_id}
+    # A service says what its camera shows (room unless told): a screen share of a video call's tiles is a gallery.
+    assert [f.camera_kind for f in frames] == ["room"] * 3 + ["gallery"] and form_any_name.json()["camera_kind"] == "gallery"
     assert (frames[0].width, frames[0].height) == (320, 240)
     # The capture time is the arrival time less the age the sender reported (its clock is never trusted).
     assert form_any_name.json()["captured_at_ms"] <= frames[3].published_at_ms - 1500

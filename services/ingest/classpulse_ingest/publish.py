@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from typing import get_args
 
 from classpulse_core.lifecycle import StopSignal
+from classpulse_core.schemas import CameraKind
 from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.runner import SourceState, SourceStatus
 from classpulse_ingest.settings import IngestSettings
@@ -32,9 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source-id", default=None, help="default: a new id for this run")
     parser.add_argument(
         "--camera-kind",
-        choices=("room", "personal"),
+        choices=get_args(CameraKind),
         default="room",
-        help="what the camera shows: room (several students, every face counts; the default) or personal (one student)",
+        help="what the camera shows: room (several students in one place, every face counts; the default), gallery (a "
+        "video call's gallery or screen share of students' tiles, every face counts) or personal (one student)",
     )
     parser.add_argument(
         "--no-realtime",

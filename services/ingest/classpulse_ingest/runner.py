@@ -67,7 +67,7 @@ class SourceStatus(BaseModel):
     class_id: str
     session_id: str | None
     kind: str
-    camera_kind: CameraKind = Field(description="what the camera shows: personal (one student) or room")
+    camera_kind: CameraKind = Field(description="what the camera shows: personal (one student), room or gallery")
     location: str = Field(description="the file, camera index or URL (without any password)")
     fps: float
     state: SourceState

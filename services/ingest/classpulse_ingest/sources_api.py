@@ -38,7 +38,9 @@ class SourceRequest(BaseModel):
     source_id: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", description="default: a new id")
     realtime: bool = Field(True, description="play a recording at its own pace (false: as fast as the quota allows)")
     camera_kind: CameraKind = Field(
-        "room", description="what the camera shows: room (several students, every face counts) or personal (one student)"
+        "room",
+        description="what the camera shows: room (several students in one place, every face counts), gallery (a video "
+        "call's gallery or screen share of students' tiles, every face counts) or personal (one student)",
     )
 
 

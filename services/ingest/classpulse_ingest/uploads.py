@@ -85,7 +85,8 @@ async def post_frame(
     x_session_id: Annotated[str | None, Header(max_length=128)] = None,
     x_camera_kind: Annotated[
         CameraKind,
-        Header(description="service and admin keys: room (several students; the default) or personal (one student)"),
+        Header(description="service and admin keys: room (several students; the default), gallery (a video call's "
+                           "tiles) or personal (one student)"),
     ] = "room",
     x_capture_age_ms: Annotated[
         int | None, Header(ge=0, description="how long ago the frame was taken, by the sender's clock")
@@ -218,7 +219,9 @@ async def _read_bounded(request: Request, limit: int) -> bytes:
 class StudentTokenRequest(BaseModel):
     name: str = Field("", max_length=100, description="a label for whoever hands it out; never shown to the class")
     camera_kind: CameraKind = Field(
-        "personal", description="personal: the student's own camera (counts as one student at most); room: a camera on several"
+        "personal",
+        description="personal: the student's own camera (counts as one student at most); room: a camera on several; "
+        "gallery: a screen share of a video call's tiles",
     )
     ttl_s: int | None = Field(None, ge=60, le=7 * 24 * 3600, description="lifetime; default CLASSPULSE_STUDENT_TOKEN_TTL_S")
 

@@ -40,7 +40,7 @@ class ApiKey(BaseModel):
     teacher_id: str | None = Field(None, description="for teacher keys: the teacher whose classes it reads")
     class_id: str | None = Field(None, description="for student keys: the one class whose frames it may post; for viewer keys: the one class it reads")
     camera_kind: CameraKind | None = Field(
-        None, description="for student keys: what the page's camera shows (personal, the default: the student alone)"
+        None, description="for student keys: what the page's camera shows (personal, the default: the student alone; room; gallery)"
     )
     created_at_ms: int = 0
     expires_at_ms: int | None = Field(None, description="when the key stops working; None: until revoked")

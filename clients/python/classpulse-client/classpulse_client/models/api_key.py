@@ -20,7 +20,7 @@ class ApiKey:
         key_id (str):
         role (Role):
         camera_kind (ApiKeyCameraKindType0 | None | Unset): for student keys: what the page's camera shows (personal,
-            the default: the student alone)
+            the default: the student alone; room; gallery)
         class_id (None | str | Unset): for student keys: the one class whose frames it may post; for viewer keys: the
             one class it reads
         created_at_ms (int | Unset):  Default: 0.

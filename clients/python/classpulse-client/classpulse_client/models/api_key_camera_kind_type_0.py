@@ -2,6 +2,7 @@ from enum import StrEnum
 
 
 class ApiKeyCameraKindType0(StrEnum):
+    GALLERY = "gallery"
     PERSONAL = "personal"
     ROOM = "room"
 
