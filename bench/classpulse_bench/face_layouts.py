@@ -43,7 +43,8 @@ class LayoutFrame:
     gray: np.ndarray
     faces: list[PlacedFace]
     camera_kind: CameraKind = "room"
-    """A webcam is a student's own camera ("personal"): the pipeline runs that kind's detector on it."""
+    """A webcam is a student's own camera ("personal"), a gallery a video call's tiles ("gallery"): the pipeline runs
+    that kind's detector on it."""
 
 
 FacePicker = Callable[[], tuple[int, np.ndarray]]
@@ -120,7 +121,7 @@ def gallery(rng: random.Random, pick: FacePicker) -> LayoutFrame:
         PlacedFace((box.x, box.y, box.w, box.h), index)
         for (index, _), box in zip(picked, (layout.face_box(i) for i in range(students)), strict=True)
     ]
-    return LayoutFrame(gray, faces)
+    return LayoutFrame(gray, faces, "gallery")
 
 
 def room(rng: random.Random, pick: FacePicker) -> LayoutFrame:

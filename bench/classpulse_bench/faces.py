@@ -2,9 +2,9 @@
 generated layouts (`face_layouts`: webcams, galleries, rooms, noise, blur, lighting, hard JPEG; seeded) and on the
 real photos of faces-wild, for BlazeFace and Haar side by side.
 
-Per family, with each frame's camera kind's detector (a webcam is a personal camera): recall and precision of the
-boxes (`face_matches`; and by IoU >= 0.4 with the drawn FER2013 image), the detector's CPU ms per frame (a full
-scan: no tracking), and the emotion model's accuracy on the pipeline's crops of the found faces next to its
+Per family, with each frame's camera kind's detector (a webcam is a personal camera, a video call's gallery a
+gallery camera): recall and precision of the boxes (`face_matches`; and by IoU >= 0.4 with the drawn FER2013 image),
+the detector's CPU ms per frame (a full scan: no tracking), and the emotion model's accuracy on the pipeline's crops of the found faces next to its
 accuracy on the same faces' FER2013 crops (the data set's own framing): the gap is what the detector's framing
 costs. On faces-wild: the share of photos with a face found and the model's accuracy on the crop of the largest
 face, under the shipped framing and under other candidate framings (zoom about the crop's centre, vertical shift),
@@ -57,7 +57,7 @@ def _detectors(names: list[str]) -> dict[str, dict[str, object]]:
     return {
         name: {kind: settings.face_finder(kind) for kind in get_args(CameraKind)}
         for name in names
-        for settings in [DetectorSettings(face_detector=name, personal_face_detector=name)]
+        for settings in [DetectorSettings(face_detector=name, personal_face_detector=name, gallery_face_detector=name)]
     }
 
 
@@ -65,7 +65,7 @@ def _trackers(name: str) -> dict:
     """One tracking detector per camera kind, as the detector service runs them on every frame."""
     from classpulse_detector.settings import DetectorSettings
 
-    return DetectorSettings(face_detector=name, personal_face_detector=name).tracking_detectors()
+    return DetectorSettings(face_detector=name, personal_face_detector=name, gallery_face_detector=name).tracking_detectors()
 
 
 TRACKED_FRAME_MS = 500
