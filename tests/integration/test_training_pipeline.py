@@ -395,3 +395,31 @@ def test_train_cli_finishes_an_unfinished_teacher_before_its_student(tmp_path, c
     assert main(["train", "--config", str(config_path), "--run", "student", "--runs-dir", str(runs_dir)]) == 0
     assert [h["epoch"] for h in json.loads(RunFiles(runs_dir / "teacher").history.read_text())] == [1, 2, 3]
     assert len(json.loads(RunFiles(runs_dir / "student").history.read_text())) == 2
+
+
+def test_a_fine_tune_starts_from_a_trained_run_resumes_on_its_own_and_says_so(tmp_path, trained_run, config):
+    start_dir, start = trained_run
+    runs_dir = tmp_path / "runs"
+    shutil.copytree(start_dir, runs_dir / "start")
+    fine = dataclasses.replace(config, epochs=3, peak_learning_rate=0.001, init_from="start",
+                               augment=dataclasses.replace(config.augment, low_res_probability=0.5))
+    train(fine, runs_dir / "fine", extra_callbacks=[_StopAfter(1)])
+    files = RunFiles(runs_dir / "fine")
+    # Its first epoch already scores about what the start ended at; a fresh network's first epoch is far below.
+    first = json.loads(files.history.read_text())[0]["val_accuracy"]
+    assert first > start.history[0]["val_accuracy"] + 0.2 and first > start.best_val_accuracy - 0.1
+    run_info = json.loads(files.run_info.read_text())
+    assert run_info["init_from"]["run"] == "start"
+    assert run_info["init_from"]["best_epoch"] == start.best_epoch
+
+    # Resumed from its own checkpoint, not from the start's weights again (they were removed: reading them would fail).
+    shutil.rmtree(runs_dir / "start")
+    resumed = train(fine, runs_dir / "fine", resume=True)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
+
+    version_dir = tmp_path / "models" / "1"
+    metrics = export([files.root], version_dir, batchnorm="kept", **ONE_PASS_EXPORT)
+    assert metrics["training"]["members"][0]["init_from"]["run"] == "start"
+    card = (version_dir / "MODEL_CARD.md").read_text()
+    assert f"| start | fine-tuned from the weights of run `start` (its best epoch {start.best_epoch}" in card
+    assert "low resolution p=0.5 (shrunk to 20-48 px" in card

@@ -33,3 +33,17 @@ def test_a_distilled_config_names_committed_teachers_and_fits_the_served_cost(pa
         assert (CONFIGS_DIR / f"{teacher}.json").exists(), f"{path.name}: teacher {teacher} has no committed config"
         assert not load_config(CONFIGS_DIR / f"{teacher}.json").distillation.enabled  # no chains of students
     assert count_macs(build_model(config.model)) <= SERVED_MACS_CAP
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if load_config(p).init_from], ids=lambda p: p.stem)
+def test_a_fine_tune_starts_from_a_committed_run_or_version_of_the_same_network(path: Path):
+    from classpulse_training.initial_weights import is_version, source_dir
+    from classpulse_training.versions import REPO_ROOT
+
+    config = load_config(path)
+    if is_version(config.init_from):
+        assert (source_dir(config.init_from, REPO_ROOT) / "metrics.json").exists(), f"{path.name}: no such version"
+        return
+    start = CONFIGS_DIR / f"{config.init_from}.json"
+    assert start.exists(), f"{path.name}: start run {config.init_from} has no committed config"
+    assert load_config(start).model == config.model

@@ -43,16 +43,20 @@ def _run_train(args) -> int:
         csv=args.csv, epochs=args.epochs, seed=args.seed, batch_size=args.batch_size,
         limit_train_rows=args.limit_train_rows,
     )
-    for teacher in config.distillation.teachers:
-        _finish_teacher(teacher, args.runs_dir, args.csv)
+    from .initial_weights import is_version
+
+    starts = [config.init_from] if config.init_from and not is_version(config.init_from) else []
+    for needed in [*config.distillation.teachers, *starts]:
+        _finish_needed_run(needed, args.runs_dir, args.csv)
     result = train(config, run_dir, resume=args.resume)
     print(f"best {config.val_usage} accuracy {result.best_val_accuracy:.4f} at epoch {result.best_epoch}; run in {run_dir}")
     return 0
 
 
-def _finish_teacher(name: str, runs_dir: Path, csv: str | None) -> None:
-    """A distilled run's teacher trained to its last epoch first (started, resumed or left as it is), from its own
-    committed config, so that one `make train` reproduces the whole recipe."""
+def _finish_needed_run(name: str, runs_dir: Path, csv: str | None) -> None:
+    """A run this one builds on (a distilled run's teacher, a fine-tune's start) trained to its last epoch first
+    (started, resumed or left as it is), from its own committed config, so that one `make train` reproduces the whole
+    recipe."""
     from .config import load_config
     from .run_files import RunFiles, read_json
     from .train import train
@@ -64,7 +68,7 @@ def _finish_teacher(name: str, runs_dir: Path, csv: str | None) -> None:
     config = load_config(config_path).with_overrides(csv=csv)
     if len(read_json(files.history, [])) >= config.epochs and files.best_weights.exists():
         return
-    logging.getLogger(__name__).info("training teacher %s first (%s)", name, config_path)
+    logging.getLogger(__name__).info("training %s first, as this run builds on it (%s)", name, config_path)
     train(config, files.root, resume=True)
 
 

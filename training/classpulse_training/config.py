@@ -37,6 +37,10 @@ class TrainConfig:
     # it ~12x longer on CPUs without; "auto" picks it only where the CPU has bfloat16 natively (hardware.py).
     precision: str = "auto"
     limit_train_rows: int = 0  # >0: train on the first N rows only (tests, smoke runs)
+    # A fine-tune: the network starts from these weights instead of random ones, the schedule above from its first
+    # epoch. A run name (a folder beside this run, as teachers are named) or an exported version's path
+    # (models/emotion/<v>, relative to the repository). The network's config must match but for dropout. "" = none.
+    init_from: str = ""
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     distillation: DistillationConfig = field(default_factory=DistillationConfig)

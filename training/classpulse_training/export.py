@@ -192,7 +192,7 @@ class Member:
             "seed": self.config.seed,
             "parameters": model.count_params(),
             "config": self.config.to_dict(),
-            **({"teachers": run_info["teachers"]} if "teachers" in run_info else {}),
+            **{key: run_info[key] for key in ("teachers", "init_from") if key in run_info},
         }
 
 

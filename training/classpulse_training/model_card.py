@@ -41,17 +41,39 @@ def _loss(training: dict) -> str:
     )
 
 
+def _start_row(training: dict) -> str:
+    """The table's row for a fine-tune (config init_from): the weights it started from, and how good they were."""
+    start = training.get("init_from")
+    if start is None:
+        return ""
+    if "version" in start:
+        source = (f"exported version `{start['version']}` (run `{start['run']}`, accuracy {start['accuracy']:.4f} on "
+                  f"{start['selection_split']} through its signature)")
+    else:
+        source = f"run `{start['run']}` (its best epoch {start['best_epoch']}, {start['val_accuracy']:.4f} on the selection split)"
+    return f"| start | fine-tuned from the weights of {source} |\n"
+
+
+def _augmentation(augment: dict) -> str:
+    described = (f"flips, rotation ±{augment['max_rotation_deg']}°, shift ±{augment['max_shift']:.0%}, scale "
+                 f"{augment['scale_range']}, brightness/contrast, random erasing p={augment['erase_probability']}")
+    if augment.get("low_res_probability"):
+        (small, large), (least, most) = augment["low_res_side"], augment["low_res_blur"]
+        described += (f", low resolution p={augment['low_res_probability']} (shrunk to {small:g}-{large:g} px, blurred "
+                      f"by sigma {least:g}-{most:g} px, enlarged back bicubically)")
+    return described
+
+
 def _training_table(training: dict, inference: dict) -> str:
     config, model = training["config"], training["config"]["model"]
     head = model.get("head", "global_average").replace("_", " ")
-    augment = config["augment"]
     return f"""| setting | value |
 |---|---|
 | architecture | widths {model['widths']}, 3x3 convs per stage {model['convs_per_stage']}, BatchNorm+ReLU, max-pool, {head} head, dense {model['dense_units']}, dropout {model['dropout']} |
 | parameters | {training['parameters']:,} |
-| optimiser | AdamW, peak LR {config['peak_learning_rate']}, {config['warmup_epochs']} warm-up epochs then cosine decay, weight decay {config['weight_decay']} |
+{_start_row(training)}| optimiser | AdamW, peak LR {config['peak_learning_rate']}, {config['warmup_epochs']} warm-up epochs then cosine decay, weight decay {config['weight_decay']} |
 | loss | {_loss(training)} |
-| augmentation | flips, rotation ±{augment['max_rotation_deg']}°, shift ±{augment['max_shift']:.0%}, scale {augment['scale_range']}, brightness/contrast, random erasing p={augment['erase_probability']} |
+| augmentation | {_augmentation(config['augment'])} |
 | batch / epochs | {config['batch_size']} / {training['epochs']} (best epoch {training['best_epoch']}) |
 | precision | {training.get('precision', config['precision'])} training, {inference['compute_dtype']} arithmetic in the export |
 | training time | {training['training_seconds'] / 60:.1f} min on {training.get('cpu') or '2 shared CPU cores'} |

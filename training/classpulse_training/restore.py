@@ -21,23 +21,33 @@ from .model import build_model, count_macs
 from .run_files import RunFiles, write_json_atomic
 
 
-def restore_run(version_dir: Path, run_dir: Path) -> RunFiles:
-    metrics = json.loads((version_dir / METRICS_FILE).read_text())
+def single_network(metrics: dict, version_dir: Path) -> dict:
+    """The training record of a version's one network (its metrics.json's only member)."""
     members = metrics["training"]["members"]
     if len(members) != 1:
         raise ValueError(
             f"{version_dir} holds an ensemble of {len(members)} networks; only a single network restores to a run"
         )
-    (member,) = members
+    return members[0]
+
+
+def read_exported_weights(version_dir: Path, model: keras.Model) -> None:
+    """A version's network weights read into ``model``, a fresh build of the same model config."""
+    # The SavedModel's root object holds the network as `model` (serving._EmotionModule): every saved value must find
+    # its variable and every variable its value.
+    tf.train.Checkpoint(model=model).read(str(version_dir / "variables" / "variables")).assert_consumed()
+
+
+def restore_run(version_dir: Path, run_dir: Path) -> RunFiles:
+    metrics = json.loads((version_dir / METRICS_FILE).read_text())
+    member = single_network(metrics, version_dir)
     files = RunFiles(run_dir)
     if files.root.exists() and any(files.root.iterdir()):
         raise FileExistsError(f"{files.root} already holds files; choose another run name")
     config = TrainConfig.from_dict(member["config"])
     keras.mixed_precision.set_global_policy("float32")  # weights are stored as float32 whatever the compute dtype
     model = build_model(config.model)
-    # The SavedModel's root object holds the network as `model` (serving._EmotionModule): read it into a fresh build
-    # of the same config, and insist that every saved value found its variable and every variable its value.
-    tf.train.Checkpoint(model=model).read(str(version_dir / "variables" / "variables")).assert_consumed()
+    read_exported_weights(version_dir, model)
 
     files.make_dirs()
     model.save_weights(files.best_weights)

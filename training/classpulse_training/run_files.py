@@ -49,3 +49,11 @@ def write_json_atomic(path: Path, payload: Any) -> None:
 
 def read_json(path: Path, default: Any = None) -> Any:
     return json.loads(path.read_text()) if path.exists() else default
+
+
+def run_record(run_dir: Path) -> dict:
+    """What another run says of a run it builds on (a teacher, a fine-tune's start): enough to find and judge it again."""
+    files = RunFiles(run_dir)
+    best = read_json(files.best_info)
+    return {"run": run_dir.name, "best_epoch": best["epoch"], "val_accuracy": best["val_accuracy"],
+            "macs_per_face": read_json(files.run_info, {}).get("macs_per_face")}

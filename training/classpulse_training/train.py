@@ -27,8 +27,9 @@ from .distill import (
 )
 from .fer_csv import FerData, load_fer_csv
 from .hardware import describe_cpu, resolve_precision
+from .initial_weights import load_initial_weights
 from .model import build_model, count_macs
-from .run_files import RunFiles, read_json, write_json_atomic
+from .run_files import RunFiles, read_json, run_record, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,9 @@ def _start_or_resume(
         log.info("resuming %s at epoch %d", files.root, first_epoch + 1)
         return model, first_epoch, read_json(files.history, [])[:first_epoch]
     student = build_model(config.model)
+    start = load_initial_weights(student, config, files.root.parent) if config.init_from else None
+    if start:
+        log.info("fine-tune: weights from %s", config.init_from)
     model, teachers = student, []
     if config.distillation.enabled:
         teachers = teacher_run_dirs(config.distillation, files.root.parent)
@@ -181,7 +185,8 @@ def _start_or_resume(
         "parameters": student.count_params(),
         "train_rows": train_rows,
         "val_rows": val_rows,
-        **({"teachers": [_teacher_record(run_dir) for run_dir in teachers]} if teachers else {}),
+        **({"teachers": [run_record(run_dir) for run_dir in teachers]} if teachers else {}),
+        **({"init_from": start} if start else {}),
     })
     return model, 0, []
 
@@ -193,14 +198,6 @@ def _load_teacher(run_dir: Path) -> keras.Model:
     teacher = build_model(dataclasses.replace(load_config(files.config).model, dropout=0.0))
     teacher.load_weights(files.best_weights)
     return teacher
-
-
-def _teacher_record(run_dir: Path) -> dict:
-    """What the student's run says of each teacher: enough to find and judge it again."""
-    files = RunFiles(run_dir)
-    best = read_json(files.best_info)
-    return {"run": run_dir.name, "best_epoch": best["epoch"], "val_accuracy": best["val_accuracy"],
-            "macs_per_face": read_json(files.run_info, {}).get("macs_per_face")}
 
 
 def train(
