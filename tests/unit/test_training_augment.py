@@ -97,3 +97,18 @@ def test_low_resolution_faces_lose_fine_detail_and_nothing_else_changes(faces):
     np.testing.assert_array_equal(augment_batch(faces, seed, always).numpy(), after)  # deterministic
     never = AugmentConfig(low_res_probability=1e-9)
     np.testing.assert_array_equal(augment_batch(faces, seed, never).numpy(), before)
+
+
+def test_low_resolution_blur_is_a_whole_gaussian_however_wide(faces):
+    # The blur family's frames are blurred by sigma up to 2.5 px, which is what a small face's crop carries: the
+    # kernel must reach 2 sigma of the widest blur drawn, not stop at a fixed width and blur less than asked.
+    cv2 = pytest.importorskip("cv2")
+    only_blur = AugmentConfig(
+        flip=False, max_rotation_deg=0.0, max_shift=0.0, scale_range=(1.0, 1.0), max_brightness=0.0,
+        contrast_range=(1.0, 1.0), erase_probability=0.0,
+        low_res_probability=1.0, low_res_side=(48.0, 48.0), low_res_blur=(2.5, 2.5),
+    )
+    blurred = augment_batch(faces, tf.constant([5, 9]), only_blur).numpy()
+    reference = np.stack([cv2.GaussianBlur(face, (0, 0), 2.5, borderType=cv2.BORDER_REFLECT) for face in faces.numpy()])
+    interior = (slice(None), slice(8, -8), slice(8, -8))  # the borders are padded differently
+    assert np.abs(blurred[..., 0][interior] - reference[interior]).mean() < 1.0  # a kernel of radius 3: 3.3

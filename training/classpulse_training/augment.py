@@ -93,8 +93,9 @@ def _random_erase(images, seeds, config: AugmentConfig):
     return tf.where(mask, tf.reshape(fill, [-1, 1, 1, 1]), images)
 
 
-LOW_RES_BLUR_RADIUS = 3
-"""The blur kernel's half width, in pixels at the small size: covers 2 sigma of the largest sensible blur (1.5)."""
+def low_res_blur_radius(config: AugmentConfig) -> int:
+    """The blur kernel's half width, in pixels at the small size: 2 sigma of the config's largest blur (at least 1)."""
+    return max(1, math.ceil(2 * config.low_res_blur[1]))
 
 
 def _low_resolution(images, seed, config: AugmentConfig):
@@ -105,10 +106,11 @@ def _low_resolution(images, seed, config: AugmentConfig):
     small = tf.cast(tf.round(_uniform(seeds[0], [], *config.low_res_side)), tf.int32)
     sigma = tf.maximum(_uniform(seeds[1], [], *config.low_res_blur), 1e-3)
     shrunk = tf.image.resize(images, [small, small], method="area")
-    taps = tf.range(-LOW_RES_BLUR_RADIUS, LOW_RES_BLUR_RADIUS + 1, dtype=tf.float32)
+    radius = low_res_blur_radius(config)
+    taps = tf.range(-radius, radius + 1, dtype=tf.float32)
     kernel = tf.exp(-0.5 * (taps / sigma) ** 2)
     kernel /= tf.reduce_sum(kernel)
-    padded = tf.pad(shrunk, [[0, 0], [LOW_RES_BLUR_RADIUS] * 2, [LOW_RES_BLUR_RADIUS] * 2, [0, 0]], mode="SYMMETRIC")
+    padded = tf.pad(shrunk, [[0, 0], [radius] * 2, [radius] * 2, [0, 0]], mode="SYMMETRIC")
     blurred = tf.nn.conv2d(padded, tf.reshape(kernel, [-1, 1, 1, 1]), 1, "VALID")
     blurred = tf.nn.conv2d(blurred, tf.reshape(kernel, [1, -1, 1, 1]), 1, "VALID")
     enlarged = tf.clip_by_value(tf.image.resize(blurred, [side, side], method="bicubic"), 0.0, 255.0)
