@@ -43,6 +43,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help="`faces`: each layout also followed for this many frames by the service's tracking detector (0: not)",
     )
     parser.add_argument(
+        "--model", type=Path, help="`faces`: the model version read (models/emotion/<v>; default: the latest, as served)"
+    )
+    parser.add_argument(
+        "--families", help="`faces`: comma-separated families of generated layouts measured (default: all)"
+    )
+    parser.add_argument(
         "--seed", type=int, default=19, help="`faces`, `tracking`: seed of the layouts and samples (%(default)s)"
     )
     parser.add_argument("--log-level", default="WARNING")
@@ -67,10 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         result = run_model_bench(args.csv, tiny=args.tiny)
         prefix = "model-"
     elif args.command == "faces":
-        from classpulse_bench.faces import run_faces_bench
+        from classpulse_bench.faces import MODEL_DIR, run_faces_bench
 
         result = run_faces_bench(
-            args.csv, args.detectors.split(","), args.frames, args.wild_sample, args.seed, args.tracked_frames
+            args.csv, args.detectors.split(","), args.frames, args.wild_sample, args.seed, args.tracked_frames,
+            args.model or MODEL_DIR, args.families.split(",") if args.families else None,
         )
         prefix = "faces-"
     elif args.command == "tracking":

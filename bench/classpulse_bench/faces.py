@@ -289,8 +289,20 @@ def fer_framing(detector, images: np.ndarray, count: int, seed: int) -> dict:
     return {"faces": count, "found": len(points), "landmarks_48px": median.tolist()}
 
 
+def chosen_families(names: list[str] | None) -> list[str]:
+    """The families a run measures, in the bench's order: all of them, or the named ones (each family's frames are
+    drawn from its own seed, so a family reads the same alone as in a full run)."""
+    if not names:
+        return families()
+    unknown = sorted(set(names) - set(families()))
+    if unknown:
+        raise ValueError(f"unknown families {unknown}; the families are {families()}")
+    return [family for family in families() if family in names]
+
+
 def run_faces_bench(
-    csv_path: str | None, detectors: list[str], frames: int, wild_sample: int, seed: int, tracked_frames: int = 0
+    csv_path: str | None, detectors: list[str], frames: int, wild_sample: int, seed: int, tracked_frames: int = 0,
+    model_dir: Path = MODEL_DIR, family_names: list[str] | None = None,
 ) -> FacesBenchResult:
     from classpulse_demo.fer_csv import resolve_fer_csv
     from classpulse_training.fer_csv import load_fer_csv
@@ -298,7 +310,7 @@ def run_faces_bench(
 
     data = load_fer_csv(resolve_fer_csv(csv_path)).split("PublicTest")
     images, labels = data.images[..., 0], data.labels
-    signature = load_signature(MODEL_DIR, SINGLE_PASS_SIGNATURE)
+    signature = load_signature(model_dir, SINGLE_PASS_SIGNATURE)
 
     def predict(crops: np.ndarray) -> np.ndarray:
         return predict_probabilities(signature, crops)
@@ -312,7 +324,7 @@ def run_faces_bench(
         return ShareCorrection(mean_probabilities(public_test[rest], labels[rest]), f"PublicTest but {len(faces)} faces")
 
     result = FacesBenchResult(context={
-        "machine": machine.describe(), "seed": seed, "frames_per_family": frames, "model": str(MODEL_DIR.name),
+        "machine": machine.describe(), "seed": seed, "frames_per_family": frames, "model": str(model_dir.name),
         "public_test_accuracy_single_pass": round(float((public_test.argmax(1) == labels).mean()), 4),
     })
     layouts = Section(
@@ -335,7 +347,7 @@ def run_faces_bench(
     )
     for name, finders in _detectors(detectors).items():
         landmarked: list = []
-        for family in families():
+        for family in chosen_families(family_names):
             row = _family_rows(
                 finders, _trackers(name), tracked_frames, predict, correction_without, images, labels, family, frames,
                 seed, landmarked,

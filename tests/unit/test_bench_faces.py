@@ -93,3 +93,13 @@ def test_a_layout_followed_as_the_service_does_keeps_the_faces_its_first_scan_fo
     assert found_first >= len(frame.faces) - 1 > 0
     matched, detected, cpu_s = _tracked_figures(trackers, ("bench", "0"), frame, 4, np.random.default_rng(5))
     assert matched >= 4 * found_first - 1 and detected <= 4 * len(first) and cpu_s > 0
+
+
+def test_a_run_of_some_families_keeps_the_bench_order_and_names_an_unknown_one():
+    from classpulse_bench.face_layouts import families
+    from classpulse_bench.faces import chosen_families
+
+    assert chosen_families(None) == families()
+    assert chosen_families(["jpeg", "room", "blur"]) == ["room", "blur", "jpeg"]
+    with pytest.raises(ValueError, match=r"unknown families \['rooms'\]"):
+        chosen_families(["rooms", "blur"])
