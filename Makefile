@@ -10,7 +10,7 @@ STUDENTS ?= 6
 SECONDS ?= 120
 TOOLS_VENV := .cache/tools-venv
 TYPECHECK_VENV := .cache/typecheck-venv
-MODEL_RUN ?= emotion-v3
+MODEL_RUN ?= emotion-v3-lowres
 
 .DEFAULT_GOAL := help
 .PHONY: help client install up down status demo ingest test test-unit test-integration test-e2e train evaluate export data-report deploy-check bench bench-model bench-peers test-faults reliability-report load-report lock audit lint
