@@ -69,7 +69,7 @@ def test_the_finest_level_runs_only_around_proposals_and_finds_the_same_faces(ro
     # Every level in full, as before: the finest level on the whole frame.
     monkeypatch.setattr(
         BlazeFaceDetector, "_proposed_level",
-        lambda self, gray, region, scale, coarser: self.network.run(gray, region, scale),
+        lambda self, gray, region, scale, *proposals: self.network.run(gray, region, scale),
     )
     counting.inputs.clear()
     whole = detector.detect(room)
@@ -83,8 +83,8 @@ def test_windows_that_would_cost_the_whole_level_give_way_to_it(room):
     scale = detector.scales(*SIZE)[-1]
     # Small "faces" proposed all over the frame: windows around them would cover the level many times over.
     xs, ys = np.meshgrid(np.arange(10, SIZE[0], 40), np.arange(10, SIZE[1], 40))
-    boxes = np.stack([xs.ravel(), ys.ravel(), xs.ravel() + 16, ys.ravel() + 16], axis=1).astype(np.float32)
-    coarser = Detections(boxes, np.zeros((len(boxes), 6, 2), np.float32), np.full(len(boxes), 0.3, np.float32))
+    boxes = np.stack([xs.ravel(), ys.ravel(), xs.ravel() + 16, ys.ravel() + 16], axis=1)
+    coarser = _boxes_scored(boxes, np.full(len(boxes), 0.3))
     counting = _counted(detector)
     detector._proposed_level(room, (0, 0, *SIZE), scale, coarser)
     assert len(counting.inputs) == 1
@@ -93,3 +93,22 @@ def test_windows_that_would_cost_the_whole_level_give_way_to_it(room):
     found = detector._proposed_level(room, (0, 0, *SIZE), scale, coarser.subset(np.arange(1)))
     assert counting.inputs == [detector.network.model.side**2]
     assert PROPOSAL_ALIGN % 8 == 0 and isinstance(found, Detections)
+
+
+def test_a_part_of_a_sure_larger_face_gets_no_window_but_a_face_in_a_doubtful_one_does(room):
+    """A small detection inside a much larger face scoring over SECOND_LOOK_BELOW is a part of it (an eye, a mouth),
+    which the part rule would drop: no window. Inside a doubtful large "face" (a coarse level's "face" made of small
+    faces and backdrop scores 0.60-0.70) it may be a face: its window runs."""
+    detector = BlazeFaceDetector(min_face_px=20)
+    scale = detector.scales(*SIZE)[-1]
+    small = _boxes_scored([[300, 100, 330, 130]], [0.3])
+    counting = _counted(detector)
+    for larger_score, windows in ((0.9, 0), (0.65, 1)):
+        counting.inputs.clear()
+        detector._proposed_level(room, (0, 0, *SIZE), scale, small, _boxes_scored([[260, 60, 380, 180]], [larger_score]))
+        assert len(counting.inputs) == windows, larger_score
+
+
+def _boxes_scored(boxes, scores) -> Detections:
+    boxes = np.array(boxes, np.float32)
+    return Detections(boxes, np.zeros((len(boxes), 6, 2), np.float32), np.array(scores, np.float32))

@@ -273,6 +273,22 @@ def holds_surer_face(found: Detections, index: int) -> bool:
     return bool(holds.any())
 
 
+def part_of_sure_face(found: Detections, larger: Detections) -> np.ndarray:
+    """Which of `found` lie in a sure face of `larger`: centred inside one scoring at least SECOND_LOOK_BELOW, under
+    ENCLOSED_SIDE of its side. Such a detection is a part of that face (an eye, a mouth), which the part rule drops
+    (NESTED_SHARE); a doubtful larger one may be a "face" made of small faces (scores 0.60-0.70, `holds_surer_face`),
+    whose small faces must still be looked for."""
+    sure = larger.boxes[larger.scores >= SECOND_LOOK_BELOW]
+    centres = (found.boxes[:, :2] + found.boxes[:, 2:]) / 2
+    sides = (found.boxes[:, 2:] - found.boxes[:, :2]).max(axis=1)
+    inside = (
+        (centres[:, None, :] > sure[None, :, :2]).all(axis=2) & (centres[:, None, :] < sure[None, :, 2:]).all(axis=2)
+        & (sides[:, None] < ENCLOSED_SIDE * (sure[None, :, 2] - sure[None, :, 0]))
+    )
+    parts: np.ndarray = inside.any(axis=1)
+    return parts
+
+
 def _iou_with(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     top_left = np.maximum(boxes[:, :2], box[:2])
     bottom_right = np.minimum(boxes[:, 2:], box[2:])
@@ -497,10 +513,8 @@ class BlazeFaceDetector:
         ]
         if proposed:  # the finest level, the largest cost, only where the level above it proposes a small face
             coarser = self.network.run(gray, region, levels[-2], PROPOSAL_SCORE)
-            parts += [
-                coarser.subset(coarser.scores > self.network.min_score),
-                self._proposed_level(gray, region, levels[-1], coarser),
-            ]
+            finest = self._proposed_level(gray, region, levels[-1], coarser, Detections.concatenate(parts))
+            parts += [coarser.subset(coarser.scores > self.network.min_score), finest]
         found = _without_nested(weighted_nms(Detections.concatenate(parts)))
         found = found.subset(np.array([self.is_face(gray, found, index) for index in range(len(found.scores))], bool))
         faces: list[Box] = []  # each a Face, with its landmarks
@@ -512,17 +526,20 @@ class BlazeFaceDetector:
             faces.append(Face(box, landmarks - np.array(box[:2], np.float32)))
         return reading_order(faces)
 
-    def _proposed_level(self, gray: np.ndarray, region: Box, scale: float, coarser: Detections) -> Detections:
+    def _proposed_level(
+        self, gray: np.ndarray, region: Box, scale: float, coarser: Detections, larger: Detections | None = None
+    ) -> Detections:
         """The pyramid level at `scale` run only on windows around `coarser`'s detections (the level above it, down
-        to PROPOSAL_SCORE) smaller than the network's square at this level: PROPOSAL_CONTEXT times a detection's side,
-        at least the square, on the level's own anchor grid, so that a window sees what the whole level sees there.
-        Overlapping windows run as one; the whole level runs where the windows would cost as much."""
+        to PROPOSAL_SCORE) smaller than the network's square at this level and not parts of a sure face of the
+        `larger` ones (the coarser levels' candidates; `part_of_sure_face`): PROPOSAL_CONTEXT times a detection's
+        side, at least the square, on the level's own anchor grid, so that a window sees what the whole level sees
+        there. Overlapping windows run as one; the whole level runs where the windows would cost as much."""
         model = self.network.model
         level = resized_part(gray, region, scale)
         sides = (coarser.boxes[:, 2:] - coarser.boxes[:, :2]).max(axis=1)
         centres = ((coarser.boxes[:, :2] + coarser.boxes[:, 2:]) / 2 - np.array(region[:2], np.float32)) * scale
         cells = np.zeros((-(-level.shape[0] // PROPOSAL_ALIGN), -(-level.shape[1] // PROPOSAL_ALIGN)), np.uint8)
-        small = sides * scale < model.side
+        small = (sides * scale < model.side) & ~part_of_sure_face(coarser, larger or Detections.none())
         halves = np.maximum(model.side, PROPOSAL_CONTEXT * sides[small] * scale) / 2 / PROPOSAL_ALIGN  # in cells
         for (cx, cy), half in zip(centres[small] / PROPOSAL_ALIGN, halves, strict=True):
             cells[max(0, int(cy - half)) : max(0, math.ceil(cy + half)), max(0, int(cx - half)) : max(0, math.ceil(cx + half))] = 1
