@@ -22,6 +22,7 @@ from classpulse_detector.blazeface import BlazeFaceDetector
 from classpulse_detector.settings import DetectorSettings
 from classpulse_detector.tracking import SMALLEST_FACE_SHARE
 from classpulse_reliability.workload import webcam_like_frame
+from fer_faces import public_test_faces
 
 pytestmark = pytest.mark.unit
 
@@ -45,14 +46,7 @@ or a student leaning into the camera between two frames): more than a lost face'
 @pytest.fixture(scope="module")
 def room_video() -> list[tuple[np.ndarray, dict[str, tuple[int, int, int]]]]:
     """Frames (gray) and, per frame, the faces on camera: name -> (centre x, centre y, side)."""
-    from classpulse_demo.fer_csv import FerCsvNotFoundError, resolve_fer_csv, sample_faces
-
-    try:
-        csv_path = resolve_fer_csv(None)
-    except FerCsvNotFoundError as exc:
-        pytest.skip(f"the room video is drawn from FER2013 faces: {exc}")
-    picked = sample_faces(csv_path, {"happy": 3, "neutral": 3}, "PublicTest", random.Random(23))
-    faces = [face.pixels for group in picked.values() for face in group]
+    faces = public_test_faces({"happy": 3, "neutral": 3}, 23)
     backdrop = background(random.Random(23), *SIZE)
     noise = np.random.default_rng(23)
     video = []

@@ -146,6 +146,7 @@ class BlazeFaceNetwork:
 
     def __init__(self, model: BlazeFaceModel, min_score: float, path: Path | None = None) -> None:
         self.model = model
+        self.min_score = min_score
         self._min_logit = math.log(min_score / (1 - min_score))  # sigmoid(logit) > min_score
         self._net = load_network(model, path)
         self._outputs = self._net.getUnconnectedOutLayersNames()
@@ -155,17 +156,19 @@ class BlazeFaceNetwork:
         """Faces in `window` (x, y, w, h) of the frame, resized by `scale` (top-left in the input, gray padding up
         to the trained square or a multiple of INPUT_MULTIPLE), scoring over `min_score` (default: the network's)."""
         x0, y0, width, height = window
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        resized = cv2.resize(
-            gray[y0 : y0 + height, x0 : x0 + width], size,
-            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
-        )
+        return self.forward(resized_part(gray, window, scale), (x0, y0), scale, min_score)
+
+    def forward(
+        self, image: np.ndarray, origin: tuple[float, float], scale: float, min_score: float | None = None
+    ) -> Detections:
+        """Faces in `image`, a part of the frame resized by `scale` whose top-left corner is `origin` in the frame."""
+        height, width = image.shape
         input_w, input_h = (
             max(self.model.side, -(-side // INPUT_MULTIPLE) * INPUT_MULTIPLE) if self.model.resizable else self.model.side
-            for side in size
+            for side in (width, height)
         )
         canvas = np.full((input_h, input_w), 128, np.uint8)
-        canvas[: size[1], : size[0]] = resized
+        canvas[:height, :width] = image
         # The networks take RGB in [-1, 1]; a gray frame is the same value in all three channels.
         plane = (canvas.astype(np.float32) - 127.5) / 127.5
         self._net.setInput(np.broadcast_to(plane, (1, 3, input_h, input_w)).copy())
@@ -181,9 +184,18 @@ class BlazeFaceNetwork:
         half = raw[:, 2:4] / 2
         boxes = np.concatenate([centre - half, centre + half], axis=1) / scale
         landmarks = (raw[:, 4:].reshape(-1, LANDMARKS, 2) + anchor[:, None, :]) / scale
-        offset = np.array([x0, y0], np.float32)
+        offset = np.array(origin, np.float32)
         scores = 1 / (1 + np.exp(-np.clip(logits[keep], -100, 100)))
         return Detections(boxes + np.tile(offset, 2), landmarks + offset, scores.astype(np.float32))
+
+
+def resized_part(gray: np.ndarray, window: Box, scale: float) -> np.ndarray:
+    """`window` (x, y, w, h) of the frame resized by `scale`, as a pyramid level sees it."""
+    x0, y0, width, height = window
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(
+        gray[y0 : y0 + height, x0 : x0 + width], size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
 
 
 def weighted_nms(found: Detections, iou_threshold: float = NMS_IOU) -> Detections:
@@ -259,6 +271,22 @@ def holds_surer_face(found: Detections, index: int) -> bool:
         & (boxes[:, 2] - boxes[:, 0] < ENCLOSED_SIDE * (x1 - x0)) & (scores >= scores[index])
     )
     return bool(holds.any())
+
+
+def part_of_sure_face(found: Detections, larger: Detections) -> np.ndarray:
+    """Which of `found` lie in a sure face of `larger`: centred inside one scoring at least SECOND_LOOK_BELOW, under
+    ENCLOSED_SIDE of its side. Such a detection is a part of that face (an eye, a mouth), which the part rule drops
+    (NESTED_SHARE); a doubtful larger one may be a "face" made of small faces (scores 0.60-0.70, `holds_surer_face`),
+    whose small faces must still be looked for."""
+    sure = larger.boxes[larger.scores >= SECOND_LOOK_BELOW]
+    centres = (found.boxes[:, :2] + found.boxes[:, 2:]) / 2
+    sides = (found.boxes[:, 2:] - found.boxes[:, :2]).max(axis=1)
+    inside = (
+        (centres[:, None, :] > sure[None, :, :2]).all(axis=2) & (centres[:, None, :] < sure[None, :, 2:]).all(axis=2)
+        & (sides[:, None] < ENCLOSED_SIDE * (sure[None, :, 2] - sure[None, :, 0]))
+    )
+    parts: np.ndarray = inside.any(axis=1)
+    return parts
 
 
 def _iou_with(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -361,6 +389,21 @@ def tiles(width: int, height: int, side: int, overlap: float) -> list[tuple[int,
     return [(x, y) for y in starts(height) for x in starts(width)]
 
 
+PROPOSAL_SCORE = 0.2
+"""The finest pyramid level (the frame enlarged about twice for 20-px faces: over two thirds of a scan's CPU) runs
+only around the small detections of the level above it scoring over this (`BlazeFaceDetector._proposed_level`): the
+level above sees a face of the finest level's sizes at about half the network's smallest_face, where it scores low
+but seldom nothing (a 24-px face found at 0.66 by the finest level scored 0.28 there). Chosen on the generated
+families (seed 23, 8 frames a family: 0.1 and 0.2 found the same faces as the whole level), checked on seed 41
+(docs/face-detection.md, "What scanning costs")."""
+PROPOSAL_CONTEXT = 2.0
+"""A proposal's window is this many times its side (at least the network's square): the network needs the face whole
+with context around it, as the whole level shows it."""
+PROPOSAL_ALIGN = 16
+"""Proposal windows start on multiples of this in the level's pixels: the network's coarsest anchor stride, so that a
+window's anchors and pixels are the whole level's."""
+
+
 SECOND_LOOK_BELOW = 0.7
 """Candidates scoring under this (and over the detector's min_score) are shown to the network again (`is_face`)."""
 SECOND_LOOK_FILL = 0.5
@@ -377,8 +420,9 @@ class BlazeFaceDetector:
     """Faces in a gray frame at every size from `min_face_px` up: a scale pyramid, the frame (or region) fitted into
     the network's square at the top level, then enlarged by up to LEVEL_RATIO a level until faces of `min_face_px`
     reach the network's smallest_face. The detections of all levels are merged by weighted NMS. A level costs its
-    area: on a 640x480 frame, faces from 40 px cost about 4 times the area of the frame. The same interface as the
-    Haar `FaceDetector` (detect, crop)."""
+    area: on a 640x480 frame, faces from 40 px cost about 4 times the area of the frame, and the finest level for
+    20-px faces (the frame at 1.9x) over two thirds of all levels, so it runs only around the small faces the level
+    above proposes (PROPOSAL_SCORE). The same interface as the Haar `FaceDetector` (detect, crop)."""
 
     def __init__(
         self,
@@ -458,9 +502,19 @@ class BlazeFaceDetector:
         if min(region[2:]) < MIN_WINDOW_PX:
             return []
         # A region is scanned at the whole frame's levels, so that a scan of where a face is finds what a full scan
-        # would there (a level of the region's own, far finer, missed faces the frame's level found: a tilted head).
-        levels = self.scales(gray.shape[1], gray.shape[0], largest_px, smallest_px)
-        parts = [self.network.run(gray, window, scale) for scale in levels for window in self.windows(region, scale)]
+        # would there (a level of the region's own, far finer, missed faces the frame's level found: a tilted head);
+        # but not at the levels that see only faces larger than the region, which cannot lie whole inside it.
+        within_region = min(largest_px, max(region[2:])) if largest_px else max(region[2:])
+        levels = self.scales(gray.shape[1], gray.shape[0], within_region, smallest_px)
+        proposed = self.network.model.resizable and len(levels) > 1
+        parts = [
+            self.network.run(gray, window, scale)
+            for scale in (levels[:-2] if proposed else levels) for window in self.windows(region, scale)
+        ]
+        if proposed:  # the finest level, the largest cost, only where the level above it proposes a small face
+            coarser = self.network.run(gray, region, levels[-2], PROPOSAL_SCORE)
+            finest = self._proposed_level(gray, region, levels[-1], coarser, Detections.concatenate(parts))
+            parts += [coarser.subset(coarser.scores > self.network.min_score), finest]
         found = _without_nested(weighted_nms(Detections.concatenate(parts)))
         found = found.subset(np.array([self.is_face(gray, found, index) for index in range(len(found.scores))], bool))
         faces: list[Box] = []  # each a Face, with its landmarks
@@ -471,6 +525,36 @@ class BlazeFaceDetector:
             box = clip((round(x0), round(y0), round(x1 - x0), round(y1 - y0)), gray.shape)
             faces.append(Face(box, landmarks - np.array(box[:2], np.float32)))
         return reading_order(faces)
+
+    def _proposed_level(
+        self, gray: np.ndarray, region: Box, scale: float, coarser: Detections, larger: Detections | None = None
+    ) -> Detections:
+        """The pyramid level at `scale` run only on windows around `coarser`'s detections (the level above it, down
+        to PROPOSAL_SCORE) smaller than the network's square at this level and not parts of a sure face of the
+        `larger` ones (the coarser levels' candidates; `part_of_sure_face`): PROPOSAL_CONTEXT times a detection's
+        side, at least the square, on the level's own anchor grid, so that a window sees what the whole level sees
+        there. Overlapping windows run as one; the whole level runs where the windows would cost as much."""
+        model = self.network.model
+        level = resized_part(gray, region, scale)
+        sides = (coarser.boxes[:, 2:] - coarser.boxes[:, :2]).max(axis=1)
+        centres = ((coarser.boxes[:, :2] + coarser.boxes[:, 2:]) / 2 - np.array(region[:2], np.float32)) * scale
+        cells = np.zeros((-(-level.shape[0] // PROPOSAL_ALIGN), -(-level.shape[1] // PROPOSAL_ALIGN)), np.uint8)
+        small = (sides * scale < model.side) & ~part_of_sure_face(coarser, larger or Detections.none())
+        halves = np.maximum(model.side, PROPOSAL_CONTEXT * sides[small] * scale) / 2 / PROPOSAL_ALIGN  # in cells
+        for (cx, cy), half in zip(centres[small] / PROPOSAL_ALIGN, halves, strict=True):
+            cells[max(0, int(cy - half)) : max(0, math.ceil(cy + half)), max(0, int(cx - half)) : max(0, math.ceil(cx + half))] = 1
+        _, _, stats, _ = cv2.connectedComponentsWithStats(cells, connectivity=8)
+        windows = [tuple(int(v) * PROPOSAL_ALIGN for v in row[:4]) for row in stats[1:]]  # x, y, w, h; [0] is the rest
+
+        def padded(width: int, height: int) -> int:
+            return int(np.prod([max(model.side, -(-side // INPUT_MULTIPLE) * INPUT_MULTIPLE) for side in (width, height)]))
+
+        if sum(padded(w, h) for _, _, w, h in windows) >= padded(level.shape[1], level.shape[0]):
+            return self.network.forward(level, region[:2], scale)
+        return Detections.concatenate([
+            self.network.forward(level[y : y + h, x : x + w], (region[0] + x / scale, region[1] + y / scale), scale)
+            for x, y, w, h in windows
+        ])
 
     def crop(self, gray: np.ndarray, boxes: list[Box]) -> bytes:
         """The faces as concatenated 48x48 uint8 crops, aligned on their landmarks (a box without any, as a box)."""

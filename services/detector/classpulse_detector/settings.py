@@ -17,9 +17,10 @@ class DetectorSettings(RedisSettings):
     # docs/face-detection.md) against Haar's 0.06-0.69 and 0.78, but costs more CPU a frame. Its scans are scheduled
     # (classpulse_detector.tracking: template matching between scans, one pyramid level a lost face, full scans bounded
     # by the source's smallest face, a deep scan every CLASSPULSE_DEEP_SCAN_INTERVAL_MS): tracked on make bench's
-    # sample class it now costs 14-22 ms of CPU a frame against Haar's 5-7 on the same busy machine (584-960
-    # before; fer: 96 whole), still short of the "10x fer per CPU-second" target (10.3x with Haar; ~6x estimated
-    # with BlazeFace): docs/face-detection.md, "Not reached yet".
+    # sample class it cost 14-22 ms of CPU a frame against Haar's 5-7 on the same busy machine (584-960
+    # before; fer: 96 whole); with its finest pyramid level run only around proposed small faces, 1.84-2.06x Haar's
+    # in one run (2.46-3.07x before), still short of the "10x fer per CPU-second" target (10.3x with Haar; 3.05x
+    # measured with BlazeFace before that): docs/face-detection.md, "Not reached yet".
     face_detector: Literal["blazeface", "haar"] = Field(
         "haar", description="CLASSPULSE_FACE_DETECTOR: blazeface (CNN, with landmarks: aligned crops) or haar"
     )
