@@ -1,7 +1,8 @@
 """`python -m classpulse_bench [--tiny] [--out DIR]` (make bench), `python -m classpulse_bench model` and
 `python -m classpulse_bench shares` (make bench-model: class shares read from generated classes), and
 `python -m classpulse_bench faces` (face finding and crops per family of generated layouts, and on faces-wild),
-`python -m classpulse_bench tracking` (following faces between full scans on a video of moving faces):
+`python -m classpulse_bench tracking` (following faces between full scans on a video of moving faces),
+`python -m classpulse_bench verifier` (trains BlazeFace's face / not-face verifier and writes its weights):
 tables on stdout, results as JSON under --out, and every figure as one JSON line printed last.
 `python -m classpulse_bench docs` copies the committed results' tables into docs/performance.md."""
 
@@ -21,8 +22,8 @@ RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m classpulse_bench", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "command", nargs="?", choices=("pipeline", "model", "shares", "faces", "tracking", "docs"), default="pipeline",
-        help="docs: rewrite docs/performance.md's tables from the committed results",
+        "command", nargs="?", choices=("pipeline", "model", "shares", "faces", "tracking", "verifier", "docs"), default="pipeline",
+        help="docs: rewrite docs/performance.md's tables from the committed results; verifier: train the face verifier",
     )
     parser.add_argument("--tiny", action="store_true", help="every phase, as short as possible (smoke test)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where results go (default %(default)s)")
@@ -67,6 +68,15 @@ def main(argv: list[str] | None = None) -> int:
         from classpulse_bench.docs import main as write_docs
 
         return write_docs()
+    if args.command == "verifier":
+        from classpulse_bench.verifier_training import train_verifier
+
+        trained = train_verifier(args.csv)
+        print(
+            f"{trained.path}: {trained.faces} faces, {trained.not_faces} not faces, training accuracy "
+            f"{trained.accuracy}; pin WEIGHTS_SHA256 = \"{trained.sha256}\" in classpulse_detector/verifier.py"
+        )
+        return 0
     if args.command == "model":
         from classpulse_bench.model_bench import run_model_bench
 

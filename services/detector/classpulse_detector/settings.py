@@ -56,9 +56,13 @@ class DetectorSettings(RedisSettings):
     blazeface_model: Literal["short", "full"] = Field(
         "short", description="CLASSPULSE_BLAZEFACE_MODEL: short-range (a scale pyramid) or full-range (one pass)"
     )
-    # On the generated layouts, per pyramid level, 0.5 kept 468 true and 76 false detections, 0.6 421 and 19.
+    # On the generated layouts, per pyramid level, 0.5 kept 468 true and 76 false detections, 0.6 421 and 19; with
+    # the verifier (classpulse_detector.verifier: a candidate under 0.7 must look like a face in its crop and its
+    # surroundings) 0.5 keeps the blurred, small and noisy faces scoring 0.5-0.6 and drops most false ones: summed
+    # shortfall from recall 0.97 / precision 0.98 over the families 0.182 -> 0.103 (tuning, seed 23) and 0.241 ->
+    # 0.091 (checked, seed 41) against 0.6 with the second look alone (docs/face-detection.md, "Verifier").
     blazeface_min_score: float = Field(
-        0.6, gt=0.0, lt=1.0, description="CLASSPULSE_BLAZEFACE_MIN_SCORE: detection confidence a face needs"
+        0.5, gt=0.0, lt=1.0, description="CLASSPULSE_BLAZEFACE_MIN_SCORE: detection confidence a face needs"
     )
     # Chosen on 20 frames of each generated family (seed 23: webcams, galleries of 2-25 tiles at 640x360-1920x1080,
     # rooms of 30-200 px faces, noise, blur, lighting, JPEG 15-40): the back rows of a room are 20-30 px once ingest

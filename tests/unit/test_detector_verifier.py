@@ -1,0 +1,83 @@
+"""BlazeFace's face / not-face verifier (classpulse_detector.verifier): the shipped weights are the pinned ones, the
+trainer fits what separates faces from what is not, and on generated frames (FER2013 faces drawn at run time from
+../shared/data; skipped where it is absent) the detector at its lower score keeps real faces and drops name labels
+and backdrop."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from classpulse_bench.face_layouts import family_frame, picker
+from classpulse_bench.faces import face_matches
+from classpulse_bench.verifier_training import centred_on_a_face, fit_logistic
+from classpulse_detector.blazeface import BlazeFaceDetector
+from classpulse_detector.verifier import FEATURES, WEIGHTS_PATH, FaceVerifier, VerifierFileError
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_shipped_weights_load_and_a_changed_file_is_refused(tmp_path):
+    assert FaceVerifier.load().weights.shape == (FEATURES,)
+    changed = tmp_path / "face_verifier.npy"
+    content = bytearray(WEIGHTS_PATH.read_bytes())
+    content[-1] ^= 0xFF
+    changed.write_bytes(bytes(content))
+    with pytest.raises(VerifierFileError, match="sha256"):
+        FaceVerifier.load(changed)
+    with pytest.raises(VerifierFileError, match="cannot read"):
+        FaceVerifier.load(tmp_path / "absent.npy")
+
+
+def test_the_trainer_learns_what_separates_the_classes():
+    rng = np.random.default_rng(5)
+    labels = (rng.random(400) < 0.5).astype(float)
+    features = rng.normal(size=(400, FEATURES)) * 3 + 40  # far from standardised: the fit must undo that
+    features[:, 7] += np.where(labels == 1, 2.0, -2.0)  # one informative feature among noise
+    verifier = FaceVerifier(fit_logistic(features, labels, l2=10.0))
+    accuracy = ((verifier.probability(features) >= 0.5) == labels).mean()
+    assert accuracy > 0.9
+    assert np.argmax(np.abs(verifier.weights * features.std(0))) == 7
+
+
+def test_a_candidate_is_a_face_when_centred_on_one_at_about_its_size():
+    drawn = [(100, 100, 80, 80)]
+    assert centred_on_a_face(np.array([110, 108, 175, 178]), drawn)
+    assert not centred_on_a_face(np.array([100, 100, 120, 120]), drawn)  # an eye
+    assert not centred_on_a_face(np.array([60, 60, 240, 240]), drawn)  # a box far larger than the face
+
+
+TUNING_SEED = 23
+"""The bench's tuning seed (docs/face-detection.md, "Verifier"). At the former score 0.6 with the second look alone,
+blur frame 2 missed 3 of its 18 blurred faces and noise frame 4 (a gallery) one of its 22; at score 0.5 without the
+verifier, gallery frame 3 held 3 false faces (tiles' name labels, "Student 13", and parts of faces, scoring 0.51-0.59)
+and JPEG frame 7 held 8."""
+CHECKED = {"blur": {2: 0}, "gallery": {3: 1}, "jpeg": {7: 0}, "noise": {4: 0}}
+"""Family -> frame -> drawn faces missed at the shipped settings (gallery frame 3: a face no setting finds)."""
+WITHOUT_VERIFIER = {"gallery": (3, 3), "jpeg": (7, 8)}
+"""Family -> (frame, false faces among its candidates at the shipped score that are not centred on a drawn face)."""
+
+
+@pytest.mark.parametrize("family", sorted(CHECKED))
+def test_the_lower_score_keeps_faces_and_the_verifier_drops_labels_and_parts(public_test_faces, family):
+    from classpulse_detector.settings import DetectorSettings
+
+    rng = random.Random(f"{TUNING_SEED}:{family}")
+    pick = picker(public_test_faces, rng)
+    frames = [family_frame(family, number, rng, pick) for number in range(max(CHECKED[family]) + 1)]
+    detector = DetectorSettings(face_detector="blazeface").face_finder("room")
+    assert isinstance(detector, BlazeFaceDetector)
+    for number, missed in CHECKED[family].items():
+        frame = frames[number]
+        truth = [face.box for face in frame.faces]
+        boxes = detector.detect(frame.gray)
+        matched = face_matches(truth, boxes)
+        assert len(boxes) == len(matched), f"{family} frame {number}: {len(boxes) - len(matched)} false faces"
+        assert len(matched) == len(truth) - missed, f"{family} frame {number}: {len(truth) - len(matched)} faces missed"
+    if family in WITHOUT_VERIFIER:  # what the verifier is for: candidates at the same score that are not faces
+        number, false_faces = WITHOUT_VERIFIER[family]
+        candidates = detector.candidates(frames[number].gray)
+        centred = sum(centred_on_a_face(box, [face.box for face in frames[number].faces]) for box in candidates.boxes)
+        assert len(candidates.scores) - centred >= false_faces
