@@ -64,17 +64,19 @@ def candidates(images: np.ndarray, frames: int, seed: str) -> tuple[np.ndarray, 
 
     settings = DetectorSettings()
     untrained = FaceVerifier(np.zeros(FEATURES + 1, np.float32))  # never asked: candidates come before the verifier
-    finders = {
-        kind: BlazeFaceDetector(settings.blazeface_model, TRAIN_MIN_SCORE, min_face_px, verifier=untrained)
-        for kind, min_face_px in (("room", settings.blazeface_min_face_px), ("personal", settings.personal_min_face_px))
-    }
+    # Every frame but a webcam's is scanned as a room camera's (faces from 20 px), galleries too: the shipped weights
+    # were trained so, before galleries had a finder of their own (faces from 16 px).
+    room, personal = (
+        BlazeFaceDetector(settings.blazeface_model, TRAIN_MIN_SCORE, min_face_px, verifier=untrained)
+        for min_face_px in (settings.blazeface_min_face_px, settings.personal_min_face_px)
+    )
     rows, labels = [], []
     for family in families():
         rng = random.Random(f"{seed}:{family}")
         pick = picker(images, rng)
         for number in range(frames):
             frame = family_frame(family, number, rng, pick)
-            finder = finders[frame.camera_kind]
+            finder = personal if frame.camera_kind == "personal" else room
             found = finder.candidates(frame.gray)
             truth = [face.box for face in frame.faces]
             for index in range(len(found.scores)):

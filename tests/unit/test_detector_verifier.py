@@ -67,6 +67,9 @@ def test_the_lower_score_keeps_faces_and_the_verifier_drops_labels_and_parts(pub
     rng = random.Random(f"{TUNING_SEED}:{family}")
     pick = picker(public_test_faces, rng)
     frames = [family_frame(family, number, rng, pick) for number in range(max(CHECKED[family]) + 1)]
+    # The room camera's finder (faces from 20 px) on every layout, galleries too: the verifier was trained and chosen
+    # with it; a gallery camera's own finder (faces from 16 px) is not tuned with it yet (docs/face-detection.md,
+    # "Not reached yet").
     detector = DetectorSettings(face_detector="blazeface").face_finder("room")
     assert isinstance(detector, BlazeFaceDetector)
     for number, missed in CHECKED[family].items():
