@@ -77,7 +77,7 @@ def candidates(images: np.ndarray, frames: int, seed: str) -> tuple[np.ndarray, 
         for number in range(frames):
             frame = family_frame(family, number, rng, pick)
             finder = personal if frame.camera_kind == "personal" else room
-            found = finder.candidates(frame.gray)
+            found = finder.candidates(frame.gray, averaged_score=TRAIN_MIN_SCORE)  # one NMS, as when trained
             truth = [face.box for face in frame.faces]
             for index in range(len(found.scores)):
                 rows.append(finder.candidate_features(frame.gray, found, index))

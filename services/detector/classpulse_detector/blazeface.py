@@ -521,10 +521,16 @@ class BlazeFaceDetector:
         return features(gray, crop, float(found.scores[index]), box, landmarks)
 
     def candidates(
-        self, gray: np.ndarray, region: Box | None = None, largest_px: int | None = None, smallest_px: int | None = None
+        self,
+        gray: np.ndarray,
+        region: Box | None = None,
+        largest_px: int | None = None,
+        smallest_px: int | None = None,
+        averaged_score: float = AVERAGED_SCORE,
     ) -> Detections:
         """Every face the pyramid finds in `region` (default: the whole frame), merged across levels and without the
-        parts of larger faces, before the second look (`is_face`)."""
+        parts of larger faces, before the second look (`is_face`); detections under `averaged_score` only add faces
+        (AVERAGED_SCORE; the verifier's training merges them all, as they were when its weights were written)."""
         region = region or (0, 0, gray.shape[1], gray.shape[0])
         if min(region[2:]) < MIN_WINDOW_PX:
             return Detections.none()
@@ -543,7 +549,7 @@ class BlazeFaceDetector:
             finest = self._proposed_level(gray, region, levels[-1], coarser, Detections.concatenate(parts))
             parts += [coarser.subset(coarser.scores > self.network.min_score), finest]
         found = Detections.concatenate(parts)
-        sure = found.scores >= AVERAGED_SCORE
+        sure = found.scores >= averaged_score
         faces, unsure = weighted_nms(found.subset(sure)), weighted_nms(found.subset(~sure))
         apart = [not len(faces.scores) or _iou_with(faces.boxes, box).max() <= NMS_IOU for box in unsure.boxes]
         return _without_nested(Detections.concatenate([faces, unsure.subset(np.array(apart, bool))]))
