@@ -84,3 +84,29 @@ def test_the_lower_score_keeps_faces_and_the_verifier_drops_labels_and_parts(pub
         candidates = detector.candidates(frames[number].gray)
         centred = sum(centred_on_a_face(box, [face.box for face in frames[number].faces]) for box in candidates.boxes)
         assert len(candidates.scores) - centred >= false_faces
+
+
+def test_the_verifier_judges_only_the_band_the_lower_score_admits(public_test_faces):
+    """A candidate scoring 0.6-0.7 (what the former score 0.6 let through) gets the second look alone; one scoring
+    0.5-0.6 must also pass the verifier. Judging 0.6-0.7 too, the verifier dropped real faces of faces-wild
+    (docs/face-detection.md, "Where the verifier judges")."""
+    import cv2
+
+    from classpulse_detector.blazeface import VERIFIED_BELOW, Detections
+
+    never_a_face = FaceVerifier(np.concatenate([np.zeros(FEATURES, np.float32), [-50.0]]).astype(np.float32))
+    detector = BlazeFaceDetector(min_face_px=20, verifier=never_a_face)
+    gray = np.full((240, 320), 128, np.uint8)
+    for face in public_test_faces[:20]:  # the first face the network finds surely, pasted at 120 px
+        gray[60:180, 100:220] = cv2.resize(face, (120, 120), interpolation=cv2.INTER_CUBIC)
+        found = detector.candidates(gray)
+        if len(found.scores) == 1 and found.scores[0] >= 0.8:
+            break
+    else:
+        pytest.fail("none of the first 20 PublicTest faces was found surely")
+
+    def scored(score: float) -> Detections:
+        return Detections(found.boxes, found.landmarks, np.array([score], np.float32))
+
+    assert detector.is_face(gray, scored(0.65), 0)  # the second look finds it again; the verifier is not asked
+    assert not detector.is_face(gray, scored(VERIFIED_BELOW - 0.05), 0)  # the verifier refuses it

@@ -57,10 +57,12 @@ class DetectorSettings(RedisSettings):
         "short", description="CLASSPULSE_BLAZEFACE_MODEL: short-range (a scale pyramid) or full-range (one pass)"
     )
     # On the generated layouts, per pyramid level, 0.5 kept 468 true and 76 false detections, 0.6 421 and 19; with
-    # the verifier (classpulse_detector.verifier: a candidate under 0.7 must look like a face in its crop and its
-    # surroundings) 0.5 keeps the blurred, small and noisy faces scoring 0.5-0.6 and drops most false ones: summed
-    # shortfall from recall 0.97 / precision 0.98 over the families 0.182 -> 0.103 (tuning, seed 23) and 0.241 ->
-    # 0.091 (checked, seed 41) against 0.6 with the second look alone (docs/face-detection.md, "Verifier").
+    # the verifier (classpulse_detector.verifier: a candidate under 0.6, VERIFIED_BELOW, must look like a face in its
+    # crop and its surroundings) 0.5 keeps the blurred, small and
+    # noisy faces scoring 0.5-0.6 and drops most false ones there: summed shortfall from recall 0.97 / precision 0.98
+    # over the families 0.182 -> 0.131 (tuning, seed 23), 0.241 -> 0.188 (checked, seed 41) and 0.151 -> 0.105 (seed
+    # 19) against 0.6 with the second look alone, faces-wild as before (487 of 500 photos; docs/face-detection.md,
+    # "Where the verifier judges").
     blazeface_min_score: float = Field(
         0.5, gt=0.0, lt=1.0, description="CLASSPULSE_BLAZEFACE_MIN_SCORE: detection confidence a face needs"
     )
