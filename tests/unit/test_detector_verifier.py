@@ -53,10 +53,12 @@ TUNING_SEED = 23
 """The bench's tuning seed (docs/face-detection.md, "Verifier"). At the former score 0.6 with the second look alone,
 blur frame 2 missed 3 of its 18 blurred faces and noise frame 4 (a gallery) one of its 22; at score 0.5 without the
 verifier, gallery frame 3 held 3 false faces (tiles' name labels, "Student 13", and parts of faces, scoring 0.51-0.59)
-and JPEG frame 7 held 8."""
+and JPEG frame 7 held 8; since the finest pyramid level runs only where the level above proposes a small face, and
+opens no window for a part of a sure face (BlazeFaceDetector._proposed_level), gallery frame 3 holds 2 and JPEG frame
+7 none."""
 CHECKED = {"blur": {2: 0}, "gallery": {3: 1}, "jpeg": {7: 0}, "noise": {4: 0}}
 """Family -> frame -> drawn faces missed at the shipped settings (gallery frame 3: a face no setting finds)."""
-WITHOUT_VERIFIER = {"gallery": (3, 3), "jpeg": (7, 8)}
+WITHOUT_VERIFIER = {"gallery": (3, 2)}
 """Family -> (frame, false faces among its candidates at the shipped score that are not centred on a drawn face)."""
 
 
