@@ -8,8 +8,12 @@ from classpulse_core.timeseries import EMOTION_METRICS, FACES, FRAMES
 from classpulse_reliability import sections
 from classpulse_reliability.drills import ONE_CLASS, DrillProfile, DrillResult
 
-EMOTION_TOLERANCE = 1e-6
-"""Relative: emotion sums add float probabilities in whatever order frames arrive and batch, so the last bits vary."""
+EMOTION_TOLERANCE = 1e-5
+"""Relative: emotion sums add float probabilities in whatever order frames arrive and batch, and the model server's
+float32 outputs for a face vary in their last bits with how its threads split the work when a face is classified
+again after a restart (a drill killing the classifier read 1.06e-6 off with model version 7). A face lost or counted
+twice shows in the frame and face counts, which must match exactly; a face's probabilities, about 1/200 of a drill
+class's sums, move them far more than this."""
 
 
 def relative_difference(value: float, reference: float) -> float:
