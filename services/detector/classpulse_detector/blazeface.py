@@ -190,6 +190,14 @@ class BlazeFaceNetwork:
         return Detections(boxes + np.tile(offset, 2), landmarks + offset, scores.astype(np.float32))
 
 
+def face_of(box: np.ndarray, landmarks: np.ndarray, shape: tuple[int, ...]) -> Face:
+    """A detection's box (x0, y0, x1, y1, frame pixels) as the detector reports it: whole pixels, clipped to the
+    frame, carrying its landmarks."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    face_box = clip((round(x0), round(y0), round(x1 - x0), round(y1 - y0)), shape)
+    return Face(face_box, landmarks - np.array(face_box[:2], np.float32))
+
+
 def resized_part(gray: np.ndarray, window: Box, scale: float) -> np.ndarray:
     """`window` (x, y, w, h) of the frame resized by `scale`, as a pyramid level sees it."""
     x0, y0, width, height = window
@@ -522,13 +530,9 @@ class BlazeFaceDetector:
         return bool((np.abs(centres - side / 2).max(axis=1, initial=0) < side * SECOND_LOOK_FILL / 4).any())
 
     def candidate_features(self, gray: np.ndarray, found: Detections, index: int) -> np.ndarray:
-        """The verifier's features of `found`'s candidate `index`, from its aligned crop as the pipeline cuts it."""
+        """The verifier's features of `found`'s candidate `index`, from the crop the pipeline would cut of it."""
         box, landmarks = found.boxes[index], found.landmarks[index]
-        try:
-            crop = aligned_crop(gray, landmarks, self.framing)
-        except ValueError:  # degenerate landmarks (all in one point): the box, as crop_one would cut it
-            x0, y0, x1, y1 = (int(v) for v in box)
-            crop = box_crop(gray, (x0, y0, max(1, x1 - x0), max(1, y1 - y0)), 0.0)
+        crop = self.crop_one(gray, face_of(box, landmarks, gray.shape))
         return features(gray, crop, float(found.scores[index]), box, landmarks)
 
     def candidates(
@@ -578,8 +582,7 @@ class BlazeFaceDetector:
             side = max(x1 - x0, y1 - y0)
             if side < self.min_face_px or (largest_px and side > largest_px):
                 continue
-            box = clip((round(x0), round(y0), round(x1 - x0), round(y1 - y0)), gray.shape)
-            faces.append(Face(box, landmarks - np.array(box[:2], np.float32)))
+            faces.append(face_of(np.array((x0, y0, x1, y1)), landmarks, gray.shape))
         return reading_order(faces)
 
     def _proposed_level(
