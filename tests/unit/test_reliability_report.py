@@ -23,11 +23,11 @@ def _result(fault: str, frames: float = 48, faces: float = 200, emotion: float =
     return DrillResult(fault, ("c",), 48, 48, 48, int(faces), totals, 1.0, 2.0, 9.0, exits, ())
 
 
-def test_a_run_is_identical_only_with_the_same_counts_and_emotions_within_a_millionth():
+def test_a_run_is_identical_only_with_the_same_counts_and_emotions_within_a_hundred_thousandth():
     clean = _result("clean run")
     assert identical(_result("kill"), clean)
-    assert identical(_result("kill", emotion=20.0 * (1 + 5e-7)), clean)
-    assert not identical(_result("kill", emotion=20.0 * (1 + 5e-6)), clean)
+    assert identical(_result("kill", emotion=20.0 * (1 + 5e-6)), clean)
+    assert not identical(_result("kill", emotion=20.0 * (1 + 5e-5)), clean)
     assert not identical(_result("kill", faces=201), clean)
     assert not identical(_result("kill", frames=47), clean)
     assert not identical(_result("kill", exits=("detector",)), clean)
