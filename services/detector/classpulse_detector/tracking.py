@@ -22,8 +22,9 @@ and comes back is a new number) and nothing in them or in the tracking identifie
 
 A room or gallery camera does not move, and its faces keep their sizes: a full scan looks for faces down to the
 detector's smallest (a "deep" scan, BlazeFace's largest cost: its finest level is the frame at twice its size) only
-every `deep_scan_interval_ms`, on a source's first frame and while it has shown no face; the full scans and change
-scans between look only for faces from SMALLEST_FACE_SHARE of the smallest face found since.
+every `deep_scan_interval_ms`, on a source's first frame and while it has shown no face, and again at once when a
+full scan between finds no face; the full scans and change scans between look only for faces from
+SMALLEST_FACE_SHARE of the smallest face found since.
 
 What it costs: a face that appears between two full scans without changing the picture (too small a change for the
 thumbnail) is first counted at the next full scan; one smaller than SMALLEST_FACE_SHARE of the source's smallest face
@@ -206,6 +207,13 @@ class TrackingDetector:
         )
         smallest_px = None if deep or track is None else _bound(track)
         boxes = reading_order(self.detector.detect(gray, smallest_px=smallest_px))
+        if not boxes and not deep:
+            # A bound taken from faces the scan finds none of stands for nothing: the source shows no face, and is
+            # scanned deep as while it has shown none, at once. A bounded scan runs other pyramid levels than the deep
+            # one that found its faces, and a hard face (scoring near the threshold at one level only) was lost at
+            # every bounded scan until the next deep one: 4 of make demo MODE=webcams' 187 snapshots.
+            deep = True
+            boxes = reading_order(self.detector.detect(gray))
         if track is None or not in_order:
             track = _Track([], np.zeros(0), sequence, captured_at_ms, captured_at_ms, captured_at_ms)
         if deep:
