@@ -169,7 +169,9 @@ def _family_rows(
             if getattr(boxes[found], "landmarks", None) is not None:
                 landmarked.append(((frame.gray, boxes[found]), int(labels[index])))
     correction = correction_without(shown)  # the family's faces never inform the M its shares are corrected with
-    found = predict(np.stack(pipeline_crops)[..., None]) if pipeline_crops else np.zeros((0, len(EMOTIONS)))
+    found, as_data_set = (predict(np.stack(crops)[..., None]) if crops else np.zeros((0, len(EMOTIONS)))
+                          for crops in (pipeline_crops, data_crops))
+    truth_shown = [int(labels[index]) for index in shown]
     return {
         "frames": frames,
         "faces": labelled,
@@ -185,9 +187,18 @@ def _family_rows(
         } if tracked_frames else {}),
         "accuracy_pipeline_crops": _accuracy(predict, pipeline_crops, truths),
         "accuracy_data_set_crops": _accuracy(predict, data_crops, truths),
-        **share_distances(predict, correction, every_crop, [int(labels[index]) for index in shown]),
-        **mix_distances(correction, found, np.array(truths, dtype=int), MIX_CLASSES, random.Random(f"{seed}:{family}:mixes")),
+        **share_distances(predict, correction, every_crop, truth_shown),
+        # The same class read without detection errors (the found faces only) and without the pipeline's crops (the
+        # faces shown, as FER2013 crops): what detection and what the crops add to the sampling floor.
+        **_renamed(share_distances(predict, correction, pipeline_crops, truths), "_found_faces"),
+        **_renamed(share_distances(predict, correction, [images[index] for index in shown], truth_shown), "_data_set_crops"),
+        **mix_distances(correction, found, np.array(truths, dtype=int), MIX_CLASSES, random.Random(f"{seed}:{family}:mixes"),
+                        as_data_set),
     }
+
+
+def _renamed(figures: dict[str, float | None], suffix: str) -> dict[str, float | None]:
+    return {f"{name}{suffix}": value for name, value in figures.items()}
 
 
 def share_distances(predict, correction, crops: list[np.ndarray], shown: list[int]) -> dict[str, float | None]:
@@ -208,34 +219,48 @@ MIX_CLASSES = 200
 """Generated classes per mix in `mix_distances`."""
 
 
-def mix_distances(correction, probabilities: np.ndarray, labels: np.ndarray, classes: int, rng: random.Random) -> dict[str, float | None]:
+def mix_distances(
+    correction, probabilities: np.ndarray, labels: np.ndarray, classes: int, rng: random.Random,
+    data_set_probabilities: np.ndarray | None = None,
+) -> dict[str, float | None]:
     """Mean total-variation distance to the truth, over the issue's mixes (`classpulse_training.class_mixes.MIXES`:
     all neutral, mostly happy, mostly sad, even, the sample class's phases), of classes made of the family's own
     pipeline crops (`probabilities`, `labels`: the found faces, their emotions): 12-30 students a class, one crop each
     drawn with replacement from the crops of the student's emotion; a student whose emotion the family has no crop
-    of is left out. Raw mean against the corrected shares. One class taken as the family's faces (share_distances)
-    holds the data set's own mix, which the raw mean reads without bias by construction (the model learnt that mix):
-    these mixes are the ones a class that differs from it shows."""
+    of is left out. Raw mean against the corrected shares, with the standard error of the corrected mean over the
+    classes. One class taken as the family's faces (share_distances) holds the data set's own mix, which the raw mean
+    reads without bias by construction (the model learnt that mix): these mixes are the ones a class that differs
+    from it shows.
+
+    With `data_set_probabilities` (the same faces read from their FER2013 crops), the very same classes are also read
+    from those crops (`_data_set_crops`): the floor that one face a student and M's estimation noise leave, which no
+    detector can lower; the corrected figure's excess over it is what the pipeline's crops cost."""
     from classpulse_training.class_mixes import CLASS_SIZES, MIXES, student_emotions, total_variation
 
+    names = ("raw", "corrected", "corrected_se", *(("data_set_crops_corrected",) if data_set_probabilities is not None else ()))
     by_emotion = [np.flatnonzero(labels == i) for i in range(len(EMOTIONS))]
     if not len(labels):
-        return {"shares_tvd_mixes_raw": None, "shares_tvd_mixes_corrected": None}
+        return {f"shares_tvd_mixes_{name}": None for name in names}
     draw = np.random.default_rng(rng.randrange(2**32))
-    truths, means = [], []
+    truths, faces = [], []
     for mix in MIXES:
         for _ in range(classes):
             emotions = [e for e in student_emotions(mix, int(draw.integers(CLASS_SIZES[0], CLASS_SIZES[1] + 1)), draw) if len(by_emotion[e])]
             if not emotions:
                 continue
-            crops = [draw.choice(by_emotion[e]) for e in emotions]
+            faces.append([draw.choice(by_emotion[e]) for e in emotions])
             truths.append(np.bincount(emotions, minlength=len(EMOTIONS)) / len(emotions))
-            means.append(probabilities[crops].mean(axis=0))
-    truth, raw = np.array(truths), np.array(means)
-    return {
-        "shares_tvd_mixes_raw": round(float(total_variation(raw, truth).mean()), 4),
-        "shares_tvd_mixes_corrected": round(float(total_variation(correction.correct(raw), truth).mean()), 4),
-    }
+    truth = np.array(truths)
+
+    def read(source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raw = np.array([source[shown].mean(axis=0) for shown in faces])
+        return total_variation(raw, truth), total_variation(correction.correct(raw), truth)
+
+    raw, corrected = read(probabilities)
+    figures = {"raw": raw.mean(), "corrected": corrected.mean(), "corrected_se": corrected.std(ddof=1) / np.sqrt(len(corrected))}
+    if data_set_probabilities is not None:
+        figures["data_set_crops_corrected"] = read(data_set_probabilities)[1].mean()
+    return {f"shares_tvd_mixes_{name}": round(float(value), 4) for name, value in figures.items()}
 
 
 def _wild_photos(sample: int, seed: int) -> list[tuple[Path, int]]:
@@ -336,8 +361,11 @@ def run_faces_bench(
         "first frame a deep scan), a webcam's noise, flicker and shake on every frame after the first; shares_tvd: the "
         "family's faces as one class (the data set's own mix), total-variation distance of the emotion shares read from "
         "every crop (raw mean; corrected, as the API shows them, with M fitted on PublicTest but the family's faces) to "
-        f"those of the faces shown; shares_tvd_mixes: the same, mean over {MIX_CLASSES} classes a mix of the issue's "
-        "mixes made of the family's found faces' pipeline crops, one a student",
+        "those of the faces shown; _found_faces: the found faces' crops against their own shares (no missed or false "
+        "face); _data_set_crops: the faces shown read from their FER2013 crops (the floor of sampling and M's noise); "
+        f"shares_tvd_mixes: the same, mean over {MIX_CLASSES} classes a mix of the issue's mixes made of the family's "
+        "found faces' pipeline crops, one a student (_se: standard error over the classes; _data_set_crops: the same "
+        "classes read from the faces' FER2013 crops)",
     )
     wild = Section("faces-wild (real photos)", note="found: photos with a face; accuracy: crop of the largest face")
     framing = Section(

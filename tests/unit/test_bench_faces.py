@@ -66,7 +66,31 @@ def test_class_mixes_of_a_familys_crops_show_what_the_correction_is_for():
     assert mix_distances(ShareCorrection(confusion, "known"), probabilities[sad_missing], labels[sad_missing], 20,
                          random.Random(1))["shares_tvd_mixes_corrected"] < 1e-6
     assert mix_distances(None, np.zeros((0, k)), np.zeros(0, int), 20, random.Random(1)) == {
-        "shares_tvd_mixes_raw": None, "shares_tvd_mixes_corrected": None}
+        "shares_tvd_mixes_raw": None, "shares_tvd_mixes_corrected": None, "shares_tvd_mixes_corrected_se": None}
+
+
+def test_class_mixes_read_from_the_data_sets_crops_split_what_the_pipelines_crops_cost():
+    """The same classes read from the faces' FER2013 crops: the floor the pipeline's crops add to. Here the data set's
+    crops are read as the correction expects and the pipeline's crops as a blur that leaves half of each face's
+    emotion to neutral, so only the pipeline's figure carries an error, and each figure carries its standard error."""
+    import random
+
+    import numpy as np
+
+    from classpulse_bench.faces import mix_distances
+    from classpulse_core.labels import EMOTIONS
+    from classpulse_core.share_correction import ShareCorrection
+
+    k = len(EMOTIONS)
+    confusion = 0.6 * np.eye(k)
+    confusion[:, EMOTIONS.index("neutral")] += 0.4
+    blurred = 0.5 * confusion + 0.5 * np.eye(k)[EMOTIONS.index("neutral")]
+    labels = np.repeat(np.arange(k), 5)
+    distances = mix_distances(ShareCorrection(confusion, "known"), blurred[labels], labels, 20, random.Random(1),
+                              confusion[labels])
+    assert distances["shares_tvd_mixes_data_set_crops_corrected"] < 1e-6
+    assert distances["shares_tvd_mixes_corrected"] > 0.1
+    assert 0 < distances["shares_tvd_mixes_corrected_se"] < distances["shares_tvd_mixes_corrected"] / 5
 
 
 def test_a_layout_followed_as_the_service_does_keeps_the_faces_its_first_scan_found():
