@@ -153,10 +153,15 @@ def test_the_class_mix_check_leaves_each_class_out_of_its_m_and_splits_the_error
     assert mean["known_m_tvd"] < mean["corrected_tvd"] < mean["raw_tvd"]
     assert mean["known_m_tvd"] < mean["half_m_tvd"] < mean["raw_tvd"]
     assert neutral["corrected_tvd_se"] > 0
+    # The headline figure carries its standard error: the mixes' own, added in quadrature over the mean of eight.
+    errors = np.array([figures["corrected_tvd_se"] for figures in long_windows.values()])
+    assert mean["corrected_tvd_se"] == pytest.approx(np.sqrt((errors**2).sum()) / len(errors), abs=1e-4)
+    assert 0 < mean["corrected_tvd_se"] < neutral["corrected_tvd_se"]
     card = model_card._class_shares_section(
         {"class_mix_check": {"signature": "emotion_single"} | check, "split": "PublicTest", "faces": len(labels), "model_version": 9}
     )
     assert "M from the other half" in card and check["method"] in card
+    assert f"± {mean['corrected_tvd_se']:.4f} (standard error)" in card
 
 
 def test_a_class_left_out_of_m_is_left_out_exactly() -> None:

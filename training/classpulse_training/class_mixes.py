@@ -203,5 +203,9 @@ def _read_mix(probabilities, labels, sums, counts, mix, window, classes, rng) ->
 
 
 def _mean_over_mixes(mixes: dict[str, dict[str, float]]) -> dict[str, float]:
-    return {key: round(float(np.mean([figures[key] for figures in mixes.values()])), 4)
-            for key in ("raw_tvd", "corrected_tvd", "half_m_tvd", "em_tvd", "known_m_tvd")}
+    """The mean of each figure over the mixes, and the standard error of the corrected mean (the mixes' classes are
+    drawn independently, so their errors add in quadrature)."""
+    means = {key: round(float(np.mean([figures[key] for figures in mixes.values()])), 4)
+             for key in ("raw_tvd", "corrected_tvd", "half_m_tvd", "em_tvd", "known_m_tvd")}
+    errors = np.array([figures["corrected_tvd_se"] for figures in mixes.values()])
+    return means | {"corrected_tvd_se": round(float(np.sqrt((errors**2).sum()) / len(errors)), 4)}

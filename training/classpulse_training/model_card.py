@@ -121,7 +121,9 @@ def _class_shares_section(quantification: dict | None) -> str:
              if key in check["mean"][next(iter(windows))]]
     cell = "{raw_tvd:.3f} -> **{corrected_tvd:.3f}** (EM {em_tvd:.3f}" + "".join(f", {label} {{{key}:.3f}}" for key, label in parts) + ")"
     rows += [f"| {mix} | " + " | ".join(cell.format(**windows[w][mix]) for w in windows) + " |" for mix in mixes]
-    spread = " ± {corrected_tvd_sd_between_cuts:.3f} between cuts" if "splits" in check else ""
+    spread = (" ± {corrected_tvd_sd_between_cuts:.3f} between cuts" if "splits" in check
+              else " ± {corrected_tvd_se:.4f} (standard error)" if "corrected_tvd_se" in check["mean"][next(iter(windows))]
+              else "")
     rows.append("| **mean** | " + " | ".join((cell + spread).format(**check["mean"][w]) for w in windows) + " |")
     faces = " | ".join(f"{min(m['distinct_faces'] for m in windows[w].values()):.0f}-{max(m['distinct_faces'] for m in windows[w].values()):.0f}"
                        for w in windows)
