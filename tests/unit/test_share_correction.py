@@ -161,7 +161,7 @@ def test_the_class_mix_check_leaves_each_class_out_of_its_m_and_splits_the_error
         {"class_mix_check": {"signature": "emotion_single"} | check, "split": "PublicTest", "faces": len(labels), "model_version": 9}
     )
     assert "M from the other half" in card and check["method"] in card
-    assert f"± {mean['corrected_tvd_se']:.4f} (standard error)" in card
+    assert f"**{mean['corrected_tvd']:.3f}** ± {mean['corrected_tvd_se']:.4f} (standard error) (EM" in card
 
 
 def test_a_class_left_out_of_m_is_left_out_exactly() -> None:

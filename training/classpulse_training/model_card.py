@@ -119,12 +119,12 @@ def _class_shares_section(quantification: dict | None) -> str:
     # out of its own M, no `half_m_tvd`.
     parts = [(key, label) for key, label in (("half_m_tvd", "M from the other half"), ("known_m_tvd", "M known"))
              if key in check["mean"][next(iter(windows))]]
-    cell = "{raw_tvd:.3f} -> **{corrected_tvd:.3f}** (EM {em_tvd:.3f}" + "".join(f", {label} {{{key}:.3f}}" for key, label in parts) + ")"
-    rows += [f"| {mix} | " + " | ".join(cell.format(**windows[w][mix]) for w in windows) + " |" for mix in mixes]
+    cell = "{raw_tvd:.3f} -> **{corrected_tvd:.3f}**{spread} (EM {em_tvd:.3f}" + "".join(f", {label} {{{key}:.3f}}" for key, label in parts) + ")"
+    rows += [f"| {mix} | " + " | ".join(cell.format(spread="", **windows[w][mix]) for w in windows) + " |" for mix in mixes]
     spread = (" ± {corrected_tvd_sd_between_cuts:.3f} between cuts" if "splits" in check
               else " ± {corrected_tvd_se:.4f} (standard error)" if "corrected_tvd_se" in check["mean"][next(iter(windows))]
               else "")
-    rows.append("| **mean** | " + " | ".join((cell + spread).format(**check["mean"][w]) for w in windows) + " |")
+    rows.append("| **mean** | " + " | ".join(cell.format(spread=spread.format(**check["mean"][w]), **check["mean"][w]) for w in windows) + " |")
     faces = " | ".join(f"{min(m['distinct_faces'] for m in windows[w].values()):.0f}-{max(m['distinct_faces'] for m in windows[w].values()):.0f}"
                        for w in windows)
     rows.append(f"| distinct face images a window | {faces} |")
