@@ -442,6 +442,15 @@ before the second look. With it the detector's score goes down to 0.5 (DetectorS
 faces scoring 0.5-0.6 (blurred, small, hard JPEG) are kept, the false ones there dropped. Chosen with the score on
 the generated families (8 frames a family, seed 23: 0.25-0.4 equal; checked on seeds 41 and 19;
 docs/face-detection.md, "Verifier")."""
+GALLERY_VERIFIED_BELOW = 0.7
+"""A gallery camera's finder asks the verifier about every candidate the second look judges (under
+SECOND_LOOK_BELOW), not only those of the lower score's band: in a gallery, the false faces of 0.6-0.7 (parts of a
+large lit or blurred face whose face was missed, a tile's label, a box around a noisy face and its halo) outnumber
+the real faces there, and faces-wild (a photo, scanned as a room camera scans it) never meets this band, which is why
+the room finder cannot judge it (it lost 7 of 500 photos there). Chosen on the candidate replay
+(classpulse_bench.candidate_replay; docs/face-detection.md, "The verifier per camera kind")."""
+GALLERY_VERIFIER_MIN = 0.6
+"""The verifier's probability a gallery candidate under GALLERY_VERIFIED_BELOW needs (VERIFIER_MIN for the others)."""
 
 
 class BlazeFaceDetector:
@@ -460,9 +469,13 @@ class BlazeFaceDetector:
         framing: Framing = FER_FRAMING,
         path: Path | None = None,
         verifier: FaceVerifier | None = None,
+        verified_below: float = VERIFIED_BELOW,
+        verifier_min: float = VERIFIER_MIN,
     ) -> None:
         self.network = BlazeFaceNetwork(MODELS[model], min_score, path)
         self.verifier = verifier or FaceVerifier.load()
+        self.verified_below = verified_below
+        self.verifier_min = verifier_min
         self.min_face_px = min_face_px
         self.framing = framing
 
@@ -502,9 +515,9 @@ class BlazeFaceDetector:
         """The second look at one candidate after the merge (`found`: all of the scan's candidates): not a face when
         it holds a surer smaller face (`holds_surer_face`), and, when it scores under SECOND_LOOK_BELOW, only a face
         if the network finds it again at its centre shown upright (turned by its eye line) at SECOND_LOOK_FILL of the
-        network's input, and, when it scores under VERIFIED_BELOW, only if the verifier finds it one first
-        (VERIFIER_MIN). Costs a comparison with every other candidate (0.013 ms), for a candidate scoring under
-        VERIFIED_BELOW the verifier (its crops' HOG and a dot product: docs/face-detection.md, "Verifier") and, for
+        network's input, and, when it scores under `verified_below` (VERIFIED_BELOW; a gallery's finder
+        GALLERY_VERIFIED_BELOW), only if the verifier finds it one first (`verifier_min`). Costs a comparison with every other candidate (0.013 ms), for a candidate scoring under
+        `verified_below` the verifier (its crops' HOG and a dot product: docs/face-detection.md, "Verifier") and, for
         one scoring under SECOND_LOOK_BELOW that the verifier keeps or need not judge, one 128x128 network run
         (3.5 ms of CPU on a busy core)."""
         if holds_surer_face(found, index):
@@ -512,12 +525,18 @@ class BlazeFaceDetector:
         if found.scores[index] >= SECOND_LOOK_BELOW:
             return True
         if (
-            found.scores[index] < VERIFIED_BELOW
-            and self.verifier.probability(self.candidate_features(gray, found, index)[None])[0] < VERIFIER_MIN
+            found.scores[index] < self.verified_below
+            and self.verifier.probability(self.candidate_features(gray, found, index)[None])[0] < self.verifier_min
         ):
             return False
-        x0, y0, x1, y1 = found.boxes[index]
-        (rx, ry), (lx, ly) = found.landmarks[index][:2]
+        return self.second_look(gray, found.boxes[index], found.landmarks[index]) > SECOND_LOOK_SCORE
+
+    def second_look(self, gray: np.ndarray, box: np.ndarray, landmarks: np.ndarray, floor: float = SECOND_LOOK_SCORE) -> float:
+        """The best score over `floor` (else 0) of the network shown the candidate (`box`, `landmarks`) again, upright
+        by its eye line at SECOND_LOOK_FILL of its input, on an anchor centred within a quarter of the candidate's
+        side of the input's centre (the candidate replay records it from a lower floor)."""
+        x0, y0, x1, y1 = box
+        (rx, ry), (lx, ly) = landmarks[:2]
         side = self.network.model.side
         centre = ((x0 + x1) / 2, (y0 + y1) / 2)
         upright = np.asarray(cv2.getRotationMatrix2D(
@@ -525,9 +544,10 @@ class BlazeFaceDetector:
         ), np.float64)
         upright[:, 2] += side / 2 - np.array(centre)
         shown = cv2.warpAffine(gray, upright, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        again = self.network.run(shown, (0, 0, side, side), 1.0, SECOND_LOOK_SCORE)
+        again = self.network.run(shown, (0, 0, side, side), 1.0, floor)
         centres = (again.boxes[:, :2] + again.boxes[:, 2:]) / 2
-        return bool((np.abs(centres - side / 2).max(axis=1, initial=0) < side * SECOND_LOOK_FILL / 4).any())
+        centred = np.abs(centres - side / 2).max(axis=1, initial=0) < side * SECOND_LOOK_FILL / 4
+        return float(again.scores[centred].max(initial=0.0))
 
     def candidate_features(self, gray: np.ndarray, found: Detections, index: int) -> np.ndarray:
         """The verifier's features of `found`'s candidate `index`, from the crop the pipeline would cut of it."""

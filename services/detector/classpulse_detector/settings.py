@@ -138,9 +138,20 @@ class DetectorSettings(RedisSettings):
 
     def face_finder(self, camera_kind: CameraKind = "room") -> FaceFinder:
         if self.detector_name(camera_kind) == "blazeface":
-            from classpulse_detector.blazeface import BlazeFaceDetector
+            from classpulse_detector.blazeface import (
+                GALLERY_VERIFIED_BELOW,
+                GALLERY_VERIFIER_MIN,
+                VERIFIED_BELOW,
+                VERIFIER_MIN,
+                BlazeFaceDetector,
+            )
 
-            return BlazeFaceDetector(self.blazeface_model, self.blazeface_min_score, self.smallest_face_px(camera_kind))
+            # A gallery's finder lets the verifier judge a wider band (blazeface.GALLERY_VERIFIED_BELOW).
+            band = (GALLERY_VERIFIED_BELOW, GALLERY_VERIFIER_MIN) if camera_kind == "gallery" else (VERIFIED_BELOW, VERIFIER_MIN)
+            return BlazeFaceDetector(
+                self.blazeface_model, self.blazeface_min_score, self.smallest_face_px(camera_kind),
+                verified_below=band[0], verifier_min=band[1],
+            )
         return FaceDetector(
             self.cascade_path, self.scale_factor, self.min_neighbors, self.smallest_face_px(camera_kind),
             self.detect_max_side, self.crop_margin,

@@ -7,7 +7,8 @@ ear or a brow of a face it missed, a box beside a found face) poorly between 0.5
 hard-JPEG faces it misses score too (docs/face-detection.md, "Second look" and "Verifier"). The crop shows what the
 score does not: text, a cheek without eyes, and around it, the tile's label under a face or the faces around a patch
 of backdrop. The detector asks it only about the candidates scoring under 0.6 (`blazeface.VERIFIED_BELOW`): judging
-those of 0.6-0.7 too, it dropped real faces of faces-wild (docs/face-detection.md, "Where the verifier judges").
+those of 0.6-0.7 too, it dropped real faces of faces-wild (docs/face-detection.md, "Where the verifier judges"); a
+gallery camera's finder asks it up to 0.7, where a gallery's false faces are (`blazeface.GALLERY_VERIFIED_BELOW`).
 The weights (`face_verifier.npy`, a few KB) are trained on candidates of
 generated layouts drawn from FER2013's Training split, never from the faces the bench reports on; rebuilt by
 `python -m classpulse_bench verifier` (classpulse_bench.verifier_training), which prints the sha256 to pin below.
