@@ -2,7 +2,9 @@
 `python -m classpulse_bench shares` (make bench-model: class shares read from generated classes), and
 `python -m classpulse_bench faces` (face finding and crops per family of generated layouts, and on faces-wild),
 `python -m classpulse_bench tracking` (following faces between full scans on a video of moving faces),
-`python -m classpulse_bench verifier` (trains BlazeFace's face / not-face verifier and writes its weights):
+`python -m classpulse_bench verifier` (trains BlazeFace's face / not-face verifier and writes its weights),
+`python -m classpulse_bench replay` (records every BlazeFace candidate of the faces bench's frames for a seed, to
+compare the rules that decide which are faces: classpulse_bench.candidate_replay):
 tables on stdout, results as JSON under --out, and every figure as one JSON line printed last.
 `python -m classpulse_bench docs` copies the committed results' tables into docs/performance.md."""
 
@@ -22,7 +24,8 @@ RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m classpulse_bench", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "command", nargs="?", choices=("pipeline", "model", "shares", "faces", "tracking", "verifier", "docs"), default="pipeline",
+        "command", nargs="?", choices=("pipeline", "model", "shares", "faces", "tracking", "verifier", "replay", "docs"),
+        default="pipeline",
         help="docs: rewrite docs/performance.md's tables from the committed results; verifier: train the face verifier",
     )
     parser.add_argument("--tiny", action="store_true", help="every phase, as short as possible (smoke test)")
@@ -34,10 +37,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--detectors", default="blazeface,haar", help="`faces`: the detectors compared (%(default)s)")
     parser.add_argument(
-        "--frames", type=int, default=30, help="`faces`: generated frames per family; `tracking`: video frames (%(default)s)"
+        "--frames", type=int, default=30, help="`faces`, `replay`: generated frames per family; `tracking`: video frames (%(default)s)"
     )
     parser.add_argument(
-        "--wild-sample", type=int, default=0, help="`faces`: faces-wild photos drawn (seeded; default 0: all)"
+        "--wild-sample", type=int, default=0, help="`faces`, `replay`: faces-wild photos drawn (seeded; default 0: all)"
     )
     parser.add_argument(
         "--tracked-frames", type=int, default=6,
@@ -50,7 +53,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--families", help="`faces`: comma-separated families of generated layouts measured (default: all)"
     )
     parser.add_argument(
-        "--seed", type=int, default=19, help="`faces`, `tracking`: seed of the layouts and samples (%(default)s)"
+        "--seed", type=int, default=19, help="`faces`, `tracking`, `replay`: seed of the layouts and samples (%(default)s)"
     )
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
@@ -76,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{trained.path}: {trained.faces} faces, {trained.not_faces} not faces, training accuracy "
             f"{trained.accuracy}; pin WEIGHTS_SHA256 = \"{trained.sha256}\" in classpulse_detector/verifier.py"
         )
+        return 0
+    if args.command == "replay":
+        from classpulse_bench.candidate_replay import record_seed
+
+        print(record_seed(args.csv, args.seed, args.frames, args.wild_sample, args.out))
         return 0
     if args.command == "model":
         from classpulse_bench.model_bench import run_model_bench
