@@ -298,6 +298,12 @@ def part_of_sure_face(found: Detections, larger: Detections) -> np.ndarray:
     return parts
 
 
+def _centre_offsets(boxes: np.ndarray, side: int) -> np.ndarray:
+    """How far each box's centre (x0, y0, x1, y1) lies from the centre of the network's square input."""
+    offsets: np.ndarray = np.hypot(*((boxes[:, :2] + boxes[:, 2:]) / 2 - side / 2).T)
+    return offsets
+
+
 def _iou_with(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     top_left = np.maximum(boxes[:, :2], box[:2])
     bottom_right = np.minimum(boxes[:, 2:], box[2:])
@@ -423,6 +429,19 @@ SECOND_LOOK_SCORE = 0.4
 centre. Chosen with SECOND_LOOK_BELOW and SECOND_LOOK_FILL on the generated families (16 frames a family, seed 23;
 checked on seed 41; docs/face-detection.md, "Second look"): of the candidates scoring 0.6-0.7, true faces score
 0.48 / 0.63 (5th percentile / median), false ones 0.41 / 0.48 (median / 75th percentile)."""
+QUICK_LOOK_SCORE = SECOND_LOOK_BELOW
+"""What a known face must score when looked for again shown upright (`BlazeFaceDetector.look_again`): a face the
+second look would keep without a further run of the network. A doubtful one is left to a scan around it, which
+judges it as a full scan would."""
+QUICK_LOOK_EMPTY_SCORE = 0.2
+"""Where nothing scores even this around where a known face should be, shown upright at the network's best size,
+the face has left (`BlazeFaceDetector.look_again`): a face there scores far more (of the known faces looked for
+again on make bench's sample class, those found scored 0.61-0.93; where the camera had been turned off nothing
+scored 0.3). PROPOSAL_SCORE, the score down to which a level's detections may be faces of the level below."""
+QUICK_LOOK_REACH = 0.5
+"""How far from where its motion put it a known face may be found by `look_again`, as a share of its side: the
+template's look-around (TRACK_WINDOW_MARGIN, 0.25) and as far again; a neighbour that far is a different face,
+which the tracker also rules out by overlap."""
 AVERAGED_SCORE = 0.6
 """Detections scoring at least this are merged by weighted NMS; those under it (down to the detector's min_score) only
 add a face where no surer one is (IoU at most NMS_IOU with every merged face). Averaged into a surer face, they moved
@@ -535,6 +554,16 @@ class BlazeFaceDetector:
         """The best score over `floor` (else 0) of the network shown the candidate (`box`, `landmarks`) again, upright
         by its eye line at SECOND_LOOK_FILL of its input, on an anchor centred within a quarter of the candidate's
         side of the input's centre (the candidate replay records it from a lower floor)."""
+        side = self.network.model.side
+        shown, _ = self._shown_upright(gray, box, landmarks)
+        again = self.network.run(shown, (0, 0, side, side), 1.0, floor)
+        centres = (again.boxes[:, :2] + again.boxes[:, 2:]) / 2
+        centred = np.abs(centres - side / 2).max(axis=1, initial=0) < side * SECOND_LOOK_FILL / 4
+        return float(again.scores[centred].max(initial=0.0))
+
+    def _shown_upright(self, gray: np.ndarray, box: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The network's square input showing the face at `box` (x0, y0, x1, y1) turned upright by its eye line
+        (`landmarks`), at SECOND_LOOK_FILL of the input, and the 2x3 matrix that took the frame there."""
         x0, y0, x1, y1 = box
         (rx, ry), (lx, ly) = landmarks[:2]
         side = self.network.model.side
@@ -544,10 +573,39 @@ class BlazeFaceDetector:
         ), np.float64)
         upright[:, 2] += side / 2 - np.array(centre)
         shown = cv2.warpAffine(gray, upright, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        again = self.network.run(shown, (0, 0, side, side), 1.0, floor)
-        centres = (again.boxes[:, :2] + again.boxes[:, 2:]) / 2
-        centred = np.abs(centres - side / 2).max(axis=1, initial=0) < side * SECOND_LOOK_FILL / 4
-        return float(again.scores[centred].max(initial=0.0))
+        return shown, upright
+
+    def look_again(self, gray: np.ndarray, box: Box) -> list[Box] | None:
+        """A known face (`box`, where its motion puts it, carrying its landmarks from when it was last detected)
+        looked for in one run of the network's square, shown as the second look shows a candidate
+        (`_shown_upright`), around its centre (QUICK_LOOK_REACH of its side): [the face] found nearest the centre,
+        back in frame pixels, when it scores at least QUICK_LOOK_SCORE; [] when nothing in the whole square (a side
+        around the face's centre) scores even QUICK_LOOK_EMPTY_SCORE (the face left: a camera turned off, a student
+        gone); None when the look cannot tell (something doubtful there, a face off its centre, or a box without
+        landmarks), and the caller then scans around it. One 128x128 run (2.3-3.5 ms of CPU) where a scan at the
+        face's level costs a 192x192 one or more (and a second look for a face scoring under SECOND_LOOK_BELOW), and
+        a face that left cost that level and then every level down to the source's smallest faces."""
+        landmarks = landmarks_of(box)
+        if landmarks is None:
+            return None
+        x, y, w, h = box
+        side = self.network.model.side
+        shown, upright = self._shown_upright(gray, np.array((x, y, x + w, y + h), np.float32), landmarks)
+        found = self.network.run(shown, (0, 0, side, side), 1.0, QUICK_LOOK_EMPTY_SCORE)
+        if not len(found.scores):
+            return []
+        found = weighted_nms(found.subset(found.scores >= QUICK_LOOK_SCORE))
+        offsets = _centre_offsets(found.boxes, side)
+        if not (offsets < QUICK_LOOK_REACH * SECOND_LOOK_FILL * side).any():
+            return None
+        best = int(np.argmin(offsets))
+        back = cv2.invertAffineTransform(upright)
+        centre = back @ np.array([*(found.boxes[best, :2] + found.boxes[best, 2:]) / 2, 1.0])
+        half = (found.boxes[best, 2:] - found.boxes[best, :2]) / 2 * (max(w, h) / (SECOND_LOOK_FILL * side))
+        if 2 * half.max() < self.min_face_px:
+            return None
+        landmarks = cv2.transform(found.landmarks[best][None].astype(np.float64), back)[0].astype(np.float32)
+        return [face_of(np.concatenate([centre - half, centre + half]), landmarks, gray.shape)]
 
     def candidate_features(self, gray: np.ndarray, found: Detections, index: int) -> np.ndarray:
         """The verifier's features of `found`'s candidate `index`, from the crop the pipeline would cut of it."""

@@ -123,6 +123,10 @@ class FaceDetector:
         boxes = ((x + x0, y + y0, w, h) for x, y, w, h in (_rescale(box, scale) for box in found))
         return reading_order([clip(box, gray.shape) for box in boxes])
 
+    def look_again(self, gray: np.ndarray, box: Box) -> list[Box] | None:
+        """No quick look: a Haar face is looked for again by a scan around it (the tracker's `_detected_near`)."""
+        return None
+
     def crop(self, gray: np.ndarray, boxes: list[Box]) -> bytes:
         """The faces as concatenated 48x48 uint8 crops."""
         return b"".join(box_crop(gray, box, self.crop_margin).tobytes() for box in boxes)

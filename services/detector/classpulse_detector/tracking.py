@@ -5,10 +5,12 @@ A 640x480 full scan costs about 20 ms of CPU with Haar, 0.4-0.7 s with BlazeFace
 scans each face of the source is followed: its place in the next frame is predicted from its last two places
 (constant velocity, the step bounded by a face's side), and it is looked for only around there, by template matching
 (normalised cross-correlation with the face as it looked when last detected, shrunk to TRACK_FACE_PX: microseconds a
-face; the default for every detector), the detector then run there, at the one pyramid level that sees the face's
-size, only when the template no longer matches (a new expression, a turn; for a face with landmarks, which a match
-moves unchanged, a stricter match: MIN_MATCH_LANDMARKS), or by detection on every frame ("detection": fresh landmarks
-every frame, a forward a face a frame; the bench's comparison). A face
+face; the default for every detector), the detector then asked to look there only when the template no longer
+matches (a new expression, a turn; for a face with landmarks, which a match moves unchanged, a stricter match:
+MIN_MATCH_LANDMARKS): first by its quick look (`FaceFinder.look_again`: BlazeFace's one run of its 128x128 square,
+which finds the face again or sees that it left), then, where that cannot tell, at the one pyramid level that sees
+the face's size; or by detection on every frame ("detection": fresh landmarks every frame, a forward a face a frame;
+the bench's comparison). A face
 not found where it should be is dropped at once: a student who leaves stops being counted on the next frame.
 
 Each frame is also compared, shrunk to a thumbnail, with the previous one away from the faces' places then and now (a
@@ -51,6 +53,11 @@ class FaceFinder(Protocol):
     def detect(
         self, gray: np.ndarray, region: Box | None = None, largest_px: int | None = None, smallest_px: int | None = None
     ) -> list[Box]: ...
+
+    def look_again(self, gray: np.ndarray, box: Box) -> list[Box] | None:
+        """The known face at `box` found again by one cheap look ([face]), or known to have left ([]), or None when
+        the look cannot tell (then it is scanned for around `box`)."""
+        ...
 
     def crop(self, gray: np.ndarray, boxes: list[Box]) -> bytes: ...
 
@@ -290,17 +297,26 @@ class TrackingDetector:
         return _template(gray, box) if self.follow == "template" else None
 
     def _detected_near(self, gray: np.ndarray, box: Box, others: list[Box], smallest_px: int | None) -> Box | None:
-        """The face a scan finds around `box` (where a known face should be; not one of the `others`), or None: first
-        at the one level that sees the face's own size, then, if none is found there, at every level for faces from
+        """The face found around `box` (where a known face should be; not one of the `others`), or None: first by the
+        detector's quick look (none where it saw the face leave), then, where that cannot tell, by a scan at the one
+        level that sees the face's own size, then, if none is found there, at every level for faces from
         `smallest_px` (a face that changed: on make bench's sample class a student's picture changing for another
         was lost for up to 4 frames without the wider look, recall 0.975 against 0.997 by detection every frame)."""
         x, y, w, h = box
+        own_size, largest = int(max(w, h) / RESCAN_SIZE_RANGE), int(max(w, h) * RESCAN_SIZE_RANGE)
+        # A face found by the quick look is kept where a scan would keep it: at its own size, or, as the wider look
+        # below keeps a face changed for another, from the source's smallest faces.
+        least = min(own_size, smallest_px or own_size)
+        quick = self.detector.look_again(gray, box)
+        if quick == []:
+            return None
+        if quick and least <= max(quick[0][2:]) <= largest and not any(_iou(quick[0], o) > 0.3 for o in others):
+            return quick[0]
         grow_x, grow_y = int(w * RESCAN_MARGIN), int(h * RESCAN_MARGIN)
         region = clip((x - grow_x, y - grow_y, w + 2 * grow_x, h + 2 * grow_y), gray.shape)
-        own_size = int(max(w, h) / RESCAN_SIZE_RANGE)
         candidates = [
             found
-            for found in self.detector.detect(gray, region, int(max(w, h) * RESCAN_SIZE_RANGE), own_size)
+            for found in self.detector.detect(gray, region, largest, own_size)
             if max(found[2:]) >= own_size and not any(_iou(found, o) > 0.3 for o in others)
         ] or [  # the wider look: only a face where this one was (another face nearby is a region scan's to find)
             found for found in self.detector.detect(gray, region, smallest_px=smallest_px)
