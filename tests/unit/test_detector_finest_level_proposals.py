@@ -13,6 +13,7 @@ import pytest
 
 from classpulse_bench.face_layouts import background, paste_turned
 from classpulse_detector.blazeface import PROPOSAL_ALIGN, BlazeFaceDetector, Detections
+from counting_net import counted
 from fer_faces import public_test_faces
 
 pytestmark = pytest.mark.unit
@@ -20,20 +21,6 @@ pytestmark = pytest.mark.unit
 SIZE = (640, 480)
 FACES = {"left": (120, 130, 100), "middle": (320, 130, 100), "right": (520, 130, 100), "back": (200, 380, 26), "corner": (560, 400, 30)}
 """name -> centre x, centre y, side: three seated faces, two far back (the finest level's sizes)."""
-
-
-class _CountingNet:
-    """The real network, with the pixels of every input it is given counted."""
-
-    def __init__(self, net) -> None:
-        self.net, self.inputs = net, []
-
-    def setInput(self, blob):  # noqa: N802 - cv2.dnn.Net's name
-        self.inputs.append(blob.shape[2] * blob.shape[3])
-        self.net.setInput(blob)
-
-    def forward(self, names):
-        return self.net.forward(names)
 
 
 @pytest.fixture(scope="module")
@@ -53,17 +40,11 @@ def _names(boxes) -> list[str | None]:
     return names
 
 
-def _counted(detector: BlazeFaceDetector) -> _CountingNet:
-    counting = _CountingNet(detector.network._net)
-    detector.network._net = counting  # type: ignore[assignment]
-    return counting
-
-
 def test_the_finest_level_runs_only_around_proposals_and_finds_the_same_faces(room, monkeypatch):
     detector = BlazeFaceDetector(min_face_px=20)
     levels = detector.scales(*SIZE)
     finest = levels[-1] ** 2 * SIZE[0] * SIZE[1]
-    counting = _counted(detector)
+    counting = counted(detector)
     proposed = detector.detect(room)
     proposed_pixels = sum(counting.inputs)
     # Every level in full, as before: the finest level on the whole frame.
@@ -85,7 +66,7 @@ def test_windows_that_would_cost_the_whole_level_give_way_to_it(room):
     xs, ys = np.meshgrid(np.arange(10, SIZE[0], 40), np.arange(10, SIZE[1], 40))
     boxes = np.stack([xs.ravel(), ys.ravel(), xs.ravel() + 16, ys.ravel() + 16], axis=1)
     coarser = _boxes_scored(boxes, np.full(len(boxes), 0.3))
-    counting = _counted(detector)
+    counting = counted(detector)
     detector._proposed_level(room, (0, 0, *SIZE), scale, coarser)
     assert len(counting.inputs) == 1
     # One proposal: one window of the network's square, on the level's anchor grid.
@@ -102,7 +83,7 @@ def test_a_part_of_a_sure_larger_face_gets_no_window_but_a_face_in_a_doubtful_on
     detector = BlazeFaceDetector(min_face_px=20)
     scale = detector.scales(*SIZE)[-1]
     small = _boxes_scored([[300, 100, 330, 130]], [0.3])
-    counting = _counted(detector)
+    counting = counted(detector)
     for larger_score, windows in ((0.9, 0), (0.65, 1)):
         counting.inputs.clear()
         detector._proposed_level(room, (0, 0, *SIZE), scale, small, _boxes_scored([[260, 60, 380, 180]], [larger_score]))

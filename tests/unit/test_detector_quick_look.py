@@ -16,6 +16,7 @@ from classpulse_bench.face_layouts import background, paste_turned
 from classpulse_detector.blazeface import BlazeFaceDetector
 from classpulse_detector.faces import Face, FaceDetector, landmarks_of
 from classpulse_detector.tracking import TrackingDetector
+from counting_net import counted
 from fer_faces import public_test_faces
 
 pytestmark = pytest.mark.unit
@@ -23,20 +24,6 @@ pytestmark = pytest.mark.unit
 SIZE = (640, 480)
 SEATS = ((160, 200, 110), (470, 220, 100))
 """Centre x, centre y and side of each drawn face."""
-
-
-class _CountingNet:
-    """The real network, with the pixels of every input it is given counted."""
-
-    def __init__(self, net) -> None:
-        self.net, self.inputs = net, []
-
-    def setInput(self, blob):  # noqa: N802 - cv2.dnn.Net's name
-        self.inputs.append(blob.shape[2] * blob.shape[3])
-        self.net.setInput(blob)
-
-    def forward(self, names):
-        return self.net.forward(names)
 
 
 def _drawn(faces: int, roll: float = 0.0) -> np.ndarray:
@@ -51,12 +38,6 @@ def detector() -> BlazeFaceDetector:
     return BlazeFaceDetector(min_score=0.5, min_face_px=20)
 
 
-def _counted(detector: BlazeFaceDetector) -> _CountingNet:
-    counting = _CountingNet(detector.network._net)
-    detector.network._net = counting  # type: ignore[assignment]
-    return counting
-
-
 def _near(box, seat) -> bool:
     x, y, w, h = box
     cx, cy, side = seat
@@ -68,7 +49,7 @@ def test_a_face_that_turned_is_found_again_by_one_run_of_the_square(detector):
     known = [box for box in detector.detect(still) if _near(box, SEATS[0])]
     assert len(known) == 1
     rolled = _drawn(2, roll=15.0)  # a head that rolled: the template no longer matches, the face is looked for
-    counting = _counted(detector)
+    counting = counted(detector)
     try:
         found = TrackingDetector(detector)._detected_near(rolled, known[0], [], None)
     finally:
@@ -91,7 +72,7 @@ def test_a_face_that_left_costs_one_run_and_is_dropped_without_scans(detector):
     known = [box for box in detector.detect(with_face) if _near(box, SEATS[1])]
     assert len(known) == 1
     gone = _drawn(1)  # the second student left: only the backdrop where they sat
-    counting = _counted(detector)
+    counting = counted(detector)
     try:
         found = TrackingDetector(detector)._detected_near(gone, known[0], [], None)
     finally:
@@ -106,7 +87,7 @@ def test_where_the_quick_look_cannot_tell_the_scans_run(detector):
     x, y, side = SEATS[0]
     plain = Face((x - side // 2, y - side // 2, side, side))
     assert detector.look_again(still, plain) is None
-    counting = _counted(detector)
+    counting = counted(detector)
     try:
         found = TrackingDetector(detector)._detected_near(still, plain, [], None)
     finally:
