@@ -112,3 +112,77 @@ def test_low_resolution_blur_is_a_whole_gaussian_however_wide(faces):
     reference = np.stack([cv2.GaussianBlur(face, (0, 0), 2.5, borderType=cv2.BORDER_REFLECT) for face in faces.numpy()])
     interior = (slice(None), slice(8, -8), slice(8, -8))  # the borders are padded differently
     assert np.abs(blurred[..., 0][interior] - reference[interior]).mean() < 1.0  # a kernel of radius 3: 3.3
+
+
+def _only_low_resolution(**low_res) -> AugmentConfig:
+    """Every other augmentation off: the faces come out as the low-resolution step leaves them."""
+    return AugmentConfig(
+        flip=False, max_rotation_deg=0.0, max_shift=0.0, scale_range=(1.0, 1.0), max_brightness=0.0,
+        contrast_range=(1.0, 1.0), erase_probability=0.0, low_res_probability=1.0, low_res_blur=(0.0, 0.0), **low_res,
+    )
+
+
+def test_low_resolution_jpeg_is_what_libjpeg_makes_of_the_small_face(faces):
+    # A face of 24 px in a frame sent at quality 20 reaches the detector as a few 8x8 JPEG blocks: the augmentation
+    # codes the small face as ingest would, at a quality drawn per face, then enlarges it back.
+    cv2 = pytest.importorskip("cv2")
+    seed = tf.constant([5, 9])
+    plain = augment_batch(faces, seed, _only_low_resolution(low_res_side=(48.0, 48.0))).numpy()
+    coded = augment_batch(faces, seed, _only_low_resolution(low_res_side=(48.0, 48.0), low_res_jpeg_quality=(20, 20)))
+    coded = coded.numpy()
+    reference = np.stack([
+        cv2.imdecode(cv2.imencode(".jpg", np.round(face).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 20])[1], 0)
+        for face in plain[..., 0]
+    ])
+    assert np.abs(coded[..., 0] - plain[..., 0]).mean() > 10.0  # random pixels lose a lot at quality 20
+    assert np.abs(coded[..., 0] - reference).mean() < 1.0  # and what they lose is libjpeg's loss, not another one
+    assert coded.min() >= 0.0 and coded.max() <= 255.0
+
+
+def test_low_resolution_jpeg_quality_is_drawn_per_face(faces):
+    seed = tf.constant([5, 9])
+    plain = augment_batch(faces, seed, _only_low_resolution(low_res_side=(48.0, 48.0))).numpy()
+    spread = _only_low_resolution(low_res_side=(48.0, 48.0), low_res_jpeg_quality=(10, 95))
+    loss = np.abs(augment_batch(faces, seed, spread).numpy() - plain).mean(axis=(1, 2, 3))
+    assert loss.max() > 2 * loss.min()  # some faces coded hard, others barely
+    np.testing.assert_array_equal(augment_batch(faces, seed, spread).numpy(), augment_batch(faces, seed, spread).numpy())
+
+
+def test_low_resolution_noise_has_the_sigma_drawn():
+    gray = tf.fill([64, 48, 48, 1], 128.0)  # mid-gray: no clipping, so the noise shows whole
+    seed = tf.constant([5, 9])
+    noisy = augment_batch(gray, seed, _only_low_resolution(low_res_side=(48.0, 48.0), low_res_noise=(10.0, 10.0)))
+    deviation = (noisy.numpy() - 128.0).std(axis=(1, 2, 3))
+    np.testing.assert_allclose(deviation, 10.0, rtol=0.15)
+    spread = augment_batch(gray, seed, _only_low_resolution(low_res_side=(48.0, 48.0), low_res_noise=(0.0, 16.0)))
+    deviation = (spread.numpy() - 128.0).std(axis=(1, 2, 3))
+    assert deviation.min() < 4.0 and deviation.max() > 12.0  # one sigma a face, across the range
+
+
+def test_low_resolution_noise_and_jpeg_change_only_the_faces_made_small(faces):
+    # Turning noise and JPEG on leaves every draw of the low-resolution step as it was (the size, blur and share of
+    # faces): the faces it passes over are exactly as before, so existing configs train on the same batches.
+    seed = tf.constant([5, 9])
+    base = dict(low_res_probability=0.5, low_res_side=(16.0, 48.0), low_res_blur=(0.0, 2.0))
+    plain = augment_batch(faces, seed, AugmentConfig()).numpy()
+    before = augment_batch(faces, seed, AugmentConfig(**base)).numpy()
+    after = augment_batch(
+        faces, seed, AugmentConfig(**base, low_res_noise=(0.0, 14.0), low_res_jpeg_quality=(15, 90))
+    ).numpy()
+    made_small = np.any(before != plain, axis=(1, 2, 3))
+    assert 0 < made_small.sum() < len(made_small)
+    np.testing.assert_array_equal(after[~made_small], before[~made_small])
+    assert np.all(np.any(after[made_small] != before[made_small], axis=(1, 2, 3)))
+    np.testing.assert_array_equal(
+        augment_batch(faces, seed, AugmentConfig(low_res_noise=(0.0, 14.0), low_res_jpeg_quality=(15, 90))).numpy(),
+        plain,
+    )  # low resolution off: noise and JPEG, which act on the small faces, do nothing
+
+
+def test_model_card_names_the_noise_and_jpeg_the_small_faces_carried():
+    from classpulse_training.model_card import _augmentation
+
+    augment = {**AugmentConfig(low_res_probability=0.5, low_res_side=(16.0, 48.0), low_res_blur=(0.0, 2.0)).__dict__}
+    assert "noise" not in _augmentation(augment) and "JPEG" not in _augmentation(augment)
+    described = _augmentation({**augment, "low_res_noise": (0.0, 14.0), "low_res_jpeg_quality": (15, 90)})
+    assert "noise sigma 0-14 gray levels" in described and "JPEG at quality 15-90" in described

@@ -35,6 +35,13 @@ class AugmentConfig:
     low_res_probability: float = 0.0
     low_res_side: tuple[float, float] = (20.0, 48.0)
     low_res_blur: tuple[float, float] = (0.0, 1.5)
+    # The same faces, at their small size, also carry what a camera and the way to the detector add there: sensor
+    # noise (Gaussian, a sigma in gray levels drawn per face from low_res_noise; the bench's noise family adds 6-16 to
+    # the frame) and JPEG (a quality drawn per face from low_res_jpeg_quality, integers; ingest and the student page
+    # encode at 85, the bench's JPEG family at 15-40), in that order, before the face is enlarged back. A small face's
+    # crop is a handful of 8x8 JPEG blocks enlarged, which blur alone does not teach. (0, 0): off, as before.
+    low_res_noise: tuple[float, float] = (0.0, 0.0)
+    low_res_jpeg_quality: tuple[int, int] = (0, 0)
 
 
 def _uniform(seed, shape, low, high):
@@ -98,9 +105,28 @@ def low_res_blur_radius(config: AugmentConfig) -> int:
     return max(1, math.ceil(2 * config.low_res_blur[1]))
 
 
+def _noisy(small, seed, config: AugmentConfig):
+    """Gaussian sensor noise, one sigma a face, clipped to 0..255."""
+    seeds = tf.random.experimental.stateless_split(seed, num=2)
+    sigma = _uniform(seeds[0], [tf.shape(small)[0], 1, 1, 1], *config.low_res_noise)
+    return tf.clip_by_value(small + sigma * tf.random.stateless_normal(tf.shape(small), seed=seeds[1]), 0.0, 255.0)
+
+
+def _jpeg(small, seed, config: AugmentConfig):
+    """Each face through JPEG at a quality drawn from low_res_jpeg_quality (inclusive), as 8-bit gray."""
+    low, high = config.low_res_jpeg_quality
+    qualities = tf.random.stateless_uniform([tf.shape(small)[0]], seed=seed, minval=low, maxval=high + 1, dtype=tf.int32)
+    as_bytes = tf.cast(tf.round(small), tf.uint8)
+    coded = tf.map_fn(
+        lambda pair: tf.image.adjust_jpeg_quality(pair[0], pair[1]), (as_bytes, qualities),
+        fn_output_signature=tf.TensorSpec([None, None, 1], tf.uint8),
+    )
+    return tf.cast(tf.reshape(coded, tf.shape(small)), tf.float32)
+
+
 def _low_resolution(images, seed, config: AugmentConfig):
-    """A share of the faces shrunk (area averaging), blurred and enlarged back (bicubic): one size and blur a batch,
-    drawn anew for every batch."""
+    """A share of the faces shrunk (area averaging), blurred, optionally made noisy and JPEG-coded, and enlarged back
+    (bicubic): one size and blur a batch, drawn anew for every batch; a noise sigma and JPEG quality a face."""
     seeds = tf.random.experimental.stateless_split(seed, num=3)
     batch, side = tf.shape(images)[0], tf.shape(images)[1]
     small = tf.cast(tf.round(_uniform(seeds[0], [], *config.low_res_side)), tf.int32)
@@ -113,6 +139,11 @@ def _low_resolution(images, seed, config: AugmentConfig):
     padded = tf.pad(shrunk, [[0, 0], [radius] * 2, [radius] * 2, [0, 0]], mode="SYMMETRIC")
     blurred = tf.nn.conv2d(padded, tf.reshape(kernel, [-1, 1, 1, 1]), 1, "VALID")
     blurred = tf.nn.conv2d(blurred, tf.reshape(kernel, [1, -1, 1, 1]), 1, "VALID")
+    # Seeds folded from the batch's, so that the size, blur and share drawn are those drawn without noise or JPEG.
+    if config.low_res_noise[1] > 0:
+        blurred = _noisy(blurred, tf.random.experimental.stateless_fold_in(seed, 1), config)
+    if config.low_res_jpeg_quality[1] > 0:
+        blurred = _jpeg(blurred, tf.random.experimental.stateless_fold_in(seed, 2), config)
     enlarged = tf.clip_by_value(tf.image.resize(blurred, [side, side], method="bicubic"), 0.0, 255.0)
     apply = _uniform(seeds[2], [batch], 0.0, 1.0) < config.low_res_probability
     return tf.where(apply[:, None, None, None], enlarged, images)

@@ -54,13 +54,20 @@ def _start_row(training: dict) -> str:
     return f"| start | fine-tuned from the weights of {source} |\n"
 
 
+def _small_face_coding(augment: dict) -> str:
+    """What the low-resolution step adds to the small faces beside blur: sensor noise and JPEG (off: nothing)."""
+    (least, most), (worst, best) = augment.get("low_res_noise", (0, 0)), augment.get("low_res_jpeg_quality", (0, 0))
+    noise = f", noise sigma {least:g}-{most:g} gray levels" if most > 0 else ""
+    return noise + (f", JPEG at quality {worst}-{best}" if best > 0 else "")
+
+
 def _augmentation(augment: dict) -> str:
     described = (f"flips, rotation ±{augment['max_rotation_deg']}°, shift ±{augment['max_shift']:.0%}, scale "
                  f"{augment['scale_range']}, brightness/contrast, random erasing p={augment['erase_probability']}")
     if augment.get("low_res_probability"):
         (small, large), (least, most) = augment["low_res_side"], augment["low_res_blur"]
         described += (f", low resolution p={augment['low_res_probability']} (shrunk to {small:g}-{large:g} px, blurred "
-                      f"by sigma {least:g}-{most:g} px, enlarged back bicubically)")
+                      f"by sigma {least:g}-{most:g} px{_small_face_coding(augment)}, enlarged back bicubically)")
     return described
 
 
