@@ -6,6 +6,8 @@ import csv
 import gzip
 import itertools
 import json
+import os
+import random
 from pathlib import Path
 
 import cv2
@@ -151,6 +153,25 @@ def test_same_seed_same_class_and_plain_csv_reads_like_gzip(sample, tmp_path):
     _write_csv(plain_csv)
     again = generate_sample_class(plain_csv, tmp_path / "out", **SMALL_CLASS)
     assert json.loads(again.labels.read_text()) == labels
+
+
+def test_a_second_draw_reuses_the_rows_read_and_a_rewritten_csv_is_read_again(tmp_path):
+    path = tmp_path / "fer2013.csv"
+    _write_csv(path)
+    needed = {"happy": 2, "sad": 1}
+    first = fer_csv.sample_faces(path, needed, "PublicTest", random.Random(5))
+    # The header broken in place, size and modification time kept: a draw that read the file again would fail.
+    written = path.stat()
+    path.write_bytes(path.read_bytes().replace(b"emotion,pixels", b"emotion,pixelz", 1))
+    os.utime(path, ns=(written.st_atime_ns, written.st_mtime_ns))
+    again = fer_csv.sample_faces(path, needed, "PublicTest", random.Random(5))
+    assert {e: [(f.csv_line, f.pixels.tobytes()) for f in faces] for e, faces in again.items()} == {
+        e: [(f.csv_line, f.pixels.tobytes()) for f in faces] for e, faces in first.items()
+    }
+    # A newer file at the same path is read again, and its broken header is reported.
+    os.utime(path, ns=(written.st_atime_ns, written.st_mtime_ns + 1_000_000_000))
+    with pytest.raises(ValueError, match="lacks column"):
+        fer_csv.sample_faces(path, needed, "PublicTest", random.Random(5))
 
 
 def test_six_students_fill_a_three_by_two_grid_with_detectable_faces():
