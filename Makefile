@@ -1,6 +1,7 @@
 # ClassPulse: the front door. `make help` lists every target.
 PYTHON ?= python3
-CLASS ?= demo
+# One class per kind of demo lesson: presence is read against a class's registered size (6 students, 12 webcams).
+CLASS ?= $(if $(filter webcams,$(MODE)),demo-webcams,demo)
 FPS ?= 2
 VIDEO ?=
 CSV ?= $(if $(FER2013_CSV),$(FER2013_CSV),../shared/data/fer2013/fer2013.csv.gz)

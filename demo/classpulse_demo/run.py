@@ -157,9 +157,20 @@ def webcam_demo(config: DevstackConfig, api: str, class_id: str) -> None:
 
 
 def register_class(api: str, class_id: str, expected_students: int, emotion_enabled: bool) -> None:
-    """Register the class (the pipeline refuses frames of unknown classes), or set its mode if it exists."""
+    """Register the class (the pipeline refuses frames of unknown classes), or set its mode if it exists.
+
+    An existing class registered for another number of students is refused rather than changed: presence is read
+    against the class's registered size, so changing it would also change every past lesson's presence, and keeping
+    it would read this lesson against the wrong size (12 webcams against a room class of 6 read 1.0)."""
     with api_client(api) as client:
-        if client.get(f"/v1/classes/{class_id}").status_code == 404:
+        existing = client.get(f"/v1/classes/{class_id}")
+        registered = existing.json().get("expected_students") if existing.status_code == 200 else None
+        if registered is not None and expected_students and registered != expected_students:
+            sys.exit(
+                f"class {class_id!r} is registered for {registered} students and this lesson has {expected_students}: "
+                "its presence would be read against the wrong class size; use another class (make demo CLASS=<id>)"
+            )
+        if existing.status_code == 404:
             body = {
                 "class_id": class_id,
                 "name": f"{class_id} (demo)",
@@ -229,7 +240,10 @@ def main() -> None:
         "student page's upload route",
     )
     parser.add_argument("--video", type=Path, default=None, help="default: the generated sample class")
-    parser.add_argument("--class", dest="class_id", default="demo")
+    parser.add_argument(
+        "--class", dest="class_id", default=None,
+        help="default: demo for a video, demo-webcams for webcams (a class has one size, and presence is read against it)",
+    )
     parser.add_argument("--fps", type=float, default=None, help="default: the sample's own frame rate, else 2")
     parser.add_argument(
         "--api", default=stack_component(config, "api").address, help="default: the local stack's (its port offset included)"
@@ -247,6 +261,7 @@ def main() -> None:
         "--presence-only", action="store_true", help="register the class with emotion inference off (presence only)"
     )
     args = parser.parse_args()
+    args.class_id = args.class_id or ("demo-webcams" if args.mode == "webcams" else "demo")
 
     if args.mode == "webcams":
         _run([sys.executable, "-m", "classpulse_devstack", "up"], "bringing the local stack up")

@@ -17,7 +17,16 @@ import numpy as np
 import pytest
 
 from classpulse_demo.fer_csv import FerCsvNotFoundError, resolve_fer_csv
-from classpulse_demo.run import DeadLetters, capture_range, labels_path, shortfall, stack_component, wait_for_frames
+from classpulse_demo.run import (
+    DeadLetters,
+    api_client,
+    capture_range,
+    labels_path,
+    register_class,
+    shortfall,
+    stack_component,
+    wait_for_frames,
+)
 from classpulse_demo.sample_class import generate_sample_class
 from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.settings import IngestSettings
@@ -96,3 +105,18 @@ def test_frames_the_pipeline_refuses_are_reported_missing_and_dead_lettered(tmp_
     message = shortfall(published, summary["frames"], letters.count(), 2)
     assert f"the API counts 0 of the 5 frames source {status.source_id} published" in message
     assert "5 missing; 5 dead-lettered (classpulse.frames.dlq: 5); 0 neither counted nor dead-lettered" in message
+
+
+def test_a_lesson_of_another_size_than_its_class_is_refused_and_the_class_is_left_as_it_was(stack):
+    """`make demo` then `make demo MODE=webcams CLASS=demo` on one stack: 12 webcams read against a room class of 6
+    read presence 1.0 (5 of 12 on camera read 0.83); the demo now refuses instead of reading or resizing the class."""
+    api = stack_component(stack.config, "api").address
+    class_id = f"sized-{uuid.uuid4().hex[:8]}"
+    register_class(api, class_id, expected_students=6, emotion_enabled=True)
+    register_class(api, class_id, expected_students=6, emotion_enabled=False)  # the same size: only its mode changes
+    with pytest.raises(SystemExit, match=f"class '{class_id}' is registered for 6 students and this lesson has 12"):
+        register_class(api, class_id, expected_students=12, emotion_enabled=True)
+    with api_client(api) as client:
+        record = client.get(f"/v1/classes/{class_id}").json()
+        assert (record["expected_students"], record["emotion_enabled"]) == (6, False)
+        client.delete(f"/v1/classes/{class_id}").raise_for_status()

@@ -16,14 +16,16 @@ import httpx
 import pytest
 import yaml
 
-from classpulse_demo.run import api_client
+from classpulse_demo.run import api_client, stack_component
+from classpulse_devstack.config import DevstackConfig
 
 pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((REPO_ROOT / "deploy" / "grafana").glob("*.json"))
-PROMETHEUS = "http://127.0.0.1:9090/api/v1"
-API = "http://127.0.0.1:8000"
+# The stack's own addresses: under CLASSPULSE_DEVSTACK_PORT_OFFSET another developer's stack holds the default ports.
+PROMETHEUS = stack_component(DevstackConfig.from_env(), "prometheus").address + "/api/v1"
+API = stack_component(DevstackConfig.from_env(), "api").address
 
 GRAFANA_VARIABLES = {
     # Grafana's own: the rate window it picks for the panel (at least four scrapes), here wide enough to hold the
