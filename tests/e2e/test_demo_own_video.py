@@ -107,16 +107,18 @@ def test_frames_the_pipeline_refuses_are_reported_missing_and_dead_lettered(tmp_
     assert "5 missing; 5 dead-lettered (classpulse.frames.dlq: 5); 0 neither counted nor dead-lettered" in message
 
 
-def test_a_lesson_of_another_size_than_its_class_is_refused_and_the_class_is_left_as_it_was(stack):
-    """`make demo` then `make demo MODE=webcams CLASS=demo` on one stack: 12 webcams read against a room class of 6
-    read presence 1.0 (5 of 12 on camera read 0.83); the demo now refuses instead of reading or resizing the class."""
+def test_a_lesson_into_a_class_of_another_size_keeps_the_class_and_says_what_presence_is_read_against(stack, capsys):
+    """`make demo` then `make demo MODE=webcams CLASS=demo` on one stack: the class keeps its registered 6 students
+    (resizing it would change its past lessons' presence) and the demo says that the 12 webcams are read against 6.
+    Without a CLASS, the webcam demo has a class of its own (demo-webcams)."""
     api = stack_component(stack.config, "api").address
     class_id = f"sized-{uuid.uuid4().hex[:8]}"
     register_class(api, class_id, expected_students=6, emotion_enabled=True)
     register_class(api, class_id, expected_students=6, emotion_enabled=False)  # the same size: only its mode changes
-    with pytest.raises(SystemExit, match=f"class '{class_id}' is registered for 6 students and this lesson has 12"):
-        register_class(api, class_id, expected_students=12, emotion_enabled=True)
+    assert "note:" not in capsys.readouterr().err
+    register_class(api, class_id, expected_students=12, emotion_enabled=True)
+    assert f"class '{class_id}' is registered for 6 students and this lesson shows 12" in capsys.readouterr().err
     with api_client(api) as client:
         record = client.get(f"/v1/classes/{class_id}").json()
-        assert (record["expected_students"], record["emotion_enabled"]) == (6, False)
+        assert (record["expected_students"], record["emotion_enabled"]) == (6, True)
         client.delete(f"/v1/classes/{class_id}").raise_for_status()

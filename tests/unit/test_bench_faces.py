@@ -114,7 +114,10 @@ def test_a_layout_followed_as_the_service_does_keeps_the_faces_its_first_scan_fo
     trackers = _trackers("blazeface")
     first = trackers[frame.camera_kind].detector.detect(frame.gray)  # the finder that follows it
     found_first = len(face_matches([face.box for face in frame.faces], first))
-    assert found_first >= len(frame.faces) - 1 > 0
+    # All but two of 25: the gallery's verifier band (candidates under 0.7 need 0.6) refuses one of the 12 faces drawn
+    # in two of its three tiles, a loss the band was chosen to trade for precision on seeds 23, 41 and 29 (docs
+    # "The verifier per camera kind").
+    assert found_first >= len(frame.faces) - 2 > 0
     matched, detected, cpu_s = _tracked_figures(trackers, ("bench", "0"), frame, 4, np.random.default_rng(5))
     assert matched >= 4 * found_first - 1 and detected <= 4 * len(first) and cpu_s > 0
 
