@@ -95,3 +95,19 @@ def test_where_the_quick_look_cannot_tell_the_scans_run(detector):
     assert found is not None and _near(found, SEATS[0])
     assert counting.inputs and counting.inputs[0] > detector.network.model.side**2  # a scan at the face's level
     assert FaceDetector().look_again(still, plain) is None  # Haar has no quick look: always scanned for
+
+
+def test_the_second_look_frames_by_the_landmarks_only_where_the_box_framing_does_not_pass(detector):
+    """`is_face` asks `second_look` for a score over SECOND_LOOK_SCORE: a face its box framing shows clearly costs one
+    run, not the landmark framing's second; the replay, which records the best score, still gets both framings."""
+    from classpulse_detector.blazeface import SECOND_LOOK_SCORE
+
+    gray = _drawn(1)
+    (face,) = detector.detect(gray)
+    x, y, w, h = face
+    box = np.array((x, y, x + w, y + h), np.float32)
+    counting = counted(detector)
+    best = detector.second_look(gray, box, landmarks_of(face))
+    assert best > SECOND_LOOK_SCORE and len(counting.inputs) == 2
+    enough = detector.second_look(gray, box, landmarks_of(face), enough=SECOND_LOOK_SCORE)
+    assert enough > SECOND_LOOK_SCORE and len(counting.inputs) == 3

@@ -554,11 +554,12 @@ class BlazeFaceDetector:
         """The second look at one candidate after the merge (`found`: all of the scan's candidates): not a face when
         it holds a surer smaller face (`holds_surer_face`), and, when it scores under SECOND_LOOK_BELOW, only a face
         if the network finds it again at its centre shown upright (turned by its eye line) at SECOND_LOOK_FILL of the
-        network's input (framed by its box and by its landmarks), and, when it scores under `verified_below` (VERIFIED_BELOW; a gallery's finder
-        GALLERY_VERIFIED_BELOW), only if the verifier finds it one first (`verifier_min`). Costs a comparison with every other candidate (0.013 ms), for a candidate scoring under
+        network's input (framed by its box, else by its landmarks), and, when it scores under `verified_below`
+        (VERIFIED_BELOW; a gallery's finder GALLERY_VERIFIED_BELOW), only if the verifier finds it one first
+        (`verifier_min`). Costs a comparison with every other candidate (0.013 ms), for a candidate scoring under
         `verified_below` the verifier (its crops' HOG and a dot product: docs/face-detection.md, "Verifier") and, for
         one scoring under SECOND_LOOK_BELOW that the verifier keeps or need not judge, a 128x128 network run a
-        framing (3.5 ms of CPU each on a busy core)."""
+        framing tried (3.5 ms of CPU each on a busy core)."""
         if holds_surer_face(found, index):
             return False
         if found.scores[index] >= SECOND_LOOK_BELOW:
@@ -568,13 +569,19 @@ class BlazeFaceDetector:
             and self.verifier.probability(self.candidate_features(gray, found, index)[None])[0] < self.verifier_min
         ):
             return False
-        return self.second_look(gray, found.boxes[index], found.landmarks[index]) > SECOND_LOOK_SCORE
+        score = self.second_look(gray, found.boxes[index], found.landmarks[index], enough=SECOND_LOOK_SCORE)
+        return score > SECOND_LOOK_SCORE
 
-    def second_look(self, gray: np.ndarray, box: np.ndarray, landmarks: np.ndarray, floor: float = SECOND_LOOK_SCORE) -> float:
+    def second_look(
+        self, gray: np.ndarray, box: np.ndarray, landmarks: np.ndarray, floor: float = SECOND_LOOK_SCORE,
+        enough: float = math.inf,
+    ) -> float:
         """The best score over `floor` (else 0) of the network shown the candidate (`box`, `landmarks`) again, upright
         by its eye line at SECOND_LOOK_FILL of its input, on an anchor centred within a quarter of the candidate's
         side of the input's centre (the candidate replay records it from a lower floor): framed twice, by its box
-        and by its landmarks (`box_framing`, `landmark_framing`), the better score. One framing is one draw of the network's noise:
+        and by its landmarks (`box_framing`, `landmark_framing`), the better score; the landmark framing is not run
+        once the box's scores over `enough` (what `is_face` needs: most real faces pass by their box, so the second
+        run is spent only on the doubtful ones). One framing is one draw of the network's noise:
         its score for a face moves with the face's size and place in the input by more than it separates faces from
         the rest (a webcam face rolled 21 degrees with a watermark across its mouth, candidate 0.661: 0.28 framed by
         its box, 0.27-0.62 at 0.7-1.3 of the box's side, 0.57 framed by its landmarks), so a real face loses one
@@ -589,6 +596,8 @@ class BlazeFaceDetector:
             centres = (again.boxes[:, :2] + again.boxes[:, 2:]) / 2
             centred = np.abs(centres - side / 2).max(axis=1, initial=0) < side * SECOND_LOOK_FILL / 4
             best = max(best, float(again.scores[centred].max(initial=0.0)))
+            if best > enough:
+                break
         return best
 
     def _shown_upright(
