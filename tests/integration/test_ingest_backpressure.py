@@ -4,20 +4,24 @@ purpose and counted, and every frame ends up either acknowledged or dropped for 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import signal
 import socket
 import time
 
+import httpx
 import numpy as np
 import pytest
 
 from classpulse_devstack.stack import Stack
 from classpulse_ingest.accounting import SourceTally
+from classpulse_ingest.app import create_app
 from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.publisher import FrameIdentity
-from ingest_support import ingest_settings, make_class, wait_until  # noqa: F401 (make_class is a fixture)
+from classpulse_web.auth import Role, new_key
+from ingest_support import ingest_settings, make_class, wait_until, write_video  # noqa: F401 (make_class is a fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -150,3 +154,44 @@ def test_a_stopped_broker_costs_bounded_memory_and_shutdown_never_hangs(kafka_up
     pipeline.sender.close(drain_timeout_s=2.0)
     assert time.monotonic() - started < 8.0  # drain time + one blocked send + closing, not forever
     assert feed.accounted() == feed.sent, (feed.sent, feed.tally.published_count, feed.tally.dropped_counts())
+
+
+@pytest.mark.anyio
+async def test_a_recording_reads_ended_only_once_kafka_answered_for_its_frames(kafka_up, infra, make_class, tmp_path):
+    """A file is read in milliseconds, Kafka answers later: "ended" is read as the source's final count, so it must
+    not be shown while frames are still in flight (it was: 0 of 6 published, now and then, on a busy machine)."""
+    stack, kafka = kafka_up
+    (tmp_path / "media").mkdir()
+    lesson = write_video(tmp_path / "media" / "lesson.avi", "MJPG", frames=6, fps=6)
+    settings = ingest_settings(infra, stack.config.kafka_bootstrap, "classpulse.frames", media_dir=tmp_path / "media", kafka_delivery_timeout_ms=30_000)
+    app = create_app(settings)
+    url = f"/v1/classes/{make_class()}/sources"
+    admin_key = new_key()[1]
+    admin = {"Authorization": f"Bearer {admin_key}"}
+    async with app.router.lifespan_context(app):
+        await app.state.keys.install(admin_key, Role.ADMIN, "test admin")
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingest") as client:
+
+            async def read_until_final(source_id: str, polls: int) -> list[dict]:
+                seen = []
+                for _ in range(polls):
+                    seen.append((await client.get(f"/v1/sources/{source_id}", headers=admin)).json())
+                    if seen[-1]["state"] in {"ended", "failed", "stopped"}:
+                        break
+                    await asyncio.sleep(0.1)
+                return seen
+
+            first = (await client.post(url, json={"url": str(lesson), "fps": 6, "realtime": False}, headers=admin)).json()
+            first_read = await read_until_final(first["source_id"], 200)
+            assert first_read[-1]["frames_published"] == 6, str(first_read[-1])  # the topic and its metadata known
+
+            broker_pid = stack.status(kafka)[0].pid
+            os.kill(broker_pid, signal.SIGSTOP)
+            try:
+                frozen = (await client.post(url, json={"url": str(lesson), "fps": 6, "realtime": False}, headers=admin)).json()
+                while_frozen = await read_until_final(frozen["source_id"], 15)
+            finally:
+                os.kill(broker_pid, signal.SIGCONT)
+            after = await read_until_final(frozen["source_id"], 200)
+    assert [status["state"] for status in while_frozen if status["state"] == "ended"] == [], while_frozen
+    assert after[-1]["state"] == "ended" and after[-1]["frames_published"] == 6, after[-1]

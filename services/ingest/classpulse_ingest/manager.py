@@ -28,7 +28,7 @@ from prometheus_client import Counter, Gauge
 
 from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.publisher import new_source_id, now_ms
-from classpulse_ingest.runner import FINAL_STATES, Continuation, SourceRunner, SourceState, SourceStatus
+from classpulse_ingest.runner import FINAL_STATES, SETTLE_WAIT_S, Continuation, SourceRunner, SourceState, SourceStatus
 from classpulse_ingest.settings import IngestSettings
 from classpulse_ingest.source_store import Lease, SourceStore, StoredSource, progress_fields
 from classpulse_ingest.video import SourceKind, SourceSpec
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 FINISHED_KEPT = 100  # ended, stopped and failed sources stay listed (with their reason) until this many pile up
 CLAIMS_PER_TICK = 8  # when a replica dies, its sources spread over the others rather than all going to the first
-SETTLE_WAIT_S = 5.0  # how long the final state of a finished source waits for Kafka to acknowledge its last frames
 
 SOURCES_OWNED = Gauge("classpulse_ingest_sources_owned", "Sources this ingest replica holds the lease of")
 SOURCE_TAKEOVERS = Counter(

@@ -51,6 +51,7 @@ class SourceState(StrEnum):
 
 
 FINAL_STATES = frozenset({SourceState.ENDED, SourceState.STOPPED, SourceState.FAILED})
+SETTLE_WAIT_S = 5.0  # how long a finished source waits for Kafka to acknowledge its last frames before saying so
 
 SOURCE_STATE = Enum(
     "classpulse_ingest_source_state",
@@ -199,6 +200,10 @@ class SourceRunner:
         return self.tally.continuation()
 
     def _set_state(self, state: SourceState, reason: str | None = None) -> None:
+        if state in FINAL_STATES:
+            # A final state is read as the source's final count (frames published, dropped): it waits until Kafka
+            # has answered for the frames still in flight, or the source would read "ended" with frames unaccounted.
+            self.tally.wait_settled(SETTLE_WAIT_S)
         if state == self._state and reason == self._reason:
             return
         self._state, self._reason, self._updated_at_ms = state, reason, now_ms()
