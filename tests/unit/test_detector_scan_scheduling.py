@@ -155,3 +155,47 @@ def test_a_face_looked_for_again_costs_one_level():
     for side in (30, 60, 100, 200):
         assert len(detector.scales(1280, 720, int(side * 1.5), int(side / 1.5))) == 1, side
     assert len(detector.scales(1280, 720)) >= 4
+
+
+CAMERAS_OFF = range(4, 8)
+"""Frames of `empty_spell_video` in which the class's camera is off: a dark, noisy frame."""
+
+
+@pytest.fixture(scope="module")
+def empty_spell_video() -> list[tuple[np.ndarray, dict[str, tuple[int, int, int]]]]:
+    """The three seated students of `room_video`, gone with the picture during CAMERAS_OFF and back after (make bench's
+    sample class turns its cameras off and on once a pass)."""
+    faces = public_test_faces({"happy": 3}, 29)
+    backdrop = background(random.Random(29), *SIZE)
+    noise = np.random.default_rng(29)
+    video = []
+    for n in range(12):
+        canvas = np.full_like(backdrop, 30) if n in CAMERAS_OFF else backdrop.copy()
+        shown = {} if n in CAMERAS_OFF else {name: (*centre, SEATED_PX) for name, centre in SEATED.items()}
+        for index, (x, y, side) in enumerate(shown.values()):
+            paste_turned(canvas, faces[index], (x, y), side, 0.0)
+        gray = np.clip(canvas.round(), 0, 255).astype(np.uint8)
+        video.append((webcam_like_frame(np.dstack([gray] * 3), noise)[..., 0], shown))
+    return video
+
+
+def test_faces_back_after_an_empty_spell_are_found_at_their_sizes(empty_spell_video, tracker):
+    """The scan that finds the faces back is bounded by the sizes they had (it was deep: the deep scan that found the
+    dark frame empty forgot them), and finds each of them on the frame they are back."""
+    detect = tracker.detector.detect
+    full_scans: list[tuple[int, int | None]] = []
+
+    def recorded(gray, region=None, largest_px=None, smallest_px=None):
+        if region is None:
+            full_scans.append((n, smallest_px))
+        return detect(gray, region, largest_px, smallest_px)
+
+    tracker.detector.detect = recorded
+    for n, (gray, shown) in enumerate(empty_spell_video):
+        names = _names(shown, tracker.detect(SOURCE, n + 1, n * FRAME_MS, gray))
+        assert sorted(names, key=str) == sorted(shown), (n, names)
+    bound = int(SMALLEST_FACE_SHARE * SEATED_PX)
+    back = [smallest for frame, smallest in full_scans if frame == CAMERAS_OFF.stop]
+    assert back and all(smallest is not None and smallest >= bound * 0.8 for smallest in back), full_scans
+    # The first frame, and the dark frame once its bounded scan found nothing: two deep scans, none for the return.
+    assert tracker.stats.deep_scans == 2, full_scans
