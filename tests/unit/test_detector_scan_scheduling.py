@@ -157,8 +157,10 @@ def test_a_face_looked_for_again_costs_one_level():
     assert len(detector.scales(1280, 720)) >= 4
 
 
-CAMERAS_OFF = range(4, 8)
-"""Frames of `empty_spell_video` in which the class's camera is off: a dark, noisy frame."""
+
+CAMERAS_OFF = range(14, 18)
+"""Frames of `empty_spell_video` in which the class's camera is off: a dark, noisy frame. The tracker's deep scan is
+due at frame DEEP_MS / FRAME_MS = 16, inside the spell."""
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +171,7 @@ def empty_spell_video() -> list[tuple[np.ndarray, dict[str, tuple[int, int, int]
     backdrop = background(random.Random(29), *SIZE)
     noise = np.random.default_rng(29)
     video = []
-    for n in range(12):
+    for n in range(CAMERAS_OFF.stop + 2):
         canvas = np.full_like(backdrop, 30) if n in CAMERAS_OFF else backdrop.copy()
         shown = {} if n in CAMERAS_OFF else {name: (*centre, SEATED_PX) for name, centre in SEATED.items()}
         for index, (x, y, side) in enumerate(shown.values()):
@@ -179,9 +181,12 @@ def empty_spell_video() -> list[tuple[np.ndarray, dict[str, tuple[int, int, int]
     return video
 
 
-def test_faces_back_after_an_empty_spell_are_found_at_their_sizes(empty_spell_video, tracker):
-    """The scan that finds the faces back is bounded by the sizes they had (it was deep: the deep scan that found the
-    dark frame empty forgot them), and finds each of them on the frame they are back."""
+def test_an_empty_spell_costs_no_deep_scan_but_the_one_due_and_faces_back_are_found_at_their_sizes(
+    empty_spell_video, tracker
+):
+    """The dark frame's bounded scan, finding nothing, is looked at again at the deep scan's levels for the faces'
+    sizes only (it was a deep scan); the deep scan due in the spell, finding nothing, keeps the faces' sizes, so the
+    scan that finds them back is bounded by them (it was deep), and finds each of them on the frame they are back."""
     detect = tracker.detector.detect
     full_scans: list[tuple[int, int | None]] = []
 
@@ -197,5 +202,31 @@ def test_faces_back_after_an_empty_spell_are_found_at_their_sizes(empty_spell_vi
     bound = int(SMALLEST_FACE_SHARE * SEATED_PX)
     back = [smallest for frame, smallest in full_scans if frame == CAMERAS_OFF.stop]
     assert back and all(smallest is not None and smallest >= bound * 0.8 for smallest in back), full_scans
-    # The first frame, and the dark frame once its bounded scan found nothing: two deep scans, none for the return.
-    assert tracker.stats.deep_scans == 2, full_scans
+    assert (0, None) in full_scans and (DEEP_MS // FRAME_MS, None) in full_scans, full_scans
+    assert tracker.stats.deep_scans == 2 and tracker.stats.rescans == 1, (tracker.stats, full_scans)
+
+
+def test_a_rescan_runs_the_deep_scans_levels_for_the_sizes_given_and_finds_their_faces(room_video):
+    """`BlazeFaceDetector.rescan` finds the faces a deep scan finds of the sizes given, at the deep scan's own levels
+    that see them, without the finer ones (the deep scan's largest cost)."""
+    detector = DetectorSettings(face_detector="blazeface").face_finder("room")
+    assert isinstance(detector, BlazeFaceDetector)
+    gray, shown = room_video[0]
+    scales: list[float] = []
+    forward = detector.network.forward
+
+    def recorded(image, origin, scale, min_score=None):
+        scales.append(scale)
+        return forward(image, origin, scale, min_score)
+
+    detector.network.forward = recorded  # type: ignore[method-assign]
+    deep = detector.detect(gray)
+    deep_scales, scales[:] = sorted(set(scales)), []
+    again = detector.rescan(gray, SEATED_PX)
+    assert sorted(_names(shown, again), key=str) == sorted(_names(shown, deep), key=str) == sorted(shown)
+    levels = detector.scales(*gray.shape[::-1])
+    assert set(scales) <= set(levels) and max(scales) < levels[-2], (scales, levels)
+    assert min(scales) == deep_scales[0]
+    # Sizes as small as the deep scan's finest faces: the deep scan itself.
+    scales[:] = []
+    assert detector.rescan(gray, detector.min_face_px) == deep and max(scales) == levels[-1]

@@ -660,19 +660,25 @@ class BlazeFaceDetector:
         largest_px: int | None = None,
         smallest_px: int | None = None,
         averaged_score: float = AVERAGED_SCORE,
+        levels: list[float] | None = None,
     ) -> Detections:
         """Every face the pyramid finds in `region` (default: the whole frame), merged across levels and without the
         parts of larger faces, before the second look (`is_face`); detections under `averaged_score` only add faces
-        (AVERAGED_SCORE; the verifier's training merges them all, as they were when its weights were written)."""
+        (AVERAGED_SCORE; the verifier's training merges them all, as they were when its weights were written). Given
+        `levels` (scales), the pyramid is those levels, each run whole."""
         region = region or (0, 0, gray.shape[1], gray.shape[0])
         if min(region[2:]) < MIN_WINDOW_PX:
             return Detections.none()
-        # A region is scanned at the whole frame's levels, so that a scan of where a face is finds what a full scan
-        # would there (a level of the region's own, far finer, missed faces the frame's level found: a tilted head);
-        # but not at the levels that see only faces larger than the region, which cannot lie whole inside it.
-        within_region = min(largest_px, max(region[2:])) if largest_px else max(region[2:])
-        levels = self.scales(gray.shape[1], gray.shape[0], within_region, smallest_px)
-        proposed = self.network.model.resizable and len(levels) > 1
+        if levels is None:
+            # A region is scanned at the whole frame's levels, so that a scan of where a face is finds what a full
+            # scan would there (a level of the region's own, far finer, missed faces the frame's level found: a
+            # tilted head); but not at the levels that see only faces larger than the region, which cannot lie
+            # whole inside it.
+            within_region = min(largest_px, max(region[2:])) if largest_px else max(region[2:])
+            levels = self.scales(gray.shape[1], gray.shape[0], within_region, smallest_px)
+            proposed = self.network.model.resizable and len(levels) > 1
+        else:
+            proposed = False
         parts = [
             self.network.run(gray, window, scale)
             for scale in (levels[:-2] if proposed else levels) for window in self.windows(region, scale)
@@ -693,7 +699,26 @@ class BlazeFaceDetector:
         """Faces (boxes carrying their landmarks) in the frame's pixels, from the whole frame or only `region` of it
         (at the whole frame's levels), looked for only up to `largest_px` and down to `smallest_px` when given (a
         face a little smaller than `smallest_px` may still be found)."""
-        found = self.candidates(gray, region, largest_px, smallest_px)
+        return self._judged(gray, self.candidates(gray, region, largest_px, smallest_px), largest_px)
+
+    def rescan(self, gray: np.ndarray, smallest_px: int) -> list[Box]:
+        """The whole frame scanned again at the deep scan's own levels (a scan down to `min_face_px`) that see faces
+        of `smallest_px` or larger, each run whole as the deep scan runs them, where a scan bounded by a source's
+        face sizes found nothing: a bounded scan runs other levels than the deep one, and a hard face found at one
+        level of the deep scan only was lost by it (tests/unit/test_detector_webcam_lesson.py). A level sees faces
+        from the network's smallest_face to LEVEL_REACH times that; the finer levels, which see only smaller faces,
+        are the deep scan's largest cost (on make bench's 640x480 sample class, frame at 1.02x and 1.9x: ~130 of its
+        ~160 ms) and are left to the deep scans."""
+        model = self.network.model
+        levels = self.scales(gray.shape[1], gray.shape[0])
+        seeing = [scale for scale in levels if LEVEL_REACH * model.smallest_face / scale >= smallest_px]
+        if len(seeing) == len(levels):
+            return self.detect(gray)
+        return self._judged(gray, self.candidates(gray, levels=seeing), None)
+
+    def _judged(self, gray: np.ndarray, found: Detections, largest_px: int | None) -> list[Box]:
+        """The candidates `found` that the second look keeps (`is_face`), as faces from `min_face_px` up to
+        `largest_px`, in reading order."""
         found = found.subset(np.array([self.is_face(gray, found, index) for index in range(len(found.scores))], bool))
         faces: list[Box] = []  # each a Face, with its landmarks
         for (x0, y0, x1, y1), landmarks in zip(found.boxes, found.landmarks, strict=True):

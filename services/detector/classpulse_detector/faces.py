@@ -123,6 +123,11 @@ class FaceDetector:
         boxes = ((x + x0, y + y0, w, h) for x, y, w, h in (_rescale(box, scale) for box in found))
         return reading_order([clip(box, gray.shape) for box in boxes])
 
+    def rescan(self, gray: np.ndarray, smallest_px: int) -> list[Box]:
+        """A frame where a scan from `smallest_px` found nothing, scanned again: every size (a whole-frame scan costs
+        ~30 ms)."""
+        return self.detect(gray)
+
     def look_again(self, gray: np.ndarray, box: Box) -> list[Box] | None:
         """No quick look: a Haar face is looked for again by a scan around it (the tracker's `_detected_near`)."""
         return None

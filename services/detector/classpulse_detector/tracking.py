@@ -24,10 +24,10 @@ and comes back is a new number) and nothing in them or in the tracking identifie
 
 A room or gallery camera does not move, and its faces keep their sizes: a full scan looks for faces down to the
 detector's smallest (a "deep" scan, BlazeFace's largest cost: its finest level is the frame at twice its size) only
-every `deep_scan_interval_ms`, on a source's first frame and while it has shown no face, and again at once when a
-full scan between finds no face; the full scans and change scans between look only for faces from
-SMALLEST_FACE_SHARE of the smallest face found since (a deep scan that finds no face keeps that bound: the faces
-that left come back at their sizes).
+every `deep_scan_interval_ms`, on a source's first frame and while it has shown no face; the full scans and change
+scans between look only for faces from SMALLEST_FACE_SHARE of the smallest face found since (a deep scan that finds
+no face keeps that bound: the faces that left come back at their sizes), and a full scan between that finds no face
+is done again at once at every level a deep scan sees the source's face sizes at (`FaceFinder.rescan`).
 
 What it costs: a face that appears between two full scans without changing the picture (too small a change for the
 thumbnail) is first counted at the next full scan; one smaller than SMALLEST_FACE_SHARE of the source's smallest face
@@ -54,6 +54,11 @@ class FaceFinder(Protocol):
     def detect(
         self, gray: np.ndarray, region: Box | None = None, largest_px: int | None = None, smallest_px: int | None = None
     ) -> list[Box]: ...
+
+    def rescan(self, gray: np.ndarray, smallest_px: int) -> list[Box]:
+        """The whole frame looked at again where a scan bounded by the source's faces, the smallest `smallest_px`
+        px, found nothing: at least at every level a deep scan sees faces of those sizes at."""
+        ...
 
     def look_again(self, gray: np.ndarray, box: Box) -> list[Box] | None:
         """The known face at `box` found again by one cheap look ([face]), or known to have left ([]), or None when
@@ -161,6 +166,8 @@ class TrackingStats:
     detector around it), or not detected where their motion put them ("detection": then dropped)."""
     region_scans: int = 0
     """Tracked frames whose change away from the known faces was scanned where it happened (counted in tracked too)."""
+    rescans: int = 0
+    """Full scans bounded by the source's face sizes that found nothing and were done again (`FaceFinder.rescan`)."""
 
 
 @dataclass
@@ -215,21 +222,22 @@ class TrackingDetector:
         )
         smallest_px = None if deep or track is None else _bound(track)
         boxes = reading_order(self.detector.detect(gray, smallest_px=smallest_px))
-        if not boxes and not deep:
-            # A bound taken from faces the scan finds none of stands for nothing: the source shows no face, and is
-            # scanned deep as while it has shown none, at once. A bounded scan runs other pyramid levels than the deep
-            # one that found its faces, and a hard face (scoring near the threshold at one level only) was lost at
-            # every bounded scan until the next deep one: 4 of make demo MODE=webcams' 187 snapshots.
-            deep = True
-            boxes = reading_order(self.detector.detect(gray))
+        if not boxes and track is not None and track.smallest_px is not None and not deep:
+            # A bounded scan runs other pyramid levels than the deep one that found the source's faces, and a hard face
+            # (scoring near the threshold at one level only) was lost at every bounded scan until the next deep one: 4
+            # of make demo MODE=webcams' 187 snapshots. So a bounded scan that finds nothing is done again at once, at
+            # least at every level a deep scan sees faces of the source's sizes at (`FaceFinder.rescan`). It was a deep
+            # scan: with BlazeFace, its finer levels (~130 of ~160 ms on make bench's 640x480 frames) looked for faces
+            # under the bound, which a deep scan finds at most deep_scan_interval_ms later, as between any two.
+            self.stats.rescans += 1
+            boxes = reading_order(self.detector.rescan(gray, track.smallest_px))
         if track is None or not in_order:
             track = _Track([], np.zeros(0), sequence, captured_at_ms, captured_at_ms, captured_at_ms)
         if deep:
             # A deep scan that finds no face keeps the sizes the source showed before (its faces left: a class's
             # cameras turned off, a room emptied), so that the scan that sees them back is bounded by them, as any
-            # scan between deep ones is; a bounded scan that finds nothing is still done deep at once (above). It
-            # was deep (160-290 ms of BlazeFace a 640x480 frame, against ~35 bounded): on make bench's sample class,
-            # whose six cameras go off and on once a pass, one deep scan in 150 frames for the same faces.
+            # scan between deep ones is (and one that finds nothing is looked at again, above). It was deep: 160-290
+            # ms of BlazeFace a 640x480 frame, against ~35 bounded.
             track.deep_scanned_at_ms = captured_at_ms
             track.smallest_px = None if boxes else track.smallest_px
             self.stats.deep_scans += 1
