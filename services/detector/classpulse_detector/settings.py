@@ -107,7 +107,8 @@ class DetectorSettings(RedisSettings):
     # for faces from 0.7 of the smallest the source has shown (classpulse_detector.tracking.SMALLEST_FACE_SHARE), a
     # few levels of BlazeFace's pyramid instead of every level down to 20-px faces. A newcomer smaller than that
     # changes the picture and is scanned for where it changed at every size; this bounds how long one that arrived
-    # unseen (no change noticed) stays uncounted. A full scan between that finds no face is done again deep at once.
+    # unseen (no change noticed) stays uncounted. A full scan between that finds no face is done again at once at the
+    # deep scan's levels for the source's face sizes (FaceFinder.rescan), and a deep scan that finds none keeps them.
     deep_scan_interval_ms: int = Field(
         60_000, ge=0,
         description="CLASSPULSE_DEEP_SCAN_INTERVAL_MS: capture time between full scans down to the smallest faces; 0: every full scan",
