@@ -31,6 +31,7 @@ from classpulse_bench.report import Section
 from classpulse_core.labels import EMOTIONS
 from classpulse_core.schemas import CameraKind
 from classpulse_core.share_correction import ShareCorrection, mean_probabilities
+from classpulse_demo.haar_check import MIN_IOU, iou
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FACES_WILD = REPO_ROOT.parent / "shared" / "data" / "faces-wild"
@@ -94,21 +95,28 @@ def _tracked_figures(trackers, source: tuple[str, str], frame, frames: int, nois
 CENTRE_SHARE = 0.25
 """A detection centred within this share of the drawn face's side of its centre..."""
 SIDE_RANGE = (0.45, 1.5)
-"""...and of a side within this range of the drawn face's is that face."""
+"""...and of a side within this range of the drawn face's is that face; so is one overlapping the drawn FER2013
+image by IoU >= MIN_IOU (the IoU figures' rule)."""
 
 
 def face_matches(truth: list[tuple[int, int, int, int]], boxes: list) -> dict[int, int]:
     """Drawn face index -> index of the detection that found it, one-to-one, nearest centres first.
 
     A drawn face's true box is its whole FER2013 image, and FER2013 frames its faces loosely or tightly (a face fills
-    50 to 100% of its crop): a detector's box around the face itself can overlap a loose crop by IoU < 0.4 while
-    finding exactly that face (accuracy.matched_guesses, kept for the IoU figures). This rule asks what a count of
-    faces needs: the detection centred on the drawn face, at about its size."""
+    50 to 100% of its crop) and not always at its centre: a detector's box around the face itself can overlap a loose
+    crop by IoU < 0.4 while finding exactly that face (accuracy.matched_guesses, kept for the IoU figures), and a box
+    around a face that lies off its image's centre, or around a tight crop's face and its halo, can be centred over a
+    quarter of the side away, or be over 1.5 times it, while overlapping that image by IoU 0.4-0.5 and no other face
+    (docs/face-detection.md, "Is the bench's matching fair?": 15 such boxes on seed 41's 24 frames a family, each
+    counted as a missed face and a false one). A detection is that face when either rule says so: centred on the
+    drawn face at about its size (what a count of faces needs), or overlapping the drawn image by IoU >= MIN_IOU. A
+    part of a face (an eye, a chin) meets neither, and a second box on a found face stays a false face (one-to-one)."""
     candidates = []
     for ti, (tx, ty, tw, th) in enumerate(truth):
         for di, (x, y, w, h) in enumerate(boxes):
             offset = max(abs(x + w / 2 - tx - tw / 2), abs(y + h / 2 - ty - th / 2)) / tw
-            if offset <= CENTRE_SHARE and SIDE_RANGE[0] <= max(w, h) / tw <= SIDE_RANGE[1]:
+            centred = offset <= CENTRE_SHARE and SIDE_RANGE[0] <= max(w, h) / tw <= SIDE_RANGE[1]
+            if centred or iou((tx, ty, tw, th), (x, y, w, h)) >= MIN_IOU:
                 candidates.append((offset, ti, di))
     pairs: dict[int, int] = {}
     for _, ti, di in sorted(candidates):
@@ -354,8 +362,8 @@ def run_faces_bench(
     })
     layouts = Section(
         "Faces by family of generated layouts",
-        note="recall/precision: detection centred on the drawn face at 0.45-1.5 its side (face_matches); _iou: "
-        "IoU >= 0.4 with the drawn FER2013 image; accuracies: on the found faces, the pipeline's crops "
+        note="recall/precision: detection centred on the drawn face at 0.45-1.5 its side, or at IoU >= 0.4 with its "
+        "FER2013 image (face_matches); _iou: IoU >= 0.4 alone; accuracies: on the found faces, the pipeline's crops "
         "vs the same faces' FER2013 crops; cpu: one full scan (no tracking); _tracked: each layout followed for "
         f"{tracked_frames} frames {TRACKED_FRAME_MS} ms apart by the service's tracking detector (a new source: its "
         "first frame a deep scan), a webcam's noise, flicker and shake on every frame after the first; shares_tvd: the "

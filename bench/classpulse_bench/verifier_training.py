@@ -47,7 +47,7 @@ class VerifierTrainingResult:
 
 def centred_on_a_face(box: np.ndarray, truth: list[tuple[int, int, int, int]]) -> bool:
     """Whether a candidate (x0, y0, x1, y1) is centred on a drawn face at about its size (`faces.face_matches`'s
-    rule, without its one-to-one pairing)."""
+    centre rule, without its one-to-one pairing or its IoU rule: the labels the pinned weights were trained with)."""
     x0, y0, x1, y1 = (float(v) for v in box)
     for tx, ty, side, _ in truth:
         offset = max(abs((x0 + x1) / 2 - tx - side / 2), abs((y0 + y1) / 2 - ty - side / 2)) / side

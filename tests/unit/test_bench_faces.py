@@ -1,5 +1,6 @@
 """The faces bench's matching rule: a detection counts for a drawn face when centred on it at about its size, so a
-detector's tight box inside FER2013's loose crop is a found face, and a part of a face or a neighbour is not."""
+detector's tight box inside FER2013's loose crop is a found face, or when it overlaps the drawn image by IoU >= 0.4,
+so a box around a face off its image's centre is too; a part of a face or a neighbour is not."""
 
 from __future__ import annotations
 
@@ -14,6 +15,16 @@ def test_a_tight_box_inside_a_loose_crop_is_the_face_it_frames():
     drawn = [(100, 100, 93, 93)]
     tight = (118, 122, 56, 56)  # IoU 0.36 with the drawn crop: the IoU rule calls it a miss
     assert face_matches(drawn, [tight]) == {0: 0}
+
+
+def test_a_box_off_the_crops_centre_or_around_the_face_and_its_halo_is_the_face_it_overlaps():
+    # FER2013 puts some faces off their image's centre, and a tight crop's face found with its halo gives a box over
+    # 1.5 times the image: the centre rule alone counted each as a missed face and a false one.
+    drawn = [(100, 100, 100, 100), (400, 100, 100, 100)]
+    off_centre = (130, 105, 100, 100)  # centred 0.30 of the side away; IoU 0.50 with the drawn image
+    with_halo = (372, 72, 156, 156)  # 1.56 times the side, concentric; IoU 0.41
+    assert face_matches(drawn, [off_centre, with_halo]) == {0: 0, 1: 1}
+    assert face_matches(drawn, [(160, 100, 100, 100)]) == {}  # IoU 0.25, centred 0.6 away: beside the face
 
 
 def test_parts_neighbours_and_doubles_are_not_matches():
