@@ -52,7 +52,7 @@ class Recording:
     score: np.ndarray
     box: np.ndarray  # [N, 4] x0, y0, x1, y1
     landmarks: np.ndarray  # [N, 6, 2]
-    holds_surer: np.ndarray  # [N] bool
+    holds_surer: np.ndarray  # [N] bool: holds a smaller, surer candidate (a face made of faces if that one is a face)
     second_look: np.ndarray
     features: np.ndarray  # [N, verifier.FEATURES]
     truth_frame: np.ndarray  # [T]
@@ -149,8 +149,11 @@ Probability = Callable[[np.ndarray], np.ndarray]
 
 
 def kept(recording: Recording, rule: Rule, probability: np.ndarray) -> np.ndarray:
-    """[N] bool: the candidates `rule` keeps (before the finder's smallest-face filter)."""
-    keep = np.zeros(len(recording.score), bool)
+    """[N] bool: the candidates `rule` keeps (before the finder's smallest-face filter): each judged alone, then, in a
+    frame where one holds a surer smaller candidate, as `without_faces_of_faces` decides."""
+    from classpulse_detector.blazeface import Detections, without_faces_of_faces
+
+    alone = np.zeros(len(recording.score), bool)
     kinds = recording.kind[recording.frame] if len(recording.frame) else np.zeros(0, str)
     for kind in np.unique(kinds):
         mine = kinds == kind
@@ -158,10 +161,12 @@ def kept(recording: Recording, rule: Rule, probability: np.ndarray) -> np.ndarra
         score = recording.score[mine]
         looked = recording.second_look[mine] > own.second_look_score
         verified = (score >= own.verified_below) | (probability[mine] >= own.verifier_min)
-        keep[mine] = (
-            ~recording.holds_surer[mine] & (score >= own.min_score)
-            & ((score >= own.second_look_below) | (looked & verified))
-        )
+        alone[mine] = (score >= own.min_score) & ((score >= own.second_look_below) | (looked & verified))
+    keep = alone.copy()
+    for number in np.unique(recording.frame[recording.holds_surer]):
+        mine = np.flatnonzero(recording.frame == number)
+        found = Detections(recording.box[mine], recording.landmarks[mine], recording.score[mine])
+        keep[mine] = without_faces_of_faces(found, lambda index, mine=mine: bool(alone[mine[index]]))
     return keep
 
 

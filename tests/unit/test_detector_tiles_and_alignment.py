@@ -23,6 +23,7 @@ from classpulse_detector.blazeface import (
     holds_surer_face,
     tiles,
     weighted_nms,
+    without_faces_of_faces,
 )
 from classpulse_detector.faces import box_crop
 
@@ -188,3 +189,20 @@ def test_a_large_candidate_holding_surer_small_faces_is_found_out():
     assert holds_surer_face(one, 0)
     large = _detections([[0, 0, 400, 400], [100, 100, 350, 350]], [0.65, 0.9])
     assert not holds_surer_face(large, 0)
+
+
+def test_a_face_holding_a_surer_part_that_is_no_face_stays_a_face():
+    # A gallery face (0.55) holding a surer "part" at its corner (0.65: hair, a tile's corner) that the verifier or the
+    # second look refuses is a face; a coarse level's "face" (0.65) holding two small faces that are faces is not.
+    found = _detections(
+        [[0, 0, 100, 100], [70, 5, 92, 27], [200, 0, 600, 400], [250, 50, 290, 90], [500, 200, 540, 240]],
+        [0.55, 0.65, 0.65, 0.9, 0.8],
+    )
+    judged = []
+
+    def alone(index: int) -> bool:
+        judged.append(index)
+        return index != 1  # the part is refused when judged alone; every other candidate passes alone
+
+    assert without_faces_of_faces(found, alone).tolist() == [True, False, False, True, True]
+    assert 2 not in judged  # one holding a face is dropped without its second look
