@@ -4,7 +4,9 @@
 `python -m classpulse_bench tracking` (following faces between full scans on a video of moving faces),
 `python -m classpulse_bench verifier` (trains BlazeFace's face / not-face verifier and writes its weights),
 `python -m classpulse_bench replay` (records every BlazeFace candidate of the faces bench's frames for a seed, to
-compare the rules that decide which are faces: classpulse_bench.candidate_replay):
+compare the rules that decide which are faces: classpulse_bench.candidate_replay),
+`python -m classpulse_bench crops` (the model's accuracy on the found faces cut by candidate crop methods:
+classpulse_bench.crop_replay):
 tables on stdout, results as JSON under --out, and every figure as one JSON line printed last.
 `python -m classpulse_bench docs` copies the committed results' tables into docs/performance.md."""
 
@@ -24,7 +26,7 @@ RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m classpulse_bench", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "command", nargs="?", choices=("pipeline", "model", "shares", "faces", "tracking", "verifier", "replay", "docs"),
+        "command", nargs="?", choices=("pipeline", "model", "shares", "faces", "tracking", "verifier", "replay", "crops", "docs"),
         default="pipeline",
         help="docs: rewrite docs/performance.md's tables from the committed results; verifier: train the face verifier",
     )
@@ -54,6 +56,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--seed", type=int, default=19, help="`faces`, `tracking`, `replay`: seed of the layouts and samples (%(default)s)"
+    )
+    parser.add_argument(
+        "--seeds", default="20,21,19", help="`crops`: seeds of the faces bench's frames recorded (%(default)s)"
     )
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
@@ -98,6 +103,14 @@ def main(argv: list[str] | None = None) -> int:
             args.model or MODEL_DIR, args.families.split(",") if args.families else None,
         )
         prefix = "faces-"
+    elif args.command == "crops":
+        from classpulse_bench.crop_replay import run_crops_bench
+        from classpulse_bench.faces import MODEL_DIR
+
+        result = run_crops_bench(
+            args.csv, [int(seed) for seed in args.seeds.split(",")], args.frames, args.wild_sample, args.model or MODEL_DIR,
+        )
+        prefix = "crops-"
     elif args.command == "tracking":
         from classpulse_bench.tracking_bench import run_tracking_bench
 

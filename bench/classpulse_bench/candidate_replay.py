@@ -18,7 +18,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import get_args
+from typing import TypeVar, get_args
 
 import numpy as np
 
@@ -40,8 +40,24 @@ SECOND_LOOK_FLOOR = 0.05
 WILD_FAMILY = "faces-wild"
 
 
+SavedT = TypeVar("SavedT", bound="SavedColumns")
+
+
+class SavedColumns:
+    """A dataclass of numpy columns, kept as one compressed .npz (no pickles)."""
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, **self.__dict__)
+
+    @classmethod
+    def load(cls: type[SavedT], path: Path) -> SavedT:
+        with np.load(path, allow_pickle=False) as stored:
+            return cls(**{name: stored[name] for name in stored.files})
+
+
 @dataclass
-class Recording:
+class Recording(SavedColumns):
     """Candidates [N] of frames [F]; `frame` indexes a candidate's frame, `truth_frame` a drawn face's."""
 
     family: np.ndarray  # [F] str
@@ -57,15 +73,6 @@ class Recording:
     features: np.ndarray  # [N, verifier.FEATURES]
     truth_frame: np.ndarray  # [T]
     truth_box: np.ndarray  # [T, 4] x, y, w, h
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, **self.__dict__)
-
-    @staticmethod
-    def load(path: Path) -> Recording:
-        with np.load(path, allow_pickle=False) as stored:
-            return Recording(**{name: stored[name] for name in stored.files})
 
 
 def record(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -211,3 +211,11 @@ def family_frame(family: str, number: int, rng: random.Random, pick: FacePicker)
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return LayoutFrame(cv2.imdecode(jpeg, cv2.IMREAD_GRAYSCALE), frame.faces, frame.camera_kind)
+
+
+def family_frames(images: np.ndarray, family: str, frames: int, seed: int) -> Iterator[LayoutFrame]:
+    """The first `frames` frames of a family for `seed`, drawn from `images` (PublicTest): the faces bench's frames."""
+    rng = random.Random(f"{seed}:{family}")
+    pick = picker(images, rng)
+    for number in range(frames):
+        yield family_frame(family, number, rng, pick)

@@ -26,7 +26,7 @@ import numpy as np
 
 from classpulse_bench import machine
 from classpulse_bench.accuracy import matched_guesses
-from classpulse_bench.face_layouts import HALO_RATIO, background, families, family_frame, paste_turned, picker
+from classpulse_bench.face_layouts import HALO_RATIO, background, families, family_frames, paste_turned
 from classpulse_bench.report import Section
 from classpulse_core.labels import EMOTIONS
 from classpulse_core.schemas import CameraKind
@@ -148,15 +148,12 @@ def _family_rows(
     seed: int, landmarked: list,
 ) -> dict:
     """One family's row; the matched faces that carry landmarks are added to `landmarked` ((gray, box), label)."""
-    rng = random.Random(f"{seed}:{family}")
-    pick = picker(images, rng)
     labelled = detected = iou_matched = 0
     pipeline_crops, data_crops, truths, cpu_s = [], [], [], 0.0
     every_crop, shown = [], []  # what the class shares are read from, and what they should say (PublicTest indices)
     noise = np.random.default_rng(seed)
     tracked = [0, 0, 0.0]  # faces matched, detections, CPU s
-    for number in range(frames):
-        frame = family_frame(family, number, rng, pick)
+    for number, frame in enumerate(family_frames(images, family, frames, seed)):
         if tracked_frames:
             figures = _tracked_figures(trackers, (family, str(number)), frame, tracked_frames, noise)
             tracked = [total + part for total, part in zip(tracked, figures, strict=True)]
