@@ -91,6 +91,12 @@ class DetectorSettings(RedisSettings):
     # Haar boxes sit inside the face; FER2013's crops include brow and chin. Growing the box by 10% a side before
     # cropping raised accuracy on the sample class's detected faces from 50% to 61% (0.05: 56%, 0.15: 55%).
     crop_margin: float = Field(0.1, ge=0.0, le=0.5, description="CLASSPULSE_CROP_MARGIN: box growth before cropping")
+    # BlazeFace's crop of a blurred face (sharpness under this: blazeface.sharpness) is unsharp-masked before the model
+    # reads it: the blur family's crops 0.569 -> 0.583 (seeds 20, 21) and 0.533 -> 0.581 (seed 19), no other family or
+    # faces-wild changed by more than a face (docs/face-detection.md, "Sharpening a blurred face's crop").
+    crop_sharpen_below: float = Field(
+        0.1, ge=0.0, le=1.0, description="CLASSPULSE_CROP_SHARPEN_BELOW: sharpness under which a crop is sharpened; 0: never"
+    )
     # Between full scans, known faces are followed where their motion puts them (classpulse_detector.tracking), by
     # template matching for Haar (on the sample class, 3 instead of 22 ms of CPU per 640x480 frame at the same
     # recall) and by detection for BlazeFace (`python -m classpulse_bench tracking`: 27 ms a frame of the moving-faces
@@ -151,7 +157,7 @@ class DetectorSettings(RedisSettings):
             band = (GALLERY_VERIFIED_BELOW, GALLERY_VERIFIER_MIN) if camera_kind == "gallery" else (VERIFIED_BELOW, VERIFIER_MIN)
             return BlazeFaceDetector(
                 self.blazeface_model, self.blazeface_min_score, self.smallest_face_px(camera_kind),
-                verified_below=band[0], verifier_min=band[1],
+                verified_below=band[0], verifier_min=band[1], sharpen_below=self.crop_sharpen_below,
             )
         return FaceDetector(
             self.cascade_path, self.scale_factor, self.min_neighbors, self.smallest_face_px(camera_kind),
