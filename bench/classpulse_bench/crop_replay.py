@@ -49,9 +49,12 @@ class FoundFaces(SavedColumns):
     index: np.ndarray  # [N] PublicTest index of the drawn face (-1: a faces-wild photo)
 
 
-def record(images: np.ndarray, labels: np.ndarray, seed: int, frames: int, wild_sample: int = 0) -> FoundFaces:
-    """Every matched face with landmarks of `frames` frames a family for `seed`, or (`wild_sample`) the largest face
-    of each faces-wild photo drawn for `seed`."""
+def record(
+    images: np.ndarray, labels: np.ndarray, seed: int, frames: int, wild_sample: int = 0,
+    family_names: list[str] | None = None,
+) -> FoundFaces:
+    """Every matched face with landmarks of `frames` frames a family (every family, or `family_names`) for `seed`,
+    or (`wild_sample`) the largest face of each faces-wild photo drawn for `seed`."""
     finders = _detectors(["blazeface"])["blazeface"]
     columns: dict[str, list] = {name: [] for name in FoundFaces.__dataclass_fields__}
 
@@ -61,7 +64,7 @@ def record(images: np.ndarray, labels: np.ndarray, seed: int, frames: int, wild_
         ):
             columns[name].append(value)
 
-    for family in [] if wild_sample else families():
+    for family in [] if wild_sample else family_names or families():
         for number, frame in enumerate(family_frames(images, family, frames, seed)):
             boxes = finders[frame.camera_kind].detect(frame.gray)  # type: ignore[attr-defined]
             for truth, found in face_matches([face.box for face in frame.faces], boxes).items():
