@@ -92,7 +92,7 @@ class DetectorSettings(RedisSettings):
     # cropping raised accuracy on the sample class's detected faces from 50% to 61% (0.05: 56%, 0.15: 55%).
     crop_margin: float = Field(0.1, ge=0.0, le=0.5, description="CLASSPULSE_CROP_MARGIN: box growth before cropping")
     # BlazeFace's crop of a blurred face (sharpness under this: blazeface.sharpness) is unsharp-masked before the model
-    # reads it: the blur family's crops 0.569 -> 0.583 (seeds 20, 21) and 0.533 -> 0.581 (seed 19), no other family or
+    # reads it: the blur family's crops 0.564 -> 0.575 (seeds 20, 21) and 0.533 -> 0.581 (seed 19), no other family or
     # faces-wild changed by more than a face (docs/face-detection.md, "Sharpening a blurred face's crop").
     crop_sharpen_below: float = Field(
         0.1, ge=0.0, le=1.0, description="CLASSPULSE_CROP_SHARPEN_BELOW: sharpness under which a crop is sharpened; 0: never"
