@@ -45,14 +45,20 @@ from classpulse_reliability.workload import (
 
 log = logging.getLogger(__name__)
 
-DETERMINISTIC_DETECTOR = {"CLASSPULSE_FULL_SCAN_INTERVAL_MS": "0", "CLASSPULSE_DEEP_SCAN_INTERVAL_MS": "0"}
+DETERMINISTIC_DETECTOR = {
+    "CLASSPULSE_FULL_SCAN_INTERVAL_MS": "0",
+    "CLASSPULSE_DEEP_SCAN_INTERVAL_MS": "0",
+    "CLASSPULSE_FACE_DETECTOR": "haar",
+}
 """Environment of a stack that runs drills. Each fault's run is compared with the clean run exactly, which needs a
 detector whose boxes depend on the frame alone. Between full scans the detector tracks faces, so a frame's boxes
 depend on which replica saw the source's earlier frames (a rebalance or a restart moves a source to one that starts
 with a full scan): the same faces, cut a few pixels apart, emotion sums ~1% off. Drills check delivery (nothing
 lost, nothing twice) and so scan every frame, each scan down to the smallest faces (between deep scans a full scan
 looks only for faces near the smallest the source has shown, which is history too); tracking's own behaviour on new and replayed sources is checked by
-tests/unit/test_detector_tracking.py."""
+tests/unit/test_detector_tracking.py. Rooms run Haar here: a deep scan of every frame costs BlazeFace ~220 ms of a
+640x480 frame against Haar's 12-26, which would make the drills and the load test measure that scan rather than
+delivery; which face finder runs does not change what they check."""
 
 PREDICTIONS_TOPIC = "classpulse.predictions"
 FAULT_WINDOW = (0.2, 0.7)

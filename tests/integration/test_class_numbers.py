@@ -102,13 +102,13 @@ def aggregate_all(redis_client, results: list[FrameResult]) -> None:
     assert aggregate([Delivery("classpulse.predictions", 0, n, None, b"", r) for n, r in enumerate(results)]) == []
 
 
-def detect_faces(redis_client):
-    """The detector stage with the service's default settings: a finder per camera kind."""
+def detect_faces(redis_client, **settings: object):
+    """The detector stage with the service's default settings (or those given): a finder per camera kind."""
     from classpulse_core.settings import KafkaSettings
     from classpulse_detector.settings import DetectorSettings
     from classpulse_detector.stage import DetectFaces
 
-    return DetectFaces(DetectorSettings().tracking_detectors(), ClassDirectory(redis_client), KafkaSettings(), True)
+    return DetectFaces(DetectorSettings(**settings).tracking_detectors(), ClassDirectory(redis_client), KafkaSettings(), True)
 
 
 @pytest.mark.anyio
@@ -373,10 +373,10 @@ def test_a_refused_write_is_dead_lettered_and_never_counted_as_a_duplicate(redis
 
 @pytest.mark.anyio
 async def test_facing_the_screen_from_webcam_pictures_through_detector_aggregator_and_api(redis_client, infra, class_id):
-    """Real pictures through the detector (BlazeFace on students' own webcams, Haar on a room camera), the aggregator
-    stage and the API, in a presence-only class: the share facing the screen is the detector's facing flags of the
-    webcam students (frontal FER2013 faces: nearly all facing); the room camera's Haar faces have no pose and are in
-    neither count."""
+    """Real pictures through the detector (BlazeFace on students' own webcams, a room camera run with the Haar
+    setting), the aggregator stage and the API, in a presence-only class: the share facing the screen is the
+    detector's facing flags of the webcam students (frontal FER2013 faces: nearly all facing); the room camera's Haar
+    faces have no pose and are in neither count."""
     import cv2
 
     from classpulse_demo.fer_csv import FerCsvNotFoundError
@@ -397,7 +397,7 @@ async def test_facing_the_screen_from_webcam_pictures_through_detector_aggregato
     async with api_client(infra) as client:
         created = await client.post("/v1/classes", json={"class_id": class_id, "expected_students": 6, "emotion_enabled": False})
         assert created.status_code == 201
-        detect = detect_faces(redis_client)
+        detect = detect_faces(redis_client, face_detector="haar")
         results = [outcome.message for outcome in detect([frame_delivery(class_id, *f) for f in sorted(frames, key=lambda f: f[3])])]
         assert all(isinstance(result, FrameResult) and result.probabilities is None for result in results)
         flags = [result.facing[0] for result in results if result.camera_kind == "personal" and result.boxes]
@@ -420,7 +420,7 @@ async def test_facing_the_screen_from_webcam_pictures_through_detector_aggregato
 GALLERY_PRESENCE_TOLERANCE = 0.08
 """How far a gallery's presence may read under what was sent. BlazeFace finds 0.95 of the faces bench's gallery faces
 in full scans, and a face a scan missed on a still tile waits for the next full scan (10 s): on this gallery it reads
-0.72-0.73 against 0.78 sent; the room's Haar, which misses a fifth of them, reads 0.61 (docs/face-detection.md,
+0.72-0.73 against 0.78 sent; Haar (the cheaper room setting), which misses a fifth of them, reads 0.61 (docs/face-detection.md,
 "Galleries")."""
 
 
@@ -428,7 +428,7 @@ in full scans, and a face a scan missed on a still tile waits for the next full 
 async def test_a_video_call_gallery_gets_blazeface_and_reads_the_presence_it_showed(redis_client, infra, class_id, tmp_path):
     """A gallery never tuned on (8 students at 1280x720, the demo's generator with a seed of its own: students step
     away, everybody away for a moment), one frame a second as a gallery source through the detector, the aggregator
-    and the API: its faces come with landmarks (BlazeFace, not the room's Haar) and the class reads the presence the
+    and the API: its faces come with landmarks (BlazeFace, whatever the room setting) and the class reads the presence the
     frames showed."""
     import json
 

@@ -1,5 +1,5 @@
 """Each camera kind gets its own face finder: BlazeFace from 80 px on a student's own webcam, BlazeFace from the gallery
-floor on a video call's gallery, the room setting (Haar by default) on a room camera; each kind's setting moves only
+floor on a video call's gallery, the room setting (BlazeFace by default, Haar a setting) on a room camera; each kind's setting moves only
 its own kind."""
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ def finders(settings: DetectorSettings) -> dict[str, tuple[type, int]]:
     }
 
 
-def test_by_default_a_gallery_gets_blazeface_from_its_own_floor_and_a_room_keeps_haar():
+def test_by_default_every_kind_gets_blazeface_from_its_own_floor():
     settings = DetectorSettings()
     assert finders(settings) == {
         "personal": (BlazeFaceDetector, 80),
         "gallery": (BlazeFaceDetector, settings.gallery_min_face_px),
-        "room": (FaceDetector, settings.min_face_px),
+        "room": (BlazeFaceDetector, settings.blazeface_min_face_px),
     }
     assert settings.gallery_min_face_px < settings.min_face_px  # a 25-tile gallery's faces are under Haar's floor
     assert set(settings.tracking_detectors()) == {"personal", "room", "gallery"}
@@ -38,14 +38,14 @@ def test_by_default_a_gallery_gets_blazeface_from_its_own_floor_and_a_room_keeps
 def test_each_kinds_setting_moves_its_own_kind_only(monkeypatch):
     monkeypatch.setenv("CLASSPULSE_GALLERY_FACE_DETECTOR", "haar")
     monkeypatch.setenv("CLASSPULSE_GALLERY_MIN_FACE_PX", "64")
-    monkeypatch.setenv("CLASSPULSE_FACE_DETECTOR", "blazeface")
+    monkeypatch.setenv("CLASSPULSE_FACE_DETECTOR", "haar")
     settings = DetectorSettings()
     assert finders(settings) == {
         "personal": (BlazeFaceDetector, 80),
         "gallery": (FaceDetector, 64),
-        "room": (BlazeFaceDetector, settings.blazeface_min_face_px),
+        "room": (FaceDetector, settings.min_face_px),
     }
-    assert [settings.detector_name(kind) for kind in ("personal", "gallery", "room")] == ["blazeface", "haar", "blazeface"]
+    assert [settings.detector_name(kind) for kind in ("personal", "gallery", "room")] == ["blazeface", "haar", "haar"]
 
 
 def test_a_gallery_floor_under_what_blazeface_sees_is_refused(monkeypatch):

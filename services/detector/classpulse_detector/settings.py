@@ -12,17 +12,17 @@ from classpulse_detector.tracking import FaceFinder, TrackingDetector
 
 class DetectorSettings(RedisSettings):
     http_port: int = Field(8002, description="CLASSPULSE_HTTP_PORT")
-    # Haar stays the default for room cameras: BlazeFace with the settings below finds far more faces (20 frames a
-    # generated family, seed 19: recall 0.86-0.98 per family, precision 0.90-1.00; faces-wild 0.980 of 2,115 photos;
-    # docs/face-detection.md) against Haar's 0.06-0.69 and 0.78, but costs more CPU a frame. Its scans are scheduled
-    # (classpulse_detector.tracking: template matching between scans, one pyramid level a lost face, full scans bounded
-    # by the source's smallest face, a deep scan every CLASSPULSE_DEEP_SCAN_INTERVAL_MS): tracked on make bench's
-    # sample class it cost 14-22 ms of CPU a frame against Haar's 5-7 on the same busy machine (584-960
-    # before; fer: 96 whole); with its finest pyramid level run only around proposed small faces, 1.84-2.06x Haar's
-    # in one run (2.46-3.07x before), still short of the "10x fer per CPU-second" target (10.3x with Haar; 3.05x
-    # measured with BlazeFace before that): docs/face-detection.md, "Not reached yet".
+    # Room cameras get BlazeFace by default: it finds far more faces (24 frames a generated family, six seeds: recall
+    # 0.94-0.98 per family, precision 0.98-1.00; faces-wild 0.980 of 2,115 photos; docs/face-detection.md) against
+    # Haar's 0.06-0.69 and 0.78, and its landmarks give aligned crops and a head pose. Through the stack the sample
+    # class as a room camera reads 1,675 faces of 1,674 shown, presence 0.932 against 0.930 and all four lesson phases
+    # right, where Haar read 1,516, 0.842 and the neutral phase wrong. Its scans are scheduled (classpulse_detector.
+    # tracking: template matching between scans, a quick look for a lost face, full scans bounded by the source's
+    # smallest face, a deep scan every CLASSPULSE_DEEP_SCAN_INTERVAL_MS), yet it costs about twice Haar's CPU a frame
+    # of make bench's sample class (8.1-8.7 ms against 4.1-4.7 on a busy machine): the "10x fer per CPU-second" target
+    # is not reached with it (docs/face-detection.md, "Not reached yet"). Haar remains a setting for the cheapest rooms.
     face_detector: Literal["blazeface", "haar"] = Field(
-        "haar", description="CLASSPULSE_FACE_DETECTOR: blazeface (CNN, with landmarks: aligned crops) or haar"
+        "blazeface", description="CLASSPULSE_FACE_DETECTOR: blazeface (CNN, with landmarks: aligned crops) or haar"
     )
     # A personal camera (a student's own webcam, frames marked camera_kind "personal") shows one large face, so it
     # gets a detector of its own: on 60 webcam snapshots of FER2013 PublicTest faces as the webcam demo makes them
