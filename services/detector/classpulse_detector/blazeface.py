@@ -426,6 +426,20 @@ SHARPEN_BELOW = 0.1
 (FER2013's own 0.4 and up). Chosen on the crop replay of seeds 20 and 21, checked on seed 19 and faces-wild."""
 
 
+SCAN_SHARPEN_BELOW = 0.08
+"""A scan whose faces' crops are blurred (their median `sharpness` under this) is done again on the frame
+unsharp-masked (SHARPEN_AMOUNT, SHARPEN_SIGMA), and the second scan's faces are the scan's: the network, trained on
+sharp faces, takes a small blurred face and its halo for a face up to twice its size (docs/face-detection.md, "Where
+each family stands") or misses it, and finds more of them framed right once the frame is sharpened. The frame's own
+sharpness cannot say when: a webcam's large face on a plain wall reads as low as a blurred room (0.001-0.004), so the
+faces found decide, and their median, because an out-of-focus camera blurs them all, where one small or moving face
+among sharp ones is no reason to sharpen the rest. Sharpening a sharp frame costs faces (every frame sharpened:
+rooms 0.993 -> 0.962, noise 0.949 -> 0.883 on seeds 23 and 41), and a sharp small face's crop reads 0.1-0.2, so the
+bound sits under those. Chosen on seeds 23 and 41 (0.05-0.1, the median or the least sharp face: the median under
+0.08 and the least sharp under 0.06 found the most faces and fewest false ones, the median changing no frame outside
+the blur family), checked on seeds 19-22 (docs/face-detection.md, "Scanning a blurred frame again, sharpened")."""
+
+
 def sharpened_if_blurred(crop: np.ndarray, below: float) -> np.ndarray:
     """`crop` unsharp-masked (SHARPEN_AMOUNT, SHARPEN_SIGMA) where its `sharpness` is under `below` (0: never): only
     a blurred face's crop changes, since sharpening a sharp one costs the model (docs/face-detection.md, "Sharpening
@@ -565,9 +579,11 @@ class BlazeFaceDetector:
         verified_below: float = VERIFIED_BELOW,
         verifier_min: float = VERIFIER_MIN,
         sharpen_below: float = SHARPEN_BELOW,
+        scan_sharpen_below: float = SCAN_SHARPEN_BELOW,
     ) -> None:
         self.network = BlazeFaceNetwork(MODELS[model], min_score, path)
         self.sharpen_below = sharpen_below
+        self.scan_sharpen_below = scan_sharpen_below
         self.verifier = verifier or FaceVerifier.load()
         self.verified_below = verified_below
         self.verifier_min = verifier_min
@@ -752,8 +768,11 @@ class BlazeFaceDetector:
     ) -> list[Box]:
         """Faces (boxes carrying their landmarks) in the frame's pixels, from the whole frame or only `region` of it
         (at the whole frame's levels), looked for only up to `largest_px` and down to `smallest_px` when given (a
-        face a little smaller than `smallest_px` may still be found)."""
-        return self._judged(gray, self.candidates(gray, region, largest_px, smallest_px), largest_px)
+        face a little smaller than `smallest_px` may still be found); on the frame sharpened where it finds a blurred
+        face (`_scanned`)."""
+        return self._scanned(
+            gray, lambda seen: self._judged(seen, self.candidates(seen, region, largest_px, smallest_px), largest_px)
+        )
 
     def rescan(self, gray: np.ndarray, smallest_px: int) -> list[Box]:
         """The whole frame scanned again at the deep scan's own levels (a scan down to `min_face_px`) that see faces
@@ -768,7 +787,18 @@ class BlazeFaceDetector:
         seeing = [scale for scale in levels if LEVEL_REACH * model.smallest_face / scale >= smallest_px]
         if len(seeing) == len(levels):
             return self.detect(gray)
-        return self._judged(gray, self.candidates(gray, levels=seeing), None)
+        return self._scanned(gray, lambda seen: self._judged(seen, self.candidates(seen, levels=seeing), None))
+
+    def _scanned(self, gray: np.ndarray, scan: Callable[[np.ndarray], list[Box]]) -> list[Box]:
+        """The faces `scan` finds in the frame, or, where they are blurred (their crops' median `sharpness` under
+        `scan_sharpen_below`: SCAN_SHARPEN_BELOW), those it finds in the frame unsharp-masked. Costs a crop a face
+        found, and for a blurred frame the sharpening (a Gaussian blur of the frame) and the scan again."""
+        faces = scan(gray)
+        if self.scan_sharpen_below > 0 and faces and float(
+            np.median([sharpness(self.crop_one(gray, face)) for face in faces])
+        ) < self.scan_sharpen_below:
+            return scan(unsharp(gray, SHARPEN_AMOUNT, SHARPEN_SIGMA))
+        return faces
 
     def _judged(self, gray: np.ndarray, found: Detections, largest_px: int | None) -> list[Box]:
         """The candidates `found` that the second look keeps (`is_face`, `without_faces_of_faces`), as faces from

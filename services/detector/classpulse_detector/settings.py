@@ -97,6 +97,14 @@ class DetectorSettings(RedisSettings):
     crop_sharpen_below: float = Field(
         0.1, ge=0.0, le=1.0, description="CLASSPULSE_CROP_SHARPEN_BELOW: sharpness under which a crop is sharpened; 0: never"
     )
+    # A BlazeFace scan whose faces' crops are blurred (median sharpness under this) is done again on the frame
+    # sharpened, its faces found then (blazeface.SCAN_SHARPEN_BELOW; docs/face-detection.md, "Scanning a blurred frame
+    # again, sharpened").
+    scan_sharpen_below: float = Field(
+        0.08, ge=0.0, le=1.0,
+        description="CLASSPULSE_SCAN_SHARPEN_BELOW: a scan whose faces' median crop sharpness is under this is done "
+        "again on the frame sharpened; 0: never",
+    )
     # Between full scans, known faces are followed where their motion puts them (classpulse_detector.tracking), by
     # template matching for Haar (on the sample class, 3 instead of 22 ms of CPU per 640x480 frame at the same
     # recall) and by detection for BlazeFace (`python -m classpulse_bench tracking`: 27 ms a frame of the moving-faces
@@ -158,6 +166,7 @@ class DetectorSettings(RedisSettings):
             return BlazeFaceDetector(
                 self.blazeface_model, self.blazeface_min_score, self.smallest_face_px(camera_kind),
                 verified_below=band[0], verifier_min=band[1], sharpen_below=self.crop_sharpen_below,
+                scan_sharpen_below=self.scan_sharpen_below,
             )
         return FaceDetector(
             self.cascade_path, self.scale_factor, self.min_neighbors, self.smallest_face_px(camera_kind),
