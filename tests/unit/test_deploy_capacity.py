@@ -85,6 +85,6 @@ def test_prod_partitions_and_autoscaler_limits_follow_the_design_load() -> None:
     assert partitions == dict.fromkeys(pipeline, expected["partitions"]), "set them to: python deploy/tools/capacity.py"
     limits = {s["metadata"]["name"]: s["spec"]["maxReplicaCount"] for s in objects_of(objects, "ScaledObject")}
     assert limits == {"detector": expected["detector"], "classifier": expected["classifier"]}
-    assert capacity.prod_sizing(capacity.Load(100, 30, 1.0, 1.0), throughput | {"detector_frames_per_s": 100.0}) == {
+    assert capacity.prod_sizing(capacity.Load(100, 30, 1.0, 1.0), throughput | {"detector_frames_per_s": 100.0, "classifier_faces_per_s": 2668.0}) == {
         "partitions": 96, "detector": 86, "classifier": 4,
     }
