@@ -230,12 +230,25 @@ def candidate_methods(finder) -> dict[str, CropMethod]:
     def sharpened(amount: float, sigma: float) -> Callable[[np.ndarray], np.ndarray]:
         return lambda crop: unsharp(crop, amount, sigma)
 
+    def shipped(gray: np.ndarray, face) -> np.ndarray:
+        return np.frombuffer(finder.crop(gray, [face]), np.uint8).reshape(48, 48)
+
+    def dim_stretched(under: float) -> CropMethod:
+        """The shipped crop, stretched to FER2013's contrast where its own is under `under` gray levels (a dim or
+        flat face: the lighting family's gap)."""
+        def crop(gray: np.ndarray, face) -> np.ndarray:
+            cut = shipped(gray, face)
+            return stretched(cut) if float(cut.std()) < under else cut
+        return crop
+
     def tiered(crop: np.ndarray) -> np.ndarray:
         return unsharp(crop, 2.0, 2.0 if sharpness(crop) < 0.03 else 1.0)
 
     methods: dict[str, CropMethod] = {
         "aligned": finder.crop_one,
-        "shipped": lambda gray, face: np.frombuffer(finder.crop(gray, [face]), np.uint8).reshape(48, 48),
+        "shipped": shipped,
+        "shipped, dim stretched<40": dim_stretched(40.0),
+        "shipped, dim stretched<55": dim_stretched(55.0),
         "lanczos": interpolated(cv2.INTER_LANCZOS4),
         "linear": interpolated(cv2.INTER_LINEAR),
         "equalised": post(cv2.equalizeHist),
