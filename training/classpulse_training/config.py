@@ -33,8 +33,9 @@ class TrainConfig:
     # Per-class loss weight = (class frequency) ** -class_weight_power, normalised to mean 1 over samples:
     # 0 = plain loss, 1 = fully balanced, 0.5 (default) lifts rare Disgust without wrecking overall accuracy.
     class_weight_power: float = 0.5
-    # "mixed_bfloat16" (variables stay float32) roughly halves epoch time on CPUs with AVX512-BF16 or AMX and makes
-    # it ~12x longer on CPUs without; "auto" picks it only where the CPU has bfloat16 natively (hardware.py).
+    # "mixed_bfloat16" (variables stay float32) roughly halves epoch time on CPUs with fast bfloat16 (AMX, Zen 4) and
+    # makes it ~12x longer on CPUs without; "auto" picks it only where the CPU has bfloat16 natively and multiplies it
+    # faster than float32, measured at the start (hardware.py).
     precision: str = "auto"
     limit_train_rows: int = 0  # >0: train on the first N rows only (tests, smoke runs)
     # A fine-tune: the network starts from these weights instead of random ones, the schedule above from its first

@@ -70,7 +70,8 @@ def load_trained_model(files: RunFiles, config: TrainConfig, compute_dtype: str 
     """Rebuild the network and load the best weights (stored as float32 even after mixed-precision training).
 
     compute_dtype "bfloat16" keeps float32 weights but runs the convolutions in bfloat16: about 2.5x the
-    throughput on CPUs with AVX512-BF16/AMX, at a small accuracy cost that export measures and records.
+    throughput with AMX or on AMD Zen 4 (half of float32's on a CPU with AVX512-BF16 but no AMX), at a small
+    accuracy cost that export measures and records.
     """
     keras.mixed_precision.set_global_policy(COMPUTE_POLICIES[compute_dtype])
     model = build_model(config.model)

@@ -238,8 +238,8 @@ Measured on {speed.get('cpu', "this project's 2-core machine (AVX512-BF16 CPU)")
 differences of up to 2x with the machine's load: exported signature
 {speed['signature_uint8_batch64']} faces/s at batch 64, {speed['signature_uint8_batch256']} faces/s at batch 256;
 the bare Keras network{'s' if networks > 1 else ''} (no flip) {speed['keras_batch256']} faces/s at batch 256.
-bfloat16 pays off only on CPUs with native bfloat16 (AVX512-BF16 or AMX); elsewhere export with
-`--compute-dtype float32`.
+bfloat16 pays off only on CPUs that multiply it faster than float32 (AMX, AMD Zen 4); elsewhere, a CPU with
+AVX512-BF16 but no AMX included, export with `--compute-dtype float32` (docs/performance.md).
 
 ## Known limits
 
