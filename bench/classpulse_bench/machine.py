@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from classpulse_bench import procstat
-from classpulse_training.hardware import cpu_model, native_bfloat16
+from classpulse_training.hardware import best_rate, cpu_model, native_bfloat16
 
 
 def memory_gib() -> float:
@@ -40,19 +40,6 @@ def describe() -> dict[str, object]:
     }
 
 
-def _best_rate(run, flops_per_call: float, seconds: float) -> float:
-    """Best FLOP/s over about one-second windows after a warm-up call (best-of: the machine is shared)."""
-    run()
-    best, deadline = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        calls, started = 0, time.perf_counter()
-        while time.perf_counter() - started < min(1.0, seconds):
-            run()
-            calls += 1
-        best = max(best, calls * flops_per_call / (time.perf_counter() - started))
-    return best
-
-
 def measured_flops(seconds: float = 3.0, side: int = 1024) -> dict[str, float]:
     """GFLOP/s of a square matmul on every core: float32 through numpy (BLAS), and bfloat16 through TensorFlow (the
     model's own arithmetic, oneDNN)."""
@@ -64,6 +51,6 @@ def measured_flops(seconds: float = 3.0, side: int = 1024) -> dict[str, float]:
     a16, b16 = tf.constant(a32, tf.bfloat16), tf.constant(b32, tf.bfloat16)
     matmul16 = tf.function(lambda: tf.linalg.matmul(a16, b16))
     return {
-        "float32_gflops": round(_best_rate(lambda: a32 @ b32, flops, seconds) / 1e9, 1),
-        "bfloat16_gflops": round(_best_rate(lambda: matmul16().numpy(), flops, seconds) / 1e9, 1),
+        "float32_gflops": round(best_rate(lambda: a32 @ b32, flops, seconds) / 1e9, 1),
+        "bfloat16_gflops": round(best_rate(lambda: matmul16().numpy(), flops, seconds) / 1e9, 1),
     }
