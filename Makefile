@@ -61,7 +61,7 @@ evaluate: ## Evaluate the exported model on a Kaggle-format CSV: make evaluate C
 	$(PYTHON) -m classpulse_training evaluate --csv $(CSV)
 
 export: ## Export the best checkpoint as a versioned SavedModel under models/emotion/
-	$(PYTHON) -m classpulse_training export --run $(MODEL_RUN) --compute-dtype bfloat16
+	$(PYTHON) -m classpulse_training export --run $(MODEL_RUN)
 
 deploy-check: ## Render and validate the Kubernetes overlays and the compose file offline
 	$(PYTHON) -m pytest -m unit tests/unit/test_deploy_*.py

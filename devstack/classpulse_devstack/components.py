@@ -146,6 +146,8 @@ def _model_server_command(config: DevstackConfig) -> list[str]:
         str(config.repo_root / "models" / MODEL_NAME),
         "--monitoring-port",
         str(MODEL_SERVER_MONITORING_PORT + config.port_offset),
+        "--mixed-precision",
+        config.model_server_mixed_precision,
     ]
 
 

@@ -50,6 +50,10 @@ class DevstackConfig:
     redis_sentinel: bool = False
     """CLASSPULSE_DEVSTACK_REDIS_SENTINEL=1: Redis as production runs it, a primary, a replica and three sentinels
     (components redis, redis-replica, redis-sentinel-1..3), and every service finds the primary through them."""
+    model_server_mixed_precision: str = "auto"
+    """CLASSPULSE_DEVSTACK_MODEL_SERVER_MIXED_PRECISION: the stand-in's --mixed-precision (off, bfloat16, auto). The
+    exported model is float32; "auto" computes it in bfloat16 only where this machine's CPU runs that faster, as a
+    deployment turns TF Serving's --mixed_precision=bfloat16 on for its CPUs (deploy/k8s/README.md)."""
 
     @property
     def redis_replica_port(self) -> int:
@@ -87,6 +91,7 @@ class DevstackConfig:
             predictions_retention_ms=DAY_MS,
             port_offset=offset,
             redis_sentinel=env.get("CLASSPULSE_DEVSTACK_REDIS_SENTINEL", "") in ("1", "true", "yes"),
+            model_server_mixed_precision=env.get("CLASSPULSE_DEVSTACK_MODEL_SERVER_MIXED_PRECISION") or "auto",
         )
 
     @property

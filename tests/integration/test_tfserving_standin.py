@@ -35,6 +35,7 @@ from classpulse_classifier.stage import ClassifyFaces
 from classpulse_core.labels import EMOTIONS, LABELS_OUTPUT, LABELS_SIGNATURE
 from classpulse_devstack import probes
 from classpulse_stream.stage import ContractBroken
+from classpulse_training.hardware import native_bfloat16
 
 pytestmark = pytest.mark.integration
 
@@ -119,12 +120,12 @@ class RunningStandin:
 
 
 @contextmanager
-def run_standin(base_path: Path, log_path: Path) -> Iterator[RunningStandin]:
+def run_standin(base_path: Path, log_path: Path, *flags: str) -> Iterator[RunningStandin]:
     port, monitoring_port = _free_port(), _free_port()
     command = [
         sys.executable, "-m", "classpulse_devstack.tfserving_standin",
         "--port", str(port), "--model-name", MODEL_NAME, "--model-base-path", str(base_path),
-        "--monitoring-port", str(monitoring_port), "--file-system-poll-wait-seconds", "1",
+        "--monitoring-port", str(monitoring_port), "--file-system-poll-wait-seconds", "1", *flags,
     ]  # fmt: skip
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
@@ -183,6 +184,29 @@ def test_predict_matches_the_model_run_in_process(
     assert output.model_version == 1
     assert output.probabilities.dtype == np.float32
     np.testing.assert_allclose(output.probabilities, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_mixed_precision_computes_a_float32_model_in_bfloat16_as_tf_serving_does(
+    tmp_path: Path, model_v1: TinyEmotionModel, standin: RunningStandin
+) -> None:
+    """--mixed-precision bfloat16 (TF Serving's --mixed_precision=bfloat16): the float32 SavedModel's matrix product
+    runs in bfloat16 (TensorFlow's oneDNN rewrite), so its probabilities carry bfloat16's rounding, a few parts in a
+    thousand; off (the default, the module's stand-in) computes float32 exactly. The rewrite runs where oneDNN has
+    bfloat16 (AVX-512 and up); the flag is honoured and logged everywhere."""
+    base_path = tmp_path / MODEL_NAME
+    base_path.mkdir()
+    export_version(base_path, 1, model_v1)
+    faces = _faces(64, seed=11)
+    expected = model_v1.classify(tf.constant(faces))["probabilities"].numpy()
+    with run_standin(base_path, tmp_path / "standin.log", "--mixed-precision", "bfloat16") as running:
+        with EmotionModelClient(running.target) as client:
+            output = client.predict_with_version(faces)
+        assert '"mixed_precision": "bfloat16", "bfloat16": true' in running.log_text()
+    assert '"mixed_precision": "off", "bfloat16": false' in standin.log_text()
+    difference = np.abs(output.probabilities - expected).max()
+    assert difference < 0.01, difference
+    if native_bfloat16():
+        assert difference > 1e-5, "the product ran in float32"
 
 
 def test_predict_response_names_model_version_and_signature(

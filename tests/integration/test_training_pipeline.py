@@ -223,6 +223,12 @@ def test_a_version_restores_to_a_run_that_exports_the_same_network(tmp_path, tra
     (member_first,), (member_second,) = first["training"]["members"], second["training"]["members"]
     assert {k: member_second[k] for k in keys} == {k: member_first[k] for k in keys}
     assert member_second["run"] == "restored" and second["accuracy"] == first["accuracy"]
+    # ... and which version the weights are, whose batch-norm statistics it kept (not "as training left them").
+    assert member_second["restored_from"] == {"version": 1, "batchnorm_statistics": "as training left them"}
+    assert second["inference"]["batchnorm_statistics"] == "as version 1 was exported with them (as training left them)"
+    card = (tmp_path / "models" / "2" / "MODEL_CARD.md").read_text()
+    assert "| weights | version 1's network, restored from its export (`restore-run`)" in card
+    assert "| weights |" not in (first_dir / "MODEL_CARD.md").read_text()
     with pytest.raises(FileExistsError):
         restore_run(first_dir, restored.root)
 

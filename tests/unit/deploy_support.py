@@ -12,6 +12,7 @@ import functools
 import importlib
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -81,6 +82,21 @@ def build(overlay: str, version: str | None = None) -> str:
 def render(overlay: str) -> tuple[dict, ...]:
     """Every object the pinned `kustomize build deploy/k8s/overlays/<overlay>` renders."""
     return tuple(document for document in yaml.safe_load_all(build(overlay)) if document)
+
+
+def render_with_component(overlay: str, component: str, workdir: Path) -> tuple[dict, ...]:
+    """Every object of an overlay of one's own in `workdir`: deploy/k8s/overlays/<overlay> with
+    deploy/k8s/components/<component>, as a component's comment tells an operator to write (kustomize takes
+    relative paths only)."""
+    (workdir / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(K8S / "overlays" / overlay, workdir)],
+        "components": [os.path.relpath(K8S / "components" / component, workdir)],
+    }))
+    result = subprocess.run([kustomize_binary(), "build", str(workdir)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return tuple(document for document in yaml.safe_load_all(result.stdout) if document)
 
 
 def objects_of(objects: tuple[dict, ...], kind: str) -> list[dict]:

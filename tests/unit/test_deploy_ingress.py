@@ -4,16 +4,13 @@ routes and the API reference, which only the cluster reaches; components/public-
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 from fastapi import FastAPI
 
-from deploy_support import K8S, OVERLAYS, kustomize_binary, named, render
+from deploy_support import OVERLAYS, named, render, render_with_component
 
 pytestmark = pytest.mark.unit
 
@@ -115,16 +112,7 @@ def test_students_reach_their_page_and_nobody_reaches_operations() -> None:
 
 
 def test_public_api_docs_component_publishes_the_reference_only(tmp_path: Path, apps: dict[str, FastAPI]) -> None:
-    # An overlay of one's own, as the component's comment says; kustomize takes relative paths only.
-    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": [os.path.relpath(K8S / "overlays" / "prod", tmp_path)],
-        "components": [os.path.relpath(K8S / "components" / "public-api-docs", tmp_path)],
-    }))
-    result = subprocess.run([kustomize_binary(), "build", str(tmp_path)], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    ingress = named(tuple(d for d in yaml.safe_load_all(result.stdout) if d), "Ingress", "classpulse")
+    ingress = named(render_with_component("prod", "public-api-docs", tmp_path), "Ingress", "classpulse")
     api = apps["api"]
     host = _host_of(ingress, "api")
     for template in _reference(api):

@@ -5,6 +5,7 @@ their warm-up records, under the labels the probes and the README use."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -22,6 +23,7 @@ from deploy_support import (
     named,
     objects_of,
     render,
+    render_with_component,
     settings_class,
 )
 
@@ -113,6 +115,22 @@ def test_model_server_reads_the_config_it_is_given(overlay: str) -> None:
     assert named(objects, "PodMonitor", "model-server")["spec"]["podMetricsEndpoints"][0]["path"] == metrics_path
     compose_prometheus = yaml.safe_load((REPO / "deploy" / "compose" / "prometheus.yml").read_text())
     assert next(j for j in compose_prometheus["scrape_configs"] if j["job_name"] == "model-server")["metrics_path"] == metrics_path
+
+
+def _model_server_args(objects: tuple[dict, ...]) -> list[str]:
+    (container,) = containers(named(objects, "Deployment", "model-server"))
+    return container["args"]
+
+
+def test_model_servers_compute_in_bfloat16_only_where_an_overlay_asks(tmp_path: Path) -> None:
+    """The export is float32 (every CPU runs it); TF Serving's --mixed_precision=bfloat16 is off in both overlays and
+    on with components/model-server-bfloat16, for node pools whose CPUs run bfloat16 fast (its comment says which)."""
+    for overlay in OVERLAYS:
+        assert not [arg for arg in _model_server_args(render(overlay)) if "mixed_precision" in arg], overlay
+    args = _model_server_args(render_with_component("prod", "model-server-bfloat16", tmp_path))
+    assert args[-1] == "--mixed_precision=bfloat16" and args[:-1] == _model_server_args(render("prod"))
+    metrics = REPO / "models" / "emotion" / str(_model_config().version_labels["stable"]) / "metrics.json"
+    assert '"compute_dtype": "float32"' in metrics.read_text(), "the stable version is exported in float32"
 
 
 def _batching() -> dict[str, int]:

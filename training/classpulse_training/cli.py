@@ -143,8 +143,9 @@ def _add_export(sub) -> None:
                    help="test-time flip averaging; auto = on only if it gains at least --min-flip-gain accuracy")
     p.add_argument("--min-flip-gain", type=float, default=0.005)
     p.add_argument("--compute-dtype", choices=("float32", "bfloat16"), default="float32",
-                   help="arithmetic inside the SavedModel (bfloat16: ~2.5x faster with AMX or on AMD Zen 4; float32 is "
-                   "1.7-1.8x faster on a CPU with AVX512-BF16 but no AMX)")
+                   help="arithmetic inside the SavedModel: float32 runs on every CPU, and TF Serving computes it in "
+                   "bfloat16 where that pays (--mixed_precision=bfloat16: ~2.5x with AMX or on AMD Zen 4); bfloat16 bakes "
+                   "bfloat16 in everywhere, 1.7-1.8x slower on a CPU with AVX512-BF16 but no AMX")
     p.add_argument("--bn-stats", choices=("auto", "training", "kept"), default="auto",
                    help="batch-norm statistics: re-estimated on the un-augmented training faces (training), as training "
                         "left them (kept), or re-estimated and kept only if the selection accuracy does not drop (auto)")

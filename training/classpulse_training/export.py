@@ -115,10 +115,15 @@ class BatchNormChoice:
     accuracy_before: float | None  # selection accuracy, the better of one pass and flip averaging
     accuracy_after: float | None
 
-    def describe(self, train_usage: str) -> str:
+    def describe(self, train_usage: str, restored_from: dict | None = None) -> str:
+        """`restored_from`: the run's weights are an exported version's (restore-run), whose statistics are kept."""
         if self.reestimated:
             return f"re-estimated on {self.training_faces} un-augmented {train_usage} faces and their mirror images"
-        return "as training left them" + (" (re-estimating them lowered the selection accuracy)" if self.training_faces else "")
+        kept = (
+            f"as version {restored_from['version']} was exported with them ({restored_from['batchnorm_statistics']})"
+            if restored_from else "as training left them"
+        )
+        return kept + (" (re-estimating them lowered the selection accuracy)" if self.training_faces else "")
 
 
 def choose_batchnorm_statistics(model: keras.Model, training: FerData, selection: FerData, mode: str) -> BatchNormChoice:
@@ -193,7 +198,7 @@ class Member:
             "seed": self.config.seed,
             "parameters": model.count_params(),
             "config": self.config.to_dict(),
-            **{key: run_info[key] for key in ("teachers", "init_from") if key in run_info},
+            **{key: run_info[key] for key in ("teachers", "init_from", "restored_from") if key in run_info},
         }
 
 
@@ -220,7 +225,8 @@ def export(
     data = load_fer_csv(csv or config.csv)
     selection = data.split(config.val_usage)
     norms = choose_batchnorm_statistics(model, data.split(config.train_usage), selection, batchnorm)
-    log.info("batch-norm statistics %s", norms.describe(config.train_usage))
+    restored_from = read_json(members[0].files.run_info, {}).get("restored_from") if len(members) == 1 else None
+    log.info("batch-norm statistics %s", norms.describe(config.train_usage, restored_from))
     choices = choose_inference(model, selection.images, selection.labels, flip, min_flip_gain)
     log.info("flip averaging %s (accuracy %.4f plain, %.4f flipped); temperature %.3f",
              "on" if choices.flip_average else "off", choices.accuracy_plain, choices.accuracy_flip, choices.temperature)
@@ -259,7 +265,7 @@ def export(
         "confusion_matrix": scored.report.confusion.tolist(),
         "inference": {
             "compute_dtype": compute_dtype,
-            "batchnorm_statistics": norms.describe(config.train_usage),
+            "batchnorm_statistics": norms.describe(config.train_usage, restored_from),
             "batchnorm_selection_accuracy": {"before": norms.accuracy_before, "after": norms.accuracy_after},
             "networks": len(members),
             "flip_average": choices.flip_average,
@@ -314,6 +320,6 @@ def export(
         version_dir, {SERVING_SIGNATURE: scored.probabilities, SINGLE_PASS_SIGNATURE: single_pass.probabilities},
         selection.labels, data.split(config.train_usage).labels, config.val_usage, classes_per_mix,
     )
-    write_model_card(metrics, version_dir)
+    write_model_card(json.loads((version_dir / METRICS_FILE).read_text()), version_dir)  # as metrics.json has it
     return metrics
 

@@ -42,16 +42,22 @@ def _loss(training: dict) -> str:
 
 
 def _start_row(training: dict) -> str:
-    """The table's row for a fine-tune (config init_from): the weights it started from, and how good they were."""
+    """The table's row for a fine-tune (config init_from): the weights it started from, and how good they were; and
+    for weights restored from an exported version (restore-run), which version."""
+    restored = training.get("restored_from")
+    weights = (
+        f"| weights | version {restored['version']}'s network, restored from its export (`restore-run`) and exported "
+        "again: the training below is its training |\n" if restored else ""
+    )
     start = training.get("init_from")
     if start is None:
-        return ""
+        return weights
     if "version" in start:
         source = (f"exported version `{start['version']}` (run `{start['run']}`, accuracy {start['accuracy']:.4f} on "
                   f"{start['selection_split']} through its signature)")
     else:
         source = f"run `{start['run']}` (its best epoch {start['best_epoch']}, {start['val_accuracy']:.4f} on the selection split)"
-    return f"| start | fine-tuned from the weights of {source} |\n"
+    return f"{weights}| start | fine-tuned from the weights of {source} |\n"
 
 
 def _small_face_coding(augment: dict) -> str:
@@ -238,8 +244,7 @@ Measured on {speed.get('cpu', "this project's 2-core machine (AVX512-BF16 CPU)")
 differences of up to 2x with the machine's load: exported signature
 {speed['signature_uint8_batch64']} faces/s at batch 64, {speed['signature_uint8_batch256']} faces/s at batch 256;
 the bare Keras network{'s' if networks > 1 else ''} (no flip) {speed['keras_batch256']} faces/s at batch 256.
-bfloat16 pays off only on CPUs that multiply it faster than float32 (AMX, AMD Zen 4); elsewhere, a CPU with
-AVX512-BF16 but no AMX included, export with `--compute-dtype float32` (docs/performance.md).
+{_arithmetic_advice(inference['compute_dtype'])}
 
 ## Known limits
 
@@ -261,6 +266,18 @@ def write_model_card(metrics: dict, version_dir: Path) -> Path:
     path = version_dir / CARD_FILE
     path.write_text(render_model_card(metrics, json.loads(quantification.read_text()) if quantification.exists() else None))
     return path
+
+
+def _arithmetic_advice(compute_dtype: str) -> str:
+    """Where each arithmetic pays, for the export's: bfloat16 about 2.5x float32's rate with AMX or on AMD Zen 4, half
+    of it on a CPU with AVX512-BF16 but no AMX, emulated (far slower) without bfloat16 at all."""
+    if compute_dtype == "float32":
+        return ("A float32 export runs on every CPU; TF Serving computes it in bfloat16 with `--mixed_precision=bfloat16`,\n"
+                "about 2.5x faster on CPUs with AMX or on AMD Zen 4 and slower elsewhere (deploy/k8s/components/\n"
+                "model-server-bfloat16; docs/performance.md, \"Arithmetic chosen by the model server's CPU\").")
+    return ("bfloat16 pays off only on CPUs that multiply it faster than float32 (AMX, AMD Zen 4); elsewhere, a CPU with\n"
+            "AVX512-BF16 but no AMX included, it runs slower than the float32 export, which every CPU runs and TF Serving\n"
+            "computes in bfloat16 where that pays (`--mixed_precision=bfloat16`; docs/performance.md).")
 
 
 def _single_pass_line(metrics: dict) -> str:

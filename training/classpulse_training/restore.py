@@ -67,6 +67,12 @@ def restore_run(version_dir: Path, run_dir: Path) -> RunFiles:
         "parameters": model.count_params(),
         "train_rows": metrics["training"]["train_rows"],
         "val_rows": metrics["n"],
-        "restored_from": str(version_dir),
+        # What the run's export must say of weights that are another version's: which, and its batch-norm choice
+        # (kept as exported, the statistics are that version's, not the ones training left).
+        "restored_from": {
+            "version": int(version_dir.name),
+            "batchnorm_statistics": metrics["inference"].get("batchnorm_statistics", "as training left them"),
+        },
+        **({"init_from": member["init_from"]} if "init_from" in member else {}),
     })
     return files

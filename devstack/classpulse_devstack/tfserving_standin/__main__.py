@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from classpulse_core.logs import configure_logging
+from classpulse_devstack.tfserving_standin import MIXED_PRECISION_MODES
 
 
 def _env_int(name: str, default: int) -> int:
@@ -54,6 +55,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--shutdown-grace-seconds", type=float, default=10.0, help="time in-flight RPCs get after SIGTERM"
     )
+    parser.add_argument(
+        "--mixed-precision",
+        choices=MIXED_PRECISION_MODES,
+        default="off",
+        help="bfloat16: float32 models compute in bfloat16 (TF Serving's --mixed_precision=bfloat16); auto: only where "
+        "this CPU runs bfloat16 at least 1.2x faster than float32 (default %(default)s)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -77,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             intra_op_threads=args.tensorflow_intra_op_parallelism,
             inter_op_threads=args.tensorflow_inter_op_parallelism,
             shutdown_grace_s=args.shutdown_grace_seconds,
+            mixed_precision=args.mixed_precision,
         )
     )
 

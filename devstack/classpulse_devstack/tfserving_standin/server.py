@@ -14,7 +14,7 @@ from prometheus_client import start_http_server
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
 from classpulse_devstack.tfserving_standin.model_manager import ModelManager
-from classpulse_devstack.tfserving_standin.servable import configure_tensorflow_threads
+from classpulse_devstack.tfserving_standin.servable import configure_mixed_precision, configure_tensorflow_threads
 from classpulse_devstack.tfserving_standin.services import ModelService, PredictionService
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class StandinOptions:
     intra_op_threads: int
     inter_op_threads: int
     shutdown_grace_s: float
+    mixed_precision: str = "off"
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -65,6 +66,8 @@ def _grpc_server(manager: ModelManager, options: StandinOptions) -> grpc.Server:
 def run(options: StandinOptions) -> int:
     """Serves until SIGTERM or SIGINT (exit status 0); 1 if the first version cannot be loaded or the port bound."""
     configure_tensorflow_threads(options.intra_op_threads, options.inter_op_threads)
+    bfloat16 = configure_mixed_precision(options.mixed_precision)
+    log.info("model arithmetic chosen", extra={"mixed_precision": options.mixed_precision, "bfloat16": bfloat16})
     stop = threading.Event()
     _stop_on_signals(stop)
     manager = ModelManager(options.model_name, options.model_base_path, options.max_load_attempts)
