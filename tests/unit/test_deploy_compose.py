@@ -106,3 +106,15 @@ def test_compose_and_kubernetes_share_the_redis_and_model_server_config() -> Non
     dockerfile = (REPO / "deploy" / "docker" / "model-server" / "Dockerfile").read_text()
     assert "COPY deploy/k8s/base/model-server/models.config deploy/k8s/base/model-server/monitoring.config" in dockerfile
     assert (K8S / "base" / "model-server" / "models.config").is_file()
+
+
+def test_the_bfloat16_override_adds_tf_servings_flag_to_the_model_servers_entrypoint() -> None:
+    """deploy/compose/model-server-bfloat16.yml, for hosts whose CPUs run bfloat16 fast, as the Kubernetes component
+    model-server-bfloat16: its command is appended to the image's exec-form entrypoint, which compose leaves without one."""
+    override = yaml.safe_load((REPO / "deploy" / "compose" / "model-server-bfloat16.yml").read_text())
+    jsonschema.Draft202012Validator(SCHEMA).validate(override)
+    assert override == {"services": {"model-server": {"command": ["--mixed_precision=bfloat16"]}}}
+    assert "command" not in compose()["services"]["model-server"]
+    entrypoint = re.search(r"^ENTRYPOINT (\[.*?\])$", dockerfile("model-server").read_text(), re.MULTILINE | re.DOTALL)[1]
+    arguments = json.loads(entrypoint.replace("\\\n", ""))
+    assert arguments[0] == "tensorflow_model_server" and not any("mixed_precision" in a for a in arguments)
