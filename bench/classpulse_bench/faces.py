@@ -6,7 +6,8 @@ Per family, with each frame's camera kind's detector (a webcam is a personal cam
 gallery camera): recall and precision of the boxes (`face_matches`; and by IoU >= 0.4 with the drawn FER2013 image),
 the detector's CPU ms per frame (a full scan: no tracking), and the emotion model's accuracy on the pipeline's crops of the found faces next to its
 accuracy on the same faces' FER2013 crops (the data set's own framing): the gap is what the detector's framing
-costs. On faces-wild: the share of photos with a face found and the model's accuracy on the crop of the largest
+costs; and recall by the drawn face's side (`recall_by_side`), which tells a family's small faces from its large
+ones. On faces-wild: the share of photos with a face found and the model's accuracy on the crop of the largest
 face, under the shipped framing and under other candidate framings (zoom about the crop's centre, vertical shift),
 which is how the framing was chosen: on the generated families' faces (FER2013 labels) and on faces-wild. `fer_framing` reports where BlazeFace sees the landmarks of FER2013 faces
 (median, in 48x48 crop pixels): the framing the model was trained on.
@@ -49,6 +50,23 @@ FER_FRAMING_SCALE = 4
 class FacesBenchResult:
     context: dict = field(default_factory=dict)
     sections: list[Section] = field(default_factory=list)
+
+
+SIDE_BINS = (0, 30, 45, 60, 90, 10_000)
+"""Drawn face sides (frame px, as the detector sees the frame) that recall is split by: where a family's misses are
+(docs/face-detection.md, "What the galleries' and blurred galleries' misses are": galleries miss their largest
+faces, rooms their smallest)."""
+
+
+def recall_by_side(faces: list[tuple[int, bool]]) -> dict[str, float | int | None]:
+    """Faces drawn and the share found per SIDE_BINS bin, from (side, found) of each drawn face."""
+    figures: dict[str, float | int | None] = {}
+    for low, high in zip(SIDE_BINS, SIDE_BINS[1:], strict=False):
+        found = [hit for side, hit in faces if low <= side < high]
+        name = f"{low}_{high}" if high < SIDE_BINS[-1] else f"{low}_up"
+        figures[f"faces_{name}"] = len(found)
+        figures[f"recall_{name}"] = round(sum(found) / len(found), 4) if found else None
+    return figures
 
 
 def _detectors(names: list[str]) -> dict[str, dict[str, object]]:
@@ -145,9 +163,10 @@ def _accuracy(predict, crops: list[np.ndarray], labels: list[int]) -> float:
 
 def _family_rows(
     finders, trackers, tracked_frames: int, predict, correction_without, images, labels, family: str, frames: int,
-    seed: int, landmarked: list,
+    seed: int, landmarked: list, sides: list,
 ) -> dict:
-    """One family's row; the matched faces that carry landmarks are added to `landmarked` ((gray, box), label)."""
+    """One family's row; the matched faces that carry landmarks are added to `landmarked` ((gray, box), label), and
+    every drawn face's (side, found) to `sides`."""
     labelled = detected = iou_matched = 0
     pipeline_crops, data_crops, truths, cpu_s = [], [], [], 0.0
     every_crop, shown = [], []  # what the class shares are read from, and what they should say (PublicTest indices)
@@ -166,7 +185,9 @@ def _family_rows(
         every_crop.extend(crops)
         shown.extend(face.index for face in frame.faces)
         iou_matched += len(matched_guesses([face.box for face in frame.faces], boxes))
-        for truth, found in face_matches([face.box for face in frame.faces], boxes).items():
+        pairs = face_matches([face.box for face in frame.faces], boxes)
+        sides.extend((max(face.box[2:]), number in pairs) for number, face in enumerate(frame.faces))
+        for truth, found in pairs.items():
             index = frame.faces[truth].index
             pipeline_crops.append(crops[found])
             data_crops.append(images[index])
@@ -372,6 +393,11 @@ def run_faces_bench(
         "found faces' pipeline crops, one a student (_se: standard error over the classes; _data_set_crops: the same "
         "classes read from the faces' FER2013 crops)",
     )
+    by_side = Section(
+        "Recall by face side",
+        note="the drawn faces of each family by side (frame px after ingest's downscale), and the share found "
+        "(face_matches, full scans)",
+    )
     wild = Section("faces-wild (real photos)", note="found: photos with a face; accuracy: crop of the largest face")
     framing = Section(
         "Accuracy by framing",
@@ -381,11 +407,13 @@ def run_faces_bench(
     for name, finders in _detectors(detectors).items():
         landmarked: list = []
         for family in chosen_families(family_names):
+            sides: list[tuple[int, bool]] = []
             row = _family_rows(
                 finders, _trackers(name), tracked_frames, predict, correction_without, images, labels, family, frames,
-                seed, landmarked,
+                seed, landmarked, sides,
             )
             layouts.add(f"{name}: {family}", **row)
+            by_side.add(f"{name}: {family}", **recall_by_side(sides))
         detector = finders["room"]
         by_framing = {"generated": {}, "faces-wild": {}}
         if landmarked and hasattr(detector, "framing"):
@@ -402,5 +430,5 @@ def run_faces_bench(
             })
         if hasattr(detector, "framing"):
             result.context[f"fer_framing_{name}"] = fer_framing(detector, images, 300, seed)
-    result.sections = [layouts, wild, framing]
+    result.sections = [layouts, by_side, wild, framing]
     return result

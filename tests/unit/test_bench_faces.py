@@ -141,3 +141,15 @@ def test_a_run_of_some_families_keeps_the_bench_order_and_names_an_unknown_one()
     assert chosen_families(["jpeg", "room", "blur"]) == ["room", "blur", "jpeg"]
     with pytest.raises(ValueError, match=r"unknown families \['rooms'\]"):
         chosen_families(["rooms", "blur"])
+
+
+def test_recall_by_side_puts_each_drawn_face_in_its_bin_and_leaves_an_empty_bin_without_a_share():
+    from classpulse_bench.faces import recall_by_side
+
+    figures = recall_by_side([(29, True), (30, False), (44, True), (50, True), (59, False), (200, True), (200, False)])
+    assert (figures["faces_0_30"], figures["recall_0_30"]) == (1, 1.0)
+    assert (figures["faces_30_45"], figures["recall_30_45"]) == (2, 0.5)  # 30 is the bin's own, not the one below
+    assert (figures["faces_45_60"], figures["recall_45_60"]) == (2, 0.5)
+    assert (figures["faces_60_90"], figures["recall_60_90"]) == (0, None)
+    assert (figures["faces_90_up"], figures["recall_90_up"]) == (2, 0.5)
+    assert sum(value for key, value in figures.items() if key.startswith("faces_")) == 7
