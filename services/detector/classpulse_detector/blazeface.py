@@ -344,6 +344,23 @@ def _centre_offsets(boxes: np.ndarray, side: int) -> np.ndarray:
     return offsets
 
 
+APART_IOU = 0.3
+"""A face a second scan finds is another face only when it overlaps none of the first scan's by more than this (as
+the merge of levels, NMS_IOU) and neither's centre lies inside the other (a face and its part, a face and its halo)."""
+
+
+def _apart(face: Box, faces: list[Box]) -> bool:
+    """Whether `face` is apart from every one of `faces` (APART_IOU, and neither centred inside the other)."""
+
+    def centred_in(a: Box, b: Box) -> bool:
+        return b[0] <= a[0] + a[2] / 2 <= b[0] + b[2] and b[1] <= a[1] + a[3] / 2 <= b[1] + b[3]
+
+    corners = np.array([[x, y, x + w, y + h] for x, y, w, h in faces], np.float32).reshape(-1, 4)
+    x, y, w, h = face
+    overlaps = _iou_with(corners, np.array([x, y, x + w, y + h], np.float32)) if len(faces) else np.zeros(0)
+    return not any(overlaps > APART_IOU) and not any(centred_in(face, o) or centred_in(o, face) for o in faces)
+
+
 def _iou_with(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     top_left = np.maximum(boxes[:, :2], box[:2])
     bottom_right = np.minimum(boxes[:, 2:], box[2:])
@@ -560,6 +577,19 @@ GALLERY_VERIFIER_MIN = 0.6
 """The verifier's probability a gallery candidate under GALLERY_VERIFIED_BELOW needs (VERIFIER_MIN for the others)."""
 
 
+GALLERY_SHRUNK_SCAN = 0.8
+"""A gallery's full scans are run again on the frame shrunk to this share of its size (area averaging), and the
+faces only that scan finds are added (`BlazeFaceDetector.shrunk_scan`). Which faces a pyramid level finds moves with
+where its levels fall against the faces' sizes, by more than a finer pyramid's joint merge keeps
+(docs/face-detection.md, "Tried and not shipped: a finer pyramid"); a second pyramid, judged on its own and adding only faces apart from the
+first's, keeps what either finds. Chosen on the gallery family's tuning seeds 23 and 41 (0.7-0.8 within two faces
+of each other); on all six seeds' 1,929 gallery faces (24 frames each) missed / false faces went 66 / 24 -> 44 / 29
+at 0.8 (0.75: 51 / 29, 0.85: 53 / 33), and the gallery frames of every degraded family gained on the held-out seeds
+too (docs/face-detection.md, "A second, shrunk scan of a gallery"). A gallery's tiles stand still, so full scans
+are rare (tracking follows them between): the second scan, 0.64 of the first's area, costs little a frame. Rooms are
+not scanned so: their smallest faces (20 px) would fall under the shrunk frame's finest level."""
+
+
 class BlazeFaceDetector:
     """Faces in a gray frame at every size from `min_face_px` up: a scale pyramid, the frame (or region) fitted into
     the network's square at the top level, then enlarged by up to LEVEL_RATIO a level until faces of `min_face_px`
@@ -580,6 +610,7 @@ class BlazeFaceDetector:
         verifier_min: float = VERIFIER_MIN,
         sharpen_below: float = SHARPEN_BELOW,
         scan_sharpen_below: float = SCAN_SHARPEN_BELOW,
+        shrunk_scan: float = 0.0,
     ) -> None:
         self.network = BlazeFaceNetwork(MODELS[model], min_score, path)
         self.sharpen_below = sharpen_below
@@ -589,6 +620,8 @@ class BlazeFaceDetector:
         self.verifier_min = verifier_min
         self.min_face_px = min_face_px
         self.framing = framing
+        self.shrunk_scan = shrunk_scan
+        """0: none; else a full scan is run again on the frame shrunk to this share (GALLERY_SHRUNK_SCAN)."""
 
     def scales(
         self, width: int, height: int, largest_px: int | None = None, smallest_px: int | None = None
@@ -769,10 +802,42 @@ class BlazeFaceDetector:
         """Faces (boxes carrying their landmarks) in the frame's pixels, from the whole frame or only `region` of it
         (at the whole frame's levels), looked for only up to `largest_px` and down to `smallest_px` when given (a
         face a little smaller than `smallest_px` may still be found); on the frame sharpened where it finds a blurred
-        face (`_scanned`)."""
+        face (`_scanned`); a full scan with `shrunk_scan` adds the faces apart from these that a scan of the frame
+        shrunk finds (GALLERY_SHRUNK_SCAN)."""
+        faces = self._detected(gray, region, largest_px, smallest_px)
+        if region is not None or not self.shrunk_scan:
+            return faces
+        added = [face for face in self._shrunk_faces(gray, largest_px, smallest_px) if _apart(face, faces)]
+        return reading_order([*faces, *added])
+
+    def _detected(
+        self, gray: np.ndarray, region: Box | None, largest_px: int | None, smallest_px: int | None
+    ) -> list[Box]:
         return self._scanned(
             gray, lambda seen: self._judged(seen, self.candidates(seen, region, largest_px, smallest_px), largest_px)
         )
+
+    def _shrunk_faces(self, gray: np.ndarray, largest_px: int | None, smallest_px: int | None) -> list[Box]:
+        """The faces a full scan of the frame shrunk to `shrunk_scan` finds (sizes bounded as given, in frame pixels;
+        `min_face_px` is the shrunk frame's), back in the frame's pixels with their landmarks."""
+        share = self.shrunk_scan
+        small = cv2.resize(gray, None, fx=share, fy=share, interpolation=cv2.INTER_AREA)
+        if min(small.shape[:2]) < MIN_WINDOW_PX:
+            return []
+        found = self._detected(
+            small, None, None if largest_px is None else math.ceil(largest_px * share),
+            None if smallest_px is None else int(smallest_px * share),
+        )
+        back = np.array(gray.shape[1::-1], np.float64) / np.array(small.shape[1::-1], np.float64)  # x, y
+        faces: list[Box] = []
+        for face in found:
+            x, y, w, h = face
+            landmarks = landmarks_of(face)
+            if landmarks is None:  # every BlazeFace face carries its landmarks
+                raise ValueError("a BlazeFace face without landmarks")
+            corners = np.array([x, y, x + w, y + h], np.float64) * np.tile(back, 2)
+            faces.append(face_of(corners, (landmarks * back).astype(np.float32), gray.shape))
+        return faces
 
     def rescan(self, gray: np.ndarray, smallest_px: int) -> list[Box]:
         """The whole frame scanned again at the deep scan's own levels (a scan down to `min_face_px`) that see faces

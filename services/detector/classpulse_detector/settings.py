@@ -154,6 +154,7 @@ class DetectorSettings(RedisSettings):
     def face_finder(self, camera_kind: CameraKind = "room") -> FaceFinder:
         if self.detector_name(camera_kind) == "blazeface":
             from classpulse_detector.blazeface import (
+                GALLERY_SHRUNK_SCAN,
                 GALLERY_VERIFIED_BELOW,
                 GALLERY_VERIFIER_MIN,
                 VERIFIED_BELOW,
@@ -161,12 +162,14 @@ class DetectorSettings(RedisSettings):
                 BlazeFaceDetector,
             )
 
-            # A gallery's finder lets the verifier judge a wider band (blazeface.GALLERY_VERIFIED_BELOW).
-            band = (GALLERY_VERIFIED_BELOW, GALLERY_VERIFIER_MIN) if camera_kind == "gallery" else (VERIFIED_BELOW, VERIFIER_MIN)
+            # A gallery's finder lets the verifier judge a wider band (blazeface.GALLERY_VERIFIED_BELOW) and runs its
+            # full scans again on the frame shrunk (blazeface.GALLERY_SHRUNK_SCAN).
+            gallery = camera_kind == "gallery"
+            band = (GALLERY_VERIFIED_BELOW, GALLERY_VERIFIER_MIN) if gallery else (VERIFIED_BELOW, VERIFIER_MIN)
             return BlazeFaceDetector(
                 self.blazeface_model, self.blazeface_min_score, self.smallest_face_px(camera_kind),
                 verified_below=band[0], verifier_min=band[1], sharpen_below=self.crop_sharpen_below,
-                scan_sharpen_below=self.scan_sharpen_below,
+                scan_sharpen_below=self.scan_sharpen_below, shrunk_scan=GALLERY_SHRUNK_SCAN if gallery else 0.0,
             )
         return FaceDetector(
             self.cascade_path, self.scale_factor, self.min_neighbors, self.smallest_face_px(camera_kind),
