@@ -352,13 +352,16 @@ the merge of levels, NMS_IOU) and neither's centre lies inside the other (a face
 def _apart(face: Box, faces: list[Box]) -> bool:
     """Whether `face` is apart from every one of `faces` (APART_IOU, and neither centred inside the other)."""
 
+    if not faces:
+        return True
+
     def centred_in(a: Box, b: Box) -> bool:
         return b[0] <= a[0] + a[2] / 2 <= b[0] + b[2] and b[1] <= a[1] + a[3] / 2 <= b[1] + b[3]
 
-    corners = np.array([[x, y, x + w, y + h] for x, y, w, h in faces], np.float32).reshape(-1, 4)
     x, y, w, h = face
-    overlaps = _iou_with(corners, np.array([x, y, x + w, y + h], np.float32)) if len(faces) else np.zeros(0)
-    return not any(overlaps > APART_IOU) and not any(centred_in(face, o) or centred_in(o, face) for o in faces)
+    corners = np.array([[fx, fy, fx + fw, fy + fh] for fx, fy, fw, fh in faces], np.float32)
+    overlaps = _iou_with(corners, np.array([x, y, x + w, y + h], np.float32))
+    return not (overlaps > APART_IOU).any() and not any(centred_in(face, o) or centred_in(o, face) for o in faces)
 
 
 def _iou_with(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -585,7 +588,8 @@ where its levels fall against the faces' sizes, by more than a finer pyramid's j
 first's, keeps what either finds. Chosen on the gallery family's tuning seeds 23 and 41 (0.7-0.8 within two faces
 of each other); on all six seeds' 1,929 gallery faces (24 frames each) missed / false faces went 66 / 24 -> 44 / 29
 at 0.8 (0.75: 51 / 29, 0.85: 53 / 33), and the gallery frames of every degraded family gained on the held-out seeds
-too (docs/face-detection.md, "A second, shrunk scan of a gallery"). A gallery's tiles stand still, so full scans
+too (docs/face-detection.md, "A second, shrunk scan of a gallery"). Only `detect`'s full scans: a region scan, a
+tracked face's look and a rescan at a deep scan's levels run once. A gallery's tiles stand still, so full scans
 are rare (tracking follows them between): the second scan, 0.64 of the first's area, costs little a frame. Rooms are
 not scanned so: their smallest faces (20 px) would fall under the shrunk frame's finest level."""
 
