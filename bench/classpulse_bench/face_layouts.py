@@ -29,6 +29,8 @@ GALLERY_MIN_FACE_PX = 20
 ROOM_SIZES = ((1280, 720), (1920, 1080))
 ROOM_FACE_PX = (30, 200)
 WEBCAM_SIZES = ((640, 480), (1280, 720))
+FRAME_CROP_SIDE = 48
+"""FER2013's side, the model's input."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class PlacedFace:
     box: tuple[int, int, int, int]
     index: int
     """Into the faces the frame was drawn from."""
+    tilt: float = 0.0
+    """Degrees the face was turned by when drawn (`paste_turned`; a gallery's tiles are upright)."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,9 @@ def webcam(rng: random.Random, pick: FacePicker) -> LayoutFrame:
     side = round(height * rng.uniform(0.25, 0.75))
     cx, cy = rng.randint(side // 2, width - side // 2), rng.randint(side // 2, height - side // 2)
     index, face = pick()
-    paste_turned(canvas, face, (cx, cy), side, rng.uniform(-MAX_TILT_DEG, MAX_TILT_DEG))
-    return LayoutFrame(_gray(canvas), [PlacedFace((cx - side // 2, cy - side // 2, side, side), index)], "personal")
+    tilt = rng.uniform(-MAX_TILT_DEG, MAX_TILT_DEG)
+    paste_turned(canvas, face, (cx, cy), side, tilt)
+    return LayoutFrame(_gray(canvas), [PlacedFace((cx - side // 2, cy - side // 2, side, side), index, tilt)], "personal")
 
 
 def gallery(rng: random.Random, pick: FacePicker) -> LayoutFrame:
@@ -142,10 +147,31 @@ def room(rng: random.Random, pick: FacePicker) -> LayoutFrame:
         else:
             continue
         index, face = pick()
-        paste_turned(canvas, face, (cx, cy), side, rng.uniform(-MAX_TILT_DEG, MAX_TILT_DEG))
+        tilt = rng.uniform(-MAX_TILT_DEG, MAX_TILT_DEG)
+        paste_turned(canvas, face, (cx, cy), side, tilt)
         taken.append(box)
-        faces.append(PlacedFace(box, index))
+        faces.append(PlacedFace(box, index, tilt))
     return LayoutFrame(_gray(canvas), faces)
+
+
+def frame_crop(gray: np.ndarray, face: PlacedFace) -> np.ndarray:
+    """The drawn face cut from the frame as FER2013 framed it: its true box turned upright by its tilt, at the
+    model's 48x48 (shrunk with area averaging, enlarged bicubically, as the detector's crops are). What a detector
+    and aligner that made no error would give the model: the frame's own losses (size, blur, noise, JPEG, light)
+    and none of the pipeline's."""
+    x, y, side, _ = face.box
+    scale = FRAME_CROP_SIDE / side
+    centre = np.array([x + side / 2, y + side / 2])
+    x0, y0 = (max(0, int(c - side)) for c in centre)  # a turned square reaches 0.71 of its side from its centre
+    x1, y1 = min(gray.shape[1], int(centre[0] + side) + 1), min(gray.shape[0], int(centre[1] + side) + 1)
+    shrink = min(1.0, scale)
+    part = gray[y0:y1, x0:x1]
+    small = part if shrink == 1.0 else cv2.resize(part, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+    at = (centre - (x0, y0)) * shrink
+    upright = cv2.getRotationMatrix2D((float(at[0]), float(at[1])), -face.tilt, scale / shrink)
+    upright[:, 2] += FRAME_CROP_SIDE / 2 - at
+    return cv2.warpAffine(small, upright, (FRAME_CROP_SIDE, FRAME_CROP_SIDE), flags=cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def _near(a, b) -> bool:
@@ -205,7 +231,7 @@ def family_frame(family: str, number: int, rng: random.Random, pick: FacePicker)
     if scale < 1:
         gray = cv2.resize(frame.gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         frame = LayoutFrame(gray, [
-            PlacedFace(tuple(round(v * scale) for v in face.box), face.index) for face in frame.faces
+            PlacedFace(tuple(round(v * scale) for v in face.box), face.index, face.tilt) for face in frame.faces
         ], frame.camera_kind)
     ok, jpeg = cv2.imencode(".jpg", frame.gray, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:

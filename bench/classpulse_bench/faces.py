@@ -27,7 +27,7 @@ import numpy as np
 
 from classpulse_bench import machine
 from classpulse_bench.accuracy import matched_guesses
-from classpulse_bench.face_layouts import HALO_RATIO, background, families, family_frames, paste_turned
+from classpulse_bench.face_layouts import HALO_RATIO, background, families, family_frames, frame_crop, paste_turned
 from classpulse_bench.report import Section
 from classpulse_core.labels import EMOTIONS
 from classpulse_core.schemas import CameraKind
@@ -168,7 +168,7 @@ def _family_rows(
     """One family's row; the matched faces that carry landmarks are added to `landmarked` ((gray, box), label), and
     every drawn face's (side, found) to `sides`."""
     labelled = detected = iou_matched = 0
-    pipeline_crops, data_crops, truths, cpu_s = [], [], [], 0.0
+    pipeline_crops, frame_crops, data_crops, truths, cpu_s = [], [], [], [], 0.0
     every_crop, shown = [], []  # what the class shares are read from, and what they should say (PublicTest indices)
     noise = np.random.default_rng(seed)
     tracked = [0, 0, 0.0]  # faces matched, detections, CPU s
@@ -190,6 +190,7 @@ def _family_rows(
         for truth, found in pairs.items():
             index = frame.faces[truth].index
             pipeline_crops.append(crops[found])
+            frame_crops.append(frame_crop(frame.gray, frame.faces[truth]))
             data_crops.append(images[index])
             truths.append(int(labels[index]))
             if getattr(boxes[found], "landmarks", None) is not None:
@@ -212,6 +213,9 @@ def _family_rows(
             "cpu_ms_per_frame_tracked": round(1000 * tracked[2] / (frames * tracked_frames), 1),
         } if tracked_frames else {}),
         "accuracy_pipeline_crops": _accuracy(predict, pipeline_crops, truths),
+        # The same faces cut from the frame at their true place and FER2013's framing: what the frame itself (its size,
+        # blur, noise, JPEG, light) leaves of the face, apart from what detection and alignment lose.
+        "accuracy_frame_crops": _accuracy(predict, frame_crops, truths),
         "accuracy_data_set_crops": _accuracy(predict, data_crops, truths),
         **share_distances(predict, correction, every_crop, truth_shown),
         # The same class read without detection errors (the found faces only) and without the pipeline's crops (the
@@ -381,8 +385,9 @@ def run_faces_bench(
     layouts = Section(
         "Faces by family of generated layouts",
         note="recall/precision: detection centred on the drawn face at 0.45-1.5 its side, or at IoU >= 0.4 with its "
-        "FER2013 image (face_matches); _iou: IoU >= 0.4 alone; accuracies: on the found faces, the pipeline's crops "
-        "vs the same faces' FER2013 crops; cpu: one full scan (no tracking); _tracked: each layout followed for "
+        "FER2013 image (face_matches); _iou: IoU >= 0.4 alone; accuracies: on the found faces, the pipeline's crops, "
+        "the same faces cut from the frame at their true box turned upright (frame_crops: the frame's own losses, none "
+        "of detection's or alignment's) and their FER2013 crops; cpu: one full scan (no tracking); _tracked: each layout followed for "
         f"{tracked_frames} frames {TRACKED_FRAME_MS} ms apart by the service's tracking detector (a new source: its "
         "first frame a deep scan), a webcam's noise, flicker and shake on every frame after the first; shares_tvd: the "
         "family's faces as one class (the data set's own mix), total-variation distance of the emotion shares read from "
