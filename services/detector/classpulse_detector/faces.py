@@ -143,7 +143,7 @@ area-averaged shrink). On 1,200 FER2013 PublicTest faces shrunk to a face's size
 with bilinear / bicubic interpolation: 20 px 0.386 / 0.424, 28 px 0.540 / 0.578, 40 px 0.607 / 0.649, 60 px 0.679 /
 0.682 (0.678 unshrunk); Lanczos was within a point of bicubic; unsharp masking after it helped blurred small faces
 but cost up to 3 points at 60 px, so only a crop with little fine detail, a blurred face's, is sharpened
-(blazeface.sharpened_if_blurred)."""
+(`BlazeFaceDetector.crop`)."""
 
 
 def box_crop(gray: np.ndarray, box: Box, margin: float) -> np.ndarray:
