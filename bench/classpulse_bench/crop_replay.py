@@ -21,13 +21,15 @@ import cv2
 import numpy as np
 
 from classpulse_bench.candidate_replay import SavedColumns
-from classpulse_bench.face_layouts import families, family_frames
+from classpulse_bench.face_layouts import PlacedFace, families, family_frames, frame_crop
 from classpulse_bench.faces import REPO_ROOT, FacesBenchResult, _detectors, _wild_photos, face_matches
 from classpulse_bench.report import Section
 
 WILD_FAMILY = "faces-wild"
 RECORDINGS = REPO_ROOT / ".cache" / "crops"
 """Where the found faces are kept between runs (a scan of every frame is minutes; drawing them again is seconds)."""
+FRAME_CROPS = "frame crops"
+"""`crops_by_method`'s key for the generated faces' frame crops."""
 SIZE_BINS = (0, 30, 45, 60, 90, 10_000)
 """Face sides (the detector's box, frame px) the figures are split by."""
 
@@ -94,22 +96,29 @@ def recorded(images: np.ndarray, labels: np.ndarray, seeds: list[int], frames: i
     })
 
 
-def frames_again(found: FoundFaces, images: np.ndarray, wild_sample: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(gray frame, indices of `found` in it) for every frame or photo that holds a recorded face, drawn again."""
+def frames_again(
+    found: FoundFaces, images: np.ndarray, wild_sample: int
+) -> Iterator[tuple[np.ndarray, np.ndarray, dict[int, PlacedFace]]]:
+    """(gray frame, indices of `found` in it, its drawn faces by image index: none for a photo) for every frame or
+    photo that holds a recorded face, drawn again."""
     for seed in np.unique(found.seed):
         for family in np.unique(found.family[found.seed == seed]):
             mine = np.flatnonzero((found.seed == seed) & (found.family == family))
             if family == WILD_FAMILY:
                 photos = _wild_photos(wild_sample, int(seed))
-                grays: Iterator = (
-                    cv2.imread(str(photos[number][0]), cv2.IMREAD_GRAYSCALE) for number in np.unique(found.frame[mine])
+                drawn: Iterator = (
+                    (cv2.imread(str(photos[number][0]), cv2.IMREAD_GRAYSCALE), {})
+                    for number in np.unique(found.frame[mine])
                 )
                 numbers = np.unique(found.frame[mine])
             else:
                 numbers = np.arange(found.frame[mine].max() + 1)
-                grays = (frame.gray for frame in family_frames(images, str(family), len(numbers), int(seed)))
-            for number, gray in zip(numbers, grays, strict=True):
-                yield gray, mine[found.frame[mine] == number]
+                drawn = (
+                    (frame.gray, {face.index: face for face in frame.faces})
+                    for frame in family_frames(images, str(family), len(numbers), int(seed))
+                )
+            for number, (gray, faces) in zip(numbers, drawn, strict=True):
+                yield gray, mine[found.frame[mine] == number], faces
 
 
 def face_at(found: FoundFaces, row: int):
@@ -122,13 +131,16 @@ def face_at(found: FoundFaces, row: int):
 def crops_by_method(
     found: FoundFaces, images: np.ndarray, wild_sample: int, methods: dict[str, CropMethod]
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Each method's crops [N, 48, 48] of the found faces, and its CPU ms a crop."""
-    crops = {name: np.zeros((len(found.label), 48, 48), np.uint8) for name in methods}
+    """Each method's crops [N, 48, 48] of the found faces, and its CPU ms a crop; and under FRAME_CROPS, each
+    generated face's frame crop (`face_layouts.frame_crop`: its true box, upright; a photo's row left blank)."""
+    crops = {name: np.zeros((len(found.label), 48, 48), np.uint8) for name in [*methods, FRAME_CROPS]}
     seconds = dict.fromkeys(methods, 0.0)
     import time
 
-    for gray, rows in frames_again(found, images, wild_sample):
+    for gray, rows, drawn in frames_again(found, images, wild_sample):
         for row in rows:
+            if drawn:
+                crops[FRAME_CROPS][row] = frame_crop(gray, drawn[int(found.index[row])])
             face = face_at(found, int(row))
             for name, method in methods.items():
                 started = time.process_time()
@@ -156,8 +168,9 @@ def compare(
     crops, cost = crops_by_method(found, images, wild_sample, methods)
     hits = {name: predict(crops[name][..., None]).argmax(1) == found.label for name in methods}
     generated = found.index >= 0
-    data_set = np.zeros(len(found.label), bool)
+    data_set, framed = np.zeros(len(found.label), bool), np.zeros(len(found.label), bool)
     data_set[generated] = predict(images[found.index[generated]][..., None]).argmax(1) == found.label[generated]
+    framed[generated] = predict(crops[FRAME_CROPS][generated][..., None]).argmax(1) == found.label[generated]
     side = found.box[:, 2]
     columns = {family: found.family == family for family in [*families(), WILD_FAMILY]} | {
         f"side {low}-{high}": generated & (side >= low) & (side < high) for low, high in zip(SIZE_BINS, SIZE_BINS[1:], strict=False)
@@ -170,13 +183,15 @@ def compare(
         section = Section(
             f"Accuracy by crop method, {title}",
             note=f"served model on each method's crops of the same found faces; (points over {baseline} +- paired "
-            "standard error); side: the detector's box, frame px; FER2013 crops: the same faces as the data set crops them",
+            "standard error); side: the detector's box, frame px; FER2013 crops: the same faces as the data set crops "
+            "them; frame crops: their true box cut from the frame, upright (the frame's own losses, none of the pipeline's)",
         )
         faces = {column: int((mask & chosen).sum()) for column, mask in columns.items()}
         section.add("faces", **faces)
-        section.add("FER2013 crops", **{
-            column: _figure(data_set[mask & chosen], None) if column != WILD_FAMILY else "-" for column, mask in columns.items()
-        })
+        for name, right in (("FER2013 crops", data_set), ("frame crops", framed)):
+            section.add(name, **{
+                column: _figure(right[mask & chosen], None) if column != WILD_FAMILY else "-" for column, mask in columns.items()
+            })
         for name in methods:
             section.add(name, **{
                 column: _figure(hits[name][mask & chosen], None if name == baseline else hits[baseline][mask & chosen])

@@ -1,13 +1,13 @@
 """The crop replay cuts the very faces the faces bench found: recorded once, saved, loaded, their frames drawn again
-from the seed, the aligned crops are those of the scan's own frames."""
+from the seed, the aligned crops are those of the scan's own frames, and each face's frame crop is its drawn face's."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from classpulse_bench.crop_replay import FoundFaces, crops_by_method, record
-from classpulse_bench.face_layouts import family_frames
+from classpulse_bench.crop_replay import FRAME_CROPS, FoundFaces, crops_by_method, record
+from classpulse_bench.face_layouts import family_frames, frame_crop
 from classpulse_bench.faces import _detectors
 
 pytestmark = pytest.mark.unit
@@ -34,3 +34,8 @@ def test_the_replay_crops_the_faces_found_in_the_frames_scanned(tmp_path):
     crops, cost = crops_by_method(again, images, 0, {"aligned": finder.crop_one})
     assert np.array_equal(crops["aligned"], np.stack(expected))
     assert cost["aligned"] >= 0
+    framed = [
+        frame_crop(frames[number].gray, next(face for face in frames[number].faces if face.index == index))
+        for number, index in zip(again.frame, again.index, strict=True)
+    ]
+    assert np.array_equal(crops[FRAME_CROPS], np.stack(framed))
