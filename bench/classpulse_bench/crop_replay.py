@@ -22,7 +22,7 @@ import numpy as np
 
 from classpulse_bench.candidate_replay import SavedColumns
 from classpulse_bench.face_layouts import PlacedFace, families, family_frames, frame_crop
-from classpulse_bench.faces import REPO_ROOT, FacesBenchResult, _detectors, _wild_photos, face_matches
+from classpulse_bench.faces import REPO_ROOT, SIDE_BINS, FacesBenchResult, _detectors, _wild_photos, face_matches
 from classpulse_bench.report import Section
 
 WILD_FAMILY = "faces-wild"
@@ -30,8 +30,6 @@ RECORDINGS = REPO_ROOT / ".cache" / "crops"
 """Where the found faces are kept between runs (a scan of every frame is minutes; drawing them again is seconds)."""
 FRAME_CROPS = "frame crops"
 """`crops_by_method`'s key for the generated faces' frame crops."""
-SIZE_BINS = (0, 30, 45, 60, 90, 10_000)
-"""Face sides (the detector's box, frame px) the figures are split by."""
 
 CropMethod = Callable[[np.ndarray, object], np.ndarray]
 """(gray frame, found face as the finder returned it) -> 48x48 uint8 crop."""
@@ -173,7 +171,7 @@ def compare(
     framed[generated] = predict(crops[FRAME_CROPS][generated][..., None]).argmax(1) == found.label[generated]
     side = found.box[:, 2]
     columns = {family: found.family == family for family in [*families(), WILD_FAMILY]} | {
-        f"side {low}-{high}": generated & (side >= low) & (side < high) for low, high in zip(SIZE_BINS, SIZE_BINS[1:], strict=False)
+        f"side {low}-{high}": generated & (side >= low) & (side < high) for low, high in zip(SIDE_BINS, SIDE_BINS[1:], strict=False)
     }
     seeds = [int(seed) for seed in dict.fromkeys(found.seed)]
     sections = []

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from classpulse_core.schemas import CameraKind
+from classpulse_core.schemas import CROP_SIDE, CameraKind
 from classpulse_demo.gallery import GalleryRenderer, paste_haloed_face, plan_gallery
+from classpulse_detector.blazeface import turned_crop
 from classpulse_ingest.settings import IngestSettings
 
 HALO_RATIO = 0.3
@@ -29,8 +30,6 @@ GALLERY_MIN_FACE_PX = 20
 ROOM_SIZES = ((1280, 720), (1920, 1080))
 ROOM_FACE_PX = (30, 200)
 WEBCAM_SIZES = ((640, 480), (1280, 720))
-FRAME_CROP_SIDE = 48
-"""FER2013's side, the model's input."""
 
 
 @dataclass(frozen=True)
@@ -156,22 +155,11 @@ def room(rng: random.Random, pick: FacePicker) -> LayoutFrame:
 
 def frame_crop(gray: np.ndarray, face: PlacedFace) -> np.ndarray:
     """The drawn face cut from the frame as FER2013 framed it: its true box turned upright by its tilt, at the
-    model's 48x48 (shrunk with area averaging, enlarged bicubically, as the detector's crops are). What a detector
-    and aligner that made no error would give the model: the frame's own losses (size, blur, noise, JPEG, light)
-    and none of the pipeline's."""
+    model's 48x48, as the detector cuts its crops (`turned_crop`). What a detector and aligner that made no error
+    would give the model: the frame's own losses (size, blur, noise, JPEG, light) and none of the pipeline's."""
     x, y, side, _ = face.box
-    scale = FRAME_CROP_SIDE / side
     centre = np.array([x + side / 2, y + side / 2])
-    x0, y0 = (max(0, int(c - side)) for c in centre)  # a turned square reaches 0.71 of its side from its centre
-    x1, y1 = min(gray.shape[1], int(centre[0] + side) + 1), min(gray.shape[0], int(centre[1] + side) + 1)
-    shrink = min(1.0, scale)
-    part = gray[y0:y1, x0:x1]
-    small = part if shrink == 1.0 else cv2.resize(part, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
-    at = (centre - (x0, y0)) * shrink
-    upright = cv2.getRotationMatrix2D((float(at[0]), float(at[1])), -face.tilt, scale / shrink)
-    upright[:, 2] += FRAME_CROP_SIDE / 2 - at
-    return cv2.warpAffine(small, upright, (FRAME_CROP_SIDE, FRAME_CROP_SIDE), flags=cv2.INTER_CUBIC,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return turned_crop(gray, centre, math.radians(-face.tilt), CROP_SIDE / side, (CROP_SIDE / 2, CROP_SIDE / 2))
 
 
 def _near(a, b) -> bool:

@@ -404,10 +404,18 @@ def aligned_crop(gray: np.ndarray, landmarks: np.ndarray, framing: Framing) -> n
     scale = float((spread * (target - target.mean(0))).sum() / max((spread**2).sum(), 1e-6))
     if not math.isfinite(scale) or scale <= 0:
         raise ValueError("degenerate landmarks")
+    return turned_crop(gray, points.mean(0), angle, scale, target.mean(0))
+
+
+def turned_crop(
+    gray: np.ndarray, centre: np.ndarray, angle: float, scale: float, at: np.ndarray | tuple[float, float]
+) -> np.ndarray:
+    """The 48x48 crop that turns the frame by -`angle` (radians: a line at `angle` comes out level) and scales it by
+    `scale` about `centre` (frame pixels), which lands on `at` (crop pixels)."""
+    rotation = np.array([[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]])
     # Shrinking by warpAffine alone samples without averaging (aliasing on large faces): the part of the frame the
     # crop covers is first shrunk with area averaging, then only turned and moved.
-    reach = CROP_SIDE / scale  # a crop side, in frame pixels: the crop lies within this of the landmarks' centre
-    centre = points.mean(0)
+    reach = CROP_SIDE / scale  # a crop side, in frame pixels: the crop lies within this of the centre
     x0, y0 = (max(0, int(c - reach)) for c in centre)
     x1, y1 = min(gray.shape[1], int(centre[0] + reach) + 1), min(gray.shape[0], int(centre[1] + reach) + 1)
     part = gray[y0:y1, x0:x1]
@@ -418,7 +426,7 @@ def aligned_crop(gray: np.ndarray, landmarks: np.ndarray, framing: Framing) -> n
     affine = np.zeros((2, 3))
     affine[:, :2] = rotation * (scale / shrink)
     origin = np.array([x0, y0], np.float64)
-    affine[:, 2] = target.mean(0) - scale * (turned.mean(0) - rotation @ origin)
+    affine[:, 2] = np.asarray(at, np.float64) - scale * (rotation @ np.asarray(centre, np.float64) - rotation @ origin)
     return cv2.warpAffine(small, affine, (CROP_SIDE, CROP_SIDE), flags=ENLARGING, borderMode=cv2.BORDER_REPLICATE)
 
 
