@@ -26,6 +26,7 @@ from classpulse_bench.face_layouts import families, family_frame, picker
 from classpulse_bench.faces import _wild_photos, face_matches
 from classpulse_core.schemas import CameraKind
 from classpulse_detector.blazeface import (
+    GALLERY_SMALLEST_SHARE,
     GALLERY_VERIFIED_BELOW,
     GALLERY_VERIFIER_MIN,
     SECOND_LOOK_BELOW,
@@ -142,13 +143,18 @@ class Rule:
     second_look_score: float = SECOND_LOOK_SCORE
     verified_below: float = VERIFIED_BELOW
     verifier_min: float = VERIFIER_MIN
+    smallest_share: float = 0.0
+    """A frame's faces under this share of their median side are dropped (`without_far_smaller`; 0: none)."""
     per_kind: dict[str, Rule] = field(default_factory=dict)
     """Another rule for the frames of a camera kind (its own per_kind is ignored)."""
 
 
 def shipped_rule() -> Rule:
-    """What each camera kind's finder decides (DetectorSettings.face_finder): a gallery's verifier judges a wider band."""
-    return Rule(per_kind={"gallery": Rule(verified_below=GALLERY_VERIFIED_BELOW, verifier_min=GALLERY_VERIFIER_MIN)})
+    """What each camera kind's finder decides (DetectorSettings.face_finder): a gallery's verifier judges a wider band,
+    and a gallery's faces far smaller than the others are dropped."""
+    return Rule(per_kind={"gallery": Rule(
+        verified_below=GALLERY_VERIFIED_BELOW, verifier_min=GALLERY_VERIFIER_MIN, smallest_share=GALLERY_SMALLEST_SHARE,
+    )})
 
 
 Probability = Callable[[np.ndarray], np.ndarray]
@@ -221,7 +227,7 @@ def replay(
 ) -> dict[str, FamilyFigures]:
     """Per family, what the detector would report under `rule` (default: the shipped one) with the verifier
     `probability` (default: the shipped one), scored as the faces bench scores it."""
-    from classpulse_detector.blazeface import face_of
+    from classpulse_detector.blazeface import face_of, without_far_smaller
     from classpulse_detector.verifier import FaceVerifier
 
     probability = probability or FaceVerifier.load().probability
@@ -235,6 +241,7 @@ def replay(
             x0, y0, x1, y1 = recording.box[index]
             if max(x1 - x0, y1 - y0) >= recording.min_face_px[number]:
                 reported.append(face_of(recording.box[index], recording.landmarks[index], tuple(recording.shape[number])))
+        reported = without_far_smaller(reported, rule.per_kind.get(str(recording.kind[number]), rule).smallest_share)
         truth = [tuple(int(v) for v in box) for box in recording.truth_box[recording.truth_frame == number]]
         matched = len(face_matches(truth, reported))  # type: ignore[arg-type]
         figures.setdefault(str(family), FamilyFigures()).frames.append((len(truth), matched, len(reported)))

@@ -12,6 +12,7 @@ against the shipped crop (paired standard error) and against the same faces' FER
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import cv2
 import numpy as np
 
 from classpulse_bench.candidate_replay import SavedColumns
-from classpulse_bench.face_layouts import PlacedFace, families, family_frames, frame_crop
+from classpulse_bench.face_layouts import PlacedFace, families, family_frames, frame_alignment
 from classpulse_bench.faces import REPO_ROOT, SIDE_BINS, FacesBenchResult, _detectors, _wild_photos, face_matches
 from classpulse_bench.report import Section
 
@@ -30,6 +31,13 @@ RECORDINGS = REPO_ROOT / ".cache" / "crops"
 """Where the found faces are kept between runs (a scan of every frame is minutes; drawing them again is seconds)."""
 FRAME_CROPS = "frame crops"
 """`crops_by_method`'s key for the generated faces' frame crops."""
+FRAMING_SWAPS = {
+    "frame crops, the landmarks' scale": ("scale",),
+    "frame crops, the landmarks' turn": ("angle",),
+    "frame crops, the landmarks' centre": ("centre",),
+}
+"""The frame crop with one part of its cut (`Alignment`) taken from the found landmarks' (`blazeface.alignment` on
+FER_FRAMING): which part of FER2013's own framing of a face the landmarks do not give back."""
 
 CropMethod = Callable[[np.ndarray, object], np.ndarray]
 """(gray frame, found face as the finder returned it) -> 48x48 uint8 crop."""
@@ -126,25 +134,51 @@ def face_at(found: FoundFaces, row: int):
     return Face(tuple(int(v) for v in found.box[row]), found.landmarks[row].astype(np.float32))
 
 
+@dataclass
+class ReplayedCrops:
+    crops: dict[str, np.ndarray]
+    """Each method's crops [N, 48, 48]; under FRAME_CROPS and FRAMING_SWAPS, the generated faces' (a photo's row
+    left blank)."""
+    cpu_ms: dict[str, float]
+    """Each method's CPU ms a crop."""
+    scale_ratio: np.ndarray
+    """[N] the landmarks' scale over the frame crop's: under 1, the aligned crop frames the face looser than FER2013
+    did (NaN for a photo or degenerate landmarks)."""
+
+
 def crops_by_method(
     found: FoundFaces, images: np.ndarray, wild_sample: int, methods: dict[str, CropMethod]
-) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Each method's crops [N, 48, 48] of the found faces, and its CPU ms a crop; and under FRAME_CROPS, each
-    generated face's frame crop (`face_layouts.frame_crop`: its true box, upright; a photo's row left blank)."""
-    crops = {name: np.zeros((len(found.label), 48, 48), np.uint8) for name in [*methods, FRAME_CROPS]}
-    seconds = dict.fromkeys(methods, 0.0)
+) -> ReplayedCrops:
+    """Each method's crops of the found faces; each generated face's frame crop (`face_layouts.frame_alignment`: its
+    true box, upright) and the frame crops with a part of the cut swapped for the landmarks' (FRAMING_SWAPS)."""
     import time
 
+    from classpulse_detector.blazeface import FER_FRAMING, alignment
+    from classpulse_detector.faces import landmarks_of
+
+    crops = {name: np.zeros((len(found.label), 48, 48), np.uint8) for name in [*methods, FRAME_CROPS, *FRAMING_SWAPS]}
+    seconds = dict.fromkeys(methods, 0.0)
+    scale_ratio = np.full(len(found.label), np.nan)
     for gray, rows, drawn in frames_again(found, images, wild_sample):
         for row in rows:
-            if drawn:
-                crops[FRAME_CROPS][row] = frame_crop(gray, drawn[int(found.index[row])])
             face = face_at(found, int(row))
+            if drawn:
+                truth = frame_alignment(drawn[int(found.index[row])])
+                crops[FRAME_CROPS][row] = truth.crop(gray)
+                try:
+                    landmarks = alignment(landmarks_of(face), FER_FRAMING).centred()
+                except ValueError:
+                    landmarks = truth  # degenerate landmarks: the crop is cut by the box, nothing to swap
+                else:
+                    scale_ratio[row] = landmarks.scale / truth.scale
+                for name, parts in FRAMING_SWAPS.items():
+                    crops[name][row] = dataclasses.replace(truth, **{part: getattr(landmarks, part) for part in parts}).crop(gray)
             for name, method in methods.items():
                 started = time.process_time()
                 crops[name][row] = method(gray, face)
                 seconds[name] += time.process_time() - started
-    return crops, {name: round(1000 * spent / max(len(found.label), 1), 3) for name, spent in seconds.items()}
+    cpu_ms = {name: round(1000 * spent / max(len(found.label), 1), 3) for name, spent in seconds.items()}
+    return ReplayedCrops(crops, cpu_ms, scale_ratio)
 
 
 def _figure(hits: np.ndarray, baseline: np.ndarray | None) -> str:
@@ -163,12 +197,14 @@ def compare(
 ) -> list[Section]:
     """Accuracy of each method's crops per family and per face size, with the points it gains over the baseline's
     crops of the same faces: for the tuning seeds (all but the last) together, then for the last (held out)."""
-    crops, cost = crops_by_method(found, images, wild_sample, methods)
-    hits = {name: predict(crops[name][..., None]).argmax(1) == found.label for name in methods}
+    replayed = crops_by_method(found, images, wild_sample, methods)
+    hits = {name: predict(replayed.crops[name][..., None]).argmax(1) == found.label for name in methods}
     generated = found.index >= 0
-    data_set, framed = np.zeros(len(found.label), bool), np.zeros(len(found.label), bool)
+    data_set = np.zeros(len(found.label), bool)
     data_set[generated] = predict(images[found.index[generated]][..., None]).argmax(1) == found.label[generated]
-    framed[generated] = predict(crops[FRAME_CROPS][generated][..., None]).argmax(1) == found.label[generated]
+    framed = {name: np.zeros(len(found.label), bool) for name in [FRAME_CROPS, *FRAMING_SWAPS]}
+    for name, right in framed.items():
+        right[generated] = predict(replayed.crops[name][generated][..., None]).argmax(1) == found.label[generated]
     side = found.box[:, 2]
     columns = {family: found.family == family for family in [*families(), WILD_FAMILY]} | {
         f"side {low}-{high}": generated & (side >= low) & (side < high) for low, high in zip(SIDE_BINS, SIDE_BINS[1:], strict=False)
@@ -182,13 +218,20 @@ def compare(
             f"Accuracy by crop method, {title}",
             note=f"served model on each method's crops of the same found faces; (points over {baseline} +- paired "
             "standard error); side: the detector's box, frame px; FER2013 crops: the same faces as the data set crops "
-            "them; frame crops: their true box cut from the frame, upright (the frame's own losses, none of the pipeline's)",
+            "them; frame crops: their true box cut from the frame, upright (the frame's own losses, none of the "
+            "pipeline's); frame crops, the landmarks' scale / turn / centre: that part of the cut taken from the found "
+            "landmarks' alignment instead (points over frame crops)",
         )
         faces = {column: int((mask & chosen).sum()) for column, mask in columns.items()}
         section.add("faces", **faces)
-        for name, right in (("FER2013 crops", data_set), ("frame crops", framed)):
+        section.add("FER2013 crops", **{
+            column: _figure(data_set[mask & chosen], None) if column != WILD_FAMILY else "-" for column, mask in columns.items()
+        })
+        for name, right in framed.items():
+            reference = None if name == FRAME_CROPS else framed[FRAME_CROPS]
             section.add(name, **{
-                column: _figure(right[mask & chosen], None) if column != WILD_FAMILY else "-" for column, mask in columns.items()
+                column: _figure(right[mask & chosen], None if reference is None else reference[mask & chosen])
+                if column != WILD_FAMILY else "-" for column, mask in columns.items()
             })
         for name in methods:
             section.add(name, **{
@@ -196,10 +239,41 @@ def compare(
                 for column, mask in columns.items()
             })
         sections.append(section)
+    sections.append(_framing_by_emotion(found, replayed.scale_ratio, data_set, framed, hits[baseline], baseline))
     costs = Section("CPU ms a crop", note="process time of each method's crop, the found faces of every frame")
-    for name, ms in cost.items():
+    for name, ms in replayed.cpu_ms.items():
         costs.add(name, ms=ms)
     return [*sections, costs]
+
+
+def _framing_by_emotion(
+    found: FoundFaces, scale_ratio: np.ndarray, data_set: np.ndarray, framed: dict[str, np.ndarray], aligned: np.ndarray,
+    baseline: str,
+) -> Section:
+    """Per emotion (the drawn face's label), how much looser than FER2013 the landmarks frame its faces and what the
+    model reads on each cut: where FER2013 framed an emotion's faces differently from the others, the model learnt
+    that framing with it, and a crop framed by the face's own landmarks does not give it back."""
+    from classpulse_core.labels import EMOTIONS
+
+    section = Section(
+        "Framing by emotion, all seeds",
+        note="generated faces by their FER2013 label; scale ratio: the landmarks' alignment scale over the frame crop's "
+        "(under 1: framed looser than FER2013 framed that face), median and 10th-90th percentile; accuracies as above",
+    )
+    scale_swap = next(iter(FRAMING_SWAPS))
+    for label, emotion in enumerate(EMOTIONS):
+        mine = (found.index >= 0) & (found.label == label)
+        ratios = scale_ratio[mine & np.isfinite(scale_ratio)]
+        if not len(ratios):
+            continue
+        low, median, high = np.percentile(ratios, [10, 50, 90])
+        section.add(
+            emotion, faces=int(mine.sum()), scale_ratio=f"{median:.3f} ({low:.2f}-{high:.2f})",
+            fer2013_crops=_figure(data_set[mine], None), frame_crops=_figure(framed[FRAME_CROPS][mine], None),
+            landmarks_scale=_figure(framed[scale_swap][mine], framed[FRAME_CROPS][mine]),
+            **{baseline: _figure(aligned[mine], framed[FRAME_CROPS][mine])},
+        )
+    return section
 
 
 def candidate_methods(finder) -> dict[str, CropMethod]:

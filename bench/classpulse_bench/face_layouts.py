@@ -20,7 +20,7 @@ import numpy as np
 
 from classpulse_core.schemas import CROP_SIDE, CameraKind
 from classpulse_demo.gallery import GalleryRenderer, paste_haloed_face, plan_gallery
-from classpulse_detector.blazeface import turned_crop
+from classpulse_detector.blazeface import Alignment
 from classpulse_ingest.settings import IngestSettings
 
 HALO_RATIO = 0.3
@@ -153,13 +153,19 @@ def room(rng: random.Random, pick: FacePicker) -> LayoutFrame:
     return LayoutFrame(_gray(canvas), faces)
 
 
-def frame_crop(gray: np.ndarray, face: PlacedFace) -> np.ndarray:
-    """The drawn face cut from the frame as FER2013 framed it: its true box turned upright by its tilt, at the
-    model's 48x48, as the detector cuts its crops (`turned_crop`). What a detector and aligner that made no error
-    would give the model: the frame's own losses (size, blur, noise, JPEG, light) and none of the pipeline's."""
+def frame_alignment(face: PlacedFace) -> Alignment:
+    """How the drawn face is cut as FER2013 framed it: its true box's centre on the crop's, turned upright by its
+    tilt, its side the crop's."""
     x, y, side, _ = face.box
-    centre = np.array([x + side / 2, y + side / 2])
-    return turned_crop(gray, centre, math.radians(-face.tilt), CROP_SIDE / side, (CROP_SIDE / 2, CROP_SIDE / 2))
+    middle = np.full(2, CROP_SIDE / 2)
+    return Alignment(np.array([x + side / 2, y + side / 2]), math.radians(-face.tilt), CROP_SIDE / side, middle)
+
+
+def frame_crop(gray: np.ndarray, face: PlacedFace) -> np.ndarray:
+    """The drawn face cut from the frame as FER2013 framed it (`frame_alignment`), at the model's 48x48, as the
+    detector cuts its crops (`turned_crop`). What a detector and aligner that made no error would give the model:
+    the frame's own losses (size, blur, noise, JPEG, light) and none of the pipeline's."""
+    return frame_alignment(face).crop(gray)
 
 
 def _near(a, b) -> bool:

@@ -364,6 +364,15 @@ def _apart(face: Box, faces: list[Box]) -> bool:
     return not (overlaps > APART_IOU).any() and not any(centred_in(face, o) or centred_in(o, face) for o in faces)
 
 
+def without_far_smaller(faces: list[Box], share: float) -> list[Box]:
+    """`faces` without those whose side is under `share` of the median side of them all (2 faces or more; share 0:
+    all kept). Order kept."""
+    if share <= 0 or len(faces) < 2:
+        return faces
+    smallest = share * float(np.median([max(face[2], face[3]) for face in faces]))
+    return [face for face in faces if max(face[2], face[3]) >= smallest]
+
+
 def _iou_with(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     top_left = np.maximum(boxes[:, :2], box[:2])
     bottom_right = np.minimum(boxes[:, 2:], box[2:])
@@ -391,9 +400,29 @@ class Framing:
         ))
 
 
-def aligned_crop(gray: np.ndarray, landmarks: np.ndarray, framing: Framing) -> np.ndarray:
-    """The 48x48 crop of the face whose eyes, nose tip and mouth are `landmarks` ([>=4, 2], frame pixels): turned
-    so that the eye line is level, then scaled and moved (least squares) so the four points fall on `framing`'s."""
+@dataclass(frozen=True)
+class Alignment:
+    """How a face is cut (`turned_crop`): the frame is turned by -`angle` (radians) and scaled by `scale` about
+    `centre` (frame pixels), which lands on `at` (crop pixels)."""
+
+    centre: np.ndarray
+    angle: float
+    scale: float
+    at: np.ndarray
+
+    def centred(self) -> Alignment:
+        """The same cut, named by the frame point that lands on the crop's centre."""
+        rotation = np.array([[math.cos(self.angle), math.sin(self.angle)], [-math.sin(self.angle), math.cos(self.angle)]])
+        middle = np.full(2, CROP_SIDE / 2)
+        return Alignment(self.centre + rotation.T @ ((middle - self.at) / self.scale), self.angle, self.scale, middle)
+
+    def crop(self, gray: np.ndarray) -> np.ndarray:
+        return turned_crop(gray, self.centre, self.angle, self.scale, self.at)
+
+
+def alignment(landmarks: np.ndarray, framing: Framing) -> Alignment:
+    """The cut of the face whose eyes, nose tip and mouth are `landmarks` ([>=4, 2], frame pixels): turned so that
+    the eye line is level, then scaled and moved (least squares) so the four points fall on `framing`'s."""
     points = landmarks[:ALIGN_LANDMARKS].astype(np.float64)
     target = np.array(framing.points, np.float64)
     (rx, ry), (lx, ly) = points[0], points[1]
@@ -404,7 +433,12 @@ def aligned_crop(gray: np.ndarray, landmarks: np.ndarray, framing: Framing) -> n
     scale = float((spread * (target - target.mean(0))).sum() / max((spread**2).sum(), 1e-6))
     if not math.isfinite(scale) or scale <= 0:
         raise ValueError("degenerate landmarks")
-    return turned_crop(gray, points.mean(0), angle, scale, target.mean(0))
+    return Alignment(points.mean(0), angle, scale, target.mean(0))
+
+
+def aligned_crop(gray: np.ndarray, landmarks: np.ndarray, framing: Framing) -> np.ndarray:
+    """The 48x48 crop of the face whose landmarks are `landmarks`, cut by its `alignment` on `framing`."""
+    return alignment(landmarks, framing).crop(gray)
 
 
 def turned_crop(
@@ -606,6 +640,17 @@ tracked face's look and a rescan at a deep scan's levels run once. A gallery's t
 are rare (tracking follows them between): the second scan, 0.64 of the first's area, costs little a frame. Rooms are
 not scanned so: their smallest faces (20 px) would fall under the shrunk frame's finest level."""
 
+GALLERY_SMALLEST_SHARE = 0.4
+"""In a gallery's full scan, a face whose side is under this share of the median side of the faces found is not a
+student's: each tile shows one student close to their own camera, at about the size of the others, and what scans
+far smaller is a tile's label, a patch of backdrop or of a large face, or a face in a picture behind the student.
+On the generated gallery-camera frames of the tuning seeds 24-29 (16 frames a family, 2,740 faces found, 60 false;
+`scratch` runs of the gallery finder), the found faces' sides over their frame's median: real faces 0.47 and up
+(0.58 at the 0.5th percentile), false ones under 0.4 / 0.45 / 0.5: 20 / 27 / 29 of the 60 (seeds 23 and 41: real
+faces 0.55 and up, 5 of 13 false faces under 0.4). 0.4 leaves a margin under the smallest real face, since a real
+call's students sit nearer or farther from their cameras than the generator draws them (docs/face-detection.md,
+"A gallery face far smaller than the others"). Applied to full scans of two faces or more."""
+
 
 class BlazeFaceDetector:
     """Faces in a gray frame at every size from `min_face_px` up: a scale pyramid, the frame (or region) fitted into
@@ -628,6 +673,7 @@ class BlazeFaceDetector:
         sharpen_below: float = SHARPEN_BELOW,
         scan_sharpen_below: float = SCAN_SHARPEN_BELOW,
         shrunk_scan: float = 0.0,
+        smallest_share: float = 0.0,
     ) -> None:
         self.network = BlazeFaceNetwork(MODELS[model], min_score, path)
         self.sharpen_below = sharpen_below
@@ -639,6 +685,8 @@ class BlazeFaceDetector:
         self.framing = framing
         self.shrunk_scan = shrunk_scan
         """0: none; else a full scan is run again on the frame shrunk to this share (GALLERY_SHRUNK_SCAN)."""
+        self.smallest_share = smallest_share
+        """0: none; else a full scan's faces under this share of their median side are dropped (GALLERY_SMALLEST_SHARE)."""
 
     def scales(
         self, width: int, height: int, largest_px: int | None = None, smallest_px: int | None = None
@@ -820,12 +868,15 @@ class BlazeFaceDetector:
         (at the whole frame's levels), looked for only up to `largest_px` and down to `smallest_px` when given (a
         face a little smaller than `smallest_px` may still be found); on the frame sharpened where it finds a blurred
         face (`_scanned`); a full scan with `shrunk_scan` adds the faces apart from these that a scan of the frame
-        shrunk finds (GALLERY_SHRUNK_SCAN)."""
+        shrunk finds (GALLERY_SHRUNK_SCAN), and with `smallest_share` drops the faces far smaller than the others
+        (`without_far_smaller`, GALLERY_SMALLEST_SHARE)."""
         faces = self._detected(gray, region, largest_px, smallest_px)
-        if region is not None or not self.shrunk_scan:
+        if region is not None:
             return faces
-        added = [face for face in self._shrunk_faces(gray, largest_px, smallest_px) if _apart(face, faces)]
-        return reading_order([*faces, *added])
+        if self.shrunk_scan:
+            added = [face for face in self._shrunk_faces(gray, largest_px, smallest_px) if _apart(face, faces)]
+            faces = reading_order([*faces, *added])
+        return without_far_smaller(faces, self.smallest_share)
 
     def _detected(
         self, gray: np.ndarray, region: Box | None, largest_px: int | None, smallest_px: int | None

@@ -53,6 +53,13 @@ class DetectorSettings(RedisSettings):
     gallery_min_face_px: int = Field(
         16, ge=16, description="CLASSPULSE_GALLERY_MIN_FACE_PX: smallest face looked for on a gallery"
     )
+    # In a gallery, a face far smaller than the call's other faces is not a student's (blazeface.GALLERY_SMALLEST_SHARE):
+    # a tile's label, a patch of a large face, a face in a picture behind a student.
+    gallery_smallest_face_share: float = Field(
+        0.4, ge=0.0, lt=1.0,
+        description="CLASSPULSE_GALLERY_SMALLEST_FACE_SHARE: in a gallery's full scan, faces under this share of the "
+        "median face side are dropped; 0: none",
+    )
     blazeface_model: Literal["short", "full"] = Field(
         "short", description="CLASSPULSE_BLAZEFACE_MODEL: short-range (a scale pyramid) or full-range (one pass)"
     )
@@ -162,14 +169,16 @@ class DetectorSettings(RedisSettings):
                 BlazeFaceDetector,
             )
 
-            # A gallery's finder lets the verifier judge a wider band (blazeface.GALLERY_VERIFIED_BELOW) and runs its
-            # full scans again on the frame shrunk (blazeface.GALLERY_SHRUNK_SCAN).
+            # A gallery's finder lets the verifier judge a wider band (blazeface.GALLERY_VERIFIED_BELOW), runs its
+            # full scans again on the frame shrunk (blazeface.GALLERY_SHRUNK_SCAN) and drops their faces far smaller
+            # than the others (blazeface.GALLERY_SMALLEST_SHARE).
             gallery = camera_kind == "gallery"
             band = (GALLERY_VERIFIED_BELOW, GALLERY_VERIFIER_MIN) if gallery else (VERIFIED_BELOW, VERIFIER_MIN)
             return BlazeFaceDetector(
                 self.blazeface_model, self.blazeface_min_score, self.smallest_face_px(camera_kind),
                 verified_below=band[0], verifier_min=band[1], sharpen_below=self.crop_sharpen_below,
                 scan_sharpen_below=self.scan_sharpen_below, shrunk_scan=GALLERY_SHRUNK_SCAN if gallery else 0.0,
+                smallest_share=self.gallery_smallest_face_share if gallery else 0.0,
             )
         return FaceDetector(
             self.cascade_path, self.scale_factor, self.min_neighbors, self.smallest_face_px(camera_kind),
