@@ -136,6 +136,8 @@ def face_at(found: FoundFaces, row: int):
 
 @dataclass
 class ReplayedCrops:
+    """What `crops_by_method` cut from the recorded faces' frames drawn again."""
+
     crops: dict[str, np.ndarray]
     """Each method's crops [N, 48, 48]; under FRAME_CROPS and FRAMING_SWAPS, the generated faces' (a photo's row
     left blank)."""
