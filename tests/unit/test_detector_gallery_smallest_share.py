@@ -22,6 +22,8 @@ def test_faces_under_the_share_of_the_median_side_are_dropped_in_order():
     assert without_far_smaller(faces, 0.4) == [faces[0], faces[2], faces[3], faces[4]]
     assert without_far_smaller(faces, 0.0) == faces
     assert without_far_smaller(faces[1:2], 0.4) == faces[1:2]  # one face: nothing to compare it with
+    speaker_view = [(0, 0, 100, 100), (300, 300, 20, 20)]  # two: a thumbnail beside the speaker stays
+    assert without_far_smaller(speaker_view, 0.4) == speaker_view
     assert DetectorSettings.model_fields["gallery_smallest_face_share"].default == GALLERY_SMALLEST_SHARE
 
 
