@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from classpulse_ingest.settings import IngestSettings
 from classpulse_ingest.video import SourceSpec, open_reader
 from classpulse_web.auth import Role
 from classpulse_web.keystore import KeyStore
+from free_ports import free_port
 
 
 @dataclass
@@ -81,7 +81,7 @@ def running_replicas(count: int, env: dict[str, str], logs: Path, admin_key: str
     started: list[Replica] = []
     try:
         for number in range(count):
-            port = _free_port()
+            port = free_port()
             log = logs / f"ingest-{number}.log"
             with open(log, "wb") as out:
                 process = subprocess.Popen(
@@ -123,12 +123,6 @@ def assert_each_frame_once(frames: list[Frame], expected_captures: list[int]) ->
     assert sorted(by_sequence) == list(range(len(expected_captures))), (len(expected_captures), sorted(by_sequence))
     assert by_sequence == {number: {captured} for number, captured in enumerate(expected_captures)}
     assert len(frames) - len(expected_captures) < 20, f"{len(frames)} frames sent for {len(expected_captures)}"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait_ready(replica: Replica) -> None:

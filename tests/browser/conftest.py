@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from cdp import CHROMIUM, STUDENT_SNAPSHOT_INTERVAL_S, Chromium
-from local_servers import free_port, wait_until_up
+from free_ports import free_port
+from local_servers import wait_until_up
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

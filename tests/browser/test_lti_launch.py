@@ -24,7 +24,8 @@ import pytest
 from joserfc.jwk import RSAKey
 
 from cdp import Chromium
-from local_servers import free_port, wait_until_up
+from free_ports import free_port
+from local_servers import wait_until_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

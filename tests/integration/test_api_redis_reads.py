@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from classpulse_api.settings import ApiSettings
 from classpulse_core.schemas import FrameResult
 from classpulse_core.settings import StorageSettings
 from classpulse_web.auth import new_key
+from free_ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -60,17 +60,11 @@ def monitored(redis_client) -> Iterator[list[str]]:
     thread.join(timeout=10)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def served_api(infra) -> Iterator[str]:
     """The API app served by uvicorn on a free port (a stream needs a real server), stopped after the test."""
     settings = ApiSettings(redis_url=f"redis://127.0.0.1:{infra.config.redis_port}/0", admin_api_key=ADMIN_KEY)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from classpulse_devstack.components import Component
 from classpulse_devstack.config import DAY_MS, MINUTE_MS, REPO_ROOT
 from classpulse_devstack.kafka_topics import partition_counts
 from classpulse_devstack.stack import Stack, StackError
+from free_ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -53,12 +53,6 @@ def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> 
         producer.flush(timeout=10)
     finally:
         producer.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # --- Kafka -----------------------------------------------------------------------------------------------------
@@ -158,9 +152,9 @@ def private_kafka_and_redis(devstack, tmp_path):
     config = dataclasses.replace(
         devstack.config,
         run_dir=tmp_path,
-        kafka_port=_free_port(),
-        kafka_controller_port=_free_port(),
-        redis_port=_free_port(),
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        redis_port=free_port(),
     )
     stack = Stack(config)
     components = stack.select("kafka,redis")
@@ -235,7 +229,7 @@ def _listener(port: int, *, ignore_sigterm: bool = False) -> list[str]:
 
 
 def test_a_component_that_exits_at_start_fails_with_its_log(devstack, tmp_path):
-    port = _free_port()
+    port = free_port()
     crashing = Component(
         name="crasher", group="test", port=port, address="-", ready=lambda: False,
         command=[sys.executable, "-c", "print('cannot load the model'); raise SystemExit(3)"],
@@ -248,7 +242,7 @@ def test_a_component_that_exits_at_start_fails_with_its_log(devstack, tmp_path):
 
 
 def test_a_component_never_ready_is_stopped_after_its_start_timeout(devstack, tmp_path):
-    port = _free_port()
+    port = free_port()
     never_ready = Component(
         name="stuck", group="test", port=port, address="-", ready=lambda: False, command=_listener(port),
         start_timeout_s=2.0,
@@ -261,7 +255,7 @@ def test_a_component_never_ready_is_stopped_after_its_start_timeout(devstack, tm
 
 
 def test_down_kills_a_process_that_ignores_sigterm_after_its_timeout(devstack, tmp_path):
-    port = _free_port()
+    port = free_port()
     stubborn = Component(
         name="stubborn", group="test", port=port, address="-", ready=lambda: probes.port_open(port),
         command=_listener(port, ignore_sigterm=True), stop_timeout_s=1.0,

@@ -8,7 +8,6 @@ import asyncio
 import dataclasses
 import os
 import signal
-import socket
 import time
 
 import httpx
@@ -21,6 +20,7 @@ from classpulse_ingest.app import create_app
 from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.publisher import FrameIdentity
 from classpulse_web.auth import Role, new_key
+from free_ports import free_port
 from ingest_support import ingest_settings, make_class, wait_until, write_video  # noqa: F401 (make_class is a fixture)
 
 pytestmark = pytest.mark.integration
@@ -28,12 +28,6 @@ pytestmark = pytest.mark.integration
 MIB = 1024 * 1024
 # Noise compresses badly: each frame is about 150 KB of JPEG, so a few make a megabyte.
 NOISE = np.random.default_rng(7).integers(0, 255, (480, 640, 3), np.uint8)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from classpulse_core.labels import EMOTIONS, LABELS_OUTPUT, LABELS_SIGNATURE
 from classpulse_devstack import probes
 from classpulse_stream.stage import ContractBroken
 from classpulse_training.hardware import native_bfloat16
+from free_ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -102,12 +102,6 @@ def export_version(base_path: Path, version: int, model: TinyEmotionModel) -> No
     staging.rename(base_path / str(version))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @dataclass
 class RunningStandin:
     process: subprocess.Popen[bytes]
@@ -121,7 +115,7 @@ class RunningStandin:
 
 @contextmanager
 def run_standin(base_path: Path, log_path: Path, *flags: str) -> Iterator[RunningStandin]:
-    port, monitoring_port = _free_port(), _free_port()
+    port, monitoring_port = free_port(), free_port()
     command = [
         sys.executable, "-m", "classpulse_devstack.tfserving_standin",
         "--port", str(port), "--model-name", MODEL_NAME, "--model-base-path", str(base_path),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 
 from classpulse_core.alerts import EVENTS_MAXLEN, AlertEvent, events_key
 from classpulse_core.labels import EMOTIONS
+from free_ports import free_port
 
 # The outbox, the classes and their lessons are the deployment's: on database 0 this API would also export whatever
 # other tests left there, and other tests' APIs (with their own settings) could take this one's messages.
@@ -30,12 +30,6 @@ RALPH_VENV = REPO / ".cache" / "ralph-venv"
 LRS_USER, LRS_PASSWORD = "classpulse", "lrs-test-password"
 XAPI = "https://w3id.org/classpulse/xapi"
 SUMMARY_INTERVAL_S = 10
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

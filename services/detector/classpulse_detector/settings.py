@@ -33,8 +33,9 @@ class DetectorSettings(RedisSettings):
     # (30 frames each of seeds 23, 41 and 24-29: 240 faces of a quarter to three quarters of the frame's height, at
     # 640x480 and 1280x720), recall / false faces / CPU ms a frame by smallest face: 40 px 0.958 / 21 / 113, 48 px
     # 0.967 / 10 / 73, 56 px 0.958 / 7 / 68, 64 px 0.958 / 7 / 58, 72 px 0.963 / 9 / 49, 80 px 0.958 / 4 / 48: the
-    # fewest false faces for the same recall; the 10 faces missed at 80 px are hard FER2013 images (sunglasses, a hand
-    # over the face, a face cut by its crop, a drawing) that no smaller face size finds.
+    # fewest false faces and the least CPU at about the same recall (48 px: 2 faces more for 6 false ones more); the 10
+    # faces missed at 80 px are hard FER2013 images (sunglasses, a hand over the face, a face cut by its crop, a
+    # drawing).
     personal_face_detector: Literal["blazeface", "haar"] = Field(
         "blazeface", description="CLASSPULSE_PERSONAL_FACE_DETECTOR: the detector for students' own cameras"
     )
