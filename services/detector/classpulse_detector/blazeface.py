@@ -406,6 +406,11 @@ class Framing:
         ))
 
 
+def turning(angle: float) -> np.ndarray:
+    """[2, 2]: turns a point by -`angle` radians (a line at `angle` comes out level)."""
+    return np.array([[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]])
+
+
 @dataclass(frozen=True)
 class Alignment:
     """How a face is cut (`turned_crop`): the frame is turned by -`angle` (radians) and scaled by `scale` about
@@ -418,7 +423,7 @@ class Alignment:
 
     def centred(self) -> Alignment:
         """The same cut, named by the frame point that lands on the crop's centre."""
-        rotation = np.array([[math.cos(self.angle), math.sin(self.angle)], [-math.sin(self.angle), math.cos(self.angle)]])
+        rotation = turning(self.angle)
         middle = np.full(2, CROP_SIDE / 2)
         return Alignment(self.centre + rotation.T @ ((middle - self.at) / self.scale), self.angle, self.scale, middle)
 
@@ -433,7 +438,7 @@ def alignment(landmarks: np.ndarray, framing: Framing) -> Alignment:
     target = np.array(framing.points, np.float64)
     (rx, ry), (lx, ly) = points[0], points[1]
     angle = math.atan2(ly - ry, lx - rx)
-    rotation = np.array([[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]])
+    rotation = turning(angle)
     turned = points @ rotation.T
     spread = turned - turned.mean(0)
     scale = float((spread * (target - target.mean(0))).sum() / max((spread**2).sum(), 1e-6))
@@ -452,7 +457,7 @@ def turned_crop(
 ) -> np.ndarray:
     """The 48x48 crop that turns the frame by -`angle` (radians: a line at `angle` comes out level) and scales it by
     `scale` about `centre` (frame pixels), which lands on `at` (crop pixels)."""
-    rotation = np.array([[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]])
+    rotation = turning(angle)
     # Shrinking by warpAffine alone samples without averaging (aliasing on large faces): the part of the frame the
     # crop covers is first shrunk with area averaging, then only turned and moved.
     reach = CROP_SIDE / scale  # a crop side, in frame pixels: the crop lies within this of the centre
