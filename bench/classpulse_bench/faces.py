@@ -10,7 +10,9 @@ costs; and recall by the drawn face's side (`recall_by_side`), which tells a fam
 ones. On faces-wild: the share of photos with a face found and the model's accuracy on the crop of the largest
 face, under the shipped framing and under other candidate framings (zoom about the crop's centre, vertical shift),
 which is how the framing was chosen: on the generated families' faces (FER2013 labels) and on faces-wild. `fer_framing` reports where BlazeFace sees the landmarks of FER2013 faces
-(median, in 48x48 crop pixels): the framing the model was trained on.
+(median, in 48x48 crop pixels): the framing the model was trained on; `real_face_framing`, where a real face's
+landmarks must land for its crop to be framed as FER2013 framed its faces (FER2013's, less the move BlazeFace reads
+on an enlarged 48x48 crop).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from classpulse_core.labels import EMOTIONS
 from classpulse_core.schemas import CameraKind
 from classpulse_core.share_correction import ShareCorrection, mean_probabilities
 from classpulse_demo.haar_check import MIN_IOU, iou
+from classpulse_detector.blazeface import Framing
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FACES_WILD = REPO_ROOT.parent / "shared" / "data" / "faces-wild"
@@ -299,8 +302,9 @@ def _wild_photos(sample: int, seed: int) -> list[tuple[Path, int]]:
     return random.Random(seed).sample(rows, min(sample, len(rows))) if sample else rows
 
 
-def _wild_rows(detector, predict, photos) -> tuple[dict, dict[str, float]]:
-    """The found share and accuracy on faces-wild, and (for a landmark detector) the accuracy per framing."""
+def _wild_rows(detector, predict, photos) -> tuple[dict, dict[str, float], list[tuple[np.ndarray, object]]]:
+    """The found share and accuracy on faces-wild, (for a landmark detector) the accuracy per framing, and the largest
+    face found in each photo ((gray, box))."""
     found, crops, truths, faces, cpu_s = 0, [], [], [], 0.0
     for path, label in photos:
         gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
@@ -320,28 +324,71 @@ def _wild_rows(detector, predict, photos) -> tuple[dict, dict[str, float]]:
         "accuracy_pipeline_crops": _accuracy(predict, crops, truths),
     }
     by_framing = _framed_accuracies(predict, detector, faces, truths) if hasattr(detector, "framing") else {}
-    return row, by_framing
+    return row, by_framing, faces
 
 
 def fer_framing(detector, images: np.ndarray, count: int, seed: int) -> dict:
     """Median landmarks (right eye, left eye, nose tip, mouth) of FER2013 faces in their own 48x48 crops, found by
     `detector` on each face enlarged FER_FRAMING_SCALE times inside its halo on a plain backdrop."""
-    from classpulse_detector.blazeface import ALIGN_LANDMARKS
+    rng = random.Random(seed)
+    points = [
+        found for index in rng.sample(range(len(images)), count)
+        if (found := _landmarks_enlarged(detector, images[index], rng)) is not None
+    ]
+    median = np.median(np.array(points), axis=0).round(1)
+    return {"faces": count, "found": len(points), "landmarks_48px": median.tolist()}
+
+
+def real_face_framing(detector, faces: list[tuple[np.ndarray, object]], seed: int, cut_with: Framing | None = None) -> dict:
+    """Where a real face's landmarks must land in its crop for the crop to frame the face as FER2013 framed its own.
+
+    `fer_framing` finds FER2013's landmarks on its 48x48 faces enlarged on a backdrop, and BlazeFace reads such an
+    enlarged crop's landmarks a fraction of a pixel off where it reads them on a whole photo of the same face. So each
+    real face of `faces` ((gray, box with landmarks): faces-wild's largest faces) is cut with `cut_with` (default
+    FER_FRAMING), and its crop enlarged and found again as `fer_framing` does: the mean move of each landmark, in crop
+    pixels, is the offset, and FER_FRAMING less the offset is the framing that gives a real face FER2013's own;
+    `found_48px` is where the landmarks found again lie on average (FER_FRAMING's, for a framing that does)."""
+    from classpulse_detector.blazeface import ALIGN_LANDMARKS, FER_FRAMING, alignment
     from classpulse_detector.faces import landmarks_of
 
     rng = random.Random(seed)
+    moves, found_again = [], []
+    for gray, box in faces:
+        landmarks = landmarks_of(box)
+        if landmarks is None:
+            continue
+        cut = alignment(landmarks, cut_with or FER_FRAMING)
+        found = _landmarks_enlarged(detector, cut.crop(gray), rng)
+        if found is not None:
+            moves.append(found - cut.placed(landmarks[:ALIGN_LANDMARKS]))
+            found_again.append(found)
+    if not moves:
+        return {"faces": len(faces), "found_again": 0}
+    offset = np.mean(np.array(moves), axis=0)
+    return {
+        "faces": len(faces), "found_again": len(moves), "offset_48px": offset.round(2).tolist(),
+        "offset_se_48px": (np.std(np.array(moves), axis=0, ddof=1) / np.sqrt(len(moves))).round(2).tolist()
+        if len(moves) > 1 else None,
+        "landmarks_48px": (np.array(FER_FRAMING.points) - offset).round(1).tolist(),
+        "found_48px": np.mean(np.array(found_again), axis=0).round(2).tolist(),
+    }
+
+
+def _landmarks_enlarged(detector, image: np.ndarray, rng: random.Random) -> np.ndarray | None:
+    """The landmarks (48x48 crop pixels) `detector` finds on a 48x48 face enlarged FER_FRAMING_SCALE times inside
+    its halo on a plain backdrop (the largest face), or None."""
+    from classpulse_detector.blazeface import ALIGN_LANDMARKS
+    from classpulse_detector.faces import landmarks_of
+
     side = 48 * FER_FRAMING_SCALE
     extent = round(side * (1 + 2 * HALO_RATIO)) * 2
-    points = []
-    for index in rng.sample(range(len(images)), count):
-        canvas = background(rng, extent, extent)
-        paste_turned(canvas, images[index], (extent // 2, extent // 2), side, 0.0)
-        boxes = detector.detect(np.clip(canvas.round(), 0, 255).astype(np.uint8))
-        if boxes:
-            best = max(boxes, key=lambda box: box[2] * box[3])
-            points.append((landmarks_of(best)[:ALIGN_LANDMARKS] - (extent // 2 - side // 2)) / FER_FRAMING_SCALE)
-    median = np.median(np.array(points), axis=0).round(1)
-    return {"faces": count, "found": len(points), "landmarks_48px": median.tolist()}
+    canvas = background(rng, extent, extent)
+    paste_turned(canvas, image, (extent // 2, extent // 2), side, 0.0)
+    boxes = [box for box in detector.detect(np.clip(canvas.round(), 0, 255).astype(np.uint8)) if landmarks_of(box) is not None]
+    if not boxes:
+        return None
+    best = max(boxes, key=lambda box: box[2] * box[3])
+    return (landmarks_of(best)[:ALIGN_LANDMARKS] - (extent // 2 - side // 2)) / FER_FRAMING_SCALE
 
 
 def chosen_families(names: list[str] | None) -> list[str]:
@@ -425,8 +472,10 @@ def run_faces_bench(
             faces, truths = (list(column) for column in zip(*landmarked, strict=True))
             by_framing["generated"] = _framed_accuracies(predict, detector, faces, truths)
         if (FACES_WILD / "labels.csv").is_file():
-            row, by_framing["faces-wild"] = _wild_rows(detector, predict, _wild_photos(wild_sample, seed))
+            row, by_framing["faces-wild"], wild_faces = _wild_rows(detector, predict, _wild_photos(wild_sample, seed))
             wild.add(name, **row)
+            if hasattr(detector, "framing"):
+                result.context[f"real_face_framing_{name}"] = real_face_framing(detector, wild_faces, seed)
         else:
             wild.add(f"{name}: skipped, {FACES_WILD} is absent")
         for candidate in by_framing["generated"] or by_framing["faces-wild"]:

@@ -35,7 +35,9 @@ def test_the_replay_crops_the_faces_found_in_the_frames_scanned(tmp_path):
     finder = _detectors(["blazeface"])["blazeface"]["personal"]
     frames = list(family_frames(images, "webcam", 3, 5))
     expected = [finder.crop_one(frames[number].gray, finder.detect(frames[number].gray)[0]) for number in again.frame]
-    replayed = crops_by_method(again, images, 0, {"aligned": finder.crop_one})
+    replayed = crops_by_method(again, images, 0, {
+        "aligned": finder.crop_one, "as FER2013's crops": lambda gray, face: finder.crop_one(gray, face, FER_FRAMING),
+    })
     assert np.array_equal(replayed.crops["aligned"], np.stack(expected))
     assert replayed.cpu_ms["aligned"] >= 0
     framed = [
@@ -45,14 +47,15 @@ def test_the_replay_crops_the_faces_found_in_the_frames_scanned(tmp_path):
     assert np.array_equal(replayed.crops[FRAME_CROPS], np.stack(framed))
 
     # A swap takes its part of the cut from the landmarks and keeps the rest of the true box's: the landmarks'
-    # alignment named by the crop's centre cuts the aligned crop again, and its scale over the true one is reported.
+    # alignment on FER2013's framing (a drawn face is a FER2013 crop enlarged, which FER_FRAMING describes) named by
+    # the crop's centre cuts that crop again, and its scale over the true one is reported.
     for row, (number, index) in enumerate(zip(again.frame, again.index, strict=True)):
         gray = frames[number].gray
         truth = frame_alignment(next(face for face in frames[number].faces if face.index == index))
         landmarks = alignment(landmarks_of(face_at(again, row)), FER_FRAMING).centred()
         # (the same cut up to the area shrink's pixel grid, which starts from the named centre: correlation 0.999)
         again_aligned = landmarks.crop(gray).astype(float).ravel()
-        assert np.corrcoef(again_aligned, replayed.crops["aligned"][row].astype(float).ravel())[0, 1] > 0.995
+        assert np.corrcoef(again_aligned, replayed.crops["as FER2013's crops"][row].astype(float).ravel())[0, 1] > 0.995
         assert replayed.scale_ratio[row] == pytest.approx(landmarks.scale / truth.scale)
         for name, parts in FRAMING_SWAPS.items():
             swapped = dataclasses.replace(truth, **{part: getattr(landmarks, part) for part in parts})
