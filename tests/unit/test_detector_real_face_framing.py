@@ -48,15 +48,7 @@ def test_alignment_places_the_landmarks_where_its_crop_shows_them():
     assert abs(x - placed[2, 0]) <= 1 and abs(y - placed[2, 1]) <= 1
 
 
-def _frames():
-    from classpulse_demo.fer_csv import FerCsvNotFoundError, resolve_fer_csv
-    from classpulse_training.fer_csv import load_fer_csv
-
-    try:
-        data = load_fer_csv(resolve_fer_csv(None)).split("PublicTest")
-    except FerCsvNotFoundError as exc:
-        pytest.skip(f"FER2013 is needed to draw the frames: {exc}")
-    images = data.images[..., 0]
+def _frames(images: np.ndarray) -> list:
     return [*family_frames(images, "noise", 2, 19), *family_frames(images, "blur", 1, 19)]
 
 
@@ -66,10 +58,10 @@ def _room_finder() -> BlazeFaceDetector:
     return finder
 
 
-def test_the_crop_framing_changes_the_model_crops_and_not_the_faces_found():
+def test_the_crop_framing_changes_the_model_crops_and_not_the_faces_found(public_test_faces):
     shipped, framed_otherwise = _room_finder(), _room_finder()
     framed_otherwise.framing = FER_FRAMING.zoomed(0.5, 8.0)
-    frames = _frames()
+    frames = _frames(public_test_faces)
     # the verifier reads the same crops, framed as it was trained, whatever the model's framing
     candidates = shipped.candidates(frames[0].gray)
     assert len(candidates.scores) > 0
