@@ -35,7 +35,8 @@ from classpulse_core.labels import EMOTIONS
 from classpulse_core.schemas import CameraKind
 from classpulse_core.share_correction import ShareCorrection, mean_probabilities
 from classpulse_demo.haar_check import MIN_IOU, iou
-from classpulse_detector.blazeface import Framing
+from classpulse_detector.blazeface import ALIGN_LANDMARKS, FER_FRAMING, Framing, alignment
+from classpulse_detector.faces import landmarks_of
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FACES_WILD = REPO_ROOT.parent / "shared" / "data" / "faces-wild"
@@ -348,9 +349,6 @@ def real_face_framing(detector, faces: list[tuple[np.ndarray, object]], seed: in
     FER_FRAMING), and its crop enlarged and found again as `fer_framing` does: the mean move of each landmark, in crop
     pixels, is the offset, and FER_FRAMING less the offset is the framing that gives a real face FER2013's own;
     `found_48px` is where the landmarks found again lie on average (FER_FRAMING's, for a framing that does)."""
-    from classpulse_detector.blazeface import ALIGN_LANDMARKS, FER_FRAMING, alignment
-    from classpulse_detector.faces import landmarks_of
-
     rng = random.Random(seed)
     moves, found_again = [], []
     for gray, box in faces:
@@ -377,9 +375,6 @@ def real_face_framing(detector, faces: list[tuple[np.ndarray, object]], seed: in
 def _landmarks_enlarged(detector, image: np.ndarray, rng: random.Random) -> np.ndarray | None:
     """The landmarks (48x48 crop pixels) `detector` finds on a 48x48 face enlarged FER_FRAMING_SCALE times inside
     its halo on a plain backdrop (the largest face), or None."""
-    from classpulse_detector.blazeface import ALIGN_LANDMARKS
-    from classpulse_detector.faces import landmarks_of
-
     side = 48 * FER_FRAMING_SCALE
     extent = round(side * (1 + 2 * HALO_RATIO)) * 2
     canvas = background(rng, extent, extent)
