@@ -340,7 +340,9 @@ def fer_framing(detector, images: np.ndarray, count: int, seed: int) -> dict:
     return {"faces": count, "found": len(points), "landmarks_48px": median.tolist()}
 
 
-def real_face_framing(detector, faces: list[tuple[np.ndarray, object]], seed: int, cut_with: Framing | None = None) -> dict:
+def real_face_framing(
+    detector, faces: list[tuple[np.ndarray, object]], seed: int, cut_with: Framing | None = None
+) -> dict:
     """Where a real face's landmarks must land in its crop for the crop to frame the face as FER2013 framed its own.
 
     `fer_framing` finds FER2013's landmarks on its 48x48 faces enlarged on a backdrop, and BlazeFace reads such an
@@ -379,7 +381,8 @@ def _landmarks_enlarged(detector, image: np.ndarray, rng: random.Random) -> np.n
     extent = round(side * (1 + 2 * HALO_RATIO)) * 2
     canvas = background(rng, extent, extent)
     paste_turned(canvas, image, (extent // 2, extent // 2), side, 0.0)
-    boxes = [box for box in detector.detect(np.clip(canvas.round(), 0, 255).astype(np.uint8)) if landmarks_of(box) is not None]
+    found = detector.detect(np.clip(canvas.round(), 0, 255).astype(np.uint8))
+    boxes = [box for box in found if landmarks_of(box) is not None]
     if not boxes:
         return None
     best = max(boxes, key=lambda box: box[2] * box[3])

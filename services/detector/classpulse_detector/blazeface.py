@@ -432,7 +432,8 @@ class Alignment:
 
     def placed(self, points: np.ndarray) -> np.ndarray:
         """Where frame `points` ([n, 2]) land in the crop."""
-        placed: np.ndarray = self.at + self.scale * (np.asarray(points, np.float64) - self.centre) @ turning(self.angle).T
+        moved = np.asarray(points, np.float64) - self.centre
+        placed: np.ndarray = self.at + self.scale * moved @ turning(self.angle).T
         return placed
 
 
@@ -540,11 +541,12 @@ REAL_FACE_FRAMING = Framing(((15.2, 18.9), (32.6, 18.2), (24.0, 28.7), (24.3, 37
 """Where a real face's landmarks land in the crop the emotion model reads: FER_FRAMING less the move BlazeFace reads
 between a real face and its own 48x48 crop enlarged as FER_FRAMING's faces were (on the enlarged crop the nose reads
 0.5 px further left and 0.7 px higher, each eye 0.3-0.4 px further out, the mouth 0.5 px further left; ± 0.05 px,
-2,062 faces-wild photos: `python -m classpulse_bench faces`, context `real_face_framing_blazeface`). A real face seen at 36-96 px reads the same landmarks as in its whole photo (within
-0.3 px), so the move is the enlarged crop's, and FER_FRAMING cuts real faces half a pixel off FER2013's framing. On
-the 2,070 faces-wild photos with a face found, the model reads 0.515 of their labels against 0.505 with FER_FRAMING
-(+1.0 ± 0.5 points, paired); on the generated families, whose faces are FER2013's crops enlarged, -0.3 ± 0.4
-(docs/face-detection.md, "Real faces framed as FER2013 framed its own")."""
+2,062 faces-wild photos: `python -m classpulse_bench faces`, context `real_face_framing_blazeface`). A real face
+seen at 36-96 px reads the same landmarks as in its whole photo (within 0.3 px), so the move is the enlarged crop's,
+and FER_FRAMING cuts real faces half a pixel off FER2013's framing. On the 2,070 faces-wild photos with a face
+found, the model reads 0.515 of their labels against 0.505 with FER_FRAMING (+1.0 ± 0.5 points, paired); on the
+generated families, whose faces are FER2013's crops enlarged, -0.3 ± 0.4 (docs/face-detection.md, "Real faces framed
+as FER2013 framed its own")."""
 
 MIN_WINDOW_PX = 16
 """A frame or region smaller than this on either side holds no face worth a crop: no network runs on it."""
