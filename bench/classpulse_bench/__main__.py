@@ -6,7 +6,9 @@
 `python -m classpulse_bench replay` (records every BlazeFace candidate of the faces bench's frames for a seed, to
 compare the rules that decide which are faces: classpulse_bench.candidate_replay),
 `python -m classpulse_bench crops` (the model's accuracy on the found faces cut by candidate crop methods:
-classpulse_bench.crop_replay):
+classpulse_bench.crop_replay), `python -m classpulse_bench framed-faces --write-csv FILE` (FER2013's Training faces
+framed by their landmarks as the detector frames a face, for a training config's `extra_training_csv`:
+classpulse_bench.framed_faces):
 tables on stdout, results as JSON under --out, and every figure as one JSON line printed last.
 `python -m classpulse_bench docs` copies the committed results' tables into docs/performance.md."""
 
@@ -26,7 +28,9 @@ RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m classpulse_bench", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "command", nargs="?", choices=("pipeline", "model", "shares", "faces", "tracking", "verifier", "replay", "crops", "docs"),
+        "command", nargs="?", choices=(
+            "pipeline", "model", "shares", "faces", "tracking", "verifier", "replay", "crops", "framed-faces", "docs",
+        ),
         default="pipeline",
         help="docs: rewrite docs/performance.md's tables from the committed results; verifier: train the face verifier",
     )
@@ -60,6 +64,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--seeds", default="20,21,19", help="`crops`: seeds of the faces bench's frames recorded (%(default)s)"
     )
+    parser.add_argument(
+        "--write-csv", type=Path, metavar="FILE",
+        help="`framed-faces`: the CSV written (Kaggle's layout; it holds faces: under training/runs/, never in git)",
+    )
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
 
@@ -84,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{trained.path}: {trained.faces} faces, {trained.not_faces} not faces, training accuracy "
             f"{trained.accuracy}; pin WEIGHTS_SHA256 = \"{trained.sha256}\" in classpulse_detector/verifier.py"
         )
+        return 0
+    if args.command == "framed-faces":
+        from classpulse_bench.framed_faces import write_framed_csv
+
+        if args.write_csv is None:
+            raise SystemExit("framed-faces needs --write-csv FILE")
+        read, written = write_framed_csv(args.csv, args.write_csv)
+        print(f"{args.write_csv}: {written} of {read} Training faces framed by their landmarks")
         return 0
     if args.command == "replay":
         from classpulse_bench.candidate_replay import record_seed

@@ -47,3 +47,15 @@ def test_a_fine_tune_starts_from_a_committed_run_or_version_of_the_same_network(
     start = CONFIGS_DIR / f"{config.init_from}.json"
     assert start.exists(), f"{path.name}: start run {config.init_from} has no committed config"
     assert load_config(start).model == config.model
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if load_config(p).extra_training_csv], ids=lambda p: p.stem)
+def test_extra_training_faces_are_read_from_an_ignored_folder(path: Path):
+    """The extra rows are faces (classpulse_bench.framed_faces): the project ships code, not faces."""
+    import subprocess
+
+    extra = load_config(path).extra_training_csv
+    root = CONFIGS_DIR.parents[1]
+    assert not Path(extra).is_absolute() and extra.startswith("training/runs/")
+    ignored = subprocess.run(["git", "check-ignore", "-q", extra], cwd=root, check=False)
+    assert ignored.returncode == 0, f"{path.name}: {extra} would be committed"

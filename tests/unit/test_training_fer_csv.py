@@ -5,7 +5,7 @@ import gzip
 import numpy as np
 import pytest
 
-from classpulse_training.fer_csv import FerCsvError, check_fer_csv, load_fer_csv, write_fer_csv
+from classpulse_training.fer_csv import FerCsvError, check_fer_csv, load_fer_csv, load_training_csvs, write_fer_csv
 
 pytestmark = pytest.mark.unit
 
@@ -100,3 +100,16 @@ def test_truncated_gzip_keeps_rows_before_the_cut(tmp_path):
     assert len(checked.problems) == 1 and "cannot read further" in checked.problems[0].message
     assert 0 < len(checked.data) < 40
     assert checked.problems[0].line > checked.data.lines.max()
+
+
+def test_an_extra_training_csv_adds_only_its_training_rows_after_the_data_sets(tmp_path):
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (8, 48, 48, 1), dtype=np.uint8)
+    base = write_fer_csv(tmp_path / "fer.csv", images[:4], np.array([0, 1, 2, 3]), ["Training", "Training", "PublicTest", "PublicTest"])
+    extra = write_fer_csv(tmp_path / "framed.csv.gz", images[4:], np.array([4, 5, 6, 0]), ["Training", "PublicTest", "Training", "Training"])
+    data = load_training_csvs(base, extra, "Training")
+    assert data.labels.tolist() == [0, 1, 2, 3, 4, 6, 0]
+    assert data.usage.tolist() == ["Training", "Training", "PublicTest", "PublicTest", "Training", "Training", "Training"]
+    np.testing.assert_array_equal(data.images[4:], images[[4, 6, 7]])
+    assert len(data.split("PublicTest")) == 2  # the selection split stays the data set's own
+    assert load_training_csvs(base, "", "Training").labels.tolist() == [0, 1, 2, 3]

@@ -42,6 +42,12 @@ class TrainConfig:
     # epoch. A run name (a folder beside this run, as teachers are named) or an exported version's path
     # (models/emotion/<v>, relative to the repository). The network's config must match but for dropout. "" = none.
     init_from: str = ""
+    # More training faces: the `train_usage` rows of this Kaggle-layout CSV, after `csv`'s own (a path, absolute or
+    # relative to where training runs). Written by `python -m classpulse_bench framed-faces`: FER2013's Training
+    # faces framed by their landmarks as the detector frames a face, beside the faces as FER2013 framed them
+    # (training/README.md, "Training faces framed as the pipeline frames them"). `export` re-estimates the batch-norm
+    # statistics on them too. "" = none.
+    extra_training_csv: str = ""
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     distillation: DistillationConfig = field(default_factory=DistillationConfig)

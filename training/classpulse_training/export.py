@@ -24,7 +24,7 @@ from .batchnorm import reestimate_batchnorm
 from .class_mixes import CLASSES_PER_MIX
 from .config import TrainConfig, load_config
 from .evaluate import HISTORY_FILE, score
-from .fer_csv import FerData, load_fer_csv
+from .fer_csv import FerData, load_training_csvs
 from .hardware import describe_cpu
 from .metrics import expected_calibration_error, fit_temperature, negative_log_likelihood, softmax
 from .model import build_model, count_macs, ensemble_model
@@ -222,7 +222,7 @@ def export(
         raise ValueError("an ensemble's members must be trained and selected on the same splits")
     networks = [load_trained_model(m.files, m.config, compute_dtype) for m in members]
     model = networks[0] if len(networks) == 1 else ensemble_model(networks)
-    data = load_fer_csv(csv or config.csv)
+    data = load_training_csvs(csv or config.csv, config.extra_training_csv, config.train_usage)
     selection = data.split(config.val_usage)
     norms = choose_batchnorm_statistics(model, data.split(config.train_usage), selection, batchnorm)
     restored_from = read_json(members[0].files.run_info, {}).get("restored_from") if len(members) == 1 else None

@@ -50,6 +50,13 @@ class FerData:
     def split(self, usage: str) -> FerData:
         return self.subset(self.usage == usage)
 
+    def with_rows_of(self, other: FerData, usage: str) -> FerData:
+        """These rows, then `other`'s rows of `usage` (their `lines` are `other`'s file's)."""
+        extra = other.split(usage)
+        return FerData(*(np.concatenate([mine, theirs]) for mine, theirs in (
+            (self.images, extra.images), (self.labels, extra.labels), (self.usage, extra.usage), (self.lines, extra.lines),
+        )))
+
     @property
     def usages(self) -> list[str]:
         """Usage values in order of first appearance (Training, PublicTest, PrivateTest for the Kaggle file)."""
@@ -171,6 +178,13 @@ def load_fer_csv(path: str | Path, max_reported: int = 10) -> FerData:
     if len(checked.data) == 0:
         raise FerCsvError(f"{path}: no data rows")
     return checked.data
+
+
+def load_training_csvs(csv: str | Path, extra_training_csv: str | Path | None, train_usage: str) -> FerData:
+    """`csv`'s rows, and after them the `train_usage` rows of `extra_training_csv` when one is named: what a run
+    trains on and what its export re-estimates the batch-norm statistics on."""
+    data = load_fer_csv(csv)
+    return data.with_rows_of(load_fer_csv(extra_training_csv), train_usage) if extra_training_csv else data
 
 
 def write_fer_csv(path: str | Path, images: np.ndarray, labels: np.ndarray, usage: np.ndarray | list[str]) -> Path:

@@ -25,7 +25,7 @@ from .distill import (
     teacher_ensemble,
     teacher_run_dirs,
 )
-from .fer_csv import FerData, load_fer_csv
+from .fer_csv import FerData, load_training_csvs
 from .hardware import describe_cpu, resolve_precision
 from .initial_weights import load_initial_weights
 from .model import build_model, count_macs
@@ -210,7 +210,8 @@ def train(
 ) -> TrainResult:
     """Train (or continue training) the run in ``run_dir``.
 
-    ``data`` replaces reading config.csv; ``extra_callbacks`` run after each epoch's checkpoint (e.g. to stop early).
+    ``data`` replaces reading config.csv and config.extra_training_csv; ``extra_callbacks`` run after each epoch's
+    checkpoint (e.g. to stop early).
     """
     files = RunFiles(Path(run_dir))
     if not resume and files.last_checkpoint.exists():
@@ -221,7 +222,8 @@ def train(
     keras.mixed_precision.set_global_policy(precision)
     log.info("precision %s (config: %s; this CPU: %s)", precision, config.precision, describe_cpu())
 
-    data = data if data is not None else load_fer_csv(config.csv)
+    if data is None:
+        data = load_training_csvs(config.csv, config.extra_training_csv, config.train_usage)
     train_rows, val_rows = _select_training_rows(data, config), data.split(config.val_usage)
     steps_per_epoch = len(train_rows) // config.batch_size
     if steps_per_epoch == 0 or len(val_rows) == 0:

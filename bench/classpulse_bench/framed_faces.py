@@ -1,0 +1,84 @@
+"""FER2013's faces framed as the pipeline frames a face, for training (`python -m classpulse_bench framed-faces`).
+
+FER2013 framed each face its own way (some larger, some off centre, some tilted), and a model trained on those crops
+reads part of an emotion from that framing, which no crop of a real face has: the detector cuts every face by its
+landmarks (docs/face-detection.md, "Which part of FER2013's own framing the landmarks miss"). Here each face is
+enlarged inside its halo on a generated backdrop, as the faces bench draws faces into frames, found by the webcam
+finder's network in one run on a square around it, and cut by its landmarks with `FER_FRAMING` (on an enlarged
+FER2013 crop, what `REAL_FACE_FRAMING` is on a real face). Version 8's network fine-tuned on these faces beside the
+originals reads the pipeline's crops of the generated families 1.8 +- 0.5 points better (training/README.md,
+"Training faces framed as the pipeline frames them"). The file written is Kaggle's layout, for a training config's
+`extra_training_csv`; it holds faces, so it belongs under training/runs/ or another ignored folder, never in git.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from classpulse_bench.face_layouts import HALO_RATIO, background, paste_turned
+from classpulse_detector.blazeface import FER_FRAMING, BlazeFaceDetector, face_of, weighted_nms
+
+ENLARGED = 2
+"""A face is drawn this many times its 48 px: its landmarks are read at the same size in the network's input
+whatever the enlarging (the square below), and the halo's blur costs the square of the side."""
+SQUARE_FILL = 0.6
+"""The face fills this share of the square the network runs on (its second look's framing: SECOND_LOOK_FILL)."""
+MIN_SCORE = 0.3
+"""A FER2013 face is there by construction: a low score only says the network is unsure where its landmarks are."""
+
+
+@dataclass(frozen=True)
+class FramedFaces:
+    images: np.ndarray
+    """[N, 48, 48] uint8: the faces found, cut by their landmarks."""
+    rows: np.ndarray
+    """[N] the rows of the input they came from."""
+
+
+def landmark_framed(finder: BlazeFaceDetector, face: np.ndarray, seed: int) -> np.ndarray | None:
+    """The 48x48 `face` cut as the detector cuts a face it finds (None where its network finds no face)."""
+    side = face.shape[0] * ENLARGED
+    extent = round(side * (1 + 2 * HALO_RATIO)) * 2
+    canvas = background(random.Random(seed), extent, extent)
+    paste_turned(canvas, face, (extent // 2, extent // 2), side, 0.0)
+    gray = np.clip(canvas.round(), 0, 255).astype(np.uint8)
+    half = round(side / SQUARE_FILL / 2)
+    square = (extent // 2 - half, extent // 2 - half, 2 * half, 2 * half)
+    found = weighted_nms(finder.network.run(gray, square, finder.network.model.side / (2 * half), MIN_SCORE))
+    if not len(found.scores):
+        return None
+    best = int(np.argmax(found.scores))
+    return finder.crop_one(gray, face_of(found.boxes[best], found.landmarks[best], gray.shape), FER_FRAMING)
+
+
+def framed_faces(finder: BlazeFaceDetector, faces: np.ndarray) -> FramedFaces:
+    """Every face of `faces` ([N, 48, 48] uint8) that the network finds, cut by its landmarks (row i's backdrop drawn
+    from seed i, so a file is written the same every time); blank images are skipped."""
+    images, rows = [], []
+    for row, face in enumerate(faces):
+        if face.std() == 0:
+            continue
+        framed = landmark_framed(finder, face, row)
+        if framed is not None:
+            images.append(framed)
+            rows.append(row)
+    return FramedFaces(np.array(images, np.uint8).reshape(-1, *faces.shape[1:3]), np.array(rows, np.int64))
+
+
+def write_framed_csv(csv_path: str | None, out: Path, usage: str = "Training") -> tuple[int, int]:
+    """The `usage` rows of the FER2013 CSV (default: $FER2013_CSV, then the shared copy) framed by their landmarks,
+    written to `out` in Kaggle's layout: (rows read, rows written)."""
+    from classpulse_demo.fer_csv import resolve_fer_csv
+    from classpulse_detector.settings import DetectorSettings
+    from classpulse_training.fer_csv import load_fer_csv, write_fer_csv
+
+    data = load_fer_csv(resolve_fer_csv(csv_path)).split(usage)
+    finder = DetectorSettings(personal_face_detector="blazeface").face_finder("personal")
+    framed = framed_faces(finder, data.images[..., 0])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_fer_csv(out, framed.images, data.labels[framed.rows], [usage] * len(framed.rows))
+    return len(data), len(framed.rows)
