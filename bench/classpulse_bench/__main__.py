@@ -36,7 +36,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--tiny", action="store_true", help="every phase, as short as possible (smoke test)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where results go (default %(default)s)")
-    parser.add_argument("--csv", help="FER2013 CSV for `model` and `shares` (default: $FER2013_CSV, then the shared copy)")
+    parser.add_argument(
+        "--csv", help="FER2013 CSV for `model`, `shares` and `framed-faces` (default: $FER2013_CSV, then the shared copy)"
+    )
     parser.add_argument(
         "--write-throughput", type=Path, metavar="FILE",
         help="also update the capacity guide's per-replica throughputs (deploy/k8s/throughput.json) from the drains",
