@@ -6,7 +6,7 @@ landmarks (docs/face-detection.md, "Which part of FER2013's own framing the land
 enlarged inside its halo on a generated backdrop, as the faces bench draws faces into frames, found by the webcam
 finder's network in one run on a square around it, and cut by its landmarks with `FER_FRAMING` (on an enlarged
 FER2013 crop, what `REAL_FACE_FRAMING` is on a real face). Version 8's network fine-tuned on these faces beside the
-originals reads the pipeline's crops of the generated families 1.8 +- 0.5 points better (training/README.md,
+originals reads the pipeline's crops of the generated families 1.4-1.8 +- 0.5 points better (training/README.md,
 "Training faces framed as the pipeline frames them"). The file written is Kaggle's layout, for a training config's
 `extra_training_csv`; it holds faces, so it belongs under training/runs/ or another ignored folder, never in git.
 """
@@ -26,7 +26,8 @@ ENLARGED = 2
 """A face is drawn this many times its 48 px: its landmarks are read at the same size in the network's input
 whatever the enlarging (the square below), and the halo's blur costs the square of the side."""
 SQUARE_FILL = 0.6
-"""The face fills this share of the square the network runs on (its second look's framing: SECOND_LOOK_FILL)."""
+"""The face fills this share of the square the network runs on, as a whole frame fills its pyramid's top level
+(blazeface.TOP_FILL)."""
 MIN_SCORE = 0.3
 """A FER2013 face is there by construction: a low score only says the network is unsure where its landmarks are."""
 
