@@ -26,8 +26,8 @@ ENLARGED = 2
 """A face is drawn this many times its 48 px: its landmarks are read at the same size in the network's input
 whatever the enlarging (the square below), and the halo's blur costs the square of the side."""
 SQUARE_FILL = 0.6
-"""The face fills this share of the square the network runs on, as a whole frame fills its pyramid's top level
-(blazeface.TOP_FILL)."""
+"""The face fills this share of the square the network runs on, as a frame's short side fills the network's input at
+the pyramid's top level (blazeface.TOP_FILL)."""
 MIN_SCORE = 0.3
 """A FER2013 face is there by construction: a low score only says the network is unsure where its landmarks are."""
 
