@@ -95,6 +95,16 @@ def paste_turned(canvas: np.ndarray, face: np.ndarray, centre: tuple[int, int], 
     canvas[ay0:ay1, ax0:ax1] = alpha * patch[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0] + (1 - alpha) * canvas[ay0:ay1, ax0:ax1]
 
 
+def enlarged_on_backdrop(rng: random.Random, face: np.ndarray, side: int) -> np.ndarray:
+    """The 48x48 `face` enlarged to `side` px in its halo, upright, at the centre of a square backdrop with the
+    halo's width of room around it (uint8 gray): one face as a detector would see it, to read its landmarks. Its
+    corner lies at (extent - side) // 2 on both axes."""
+    extent = round(side * (1 + 2 * HALO_RATIO)) * 2
+    canvas = background(rng, extent, extent)
+    paste_turned(canvas, face, (extent // 2, extent // 2), side, 0.0)
+    return np.clip(canvas.round(), 0, 255).astype(np.uint8)
+
+
 def webcam(rng: random.Random, pick: FacePicker) -> LayoutFrame:
     """One student close to their camera: a face of a quarter to three quarters of the frame's height, anywhere
     it fits whole."""

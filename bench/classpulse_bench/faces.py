@@ -29,7 +29,7 @@ import numpy as np
 
 from classpulse_bench import machine
 from classpulse_bench.accuracy import matched_guesses
-from classpulse_bench.face_layouts import HALO_RATIO, background, families, family_frames, frame_crop, paste_turned
+from classpulse_bench.face_layouts import enlarged_on_backdrop, families, family_frames, frame_crop
 from classpulse_bench.report import Section
 from classpulse_core.labels import EMOTIONS
 from classpulse_core.schemas import CameraKind
@@ -378,15 +378,12 @@ def _landmarks_enlarged(detector, image: np.ndarray, rng: random.Random) -> np.n
     """The landmarks (48x48 crop pixels) `detector` finds on a 48x48 face enlarged FER_FRAMING_SCALE times inside
     its halo on a plain backdrop (the largest face), or None."""
     side = 48 * FER_FRAMING_SCALE
-    extent = round(side * (1 + 2 * HALO_RATIO)) * 2
-    canvas = background(rng, extent, extent)
-    paste_turned(canvas, image, (extent // 2, extent // 2), side, 0.0)
-    found = detector.detect(np.clip(canvas.round(), 0, 255).astype(np.uint8))
-    boxes = [box for box in found if landmarks_of(box) is not None]
+    gray = enlarged_on_backdrop(rng, image, side)
+    boxes = [box for box in detector.detect(gray) if landmarks_of(box) is not None]
     if not boxes:
         return None
     best = max(boxes, key=lambda box: box[2] * box[3])
-    return (landmarks_of(best)[:ALIGN_LANDMARKS] - (extent // 2 - side // 2)) / FER_FRAMING_SCALE
+    return (landmarks_of(best)[:ALIGN_LANDMARKS] - (gray.shape[0] - side) // 2) / FER_FRAMING_SCALE
 
 
 def chosen_families(names: list[str] | None) -> list[str]:
