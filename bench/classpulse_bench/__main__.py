@@ -70,6 +70,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--write-csv", type=Path, metavar="FILE",
         help="`framed-faces`: the CSV written (Kaggle's layout; it holds faces: under training/runs/, never in git)",
     )
+    parser.add_argument(
+        "--through-losses", action="store_true",
+        help="`framed-faces`: each face written once more through a generated family's loss (noise, blur, lighting,"
+        " hard JPEG)",
+    )
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
 
@@ -100,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.write_csv is None:
             raise SystemExit("framed-faces needs --write-csv FILE")
-        read, written = write_framed_csv(args.csv, args.write_csv)
-        print(f"{args.write_csv}: {written} of {read} Training faces framed by their landmarks")
+        read, written = write_framed_csv(args.csv, args.write_csv, through_losses=args.through_losses)
+        print(f"{args.write_csv}: {written} faces framed by their landmarks from {read} Training rows")
         return 0
     if args.command == "replay":
         from classpulse_bench.candidate_replay import record_seed

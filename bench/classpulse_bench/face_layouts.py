@@ -222,25 +222,37 @@ def families() -> list[str]:
     return [*LAYOUTS, *DEGRADATIONS, "jpeg"]
 
 
+def family_loss(family: str, rng: random.Random, gray: np.ndarray) -> tuple[np.ndarray, int]:
+    """A drawn frame through its family's own loss (a degradation's, none for a layout's), and the JPEG quality ingest
+    publishes it at (hard JPEG's drawn from LOW_JPEG_QUALITIES)."""
+    if family == "jpeg":
+        return gray, rng.choice(LOW_JPEG_QUALITIES)
+    if family in DEGRADATIONS:
+        return DEGRADATIONS[family](rng, gray), CLEAN_JPEG_QUALITY
+    return gray, CLEAN_JPEG_QUALITY
+
+
+def jpeg_round_trip(gray: np.ndarray, quality: int) -> np.ndarray:
+    """`gray` encoded as JPEG at `quality` and decoded, as the detector reads what ingest published."""
+    ok, jpeg = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return cv2.imdecode(jpeg, cv2.IMREAD_GRAYSCALE)
+
+
 def family_frame(family: str, number: int, rng: random.Random, pick: FacePicker) -> LayoutFrame:
     """The `number`th frame of a family, as ingest would publish it: downscaled to INGEST_MAX_SIDE, through JPEG."""
-    if family in LAYOUTS:
-        frame, quality = LAYOUTS[family](rng, pick), CLEAN_JPEG_QUALITY
-    else:
-        frame = list(LAYOUTS.values())[number % len(LAYOUTS)](rng, pick)
-        quality = rng.choice(LOW_JPEG_QUALITIES) if family == "jpeg" else CLEAN_JPEG_QUALITY
-        if family in DEGRADATIONS:
-            frame = LayoutFrame(DEGRADATIONS[family](rng, frame.gray), frame.faces, frame.camera_kind)
+    layout = family if family in LAYOUTS else list(LAYOUTS)[number % len(LAYOUTS)]
+    frame = LAYOUTS[layout](rng, pick)
+    gray, quality = family_loss(family, rng, frame.gray)
+    frame = LayoutFrame(gray, frame.faces, frame.camera_kind)
     scale = min(1.0, INGEST_MAX_SIDE / max(frame.gray.shape))
     if scale < 1:
         gray = cv2.resize(frame.gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         frame = LayoutFrame(gray, [
             PlacedFace(tuple(round(v * scale) for v in face.box), face.index, face.tilt) for face in frame.faces
         ], frame.camera_kind)
-    ok, jpeg = cv2.imencode(".jpg", frame.gray, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return LayoutFrame(cv2.imdecode(jpeg, cv2.IMREAD_GRAYSCALE), frame.faces, frame.camera_kind)
+    return LayoutFrame(jpeg_round_trip(frame.gray, quality), frame.faces, frame.camera_kind)
 
 
 def family_frames(images: np.ndarray, family: str, frames: int, seed: int) -> Iterator[LayoutFrame]:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from classpulse_training.cli import CONFIGS_DIR
+from classpulse_training.cli import CONFIGS_DIR, REPO_ROOT
 from classpulse_training.config import load_config
 from classpulse_training.model import build_model, count_macs
 
@@ -59,3 +59,33 @@ def test_extra_training_faces_are_read_from_an_ignored_folder(path: Path):
     assert not Path(extra).is_absolute() and extra.startswith("training/runs/")
     ignored = subprocess.run(["git", "check-ignore", "-q", extra], cwd=root, check=False)
     assert ignored.returncode == 0, f"{path.name}: {extra} would be committed"
+
+
+def test_a_committed_versions_card_says_which_extra_rows_it_learnt_from():
+    import json
+
+    from classpulse_training.model_card import render_model_card
+
+    models = REPO_ROOT / "models" / "emotion"
+    cards = {}
+    for version in ("8", "9"):
+        metrics = models / version / "metrics.json"
+        if not metrics.is_file():
+            pytest.skip(f"version {version} is not exported under {models}")
+        cards[version] = render_model_card(json.loads(metrics.read_text()))
+    assert "framed again as the detector frames a face" not in cards["8"]  # FER2013's rows alone
+    assert "fer2013-framed-training.csv.gz`: the same faces framed again" in cards["9"]
+
+
+def test_training_refuses_a_config_whose_extra_faces_are_missing_and_names_the_command(tmp_path):
+    import json
+
+    from classpulse_training.cli import main
+
+    config = json.loads((CONFIGS_DIR / "emotion-v9-framed.json").read_text())
+    missing = tmp_path / "runs" / "framed.csv.gz"
+    (tmp_path / "config.json").write_text(json.dumps({**config, "extra_training_csv": str(missing)}))
+    with pytest.raises(SystemExit) as refused:
+        main(["train", "--config", str(tmp_path / "config.json"), "--run", "r", "--runs-dir", str(tmp_path / "runs")])
+    assert f"python -m classpulse_bench framed-faces --write-csv {missing}" in str(refused.value)
+    assert not (tmp_path / "runs" / "r").exists()  # refused before a run folder is made

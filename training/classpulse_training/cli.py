@@ -43,6 +43,12 @@ def _run_train(args) -> int:
         csv=args.csv, epochs=args.epochs, seed=args.seed, batch_size=args.batch_size,
         limit_train_rows=args.limit_train_rows,
     )
+    if config.extra_training_csv and not Path(config.extra_training_csv).is_file():
+        raise SystemExit(
+            f"{config.extra_training_csv}, the extra training faces the config names, is missing: write it first with"
+            f" `python -m classpulse_bench framed-faces --write-csv {config.extra_training_csv}` (training/README.md,"
+            " \"Training faces framed as the pipeline frames them\", says which options each recipe's file takes)"
+        )
     from .initial_weights import is_version
 
     starts = [config.init_from] if config.init_from and not is_version(config.init_from) else []

@@ -309,6 +309,7 @@ def export(
             "data": config.csv,
             "train_split": config.train_usage,
             "train_rows": read_json(members[0].files.run_info, {}).get("train_rows"),
+            "extra_training_csv": config.extra_training_csv,
             "training_seconds": round(sum(t["training_seconds"] for t in trained), 1),
             "members": trained,
         },

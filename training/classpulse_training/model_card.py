@@ -174,6 +174,17 @@ measures it again; `python -m classpulse_bench shares` writes the same check und
 """
 
 
+def _extra_rows(training: dict) -> str:
+    """Where a run also learnt from `extra_training_csv`'s rows, which they are."""
+    extra = training.get("extra_training_csv")
+    if not extra:
+        return ""
+    return (
+        f" (FER2013's and, after them, those of `{extra}`: the same faces framed again as the detector frames a face,"
+        " written by `python -m classpulse_bench framed-faces`)"
+    )
+
+
 def render_model_card(metrics: dict, quantification: dict | None = None) -> str:
     training, calibration, cost = metrics["training"], metrics["calibration"], metrics["cost"]
     speed, inference = metrics["speed_faces_per_s"], metrics["inference"]
@@ -205,7 +216,7 @@ are wrong about a third of the time, and a facial expression is not a reliable r
 
 ## Training data
 
-FER2013 (Kaggle `fer2013.csv`): {training['train_rows']} {training['train_split']} rows for training, {split}
+FER2013 (Kaggle `fer2013.csv`): {training['train_rows']} {training['train_split']} rows for training{_extra_rows(training)}, {split}
 ({metrics['n']} rows) for checkpoint selection, the batch-norm, flip and temperature choices and the numbers below. See the [data report]({DATA_REPORT_LINK})
 for class balance, sample faces, duplicates and near-blank images.
 

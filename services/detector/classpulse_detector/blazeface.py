@@ -1009,16 +1009,18 @@ class BlazeFaceDetector:
         """The faces as concatenated 48x48 uint8 crops for the emotion model, aligned on their landmarks (a box without
         any, as a box); a blurred face's (`sharpness` under `sharpen_below`) framed BLURRED_ZOOM times tighter and
         sharpened."""
-        return b"".join(self._model_crop(gray, box).tobytes() for box in boxes)
+        return b"".join(self.model_crop(gray, box).tobytes() for box in boxes)
 
-    def _model_crop(self, gray: np.ndarray, box: Box) -> np.ndarray:
-        """The aligned crop, or where its `sharpness` is under `sharpen_below` (0: never), a blurred face's, cut
-        BLURRED_ZOOM tighter and unsharp-masked (SHARPEN_AMOUNT, SHARPEN_SIGMA): only a blurred face's crop changes,
-        since sharpening a sharp one costs the model (docs/face-detection.md, "Sharpening a blurred face's crop")."""
-        cut = self.crop_one(gray, box)
+    def model_crop(self, gray: np.ndarray, box: Box, framing: Framing | None = None) -> np.ndarray:
+        """The crop aligned by `framing` (default: the detector's own), or where its `sharpness` is under
+        `sharpen_below` (0: never), a blurred face's, cut BLURRED_ZOOM tighter and unsharp-masked (SHARPEN_AMOUNT,
+        SHARPEN_SIGMA): only a blurred face's crop changes, since sharpening a sharp one costs the model
+        (docs/face-detection.md, "Sharpening a blurred face's crop")."""
+        framing = framing or self.framing
+        cut = self.crop_one(gray, box, framing)
         if self.sharpen_below <= 0 or sharpness(cut) >= self.sharpen_below:
             return cut
-        return unsharp(self.crop_one(gray, box, self.framing.zoomed(BLURRED_ZOOM)), SHARPEN_AMOUNT, SHARPEN_SIGMA)
+        return unsharp(self.crop_one(gray, box, framing.zoomed(BLURRED_ZOOM)), SHARPEN_AMOUNT, SHARPEN_SIGMA)
 
     def crop_one(self, gray: np.ndarray, box: Box, framing: Framing | None = None) -> np.ndarray:
         """One face's crop, framed by `framing` (default: the detector's own; the bench tries others)."""
