@@ -6,8 +6,9 @@ landmarks (docs/face-detection.md, "Which part of FER2013's own framing the land
 enlarged inside its halo on a generated backdrop, as the faces bench draws faces into frames, found by the webcam
 finder's network in one run on a square around it, and cut by its landmarks with `FER_FRAMING` (on an enlarged
 FER2013 crop, what `REAL_FACE_FRAMING` is on a real face). Version 8's network fine-tuned on these faces beside the
-originals reads the pipeline's crops of the generated families 1.4-1.8 +- 0.5 points better (training/README.md,
-"Training faces framed as the pipeline frames them"). The file written is Kaggle's layout, for a training config's
+originals reads the pipeline's crops of the generated families 1.4-1.8 +- 0.5 points better on the crop replay's
+seeds 30-32 and 0.4 +- 0.3 on seeds 19-22: served as version 9 (training/README.md, "Training faces framed as the
+pipeline frames them"). The file written is Kaggle's layout, for a training config's
 `extra_training_csv`; it holds faces, so it belongs under training/runs/ or another ignored folder, never in git.
 With `through_losses` every face is written a second time, drawn through one of the generated families' losses
 (`LOSSES`) before it is found and cut as the detector cuts it (a blurred face's crop sharpened): what the pipeline
