@@ -320,7 +320,7 @@ def candidate_methods(finder) -> dict[str, CropMethod]:
         return lambda crop: unsharp(crop, amount, sigma)
 
     def shipped(gray: np.ndarray, face) -> np.ndarray:
-        return np.frombuffer(finder.crop(gray, [face]), np.uint8).reshape(48, 48)
+        return finder.model_crop(gray, face)  # type: ignore[no-any-return]
 
     def dim_stretched(under: float) -> CropMethod:
         """The shipped crop, stretched to FER2013's contrast where its own is under `under` gray levels (a dim or

@@ -55,9 +55,8 @@ def test_extra_training_faces_are_read_from_an_ignored_folder(path: Path):
     import subprocess
 
     extra = load_config(path).extra_training_csv
-    root = CONFIGS_DIR.parents[1]
     assert not Path(extra).is_absolute() and extra.startswith("training/runs/")
-    ignored = subprocess.run(["git", "check-ignore", "-q", extra], cwd=root, check=False)
+    ignored = subprocess.run(["git", "check-ignore", "-q", extra], cwd=REPO_ROOT, check=False)
     assert ignored.returncode == 0, f"{path.name}: {extra} would be committed"
 
 
