@@ -346,9 +346,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def public_test_faces():
-    """FER2013's PublicTest faces ([N, 48, 48] uint8), which the generated frames of the faces bench are drawn from;
-    a test that needs them is skipped where the data set is absent."""
+def public_test_split():
+    """FER2013's PublicTest faces ([N, 48, 48] uint8) and their labels ([N]), which the generated frames of the faces
+    bench are drawn from; a test that needs them is skipped where the data set is absent."""
     from classpulse_demo.fer_csv import FerCsvNotFoundError, resolve_fer_csv
     from classpulse_training.fer_csv import load_fer_csv
 
@@ -356,4 +356,11 @@ def public_test_faces():
         csv_path = resolve_fer_csv(None)
     except FerCsvNotFoundError as exc:
         pytest.skip(f"FER2013 is needed to draw the generated frames: {exc}")
-    return load_fer_csv(csv_path).split("PublicTest").images[..., 0]
+    data = load_fer_csv(csv_path).split("PublicTest")
+    return data.images[..., 0], data.labels
+
+
+@pytest.fixture(scope="session")
+def public_test_faces(public_test_split):
+    """FER2013's PublicTest faces alone ([N, 48, 48] uint8)."""
+    return public_test_split[0]

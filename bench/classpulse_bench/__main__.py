@@ -45,6 +45,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--detectors", default="blazeface,haar", help="`faces`: the detectors compared (%(default)s)")
     parser.add_argument(
+        "--peers", default="fer", help="`faces`: peers measured on the same frames and photos (%(default)s; '' for none)"
+    )
+    parser.add_argument(
         "--frames", type=int, default=30, help="`faces`, `replay`: generated frames per family; `tracking`: video frames (%(default)s)"
     )
     parser.add_argument(
@@ -124,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run_faces_bench(
             args.csv, args.detectors.split(","), args.frames, args.wild_sample, args.seed, args.tracked_frames,
             args.model or MODEL_DIR, args.families.split(",") if args.families else None,
+            [peer for peer in args.peers.split(",") if peer],
         )
         prefix = "faces-"
     elif args.command == "crops":

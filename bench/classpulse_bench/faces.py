@@ -1,6 +1,7 @@
 """`python -m classpulse_bench faces`: how well the detector finds faces and how good its crops are, per family of
 generated layouts (`face_layouts`: webcams, galleries, rooms, noise, blur, lighting, hard JPEG; seeded) and on the
-real photos of faces-wild, for BlazeFace and Haar side by side.
+real photos of faces-wild, for BlazeFace and Haar side by side, and the fer package on the same frames and photos
+(`faces_peer`: the issue's own comparison, per family).
 
 Per family, with each frame's camera kind's detector (a webcam is a personal camera, a video call's gallery a
 gallery camera): recall and precision of the boxes (`face_matches`; and by IoU >= 0.4 with the drawn FER2013 image),
@@ -217,6 +218,8 @@ def _family_rows(
             "cpu_ms_per_frame_tracked": round(1000 * tracked[2] / (frames * tracked_frames), 1),
         } if tracked_frames else {}),
         "accuracy_pipeline_crops": _accuracy(predict, pipeline_crops, truths),
+        # Every face shown, a missed one counted wrong: what a class's numbers are made of (the fer package's row beside).
+        "accuracy_faces_shown": round(int((found.argmax(1) == np.array(truths, dtype=int)).sum()) / max(labelled, 1), 4),
         # The same faces cut from the frame at their true place and FER2013's framing: what the frame itself (its size,
         # blur, noise, JPEG, light) leaves of the face, apart from what detection and alignment lose.
         "accuracy_frame_crops": _accuracy(predict, frame_crops, truths),
@@ -254,7 +257,7 @@ MIX_CLASSES = 200
 
 
 def mix_distances(
-    correction, probabilities: np.ndarray, labels: np.ndarray, classes: int, rng: random.Random,
+    correction: ShareCorrection | None, probabilities: np.ndarray, labels: np.ndarray, classes: int, rng: random.Random,
     data_set_probabilities: np.ndarray | None = None,
 ) -> dict[str, float | None]:
     """Mean total-variation distance to the truth, over the issue's mixes (`classpulse_training.class_mixes.MIXES`:
@@ -262,7 +265,7 @@ def mix_distances(
     pipeline crops (`probabilities`, `labels`: the found faces, their emotions): 12-30 students a class, one crop each
     drawn with replacement from the crops of the student's emotion; a student whose emotion the family has no crop
     of is left out. Raw mean against the corrected shares, with the standard error of the corrected mean over the
-    classes. One class taken as the family's faces (share_distances) holds the data set's own mix, which the raw mean
+    classes (raw alone where `correction` is None: a system that shows the raw mean). One class taken as the family's faces (share_distances) holds the data set's own mix, which the raw mean
     reads without bias by construction (the model learnt that mix): these mixes are the ones a class that differs
     from it shows.
 
@@ -271,7 +274,9 @@ def mix_distances(
     detector can lower; the corrected figure's excess over it is what the pipeline's crops cost."""
     from classpulse_training.class_mixes import CLASS_SIZES, MIXES, student_emotions, total_variation
 
-    names = ("raw", "corrected", "corrected_se", *(("data_set_crops_corrected",) if data_set_probabilities is not None else ()))
+    names = ("raw",) if correction is None else (
+        "raw", "corrected", "corrected_se", *(("data_set_crops_corrected",) if data_set_probabilities is not None else ())
+    )
     by_emotion = [np.flatnonzero(labels == i) for i in range(len(EMOTIONS))]
     if not len(labels):
         return {f"shares_tvd_mixes_{name}": None for name in names}
@@ -286,14 +291,16 @@ def mix_distances(
             truths.append(np.bincount(emotions, minlength=len(EMOTIONS)) / len(emotions))
     truth = np.array(truths)
 
-    def read(source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        raw = np.array([source[shown].mean(axis=0) for shown in faces])
-        return total_variation(raw, truth), total_variation(correction.correct(raw), truth)
+    def read(source: np.ndarray) -> np.ndarray:
+        return np.array([source[shown].mean(axis=0) for shown in faces])
 
-    raw, corrected = read(probabilities)
-    figures = {"raw": raw.mean(), "corrected": corrected.mean(), "corrected_se": corrected.std(ddof=1) / np.sqrt(len(corrected))}
-    if data_set_probabilities is not None:
-        figures["data_set_crops_corrected"] = read(data_set_probabilities)[1].mean()
+    raw = read(probabilities)
+    figures = {"raw": total_variation(raw, truth).mean()}
+    if correction is not None:
+        corrected = total_variation(correction.correct(raw), truth)
+        figures |= {"corrected": corrected.mean(), "corrected_se": corrected.std(ddof=1) / np.sqrt(len(corrected))}
+        if data_set_probabilities is not None:
+            figures["data_set_crops_corrected"] = total_variation(correction.correct(read(data_set_probabilities)), truth).mean()
     return {f"shares_tvd_mixes_{name}": round(float(value), 4) for name, value in figures.items()}
 
 
@@ -318,11 +325,14 @@ def _wild_rows(detector, predict, photos) -> tuple[dict, dict[str, float], list[
             crops.append(np.frombuffer(detector.crop(gray, [largest]), np.uint8).reshape(48, 48))
             truths.append(label)
             faces.append((gray, largest))
+    right = int((predict(np.stack(crops)[..., None]).argmax(1) == np.array(truths)).sum()) if crops else 0
     row = {
         "photos": len(photos),
         "found": round(found / max(len(photos), 1), 4),
         "cpu_ms_per_photo": round(1000 * cpu_s / max(len(photos), 1), 1),
-        "accuracy_pipeline_crops": _accuracy(predict, crops, truths),
+        "accuracy_pipeline_crops": round(right / max(found, 1), 4),
+        # A photo without a face found counted wrong (the fer package's row beside).
+        "accuracy_every_photo": round(right / max(len(photos), 1), 4),
     }
     by_framing = _framed_accuracies(predict, detector, faces, truths) if hasattr(detector, "framing") else {}
     return row, by_framing, faces
@@ -399,8 +409,9 @@ def chosen_families(names: list[str] | None) -> list[str]:
 
 def run_faces_bench(
     csv_path: str | None, detectors: list[str], frames: int, wild_sample: int, seed: int, tracked_frames: int = 0,
-    model_dir: Path = MODEL_DIR, family_names: list[str] | None = None,
+    model_dir: Path = MODEL_DIR, family_names: list[str] | None = None, peers: list[str] | None = None,
 ) -> FacesBenchResult:
+    """`peers`: the peers measured on the same frames and photos ("fer": `faces_peer`; default none)."""
     from classpulse_demo.fer_csv import resolve_fer_csv
     from classpulse_training.fer_csv import load_fer_csv
     from classpulse_training.serving import SINGLE_PASS_SIGNATURE, load_signature, predict_probabilities
@@ -479,5 +490,34 @@ def run_faces_bench(
             })
         if hasattr(detector, "framing"):
             result.context[f"fer_framing_{name}"] = fer_framing(detector, images, 300, seed)
-    result.sections = [layouts, by_side, wild, framing]
+    result.sections = [layouts, by_side, wild, framing, *(
+        [_peer_section(images, labels, chosen_families(family_names), frames, wild_sample, seed)] if "fer" in (peers or []) else []
+    )]
     return result
+
+
+def _peer_section(images: np.ndarray, labels: np.ndarray, names: list[str], frames: int, wild_sample: int, seed: int) -> Section:
+    """The fer package on the same frames of each family and the same faces-wild photos (`faces_peer`)."""
+    from classpulse_bench import faces_peer
+    from classpulse_bench.peers import PeerUnavailable, fer_reader
+
+    section = Section(
+        "The fer package on the same frames and photos",
+        note="FER().detect_emotions with its defaults (Haar, mini-Xception), each frame as BGR; recall/precision by "
+        "face_matches, as ClassPulse's; accuracy_found_faces: its most probable emotion on the faces it found; "
+        "accuracy_faces_shown: on every face shown, a missed face counted wrong (ClassPulse's accuracy_faces_shown "
+        "beside); shares: the mean of its probabilities over every face it found (raw; it has no correction); "
+        "faces-wild: photos with a face found, accuracy on the largest face and over every photo",
+    )
+    try:
+        read = fer_reader()
+    except PeerUnavailable as exc:
+        section.add(f"fer: skipped, {exc}")
+        return section
+    for family in names:
+        section.add(f"fer: {family}", **faces_peer.family_row(read, images, labels, family, frames, seed))
+    if (FACES_WILD / "labels.csv").is_file():
+        section.add("fer: faces-wild", **faces_peer.wild_row(read, _wild_photos(wild_sample, seed)))
+    else:
+        section.add(f"fer: faces-wild skipped, {FACES_WILD} is absent")
+    return section

@@ -67,8 +67,15 @@ def timed_run(guess: FrameGuesser, frames: Sequence[np.ndarray], per_frame_label
     return PeerRun(len(frames), faces, wall_s, cpu_s, score)
 
 
-def fer_package() -> FrameGuesser:
-    """`FER()` with its defaults; PeerUnavailable if the package cannot be imported or built here."""
+FerFace = tuple[tuple[int, int, int, int], np.ndarray]
+"""A face the fer package found: its box and its emotion probabilities in `EMOTIONS` order."""
+
+
+def fer_reader() -> Callable[[np.ndarray], list[FerFace]]:
+    """`FER().detect_emotions` with its defaults, on a BGR frame; PeerUnavailable if the package cannot be imported or
+    built here. It rounds each probability to two decimals; each face's are scaled back to sum to one."""
+    from classpulse_core.labels import EMOTIONS
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         from fer.fer import FER
@@ -76,11 +83,24 @@ def fer_package() -> FrameGuesser:
         raise PeerUnavailable(f"`from fer.fer import FER` failed: {exc!r} (install: make bench-peers)") from exc
     detector = FER()
 
+    def read(frame: np.ndarray) -> list[FerFace]:
+        faces = []
+        for face in detector.detect_emotions(frame):
+            probabilities = np.array([face["emotions"][emotion] for emotion in EMOTIONS], dtype=np.float64)
+            faces.append((tuple(int(v) for v in face["box"]), probabilities / max(probabilities.sum(), 1e-9)))
+        return faces
+
+    return read
+
+
+def fer_package() -> FrameGuesser:
+    """`FER()` with its defaults, each face's most probable emotion."""
+    from classpulse_core.labels import EMOTIONS
+
+    read = fer_reader()
+
     def guess(frame: np.ndarray) -> list[FaceGuess]:
-        return [
-            FaceGuess(tuple(int(v) for v in face["box"]), max(face["emotions"], key=face["emotions"].get))
-            for face in detector.detect_emotions(frame)
-        ]
+        return [FaceGuess(box, EMOTIONS[int(np.argmax(probabilities))]) for box, probabilities in read(frame)]
 
     return guess
 

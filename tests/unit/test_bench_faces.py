@@ -76,8 +76,13 @@ def test_class_mixes_of_a_familys_crops_show_what_the_correction_is_for():
     sad_missing = labels != EMOTIONS.index("sad")
     assert mix_distances(ShareCorrection(confusion, "known"), probabilities[sad_missing], labels[sad_missing], 20,
                          random.Random(1))["shares_tvd_mixes_corrected"] < 1e-6
-    assert mix_distances(None, np.zeros((0, k)), np.zeros(0, int), 20, random.Random(1)) == {
+    known = ShareCorrection(confusion, "known")
+    assert mix_distances(known, np.zeros((0, k)), np.zeros(0, int), 20, random.Random(1)) == {
         "shares_tvd_mixes_raw": None, "shares_tvd_mixes_corrected": None, "shares_tvd_mixes_corrected_se": None}
+    # A system without a correction (the fer package) is read raw: the same classes, the same raw figure.
+    assert mix_distances(None, probabilities, labels, 20, random.Random(1)) == {
+        "shares_tvd_mixes_raw": distances["shares_tvd_mixes_raw"]}
+    assert mix_distances(None, np.zeros((0, k)), np.zeros(0, int), 20, random.Random(1)) == {"shares_tvd_mixes_raw": None}
 
 
 def test_class_mixes_read_from_the_data_sets_crops_split_what_the_pipelines_crops_cost():
