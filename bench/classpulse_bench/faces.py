@@ -265,9 +265,10 @@ def mix_distances(
     pipeline crops (`probabilities`, `labels`: the found faces, their emotions): 12-30 students a class, one crop each
     drawn with replacement from the crops of the student's emotion; a student whose emotion the family has no crop
     of is left out. Raw mean against the corrected shares, with the standard error of the corrected mean over the
-    classes (raw alone where `correction` is None: a system that shows the raw mean). One class taken as the family's faces (share_distances) holds the data set's own mix, which the raw mean
-    reads without bias by construction (the model learnt that mix): these mixes are the ones a class that differs
-    from it shows.
+    classes (the raw mean alone where `correction` is None: a system that shows it, as the fer package does). One
+    class taken as the family's faces (share_distances) holds the data set's own mix, which the raw mean reads
+    without bias by construction (the model learnt that mix): these mixes are the ones a class that differs from it
+    shows.
 
     With `data_set_probabilities` (the same faces read from their FER2013 crops), the very same classes are also read
     from those crops (`_data_set_crops`): the floor that one face a student and M's estimation noise leave, which no
