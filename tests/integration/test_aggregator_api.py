@@ -78,7 +78,8 @@ def test_writes_are_idempotent_and_sums_exact(redis_client, class_id):
     assert ts.range(series_key(class_id, "frames"), "-", "+") == [(now, 2.0), (now + 1000, 1.0), (now + 2000, 1.0)]
     assert ts.range(series_key(class_id, "faces"), "-", "+") == [(now, 3.0), (now + 1000, 0.0), (now + 2000, 1.0)]
     assert ts.range(series_key(class_id, "emotion.happy"), "-", "+")[0] == (now, 2.5)
-    # Labels are what TS.MRANGE filters on: every series of the class is found by them, at every resolution.
+    # Labels are for operators' own TS.MRANGE (the services read series by name): every series of the class carries
+    # them, at every resolution.
     for resolution in ("1s", "10s", "1m", "1h"):
         found = redis_client.execute_command("TS.QUERYINDEX", "app=classpulse", f"class_id={class_id}", "metric=frames", f"resolution={resolution}")
         assert found == [series_key(class_id, "frames", resolution)]

@@ -1,6 +1,6 @@
 """What the API asks Redis, counted by Redis itself (INFO commandstats): a class list is one script call whatever
 the number of classes, deleting a class scans nothing, and the viewers of a class's live stream share one read a
-second, over a real HTTP server."""
+second, over a real HTTP server; and what it reads survives a FLUSHDB of another database of the same server."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from classpulse_api.app import create_app
 from classpulse_api.settings import ApiSettings
 from classpulse_core.schemas import FrameResult
 from classpulse_core.settings import StorageSettings
+from classpulse_core.timeseries import SERIES_METRICS
 from classpulse_web.auth import new_key
 from free_ports import free_port
 
@@ -164,9 +165,10 @@ def test_every_viewer_of_a_class_shares_one_read_a_second(served_api, redis_clie
             writer.write([_frame(class_id, "cam", 0, int(time.time() * 1000) - 3000)])
             reads = {}
             for viewers in (1, 6):
-                before = _calls(redis_client, "ts.mrange")
+                before = _calls(redis_client, "ts.range")
                 seen = asyncio.run(_gather(served_api, class_id, viewers))
-                reads[viewers] = _calls(redis_client, "ts.mrange") - before
+                # A read is one TS.RANGE a metric of the class, pipelined (classpulse_core.timeseries.range_commands).
+                reads[viewers] = (_calls(redis_client, "ts.range") - before) / len(SERIES_METRICS)
                 for index, events in enumerate(seen):
                     live = [data for name, data in events if name == "live"]
                     assert len(live) >= 2 and {data["class_id"] for data in live} == {class_id}
@@ -187,3 +189,34 @@ async def _gather(base_url: str, class_id: str, viewers: int) -> list[list[tuple
 
 def _window(viewer: int) -> int:
     return (10, 60)[viewer % 2]
+
+
+def test_a_flushdb_of_another_database_leaves_every_class_its_numbers(served_api, redis_client, infra, _unused_redis_databases):
+    """RedisTimeSeries keeps one label index for every database of a server, and a FLUSHDB of any of them empties it:
+    a class read by TS.MRANGE's label filter read 0 frames after another deployment's database (or a test's) was
+    flushed, and its alerts saw an empty class; reads by series name do not depend on the index."""
+    import redis
+
+    from classpulse_aggregator.alerts import AlertEvaluator
+    from classpulse_store.registry import ClassDirectory
+
+    class_id = f"flushed-{new_key()[0]}"
+    other = _unused_redis_databases.pop()
+    with _client(served_api) as admin:
+        _create(admin, class_id, expected_students=1)
+        try:
+            writer = SeriesWriter(redis_client, StorageSettings().resolutions(), dedup_window_s=600)
+            now = int(time.time() * 1000)
+            writer.write([_frame(class_id, "cam", i, now - 3000 + i * 1000) for i in range(3)])
+            with redis.Redis(port=infra.config.redis_port, db=other) as neighbour:
+                neighbour.execute_command("TS.CREATE", f"ts:{{{class_id}}}:probe", "LABELS", "app", "neighbour")
+                neighbour.flushdb()
+            # The index is empty now: the class's series are still there, and found by no filter.
+            assert redis_client.execute_command("TS.QUERYINDEX", f"class_id={class_id}") == []
+            summary = admin.get(f"/v1/classes/{class_id}/summary", params={"from": now - 5000, "to": now}).json()
+            assert (summary["frames"], summary["faces"]) == (3, 3), summary
+            record = ClassDirectory(redis_client).get(class_id)
+            indices = AlertEvaluator(redis_client, ClassDirectory(redis_client), ()).current_indices(record, now)
+            assert indices["presence"] is not None and indices["presence"] > 0, indices
+        finally:
+            admin.delete(f"/v1/classes/{class_id}")

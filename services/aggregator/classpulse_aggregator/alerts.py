@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from classpulse_core import indices
 from classpulse_core.alerts import EVENTS_MAXLEN, AlertEvent, events_key
-from classpulse_core.timeseries import RAW_RESOLUTION, parse_mrange
+from classpulse_core.timeseries import RAW_RESOLUTION, parse_ranges, range_commands
 from classpulse_store.classkeys import alert_state_key
 from classpulse_store.redis_clients import redis_fields
 from classpulse_store.registry import ClassDirectory, ClassRecord
@@ -73,12 +73,12 @@ class AlertEvaluator:
     def current_indices(self, record: ClassRecord, at_ms: int) -> dict[str, float | None]:
         # The window's whole seconds up to the one at_ms falls in: samples are stamped at their second's start.
         last_second = at_ms - at_ms % 1000
-        reply = self.client.execute_command(
-            "TS.MRANGE", last_second - self.window_ms + 1000, last_second, "COUNT", 2, "SELECTED_LABELS", "metric",
-            "AGGREGATION", "sum", self.window_ms * 2,
-            "FILTER", f"class_id={record.class_id}", f"resolution={RAW_RESOLUTION}",
-        )
-        sums = {metric: sum(v for _, v in samples) for metric, samples in parse_mrange(reply).items()}
+        pipe = self.client.pipeline(transaction=False)
+        for command in range_commands(
+            record.class_id, RAW_RESOLUTION, last_second - self.window_ms + 1000, last_second, 2, self.window_ms * 2
+        ):
+            pipe.execute_command(*command)
+        sums = {metric: sum(v for _, v in samples) for metric, samples in parse_ranges(pipe.execute(raise_on_error=False)).items()}
         shares = indices.emotion_shares(sums) if record.emotion_enabled else None
         # Over the whole window, as the live view reads it: cameras that all went off read 0, not "no data".
         present = indices.presence(sums, record.expected_students, seconds=self.window_ms / 1000)

@@ -1,6 +1,6 @@
 """Live views shared by their viewers: in each API process, one feed per class reads Redis for all its viewers.
 
-Every second a class's feed reads the sums of the latest window (one TS.MRANGE for every window its viewers asked,
+Every second a class's feed reads the sums of the latest window (one pipelined read for every window its viewers asked,
 see SeriesReader.window_totals) and, in between, waits for the class's new alert events (one blocking XREAD at a
 time); each viewer gets what it asked for from the same reads. So a class costs Redis the same with one viewer or
 a thousand. A feed starts with its class's first viewer and stops with its last. A Redis error (a failover) skips

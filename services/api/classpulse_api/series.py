@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from classpulse_api.timeparams import iso
-from classpulse_core.timeseries import RAW_RESOLUTION, Resolution, parse_mrange
+from classpulse_core.timeseries import Resolution, parse_ranges, range_commands
 
 Sums = dict[str, float]
 
@@ -122,7 +122,7 @@ class SeriesReader:
         """Per output bucket of the plan (epoch-aligned start, ms), the sum of each metric."""
         points: dict[int, Sums] = defaultdict(dict)
         for segment in plan.segments:
-            for metric, samples in (await self._mrange(class_id, segment, plan.bucket_ms)).items():
+            for metric, samples in (await self._ranges(class_id, segment, plan.bucket_ms)).items():
                 for timestamp, value in samples:
                     points[timestamp][metric] = points[timestamp].get(metric, 0.0) + value
         return dict(sorted(points.items()))
@@ -155,27 +155,13 @@ class SeriesReader:
         window = (end_ms - start_ms) // 1000 + 1
         return (await self.window_totals(class_id, end_ms, [window]))[window]
 
-    async def _mrange(self, class_id: str, segment: Segment, bucket_ms: int) -> dict[str, list[tuple[int, float]]]:
-        latest = () if segment.resolution.name == RAW_RESOLUTION else ("LATEST",)
+    async def _ranges(self, class_id: str, segment: Segment, bucket_ms: int) -> dict[str, list[tuple[int, float]]]:
         # Every read is capped in Redis too: at most the segment's buckets (the plan bounds them by the point cap).
         buckets = (segment.end_ms - segment.start_ms) // bucket_ms + 2
-        reply = await self.client.execute_command(
-            "TS.MRANGE",
-            segment.start_ms,
-            segment.end_ms,
-            *latest,
-            "COUNT",
-            buckets,
-            "SELECTED_LABELS",
-            "metric",
-            "AGGREGATION",
-            "sum",
-            bucket_ms,
-            "FILTER",
-            f"class_id={class_id}",
-            f"resolution={segment.resolution.name}",
-        )
-        return parse_mrange(reply)
+        pipe = self.client.pipeline(transaction=False)
+        for command in range_commands(class_id, segment.resolution.name, segment.start_ms, segment.end_ms, buckets, bucket_ms):
+            pipe.execute_command(*command)
+        return parse_ranges(await pipe.execute(raise_on_error=False))
 
 
 def _now_ms() -> int:

@@ -15,8 +15,13 @@ share = emotion.<name> / faces). `present` and `observed` are written ahead, up 
 (a snapshot counts until the next one is due): see the aggregator's writer and `indices.py`. The `{class_id}` hash tag keeps a class's
 keys in one Redis Cluster slot so one script can update them atomically.
 
-Labels on every series: app=classpulse, class_id, metric, resolution; TS.MRANGE FILTER class_id=<id> resolution=<res>
-reads every metric of a class in one round trip.
+Labels on every series: app=classpulse, class_id, metric, resolution (for operators' own TS.MRANGE and TS.QUERYINDEX).
+The services read a class's series by their names instead (`range_commands`: one TS.RANGE a metric, pipelined in one
+round trip, every key in the class's slot), not by TS.MRANGE's label filter: RedisTimeSeries keeps one label index for
+every database of a server, and a FLUSHDB of any database empties it, so every other database's series, still there,
+were found by no filter (a class read 0 frames, its alerts saw an empty class) until each was created again; after a
+restart the AOF's replay of that FLUSHDB empties it again. A filter also asks every shard of a Redis Cluster, where a
+class's keys live on one.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ OBSERVED = "observed"
 FACING = "facing"
 POSED = "posed"
 EMOTION_METRICS: tuple[str, ...] = tuple(f"emotion.{name}" for name in EMOTIONS)
+SERIES_METRICS: tuple[str, ...] = (FRAMES, FACES, PRESENT, OBSERVED, FACING, POSED, *EMOTION_METRICS)
 RAW_RESOLUTION = "1s"
 
 
@@ -48,10 +54,31 @@ def series_key(class_id: str, metric: str, resolution: str = RAW_RESOLUTION) -> 
     return base if resolution == RAW_RESOLUTION else f"{base}:{resolution}"
 
 
-def parse_mrange(reply: dict[Any, Any]) -> dict[str, list[tuple[int, float]]]:
-    """Samples per metric from a TS.MRANGE ... SELECTED_LABELS metric reply (RESP3: {key: [labels, meta, samples]})."""
+def range_commands(
+    class_id: str, resolution: str, start_ms: int, end_ms: int, count: int, bucket_ms: int
+) -> list[tuple[str | int, ...]]:
+    """One TS.RANGE a metric of the class (SERIES_METRICS' order) from `start_ms` to `end_ms` at `resolution`, summed
+    in epoch-aligned buckets of `bucket_ms`, at most `count` of them; a compaction's open bucket included (LATEST)."""
+    latest = () if resolution == RAW_RESOLUTION else ("LATEST",)
+    return [
+        ("TS.RANGE", series_key(class_id, metric, resolution), start_ms, end_ms, *latest, "COUNT", count,
+         "AGGREGATION", "sum", bucket_ms)
+        for metric in SERIES_METRICS
+    ]
+
+
+MISSING_SERIES = "key does not exist"
+"""RedisTimeSeries' error for a series not created yet (a class that has shown no frame, emotions never written)."""
+
+
+def parse_ranges(replies: list[Any]) -> dict[str, list[tuple[int, float]]]:
+    """Samples per metric from the replies to `range_commands`, in order, read with errors returned in place (a
+    pipeline's `raise_on_error=False`): a series not created yet is left out; any other error is raised."""
     series: dict[str, list[tuple[int, float]]] = {}
-    for labels, *_, samples in reply.values():
-        metric = labels["metric"] if "metric" in labels else labels[b"metric"].decode()
-        series[metric if isinstance(metric, str) else metric.decode()] = [(int(ts), float(v)) for ts, v in samples]
+    for metric, reply in zip(SERIES_METRICS, replies, strict=True):
+        if isinstance(reply, Exception):
+            if MISSING_SERIES in str(reply):
+                continue
+            raise reply
+        series[metric] = [(int(ts), float(v)) for ts, v in reply]
     return series

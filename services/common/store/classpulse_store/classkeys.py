@@ -14,10 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from classpulse_core.alerts import events_key
-from classpulse_core.timeseries import EMOTION_METRICS, FACES, FACING, FRAMES, OBSERVED, POSED, PRESENT, series_key
+from classpulse_core.timeseries import SERIES_METRICS, series_key
 from classpulse_store.registry import class_key
-
-SERIES_METRICS = (FRAMES, FACES, PRESENT, OBSERVED, FACING, POSED, *EMOTION_METRICS)
 
 
 def keys_index(class_id: str) -> str:
