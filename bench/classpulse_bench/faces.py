@@ -204,6 +204,7 @@ def _family_rows(
     found, as_data_set = (predict(np.stack(crops)[..., None]) if crops else np.zeros((0, len(EMOTIONS)))
                           for crops in (pipeline_crops, data_crops))
     truth_shown = [int(labels[index]) for index in shown]
+    right, right_as_data_set = ((read.argmax(1) == np.array(truths, dtype=int)).sum() for read in (found, as_data_set))
     return {
         "frames": frames,
         "faces": labelled,
@@ -217,13 +218,13 @@ def _family_rows(
             "precision_tracked": round(tracked[0] / max(tracked[1], 1), 4),
             "cpu_ms_per_frame_tracked": round(1000 * tracked[2] / (frames * tracked_frames), 1),
         } if tracked_frames else {}),
-        "accuracy_pipeline_crops": _accuracy(predict, pipeline_crops, truths),
+        "accuracy_pipeline_crops": round(int(right) / max(len(truths), 1), 4),
         # Every face shown, a missed one counted wrong: what a class's numbers are made of (the fer package's row beside).
-        "accuracy_faces_shown": round(int((found.argmax(1) == np.array(truths, dtype=int)).sum()) / max(labelled, 1), 4),
+        "accuracy_faces_shown": round(int(right) / max(labelled, 1), 4),
         # The same faces cut from the frame at their true place and FER2013's framing: what the frame itself (its size,
         # blur, noise, JPEG, light) leaves of the face, apart from what detection and alignment lose.
         "accuracy_frame_crops": _accuracy(predict, frame_crops, truths),
-        "accuracy_data_set_crops": _accuracy(predict, data_crops, truths),
+        "accuracy_data_set_crops": round(int(right_as_data_set) / max(len(truths), 1), 4),
         **share_distances(predict, correction, every_crop, truth_shown),
         # The same class read without detection errors (the found faces only) and without the pipeline's crops (the
         # faces shown, as FER2013 crops): what detection and what the crops add to the sampling floor.
@@ -244,12 +245,17 @@ def share_distances(predict, correction, crops: list[np.ndarray], shown: list[in
     raw mean of the probabilities, and the corrected shares the API shows (classpulse_core.share_correction)."""
     if not crops or not shown:
         return {"shares_tvd_raw": None, "shares_tvd_corrected": None}
+    return shares_off(predict(np.stack(crops)[..., None]).mean(0), shown, correction)
+
+
+def shares_off(means: np.ndarray, shown: list[int], correction: ShareCorrection | None) -> dict[str, float]:
+    """Total-variation distance from the mean probabilities `means` read off a class to the shares of the faces
+    `shown` (their labels): raw, and corrected unless `correction` is None (a system that shows the raw mean)."""
     truth = np.bincount(shown, minlength=len(EMOTIONS)) / len(shown)
-    means = predict(np.stack(crops)[..., None]).mean(0)
-    return {
-        "shares_tvd_raw": round(float(np.abs(means - truth).sum() / 2), 4),
-        "shares_tvd_corrected": round(float(np.abs(correction.correct(means)[0] - truth).sum() / 2), 4),
-    }
+    figures = {"shares_tvd_raw": round(float(np.abs(means - truth).sum() / 2), 4)}
+    if correction is not None:
+        figures["shares_tvd_corrected"] = round(float(np.abs(correction.correct(means)[0] - truth).sum() / 2), 4)
+    return figures
 
 
 MIX_CLASSES = 200

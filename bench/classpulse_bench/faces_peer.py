@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from classpulse_bench.face_layouts import family_frames
-from classpulse_bench.faces import MIX_CLASSES, face_matches, mix_distances
+from classpulse_bench.faces import MIX_CLASSES, face_matches, mix_distances, shares_off
 from classpulse_bench.peers import FerFace
 from classpulse_core.labels import EMOTIONS
 
@@ -44,7 +44,6 @@ def family_row(read: FaceReader, images: np.ndarray, labels: np.ndarray, family:
             found_labels.append(int(labels[frame.faces[truth].index]))
     probabilities = np.array(found).reshape(-1, len(EMOTIONS))
     right = int((probabilities.argmax(1) == np.array(found_labels, dtype=int)).sum())
-    truth_shares = np.bincount(shown, minlength=len(EMOTIONS)) / max(len(shown), 1)
     return {
         "frames": frames,
         "faces": labelled,
@@ -53,7 +52,7 @@ def family_row(read: FaceReader, images: np.ndarray, labels: np.ndarray, family:
         "cpu_ms_per_frame": round(1000 * cpu_s / frames, 1),
         "accuracy_found_faces": round(right / max(len(found), 1), 4),
         "accuracy_faces_shown": round(right / max(labelled, 1), 4),
-        "shares_tvd_raw": round(float(np.abs(np.mean(every, axis=0) - truth_shares).sum() / 2), 4) if every else None,
+        **(shares_off(np.mean(every, axis=0), shown, None) if every and shown else {"shares_tvd_raw": None}),
         **mix_distances(
             None, probabilities, np.array(found_labels, dtype=int), MIX_CLASSES, random.Random(f"{seed}:{family}:mixes")
         ),
