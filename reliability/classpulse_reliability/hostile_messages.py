@@ -100,6 +100,7 @@ def predictions_cases(class_id: str) -> list[Case]:
         },
     ) + [
         ("NaN probability", valid.model_copy(update={"probabilities": [[float("nan")] * 7]}).encode()),
+        ("probabilities summing to 7", _pack({**_body(valid), "probabilities": [[1.0] * 7]})),
         ("more faces than probabilities", _pack({**_body(valid), "boxes": [[1, 2, 48, 48]] * 2})),
     ]
 

@@ -10,19 +10,22 @@ from contextlib import asynccontextmanager
 import httpx
 import numpy as np
 import pytest
+import redis.asyncio as aioredis
 
 from classpulse_aggregator.alerts import AlertEvaluator
 from classpulse_aggregator.stage import AggregateResults
 from classpulse_aggregator.writer import SeriesWriter, Written
 from classpulse_api.app import create_app
+from classpulse_api.series import SeriesReader
 from classpulse_api.settings import ApiSettings
 from classpulse_api.timeparams import parse_instant
+from classpulse_api.xapi import LessonIndices
 from classpulse_core.labels import EMOTIONS
 from classpulse_core.schemas import FrameResult
 from classpulse_core.settings import StorageSettings
 from classpulse_core.share_correction import ShareCorrection
-from classpulse_core.timeseries import series_key
-from classpulse_store.registry import ClassDirectory
+from classpulse_core.timeseries import Resolution, series_key
+from classpulse_store.registry import ClassDirectory, ClassRecord, class_key
 from classpulse_stream import metrics
 from classpulse_stream.stage import Delivery, Reject
 from classpulse_web.auth import new_key
@@ -203,6 +206,70 @@ async def test_a_lesson_that_just_ended_reads_its_whole_presence_at_the_edge_of_
 
 
 @pytest.mark.anyio
+async def test_a_range_ends_with_the_whole_bucket_it_ends_in_whichever_series_serves_it(redis_client, infra, class_id):
+    """A roll-up's sample holds its whole bucket, so a range read from one counts up to that bucket's end: the reply
+    says so, as it says a range starts with the whole bucket it starts in. Before, it said the range ended where it
+    was asked to while counting to the bucket's end, only where a roll-up served it: a 36-s range read 36 frames
+    from the raw seconds, 60 from the 1-min roll-up and 300 from the hourly one, each reply ending at 35.5 s."""
+    hour = 3_600_000
+    lesson_start = (int(time.time() * 1000) // hour - 1) * hour + 600_000  # 10 min into the last whole hour
+    lesson = [frame(class_id, "cam", n, lesson_start + n * 1000, 1, "room") for n in range(300)]
+    asked = {"from": lesson_start, "to": lesson_start + 35_500}
+    served_by = {  # the finest series still holding the range, as a deployment keeping less would read it
+        "1s": {}, "10s": {"raw_retention_ms": 60_000},
+        "1m": {"raw_retention_ms": 60_000, "retention_10s_ms": 60_000},
+        "1h": {"raw_retention_ms": 60_000, "retention_10s_ms": 60_000, "retention_1m_ms": 60_000},
+    }
+    async with api_client(infra) as client:
+        assert (await client.post("/v1/classes", json={"class_id": class_id, "expected_students": 1})).status_code == 201
+    write_all(make_writer(redis_client), lesson)
+    counted = {}
+    for name, storage in served_by.items():
+        async with api_client(infra, **storage) as client:
+            body = (await client.get(f"/v1/classes/{class_id}/summary", params=asked)).json()
+        start, end, bucket = parse_instant(body["start"]), parse_instant(body["end"]), body["coverage"]["bucket_ms"]
+        assert body["coverage"]["resolutions"] == [name], body["coverage"]
+        assert start <= asked["from"] and end >= asked["to"] and (end + 1) % bucket == 0 and start % bucket == 0
+        assert body["frames"] == sum(start <= r.captured_at_ms <= end for r in lesson), (name, body["start"], body["end"])
+        counted[name] = body["frames"]
+    assert counted == {"1s": 36, "10s": 40, "1m": 60, "1h": 300}
+
+
+@pytest.mark.anyio
+async def test_a_timeseries_of_exactly_the_point_cap_keeps_its_first_bucket_and_one_more_is_refused(redis_client, infra, class_id):
+    """With CLASSPULSE_MAX_POINTS 10, 10 s buckets from 0 to 100 s are 11 (the end is included): that range is
+    refused, where it used to come back as the last 10 buckets under a start that named the first."""
+    start = seconds_ago(300)
+    async with api_client(infra, max_points=10) as client:
+        assert (await client.post("/v1/classes", json={"class_id": class_id, "expected_students": 1})).status_code == 201
+        write_all(make_writer(redis_client), [frame(class_id, "cam", n, start + n * 10_000, 1, "room") for n in range(11)])
+        ten = (await client.get(f"/v1/classes/{class_id}/timeseries", params={"from": start, "to": start + 99_999, "bucket": "10s"})).json()
+        assert [p["t"] - start for p in ten["points"]] == [n * 10_000 for n in range(10)]
+        assert parse_instant(ten["start"]) == start and sum(p["frames"] for p in ten["points"]) == 10
+        eleven = await client.get(f"/v1/classes/{class_id}/timeseries", params={"from": start, "to": start + 100_000, "bucket": "10s"})
+        assert eleven.status_code == 422 and "more than 10 buckets" in eleven.json()["error"]["message"]
+
+
+@pytest.mark.anyio
+async def test_a_lessons_back_to_back_xapi_intervals_count_each_second_once(redis_client, infra, class_id):
+    """The LRS's interval summaries of a lesson add up to the lesson: two 5-min intervals of a frame a second read
+    300 frames each. Read from start to start + interval, both ends included, they read 301 each, the second on
+    their boundary in both."""
+    start = seconds_ago(900)
+    lesson = [frame(class_id, "cam", n, start + n * 1000, 1, "room") for n in range(600)]
+    settings = ApiSettings(redis_url=f"redis://127.0.0.1:{infra.config.redis_port}/0")
+    record = ClassRecord(class_id=class_id, expected_students=1)
+    redis_client.hset(class_key(class_id), mapping=record.to_hash())
+    write_all(make_writer(redis_client), lesson)
+    async with aioredis.Redis.from_url(settings.redis_url.get_secret_value()) as client:
+        reader = SeriesReader(client, settings.resolutions(), settings.newest_sample_lead_ms())
+        indices = LessonIndices(reader, ShareCorrection.load(settings.quantification_path(), settings.model_signature))
+        first, second = [await indices.interval(record, start + n * 300_000, 300_000) for n in range(2)]
+        whole = await indices.over(record, start, start + 599_999)
+    assert (first["frames"], second["frames"], whole["frames"]) == (300, 300, 600)
+
+
+@pytest.mark.anyio
 async def test_months_of_roll_ups_are_served_and_older_ranges_refused(redis_client, infra, class_id):
     hour = 3_600_000
     now_ms = int(time.time() * 1000)
@@ -369,6 +436,30 @@ def test_a_refused_write_is_dead_lettered_and_never_counted_as_a_duplicate(redis
     assert reasons[1].startswith("capture_time_too_old") or reasons[1].startswith("older than retention")
     assert metrics.CAPTURE_TIMES_REFUSED.labels("aggregator", "capture_time_future")._value.get() == before + 1
     assert sum(float(v) for _, v in redis_client.execute_command("TS.RANGE", series_key(class_id, "frames"), "-", "+")) == 1.0
+
+
+def test_a_late_frame_whose_roll_up_bucket_began_before_the_raw_seconds_is_refused_not_summed_again(redis_client, class_id):
+    """RedisTimeSeries sums a closed roll-up bucket again from the raw seconds when a sample lands in it: with raw
+    seconds kept 120 s and 10-min roll-ups, one late frame at 595 s of a lesson of a frame a second made its first
+    10-min bucket read 22 frames instead of 600 (the hourly roll-ups are kept 400 days). Now that frame is refused
+    and dead-lettered; a late frame the raw seconds still cover is counted."""
+    redis_client.hset(f"class:{{{class_id}}}", mapping={"class_id": class_id, "expected_students": "1"})
+    resolutions = (Resolution("1s", 1000, 120_000), Resolution("10m", 600_000, 400 * 86_400_000))
+    writer = SeriesWriter(redis_client, resolutions, 3600, WINDOW_MS)
+    start = (int(time.time() * 1000) // 600_000 - 20) * 600_000
+    write_all(writer, [frame(class_id, "cam", n, start + n * 1000, 1, "room") for n in range(700)])
+    rolled_up = series_key(class_id, "frames", "10m")
+
+    def first_bucket() -> float:
+        return float(redis_client.execute_command("TS.RANGE", rolled_up, start, start)[0][1])
+
+    assert first_bucket() == 600
+    [refused] = writer.write([frame(class_id, "late-cam", 0, start + 595_000, 1, "room")])
+    assert refused.outcome is Written.REFUSED and "older than its roll-up" in refused.reason, refused
+    assert first_bucket() == 600
+    [counted] = writer.write([frame(class_id, "late-cam", 1, start + 650_000, 1, "room")])  # the open bucket
+    assert counted.outcome is Written.NEW
+    assert first_bucket() == 600
 
 
 @pytest.mark.anyio

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from classpulse_api import views
-from classpulse_api.series import RangeNotHeld, plan_read, plan_segments
+from classpulse_api.series import RangeNotHeld, bucket_count, plan_read, plan_segments
 from classpulse_api.timeparams import iso, parse_duration, parse_instant
 from classpulse_core.capture import CaptureTimeProblem, capture_time_problem
 from classpulse_core.indices import (
@@ -37,6 +37,13 @@ def test_instants_parse_from_epoch_ms_and_iso():
     assert iso(1732492800000) == "2024-11-25T00:00:00.000Z"
     with pytest.raises(ValueError, match="neither"):
         parse_instant("yesterday")
+
+
+@pytest.mark.parametrize("text", ["253402300800000", "99999999999999999999", "1969-12-31T23:59:59Z", "3000-01-01T00:00:00Z"])
+def test_instants_outside_what_a_reply_can_name_are_refused(text):
+    """The year 10000 (epoch ms 253402300800000) once reached the reply's ISO time and failed there: a 500."""
+    with pytest.raises(ValueError, match="outside 1970-01-01"):
+        parse_instant(text)
 
 
 @pytest.mark.parametrize("text,ms", [("1s", 1000), ("10s", 10_000), ("5m", 300_000), ("1h", HOUR), ("250ms", 250)])
@@ -154,8 +161,22 @@ def test_a_range_no_series_can_give_in_few_enough_buckets_gets_wider_ones_never_
     now = 10_000 * HOUR
     everything = plan_read(0, now, FOUR, now, max_buckets=100)
     assert everything.bucket_ms % HOUR == 0 and everything.bucket_ms > HOUR
-    assert (everything.end_ms - everything.start_ms) // everything.bucket_ms < 100
+    assert bucket_count(everything.start_ms, everything.end_ms, everything.bucket_ms) <= 100
     assert [s.resolution.name for s in everything.segments][-1] == "1h"
+
+
+@pytest.mark.parametrize("offset_ms", [0, 1, 4_999, 9_999])
+def test_a_range_ends_with_the_last_millisecond_of_its_last_bucket_and_holds_no_more_buckets_than_the_cap(offset_ms):
+    """Both ends move out to whole buckets, so a range of 10 buckets' length that starts inside one spans 11: the
+    width is chosen on the buckets the range will span, not its length."""
+    now = 10_000 * HOUR
+    start = now - 2 * HOUR + offset_ms
+    plan = plan_read(start, start + 10 * 10_000 - 1, FOUR, now, max_buckets=10, bucket_ms=None)
+    assert plan.start_ms % plan.bucket_ms == 0 and (plan.end_ms + 1) % plan.bucket_ms == 0
+    assert plan.start_ms <= start and plan.end_ms >= start + 10 * 10_000 - 1
+    assert bucket_count(plan.start_ms, plan.end_ms, plan.bucket_ms) <= 10
+    assert plan.segments[0].end_ms == plan.end_ms  # the series read to the end the reply names
+    assert plan.bucket_ms == (10_000 if offset_ms == 0 else 60_000)
 
 
 def test_capture_times_outside_the_window_are_named():

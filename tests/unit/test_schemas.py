@@ -74,6 +74,15 @@ def test_frame_result_needs_one_probability_vector_per_face():
         FrameResult(**IDENTITY, completed_at_ms=1, boxes=[[0, 0, 1, 1]], probabilities=[[2.0] * 7])
 
 
+@pytest.mark.parametrize("vector", [[1.0] * 7, [0.1] * 7, [0.5, 0.5, 0.5, 0, 0, 0, 0]])
+def test_a_face_whose_probabilities_do_not_sum_to_one_is_refused(vector):
+    """Seven values in [0, 1] that sum to 7 counted one face as seven in the class's shares."""
+    with pytest.raises(ValueError, match="sum to"):
+        FrameResult(**IDENTITY, completed_at_ms=1, boxes=[[0, 0, 1, 1]], probabilities=[vector])
+    rounded = [0.143] * 6 + [0.15]  # a bfloat16 softmax's rounding (sums to 1.008) passes
+    assert FrameResult(**IDENTITY, completed_at_ms=1, boxes=[[0, 0, 1, 1]], probabilities=[rounded]).emotion_enabled
+
+
 def test_identity_carries_over_to_derived_messages():
     result = FrameResult(**frame().identity(), completed_at_ms=1, boxes=[])
     assert (result.class_id, result.frame_id, result.sequence, result.captured_at_ms) == ("math-101", "cam-1:7", 7, IDENTITY["captured_at_ms"])

@@ -97,10 +97,19 @@ def test_response_parses_from_either_encoding(as_float_val: bool) -> None:
 
 
 def test_response_with_compressed_float_val_repeats_the_last_value() -> None:
-    response = _response(np.zeros((2, 7), np.float32), as_float_val=True)
+    response = _response(np.zeros((1, 7), np.float32), as_float_val=True)
     del response.outputs["probabilities"].float_val[:]
-    response.outputs["probabilities"].float_val.append(0.25)
-    np.testing.assert_array_equal(parse_probabilities(response, "probabilities", 2), np.full((2, 7), 0.25, np.float32))
+    response.outputs["probabilities"].float_val.extend([0.4, 0.1])
+    expected = np.array([[0.4] + [0.1] * 6], np.float32)
+    np.testing.assert_array_equal(parse_probabilities(response, "probabilities", 1), expected)
+
+
+@pytest.mark.parametrize("scores", [[2.0, -1.0, 0.5, 3.0, 0.0, -2.0, 1.0], [1.0] * 7, [0.1] * 7], ids=["logits", "ones", "tenths"])
+def test_an_output_that_is_not_probabilities_breaks_the_contract(scores: list[float]) -> None:
+    """An export whose signature answers logits or unnormalised scores: each face would count as several."""
+    response = _response(np.array([scores, [1 / 7] * 7], np.float32), as_float_val=False)
+    with pytest.raises(UnexpectedModelResponse, match="not probabilities"):
+        parse_probabilities(response, "probabilities", 2)
 
 
 @pytest.mark.parametrize(

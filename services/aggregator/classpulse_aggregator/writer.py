@@ -4,7 +4,9 @@ One Lua script per frame does, atomically (no other command runs between its ste
 1. skip the frame if it was counted already (its sequence number is in a per-source, per-minute set that expires
    after the dedup window; a small set of integers costs a few bytes a frame);
 2. refuse it, before writing anything, if a sample of it would be refused (older than a series' retention behind
-   that series' newest sample): a script is not rolled back, so a refusal halfway would count half a frame;
+   that series' newest sample) or would empty a roll-up bucket (a closed bucket that began before the raw seconds
+   the series keeps: RedisTimeSeries sums a bucket written into again from the raw seconds, which no longer hold all
+   of it): a script is not rolled back, so a refusal halfway would count half a frame;
 3. add its counts to the per-second sums, creating the class's series and compaction rules on first use; the emotion
    sums only while the class's own record allows emotions at this very moment (a class switched to presence-only
    gets none written, whatever was in flight when it switched);
@@ -82,13 +84,30 @@ local emotions_dropped = #KEYS >= FIRST_EMOTION and last_series < FIRST_EMOTION
 
 -- Which series exist, looked up once: the check below and the writes after it both need it.
 local exists = {}
+local second = t - t % 1000
 for i = FIRST_SERIES, last_series do
   exists[i] = redis.call('EXISTS', KEYS[i]) == 1
   if exists[i] then
     local newest = redis.call('TS.GET', KEYS[i])
-    if newest[1] and t - t % 1000 < tonumber(newest[1]) - retention then
-      return 'refused:older than retention: capture time ' .. t .. ' is more than ' .. retention ..
-        ' ms before the newest sample of ' .. KEYS[i]
+    if newest[1] then
+      local newest_t, kept_from = tonumber(newest[1]), tonumber(newest[1]) - retention
+      if second < kept_from then
+        return 'refused:older than retention: capture time ' .. t .. ' is more than ' .. retention ..
+          ' ms before the newest sample of ' .. KEYS[i]
+      end
+      -- A sample added to a roll-up bucket that has closed makes RedisTimeSeries sum that bucket again from the
+      -- raw seconds, and those it trimmed are gone: the bucket (kept for months) would lose them for good. Asked of
+      -- `frames`, written at capture seconds only (never ahead, as presence is): a frame in a closed bucket of it is
+      -- late, and its other samples fall in the same closed buckets.
+      for c = 0, (i == FIRST_SERIES and ncomp or 0) - 1 do
+        local bucket = tonumber(ARGV[13 + 3 * c])
+        local bucket_start = second - second % bucket
+        if bucket_start < newest_t - newest_t % bucket and bucket_start < kept_from then
+          return 'refused:older than its roll-up: capture time ' .. t .. ' falls in a closed ' .. ARGV[12 + 3 * c] ..
+            ' bucket of ' .. KEYS[i] .. ' that began before the raw seconds it keeps (' .. retention ..
+            ' ms): summed again from them it would lose the rest'
+        end
+      end
     end
   end
 end

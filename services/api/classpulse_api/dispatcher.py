@@ -207,7 +207,7 @@ class Dispatcher:
         start = int(await self.client.hget(CURSORS, field) or first)
         queued = 0
         while start + interval <= now_ms() - SUMMARY_LAG_MS:
-            indices = await xapi.indices.over(record, start, start + interval)
+            indices = await xapi.indices.interval(record, start, interval)
             queued += await self.outbox.enqueue(xapi.statements.summary(record, session, start, start + interval, indices))
             start += interval
             await self.client.hset(CURSORS, field, start)

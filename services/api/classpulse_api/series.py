@@ -40,8 +40,8 @@ class Segment:
 
 @dataclass(frozen=True)
 class ReadPlan:
-    """How a range is read: its start (clipped to what is held, and down to a whole bucket), the output bucket, and
-    which series serve which part."""
+    """How a range is read: its start (clipped to what is held, and down to a whole bucket), its end (up to the last
+    millisecond of its last bucket), the output bucket, and which series serve which part."""
 
     start_ms: int
     end_ms: int
@@ -95,16 +95,24 @@ def plan_read(
         widths = sorted(resolution.bucket_ms for resolution in holding)
         coarsest = widths[-1]
         # The finest width that fits; if none does, whole multiples of the coarsest: never more than max_buckets.
-        bucket_ms = next(
-            (width for width in widths if (end_ms - start_ms) // width < max_buckets),
-            -(-(end_ms - start_ms + 1) // (max_buckets * coarsest)) * coarsest,
-        )
+        bucket_ms = next((width for width in widths if bucket_count(start_ms, end_ms, width) <= max_buckets), None)
+        if bucket_ms is None:
+            bucket_ms = -(-(end_ms - start_ms + 1) // (max_buckets * coarsest)) * coarsest
+            while bucket_count(start_ms, end_ms, bucket_ms) > max_buckets:
+                bucket_ms += coarsest
     elif bucket_ms % finest.bucket_ms:
         bucket_ms = -(-bucket_ms // finest.bucket_ms) * finest.bucket_ms
-    # A bucket's sum is stamped at its start: a range starting inside a bucket starts with the whole bucket.
+    # A bucket's sum is stamped at its start, and a roll-up's sample holds its whole bucket: a range starting or
+    # ending inside a bucket starts or ends with the whole bucket, whichever series serves it, and says so.
     start_ms -= start_ms % bucket_ms
+    end_ms += bucket_ms - 1 - end_ms % bucket_ms
     segments = plan_segments(start_ms, end_ms, bucket_ms, resolutions, newest_ms)
     return ReadPlan(start_ms, end_ms, bucket_ms, segments, oldest)
+
+
+def bucket_count(start_ms: int, end_ms: int, bucket_ms: int) -> int:
+    """How many buckets of `bucket_ms` (aligned on the epoch) hold some of [start_ms, end_ms]."""
+    return end_ms // bucket_ms - start_ms // bucket_ms + 1
 
 
 class SeriesReader:
@@ -151,7 +159,8 @@ class SeriesReader:
         return totals
 
     async def totals(self, class_id: str, start_ms: int, end_ms: int) -> Sums:
-        """The sum of each metric from `start_ms` to `end_ms` (a lesson so far, for its statements)."""
+        """The sum of each metric over the seconds from `start_ms` to `end_ms`, both included (a lesson so far, or an
+        interval of it, for its statements)."""
         window = (end_ms - start_ms) // 1000 + 1
         return (await self.window_totals(class_id, end_ms, [window]))[window]
 

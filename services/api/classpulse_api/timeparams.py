@@ -9,18 +9,26 @@ _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
+# Instants are bounded far inside what `iso` can write (years 1-9999) once a range is widened to whole buckets.
+LATEST_INSTANT_MS = int(datetime(3000, 1, 1, tzinfo=UTC).timestamp() * 1000)
+
+
 def parse_instant(text: str) -> int:
-    """Epoch ms from '1732492800000' or '2026-11-24T22:00:00Z' (no zone means UTC)."""
+    """Epoch ms from '1732492800000' or '2026-11-24T22:00:00Z' (no zone means UTC), from 1970 to before 3000."""
     text = text.strip()
     if text.isdigit():
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is neither epoch milliseconds nor an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+        ms = int(text)
+    else:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is neither epoch milliseconds nor an ISO 8601 time") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        ms = int(moment.timestamp() * 1000)
+    if not 0 <= ms < LATEST_INSTANT_MS:
+        raise ValueError(f"{text!r} is outside 1970-01-01 to {iso(LATEST_INSTANT_MS)} (exclusive)")
+    return ms
 
 
 def parse_duration(text: str) -> int:

@@ -130,8 +130,14 @@ class LessonIndices:
         self.correction = correction
 
     async def over(self, record: ClassRecord, start_ms: int, end_ms: int) -> dict[str, object]:
+        """Over the seconds from `start_ms` to `end_ms`, both included."""
         totals = await self.reader.totals(record.class_id, start_ms, end_ms)
         return views.indices_of(self.correction, totals, record)
+
+    async def interval(self, record: ClassRecord, start_ms: int, interval_ms: int) -> dict[str, object]:
+        """Over one of a lesson's back-to-back intervals: it ends a millisecond before the next one starts, so no
+        second is summed in two of them."""
+        return await self.over(record, start_ms, start_ms + interval_ms - 1)
 
 
 class XapiSender:

@@ -19,7 +19,7 @@ import numpy as np
 
 from classpulse_core.backoff import Backoff, Retries
 from classpulse_core.labels import EMOTIONS, LABELS_OUTPUT, LABELS_SIGNATURE
-from classpulse_core.schemas import CROP_SIDE
+from classpulse_core.schemas import CROP_SIDE, PROBABILITY_SUM_TOLERANCE
 from classpulse_tfserving.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from classpulse_tfserving.tensorflow_serving.apis import (
     get_model_metadata_pb2,
@@ -196,7 +196,15 @@ def parse_probabilities(response: predict_pb2.PredictResponse, output_key: str, 
     values = _float_values(tensor, batch_size * EMOTION_COUNT)
     if values.size != batch_size * EMOTION_COUNT:
         raise UnexpectedModelResponse(f"output {output_key!r} holds {values.size} values for shape {shape}")
-    return values.reshape(batch_size, EMOTION_COUNT)
+    probabilities = values.reshape(batch_size, EMOTION_COUNT)
+    sums = probabilities.sum(axis=1)
+    if not np.all(np.abs(sums - 1) <= PROBABILITY_SUM_TOLERANCE) or probabilities.min(initial=0.0) < 0:
+        worst = sums[np.argmax(np.abs(sums - 1))] if len(sums) else 1.0
+        raise UnexpectedModelResponse(
+            f"output {output_key!r} is not probabilities (a face's sum {worst:.4g}, the least value "
+            f"{probabilities.min(initial=0.0):.4g}): an export whose output is scores or logits?"
+        )
+    return probabilities
 
 
 class EmotionModelClient:

@@ -22,7 +22,7 @@ from classpulse_api.models import (
     ReadCoverage,
     SeriesPoint,
 )
-from classpulse_api.series import RangeNotHeld, ReadPlan, SeriesReader
+from classpulse_api.series import RangeNotHeld, ReadPlan, SeriesReader, bucket_count
 from classpulse_api.store import ClassStore
 from classpulse_api.timeparams import format_duration, iso, parse_duration, parse_instant
 from classpulse_core.alerts import AlertEvent
@@ -139,7 +139,7 @@ async def timeseries(
         raise HTTPException(422, "bucket must be a whole number of seconds")
     plan = _plan(request, reader, *time_range, bucket_ms=bucket_ms)
     max_points = request.app.state.settings.max_points
-    if (plan.end_ms - plan.start_ms) // plan.bucket_ms > max_points:
+    if bucket_count(plan.start_ms, plan.end_ms, plan.bucket_ms) > max_points:
         raise HTTPException(422, f"more than {max_points} buckets: narrow the range or widen the bucket")
     wanted = set(METRIC_NAMES) if metrics is None else {name.strip() for name in metrics.split(",") if name.strip()}
     if unknown := wanted - set(METRIC_NAMES):
@@ -158,7 +158,7 @@ async def timeseries(
         emotion_enabled=record.emotion_enabled,
         emotion_status=views.emotion_status(record.emotion_enabled),
         coverage=_coverage(plan),
-        points=points[-max_points:],
+        points=points,
     )
 
 

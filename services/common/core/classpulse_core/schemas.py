@@ -153,6 +153,9 @@ class DetectedFaces(Message):
 
 
 Probabilities = Annotated[list[Annotated[float, Field(ge=0.0, le=1.0)]], Field(min_length=len(EMOTIONS), max_length=len(EMOTIONS))]
+PROBABILITY_SUM_TOLERANCE = 0.02
+"""How far a face's seven probabilities may sum from 1 (a softmax computed in bfloat16 rounds each to 3 digits): a
+vector of scores or logits would count one face as several in the class's shares."""
 
 
 class FrameResult(Message):
@@ -175,6 +178,9 @@ class FrameResult(Message):
     def _one_probability_vector_per_face(self) -> Self:
         if self.probabilities is not None and len(self.probabilities) != len(self.boxes):
             raise ValueError(f"{len(self.boxes)} faces but {len(self.probabilities)} probability vectors")
+        for face, vector in enumerate(self.probabilities or []):
+            if abs(sum(vector) - 1) > PROBABILITY_SUM_TOLERANCE:
+                raise ValueError(f"face {face}'s probabilities sum to {sum(vector):.4g}, not 1")
         _check_facing(self.facing, self.boxes)
         return self
 
