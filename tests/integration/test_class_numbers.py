@@ -5,6 +5,7 @@ results are in flight; refused writes that are never counted as duplicates."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 
 import httpx
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
-from classpulse_aggregator.alerts import AlertEvaluator
+from classpulse_aggregator.alerts import AlertEvaluator, AlertRule
 from classpulse_aggregator.stage import AggregateResults
 from classpulse_aggregator.writer import SeriesWriter, Written
 from classpulse_api.app import create_app
@@ -20,11 +21,13 @@ from classpulse_api.series import SeriesReader
 from classpulse_api.settings import ApiSettings
 from classpulse_api.timeparams import parse_instant
 from classpulse_api.xapi import LessonIndices
+from classpulse_core.alerts import events_key
 from classpulse_core.labels import EMOTIONS
 from classpulse_core.schemas import FrameResult
 from classpulse_core.settings import StorageSettings
 from classpulse_core.share_correction import ShareCorrection
 from classpulse_core.timeseries import Resolution, series_key
+from classpulse_store.classkeys import alert_state_key, class_presence_key
 from classpulse_store.registry import ClassDirectory, ClassRecord, class_key
 from classpulse_stream import metrics
 from classpulse_stream.stage import Delivery, Reject
@@ -409,6 +412,91 @@ async def test_the_classifier_reads_each_class_switch_the_moment_it_is_made(redi
         assert directory.emotion_allowed_now({class_id}) == set()
         assert (await client.patch(f"/v1/classes/{class_id}", json={"emotion_enabled": True})).status_code == 200
         assert directory.emotion_allowed_now({class_id}) == {class_id}
+
+
+def test_the_seconds_a_class_was_watched_do_not_depend_on_the_order_its_cameras_frames_arrive_in(redis_client, class_id):
+    """`observed` was a high-water mark: a webcam's snapshot captured 4 s before another's that was counted first
+    left those 4 s unwatched while counting its student present there (2.67 students on camera of 2), and a
+    recording read after a live camera counted 5 minutes present and none watched. Written in either order, the
+    same frames now give the same sums."""
+    redis_client.hset(class_key(class_id), mapping=ClassRecord(class_id=class_id, expected_students=2).to_hash())
+    start = seconds_ago(1800)
+    late_upload = [frame(class_id, "student-a", 1, start + 4_000, 1, "personal"), frame(class_id, "student-b", 1, start, 1, "personal")]
+    recording = [frame(class_id, "room", n, start + 60_000 + n * 1000, 3, "room") for n in range(300)]
+    live = frame(class_id, "student-a", 2, start + 360_000, 1, "personal")
+    writer = make_writer(redis_client)
+    for batch in ([late_upload[0]], [late_upload[1]], [live], recording):
+        write_all(writer, batch)
+
+    def summed(metric: str, first_ms: int, last_ms: int) -> float:
+        samples = redis_client.execute_command("TS.RANGE", series_key(class_id, metric), first_ms, last_ms - 1)
+        return sum(float(v) for _, v in samples)
+
+    # b held 12 s from +0, a 12 s from +4: the class was watched from +0 to +16 s.
+    assert summed("observed", start, start + 16_000) == 16
+    assert summed("present", start, start + 16_000) == pytest.approx(12 + 12)
+    # The recording's 5 minutes (3 faces), read after the live frame that came later in capture time.
+    assert summed("observed", start + 60_000, start + 360_000) == 300
+    assert summed("present", start + 60_000, start + 360_000) == pytest.approx(900)
+    # A class watched until +500 s under the former state (a high-water mark alone): taken as covered up to there.
+    redis_client.delete(class_presence_key(class_id))
+    redis_client.hset(class_presence_key(class_id), "until", start + 500_000)
+    write_all(writer, [frame(class_id, "student-b", 2, start + 490_000, 1, "personal")])
+    assert summed("observed", start + 490_000, start + 510_000) == 2
+    assert redis_client.hkeys(class_presence_key(class_id)) == [b"covered"]
+
+
+def _alerted_lessons(redis_client, classes: dict[str, tuple[int, Sequence[int]]], seconds: int, start_ms: int, **evaluator):
+    """The aggregator stage over `seconds` of capture time: each class (partition, the seconds its four webcams are
+    on) gets a snapshot a second from each camera while on; the alert events its stream holds then, as (class, kind,
+    seconds from start, value)."""
+    rule = AlertRule(index="presence", direction="below", threshold=0.5, for_s=30)
+    alerts = AlertEvaluator(redis_client, ClassDirectory(redis_client), (rule,), window_s=10, interval_s=1, **evaluator)
+    stage = AggregateResults(make_writer(redis_client), alerts, 60_000)
+    for second in range(seconds):
+        deliveries = [
+            Delivery("classpulse.predictions", partition, second, None, b"",
+                     frame(class_id, f"student-{n}", second, start_ms + second * 1000 + 100 * n, 1, "personal"))
+            for class_id, (partition, on) in classes.items() if second in on for n in range(4)
+        ]
+        if deliveries:
+            assert stage(deliveries) == []
+    return [
+        (class_id, fields[b"kind"].decode(), (int(fields[b"t"]) - start_ms) // 1000,
+         float(fields[b"value"]) if b"value" in fields else None)
+        for class_id in classes for _id, fields in redis_client.xrange(events_key(class_id))
+    ]
+
+
+def test_a_class_whose_cameras_all_went_off_raises_its_presence_alert_and_ends_it_once_idle(redis_client, class_id):
+    """Every camera of a class off: no frame of it comes to be evaluated on, so the alert never fired (and a pending
+    state, left behind, raised "started" at the next lesson's first frame). Now the class is evaluated on its
+    partition's other frames: "presence below 0.5" starts 30 s after its students went, ends (value null) once the
+    class is idle, and the next lesson starts clean. A class alone on its partition is never evaluated on another's."""
+    other, alone = f"{class_id}-b", f"{class_id}-c"
+    for name in (class_id, other, alone):
+        redis_client.hset(class_key(name), mapping=ClassRecord(class_id=name, expected_students=4).to_hash())
+    start = seconds_ago(900)
+    # A lesson, then the next one; another class on its partition all along; one alone on its own.
+    classes = {class_id: (0, [*range(0, 60), *range(300, 400)]), other: (0, range(0, 400)), alone: (1, range(0, 60))}
+    events = _alerted_lessons(redis_client, classes, 400, start, idle_s=120)
+    mine = [(kind, t, value) for name, kind, t, value in events if name == class_id]
+    (started, t_started, value), (ended, t_ended, last) = mine
+    assert (started, ended, last) == ("started", "ended", None) and value == 0.0
+    assert 60 + 30 <= t_started <= 60 + 12 + 10 + 30  # 30 s past the window's fall under 0.5 (presence held 12 s)
+    assert t_ended == 59 + 120  # idle 120 s after its last frame; nothing at the next lesson (300-400 s)
+    assert not [e for e in events if e[0] in (other, alone)]
+
+
+def test_a_stale_alert_state_left_by_a_stopped_aggregator_is_ended_at_the_next_lesson(redis_client, class_id):
+    """An aggregator stopped while a class's presence alert was active: the next lesson's first frame ends it (at
+    the moment the class went idle, value null) and raises nothing new for a full class."""
+    redis_client.hset(class_key(class_id), mapping=ClassRecord(class_id=class_id, expected_students=4).to_hash())
+    start = seconds_ago(900)
+    rule_name = AlertRule(index="presence", direction="below", threshold=0.5, for_s=30).name
+    redis_client.hset(alert_state_key(class_id), mapping={rule_name: f"{start - 600_000}|1", "evaluated": start - 500_000})
+    events = _alerted_lessons(redis_client, {class_id: (0, range(0, 60))}, 60, start, idle_s=120)
+    assert events == [(class_id, "ended", -500 + 120, None)]
 
 
 def test_a_refused_write_is_dead_lettered_and_never_counted_as_a_duplicate(redis_client, class_id):

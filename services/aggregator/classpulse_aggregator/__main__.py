@@ -18,7 +18,9 @@ def main() -> None:
 
     def build_handler(_stop: object) -> AggregateResults:
         client = redis_client(settings)
-        alerts = AlertEvaluator(client, ClassDirectory(client), tuple(settings.alert_rules), settings.alert_window_s)
+        alerts = AlertEvaluator(
+            client, ClassDirectory(client), tuple(settings.alert_rules), settings.alert_window_s, idle_s=settings.alert_idle_s
+        )
         writer = SeriesWriter(
             client, settings.resolutions(), settings.dedup_window_s, settings.presence_window_ms, settings.emotion_enabled,
             settings.replicas_to_wait_for(), settings.redis_wait_timeout_ms,

@@ -1,7 +1,15 @@
 """Alerts: when a class index stays past its threshold for a while, record an event and let live listeners know.
 
-Evaluated on event time (the newest capture time seen for the class), over the latest `window_s` of raw sums, at most
-every `interval_s` per class. A rule's state (pending since / active) lives in Redis, so a restarted or rebalanced
+Evaluated on event time, over the latest `window_s` of raw sums, at most every `interval_s` per class: a class with
+frames in a batch at its newest capture time; a class gone silent (every camera off: no frame comes to evaluate it on)
+at its partition's watermark, the newest capture time of any class of that partition (frames are keyed by class, so
+a class's frames stay in one partition), which reads its window as empty, so "presence below 0.5" fires as the
+students are gone. A silent class is evaluated only while other frames move its partition's watermark: a pipeline
+stalled upstream moves none and raises nothing (nor does one class alone on its partitions: nothing here can tell its
+cameras off from a stalled detector). After `idle_s` of silence a class is no longer watched: its active alerts end
+(value null) and its rules start afresh, so the next lesson inherits no pending or active state; a state found
+stale on a class's next frame (left by a replica that stopped before it went idle) is ended the same way.
+A rule's state (pending since / active, and when it was last evaluated) lives in Redis, so a restarted or rebalanced
 aggregator carries on where the last one stopped. Events go to the class's capped stream `events:{class}`, which the
 API's live stream reads.
 """
@@ -9,6 +17,7 @@ API's live stream reads.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Literal, cast
 
 import redis
@@ -47,21 +56,43 @@ DEFAULT_RULES = (
 )
 
 
+EVALUATED = b"evaluated"
+"""The field of a class's alert state holding the event time it was last evaluated at."""
+
+
 class AlertEvaluator:
     def __init__(
-        self, client: redis.Redis, classes: ClassDirectory, rules: tuple[AlertRule, ...], window_s: int = 10, interval_s: float = 5.0
+        self, client: redis.Redis, classes: ClassDirectory, rules: tuple[AlertRule, ...], window_s: int = 10,
+        interval_s: float = 5.0, idle_s: int = 300,
     ) -> None:
         self.client = client
         self.classes = classes
         self.rules = rules
         self.window_ms = window_s * 1000
         self.interval_ms = int(interval_s * 1000)
+        self.idle_ms = idle_s * 1000
         self._last_evaluated: dict[str, int] = {}
+        self._newest_capture: dict[str, tuple[int, int]] = {}
+        """Each class with frames here and not idle yet: (its partition, its newest capture time)."""
+        self._watermarks: dict[int, int] = {}
+        """Each partition's newest capture time."""
 
-    def observe(self, latest_capture_ms: dict[str, int]) -> list[AlertEvent]:
-        """Evaluate the classes of a batch whose turn has come; returns the events recorded."""
-        events: list[AlertEvent] = []
+    def observe(self, latest_capture_ms: Mapping[str, int], partitions: Mapping[str, int] | None = None) -> list[AlertEvent]:
+        """Evaluate the classes of a batch (their newest capture times, and their partitions) and the silent ones
+        whose turn has come; returns the events recorded."""
         for class_id, at_ms in latest_capture_ms.items():
+            partition = (partitions or {}).get(class_id, -1)
+            newest = max(at_ms, self._newest_capture.get(class_id, (partition, 0))[1])
+            self._newest_capture[class_id] = (partition, newest)
+            self._watermarks[partition] = max(self._watermarks.get(partition, 0), at_ms)
+        events: list[AlertEvent] = []
+        for class_id, (partition, newest) in list(self._newest_capture.items()):
+            at_ms = latest_capture_ms.get(class_id, self._watermarks[partition])
+            if at_ms - newest >= self.idle_ms:
+                events += self._close(class_id, newest + self.idle_ms)
+                del self._newest_capture[class_id]
+                self._last_evaluated.pop(class_id, None)
+                continue
             if at_ms - self._last_evaluated.get(class_id, 0) < self.interval_ms:
                 continue
             self._last_evaluated[class_id] = at_ms
@@ -88,10 +119,25 @@ class AlertEvaluator:
             "attention_risk": indices.attention_risk(shares, present),
         }
 
+    def _close(self, class_id: str, at_ms: int) -> list[AlertEvent]:
+        """The class is no longer watched: its active alerts end (nothing to read an index from) and its state goes."""
+        state = cast(dict[bytes, bytes], self.client.hgetall(alert_state_key(class_id)))  # not decoded
+        events = [
+            self._record(class_id, "ended", rule, None, at_ms)
+            for rule in self.rules if _parse_state(state.get(rule.name.encode()))[1]
+        ]
+        self.client.delete(alert_state_key(class_id))
+        return events
+
     def _evaluate(self, record: ClassRecord, at_ms: int) -> list[AlertEvent]:
         values = self.current_indices(record, at_ms)
         state = cast(dict[bytes, bytes], self.client.hgetall(alert_state_key(record.class_id)))  # not decoded
         events = []
+        evaluated = int(state.get(EVALUATED, 0))
+        if evaluated and at_ms - evaluated >= self.idle_ms:
+            events += self._close(record.class_id, evaluated + self.idle_ms)
+            state = {}
+        self.client.hset(alert_state_key(record.class_id), EVALUATED, max(at_ms, evaluated))
         for rule in self.rules:
             value = values[rule.index]
             since, active = _parse_state(state.get(rule.name.encode()))

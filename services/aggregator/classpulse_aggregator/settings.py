@@ -24,6 +24,12 @@ class AggregatorSettings(StorageSettings):
         " retried (never committed)",
     )
     alert_window_s: int = Field(10, ge=1, le=600, description="CLASSPULSE_ALERT_WINDOW_S: window an index is computed on")
+    # Long enough that a pause in a lesson (a video shown with the cameras off) is still the lesson: its presence alert
+    # stays up; short enough that the next lesson of the day starts with no alert of the last one's.
+    alert_idle_s: int = Field(
+        300, ge=1, description="CLASSPULSE_ALERT_IDLE_S: seconds without a frame after which a class's active alerts "
+        "end (value null) and its alert rules start afresh",
+    )
 
     def replicas_to_wait_for(self) -> int:
         if self.redis_wait_replicas is not None:

@@ -50,11 +50,14 @@ class AggregateResults:
                 accepted.append(delivery)
         results = [delivery.message for delivery in accepted]
         latest: dict[str, int] = {}
-        for result in results:
+        partitions: dict[str, int] = {}
+        for delivery in accepted:
+            result = delivery.message
             latest[result.class_id] = max(latest.get(result.class_id, 0), result.captured_at_ms)
+            partitions[result.class_id] = delivery.partition
         try:
             written = self.writer.write(results)
-            self.alerts.observe(latest)
+            self.alerts.observe(latest, partitions)
         except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OutOfMemoryError, ReadOnlyError) as exc:
             raise DependencyUnavailable("redis", repr(exc)) from exc
         except ReplicasBehind as exc:

@@ -26,7 +26,8 @@ or gallery camera: its faces). That count holds from the frame's capture time un
 presence window if none comes (a student page posts a snapshot every few seconds; a camera that stops counts as gone
 once its window runs out). The script writes it ahead into the `present` series, spread over the seconds it covers
 (fractions of a second where it starts or ends), and when the next frame comes earlier it corrects the part written
-ahead by the difference. `observed` gets 1 for each second covered by any source of the class. Both are sums like
+ahead by the difference. `observed` gets 1 for each second covered by any source of the class, whatever order its
+sources' frames come in (the class's watched intervals are kept for the raw retention). Both are sums like
 every other series, so any bucket's students on camera is present / observed (indices.py).
 
 Facing: `facing` (students whose head faces their camera) and `posed` (students with a head pose at all: BlazeFace
@@ -166,12 +167,47 @@ if t >= last then
   redis.call('HSET', KEYS[3], 'until', new_until, 'last', t, 'count', shown[1], 'facing', shown[2], 'posed', shown[3])
   redis.call('EXPIRE', KEYS[3], ttl)
 end
-local watched_until = tonumber(redis.call('HGET', KEYS[4], 'until')) or 0
-if t + window > watched_until then
-  spread(OBSERVED, math.max(watched_until, t), t + window, 1)
-  redis.call('HSET', KEYS[4], 'until', t + window)
-  redis.call('EXPIRE', KEYS[4], ttl)
+-- The class's watched time, as disjoint intervals [from, to) sorted by start ("from,to;..."): `observed` gets only the
+-- part of [t, t + window) no interval covers yet. A frame of one camera captured before another's that came first
+-- (a snapshot uploaded late, a recording's frames) covers seconds a high-water mark took for watched already. A
+-- state of the former shape holds only 'until': everything before it counts as covered.
+local covered = {}
+local state_text = redis.call('HGET', KEYS[4], 'covered')
+if state_text then
+  for from, to in string.gmatch(state_text, '(%d+),(%d+)') do covered[#covered + 1] = {tonumber(from), tonumber(to)} end
+else
+  local former_until = tonumber(redis.call('HGET', KEYS[4], 'until'))
+  if former_until then
+    covered[1] = {0, former_until}
+    redis.call('HDEL', KEYS[4], 'until')
+  end
 end
+local cursor, frame_end = t, t + window
+for _, interval in ipairs(covered) do
+  if cursor >= frame_end then break end
+  if interval[2] > cursor and interval[1] < frame_end then
+    if interval[1] > cursor then spread(OBSERVED, cursor, interval[1], 1) end
+    cursor = math.max(cursor, interval[2])
+  end
+end
+if cursor < frame_end then spread(OBSERVED, cursor, frame_end, 1) end
+covered[#covered + 1] = {t, frame_end}
+table.sort(covered, function(a, b) return a[1] < b[1] end)
+-- Merged, and trimmed to the raw retention behind the newest: an older frame is refused above.
+local merged, newest_end = {}, 0
+for _, interval in ipairs(covered) do newest_end = math.max(newest_end, interval[2]) end
+for _, interval in ipairs(covered) do
+  local last = merged[#merged]
+  if last and interval[1] <= last[2] then
+    last[2] = math.max(last[2], interval[2])
+  elseif interval[2] >= newest_end - retention then
+    merged[#merged + 1] = {interval[1], interval[2]}
+  end
+end
+local parts = {}
+for k, interval in ipairs(merged) do parts[k] = string.format('%.0f,%.0f', interval[1], interval[2]) end
+redis.call('HSET', KEYS[4], 'covered', table.concat(parts, ';'))
+redis.call('EXPIRE', KEYS[4], ttl)
 
 -- The per-source keys go in the class's key index (classkeys.py), scored by when they expire, once per source and
 -- minute (when its dedup set is new; the minute's other frames push the expiry by under a minute, hence the margin),

@@ -27,7 +27,7 @@ def alert_state_key(class_id: str) -> str:
 
 
 def class_presence_key(class_id: str) -> str:
-    """Until when the class counts as watched (the aggregator's `observed` accounting)."""
+    """When the class was watched: its intervals with a live camera (the aggregator's `observed` accounting)."""
     return f"presence:{{{class_id}}}"
 
 
