@@ -152,9 +152,21 @@ def test_ranges_start_on_a_whole_bucket_and_are_clipped_to_what_is_held():
     plan = plan_read(now - 25 * HOUR + 3_000, now - 24 * HOUR, FOUR, now, max_buckets=10_000)
     assert plan.start_ms % plan.bucket_ms == 0 and now - 25 * HOUR + 3_000 - plan.start_ms < plan.bucket_ms
     everything = plan_read(0, now, FOUR, now, max_buckets=10_000)
-    assert everything.held_from_ms == now - 400 * 24 * HOUR and 0 <= everything.held_from_ms - everything.start_ms < HOUR
+    # From the first hour the hourly roll-up holds whole: the one the retention cuts through is partly trimmed.
+    assert everything.held_from_ms == now - 400 * 24 * HOUR and 0 <= everything.start_ms - everything.held_from_ms < HOUR
     with pytest.raises(RangeNotHeld, match="nothing before .* is kept"):
         plan_read(0, now - 401 * 24 * HOUR, FOUR, now, max_buckets=10_000)
+
+
+def test_a_bucket_no_roll_up_divides_starts_with_the_first_bucket_raw_holds_whole():
+    """15-s buckets come from the raw seconds alone: a range starting 2 s inside raw's retention has its first
+    15-s bucket begin before what raw keeps, and that bucket was left out while the reply named its start."""
+    now = 10_000 * HOUR + 7_000
+    start = now - 6 * HOUR + 2_000
+    plan = plan_read(start, start + 300_000, FOUR, now, max_buckets=10_000, bucket_ms=15_000)
+    assert [segment.resolution.name for segment in plan.segments] == ["1s"]
+    assert plan.start_ms == plan.segments[-1].start_ms and plan.start_ms % 15_000 == 0
+    assert 0 < plan.start_ms - (now - 6 * HOUR) <= 15_000
 
 
 def test_a_range_no_series_can_give_in_few_enough_buckets_gets_wider_ones_never_more_than_the_cap():

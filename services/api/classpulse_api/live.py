@@ -71,10 +71,10 @@ class ClassFeed:
                     continue
                 next_tick = max(next_tick + TICK_S, time.monotonic())
                 now = _now_ms()
-                totals = await self.reader.window_totals(
-                    self.class_id, now - now % 1000, {viewer.window_s for viewer in self.viewers}
-                )
-                self._deliver(functools.partial(_totals_update, now, totals))
+                # The viewers of this read: one who joins while it runs (with a window it did not read) gets the next.
+                reading = list(self.viewers)
+                totals = await self.reader.window_totals(self.class_id, now - now % 1000, {viewer.window_s for viewer in reading})
+                self._deliver(functools.partial(_totals_update, now, totals), [v for v in reading if v in self.viewers])
             except Exception as exc:  # noqa: BLE001 - a feed that died would leave its viewers waiting for ever
                 if isinstance(exc, aioredis.RedisError):
                     log.warning("live feed: Redis unavailable, skipping a tick", extra={"class_id": self.class_id, "error": repr(exc)})
@@ -83,8 +83,8 @@ class ClassFeed:
                 await asyncio.sleep(TICK_S)
                 next_tick = time.monotonic()
 
-    def _deliver(self, update_for: Callable[[Viewer], LiveUpdate]) -> None:
-        for viewer in list(self.viewers):
+    def _deliver(self, update_for: Callable[[Viewer], LiveUpdate], viewers: list[Viewer] | None = None) -> None:
+        for viewer in list(self.viewers) if viewers is None else viewers:
             viewer.deliver(update_for(viewer))
 
 

@@ -40,8 +40,8 @@ class Segment:
 
 @dataclass(frozen=True)
 class ReadPlan:
-    """How a range is read: its start (clipped to what is held, and down to a whole bucket), its end (up to the last
-    millisecond of its last bucket), the output bucket, and which series serve which part."""
+    """How a range is read: its start (down to a whole bucket, and up to the first bucket a series still holds whole),
+    its end (up to the last millisecond of its last bucket), the output bucket, and which series serve which part."""
 
     start_ms: int
     end_ms: int
@@ -107,6 +107,9 @@ def plan_read(
     start_ms -= start_ms % bucket_ms
     end_ms += bucket_ms - 1 - end_ms % bucket_ms
     segments = plan_segments(start_ms, end_ms, bucket_ms, resolutions, newest_ms)
+    # A bucket no roll-up divides (15 s) is read from raw alone: where its rounded-down start is older than the raw
+    # seconds kept, the range starts with the first bucket raw holds whole, and says so.
+    start_ms = min((segment.start_ms for segment in segments), default=start_ms)
     return ReadPlan(start_ms, end_ms, bucket_ms, segments, oldest)
 
 
