@@ -21,7 +21,7 @@ from classpulse_api.series import SeriesReader
 from classpulse_api.settings import ApiSettings
 from classpulse_api.timeparams import parse_instant
 from classpulse_api.xapi import LessonIndices
-from classpulse_core.alerts import events_key
+from classpulse_core.alerts import AlertEvent, events_key
 from classpulse_core.labels import EMOTIONS
 from classpulse_core.schemas import FrameResult
 from classpulse_core.settings import StorageSettings
@@ -497,6 +497,21 @@ def test_a_stale_alert_state_left_by_a_stopped_aggregator_is_ended_at_the_next_l
     redis_client.hset(alert_state_key(class_id), mapping={rule_name: f"{start - 600_000}|1", "evaluated": start - 500_000})
     events = _alerted_lessons(redis_client, {class_id: (0, range(0, 60))}, 60, start, idle_s=120)
     assert events == [(class_id, "ended", -500 + 120, None)]
+
+
+def test_a_rules_move_and_its_event_are_recorded_once_whoever_else_moved_it(redis_client, class_id):
+    """Two aggregators evaluating a class at once (a rebalance), or a batch retried after a failure between the
+    event and the state: both saw the rule pending and both recorded "started". The move is now one script that
+    holds only if the state is still the one it was read as."""
+    rule = AlertRule(index="presence", direction="below", threshold=0.5, for_s=30)
+    replicas = [AlertEvaluator(redis_client, ClassDirectory(redis_client), (rule,)) for _ in range(2)]
+    redis_client.hset(alert_state_key(class_id), rule.name, "1000|0")
+    started = AlertEvent(class_id=class_id, kind="started", index="presence", value=0.2, threshold=0.5, t=31_000)
+    moved = [replica.transition(class_id, rule, b"1000|0", b"1000|1", started) for replica in replicas]
+    assert [len(events) for events in moved] == [1, 0]
+    assert redis_client.hget(alert_state_key(class_id), rule.name) == b"1000|1"
+    [(event_id, fields)] = redis_client.xrange(events_key(class_id))
+    assert event_id == moved[0][0].event_id.encode() and fields[b"kind"] == b"started"
 
 
 def test_a_refused_write_is_dead_lettered_and_never_counted_as_a_duplicate(redis_client, class_id):

@@ -27,7 +27,6 @@ from classpulse_core import indices
 from classpulse_core.alerts import EVENTS_MAXLEN, AlertEvent, events_key
 from classpulse_core.timeseries import RAW_RESOLUTION, parse_ranges, range_commands
 from classpulse_store.classkeys import alert_state_key
-from classpulse_store.redis_clients import redis_fields
 from classpulse_store.registry import ClassDirectory, ClassRecord
 
 log = logging.getLogger(__name__)
@@ -58,6 +57,15 @@ DEFAULT_RULES = (
 
 EVALUATED = b"evaluated"
 """The field of a class's alert state holding the event time it was last evaluated at."""
+# KEYS: 1 the class's alert state, 2 its event stream. ARGV: 1 the rule, 2 the state it must still hold ('' none),
+# 3 its new state ('' none), 4 the stream's length cap, then the event's fields and values, if the move has one.
+# Returns nil when the state moved meanwhile, else the event's id ('' without one).
+_TRANSITION = """
+if (redis.call('HGET', KEYS[1], ARGV[1]) or '') ~= ARGV[2] then return nil end
+if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
+if #ARGV < 5 then return '' end
+return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 5))
+"""
 
 
 class AlertEvaluator:
@@ -76,6 +84,7 @@ class AlertEvaluator:
         """Each class with frames here and not idle yet: (its partition, its newest capture time)."""
         self._watermarks: dict[int, int] = {}
         """Each partition's newest capture time."""
+        self._transition_script = client.register_script(_TRANSITION)
 
     def observe(self, latest_capture_ms: Mapping[str, int], partitions: Mapping[str, int] | None = None) -> list[AlertEvent]:
         """Evaluate the classes of a batch (their newest capture times, and their partitions) and the silent ones
@@ -122,11 +131,13 @@ class AlertEvaluator:
     def _close(self, class_id: str, at_ms: int) -> list[AlertEvent]:
         """The class is no longer watched: its active alerts end (nothing to read an index from) and its state goes."""
         state = cast(dict[bytes, bytes], self.client.hgetall(alert_state_key(class_id)))  # not decoded
-        events = [
-            self._record(class_id, "ended", rule, None, at_ms)
-            for rule in self.rules if _parse_state(state.get(rule.name.encode()))[1]
-        ]
-        self.client.delete(alert_state_key(class_id))
+        events = []
+        for rule in self.rules:
+            held = state.get(rule.name.encode())
+            if held is not None:
+                ended = AlertEvent(class_id=class_id, kind="ended", index=rule.index, value=None, threshold=rule.threshold, t=at_ms)
+                events += self.transition(class_id, rule, held, None, ended if _parse_state(held)[1] else None)
+        self.client.hdel(alert_state_key(class_id), EVALUATED)
         return events
 
     def _evaluate(self, record: ClassRecord, at_ms: int) -> list[AlertEvent]:
@@ -140,24 +151,39 @@ class AlertEvaluator:
         self.client.hset(alert_state_key(record.class_id), EVALUATED, max(at_ms, evaluated))
         for rule in self.rules:
             value = values[rule.index]
-            since, active = _parse_state(state.get(rule.name.encode()))
+            held = state.get(rule.name.encode())
+            since, active = _parse_state(held)
+            kind = None
             if rule.breached(value):
                 since = since or at_ms
                 if not active and at_ms - since >= rule.for_s * 1000:
-                    active = True
-                    events.append(self._record(record.class_id, "started", rule, value, at_ms))
+                    active, kind = True, "started"
             else:
-                if active:
-                    events.append(self._record(record.class_id, "ended", rule, value, at_ms))
+                kind = "ended" if active else None
                 since, active = 0, False
-            self.client.hset(alert_state_key(record.class_id), rule.name, f"{since}|{int(active)}")
+            event = kind and AlertEvent(
+                class_id=record.class_id, kind=kind, index=rule.index, value=value, threshold=rule.threshold, t=at_ms
+            )
+            new_state = f"{since}|{int(active)}".encode()
+            if new_state != held:
+                events += self.transition(record.class_id, rule, held, new_state, event or None)
         return events
 
-    def _record(self, class_id: str, kind: str, rule: AlertRule, value: float | None, at_ms: int) -> AlertEvent:
-        event = AlertEvent(class_id=class_id, kind=kind, index=rule.index, value=value, threshold=rule.threshold, t=at_ms)
-        event_id = self.client.xadd(events_key(class_id), redis_fields(event.to_fields()), maxlen=EVENTS_MAXLEN, approximate=True)
-        log.info("alert %s", kind, extra={"class_id": class_id, "rule": rule.name, "value": value})
-        return event.model_copy(update={"event_id": event_id.decode() if isinstance(event_id, bytes) else event_id})
+    def transition(
+        self, class_id: str, rule: AlertRule, held: bytes | None, new_state: bytes | None, event: AlertEvent | None
+    ) -> list[AlertEvent]:
+        """The rule's state from `held` to `new_state` (None: gone) and its event, together, only if the state is
+        still `held`: a batch retried after a failure, or two replicas evaluating a class during a rebalance,
+        record a start or an end once."""
+        fields = [item for pair in event.to_fields().items() for item in pair] if event else []
+        reply = self._transition_script(
+            keys=[alert_state_key(class_id), events_key(class_id)],
+            args=[rule.name, held or b"", new_state or b"", EVENTS_MAXLEN, *fields],
+        )
+        if reply is None or event is None:
+            return []
+        log.info("alert %s", event.kind, extra={"class_id": class_id, "rule": rule.name, "value": event.value})
+        return [event.model_copy(update={"event_id": reply.decode() if isinstance(reply, bytes) else reply})]
 
 
 def _parse_state(raw: bytes | None) -> tuple[int, bool]:
