@@ -334,6 +334,21 @@ async def test_shares_come_back_corrected_for_the_models_errors_beside_the_raw_m
 
 
 @pytest.mark.anyio
+async def test_a_presence_only_class_lists_no_alert_of_an_emotion_index_even_from_before_its_switch(redis_client, infra, class_id):
+    """`/events` listed a class's mood and attention alerts after it was switched to presence-only."""
+    async with api_client(infra) as client:
+        assert (await client.post("/v1/classes", json={"class_id": class_id, "expected_students": 4})).status_code == 201
+        for n, index in enumerate(("mood_index", "presence", "attention_risk", "presence")):
+            event = AlertEvent(class_id=class_id, kind="started", index=index, value=0.1, threshold=0.5, t=1_000 + n)
+            redis_client.xadd(events_key(class_id), event.to_fields())
+        everything = (await client.get(f"/v1/classes/{class_id}/events")).json()
+        assert everything["total"] == 4
+        assert (await client.patch(f"/v1/classes/{class_id}", json={"emotion_enabled": False})).status_code == 200
+        shown = (await client.get(f"/v1/classes/{class_id}/events", params={"limit": 1, "offset": 1})).json()
+    assert shown["total"] == 2 and [(e["index"], e["t"]) for e in shown["items"]] == [("presence", 1_001)]
+
+
+@pytest.mark.anyio
 async def test_switching_a_class_to_presence_only_holds_for_results_in_flight(redis_client, infra, class_id):
     start = seconds_ago(200)
     async with api_client(infra) as client:

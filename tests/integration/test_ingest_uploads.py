@@ -289,6 +289,8 @@ BAD_UPLOADS = [
     ("header only", FRAME[:40], "image/jpeg", 400, "truncated", "header is incomplete"),
     ("damaged jpeg", damaged_jpeg(), "image/jpeg", 400, "undecodable", "could not be decoded"),
     ("decompression bomb", png_bomb(12_000, 12_000), "image/png", 413, "too_many_pixels", "12000x12000 pixels"),
+    # Downscaled to the largest side, its width rounded to 0 and OpenCV raised: a 500 a second for a hostile page.
+    ("a 1x20000 strip", png_bomb(1, 20_000), "image/png", 400, "not_a_camera_picture", "1x20000 pixels"),
     ("too many bytes", TOO_MANY_BYTES, "image/jpeg", 413, "too_large", "larger than"),
     ("empty", b"", "image/jpeg", 400, "empty", "no body"),
     ("multipart without image", b"--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n--b--\r\n", "multipart/form-data; boundary=b", 400, "bad_multipart", "no 'frame' field"),

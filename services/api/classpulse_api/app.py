@@ -107,6 +107,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.dispatcher = Dispatcher(
         outbox_client, app.state.outbox, app.state.webhooks, app.state.classes, app.state.webhook_sender,
         settings.webhook_max_attempts, settings.webhook_retry_initial_s, settings.webhook_retry_max_s, xapi,
+        settings.emotion_enabled,
     )
 
     async def ready() -> tuple[bool, str]:

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 ATTEMPTS = Counter("classpulse_outbox_attempts_total", "Attempts to deliver an outbox message", ["target", "outcome"])
 CURSORS = "{outbox}:cursors"
 LEASE = "{outbox}:fan-out-lease"
+XAPI_SINCE = "{outbox}:xapi-export-since"
 LEASE_MS = 10_000
 FAN_OUT_EVERY_S = 1.0
 SUMMARY_LAG_MS = 5_000
@@ -83,6 +84,7 @@ class Dispatcher:
         retry_initial_s: float,
         retry_max_s: float,
         xapi: XapiExport | None = None,
+        emotion_enabled: bool = True,
     ) -> None:
         self.client = client
         self.outbox = outbox
@@ -93,7 +95,9 @@ class Dispatcher:
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
         self.xapi = xapi
-        self.started_ms = now_ms()
+        self.emotion_enabled = emotion_enabled
+        self._xapi_since_ms: int | None = None
+        self._xapi_off_noted = False
         self._in_flight: set[asyncio.Task[None]] = set()
         self._in_flight_to: Tally[str] = Tally()
         self._failing: set[str] = set()
@@ -134,6 +138,7 @@ class Dispatcher:
     async def fan_out(self) -> int:
         """Queues the messages of alert events (and, for xAPI, lessons and interval summaries) not yet seen; returns
         how many were queued."""
+        xapi_since_ms = await self._xapi_export_since()
         hooks = await self.hooks.all()
         if not hooks and self.xapi is None:
             return 0
@@ -142,8 +147,8 @@ class Dispatcher:
         watched: list[tuple[ClassRecord, list[tuple[str, int]]]] = []
         for record in records:
             targets = [(hook.target, hook.created_at_ms) for hook in hooks if hook.covers(record)]
-            if self.xapi is not None:
-                targets.append((XAPI_TARGET, self.started_ms))
+            if xapi_since_ms is not None:
+                targets.append((XAPI_TARGET, xapi_since_ms))
             if targets:
                 watched.append((record, targets))
         # A platform holds thousands of classes: their cursors and new events are read in two round trips, not two a class.
@@ -172,13 +177,28 @@ class Dispatcher:
                     queued += await self._fan_out_summaries(self.xapi, record, running[record.class_id])
         return queued
 
+    async def _xapi_export_since(self) -> int | None:
+        """When the deployment's xAPI export was switched on, kept in Redis: a restarted API (or another replica
+        taking the lease) sends the events raised while none ran, not only those after its own start. An API with
+        the export off forgets it, so switching it on again later does not send what happened in between."""
+        if self.xapi is None:
+            if not self._xapi_off_noted:
+                await self.client.delete(XAPI_SINCE)
+                self._xapi_off_noted = True
+            return None
+        if self._xapi_since_ms is None:
+            await self.client.set(XAPI_SINCE, now_ms(), nx=True)
+            self._xapi_since_ms = int(cast(str, await self.client.get(XAPI_SINCE)))
+        return self._xapi_since_ms
+
     def _alert_message(self, target: str, record: ClassRecord, event: AlertEvent) -> Message | None:
         if target == XAPI_TARGET:
             return self.xapi.statements.alert(record, event) if self.xapi is not None else None
-        return alert_message(target, event)
+        # A presence-only class (or deployment) sends no alert of an index read from emotions, even one raised before.
+        return alert_message(target, event) if event.shown_for(self.emotion_enabled and record.emotion_enabled) else None
 
     async def _fan_out_lessons(self, xapi: XapiExport) -> int:
-        cursor = cast(str | None, await self.client.hget(CURSORS, "lessons")) or f"{self.started_ms - 1}-0"
+        cursor = cast(str | None, await self.client.hget(CURSORS, "lessons")) or f"{(self._xapi_since_ms or now_ms()) - 1}-0"
         entries = cast(list[Entry], await self.client.xrange(LESSONS, min=f"({cursor}", count=500))
         queued = 0
         for _entry_id, fields in entries:

@@ -17,11 +17,17 @@ class EventLog:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
 
-    async def page(self, class_id: str, offset: int, limit: int) -> tuple[list[AlertEvent], int]:
+    async def page(self, class_id: str, offset: int, limit: int, emotions_on: bool = True) -> tuple[list[AlertEvent], int]:
+        """Newest first; for a class whose emotions are off, without the alerts of indices read from emotions (the
+        whole capped stream is read then, to count and page what is left)."""
         key = events_key(class_id)
-        entries = cast(list[Entry], await self.client.xrevrange(key, count=offset + limit))
-        total = await self.client.xlen(key)
-        return [_event(entry_id, fields) for entry_id, fields in entries[offset:]], total
+        if emotions_on:
+            entries = cast(list[Entry], await self.client.xrevrange(key, count=offset + limit))
+            total = await self.client.xlen(key)
+            return [_event(entry_id, fields) for entry_id, fields in entries[offset:]], total
+        entries = cast(list[Entry], await self.client.xrevrange(key))
+        shown = [event for event in (_event(entry_id, fields) for entry_id, fields in entries) if event.shown_for(False)]
+        return shown[offset : offset + limit], len(shown)
 
     async def wait_new(self, class_id: str, after_id: str | None, block_ms: int) -> tuple[list[AlertEvent], str]:
         """Events after `after_id` (None: from now on), waiting up to `block_ms`; and the id to continue from."""

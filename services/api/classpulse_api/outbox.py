@@ -27,7 +27,8 @@ from pydantic import BaseModel, Field
 QUEUE = "{outbox}:queue"
 RETRY = "{outbox}:retry"
 GROUP = "senders"
-CLAIM_IDLE_MS = 60_000
+CLAIM_IDLE_MS = 120_000
+"""Twice the longest attempt (CLASSPULSE_WEBHOOK_TIMEOUT_S, at most 60 s): an entry still being sent is not taken over."""
 LOG_LENGTH = 1000
 MARKER_TTL_S = 7 * 86_400
 

@@ -59,6 +59,8 @@ class Webhook(BaseModel):
     created_at_ms: int
 
     def covers(self, record: ClassRecord) -> bool:
+        if self.owner_teacher is not None and record.teacher != self.owner_teacher:
+            return False  # made by a teacher who no longer teaches the class (it was given to another): not theirs
         return self.class_id == record.class_id or (self.teacher_id is not None and self.teacher_id == record.teacher)
 
     @property
@@ -151,8 +153,11 @@ class WebhookSender:
             "webhook-signature": signature(hook.secret, message_id, timestamp, payload),
         }
         try:
-            response = await self.client.post(hook.url, content=payload, headers=headers)
-        except httpx.TimeoutException:
+            # httpx's timeout bounds each read, not the request: a receiver trickling a byte every few seconds held
+            # its slot (and, past the outbox's claim time, had the message sent again) for as long as it liked.
+            async with asyncio.timeout(self.timeout_s):
+                response = await self.client.post(hook.url, content=payload, headers=headers)
+        except (httpx.TimeoutException, TimeoutError):
             return SendResult(ok=False, error=f"no answer from {redact(hook.url)} in time")
         except httpx.HTTPError as exc:
             return SendResult(ok=False, error=f"{type(exc).__name__} reaching {redact(hook.url)}")

@@ -18,6 +18,7 @@ LRS accepts as the one it already has.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Mapping
@@ -32,7 +33,7 @@ from classpulse_api.series import SeriesReader
 from classpulse_api.store import Session
 from classpulse_api.timeparams import iso
 from classpulse_api.webhooks import SendResult
-from classpulse_core.alerts import AlertEvent
+from classpulse_core.alerts import EMOTION_INDICES, AlertEvent
 from classpulse_core.share_correction import ShareCorrection
 from classpulse_store.registry import ClassRecord
 
@@ -50,8 +51,6 @@ VERBS = {
 }
 LESSON_TYPE = "http://adlnet.gov/expapi/activities/meeting"
 CLASS_TYPE = f"{XAPI_IRI}/activities/class"
-EMOTION_INDICES = ("mood_index", "attention_risk")
-"""Indices computed from emotions: left out of every statement about a presence-only class."""
 SUMMARY_FIELDS = ("frames", "faces", "on_camera", "presence")
 CLASSIFIED_FIELDS = ("classified_faces", "classified_share")
 """How many of the faces the emotion indices were read from: sent beside them, left out with them."""
@@ -104,7 +103,7 @@ class XapiStatements:
         return {"expected_students": record.expected_students, **{name: indices[name] for name in names}}
 
     def alert(self, record: ClassRecord, event: AlertEvent) -> Message | None:
-        if event.index in EMOTION_INDICES and not self.emotions_on(record):
+        if not event.shown_for(self.emotions_on(record)):
             return None
         result = {"alert_index": event.index, "alert_value": event.value, "alert_threshold": event.threshold}
         return self._message(f"alert.{event.kind}", f"xapi_alert_{record.class_id}_{event.event_id}", record, event.t, None, result)
@@ -145,6 +144,7 @@ class XapiSender:
 
     def __init__(self, endpoint: str, username: str, password: SecretStr, timeout_s: float) -> None:
         self.endpoint = endpoint.rstrip("/")
+        self.timeout_s = timeout_s
         self.client = httpx.AsyncClient(
             timeout=timeout_s, follow_redirects=False, auth=(username, password.get_secret_value()),
             headers={"X-Experience-API-Version": XAPI_VERSION, "User-Agent": "ClassPulse-xAPI/1"},
@@ -153,11 +153,12 @@ class XapiSender:
     async def send(self, message: Message) -> SendResult:
         statement_id = json.loads(message.body)["id"]
         try:
-            response = await self.client.put(
-                f"{self.endpoint}/statements", params={"statementId": statement_id}, content=message.body,
-                headers={"Content-Type": "application/json"},
-            )
-        except httpx.TimeoutException:
+            async with asyncio.timeout(self.timeout_s):  # the whole request, as a webhook's (WebhookSender.send)
+                response = await self.client.put(
+                    f"{self.endpoint}/statements", params={"statementId": statement_id}, content=message.body,
+                    headers={"Content-Type": "application/json"},
+                )
+        except (httpx.TimeoutException, TimeoutError):
             return SendResult(ok=False, error="no answer from the LRS in time")
         except httpx.HTTPError as exc:
             return SendResult(ok=False, error=f"{type(exc).__name__} reaching the LRS")

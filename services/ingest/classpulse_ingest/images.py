@@ -50,6 +50,11 @@ def _is_complete(data: bytes, kind: ImageType) -> bool:
     return data.rstrip(b"\x00").endswith(b"\xff\xd9")  # some encoders pad after the end-of-image marker
 
 
+MAX_ASPECT_RATIO = 8
+"""Cameras give 4:3 to 21:9 (2.4), a phone held upright 9:16, a video call's strip of tiles a few times wider than
+tall; a 1x20000 "picture" is none of them, and downscaled to the frame's largest side it would have no width."""
+
+
 def _checked_header(data: bytes, max_pixels: int, declared: str | None = None) -> Image.Image:
     """The image in `data`, opened but not decoded, once its type, declared size and completeness are acceptable;
     else ImageRejected saying why. `declared`: the content type the sender named."""
@@ -72,6 +77,11 @@ def _checked_header(data: bytes, max_pixels: int, declared: str | None = None) -
     if width * height > max_pixels:
         raise ImageRejected(
             413, "too_many_pixels", f"the image is {width}x{height} pixels; at most {max_pixels} pixels are accepted"
+        )
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ImageRejected(
+            400, "not_a_camera_picture", f"the image is {width}x{height} pixels: no camera's picture is more than "
+            f"{MAX_ASPECT_RATIO} times as wide as it is tall, or as tall as wide",
         )
     if not _is_complete(data, kind):
         raise ImageRejected(400, "truncated", f"the {kind.name} image is cut short (no end marker): send it whole")

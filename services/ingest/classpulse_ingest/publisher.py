@@ -49,7 +49,10 @@ class FramePublisher:
         height, width = image.shape[:2]
         scale = self.max_side / max(height, width)
         if scale < 1.0:
-            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            # Each side at least a pixel: a very thin picture (a camera's, refused sooner where it comes from a
+            # sender) must not round to an empty one, which OpenCV refuses with an exception.
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
             height, width = image.shape[:2]
             FRAMES_RESIZED.inc()
         ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])

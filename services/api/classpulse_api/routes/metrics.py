@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from classpulse_api import views
-from classpulse_api.deps import CorrectionDep, ReadableClass, ReaderDep, StoreDep
+from classpulse_api.deps import CorrectionDep, ReadableClass, ReaderDep, ReaderKey, StoreDep
 from classpulse_api.events import EventLog
 from classpulse_api.live import LiveBroadcaster
 from classpulse_api.models import (
@@ -28,6 +28,7 @@ from classpulse_api.timeparams import format_duration, iso, parse_duration, pars
 from classpulse_core.alerts import AlertEvent
 from classpulse_core.share_correction import ShareCorrection
 from classpulse_store.registry import ClassRecord
+from classpulse_web.keystore import KeyStore
 
 router = APIRouter(prefix="/v1/classes", tags=["class metrics"])
 
@@ -177,6 +178,8 @@ def _live_window(
 
 
 WindowParam = Annotated[int, Query(ge=1, le=3600, description="seconds of the latest window")]
+STREAM_RECHECK_S = 5.0
+"""How often an open stream asks again whether its key may still read its class, and in which mode."""
 
 
 @router.get("/{class_id}/live", response_model=LiveWindow, summary="The latest window of a class")
@@ -195,7 +198,7 @@ async def events(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[AlertEvent]:
     log: EventLog = request.app.state.events
-    items, total = await log.page(record.class_id, offset, limit)
+    items, total = await log.page(record.class_id, offset, limit, emotions_on=record.emotion_enabled)
     return Page(items=items, total=total, offset=offset, limit=limit)
 
 
@@ -205,16 +208,31 @@ async def events(
     summary="Server-Sent Events: `live` every second, `alert` as they happen",
 )
 async def stream(
-    request: Request, response: Response, record: ReadableClass, correction: CorrectionDep, window: WindowParam = 10
+    request: Request, response: Response, record: ReadableClass, key: ReaderKey, store: StoreDep, correction: CorrectionDep,
+    window: WindowParam = 10,
 ) -> AsyncIterator[ServerSentEvent]:
     # FastAPI sends `no-cache` on a stream; class data is never stored along the way either (webapp.BASELINE_HEADERS).
     response.headers["Cache-Control"] = "no-store"
     # Every viewer of a class in this process shares its reads (classpulse_api.live): one per second, however many.
     broadcaster: LiveBroadcaster = request.app.state.live
+    keys: KeyStore = request.app.state.keys
+    checked = time.monotonic()
     async with broadcaster.watch(record.class_id, window) as updates:
         while True:
             update = await updates.get()
+            # A stream outlives the request that opened it: what that request was let read is asked again (the
+            # key revoked or expired, the class deleted or given to another teacher: the stream ends; switched to
+            # presence-only: its emotions stop at once).
+            if key.expires_at_ms is not None and _now_ms() >= key.expires_at_ms:
+                return
+            if time.monotonic() - checked >= STREAM_RECHECK_S:
+                checked = time.monotonic()
+                current = await store.get(record.class_id)
+                if current is None or not key.can_read_class(current.class_id, current.teacher) or not await keys.exists(key.key_id):
+                    return
+                record = current if request.app.state.settings.emotion_enabled else current.model_copy(update={"emotion_enabled": False})
             for event in update.events:
-                yield ServerSentEvent(event="alert", data=event)
+                if event.shown_for(record.emotion_enabled):
+                    yield ServerSentEvent(event="alert", data=event)
             if update.totals is not None:
                 yield ServerSentEvent(event="live", data=_live_window(correction, record, window, update.at_ms, update.totals))

@@ -72,6 +72,10 @@ class KeyStore:
             raise InvalidKey("unknown or revoked API key")
         return ApiKey.model_validate(record)
 
+    async def exists(self, key_id: str) -> bool:
+        """Whether the key still works (not revoked, not expired): an open stream asks again now and then."""
+        return bool(await self.client.exists(_PREFIX + key_id))
+
     async def list(self) -> list[ApiKey]:
         keys = []
         async for name in self.client.scan_iter(match=_PREFIX + "*", count=500):
