@@ -5,7 +5,7 @@ results are in flight; refused writes that are never counted as duplicates."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -461,10 +461,10 @@ def test_the_seconds_a_class_was_watched_do_not_depend_on_the_order_its_cameras_
     assert redis_client.hkeys(class_presence_key(class_id)) == [b"covered"]
 
 
-def _alerted_lessons(redis_client, classes: dict[str, tuple[int, Sequence[int]]], seconds: int, start_ms: int, **evaluator):
-    """The aggregator stage over `seconds` of capture time: each class (partition, the seconds its four webcams are
-    on) gets a snapshot a second from each camera while on; the alert events its stream holds then, as (class, kind,
-    seconds from start, value)."""
+def _alerted_lessons(redis_client, classes: dict[str, tuple[int, Callable[[int], int]]], seconds: int, start_ms: int, **evaluator):
+    """The aggregator stage over `seconds` of capture time: each class (its partition, how many of its four webcams
+    are on at a second) gets a snapshot a second from each camera on; the alert events its stream holds then, as
+    (class, kind, seconds from start, value)."""
     rule = AlertRule(index="presence", direction="below", threshold=0.5, for_s=30)
     alerts = AlertEvaluator(redis_client, ClassDirectory(redis_client), (rule,), window_s=10, interval_s=1, **evaluator)
     stage = AggregateResults(make_writer(redis_client), alerts, 60_000)
@@ -472,7 +472,7 @@ def _alerted_lessons(redis_client, classes: dict[str, tuple[int, Sequence[int]]]
         deliveries = [
             Delivery("classpulse.predictions", partition, second, None, b"",
                      frame(class_id, f"student-{n}", second, start_ms + second * 1000 + 100 * n, 1, "personal"))
-            for class_id, (partition, on) in classes.items() if second in on for n in range(4)
+            for class_id, (partition, cameras_on) in classes.items() for n in range(cameras_on(second))
         ]
         if deliveries:
             assert stage(deliveries) == []
@@ -483,24 +483,33 @@ def _alerted_lessons(redis_client, classes: dict[str, tuple[int, Sequence[int]]]
     ]
 
 
-def test_a_class_whose_cameras_all_went_off_raises_its_presence_alert_and_ends_it_once_idle(redis_client, class_id):
-    """Every camera of a class off: no frame of it comes to be evaluated on, so the alert never fired (and a pending
-    state, left behind, raised "started" at the next lesson's first frame). Now the class is evaluated on its
-    partition's other frames: "presence below 0.5" starts 30 s after its students went, ends (value null) once the
-    class is idle, and the next lesson starts clean. A class alone on its partition is never evaluated on another's."""
-    other, alone = f"{class_id}-b", f"{class_id}-c"
-    for name in (class_id, other, alone):
+def test_a_lessons_alerts_end_once_it_is_over_and_the_next_lesson_starts_clean(redis_client, class_id):
+    """Three of four students leave at 60 s (presence 0.25: the alert starts), the lesson ends at 120 s (every camera
+    off: no frame comes to evaluate the class on, and a silent class raises nothing: a full class's lesson ends that
+    way too, and alerts nobody). The alert stayed active for
+    ever, its pending state carried over to the next lesson ("started" at its first frame). Now, measured on the
+    partition's other frames, it ends (value null) once the class has been idle CLASSPULSE_ALERT_IDLE_S, and the next
+    lesson starts clean; a class alone on its partition keeps its alert until its own next frame ends it."""
+    other, alone, full = f"{class_id}-b", f"{class_id}-c", f"{class_id}-d"
+    for name in (class_id, other, alone, full):
         redis_client.hset(class_key(name), mapping=ClassRecord(class_id=name, expected_students=4).to_hash())
     start = seconds_ago(900)
-    # A lesson, then the next one; another class on its partition all along; one alone on its own.
-    classes = {class_id: (0, [*range(0, 60), *range(300, 400)]), other: (0, range(0, 400)), alone: (1, range(0, 60))}
+
+    def lessons(second: int) -> int:  # a lesson, three leaving at 60 s, over at 120 s; the next from 300 s
+        return 4 if second < 60 or second >= 300 else 1 if second < 120 else 0
+
+    classes = {
+        class_id: (0, lessons), other: (0, lambda second: 4), alone: (1, lambda second: lessons(second) if second < 300 else 0),
+        full: (0, lambda second: 4 if second < 120 else 0),  # everyone there until the lesson ends: no alert after it
+    }
     events = _alerted_lessons(redis_client, classes, 400, start, idle_s=120)
     mine = [(kind, t, value) for name, kind, t, value in events if name == class_id]
     (started, t_started, value), (ended, t_ended, last) = mine
-    assert (started, ended, last) == ("started", "ended", None) and value == 0.0
-    assert 60 + 30 <= t_started <= 60 + 12 + 10 + 30  # 30 s past the window's fall under 0.5 (presence held 12 s)
-    assert t_ended == 59 + 120  # idle 120 s after its last frame; nothing at the next lesson (300-400 s)
-    assert not [e for e in events if e[0] in (other, alone)]
+    assert (started, ended, last) == ("started", "ended", None) and value == pytest.approx(0.25)
+    assert 60 + 30 <= t_started <= 60 + 12 + 10 + 30  # 30 s past the window's fall under 0.5 (a snapshot holds 12 s)
+    assert t_ended == 119 + 120  # idle 120 s after its last frame; nothing at the next lesson (300-400 s)
+    assert [(kind, value) for name, kind, _t, value in events if name == alone] == [("started", pytest.approx(0.25))]
+    assert not [e for e in events if e[0] in (other, full)]
 
 
 def test_a_stale_alert_state_left_by_a_stopped_aggregator_is_ended_at_the_next_lesson(redis_client, class_id):
@@ -510,7 +519,7 @@ def test_a_stale_alert_state_left_by_a_stopped_aggregator_is_ended_at_the_next_l
     start = seconds_ago(900)
     rule_name = AlertRule(index="presence", direction="below", threshold=0.5, for_s=30).name
     redis_client.hset(alert_state_key(class_id), mapping={rule_name: f"{start - 600_000}|1", "evaluated": start - 500_000})
-    events = _alerted_lessons(redis_client, {class_id: (0, range(0, 60))}, 60, start, idle_s=120)
+    events = _alerted_lessons(redis_client, {class_id: (0, lambda second: 4)}, 60, start, idle_s=120)
     assert events == [(class_id, "ended", -500 + 120, None)]
 
 

@@ -95,6 +95,8 @@ def test_a_registration_gives_the_platforms_public_keys_one_way() -> None:
         ({"nonce": None}, "invalid_claims"),
         ({"aud": "someone-else"}, "wrong_audience"),
         ({"aud": ["cp", "other"]}, "wrong_audience"),
+        ({"azp": "another-tool"}, "wrong_audience"),  # one audience, yet another authorized party: not for ClassPulse
+        ({"azp": "cp"}, None),
         ({"nonce": "n2"}, "nonce_mismatch"),
         ({LTI + "deployment_id": "d9"}, "unknown_deployment"),
         ({LTI + "version": "1.1"}, "unsupported_version"),

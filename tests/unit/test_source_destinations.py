@@ -38,3 +38,11 @@ def test_guarded_addresses_need_an_entry_of_their_own(address):
 def test_a_public_address_passes_a_broad_entry():
     assert allowed("192.0.2.10", "0.0.0.0/0")
     assert allowed("100.64.1.1", "100.64.0.0/10")  # carrier-grade NAT is an ordinary network here
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "::a9fe:a9fe", "::ffff:0:a9fe:a9fe", "64:ff9b::7f00:1"])
+def test_an_ipv6_address_that_carries_a_guarded_ipv4_one_is_guarded_as_it(address):
+    """NAT64, 6to4, IPv4-compatible and translated forms reach 169.254.169.254 (or loopback) through a gateway or a
+    stack that speaks them: with ::/0 allowed they passed, as the metadata service's IPv6 disguise."""
+    assert not allowed(address, "0.0.0.0/0", "::/0")
+    assert allowed("64:ff9b::c000:20a", "0.0.0.0/0", "::/0")  # 192.0.2.10 through NAT64: a public address

@@ -1,17 +1,16 @@
 """Alerts: when a class index stays past its threshold for a while, record an event and let live listeners know.
 
-Evaluated on event time, over the latest `window_s` of raw sums, at most every `interval_s` per class: a class with
-frames in a batch at its newest capture time; a class gone silent (every camera off: no frame comes to evaluate it on)
-at its partition's watermark, the newest capture time of any class of that partition (frames are keyed by class, so
-a class's frames stay in one partition), which reads its window as empty, so "presence below 0.5" fires as the
-students are gone. A silent class is evaluated only while other frames move its partition's watermark: a pipeline
-stalled upstream moves none and raises nothing (nor does one class alone on its partitions: nothing here can tell its
-cameras off from a stalled detector). After `idle_s` of silence a class is no longer watched: its active alerts end
-(value null) and its rules start afresh, so the next lesson inherits no pending or active state; a state found
-stale on a class's next frame (left by a replica that stopped before it went idle) is ended the same way.
-A rule's state (pending since / active, and when it was last evaluated) lives in Redis, so a restarted or rebalanced
-aggregator carries on where the last one stopped. Events go to the class's capped stream `events:{class}`, which the
-API's live stream reads.
+Evaluated on event time (the newest capture time seen for the class), over the latest `window_s` of raw sums, at most
+every `interval_s` per class. A class that goes silent (no frame of it comes: every camera stopped) raises nothing:
+that is what a lesson's end looks like, when every student closes their camera at once (a room camera that shows
+nobody still sends frames, and its presence alert fires). Its silence is measured on its Kafka partition's watermark,
+the newest capture time of any class of that partition (frames are keyed by class, so a class's frames stay in one
+partition): after `idle_s` of it the class is no longer watched, its active alerts end (value null) and its rules
+start afresh, so the next lesson inherits no pending or active state; a state found stale on a class's next frame
+(left by a replica that stopped before the class went idle) is ended the same way. A stalled pipeline moves no
+watermark and ends nothing. A rule's state (pending since / active, and when it was last evaluated) lives in Redis,
+so a restarted or rebalanced aggregator carries on where the last one stopped. Events go to the class's capped stream
+`events:{class}`, which the API's live stream reads.
 """
 
 from __future__ import annotations
@@ -87,8 +86,8 @@ class AlertEvaluator:
         self._transition_script = client.register_script(_TRANSITION)
 
     def observe(self, latest_capture_ms: Mapping[str, int], partitions: Mapping[str, int] | None = None) -> list[AlertEvent]:
-        """Evaluate the classes of a batch (their newest capture times, and their partitions) and the silent ones
-        whose turn has come; returns the events recorded."""
+        """Evaluate the classes of a batch (their newest capture times, and their partitions) whose turn has come, and
+        end the alerts of those silent for `idle_s`; returns the events recorded."""
         for class_id, at_ms in latest_capture_ms.items():
             partition = (partitions or {}).get(class_id, -1)
             newest = max(at_ms, self._newest_capture.get(class_id, (partition, 0))[1])
@@ -96,12 +95,13 @@ class AlertEvaluator:
             self._watermarks[partition] = max(self._watermarks.get(partition, 0), at_ms)
         events: list[AlertEvent] = []
         for class_id, (partition, newest) in list(self._newest_capture.items()):
-            at_ms = latest_capture_ms.get(class_id, self._watermarks[partition])
-            if at_ms - newest >= self.idle_ms:
-                events += self._close(class_id, newest + self.idle_ms)
-                del self._newest_capture[class_id]
-                self._last_evaluated.pop(class_id, None)
+            if class_id not in latest_capture_ms:
+                if self._watermarks[partition] - newest >= self.idle_ms:
+                    events += self._close(class_id, newest + self.idle_ms)
+                    del self._newest_capture[class_id]
+                    self._last_evaluated.pop(class_id, None)
                 continue
+            at_ms = latest_capture_ms[class_id]
             if at_ms - self._last_evaluated.get(class_id, 0) < self.interval_ms:
                 continue
             self._last_evaluated[class_id] = at_ms

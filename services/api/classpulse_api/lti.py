@@ -396,8 +396,10 @@ class LaunchVerifier:
             raise LtiRefused(401, reason, f"the id_token is not valid: {why}") from None
         if platform.client_id not in audiences(claims):
             raise LtiRefused(401, "wrong_audience", "the id_token is not meant for ClassPulse's client id (aud)")
-        if len(audiences(claims)) > 1 and claims.get("azp") != platform.client_id:
-            raise LtiRefused(401, "wrong_audience", "the id_token has several audiences and its azp is not ClassPulse's client id")
+        # OpenID Connect: with several audiences the authorized party must be named, and whenever it is named it must
+        # be ClassPulse's client id.
+        if (len(audiences(claims)) > 1 or "azp" in claims) and claims.get("azp") != platform.client_id:
+            raise LtiRefused(401, "wrong_audience", "the id_token's azp is not ClassPulse's client id (or is missing with several audiences)")
         if not secrets.compare_digest(str(claims["nonce"]), login.nonce):
             raise LtiRefused(401, "nonce_mismatch", "the id_token's nonce is not this login's: a replayed or foreign launch")
         if claims.get(LTI + "deployment_id") not in platform.deployment_ids:

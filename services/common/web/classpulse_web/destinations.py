@@ -41,10 +41,33 @@ GUARDED_RANGES = tuple(
 )
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address reaches through a transition form: mapped (::ffff:a.b.c.d), translated
+    (::ffff:0:a.b.c.d), IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::a.b.c.d), 6to4 (2002:aabb:ccdd::)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in network for network in (_NAT64, _IPV4_COMPATIBLE, _IPV4_TRANSLATED)) and int(address) & 0xFFFFFFFF > 1:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def address_allowed(address: Address, allowed: Iterable[Network]) -> bool:
-    """Whether `address` is in an allowed network, and, if it is in a guarded range, in an entry within that range."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:169.254.169.254 is 169.254.169.254
+    """Whether `address` is in an allowed network, and, if it is in a guarded range, in an entry within that range.
+    An IPv6 address that carries an IPv4 one (`embedded_ipv4`) is judged as that IPv4 address too: 64:ff9b::a9fe:a9fe
+    reaches 169.254.169.254 through a NAT64 gateway."""
+    allowed = list(allowed)
+    if isinstance(address, ipaddress.IPv6Address) and (carried := embedded_ipv4(address)) is not None:
+        if address.ipv4_mapped is not None:
+            address = carried  # ::ffff:169.254.169.254 is 169.254.169.254
+        elif not address_allowed(carried, allowed):
+            return False
     containing = [network for network in allowed if network.version == address.version and address in network]
     guarded = [rng for rng in GUARDED_RANGES if rng.version == address.version and address in rng]
     return bool(containing) and all(any(_subnet_of(network, rng) for network in containing) for rng in guarded)
