@@ -97,7 +97,7 @@ class AlertEvaluator:
         for class_id, (partition, newest) in list(self._newest_capture.items()):
             if class_id not in latest_capture_ms:
                 if self._watermarks[partition] - newest >= self.idle_ms:
-                    events += self._close(class_id, newest + self.idle_ms)
+                    events += self._close(class_id, newest + self.idle_ms, self._state(class_id))
                     del self._newest_capture[class_id]
                     self._last_evaluated.pop(class_id, None)
                 continue
@@ -128,9 +128,11 @@ class AlertEvaluator:
             "attention_risk": indices.attention_risk(shares, present),
         }
 
-    def _close(self, class_id: str, at_ms: int) -> list[AlertEvent]:
+    def _state(self, class_id: str) -> dict[bytes, bytes]:
+        return cast(dict[bytes, bytes], self.client.hgetall(alert_state_key(class_id)))  # not decoded
+
+    def _close(self, class_id: str, at_ms: int, state: dict[bytes, bytes]) -> list[AlertEvent]:
         """The class is no longer watched: its active alerts end (nothing to read an index from) and its state goes."""
-        state = cast(dict[bytes, bytes], self.client.hgetall(alert_state_key(class_id)))  # not decoded
         events = []
         for rule in self.rules:
             held = state.get(rule.name.encode())
@@ -142,11 +144,11 @@ class AlertEvaluator:
 
     def _evaluate(self, record: ClassRecord, at_ms: int) -> list[AlertEvent]:
         values = self.current_indices(record, at_ms)
-        state = cast(dict[bytes, bytes], self.client.hgetall(alert_state_key(record.class_id)))  # not decoded
+        state = self._state(record.class_id)
         events = []
         evaluated = int(state.get(EVALUATED, 0))
         if evaluated and at_ms - evaluated >= self.idle_ms:
-            events += self._close(record.class_id, evaluated + self.idle_ms)
+            events += self._close(record.class_id, evaluated + self.idle_ms, state)
             state = {}
         self.client.hset(alert_state_key(record.class_id), EVALUATED, max(at_ms, evaluated))
         for rule in self.rules:

@@ -100,13 +100,15 @@ for i = FIRST_SERIES, last_series do
       -- raw seconds, and those it trimmed are gone: the bucket (kept for months) would lose them for good. Asked of
       -- `frames`, written at capture seconds only (never ahead, as presence is): a frame in a closed bucket of it is
       -- late, and its other samples fall in the same closed buckets.
-      for c = 0, (i == FIRST_SERIES and ncomp or 0) - 1 do
-        local bucket = tonumber(ARGV[13 + 3 * c])
-        local bucket_start = second - second % bucket
-        if bucket_start < newest_t - newest_t % bucket and bucket_start < kept_from then
-          return 'refused:older than its roll-up: capture time ' .. t .. ' falls in a closed ' .. ARGV[12 + 3 * c] ..
-            ' bucket of ' .. KEYS[i] .. ' that began before the raw seconds it keeps (' .. retention ..
-            ' ms): summed again from them it would lose the rest'
+      if i == FIRST_SERIES then
+        for c = 0, ncomp - 1 do
+          local bucket = tonumber(ARGV[13 + 3 * c])
+          local bucket_start = second - second % bucket
+          if bucket_start < newest_t - newest_t % bucket and bucket_start < kept_from then
+            return 'refused:older than its roll-up: capture time ' .. t .. ' falls in a closed ' .. ARGV[12 + 3 * c] ..
+              ' bucket of ' .. KEYS[i] .. ' that began before the raw seconds it keeps (' .. retention ..
+              ' ms): summed again from them it would lose the rest'
+          end
         end
       end
     end

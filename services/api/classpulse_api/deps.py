@@ -38,17 +38,25 @@ ReaderKey = Annotated[ApiKey, Depends(require_role(Role.ADMIN, Role.TEACHER, Rol
 ClassIdParam = Annotated[ClassId, Path(description="the class's id")]
 
 
+def readable_as(request: Request, key: ApiKey, record: ClassRecord) -> ClassRecord | None:
+    """The class as `key` may read it, with the emotion mode in force for it; None if it may not read it."""
+    if not key.can_read_class(record.class_id, record.teacher):
+        return None
+    if not request.app.state.settings.emotion_enabled:
+        # A presence-only deployment: no class has emotions, whatever its own setting says.
+        return record.model_copy(update={"emotion_enabled": False})
+    return record
+
+
 async def readable_class(request: Request, class_id: ClassIdParam, key: ReaderKey, store: StoreDep) -> ClassRecord:
     """The class, if it exists (404) and the caller may read it (403), with the emotion mode in force for it."""
     record = await store.get(class_id)
     if record is None:
         raise HTTPException(404, f"class {class_id!r} does not exist")
-    if not key.can_read_class(record.class_id, record.teacher):
+    readable = readable_as(request, key, record)
+    if readable is None:
         raise HTTPException(403, f"this key may not read class {class_id!r}")
-    if not request.app.state.settings.emotion_enabled:
-        # A presence-only deployment: no class has emotions, whatever its own setting says.
-        record = record.model_copy(update={"emotion_enabled": False})
-    return record
+    return readable
 
 
 ReadableClass = Annotated[ClassRecord, Depends(readable_class)]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from classpulse_api import views
-from classpulse_api.deps import CorrectionDep, ReadableClass, ReaderDep, ReaderKey, StoreDep
+from classpulse_api.deps import CorrectionDep, ReadableClass, ReaderDep, ReaderKey, StoreDep, readable_as
 from classpulse_api.events import EventLog
 from classpulse_api.live import LiveBroadcaster
 from classpulse_api.models import (
@@ -228,9 +228,10 @@ async def stream(
             if time.monotonic() - checked >= STREAM_RECHECK_S:
                 checked = time.monotonic()
                 current = await store.get(record.class_id)
-                if current is None or not key.can_read_class(current.class_id, current.teacher) or not await keys.exists(key.key_id):
+                readable = readable_as(request, key, current) if current is not None else None
+                if readable is None or not await keys.exists(key.key_id):
                     return
-                record = current if request.app.state.settings.emotion_enabled else current.model_copy(update={"emotion_enabled": False})
+                record = readable
             for event in update.events:
                 if event.shown_for(record.emotion_enabled):
                     yield ServerSentEvent(event="alert", data=event)
