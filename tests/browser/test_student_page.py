@@ -165,3 +165,41 @@ def test_consent_first_then_snapshots_reach_kafka_and_pause_stops_them(infra, in
     )
     assert len(faces) >= 2  # the FER2013 faces of the fake camera reached Kafka as faces
     assert browser.errors == []  # no script error, no Content-Security-Policy violation
+
+
+LOSE_THE_FIRST_ANSWER = """
+(() => {
+  const realFetch = window.fetch;
+  window.photoKeys = [];
+  let answerLost = false;
+  window.fetch = async (url, options) => {
+    window.photoKeys.push(options.headers["Idempotency-Key"]);
+    const response = await realFetch(url, options);
+    if (!answerLost) {
+      answerLost = true;
+      throw new TypeError("Failed to fetch");  // the photo arrived; its answer did not
+    }
+    return response;
+  };
+})()
+"""
+
+
+def test_a_photo_whose_answer_was_lost_is_sent_again_and_counted_once(infra, ingest_service, student_link, browser):
+    _base, topic = ingest_service
+    url, _class_id, _key_id = student_link
+    browser.navigate(url)
+    browser.evaluate(LOSE_THE_FIRST_ANSWER)
+    browser.evaluate("document.getElementById('agree').click()")
+    browser.wait_for("Number(document.body.dataset.sent) >= 3", 30)
+    browser.evaluate("document.getElementById('pause').click()")
+    time.sleep(1.5)  # a snapshot already on its way when Pause was pressed may still land
+
+    keys = browser.evaluate("window.photoKeys")
+    frames = frames_in(infra.config.kafka_bootstrap, topic)
+    # The first photo was sent again with its own key; every other photo once, each with a key of its own.
+    assert keys[0] == keys[1] and len(set(keys)) == len(keys) - 1, keys
+    # ClassPulse answered the retry as the first time: each photo is one frame, and the page counted each once.
+    assert len(frames) == len(set(keys)) == page_state(browser)["sent"]
+    assert sorted(f.sequence for f in frames) == list(range(len(frames)))
+    assert browser.errors == []

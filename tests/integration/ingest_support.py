@@ -1,28 +1,37 @@
 """What the ingest tests share: videos and images made at test time, local HTTP video servers (files, HLS, an MJPEG
-stream that can drop and come back), registered classes, settings pointing at a test's own topic, and reading back
-what reached Kafka."""
+stream that can drop and come back), registered classes, settings pointing at a test's own topic, a Kafka broker of a
+module's own that a test may freeze, and reading back what reached Kafka."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
+import os
+import signal
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 from prometheus_client import REGISTRY
 
 from classpulse_core.schemas import Frame
 from classpulse_core.settings import KafkaSettings
+from classpulse_devstack.components import Component
+from classpulse_devstack.stack import Stack
 from classpulse_ingest.settings import IngestSettings
 from classpulse_store.registry import ClassRecord, class_key
+from free_ports import free_port
 
 SIZE = (320, 240)
+FRAMES_TOPIC = "classpulse.frames"  # a private broker's, made by the devstack
 
 
 def numbered_image(number: int, size: tuple[int, int] = SIZE) -> np.ndarray:
@@ -88,6 +97,65 @@ def ingest_settings(infra, kafka_bootstrap: str, topic: str, **overrides: object
         **overrides,
     }
     return IngestSettings(**fields)
+
+
+# --- A Kafka broker of the module's own ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def private_kafka(devstack, tmp_path_factory) -> Iterator[tuple[Stack, list[Component]]]:
+    """A broker on free ports with its data under tmp: a test may freeze it or stop it without touching the others'."""
+    config = dataclasses.replace(
+        devstack.config,
+        run_dir=tmp_path_factory.mktemp("kafka"),
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+    )
+    stack = Stack(config)
+    yield stack, stack.select("kafka")
+    stack.down(stack.select("kafka"))
+
+
+@pytest.fixture
+def kafka_up(private_kafka) -> tuple[Stack, list[Component]]:
+    stack, kafka = private_kafka
+    stack.up(kafka)
+    _every_partition_takes_frames(stack.config.kafka_bootstrap, FRAMES_TOPIC)
+    return stack, kafka
+
+
+def _every_partition_takes_frames(bootstrap: str, topic: str, timeout_s: float = 60.0) -> None:
+    """Wait until a probe frame (source `probe`) is acknowledged on every partition: a broker just started answers
+    NotLeaderForPartition for a while, and a frame refused then is lost for good (counted as delivery_failed)."""
+    now = int(time.time() * 1000)
+    probe = Frame(
+        class_id="probe", source_id="probe", frame_id="probe:0", sequence=0, captured_at_ms=now, published_at_ms=now,
+        width=SIZE[0], height=SIZE[1], jpeg=jpeg(numbered_image(0)),
+    ).encode()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    deadline = time.monotonic() + timeout_s
+    try:
+        for partition in sorted(producer.partitions_for(topic)):
+            while True:
+                try:
+                    producer.send(topic, probe, partition=partition).get(timeout=10)
+                    break
+                except KafkaError:
+                    assert time.monotonic() < deadline, f"partition {partition} of {topic} takes no frame"
+                    time.sleep(0.5)
+    finally:
+        producer.close()
+
+
+@contextmanager
+def frozen(stack: Stack, kafka: list[Component]) -> Iterator[None]:
+    """The broker stops answering while its connections stay open: Kafka at its slowest."""
+    broker_pid = stack.status(kafka)[0].pid
+    os.kill(broker_pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(broker_pid, signal.SIGCONT)
 
 
 def read_frames(bootstrap: str, topic: str, expected: int | None = None, quiet_s: float = 2.0, timeout_s: float = 30.0) -> list[Frame]:

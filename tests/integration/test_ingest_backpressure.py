@@ -5,7 +5,6 @@ purpose and counted, and every frame ends up either acknowledged or dropped for 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import signal
 import time
@@ -14,40 +13,25 @@ import httpx
 import numpy as np
 import pytest
 
-from classpulse_devstack.stack import Stack
 from classpulse_ingest.accounting import SourceTally
 from classpulse_ingest.app import create_app
 from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.publisher import FrameIdentity
 from classpulse_web.auth import Role, new_key
-from free_ports import free_port
-from ingest_support import ingest_settings, make_class, wait_until, write_video  # noqa: F401 (make_class is a fixture)
+from ingest_support import (  # noqa: F401 (kafka_up, make_class and private_kafka are fixtures)
+    ingest_settings,
+    kafka_up,
+    make_class,
+    private_kafka,
+    wait_until,
+    write_video,
+)
 
 pytestmark = pytest.mark.integration
 
 MIB = 1024 * 1024
 # Noise compresses badly: each frame is about 150 KB of JPEG, so a few make a megabyte.
 NOISE = np.random.default_rng(7).integers(0, 255, (480, 640, 3), np.uint8)
-
-
-@pytest.fixture(scope="module")
-def private_kafka(devstack, tmp_path_factory):
-    config = dataclasses.replace(
-        devstack.config,
-        run_dir=tmp_path_factory.mktemp("kafka"),
-        kafka_port=free_port(),
-        kafka_controller_port=free_port(),
-    )
-    stack = Stack(config)
-    yield stack, stack.select("kafka")
-    stack.down(stack.select("kafka"))
-
-
-@pytest.fixture
-def kafka_up(private_kafka):
-    stack, kafka = private_kafka
-    stack.up(kafka)
-    return stack, kafka
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ back, an RTSP stream, a webcam index; and every way a source can fail, each with
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import os
@@ -16,9 +17,15 @@ import cv2
 import numpy as np
 import pytest
 
+from classpulse_aggregator.writer import SeriesWriter, Written
+from classpulse_core.lifecycle import StopSignal
+from classpulse_core.schemas import FrameResult
+from classpulse_core.settings import StorageSettings
+from classpulse_ingest import publish
 from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.runner import SourceState
 from classpulse_ingest.video import SourceKind, SourceSpec, webcam_index
+from classpulse_store.registry import ClassRecord, class_key
 from ingest_support import (
     VideoServer,
     ingest_settings,
@@ -131,6 +138,37 @@ def test_publish_command_prints_the_final_state_and_fails_loudly(tmp_path, infra
     failed = subprocess.run([*command, "--source", str(tmp_path / "nope.mp4")], env=env, capture_output=True, text=True, timeout=120)
     summary = json.loads(failed.stdout.strip().splitlines()[-1])
     assert failed.returncode == 1 and summary["state"] == "failed" and "no such file" in summary["reason"]
+
+
+def test_a_run_again_under_the_same_source_id_is_counted_not_taken_for_redeliveries(
+    tmp_path, infra, kafka_bootstrap, topic, redis_client, class_id
+):
+    """A lesson's second part (or a run again after a crash) published under the same --source-id, its frames taken
+    in the same minute as the first part's: the aggregator counts every frame of both, and a redelivery still once."""
+    redis_client.hset(class_key(class_id), mapping=ClassRecord(class_id=class_id).to_hash())
+    parser = argparse.ArgumentParser()
+    publish.add_arguments(parser)
+    minute_s = (int(time.time()) // 60 - 2) * 60  # a whole minute in the past, within what the raw series keep
+    statuses = []
+    for part in range(2):
+        folder = tmp_path / f"part-{part}"
+        folder.mkdir()
+        for index in range(3):
+            image = folder / f"{index:02}.jpg"
+            image.write_bytes(jpeg(numbered_image(part * 3 + index)))
+            os.utime(image, (minute_s + part * 30 + index,) * 2)
+        args = parser.parse_args(["--class", class_id, "--source", str(folder), "--fps", "20", "--source-id", "room-101"])
+        statuses.append(publish.publish_source(ingest_settings(infra, kafka_bootstrap, topic), args, StopSignal()))
+
+    frames = read_frames(kafka_bootstrap, topic, expected=6)
+    assert [status.frames_published for status in statuses] == [3, 3]
+    assert {f.captured_at_ms // 60_000 for f in frames} == {minute_s // 60}
+    results = [FrameResult(**f.identity(), completed_at_ms=f.published_at_ms, boxes=[]) for f in frames]
+    writer = SeriesWriter(redis_client, StorageSettings().resolutions(), dedup_window_s=600)
+    assert [write.outcome for write in writer.write(results)] == [Written.NEW] * 6
+    assert [write.outcome for write in writer.write(results)] == [Written.DUPLICATE] * 6
+    second = publish.RUN_SEQUENCE_BLOCK  # the second run numbers its frames after every number the first could use
+    assert sorted(f.sequence for f in frames) == [0, 1, 2, second, second + 1, second + 2]
 
 
 # --- A folder of images ------------------------------------------------------------------------------------------

@@ -5,17 +5,23 @@ counted in Kafka, and every kind of bad upload refused with its reason while goo
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
 from contextlib import asynccontextmanager
 
 import httpx
 import numpy as np
 import pytest
+import redis.asyncio as aioredis
+import uvicorn
 
 from classpulse_ingest.app import create_app
 from classpulse_reliability.flood import png_bomb
 from classpulse_store.classkeys import keys_index, sequence_key
 from classpulse_web.auth import Role, new_key
+from classpulse_web.keystore import KeyStore
+from free_ports import free_port
 from ingest_support import (
     ingest_settings,
     jpeg,
@@ -50,6 +56,56 @@ def ingest(infra, kafka_bootstrap, topic):
                 yield app, client
 
     return running
+
+
+@pytest.fixture
+def served_ingest(infra, kafka_bootstrap, topic):
+    """`served_ingest(**settings)`: an async context with the ingest app served by uvicorn on 127.0.0.1 (a body that
+    trickles in over a socket needs a real server), its base URL and a key store of the test's own."""
+
+    @asynccontextmanager
+    async def serving(**overrides: object):
+        port = free_port()
+        app = create_app(ingest_settings(infra, kafka_bootstrap, topic, **overrides))
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, name="ingest", daemon=True)
+        thread.start()
+        client = aioredis.Redis(port=infra.config.redis_port, decode_responses=True)
+        try:
+            while not server.started:
+                assert thread.is_alive(), "ingest did not start"
+                await asyncio.sleep(0.05)
+            yield f"http://127.0.0.1:{port}", KeyStore(client)
+        finally:
+            server.should_exit = True
+            await asyncio.to_thread(thread.join, 30)
+            await client.aclose()
+
+    return serving
+
+
+async def slow_upload(base: str, class_id: str, key: str, body: bytes, byte_every_s: float) -> int:
+    """Post `body` a byte at a time over a raw socket, as a sender on a very slow link (or one doing it on purpose);
+    the status of the answer, which may come before the body is all sent."""
+    reader, writer = await asyncio.open_connection(*base.removeprefix("http://").split(":"))
+    writer.write(
+        f"POST /v1/classes/{class_id}/frames HTTP/1.1\r\nHost: ingest\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: image/jpeg\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    )
+
+    async def trickle() -> None:
+        with contextlib.suppress(ConnectionError):  # the server answered and closed: the rest is not wanted
+            for byte in body:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(byte_every_s)
+
+    sending = asyncio.create_task(trickle())
+    try:
+        return int((await reader.readline()).split()[1])
+    finally:
+        sending.cancel()
+        writer.close()
 
 
 def auth(key: str) -> dict[str, str]:
@@ -106,6 +162,86 @@ async def test_sequences_continue_across_a_restart_of_ingest(ingest, make_class,
     # The counter is in the class's key index, so deleting the class removes it without a scan.
     counter = sequence_key(class_id, "gateway").encode()
     assert redis_client.zscore(keys_index(class_id), counter) > time.time() * 1000 and redis_client.exists(counter)
+
+
+async def test_a_capture_age_is_kept_as_sent_or_refused_never_moved(ingest, make_class, kafka_bootstrap, topic):
+    class_id = make_class()
+    refused_before = metric("classpulse_ingest_uploads_rejected_total", reason="capture_age")
+    async with ingest(raw_retention_ms=3_600_000) as (app, client):
+        student = await new_key_of(app, Role.STUDENT, class_id=class_id)
+        snapshot = await post(client, class_id, student, FRAME, **{"X-Capture-Age-Ms": "59000"})
+        # Five minutes old from a student page would count the student in a past minute of the lesson.
+        stale_snapshot = await post(client, class_id, student, FRAME, **{"X-Capture-Age-Ms": "300000"})
+        # A gateway sending what it kept during an outage: at its own instant, as long as the raw series keep it.
+        caught_up = await post(client, class_id, ADMIN_KEY, FRAME, **{"X-Source-Id": "gateway", "X-Capture-Age-Ms": "1800000"})
+        too_old = await post(client, class_id, ADMIN_KEY, FRAME, **{"X-Source-Id": "gateway", "X-Capture-Age-Ms": "3600001"})
+    assert stale_snapshot.status_code == too_old.status_code == 422
+    assert "at most 60000 ms old" in stale_snapshot.json()["error"]["message"]
+    assert "at most 3600000 ms old" in too_old.json()["error"]["message"]
+    assert metric("classpulse_ingest_uploads_rejected_total", reason="capture_age") == refused_before + 2
+    assert snapshot.status_code == caught_up.status_code == 202
+    frames = {f.frame_id: f for f in read_frames(kafka_bootstrap, topic, expected=2)}
+    for answer, age_ms in ((snapshot, 59_000), (caught_up, 1_800_000)):
+        frame = frames[answer.json()["frame_id"]]
+        assert frame.captured_at_ms == answer.json()["captured_at_ms"]
+        assert frame.published_at_ms - age_ms - 1000 < frame.captured_at_ms <= frame.published_at_ms - age_ms
+
+
+# --- Retries ------------------------------------------------------------------------------------------------------
+
+
+async def test_a_retry_after_a_lost_answer_gets_the_first_answer_and_publishes_nothing(served_ingest, make_class, kafka_bootstrap, topic):
+    class_id = make_class()
+    replayed_before = metric("classpulse_ingest_uploads_replayed_total")
+    async with served_ingest() as (base, keys):
+        student = (await keys.create(Role.STUDENT, class_id=class_id))[1]
+        reader, writer = await asyncio.open_connection(*base.removeprefix("http://").split(":"))
+        writer.write(
+            f"POST /v1/classes/{class_id}/frames HTTP/1.1\r\nHost: ingest\r\nAuthorization: Bearer {student}\r\n"
+            f"Content-Type: image/jpeg\r\nIdempotency-Key: page-1a2b-0\r\nContent-Length: {len(FRAME)}\r\n\r\n".encode()
+            + FRAME
+        )
+        await writer.drain()
+        published = await asyncio.to_thread(read_frames, kafka_bootstrap, topic, 1)
+        writer.close()  # the answer is lost on the way: the page saw an error, and sends the photo again
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            retried = await post(client, class_id, student, FRAME, **{"Idempotency-Key": "page-1a2b-0"})
+            next_photo = await post(client, class_id, student, FRAME, **{"Idempotency-Key": "page-1a2b-1"})
+    frames = read_frames(kafka_bootstrap, topic, expected=2)
+    assert [f.frame_id for f in frames] == [published[0].frame_id, next_photo.json()["frame_id"]]  # the photo once
+    assert retried.status_code == 202 and retried.headers["Idempotent-Replayed"] == "true"
+    assert retried.json()["frame_id"] == published[0].frame_id
+    assert next_photo.status_code == 202 and "Idempotent-Replayed" not in next_photo.headers
+    assert metric("classpulse_ingest_uploads_replayed_total") == replayed_before + 1
+
+
+async def test_a_retry_while_the_first_runs_waits_and_a_refused_upload_can_be_retried(ingest, make_class, kafka_bootstrap, topic):
+    class_id = make_class()
+    async with ingest() as (app, client):
+        student, other_student = [await new_key_of(app, Role.STUDENT, class_id=class_id) for _ in range(2)]
+
+        async def slow_body():
+            yield FRAME[:100]
+            await asyncio.sleep(1.5)
+            yield FRAME[100:]
+
+        first = asyncio.create_task(post(client, class_id, student, slow_body(), **{"Idempotency-Key": "k-1"}))
+        await asyncio.sleep(0.5)
+        meanwhile = await post(client, class_id, student, FRAME, **{"Idempotency-Key": "k-1"})
+        first = await first
+        after = await post(client, class_id, student, FRAME, **{"Idempotency-Key": "k-1"})
+        # A refused upload published nothing: the same key with a good body is a new try, not a replay.
+        refused = await post(client, class_id, other_student, b"not an image", **{"Idempotency-Key": "k-2"})
+        retried = await post(client, class_id, other_student, FRAME, **{"Idempotency-Key": "k-2"})
+        # Keys are each credential's own: another student's k-1 is another photo.
+        others = await post(client, class_id, other_student, FRAME, **{"Idempotency-Key": "k-1"})
+    assert meanwhile.status_code == 409 and meanwhile.headers["Retry-After"] == "1"
+    assert "still in progress" in meanwhile.json()["error"]["message"]
+    assert first.status_code == after.status_code == 202 and after.json() == first.json()
+    assert after.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+    assert refused.status_code == 400 and retried.status_code == others.status_code == 202
+    assert "Idempotent-Replayed" not in retried.headers and "Idempotent-Replayed" not in others.headers
+    assert len(read_frames(kafka_bootstrap, topic, expected=3)) == 3
 
 
 # --- Student tokens ----------------------------------------------------------------------------------------------
@@ -249,6 +385,32 @@ async def test_uploads_are_read_and_decoded_a_few_at_a_time_and_slow_bodies_time
     assert waiting.status_code == 503 and waiting.headers["Retry-After"] == "1", waiting.text
     assert slow_answer.status_code == 408 and "did not arrive within 1.5 s" in slow_answer.json()["error"]["message"]
     assert after.status_code == 202  # the slot is free again
+
+
+async def test_one_token_trickling_bodies_holds_a_few_slots_and_other_students_still_get_theirs(
+    served_ingest, make_class, kafka_bootstrap, topic
+):
+    own_class, other_class = make_class(), make_class()
+    refused_before = {reason: metric("classpulse_ingest_uploads_rejected_total", reason=reason) for reason in ("key_uploads", "slow_body")}
+    async with served_ingest(upload_max_concurrent=3, upload_slot_wait_s=0.5, upload_read_timeout_s=2) as (base, keys):
+        hostile = (await keys.create(Role.STUDENT, class_id=own_class))[1]
+        other_student = (await keys.create(Role.STUDENT, class_id=other_class))[1]
+        # One token, as many connections as there are slots, each body sent a byte every 0.2 s.
+        trickling = [asyncio.create_task(slow_upload(base, own_class, hostile, FRAME, 0.2)) for _ in range(3)]
+        await asyncio.sleep(0.5)
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            elsewhere = await post(client, other_class, other_student, FRAME)
+            started = asyncio.get_running_loop().time()
+            trickled = sorted(await asyncio.gather(*trickling))
+            timed_out_after_s = asyncio.get_running_loop().time() - started
+            after = await post(client, own_class, hostile, FRAME)
+    assert elsewhere.status_code == 202, elsewhere.text  # a slot was left for another student (of another class)
+    # The token's third upload is refused at once; its two others hold their slots until the read timeout, no longer.
+    assert trickled == [408, 408, 429] and timed_out_after_s < 3
+    assert after.status_code == 202  # its slots are free again
+    assert {reason: metric("classpulse_ingest_uploads_rejected_total", reason=reason) - before
+            for reason, before in refused_before.items()} == {"key_uploads": 1, "slow_body": 2}
+    assert len(read_frames(kafka_bootstrap, topic, expected=2)) == 2
 
 
 async def test_the_default_pixel_cap_fits_webcams(ingest, make_class):

@@ -1,6 +1,7 @@
 """The leases that make each source run on exactly one ingest replica, against the real Redis: one claim wins, a
 renewal keeps it, a replica that stopped renewing loses it to another and can then write nothing, a stop reaches
-the owner, and the owner stops trusting its lease before any other replica may claim it."""
+the owner, a webcam goes only to a replica of its own machine, and the owner stops trusting its lease before any other
+replica may claim it."""
 
 from __future__ import annotations
 
@@ -143,6 +144,17 @@ def test_finished_sources_beyond_the_kept_number_are_forgotten_oldest_first(stor
     kept = {stored.source_id for stored in store.all()}
     assert store.get(sources[0]) is None and sources[0] not in kept
     assert set(sources[-2:]) <= kept
+
+
+def test_a_webcam_is_claimed_only_by_a_replica_of_its_own_machine(store):
+    source_id = f"lease-test-{uuid.uuid4().hex[:10]}"
+    store.made.append(source_id)
+    store.create(source_id, "0", True, _status(source_id, "waiting"), "machine-a/1", TTL_MS, "machine-a/1", "machine-a")
+    time.sleep(TTL_MS / 1000 + 0.1)  # its replica died
+    assert source_id not in store.unowned("machine-b") and source_id in store.unowned("machine-a")
+    assert store.claim(source_id, "machine-b/1", TTL_MS, "machine-b/1", "machine-b") is None
+    taken = store.claim(source_id, "machine-a/2", TTL_MS, "machine-a/2", "machine-a")
+    assert taken is not None and taken.owner == "machine-a/1" and taken.host == "machine-a"
 
 
 def test_the_owner_stops_trusting_its_lease_before_redis_lets_another_replica_claim_it(store):

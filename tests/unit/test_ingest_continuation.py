@@ -1,7 +1,7 @@
 """A recording continued by another reader (an ingest replica taking over a source) takes the very frames one reader
 would have taken after the point where the first stopped: same positions on the timeline, none skipped, none twice,
 wherever it stopped (before, on or between key frames); and the point is the oldest frame Kafka has not
-acknowledged."""
+acknowledged, unless it was dropped for good."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from classpulse_ingest.accounting import DropReason, ProgressTally
+from classpulse_ingest.buffer import FrameBuffer, OutgoingFrame
 from classpulse_ingest.settings import IngestSettings
 from classpulse_ingest.video import SourceSpec, open_reader
 
@@ -73,3 +74,32 @@ def test_a_source_continues_at_its_oldest_frame_kafka_has_not_acknowledged():
     tally.dropped(DropReason.BUFFER_FULL, "lesson:12")  # gone for good: not waited for
     assert at_first == (10, 2500.0) and after_ten == (12, 3000.0)
     assert tally.continuation() == (14, 3500.0) and tally.wait_settled(0)
+
+
+def test_frames_dropped_at_shutdown_are_taken_again_where_the_recording_continues():
+    tally = ProgressTally("file", 0, 0.0, lease=None)
+    buffer = FrameBuffer(max_frames=256, max_bytes=1024 * 1024)
+    for sequence in range(10):
+        tally.handed(sequence, 500.0 * (sequence + 1))
+        buffer.put(OutgoingFrame(b"class", b"jpeg", f"lesson:{sequence}", tally))
+    for _ in range(4):  # sent and acknowledged; then Kafka answered nothing more
+        tally.published(buffer.get(timeout_s=0).frame_id)
+    for frame in buffer.drain():  # as KafkaSender.close drops the frames still waiting once its drain time ran out
+        frame.tally.dropped(DropReason.SHUTDOWN, frame.frame_id)
+    assert tally.continuation() == (4, 2000.0)
+    assert tally.wait_settled(0) and tally.has_unpublished_frames()  # every frame answered for, six to take again
+
+
+@pytest.mark.parametrize("reason", list(DropReason))
+def test_only_a_frame_dropped_as_the_process_lets_the_source_go_is_taken_again(reason):
+    """Dropped at shutdown, or once another replica holds the source, a frame is published where the recording
+    continues; dropped for any other reason it is gone for good, whichever process runs the source."""
+    tally = ProgressTally("file", 0, 0.0, lease=None)
+    for sequence in range(3):
+        tally.handed(sequence, 500.0 * (sequence + 1))
+    tally.published("lesson:0")
+    tally.dropped(reason, "lesson:1")
+    tally.published("lesson:2")
+    taken_again = reason in (DropReason.SHUTDOWN, DropReason.LEASE_LOST)
+    assert tally.continuation() == ((1, 500.0) if taken_again else (3, 1500.0))
+    assert tally.wait_settled(0) and tally.has_unpublished_frames() == taken_again

@@ -31,7 +31,7 @@ def main() -> None:
             port=settings.http_port,
             log_config=None,
             access_log=False,
-            timeout_graceful_shutdown=10,
+            timeout_graceful_shutdown=settings.requests_shutdown_s,
         )
 
 

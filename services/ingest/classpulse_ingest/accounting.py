@@ -23,9 +23,15 @@ class DropReason(StrEnum):
     BUFFER_FULL = "buffer_full"  # Kafka is slower than capture: the oldest waiting frame made room
     KAFKA_UNAVAILABLE = "kafka_unavailable"  # the producer could not take the frame in time (no metadata)
     DELIVERY_FAILED = "delivery_failed"  # Kafka did not acknowledge the frame within the delivery timeout
-    SHUTDOWN = "shutdown"  # still waiting when the process stopped and the drain time ran out
+    SHUTDOWN = "shutdown"  # not acknowledged when the process stopped and the drain time ran out
     CAPTURE_TIME = "capture_time"  # stamped in the future or before the raw retention (classpulse_core.capture)
     LEASE_LOST = "lease_lost"  # waiting to be sent when this replica lost the source to another one
+
+
+TAKEN_AGAIN = frozenset({DropReason.SHUTDOWN, DropReason.LEASE_LOST})
+"""Drops caused only by this process letting the source go: the process that continues a recording takes these
+frames again. A frame dropped for any other reason is gone for good (the source running on here would not send it
+either; going back for it would pin a recording's progress at its first lost frame for the rest of the lesson)."""
 
 
 class SourceTally:
@@ -64,14 +70,16 @@ class SourceTally:
 
 class ProgressTally(SourceTally):
     """A source's counts, plus where another process would continue it so that no frame is lost: at the oldest frame
-    handed to the buffer and not yet acknowledged by Kafka (acknowledgements may come out of order), or after the
-    last frame handed out when every one was settled; as a frame number and, for a recording, the instant on its
-    timeline where reading continues to take that frame again."""
+    handed to the buffer that Kafka has not acknowledged, whether still waiting (acknowledgements may come out of
+    order) or dropped as this process let the source go (TAKEN_AGAIN), or after the last frame handed out when every
+    one was acknowledged or dropped for good; as a frame number and, for a recording, the instant on its timeline
+    where reading continues to take that frame again."""
 
     def __init__(self, kind: str, next_sequence: int, continue_at_ms: float | None, lease: Lease | None) -> None:
         super().__init__(kind)
         self.lease = lease
         self._waiting: dict[int, float | None] = {}  # not yet acknowledged: sequence -> where to continue to take it
+        self._left_behind: dict[int, float | None] = {}  # dropped for a reason in TAKEN_AGAIN, the same way
         self._settled = threading.Condition(self._lock)
         self._next_sequence = next_sequence
         self._continue_at_ms = continue_at_ms
@@ -87,10 +95,17 @@ class ProgressTally(SourceTally):
 
     def continuation(self) -> tuple[int, float | None]:
         with self._lock:
-            if not self._waiting:
+            unpublished = self._waiting | self._left_behind
+            if not unpublished:
                 return self._next_sequence, self._continue_at_ms
-            oldest = min(self._waiting)
-            return oldest, self._waiting[oldest]
+            oldest = min(unpublished)
+            return oldest, unpublished[oldest]
+
+    def has_unpublished_frames(self) -> bool:
+        """Whether some frame handed out was neither acknowledged by Kafka nor dropped for good (it still waits, or was
+        dropped as this process let the source go): a process continuing the source takes it again."""
+        with self._lock:
+            return bool(self._waiting or self._left_behind)
 
     def published(self, frame_id: str) -> None:
         super().published(frame_id)
@@ -99,11 +114,15 @@ class ProgressTally(SourceTally):
     def dropped(self, reason: DropReason, frame_id: str | None = None) -> None:
         super().dropped(reason)
         if frame_id is not None:
-            self._settle(frame_id)
+            self._settle(frame_id, left_behind=reason in TAKEN_AGAIN)
 
-    def _settle(self, frame_id: str) -> None:
+    def _settle(self, frame_id: str, left_behind: bool = False) -> None:
+        sequence = int(frame_id.rsplit(":", 1)[1])
         with self._lock:
-            self._waiting.pop(int(frame_id.rsplit(":", 1)[1]), None)
+            if sequence in self._waiting:
+                continue_at_ms = self._waiting.pop(sequence)
+                if left_behind:
+                    self._left_behind[sequence] = continue_at_ms
             self._settled.notify_all()
 
     def wait_settled(self, timeout_s: float) -> bool:

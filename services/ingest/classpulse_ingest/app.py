@@ -20,23 +20,20 @@ from classpulse_store.redis_clients import async_redis_client, redis_client
 from classpulse_web.keystore import KeyStore
 from classpulse_web.webapp import install_common
 
-SHUTDOWN_DRAIN_S = 10.0
-
 
 def create_app(settings: IngestSettings) -> FastAPI:
     pipeline = Pipeline(settings, "classpulse-ingest-http")
     client = async_redis_client(settings, decode_responses=True)
     sources_client = redis_client(settings, decode_responses=True)
-    manager = SourceManager(settings, pipeline, SourceStore(sources_client, FINISHED_KEPT))
+    store = SourceStore(sources_client, FINISHED_KEPT, settings.replicas_to_wait_for(), settings.redis_wait_timeout_ms)
+    manager = SourceManager(settings, pipeline, store)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         manager.start()
         yield
-        # Sources are handed over to the other replicas: stopped here, their frames sent, then their leases let go.
-        await asyncio.to_thread(manager.stop_running, SHUTDOWN_DRAIN_S)
-        await asyncio.to_thread(pipeline.close, SHUTDOWN_DRAIN_S)
-        await asyncio.to_thread(manager.close)
+        # The requests in progress had their part of the budget (uvicorn's graceful shutdown); the sources get the rest.
+        await asyncio.to_thread(manager.shut_down, settings.shutdown_budget_s - settings.requests_shutdown_s)
         sources_client.close()
         await client.aclose()
 

@@ -2,14 +2,17 @@
 
 Sources live in Redis (source_store.py); a replica runs the ones it holds a lease on. One loop per replica, every
 `CLASSPULSE_SOURCE_CLAIM_INTERVAL_S` (jittered, so that replicas do not all ask at once), renews this replica's
-leases with each source's progress, writes the final state of the sources that finished here, and claims sources no
-replica holds (up to `CLASSPULSE_MAX_SOURCES` here): a new one, one whose replica let it go at shutdown, or one whose
-replica stopped renewing (killed), `CLASSPULSE_SOURCE_LEASE_TTL_S` after its last renewal. A source continues where
-its progress says (runner.Continuation): a recording from the frame after the last one Kafka acknowledged, a live
-source with frame numbers after any its last replica may have used.
+leases with each source's progress, writes the final state of the sources that finished here once Kafka answered for
+their frames, and claims sources no replica holds (up to `CLASSPULSE_MAX_SOURCES` here): a new one, one whose replica
+let it go at shutdown, or one whose replica stopped renewing (killed), `CLASSPULSE_SOURCE_LEASE_TTL_S` after its last
+renewal. A webcam (a camera index) is claimed only by the replicas of the machine it was started on
+(`CLASSPULSE_CAMERA_HOST`); with none there it is `stalled`. A source continues where its progress says
+(runner.Continuation): a recording from its oldest frame Kafka did not acknowledge unless dropped for good
+(accounting.TAKEN_AGAIN), a live source with frame numbers after any its last replica may have used.
 
-A graceful shutdown hands sources over: they stop here, what waits for Kafka is sent, their progress is written and
-their leases deleted, and another replica takes them at its next claim.
+A graceful shutdown hands sources over within its budget (`CLASSPULSE_SHUTDOWN_BUDGET_S`): they stop here, what waits
+for Kafka is sent while the budget allows, their progress is written and their leases deleted, and another replica
+takes them at its next claim (a recording's frames Kafka did not acknowledge are read again there).
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ log = logging.getLogger(__name__)
 
 FINISHED_KEPT = 100  # ended, stopped and failed sources stay listed (with their reason) until this many pile up
 CLAIMS_PER_TICK = 8  # when a replica dies, its sources spread over the others rather than all going to the first
+# Of a shutdown's budget, what the last steps keep whatever Kafka does: forcing the Kafka producer closed (twice
+# sender.FORCED_CLOSE_S at most) and writing the sources' progress as their leases are let go.
+HANDOVER_RESERVE_S = 2.0
 
 SOURCES_OWNED = Gauge("classpulse_ingest_sources_owned", "Sources this ingest replica holds the lease of")
 SOURCE_TAKEOVERS = Counter(
@@ -81,7 +87,11 @@ class SourceManager:
         draft = self.pipeline.runner(spec, class_id, fps, source_id or new_source_id(spec.kind.value), **options)
         status = draft.status().model_copy(update={"state": SourceState.WAITING}).model_dump(mode="json")
         token, granted_at = self.store.new_token(self.owner), time.monotonic()
-        stored = self.store.create(draft.source_id, spec.location, draft.realtime, status, token, self.ttl_ms, self.owner)
+        # A camera index names a device of this machine: another machine's replica would open its own camera instead.
+        host = self.settings.camera_host if spec.kind == SourceKind.WEBCAM else ""
+        stored = self.store.create(
+            draft.source_id, spec.location, draft.realtime, status, token, self.ttl_ms, self.owner, host
+        )
         if stored is None:
             raise ValueError(f"source id {draft.source_id!r} is already in use")
         self._run_claimed(stored, Lease(token, self.settings.source_lease_ttl_s, granted_at))
@@ -112,6 +122,7 @@ class SourceManager:
         if runner is not None:
             runner.stop()
             runner.wait(wait_s)
+            runner.tally.wait_settled(SETTLE_WAIT_S)
             self._settle(runner)
             return self.status(source_id)
         stored = self.store.get(source_id)
@@ -125,6 +136,15 @@ class SourceManager:
         return self.status(source_id)
 
     # --- shutdown ------------------------------------------------------------------------------------------------
+
+    def shut_down(self, budget_s: float) -> None:
+        """A graceful shutdown within `budget_s`, whatever Kafka does: the sources stop here, the frames waiting for
+        Kafka are sent until HANDOVER_RESERVE_S before the end, then every source is handed over (its final state or
+        progress written, its lease let go) so that another replica continues it at its next claim."""
+        handover_at = time.monotonic() + budget_s - HANDOVER_RESERVE_S
+        self.stop_running(max(0.0, handover_at - time.monotonic()))
+        self.pipeline.close(max(0.0, handover_at - time.monotonic()))
+        self.close()
 
     def stop_running(self, timeout_s: float) -> None:
         """First step of a graceful shutdown: claim nothing more, stop the sources here (leases still renewed)."""
@@ -148,7 +168,11 @@ class SourceManager:
             runners = list(self._owned.values())
         for runner in runners:
             try:
-                if runner.state in (SourceState.ENDED, SourceState.FAILED) or runner.source_id in self._stopped_on_request:
+                if runner.source_id in self._stopped_on_request or runner.state == SourceState.FAILED or (
+                    # Read to its end with frames Kafka did not acknowledge, a recording is handed over: it ends on
+                    # the replica that reads those again.
+                    runner.state == SourceState.ENDED and not runner.tally.has_unpublished_frames()
+                ):
                     self._settle(runner)
                 else:
                     self._hand_over(runner)
@@ -173,13 +197,17 @@ class SourceManager:
         self._renew()
         if self._handing_over.is_set():
             return
+        # A finished source keeps its lease (renewed above) until Kafka answered for its frames: waiting for that here
+        # would hold back every other lease's renewal, and a replica that dies before then leaves it to another one,
+        # which takes its unanswered frames again.
         with self._lock:
             finished = [runner for runner in self._owned.values() if runner.state in FINAL_STATES]
         for runner in finished:
-            self._settle(runner)
+            if runner.tally.wait_settled(0):
+                self._settle(runner)
         room = min(CLAIMS_PER_TICK, self.settings.max_sources - self._running())
         if room > 0:
-            unowned = self.store.unowned()
+            unowned = self.store.unowned(self.settings.camera_host)
             for source_id in random.sample(unowned, min(room, len(unowned))):
                 self._claim(source_id)
 
@@ -205,7 +233,7 @@ class SourceManager:
     def _claim(self, source_id: str) -> None:
         token = self.store.new_token(self.owner)
         granted_at = time.monotonic()
-        stored = self.store.claim(source_id, token, self.ttl_ms, self.owner)
+        stored = self.store.claim(source_id, token, self.ttl_ms, self.owner, self.settings.camera_host)
         if stored is not None:
             self._run_claimed(stored, Lease(token, self.settings.source_lease_ttl_s, granted_at))
 
@@ -246,7 +274,6 @@ class SourceManager:
         """Write a finished source's final state and let its lease go (once, whoever calls)."""
         if not self._release_here(runner):
             return
-        runner.tally.wait_settled(SETTLE_WAIT_S)
         status = self._owned_status(runner)
         if status.state not in FINAL_STATES:  # asked to stop, still blocked in a read: it publishes nothing more
             status = status.model_copy(update={"state": SourceState.STOPPED, "updated_at_ms": now_ms()})
@@ -295,12 +322,16 @@ def _finished(stored: StoredSource) -> bool:
 
 
 def stored_status(stored: StoredSource) -> SourceStatus:
-    """A source's status as Redis has it: the owner's last word, or waiting if no replica holds it now."""
+    """A source's status as Redis has it: the owner's last word, or waiting if no replica holds it now (stalled if
+    no other replica may take it)."""
     status = SourceStatus.model_validate(stored.status)
     if stored.leased:
         return status.model_copy(update={"owner": stored.owner or None})
     if status.state in FINAL_STATES:
         return status.model_copy(update={"owner": None})
+    if stored.host:
+        reason = f"its camera is on {stored.host}, where no ingest replica runs it now; it resumes when one does"
+        return status.model_copy(update={"owner": None, "state": SourceState.STALLED, "reason": reason})
     return status.model_copy(update={"owner": None, "state": SourceState.WAITING})
 
 

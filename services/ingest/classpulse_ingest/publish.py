@@ -15,13 +15,17 @@ from typing import get_args
 from classpulse_core.lifecycle import StopSignal
 from classpulse_core.schemas import CameraKind
 from classpulse_ingest.pipeline import Pipeline
-from classpulse_ingest.runner import SourceState, SourceStatus
+from classpulse_ingest.publisher import new_source_id, reserve_sequences
+from classpulse_ingest.runner import Continuation, SourceState, SourceStatus
 from classpulse_ingest.settings import IngestSettings
 from classpulse_ingest.video import SourceSpec
 
 log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 30.0
+# The frame numbers one run takes: more than it can publish (4.5 years at 30 frames/s), few enough for 2^21 runs of
+# one source id within the schema's 2^53.
+RUN_SEQUENCE_BLOCK = 1 << 32
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--fps", type=float, default=None, help="frames per second to sample (default: CLASSPULSE_DEFAULT_FPS)")
     parser.add_argument("--session", default=None, help="session (lesson) id, if one is running")
-    parser.add_argument("--source-id", default=None, help="default: a new id for this run")
+    parser.add_argument(
+        "--source-id", default=None,
+        help="default: a new id for this run; a run under an id used before continues its frame numbers",
+    )
     parser.add_argument(
         "--camera-kind",
         choices=get_args(CameraKind),
@@ -56,9 +63,14 @@ def publish_source(settings: IngestSettings, args: argparse.Namespace, stop: Sto
         if not pipeline.is_registered(args.class_id):
             # Fail fast: the detector would dead-letter every frame of a class that is not registered.
             raise SystemExit(f"class {args.class_id!r} is not registered: create it first (POST /v1/classes on the API)")
+        spec = SourceSpec(args.source)
+        source_id = args.source_id or new_source_id(spec.kind.value)
+        # A run again under the same id (after a crash, a lesson's second part) numbers its frames after every number
+        # an earlier run could have used: the same numbers in the same minute would be counted once downstream.
+        first_sequence = reserve_sequences(pipeline.redis, args.class_id, source_id, RUN_SEQUENCE_BLOCK)
         runner = pipeline.runner(
-            SourceSpec(args.source), args.class_id, fps, args.source_id, args.session, realtime=args.realtime,
-            camera_kind=args.camera_kind,
+            spec, args.class_id, fps, source_id, args.session, realtime=args.realtime, camera_kind=args.camera_kind,
+            continuation=Continuation(first_sequence),
         ).start()
         while not runner.wait(0.2):
             if stop.is_set:

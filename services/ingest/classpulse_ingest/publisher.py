@@ -8,13 +8,18 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import redis
 from prometheus_client import Counter
 
 from classpulse_core.schemas import CameraKind, Frame
 from classpulse_ingest.accounting import SourceTally
 from classpulse_ingest.buffer import FrameBuffer, OutgoingFrame
+from classpulse_store.classkeys import keys_index, sequence_key
 
 FRAMES_RESIZED = Counter("classpulse_ingest_frames_resized_total", "Frames downscaled to the maximum side before publishing")
+# Outlives any lesson and the aggregator's dedup window (6 h by default), within which a number must never name two
+# frames; an idle source's counter is forgotten after a day.
+SEQUENCE_TTL_S = 24 * 3600
 
 
 def new_source_id(kind: str) -> str:
@@ -24,6 +29,19 @@ def new_source_id(kind: str) -> str:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def reserve_sequences(client: redis.Redis, class_id: str, source_id: str, count: int) -> int:
+    """The first of `count` frame numbers of a source that were never handed out: they count in Redis, so they stay
+    unique across ingest replicas, restarts and runs under the same source id (the aggregator drops a frame whose
+    number it already counted in the same minute as a duplicate)."""
+    counter = sequence_key(class_id, source_id)
+    pipe = client.pipeline(transaction=True)
+    pipe.incrby(counter, count)
+    pipe.expire(counter, SEQUENCE_TTL_S)
+    # In the class's key index, so that deleting the class finds it (classpulse_store.classkeys).
+    pipe.zadd(keys_index(class_id), {counter: int((time.time() + SEQUENCE_TTL_S) * 1000)})
+    return int(pipe.execute()[0]) - count
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 States: starting -> live -> ended (a recording or folder finished) | stopped (asked to) | failed (with a reason);
 a camera or stream that stops delivering goes live -> reconnecting -> live, with exponential backoff and jitter,
 and fails after `reconnect_attempts` failed tries in a row. A file or folder that cannot be read fails at once.
-A source of the service waits (`waiting`) while no replica runs it (manager.py).
+A source of the service waits (`waiting`) while no replica runs it (manager.py), or reads `stalled` if only a replica
+of one machine may run it (a webcam) and none there does.
 
 A runner holding a lease (source_store.py) hands a frame to Kafka only while the lease is held, and a runner that
 continues a source from another process (`Continuation`) goes on with its frame numbers, its timeline and, for a
@@ -48,6 +49,7 @@ class SourceState(StrEnum):
     ENDED = "ended"
     STOPPED = "stopped"
     FAILED = "failed"
+    STALLED = "stalled"  # a webcam whose machine has no replica running it (manager.py): only there can it run
 
 
 FINAL_STATES = frozenset({SourceState.ENDED, SourceState.STOPPED, SourceState.FAILED})
@@ -72,7 +74,7 @@ class SourceStatus(BaseModel):
     location: str = Field(description="the file, camera index or URL (without any password)")
     fps: float
     state: SourceState
-    reason: str | None = Field(None, description="why it is reconnecting or failed")
+    reason: str | None = Field(None, description="why it is reconnecting, stalled or failed")
     started_at_ms: int
     updated_at_ms: int
     last_frame_at_ms: int | None

@@ -24,6 +24,9 @@ from classpulse_stream.kafka import make_producer
 
 log = logging.getLogger(__name__)
 
+FORCED_CLOSE_S = 1.0  # past the drain time: kafka-python's close flushes, then joins its I/O thread, each for up to
+# this (milliseconds once forced: the thread fails the frames in flight and ends)
+
 IN_FLIGHT_BYTES = Gauge("classpulse_ingest_in_flight_bytes", "Bytes of frames sent to Kafka and not yet acknowledged")
 
 
@@ -125,25 +128,36 @@ class KafkaSender:
             self._window.notify_all()
         if dropped is None:
             frame.tally.published(frame.frame_id)
+        elif self._stopping.is_set():
+            # Once the drain time ran out a frame fails because this process stops (a forced close fails every one
+            # in flight): the replica that continues its recording takes it again.
+            frame.tally.dropped(DropReason.SHUTDOWN, frame.frame_id)
         else:
             frame.tally.dropped(dropped, frame.frame_id)
 
     def close(self, drain_timeout_s: float) -> None:
-        """Send what is waiting for up to `drain_timeout_s`, then stop; frames still waiting are dropped (counted)."""
+        """Send what is waiting for up to `drain_timeout_s`, then stop, at most FORCED_CLOSE_S later whatever Kafka
+        does; frames not acknowledged by then are dropped (counted)."""
         if self._stopping.is_set():
             return
         deadline = time.monotonic() + drain_timeout_s
         while self.buffer.depth[0] and time.monotonic() < deadline:
             time.sleep(0.05)
         self._stopping.set()
-        self._thread.join(timeout=max(1.0, self.producer.config["max_block_ms"] / 1000 + 1))
+        # Not waited for past the deadline: a frame the thread still holds then (a send blocked on metadata for up to
+        # max_block_ms) is counted when that send gives up, or fails on the closed producer.
+        self._thread.join(timeout=_left(deadline))
         for frame in self.buffer.drain():
             frame.tally.dropped(DropReason.SHUTDOWN, frame.frame_id)
         try:
-            self.producer.close(timeout=max(0.1, deadline - time.monotonic()))
+            self.producer.close(timeout=_left(deadline))
         except KafkaTimeoutError:
             # kafka-python's close() first flushes, and raises when that times out, before it reaches its own forced
             # close. Force it: the unacknowledged frames' futures fail (their errbacks count them), the I/O thread ends.
             log.warning("kafka did not acknowledge every frame before shutdown", extra={"in_flight_bytes": self.in_flight_bytes})
             self.producer._sender.force_close()
-            self.producer.close(timeout=1)
+            self.producer.close(timeout=FORCED_CLOSE_S)
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +32,17 @@ class IngestSettings(RedisSettings, CaptureWindowSettings):
     )
     upload_read_timeout_s: float = Field(
         10.0, gt=0, description="CLASSPULSE_UPLOAD_READ_TIMEOUT_S: a frame's body must arrive within this (else 408)"
+    )
+    upload_student_max_concurrent: int = Field(
+        2, ge=1, description="CLASSPULSE_UPLOAD_STUDENT_MAX_CONCURRENT: uploads one student token may have in progress at "
+        "once, on every replica together (else 429): one slow sender holds no more than this of the slots"
+    )
+    upload_key_max_concurrent: int = Field(
+        4, ge=1, description="CLASSPULSE_UPLOAD_KEY_MAX_CONCURRENT: the same for one service or admin key, all its sources together"
+    )
+    upload_idempotency_window_s: int = Field(
+        300, ge=10, description="CLASSPULSE_UPLOAD_IDEMPOTENCY_WINDOW_S: how long the answer to a frame posted with an "
+        "Idempotency-Key is kept: a retry with that key within it gets the same answer, and nothing is published again"
     )
 
     # Rates: per source (sampling) and per class (a token bucket in Redis, shared by every ingest replica).
@@ -88,6 +100,21 @@ class IngestSettings(RedisSettings, CaptureWindowSettings):
         description="CLASSPULSE_SOURCE_CLAIM_INTERVAL_S: how often (jittered) each replica renews its leases and "
         "claims sources nobody runs; a source resumes within the lease TTL plus this after its replica dies",
     )
+    shutdown_budget_s: int = Field(
+        20, ge=4, le=3600,
+        description="CLASSPULSE_SHUTDOWN_BUDGET_S: the longest a graceful shutdown (SIGTERM) takes, whatever Kafka "
+        "does: the requests in progress get up to half of it; in the rest the sources stop, the frames waiting for Kafka "
+        "are sent and every source is handed over (its lease let go: another replica continues it at once; a "
+        "recording's frames Kafka has not acknowledged by then are read again there). Keep it under the pod's "
+        "termination grace period less its preStop pause (30 - 5 s in deploy/k8s)",
+    )
+    camera_host: str = Field(
+        default_factory=socket.gethostname, min_length=1, max_length=253,
+        description="CLASSPULSE_CAMERA_HOST: the machine whose cameras this process opens by index: a webcam source "
+        "runs only on the replicas of the machine it was started on, as an index names a camera of one machine (while "
+        "none runs there it reads `stalled`); the host name by default, set it to a name that outlives the process "
+        "where a container's host name changes when it is made again",
+    )
     media_dir: Path | None = Field(
         None, description="CLASSPULSE_MEDIA_DIR: the only folder whose files and image folders the API may ingest"
     )
@@ -109,6 +136,11 @@ class IngestSettings(RedisSettings, CaptureWindowSettings):
     student_token_ttl_s: int = Field(
         12 * 3600, ge=60, description="CLASSPULSE_STUDENT_TOKEN_TTL_S: default lifetime of a student token"
     )
+
+    @property
+    def requests_shutdown_s(self) -> int:
+        """The part of the shutdown budget in which requests in progress may finish (uvicorn's graceful shutdown)."""
+        return self.shutdown_budget_s // 2
 
     def class_quota_fps(self, class_id: str) -> float:
         return self.class_max_fps_overrides.get(class_id, self.class_max_fps)

@@ -6,8 +6,17 @@ progress in the same script) well before it expires; a replica that stops renewi
 Redis) loses it, and any other replica may then claim the source and continue it from the progress last written.
 Every write of an owner checks its token first, so a replica that lost a lease changes nothing any more.
 
+With replicas to wait for (`CLASSPULSE_REDIS_WAIT_REPLICAS`, 1 by default with sentinels) a claim or a renewal counts
+only once a replica holds it (Redis WAIT, classpulse_store.replication). A primary cut off by a network partition from
+its replicas and the sentinels still takes the renewals of the ingest replicas on its side; the replica the sentinels
+promote never sees them, lets the lease lapse and another ingest replica claim the source. Trusted without a replica's
+word, those renewals would have the source published on both sides until the partition heals.
+
+A source that reads a device of one machine (a webcam index) names that machine (`host`): only a replica of that
+machine claims it, whatever replica runs the others.
+
 Keys (one hash tag, so that every script's keys are in one slot of a Redis Cluster too):
-  ingest:{sources}:record:<id>  hash: the source's definition, status (JSON), progress, owner, stop request
+  ingest:{sources}:record:<id>  hash: the source's definition, status (JSON), progress, owner, host, stop request
   ingest:{sources}:lease:<id>   the lease: the owner's token, expiring
   ingest:{sources}:all          sorted set of every kept source by creation time (listing)
   ingest:{sources}:unfinished   set of the sources that should be running (what replicas claim)
@@ -23,6 +32,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
+
+from classpulse_store.replication import execute_replicated
 
 PREFIX = "ingest:{sources}"
 ALL_KEY = f"{PREFIX}:all"
@@ -60,10 +71,13 @@ redis.call('HSET', KEYS[1], 'owner', ARGV[5])
 return record
 """
 
-# KEYS: lease, record, unfinished. ARGV: token, ttl ms, id, owner. Returns the record as it was (its owner field
-# names the replica it is taken over from), or nil if the source is owned or no longer meant to run.
+# KEYS: lease, record, unfinished. ARGV: token, ttl ms, id, owner, the claimer's host. Returns the record as it was
+# (its owner field names the replica it is taken over from), or nil if the source is owned, no longer meant to run,
+# or another machine's.
 _CLAIM = """
 if redis.call('SISMEMBER', KEYS[3], ARGV[3]) == 0 then return nil end
+local host = redis.call('HGET', KEYS[2], 'host')
+if host and host ~= '' and host ~= ARGV[5] then return nil end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return nil end
 local record = redis.call('HGETALL', KEYS[2])
 redis.call('HSET', KEYS[2], 'owner', ARGV[4])
@@ -128,6 +142,7 @@ class StoredSource:
     owner: str
     stop_requested: bool
     leased: bool = False
+    host: str = ""  # the machine whose device it reads, the only one where it may run; empty: any replica's
 
     @classmethod
     def from_hash(cls, fields: dict[str, str], leased: bool = False) -> StoredSource:
@@ -142,6 +157,7 @@ class StoredSource:
             owner=fields.get("owner", ""),
             stop_requested=fields.get("stop_requested") == "1",
             leased=leased,
+            host=fields.get("host", ""),
         )
 
 
@@ -158,11 +174,14 @@ def progress_fields(status: dict[str, Any], next_sequence: int, continue_at_ms: 
 
 class SourceStore:
     """The sources of the deployment in Redis (a synchronous client made by classpulse_store.redis_clients,
-    decoding responses): what every replica reads, and the lease operations of the replicas that run them."""
+    decoding responses): what every replica reads, and the lease operations of the replicas that run them, held by
+    `replicas` Redis replicas before they count (0: at once)."""
 
-    def __init__(self, client: redis.Redis, finished_kept: int) -> None:
+    def __init__(self, client: redis.Redis, finished_kept: int, replicas: int = 0, replica_timeout_ms: int = 2000) -> None:
         self.client = client
         self.finished_kept = finished_kept
+        self.replicas = replicas
+        self.replica_timeout_ms = replica_timeout_ms
         self._create = client.register_script(_CREATE)
         self._claim = client.register_script(_CLAIM)
         self._renew = client.register_script(_RENEW)
@@ -177,9 +196,18 @@ class SourceStore:
     # --- what any replica does -------------------------------------------------------------------------------
 
     def create(
-        self, source_id: str, location: str, realtime: bool, status: dict[str, Any], token: str, ttl_ms: int, owner: str
+        self,
+        source_id: str,
+        location: str,
+        realtime: bool,
+        status: dict[str, Any],
+        token: str,
+        ttl_ms: int,
+        owner: str,
+        host: str = "",
     ) -> StoredSource | None:
-        """Record a new source, leased to its creator; None if the id is taken by a source that has not finished."""
+        """Record a new source, leased to its creator, to be run only on `host` if given; None if the id is taken by
+        a source that has not finished."""
         fields = {
             "source_id": source_id,
             "location": location,
@@ -187,6 +215,7 @@ class SourceStore:
             "state": status["state"],
             "status": json.dumps(status),
             "owner": "",
+            "host": host,
         }
         flat = [item for pair in fields.items() for item in pair]
         keys = [record_key(source_id), ALL_KEY, UNFINISHED_KEY, FINISHED_KEY, lease_key(source_id)]
@@ -219,30 +248,40 @@ class SourceStore:
         keys = [record_key(source_id), lease_key(source_id), UNFINISHED_KEY, FINISHED_KEY]
         return int(self._request_stop(keys=keys, args=[source_id, now_ms, json.dumps(stopped_status)]))
 
-    def unowned(self) -> list[str]:
-        """The sources that should run and that no replica holds (two round trips)."""
+    def unowned(self, host: str = "") -> list[str]:
+        """The sources that should run, that no replica holds and that a replica of `host` may run (two round
+        trips)."""
         source_ids = sorted(cast(set[str], self.client.smembers(UNFINISHED_KEY)))
         with self.client.pipeline(transaction=False) as pipe:
             for source_id in source_ids:
                 pipe.exists(lease_key(source_id))
-            leased = pipe.execute()
-        return [source_id for source_id, held in zip(source_ids, leased, strict=True) if not held]
+                pipe.hget(record_key(source_id), "host")
+            replies = pipe.execute()
+        return [
+            source_id
+            for source_id, held, pinned in zip(source_ids, replies[::2], replies[1::2], strict=True)
+            if not held and pinned in (None, "", host)
+        ]
 
     # --- what the owner of a source does ---------------------------------------------------------------------
 
-    def claim(self, source_id: str, token: str, ttl_ms: int, owner: str) -> StoredSource | None:
-        """Take the lease of an unowned source: the source as it was (its owner: the replica it was taken over
-        from, empty if none), or None if another replica holds it or it should not run."""
+    def claim(self, source_id: str, token: str, ttl_ms: int, owner: str, host: str = "") -> StoredSource | None:
+        """Take the lease of an unowned source for a replica of `host`: the source as it was (its owner: the replica
+        it was taken over from, empty if none), or None if another replica holds it, it should not run, or it runs
+        only on another machine. Raises ReplicasBehind if the replicas did not acknowledge it."""
         keys = [lease_key(source_id), record_key(source_id), UNFINISHED_KEY]
-        return _stored(self._claim(keys=keys, args=[token, ttl_ms, source_id, owner]))
+        with self.client.pipeline(transaction=False) as pipe:
+            self._claim(keys=keys, args=[token, ttl_ms, source_id, owner, host], client=pipe)
+            [claimed] = execute_replicated(pipe, self.replicas, self.replica_timeout_ms)
+        return _stored(claimed)
 
     def renew(self, leases: list[tuple[str, str, list[str]]], ttl_ms: int) -> list[int]:
         """Renew (source id, token, progress fields) leases in one round trip: per lease 0 (lost), 1 (held) or 2
-        (held, and asked to stop)."""
+        (held, and asked to stop). Raises ReplicasBehind if the replicas did not acknowledge them: none counts as renewed."""
         with self.client.pipeline(transaction=False) as pipe:
             for source_id, token, fields in leases:
                 self._renew(keys=[lease_key(source_id), record_key(source_id)], args=[token, ttl_ms, *fields], client=pipe)
-            return [int(reply) for reply in pipe.execute()]
+            return [int(reply) for reply in execute_replicated(pipe, self.replicas, self.replica_timeout_ms)]
 
     def release(self, source_id: str, token: str, fields: list[str]) -> bool:
         return bool(self._release(keys=[lease_key(source_id), record_key(source_id)], args=[token, *fields]))

@@ -7,32 +7,33 @@ names its source (`X-Source-Id`) and says what its camera shows (`X-Camera-Kind`
 
 What a frame costs is bounded by its credential before any of its bytes are read: the key's own rate (a student
 token's, or a service key's over all its sources), the number of source ids a service key posts under, the class's
-quota, then one of a few upload slots (the body is read, checked and decoded only inside one). The image is checked
-before it is decoded (type, declared pixels, completeness), decoded, downscaled if oversized, re-encoded as JPEG and
-queued for Kafka like any other frame. Each refusal is a 4xx (503 when every slot stays busy) with its reason,
-counted by reason in `classpulse_ingest_uploads_rejected_total`."""
+quota, the uploads the key has in progress (a few at once), then one of a few upload slots (the body is read, within
+`CLASSPULSE_UPLOAD_READ_TIMEOUT_S`, checked and decoded only inside one). The image is checked before it is decoded
+(type, declared pixels, completeness), decoded, downscaled if oversized, re-encoded as JPEG and queued for Kafka like
+any other frame. Each refusal is a 4xx (503 when every slot stays busy) with its reason, counted by reason in
+`classpulse_ingest_uploads_rejected_total`."""
 
 from __future__ import annotations
 
 import asyncio
-import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, cast
 
 import numpy as np
-import redis
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
+import redis.asyncio as aioredis
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response
 from prometheus_client import Counter
 from pydantic import BaseModel, Field
 
 from classpulse_core.schemas import CameraKind, ClassId
 from classpulse_ingest.images import ImageRejected, ImageType, decode_image, media_type, multipart_image
 from classpulse_ingest.pipeline import Pipeline
-from classpulse_ingest.publisher import FrameIdentity, now_ms
-from classpulse_ingest.ratelimit import Decision
+from classpulse_ingest.publisher import FrameIdentity, now_ms, reserve_sequences
+from classpulse_ingest.ratelimit import Decision, Quotas
 from classpulse_ingest.settings import IngestSettings
-from classpulse_store.classkeys import keys_index, sequence_key
 from classpulse_store.registry import ClassRecord, class_key
 from classpulse_web.auth import ApiKey, Role
 from classpulse_web.keystore import CallerKey, require_role
@@ -40,11 +41,18 @@ from classpulse_web.keystore import CallerKey, require_role
 router = APIRouter(tags=["frames"])
 
 UPLOADS_REJECTED = Counter("classpulse_ingest_uploads_rejected_total", "Posted frames refused", ["reason"])
+UPLOADS_REPLAYED = Counter(
+    "classpulse_ingest_uploads_replayed_total", "Retries of posted frames answered as the first time, nothing published"
+)
+REPLAYED_HEADER = "Idempotent-Replayed"
+IN_PROGRESS = "in progress"
 MULTIPART = "multipart/form-data"
 ACCEPTED_TYPES = (ImageType.JPEG.value, ImageType.PNG.value, MULTIPART)
 MULTIPART_OVERHEAD_BYTES = 16 * 1024  # boundaries and part headers around the image
-MAX_CAPTURE_AGE_MS = 60_000
-SEQUENCE_TTL_S = 24 * 3600  # a source's frame counter outlives any lesson; an idle one is forgotten after a day
+# A student page posts each snapshot as soon as it is taken, retries included; an older one would count the student in
+# a moment of the lesson already past (present when they were not).
+MAX_STUDENT_CAPTURE_AGE_MS = 60_000
+UPLOAD_WORK_S = 5.0  # decoding and queueing a frame once its body arrived: far less than this
 
 SourceIdHeader = Annotated[
     str | None,
@@ -78,6 +86,7 @@ class FrameAccepted(BaseModel):
 )
 async def post_frame(
     request: Request,
+    response: Response,
     class_id: Annotated[ClassId, Path()],
     key: Annotated[ApiKey, Depends(require_role(Role.SERVICE, Role.ADMIN, Role.STUDENT))],
     content_type: Annotated[str, Header()] = "",
@@ -89,7 +98,22 @@ async def post_frame(
                            "tiles) or personal (one student)"),
     ] = "room",
     x_capture_age_ms: Annotated[
-        int | None, Header(ge=0, description="how long ago the frame was taken, by the sender's clock")
+        int,
+        Header(
+            ge=0,
+            description="how long ago the frame was taken, by the sender's clock: at most 60 s for a student token; "
+            "for a service or admin key, within the raw series' retention (CLASSPULSE_RAW_RETENTION_MS)",
+        ),
+    ] = 0,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=128,
+            pattern=r"^[A-Za-z0-9_.:-]+$",
+            description="one per frame, sent again with each retry of it: a retry within CLASSPULSE_UPLOAD_IDEMPOTENCY_"
+            "WINDOW_S gets the first answer (with Idempotent-Replayed: true) and publishes nothing; one while the first "
+            "is still in progress gets 409",
+        ),
     ] = None,
 ) -> FrameAccepted:
     received_ms = now_ms()
@@ -98,42 +122,59 @@ async def post_frame(
     declared = media_type(content_type)
     if declared not in ACCEPTED_TYPES:
         raise Rejected(415, "content_type", f"send the frame as {' or '.join(ACCEPTED_TYPES)}, not {content_type!r}")
-    if not await request.app.state.redis.exists(class_key(class_id)):
-        raise Rejected(404, "unknown_class", f"class {class_id!r} is not registered")
     pipeline: Pipeline = request.app.state.pipeline
     settings = pipeline.settings
-    source_id = _source_id(key, x_source_id)
-    # Everything a frame costs is paid for before its bytes are read or decoded, the cheapest first: a credential
-    # posting in a loop, under any number of source ids, costs its own rate and no more than a lookup a request.
-    student = key.role == Role.STUDENT
-    rate = settings.upload_source_max_fps if student else settings.upload_key_max_fps
-    _within_rate(await asyncio.to_thread(pipeline.quotas.take_credential, key.key_id, student), "key_rate",
-                 f"this key posts faster than {rate:g} frames/s, whatever its source ids")
-    if not student:
-        _within_rate(await asyncio.to_thread(pipeline.quotas.take_source, key.key_id, source_id), "key_sources",
-                     f"this key posted under {settings.upload_key_max_sources} source ids within the hour; {source_id!r} "
-                     "would be one more")
-    # A frame that then proves not to be an image has still used its class's quota: it cost the class a slot all the same.
-    _within_rate(await asyncio.to_thread(pipeline.quotas.take_class, class_id), "class_quota",
-                 f"class {class_id!r} is over its quota of {settings.class_quota_fps(class_id):g} frames/s")
-    # The body, its decoded pixels and their re-encoding exist only inside one of a bounded number of slots: memory
-    # stays bounded however many uploads arrive at once (the others wait, holding no more than their connection).
-    async with _upload_slot(request.app.state.upload_slots, settings.upload_slot_wait_s):
-        image = await _received_image(request, declared, content_type, settings)
-        sequence = await _next_sequence(pipeline.redis, class_id, source_id)
-        age_ms = min(x_capture_age_ms or 0, MAX_CAPTURE_AGE_MS)
-        camera_kind = (key.camera_kind or "personal") if student else x_camera_kind
-        identity = FrameIdentity(class_id, source_id, sequence, received_ms - age_ms, x_session_id, camera_kind)
-        frame = await asyncio.to_thread(pipeline.publisher.publish, image, identity, request.app.state.upload_tally)
-    return FrameAccepted(
-        frame_id=frame.frame_id,
-        source_id=source_id,
-        sequence=sequence,
-        width=frame.width,
-        height=frame.height,
-        captured_at_ms=frame.captured_at_ms,
-        camera_kind=frame.camera_kind,
-    )
+    if not await request.app.state.redis.exists(class_key(class_id)):
+        raise Rejected(404, "unknown_class", f"class {class_id!r} is not registered")
+    async with _answered_once(request.app.state.redis, class_id, key.key_id, idempotency_key, settings) as once:
+        if once.first_answer is not None:
+            response.headers[REPLAYED_HEADER] = "true"
+            return once.first_answer
+        student = key.role == Role.STUDENT
+        # Refused rather than placed at another instant than the sender says: either would misstate the lesson.
+        max_age_ms = MAX_STUDENT_CAPTURE_AGE_MS if student else settings.raw_retention_ms
+        if x_capture_age_ms > max_age_ms:
+            raise Rejected(
+                422, "capture_age", f"the frame was taken {x_capture_age_ms} ms ago (X-Capture-Age-Ms): this key posts "
+                f"frames at most {max_age_ms} ms old"
+            )
+        source_id = _source_id(key, x_source_id)
+        # Everything a frame costs is paid for before its bytes are read or decoded, the cheapest first: a credential
+        # posting in a loop, under any number of source ids, costs its own rate and no more than a lookup a request.
+        rate = settings.upload_source_max_fps if student else settings.upload_key_max_fps
+        _within_rate(await asyncio.to_thread(pipeline.quotas.take_credential, key.key_id, student), "key_rate",
+                     f"this key posts faster than {rate:g} frames/s, whatever its source ids")
+        if not student:
+            _within_rate(await asyncio.to_thread(pipeline.quotas.take_source, key.key_id, source_id), "key_sources",
+                         f"this key posted under {settings.upload_key_max_sources} source ids within the hour; "
+                         f"{source_id!r} would be one more")
+        # A frame that then proves not to be an image has still used its class's quota: it cost the class a slot all
+        # the same.
+        _within_rate(await asyncio.to_thread(pipeline.quotas.take_class, class_id), "class_quota",
+                     f"class {class_id!r} is over its quota of {settings.class_quota_fps(class_id):g} frames/s")
+        # The body, its decoded pixels and their re-encoding exist only inside one of a bounded number of slots: memory
+        # stays bounded however many uploads arrive at once (the others wait, holding no more than their connection).
+        # A slow sender holds its slot until its body arrives or times out, so a key holds only a few at once: one
+        # token trickling bytes on several connections never takes every slot from the other students.
+        async with (
+            _key_upload(pipeline.quotas, key.key_id, student, settings),
+            _upload_slot(request.app.state.upload_slots, settings.upload_slot_wait_s),
+        ):
+            image = await _received_image(request, declared, content_type, settings)
+            sequence = await asyncio.to_thread(reserve_sequences, pipeline.redis, class_id, source_id, 1)
+            camera_kind = (key.camera_kind or "personal") if student else x_camera_kind
+            identity = FrameIdentity(class_id, source_id, sequence, received_ms - x_capture_age_ms, x_session_id, camera_kind)
+            frame = await asyncio.to_thread(pipeline.publisher.publish, image, identity, request.app.state.upload_tally)
+        once.answer = FrameAccepted(
+            frame_id=frame.frame_id,
+            source_id=source_id,
+            sequence=sequence,
+            width=frame.width,
+            height=frame.height,
+            captured_at_ms=frame.captured_at_ms,
+            camera_kind=frame.camera_kind,
+        )
+    return once.answer
 
 
 def _source_id(key: ApiKey, posted: str | None) -> str:
@@ -148,6 +189,62 @@ def _within_rate(decision: Decision, reason: str, message: str) -> None:
     if not decision.allowed:
         retry_after = max(1, round(decision.retry_after_s + 0.5))
         raise Rejected(429, reason, f"{message}: retry in {retry_after} s", {"Retry-After": str(retry_after)})
+
+
+def _longest_upload_ms(settings: IngestSettings) -> int:
+    return round((settings.upload_slot_wait_s + settings.upload_read_timeout_s + UPLOAD_WORK_S) * 1000)
+
+
+@dataclass
+class _Once:
+    first_answer: FrameAccepted | None = None
+    """What the first upload with the same idempotency key was answered: this one is a retry of it."""
+    answer: FrameAccepted | None = None
+    """What this upload is answered, kept for its retries."""
+
+
+@asynccontextmanager
+async def _answered_once(
+    client: aioredis.Redis, class_id: str, key_id: str, idempotency_key: str | None, settings: IngestSettings
+) -> AsyncIterator[_Once]:
+    """An upload with an idempotency key (the key's own: another key's same value is another upload) claims it while it
+    runs, then keeps its answer for the window; a retry gets that answer (409 while the first still runs). A refused or
+    failed upload published nothing: it lets the claim go, and its retry is a new try."""
+    once = _Once()
+    if idempotency_key is None:
+        yield once
+        return
+    record = f"ingest:upload-once:{{{class_id}}}:{key_id}:{idempotency_key}"
+    # Past the longest an upload can take, the claim lapses: one whose process died does not block its retries.
+    first = cast(str | None, await client.set(record, IN_PROGRESS, nx=True, px=_longest_upload_ms(settings), get=True))
+    if first == IN_PROGRESS:
+        raise Rejected(409, "in_progress", "the first upload with this Idempotency-Key is still in progress: retry in 1 s",
+                       {"Retry-After": "1"})
+    if first is not None:
+        UPLOADS_REPLAYED.inc()
+        once.first_answer = FrameAccepted.model_validate_json(first)
+        yield once
+        return
+    try:
+        yield once
+    except BaseException:
+        await client.delete(record)
+        raise
+    if once.answer is not None:
+        await client.set(record, once.answer.model_dump_json(), ex=settings.upload_idempotency_window_s)
+
+
+@asynccontextmanager
+async def _key_upload(quotas: Quotas, key_id: str, student: bool, settings: IngestSettings) -> AsyncIterator[None]:
+    upload_id = uuid.uuid4().hex
+    # Past the longest an upload can take, it stops counting: one whose process died does not hold its key's place.
+    hold_ms = _longest_upload_ms(settings)
+    _within_rate(await asyncio.to_thread(quotas.hold_upload, key_id, student, upload_id, hold_ms), "key_uploads",
+                 f"this key has {quotas.uploads_at_once(student)} uploads in progress already")
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(quotas.release_upload, key_id, upload_id)
 
 
 @asynccontextmanager
@@ -181,21 +278,6 @@ async def _received_image(request: Request, declared: str | None, content_type: 
         return await asyncio.to_thread(decode_image, body, settings.max_image_pixels, declared)
     except ImageRejected as exc:
         raise Rejected(exc.status, exc.reason, str(exc)) from None
-
-
-async def _next_sequence(client: redis.Redis, class_id: str, source_id: str) -> int:
-    """Frame numbers of a source count in Redis, so they stay unique across ingest replicas and restarts."""
-
-    def increment() -> int:
-        counter = sequence_key(class_id, source_id)
-        pipe = client.pipeline(transaction=True)
-        pipe.incr(counter)
-        pipe.expire(counter, SEQUENCE_TTL_S)
-        # In the class's key index, so that deleting the class finds it (classpulse_store.classkeys).
-        pipe.zadd(keys_index(class_id), {counter: int((time.time() + SEQUENCE_TTL_S) * 1000)})
-        return int(pipe.execute()[0]) - 1
-
-    return await asyncio.to_thread(increment)
 
 
 async def _read_bounded(request: Request, limit: int) -> bytes:

@@ -17,10 +17,16 @@
   // One id per page load: frames of this page form one source; the server prefixes it with the token's id.
   const sourceId = "page-" + Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
 
+  // A photo whose answer did not come (no connection, the answer lost) or came busy is sent again, with the same
+  // Idempotency-Key: ClassPulse answers a retry of a photo it already has as the first time and counts it once.
+  const RETRY_DELAYS_MS = [1000, 2000, 4000];
+  const RETRIED_STATUSES = new Set([408, 409, 500, 502, 503, 504]);
+
   let stream = null;
   let timer = null;
   let sending = false;
   let sent = 0;
+  let photos = 0;
   const canvas = document.createElement("canvas");
 
   function setState(state, indicatorText) {
@@ -83,35 +89,58 @@
       return; // paused while the photo was being encoded: it is not sent
     }
     sending = true;
+    const photoKey = sourceId + "-" + photos;
+    photos += 1;
+    let response = null;
     try {
-      const headers = {
-        Authorization: "Bearer " + token,
-        "Content-Type": "image/jpeg",
-        "X-Source-Id": sourceId,
-        // The age by this computer's clock, not a time stamp: a wrong clock on the student's side does not matter.
-        "X-Capture-Age-Ms": String(Math.round(performance.now() - takenAt)),
-      };
-      if (sessionId) {
-        headers["X-Session-Id"] = sessionId;
+      for (let attempt = 0; attempt <= RETRY_DELAYS_MS.length && timer; attempt += 1) {
+        if (attempt > 0) {
+          await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt - 1]));
+        }
+        // No answer (null): the photo may have arrived or not; sent again with its key, it is counted once either way.
+        response = await post(photo, takenAt, photoKey).catch(() => null);
+        if (response && !RETRIED_STATUSES.has(response.status)) {
+          break;
+        }
       }
-      const response = await fetch("/v1/classes/" + encodeURIComponent(classId) + "/frames", { method: "POST", headers, body: photo });
-      if (response.ok) {
-        sent += 1;
-        page.dataset.sent = String(sent);
-        $("sent").textContent = String(sent);
-        say("");
-      } else if (response.status === 401 || response.status === 403) {
-        pauseCapture();
-        say("This link has expired or is not for this class: ask your teacher for a new one.");
-      } else if (response.status === 429) {
-        say("The class is busy: this photo was skipped, the next one will be sent as usual.");
-      } else {
-        say("A photo could not be sent (error " + response.status + "); the next one will be tried as usual.");
-      }
-    } catch (error) {
-      say("No connection to ClassPulse: the next photo will be tried as usual.");
     } finally {
       sending = false;
+    }
+    if (response) {
+      answered(response);
+    } else {
+      say("No connection to ClassPulse: the next photo will be tried as usual.");
+    }
+  }
+
+  function post(photo, takenAt, photoKey) {
+    const headers = {
+      Authorization: "Bearer " + token,
+      "Content-Type": "image/jpeg",
+      "X-Source-Id": sourceId,
+      "Idempotency-Key": photoKey,
+      // The age by this computer's clock, not a time stamp: a wrong clock on the student's side does not matter.
+      "X-Capture-Age-Ms": String(Math.round(performance.now() - takenAt)),
+    };
+    if (sessionId) {
+      headers["X-Session-Id"] = sessionId;
+    }
+    return fetch("/v1/classes/" + encodeURIComponent(classId) + "/frames", { method: "POST", headers, body: photo });
+  }
+
+  function answered(response) {
+    if (response.ok) {
+      sent += 1;
+      page.dataset.sent = String(sent);
+      $("sent").textContent = String(sent);
+      say("");
+    } else if (response.status === 401 || response.status === 403) {
+      pauseCapture();
+      say("This link has expired or is not for this class: ask your teacher for a new one.");
+    } else if (response.status === 429) {
+      say("The class is busy: this photo was skipped, the next one will be sent as usual.");
+    } else {
+      say("A photo could not be sent (error " + response.status + "); the next one will be tried as usual.");
     }
   }
 
