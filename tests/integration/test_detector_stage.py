@@ -6,8 +6,9 @@ import uuid
 import cv2
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
-from classpulse_core.schemas import CROP_BYTES, DetectedFaces, Frame, FrameResult
+from classpulse_core.schemas import CROP_BYTES, MAX_FACES, DetectedFaces, Frame, FrameResult
 from classpulse_core.settings import KafkaSettings
 from classpulse_demo.fer_csv import FerCsvNotFoundError
 from classpulse_demo.sample_class import generate_sample_class
@@ -134,3 +135,46 @@ def test_students_own_webcams_get_the_detector_for_one_large_face(redis_client, 
     flags = [flag for outcome in personal for flag in outcome.message.facing]
     assert None not in flags and sum(flags) >= 0.85 * len(flags), flags
     assert all(flag is None for outcome in room for flag in outcome.message.facing)
+
+
+HALL_GRID, HALL_TILE, HALL_FACE = 17, 48, 40
+"""A lecture hall's camera: 17 x 17 seats of 48 px, a 40-px face in each, more faces than a message carries."""
+
+
+@pytest.fixture(scope="module")
+def hall(public_test_faces) -> np.ndarray:
+    image = np.full((HALL_GRID * HALL_TILE,) * 2, 128, np.uint8)
+    margin = (HALL_TILE - HALL_FACE) // 2
+    for seat in range(HALL_GRID**2):
+        y, x = (HALL_TILE * place + margin for place in divmod(seat, HALL_GRID))
+        image[y : y + HALL_FACE, x : x + HALL_FACE] = cv2.resize(public_test_faces[seat], (HALL_FACE, HALL_FACE))
+    return image
+
+
+@pytest.fixture(scope="module")
+def hall_faces(hall) -> list[tuple[int, int, int, int]]:
+    found = DETECTORS["room"].detector.detect(hall)
+    assert len(found) > MAX_FACES
+    return [tuple(box) for box in found]
+
+
+@pytest.mark.parametrize("emotion_enabled", [True, False], ids=["crops", "presence-only"])
+def test_a_hall_of_more_faces_than_a_message_carries_sends_its_largest_and_counts_the_others(
+    redis_client, registered, hall, hall_faces, emotion_enabled
+):
+    """The message refused the frame's faces: the frame was detected again and again, then dead-lettered, and a
+    replay could only refuse it again, so a lecture hall or a large gallery lost its whole count."""
+    beyond = "classpulse_detector_faces_beyond_limit_total"
+    before = REGISTRY.get_sample_value(beyond)
+    handler = DetectFaces(DETECTORS, ClassDirectory(redis_client), KafkaSettings(), emotion_enabled=emotion_enabled)
+    lossless = cv2.imencode(".png", hall)[1].tobytes()  # the faces found in `hall`, not in its JPEG's
+    (outcome,) = handler([delivery(hall, registered, jpeg=lossless, source="hall")])
+    assert isinstance(outcome, Emit)
+    message = type(outcome.message).decode(outcome.message.encode())  # as the next stage reads it
+    sent = [tuple(box) for box in message.boxes]
+    assert len(sent) == len(message.facing) == MAX_FACES and set(sent) <= set(hall_faces)
+    if emotion_enabled:
+        assert isinstance(message, DetectedFaces) and len(message.crops) == MAX_FACES * CROP_BYTES
+    left_out = set(hall_faces) - set(sent)
+    assert max(w * h for _, _, w, h in left_out) <= min(w * h for _, _, w, h in sent)
+    assert REGISTRY.get_sample_value(beyond) - before == len(hall_faces) - MAX_FACES

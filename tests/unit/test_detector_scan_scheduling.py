@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import random
 
+import cv2
 import numpy as np
 import pytest
 
@@ -230,3 +231,22 @@ def test_a_rescan_runs_the_deep_scans_levels_for_the_sizes_given_and_finds_their
     # Sizes as small as the deep scan's finest faces: the deep scan itself.
     scales[:] = []
     assert detector.rescan(gray, detector.min_face_px) == deep and max(scales) == levels[-1]
+
+
+RESIZED = (1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 1.0, 1.0)
+"""The size of each frame of `test_a_source_whose_frames_change_size_is_counted_on_the_first_frame_of_each_size`, as
+a share of the room video's: a webcam or WebRTC stream halving its frames for its bandwidth, then restoring them."""
+
+
+def test_a_source_whose_frames_change_size_is_counted_on_the_first_frame_of_each_size(room_video, tracker):
+    """The faces of the frame before are neither where nor as large as they were: the source starts afresh, with a
+    deep scan (it followed the old boxes, which matched nothing, and full scans looked only for faces from 0.7 of the
+    old smallest: the class read no one until the next deep scan, up to CLASSPULSE_DEEP_SCAN_INTERVAL_MS)."""
+    seated = room_video[: FAR[3].start]
+    for n, scale in enumerate(RESIZED):
+        gray, shown = seated[n % len(seated)]
+        resized = cv2.resize(gray, (round(SIZE[0] * scale), round(SIZE[1] * scale)), interpolation=cv2.INTER_AREA)
+        scaled = {name: (round(x * scale), round(y * scale), round(side * scale)) for name, (x, y, side) in shown.items()}
+        names = _names(scaled, tracker.detect(SOURCE, n + 1, n * FRAME_MS, resized))
+        assert sorted(names, key=str) == sorted(scaled), (n, scale, names)
+    assert tracker.stats.deep_scans == 3, tracker.stats  # the first frame and each change of size: no more

@@ -7,11 +7,12 @@ import time
 from collections.abc import Mapping
 
 import redis
+from prometheus_client import Counter
 
 from classpulse_core.dependencies import DependencyUnavailable
-from classpulse_core.schemas import CameraKind, DetectedFaces, Frame, FrameResult
+from classpulse_core.schemas import MAX_FACES, CameraKind, DetectedFaces, Frame, FrameResult
 from classpulse_core.settings import KafkaSettings
-from classpulse_detector.faces import UndecodableFrame, decode_gray, image_size, landmarks_of
+from classpulse_detector.faces import Box, UndecodableFrame, decode_gray, image_size, landmarks_of, reading_order
 from classpulse_detector.headpose import facing
 from classpulse_detector.tracking import TrackingDetector
 from classpulse_store.registry import ClassDirectory
@@ -19,6 +20,11 @@ from classpulse_stream import metrics
 from classpulse_stream.stage import Delivery, Emit, Outcome, Reject
 
 STAGE = "detector"
+
+FACES_BEYOND_LIMIT = Counter(
+    "classpulse_detector_faces_beyond_limit_total",
+    f"Faces found in a frame beyond the {MAX_FACES} a message carries (its smallest): not counted present",
+)
 
 
 class DetectFaces:
@@ -65,8 +71,12 @@ class DetectFaces:
         if (width, height) != (frame.width, frame.height):
             return Reject(delivery, f"wrong size: header says {frame.width}x{frame.height}, image is {width}x{height}")
         detector = self.detectors[frame.camera_kind]
-        boxes = detector.detect((frame.class_id, frame.source_id), frame.sequence, frame.captured_at_ms, gray)
-        metrics.FACES.labels(STAGE).inc(len(boxes))
+        found = detector.detect((frame.class_id, frame.source_id), frame.sequence, frame.captured_at_ms, gray)
+        metrics.FACES.labels(STAGE).inc(len(found))
+        # A message refusing a frame's faces would dead-letter the frame, and a replay would refuse it again: a lecture
+        # hall's whole count lost, frame after frame. Its largest faces are sent, the nearest and best cropped.
+        boxes = _largest(found, MAX_FACES)
+        FACES_BEYOND_LIMIT.inc(len(found) - len(boxes))
         now_ms = int(time.time() * 1000)
         metrics.LATENCY_SECONDS.labels(STAGE).observe(max(0, now_ms - frame.captured_at_ms) / 1000)
         identity = frame.identity()
@@ -88,3 +98,10 @@ class DetectFaces:
             facing=facing_flags,
         )
         return Emit(self.kafka.faces_topic, faces)
+
+
+def _largest(boxes: list[Box], count: int) -> list[Box]:
+    """The `count` largest of `boxes` (all of them when there are no more), in reading order."""
+    if len(boxes) <= count:
+        return boxes
+    return reading_order(sorted(boxes, key=lambda box: box[2] * box[3], reverse=True)[:count])

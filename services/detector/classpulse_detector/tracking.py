@@ -17,7 +17,9 @@ Each frame is also compared, shrunk to a thumbnail, with the previous one away f
 face that moved changed both): a change elsewhere (someone arriving, coming back, a door opening) is scanned by the
 detector where it happened, plus a face's side around it, not in the whole frame; a change over more than
 REGION_SCAN_MAX_SHARE of the frame (the light, the camera turned) calls for a full scan, and so does a source's frames
-arriving out of order (a replay or a consumer-group rebalance), and a source not seen before. A face found anew, by a
+arriving out of order (a replay or a consumer-group rebalance), a source not seen before, and a frame of another size
+than the source's last (a webcam or a WebRTC stream adapting to its bandwidth, a camera switching profile: its faces
+are neither where nor as large as they were, so the source starts afresh, with a deep scan). A face found anew, by a
 region or a full scan, is a new track; one a full scan finds where a known face's motion put it keeps that track.
 Track numbers are the detector's own: they never leave it, never outlive a face's stay on camera (someone who leaves
 and comes back is a new number) and nothing in them or in the tracking identifies a person.
@@ -143,6 +145,8 @@ class _Track:
     scanned_at_ms: int
     deep_scanned_at_ms: int
     """When the source was last scanned down to the detector's smallest faces."""
+    shape: tuple[int, ...]
+    """The frames' size (rows, columns): the faces' places and sizes are in its pixels."""
     smallest_px: int | None = None
     """The smallest face side found in the source since then, or, where that deep scan found none, before it
     (None: none found, so full scans go down to the detector's smallest faces)."""
@@ -214,10 +218,14 @@ class TrackingDetector:
 
     def _full_scan(self, track: _Track | None, sequence: int, captured_at_ms: int, gray: np.ndarray) -> _Track:
         """A track of this frame's faces from a scan of the whole frame. A face the previous frame knew, where its
-        motion puts it now, keeps its number and motion; a frame out of order starts the source afresh."""
-        in_order = track is not None and sequence > track.sequence and captured_at_ms > track.captured_at_ms
+        motion puts it now, keeps its number and motion; a frame out of order, or of another size, starts the source
+        afresh."""
+        continued = (
+            track is not None and sequence > track.sequence and captured_at_ms > track.captured_at_ms
+            and track.shape == gray.shape
+        )
         deep = (
-            track is None or not in_order or track.smallest_px is None
+            track is None or not continued or track.smallest_px is None
             or captured_at_ms - track.deep_scanned_at_ms >= self.deep_scan_interval_ms
         )
         smallest_px = None if deep or track is None else _bound(track)
@@ -231,8 +239,8 @@ class TrackingDetector:
             # under the bound, which a deep scan finds at most deep_scan_interval_ms later, as between any two.
             self.stats.rescans += 1
             boxes = reading_order(self.detector.rescan(gray, track.smallest_px))
-        if track is None or not in_order:
-            track = _Track([], np.zeros(0), sequence, captured_at_ms, captured_at_ms, captured_at_ms)
+        if track is None or not continued:
+            track = _Track([], np.zeros(0), sequence, captured_at_ms, captured_at_ms, captured_at_ms, gray.shape)
         if deep:
             # A deep scan that finds no face keeps the sizes the source showed before (its faces left: a class's
             # cameras turned off, a room emptied), so that the scan that sees them back is bounded by them, as any
@@ -265,9 +273,9 @@ class TrackingDetector:
 
     def _found_again(self, track: _Track, sequence: int, captured_at_ms: int, gray: np.ndarray) -> list[_Followed] | None:
         """Where the track's faces are in this frame, or None when this frame needs a full scan."""
-        in_order = sequence > track.sequence and captured_at_ms >= track.captured_at_ms
+        continued = sequence > track.sequence and captured_at_ms >= track.captured_at_ms and track.shape == gray.shape
         deep_due = 0 < self.deep_scan_interval_ms <= captured_at_ms - track.deep_scanned_at_ms
-        if not in_order or deep_due or captured_at_ms - track.scanned_at_ms >= self.full_scan_interval_ms:
+        if not continued or deep_due or captured_at_ms - track.scanned_at_ms >= self.full_scan_interval_ms:
             return None
         elapsed = captured_at_ms - track.captured_at_ms
         predicted = [_predicted(face, elapsed, gray.shape) for face in track.faces]

@@ -24,6 +24,10 @@ CROP_BYTES = CROP_SIDE * CROP_SIDE
 MAX_FRAME_BYTES = 8 * 1024 * 1024
 MAX_FRAME_SIDE = 8192
 """Pixels a frame's side may have: the detector refuses a larger image before decoding it."""
+MAX_FACES = 256
+"""Faces one message carries: their crops (~590 KB) fit Kafka's default message.max.bytes (1 MiB, the local stack's)
+with room to spare. A frame may show more (a lecture hall, a large gallery): the detector sends its MAX_FACES
+largest and counts the others (classpulse_detector.stage)."""
 
 ClassId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 """Class ids appear in Redis keys and URLs, so they are restricted to a safe alphabet."""
@@ -42,7 +46,7 @@ consumer that predates it dead-letters a gallery message with the reason (camera
 upgraded."""
 
 
-Facing = Annotated[list[bool | None] | None, Field(max_length=256)]
+Facing = Annotated[list[bool | None] | None, Field(max_length=MAX_FACES)]
 """Per face (in the order of `boxes`): whether its head faces its camera (within the head-pose cone of
 classpulse_detector.headpose), or None where the detector gave no landmarks to tell (Haar). None for the whole list:
 a message from before v3, which knew no head pose (read as no face with a pose)."""
@@ -136,7 +140,7 @@ class DetectedFaces(Message):
     detected_at_ms: EpochMs
     frame_width: int = Field(gt=0)
     frame_height: int = Field(gt=0)
-    boxes: list[Box] = Field(max_length=256)
+    boxes: list[Box] = Field(max_length=MAX_FACES)
     crops: bytes = Field(description="len(boxes) crops of 48x48 uint8, row-major, concatenated")
     facing: Facing = Field(None, description="per face: facing its camera, or null without a head pose (v3)")
 
@@ -169,7 +173,7 @@ class FrameResult(Message):
     OLDEST_VERSION: ClassVar[int | None] = 1
 
     completed_at_ms: EpochMs
-    boxes: list[Box] = Field(max_length=256)
+    boxes: list[Box] = Field(max_length=MAX_FACES)
     probabilities: list[Probabilities] | None = None
     model_version: str | None = None
     facing: Facing = Field(None, description="per face: facing its camera, or null without a head pose (v3)")
