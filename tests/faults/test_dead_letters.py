@@ -82,8 +82,13 @@ def test_malformed_messages_are_dead_lettered_and_the_partition_keeps_flowing(
         assert letter.key == key, label
         # The original bytes travel with the letter (cut short only where the letter would exceed the broker's limit).
         assert value.startswith(letter.value) and (letter.value == value or "truncated" in letter.reason), label
-    counted_after = total(scrape(isolated_stack.url(stage)), "classpulse_dead_letters_total")
-    assert counted_after - counted_before == len(cases)
+
+    def counted() -> float:
+        return total(scrape(isolated_stack.url(stage)), "classpulse_dead_letters_total") - counted_before
+
+    # Counted once their batch is committed, a moment after the letters are in the topic.
+    _wait_until(lambda: counted() >= len(cases), "dead letters counted")
+    assert counted() == len(cases)
     assert isolated_stack.pid(stage) == pid, f"{stage} restarted"
     assert httpx.get(f"{isolated_stack.url(stage)}/healthz", timeout=5).status_code == 200
 

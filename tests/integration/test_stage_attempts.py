@@ -2,7 +2,8 @@
 killed and restarted on it again and again, dead-letters it after three attempts and moves on, losing nothing else.
 
 The stage is a real process consuming a real topic; its handler SIGKILLs the process on the poison message, as an
-out-of-memory kill or a crash in a native decoder would, and the test restarts it until its input is committed."""
+out-of-memory kill or a crash in a native decoder would, and the test restarts it until its input is committed.
+A counter the stage failed to drop at its commit expires by itself, however busy the stage stays."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 
 import pytest
@@ -100,6 +102,27 @@ def test_a_message_that_kills_the_stage_is_dead_lettered_across_restarts(infra, 
     ]
     # Counters go with their commit: nothing is left behind for the next messages.
     assert redis_client.hgetall(f"classpulse:stage-attempts:attempts-test-{group}") == {}
+
+
+@pytest.mark.integration
+def test_a_counter_left_behind_expires_while_the_stage_counts_others(redis_client):
+    """Its forget() failed (Redis away at the commit): nothing counts it again, and the stage's later counts do not
+    keep it alive."""
+    ledger = RedisAttempts(redis_client, f"attempts-ttl-{uuid.uuid4().hex[:8]}", ttl_s=1)
+    ledger.add(["in:0:10:batch"], 1)
+    for offset in range(11, 14):  # the next batches, counted and dropped at their commits
+        time.sleep(0.5)
+        ledger.add([f"in:0:{offset}:batch"], 1)
+        ledger.forget([f"in:0:{offset}:batch"])
+    assert redis_client.hgetall(ledger.key) == {}
+
+
+@pytest.mark.integration
+def test_no_counters_cost_no_command(redis_client):
+    """A batch of undecodable messages only has none: Redis refuses HDEL or HEXPIRE without fields."""
+    ledger = RedisAttempts(redis_client, f"attempts-none-{uuid.uuid4().hex[:8]}")
+    assert ledger.add([], 1) == []
+    ledger.forget([])
 
 
 if __name__ == "__main__":

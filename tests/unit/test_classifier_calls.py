@@ -5,45 +5,59 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from classpulse_classifier.serving_client import (
+    EmotionModelClient,
     ModelOutput,
     ModelRequestRejected,
     ModelServerError,
     ModelServerUnavailable,
     UnexpectedModelResponse,
 )
-from classpulse_classifier.stage import ClassifyFaces
+from classpulse_classifier.stage import CALL_TRIES, ClassifyFaces
 from classpulse_core.dependencies import DependencyUnavailable
+from classpulse_core.labels import LABELS_OUTPUT, LABELS_SIGNATURE
 from classpulse_core.schemas import DetectedFaces
 from classpulse_stream.stage import ContractBroken, Delivery
+from classpulse_tfserving.tensorflow.core.framework import types_pb2
+from classpulse_tfserving.tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 pytestmark = pytest.mark.unit
 
 
 class _ModelServer:
     """Answers each face with probabilities that encode its first pixel, so the order can be checked; records
-    call sizes and how many calls were in flight at most."""
+    call sizes and how many calls were in flight at most. With an `error`, raises it instead for the calls whose
+    numbers (0 for the first) are in `failing_calls`, or for every call."""
 
-    def __init__(self, error: ModelServerError | None = None) -> None:
+    def __init__(self, error: ModelServerError | None = None, failing_calls: frozenset[int] | None = None) -> None:
         self.error = error
+        self.failing_calls = failing_calls
         self.sizes: list[int] = []
         self.in_flight = self.most_in_flight = 0
         self._lock = threading.Lock()
 
     def predict_with_version(self, crops: np.ndarray) -> ModelOutput:
         with self._lock:
+            call = len(self.sizes)
             self.sizes.append(len(crops))
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
         time.sleep(0.05)  # long enough for a second call to start meanwhile, if calls run concurrently
         with self._lock:
             self.in_flight -= 1
-        if self.error:
+        if self.error and (self.failing_calls is None or call in self.failing_calls):
             raise self.error
         probabilities = np.zeros((len(crops), 7), dtype=np.float32)
         probabilities[:, 0] = crops[:, 0, 0, 0] / 255
@@ -120,6 +134,48 @@ def test_model_server_errors_are_an_outage_or_a_broken_contract_never_the_messag
     assert isinstance(raised.value, ContractBroken) is broken
 
 
+_TURNED_AWAY = ModelServerUnavailable("Predict failed: UNAVAILABLE: the batch queue is full", grpc.StatusCode.UNAVAILABLE)
+
+
+def test_a_call_the_server_turned_away_is_tried_again_alone_and_the_others_are_kept():
+    """Failing the batch would send every call again: the most load when the server has the least room."""
+    server = _ModelServer(_TURNED_AWAY, failing_calls=frozenset({1, 3}))
+    outcomes = ClassifyFaces(server, _Registry(), "p", max_batch_faces=100, concurrent_calls=2)(_deliveries([6] * 50))
+    assert server.sizes == [100] * 5  # three calls, and the two tries turned away each tried again
+    first_pixels = [round(p[0] * 255) for o in outcomes for p in o.message.probabilities]
+    assert first_pixels == [face % 256 for face in range(300)]
+
+
+def test_each_answered_call_is_measured_in_faces():
+    """classpulse_classifier_faces_per_call: what the dashboard's "Faces per Predict call" charts, wherever the model
+    server runs (TF Serving exports no batch size of its own)."""
+    def counted() -> tuple[float, float]:
+        return (REGISTRY.get_sample_value("classpulse_classifier_faces_per_call_count") or 0.0,
+                REGISTRY.get_sample_value("classpulse_classifier_faces_per_call_sum") or 0.0)
+
+    calls_before, faces_before = counted()
+    server = _ModelServer(_TURNED_AWAY, failing_calls=frozenset({1}))
+    ClassifyFaces(server, _Registry(), "p", max_batch_faces=100, concurrent_calls=2)(_deliveries([6] * 50))
+    calls, faces = counted()
+    assert (calls - calls_before, faces - faces_before) == (3, 300)  # three calls of 100; the try turned away is none
+
+
+@pytest.mark.parametrize(
+    "error, tries",
+    [
+        (_TURNED_AWAY, CALL_TRIES),
+        (ModelServerUnavailable("Predict failed: DEADLINE_EXCEEDED", grpc.StatusCode.DEADLINE_EXCEEDED), 1),
+    ],
+    ids=["turned-away", "timed-out"],
+)
+def test_a_call_that_keeps_failing_is_an_outage_after_its_tries(error, tries):
+    """A call that timed out is not tried again: the server may still be working on it, and it took its deadline."""
+    server = _ModelServer(error)
+    with pytest.raises(DependencyUnavailable):
+        ClassifyFaces(server, _Registry(), "p", max_batch_faces=256, concurrent_calls=1)(_deliveries([6]))
+    assert len(server.sizes) == tries
+
+
 def test_crops_of_a_class_switched_to_presence_only_are_not_classified():
     server = _ModelServer()
     batch = _deliveries([3, 2], class_id="on") + _deliveries([4], class_id="off") + _deliveries([1], class_id="on")
@@ -135,3 +191,69 @@ def test_a_presence_only_deployment_classifies_nothing():
     server = _ModelServer()
     outcomes = ClassifyFaces(server, _Registry(), "p", max_batch_faces=256, emotion_enabled=False)(_deliveries([2, 3]))
     assert server.sizes == [] and [outcome.message.probabilities for outcome in outcomes] == [None, None]
+
+
+class _UnreadableReplies(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """A model server, or a proxy in front of it, whose replies are valid gRPC but cannot be read as the contract's:
+    probabilities one byte longer than whole float32s, a label that is not UTF-8, or signatures that do not parse."""
+
+    def __init__(self, breakage: str) -> None:
+        self.breakage = breakage
+
+    def Predict(self, request, context):  # noqa: N802 (the gRPC method's name)
+        response = predict_pb2.PredictResponse()
+        if request.model_spec.signature_name == LABELS_SIGNATURE:
+            labels = response.outputs[LABELS_OUTPUT]
+            labels.dtype = types_pb2.DT_STRING
+            labels.string_val.extend([b"angry", b"\xff\xfe"])
+            return response
+        faces = request.inputs["faces"].tensor_shape.dim[0].size
+        probabilities = response.outputs["probabilities"]
+        probabilities.dtype = types_pb2.DT_FLOAT
+        probabilities.tensor_shape.dim.add(size=faces)
+        probabilities.tensor_shape.dim.add(size=7)
+        probabilities.tensor_content = np.full((faces, 7), 1 / 7, "<f4").tobytes() + b"\x00"
+        return response
+
+    def GetModelMetadata(self, request, context):  # noqa: N802
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = request.model_spec.name
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        contract = signatures.signature_def["serving_default"]
+        for tensor, dtype, shape in ((contract.inputs["faces"], types_pb2.DT_UINT8, (-1, 48, 48, 1)),
+                                     (contract.outputs["probabilities"], types_pb2.DT_FLOAT, (-1, 7))):
+            tensor.dtype = dtype
+            for size in shape:
+                tensor.tensor_shape.dim.add(size=size)
+        signatures.signature_def[LABELS_SIGNATURE].outputs[LABELS_OUTPUT].dtype = types_pb2.DT_STRING
+        response.metadata["signature_def"].Pack(signatures)
+        if self.breakage == "signatures":
+            response.metadata["signature_def"].value = b"\xff\xff\xff"
+        return response
+
+
+@pytest.fixture
+def unreadable_model_server(request) -> Iterator[EmotionModelClient]:
+    server = grpc.server(ThreadPoolExecutor(2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_UnreadableReplies(request.param), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    with EmotionModelClient(f"127.0.0.1:{port}") as client:
+        yield client
+    server.stop(grace=None)
+
+
+@pytest.mark.parametrize("unreadable_model_server", ["signatures", "labels"], indirect=True)
+def test_a_contract_check_answered_unreadably_stalls_the_stage(unreadable_model_server):
+    """Not an exception out of the runner's loop: that would end the process, and every restart would end alike."""
+    classify = ClassifyFaces(unreadable_model_server, _Registry(), "p", max_batch_faces=256)
+    with pytest.raises(ContractBroken, match="model_server"):
+        classify.check_contract()
+
+
+@pytest.mark.parametrize("unreadable_model_server", ["probabilities"], indirect=True)
+def test_probabilities_answered_unreadably_stall_the_stage_rather_than_fail_the_messages(unreadable_model_server):
+    """Failing the messages would dead-letter every one of them after its retries: the whole topic, drained."""
+    classify = ClassifyFaces(unreadable_model_server, _Registry(), "p", max_batch_faces=256)
+    with pytest.raises(ContractBroken, match="not a whole number of float32s"):
+        classify(_deliveries([2, 3]))

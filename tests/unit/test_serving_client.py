@@ -114,8 +114,14 @@ def test_an_output_that_is_not_probabilities_breaks_the_contract(scores: list[fl
 
 @pytest.mark.parametrize(
     ("output_key", "batch_size", "breakage"),
-    [("logits", 2, None), ("probabilities", 3, None), ("probabilities", 2, "dtype"), ("probabilities", 2, "values")],
-    ids=["missing-output", "wrong-batch", "wrong-dtype", "too-few-values"],
+    [
+        ("logits", 2, None),
+        ("probabilities", 3, None),
+        ("probabilities", 2, "dtype"),
+        ("probabilities", 2, "values"),
+        ("probabilities", 2, "stray-byte"),
+    ],
+    ids=["missing-output", "wrong-batch", "wrong-dtype", "too-few-values", "not-whole-float32s"],
 )
 def test_response_outside_the_contract_is_unexpected(output_key: str, batch_size: int, breakage: str | None) -> None:
     response = _response(np.zeros((2, 7), np.float32), as_float_val=False)
@@ -124,6 +130,8 @@ def test_response_outside_the_contract_is_unexpected(output_key: str, batch_size
         tensor.dtype = types_pb2.DT_DOUBLE
     elif breakage == "values":
         tensor.tensor_content = tensor.tensor_content[:-4]
+    elif breakage == "stray-byte":
+        tensor.tensor_content += b"\x00"
     with pytest.raises(UnexpectedModelResponse):
         parse_probabilities(response, output_key, batch_size)
 
@@ -225,3 +233,8 @@ def test_labels_that_are_not_strings_are_unexpected() -> None:
         parse_labels(_labels_response([], dtype=types_pb2.DT_INT32))
     with pytest.raises(UnexpectedModelResponse, match="without output 'labels'"):
         parse_labels(predict_pb2.PredictResponse())
+
+
+def test_labels_that_are_not_utf8_are_unexpected() -> None:
+    with pytest.raises(UnexpectedModelResponse, match="not UTF-8"):
+        parse_labels(_labels_response([b"angry", b"\xff\xfe"]))

@@ -1,6 +1,7 @@
 """The runner's error policy against an in-memory Kafka: a message that keeps failing is dead-lettered after its
 retries (never redelivered forever, never dead-lettered on one transient fault), a contract error stalls the stage
-without dead-lettering anything, lag gauges leave with their partitions, and dead-letter reasons make few labels."""
+without dead-lettering anything, a dependency outage makes it not ready, its counters count messages once however
+often they were attempted, lag gauges leave with their partitions, and dead-letter reasons make few labels."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import msgpack
 import pytest
 from kafka import TopicPartition
 
+from classpulse_core.dependencies import DependencyUnavailable
 from classpulse_core.lifecycle import StopSignal
 from classpulse_core.schemas import DeadLetter, Frame, FrameResult, SchemaError
 from classpulse_stream import metrics
@@ -110,6 +112,84 @@ def test_a_message_that_keeps_failing_is_dead_lettered_after_its_retries():
     assert {FrameResult.decode(value).sequence for topic, value in kafka.sent if topic == "out"} == {0, 2}
 
 
+def test_each_message_of_a_batch_out_of_retries_is_dead_lettered_with_its_own_failure():
+    """A dead letter decided before a later message fails is final: retried with the batch, its message would be
+    attempted past its limit and dead-lettered as if the stage had died in it, its own failure lost."""
+    tries: list[int] = []
+    failing = _emitting_unless({0: 1000, 1: 1000, 2: 1000})
+
+    def handle(deliveries):
+        tries.extend(delivery.message.sequence for delivery in deliveries)
+        return failing(deliveries)
+
+    kafka, _ = _run("failing-several", handle, [_result(sequence) for sequence in range(4)])
+    assert [(letter.origin_offset, letter.reason) for letter in _dead_letters(kafka)] == [
+        (sequence, f"processing failed 3 times: RuntimeError('boom {sequence}')") for sequence in range(3)
+    ]
+    assert kafka.committed == 4
+    assert [tries.count(sequence) for sequence in range(4)] == [4, 4, 4, 2]  # the batch once, then alone
+
+
+def _count(counter, *labels: str) -> float:
+    return counter.labels(*labels)._value.get()
+
+
+def test_a_dependency_outage_makes_the_stage_not_ready_and_its_retries_count_as_redeliveries():
+    """Counted per attempt, a stage retrying without end would look busy: PipelineStalled and ConsumerLagHigh, which
+    divide by the stage's rate, would stay quiet."""
+    readiness, outage = [], [DependencyUnavailable("redis", "connection refused")] * 3
+    health = HealthState()
+
+    def aggregate(deliveries):
+        readiness.append(health.ready())
+        if outage:
+            raise outage.pop()
+        return [Emit("out", delivery.message) for delivery in deliveries]
+
+    stop = StopSignal()
+    kafka = _Kafka([_result(0), _result(1), _result(2)], stop)
+    StageRunner(StageConfig("outage", TOPIC, max_backoff_s=0.001), FrameResult, aggregate, kafka, kafka, stop, health).run()
+    assert readiness == [(True, "ready")] + [(False, "redis unavailable: connection refused")] * 3
+    assert health.ready() == (True, "ready")
+    assert (_count(metrics.MESSAGES_IN, "outage", TOPIC), _count(metrics.MESSAGES_REDELIVERED, "outage", TOPIC)) == (3, 9)
+    assert _count(metrics.MESSAGES_OUT, "outage", "out") == 3
+
+
+def test_an_outage_ends_for_a_member_whose_failed_batch_a_rebalance_gave_away():
+    """Else the member would stay not ready until it processed a batch, however long its new partitions stay idle."""
+    stop, health = StopSignal(), HealthState()
+    kafka = _Kafka([_result(0)], stop)
+    readiness = []
+
+    def idle_poll(timeout_ms: int) -> dict:
+        readiness.append(health.ready())
+        if len(readiness) == 2:
+            stop.set()
+        return {}
+
+    def failing(deliveries):
+        kafka.assignment, kafka.poll = set, idle_poll  # the rebalance, while the batch waits on Redis
+        raise DependencyUnavailable("redis", "connection refused")
+
+    StageRunner(StageConfig("given-away", TOPIC, max_backoff_s=0.001), FrameResult, failing, kafka, kafka, stop, health).run()
+    assert readiness == [(False, "redis unavailable: connection refused"), (True, "ready")]
+
+
+def test_output_and_dead_letters_count_once_kafka_acknowledged_them():
+    stop = StopSignal()
+    kafka = _Kafka([_result(0)], stop)
+    kafka.log.append(Record(TOPIC, 0, 1, b"c", b"\xc1 not msgpack"))
+    refused = [True] * 2  # the first batch's result and dead letter
+    kafka.failed = lambda: bool(refused) and refused.pop()
+    kafka.exception = RuntimeError("broker away")
+    echo = _emitting_unless({})
+    StageRunner(StageConfig("acknowledged", TOPIC, max_backoff_s=0.001), FrameResult, echo, kafka, kafka, stop, HealthState()).run()
+    assert kafka.committed == 2
+    assert _count(metrics.MESSAGES_OUT, "acknowledged", "out") == 1
+    assert _count(metrics.DEAD_LETTERS, "acknowledged", "not msgpack") == 1
+    assert _count(metrics.MESSAGES_IN, "acknowledged", TOPIC) == 2
+
+
 def test_a_message_that_fails_twice_then_succeeds_is_not_dead_lettered():
     kafka, _ = _run("flaky", _emitting_unless({1: 2}), [_result(0), _result(1)])
     assert _dead_letters(kafka) == [] and kafka.committed == 2
@@ -165,8 +245,13 @@ def test_dead_letter_reasons_make_a_bounded_set_of_labels():
     assert reason_label("anything a sender wrote") == "other"
 
 
-def test_the_contract_is_checked_at_start_and_readiness_follows_it_without_traffic():
-    verdicts = [ContractBroken("model_server", "no signature 'emotion_single_pass'"), None]
+@pytest.mark.parametrize(
+    "verdict",
+    [ContractBroken("model_server", "no signature 'emotion_single_pass'"), DependencyUnavailable("model_server", "refused")],
+    ids=["broken", "unreachable"],
+)
+def test_the_contract_is_checked_at_start_and_readiness_follows_it_without_traffic(verdict):
+    verdicts = [verdict, None]
     readiness = []
 
     def check():
@@ -180,7 +265,7 @@ def test_the_contract_is_checked_at_start_and_readiness_follows_it_without_traff
     kafka.poll = lambda timeout_ms: (readiness.append(health.ready()[0]), original_poll(timeout_ms))[1]
     config = StageConfig("checked", TOPIC, max_backoff_s=0.001)
     StageRunner(config, FrameResult, list, kafka, kafka, stop, health, check_contract=check).run()
-    assert readiness[:3] == [False, False, True]  # starting; stalled by the first check; the second one passed
+    assert readiness[:3] == [False, False, True]  # starting; held by the first check; the second one passed
     assert metrics.STAGE_STALLED.labels("checked")._value.get() == 0
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import grpc
@@ -128,7 +130,10 @@ def parse_labels(response: predict_pb2.PredictResponse) -> list[str]:
     tensor = response.outputs[LABELS_OUTPUT]
     if tensor.dtype != types_pb2.DT_STRING:
         raise UnexpectedModelResponse(f"output {LABELS_OUTPUT!r} is {types_pb2.DataType.Name(tensor.dtype)}, not DT_STRING")
-    return [value.decode() for value in tensor.string_val]
+    try:
+        return [value.decode() for value in tensor.string_val]
+    except UnicodeDecodeError as exc:
+        raise UnexpectedModelResponse(f"output {LABELS_OUTPUT!r} holds a label that is not UTF-8: {exc}") from exc
 
 
 def check_labels(labels: list[str]) -> None:
@@ -175,11 +180,26 @@ def _float_values(tensor: tensor_pb2.TensorProto, count: int) -> np.ndarray:
     shorter than the shape is TensorFlow's compressed form: the last value repeats (as in tf.make_ndarray).
     """
     if tensor.tensor_content:
+        if len(tensor.tensor_content) % 4:
+            size = len(tensor.tensor_content)
+            raise UnexpectedModelResponse(f"tensor_content of {size} bytes is not a whole number of float32s")
         return np.frombuffer(tensor.tensor_content, dtype="<f4").astype(np.float32, copy=False)
     values = np.asarray(tensor.float_val, dtype=np.float32)
     if 0 < values.size < count:
         values = np.pad(values, (0, count - values.size), mode="edge")
     return values
+
+
+@contextmanager
+def _reading_reply(call: str) -> Iterator[None]:
+    """Any failure to read a reply as UnexpectedModelResponse: whatever trips the parser (a corrupt or proxied reply,
+    an export of another kind) breaks the contract alike, and is never the fault of the crops that were sent."""
+    try:
+        yield
+    except ModelServerError:
+        raise
+    except Exception as exc:
+        raise UnexpectedModelResponse(f"the reply to {call} cannot be read: {exc!r}") from exc
 
 
 def parse_probabilities(response: predict_pb2.PredictResponse, output_key: str, batch_size: int) -> np.ndarray:
@@ -240,12 +260,14 @@ class EmotionModelClient:
         request = build_predict_request(
             crops, self.model_name, self.signature_name, self.input_key, self.output_key, self.version_label
         )
+        call = f"Predict of {len(crops)} faces"
         try:
             response = self._predictions.Predict(request, timeout=self.timeout_s)
         except grpc.RpcError as error:
-            raise error_for_status(error.code(), error.details(), f"Predict of {len(crops)} faces") from error
-        probabilities = parse_probabilities(response, self.output_key, len(crops))
-        return ModelOutput(probabilities, response.model_spec.version.value)
+            raise error_for_status(error.code(), error.details(), call) from error
+        with _reading_reply(call):
+            probabilities = parse_probabilities(response, self.output_key, len(crops))
+            return ModelOutput(probabilities, response.model_spec.version.value)
 
     def check_contract(self) -> int:
         """The version the server would answer with, once its metadata shows the contract's signature, input and
@@ -259,13 +281,14 @@ class EmotionModelClient:
             response = self._predictions.GetModelMetadata(request, timeout=self.timeout_s)
         except grpc.RpcError as error:
             raise error_for_status(error.code(), error.details(), "GetModelMetadata") from error
-        if response.model_spec.name != self.model_name:
-            raise UnexpectedModelResponse(f"asked for model {self.model_name!r}, {response.model_spec.name!r} answered")
-        signatures = get_model_metadata_pb2.SignatureDefMap()
-        if not response.metadata["signature_def"].Unpack(signatures):
-            raise UnexpectedModelResponse("GetModelMetadata answered without a SignatureDefMap")
-        check_signature(signatures, self.signature_name, self.input_key, self.output_key)
-        version: int = response.model_spec.version.value
+        with _reading_reply("GetModelMetadata"):
+            if response.model_spec.name != self.model_name:
+                raise UnexpectedModelResponse(f"asked for model {self.model_name!r}, {response.model_spec.name!r} answered")
+            signatures = get_model_metadata_pb2.SignatureDefMap()
+            if not response.metadata["signature_def"].Unpack(signatures):
+                raise UnexpectedModelResponse("GetModelMetadata answered without a SignatureDefMap")
+            check_signature(signatures, self.signature_name, self.input_key, self.output_key)
+            version: int = response.model_spec.version.value
         if LABELS_SIGNATURE in signatures.signature_def:
             check_labels(self.model_labels(version))
         elif not self._unlabelled_model_seen:
@@ -287,7 +310,8 @@ class EmotionModelClient:
             response = self._predictions.Predict(request, timeout=self.timeout_s)
         except grpc.RpcError as error:
             raise error_for_status(error.code(), error.details(), f"Predict of {LABELS_SIGNATURE!r}") from error
-        return parse_labels(response)
+        with _reading_reply(f"Predict of {LABELS_SIGNATURE!r}"):
+            return parse_labels(response)
 
     def model_status(self) -> dict[int, str]:
         """{version: state name} of every version the server knows, e.g. {1: "END", 2: "AVAILABLE"}."""

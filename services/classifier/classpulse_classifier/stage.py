@@ -2,7 +2,10 @@
 
 Crops of all frames in a consumed batch are stacked and sent to the model server in as few Predict calls as
 `max_batch_faces` allows (per-call overhead, not the model, dominates at small batches), up to `concurrent_calls`
-of them at once: one call keeps only part of a multi-core model server busy.
+of them at once: one call keeps only part of a multi-core model server busy. A call the server turns away (UNAVAILABLE:
+TF Serving's answer when its batching queue is full) is tried again on its own, after a short jittered wait: failing
+the batch for it would throw away every call that succeeded and send them all again, the most load when the server
+has the least room for it.
 
 Before any call, the classes of the batch are checked against the registry (one round trip, uncached): crops of a
 class that is presence-only at this moment (switched while they were in flight) are not classified; their frames go
@@ -16,11 +19,18 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
+import grpc
 import numpy as np
 import redis
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
-from classpulse_classifier.serving_client import EmotionModelClient, ModelServerError, ModelServerUnavailable
+from classpulse_classifier.serving_client import (
+    EmotionModelClient,
+    ModelOutput,
+    ModelServerError,
+    ModelServerUnavailable,
+)
+from classpulse_core.backoff import Backoff, Retries
 from classpulse_core.dependencies import DependencyUnavailable
 from classpulse_core.schemas import DetectedFaces, FrameResult
 from classpulse_store.registry import ClassDirectory
@@ -32,8 +42,22 @@ EMOTION_OFF_FRAMES = Counter(
     "classpulse_classifier_emotion_off_frames_total",
     "Frames whose crops were not classified: their class was presence-only when the batch was checked",
 )
+PREDICT_RETRIES = Counter(
+    "classpulse_classifier_predict_retries_total",
+    "Predict calls tried again within their batch after the model server turned them away",
+)
+FACES_PER_CALL = Histogram(
+    "classpulse_classifier_faces_per_call",
+    "Faces in each Predict call the model server answered",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096),
+)
 MIN_CALL_FACES = 32
 """Calls are split for concurrency only down to this size: below it the call overhead outweighs the overlap."""
+CALL_TRIES = 4
+CALL_BACKOFF = Backoff(initial_s=0.1, max_s=1.0, jitter=0.5)
+CALL_RETRY_WINDOW_S = 10.0
+"""No call of a batch is tried again later than this after the batch's first: the batch gives up as an outage (the
+runner retries it with its own backoff) well within the consumer's max.poll.interval and the liveness window."""
 
 
 class ClassifyFaces:
@@ -99,11 +123,29 @@ class ClassifyFaces:
         # Equal calls (300 faces: 150 + 150, not 256 + 44): a small remainder call costs nearly a full one's overhead;
         # and at least as many calls as may run at once, while each keeps a useful size.
         calls = max(-(-len(crops) // self.max_batch_faces), min(self.concurrent_calls, len(crops) // MIN_CALL_FACES))
+        retry_until = time.monotonic() + CALL_RETRY_WINDOW_S
         with _model_server_errors():
-            outputs = list(self._calls.map(self.client.predict_with_version, np.array_split(crops, calls)))
+            outputs = list(self._calls.map(lambda part: self._call(part, retry_until), np.array_split(crops, calls)))
         # float32 softmax outputs can exceed 1 by an ulp; clip so the schema's [0, 1] bounds always hold.
         probabilities = np.clip(np.concatenate([output.probabilities for output in outputs]), 0.0, 1.0)
         return probabilities, str(outputs[-1].model_version)
+
+    def _call(self, crops: np.ndarray, retry_until: float) -> ModelOutput:
+        """One Predict call, tried up to CALL_TRIES times while the server turns it away. A call that ran into its
+        deadline is not tried again: the server may still be working on it, and it took the whole deadline already."""
+        retries = Retries(CALL_BACKOFF)
+        while True:
+            try:
+                output = self.client.predict_with_version(crops)
+                FACES_PER_CALL.observe(len(crops))
+                return output
+            except ModelServerUnavailable as exc:
+                wait_s = retries.failed()
+                timed_out = exc.code == grpc.StatusCode.DEADLINE_EXCEEDED
+                if timed_out or retries.attempt >= CALL_TRIES or time.monotonic() + wait_s > retry_until:
+                    raise
+            PREDICT_RETRIES.inc()
+            time.sleep(wait_s)
 
 
 @contextmanager

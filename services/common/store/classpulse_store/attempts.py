@@ -16,7 +16,9 @@ could not reach Redis at its commit), and is longer than any retention of the in
 
 
 class RedisAttempts:
-    """One hash per stage, `classpulse:stage-attempts:<stage>`, field per counter."""
+    """One hash per stage, `classpulse:stage-attempts:<stage>`, field per counter. Each field has its own TTL
+    (HEXPIRE, Redis 7.4), renewed when it is counted: one TTL for the hash, renewed by every count of any message,
+    would keep a counter whose forget() failed for as long as the stage runs."""
 
     def __init__(self, client: redis.Redis, stage: str, ttl_s: int = ATTEMPTS_TTL_S) -> None:
         self.client = client
@@ -24,16 +26,20 @@ class RedisAttempts:
         self.ttl_s = ttl_s
 
     def add(self, counters: Sequence[str], by: int) -> list[int]:
+        if not counters:
+            return []  # HEXPIRE, like HDEL, refuses an empty list of fields
         pipeline = self.client.pipeline(transaction=False)
         for counter in counters:
             pipeline.hincrby(self.key, counter, by)
-        pipeline.expire(self.key, self.ttl_s)
+        pipeline.hexpire(self.key, self.ttl_s, *counters)
         try:
             return pipeline.execute()[:-1]
         except redis.RedisError as exc:
             raise DependencyUnavailable("redis", repr(exc)) from exc
 
     def forget(self, counters: Sequence[str]) -> None:
+        if not counters:
+            return
         try:
             self.client.hdel(self.key, *counters)
         except redis.RedisError as exc:

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-MESSAGES_IN = Counter("classpulse_messages_in_total", "Messages consumed", ["stage", "topic"])
-MESSAGES_OUT = Counter("classpulse_messages_out_total", "Messages produced", ["stage", "topic"])
+# Counted once a message, when its output is acknowledged and its offset committed: a batch retried after an outage or
+# a failed message counts once, when it is done, so a stage that retries without end shows no progress.
+MESSAGES_IN = Counter("classpulse_messages_in_total", "Messages consumed and committed", ["stage", "topic"])
+MESSAGES_OUT = Counter("classpulse_messages_out_total", "Messages produced, of the committed input", ["stage", "topic"])
+MESSAGES_REDELIVERED = Counter(
+    "classpulse_messages_redelivered_total",
+    "Messages consumed again: their batch was rewound (a dependency away, a broken contract, a failed message retried)",
+    ["stage", "topic"],
+)
 FACES = Counter("classpulse_faces_total", "Faces found (detector) or classified (classifier)", ["stage"])
-DEAD_LETTERS = Counter("classpulse_dead_letters_total", "Messages sent to a dead-letter topic", ["stage", "reason"])
+DEAD_LETTERS = Counter(
+    "classpulse_dead_letters_total", "Messages sent to a dead-letter topic, of the committed input", ["stage", "reason"]
+)
 ERRORS = Counter("classpulse_errors_total", "Errors by kind", ["stage", "kind"])
 DUPLICATES_IGNORED = Counter(
     "classpulse_duplicates_ignored_total", "Redelivered messages whose effect was already applied", ["stage"]

@@ -12,12 +12,14 @@ Errors:
 - output that Kafka did not acknowledge fails the batch like a dependency outage: nothing is committed past it;
 - `DependencyUnavailable` (model server or Redis down, Kafka unreachable): the batch is rewound and retried with capped
   exponential backoff, forever, without committing; lag grows and shows in metrics; nothing is lost or dead-lettered;
+  the stage reports not ready (with the reason) until a batch succeeds;
 - `ContractBroken` (the model server serves another model or signature than the stage's contract, a setting is
   wrong): handled like a dependency outage, since every message would fail alike and dead-lettering them would drain
   the topic; the stage also reports not ready and `classpulse_stage_stalled` 1 (an alert) until it processes again;
-- any other exception (a bug, or a poison message the decoder let through): the batch is retried one message at a time
-  and the one that fails is retried with the batch up to `max_message_failures` times, then goes to the dead-letter
-  topic alone with the reason: a transient fault gets its retries, a poison message does not stall its partition.
+- any other exception (a bug, or a poison message the decoder let through): the batch is retried one message at a time;
+  when one fails, what was decided before it is produced and committed (a dead letter decided is final) and the batch
+  is retried from it on, up to `max_message_failures` times, then it goes to the dead-letter topic alone with the
+  reason: a transient fault gets its retries, a poison message does not stall its partition.
   Attempts are counted in an `AttemptLedger` before they are made, so a message that kills the process (out of
   memory, a crash in native code) counts as failed too; with a ledger kept outside the process
   (`classpulse_store.attempts.RedisAttempts`) the count survives restarts and rebalances, and a crash loop ends
@@ -25,6 +27,10 @@ Errors:
 - a commit that fails (the group is rebalancing, this member was fenced, the coordinator is away) is logged and
   counted, not fatal: the batch's output is already durable, and whoever owns the partition next starts from the last
   committed offset, so the redelivered messages are absorbed by the idempotent sink.
+
+Metrics count messages, not attempts: a message is counted in, with its outputs or its dead letter, once its output
+is acknowledged and its offset committed; every message delivered again after a rewind counts in
+`classpulse_messages_redelivered_total`. A stage that retries without end so shows no progress.
 """
 
 from __future__ import annotations
@@ -119,9 +125,18 @@ class MemoryAttempts:
 BATCH, ALONE = "batch", "alone"
 """Counter kinds: attempts of a message as part of a batch, and alone (after its batch failed or never finished)."""
 
+PROCESSING, CONTRACT_CHECK = "processing", "contract check"
+"""The runner's two works a dependency outage can fail (see StageRunner._outages)."""
+
 
 class _MessageFailed(Exception):
-    """A message failed, not yet `max_message_failures` times: its batch is retried."""
+    """A message failed, not yet `max_message_failures` times: the batch is retried from it on. `decided`: the
+    outcomes of the batch's messages before it."""
+
+    def __init__(self, delivery: Delivery[Any], detail: str) -> None:
+        super().__init__(detail)
+        self.delivery = delivery
+        self.decided: list[Outcome] = []
 
 
 Outcome = Emit | Reject
@@ -174,6 +189,13 @@ class StageRunner(Generic[M]):
         self.attempts = attempts or MemoryAttempts()
         """Attempts so far of each message not committed yet; counted before each attempt, forgotten at commit."""
         self._stalled: str | None = None
+        self._outages: dict[str, str] = {}
+        """The dependency outage each of the runner's works (PROCESSING, CONTRACT_CHECK) last failed on, until that
+        work succeeds again: the stage is not ready meanwhile."""
+        self._retrying: set[TopicPartition] = set()
+        """The partitions of the batch that last failed on an outage, retried until it succeeds."""
+        for counter in (metrics.MESSAGES_IN, metrics.MESSAGES_REDELIVERED):
+            counter.labels(config.name, config.input_topic)  # from 0: a rate() misses a series' first value
 
     def run(self) -> None:
         """Process batches until stopped; then commit what is done, flush, and close the clients."""
@@ -184,13 +206,14 @@ class StageRunner(Generic[M]):
                 records = self._poll()
                 if records is None:
                     continue
+                self._drop_outage_given_away()
                 try:
                     self._check_contract()
                 except DependencyUnavailable as exc:
-                    self._rewind(records, exc)
+                    self._rewind(records, exc, CONTRACT_CHECK)
                     self._refresh_lag()
                     continue
-                self.health.set_ready(self._stalled is None, self._stalled or "")
+                self._report_readiness()
                 if records:
                     self._process(records)
                 self._refresh_lag()
@@ -200,13 +223,13 @@ class StageRunner(Generic[M]):
             self.producer.close(timeout=10)
             self.consumer.close(autocommit=False)
 
-    def _poll(self) -> dict[TopicPartition, list[Any]] | None:
-        """The next records, or None while Kafka is away. kafka-python's poll can raise a connection error when
-        the broker goes away mid-call (seen in the broker-restart drill: the aggregator died of it); nothing was
-        consumed then, so waiting and polling again loses nothing."""
+    def _poll(self) -> list[Any] | None:
+        """The next records, partition by partition, or None while Kafka is away. kafka-python's poll can raise a
+        connection error when the broker goes away mid-call (seen in the broker-restart drill: the aggregator died of
+        it); nothing was consumed then, so waiting and polling again loses nothing."""
         try:
             records: dict[TopicPartition, list[Any]] = self.consumer.poll(timeout_ms=self.config.poll_timeout_ms)
-            return records
+            return [record for batch in records.values() for record in batch]
         except KafkaError as exc:
             retry_in_s = self._retries.failed()
             metrics.DEPENDENCY_RETRIES.labels(self.config.name, "kafka").inc()
@@ -217,26 +240,23 @@ class StageRunner(Generic[M]):
             self.stop.wait(retry_in_s)
             return None
 
-    def _process(self, records: dict[TopicPartition, list[Any]]) -> None:
+    def _process(self, records: list[Any]) -> None:
         started = time.perf_counter()
-        flat = [record for batch in records.values() for record in batch]
-        metrics.MESSAGES_IN.labels(self.config.name, self.config.input_topic).inc(len(flat))
-        metrics.BATCH_SIZE.labels(self.config.name).observe(len(flat))
-        deliveries, outcomes = self._decode(flat)
+        metrics.BATCH_SIZE.labels(self.config.name).observe(len(records))
+        deliveries, undecodable = self._decode(records)
         try:
-            outcomes += self._handle(deliveries)
+            outcomes = [*undecodable, *self._handle(deliveries)]
             self._produce(outcomes)
         except DependencyUnavailable as exc:
             self._uncount_batch_attempt(deliveries)
             self._rewind(records, exc)
             return
         except _MessageFailed as exc:
-            self._rewind(records, exc)
+            self._rewind(self._keep_decided(records, deliveries, undecodable, exc), exc)
             return
-        self._commit({tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in records.items()})
-        self._forget_attempts(deliveries)
+        self._complete(records, deliveries, outcomes)
         self._retries.reset()
-        self._resume()
+        self._resume(PROCESSING)
         metrics.BATCH_SECONDS.labels(self.config.name).observe(time.perf_counter() - started)
 
     def _check_contract(self) -> None:
@@ -246,16 +266,44 @@ class StageRunner(Generic[M]):
             return
         self.check_contract()
         self._contract_checked_at = now
-        self._resume()
+        self._resume(CONTRACT_CHECK)
 
-    def _resume(self) -> None:
+    def _resume(self, succeeded: str) -> None:
+        """`succeeded`: the work (PROCESSING, CONTRACT_CHECK) that did; an outage it failed on before is over."""
+        self._outages.pop(succeeded, None)
         if self._stalled is not None:
             log.info("stage processing again", extra={"stage": self.config.name, "stalled_by": self._stalled})
             self._stalled = None
-            self.health.set_ready(True)
             metrics.STAGE_STALLED.labels(self.config.name).set(0)
+        self._report_readiness()
 
-    def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+    def _drop_outage_given_away(self) -> None:
+        """A batch that failed on an outage is retried until it succeeds, which ends the outage; unless a rebalance
+        gave its partitions to another member: nothing here waits on it then, and new ones may stay idle for hours."""
+        if PROCESSING in self._outages and not self._retrying & self.consumer.assignment():
+            del self._outages[PROCESSING]
+
+    def _report_readiness(self) -> None:
+        """Ready unless stalled by a broken contract or waiting on a dependency: either way it processes nothing."""
+        unready_by = self._stalled or next(iter(self._outages.values()), None)
+        self.health.set_ready(unready_by is None, unready_by or "")
+
+    def _complete(self, records: Sequence[Any], deliveries: Sequence[Delivery[M]], outcomes: Sequence[Outcome]) -> None:
+        """Commit `records`, whose `outcomes` Kafka acknowledged, and count them: once a message, however many
+        times it was attempted (redeliveries are classpulse_messages_redelivered_total's)."""
+        committed = self._commit(_next_offsets(records))
+        self._forget_attempts(deliveries)  # either way: they succeeded, a redelivery after a failed commit is no retry
+        if not committed:
+            return  # redelivered to whoever owns the partitions next, and counted when that one commits them
+        metrics.MESSAGES_IN.labels(self.config.name, self.config.input_topic).inc(len(records))
+        for outcome in outcomes:
+            if isinstance(outcome, Emit):
+                metrics.MESSAGES_OUT.labels(self.config.name, outcome.topic).inc()
+            else:
+                self._count_dead_letter(outcome)
+
+    def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> bool:
+        """Whether Kafka took the commit."""
         try:
             self.consumer.commit(offsets)
         except KafkaError as exc:
@@ -266,10 +314,12 @@ class StageRunner(Generic[M]):
                 "offsets not committed; the batch may be redelivered",
                 extra={"stage": self.config.name, "error": repr(exc)},
             )
+            return False
+        return True
 
-    def _decode(self, records: list[Any]) -> tuple[list[Delivery[M]], list[Outcome]]:
+    def _decode(self, records: list[Any]) -> tuple[list[Delivery[M]], list[Reject]]:
         deliveries: list[Delivery[M]] = []
-        rejects: list[Outcome] = []
+        rejects: list[Reject] = []
         for record in records:
             try:
                 message = self.schema.decode(record.value)
@@ -299,7 +349,11 @@ class StageRunner(Generic[M]):
                 metrics.ERRORS.labels(self.config.name, "batch_failed").inc()
         outcomes: list[Outcome] = []
         for delivery in deliveries:
-            outcomes += self._handle_alone(delivery)
+            try:
+                outcomes += self._handle_alone(delivery)
+            except _MessageFailed as failed:
+                failed.decided = outcomes
+                raise
         return outcomes
 
     def _handle_alone(self, delivery: Delivery[M]) -> list[Outcome]:
@@ -320,9 +374,32 @@ class StageRunner(Generic[M]):
             if attempt >= limit:
                 return [Reject(delivery, f"processing failed {attempt} times: {exc!r}")]
             metrics.ERRORS.labels(self.config.name, "message_failed").inc()
-            raise _MessageFailed(f"message at {at} failed ({attempt} of {limit}): {exc!r}") from exc
+            raise _MessageFailed(delivery, f"message at {at} failed ({attempt} of {limit}): {exc!r}") from exc
         self.attempts.forget(counter)  # it succeeds alone: not the message its batch failed on
         return outcomes
+
+    def _keep_decided(
+        self, records: list[Any], deliveries: list[Delivery[M]], undecodable: list[Reject], failed: _MessageFailed
+    ) -> list[Any]:
+        """Produce and commit what was decided before the failed message; returns the records to retry. Retried
+        with the rest, a message dead-lettered there would be attempted again past its limit, and its dead letter
+        would give a crash as the reason instead of its own failure."""
+        at = _position(failed.delivery)
+        cut = next(index for index, record in enumerate(records) if _position(record) == at)
+        if cut == 0:
+            return records
+        decided = {_position(record) for record in records[:cut]}
+        outcomes = [*(reject for reject in undecodable if _position(reject.delivery) in decided), *failed.decided]
+        try:
+            self._produce(outcomes)
+        except DependencyUnavailable as exc:
+            log.warning(
+                "decided outcomes not produced; the whole batch is retried",
+                extra={"stage": self.config.name, "error": str(exc)},
+            )
+            return records
+        self._complete(records[:cut], [delivery for delivery in deliveries if _position(delivery) in decided], outcomes)
+        return records[cut:]
 
     def _uncount_batch_attempt(self, deliveries: list[Delivery[M]]) -> None:
         """A dependency failed the batch, not its messages: the attempt does not count (else the retry after an
@@ -332,7 +409,7 @@ class StageRunner(Generic[M]):
         except DependencyUnavailable as exc:
             log.warning("batch attempt not uncounted", extra={"stage": self.config.name, "error": str(exc)})
 
-    def _forget_attempts(self, deliveries: list[Delivery[M]]) -> None:
+    def _forget_attempts(self, deliveries: Sequence[Delivery[M]]) -> None:
         """Drop the committed messages' counters; a ledger that is away keeps them (they expire there)."""
         try:
             self.attempts.forget(self._counters(deliveries, BATCH) + self._counters(deliveries, ALONE))
@@ -346,7 +423,6 @@ class StageRunner(Generic[M]):
             for outcome in outcomes:
                 if isinstance(outcome, Emit):
                     sends.append(self.producer.send(outcome.topic, key=outcome.message.key, value=outcome.message.encode()))
-                    metrics.MESSAGES_OUT.labels(self.config.name, outcome.topic).inc()
                 else:
                     sends.append(self._dead_letter(outcome))
             self.producer.flush(timeout=30)
@@ -374,7 +450,10 @@ class StageRunner(Generic[M]):
             key=delivery.key,
             value=value,
         )
-        send = self.producer.send(self._dead_letter_topic, key=delivery.key, value=letter.encode())
+        return self.producer.send(self._dead_letter_topic, key=delivery.key, value=letter.encode())
+
+    def _count_dead_letter(self, reject: Reject) -> None:
+        delivery = reject.delivery
         metrics.DEAD_LETTERS.labels(self.config.name, reason_label(reject.reason)).inc()
         log.warning(
             "message dead-lettered",
@@ -386,34 +465,42 @@ class StageRunner(Generic[M]):
                 "offset": delivery.offset,
             },
         )
-        return send
 
-    def _rewind(self, records: dict[TopicPartition, list[Any]], exc: DependencyUnavailable | _MessageFailed) -> None:
-        """Seek back to the batch's first offsets so the next poll delivers it again; back off meanwhile.
+    def _rewind(
+        self, records: list[Any], exc: DependencyUnavailable | _MessageFailed, failed: str = PROCESSING
+    ) -> None:
+        """Seek back to `records` (each partition's records not done, in order) so the next poll delivers them
+        again; back off meanwhile. `failed`: the work that did (PROCESSING, CONTRACT_CHECK).
 
         A partition taken away by a rebalance meanwhile is left alone: its new owner starts from the last commit,
-        which is before this batch."""
+        which is before these records."""
         assigned = self.consumer.assignment()
-        for tp, batch in records.items():
+        for tp, offset in _first_offsets(records).items():
             if tp in assigned:
-                self.consumer.seek(tp, batch[0].offset)
+                self.consumer.seek(tp, offset)
+        redelivered = sum(TopicPartition(record.topic, record.partition) in assigned for record in records)
+        metrics.MESSAGES_REDELIVERED.labels(self.config.name, self.config.input_topic).inc(redelivered)
         retry_in_s = self._retries.failed()
         if isinstance(exc, ContractBroken):
             self._stalled = str(exc)[:500]
-            self.health.set_ready(False, self._stalled)
+            self._report_readiness()
             metrics.STAGE_STALLED.labels(self.config.name).set(1)
             log.error(
                 "stage stalled by a contract or configuration error; fix it and the stage resumes",
                 extra={"stage": self.config.name, "error": str(exc), "retry_in_s": retry_in_s},
             )
         elif isinstance(exc, DependencyUnavailable):
+            self._outages[failed] = str(exc)[:500]
+            if failed == PROCESSING:
+                self._retrying = set(_first_offsets(records))
+            self._report_readiness()
             metrics.DEPENDENCY_RETRIES.labels(self.config.name, exc.dependency).inc()
             log.warning(
                 "dependency unavailable; batch will be retried",
                 extra={"stage": self.config.name, "error": str(exc), "retry_in_s": retry_in_s},
             )
         else:
-            log.warning("message failed; its batch will be retried", extra={"stage": self.config.name, "error": str(exc)})
+            log.warning("message failed; the batch is retried from it on", extra={"stage": self.config.name, "error": str(exc)})
         self.stop.wait(retry_in_s)
 
     def _refresh_lag(self) -> None:
@@ -439,6 +526,23 @@ class StageRunner(Generic[M]):
             if position is not None:
                 metrics.CONSUMER_LAG.labels(self.config.name, tp.topic, str(tp.partition)).set(max(0, highwater - position))
                 self._lag_partitions.add(tp)
+
+
+def _position(record: Any) -> tuple[str, int, int]:
+    """Where a consumed record, or the delivery made of it, is: (topic, partition, offset)."""
+    return record.topic, record.partition, record.offset
+
+
+def _first_offsets(records: Sequence[Any]) -> dict[TopicPartition, int]:
+    """Each partition's first offset among `records` (consumed records, in the order of each partition)."""
+    return {TopicPartition(record.topic, record.partition): record.offset for record in reversed(records)}
+
+
+def _next_offsets(records: Sequence[Any]) -> dict[TopicPartition, OffsetAndMetadata]:
+    """The commit of `records`: each partition's offset after its last one among them."""
+    return {
+        TopicPartition(record.topic, record.partition): OffsetAndMetadata(record.offset + 1, "", -1) for record in records
+    }
 
 
 DEAD_LETTER_REASONS = (
