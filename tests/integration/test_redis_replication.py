@@ -1,41 +1,78 @@
-"""The aggregator's writes and a replica: a batch returns only once a replica holds it (Redis WAIT), so its Kafka
-offsets are committed only then; with the replica away the batch is retried (a dependency outage), never committed.
-And the clients made from CLASSPULSE_REDIS_SENTINELS reach the primary the sentinels name."""
+"""Redis as production runs it, a primary, a replica and three sentinels, and what must hold a replica before it counts.
+
+The aggregator's writes: a batch returns only once a replica holds it (Redis WAIT), so its Kafka offsets are committed
+only then; with the replica away the batch is retried (a dependency outage), never committed. Ingest's source leases:
+claimed or renewed only once a replica holds them, so a primary cut off from its replica cannot keep one for the
+replica of ingest on its side while the other side's sentinels promote the replica and another replica of ingest
+claims the source there. And the primary itself refuses writes once no replica follows it (min-replicas-to-write), in
+the local stack and in Kubernetes. The clients made from CLASSPULSE_REDIS_SENTINELS reach the primary the sentinels
+name."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+import redis
 
 from classpulse_aggregator.stage import AggregateResults
-from classpulse_aggregator.writer import ReplicasBehind, SeriesWriter, Written
+from classpulse_aggregator.writer import SeriesWriter, Written
 from classpulse_core.dependencies import DependencyUnavailable
 from classpulse_core.schemas import FrameResult
 from classpulse_core.settings import RedisSettings, StorageSettings
-from classpulse_devstack.config import DevstackConfig
-from classpulse_devstack.redis_server import sentinel_addresses
-from classpulse_devstack.stack import Stack
+from classpulse_devstack.config import REPO_ROOT
+from classpulse_devstack.redis_server import redis_server_binary, sentinel_addresses, server_env
+from classpulse_ingest.source_store import ALL_KEY, UNFINISHED_KEY, SourceStore, lease_key, progress_fields, record_key
+from classpulse_reliability.isolated import REDIS_FAILOVER, IsolatedStack, claimed_offset
 from classpulse_store.redis_clients import redis_client as make_redis_client
 from classpulse_store.registry import ClassRecord, class_key
+from classpulse_store.replication import ReplicasBehind
 from classpulse_stream.stage import Delivery
+from free_ports import free_port
 
 pytestmark = pytest.mark.integration
 
-FAILOVER = "redis-replica,redis-sentinel-1,redis-sentinel-2,redis-sentinel-3"
+SENTINEL_COMPONENT = REPO_ROOT / "deploy" / "k8s" / "components" / "redis-sentinel"
+BASE_REDIS = REPO_ROOT / "deploy" / "k8s" / "base" / "redis"
+LEASE_TTL_MS = 10_000
 
 
 @pytest.fixture(scope="module")
-def replicated(infra: Stack) -> Iterator[Stack]:
-    """A replica of the session's Redis and three sentinels watching it, for this module."""
-    stack = Stack(DevstackConfig.from_env({**os.environ, "CLASSPULSE_DEVSTACK_REDIS_SENTINEL": "1"}))
-    components = stack.select(FAILOVER)
-    stack.up(components)
-    yield stack
-    stack.down(components)
+def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IsolatedStack]:
+    """A primary, its replica and three sentinels of this module's own, as the local stack runs them with
+    CLASSPULSE_DEVSTACK_REDIS_SENTINEL=1: stopping the replica here holds back no other test's writes."""
+    with claimed_offset() as offset:
+        stack = IsolatedStack(offset, tmp_path_factory.mktemp("replicated"), redis_sentinel=True)
+        try:
+            stack.up(only=("redis", *REDIS_FAILOVER))
+            yield stack
+        finally:
+            stack.down()
+
+
+@pytest.fixture(scope="module")
+def redis_url(replicated: IsolatedStack) -> str:
+    """The module's clients (redis_client, class_id's clean-up) talk to its own primary."""
+    return replicated.redis_url
+
+
+@contextmanager
+def replica_frozen(stack: IsolatedStack) -> Iterator[None]:
+    """The replica stopped (SIGSTOP) for the block, as one cut off from its primary: its link stays up, it answers
+    nothing."""
+    pid = stack.pid("redis-replica")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def _frame(class_id: str, sequence: int) -> FrameResult:
@@ -55,9 +92,7 @@ def test_a_batch_returns_once_a_replica_holds_it_and_is_retried_while_none_does(
     writer = _writer(redis_client, replicas=1)
     assert [write.outcome for write in writer.write([_frame(class_id, 0)])] == [Written.NEW]
 
-    replica = replicated.process(replicated.select("redis-replica")[0])
-    os.kill(replica.pid, signal.SIGSTOP)
-    try:
+    with replica_frozen(replicated):
         with pytest.raises(ReplicasBehind, match="0 of 1 replicas"):
             writer.write([_frame(class_id, 1)])
         handler = AggregateResults(writer, alerts=None, max_capture_ahead_ms=60_000)
@@ -66,8 +101,6 @@ def test_a_batch_returns_once_a_replica_holds_it_and_is_retried_while_none_does(
         assert raised.value.dependency == "redis_replica"
         # Without WAIT the same write returns at once: what a commit would then have trusted.
         assert [write.outcome for write in _writer(redis_client, replicas=0).write([_frame(class_id, 3)])] == [Written.NEW]
-    finally:
-        os.kill(replica.pid, signal.SIGCONT)
     # The retried batch is written again; what had landed is recognised, nothing counts twice.
     assert [write.outcome for write in writer.write([_frame(class_id, 1), _frame(class_id, 2)])] == [Written.DUPLICATE] * 2
 
@@ -81,3 +114,127 @@ def test_a_client_from_the_sentinel_settings_reaches_the_primary_they_name(repli
     assert redis_client.get(class_key(class_id)) == b"through the sentinels"
     assert client.connection_pool.get_master_address() == ("127.0.0.1", replicated.config.redis_port)
     client.close()
+
+
+def _lease_status(source_id: str) -> dict:
+    return {"source_id": source_id, "state": "live", "started_at_ms": int(time.time() * 1000), "fps": 2.0}
+
+
+def test_a_source_lease_is_claimed_or_renewed_only_once_a_replica_holds_it(replicated):
+    """The primary takes a claim or a renewal whether its replica answers or not; trusted without the replica, a lease
+    would keep a source running on this side of a partition while the replica the sentinels promote, which never
+    saw the renewals, lets another replica of ingest claim it there: the source published twice."""
+    client = redis.Redis.from_url(replicated.redis_url, decode_responses=True)
+    store = SourceStore(client, finished_kept=2, replicas=1, replica_timeout_ms=300)
+    held, unowned = (f"replicated-{uuid.uuid4().hex[:10]}" for _ in range(2))
+    try:
+        assert store.create(held, "/media/lesson.mp4", True, _lease_status(held), "ingest-a/1", LEASE_TTL_MS, "ingest-a")
+        assert store.create(unowned, "/media/lesson.mp4", True, _lease_status(unowned), "gone/1", LEASE_TTL_MS, "gone")
+        assert store.release(unowned, "gone/1", [])
+        progress = progress_fields(_lease_status(held), 7, None)
+        assert store.renew([(held, "ingest-a/1", progress)], LEASE_TTL_MS) == [1]
+
+        with replica_frozen(replicated):
+            with pytest.raises(ReplicasBehind, match="0 of 1 replicas"):
+                store.renew([(held, "ingest-a/1", progress)], LEASE_TTL_MS)
+            with pytest.raises(ReplicasBehind, match="0 of 1 replicas"):
+                store.claim(unowned, "ingest-a/2", LEASE_TTL_MS, "ingest-a")
+
+        # The replica back, what it acknowledges counts again.
+        assert store.renew([(held, "ingest-a/1", progress)], LEASE_TTL_MS) == [1]
+    finally:
+        for source_id in (held, unowned):
+            client.delete(record_key(source_id), lease_key(source_id))
+            client.srem(UNFINISHED_KEY, source_id)
+            client.zrem(ALL_KEY, source_id)
+        client.close()
+
+
+def test_the_primary_refuses_writes_once_no_replica_follows_it(replicated, redis_client, class_id):
+    """min-replicas-to-write 1 on the primary and on the replica a failover promotes: a primary cut off from its replica
+    (and from the sentinels, which promote the replica) stops taking writes within min-replicas-max-lag seconds,
+    instead of acknowledging every write until the partition heals and then dropping them all. The aggregator waits
+    that out as it waits for a replica's acknowledgement."""
+    wanted = {"min-replicas-to-write": "1", "min-replicas-max-lag": "5"}
+    for port in (replicated.config.redis_port, replicated.config.redis_replica_port):
+        with redis.Redis(port=port, decode_responses=True) as server:
+            assert server.config_get("min-replicas-*") == wanted, port
+    redis_client.hset(class_key(class_id), mapping=ClassRecord(class_id=class_id).to_hash())
+    handler = AggregateResults(_writer(redis_client, replicas=1), alerts=None, max_capture_ahead_ms=60_000)
+    written = f"{class_key(class_id)}:written"
+    with replica_frozen(replicated):
+        frozen_at = time.monotonic()
+        with pytest.raises(redis.ResponseError, match="NOREPLICAS"):
+            while time.monotonic() - frozen_at < 15:
+                redis_client.set(written, "while no replica follows")
+                time.sleep(0.2)
+        assert time.monotonic() - frozen_at >= 4  # the replica's last acknowledgement is within the lag for a while
+        with pytest.raises(DependencyUnavailable) as raised:
+            handler([Delivery("classpulse.predictions", 0, 0, None, b"", _frame(class_id, 0))])
+        assert raised.value.dependency == "redis_replica"
+    _wait_until_written(redis_client, written)
+
+
+def _wait_until_written(client: redis.Redis, key: str, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client.set(key, "again")
+            return
+        except redis.ResponseError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _executable(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o755)
+
+
+def test_a_redis_pod_of_the_sentinel_component_refuses_writes_while_no_replica_follows_it(devstack, tmp_path):
+    """start-redis.sh as the pod runs it (the component's scripts mounted at /scripts, the base's at /etc/redis), as
+    the deployment's first primary (redis-0, no sentinel answering yet), the image's entrypoint standing for the
+    wheel's redis-server on a port of this test's."""
+    port, password = free_port(), uuid.uuid4().hex
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _executable(bin_dir / "hostname", "#!/bin/sh\necho redis-0\n")
+    _executable(bin_dir / "redis-cli", "#!/bin/sh\nexit 1\n")
+    _executable(
+        bin_dir / "docker-entrypoint.sh",
+        f'#!/bin/sh\nshift 2\nexec {redis_server_binary()} --port {port} --bind 127.0.0.1 --dir {tmp_path} --save "" "$@"\n',
+    )
+    script = tmp_path / "start-redis.sh"
+    script.write_text(
+        (SENTINEL_COMPONENT / "start-redis.sh").read_text()
+        .replace("/scripts/", f"{SENTINEL_COMPONENT}/")
+        .replace("/etc/redis/", f"{BASE_REDIS}/")
+    )
+    env = {
+        **os.environ, **server_env(devstack.config),
+        "PATH": f"{bin_dir}:{os.environ['PATH']}", "REDIS_PASSWORD": password, "REDIS_MEMORY_LIMIT_MIB": "512",
+    }
+    container_args = ["redis-server", "/etc/redis/redis.conf", "--requirepass", password]
+    with (tmp_path / "redis.log").open("w") as log:
+        server = subprocess.Popen(["sh", str(script), *container_args], env=env, stdout=log, stderr=subprocess.STDOUT)
+    client = redis.Redis(port=port, password=password, decode_responses=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not _answers(client):
+            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "redis.log").read_text()
+            time.sleep(0.1)
+        assert client.config_get("min-replicas-*") == {"min-replicas-to-write": "1", "min-replicas-max-lag": "5"}
+        with pytest.raises(redis.ResponseError, match="NOREPLICAS"):
+            client.set("written", "with no replica")
+    finally:
+        client.close()
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False

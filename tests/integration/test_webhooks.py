@@ -213,3 +213,49 @@ def test_a_receiver_that_never_answers_holds_back_no_other_subscription(start_ap
     # Fan-out each second, then one delivery: a few seconds on a busy machine, not the backlog's ~20 s.
     assert waited_s < 5, f"{waited_s:.1f} s behind the silent receiver's backlog"
     assert silent_at_once < backlog  # the backlog was still there when the other message went out
+
+
+def test_a_former_teacher_no_longer_sees_the_class_webhook_nor_its_dead_letters(start_api, redis_client) -> None:
+    """A class's subscription made by its teacher stops sending once the class is given to another teacher, but its
+    former teacher still listed it, read its log and dead letters (the class's alerts) and deleted it: every route of
+    it now asks, as the rest of the API does, whether the key may read the class now. Their subscription to all their
+    classes stays theirs, without what it logged of that class; an admin sees everything still."""
+    receiver = Receiver()
+    api = start_api(**SETTINGS)
+    admin = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {api.admin_key}"}, timeout=10)
+    former_id, class_id = f"t-{uuid.uuid4().hex[:6]}", f"wh-{uuid.uuid4().hex[:6]}"
+    assert admin.post("/v1/classes", json={"class_id": class_id, "teacher": former_id}).status_code == 201
+    teachers = {}
+    for teacher_id in (former_id, f"t-{uuid.uuid4().hex[:6]}"):
+        key = admin.post("/v1/keys", json={"role": "teacher", "teacher_id": teacher_id}).json()["api_key"]
+        teachers[teacher_id] = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    former, successor_id = teachers[former_id], next(t for t in teachers if t != former_id)
+    try:
+        of_class = former.post("/v1/webhooks", json={"url": f"{receiver.url}/down", "class_id": class_id}).json()
+        of_teacher = former.post("/v1/webhooks", json={"url": f"{receiver.url}/down"}).json()
+        event = AlertEvent(class_id=class_id, kind="started", index="presence", value=0.3, threshold=0.5, t=int(time.time() * 1000))
+        redis_client.xadd(events_key(class_id), event.to_fields(), maxlen=EVENTS_MAXLEN)
+        dead = lambda hook: former.get(f"/v1/webhooks/{hook['webhook_id']}/dead-letters").json()  # noqa: E731
+        wait_until(lambda: len(dead(of_class)) == len(dead(of_teacher)) == 1, 60, "the event dead-lettered for both")
+
+        assert admin.patch(f"/v1/classes/{class_id}", json={"teacher": successor_id}).status_code == 200
+        assert [h["webhook_id"] for h in former.get("/v1/webhooks").json()] == [of_teacher["webhook_id"]]
+        for path in ("/deliveries", "/dead-letters"):
+            assert former.get(f"/v1/webhooks/{of_class['webhook_id']}{path}").status_code == 404, path
+        assert former.delete(f"/v1/webhooks/{of_class['webhook_id']}").status_code == 404
+        assert dead(of_teacher) == []
+        log = former.get(f"/v1/webhooks/{of_teacher['webhook_id']}/deliveries").json()
+        assert (log["items"], log["total"]) == ([], 0)
+        assert teachers[successor_id].get("/v1/webhooks").json() == []  # the former teacher's URLs are not theirs
+
+        assert {h["webhook_id"] for h in admin.get("/v1/webhooks").json()} >= {of_class["webhook_id"], of_teacher["webhook_id"]}
+        assert len(admin.get(f"/v1/webhooks/{of_class['webhook_id']}/dead-letters").json()) == 1
+        assert len(admin.get(f"/v1/webhooks/{of_teacher['webhook_id']}/dead-letters").json()) == 1
+
+        # Given back, the class is theirs to read again, and so is its subscription.
+        assert admin.patch(f"/v1/classes/{class_id}", json={"teacher": former_id}).status_code == 200
+        assert len(dead(of_class)) == len(dead(of_teacher)) == 1
+    finally:
+        admin.delete(f"/v1/webhooks/{of_teacher['webhook_id']}")
+        admin.delete(f"/v1/classes/{class_id}")
+        receiver.server.shutdown()

@@ -14,15 +14,6 @@ class AggregatorSettings(StorageSettings):
     alert_rules: list[AlertRule] = Field(
         list(DEFAULT_RULES), description="CLASSPULSE_ALERT_RULES: JSON list of {index, direction, threshold, for_s}"
     )
-    redis_wait_replicas: int | None = Field(
-        None, ge=0,
-        description="CLASSPULSE_REDIS_WAIT_REPLICAS: replicas that must hold a batch's writes (Redis WAIT) before its"
-        " Kafka offsets are committed; default 1 with sentinels (CLASSPULSE_REDIS_SENTINELS), else 0 (no WAIT)",
-    )
-    redis_wait_timeout_ms: int = Field(
-        2000, ge=1, description="CLASSPULSE_REDIS_WAIT_TIMEOUT_MS: how long a batch waits for its replicas before it is"
-        " retried (never committed)",
-    )
     alert_window_s: int = Field(10, ge=1, le=600, description="CLASSPULSE_ALERT_WINDOW_S: window an index is computed on")
     # Long enough that a pause in a lesson (a video shown with the cameras off) is still the lesson: its presence alert
     # stays up; short enough that the next lesson of the day starts with no alert of the last one's.
@@ -30,8 +21,3 @@ class AggregatorSettings(StorageSettings):
         300, ge=1, description="CLASSPULSE_ALERT_IDLE_S: seconds without a frame after which a class's active alerts "
         "end (value null) and its alert rules start afresh",
     )
-
-    def replicas_to_wait_for(self) -> int:
-        if self.redis_wait_replicas is not None:
-            return self.redis_wait_replicas
-        return 1 if self.redis_sentinels else 0

@@ -11,17 +11,21 @@ from prometheus_client import Counter
 from redis.exceptions import OutOfMemoryError, ReadOnlyError
 
 from classpulse_aggregator.alerts import AlertEvaluator
-from classpulse_aggregator.writer import ReplicasBehind, SeriesWriter, Written
+from classpulse_aggregator.writer import SeriesWriter, Written
 from classpulse_core.capture import capture_time_problem
 from classpulse_core.dependencies import DependencyUnavailable
 from classpulse_core.schemas import FrameResult
+from classpulse_store.replication import ReplicasBehind
 from classpulse_stream import metrics
 from classpulse_stream.stage import Delivery, Outcome, Reject
 
 STAGE = "aggregator"
-REDIS_REFUSES_WRITES = re.compile(r"\b(MISCONF|MASTERDOWN|NOREPLICAS)\b")
+REDIS_REFUSES_WRITES = re.compile(r"\b(MISCONF|MASTERDOWN)\b")
 """Redis refusing every write for a while (memory full, a replica after failover: their own exception types; disk
 failing, primary away: these codes in the message) is an outage to wait out, not a bad message to dead-letter."""
+NO_REPLICA_FOLLOWS = re.compile(r"\bNOREPLICAS\b")
+"""The primary refusing writes while no replica follows it (min-replicas-to-write): waited out as a batch no replica
+acknowledged is."""
 EMOTIONS_DROPPED = Counter(
     "classpulse_aggregator_emotions_dropped_total",
     "Frames whose emotions were not written: their class was presence-only when they were counted",
@@ -65,6 +69,8 @@ class AggregateResults:
             # classpulse_dependency_retries_total{dependency="redis_replica"}) until a replica holds it.
             raise DependencyUnavailable("redis_replica", str(exc)) from exc
         except redis.ResponseError as exc:
+            if NO_REPLICA_FOLLOWS.search(str(exc)):
+                raise DependencyUnavailable("redis_replica", repr(exc)) from exc
             if REDIS_REFUSES_WRITES.search(str(exc)):
                 raise DependencyUnavailable("redis", repr(exc)) from exc
             raise

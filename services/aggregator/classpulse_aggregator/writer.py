@@ -16,9 +16,9 @@ A redelivered frame therefore changes nothing, and a refused one is never rememb
 dead-letters it with the reason.
 
 Replicas: a script's effects reach a replica together (sums and the frame's mark, or neither), and with
-`replicas` > 0 a batch's pipeline ends with `WAIT replicas timeout` on the same connection; a batch not held by that
-many replicas raises `ReplicasBehind`, so its offsets are not committed and it is written again (as duplicates where
-it did land). A primary lost right after a batch therefore loses no frame whose offset was committed: the promoted
+`replicas` > 0 a batch's pipeline ends with `WAIT replicas timeout` (classpulse_store.replication); a batch not held
+by that many replicas raises `ReplicasBehind`, so its offsets are not committed and it is written again (as duplicates
+where it did land). A primary lost right after a batch therefore loses no frame whose offset was committed: the promoted
 replica holds it, and what it lacks is redelivered and counted once.
 
 Presence: a frame says how many students its camera shows (a personal camera: 1 if it shows a face, else 0; a room
@@ -57,6 +57,7 @@ from classpulse_core.timeseries import (
 )
 from classpulse_store.classkeys import class_presence_key, dedup_key, keys_index, source_presence_key
 from classpulse_store.registry import class_key
+from classpulse_store.replication import execute_replicated
 
 # KEYS: 1 dedup set, 2 class record, 3 source presence state, 4 class presence state, 5 the class's key index, then
 # the raw series: frames, faces, present, observed, facing, posed and, when the frame has emotions, the seven emotion
@@ -228,10 +229,6 @@ return 'new'
 """.replace("{raw}", RAW_RESOLUTION)
 
 
-class ReplicasBehind(Exception):
-    """Fewer replicas than required acknowledged a batch's writes within the timeout."""
-
-
 class Written(StrEnum):
     NEW = "new"
     DUPLICATE = "duplicate"
@@ -296,18 +293,7 @@ class SeriesWriter:
         for result in results:
             keys, args = self._frame_arguments(result)
             self._script(keys=keys, args=args, client=pipeline)
-        if self.replicas:
-            # WAIT counts the replicas that hold this connection's writes so far: it must follow them on the same
-            # connection, hence inside the pipeline.
-            pipeline.execute_command("WAIT", self.replicas, self.replica_timeout_ms)
-        replies = pipeline.execute()
-        if self.replicas:
-            acknowledged = replies.pop()
-            if acknowledged < self.replicas:
-                raise ReplicasBehind(
-                    f"{acknowledged} of {self.replicas} replicas acknowledged the batch within {self.replica_timeout_ms} ms"
-                )
-        return [_outcome(reply) for reply in replies]
+        return [_outcome(reply) for reply in execute_replicated(pipeline, self.replicas, self.replica_timeout_ms)]
 
     def _frame_arguments(self, result: FrameResult) -> tuple[list[str], list[EncodableT]]:
         class_id = result.class_id

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from classpulse_api.dispatcher import Dispatcher
 from classpulse_api.embed import EmbedIssuers, ViewerTokens
@@ -23,6 +26,7 @@ from classpulse_api.settings import ApiSettings
 from classpulse_api.store import ClassStore
 from classpulse_api.webhooks import WebhookSender, WebhookStore
 from classpulse_api.xapi import LessonIndices, XapiExport, XapiSender, XapiStatements
+from classpulse_core.backoff import Backoff, Retries
 from classpulse_core.share_correction import ShareCorrection
 from classpulse_store.redis_clients import async_redis_client
 from classpulse_web.auth import Role
@@ -30,6 +34,74 @@ from classpulse_web.keystore import KeyStore
 from classpulse_web.webapp import install_common
 
 log = logging.getLogger(__name__)
+
+ADMIN_KEY_RETRY = Backoff(initial_s=0.5, max_s=10.0, jitter=0.2)
+ADMIN_KEY_START_WAIT_S = 2.0
+"""How long the start waits for the bootstrap admin key to be installed before it serves without (not ready)."""
+
+
+@dataclass
+class Background:
+    """The tasks an API process runs beside its requests, as its readiness reports them: not ready until the bootstrap
+    admin key is installed (a deployment's first admin call needs it), nor once the integrations worker stopped (no
+    webhook or xAPI statement would leave this process any more)."""
+
+    admin_key: asyncio.Task[None] | None = None
+    worker: asyncio.Task[None] | None = None
+
+    def start(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(work, name=name)
+        task.add_done_callback(_report_failure)
+        return task
+
+    def problem(self) -> str | None:
+        """Why the process is not ready, if it is not."""
+        if self.admin_key is not None:
+            if not self.admin_key.done():
+                return "the bootstrap admin key is not installed yet: waiting for redis"
+            if failure := _failure(self.admin_key):
+                return f"the bootstrap admin key was not installed: {failure}"
+        if self.worker is not None and self.worker.done():
+            return f"the integrations worker stopped: {_failure(self.worker) or 'shutting down'}"
+        return None
+
+
+def _failure(task: asyncio.Task[None]) -> str | None:
+    """What ended a task that is done, if it did not return: its exception, or its cancellation."""
+    if task.cancelled():
+        return "cancelled"
+    exception = task.exception()
+    return None if exception is None else repr(exception)
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s stopped", task.get_name(), exc_info=task.exception())
+
+
+async def install_admin_key(keys: KeyStore, presented: SecretStr) -> None:
+    """The bootstrap admin key (CLASSPULSE_ADMIN_API_KEY) stored, tried again until Redis answers."""
+    retries = Retries(ADMIN_KEY_RETRY)
+    while True:
+        try:
+            installed = await keys.install(presented.get_secret_value(), Role.ADMIN, "bootstrap admin")
+        except aioredis.RedisError as exc:
+            delay_s = retries.failed()
+            log.warning("bootstrap admin key not installed yet, retrying", extra={"error": repr(exc), "retry_in_s": delay_s})
+            await asyncio.sleep(delay_s)
+            continue
+        if installed is None:
+            log.warning("the bootstrap admin key was revoked; it stays revoked (put a new one in its Secret)")
+        return
+
+
+async def _stop(task: asyncio.Task[None], timeout_s: float) -> None:
+    """Lets a task end by itself within `timeout_s`, then cancels it; never raises what the task raised (logged when
+    it ended)."""
+    await asyncio.wait([task], timeout=timeout_s)
+    if not task.done():
+        task.cancel()
+        await asyncio.wait([task])
 
 
 def create_app(settings: ApiSettings) -> FastAPI:
@@ -39,20 +111,29 @@ def create_app(settings: ApiSettings) -> FastAPI:
     # The delivery worker's own too: it blocks on the outbox queue for a second at a time.
     outbox_client = async_redis_client(settings, socket_timeout=10, decode_responses=True)
 
+    background = Background()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.admin_api_key and not await app.state.keys.install(
-            settings.admin_api_key.get_secret_value(), Role.ADMIN, "bootstrap admin"
-        ):
-            log.warning("the bootstrap admin key was revoked; it stays revoked (put a new one in its Secret)")
+        # Neither waits for Redis for long: an API started while Redis is away (restarting, failing over) serves, not
+        # ready, until it answers, rather than exiting into a crash loop.
+        if settings.admin_api_key:
+            background.admin_key = background.start(
+                install_admin_key(app.state.keys, settings.admin_api_key), "bootstrap admin key"
+            )
+            # With Redis up, as nearly always, the key then works from the first request on.
+            await asyncio.wait([background.admin_key], timeout=ADMIN_KEY_START_WAIT_S)
         stop = asyncio.Event()
-        worker = asyncio.create_task(app.state.dispatcher.run(stop)) if settings.integrations_worker else None
+        if settings.integrations_worker:
+            background.worker = background.start(app.state.dispatcher.run(stop), "integrations worker")
         yield
         await app.state.live.close()
         stop.set()
-        if worker is not None:
+        if background.admin_key is not None:
+            await _stop(background.admin_key, 0)
+        if background.worker is not None:
             # The turn in progress finishes (a delivery in flight gets its attempt recorded); what is left waits in Redis.
-            await asyncio.wait_for(worker, timeout=settings.webhook_timeout_s + 5)
+            await _stop(background.worker, settings.webhook_timeout_s + 5)
         await app.state.webhook_sender.aclose()
         await lti_http.aclose()
         if xapi is not None:
@@ -115,7 +196,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             await client.ping()
         except aioredis.RedisError as exc:
             return False, f"redis: {exc}"
-        return True, "redis reachable"
+        problem = background.problem()
+        return problem is None, problem or "redis reachable"
 
     install_common(app, "api", ready, settings.max_request_bytes)
     for module in (classes, metrics, keys, embed, webhooks, xapi_log, lti, dashboard):

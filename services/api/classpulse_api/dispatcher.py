@@ -23,6 +23,7 @@ Two loops:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -72,6 +73,12 @@ def alert_message(target: str, event: AlertEvent) -> Message:
     )
 
 
+def alert_message_class(message_id: str) -> str:
+    """The class of an alert message, by its id (`alert_message`'s msg_<class>_<event id>: an event id, a stream entry
+    id, has no '_')."""
+    return message_id.removeprefix("msg_").rpartition("_")[0]
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -106,11 +113,13 @@ class Dispatcher:
         return min(self.retry_max_s, self.retry_initial_s * 2.0 ** (attempt - 1))
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.outbox.ensure_group()
+        """Both loops until `stop` is set. Whatever Redis does meanwhile (away at the start, restarted, failed over,
+        emptied) a turn fails and is tried again: the worker stops only when told to."""
         await asyncio.gather(self._loop(stop, self._fan_out_turn), self._loop(stop, self._delivery_turn))
         await asyncio.gather(*self._in_flight, return_exceptions=True)  # each delivery started gets its attempt recorded
-        if await self.client.get(LEASE) == self.outbox.consumer:
-            await self.client.delete(LEASE)  # the next replica need not wait for it to lapse
+        with contextlib.suppress(redis.exceptions.RedisError):  # Redis away: the lease lapses by itself
+            if await self.client.get(LEASE) == self.outbox.consumer:
+                await self.client.delete(LEASE)  # the next replica need not wait for it to lapse
 
     async def _loop(self, stop: asyncio.Event, turn: Callable[[], Awaitable[None]]) -> None:
         while not stop.is_set():
@@ -239,7 +248,17 @@ class Dispatcher:
         if free <= 0:
             await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
             return
-        for entry_id, message in await self.outbox.claim(count=free, block_ms=1000):
+        try:
+            claimed = await self.outbox.claim(count=free, block_ms=1000)
+        except redis.exceptions.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # No queue or no group of senders: the first start on this Redis, or deleted since (a FLUSHDB, a restore
+            # of a backup from before). Made in the turn, which is retried whatever fails, so that it never stops the
+            # worker; the group reads the queue from its start, messages queued meanwhile included.
+            await self.outbox.ensure_group()
+            return
+        for entry_id, message in claimed:
             limit = IN_FLIGHT_PER_FAILING_TARGET if message.target in self._failing else IN_FLIGHT // 2
             if self._in_flight_to[message.target] >= limit:
                 # Tried again once one of those may have ended (one attempt's time limit), behind no other target.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -20,6 +21,7 @@ import time
 from collections.abc import Iterable
 from typing import cast
 
+import httpcore
 import httpx
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field, HttpUrl, model_validator
@@ -27,11 +29,19 @@ from pydantic import BaseModel, Field, HttpUrl, model_validator
 from classpulse_core.schemas import ClassId
 from classpulse_store.registry import ClassRecord
 from classpulse_web.auth import now_ms
-from classpulse_web.destinations import DestinationRefused, Network, check_destination, redact
+from classpulse_web.destinations import (
+    DestinationRefused,
+    Network,
+    allowed_addresses,
+    check_destination,
+    checked_location,
+    redact,
+)
 
 _PREFIX = "webhook:"
 _INDEX = "webhooks"
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the prefix every secret carries, not a secret)
+NETWORKS_SETTING = "CLASSPULSE_WEBHOOK_ALLOWED_NETWORKS"
 
 
 class WebhookCreate(BaseModel):
@@ -126,24 +136,64 @@ class SendResult(BaseModel):
     error: str | None = None
 
 
+class CheckedConnections(httpcore.AnyIOBackend):
+    """Opens each connection to an address the host resolved to, once every one of them is judged allowed, and not to
+    the name: httpx resolving it again could get another answer (DNS rebinding: a public address to the check,
+    127.0.0.1 or 169.254.169.254 to the connection). The host name still goes in the Host header, the TLS server name
+    and the certificate's check, as httpx puts them."""
+
+    def __init__(self, networks: list[Network]) -> None:
+        self.networks = networks
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's signature)
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await asyncio.to_thread(allowed_addresses, host, port, self.networks, "webhook", NETWORKS_SETTING, f"{host}:{port}")
+        # As a client connecting to the name would: the next address when one refuses or is unreachable (a dual-stack
+        # host whose IPv6 route is down).
+        *first, last = addresses
+        for address in first:
+            with contextlib.suppress(httpcore.ConnectError):
+                return await super().connect_tcp(address, port, timeout, local_address, socket_options)
+        return await super().connect_tcp(last, port, timeout, local_address, socket_options)
+
+
+class CheckedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport (TLS verified against the host name, with SSL_CERT_FILE's authorities where it is set),
+    connecting through CheckedConnections; no proxy from the environment: one would resolve the name itself."""
+
+    def __init__(self, networks: list[Network]) -> None:
+        super().__init__()
+        # httpx's transport takes no network backend: the pool it would make (httpx's default limits), with ours.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(), max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0,
+            network_backend=CheckedConnections(networks),
+        )
+
+
 class WebhookSender:
-    """POSTs one message to one subscription: its URL checked again first (a name may resolve elsewhere since it was
-    registered), no redirect followed (it could lead anywhere), any 2xx is success."""
+    """POSTs one message to one subscription: its scheme checked again first (the allowed ones may have changed since
+    it was registered), its host's addresses as each connection is opened (a name may resolve elsewhere since:
+    CheckedConnections), no redirect followed (it could lead anywhere), any 2xx is success."""
 
     def __init__(self, networks: Iterable[Network], schemes: Iterable[str], timeout_s: float) -> None:
         self.networks = list(networks)
         self.schemes = list(schemes)
         self.timeout_s = timeout_s
-        self.client = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, headers={"User-Agent": "ClassPulse-Webhooks/1"})
+        self.client = httpx.AsyncClient(
+            transport=CheckedTransport(self.networks), timeout=timeout_s, follow_redirects=False,
+            headers={"User-Agent": "ClassPulse-Webhooks/1"},
+        )
 
     def check(self, url: str) -> None:
-        check_destination(url, self.networks, self.schemes, "webhook", "CLASSPULSE_WEBHOOK_ALLOWED_NETWORKS")
+        check_destination(url, self.networks, self.schemes, "webhook", NETWORKS_SETTING)
 
     async def send(self, hook: StoredWebhook, message_id: str, body: str) -> SendResult:
-        try:
-            await asyncio.to_thread(self.check, hook.url)
-        except DestinationRefused as refusal:
-            return SendResult(ok=False, error=str(refusal))
         timestamp = int(time.time())
         payload = body.encode()
         headers = {
@@ -153,10 +203,13 @@ class WebhookSender:
             "webhook-signature": signature(hook.secret, message_id, timestamp, payload),
         }
         try:
+            checked_location(hook.url, self.schemes, "webhook")
             # httpx's timeout bounds each read, not the request: a receiver trickling a byte every few seconds held
             # its slot (and, past the outbox's claim time, had the message sent again) for as long as it liked.
             async with asyncio.timeout(self.timeout_s):
                 response = await self.client.post(hook.url, content=payload, headers=headers)
+        except DestinationRefused as refusal:
+            return SendResult(ok=False, error=str(refusal))
         except (httpx.TimeoutException, TimeoutError):
             return SendResult(ok=False, error=f"no answer from {redact(hook.url)} in time")
         except httpx.HTTPError as exc:

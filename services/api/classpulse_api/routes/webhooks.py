@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable, Collection
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
-from classpulse_api.deps import ReaderKey, StoreDep
+from classpulse_api.deps import ReaderKey, StoreDep, get_store, readable_as
+from classpulse_api.dispatcher import alert_message_class
 from classpulse_api.models import Page
-from classpulse_api.outbox import Attempt
+from classpulse_api.outbox import LOG_LENGTH, Attempt, Outbox
 from classpulse_api.webhooks import StoredWebhook, Webhook, WebhookCreate, WebhookCreated
 from classpulse_web.auth import ApiKey, Role
 from classpulse_web.destinations import DestinationRefused
@@ -24,15 +26,40 @@ def _manager(key: ApiKey) -> ApiKey:
     return key
 
 
-def _visible(key: ApiKey, hook: Webhook) -> bool:
-    return key.role == Role.ADMIN or (hook.owner_teacher is not None and hook.owner_teacher == key.teacher_id)
+async def _readable_classes(request: Request, key: ApiKey, class_ids: Collection[str]) -> set[str]:
+    """Those of the classes the key may read now, as every route of a class asks (an admin: all, deleted ones too)."""
+    if key.role == Role.ADMIN:
+        return set(class_ids)
+    records = [await get_store(request).get(class_id) for class_id in set(class_ids)]
+    return {record.class_id for record in records if record is not None and readable_as(request, key, record) is not None}
+
+
+async def _visible(request: Request, key: ApiKey, hook: Webhook) -> bool:
+    """An admin's: every one. A teacher's: their own, of a class only while they may read it: once the class is given
+    to another teacher it sends nothing more (`Webhook.covers`), and its log and dead letters, the class's alerts, are
+    no longer theirs to read either."""
+    if key.role == Role.ADMIN:
+        return True
+    if hook.owner_teacher is None or hook.owner_teacher != key.teacher_id:
+        return False
+    return hook.class_id is None or bool(await _readable_classes(request, key, [hook.class_id]))
 
 
 async def _owned(request: Request, key: ApiKey, webhook_id: str) -> StoredWebhook:
     hook: StoredWebhook | None = await request.app.state.webhooks.get(webhook_id)
-    if hook is None or not _visible(_manager(key), hook):
+    if hook is None or not await _visible(request, _manager(key), hook):
         raise HTTPException(404, f"no webhook {webhook_id!r}")
     return hook
+
+
+Entry = TypeVar("Entry")
+
+
+async def _of_readable_classes(request: Request, key: ApiKey, entries: list[Entry], message_id: Callable[[Entry], str]) -> list[Entry]:
+    """The entries (attempts, dead letters) of the classes the key may read now: a teacher's subscription to all their
+    classes logged those of a class since given to another teacher too."""
+    readable = await _readable_classes(request, key, {alert_message_class(message_id(entry)) for entry in entries})
+    return [entry for entry in entries if alert_message_class(message_id(entry)) in readable]
 
 
 @router.post("", status_code=201, response_model=WebhookCreated, summary="Subscribe a URL to alert events; the secret is shown once")
@@ -64,7 +91,8 @@ async def create_webhook(body: WebhookCreate, key: ReaderKey, store: StoreDep, r
 @router.get("", response_model=list[Webhook], summary="The caller's subscriptions (an admin's: all), without secrets")
 async def list_webhooks(key: ReaderKey, request: Request) -> list[Webhook]:
     _manager(key)
-    return [Webhook(**hook.model_dump(exclude={"secret"})) for hook in await request.app.state.webhooks.all() if _visible(key, hook)]
+    hooks = await request.app.state.webhooks.all()
+    return [Webhook(**hook.model_dump(exclude={"secret"})) for hook in hooks if await _visible(request, key, hook)]
 
 
 @router.delete("/{webhook_id}", status_code=204, summary="Unsubscribe: nothing more is sent, pending messages included")
@@ -84,8 +112,10 @@ async def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[Attempt]:
     hook = await _owned(request, key, webhook_id)
-    items, total = await request.app.state.outbox.attempts(hook.target, offset, limit)
-    return Page(items=items, total=total, offset=offset, limit=limit)
+    outbox: Outbox = request.app.state.outbox
+    logged, _total = await outbox.attempts(hook.target, 0, LOG_LENGTH)
+    shown = await _of_readable_classes(request, key, logged, lambda attempt: attempt.message_id)
+    return Page(items=shown[offset : offset + limit], total=len(shown), offset=offset, limit=limit)
 
 
 # A bare `dict`: as published in the OpenAPI document (dict[str, Any] would add `additionalProperties`).
@@ -98,5 +128,6 @@ async def list_dead_letters(
     webhook_id: WebhookIdParam, key: ReaderKey, request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[dict[str, Any]]:
     hook = await _owned(request, key, webhook_id)
-    dead: list[dict[str, Any]] = await request.app.state.outbox.dead_letters(hook.target, limit)
-    return dead
+    outbox: Outbox = request.app.state.outbox
+    dead = await outbox.dead_letters(hook.target, LOG_LENGTH)
+    return (await _of_readable_classes(request, key, dead, lambda letter: str(letter["message"]["message_id"])))[:limit]

@@ -108,6 +108,16 @@ class RedisSettings(ServiceSettings):
     redis_sentinel_password: SecretStr | None = Field(
         None, description="CLASSPULSE_REDIS_SENTINEL_PASSWORD: the sentinels' own password, if they require one"
     )
+    redis_wait_replicas: int | None = Field(
+        None, ge=0,
+        description="CLASSPULSE_REDIS_WAIT_REPLICAS: replicas that must hold a write (Redis WAIT) before it counts: an"
+        " aggregator batch before its Kafka offsets are committed, an ingest source lease claimed or renewed; default 1"
+        " with sentinels (CLASSPULSE_REDIS_SENTINELS), else 0 (no WAIT)",
+    )
+    redis_wait_timeout_ms: int = Field(
+        2000, ge=1, description="CLASSPULSE_REDIS_WAIT_TIMEOUT_MS: how long such a write waits for its replicas before"
+        " it is retried (a batch never committed, a lease not trusted)",
+    )
 
     def sentinel_addresses(self) -> list[tuple[str, int]]:
         addresses = []
@@ -117,6 +127,11 @@ class RedisSettings(ServiceSettings):
                 raise ValueError(f"CLASSPULSE_REDIS_SENTINELS: {entry!r} is not host:port")
             addresses.append((host, int(port)))
         return addresses
+
+    def replicas_to_wait_for(self) -> int:
+        if self.redis_wait_replicas is not None:
+            return self.redis_wait_replicas
+        return 1 if self.redis_sentinels else 0
 
 
 class CaptureWindowSettings(ServiceSettings):

@@ -5,7 +5,8 @@ setting; the rules are the same.
 A URL given to a service (by an admin, a teacher) makes it connect wherever it says; without a bound that is a way
 into the cluster's network (server-side request forgery): the cloud metadata service, the pods' own loopback, any
 internal host. So a URL's host must resolve only to addresses inside the allowed networks (none by default), checked
-before each connection (a name may resolve elsewhere later). Loopback, link-local (169.254.169.254 is the metadata
+before each connection (a name may resolve elsewhere later); a client that can, connects to the very addresses checked
+(`allowed_addresses`), not to the name resolved once more. Loopback, link-local (169.254.169.254 is the metadata
 service of most clouds), the other clouds' metadata addresses, multicast and unspecified addresses are refused even
 inside a broad entry such as 0.0.0.0/0: only an entry within their own range lets them in (127.0.0.0/8 for a relay on
 the same host). A refusal names neither the addresses nor anything the host said: it must not map the internal
@@ -93,6 +94,12 @@ class DestinationRefused(ValueError):
 def check_destination(url: str, allowed_networks: Iterable[Network], allowed_schemes: Iterable[str], what: str, setting: str) -> None:
     """Raises DestinationRefused unless the URL's scheme is allowed and every address its host resolves to is.
     `what` names the URL in messages ("stream", "webhook"), `setting` the variable that lists the networks."""
+    host, port = checked_location(url, allowed_schemes, what)
+    allowed_addresses(host, port, allowed_networks, what, setting, shown=redact(url))
+
+
+def checked_location(url: str, allowed_schemes: Iterable[str], what: str) -> tuple[str, int | None]:
+    """The URL's host and port; DestinationRefused if it is malformed, names no host or a scheme not allowed."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -103,15 +110,24 @@ def check_destination(url: str, allowed_networks: Iterable[Network], allowed_sch
         raise DestinationRefused("bad_location", f"unsupported URL scheme in {redact(url)!r}: use {', '.join(schemes)}")
     if not parts.hostname:
         raise DestinationRefused("bad_location", f"{redact(url)!r} names no host")
+    return parts.hostname, port
+
+
+def allowed_addresses(host: str, port: int | None, allowed_networks: Iterable[Network], what: str, setting: str, shown: str) -> list[str]:
+    """The addresses `host` resolves to, in the resolver's order, if every one is allowed; DestinationRefused, naming
+    the destination as `shown`, if not. A connection that must stay within the networks goes to one of these, not to
+    the name: resolved again, a name may answer elsewhere (DNS rebinding: a public address to the check, 127.0.0.1 to
+    the connection)."""
     try:
-        resolved = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+        resolved = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise DestinationRefused("unresolved", f"the host of {redact(url)} does not resolve") from None
+        raise DestinationRefused("unresolved", f"the host of {shown} does not resolve") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in resolved))
     networks = list(allowed_networks)
-    # A scoped IPv6 address (fe80::1%eth0) is checked without its scope.
-    addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in resolved}
-    if not networks or not all(address_allowed(address, networks) for address in addresses):
-        raise DestinationRefused("not_allowed", f"{redact(url)} is outside the networks {what} URLs may reach ({setting})")
+    # A scoped IPv6 address (fe80::1%eth0) is judged without its scope, and connected to with it.
+    if not addresses or not networks or not all(address_allowed(ipaddress.ip_address(a.split("%")[0]), networks) for a in addresses):
+        raise DestinationRefused("not_allowed", f"{shown} is outside the networks {what} URLs may reach ({setting})")
+    return addresses
 
 
 def redact(url: str) -> str:
