@@ -436,7 +436,7 @@ PIPELINE_HEALTH = Dashboard(
                 "Predict latency, p95",
                 "95th percentile of the model server's Predict time.",
                 [
-                    Query('histogram_quantile(0.95, sum by (le) (rate(tfserving_standin_request_latency_seconds_bucket{api="Predict"}[$__rate_interval])))\n  or histogram_quantile(0.95, sum by (le) (rate(:tensorflow:serving:request_latency_bucket{API="predict"}[$__rate_interval]))) / 1e6', "p95"),
+                    Query('histogram_quantile(0.95, sum by (le) (rate(tfserving_standin_request_latency_seconds_bucket{api="Predict"}[$__rate_interval])))\n  or histogram_quantile(0.95, sum by (le) (rate(:tensorflow:serving:request_latency_bucket{API="Predict"}[$__rate_interval]))) / 1e6', "p95"),
                 ],
                 unit="s", width=8, height=8,
             ),
@@ -506,8 +506,8 @@ CLASS_OVERVIEW = Dashboard(
                 "Faces per Predict call",
                 "Median and 95th percentile of the faces the classifier sends to the model at once.",
                 [
-                    Query("histogram_quantile(0.5, sum by (le) (rate(tfserving_standin_predict_batch_size_bucket[$__rate_interval])))", "p50"),
-                    Query("histogram_quantile(0.95, sum by (le) (rate(tfserving_standin_predict_batch_size_bucket[$__rate_interval])))", "p95"),
+                    Query("histogram_quantile(0.5, sum by (le) (rate(classpulse_classifier_faces_per_call_bucket[$__rate_interval])))", "p50"),
+                    Query("histogram_quantile(0.95, sum by (le) (rate(classpulse_classifier_faces_per_call_bucket[$__rate_interval])))", "p95"),
                 ],
                 unit="short", width=12, height=8,
             ),

@@ -38,6 +38,12 @@ def dockerfile(image: str) -> Path:
     """The Dockerfile of an image: one for every Python service (build argument SERVICE), the model server's own."""
     return DOCKER / "model-server" / "Dockerfile" if image == "model-server" else DOCKER / "Dockerfile"
 
+
+def model_server_entrypoint() -> list[str]:
+    """The model-server image's exec-form ENTRYPOINT: tensorflow_model_server and its flags."""
+    entrypoint = re.search(r"^ENTRYPOINT (\[.*?\])$", dockerfile("model-server").read_text(), re.MULTILINE | re.DOTALL)[1]
+    return json.loads(entrypoint.replace("\\\n", ""))
+
 SERVICES = ("ingest", "detector", "classifier", "aggregator", "api")
 """The five ClassPulse services: package classpulse_<name> under services/<name>/, image classpulse/<name>."""
 STAGE_INPUT_TOPIC = {"detector": "frames_topic", "classifier": "faces_topic", "aggregator": "predictions_topic"}
@@ -152,6 +158,28 @@ def strict(schema: dict) -> dict:
         if "additionalProperties" not in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
             result["additionalProperties"] = False
     return result
+
+
+REDIS_START_SCRIPT = K8S / "base" / "redis" / "start-redis-server.sh"
+"""Starts Redis in Kubernetes and compose: maxmemory from the memory limit, then the image's entrypoint."""
+
+
+def redis_server_argv(script: str, args: list[str], memory_limit_mib: int, workdir: Path) -> list[str]:
+    """The arguments the start script `script` (its text) hands the image's entrypoint, given the container's args
+    and memory limit: a docker-entrypoint.sh of `workdir` on PATH prints them, one a line."""
+    (workdir / "docker-entrypoint.sh").write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    (workdir / "docker-entrypoint.sh").chmod(0o755)
+    (workdir / "start.sh").write_text(script)
+    env = {"PATH": f"{workdir}:{os.environ['PATH']}", "REDIS_MEMORY_LIMIT_MIB": str(memory_limit_mib)}
+    result = subprocess.run(["sh", str(workdir / "start.sh"), *args], capture_output=True, text=True, env=env, timeout=10)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def mebibytes(quantity: str) -> float:
+    """A memory size in MiB, from a Kubernetes quantity (512Mi, 8Gi) or a Redis one (1365mb, 2gb)."""
+    number, unit = re.fullmatch(r"(\d+)(Mi|Gi|mb|gb)", quantity).groups()
+    return int(number) * (1024 if unit in ("Gi", "gb") else 1)
 
 
 def load_tool(name: str) -> ModuleType:
@@ -287,6 +315,21 @@ def requirement_pins(path: Path) -> dict[str, str]:
 
 def normalise(distribution: str) -> str:
     return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+METRIC_SAMPLE_SUFFIXES = {"Counter": ("_total",), "Gauge": ("",), "Histogram": ("_bucket", "_sum", "_count"), "Summary": ("_sum", "_count")}
+
+
+@functools.cache
+def exported_series() -> frozenset[str]:
+    """Every classpulse_* series name the services' code exports: each prometheus_client metric it defines, with the
+    suffixes of its samples (a counter's _total, a histogram's _bucket, _sum and _count)."""
+    names: set[str] = set()
+    for path in (REPO / "services").rglob("*.py"):
+        for kind, name in re.findall(r'\b(Counter|Gauge|Histogram|Summary)\(\s*"(classpulse_\w+)"', path.read_text()):
+            base = name.removesuffix("_total") if kind == "Counter" else name
+            names |= {base + suffix for suffix in METRIC_SAMPLE_SUFFIXES[kind]}
+    return frozenset(names)
 
 
 def walk_dicts(value: object) -> Iterator[dict]:

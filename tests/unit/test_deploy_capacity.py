@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import pytest
 import yaml
 
-from deploy_support import K8S, load_tool, named, objects_of, render
+from deploy_support import K8S, OVERLAYS, load_tool, named, objects_of, render
 
 pytestmark = pytest.mark.unit
-
 
 
 def test_replicas_partitions_and_bandwidth_follow_the_formulas() -> None:
@@ -26,6 +26,31 @@ def test_replicas_partitions_and_bandwidth_follow_the_formulas() -> None:
     assert row["kafka_in_mb_s"] == pytest.approx(3000 * 30600 / 1e6 + 3000 * (48 * 48 + 200) / 1e6)
     room = capacity.plan(capacity.Load(classes=100, students=30, fps=1.0, faces_per_frame=30.0), throughput)
     assert room["frames_per_s"] == 100 and room["detector"] == 2
+
+
+def test_broker_disk_holds_ten_minutes_of_images_and_a_day_of_predictions_replicated() -> None:
+    capacity = load_tool("capacity")
+    load = capacity.Load(classes=100, students=30, fps=1.0, faces_per_frame=1.0)
+    images = 3000 * (30000 + 300) + 3000 * (48 * 48 + 200)  # frames, then crops, each with its message
+    predictions = 3000 * 300
+    # Segments roll at retention / 5 and go at a retention check, every minute.
+    retained = images * (600 * 1.2 + 60) + predictions * (86_400 * 1.2 + 60)
+    expected = math.ceil(retained * 3 / 3 / 0.75 / 2**30)  # 3 replicas over 3 brokers, 75% full
+    assert capacity.broker_disk_gib(load, {"frame_bytes": 30000}, brokers=3) == expected
+    assert capacity.broker_disk_gib(load, {"frame_bytes": 30000}, brokers=6) == math.ceil(retained * 3 / 6 / 0.75 / 2**30)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_retention_the_disk_is_planned_for_is_the_topics(overlay: str) -> None:
+    capacity = load_tool("capacity")
+    objects = render(overlay)
+    planned = {"classpulse-predictions": capacity.PREDICTIONS_RETENTION_S, "classpulse-predictions-dlq": capacity.PREDICTIONS_RETENTION_S}
+    for topic in objects_of(objects, "KafkaTopic"):
+        config, name = topic["spec"]["config"], topic["metadata"]["name"]
+        assert config["retention.ms"] == planned.get(name, capacity.IMAGE_RETENTION_S) * 1000, name
+        assert config["segment.ms"] / config["retention.ms"] == pytest.approx(capacity.SEGMENT_FRACTION), name
+    kafka_config = named(objects, "Kafka", "classpulse")["spec"]["kafka"]["config"]
+    assert kafka_config["log.retention.check.interval.ms"] == capacity.RETENTION_CHECK_S * 1000
 
 
 def test_a_missing_throughput_shows_as_unknown_not_as_a_number() -> None:
@@ -60,7 +85,8 @@ def test_autoscaling_lag_thresholds_are_the_measured_throughputs_times_the_accep
 
 
 def test_prod_kafka_is_replicated_across_zones() -> None:
-    """Replication 3, 2 in sync, one replica per zone: a zone lost loses no acknowledged message and stops nothing."""
+    """Replication 3, 2 in sync, one replica per zone: a zone lost loses no acknowledged message and stops nothing.
+    The controllers too, one a zone and a node: two of the three KRaft voters lost together stop every write."""
     objects = render("prod")
     kafka = named(objects, "Kafka", "classpulse")["spec"]["kafka"]
     assert kafka["rack"] == {"topologyKey": "topology.kubernetes.io/zone"}
@@ -68,10 +94,15 @@ def test_prod_kafka_is_replicated_across_zones() -> None:
     assert kafka["config"]["offsets.topic.replication.factor"] == 3 and kafka["config"]["transaction.state.log.min.isr"] == 2
     for topic in objects_of(objects, "KafkaTopic"):
         assert (topic["spec"]["replicas"], topic["spec"]["config"]["min.insync.replicas"]) == (3, 2), topic["metadata"]["name"]
-    brokers = named(objects, "KafkaNodePool", "brokers")["spec"]
-    assert brokers["replicas"] >= 3
-    (spread,) = brokers["template"]["pod"]["topologySpreadConstraints"]
-    assert spread["topologyKey"] == "topology.kubernetes.io/zone" and spread["whenUnsatisfiable"] == "DoNotSchedule"
+    for name in ("brokers", "controllers"):
+        pool = named(objects, "KafkaNodePool", name)["spec"]
+        assert pool["replicas"] >= 3, name
+        own_pods = {"matchLabels": {"strimzi.io/cluster": "classpulse", "strimzi.io/pool-name": name}}
+        (spread,) = pool["template"]["pod"]["topologySpreadConstraints"]
+        assert spread["topologyKey"] == "topology.kubernetes.io/zone" and spread["whenUnsatisfiable"] == "DoNotSchedule", name
+        assert spread["labelSelector"] == own_pods, name
+        (apart,) = pool["template"]["pod"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert apart == {"topologyKey": "kubernetes.io/hostname", "labelSelector": own_pods}, name
 
 
 def test_prod_partitions_and_autoscaler_limits_follow_the_design_load() -> None:
@@ -85,6 +116,24 @@ def test_prod_partitions_and_autoscaler_limits_follow_the_design_load() -> None:
     assert partitions == dict.fromkeys(pipeline, expected["partitions"]), "set them to: python deploy/tools/capacity.py"
     limits = {s["metadata"]["name"]: s["spec"]["maxReplicaCount"] for s in objects_of(objects, "ScaledObject")}
     assert limits == {"detector": expected["detector"], "classifier": expected["classifier"]}
-    assert capacity.prod_sizing(capacity.Load(100, 30, 1.0, 1.0), throughput | {"detector_frames_per_s": 100.0, "classifier_faces_per_s": 2668.0}) == {
-        "partitions": 96, "detector": 86, "classifier": 4,
+    fixed = {name: named(objects, "Deployment", name)["spec"]["replicas"] for name in ("ingest", "aggregator")}
+    assert fixed == {"ingest": expected["ingest"], "aggregator": expected["aggregator"]}, "set replicas.yaml to: python deploy/tools/capacity.py"
+    sizing = capacity.prod_sizing(capacity.Load(100, 30, 1.0, 1.0), throughput | {"detector_frames_per_s": 100.0, "classifier_faces_per_s": 2668.0})
+    assert {key: sizing[key] for key in ("partitions", "detector", "classifier", "ingest", "aggregator")} == {
+        "partitions": 96, "detector": 86, "classifier": 4, "ingest": 3, "aggregator": 2,  # ingest 2 and aggregator 1, + 1
     }
+
+
+def test_prod_brokers_have_the_disk_the_design_load_needs() -> None:
+    capacity = load_tool("capacity")
+    throughput = json.loads((K8S / "throughput.json").read_text())
+    design = capacity.Load(**json.loads(capacity.DESIGN_LOAD_FILE.read_text())["load"])
+    brokers = named(render("prod"), "KafkaNodePool", "brokers")["spec"]
+    needed = capacity.prod_sizing(design, throughput, brokers["replicas"])["broker_disk_gib"]
+    assert brokers["storage"]["type"] == "persistent-claim"
+    assert _gibibytes(brokers["storage"]["size"]) >= needed, f"at least {needed}Gi: python deploy/tools/capacity.py"
+
+
+def _gibibytes(quantity: str) -> float:
+    number, unit = re.fullmatch(r"(\d+)(Gi|Ti)", quantity).groups()
+    return int(number) * {"Gi": 1, "Ti": 1024}[unit]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -14,7 +15,21 @@ import yaml
 
 from classpulse_devstack.config import DevstackConfig
 from classpulse_devstack.kafka_topics import pipeline_topics
-from deploy_support import COMPOSE_FILE, K8S, REPO, SERVICES, compose, dockerfile, objects_of, render
+from deploy_support import (
+    COMPOSE_FILE,
+    K8S,
+    REDIS_START_SCRIPT,
+    REPO,
+    SERVICES,
+    compose,
+    dockerfile,
+    load_tool,
+    mebibytes,
+    model_server_entrypoint,
+    objects_of,
+    redis_server_argv,
+    render,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -82,6 +97,14 @@ def test_compose_topics_are_the_local_stacks_and_kubernetes() -> None:
         assert topic["spec"]["config"]["segment.ms"] == topic["spec"]["config"]["retention.ms"] // 5
 
 
+def test_every_kafka_deletes_expired_images_as_often_as_the_capacity_plan_assumes() -> None:
+    """Kubernetes' is checked with the plan (test_deploy_capacity.py); the local stack's and compose's here."""
+    expected = load_tool("capacity").RETENTION_CHECK_S * 1000
+    local = (REPO / "devstack" / "kafka" / "server.properties").read_text()
+    assert int(re.search(r"^log\.retention\.check\.interval\.ms=(\d+)$", local, re.MULTILINE)[1]) == expected
+    assert compose()["services"]["kafka"]["environment"]["KAFKA_LOG_RETENTION_CHECK_INTERVAL_MS"] == expected
+
+
 def test_compose_prometheus_scrapes_what_the_local_one_does() -> None:
     def classpulse_job(path: str) -> dict[str, str]:
         config = yaml.safe_load((REPO / path).read_text())
@@ -108,6 +131,18 @@ def test_compose_and_kubernetes_share_the_redis_and_model_server_config() -> Non
     assert (K8S / "base" / "model-server" / "models.config").is_file()
 
 
+def test_compose_redis_refuses_writes_before_its_memory_limit_kills_it(tmp_path: Path) -> None:
+    """Kubernetes' start script, given the container's memory limit: maxmemory two thirds of it (noeviction)."""
+    redis = compose()["services"]["redis"]
+    mounted = f"/usr/local/etc/redis/{REDIS_START_SCRIPT.name}"
+    assert redis["entrypoint"] == ["sh", mounted]
+    assert f"./{REDIS_START_SCRIPT.relative_to(REPO)}:{mounted}:ro" in redis["volumes"]
+    limit_mib = int(re.fullmatch(r"\$\{REDIS_MEMORY_LIMIT_MIB:-(\d+)\}", redis["environment"]["REDIS_MEMORY_LIMIT_MIB"])[1])
+    assert redis["mem_limit"] == f"${{REDIS_MEMORY_LIMIT_MIB:-{limit_mib}}}m"
+    argv = redis_server_argv(REDIS_START_SCRIPT.read_text(), redis["command"], limit_mib, tmp_path)
+    assert argv[-2] == "--maxmemory" and 0.6 <= mebibytes(argv[-1]) / limit_mib <= 0.7
+
+
 def test_the_bfloat16_override_adds_tf_servings_flag_to_the_model_servers_entrypoint() -> None:
     """deploy/compose/model-server-bfloat16.yml, for hosts whose CPUs run bfloat16 fast, as the Kubernetes component
     model-server-bfloat16: its command is appended to the image's exec-form entrypoint, which compose leaves without one."""
@@ -115,6 +150,5 @@ def test_the_bfloat16_override_adds_tf_servings_flag_to_the_model_servers_entryp
     jsonschema.Draft202012Validator(SCHEMA).validate(override)
     assert override == {"services": {"model-server": {"command": ["--mixed_precision=bfloat16"]}}}
     assert "command" not in compose()["services"]["model-server"]
-    entrypoint = re.search(r"^ENTRYPOINT (\[.*?\])$", dockerfile("model-server").read_text(), re.MULTILINE | re.DOTALL)[1]
-    arguments = json.loads(entrypoint.replace("\\\n", ""))
+    arguments = model_server_entrypoint()
     assert arguments[0] == "tensorflow_model_server" and not any("mixed_precision" in a for a in arguments)

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from deploy_support import (
     K8S,
     OVERLAYS,
+    REDIS_START_SCRIPT,
     STAGE_INPUT_TOPIC,
     container_env,
     containers,
+    mebibytes,
     named,
     objects_of,
     pod_spec,
+    redis_server_argv,
     render,
     settings_class,
     walk_dicts,
@@ -94,6 +98,29 @@ def test_every_deployment_spreads_has_a_disruption_budget_and_drains(overlay: st
         assert spec["terminationGracePeriodSeconds"] >= minimum, name
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_disruption_budgets_let_a_drain_evict_pods_that_are_not_ready(overlay: str) -> None:
+    """A stage's pods are all unready while its dependency is down (readiness follows it): budgets that counted them
+    would block every node drain for as long as the outage lasts. An unready pod serves nothing; evicting it costs
+    nothing."""
+    budgets = objects_of(render(overlay), "PodDisruptionBudget")
+    assert budgets
+    for budget in budgets:
+        assert budget["spec"].get("unhealthyPodEvictionPolicy") == "AlwaysAllow", budget["metadata"]["name"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ingest_hands_its_sources_over_within_its_grace_period(overlay: str) -> None:
+    """The preStop pause and ingest's shutdown budget (requests, then its sources handed over, whatever Kafka does)
+    fit the grace period: past it the kubelet kills the pod mid-handover, and its sources wait out their leases."""
+    objects = render(overlay)
+    ingest = named(objects, "Deployment", "ingest")
+    container = containers(ingest)[0]
+    budget_s = int(container_env(objects, container)["CLASSPULSE_SHUTDOWN_BUDGET_S"]["value"])
+    pause_s = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pause_s + budget_s < pod_spec(ingest)["terminationGracePeriodSeconds"], (pause_s, budget_s)
+
+
 def test_prod_keeps_replicas_of_a_service_on_different_nodes() -> None:
     for deployment in objects_of(render("prod"), "Deployment"):
         terms = pod_spec(deployment)["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
@@ -119,6 +146,35 @@ def test_prod_redis_has_no_single_point_of_failure() -> None:
             assert env["CLASSPULSE_REDIS_SENTINEL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "classpulse-redis"
     aggregator = container_env(objects, containers(named(objects, "Deployment", "aggregator"))[0])
     assert "CLASSPULSE_REDIS_WAIT_REPLICAS" not in aggregator  # its default with sentinels: one replica
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_redis_refuses_writes_before_its_memory_limit_kills_it(overlay: str, tmp_path: Path) -> None:
+    """maxmemory two thirds of the container's limit, noeviction: past it writes fail and the aggregator retries them.
+    Without maxmemory noeviction never applies, and the kernel kills Redis at the limit (an AOF rewrite's fork sooner)."""
+    objects = render(overlay)
+    redis = named(objects, "StatefulSet", "redis")
+    (container,) = containers(redis)
+    limit = container_env(objects, container)["REDIS_MEMORY_LIMIT_MIB"]["valueFrom"]["resourceFieldRef"]
+    assert limit == {"containerName": "redis", "resource": "limits.memory", "divisor": "1Mi"}
+    assert "maxmemory-policy noeviction" in _mounted_file(objects, redis, container["args"][1]).splitlines()
+    shell, started = container["command"]
+    start = f"/etc/redis/{REDIS_START_SCRIPT.name}"
+    # Started by it, or by the sentinel component's script, which hands over to it.
+    assert shell == "sh" and (started == start or f'exec sh {start} "$@"' in _mounted_file(objects, redis, started))
+    limit_mib = mebibytes(container["resources"]["limits"]["memory"])
+    argv = redis_server_argv(_mounted_file(objects, redis, start), container["args"], int(limit_mib), tmp_path)
+    assert argv[: len(container["args"])] == container["args"] and argv[-2] == "--maxmemory"
+    assert 0.6 <= mebibytes(argv[-1]) / limit_mib <= 0.7, (argv[-1], container["resources"]["limits"]["memory"])
+
+
+def _mounted_file(objects: tuple[dict, ...], workload: dict, path: str) -> str:
+    """The text of a file that the workload's container mounts from a ConfigMap."""
+    directory, _, file_name = path.rpartition("/")
+    (container,) = containers(workload)
+    volume = next(m["name"] for m in container["volumeMounts"] if m["mountPath"] == directory)
+    config_map = next(v["configMap"]["name"] for v in pod_spec(workload)["volumes"] if v["name"] == volume)
+    return named(objects, "ConfigMap", config_map)["data"][file_name]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -225,6 +281,32 @@ def test_a_service_reaches_the_networks_it_is_configured_for_and_nothing_else(ov
     assert all(peer and (set(peer) <= {"podSelector", "namespaceSelector"} or set(peer) == {"ipBlock"}) for peer in peers), peers
     assert sorted(peer["ipBlock"]["cidr"] for peer in peers if "ipBlock" in peer) == sorted(networks)
     assert overlay != "prod" or networks == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_ingress_controller_reaches_cert_managers_http01_solver(overlay: str) -> None:
+    """Default deny would keep the CA's HTTP-01 challenge, through the ingress controller, from the solver pod
+    cert-manager starts in the namespace: the certificate would never be issued."""
+    objects = render(overlay)
+    solver = {"acme.cert-manager.io/http01-solver": "true"}
+    admitted = [
+        (peer, port["port"])
+        for policy in objects_of(objects, "NetworkPolicy")
+        if "Ingress" in policy["spec"]["policyTypes"] and _selects(policy["spec"]["podSelector"], solver)
+        for rule in policy["spec"].get("ingress", [])
+        for peer in rule.get("from", [])
+        for port in rule.get("ports", [])
+    ]
+    assert admitted == [({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}, 8089)]
+
+
+def test_a_large_stage_rolls_out_a_quarter_at_a_time() -> None:
+    """One new pod at a time (maxSurge 1), each waiting to be ready, would take hours to replace 170 detectors."""
+    objects = render("prod")
+    large = [s["spec"]["scaleTargetRef"]["name"] for s in objects_of(objects, "ScaledObject") if s["spec"]["maxReplicaCount"] >= 50]
+    assert large == ["detector"]
+    for name in large:
+        assert named(objects, "Deployment", name)["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": "25%", "maxUnavailable": 0}
 
 
 def _selects(selector: dict, labels: dict[str, str]) -> bool:

@@ -12,6 +12,7 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from classpulse_ingest.accounting import TAKEN_AGAIN, DropReason
 from deploy_support import (
     K8S,
     OVERLAYS,
@@ -19,7 +20,9 @@ from deploy_support import (
     SERVICES,
     container_env,
     containers,
+    exported_series,
     load_tool,
+    model_server_entrypoint,
     named,
     objects_of,
     render,
@@ -49,6 +52,43 @@ def test_prometheus_rule_holds_exactly_the_local_rule_files(overlay: str) -> Non
     local_groups = [group for path in sorted((REPO / "deploy" / "prometheus" / "rules").glob("*.yml")) for group in yaml.safe_load(path.read_text())["groups"]]
     assert local_groups
     assert named(render(overlay), "PrometheusRule", "classpulse")["spec"]["groups"] == local_groups
+
+
+def _alert_rules() -> dict[str, dict]:
+    return {rule["alert"]: rule for group in load_tool("sync_monitoring").rule_groups() for rule in group["rules"]}
+
+
+def _series_read(expr: str, prefix: str) -> set[str]:
+    """Names of the series starting with `prefix` that a PromQL expression reads (label values left out)."""
+    return set(re.findall(rf"\b{prefix}\w+", re.sub(r'"[^"]*"', '""', expr)))
+
+
+def test_every_service_is_watched_for_absence() -> None:
+    """ServiceDown needs a target that fails; ServiceAbsent catches a service without any, so it names every one."""
+    absent = re.findall(r'absent\(up\{job="classpulse", service="([a-z]+)"\}\)', _alert_rules()["ServiceAbsent"]["expr"])
+    assert sorted(absent) == sorted(SERVICES)
+
+
+def test_every_classpulse_series_an_alert_reads_is_one_a_service_exports() -> None:
+    for name, rule in _alert_rules().items():
+        assert _series_read(rule["expr"], "classpulse_") <= exported_series(), name
+    lost = re.search(r'reason=~"([^"]+)"', _alert_rules()["IngestLosingFrames"]["expr"])[1].split("|")
+    assert set(lost) <= {reason.value for reason in DropReason} - {DropReason.CLASS_QUOTA} - TAKEN_AGAIN
+
+
+def test_kafka_alerts_read_series_the_kafka_pods_and_claims_have() -> None:
+    """The Strimzi Metrics Reporter exports only what its allowList matches; the disk alert's claims are the ones
+    Strimzi makes for the broker pool (data-<cluster>-<pool>-<node id>)."""
+    objects = render("prod")
+    allowed = named(objects, "Kafka", "classpulse")["spec"]["kafka"]["metricsConfig"]["values"]["allowList"]
+    for name, rule in _alert_rules().items():
+        for series in _series_read(rule["expr"], "kafka_"):
+            assert any(re.fullmatch(pattern, series) for pattern in allowed), f"{name}: {series} is not exported"
+    claims = re.search(r'persistentvolumeclaim=~"([^"]+)"', _alert_rules()["KafkaBrokerDiskFilling"]["expr"])[1]
+    brokers = [pool for pool in objects_of(objects, "KafkaNodePool") if "broker" in pool["spec"]["roles"]]
+    assert brokers
+    for pool in brokers:
+        assert re.fullmatch(claims, f"data-{pool['metadata']['labels']['strimzi.io/cluster']}-{pool['metadata']['name']}-0")
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -106,8 +146,7 @@ def test_model_server_reads_the_config_it_is_given(overlay: str) -> None:
     (container,) = containers(server)
     args = dict(arg.removeprefix("--").split("=", 1) for arg in container["args"])
     mount = next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == "config")
-    config_map = named(objects, "ConfigMap", next(v["configMap"]["name"] for v in server["spec"]["template"]["spec"]["volumes"] if v["name"] == "config"))
-    assert config_map["data"]["models.config"] == MODEL_CONFIG.read_text()
+    assert _mounted_config(objects, server)["models.config"] == MODEL_CONFIG.read_text()
     assert args["model_config_file"] == f"{mount}/models.config" and args["monitoring_config_file"] == f"{mount}/monitoring.config"
     assert args["enable_model_warmup"] == "true"
     assert container["readinessProbe"]["httpGet"]["path"] == f"/v1/models/{_model_config().name}/labels/stable"
@@ -115,6 +154,35 @@ def test_model_server_reads_the_config_it_is_given(overlay: str) -> None:
     assert named(objects, "PodMonitor", "model-server")["spec"]["podMetricsEndpoints"][0]["path"] == metrics_path
     compose_prometheus = yaml.safe_load((REPO / "deploy" / "compose" / "prometheus.yml").read_text())
     assert next(j for j in compose_prometheus["scrape_configs"] if j["job_name"] == "model-server")["metrics_path"] == metrics_path
+
+
+def _config_maps_mounted(objects: tuple[dict, ...], server: dict) -> list[dict]:
+    """The ConfigMaps projected into the model server's config directory."""
+    (volume,) = [v for v in server["spec"]["template"]["spec"]["volumes"] if v["name"] == "config"]
+    return [named(objects, "ConfigMap", source["configMap"]["name"]) for source in volume["projected"]["sources"]]
+
+
+def _mounted_config(objects: tuple[dict, ...], server: dict) -> dict[str, str]:
+    """{file name: text} of the model server's config directory."""
+    return {name: text for config_map in _config_maps_mounted(objects, server) for name, text in config_map["data"].items()}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_a_label_moves_without_restarting_the_model_servers(overlay: str) -> None:
+    """models.config comes from a ConfigMap of a fixed name: an edit changes the mounted file, which TF Serving reads
+    again every poll, where kustomize's hash suffix would rename the ConfigMap and so roll every model server. The
+    files TF Serving reads only at start keep the suffix: a change to them must roll the pods."""
+    objects = render(overlay)
+    server = named(objects, "Deployment", "model-server")
+    (container,) = containers(server)
+    names = {config_map["metadata"]["name"]: set(config_map["data"]) for config_map in _config_maps_mounted(objects, server)}
+    models = next(name for name, files in names.items() if "models.config" in files)
+    assert models == "model-server-models" and names[models] == {"models.config"}
+    assert all(re.fullmatch(r"model-server-config-[a-z0-9]{10}", name) for name in set(names) - {models}), names
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "config")
+    assert "subPath" not in mount  # a file mounted by subPath never sees the ConfigMap change
+    args = dict(arg.removeprefix("--").split("=", 1) for arg in container["args"])
+    assert 0 < int(args["model_config_file_poll_wait_seconds"]) <= 60
 
 
 def _model_server_args(objects: tuple[dict, ...]) -> list[str]:
@@ -153,8 +221,7 @@ def test_model_server_batches_calls_as_measured(overlay: str) -> None:
     args = dict(arg.removeprefix("--").split("=", 1) for arg in container["args"])
     mount = next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == "config")
     assert args["enable_batching"] == "true" and args["batching_parameters_file"] == f"{mount}/batching.config"
-    config_map = next(v["configMap"]["name"] for v in server["spec"]["template"]["spec"]["volumes"] if v["name"] == "config")
-    assert named(objects, "ConfigMap", config_map)["data"]["batching.config"] == BATCHING_CONFIG.read_text()
+    assert _mounted_config(objects, server)["batching.config"] == BATCHING_CONFIG.read_text()
     classifier_env = container_env(objects, containers(named(objects, "Deployment", "classifier"))[0])
     classifier = settings_class("classifier")
     sent = int(classifier_env.get("CLASSPULSE_MAX_BATCH_FACES", {}).get("value", classifier.model_fields["max_batch_faces"].default))
@@ -163,6 +230,20 @@ def test_model_server_batches_calls_as_measured(overlay: str) -> None:
     assert batching["batch_timeout_micros"] < 3_800, "below the measured cost of a one-face call"
     queue_s = batching["max_enqueued_batches"] / batching["num_batch_threads"] * batching["max_batch_size"] / 3_838
     assert queue_s < classifier.model_fields["model_timeout_s"].default / 2
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_model_server_connections_end_so_classifiers_reach_new_replicas(overlay: str) -> None:
+    """The classifier resolves dns:///model-server-grpc again only when a connection closes: TF Serving ends each
+    after a while (GOAWAY), so replicas the autoscaler adds get calls, with a grace in which the calls in flight
+    finish. The image (compose) does the same."""
+    (flag,) = [arg for arg in _model_server_args(render(overlay)) if arg.startswith("--grpc_channel_arguments=")]
+    channel = dict(argument.split("=") for argument in flag.split("=", 1)[1].split(","))
+    assert set(channel) == {"grpc.max_connection_age_ms", "grpc.max_connection_age_grace_ms"}
+    assert int(channel["grpc.max_connection_age_ms"]) <= 60_000
+    deadline_ms = settings_class("classifier").model_fields["model_timeout_s"].default * 1000
+    assert int(channel["grpc.max_connection_age_grace_ms"]) >= deadline_ms
+    assert flag in model_server_entrypoint()
 
 
 def test_model_server_image_batches_as_kubernetes_does() -> None:

@@ -3,13 +3,29 @@ JSON is exactly what they produce, and the layout fits Grafana's grid."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from deploy_support import REPO, load_tool
+from deploy_support import REPO, exported_series, load_tool
 
 pytestmark = pytest.mark.unit
 
 dashboards = load_tool("grafana_dashboards")
+
+TF_SERVING_APIS = {"Predict", "Classify", "Regress", "MultiInference"}
+"""The `API` label of TF Serving's request metrics, as its prediction service records it (RecordRequestLatency(...,
+/*api=*/"Predict", ...)); label matchers are case-sensitive."""
+
+
+def _queries() -> list[tuple[str, str]]:
+    """(panel title, PromQL) of every query of every dashboard."""
+    return [
+        (panel["title"], target["expr"])
+        for dashboard in dashboards.DASHBOARDS
+        for panel in dashboard.json()["panels"]
+        for target in panel.get("targets", [])
+    ]
 
 
 @pytest.mark.parametrize("dashboard", dashboards.DASHBOARDS, ids=lambda dashboard: dashboard.uid)
@@ -46,3 +62,20 @@ def test_queries_reach_the_json_in_order_with_their_legends() -> None:
     panel = dashboards.TimeSeries("t", "d", [dashboards.Query("up", "{{job}}"), dashboards.Query("vector(1)")], "short", 12, 8)
     targets = panel.json()["targets"]
     assert [(t["refId"], t["expr"], t["legendFormat"]) for t in targets] == [("A", "up", "{{job}}"), ("B", "vector(1)", "")]
+
+
+def test_tf_serving_series_are_selected_by_the_api_names_it_records() -> None:
+    for title, expr in _queries():
+        assert set(re.findall(r'\bAPI="([^"]*)"', expr)) <= TF_SERVING_APIS, title
+
+
+def test_a_stand_in_series_is_charted_only_beside_tf_servings_own() -> None:
+    """tfserving_standin_* exist on the local stack alone: a panel of them only is empty in compose and Kubernetes."""
+    for title, expr in _queries():
+        if "tfserving_standin_" in expr:
+            assert ":tensorflow:serving:" in expr, title
+
+
+def test_every_classpulse_series_charted_is_one_a_service_exports() -> None:
+    for title, expr in _queries():
+        assert set(re.findall(r"\bclasspulse_\w+", expr)) <= exported_series(), title
