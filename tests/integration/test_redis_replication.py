@@ -10,6 +10,7 @@ name."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -19,8 +20,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
+from fastapi import FastAPI
 
 from classpulse_aggregator.stage import AggregateResults
 from classpulse_aggregator.writer import SeriesWriter, Written
@@ -35,6 +38,7 @@ from classpulse_store.redis_clients import redis_client as make_redis_client
 from classpulse_store.registry import ClassRecord, class_key
 from classpulse_store.replication import ReplicasBehind
 from classpulse_stream.stage import Delivery
+from classpulse_web.webapp import install_common
 from free_ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -172,7 +176,33 @@ def test_the_primary_refuses_writes_once_no_replica_follows_it(replicated, redis
         with pytest.raises(DependencyUnavailable) as raised:
             handler([Delivery("classpulse.predictions", 0, 0, None, b"", _frame(class_id, 0))])
         assert raised.value.dependency == "redis_replica"
+        # The API and ingest answer such a write as they answer Redis away (a 503 to retry), not as a bug.
+        answers = asyncio.run(_answers_of_an_app_writing(redis_client, written))
+        assert answers["write"] == (503, "2"), answers
+        assert answers["bad command"][0] == 500, answers  # a bug stays one
     _wait_until_written(redis_client, written)
+
+
+async def _answers_of_an_app_writing(client: redis.Redis, key: str) -> dict[str, tuple[int, str | None]]:
+    """{route: (status, Retry-After)} of a web app with the services' common error handling, writing `key`, and sending
+    Redis a command it does not know."""
+    app = FastAPI()
+    install_common(app, "test", readiness=None, max_body_bytes=1024)
+
+    @app.post("/write")
+    def write() -> None:
+        client.set(key, "from a request")
+
+    @app.post("/bad-command")
+    def bad_command() -> None:
+        client.execute_command("NO-SUCH-COMMAND")
+
+    answers = {}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as http:
+        for name, route in (("write", "/write"), ("bad command", "/bad-command")):
+            response = await http.post(route)
+            answers[name] = (response.status_code, response.headers.get("Retry-After"))
+    return answers
 
 
 def _wait_until_written(client: redis.Redis, key: str, timeout_s: float = 15.0) -> None:

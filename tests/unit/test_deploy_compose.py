@@ -143,6 +143,13 @@ def test_compose_redis_refuses_writes_before_its_memory_limit_kills_it(tmp_path:
     assert argv[-2] == "--maxmemory" and 0.6 <= mebibytes(argv[-1]) / limit_mib <= 0.7
 
 
+def test_a_webcam_stays_with_the_host_whose_camera_it_reads() -> None:
+    """The container's own name (the default host name) changes whenever compose makes it again: a webcam source
+    pinned to it would read `stalled` for good; a name that outlives the container keeps it running."""
+    environment = compose()["services"]["ingest"]["environment"]
+    assert environment["CLASSPULSE_CAMERA_HOST"] == "${CLASSPULSE_CAMERA_HOST:-compose-host}"
+
+
 def test_the_bfloat16_override_adds_tf_servings_flag_to_the_model_servers_entrypoint() -> None:
     """deploy/compose/model-server-bfloat16.yml, for hosts whose CPUs run bfloat16 fast, as the Kubernetes component
     model-server-bfloat16: its command is appended to the image's exec-form entrypoint, which compose leaves without one."""

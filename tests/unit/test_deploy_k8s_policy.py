@@ -121,6 +121,15 @@ def test_ingest_hands_its_sources_over_within_its_grace_period(overlay: str) -> 
     assert pause_s + budget_s < pod_spec(ingest)["terminationGracePeriodSeconds"], (pause_s, budget_s)
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_a_webcam_stays_with_the_node_whose_camera_it_reads(overlay: str) -> None:
+    """A webcam source runs only where CLASSPULSE_CAMERA_HOST names its machine: the pod's own name (the default host
+    name) changes with every rollout and would leave every webcam stalled after one; the node's does not."""
+    objects = render(overlay)
+    env = container_env(objects, containers(named(objects, "Deployment", "ingest"))[0])
+    assert env["CLASSPULSE_CAMERA_HOST"] == {"valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+
+
 def test_prod_keeps_replicas_of_a_service_on_different_nodes() -> None:
     for deployment in objects_of(render("prod"), "Deployment"):
         terms = pod_spec(deployment)["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]

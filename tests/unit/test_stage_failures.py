@@ -10,6 +10,7 @@ from collections import namedtuple
 import msgpack
 import pytest
 from kafka import TopicPartition
+from kafka.errors import KafkaConnectionError
 
 from classpulse_core.dependencies import DependencyUnavailable
 from classpulse_core.lifecycle import StopSignal
@@ -188,6 +189,26 @@ def test_output_and_dead_letters_count_once_kafka_acknowledged_them():
     assert _count(metrics.MESSAGES_OUT, "acknowledged", "out") == 1
     assert _count(metrics.DEAD_LETTERS, "acknowledged", "not msgpack") == 1
     assert _count(metrics.MESSAGES_IN, "acknowledged", TOPIC) == 2
+
+
+def test_a_batch_whose_commit_failed_counts_where_it_will_not_be_delivered_again():
+    """The coordinator away a moment: the commit fails, the partition stays this member's and its position is past the
+    batch, which nobody delivers again: counted here, or never."""
+    stop = StopSignal()
+    kafka = _Kafka([_result(0)], stop, max_polls=4)
+    failures = [KafkaConnectionError("coordinator away")]
+
+    def commit_after_a_failure(offsets: dict) -> None:
+        if failures:
+            raise failures.pop()
+        kafka.committed = offsets[kafka.tp].offset
+
+    kafka.commit = commit_after_a_failure
+    echo = _emitting_unless({})
+    StageRunner(StageConfig("commit-failed", TOPIC, max_backoff_s=0.001), FrameResult, echo, kafka, kafka, stop, HealthState()).run()
+    assert kafka.committed == 0 and not failures  # its commit failed, and nothing delivered it again
+    assert _count(metrics.MESSAGES_IN, "commit-failed", TOPIC) == 1
+    assert _count(metrics.MESSAGES_OUT, "commit-failed", "out") == 1
 
 
 def test_a_message_that_fails_twice_then_succeeds_is_not_dead_lettered():

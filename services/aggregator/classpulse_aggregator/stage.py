@@ -13,19 +13,16 @@ from redis.exceptions import OutOfMemoryError, ReadOnlyError
 from classpulse_aggregator.alerts import AlertEvaluator
 from classpulse_aggregator.writer import SeriesWriter, Written
 from classpulse_core.capture import capture_time_problem
-from classpulse_core.dependencies import DependencyUnavailable
+from classpulse_core.dependencies import REDIS_REFUSES_WRITES, DependencyUnavailable
 from classpulse_core.schemas import FrameResult
 from classpulse_store.replication import ReplicasBehind
 from classpulse_stream import metrics
 from classpulse_stream.stage import Delivery, Outcome, Reject
 
 STAGE = "aggregator"
-REDIS_REFUSES_WRITES = re.compile(r"\b(MISCONF|MASTERDOWN)\b")
-"""Redis refusing every write for a while (memory full, a replica after failover: their own exception types; disk
-failing, primary away: these codes in the message) is an outage to wait out, not a bad message to dead-letter."""
 NO_REPLICA_FOLLOWS = re.compile(r"\bNOREPLICAS\b")
 """The primary refusing writes while no replica follows it (min-replicas-to-write): waited out as a batch no replica
-acknowledged is."""
+acknowledged is (Redis refusing writes otherwise, REDIS_REFUSES_WRITES or memory full, is a Redis outage)."""
 EMOTIONS_DROPPED = Counter(
     "classpulse_aggregator_emotions_dropped_total",
     "Frames whose emotions were not written: their class was presence-only when they were counted",

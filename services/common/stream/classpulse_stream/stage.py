@@ -291,10 +291,13 @@ class StageRunner(Generic[M]):
     def _complete(self, records: Sequence[Any], deliveries: Sequence[Delivery[M]], outcomes: Sequence[Outcome]) -> None:
         """Commit `records`, whose `outcomes` Kafka acknowledged, and count them: once a message, however many
         times it was attempted (redeliveries are classpulse_messages_redelivered_total's)."""
-        committed = self._commit(_next_offsets(records))
+        offsets = _next_offsets(records)
+        committed = self._commit(offsets)
         self._forget_attempts(deliveries)  # either way: they succeeded, a redelivery after a failed commit is no retry
-        if not committed:
-            return  # redelivered to whoever owns the partitions next, and counted when that one commits them
+        if not committed and not offsets.keys() <= self.consumer.assignment():
+            return  # redelivered to whoever owns the partitions now, and counted when that one commits them
+        # Committed, or not but still this member's partitions (the coordinator away a moment): its position is past
+        # them, nothing delivers them again, here they count.
         metrics.MESSAGES_IN.labels(self.config.name, self.config.input_topic).inc(len(records))
         for outcome in outcomes:
             if isinstance(outcome, Emit):

@@ -21,6 +21,8 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from classpulse_core.dependencies import REDIS_REFUSES_WRITES
+
 log = logging.getLogger(__name__)
 
 HTTP_REQUESTS = Counter("classpulse_http_requests_total", "HTTP requests", ["service", "route", "method", "status"])
@@ -111,6 +113,14 @@ def install_common(app: FastAPI, service: str, readiness: ReadinessCheck, max_bo
     async def storage_unavailable(_request: Request, exc: redis.exceptions.RedisError) -> JSONResponse:
         log.warning("redis unavailable", extra={"service": service, "error": repr(exc)})
         return JSONResponse(error_body(503, "storage unavailable; retry shortly"), status_code=503, headers={"Retry-After": "2"})
+
+    @app.exception_handler(redis.exceptions.ResponseError)
+    async def storage_refuses(request: Request, exc: redis.exceptions.ResponseError) -> JSONResponse:
+        # A primary no replica follows (NOREPLICAS), a replica whose primary is away: writes are refused for a while
+        # (a plain error reply; memory full has its own type, a bug or bad command stays a 500).
+        if REDIS_REFUSES_WRITES.search(str(exc)) or isinstance(exc, redis.exceptions.OutOfMemoryError):
+            return await storage_unavailable(request, exc)
+        return await unexpected_error(request, exc)
 
     @app.exception_handler(Exception)
     async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
