@@ -32,6 +32,8 @@ from classpulse_core.schemas import FrameResult
 from classpulse_core.settings import RedisSettings, StorageSettings
 from classpulse_devstack.config import REPO_ROOT
 from classpulse_devstack.redis_server import redis_server_binary, sentinel_addresses, server_env
+from classpulse_ingest.manager import SourceManager
+from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.source_store import ALL_KEY, UNFINISHED_KEY, SourceStore, lease_key, progress_fields, record_key
 from classpulse_reliability.isolated import REDIS_FAILOVER, IsolatedStack, claimed_offset
 from classpulse_store.redis_clients import redis_client as make_redis_client
@@ -40,6 +42,7 @@ from classpulse_store.replication import ReplicasBehind
 from classpulse_stream.stage import Delivery
 from classpulse_web.webapp import install_common
 from free_ports import free_port
+from ingest_support import ingest_settings
 
 pytestmark = pytest.mark.integration
 
@@ -148,6 +151,34 @@ def test_a_source_lease_is_claimed_or_renewed_only_once_a_replica_holds_it(repli
         assert store.renew([(held, "ingest-a/1", progress)], LEASE_TTL_MS) == [1]
     finally:
         for source_id in (held, unowned):
+            client.delete(record_key(source_id), lease_key(source_id))
+            client.srem(UNFINISHED_KEY, source_id)
+            client.zrem(ALL_KEY, source_id)
+        client.close()
+
+
+def test_a_claim_no_replica_holds_is_dropped_and_the_round_claims_on(replicated, infra, kafka_bootstrap, tmp_path):
+    """A claim the replica does not acknowledge is not trusted: that source waits out the lease's TTL, and the round's
+    other sources are still claimed (a round that ended at its first such claim left them all to the next one)."""
+    client = redis.Redis.from_url(replicated.redis_url, decode_responses=True)
+    settings = ingest_settings(
+        infra, kafka_bootstrap, "classpulse.frames", redis_url=replicated.redis_url, redis_wait_replicas=1,
+        redis_wait_timeout_ms=300, media_dir=tmp_path,
+    )
+    store = SourceStore(client, finished_kept=2, replicas=1, replica_timeout_ms=300)
+    manager = SourceManager(settings, Pipeline(settings, "test-replicated-claims"), store)
+    sources = [f"replicated-{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    try:
+        for source_id in sources:
+            assert store.create(source_id, "/media/lesson.mp4", True, _lease_status(source_id), "gone/1", LEASE_TTL_MS, "gone")
+            assert store.release(source_id, "gone/1", [])
+        with replica_frozen(replicated):
+            manager.tick()
+        assert all(client.exists(lease_key(source_id)) for source_id in sources)  # each was tried
+        assert not manager._owned  # and none is run on a claim no replica holds
+    finally:
+        manager.pipeline.close(1)
+        for source_id in sources:
             client.delete(record_key(source_id), lease_key(source_id))
             client.srem(UNFINISHED_KEY, source_id)
             client.zrem(ALL_KEY, source_id)

@@ -35,6 +35,7 @@ from classpulse_ingest.runner import FINAL_STATES, SETTLE_WAIT_S, Continuation, 
 from classpulse_ingest.settings import IngestSettings
 from classpulse_ingest.source_store import Lease, SourceStore, StoredSource, progress_fields
 from classpulse_ingest.video import SourceKind, SourceSpec
+from classpulse_store.replication import ReplicasBehind
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,14 @@ class SourceManager:
     def _claim(self, source_id: str) -> None:
         token = self.store.new_token(self.owner)
         granted_at = time.monotonic()
-        stored = self.store.claim(source_id, token, self.ttl_ms, self.owner, self.settings.camera_host)
+        try:
+            stored = self.store.claim(source_id, token, self.ttl_ms, self.owner, self.settings.camera_host)
+        except ReplicasBehind as exc:
+            # Not trusted with it (the primary may be cut off): the lease it took there, under a token nobody holds,
+            # lapses after its TTL and the source is claimed again then; the round's other claims go on.
+            SOURCE_LEASE_ERRORS.inc()
+            log.warning("source not claimed: no replica holds the claim", extra={"source_id": source_id, "error": str(exc)})
+            return
         if stored is not None:
             self._run_claimed(stored, Lease(token, self.settings.source_lease_ttl_s, granted_at))
 
