@@ -14,7 +14,7 @@ from classpulse_api.events import EventLog
 from classpulse_api.settings import ApiSettings
 from classpulse_core.alerts import AlertEvent, events_key
 from classpulse_core.labels import EMOTIONS
-from classpulse_core.schemas import FrameResult
+from classpulse_core.schemas import MAX_FACES, FrameResult
 from classpulse_core.settings import StorageSettings
 from classpulse_core.timeseries import series_key
 from classpulse_store.registry import ClassDirectory, ClassRecord, class_key
@@ -32,6 +32,11 @@ def result(class_id: str, sequence: int, at_ms: int, faces: list[list[float]] | 
         class_id=class_id, source_id="cam", frame_id=f"cam:{sequence}", sequence=sequence, captured_at_ms=at_ms,
         completed_at_ms=at_ms + 50, boxes=[[10 * i, 0, 10, 10] for i in range(count)], probabilities=faces,
     )
+
+
+def hour_writer(redis_client) -> SeriesWriter:
+    """A writer keeping raw points for an hour."""
+    return SeriesWriter(redis_client, StorageSettings(raw_retention_ms=3_600_000).resolutions(), dedup_window_s=600)
 
 
 def applied(writes) -> int:
@@ -54,6 +59,15 @@ def api(infra):
 
 
 @asynccontextmanager
+async def class_created(app, class_id: str, expected_students: int):
+    """An admin's client of the API, with the class made."""
+    async with admin_client(app) as client:
+        created = await client.post("/v1/classes", json={"class_id": class_id, "expected_students": expected_students})
+        assert created.status_code == 201, created.text
+        yield client
+
+
+@asynccontextmanager
 async def admin_client(app):
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(
@@ -63,7 +77,7 @@ async def admin_client(app):
 
 
 def test_writes_are_idempotent_and_sums_exact(redis_client, class_id):
-    writer = SeriesWriter(redis_client, StorageSettings(raw_retention_ms=3_600_000).resolutions(), dedup_window_s=600)
+    writer = hour_writer(redis_client)
     register(redis_client, class_id)
     now = int(time.time() * 1000) // 1000 * 1000 - 60_000
     batch = [
@@ -86,7 +100,7 @@ def test_writes_are_idempotent_and_sums_exact(redis_client, class_id):
 
 
 def test_compaction_sums_closed_buckets(redis_client, class_id):
-    writer = SeriesWriter(redis_client, StorageSettings(raw_retention_ms=3_600_000).resolutions(), dedup_window_s=600)
+    writer = hour_writer(redis_client)
     register(redis_client, class_id)
     start = (int(time.time() * 1000) // 60_000 - 5) * 60_000
     writer.write([result(class_id, i, start + i * 1000, [HAPPY]) for i in range(25)])
@@ -96,7 +110,7 @@ def test_compaction_sums_closed_buckets(redis_client, class_id):
 
 
 def test_presence_only_frames_create_no_emotion_series(redis_client, class_id):
-    writer = SeriesWriter(redis_client, StorageSettings(raw_retention_ms=3_600_000).resolutions(), dedup_window_s=600)
+    writer = hour_writer(redis_client)
     register(redis_client, class_id)
     writer.write([result(class_id, 0, int(time.time() * 1000) - 5000, None, boxes=3)])
     keys = {key.decode() for key in redis_client.scan_iter(match=f"*{{{class_id}}}*")}
@@ -106,11 +120,9 @@ def test_presence_only_frames_create_no_emotion_series(redis_client, class_id):
 
 @pytest.mark.anyio
 async def test_api_reports_what_was_written(redis_client, class_id, api):
-    writer = SeriesWriter(redis_client, StorageSettings(raw_retention_ms=3_600_000).resolutions(), dedup_window_s=600)
+    writer = hour_writer(redis_client)
     start = (int(time.time() * 1000) // 10_000 - 30) * 10_000
-    async with admin_client(api) as client:
-        created = await client.post("/v1/classes", json={"class_id": class_id, "expected_students": 4})
-        assert created.status_code == 201, created.text
+    async with class_created(api, class_id, 4) as client:
         writer.write([result(class_id, i, start + i * 1000, [HAPPY, SPLIT] if i < 20 else [SPLIT]) for i in range(30)])
         summary = (await client.get(f"/v1/classes/{class_id}/summary", params={"from": start})).json()
         # One room camera, a frame a second: 2 faces for 20 s, 1 for 9 s until the last frame, whose face is then
@@ -201,7 +213,7 @@ def posed(class_id: str, source: str, sequence: int, at_ms: int, facing: list[bo
 
 @pytest.mark.anyio
 async def test_the_share_facing_the_screen_is_stored_and_served_like_presence(redis_client, class_id, api):
-    writer = SeriesWriter(redis_client, StorageSettings(raw_retention_ms=3_600_000).resolutions(), dedup_window_s=600)
+    writer = hour_writer(redis_client)
     now = int(time.time() * 1000)
     start = (now // 10_000 - 2) * 10_000
     async with admin_client(api) as client:
@@ -243,6 +255,21 @@ async def test_the_share_facing_the_screen_is_stored_and_served_like_presence(re
         live = (await client.get(f"/v1/classes/{class_id}/live")).json()  # held: the webcam's student still turned away
         assert live["facing_screen"] == pytest.approx(1 / 3)
         assert redis_client.exists(series_key(class_id, "facing"), series_key(class_id, "posed")) == 2
+
+
+@pytest.mark.anyio
+async def test_a_hall_counts_the_faces_beyond_those_a_message_carries_present_with_no_emotion(redis_client, class_id, api):
+    """A frame of more faces than a message carries counted only the MAX_FACES largest: a hall of 300 read 256."""
+    writer = hour_writer(redis_client)
+    start = (int(time.time() * 1000) // 10_000 - 2) * 10_000
+    async with class_created(api, class_id, 320) as client:
+        hall = [result(class_id, i, start + i * 1000, [HAPPY] * MAX_FACES).model_copy(update={"faces_beyond": 44})
+                for i in range(10)]
+        assert applied(writer.write(hall)) == 10
+        summary = (await client.get(f"/v1/classes/{class_id}/summary", params={"from": start, "to": start + 9_999})).json()
+    assert summary["faces"] == 3000 and summary["on_camera"] == pytest.approx(300)
+    assert summary["classified_faces"] == 2560 and summary["classified_share"] == pytest.approx(256 / 300)
+    assert summary["emotions_raw"]["happy"] == pytest.approx(1.0)
 
 
 @pytest.mark.anyio

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import grpc
 import numpy as np
@@ -185,6 +186,15 @@ def test_crops_of_a_class_switched_to_presence_only_are_not_classified():
     assert [len(r.boxes) for r in results] == [3, 2, 4, 1]
     assert [r.probabilities is None for r in results] == [False, False, True, False]
     assert results[2].model_version is None and results[3].probabilities[0][0] == pytest.approx(0.0)
+
+
+def test_the_faces_beyond_those_a_message_carries_go_on_to_be_counted_classified_or_not():
+    server = _ModelServer()
+    batch = [replace(delivery, message=delivery.message.model_copy(update={"faces_beyond": 44}))
+             for delivery in _deliveries([2], class_id="on") + _deliveries([3], class_id="off")]
+    outcomes = ClassifyFaces(server, _Registry(frozenset({"off"})), "p", max_batch_faces=256)(batch)
+    assert server.sizes == [2]
+    assert [(outcome.message.faces_beyond, len(outcome.message.boxes)) for outcome in outcomes] == [(44, 2), (44, 3)]
 
 
 def test_a_presence_only_deployment_classifies_nothing():

@@ -131,3 +131,22 @@ def test_facing_flags_are_carried_per_face_and_older_messages_read_as_without_po
         assert type(message).decode(msgpack.packb(body)).facing is None
     with pytest.raises(SchemaError, match="facing flags"):
         FrameResult.decode(msgpack.packb({**msgpack.unpackb(result.encode()), "facing": [True]}))
+
+
+def test_faces_beyond_a_message_travel_in_version_4_and_a_message_without_them_stays_version_3():
+    """A consumer not yet upgraded reads v3: during a rolling upgrade only a frame of more faces than a message
+    carries (a lecture hall) is dead-lettered by it, to be replayed once upgraded; every other frame goes through."""
+    boxes = [[0, 0, 10, 10], [20, 0, 10, 10]]
+    result = FrameResult(**IDENTITY, completed_at_ms=1, boxes=boxes, facing=[True, None])
+    faces = DetectedFaces(**IDENTITY, detected_at_ms=1, frame_width=64, frame_height=64, boxes=boxes,
+                          crops=b"\x00" * 2 * CROP_BYTES, facing=[None, True])
+    for message in (result, faces):
+        body = msgpack.unpackb(message.encode())
+        assert body["v"] == 3 and "faces_beyond" not in body
+        assert type(message).decode(message.encode()).faces_beyond == 0
+        hall = message.model_copy(update={"faces_beyond": 44})
+        body = msgpack.unpackb(hall.encode())
+        assert body["v"] == 4 and body["faces_beyond"] == 44
+        assert type(message).decode(hall.encode()) == hall
+        with pytest.raises(SchemaError, match="faces_beyond"):
+            type(message).decode(msgpack.packb({**body, "faces_beyond": -1}))

@@ -244,17 +244,23 @@ class FrameWrite:
     """Why it was refused, or, for a new frame, "emotions off" when its emotion sums were left out."""
 
 
+def faces_found(result: FrameResult) -> int:
+    """The faces found in a frame: those it carries and those beyond the most a message carries."""
+    return len(result.boxes) + result.faces_beyond
+
+
 def students_on_camera(result: FrameResult) -> int:
     """How many students a frame shows: one at most on a student's own camera, every face on a room or gallery
     camera (a gallery's tiles are students' own webcams, one face each)."""
-    faces = len(result.boxes)
+    faces = faces_found(result)
     return min(faces, 1) if result.camera_kind == "personal" else faces
 
 
 def students_facing(result: FrameResult) -> tuple[int, int]:
     """(facing their camera, with a head pose) among the students a frame shows, as `students_on_camera` counts
     them: on a student's own camera, the student is its largest face (someone passing behind is smaller); on a room
-    or gallery camera, every face. A face without a pose (Haar's, or a message from before head pose) is in neither count."""
+    or gallery camera, every face. A face without a pose (Haar's, one beyond the most a message carries, or one of a
+    message from before head pose) is in neither count."""
     flags = result.facing or [None] * len(result.boxes)
     if result.camera_kind == "personal" and flags:
         flags = [max(zip(result.boxes, flags, strict=True), key=lambda pair: pair[0][2] * pair[0][3])[1]]
@@ -299,7 +305,7 @@ class SeriesWriter:
         class_id = result.class_id
         minute = result.captured_at_ms // 60_000
         values: list[tuple[str, float]] = [
-            (FRAMES, 1), (FACES, len(result.boxes)), (PRESENT, 0), (OBSERVED, 0), (FACING, 0), (POSED, 0)
+            (FRAMES, 1), (FACES, faces_found(result)), (PRESENT, 0), (OBSERVED, 0), (FACING, 0), (POSED, 0)
         ]
         if result.probabilities is not None and self.emotion_enabled:
             sums = [sum(column) for column in zip(*result.probabilities, strict=True)] or [0.0] * len(EMOTION_METRICS)

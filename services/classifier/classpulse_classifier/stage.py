@@ -102,6 +102,7 @@ class ClassifyFaces:
                 completed_at_ms=now_ms,
                 boxes=message.boxes,
                 facing=message.facing,
+                faces_beyond=message.faces_beyond,
                 probabilities=probabilities[start : start + count].tolist() if emotions else None,
                 model_version=model_version if emotions else None,
             )

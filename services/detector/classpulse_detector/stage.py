@@ -23,7 +23,7 @@ STAGE = "detector"
 
 FACES_BEYOND_LIMIT = Counter(
     "classpulse_detector_faces_beyond_limit_total",
-    f"Faces found in a frame beyond the {MAX_FACES} a message carries (its smallest): not counted present",
+    f"Faces found in a frame beyond the {MAX_FACES} a message carries (its smallest): counted present, no pose or emotion",
 )
 
 
@@ -74,9 +74,11 @@ class DetectFaces:
         found = detector.detect((frame.class_id, frame.source_id), frame.sequence, frame.captured_at_ms, gray)
         metrics.FACES.labels(STAGE).inc(len(found))
         # A message refusing a frame's faces would dead-letter the frame, and a replay would refuse it again: a lecture
-        # hall's whole count lost, frame after frame. Its largest faces are sent, the nearest and best cropped.
+        # hall's whole count lost, frame after frame. Its largest faces are sent, the nearest and best cropped, and
+        # the others are counted.
         boxes = _largest(found, MAX_FACES)
-        FACES_BEYOND_LIMIT.inc(len(found) - len(boxes))
+        beyond = len(found) - len(boxes)
+        FACES_BEYOND_LIMIT.inc(beyond)
         now_ms = int(time.time() * 1000)
         metrics.LATENCY_SECONDS.labels(STAGE).observe(max(0, now_ms - frame.captured_at_ms) / 1000)
         identity = frame.identity()
@@ -86,7 +88,7 @@ class DetectFaces:
         if not emotion_enabled:
             return Emit(
                 self.kafka.predictions_topic,
-                FrameResult(**identity, completed_at_ms=now_ms, boxes=box_lists, facing=facing_flags),
+                FrameResult(**identity, completed_at_ms=now_ms, boxes=box_lists, facing=facing_flags, faces_beyond=beyond),
             )
         faces = DetectedFaces(
             **identity,
@@ -96,6 +98,7 @@ class DetectFaces:
             boxes=box_lists,
             crops=detector.detector.crop(gray, boxes),
             facing=facing_flags,
+            faces_beyond=beyond,
         )
         return Emit(self.kafka.faces_topic, faces)
 

@@ -27,7 +27,7 @@ MAX_FRAME_SIDE = 8192
 MAX_FACES = 256
 """Faces one message carries: their crops (~590 KB) fit Kafka's default message.max.bytes (1 MiB, the local stack's)
 with room to spare. A frame may show more (a lecture hall, a large gallery): the detector sends its MAX_FACES
-largest and counts the others (classpulse_detector.stage)."""
+largest and the number of the others (`faces_beyond`, v4), which count present with no box, pose or emotion."""
 
 ClassId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 """Class ids appear in Redis keys and URLs, so they are restricted to a safe alphabet."""
@@ -47,6 +47,8 @@ upgraded."""
 
 
 Facing = Annotated[list[bool | None] | None, Field(max_length=MAX_FACES)]
+FacesBeyond = Annotated[int, Field(ge=0, lt=1 << 20, description="faces found beyond the boxes carried (v4)")]
+"""Faces the detector found in a frame beyond the MAX_FACES largest it carries (v4; 0 in every earlier message)."""
 """Per face (in the order of `boxes`): whether its head faces its camera (within the head-pose cone of
 classpulse_detector.headpose), or None where the detector gave no landmarks to tell (Haar). None for the whole list:
 a message from before v3, which knew no head pose (read as no face with a pose)."""
@@ -65,10 +67,21 @@ class VersionedMessage(BaseModel):
     VERSION: ClassVar[int]
     OLDEST_VERSION: ClassVar[int | None] = None
     """The oldest version this code still reads (None: only VERSION)."""
+    SENT_ONLY_WHEN_SET: ClassVar[frozenset[str]] = frozenset()
+    """Fields VERSION added that a message carries only when one differs from its default: without them it goes as
+    VERSION - 1, which a consumer not yet upgraded reads, so a rolling upgrade dead-letters only the messages that
+    need the new version (the rare ones, by the choice of what goes here)."""
 
     def encode(self) -> bytes:
         body = self.model_dump(mode="python")
-        packed: bytes = msgpack.packb({"schema": self.SCHEMA, "v": self.VERSION, **body}, use_bin_type=True)
+        version = self.VERSION
+        if self.SENT_ONLY_WHEN_SET and all(
+            body[name] == type(self).model_fields[name].default for name in self.SENT_ONLY_WHEN_SET
+        ):
+            version -= 1
+            for name in self.SENT_ONLY_WHEN_SET:
+                del body[name]
+        packed: bytes = msgpack.packb({"schema": self.SCHEMA, "v": version, **body}, use_bin_type=True)
         return packed
 
     @classmethod
@@ -134,8 +147,9 @@ class DetectedFaces(Message):
     """The faces the detector found in one frame, as 48x48 grayscale crops, on their way to the classifier."""
 
     SCHEMA: ClassVar[str] = "classpulse.faces"
-    VERSION: ClassVar[int] = 3
+    VERSION: ClassVar[int] = 4
     OLDEST_VERSION: ClassVar[int | None] = 1
+    SENT_ONLY_WHEN_SET: ClassVar[frozenset[str]] = frozenset({"faces_beyond"})
 
     detected_at_ms: EpochMs
     frame_width: int = Field(gt=0)
@@ -143,6 +157,7 @@ class DetectedFaces(Message):
     boxes: list[Box] = Field(max_length=MAX_FACES)
     crops: bytes = Field(description="len(boxes) crops of 48x48 uint8, row-major, concatenated")
     facing: Facing = Field(None, description="per face: facing its camera, or null without a head pose (v3)")
+    faces_beyond: FacesBeyond = 0
 
     @model_validator(mode="after")
     def _crops_match_boxes(self) -> Self:
@@ -169,14 +184,16 @@ class FrameResult(Message):
     """
 
     SCHEMA: ClassVar[str] = "classpulse.frame_result"
-    VERSION: ClassVar[int] = 3
+    VERSION: ClassVar[int] = 4
     OLDEST_VERSION: ClassVar[int | None] = 1
+    SENT_ONLY_WHEN_SET: ClassVar[frozenset[str]] = frozenset({"faces_beyond"})
 
     completed_at_ms: EpochMs
     boxes: list[Box] = Field(max_length=MAX_FACES)
     probabilities: list[Probabilities] | None = None
     model_version: str | None = None
     facing: Facing = Field(None, description="per face: facing its camera, or null without a head pose (v3)")
+    faces_beyond: FacesBeyond = 0
 
     @model_validator(mode="after")
     def _one_probability_vector_per_face(self) -> Self:
