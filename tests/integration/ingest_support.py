@@ -148,14 +148,14 @@ def _every_partition_takes_frames(bootstrap: str, topic: str, timeout_s: float =
 
 
 @contextmanager
-def frozen(stack: Stack, kafka: list[Component]) -> Iterator[None]:
-    """The broker stops answering while its connections stay open: Kafka at its slowest."""
-    broker_pid = stack.status(kafka)[0].pid
-    os.kill(broker_pid, signal.SIGSTOP)
+def frozen(stack: Stack, server: list[Component]) -> Iterator[None]:
+    """The server (a Kafka broker, a Redis) stops answering while its connections stay open: at its slowest."""
+    pid = stack.status(server)[0].pid
+    os.kill(pid, signal.SIGSTOP)
     try:
         yield
     finally:
-        os.kill(broker_pid, signal.SIGCONT)
+        os.kill(pid, signal.SIGCONT)
 
 
 def read_frames(bootstrap: str, topic: str, expected: int | None = None, quiet_s: float = 2.0, timeout_s: float = 30.0) -> list[Frame]:

@@ -3,16 +3,23 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import re
 import socket
+import uuid
+from collections import Counter
 from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from classpulse_core.lifecycle import StopSignal
+from classpulse_ingest import publish
 from classpulse_ingest.app import create_app
 from classpulse_ingest.source_store import lease_key
+from classpulse_store.classkeys import sequence_key
 from classpulse_web.auth import Role, new_key
 from ingest_support import (
     VideoServer,
@@ -120,6 +127,36 @@ async def test_files_only_from_the_media_folder_and_only_for_admins(ingest, make
     assert unknown_class.status_code == 404
     assert first.status_code == 201 and over_capacity.status_code == 503
     assert set(forbidden.values()) == {403}, forbidden
+
+
+async def test_publish_refuses_the_id_of_a_source_the_service_runs_for_the_class(
+    ingest, make_class, infra, kafka_bootstrap, tmp_path, redis_client
+):
+    """Such a source numbers its frames from its own record, `publish` from a counter of its own: under one id both
+    would send the same numbers, and the aggregator would drop one frame of each pair as a duplicate."""
+    class_id, other_class = make_class(), make_class()
+    (tmp_path / "media").mkdir()
+    lesson = write_video(tmp_path / "media" / "lesson.avi", "MJPG", frames=6, fps=6)
+    source_id = f"room-{uuid.uuid4().hex[:8]}"
+    async with ingest() as (_app, client, topic):
+        body = {"url": str(lesson), "fps": 6, "realtime": False, "source_id": source_id}
+        started = await client.post(f"/v1/classes/{class_id}/sources", json=body, headers=ADMIN)
+        await wait_for_state(client, source_id, "ended")  # ended, it may be started again and go on with its numbers
+    parser = argparse.ArgumentParser()
+    publish.add_arguments(parser)
+
+    def publish_under_its_id(into_class: str):
+        args = parser.parse_args(["--class", into_class, "--source", str(lesson), "--fps", "6", "--no-realtime", "--source-id", source_id])
+        return publish.publish_source(ingest_settings(infra, kafka_bootstrap, topic), args, StopSignal())
+
+    refusal = f"--source-id '{source_id}' is a source of class '{class_id}' that the ingest service runs (state: ended)"
+    with pytest.raises(SystemExit, match=re.escape(refusal)):
+        publish_under_its_id(class_id)
+    elsewhere = publish_under_its_id(other_class)  # another class's frames are numbered apart
+    assert started.status_code == 201, started.text
+    assert elsewhere.frames_published == 6 and not redis_client.exists(sequence_key(class_id, source_id))
+    frames = read_frames(kafka_bootstrap, topic, expected=12)
+    assert Counter(f.class_id for f in frames) == {class_id: 6, other_class: 6}
 
 
 async def test_stream_sources_reach_only_the_allowed_camera_networks(ingest, make_class):

@@ -8,7 +8,8 @@ import asyncio
 import contextlib
 import threading
 import time
-from contextlib import asynccontextmanager
+import uuid
+from contextlib import asynccontextmanager, contextmanager
 
 import httpx
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 import uvicorn
 
+from classpulse_ingest import uploads
 from classpulse_ingest.app import create_app
 from classpulse_reliability.flood import png_bomb
 from classpulse_store.classkeys import keys_index, sequence_key
@@ -106,6 +108,47 @@ async def slow_upload(base: str, class_id: str, key: str, body: bytes, byte_ever
     finally:
         sending.cancel()
         writer.close()
+
+
+@pytest.fixture
+def redis_user(infra, redis_client):
+    """`(name, url)`: a Redis user of the test's own, allowed everything until the test says otherwise, for an ingest to
+    connect as: what Redis then refuses it, it refuses no other client."""
+    name = f"ingest-{uuid.uuid4().hex[:8]}"
+    redis_client.acl_setuser(name, enabled=True, passwords=[f"+{name}"], commands=["+@all"], keys=["*"], channels=["*"])
+    yield name, f"redis://{name}:{name}@127.0.0.1:{infra.config.redis_port}/0"
+    redis_client.acl_deluser(name)
+
+
+@contextmanager
+def answers_refused(redis_client, user: str):
+    """Redis refuses `user` (NOPERM) every write of an upload's idempotency record, and nothing else, until the end."""
+    prefix = "ingest:upload-once:"
+    # An ACL lists the keys it allows (a command that reads and writes a key needs one pattern allowing both): every
+    # key not under the prefix is one that differs from it at some character.
+    others = [f"{prefix[:at]}[^{char}]*" for at, char in enumerate(prefix)]
+    redis_client.acl_setuser(user, enabled=True, reset_keys=True, keys=[f"%R~{prefix}*", *others])
+    try:
+        yield
+    finally:
+        redis_client.acl_setuser(user, enabled=True, reset_keys=True, keys=["*"])
+
+
+async def upload_on_hold(client, redis_client, class_id: str, key: str, idempotency_key: str):
+    """Start posting a frame with `idempotency_key` and hold the rest of its body back once the upload holds the key:
+    (the upload's task, the event that sends the rest)."""
+    send_the_rest = asyncio.Event()
+
+    async def held_body():
+        yield FRAME[:100]
+        await send_the_rest.wait()
+        yield FRAME[100:]
+
+    upload = asyncio.create_task(post(client, class_id, key, held_body(), **{"Idempotency-Key": idempotency_key}))
+    while not redis_client.keys(f"ingest:upload-once:{{{class_id}}}:*:{idempotency_key}"):
+        assert not upload.done(), upload.result().text
+        await asyncio.sleep(0.01)
+    return upload, send_the_rest
 
 
 def auth(key: str) -> dict[str, str]:
@@ -242,6 +285,61 @@ async def test_a_retry_while_the_first_runs_waits_and_a_refused_upload_can_be_re
     assert refused.status_code == 400 and retried.status_code == others.status_code == 202
     assert "Idempotent-Replayed" not in retried.headers and "Idempotent-Replayed" not in others.headers
     assert len(read_frames(kafka_bootstrap, topic, expected=3)) == 3
+
+
+async def test_an_upload_that_outlived_its_hold_on_the_key_publishes_nothing_and_its_retry_publishes_once(
+    ingest, make_class, kafka_bootstrap, topic, redis_client
+):
+    class_id = make_class()
+    # The longest an upload could take by these settings, as a claim's time to live: 0.1 + 0.5 + 5 s.
+    async with ingest(upload_slot_wait_s=0.1, upload_read_timeout_s=0.5) as (app, client):
+        service = await new_key_of(app, Role.SERVICE)
+        first, send_the_rest = await upload_on_hold(client, redis_client, class_id, service, "photo-1")
+        # Redis stalls writes for longer than that (a fork, a failover): the first upload's claim on the key lapses
+        # while it waits on Redis, and its page, having had no answer, sends the photo again meanwhile.
+        redis_client.client_pause(6000, all=False)
+        send_the_rest.set()
+        retried = await post(client, class_id, service, FRAME, **{"Idempotency-Key": "photo-1"})
+        first = await first
+    assert retried.status_code == 202 and "Idempotent-Replayed" not in retried.headers, retried.text
+    assert first.status_code == 503 and "nothing was published" in first.json()["error"]["message"], first.text
+    assert [f.frame_id for f in read_frames(kafka_bootstrap, topic, expected=1)] == [retried.json()["frame_id"]]
+
+
+async def test_an_answer_redis_refuses_is_recorded_once_it_takes_it_or_nothing_is_published(
+    ingest, make_class, kafka_bootstrap, topic, redis_client, redis_user
+):
+    class_id = make_class()
+    user, url = redis_user
+    async with ingest(redis_url=url) as (app, client):
+        service = await new_key_of(app, Role.SERVICE)
+        # Refused for a moment, well within the 2 s an upload tries to record its answer.
+        first, send_the_rest = await upload_on_hold(client, redis_client, class_id, service, "photo-1")
+        with answers_refused(redis_client, user):
+            send_the_rest.set()
+            await asyncio.sleep(0.5)
+        first = await first
+        replayed = await post(client, class_id, service, FRAME, **{"Idempotency-Key": "photo-1"})
+        # Refused for longer.
+        given_up, send_the_rest = await upload_on_hold(client, redis_client, class_id, service, "photo-2")
+        with answers_refused(redis_client, user):
+            send_the_rest.set()
+            given_up = await given_up
+        gave_up_at = time.monotonic()
+        # The page retries as told: the claim the upload could not let go of lapses within its time to live.
+        held_back = []
+        while (retried := await post(client, class_id, service, FRAME, **{"Idempotency-Key": "photo-2"})).status_code == 409:
+            held_back.append(retried.headers["Retry-After"])
+            await asyncio.sleep(0.25)
+        waited_s = time.monotonic() - gave_up_at
+    assert first.status_code == 202, first.text
+    assert replayed.status_code == 202 and replayed.headers["Idempotent-Replayed"] == "true"
+    assert given_up.status_code == 503 and given_up.headers["Retry-After"] == "3", given_up.text
+    assert "nothing was published" in given_up.json()["error"]["message"]
+    assert retried.status_code == 202 and "Idempotent-Replayed" not in retried.headers, retried.text
+    assert set(held_back) <= {"1"} and waited_s < uploads.CLAIM_TTL_MS / 1000 + 0.5
+    frames = read_frames(kafka_bootstrap, topic, expected=2)
+    assert [f.frame_id for f in frames] == [first.json()["frame_id"], retried.json()["frame_id"]]
 
 
 # --- Student tokens ----------------------------------------------------------------------------------------------

@@ -10,9 +10,11 @@ renewal. A webcam (a camera index) is claimed only by the replicas of the machin
 (runner.Continuation): a recording from its oldest frame Kafka did not acknowledge unless dropped for good
 (accounting.TAKEN_AGAIN), a live source with frame numbers after any its last replica may have used.
 
-A graceful shutdown hands sources over within its budget (`CLASSPULSE_SHUTDOWN_BUDGET_S`): they stop here, what waits
-for Kafka is sent while the budget allows, their progress is written and their leases deleted, and another replica
-takes them at its next claim (a recording's frames Kafka did not acknowledge are read again there).
+A graceful shutdown hands sources over within its budget (`CLASSPULSE_SHUTDOWN_BUDGET_S`), whatever Kafka and Redis
+do: they stop here, what waits for Kafka is sent while the budget allows, their progress is written and their leases
+deleted, and another replica takes them at its next claim (a recording's frames Kafka did not acknowledge are read
+again there). A source whose handover Redis has not answered for by the end of the budget is left to lapse: another
+replica continues it from its progress last renewed once its lease's TTL has passed.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from prometheus_client import Counter, Gauge
 from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.publisher import new_source_id, now_ms
 from classpulse_ingest.runner import FINAL_STATES, SETTLE_WAIT_S, Continuation, SourceRunner, SourceState, SourceStatus
+from classpulse_ingest.sender import FORCED_CLOSE_S
 from classpulse_ingest.settings import IngestSettings
 from classpulse_ingest.source_store import Lease, SourceStore, StoredSource, progress_fields
 from classpulse_ingest.video import SourceKind, SourceSpec
@@ -42,8 +45,10 @@ log = logging.getLogger(__name__)
 FINISHED_KEPT = 100  # ended, stopped and failed sources stay listed (with their reason) until this many pile up
 CLAIMS_PER_TICK = 8  # when a replica dies, its sources spread over the others rather than all going to the first
 # Of a shutdown's budget, what the last steps keep whatever Kafka does: forcing the Kafka producer closed (twice
-# sender.FORCED_CLOSE_S at most) and writing the sources' progress as their leases are let go.
-HANDOVER_RESERVE_S = 2.0
+# FORCED_CLOSE_S at most), then writing the sources' progress as their leases are let go, which a Redis that answers
+# does in milliseconds; they get what is left of the budget, this at least.
+HANDOVER_WRITES_S = 1.0
+HANDOVER_RESERVE_S = 2 * FORCED_CLOSE_S + HANDOVER_WRITES_S
 
 SOURCES_OWNED = Gauge("classpulse_ingest_sources_owned", "Sources this ingest replica holds the lease of")
 SOURCE_TAKEOVERS = Counter(
@@ -141,16 +146,18 @@ class SourceManager:
     def shut_down(self, budget_s: float) -> None:
         """A graceful shutdown within `budget_s`, whatever Kafka does: the sources stop here, the frames waiting for
         Kafka are sent until HANDOVER_RESERVE_S before the end, then every source is handed over (its final state or
-        progress written, its lease let go) so that another replica continues it at its next claim."""
-        handover_at = time.monotonic() + budget_s - HANDOVER_RESERVE_S
+        progress written, its lease let go) so that another replica continues it at its next claim, or, where Redis
+        has not answered by the end, left to lapse."""
+        ends_at = time.monotonic() + budget_s
+        handover_at = ends_at - HANDOVER_RESERVE_S
         self.stop_running(max(0.0, handover_at - time.monotonic()))
         self.pipeline.close(max(0.0, handover_at - time.monotonic()))
-        self.close()
+        self.close(max(0.0, ends_at - time.monotonic()))
 
     def stop_running(self, timeout_s: float) -> None:
         """First step of a graceful shutdown: claim nothing more, stop the sources here (leases still renewed)."""
-        self._handing_over.set()
         with self._lock:
+            self._handing_over.set()
             runners = list(self._owned.values())
         for runner in runners:
             runner.stop()
@@ -158,15 +165,37 @@ class SourceManager:
         for runner in runners:
             runner.wait(max(0.0, deadline - time.monotonic()))
 
-    def close(self) -> None:
+    def close(self, timeout_s: float | None = None) -> None:
         """Last step, once the Kafka sender has drained: finished sources get their final state, the others are
-        handed over with their progress."""
-        self._handing_over.set()
-        self._closed.set()
-        if self._loop.is_alive():
-            self._loop.join()
+        handed over with their progress, for up to `timeout_s` (None: however long Redis takes). The sources Redis
+        has not answered for by then are left to lapse, and said so."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._lock:
+            self._handing_over.set()
+            self._closed.set()
             runners = list(self._owned.values())
+        unanswered = {runner.source_id for runner in runners}
+        # On a thread of their own, as no setting of redis-py bounds a series of commands: each try waits up to the
+        # socket timeout, a lost connection is retried, a new one may ask the sentinels first. Left running past the
+        # budget, they still write what Redis answers for until the process exits. The loop, maybe waiting for Redis
+        # too, is not waited for first: a renewal that comes after a handover finds the lease gone and writes
+        # nothing, and what it claims now is let go again (_run_claimed).
+        writes = threading.Thread(
+            target=self._hand_over_all, args=(runners, unanswered), name="source-handover", daemon=True
+        )
+        writes.start()
+        writes.join(timeout_s)
+        if self._loop.is_alive():
+            self._loop.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            left = sorted(unanswered)
+        if left:
+            log.warning(
+                "sources not handed over: their leases lapse, then other replicas continue them",
+                extra={"source_ids": left, "lease_ttl_s": self.settings.source_lease_ttl_s},
+            )
+
+    def _hand_over_all(self, runners: list[SourceRunner], unanswered: set[str]) -> None:
         for runner in runners:
             try:
                 if runner.source_id in self._stopped_on_request or runner.state == SourceState.FAILED or (
@@ -178,8 +207,10 @@ class SourceManager:
                 else:
                     self._hand_over(runner)
             except redis.RedisError as exc:
-                # Its lease lapses instead, and another replica continues it from the progress last renewed.
                 log.warning("source not handed over", extra={"source_id": runner.source_id, "error": repr(exc)})
+                continue
+            with self._lock:
+                unanswered.discard(runner.source_id)
 
     # --- the loop ------------------------------------------------------------------------------------------------
 
@@ -274,8 +305,14 @@ class SourceManager:
             lease=lease,
         )
         with self._lock:
-            self._owned[source_id] = runner
-            SOURCES_OWNED.set(len(self._owned))
+            handing_over = self._handing_over.is_set()
+            if not handing_over:
+                self._owned[source_id] = runner
+                SOURCES_OWNED.set(len(self._owned))
+        if handing_over:
+            # Claimed (or created) as this replica goes away: let go at once, for another replica to run.
+            self.store.release(source_id, lease.token, [])
+            return
         runner.start()
 
     def _settle(self, runner: SourceRunner) -> None:

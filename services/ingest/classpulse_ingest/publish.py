@@ -2,7 +2,8 @@
 
 Prints one JSON line: the source's final status (state, reason, frames acknowledged by Kafka, frames dropped by
 reason, the earliest and latest capture times of its frames: the range over which the API counts them). Exits 1 if
-the source failed, with the reason on that line.
+the source failed, with the reason on that line, and at once if `--source-id` names a source of the class that the
+ingest service runs (`POST /v1/classes/{id}/sources`): those number their frames themselves.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from typing import get_args
+from typing import cast, get_args
 
 from classpulse_core.lifecycle import StopSignal
 from classpulse_core.schemas import CameraKind
@@ -18,6 +19,7 @@ from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.publisher import new_source_id, reserve_sequences
 from classpulse_ingest.runner import Continuation, SourceState, SourceStatus
 from classpulse_ingest.settings import IngestSettings
+from classpulse_ingest.source_store import StoredSource, record_key
 from classpulse_ingest.video import SourceSpec
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,8 @@ def publish_source(settings: IngestSettings, args: argparse.Namespace, stop: Sto
             # Fail fast: the detector would dead-letter every frame of a class that is not registered.
             raise SystemExit(f"class {args.class_id!r} is not registered: create it first (POST /v1/classes on the API)")
         spec = SourceSpec(args.source)
+        if args.source_id:
+            _refuse_a_service_source(pipeline, args.class_id, args.source_id)
         source_id = args.source_id or new_source_id(spec.kind.value)
         # A run again under the same id (after a crash, a lesson's second part) numbers its frames after every number
         # an earlier run could have used: the same numbers in the same minute would be counted once downstream.
@@ -81,6 +85,19 @@ def publish_source(settings: IngestSettings, args: argparse.Namespace, stop: Sto
     status = runner.status()
     log.info("source finished", extra=status.model_dump(mode="json"))
     return status
+
+
+def _refuse_a_service_source(pipeline: Pipeline, class_id: str, source_id: str) -> None:
+    """A source the ingest service runs numbers its frames from its own record (where it stopped), not from the counter
+    this command reserves from: under its id, both would send the same numbers, and the aggregator would count one
+    frame of each pair as the other's duplicate. Whatever its state: one ended or stopped may be started again, and
+    the numbers it used stay taken for the aggregator's dedup window."""
+    fields = cast(dict[str, str], pipeline.redis.hgetall(record_key(source_id)))  # the client decodes responses
+    if fields and (stored := StoredSource.from_hash(fields)).status["class_id"] == class_id:
+        raise SystemExit(
+            f"--source-id {source_id!r} is a source of class {class_id!r} that the ingest service runs (state: "
+            f"{stored.status['state']}): publish under another id, or without --source-id for a new one"
+        )
 
 
 def main(settings: IngestSettings, args: argparse.Namespace) -> None:

@@ -80,8 +80,14 @@ class FramePublisher:
 
     def publish(self, image: np.ndarray, identity: FrameIdentity, tally: SourceTally, wait_s: float = 0.0) -> Frame:
         """Queue the frame for Kafka; `wait_s`: how long to wait for room before the oldest waiting frame is dropped."""
+        frame = self.frame(image, identity)
+        self.queue(frame, tally, wait_s)
+        return frame
+
+    def frame(self, image: np.ndarray, identity: FrameIdentity) -> Frame:
+        """The message of the image, encoded but not queued: an upload records its answer between the two."""
         jpeg, width, height = self.encode(image)
-        frame = Frame(
+        return Frame(
             class_id=identity.class_id,
             session_id=identity.session_id,
             source_id=identity.source_id,
@@ -94,5 +100,7 @@ class FramePublisher:
             height=height,
             jpeg=jpeg,
         )
+
+    def queue(self, frame: Frame, tally: SourceTally, wait_s: float = 0.0) -> None:
+        """Hand the frame to the Kafka sender (at once with `wait_s` 0: the oldest waiting frame makes room)."""
         self.buffer.put(OutgoingFrame(frame.key, frame.encode(), frame.frame_id, tally), wait_s)
-        return frame

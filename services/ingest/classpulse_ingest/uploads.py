@@ -11,22 +11,30 @@ quota, the uploads the key has in progress (a few at once), then one of a few up
 `CLASSPULSE_UPLOAD_READ_TIMEOUT_S`, checked and decoded only inside one). The image is checked before it is decoded
 (type, declared pixels, completeness), decoded, downscaled if oversized, re-encoded as JPEG and queued for Kafka like
 any other frame. Each refusal is a 4xx (503 when every slot stays busy) with its reason, counted by reason in
-`classpulse_ingest_uploads_rejected_total`."""
+`classpulse_ingest_uploads_rejected_total`.
+
+A frame posted with an `Idempotency-Key` is published at most once per key (`_answered_once`): its answer is recorded
+under the key before the frame is queued, so the record, not the timing of the uploads, decides which one publishes."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, cast
 
 import numpy as np
+import redis
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response
 from prometheus_client import Counter
 from pydantic import BaseModel, Field
+from redis.typing import EncodableT
 
 from classpulse_core.schemas import CameraKind, ClassId
 from classpulse_ingest.images import ImageRejected, ImageType, decode_image, media_type, multipart_image
@@ -38,6 +46,8 @@ from classpulse_store.registry import ClassRecord, class_key
 from classpulse_web.auth import ApiKey, Role
 from classpulse_web.keystore import CallerKey, require_role
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(tags=["frames"])
 
 UPLOADS_REJECTED = Counter("classpulse_ingest_uploads_rejected_total", "Posted frames refused", ["reason"])
@@ -45,7 +55,14 @@ UPLOADS_REPLAYED = Counter(
     "classpulse_ingest_uploads_replayed_total", "Retries of posted frames answered as the first time, nothing published"
 )
 REPLAYED_HEADER = "Idempotent-Replayed"
-IN_PROGRESS = "in progress"
+IN_PROGRESS = "in progress"  # an idempotency key's value while an upload holds it: this, a space and the upload's token
+CLAIM_TTL_MS = 3000
+"""How long an upload's hold on its idempotency key outlives its last renewal (every CLAIM_RENEW_S while it runs):
+how long the retries of an upload whose process died, or that lost Redis, get 409 before one may try afresh. It bounds
+no upload's duration: one that loses its hold (stalled, cut off from Redis) publishes nothing."""
+CLAIM_RENEW_S = 1.0
+RECORDING_WITHIN_S = 2.0  # how long an upload tries to record its answer (Redis unavailable) before it gives up
+RECORDING_RETRY_S = 0.1
 MULTIPART = "multipart/form-data"
 ACCEPTED_TYPES = (ImageType.JPEG.value, ImageType.PNG.value, MULTIPART)
 MULTIPART_OVERHEAD_BYTES = 16 * 1024  # boundaries and part headers around the image
@@ -112,7 +129,8 @@ async def post_frame(
             pattern=r"^[A-Za-z0-9_.:-]+$",
             description="one per frame, sent again with each retry of it: a retry within CLASSPULSE_UPLOAD_IDEMPOTENCY_"
             "WINDOW_S gets the first answer (with Idempotent-Replayed: true) and publishes nothing; one while the first "
-            "is still in progress gets 409",
+            "is still in progress gets 409 (for at most 3 s after the first's process died); an upload that cannot "
+            "record its answer in Redis publishes nothing and gets 503",
         ),
     ] = None,
 ) -> FrameAccepted:
@@ -164,17 +182,21 @@ async def post_frame(
             sequence = await asyncio.to_thread(reserve_sequences, pipeline.redis, class_id, source_id, 1)
             camera_kind = (key.camera_kind or "personal") if student else x_camera_kind
             identity = FrameIdentity(class_id, source_id, sequence, received_ms - x_capture_age_ms, x_session_id, camera_kind)
-            frame = await asyncio.to_thread(pipeline.publisher.publish, image, identity, request.app.state.upload_tally)
-        once.answer = FrameAccepted(
-            frame_id=frame.frame_id,
-            source_id=source_id,
-            sequence=sequence,
-            width=frame.width,
-            height=frame.height,
-            captured_at_ms=frame.captured_at_ms,
-            camera_kind=frame.camera_kind,
-        )
-    return once.answer
+            frame = await asyncio.to_thread(pipeline.publisher.frame, image, identity)
+            answer = FrameAccepted(
+                frame_id=frame.frame_id,
+                source_id=source_id,
+                sequence=sequence,
+                width=frame.width,
+                height=frame.height,
+                captured_at_ms=frame.captured_at_ms,
+                camera_kind=frame.camera_kind,
+            )
+            # Shielded: an upload cancelled (its client gone) once its answer is recorded still queues its frame, or
+            # the retries would be answered for a frame never published.
+            queue = partial(pipeline.publisher.queue, frame, request.app.state.upload_tally)
+            await asyncio.shield(once.publish(answer, queue))
+    return answer
 
 
 def _source_id(key: ApiKey, posted: str | None) -> str:
@@ -195,12 +217,81 @@ def _longest_upload_ms(settings: IngestSettings) -> int:
     return round((settings.upload_slot_wait_s + settings.upload_read_timeout_s + UPLOAD_WORK_S) * 1000)
 
 
+# KEYS: the idempotency key's record. ARGV: the upload's claim, then what the script does with it. Every script of a
+# claim does nothing (0) where the record is not that claim any more: it lapsed, and a retry may hold the key now.
+_IF_CLAIMED = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+_RENEW = _IF_CLAIMED + "return redis.call('PEXPIRE', KEYS[1], ARGV[2])"  # ARGV[2]: time to live, ms
+_RELEASE = _IF_CLAIMED + "return redis.call('DEL', KEYS[1])"
+# ARGV[2]: the answer, ARGV[3]: how long it is kept, s. 1 also where the answer is there already: an earlier try of
+# this same recording was applied, and its reply lost.
+_RECORD = """
+if redis.call('GET', KEYS[1]) == ARGV[2] then return 1 end
+""" + _IF_CLAIMED + "redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])\nreturn 1"
+
+
+class _Claim:
+    """An upload's hold on its idempotency key while it runs: the record holds its token, so that this upload alone
+    renews it, replaces it with its answer or lets it go."""
+
+    def __init__(self, client: aioredis.Redis, record: str) -> None:
+        self.record = record
+        self.token = f"{IN_PROGRESS} {uuid.uuid4().hex}"
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self._record = client.register_script(_RECORD)
+        self.recorded = False
+
+    async def renew_while_held(self) -> None:
+        while True:
+            await asyncio.sleep(CLAIM_RENEW_S)
+            try:
+                if not await self._renew(keys=[self.record], args=[self.token, CLAIM_TTL_MS]):
+                    return  # lapsed: recording the answer will fail, and nothing is published
+            except redis.RedisError as exc:
+                log.warning("idempotency claim not renewed", extra={"record": self.record, "error": repr(exc)})
+
+    async def record_answer(self, answer: FrameAccepted, window_s: int) -> bool:
+        """Replace the claim with the answer, trying again while Redis fails; False if the claim lapsed or Redis did
+        not take the answer within RECORDING_WITHIN_S."""
+        args: list[EncodableT] = [self.token, answer.model_dump_json(), window_s]
+        try:
+            async with asyncio.timeout(RECORDING_WITHIN_S):
+                while True:
+                    try:
+                        self.recorded = bool(await self._record(keys=[self.record], args=args))
+                        return self.recorded
+                    except redis.RedisError as exc:
+                        log.warning("upload answer not recorded yet", extra={"record": self.record, "error": repr(exc)})
+                        await asyncio.sleep(RECORDING_RETRY_S)
+        except TimeoutError:
+            return False
+
+    async def release(self) -> None:
+        try:
+            await self._release(keys=[self.record], args=[self.token])
+        except redis.RedisError as exc:
+            log.warning("idempotency claim left to lapse", extra={"record": self.record, "error": repr(exc)})
+
+
 @dataclass
 class _Once:
+    window_s: int
+    claim: _Claim | None = None
+    """This upload's hold on its idempotency key; None without one."""
     first_answer: FrameAccepted | None = None
     """What the first upload with the same idempotency key was answered: this one is a retry of it."""
-    answer: FrameAccepted | None = None
-    """What this upload is answered, kept for its retries."""
+
+    async def publish(self, answer: FrameAccepted, queue: Callable[[], None]) -> None:
+        """Queue the frame once its answer is recorded under the idempotency key, with no pause between the two:
+        whatever retry comes later finds the answer and publishes nothing."""
+        if self.claim is not None and not await self.claim.record_answer(answer, self.window_s):
+            retry_after = math.ceil(CLAIM_TTL_MS / 1000)
+            raise Rejected(
+                503, "unrecorded", "this upload could not be recorded under its Idempotency-Key (Redis unavailable, or "
+                f"the upload lost its hold on the key): nothing was published; retry in {retry_after} s",
+                {"Retry-After": str(retry_after)},
+            )
+        queue()
 
 
 @asynccontextmanager
@@ -208,16 +299,22 @@ async def _answered_once(
     client: aioredis.Redis, class_id: str, key_id: str, idempotency_key: str | None, settings: IngestSettings
 ) -> AsyncIterator[_Once]:
     """An upload with an idempotency key (the key's own: another key's same value is another upload) claims it while it
-    runs, then keeps its answer for the window; a retry gets that answer (409 while the first still runs). A refused or
-    failed upload published nothing: it lets the claim go, and its retry is a new try."""
-    once = _Once()
+    runs, then keeps its answer for the window; a retry gets that answer (409 while the first still runs).
+
+    The answer replaces the claim before the frame is queued, and only where the claim is still this upload's: of two
+    uploads that each held the key in turn (the first stalled past its claim's time to live, then a retry claimed
+    the key), one records its answer and publishes, the other publishes nothing. Recording it is tried again for
+    RECORDING_WITHIN_S while Redis fails; an upload that cannot record it publishes nothing (503), like a refused or
+    failed one: it lets the claim go, and its retry is a new try. An upload renews its claim while it runs, so a claim
+    never let go (its process died, or lost Redis) lapses CLAIM_TTL_MS after, and holds its retries back (409) no
+    longer."""
+    once = _Once(settings.upload_idempotency_window_s)
     if idempotency_key is None:
         yield once
         return
-    record = f"ingest:upload-once:{{{class_id}}}:{key_id}:{idempotency_key}"
-    # Past the longest an upload can take, the claim lapses: one whose process died does not block its retries.
-    first = cast(str | None, await client.set(record, IN_PROGRESS, nx=True, px=_longest_upload_ms(settings), get=True))
-    if first == IN_PROGRESS:
+    claim = _Claim(client, f"ingest:upload-once:{{{class_id}}}:{key_id}:{idempotency_key}")
+    first = cast(str | None, await client.set(claim.record, claim.token, nx=True, px=CLAIM_TTL_MS, get=True))
+    if first is not None and first.startswith(IN_PROGRESS):
         raise Rejected(409, "in_progress", "the first upload with this Idempotency-Key is still in progress: retry in 1 s",
                        {"Retry-After": "1"})
     if first is not None:
@@ -225,13 +322,14 @@ async def _answered_once(
         once.first_answer = FrameAccepted.model_validate_json(first)
         yield once
         return
+    once.claim = claim
+    renewing = asyncio.create_task(claim.renew_while_held())
     try:
         yield once
-    except BaseException:
-        await client.delete(record)
-        raise
-    if once.answer is not None:
-        await client.set(record, once.answer.model_dump_json(), ex=settings.upload_idempotency_window_s)
+    finally:
+        renewing.cancel()
+        if not claim.recorded:
+            await claim.release()
 
 
 @asynccontextmanager
