@@ -23,6 +23,7 @@ from classpulse_core.schemas import FrameResult
 from classpulse_core.settings import StorageSettings
 from classpulse_ingest import publish
 from classpulse_ingest.pipeline import Pipeline
+from classpulse_ingest.publisher import RUN_SEQUENCE_BLOCK
 from classpulse_ingest.runner import SourceState
 from classpulse_ingest.video import SourceKind, SourceSpec, webcam_index
 from classpulse_store.registry import ClassRecord, class_key
@@ -167,7 +168,7 @@ def test_a_run_again_under_the_same_source_id_is_counted_not_taken_for_redeliver
     writer = SeriesWriter(redis_client, StorageSettings().resolutions(), dedup_window_s=600)
     assert [write.outcome for write in writer.write(results)] == [Written.NEW] * 6
     assert [write.outcome for write in writer.write(results)] == [Written.DUPLICATE] * 6
-    second = publish.RUN_SEQUENCE_BLOCK  # the second run numbers its frames after every number the first could use
+    second = RUN_SEQUENCE_BLOCK  # the second run numbers its frames after every number the first could use
     assert sorted(f.sequence for f in frames) == [0, 1, 2, second, second + 1, second + 2]
 
 

@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from classpulse_core.lifecycle import StopSignal
 from classpulse_ingest import publish
 from classpulse_ingest.app import create_app
+from classpulse_ingest.publisher import RUN_SEQUENCE_BLOCK
 from classpulse_ingest.source_store import lease_key
 from classpulse_store.classkeys import sequence_key
 from classpulse_web.auth import Role, new_key
@@ -154,9 +155,33 @@ async def test_publish_refuses_the_id_of_a_source_the_service_runs_for_the_class
         publish_under_its_id(class_id)
     elsewhere = publish_under_its_id(other_class)  # another class's frames are numbered apart
     assert started.status_code == 201, started.text
-    assert elsewhere.frames_published == 6 and not redis_client.exists(sequence_key(class_id, source_id))
+    # The refused run took no numbers: the counter holds the service source's block alone.
+    assert elsewhere.frames_published == 6 and int(redis_client.get(sequence_key(class_id, source_id))) == RUN_SEQUENCE_BLOCK
     frames = read_frames(kafka_bootstrap, topic, expected=12)
     assert Counter(f.class_id for f in frames) == {class_id: 6, other_class: 6}
+
+
+async def test_a_source_the_service_runs_numbers_its_frames_after_those_publish_took_under_its_id(
+    ingest, make_class, infra, kafka_bootstrap, tmp_path
+):
+    """It numbered its frames from 0 whatever `publish` had sent under the same id that minute: the aggregator
+    counted each of its frames as a duplicate of publish's."""
+    class_id = make_class()
+    (tmp_path / "media").mkdir()
+    lesson = write_video(tmp_path / "media" / "lesson.avi", "MJPG", frames=6, fps=6)
+    source_id = f"room-{uuid.uuid4().hex[:8]}"
+    async with ingest() as (_app, client, topic):
+        parser = argparse.ArgumentParser()
+        publish.add_arguments(parser)
+        args = parser.parse_args(["--class", class_id, "--source", str(lesson), "--fps", "6", "--no-realtime", "--source-id", source_id])
+        assert publish.publish_source(ingest_settings(infra, kafka_bootstrap, topic), args, StopSignal()).frames_published == 6
+        body = {"url": str(lesson), "fps": 6, "realtime": False, "source_id": source_id}
+        started = await client.post(f"/v1/classes/{class_id}/sources", json=body, headers=ADMIN)
+        assert started.status_code == 201, started.text
+        await wait_for_state(client, source_id, "ended")
+    frames = read_frames(kafka_bootstrap, topic, expected=12)
+    numbers = sorted(frame.sequence for frame in frames)
+    assert numbers == list(range(6)) + list(range(RUN_SEQUENCE_BLOCK, RUN_SEQUENCE_BLOCK + 6))
 
 
 async def test_stream_sources_reach_only_the_allowed_camera_networks(ingest, make_class):

@@ -32,7 +32,7 @@ import redis
 from prometheus_client import Counter, Gauge
 
 from classpulse_ingest.pipeline import Pipeline
-from classpulse_ingest.publisher import new_source_id, now_ms
+from classpulse_ingest.publisher import RUN_SEQUENCE_BLOCK, new_source_id, now_ms, reserve_sequences
 from classpulse_ingest.runner import FINAL_STATES, SETTLE_WAIT_S, Continuation, SourceRunner, SourceState, SourceStatus
 from classpulse_ingest.sender import FORCED_CLOSE_S
 from classpulse_ingest.settings import IngestSettings
@@ -95,8 +95,11 @@ class SourceManager:
         token, granted_at = self.store.new_token(self.owner), time.monotonic()
         # A camera index names a device of this machine: another machine's replica would open its own camera instead.
         host = self.settings.camera_host if spec.kind == SourceKind.WEBCAM else ""
+        # After every number a run of `publish` or an upload under the same id took: the aggregator would count only
+        # one of two frames numbered alike in the same minute (0 for a new id).
+        first = reserve_sequences(self.pipeline.redis, class_id, draft.source_id, RUN_SEQUENCE_BLOCK)
         stored = self.store.create(
-            draft.source_id, spec.location, draft.realtime, status, token, self.ttl_ms, self.owner, host
+            draft.source_id, spec.location, draft.realtime, status, token, self.ttl_ms, self.owner, host, first
         )
         if stored is None:
             raise ValueError(f"source id {draft.source_id!r} is already in use")

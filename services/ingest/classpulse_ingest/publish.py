@@ -16,7 +16,7 @@ from typing import cast, get_args
 from classpulse_core.lifecycle import StopSignal
 from classpulse_core.schemas import CameraKind
 from classpulse_ingest.pipeline import Pipeline
-from classpulse_ingest.publisher import new_source_id, reserve_sequences
+from classpulse_ingest.publisher import RUN_SEQUENCE_BLOCK, new_source_id, reserve_sequences
 from classpulse_ingest.runner import Continuation, SourceState, SourceStatus
 from classpulse_ingest.settings import IngestSettings
 from classpulse_ingest.source_store import StoredSource, record_key
@@ -25,9 +25,6 @@ from classpulse_ingest.video import SourceSpec
 log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 30.0
-# The frame numbers one run takes: more than it can publish (4.5 years at 30 frames/s), few enough for 2^21 runs of
-# one source id within the schema's 2^53.
-RUN_SEQUENCE_BLOCK = 1 << 32
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -31,6 +31,11 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+RUN_SEQUENCE_BLOCK = 1 << 32
+"""The frame numbers one run of a source takes: more than it can publish (4.5 years at 30 frames/s), few enough for
+2^21 runs of one source id within the schema's 2^53."""
+
+
 def reserve_sequences(client: redis.Redis, class_id: str, source_id: str, count: int) -> int:
     """The first of `count` frame numbers of a source that were never handed out: they count in Redis, so they stay
     unique across ingest replicas, restarts and runs under the same source id (the aggregator drops a frame whose

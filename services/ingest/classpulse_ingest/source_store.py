@@ -52,16 +52,16 @@ def lease_key(source_id: str) -> str:
 
 _IS_FINAL = "local function is_final(state) return state == 'ended' or state == 'stopped' or state == 'failed' end\n"
 
-# KEYS: record, all, unfinished, finished, lease. ARGV: id, created ms, token, ttl ms, owner, then the record's
-# fields and values. The creating replica holds the lease at once (no other replica's claim comes between). Returns
-# the record (an id used before continues its numbers: frame ids never repeat), or nil if the id belongs to a
-# source that has not finished.
+# KEYS: record, all, unfinished, finished, lease. ARGV: id, created ms, token, ttl ms, owner, the first frame number
+# it may use, then the record's fields and values. The creating replica holds the lease at once (no other replica's
+# claim comes between). Returns the record (an id used before continues its numbers: frame ids never repeat), or nil
+# if the id belongs to a source that has not finished.
 _CREATE = _IS_FINAL + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state and not is_final(state) then return nil end
-local next_sequence = tonumber(redis.call('HGET', KEYS[1], 'next_sequence') or '0')
+local next_sequence = math.max(tonumber(redis.call('HGET', KEYS[1], 'next_sequence') or '0'), tonumber(ARGV[6]))
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'next_sequence', next_sequence, unpack(ARGV, 6))
+redis.call('HSET', KEYS[1], 'next_sequence', next_sequence, unpack(ARGV, 7))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[1])
@@ -205,9 +205,10 @@ class SourceStore:
         ttl_ms: int,
         owner: str,
         host: str = "",
+        first_sequence: int = 0,
     ) -> StoredSource | None:
-        """Record a new source, leased to its creator, to be run only on `host` if given; None if the id is taken by
-        a source that has not finished."""
+        """Record a new source, leased to its creator, to be run only on `host` if given, numbering its frames from
+        `first_sequence` at least; None if the id is taken by a source that has not finished."""
         fields = {
             "source_id": source_id,
             "location": location,
@@ -219,7 +220,7 @@ class SourceStore:
         }
         flat = [item for pair in fields.items() for item in pair]
         keys = [record_key(source_id), ALL_KEY, UNFINISHED_KEY, FINISHED_KEY, lease_key(source_id)]
-        args = [source_id, status["started_at_ms"], token, ttl_ms, owner, *flat]
+        args = [source_id, status["started_at_ms"], token, ttl_ms, owner, first_sequence, *flat]
         return _stored(self._create(keys=keys, args=args))
 
     def get(self, source_id: str) -> StoredSource | None:
