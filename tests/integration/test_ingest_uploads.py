@@ -291,12 +291,12 @@ async def test_an_upload_that_outlived_its_hold_on_the_key_publishes_nothing_and
     ingest, make_class, kafka_bootstrap, topic, redis_client
 ):
     class_id = make_class()
-    # The longest an upload could take by these settings, as a claim's time to live: 0.1 + 0.5 + 5 s.
-    async with ingest(upload_slot_wait_s=0.1, upload_read_timeout_s=0.5) as (app, client):
+    async with ingest() as (app, client):
         service = await new_key_of(app, Role.SERVICE)
         first, send_the_rest = await upload_on_hold(client, redis_client, class_id, service, "photo-1")
-        # Redis stalls writes for longer than that (a fork, a failover): the first upload's claim on the key lapses
-        # while it waits on Redis, and its page, having had no answer, sends the photo again meanwhile.
+        # Redis stalls writes for longer than a claim's time to live (uploads.CLAIM_TTL_MS; a fork, a failover): the
+        # first upload's claim on the key lapses while it waits on Redis, and its page, having had no answer, sends
+        # the photo again meanwhile.
         redis_client.client_pause(6000, all=False)
         send_the_rest.set()
         retried = await post(client, class_id, service, FRAME, **{"Idempotency-Key": "photo-1"})
@@ -340,6 +340,52 @@ async def test_an_answer_redis_refuses_is_recorded_once_it_takes_it_or_nothing_i
     assert set(held_back) <= {"1"} and waited_s < uploads.CLAIM_TTL_MS / 1000 + 0.5
     frames = read_frames(kafka_bootstrap, topic, expected=2)
     assert [f.frame_id for f in frames] == [first.json()["frame_id"], retried.json()["frame_id"]]
+
+
+async def test_a_replica_not_yet_upgraded_reads_an_upload_in_progress_as_in_progress(
+    ingest, make_class, kafka_bootstrap, topic, redis_client
+):
+    """A replica from before the uploads' tokens takes a record reading exactly "in progress" for an upload in
+    progress, and any other for an answer: during a rolling upgrade, a retry reaching one read "in progress <token>" as
+    an answer, and failed with a 500."""
+    class_id = make_class()
+    async with ingest() as (app, client):
+        service = await new_key_of(app, Role.SERVICE)
+        first, send_the_rest = await upload_on_hold(client, redis_client, class_id, service, "photo-1")
+        [record] = redis_client.keys(f"ingest:upload-once:{{{class_id}}}:*:photo-1")
+        # Such a replica's retry: the key claimed unless taken, what took it read.
+        read_by_old_replica = redis_client.set(record, uploads.IN_PROGRESS, nx=True, px=60_000, get=True)
+        send_the_rest.set()
+        first = await first
+    assert read_by_old_replica == uploads.IN_PROGRESS.encode()
+    assert first.status_code == 202, first.text
+    assert [f.frame_id for f in read_frames(kafka_bootstrap, topic, expected=1)] == [first.json()["frame_id"]]
+
+
+async def test_an_upload_cancelled_by_a_shutdown_while_recording_its_answer_publishes_the_frame_it_answered_for(
+    ingest, make_class, kafka_bootstrap, topic, redis_client, redis_user
+):
+    """uvicorn cancels the requests still running once their part of a shutdown is over, then shuts the app down: an
+    upload recording its answer then (Redis refusing it for a moment) recorded it, shielded, after the Kafka sender had
+    closed, so its frame was never sent and its retries, on another replica, were answered for it."""
+    class_id = make_class()
+    user, url = redis_user
+    with contextlib.ExitStack() as refusal:
+        async with ingest(redis_url=url) as (app, client):
+            service = await new_key_of(app, Role.SERVICE)
+            upload, send_the_rest = await upload_on_hold(client, redis_client, class_id, service, "photo-1")
+            refusal.enter_context(answers_refused(redis_client, user))
+            send_the_rest.set()
+            await asyncio.sleep(0.5)
+            upload.cancel()
+            # Redis takes the answer while the service shuts down, well within the 2 s the upload tries to record it.
+            asyncio.get_running_loop().call_later(0.8, refusal.close)
+        await asyncio.sleep(1.5)
+    with contextlib.suppress(asyncio.CancelledError):
+        await upload
+    [record] = redis_client.keys(f"ingest:upload-once:{{{class_id}}}:*:photo-1")
+    answered = uploads.FrameAccepted.model_validate_json(redis_client.get(record))
+    assert [f.frame_id for f in read_frames(kafka_bootstrap, topic, expected=1, timeout_s=10)] == [answered.frame_id]
 
 
 # --- Student tokens ----------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ sources of the deployment (start, stop, state; run by whichever replica holds ea
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,13 +28,18 @@ def create_app(settings: IngestSettings) -> FastAPI:
     sources_client = redis_client(settings, decode_responses=True)
     store = SourceStore(sources_client, FINISHED_KEPT, settings.replicas_to_wait_for(), settings.redis_wait_timeout_ms)
     manager = SourceManager(settings, pipeline, store)
+    publishes = uploads.ShieldedPublishes()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         manager.start()
         yield
-        # The requests in progress had their part of the budget (uvicorn's graceful shutdown); the sources get the rest.
-        await asyncio.to_thread(manager.shut_down, settings.shutdown_budget_s - settings.requests_shutdown_s)
+        # The requests in progress had their part of the budget (uvicorn's graceful shutdown, which then cancels them);
+        # the frames of uploads that recorded their answers are queued before the Kafka sender closes; the sources get
+        # the rest.
+        ends_at = time.monotonic() + settings.shutdown_budget_s - settings.requests_shutdown_s
+        await publishes.finished()
+        await asyncio.to_thread(manager.shut_down, ends_at - time.monotonic())
         sources_client.close()
         await client.aclose()
 
@@ -45,6 +51,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app.state.sources = manager
     app.state.upload_tally = SourceTally(SourceKind.UPLOAD.value)
     app.state.upload_slots = asyncio.Semaphore(settings.upload_max_concurrent)
+    app.state.upload_publishes = publishes
 
     async def ready() -> tuple[bool, str]:
         topic = settings.kafka.frames_topic

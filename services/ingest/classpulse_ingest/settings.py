@@ -103,8 +103,9 @@ class IngestSettings(RedisSettings, CaptureWindowSettings):
     shutdown_budget_s: int = Field(
         20, ge=4, le=3600,
         description="CLASSPULSE_SHUTDOWN_BUDGET_S: the longest a graceful shutdown (SIGTERM) takes, whatever Kafka "
-        "and Redis do: the requests in progress get up to half of it; in the rest the sources stop, the frames waiting "
-        "for Kafka are sent and every source is handed over (its lease let go: another replica continues it at once; a "
+        "and Redis do: the requests in progress get up to half of it; in the rest the uploads cut off while recording "
+        "their answers queue their frames (2 s at most), the sources stop, the frames waiting for Kafka are sent and "
+        "every source is handed over (its lease let go: another replica continues it at once; a "
         "recording's frames Kafka has not acknowledged by then are read again there; a source Redis has not answered "
         "for by the end is left to lapse, and continued after its lease's TTL). Keep it under the pod's "
         "termination grace period less its preStop pause (30 - 5 s in deploy/k8s)",

@@ -22,11 +22,11 @@ import asyncio
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 import numpy as np
 import redis
@@ -34,7 +34,7 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response
 from prometheus_client import Counter
 from pydantic import BaseModel, Field
-from redis.typing import EncodableT
+from redis.typing import EncodableT, KeyT
 
 from classpulse_core.schemas import CameraKind, ClassId
 from classpulse_ingest.images import ImageRejected, ImageType, decode_image, media_type, multipart_image
@@ -55,7 +55,7 @@ UPLOADS_REPLAYED = Counter(
     "classpulse_ingest_uploads_replayed_total", "Retries of posted frames answered as the first time, nothing published"
 )
 REPLAYED_HEADER = "Idempotent-Replayed"
-IN_PROGRESS = "in progress"  # an idempotency key's value while an upload holds it: this, a space and the upload's token
+IN_PROGRESS = "in progress"  # an idempotency key's record while an upload holds it (its token is in the holder key)
 CLAIM_TTL_MS = 3000
 """How long an upload's hold on its idempotency key outlives its last renewal (every CLAIM_RENEW_S while it runs):
 how long the retries of an upload whose process died, or that lost Redis, get 409 before one may try afresh. It bounds
@@ -192,10 +192,8 @@ async def post_frame(
                 captured_at_ms=frame.captured_at_ms,
                 camera_kind=frame.camera_kind,
             )
-            # Shielded: an upload cancelled (its client gone) once its answer is recorded still queues its frame, or
-            # the retries would be answered for a frame never published.
             queue = partial(pipeline.publisher.queue, frame, request.app.state.upload_tally)
-            await asyncio.shield(once.publish(answer, queue))
+            await request.app.state.upload_publishes.run(once.publish(answer, queue))
     return answer
 
 
@@ -217,35 +215,53 @@ def _longest_upload_ms(settings: IngestSettings) -> int:
     return round((settings.upload_slot_wait_s + settings.upload_read_timeout_s + UPLOAD_WORK_S) * 1000)
 
 
-# KEYS: the idempotency key's record. ARGV: the upload's claim, then what the script does with it. Every script of a
-# claim does nothing (0) where the record is not that claim any more: it lapsed, and a retry may hold the key now.
-_IF_CLAIMED = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
-_RENEW = _IF_CLAIMED + "return redis.call('PEXPIRE', KEYS[1], ARGV[2])"  # ARGV[2]: time to live, ms
-_RELEASE = _IF_CLAIMED + "return redis.call('DEL', KEYS[1])"
+# KEYS: the idempotency key's record, then its holder key. While an upload holds the key, the record reads IN_PROGRESS
+# and the holder key holds the upload's token: a replica not yet upgraded to tokens takes a record reading anything
+# else for an answer. ARGV: the upload's token, then what the script does with it. Every script of a claim does
+# nothing (0) where the key is not that upload's any more: its claim lapsed, and a retry may hold the key now.
+_IF_CLAIMED = f"""
+if redis.call('GET', KEYS[2]) ~= ARGV[1] or redis.call('GET', KEYS[1]) ~= '{IN_PROGRESS}' then return 0 end
+"""
+# ARGV[2]: time to live, ms. The record as it was, or nil where it was free and is this upload's now.
+_CLAIM = f"""
+local first = redis.call('GET', KEYS[1])
+if first then return first end
+redis.call('SET', KEYS[1], '{IN_PROGRESS}', 'PX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return false
+"""
+_RENEW = _IF_CLAIMED + "redis.call('PEXPIRE', KEYS[1], ARGV[2])\nreturn redis.call('PEXPIRE', KEYS[2], ARGV[2])"
+_RELEASE = _IF_CLAIMED + "return redis.call('DEL', KEYS[1], KEYS[2])"
 # ARGV[2]: the answer, ARGV[3]: how long it is kept, s. 1 also where the answer is there already: an earlier try of
 # this same recording was applied, and its reply lost.
 _RECORD = """
 if redis.call('GET', KEYS[1]) == ARGV[2] then return 1 end
-""" + _IF_CLAIMED + "redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])\nreturn 1"
+""" + _IF_CLAIMED + "redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])\nredis.call('DEL', KEYS[2])\nreturn 1"
 
 
 class _Claim:
-    """An upload's hold on its idempotency key while it runs: the record holds its token, so that this upload alone
-    renews it, replaces it with its answer or lets it go."""
+    """An upload's hold on its idempotency key while it runs: the holder key holds its token, so that this upload
+    alone renews it, replaces it with its answer or lets it go."""
 
-    def __init__(self, client: aioredis.Redis, record: str) -> None:
-        self.record = record
-        self.token = f"{IN_PROGRESS} {uuid.uuid4().hex}"
+    def __init__(self, client: aioredis.Redis, class_id: str, key_id: str, idempotency_key: str) -> None:
+        self.record = f"ingest:upload-once:{{{class_id}}}:{key_id}:{idempotency_key}"
+        self._keys: list[KeyT] = [self.record, f"ingest:upload-holder:{{{class_id}}}:{key_id}:{idempotency_key}"]
+        self.token = uuid.uuid4().hex
+        self._claim = client.register_script(_CLAIM)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
         self._record = client.register_script(_RECORD)
         self.recorded = False
 
+    async def take(self) -> str | None:
+        """Hold the key if it is free; else what its record reads (IN_PROGRESS, or the first upload's answer)."""
+        return cast(str | None, await self._claim(keys=self._keys, args=[self.token, CLAIM_TTL_MS]))
+
     async def renew_while_held(self) -> None:
         while True:
             await asyncio.sleep(CLAIM_RENEW_S)
             try:
-                if not await self._renew(keys=[self.record], args=[self.token, CLAIM_TTL_MS]):
+                if not await self._renew(keys=self._keys, args=[self.token, CLAIM_TTL_MS]):
                     return  # lapsed: recording the answer will fail, and nothing is published
             except redis.RedisError as exc:
                 log.warning("idempotency claim not renewed", extra={"record": self.record, "error": repr(exc)})
@@ -258,7 +274,7 @@ class _Claim:
             async with asyncio.timeout(RECORDING_WITHIN_S):
                 while True:
                     try:
-                        self.recorded = bool(await self._record(keys=[self.record], args=args))
+                        self.recorded = bool(await self._record(keys=self._keys, args=args))
                         return self.recorded
                     except redis.RedisError as exc:
                         log.warning("upload answer not recorded yet", extra={"record": self.record, "error": repr(exc)})
@@ -268,7 +284,7 @@ class _Claim:
 
     async def release(self) -> None:
         try:
-            await self._release(keys=[self.record], args=[self.token])
+            await self._release(keys=self._keys, args=[self.token])
         except redis.RedisError as exc:
             log.warning("idempotency claim left to lapse", extra={"record": self.record, "error": repr(exc)})
 
@@ -294,6 +310,26 @@ class _Once:
         queue()
 
 
+class ShieldedPublishes:
+    """The uploads recording their answers and queuing their frames, shielded from their requests' cancellation: one
+    cancelled (its client gone, or the requests' part of a shutdown over) once its answer is recorded still queues its
+    frame, or the retries would be answered for a frame never published. A shutdown waits for them before the Kafka
+    sender closes: at most RECORDING_WITHIN_S, as long as recording an answer may take."""
+
+    def __init__(self) -> None:
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def run(self, publish: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(publish)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        await asyncio.shield(task)
+
+    async def finished(self) -> None:
+        if self._running:
+            await asyncio.wait(self._running)
+
+
 @asynccontextmanager
 async def _answered_once(
     client: aioredis.Redis, class_id: str, key_id: str, idempotency_key: str | None, settings: IngestSettings
@@ -312,8 +348,8 @@ async def _answered_once(
     if idempotency_key is None:
         yield once
         return
-    claim = _Claim(client, f"ingest:upload-once:{{{class_id}}}:{key_id}:{idempotency_key}")
-    first = cast(str | None, await client.set(claim.record, claim.token, nx=True, px=CLAIM_TTL_MS, get=True))
+    claim = _Claim(client, class_id, key_id, idempotency_key)
+    first = await claim.take()
     if first is not None and first.startswith(IN_PROGRESS):
         raise Rejected(409, "in_progress", "the first upload with this Idempotency-Key is still in progress: retry in 1 s",
                        {"Retry-After": "1"})

@@ -47,11 +47,11 @@ upgraded."""
 
 
 Facing = Annotated[list[bool | None] | None, Field(max_length=MAX_FACES)]
-FacesBeyond = Annotated[int, Field(ge=0, lt=1 << 20, description="faces found beyond the boxes carried (v4)")]
-"""Faces the detector found in a frame beyond the MAX_FACES largest it carries (v4; 0 in every earlier message)."""
 """Per face (in the order of `boxes`): whether its head faces its camera (within the head-pose cone of
 classpulse_detector.headpose), or None where the detector gave no landmarks to tell (Haar). None for the whole list:
 a message from before v3, which knew no head pose (read as no face with a pose)."""
+FacesBeyond = Annotated[int, Field(ge=0, lt=1 << 20, description="faces found beyond the boxes carried (v4)")]
+"""Faces the detector found in a frame beyond the MAX_FACES largest it carries (v4; 0 in every earlier message)."""
 
 
 class SchemaError(ValueError):
