@@ -7,7 +7,8 @@ lti1p3platform signs the id_token (its RSA key, published at /jwks), builds the 
 Names and Role Provisioning and Deep Linking claims), answers the tool's client-credentials grant (verifying the
 tool's assertion against the tool's JWKS URL), verifies access tokens and Deep Linking responses. What a platform adds
 around it is here: a course page that starts a launch (/start), its roster (/memberships/<course>), and the page
-that receives placed links (/deep-link-return, listed at /deep-links).
+that receives placed links (/deep-link-return, listed at /deep-links); /jwks counts its fetches (/jwks/fetches) and
+is taken down and up by the test (PUT /jwks/down).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ rosters: dict[str, list[dict[str, Any]]] = {}
 """Course id -> its members, as the test sets them (PUT /memberships/<course>)."""
 placed: list[dict[str, Any]] = []
 """Content items the tool placed through Deep Linking."""
+keyset = {"fetches": 0, "down": False}
+"""How often /jwks was asked for, and whether it answers (the test takes it down: PUT /jwks/down)."""
 
 
 class Platform(LTI1P3PlatformConfAbstract):
@@ -87,7 +90,21 @@ app = FastAPI()
 
 @app.get("/jwks")
 def jwks() -> JSONResponse:
+    keyset["fetches"] += 1
+    if keyset["down"]:
+        raise HTTPException(503, "the keyset is not available")
     return JSONResponse(Platform().get_jwks())
+
+
+@app.put("/jwks/down")
+async def jwks_down(request: Request) -> dict:
+    keyset["down"] = bool(await request.json())
+    return keyset
+
+
+@app.get("/jwks/fetches")
+def jwks_fetches() -> int:
+    return keyset["fetches"]
 
 
 @app.get("/start")

@@ -8,6 +8,7 @@ that says why."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import re
@@ -15,15 +16,18 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
 import pytest
+from joserfc import jws, jwt
 from joserfc.jwk import RSAKey
 
 from cdp import Chromium
+from classpulse_api.lti import LtiPlatform, LtiRefused, PlatformKeys
 from free_ports import free_port
 from local_servers import wait_until_up
 
@@ -72,28 +76,33 @@ class Lms:
         return f"{self.url}/start?" + urlencode({"user": f"u-{role.lower()}", "role": role, "course": course, **options})
 
 
+@contextmanager
+def running_platform(platform_python: Path, tool: str, tmp_path: Path) -> Iterator[str]:
+    """lti_platform.py launching the tool at `tool`; its URL (its issuer)."""
+    port = free_port()
+    log = (tmp_path / "platform.log").open("w")
+    process = subprocess.Popen([str(platform_python), str(Path(__file__).with_name("lti_platform.py")), str(port), tool,
+                                CLIENT_ID, DEPLOYMENT_ID], stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{url}/jwks", process, tmp_path / "platform.log")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
 @pytest.fixture
 def lms(start_api, ingest_service, platform_python, tmp_path) -> Iterator[Lms]:
     ingest_base, _topic = ingest_service
     api = start_api(student_page_url=ingest_base)
-    port = free_port()
-    log = (tmp_path / "platform.log").open("w")
-    process = subprocess.Popen([str(platform_python), str(Path(__file__).with_name("lti_platform.py")), str(port), api.base_url,
-                                CLIENT_ID, DEPLOYMENT_ID], stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    admin = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {api.admin_key}"}, timeout=30)
-    try:
-        wait_until_up(f"{url}/jwks", process, tmp_path / "platform.log")
-        lms = Lms(url, api.base_url, admin, api.log)
-        yield lms
+    with running_platform(platform_python, api.base_url, tmp_path) as url, \
+            httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {api.admin_key}"}, timeout=30) as admin:
+        yield Lms(url, api.base_url, admin, api.log)
         for platform in admin.get("/v1/lti/platforms").json():
             if platform["issuer"] == url:
                 admin.delete(f"/v1/lti/platforms/{platform['platform_id']}")
-    finally:
-        admin.close()
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def set_roster(lms: Lms, course: str) -> None:
@@ -236,3 +245,57 @@ def test_a_replayed_launch_is_refused(lms: Lms) -> None:
     assert refusals == [("state_unknown", 400), ("nonce_mismatch", 401)]
     (opened,) = lms.logged("lti launch opened")
     assert opened["outcome"] == "instructor" and opened["class_id"].startswith("lti-") and opened["issuer"] == lms.url
+
+
+def test_forged_launches_naming_unknown_keys_do_not_each_fetch_the_platforms_keys(lms: Lms) -> None:
+    """A token naming a kid the platform's keys lack had them fetched again, at every launch: anyone can start a login,
+    so each forged launch made ClassPulse call the platform (an attacker's requests, sent on to the platform). A kid is
+    now looked for again once per cooldown (PLATFORM_KEYS_COOLDOWN_S)."""
+    lms.register()
+    forger = RSAKey.generate_key(2048)
+    with httpx.Client(timeout=30) as browser:
+        id_token, state = launch_form(browser, lms)
+        assert browser.post(f"{lms.api}/lti/launch", data={"id_token": id_token, "state": state}).status_code == 200
+        fetched = httpx.get(f"{lms.url}/jwks/fetches").json()
+        for n in range(5):
+            id_token, state = launch_form(browser, lms)
+            claims = json.loads(jws.extract_compact(id_token.encode()).payload)
+            forged = jwt.encode({"alg": "RS256", "kid": f"forged-{n}"}, claims, forger, algorithms=["RS256"])
+            status, reason = refusal(browser.post(f"{lms.api}/lti/launch", data={"id_token": forged, "state": state}))
+            assert status == 401 and "signature does not verify" in reason
+    assert httpx.get(f"{lms.url}/jwks/fetches").json() - fetched <= 1
+
+
+@pytest.mark.anyio
+async def test_a_platforms_keys_are_fetched_once_for_launches_together_and_kept_when_its_keyset_is_down(
+    platform_python: Path, tmp_path: Path
+) -> None:
+    """Once a platform's keys were older than their time to live, every launch fetched them, each its own fetch (a
+    class starting together: as many calls to the platform as students), and a keyset URL that did not answer then (a
+    platform busy at the start of the day) refused every launch (502), though the keys it had published were known."""
+    ttl_s = 0.5
+    with running_platform(platform_python, "http://127.0.0.1:9/", tmp_path) as url:
+        platform = LtiPlatform(issuer=url, client_id=CLIENT_ID, deployment_ids=[DEPLOYMENT_ID], auth_login_url=f"{url}/authorize",
+                               auth_token_url=f"{url}/token", keyset_url=f"{url}/jwks")
+        async with httpx.AsyncClient(timeout=5) as http:
+            keys = PlatformKeys(http, ttl_s=ttl_s, cooldown_s=ttl_s)
+
+            async def fetches() -> int:
+                count: int = (await http.get(f"{url}/jwks/fetches")).json()
+                return count
+
+            (published,) = (await keys.keyset(platform, None)).keys
+            fetched = await fetches()
+            await asyncio.sleep(ttl_s)
+            await asyncio.gather(*(keys.keyset(platform, published.kid) for _ in range(5)))
+            assert await fetches() == fetched + 1
+
+            assert (await http.put(f"{url}/jwks/down", json=True)).status_code == 200
+            await asyncio.sleep(ttl_s)
+            try:
+                kept = await keys.keyset(platform, published.kid)
+            except LtiRefused as refused:
+                pytest.fail(f"the keys known were not used: {refused.message}")
+            assert [key.kid for key in kept.keys] == [published.kid]
+            await keys.keyset(platform, published.kid)  # tried a moment ago: not again
+            assert await fetches() == fetched + 2

@@ -31,6 +31,7 @@ from classpulse_api.xapi import TARGET as XAPI_TARGET
 from classpulse_api.xapi import XapiExport, XapiSender, XapiStatements
 from classpulse_core.alerts import AlertEvent, events_key
 from classpulse_store.registry import ClassRecord
+from outbox_support import deliver_queued
 
 # The outbox and its cursors are the deployment's: a database of the module's own.
 pytestmark = [pytest.mark.integration, pytest.mark.own_redis_database]
@@ -223,3 +224,37 @@ async def test_an_https_webhook_connected_to_its_checked_address_verifies_the_ce
     assert receiver.server_names[0] == "hooks.test" and f"host: hooks.test:{port}\r\n" in receiver.heads[0].lower()
     assert not misnamed.ok and misnamed.error == f"ConnectError reaching https://other.test:{port}/hook"
     assert len(receiver.heads) == 1
+
+
+@pytest.mark.anyio
+async def test_an_alert_queued_before_its_class_went_presence_only_or_was_deleted_is_not_sent(redis_url, class_id):
+    """A message was checked when it was queued only: an alert on the mood index waiting for its next attempt when
+    its class was switched to presence-only (the privacy page: "off from that moment at every stage"), and the alerts
+    of a class deleted meanwhile, were sent at that attempt. Each is now checked again against its class when sent."""
+    receiver = Answering()
+    server = await receiver.serve("127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    deleted = f"{class_id}-deleted"
+    async with aioredis.Redis.from_url(redis_url, decode_responses=True) as client:
+        classes = ClassStore(client, ["1s"])
+        for each in (class_id, deleted):
+            await classes.create(ClassRecord(class_id=each, expected_students=10, teacher="ann"))
+        sender = WebhookSender([ipaddress.ip_network("127.0.0.1/32")], ["http"], 1.0)
+        dispatcher = Dispatcher(client, Outbox(client), WebhookStore(client), classes, sender, 3, 1.0, 1.0)
+        await dispatcher.outbox.ensure_group()
+        await dispatcher.hooks.create(WebhookCreate(url=f"http://127.0.0.1:{port}/hook", teacher_id="ann"), owner_teacher="ann")
+        for each, index in ((class_id, "mood_index"), (class_id, "presence"), (deleted, "presence")):
+            await _raise(client, each, index)
+        assert await dispatcher.fan_out() == 3
+        await classes.update(ClassRecord(class_id=class_id, expected_students=10, teacher="ann", emotion_enabled=False))
+        await classes.delete(deleted)
+
+        try:
+            await deliver_queued(dispatcher)
+        finally:
+            await sender.aclose()
+            server.close()
+        [(presence_event, _fields)] = [(entry_id, fields) for entry_id, fields in await client.xrange(events_key(class_id))
+                                       if fields["index"] == "presence"]
+    [head] = receiver.heads
+    assert f"webhook-id: msg_{class_id}_{presence_event}\r\n" in head.lower()

@@ -8,6 +8,7 @@ import html
 import re
 import uuid
 from contextlib import asynccontextmanager
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -73,6 +74,22 @@ async def test_platforms_are_registered_listed_and_removed(infra):
         assert (await client.delete(f"/v1/lti/platforms/{platform_id}", headers=ADMIN)).status_code == 404
         gone = await client.get("/lti/login", params={"iss": issuer, "login_hint": "u1", "target_link_uri": "x"})
         assert gone.status_code == 400 and "not registered with ClassPulse" in reason_of(gone)
+
+
+async def test_removing_a_platform_removes_that_one_only(infra):
+    """The platform id went into a key pattern: `DELETE /v1/lti/platforms/*` removed every registration (every
+    platform's launches stopped) and answered 204. An id is now 16 hex digits, anything else a 422."""
+    async with running_api(infra) as (app, client):
+        kept = []
+        for _ in range(2):
+            registered = await client.post("/v1/lti/platforms", json=registration(f"https://lms-{uuid.uuid4().hex[:6]}.example.org"), headers=ADMIN)
+            kept.append(registered.json()["platform_id"])
+        for pattern in ("*", "?" * 16, "[0-9a-f]*"):
+            assert (await client.delete(f"/v1/lti/platforms/{quote(pattern)}", headers=ADMIN)).status_code == 422
+        listed = {platform["platform_id"] for platform in (await client.get("/v1/lti/platforms", headers=ADMIN)).json()}
+        assert set(kept) <= listed
+        for platform_id in kept:
+            assert (await client.delete(f"/v1/lti/platforms/{platform_id}", headers=ADMIN)).status_code == 204
 
 
 async def test_a_launch_that_did_not_start_in_this_browser_is_refused(infra):

@@ -16,10 +16,19 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
+from pydantic import SecretStr
 
+from classpulse_api.dispatcher import Dispatcher
+from classpulse_api.outbox import Outbox
+from classpulse_api.store import ClassStore
+from classpulse_api.webhooks import WebhookSender, WebhookStore
+from classpulse_api.xapi import TARGET, XapiExport, XapiSender, XapiStatements, extension
 from classpulse_core.alerts import EVENTS_MAXLEN, AlertEvent, events_key
 from classpulse_core.labels import EMOTIONS
+from classpulse_store.registry import ClassRecord
 from free_ports import free_port
+from outbox_support import deliver_queued
 
 # The outbox, the classes and their lessons are the deployment's: on database 0 this API would also export whatever
 # other tests left there, and other tests' APIs (with their own settings) could take this one's messages.
@@ -167,3 +176,95 @@ def test_class_level_statements_reach_the_lrs_with_no_emotion_for_presence_only(
     wait_until(every_retried_delivered, 30, "every statement retried while the LRS was down delivered")
     for class_id in lessons:
         admin.delete(f"/v1/classes/{class_id}")
+
+
+def test_what_was_queued_before_a_class_went_presence_only_or_was_deleted_leaves_as_the_class_is_now(
+    start_api, start_lrs, redis_client
+) -> None:
+    """Statements were built when queued and sent as built: while the LRS was down, a lesson's end with its mood index,
+    an alert on the mood index and everything of a class deleted since were all sent once it was back, after the class
+    was switched to presence-only (the privacy page: "off from that moment at every stage, whatever is in flight") and
+    after the other class was deleted. Now a statement leaves as its class is when it is sent: without its emotion
+    fields, not at all for an alert on an emotion index or a class that is gone."""
+    lrs_port = free_port()
+    api = start_api(xapi_endpoint=f"http://127.0.0.1:{lrs_port}/xAPI", xapi_username=LRS_USER, xapi_password=LRS_PASSWORD,
+                    public_url="https://classpulse.school.example",
+                    webhook_retry_initial_s="0.5", webhook_retry_max_s="1", webhook_max_attempts="50")
+    admin = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {api.admin_key}"}, timeout=10)
+    switched, deleted = f"xs-{uuid.uuid4().hex[:6]}", f"xd-{uuid.uuid4().hex[:6]}"
+    for class_id in (switched, deleted):
+        created = admin.post("/v1/classes", json={"class_id": class_id, "name": f"Class {class_id}", "expected_students": 12})
+        assert created.status_code == 201
+    lessons = {c: admin.post(f"/v1/classes/{c}/sessions", json={"name": "Fractions"}).json() for c in (switched, deleted)}
+    now = int(time.time() * 1000)
+    for i, (class_id, index, value) in enumerate([(switched, "mood_index", -0.5), (switched, "presence", 0.3), (deleted, "presence", 0.2)]):
+        event = AlertEvent(class_id=class_id, kind="started", index=index, value=value, threshold=0.5, t=now + i)
+        redis_client.xadd(events_key(class_id), event.to_fields(), maxlen=EVENTS_MAXLEN)
+    assert admin.post(f"/v1/classes/{switched}/sessions/{lessons[switched]['session_id']}/end").status_code == 200
+
+    # The LRS is down: every statement is queued, built while the class ran with emotions, and retried.
+    log = lambda: admin.get("/v1/xapi/deliveries", params={"limit": 500}).json()["items"]  # noqa: E731
+    queued = {f"xapi_alert_{switched}_", f"xapi_alert_{deleted}_", f"xapi_lesson.started_{deleted}_", f"xapi_lesson.ended_{switched}_"}
+    wait_until(lambda: all(any(a["message_id"].startswith(m) and a["outcome"] == "retrying" for a in log()) for m in queued),
+               30, "each statement tried once while the LRS was down")
+    assert admin.patch(f"/v1/classes/{switched}", json={"emotion_enabled": False}).status_code == 200
+    assert admin.delete(f"/v1/classes/{deleted}").status_code == 204
+    lrs = start_lrs(lrs_port)
+
+    def settled() -> bool:  # nothing queued nor waiting for a retry, the lesson's end in the LRS
+        idle = redis_client.xlen("{outbox}:queue") == 0 and redis_client.zcard("{outbox}:retry") == 0
+        return idle and any(s["verb"]["id"].endswith("terminated") for s in statements(lrs))
+
+    wait_until(settled, 60, "every statement sent or dropped")
+    sent = statements(lrs)
+    assert not [s for s in sent if s["actor"]["account"]["name"] == deleted]
+    mine = [s for s in sent if s["actor"]["account"]["name"] == switched]
+    assert sorted(s["verb"]["id"].rsplit("/", 1)[1] for s in mine) == ["initialized", "raised-alert", "terminated"]
+    for statement in mine:
+        assert statement["context"]["extensions"][f"{XAPI}/extensions/emotion-enabled"] is False, statement
+        emotion_fields = ("mood-index", "attention-risk", "classified-faces", "classified-share")
+        assert not {f"{XAPI}/extensions/{name}" for name in emotion_fields} & set(statement["result"].get("extensions", {})), statement
+    (alert,) = [s for s in mine if s["verb"]["id"].endswith("raised-alert")]
+    assert alert["result"]["extensions"][f"{XAPI}/extensions/alert-index"] == "presence"
+    ended = next(s for s in mine if s["verb"]["id"].endswith("terminated"))
+    assert ended["result"]["extensions"][f"{XAPI}/extensions/expected-students"] == 12  # its other numbers still sent
+    assert 'classpulse_outbox_attempts_total{outcome="dropped",target="xapi"} 3.0' in httpx.get(f"{api.base_url}/metrics").text
+    admin.delete(f"/v1/classes/{switched}")
+
+
+@pytest.mark.anyio
+async def test_a_statement_the_lrs_refuses_is_dead_lettered_at_once_with_its_answer(start_lrs, redis_url, class_id) -> None:
+    """A statement the LRS refuses for good (here Ralph's 409: it holds another statement under that id, as after a
+    Redis restored from an older backup rebuilt a statement with other numbers) was retried like an LRS that is down,
+    CLASSPULSE_WEBHOOK_MAX_ATTEMPTS times over an hour, its answer unrecorded, and meanwhile the LRS counted as failing:
+    its every other statement held to a few at a time. It is now dead-lettered at its first answer, with that answer."""
+    lrs = start_lrs(free_port())
+    async with aioredis.Redis.from_url(redis_url, decode_responses=True) as client:
+        classes = ClassStore(client, ["1s"])
+        record = ClassRecord(class_id=class_id, name="Fractions", expected_students=12)
+        await classes.create(record)
+        built = XapiStatements("https://classpulse.school.example", True)
+        export = XapiExport(built, None, XapiSender(lrs, LRS_USER, SecretStr(LRS_PASSWORD), 5.0), 300_000)  # type: ignore[arg-type]  # no summaries
+        dispatcher = Dispatcher(client, Outbox(client), WebhookStore(client), classes, WebhookSender([], ["https"], 5.0), 8, 60.0, 60.0, export)
+        await dispatcher.outbox.ensure_group()
+        alert = AlertEvent(event_id="1796430067000-0", class_id=class_id, kind="started", index="presence", value=0.3,
+                           threshold=0.5, t=1796430067000)
+        message = built.alert(record, alert)
+        assert message is not None
+        held = json.loads(message.body)
+        held["result"]["extensions"][extension("alert_value")] = 0.2
+        stored = await export.sender.client.put(f"{lrs}/statements", params={"statementId": held["id"]}, json=held)
+        assert stored.status_code == 204, stored.text
+        await dispatcher.outbox.enqueue(message)
+
+        try:
+            await deliver_queued(dispatcher)
+        finally:
+            await export.sender.aclose()
+        attempts, _total = await dispatcher.outbox.attempts(TARGET, 0, 500)
+        dead = await dispatcher.outbox.dead_letters(TARGET, 500)
+    (attempt,) = [attempt for attempt in attempts if attempt.message_id == message.message_id]
+    assert (attempt.outcome, attempt.attempt, attempt.http_status) == ("dead", 1, 409)
+    assert attempt.error == 'the LRS refused the statement: {"detail":"A different statement already exists with the same ID"}'
+    assert [letter["message"]["message_id"] for letter in dead] == [message.message_id]
+    assert TARGET not in dispatcher._failing  # the LRS answered: its other statements are not held back

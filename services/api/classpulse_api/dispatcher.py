@@ -10,10 +10,12 @@ Two loops:
   and queues one message per event and target (each webhook subscription covering the class; the LRS when xAPI
   export is on); only events after a subscription was made are sent to it. For xAPI also the lessons started and
   ended (the API's `{outbox}:lessons` stream) and the summary of each whole interval of a running lesson;
-- delivery: claims queued messages, sends them, and records the attempt: delivered, retried after an exponential
-  backoff (CLASSPULSE_WEBHOOK_RETRY_INITIAL_S doubling up to _RETRY_MAX_S), or dead-lettered after
-  CLASSPULSE_WEBHOOK_MAX_ATTEMPTS. Each delivery runs on its own, IN_FLIGHT at most per process, of them at most half
-  to one target and only IN_FLIGHT_PER_FAILING_TARGET to a target whose last attempt failed: a message claimed while
+- delivery: claims queued messages, checks each again against its class as it is now (deleted, presence-only since:
+  dropped), sends them, and records the attempt: delivered, retried after an exponential backoff
+  (CLASSPULSE_WEBHOOK_RETRY_INITIAL_S doubling up to _RETRY_MAX_S), or dead-lettered after
+  CLASSPULSE_WEBHOOK_MAX_ATTEMPTS (at once when the receiver refused it for good: SendResult.refused). Each delivery
+  runs on its own, IN_FLIGHT at most per process, of them at most half to one target and only
+  IN_FLIGHT_PER_FAILING_TARGET to a target whose last attempt failed: a message claimed while
   its target has that many in flight goes back to the retry schedule untried. So a receiver that times out (or a
   backlog of messages to it) holds a few slots for its timeout and every other target's messages go out meanwhile,
   while a healthy LRS that takes every class's statements gets the slots it needs; a batch no longer waits for its
@@ -41,7 +43,7 @@ from classpulse_api.store import LESSONS, ClassStore, Session
 from classpulse_api.timeparams import iso
 from classpulse_api.webhooks import SendResult, WebhookSender, WebhookStore
 from classpulse_api.xapi import TARGET as XAPI_TARGET
-from classpulse_api.xapi import XapiExport
+from classpulse_api.xapi import XapiExport, statement_class
 from classpulse_core.alerts import AlertEvent, events_key
 from classpulse_store.registry import ClassRecord
 from classpulse_web.auth import now_ms
@@ -204,7 +206,10 @@ class Dispatcher:
         if target == XAPI_TARGET:
             return self.xapi.statements.alert(record, event) if self.xapi is not None else None
         # A presence-only class (or deployment) sends no alert of an index read from emotions, even one raised before.
-        return alert_message(target, event) if event.shown_for(self.emotion_enabled and record.emotion_enabled) else None
+        return alert_message(target, event) if event.shown_for(self._emotions_on(record)) else None
+
+    def _emotions_on(self, record: ClassRecord) -> bool:
+        return self.emotion_enabled and record.emotion_enabled
 
     async def _fan_out_lessons(self, xapi: XapiExport) -> int:
         cursor = cast(str | None, await self.client.hget(CURSORS, "lessons")) or f"{(self._xapi_since_ms or now_ms()) - 1}-0"
@@ -279,10 +284,22 @@ class Dispatcher:
             log.error("outbox: delivery failed", exc_info=delivery.exception())
 
     async def _send(self, message: Message) -> SendResult | None:
+        """None: nothing to send it to, or nothing of it may leave now. What was queued is checked again against its
+        class as it is now: a message waits for its retries for as long as its receiver is down, and meanwhile its
+        class may have been deleted or switched to presence-only ("off from that moment at every stage")."""
         if message.target == XAPI_TARGET:
-            return await self.xapi.sender.send(message) if self.xapi is not None else None
+            if self.xapi is None:
+                return None
+            statement = self.xapi.statements.as_sent_now(message, await self.classes.get(statement_class(message)))
+            return None if statement is None else await self.xapi.sender.send(statement)
         hook = await self.hooks.get(message.target.removeprefix("webhook:"))
-        return None if hook is None else await self.webhook_sender.send(hook, message.message_id, message.body)
+        if hook is None:
+            return None
+        record = await self.classes.get(alert_message_class(message.message_id))
+        event = AlertEvent.model_validate(json.loads(message.body)["data"])
+        if record is None or not event.shown_for(self._emotions_on(record)):
+            return None
+        return await self.webhook_sender.send(hook, message.message_id, message.body)
 
     async def _deliver(self, entry_id: str, message: Message) -> None:
         if await self.outbox.already_sent(message):
@@ -294,7 +311,8 @@ class Dispatcher:
             await self.outbox.drop(entry_id)
             ATTEMPTS.labels(kind, "dropped").inc()
             return
-        (self._failing.discard if result.ok else self._failing.add)(message.target)
+        # A refusal is an answer: the receiver is up, its other messages need not wait.
+        (self._failing.discard if result.ok or result.refused else self._failing.add)(message.target)
         at = now_ms()
         attempt = Attempt(
             message_id=message.message_id, type=message.type, attempt=message.attempt, outcome="delivered",
@@ -302,10 +320,12 @@ class Dispatcher:
         )
         if result.ok:
             await self.outbox.delivered(entry_id, message, attempt)
-        elif message.attempt >= self.max_attempts:
+        elif result.refused or message.attempt >= self.max_attempts:
             attempt = attempt.model_copy(update={"outcome": "dead"})
             await self.outbox.dead_letter(entry_id, message, attempt)
-            log.warning("outbox: message dead-lettered", extra={"target": message.target, "message_id": message.message_id})
+            log.warning("outbox: message dead-lettered", extra={
+                "target": message.target, "message_id": message.message_id, "http_status": result.http_status, "error": result.error,
+            })
         else:
             due = at + int(self.backoff_s(message.attempt) * 1000)
             attempt = attempt.model_copy(update={"outcome": "retrying", "next_attempt_at_ms": due})

@@ -22,9 +22,11 @@ until an admin removes them. Everything kept is in Redis, so any replica finishe
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import hashlib
 import json
+import logging
 import secrets
 import time
 import uuid
@@ -40,6 +42,8 @@ from pydantic import BaseModel, Field, HttpUrl, model_validator
 
 from classpulse_web.auth import now_ms
 
+log = logging.getLogger(__name__)
+
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
@@ -52,6 +56,9 @@ ALGORITHM = "RS256"
 CLOCK_SKEW_S = 30
 PLATFORM_KEYS_TTL_S = 300
 """How long a platform's fetched JWKS is used before it is fetched again (sooner when a token names an unknown kid)."""
+PLATFORM_KEYS_COOLDOWN_S = 10
+"""After a platform's JWKS was fetched (or could not be), how long before it is fetched again for a token naming a kid
+it lacks: anyone may start a login, so each forged launch would otherwise have ClassPulse call the platform once."""
 TOOL_KEY_BITS = 2048
 STATE_COOKIE_PREFIX = "lti1p3_state_"
 MAX_NRPS_PAGES = 50
@@ -247,28 +254,52 @@ class LoginStates:
         return LoginState(**json.loads(raw)) if raw else None
 
 
-class PlatformKeys:
-    """Platforms' public keys, fetched from their keyset URLs and kept a few minutes in this process."""
+@dataclass
+class _FetchedKeys:
+    keyset: KeySet
+    fetched_at: float
+    tried_at: float
+    """The last fetch, answered or not."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+
+class PlatformKeys:
+    """Platforms' public keys, fetched from their keyset URLs and kept a few minutes in this process. One fetch at a
+    time per URL (the launches of a class starting together wait for the same one); a kid the keys lack looked for
+    again once per cooldown; and when the keyset URL does not answer (a platform busy at the start of the day), the
+    keys read last used on rather than every launch refused: a rotated key is published, so it needs a fetch that
+    answers anyway."""
+
+    def __init__(self, http: httpx.AsyncClient, ttl_s: float = PLATFORM_KEYS_TTL_S, cooldown_s: float = PLATFORM_KEYS_COOLDOWN_S) -> None:
         self.http = http
-        self._cache: dict[str, tuple[float, KeySet]] = {}
+        self.ttl_s = ttl_s
+        self.cooldown_s = cooldown_s
+        self._fetched: dict[str, _FetchedKeys] = {}
+        self._fetching: dict[str, asyncio.Lock] = {}
 
     async def keyset(self, platform: LtiPlatform, kid: str | None) -> KeySet:
         if platform.keys is not None:
             return platform_keyset(platform.keys)
         url = str(platform.keyset_url)
-        cached = self._cache.get(url)
-        if cached and time.monotonic() - cached[0] < PLATFORM_KEYS_TTL_S and (kid is None or _has_kid(cached[1], kid)):
-            return cached[1]
-        try:
-            response = await self.http.get(url)
-            response.raise_for_status()
-            keyset = platform_keyset(response.json())
-        except (httpx.HTTPError, ValueError) as exc:
-            raise LtiRefused(502, "platform_keys_unavailable", f"the platform's keys could not be read from {url}: {exc}") from None
-        self._cache[url] = (time.monotonic(), keyset)
-        return keyset
+        async with self._fetching.setdefault(url, asyncio.Lock()):
+            fetched = self._fetched.get(url)
+            now = time.monotonic()
+            if fetched is not None and (
+                (now - fetched.fetched_at < self.ttl_s and (kid is None or _has_kid(fetched.keyset, kid)))
+                or now - fetched.tried_at < self.cooldown_s
+            ):
+                return fetched.keyset
+            try:
+                response = await self.http.get(url)
+                response.raise_for_status()
+                keyset = platform_keyset(response.json())
+            except (httpx.HTTPError, ValueError) as exc:
+                if fetched is None:
+                    raise LtiRefused(502, "platform_keys_unavailable", f"the platform's keys could not be read from {url}: {exc}") from None
+                fetched.tried_at = now
+                log.warning("lti platform keys not read again, the last ones used", extra={"url": url, "error": repr(exc)})
+                return fetched.keyset
+            self._fetched[url] = _FetchedKeys(keyset, fetched_at=now, tried_at=now)
+            return keyset
 
 
 def _has_kid(keyset: KeySet, kid: str) -> bool:

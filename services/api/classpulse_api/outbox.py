@@ -173,7 +173,8 @@ class Outbox:
         )
 
     async def drop(self, entry_id: str) -> None:
-        """A message whose target is gone (a deleted subscription): nothing to send it to."""
+        """A message whose target is gone (a deleted subscription), or that may not leave any more (its class deleted
+        or presence-only since it was queued): nothing to send."""
         await self.client.eval(_DROPPED, 1, QUEUE, GROUP, entry_id)
 
     async def move_due(self, now_ms: int) -> int:

@@ -134,6 +134,8 @@ class SendResult(BaseModel):
     ok: bool
     http_status: int | None = None
     error: str | None = None
+    refused: bool = False
+    """The receiver refused this message for good: another attempt would get the same answer (dead-lettered at once)."""
 
 
 class CheckedConnections(httpcore.AnyIOBackend):

@@ -13,7 +13,9 @@ No verb of the xAPI registry covers affect, so ClassPulse's verbs and extensions
 docs/integrations.md). Emotions leave only as class-level indices (mood, attention at risk), and not at all for a
 presence-only class: its statements carry no emotion field, and alerts on emotion-derived indices are not sent.
 Each statement's id is derived from its outbox message id (UUID 5), so a retry PUTs the same statement again, which an
-LRS accepts as the one it already has.
+LRS accepts as the one it already has. A statement leaves as its class is when it is sent, not when it was queued
+(`XapiStatements.as_sent_now`): none for a class deleted since, none of an alert on an emotion index and no emotion
+field for a class presence-only since.
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ XAPI_IRI = "https://w3id.org/classpulse/xapi"
 XAPI_VERSION = "1.0.3"
 TARGET = "xapi"
 _ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, XAPI_IRI)
+REFUSED_STATUSES = frozenset({400, 409, 413, 422})
+"""What an LRS answers a statement it will never store (xAPI 1.0.3: malformed, another statement under its id, too
+large; 422: the validation of an LRS built on FastAPI, Ralph's): no retry changes it. Any other failure (a password or
+endpoint wrong, a 5xx, no answer) is the LRS's or its settings' and passes: retried."""
+REFUSAL_DETAIL_CHARS = 300
 
 VERBS = {
     "lesson.started": ("http://adlnet.gov/expapi/verbs/initialized", "started"),
@@ -58,6 +65,15 @@ CLASSIFIED_FIELDS = ("classified_faces", "classified_share")
 
 def extension(name: str) -> str:
     return f"{XAPI_IRI}/extensions/{name.replace('_', '-')}"
+
+
+EMOTION_EXTENSIONS = frozenset(extension(name) for name in EMOTION_INDICES + CLASSIFIED_FIELDS)
+
+
+def statement_class(message: Message) -> str:
+    """The class a statement is about: its actor's account."""
+    class_id: str = json.loads(message.body)["actor"]["account"]["name"]
+    return class_id
 
 
 class XapiStatements:
@@ -97,6 +113,22 @@ class XapiStatements:
             },
         }
         return Message(target=TARGET, message_id=message_id, type=kind, body=json.dumps(statement))
+
+    def as_sent_now(self, message: Message, record: ClassRecord | None) -> Message | None:
+        """The statement as its class (`record`, None: deleted) allows now: a retried statement may have been built
+        before the class went presence-only, an alert on an emotion index or a lesson's emotion indices that must not
+        leave any more. None: nothing of it may leave."""
+        if record is None:
+            return None
+        if self.emotions_on(record):
+            return message
+        statement = json.loads(message.body)
+        results: dict[str, object] = statement["result"]["extensions"]
+        if results.get(extension("alert_index")) in EMOTION_INDICES:
+            return None
+        statement["result"]["extensions"] = {name: value for name, value in results.items() if name not in EMOTION_EXTENSIONS}
+        statement["context"]["extensions"][extension("emotion_enabled")] = False
+        return message.model_copy(update={"body": json.dumps(statement)})
 
     def _indices(self, record: ClassRecord, indices: dict[str, object]) -> dict[str, object]:
         names = SUMMARY_FIELDS + (EMOTION_INDICES + CLASSIFIED_FIELDS if self.emotions_on(record) else ())
@@ -162,6 +194,11 @@ class XapiSender:
             return SendResult(ok=False, error="no answer from the LRS in time")
         except httpx.HTTPError as exc:
             return SendResult(ok=False, error=f"{type(exc).__name__} reaching the LRS")
+        if response.status_code in REFUSED_STATUSES:
+            return SendResult(
+                ok=False, http_status=response.status_code, refused=True,
+                error=f"the LRS refused the statement: {response.text[:REFUSAL_DETAIL_CHARS]}",
+            )
         return SendResult(ok=response.is_success, http_status=response.status_code)
 
     async def aclose(self) -> None:

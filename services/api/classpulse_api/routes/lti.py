@@ -47,7 +47,8 @@ tool = APIRouter(tags=["lti"], include_in_schema=False)
 admin = APIRouter(prefix="/v1/lti", tags=["lti"])
 router = APIRouter()
 
-PlatformIdParam = Annotated[str, Path(description="the registration's platform_id")]
+# The store finds a registration by a key pattern: a glob character (`*`) in the id named every registration.
+PlatformIdParam = Annotated[str, Path(description="the registration's platform_id", pattern=r"^[0-9a-f]{16}$")]
 
 
 class LaunchSession(ViewerSession):
