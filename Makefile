@@ -19,7 +19,7 @@ MODEL_RUN ?= emotion-v3-lowres
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-install: ## Install Python packages, Kafka jars, Redis Stack and Prometheus (idempotent)
+install: ## Install Python packages, Kafka jars, Redis Stack, Prometheus and the Redis exporter (idempotent)
 	$(PYTHON) -m pip install -q -r requirements.txt
 	$(PYTHON) -m pip install -q --no-deps -e .
 	$(PYTHON) -m pip install -q --no-deps -e clients/python/classpulse-client

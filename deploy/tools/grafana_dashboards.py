@@ -283,10 +283,11 @@ PIPELINE_HEALTH = Dashboard(
         ],
         [
             TimeSeries(
-                "Messages consumed per stage",
-                "Messages each stage consumes per second.",
+                "Messages consumed and redelivered per stage",
+                "Messages each stage consumes (and commits) per second, and those delivered again after their batch was rewound (a dependency away, a failed message retried): redeliveries without consumption are a stage retrying without progress.",
                 [
-                    Query("sum by (stage) (rate(classpulse_messages_in_total[$__rate_interval]))", "{{stage}}"),
+                    Query("sum by (stage) (rate(classpulse_messages_in_total[$__rate_interval]))", "{{stage}} consumed"),
+                    Query("sum by (stage) (rate(classpulse_messages_redelivered_total[$__rate_interval]))\n  or sum by (stage) (0 * rate(classpulse_messages_in_total[$__rate_interval]))", "{{stage}} redelivered"),
                 ],
                 unit="short", width=8, height=8,
             ),
@@ -445,6 +446,38 @@ PIPELINE_HEALTH = Dashboard(
                 "Classifier batches retried because the model server did not answer (ModelServerDown fires after a minute of these).",
                 [
                     Query('sum(rate(classpulse_dependency_retries_total{dependency="model_server"}[$__rate_interval]))\n  or sum(0 * rate(classpulse_messages_in_total{stage="classifier"}[$__rate_interval]))', "retries"),
+                ],
+                unit="short", width=8, height=8,
+            ),
+        ],
+        [
+            Row("Redis"),
+        ],
+        [
+            TimeSeries(
+                "Redis memory",
+                "Memory each Redis uses, against its maxmemory (two thirds of its container's limit; 0: no limit, as on the local stack). Past maxmemory it refuses writes (RedisMemoryNearMax fires above 90%).",
+                [
+                    Query("redis_memory_used_bytes", "{{instance}} used"),
+                    Query("redis_memory_max_bytes", "{{instance}} maxmemory"),
+                ],
+                unit="bytes", width=8, height=8,
+            ),
+            TimeSeries(
+                "Redis commands and evictions",
+                "Commands each Redis runs per second, and keys it evicts (never, with noeviction: RedisEvictingKeys).",
+                [
+                    Query("sum by (instance) (rate(redis_commands_processed_total[$__rate_interval]))", "{{instance}} commands"),
+                    Query("sum by (instance) (rate(redis_evicted_keys_total[$__rate_interval]))", "{{instance}} evicted keys"),
+                ],
+                unit="ops", width=8, height=8,
+            ),
+            TimeSeries(
+                "Redis replication",
+                "Replicas following each primary (it refuses writes with fewer than min-replicas-to-write: RedisTooFewReplicas), and the longest time since one of them acknowledged it (0 without replicas).",
+                [
+                    Query('redis_connected_slaves and on (instance) redis_instance_info{role="master"}', "{{instance}} replicas"),
+                    Query('max by (instance) (redis_connected_slave_lag_seconds)\n  or max by (instance) (0 * redis_connected_slaves and on (instance) redis_instance_info{role="master"})', "{{instance}} lag (s)"),
                 ],
                 unit="short", width=8, height=8,
             ),

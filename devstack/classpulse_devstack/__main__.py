@@ -16,7 +16,9 @@ from classpulse_devstack.stack import ComponentStatus, Stack
 def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m classpulse_devstack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("install", help="fetch Kafka, redis-stack's OpenSSL 1.1 and Prometheus (idempotent)")
+    commands.add_parser(
+        "install", help="fetch Kafka, redis-stack's OpenSSL 1.1, Prometheus and the Redis exporter (idempotent)"
+    )
     for name, help_text in (
         ("up", "start the stack in the background and wait until each component is ready"),
         ("down", "stop the stack cleanly, in reverse order"),

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
-from classpulse_devstack import kafka_broker, probes, prometheus_server, redis_server
+from classpulse_devstack import kafka_broker, probes, prometheus_server, redis_exporter, redis_server
 from classpulse_devstack.config import DevstackConfig
 from classpulse_devstack.kafka_topics import ensure_pipeline_topics
 
@@ -68,15 +68,10 @@ def registry(config: DevstackConfig) -> list[Component]:
         _redis(config, "redis", redis_server.server_command(config), config.redis_port,
                probes.redis_with_module(config.redis_port, "timeseries"), partial(redis_server.prepare, config)),
         *(_redis_failover(config) if config.redis_sentinel else ()),
-        Component(
-            name="prometheus",
-            group=INFRA,
-            command=prometheus_server.server_command(config),
-            port=config.prometheus_port,
-            address=f"http://127.0.0.1:{config.prometheus_port}",
-            ready=probes.http_ok(f"http://127.0.0.1:{config.prometheus_port}/-/ready"),
-            prepare=partial(prometheus_server.prepare, config),
-        ),
+        _http_server(config.redis_exporter_port, "redis-exporter", redis_exporter.server_command(config), "/health",
+                     about=f"/metrics (of redis :{config.redis_port})"),
+        _http_server(config.prometheus_port, "prometheus", prometheus_server.server_command(config), "/-/ready",
+                     prepare=partial(prometheus_server.prepare, config)),
         Component(
             name="model-server",
             group=MODEL,
@@ -89,6 +84,22 @@ def registry(config: DevstackConfig) -> list[Component]:
         ),
         *(_service(config, name, port + config.port_offset) for name, port in SERVICE_PORTS.items()),
     ]
+
+
+def _http_server(
+    port: int, name: str, command: list[str], ready_path: str, about: str = "", prepare: Callable[[], None] | None = None
+) -> Component:
+    """A server of the stack's own that answers HTTP on `port`, ready once `ready_path` answers 200."""
+    address = f"http://127.0.0.1:{port}"
+    return Component(
+        name=name,
+        group=INFRA,
+        command=command,
+        port=port,
+        address=address + about,
+        ready=probes.http_ok(address + ready_path),
+        prepare=prepare,
+    )
 
 
 def _redis(
@@ -108,10 +119,12 @@ def _redis(
 
 
 def _redis_failover(config: DevstackConfig) -> list[Component]:
-    """A replica of the primary and three sentinels watching it (CLASSPULSE_DEVSTACK_REDIS_SENTINEL=1)."""
-    replica = _redis(config, "redis-replica", redis_server.replica_command(config), config.redis_replica_port,
-                     probes.redis_replica_in_sync(config.redis_replica_port, "timeseries"),
-                     partial(redis_server.prepare_replica, config))
+    """Two replicas of the primary and three sentinels watching it (CLASSPULSE_DEVSTACK_REDIS_SENTINEL=1)."""
+    replicas = [
+        _redis(config, name, redis_server.replica_command(config, name), port,
+               probes.redis_replica_in_sync(port, "timeseries"), partial(redis_server.prepare_replica, config, name, port))
+        for name, port in zip(redis_server.REPLICAS, config.redis_replica_ports, strict=True)
+    ]
     sentinels = [
         Component(
             name=f"redis-sentinel-{index}",
@@ -125,7 +138,7 @@ def _redis_failover(config: DevstackConfig) -> list[Component]:
         )
         for index, port in enumerate(config.redis_sentinel_ports, start=1)
     ]
-    return [replica, *sentinels]
+    return [*replicas, *sentinels]
 
 
 def _model_server_command(config: DevstackConfig) -> list[str]:

@@ -2,8 +2,8 @@
 
 Defaults are the project's fixed local layout; the overrides exist so that a second stack (or a test run) can live
 beside a developer's without touching it: CLASSPULSE_DEVSTACK_PORT_OFFSET=N moves every port of the stack (Kafka's
-broker and controller, Redis, Prometheus, the model server, the five services) up by N, and CLASSPULSE_DEVSTACK_RUN_DIR
-gives it its own data, logs, pid files and admin key.
+broker and controller, Redis and its exporter, Prometheus, the model server, the five services) up by N, and
+CLASSPULSE_DEVSTACK_RUN_DIR gives it its own data, logs, pid files and admin key.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ DAY_MS = 24 * 60 * MINUTE_MS
 
 
 MAX_PORT = 65535
-HIGHEST_DEFAULT_PORT = 9093
-"""Kafka's controller: the highest of the stack's default ports, so it bounds the offset."""
+HIGHEST_DEFAULT_PORT = 9121
+"""The Redis exporter's: the highest of the stack's default ports, so it bounds the offset."""
 
 
 def _env_int(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -41,6 +41,8 @@ class DevstackConfig:
     kafka_controller_port: int
     redis_port: int
     prometheus_port: int
+    redis_exporter_port: int
+    """Where Redis's Prometheus exporter serves the primary's (`redis`) metrics, for Prometheus to scrape."""
     model_server_port: int
     image_retention_ms: int
     """Retention of topics that carry face images (frames, faces and their dead letters): short, privacy by default."""
@@ -48,16 +50,24 @@ class DevstackConfig:
     port_offset: int = 0
     """Added to every default port; the services' ports are their defaults (components.SERVICE_PORTS) plus this."""
     redis_sentinel: bool = False
-    """CLASSPULSE_DEVSTACK_REDIS_SENTINEL=1: Redis as production runs it, a primary, a replica and three sentinels
-    (components redis, redis-replica, redis-sentinel-1..3), and every service finds the primary through them."""
+    """CLASSPULSE_DEVSTACK_REDIS_SENTINEL=1: Redis as production runs it, a primary, two replicas and three sentinels
+    (components redis, redis-replica, redis-replica-2, redis-sentinel-1..3), and every service finds the primary
+    through them."""
     model_server_mixed_precision: str = "auto"
     """CLASSPULSE_DEVSTACK_MODEL_SERVER_MIXED_PRECISION: the stand-in's --mixed-precision (off, bfloat16, auto). The
     exported model is float32; "auto" computes it in bfloat16 only where this machine's CPU runs that faster, as a
     deployment turns TF Serving's --mixed_precision=bfloat16 on for its CPUs (deploy/k8s/README.md)."""
 
     @property
+    def redis_replica_ports(self) -> tuple[int, ...]:
+        """The replicas' (with sentinels): redis-replica's beside the primary's, redis-replica-2's after the
+        sentinels'."""
+        return self.redis_port + 1, 6384 + self.port_offset
+
+    @property
     def redis_replica_port(self) -> int:
-        return self.redis_port + 1
+        """redis-replica's."""
+        return self.redis_replica_ports[0]
 
     @property
     def redis_sentinel_ports(self) -> tuple[int, ...]:
@@ -86,6 +96,7 @@ class DevstackConfig:
             # Prometheus's scrape targets and the classifier's model server address follow the offset too: the
             # stack renders prometheus.yml with it and hands every service the model server's address.
             prometheus_port=9090 + offset,
+            redis_exporter_port=9121 + offset,
             model_server_port=8500 + offset,
             image_retention_ms=_env_int(env, "CLASSPULSE_DEVSTACK_IMAGE_RETENTION_MINUTES", 10) * MINUTE_MS,
             predictions_retention_ms=DAY_MS,

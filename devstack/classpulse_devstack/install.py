@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 APT_PACKAGES_BY_COMMAND = {
     "prometheus": "prometheus",
+    "prometheus-redis-exporter": "prometheus-redis-exporter",
     "mvn": "maven",
     "java": "openjdk-17-jre-headless",
     # Browser tests of the teacher dashboard and the student page.
@@ -29,6 +30,9 @@ APT_PACKAGES_BY_COMMAND = {
     "chromedriver": "chromium-driver",
 }
 """Debian packages for the commands the stack needs; only the missing ones are installed."""
+PACKAGES_WITH_A_SYSTEM_SERVICE = ("prometheus", "prometheus-redis-exporter")
+"""Debian's packages that start a system-wide service of their own name, on the port where the stack runs its own
+copy with its own config (9090, 9121)."""
 
 OPENSSL_LIBS = {
     # Extracted from the wheel pinned by hash in devstack/redis/openssl11-carrier.txt; checked again on every run.
@@ -73,17 +77,18 @@ def _install_apt_packages() -> None:
     log.info("apt packages: installing %s", ", ".join(missing))
     _run(["apt-get", "update", "-q"], "apt-get update", env=env)
     _run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], "apt-get install", env=env)
-    if "prometheus" in missing:
-        _keep_system_prometheus_off()
+    for service in PACKAGES_WITH_A_SYSTEM_SERVICE:
+        if service in missing:
+            _keep_system_service_off(service)
 
 
-def _keep_system_prometheus_off() -> None:
-    """Debian's package starts a system-wide Prometheus on port 9090 (unless policy-rc.d forbids, as in most
-    containers); the stack runs its own there instead, with its own config."""
+def _keep_system_service_off(service: str) -> None:
+    """Installing the package started its service (unless policy-rc.d forbids, as in most containers); the stack
+    runs its own on that port instead."""
     if Path("/run/systemd/system").is_dir():
-        _run(["systemctl", "disable", "--now", "prometheus.service"], "disabling the system prometheus service")
+        _run(["systemctl", "disable", "--now", f"{service}.service"], f"disabling the system {service} service")
     else:
-        _run(["/etc/init.d/prometheus", "stop"], "stopping the system prometheus service")
+        _run([f"/etc/init.d/{service}", "stop"], f"stopping the system {service} service")
 
 
 def _install_kafka_libs(config: DevstackConfig) -> None:

@@ -1,13 +1,13 @@
 """Redis failover drill: the primary killed (kill -9) while the aggregator writes, and nothing counted lost or twice.
 
-A stack of its own with Redis as production runs it (a primary, a replica, three sentinels; every client finds the
-primary through the sentinels) and the parts that write to Redis: Kafka and the aggregator, which waits for a
+A stack of its own with Redis as production runs it (a primary, two replicas, three sentinels; every client finds
+the primary through the sentinels) and the parts that write to Redis: Kafka and the aggregator, which waits for a
 replica (Redis WAIT) before it commits a batch's offsets. Frame results are published straight to the predictions
 topic (no camera, detector or model needed: what is drilled is the last hop), the same ones twice, each time for a
-new class: a clean run, then a run in which the primary is killed mid-stream. The sentinels promote the replica;
-the killed primary is started again, as Kubernetes restarts a pod, and rejoins as the new primary's replica (until
-then the aggregator has no replica to wait for, so it stalls, committing nothing). Both runs must leave exactly the
-same sums in Redis.
+new class: a clean run, then a run in which the primary is killed mid-stream. The sentinels promote a replica and
+point the other at it (until then the aggregator has no primary, or no replica to wait for, so it stalls,
+committing nothing); the killed primary is started again, as Kubernetes restarts a pod, and rejoins as a replica.
+Both runs must leave exactly the same sums in Redis.
 
     python -m classpulse_reliability.failover [--frames 600] [--rate 40]
 """
@@ -31,7 +31,7 @@ from classpulse_core.labels import EMOTIONS
 from classpulse_core.schemas import FrameResult
 from classpulse_core.settings import KafkaSettings
 from classpulse_core.timeseries import FRAMES, series_key
-from classpulse_devstack.redis_server import MASTER_NAME
+from classpulse_devstack.redis_server import REPLICAS, current_primary
 from classpulse_reliability.isolated import REDIS_FAILOVER, IsolatedStack, claimed_offset
 from classpulse_reliability.scrape import scrape, total
 from classpulse_reliability.workload import class_totals
@@ -84,18 +84,9 @@ def frame_results(class_id: str, frames: int, origin_ms: int, seed: int = 11) ->
     return results
 
 
-def current_primary(stack: IsolatedStack) -> tuple[str, int] | None:
-    """The primary as the first sentinel that answers names it."""
-    for port in stack.config.redis_sentinel_ports:
-        with contextlib.suppress(redis.RedisError), redis.Redis(port=port, socket_timeout=2, decode_responses=True) as sentinel:
-            host, primary_port = sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)
-            return host, int(primary_port)
-    return None
-
-
 def primary_component(stack: IsolatedStack) -> str:
-    port = current_primary(stack)[1]
-    return next(name for name in ("redis", "redis-replica") if stack.component(name).port == port)
+    port = current_primary(stack.config)[1]
+    return next(name for name in ("redis", *REPLICAS) if stack.component(name).port == port)
 
 
 def run(stack: IsolatedStack, frames: int, rate: float, kill_primary: bool, timeout_s: float = 300.0) -> FailoverRun:
@@ -118,7 +109,7 @@ def run(stack: IsolatedStack, frames: int, rate: float, kill_primary: bool, time
         stack.kill(killed)
         killed_at = time.monotonic()
         failover_s = _wait_for_new_primary(stack, killed) - killed_at
-        # A restarted pod: the sentinels turn it into the new primary's replica, which the aggregator's WAIT needs.
+        # As Kubernetes restarts a pod: the sentinels turn it into a replica of the new primary.
         stack.start(killed)
         counting_again_s = _wait_until(lambda: _counted(client, class_id) > count_at_kill, killed_at + timeout_s) - killed_at
     publisher.join(timeout=timeout_s)
@@ -158,7 +149,7 @@ def _counted(client: redis.Redis, class_id: str) -> float:
 def _wait_for_new_primary(stack: IsolatedStack, killed: str) -> float:
     killed_port = stack.component(killed).port
     return _wait_until(
-        lambda: (primary := current_primary(stack)) is not None and primary[1] != killed_port,
+        lambda: (primary := current_primary(stack.config)) is not None and primary[1] != killed_port,
         time.monotonic() + PROMOTION_TIMEOUT_S,
     )
 
@@ -179,7 +170,7 @@ def _replica_retries(aggregator_url: str) -> float:
 
 @contextlib.contextmanager
 def failover_stack(offset: int | None = None) -> Iterator[IsolatedStack]:
-    """Kafka, Redis with a replica and three sentinels, and the aggregator (waiting for one replica), on a free port
+    """Kafka, Redis with two replicas and three sentinels, and the aggregator (waiting for one replica), on a free port
     offset of their own; stopped after the block whatever happened."""
     with claimed_offset(offset) as claimed:
         stack = IsolatedStack(claimed, redis_sentinel=True)

@@ -23,7 +23,7 @@ from classpulse_core.settings import RedisSettings
 from classpulse_devstack import probes, processes
 from classpulse_devstack.components import SERVICE_PORTS, Component, service_replica
 from classpulse_devstack.config import REPO_ROOT, DevstackConfig
-from classpulse_devstack.redis_server import sentinel_addresses
+from classpulse_devstack.redis_server import REPLICAS, sentinel_addresses
 from classpulse_devstack.stack import Stack
 from classpulse_store.redis_clients import redis_client
 
@@ -32,13 +32,13 @@ log = logging.getLogger(__name__)
 SERVICES = tuple(SERVICE_PORTS)
 COMPONENTS = ("kafka", "redis", "model-server", *SERVICES)
 """Everything but Prometheus: its scrapes would only cost CPU here; the tools read the services' /metrics directly."""
-REDIS_FAILOVER = ("redis-replica", "redis-sentinel-1", "redis-sentinel-2", "redis-sentinel-3")
+REDIS_FAILOVER = (*REPLICAS, "redis-sentinel-1", "redis-sentinel-2", "redis-sentinel-3")
 """The components a stack made with `redis_sentinel` adds (classpulse_devstack.components)."""
 OFFSET_CANDIDATES = (10_000, 13_000, 16_000, 19_000, 22_000)
 """A stack spans ports 6379..9093 plus its offset, so offsets 3000 apart never share a port; the highest (31093) is
 below Linux's ephemeral range (32768 up), where client sockets could hold one."""
 PORTS_PER_OFFSET = (
-    (9092, 9093, 6379, 6380, 6381, 6382, 6383, 8500, 8501, 9090)
+    (9092, 9093, 6379, 6380, 6381, 6382, 6383, 6384, 8500, 8501, 9090)
     # The services, their replicas (+100, +200) and the copies tests start beside them (+300).
     + tuple(port + extra for port in SERVICE_PORTS.values() for extra in (0, 100, 200, 300))
 )

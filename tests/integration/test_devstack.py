@@ -1,10 +1,12 @@
 """The local stack: the real Kafka broker and redis-stack-server it runs, its topics, its durability across
-down/up, Prometheus with the committed rules, and how the stack starts and stops processes."""
+down/up, Prometheus with the committed rules, Redis's exporter, and how the stack starts and stops processes."""
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -15,13 +17,15 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+import yaml
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaTimeoutError
+from prometheus_client.parser import text_string_to_metric_families
 
 from classpulse_devstack import probes
 from classpulse_devstack.components import Component
-from classpulse_devstack.config import DAY_MS, MINUTE_MS, REPO_ROOT
+from classpulse_devstack.config import DAY_MS, MINUTE_MS, REPO_ROOT, DevstackConfig
 from classpulse_devstack.kafka_topics import partition_counts
 from classpulse_devstack.stack import Stack, StackError
 from free_ports import free_port
@@ -291,25 +295,27 @@ def test_prometheus_scrapes_the_services_and_loads_the_rules(devstack):
     try:
         # Ready means the web API serves; target discovery fills in a moment later.
         deadline = time.monotonic() + 15
-        while len(targets := httpx.get(f"{base}/targets", timeout=5).json()["data"]["activeTargets"]) < 7:
-            assert time.monotonic() < deadline, f"Prometheus discovered {len(targets)} of 7 scrape targets in 15 s"
+        while len(targets := httpx.get(f"{base}/targets", timeout=5).json()["data"]["activeTargets"]) < 8:
+            assert time.monotonic() < deadline, f"Prometheus discovered {len(targets)} of 8 scrape targets in 15 s"
             time.sleep(0.5)
         rules = httpx.get(f"{base}/rules", timeout=5).json()["data"]["groups"]
     finally:
         devstack.down([c for c in prometheus if c.name in started])
 
     scraped = {target["labels"].get("service", target["labels"]["job"]): target["scrapeUrl"] for target in targets}
+    offset = devstack.config.port_offset
     assert scraped == {
-        "prometheus": "http://127.0.0.1:9090/metrics",
-        "api": "http://127.0.0.1:8000/metrics",
-        "ingest": "http://127.0.0.1:8001/metrics",
-        "detector": "http://127.0.0.1:8002/metrics",
-        "classifier": "http://127.0.0.1:8003/metrics",
-        "aggregator": "http://127.0.0.1:8004/metrics",
-        "model-server": "http://127.0.0.1:8501/monitoring/prometheus/metrics",
+        "prometheus": f"http://127.0.0.1:{9090 + offset}/metrics",
+        "api": f"http://127.0.0.1:{8000 + offset}/metrics",
+        "ingest": f"http://127.0.0.1:{8001 + offset}/metrics",
+        "detector": f"http://127.0.0.1:{8002 + offset}/metrics",
+        "classifier": f"http://127.0.0.1:{8003 + offset}/metrics",
+        "aggregator": f"http://127.0.0.1:{8004 + offset}/metrics",
+        "model-server": f"http://127.0.0.1:{8501 + offset}/monitoring/prometheus/metrics",
+        "redis": f"http://127.0.0.1:{9121 + offset}/metrics",
     }
     alerts = {rule["name"] for group in rules for rule in group["rules"]}
-    assert {"ServiceDown", "ModelServerDown"} <= alerts
+    assert {"ServiceDown", "ModelServerDown", "RedisDown"} <= alerts
 
 
 @pytest.mark.skipif(
@@ -324,3 +330,140 @@ def test_model_server_reports_the_emotion_model_available(devstack):
         assert devstack.status(model_server)[0].state in ("ready", "external")
     finally:
         devstack.down([c for c in model_server if c.name in started])
+
+
+# --- Redis's exporter ------------------------------------------------------------------------------------------
+
+
+needs_the_exporter_and_prometheus = pytest.mark.skipif(
+    shutil.which("prometheus-redis-exporter") is None or shutil.which("prometheus") is None,
+    reason="the Redis exporter or Prometheus is not installed (devstack install)",
+)
+
+
+def _free_port_and_the_next() -> int:
+    """A free port whose next one is free too: a primary's, and its replica's (config.redis_replica_port)."""
+    for _ in range(20):
+        port = free_port()
+        if not probes.port_open(port + 1):
+            return port
+    raise AssertionError("found no two free ports in a row")
+
+
+@pytest.fixture
+def watched_redis_pair(devstack, tmp_path):
+    """A Redis primary with its replica (as with sentinels: the primary takes writes only while a replica follows),
+    the primary's exporter and a Prometheus with the committed config and rules: all of this test's own, on free
+    ports, so that filling, reconfiguring and stopping them disturbs nobody's stack."""
+    exporter_port = free_port()
+    config = dataclasses.replace(
+        devstack.config,
+        run_dir=tmp_path,
+        redis_sentinel=True,
+        redis_port=_free_port_and_the_next(),
+        redis_exporter_port=exporter_port,
+        prometheus_port=free_port(),
+        # Prometheus scrapes the committed targets moved by the offset: this one moves its redis target here.
+        port_offset=exporter_port - DevstackConfig.from_env({}).redis_exporter_port,
+    )
+    stack = Stack(config)
+    components = stack.select("redis,redis-replica,redis-exporter,prometheus")
+    assert stack.up(components) == [component.name for component in components]
+    yield stack
+    stack.down(components)
+
+
+def _scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """{(series name, its labels): value} of one scrape."""
+    text = httpx.get(url, timeout=10).raise_for_status().text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _value(samples: dict, name: str, **labels: str) -> float:
+    (value,) = [value for (series, held), value in samples.items() if series == name and set(labels.items()) <= held]
+    return value
+
+
+def _redis_series_read() -> set[str]:
+    """Every redis_* series that the alert rules and the dashboards read (label values left out)."""
+    rules = [
+        rule["expr"]
+        for path in (REPO_ROOT / "deploy" / "prometheus" / "rules").glob("*.yml")
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+    ]
+    panels = [
+        target["expr"]
+        for path in (REPO_ROOT / "deploy" / "grafana").glob("*.json")
+        for panel in json.loads(path.read_text())["panels"]
+        for target in panel.get("targets", [])
+    ]
+    return {name for expr in rules + panels for name in re.findall(r"\bredis_\w+", re.sub(r'"[^"]*"', '""', expr))}
+
+
+@needs_the_exporter_and_prometheus
+def test_redis_exporter_reports_the_series_the_rules_and_dashboards_read(watched_redis_pair):
+    config = watched_redis_pair.config
+    exporter = f"http://127.0.0.1:{config.redis_exporter_port}"
+    with redis.Redis(host="127.0.0.1", port=config.redis_port) as primary:
+        primary.config_set("maxmemory", "256mb")
+        redis_config = primary.config_get("*")
+
+    of_primary = _scrape(f"{exporter}/metrics")
+    # The replica's through the same exporter (its multi-target endpoint): the primary's has no link to a primary.
+    of_replica = _scrape(f"{exporter}/scrape?target=redis://127.0.0.1:{config.redis_replica_port}")
+
+    assert _value(of_primary, "redis_up") == _value(of_replica, "redis_up") == 1
+    assert _value(of_primary, "redis_memory_max_bytes") == int(redis_config["maxmemory"]) == 256 * 2**20
+    assert _value(of_primary, "redis_instance_info", role="master") == _value(of_replica, "redis_instance_info", role="slave") == 1
+    assert _value(of_primary, "redis_connected_slaves") == 1
+    for key in ("min-replicas-to-write", "min-replicas-max-lag"):
+        assert _value(of_primary, "redis_config_value", key=key) == int(redis_config[key]) > 0
+    assert _value(of_replica, "redis_master_link_up", master_port=str(config.redis_port)) == 1
+    exported = {name for name, _labels in of_primary.keys() | of_replica.keys()}
+    assert _redis_series_read() <= exported, sorted(_redis_series_read() - exported)
+
+
+def _wait_for_alert(prometheus: str, name: str, timeout_s: float = 60) -> dict:
+    """The alert `name` once Prometheus has it pending or firing."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alerts = httpx.get(f"{prometheus}/alerts", timeout=5).json()["data"]["alerts"]
+        named = [alert for alert in alerts if alert["labels"]["alertname"] == name]
+        if named:
+            (alert,) = named
+            return alert
+        assert time.monotonic() < deadline, f"Prometheus has no {name} after {timeout_s:.0f} s: {alerts}"
+        time.sleep(1)
+
+
+@needs_the_exporter_and_prometheus
+def test_prometheus_alerts_on_the_exporters_series(watched_redis_pair):
+    """The rules evaluated by the real Prometheus on the real exporter's series (promtool's tests give them made-up
+    ones): memory near maxmemory, then the primary's only replica gone."""
+    stack = watched_redis_pair
+    config = stack.config
+    prometheus = f"http://127.0.0.1:{config.prometheus_port}/api/v1"
+    instance = f"127.0.0.1:{config.redis_exporter_port}"
+    with redis.Redis(host="127.0.0.1", port=config.redis_port) as primary:
+        # 16 MiB of data, enough that the connections' buffers move the share by a percent at most: in small writes,
+        # as one large one would hold as much again in this client's input buffer for a moment.
+        for index in range(64):
+            primary.set(f"ballast:{index}", bytes(256 * 2**10))
+        # Over RedisMemoryNearMax's 90%, still short of refusing writes.
+        primary.config_set("maxmemory", int(primary.info("memory")["used_memory"] / 0.95))
+        maxmemory = int(primary.config_get("maxmemory")["maxmemory"])
+
+    near_max = _wait_for_alert(prometheus, "RedisMemoryNearMax")
+    assert near_max["labels"]["instance"] == instance and near_max["state"] == "pending"  # for five minutes first
+    assert 0.9 < float(near_max["value"]) < 1
+    query = httpx.get(f"{prometheus}/query", params={"query": "redis_memory_max_bytes"}, timeout=5).json()
+    assert [float(series["value"][1]) for series in query["data"]["result"]] == [maxmemory]
+
+    stack.down(stack.select("redis-replica"))
+    too_few = _wait_for_alert(prometheus, "RedisTooFewReplicas")
+    assert too_few["labels"]["instance"] == instance and float(too_few["value"]) == 0

@@ -1,12 +1,13 @@
-"""Redis as production runs it, a primary, a replica and three sentinels, and what must hold a replica before it counts.
+"""Redis as production runs it, a primary, two replicas and three sentinels, and what must hold a replica before it
+counts.
 
 The aggregator's writes: a batch returns only once a replica holds it (Redis WAIT), so its Kafka offsets are committed
-only then; with the replica away the batch is retried (a dependency outage), never committed. Ingest's source leases:
+only then; with the replicas away the batch is retried (a dependency outage), never committed. Ingest's source leases:
 claimed or renewed only once a replica holds them, so a primary cut off from its replica cannot keep one for the
 replica of ingest on its side while the other side's sentinels promote the replica and another replica of ingest
 claims the source there. And the primary itself refuses writes once no replica follows it (min-replicas-to-write), in
-the local stack and in Kubernetes. The clients made from CLASSPULSE_REDIS_SENTINELS reach the primary the sentinels
-name."""
+the local stack and in Kubernetes, but takes them again within seconds of a failover. The clients made from
+CLASSPULSE_REDIS_SENTINELS reach the primary the sentinels name."""
 
 from __future__ import annotations
 
@@ -31,7 +32,13 @@ from classpulse_core.dependencies import DependencyUnavailable
 from classpulse_core.schemas import FrameResult
 from classpulse_core.settings import RedisSettings, StorageSettings
 from classpulse_devstack.config import REPO_ROOT
-from classpulse_devstack.redis_server import redis_server_binary, sentinel_addresses, server_env
+from classpulse_devstack.redis_server import (
+    REPLICAS,
+    current_primary,
+    redis_server_binary,
+    sentinel_addresses,
+    server_env,
+)
 from classpulse_ingest.manager import SourceManager
 from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.source_store import ALL_KEY, UNFINISHED_KEY, SourceStore, lease_key, progress_fields, record_key
@@ -42,7 +49,7 @@ from classpulse_store.replication import ReplicasBehind
 from classpulse_stream.stage import Delivery
 from classpulse_web.webapp import install_common
 from free_ports import free_port
-from ingest_support import ingest_settings
+from ingest_support import ingest_settings, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -51,17 +58,24 @@ BASE_REDIS = REPO_ROOT / "deploy" / "k8s" / "base" / "redis"
 LEASE_TTL_MS = 10_000
 
 
-@pytest.fixture(scope="module")
-def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IsolatedStack]:
-    """A primary, its replica and three sentinels of this module's own, as the local stack runs them with
-    CLASSPULSE_DEVSTACK_REDIS_SENTINEL=1: stopping the replica here holds back no other test's writes."""
+@contextmanager
+def replicated_redis(run_dir: Path) -> Iterator[IsolatedStack]:
+    """A primary, its two replicas and three sentinels of a stack of its own, as the local stack runs them with
+    CLASSPULSE_DEVSTACK_REDIS_SENTINEL=1."""
     with claimed_offset() as offset:
-        stack = IsolatedStack(offset, tmp_path_factory.mktemp("replicated"), redis_sentinel=True)
+        stack = IsolatedStack(offset, run_dir, redis_sentinel=True)
         try:
             stack.up(only=("redis", *REDIS_FAILOVER))
             yield stack
         finally:
             stack.down()
+
+
+@pytest.fixture(scope="module")
+def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IsolatedStack]:
+    """This module's own: stopping the replicas here holds back no other test's writes."""
+    with replicated_redis(tmp_path_factory.mktemp("replicated")) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +85,17 @@ def redis_url(replicated: IsolatedStack) -> str:
 
 
 @contextmanager
-def replica_frozen(stack: IsolatedStack) -> Iterator[None]:
-    """The replica stopped (SIGSTOP) for the block, as one cut off from its primary: its link stays up, it answers
-    nothing."""
-    pid = stack.pid("redis-replica")
-    os.kill(pid, signal.SIGSTOP)
+def replicas_frozen(stack: IsolatedStack) -> Iterator[None]:
+    """Every replica stopped (SIGSTOP) for the block, as ones cut off from their primary: their links stay up, they
+    answer nothing."""
+    pids = [stack.pid(name) for name in REPLICAS]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
     try:
         yield
     finally:
-        os.kill(pid, signal.SIGCONT)
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
 
 
 def _frame(class_id: str, sequence: int) -> FrameResult:
@@ -99,7 +115,7 @@ def test_a_batch_returns_once_a_replica_holds_it_and_is_retried_while_none_does(
     writer = _writer(redis_client, replicas=1)
     assert [write.outcome for write in writer.write([_frame(class_id, 0)])] == [Written.NEW]
 
-    with replica_frozen(replicated):
+    with replicas_frozen(replicated):
         with pytest.raises(ReplicasBehind, match="0 of 1 replicas"):
             writer.write([_frame(class_id, 1)])
         handler = AggregateResults(writer, alerts=None, max_capture_ahead_ms=60_000)
@@ -141,7 +157,7 @@ def test_a_source_lease_is_claimed_or_renewed_only_once_a_replica_holds_it(repli
         progress = progress_fields(_lease_status(held), 7, None)
         assert store.renew([(held, "ingest-a/1", progress)], LEASE_TTL_MS) == [1]
 
-        with replica_frozen(replicated):
+        with replicas_frozen(replicated):
             with pytest.raises(ReplicasBehind, match="0 of 1 replicas"):
                 store.renew([(held, "ingest-a/1", progress)], LEASE_TTL_MS)
             with pytest.raises(ReplicasBehind, match="0 of 1 replicas"):
@@ -172,7 +188,7 @@ def test_a_claim_no_replica_holds_is_dropped_and_the_round_claims_on(replicated,
         for source_id in sources:
             assert store.create(source_id, "/media/lesson.mp4", True, _lease_status(source_id), "gone/1", LEASE_TTL_MS, "gone")
             assert store.release(source_id, "gone/1", [])
-        with replica_frozen(replicated):
+        with replicas_frozen(replicated):
             manager.tick()
         assert all(client.exists(lease_key(source_id)) for source_id in sources)  # each was tried
         assert not manager._owned  # and none is run on a claim no replica holds
@@ -191,13 +207,13 @@ def test_the_primary_refuses_writes_once_no_replica_follows_it(replicated, redis
     instead of acknowledging every write until the partition heals and then dropping them all. The aggregator waits
     that out as it waits for a replica's acknowledgement."""
     wanted = {"min-replicas-to-write": "1", "min-replicas-max-lag": "5"}
-    for port in (replicated.config.redis_port, replicated.config.redis_replica_port):
+    for port in (replicated.config.redis_port, *replicated.config.redis_replica_ports):
         with redis.Redis(port=port, decode_responses=True) as server:
             assert server.config_get("min-replicas-*") == wanted, port
     redis_client.hset(class_key(class_id), mapping=ClassRecord(class_id=class_id).to_hash())
     handler = AggregateResults(_writer(redis_client, replicas=1), alerts=None, max_capture_ahead_ms=60_000)
     written = f"{class_key(class_id)}:written"
-    with replica_frozen(replicated):
+    with replicas_frozen(replicated):
         frozen_at = time.monotonic()
         with pytest.raises(redis.ResponseError, match="NOREPLICAS"):
             while time.monotonic() - frozen_at < 15:
@@ -212,6 +228,35 @@ def test_the_primary_refuses_writes_once_no_replica_follows_it(replicated, redis
         assert answers["write"] == (503, "2"), answers
         assert answers["bad command"][0] == 500, answers  # a bug stays one
     _wait_until_written(redis_client, written)
+
+
+def test_a_promoted_replica_takes_writes_within_seconds_of_the_failover(tmp_path):
+    """The primary killed, the sentinels promote a replica and point the other one at it: the new primary has a
+    replica following it again within seconds and takes writes (min-replicas-to-write 1), rather than refuse them
+    until the killed primary is back as its replica (nothing restarts a server of the local stack)."""
+    with replicated_redis(tmp_path / "stack") as stack:
+        client = stack.redis()
+        client.set("before the failover", "written")
+        killed_port = stack.config.redis_port
+        stack.kill("redis")
+        assert wait_until(lambda: current_primary(stack.config) not in (None, ("127.0.0.1", killed_port)), 30), "no failover"
+        assert wait_until(lambda: _takes_a_write(client), 5), "the new primary still refuses writes 5 s after promotion"
+        assert client.get("before the failover") == b"written"
+        client.close()
+        # Started again (as Kubernetes restarts a pod), it is the new primary's replica from the start: as a primary,
+        # until the sentinels demote it, it would take the clients of a sentinel not yet told of the failover and
+        # refuse their writes, no replica following it.
+        stack.start("redis")
+        with redis.Redis(port=killed_port, decode_responses=True) as restarted:
+            replication = restarted.info("replication")
+        assert (replication["role"], replication.get("master_port")) == ("slave", current_primary(stack.config)[1])
+
+
+def _takes_a_write(client: redis.Redis) -> bool:
+    try:
+        return bool(client.set("after the failover", "written"))
+    except redis.RedisError:  # the killed primary, a replica not yet promoted, NOREPLICAS
+        return False
 
 
 async def _answers_of_an_app_writing(client: redis.Redis, key: str) -> dict[str, tuple[int, str | None]]:
@@ -255,13 +300,13 @@ def _executable(path: Path, text: str) -> None:
 
 def test_a_redis_pod_of_the_sentinel_component_refuses_writes_while_no_replica_follows_it(devstack, tmp_path):
     """start-redis.sh as the pod runs it (the component's scripts mounted at /scripts, the base's at /etc/redis), as
-    the deployment's first primary (redis-0, no sentinel answering yet), the image's entrypoint standing for the
-    wheel's redis-server on a port of this test's."""
+    the deployment's first primary (redis-0, which the sentinels name on the first start), the image's entrypoint
+    standing for the wheel's redis-server on a port of this test's."""
     port, password = free_port(), uuid.uuid4().hex
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     _executable(bin_dir / "hostname", "#!/bin/sh\necho redis-0\n")
-    _executable(bin_dir / "redis-cli", "#!/bin/sh\nexit 1\n")
+    _executable(bin_dir / "redis-cli", "#!/bin/sh\nprintf 'redis-0.redis\\n6379\\n'\n")  # every sentinel's answer
     _executable(
         bin_dir / "docker-entrypoint.sh",
         f'#!/bin/sh\nshift 2\nexec {redis_server_binary()} --port {port} --bind 127.0.0.1 --dir {tmp_path} --save "" "$@"\n',

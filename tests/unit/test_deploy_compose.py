@@ -106,15 +106,24 @@ def test_every_kafka_deletes_expired_images_as_often_as_the_capacity_plan_assume
 
 
 def test_compose_prometheus_scrapes_what_the_local_one_does() -> None:
-    def classpulse_job(path: str) -> dict[str, str]:
-        config = yaml.safe_load((REPO / path).read_text())
-        job = next(job for job in config["scrape_configs"] if job["job_name"] == "classpulse")
-        return {group["labels"]["service"]: group["targets"][0] for group in job["static_configs"]}
+    """The same jobs, labels and ports; each target a compose service (in the classpulse job, the one it labels)."""
 
-    local, in_compose = classpulse_job("deploy/prometheus/prometheus.yml"), classpulse_job("deploy/compose/prometheus.yml")
-    assert set(local) == set(in_compose) == set(SERVICES)
-    for service, target in in_compose.items():
-        assert target == f"{service}:{local[service].rsplit(':', 1)[1]}"
+    def targets(path: str) -> dict[tuple[str, str], str]:
+        config = yaml.safe_load((REPO / path).read_text())
+        return {
+            (job["job_name"], group["labels"]["service"]): group["targets"][0]
+            for job in config["scrape_configs"]
+            if job["job_name"] != "prometheus"
+            for group in job["static_configs"]
+        }
+
+    local, in_compose = targets("deploy/prometheus/prometheus.yml"), targets("deploy/compose/prometheus.yml")
+    assert set(local) == set(in_compose)
+    assert {service for job, service in local if job == "classpulse"} == set(SERVICES)
+    for (job, service), target in in_compose.items():
+        host, port = target.rsplit(":", 1)
+        assert port == local[(job, service)].rsplit(":", 1)[1], (job, service)
+        assert host in compose()["services"] and (job != "classpulse" or host == service), (job, service)
     mounted = compose()["services"]["prometheus"]["volumes"]
     assert "./deploy/prometheus/rules:/etc/prometheus/rules:ro" in mounted
 

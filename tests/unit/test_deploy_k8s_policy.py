@@ -29,7 +29,8 @@ from deploy_support import (
 pytestmark = pytest.mark.unit
 
 SLOW_STARTERS = {"model-server", "redis"}
-"""Workloads that load data before they answer (a model and its warm-up; an append-only file): startup probes."""
+"""Workloads whose container of their own name loads data before it answers (a model and its warm-up; an append-only
+file): startup probes. Their sidecars (Redis's exporter) answer at once."""
 AUTOSCALED = {"detector", "classifier", "api", "model-server"}
 OPERATOR_MADE_SECRETS = {"classpulse-cluster-ca-cert"}
 """Made by Strimzi: the cluster CA; it also makes one Secret per KafkaUser, named after the user (checked below)."""
@@ -58,7 +59,7 @@ def test_every_container_has_requests_and_limits(overlay: str) -> None:
 def test_every_container_has_probes(overlay: str) -> None:
     for name, _spec, container in _by_workload(overlay):
         assert "livenessProbe" in container and "readinessProbe" in container, name
-        if name in SLOW_STARTERS:
+        if name in SLOW_STARTERS and container["name"] == name:
             assert container["startupProbe"]["failureThreshold"] * container["startupProbe"]["periodSeconds"] >= 300, name
 
 
@@ -157,13 +158,24 @@ def test_prod_redis_has_no_single_point_of_failure() -> None:
     assert "CLASSPULSE_REDIS_WAIT_REPLICAS" not in aggregator  # its default with sentinels: one replica
 
 
+def test_prod_sentinels_keep_their_state_on_persistent_volumes() -> None:
+    """start-sentinel.sh keeps what a sentinel learns (which pod is the primary) in /data: a claim of its own, not an
+    emptyDir, so that after every Redis and sentinel pod restarted at once the sentinels still name the primary that
+    holds the acknowledged writes (tests/integration/test_redis_start_scripts.py runs that restart)."""
+    sentinels = named(render("prod"), "StatefulSet", "redis-sentinel")
+    (container,) = containers(sentinels)
+    (data,) = [mount["name"] for mount in container["volumeMounts"] if mount["mountPath"] == "/data"]
+    assert data in {claim["metadata"]["name"] for claim in sentinels["spec"].get("volumeClaimTemplates", [])}
+    assert data not in {volume["name"] for volume in pod_spec(sentinels)["volumes"]}
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_redis_refuses_writes_before_its_memory_limit_kills_it(overlay: str, tmp_path: Path) -> None:
     """maxmemory two thirds of the container's limit, noeviction: past it writes fail and the aggregator retries them.
     Without maxmemory noeviction never applies, and the kernel kills Redis at the limit (an AOF rewrite's fork sooner)."""
     objects = render(overlay)
     redis = named(objects, "StatefulSet", "redis")
-    (container,) = containers(redis)
+    container = next(container for container in containers(redis) if container["name"] == "redis")
     limit = container_env(objects, container)["REDIS_MEMORY_LIMIT_MIB"]["valueFrom"]["resourceFieldRef"]
     assert limit == {"containerName": "redis", "resource": "limits.memory", "divisor": "1Mi"}
     assert "maxmemory-policy noeviction" in _mounted_file(objects, redis, container["args"][1]).splitlines()
@@ -178,10 +190,10 @@ def test_redis_refuses_writes_before_its_memory_limit_kills_it(overlay: str, tmp
 
 
 def _mounted_file(objects: tuple[dict, ...], workload: dict, path: str) -> str:
-    """The text of a file that the workload's container mounts from a ConfigMap."""
+    """The text of a file that a container of the workload mounts from a ConfigMap."""
     directory, _, file_name = path.rpartition("/")
-    (container,) = containers(workload)
-    volume = next(m["name"] for m in container["volumeMounts"] if m["mountPath"] == directory)
+    mounts = [mount for container in containers(workload) for mount in container.get("volumeMounts", [])]
+    volume = next(m["name"] for m in mounts if m["mountPath"] == directory)
     config_map = next(v["configMap"]["name"] for v in pod_spec(workload)["volumes"] if v["name"] == volume)
     return named(objects, "ConfigMap", config_map)["data"][file_name]
 

@@ -12,12 +12,14 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from classpulse_devstack.redis_exporter import METRICS_FLAGS
 from classpulse_ingest.accounting import TAKEN_AGAIN, DropReason
 from deploy_support import (
     K8S,
     OVERLAYS,
     REPO,
     SERVICES,
+    compose,
     container_env,
     containers,
     exported_series,
@@ -110,6 +112,42 @@ def test_scrapes_carry_the_labels_the_alert_rules_use(overlay: str) -> None:
     scraped = [s for s in objects_of(objects, "Service") if s["metadata"]["labels"].get("classpulse.io/metrics") == "true"]
     assert {s["metadata"]["labels"]["app.kubernetes.io/component"] for s in scraped} == set(SERVICES)
     assert {s["spec"]["ports"][0]["name"] for s in scraped} == {monitor["spec"]["endpoints"][0]["port"]}
+
+
+def _redis_exporter(objects: tuple[dict, ...]) -> dict:
+    (exporter,) = [c for c in containers(named(objects, "StatefulSet", "redis")) if c["name"] == "redis-exporter"]
+    return exporter
+
+
+def _without_address(flags: list[str]) -> list[str]:
+    return [flag for flag in flags if not flag.startswith("--redis.addr=")]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_redis_pod_is_scraped_as_the_redis_alerts_expect(overlay: str) -> None:
+    """Each Redis pod's exporter sidecar exports what the local stack's does (the rules read its CONFIG series); the
+    redis PodMonitor scrapes it with the service label the rules select, and the network lets Prometheus in."""
+    objects = render(overlay)
+    redis = named(objects, "StatefulSet", "redis")
+    exporter = _redis_exporter(objects)
+    assert _without_address(exporter["args"]) == list(METRICS_FLAGS)
+    assert exporter["env"][0]["valueFrom"]["secretKeyRef"] == {"name": "classpulse-redis", "key": "password"}
+    monitor = named(objects, "PodMonitor", "redis")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= redis["spec"]["template"]["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] in {port["name"] for port in exporter["ports"]}
+    relabel = {r["targetLabel"]: r for r in endpoint["relabelings"]}
+    redis_rules = yaml.safe_dump([rule for name, rule in _alert_rules().items() if name.startswith("Redis")])
+    assert set(re.findall(r'service="([^"]+)"', redis_rules)) == {relabel["service"]["replacement"]}
+    scrapes = named(objects, "NetworkPolicy", "allow-prometheus-scrapes")["spec"]
+    assert "redis" in scrapes["podSelector"]["matchExpressions"][0]["values"]
+    assert {"protocol": "TCP", "port": endpoint["port"]} in scrapes["ingress"][0]["ports"]
+
+
+def test_compose_runs_kubernetes_redis_exporter_with_the_local_flags() -> None:
+    exporter = compose()["services"]["redis-exporter"]
+    assert exporter["image"] == _redis_exporter(render("prod"))["image"]
+    assert _without_address(exporter["command"]) == list(METRICS_FLAGS)
 
 
 def _model_config() -> model_server_config_pb2.ModelConfig:

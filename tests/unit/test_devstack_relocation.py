@@ -14,7 +14,7 @@ from classpulse_devstack.prometheus_server import committed_config_file, render_
 pytestmark = pytest.mark.unit
 
 DEFAULT_PORTS = {
-    "kafka": 9092, "redis": 6379, "prometheus": 9090, "model-server": 8500,
+    "kafka": 9092, "redis": 6379, "redis-exporter": 9121, "prometheus": 9090, "model-server": 8500,
     "ingest": 8001, "detector": 8002, "classifier": 8003, "aggregator": 8004, "api": 8000,
 }
 
@@ -42,6 +42,8 @@ def test_an_offset_moves_every_port_and_the_addresses_services_are_given(tmp_pat
     assert detector.env["CLASSPULSE_KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:19092"
     assert detector.env["CLASSPULSE_REDIS_URL"] == "redis://127.0.0.1:16379/0"
     assert detector.env["CLASSPULSE_MODEL_SERVER"] == "127.0.0.1:18500"
+    exporter = next(component for component in registry(config) if component.name == "redis-exporter")
+    assert "--redis.addr=redis://127.0.0.1:16379" in exporter.command
 
 
 def test_a_port_named_on_its_own_wins_over_the_offset(tmp_path):

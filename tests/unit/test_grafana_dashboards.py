@@ -79,3 +79,10 @@ def test_a_stand_in_series_is_charted_only_beside_tf_servings_own() -> None:
 def test_every_classpulse_series_charted_is_one_a_service_exports() -> None:
     for title, expr in _queries():
         assert set(re.findall(r"\bclasspulse_\w+", expr)) <= exported_series(), title
+
+
+def test_every_message_count_of_the_stages_is_charted() -> None:
+    """Consumed, produced and redelivered: a stage that retries without end shows only in its redeliveries."""
+    charted = {name for _title, expr in _queries() for name in re.findall(r"\bclasspulse_\w+", expr)}
+    counted = {name for name in exported_series() if name.startswith("classpulse_messages_")}
+    assert counted and counted <= charted, f"not on any dashboard: {sorted(counted - charted)}"

@@ -1,22 +1,39 @@
 #!/bin/sh
-# Starts a Redis pod of the StatefulSet as the replica of the current primary, which the sentinels name; only when no
-# sentinel answers (the very first start of the deployment) is redis-0 the primary. The sentinels reconfigure a pod
-# that comes back after a failover anyway; asking first keeps an old primary from serving stale data meanwhile.
+# Starts a Redis pod of the StatefulSet as the primary or as its replica, as the sentinels name the primary. It waits
+# for them, whatever pod it is: they keep the primary on their volumes (start-sentinel.sh) and name redis-0 on the
+# deployment's first start. A pod that took itself or redis-0 for the primary while no sentinel answered (every pod
+# restarted at once, say by a node pool upgrade) would hand a replica's data, perhaps behind the primary's, to the
+# others, dropping writes they had acknowledged. The sentinels reconfigure a pod that comes back after a failover
+# anyway; asking first keeps an old primary from serving stale data meanwhile.
 # Arguments: the container's args (redis-server, its config, the password), passed on to the base's start script
 # (maxmemory from the memory limit, then the image's entrypoint).
 set -eu
 self="$(hostname).redis"
 . /scripts/current-primary.sh
-primary="$(current_primary)"
-if [ -z "$primary" ] && [ "$(hostname)" != redis-0 ]; then
-  primary=redis-0.redis
-fi
+until primary="$(current_primary)"; [ -n "$primary" ]; do
+  echo "start-redis.sh: no sentinel names the primary yet" >&2
+  sleep 2
+done
 set -- "$@" --masterauth "$REDIS_PASSWORD" --replica-announce-ip "$self"
 # A primary takes a write only while a replica follows it (acknowledged within 5 s): one cut off from the replicas and
 # the sentinels by a partition refuses writes within seconds rather than until the partition heals, when the replica
 # the sentinels promoted meanwhile has it drop them all. Two replicas: one may be away (a drain, a restart).
 set -- "$@" --min-replicas-to-write 1 --min-replicas-max-lag 5
-if [ -n "$primary" ] && [ "$primary" != "$self" ]; then
-  set -- "$@" --replicaof "$primary" 6379
+if [ "$primary" != "$self" ]; then
+  # Never promoted (replica-priority 0) before it has synced with the primary: until then it holds what its own disk
+  # had, perhaps far behind, and the sentinels cannot tell (a restart from the append-only file forgets the
+  # replication offset they rank replicas by). After a restart of every pod they wait for the old primary to come back
+  # rather than promote such a replica. The image's default priority once the link is up.
+  set -- "$@" --replicaof "$primary" 6379 --replica-priority 0
+  (
+    # $$ is this shell, redis-server once exec'd below: the loop ends with it.
+    while kill -0 $$ 2>/dev/null; do
+      if redis-cli -h "$self" INFO replication 2>/dev/null | grep -q '^master_link_status:up' &&
+        [ "$(redis-cli -h "$self" CONFIG SET replica-priority 100 2>/dev/null)" = OK ]; then
+        break
+      fi
+      sleep 1
+    done
+  ) &
 fi
 exec sh /etc/redis/start-redis-server.sh "$@"
