@@ -203,3 +203,64 @@ def test_a_photo_whose_answer_was_lost_is_sent_again_and_counted_once(infra, ing
     assert len(frames) == len(set(keys)) == page_state(browser)["sent"]
     assert sorted(f.sequence for f in frames) == list(range(len(frames)))
     assert browser.errors == []
+
+
+def test_a_camera_that_stops_sends_no_frozen_picture(infra, ingest_service, student_link, browser):
+    _base, topic = ingest_service
+    url, _class_id, _key_id = student_link
+    browser.navigate(url)
+    browser.evaluate("document.getElementById('agree').click()")
+    browser.wait_for("document.body.dataset.state === 'capturing' && Number(document.body.dataset.sent) >= 2", 30)
+
+    def sent_over(seconds: float) -> int:
+        time.sleep(1.5)  # a snapshot already on its way may still land
+        before = len(frames_in(infra.config.kafka_bootstrap, topic))
+        time.sleep(seconds)
+        return len(frames_in(infra.config.kafka_bootstrap, topic)) - before
+
+    # The system holds the camera for a while (muted: no new picture comes): the preview's last picture is not sent.
+    browser.evaluate(
+        "(() => { const track = document.getElementById('preview').srcObject.getVideoTracks()[0];"
+        " Object.defineProperty(track, 'muted', {value: true, configurable: true}); })()"
+    )
+    assert sent_over(4 * STUDENT_SNAPSHOT_INTERVAL_S) == 0
+    assert page_state(browser)["state"] == "capturing"
+
+    # The camera goes away (unplugged: its track ends, as the browser announces it): capture stops and the page says so.
+    browser.evaluate(
+        "(() => { const track = document.getElementById('preview').srcObject.getVideoTracks()[0];"
+        " delete track.muted; track.stop(); track.dispatchEvent(new Event('ended')); })()"
+    )
+    stopped = page_state(browser)
+    assert stopped["state"] == "paused" and not stopped["camera"] and stopped["indicator"].startswith("Capture is PAUSED")
+    assert "Your camera stopped" in browser.evaluate("document.getElementById('message').textContent")
+    assert browser.evaluate("!document.getElementById('resume').hidden")
+    assert sent_over(4 * STUDENT_SNAPSHOT_INTERVAL_S) == 0
+    assert browser.errors == []
+
+
+KEEP_CAMERA_STREAMS = """
+(() => {
+  const getUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  window.cameraStreams = [];
+  navigator.mediaDevices.getUserMedia = async (constraints) => {
+    const stream = await getUserMedia(constraints);
+    window.cameraStreams.push(stream);
+    return stream;
+  };
+})()
+"""
+
+
+def test_a_double_click_on_agree_opens_one_camera_that_pause_stops(infra, ingest_service, student_link, browser):
+    url, _class_id, _key_id = student_link
+    browser.navigate(url)
+    browser.evaluate(KEEP_CAMERA_STREAMS)
+    browser.evaluate("document.getElementById('agree').click(); document.getElementById('agree').click()")
+    browser.wait_for("document.body.dataset.state === 'capturing' && Number(document.body.dataset.sent) >= 2", 30)
+    assert browser.evaluate("window.cameraStreams.length") == 1
+
+    browser.evaluate("document.getElementById('pause').click()")
+    live_tracks = "window.cameraStreams.flatMap((s) => s.getTracks()).filter((t) => t.readyState === 'live').length"
+    assert browser.evaluate(live_tracks) == 0  # the camera (and its light) is off
+    assert browser.errors == []

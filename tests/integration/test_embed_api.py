@@ -110,6 +110,20 @@ def test_the_embed_page_takes_the_token_once_and_frames_only_for_the_platform(em
     assert "frame-ancestors 'none'" in plain.headers["content-security-policy"]
 
 
+def test_a_frame_origin_given_as_a_page_address_frames_from_its_origin(embedding, platform) -> None:
+    # frame-ancestors matches origins only: `https://lms.example.org/moodle` would let no page of it frame the dashboard.
+    api, admin, mine, _theirs = embedding
+    registered = admin.post("/v1/embed/issuers", json={
+        "issuer": platform.issuer, "algorithm": "Ed25519", "key": platform.public_pem, "teacher_id": "t-mine",
+        "frame_origins": ["https://lms.example.org/moodle/course/view.php?id=3", "https://lms.example.org:8443/;sandbox"],
+    })
+    assert registered.json()["frame_origins"] == ["https://lms.example.org/", "https://lms.example.org:8443/"]
+    page = httpx.get(f"{api.base_url}/dashboard/embed", params={"token": platform.mint(mine)}, timeout=10)
+    assert page.status_code == 200
+    policy = page.headers["content-security-policy"]
+    assert policy.endswith("; frame-ancestors https://lms.example.org https://lms.example.org:8443"), policy
+
+
 def test_only_admins_register_issuers_and_keys_are_checked(embedding, platform) -> None:
     api, admin, _mine, _theirs = embedding
     teacher_key = admin.post("/v1/keys", json={"role": "teacher", "teacher_id": "t-mine"}).json()["api_key"]

@@ -111,3 +111,9 @@ def test_the_id_tokens_claims(changes: dict, reason: str | None) -> None:
     with pytest.raises(LtiRefused) as refused:
         LaunchVerifier._check_claims(claims(**changes), platform(), login)
     assert refused.value.reason == reason and refused.value.status in (400, 401, 403)
+
+
+def test_a_frame_origin_given_as_a_page_address_is_its_origin() -> None:
+    # frame-ancestors matches origins only: with the path, no page of the platform could frame ClassPulse.
+    registered = platform(frame_origins=[f"{ISSUER}/moodle/mod/lti/view.php?id=7", "https://lms.example.org:8443/;sandbox"])
+    assert [str(origin) for origin in registered.frame_origins] == [f"{ISSUER}/", "https://lms.example.org:8443/"]

@@ -16,13 +16,13 @@ import json
 import time
 import warnings
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import redis.asyncio as aioredis
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import AfterValidator, BaseModel, Field, HttpUrl
 
 from classpulse_store.registry import ClassRecord
 from classpulse_web.auth import Role, now_ms
@@ -40,12 +40,23 @@ _ISSUER_PREFIX = "embedissuer:"
 _USED_PREFIX = "embedjti:"
 
 
+def _origin_of(url: HttpUrl) -> HttpUrl:
+    # frame-ancestors matches the framing page's origin only: with a path (a platform under /moodle) it would match
+    # no page at all, and a `;` in the path would end the directive.
+    return HttpUrl.build(scheme=url.scheme, host=url.host or "", port=url.port)
+
+
+FrameOrigin = Annotated[HttpUrl, AfterValidator(_origin_of)]
+"""An origin that may frame ClassPulse's pages; a page's address given instead stands for its origin."""
+
+
 class EmbedIssuer(BaseModel):
     issuer: str = Field(min_length=1, max_length=200, description="the `iss` of the platform's tokens")
     algorithm: Algorithm = Field(description="how the platform signs: Ed25519 (EdDSA), ES256, RS256 or HS256")
-    frame_origins: list[HttpUrl] = Field(
+    frame_origins: list[FrameOrigin] = Field(
         default_factory=list, max_length=20,
-        description="origins allowed to show the dashboard in a frame (CSP frame-ancestors); none: not in a frame",
+        description="origins allowed to show the dashboard in a frame (CSP frame-ancestors; an address stands for its"
+        " origin); none: not in a frame",
     )
     teacher_id: str | None = Field(
         None, max_length=128, description="if set, the issuer may only open classes of this teacher"

@@ -40,6 +40,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 from pydantic import BaseModel, Field, HttpUrl, model_validator
 
+from classpulse_api.embed import FrameOrigin
 from classpulse_web.auth import now_ms
 
 log = logging.getLogger(__name__)
@@ -98,9 +99,10 @@ class LtiPlatform(BaseModel):
     keys: dict | None = Field(  # type: ignore[type-arg]
         None, description="or the platform's public keys themselves, a JWKS ({\"keys\": [...]})"
     )
-    frame_origins: list[HttpUrl] = Field(
+    frame_origins: list[FrameOrigin] = Field(
         default_factory=list, max_length=20,
-        description="origins that may show ClassPulse in a frame (the platform's own pages); none: not in a frame",
+        description="origins that may show ClassPulse in a frame (the platform's own pages; an address stands for its"
+        " origin); none: not in a frame",
     )
     created_at_ms: int = 0
 

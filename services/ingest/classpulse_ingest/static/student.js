@@ -23,6 +23,7 @@
   const RETRIED_STATUSES = new Set([408, 409, 500, 502, 503, 504]);
 
   let stream = null;
+  let turningOn = false;
   let timer = null;
   let sending = false;
   let sent = 0;
@@ -41,6 +42,11 @@
   }
 
   async function startCapture() {
+    // A second click while the camera turns on would open a second stream, one that Pause never stops.
+    if (turningOn || stream) {
+      return;
+    }
+    turningOn = true;
     say("");
     try {
       stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 } }, audio: false });
@@ -48,11 +54,16 @@
       page.dataset.state = "error";
       say("Your camera could not be turned on (" + error.name + "). Nothing was captured.");
       return;
+    } finally {
+      turningOn = false;
     }
     $("consent").hidden = true;
     $("capture").hidden = false;
     $("pause").hidden = false;
     $("resume").hidden = true;
+    // Unplugged, switched off or taken by the system: the preview would go on showing its last picture, and
+    // photos of it would count a student who may have left.
+    stream.getVideoTracks().forEach((track) => track.addEventListener("ended", cameraLost));
     const preview = $("preview");
     preview.srcObject = stream;
     await preview.play();
@@ -74,10 +85,18 @@
     setState("paused", "Capture is PAUSED: no photo is being taken");
   }
 
+  function cameraLost() {
+    pauseCapture();
+    say("Your camera stopped (unplugged, switched off or used by another program): no photo is being taken. Press Resume to turn it on again.");
+  }
+
   async function snapshot() {
     const preview = $("preview");
     if (!stream || sending || !preview.videoWidth) {
       return;
+    }
+    if (stream.getVideoTracks()[0].muted) {
+      return; // no new picture comes for now (the system holds the camera): the preview's last one is not sent
     }
     const scale = Math.min(1, maxSide / Math.max(preview.videoWidth, preview.videoHeight));
     canvas.width = Math.round(preview.videoWidth * scale);

@@ -21,8 +21,8 @@ class EmbedIssuerCreate:
         key (str): the verification key: a PEM public key or a public JWK (JSON) for Ed25519/ES256/RS256, the shared
             secret for HS256 (at least 32 bytes)
         created_at_ms (int | Unset):  Default: 0.
-        frame_origins (list[str] | Unset): origins allowed to show the dashboard in a frame (CSP frame-ancestors); none:
-            not in a frame
+        frame_origins (list[str] | Unset): origins allowed to show the dashboard in a frame (CSP frame-ancestors; an
+            address stands for its origin); none: not in a frame
         teacher_id (None | str | Unset): if set, the issuer may only open classes of this teacher
     """
 

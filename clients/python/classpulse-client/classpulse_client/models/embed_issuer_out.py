@@ -20,8 +20,8 @@ class EmbedIssuerOut:
         issuer (str): the `iss` of the platform's tokens
         key_fingerprint (str): SHA-256 of the key as registered, its first 16 hex digits
         created_at_ms (int | Unset):  Default: 0.
-        frame_origins (list[str] | Unset): origins allowed to show the dashboard in a frame (CSP frame-ancestors); none:
-            not in a frame
+        frame_origins (list[str] | Unset): origins allowed to show the dashboard in a frame (CSP frame-ancestors; an
+            address stands for its origin); none: not in a frame
         teacher_id (None | str | Unset): if set, the issuer may only open classes of this teacher
     """
 

@@ -25,8 +25,8 @@ class LtiPlatform:
         deployment_ids (list[str]): deployment ids launches may carry (the platform shows them)
         issuer (str): the platform's `iss` (e.g. https://moodle.example.org)
         created_at_ms (int | Unset):  Default: 0.
-        frame_origins (list[str] | Unset): origins that may show ClassPulse in a frame (the platform's own pages); none:
-            not in a frame
+        frame_origins (list[str] | Unset): origins that may show ClassPulse in a frame (the platform's own pages; an
+            address stands for its origin); none: not in a frame
         keys (LtiPlatformKeysType0 | None | Unset): or the platform's public keys themselves, a JWKS ({"keys": [...]})
         keyset_url (None | str | Unset): the platform's public keyset (JWKS) URL
     """

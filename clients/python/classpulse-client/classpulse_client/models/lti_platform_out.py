@@ -26,8 +26,8 @@ class LtiPlatformOut:
         issuer (str): the platform's `iss` (e.g. https://moodle.example.org)
         platform_id (str): names this registration in the API's routes
         created_at_ms (int | Unset):  Default: 0.
-        frame_origins (list[str] | Unset): origins that may show ClassPulse in a frame (the platform's own pages); none:
-            not in a frame
+        frame_origins (list[str] | Unset): origins that may show ClassPulse in a frame (the platform's own pages; an
+            address stands for its origin); none: not in a frame
         keys (LtiPlatformOutKeysType0 | None | Unset): or the platform's public keys themselves, a JWKS ({"keys":
             [...]})
         keyset_url (None | str | Unset): the platform's public keyset (JWKS) URL
