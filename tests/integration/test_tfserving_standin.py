@@ -29,7 +29,12 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from classpulse_classifier.serving_client import EmotionModelClient, ModelRequestRejected, ModelServerUnavailable
+from classpulse_classifier.serving_client import (
+    EmotionModelClient,
+    ModelRequestRejected,
+    ModelServerUnavailable,
+    UnexpectedModelResponse,
+)
 from classpulse_classifier.stage import ClassifyFaces
 from classpulse_core.labels import EMOTIONS, LABELS_OUTPUT, LABELS_SIGNATURE
 from classpulse_devstack import probes
@@ -408,3 +413,21 @@ def test_the_classifier_stalls_on_labels_in_another_order_and_resumes_on_a_model
         _wait_for(lambda: client.model_status().get(2) == "AVAILABLE")
         stage.check_contract()
         assert client.model_labels(2) == list(EMOTIONS)
+
+
+def test_answers_of_a_version_the_server_switched_to_are_used_only_once_its_labels_pass(tmp_path: Path) -> None:
+    """The stage runner checks the contract at start and every 30 s; a server switching versions in between (a new
+    export, a label moved to a canary or back) must not have its probabilities taken under the checked one's labels."""
+    base_path = tmp_path / MODEL_NAME
+    base_path.mkdir()
+    export_version(base_path, 1, LabelledEmotionModel(1, list(EMOTIONS)))
+    faces = _faces(4)
+    with run_standin(base_path, tmp_path / "standin.log") as running, EmotionModelClient(running.target) as client:
+        assert client.check_contract() == 1
+        assert client.predict_with_version(faces).model_version == 1
+
+        swapped = [EMOTIONS[-1], *EMOTIONS[1:-1], EMOTIONS[0]]
+        export_version(base_path, 2, LabelledEmotionModel(2, swapped))
+        _wait_for(lambda: client.model_status().get(2) == "AVAILABLE")
+        with pytest.raises(UnexpectedModelResponse, match="the model's outputs are \\['neutral'"):
+            client.predict_with_version(faces)

@@ -6,6 +6,8 @@ No servers needed: these exercise the training pipeline end to end in well under
 import dataclasses
 import json
 import shutil
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -23,7 +25,7 @@ from classpulse_training.restore import restore_run
 from classpulse_training.run_files import RunFiles
 from classpulse_training.serving import FLOAT_SIGNATURE, SINGLE_PASS_SIGNATURE, load_signature, predict_probabilities
 from classpulse_training.train import train
-from classpulse_training.warmup import WARMUP_BATCH_SIZES, read_warmup_requests
+from classpulse_training.warmup import WARMUP_BATCH_SIZES, WARMUP_FILE, read_warmup_requests
 
 pytestmark = pytest.mark.integration
 
@@ -171,7 +173,7 @@ def test_export_signatures_match_the_keras_model(tmp_path, trained_run, config):
     assert single["macs_per_face"] * 2 == metrics["cost"]["macs_per_face"] and single["accuracy"] > 0.6
 
     requests = read_warmup_requests(version_dir)
-    assert [r.inputs["faces"].tensor_shape.dim[0].size for r in requests] == list(WARMUP_BATCH_SIZES)
+    assert [r.inputs["faces"].tensor_shape.dim[0].size for r in requests] == list(WARMUP_BATCH_SIZES) * 2
     assert all(r.model_spec.name == "emotion" for r in requests)
     assert metrics["accuracy"] > 0.6 and metrics["inference"]["flip_average"] is True
     calibration = metrics["calibration"]
@@ -179,6 +181,33 @@ def test_export_signatures_match_the_keras_model(tmp_path, trained_run, config):
     assert calibration["ece_after"] <= calibration["ece_before"] + 1e-4  # never ship a worse-calibrated model
     assert (version_dir / "MODEL_CARD.md").read_text().count(f"{metrics['accuracy']:.4f}") >= 1
     assert json.loads((version_dir / "metrics.json").read_text())["n"] == 140
+
+
+def test_a_watched_base_path_sees_a_version_only_once_its_export_is_complete(tmp_path, trained_run):
+    """TF Serving loads a version folder as soon as its poll of the base path finds one: an export seen half-written
+    would be served with its variables cut short or without its warm-up requests."""
+    run_dir, _ = trained_run
+    base_path = tmp_path / "emotion"
+    version_dir = base_path / "1"
+    first_seen: list[set[str]] = []
+    exported = threading.Event()
+
+    def watch() -> None:
+        while not (first_seen or exported.is_set()):
+            if version_dir.is_dir():
+                first_seen.append({path.relative_to(version_dir).as_posix() for path in version_dir.rglob("*")})
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        export([run_dir], version_dir, batchnorm="kept", **ONE_PASS_EXPORT)
+    finally:
+        exported.set()
+        watcher.join()
+    complete = {"saved_model.pb", "variables/variables.index", WARMUP_FILE.as_posix(), "metrics.json", "MODEL_CARD.md"}
+    assert first_seen and complete <= first_seen[0]
+    assert [path.name for path in base_path.iterdir()] == ["1"]  # nothing of the export left beside it
 
 
 def test_export_reestimates_batchnorm_statistics_on_the_training_faces(trained_run, config, csv_path, one_pass_export):

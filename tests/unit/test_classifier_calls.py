@@ -40,11 +40,18 @@ pytestmark = pytest.mark.unit
 class _ModelServer:
     """Answers each face with probabilities that encode its first pixel, so the order can be checked; records
     call sizes and how many calls were in flight at most. With an `error`, raises it instead for the calls whose
-    numbers (0 for the first) are in `failing_calls`, or for every call."""
+    numbers (0 for the first) are in `failing_calls`, or for every call. `versions`: the model version that answers
+    each call, by number (the last one from there on)."""
 
-    def __init__(self, error: ModelServerError | None = None, failing_calls: frozenset[int] | None = None) -> None:
+    def __init__(
+        self,
+        error: ModelServerError | None = None,
+        failing_calls: frozenset[int] | None = None,
+        versions: tuple[int, ...] = (3,),
+    ) -> None:
         self.error = error
         self.failing_calls = failing_calls
+        self.versions = versions
         self.sizes: list[int] = []
         self.in_flight = self.most_in_flight = 0
         self._lock = threading.Lock()
@@ -63,7 +70,7 @@ class _ModelServer:
         probabilities = np.zeros((len(crops), 7), dtype=np.float32)
         probabilities[:, 0] = crops[:, 0, 0, 0] / 255
         probabilities[:, 6] = 1 - probabilities[:, 0]
-        return ModelOutput(probabilities, 3)
+        return ModelOutput(probabilities, self.versions[min(call, len(self.versions) - 1)])
 
 
 class _Registry:
@@ -116,6 +123,22 @@ def test_one_call_at_a_time_when_told():
     server = _ModelServer()
     ClassifyFaces(server, _Registry(), "p", max_batch_faces=100, concurrent_calls=1)(_deliveries([6] * 50))
     assert server.sizes == [100, 100, 100] and server.most_in_flight == 1
+
+
+def test_each_frame_names_the_version_that_answered_its_faces():
+    """The server switched to a new version between the calls of a batch (a new export, a label moved)."""
+    server = _ModelServer(versions=(8, 9))
+    outcomes = ClassifyFaces(server, _Registry(), "p", max_batch_faces=150, concurrent_calls=1)(_deliveries([6] * 50))
+    assert server.sizes == [150, 150]
+    assert [outcome.message.model_version for outcome in outcomes] == ["8"] * 25 + ["9"] * 25
+
+
+def test_a_frame_whose_faces_two_versions_answered_is_an_outage_tried_again_whole():
+    """Frame 16's faces are 96-101: the end of the first call (version 8) and the start of the second (version 9)."""
+    server = _ModelServer(versions=(8, 9))
+    classify = ClassifyFaces(server, _Registry(), "p", max_batch_faces=100, concurrent_calls=1)
+    with pytest.raises(DependencyUnavailable, match=r"versions \[8, 9\] answered the faces of one frame"):
+        classify(_deliveries([6] * 50))
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import shlex
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -103,6 +107,25 @@ def choose_inference(
         nll_before=negative_log_likelihood(logits, labels, 1.0),
         nll_fitted=negative_log_likelihood(logits, labels, chosen.fitted),
     )
+
+
+@contextmanager
+def _staged(version_dir: Path) -> Iterator[Path]:
+    """A folder named as `version_dir`, in a hidden one beside it, moved into place in one rename once the export
+    has written everything in it. TF Serving watches the base path: a version folder written in place is loaded as
+    soon as it appears, its variables maybe half-written, its warm-up requests not yet there; and an export that
+    fails halfway would leave a version to be served. Names that are not integers are no versions to it."""
+    version_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".exporting-{version_dir.name}-", dir=version_dir.parent))
+    try:
+        staged = staging / version_dir.name
+        staged.mkdir()
+        yield staged
+        if version_dir.exists():
+            raise FileExistsError(f"{version_dir} appeared during the export; versions are immutable, pick a new one")
+        staged.rename(version_dir)
+    finally:
+        shutil.rmtree(staging)
 
 
 BATCHNORM_MODES = ("auto", "training", "kept")
@@ -233,94 +256,95 @@ def export(
 
     if version_dir.exists():
         raise FileExistsError(f"{version_dir} exists; versions are immutable, pick a new one")
-    write_saved_model(
-        model, version_dir, temperature=choices.temperature, flip_average=choices.flip_average,
-        single_pass_temperature=choices.single_pass_temperature,
-    )
-    write_warmup_requests(version_dir)
-    histories = [read_json(m.files.history, []) for m in members]
-    # One network: its epochs, as evaluate's learning curves read them; an ensemble: each member's, by run.
-    history = histories[0] if len(members) == 1 else {m.files.root.name: h for m, h in zip(members, histories, strict=True)}
-    (version_dir / HISTORY_FILE).write_text(json.dumps(history) + "\n")
+    with _staged(version_dir) as staged:
+        write_saved_model(
+            model, staged, temperature=choices.temperature, flip_average=choices.flip_average,
+            single_pass_temperature=choices.single_pass_temperature,
+        )
+        write_warmup_requests(staged)
+        histories = [read_json(m.files.history, []) for m in members]
+        # One network: its epochs, as evaluate's learning curves read them; an ensemble: each member's, by run.
+        history = histories[0] if len(members) == 1 else {m.files.root.name: h for m, h in zip(members, histories, strict=True)}
+        (staged / HISTORY_FILE).write_text(json.dumps(history) + "\n")
 
-    # Final numbers come from the SavedModel's own signature: exactly what serving will compute.
-    signature = load_signature(version_dir)
-    scored = score(signature, selection)
-    single_pass = score(load_signature(version_dir, SINGLE_PASS_SIGNATURE), selection)
-    figures = version_dir / CARD_FIGURES
-    figures.mkdir()
-    title = f"v{version_dir.name} on {config.val_usage}"
-    save_confusion_matrix(scored.report.confusion, figures / "confusion_matrix.png", title)
-    save_all_learning_curves(history, figures, config.val_usage)
+        # Final numbers come from the SavedModel's own signature: exactly what serving will compute.
+        signature = load_signature(staged)
+        scored = score(signature, selection)
+        single_pass = score(load_signature(staged, SINGLE_PASS_SIGNATURE), selection)
+        figures = staged / CARD_FIGURES
+        figures.mkdir()
+        title = f"v{version_dir.name} on {config.val_usage}"
+        save_confusion_matrix(scored.report.confusion, figures / "confusion_matrix.png", title)
+        save_all_learning_curves(history, figures, config.val_usage)
 
-    macs = count_macs(model) * (2 if choices.flip_average else 1)
-    trained = [m.training(network) for m, network in zip(members, networks, strict=True)]
-    metrics = {
-        "model_version": int(version_dir.name),
-        "selection_split": config.val_usage,
-        "n": scored.report.n,
-        "accuracy": round(scored.report.accuracy, 4),
-        "macro_f1": round(scored.report.macro_f1, 4),
-        "per_class": scored.report.per_class(),
-        "confusion_matrix": scored.report.confusion.tolist(),
-        "inference": {
-            "compute_dtype": compute_dtype,
-            "batchnorm_statistics": norms.describe(config.train_usage, restored_from),
-            "batchnorm_selection_accuracy": {"before": norms.accuracy_before, "after": norms.accuracy_after},
-            "networks": len(members),
-            "flip_average": choices.flip_average,
-            "accuracy_without_flip": round(choices.accuracy_plain, 4),
-            "accuracy_with_flip": round(choices.accuracy_flip, 4),
-        },
-        "single_pass": {
-            "signature": SINGLE_PASS_SIGNATURE,
-            "accuracy": round(single_pass.report.accuracy, 4),
-            "macro_f1": round(single_pass.report.macro_f1, 4),
-            "temperature": round(choices.single_pass_temperature, 4),
-            "ece": round(single_pass.ece, 4),
-            "macs_per_face": count_macs(model),
-        },
-        "calibration": {
-            "method": f"temperature fitted by NLL on {config.val_usage}, applied only if it lowers the ECE",
-            "fitted_temperature": round(choices.fitted_temperature, 4),
-            "temperature": round(choices.temperature, 4),
-            "ece_before": round(choices.ece_before, 4),
-            "ece_with_fitted_temperature": round(choices.ece_fitted, 4),
-            "ece_after": round(scored.ece, 4),
-            "nll_before": round(choices.nll_before, 4),
-            "nll_with_fitted_temperature": round(choices.nll_fitted, 4),
-            "ece_bins": 15,
-        },
-        "cost": {
-            "parameters": model.count_params(),
-            "macs_per_face": macs,
-            "flops_per_face": 2 * macs,
-        },
-        "speed_faces_per_s": {
-            "signature_uint8_batch64": round(faces_per_second(lambda x: signature(faces=x), 64, seconds=speed_seconds)),
-            "signature_uint8_batch256": round(faces_per_second(lambda x: signature(faces=x), 256, seconds=speed_seconds)),
-            "keras_batch256": round(
-                faces_per_second(tf.function(lambda x: model(x, training=False)), 256, np.float32, seconds=speed_seconds)
-            ),
-            "cpu": describe_cpu(),
-            "note": "measured while other work ran; best of ~1 s windows",
-        },
-        "training": {
-            "data": config.csv,
-            "train_split": config.train_usage,
-            "train_rows": read_json(members[0].files.run_info, {}).get("train_rows"),
-            "extra_training_csv": config.extra_training_csv,
-            "training_seconds": round(sum(t["training_seconds"] for t in trained), 1),
-            "members": trained,
-        },
-        "export_command": shlex.join([Path(sys.executable).name, "-m", "classpulse_training", *sys.argv[1:]]),
-        "signatures": [SERVING_SIGNATURE, "emotion", FLOAT_SIGNATURE, SINGLE_PASS_SIGNATURE],
-    }
-    (version_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
-    write_quantification(
-        version_dir, {SERVING_SIGNATURE: scored.probabilities, SINGLE_PASS_SIGNATURE: single_pass.probabilities},
-        selection.labels, data.split(config.train_usage).labels, config.val_usage, classes_per_mix,
-    )
-    write_model_card(json.loads((version_dir / METRICS_FILE).read_text()), version_dir)  # as metrics.json has it
+        macs = count_macs(model) * (2 if choices.flip_average else 1)
+        trained = [m.training(network) for m, network in zip(members, networks, strict=True)]
+        metrics = {
+            "model_version": int(version_dir.name),
+            "selection_split": config.val_usage,
+            "n": scored.report.n,
+            "accuracy": round(scored.report.accuracy, 4),
+            "macro_f1": round(scored.report.macro_f1, 4),
+            "per_class": scored.report.per_class(),
+            "confusion_matrix": scored.report.confusion.tolist(),
+            "inference": {
+                "compute_dtype": compute_dtype,
+                "batchnorm_statistics": norms.describe(config.train_usage, restored_from),
+                "batchnorm_selection_accuracy": {"before": norms.accuracy_before, "after": norms.accuracy_after},
+                "networks": len(members),
+                "flip_average": choices.flip_average,
+                "accuracy_without_flip": round(choices.accuracy_plain, 4),
+                "accuracy_with_flip": round(choices.accuracy_flip, 4),
+            },
+            "single_pass": {
+                "signature": SINGLE_PASS_SIGNATURE,
+                "accuracy": round(single_pass.report.accuracy, 4),
+                "macro_f1": round(single_pass.report.macro_f1, 4),
+                "temperature": round(choices.single_pass_temperature, 4),
+                "ece": round(single_pass.ece, 4),
+                "macs_per_face": count_macs(model),
+            },
+            "calibration": {
+                "method": f"temperature fitted by NLL on {config.val_usage}, applied only if it lowers the ECE",
+                "fitted_temperature": round(choices.fitted_temperature, 4),
+                "temperature": round(choices.temperature, 4),
+                "ece_before": round(choices.ece_before, 4),
+                "ece_with_fitted_temperature": round(choices.ece_fitted, 4),
+                "ece_after": round(scored.ece, 4),
+                "nll_before": round(choices.nll_before, 4),
+                "nll_with_fitted_temperature": round(choices.nll_fitted, 4),
+                "ece_bins": 15,
+            },
+            "cost": {
+                "parameters": model.count_params(),
+                "macs_per_face": macs,
+                "flops_per_face": 2 * macs,
+            },
+            "speed_faces_per_s": {
+                "signature_uint8_batch64": round(faces_per_second(lambda x: signature(faces=x), 64, seconds=speed_seconds)),
+                "signature_uint8_batch256": round(faces_per_second(lambda x: signature(faces=x), 256, seconds=speed_seconds)),
+                "keras_batch256": round(
+                    faces_per_second(tf.function(lambda x: model(x, training=False)), 256, np.float32, seconds=speed_seconds)
+                ),
+                "cpu": describe_cpu(),
+                "note": "measured while other work ran; best of ~1 s windows",
+            },
+            "training": {
+                "data": config.csv,
+                "train_split": config.train_usage,
+                "train_rows": read_json(members[0].files.run_info, {}).get("train_rows"),
+                "extra_training_csv": config.extra_training_csv,
+                "training_seconds": round(sum(t["training_seconds"] for t in trained), 1),
+                "members": trained,
+            },
+            "export_command": shlex.join([Path(sys.executable).name, "-m", "classpulse_training", *sys.argv[1:]]),
+            "signatures": [SERVING_SIGNATURE, "emotion", FLOAT_SIGNATURE, SINGLE_PASS_SIGNATURE],
+        }
+        (staged / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+        write_quantification(
+            staged, {SERVING_SIGNATURE: scored.probabilities, SINGLE_PASS_SIGNATURE: single_pass.probabilities},
+            selection.labels, data.split(config.train_usage).labels, config.val_usage, classes_per_mix,
+        )
+        write_model_card(json.loads((staged / METRICS_FILE).read_text()), staged)  # as metrics.json has it
     return metrics
 

@@ -1,7 +1,8 @@
 """TF Serving warm-up records: <version>/assets.extra/tf_serving_warmup_requests.
 
 TF Serving replays these PredictRequests when it loads the model, so the first real batch does not pay
-for graph initialisation. One request per typical batch size of the classifier service.
+for graph initialisation. One request per typical batch size of the classifier service, for each signature it may
+call: a signature's graph is prepared on its own first run, warming another leaves it cold.
 """
 
 from __future__ import annotations
@@ -13,17 +14,19 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from .labels import IMAGE_SIDE
-from .serving import INPUT_KEY, SERVING_SIGNATURE
+from .serving import INPUT_KEY, SERVING_SIGNATURE, SINGLE_PASS_SIGNATURE
 
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MODEL_NAME = "emotion"
 WARMUP_BATCH_SIZES = (1, 8, 32, 64)
+WARMUP_SIGNATURES = (SINGLE_PASS_SIGNATURE, SERVING_SIGNATURE)
+"""The classifier's choices of CLASSPULSE_MODEL_SIGNATURE: its default, and flip averaging."""
 
 
-def warmup_request(batch_size: int) -> predict_pb2.PredictRequest:
+def warmup_request(batch_size: int, signature_name: str) -> predict_pb2.PredictRequest:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = MODEL_NAME
-    request.model_spec.signature_name = SERVING_SIGNATURE
+    request.model_spec.signature_name = signature_name
     # A mid-grey face: the content is irrelevant, only shapes and dtypes matter for warm-up.
     faces = np.full((batch_size, IMAGE_SIDE, IMAGE_SIDE, 1), 128, dtype=np.uint8)
     request.inputs[INPUT_KEY].CopyFrom(tf.make_tensor_proto(faces))
@@ -34,9 +37,10 @@ def write_warmup_requests(model_dir: Path, batch_sizes: tuple[int, ...] = WARMUP
     path = model_dir / WARMUP_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:
-        for batch_size in batch_sizes:
-            entry = prediction_log_pb2.PredictLog(request=warmup_request(batch_size))
-            writer.write(prediction_log_pb2.PredictionLog(predict_log=entry).SerializeToString())
+        for signature_name in WARMUP_SIGNATURES:
+            for batch_size in batch_sizes:
+                entry = prediction_log_pb2.PredictLog(request=warmup_request(batch_size, signature_name))
+                writer.write(prediction_log_pb2.PredictionLog(predict_log=entry).SerializeToString())
     return path
 
 

@@ -251,6 +251,8 @@ class EmotionModelClient:
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
         self._unlabelled_model_seen = False
+        # Versions whose signature and labels passed the check: immutable once exported, so checked once each.
+        self._contract_versions: set[int] = set()
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """float32 [N,7] emotion probabilities for uint8 [N,48,48,1] face crops."""
@@ -267,16 +269,35 @@ class EmotionModelClient:
             raise error_for_status(error.code(), error.details(), call) from error
         with _reading_reply(call):
             probabilities = parse_probabilities(response, self.output_key, len(crops))
-            return ModelOutput(probabilities, response.model_spec.version.value)
+            version: int = response.model_spec.version.value
+        # A version the server switched to (a new export, a label moved to a canary or back, a replica on another
+        # version) is checked before its answers are used: probabilities in another label order would pass every
+        # check of their own and go under the wrong emotions.
+        if version not in self._contract_versions:
+            self.check_version(version)
+        return ModelOutput(probabilities, version)
 
     def check_contract(self) -> int:
         """The version the server would answer with, once its metadata shows the contract's signature, input and
         output; ModelServerUnavailable when it cannot be asked, a ModelServerError that is not when it breaks it."""
-        request = get_model_metadata_pb2.GetModelMetadataRequest()
-        request.model_spec.name = self.model_name
+        request = self._metadata_request()
         if self.version_label:
             request.model_spec.version_label = self.version_label
+        return self._check_metadata(request)
+
+    def check_version(self, version: int) -> None:
+        """check_contract of one version of the model, whichever the label or the server's latest is."""
+        request = self._metadata_request()
+        request.model_spec.version.value = version
+        self._check_metadata(request)
+
+    def _metadata_request(self) -> get_model_metadata_pb2.GetModelMetadataRequest:
+        request = get_model_metadata_pb2.GetModelMetadataRequest()
+        request.model_spec.name = self.model_name
         request.metadata_field.append("signature_def")
+        return request
+
+    def _check_metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest) -> int:
         try:
             response = self._predictions.GetModelMetadata(request, timeout=self.timeout_s)
         except grpc.RpcError as error:
@@ -297,6 +318,7 @@ class EmotionModelClient:
                 "the model names no labels: its outputs are taken in the pipeline's order",
                 extra={"model": self.model_name, "version": version, "signature": LABELS_SIGNATURE},
             )
+        self._contract_versions.add(version)
         return version
 
     def model_labels(self, version: int) -> list[str]:

@@ -89,7 +89,8 @@ class ClassifyFaces:
         if len(inferred) < len(messages):
             EMOTION_OFF_FRAMES.inc(len(messages) - len(inferred))
         crops = [message.crop_array() for message in inferred]
-        probabilities, model_version = self._predict(np.concatenate(crops) if crops else np.zeros((0, 48, 48, 1), np.uint8))
+        probabilities, versions = self._predict(np.concatenate(crops) if crops else np.zeros((0, 48, 48, 1), np.uint8))
+        model_versions = _versions_by_message(versions, [len(message.boxes) for message in inferred])
         metrics.FACES.labels(STAGE).inc(len(probabilities))
         now_ms = int(time.time() * 1000)
         outcomes: list[Outcome] = []
@@ -97,6 +98,7 @@ class ClassifyFaces:
         for message in messages:
             count = len(message.boxes)
             emotions = message.class_id in allowed
+            model_version = model_versions.pop(0) if emotions else None
             result = FrameResult(
                 **message.identity(),
                 completed_at_ms=now_ms,
@@ -104,7 +106,7 @@ class ClassifyFaces:
                 facing=message.facing,
                 faces_beyond=message.faces_beyond,
                 probabilities=probabilities[start : start + count].tolist() if emotions else None,
-                model_version=model_version if emotions else None,
+                model_version=model_version,
             )
             start += count if emotions else 0
             metrics.LATENCY_SECONDS.labels(STAGE).observe(max(0, now_ms - message.captured_at_ms) / 1000)
@@ -117,10 +119,10 @@ class ClassifyFaces:
         with _model_server_errors():
             self.client.check_contract()
 
-    def _predict(self, crops: np.ndarray) -> tuple[np.ndarray, str | None]:
-        """Probabilities of every crop, and the model version that produced them."""
+    def _predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities of every crop, and the model version that produced each."""
         if len(crops) == 0:
-            return np.zeros((0, 7), dtype=np.float32), None
+            return np.zeros((0, 7), dtype=np.float32), np.zeros(0, dtype=np.int64)
         # Equal calls (300 faces: 150 + 150, not 256 + 44): a small remainder call costs nearly a full one's overhead;
         # and at least as many calls as may run at once, while each keeps a useful size.
         calls = max(-(-len(crops) // self.max_batch_faces), min(self.concurrent_calls, len(crops) // MIN_CALL_FACES))
@@ -129,7 +131,8 @@ class ClassifyFaces:
             outputs = list(self._calls.map(lambda part: self._call(part, retry_until), np.array_split(crops, calls)))
         # float32 softmax outputs can exceed 1 by an ulp; clip so the schema's [0, 1] bounds always hold.
         probabilities = np.clip(np.concatenate([output.probabilities for output in outputs]), 0.0, 1.0)
-        return probabilities, str(outputs[-1].model_version)
+        versions = np.concatenate([np.full(len(output.probabilities), output.model_version) for output in outputs])
+        return probabilities, versions
 
     def _call(self, crops: np.ndarray, retry_until: float) -> ModelOutput:
         """One Predict call, tried up to CALL_TRIES times while the server turns it away. A call that ran into its
@@ -147,6 +150,21 @@ class ClassifyFaces:
                     raise
             PREDICT_RETRIES.inc()
             time.sleep(wait_s)
+
+
+def _versions_by_message(versions: np.ndarray, faces_per_message: list[int]) -> list[str | None]:
+    """The model version of each message's faces (None for a message without faces). The calls of a batch may be
+    answered by different versions (the server switched to a new export, a label moved, replicas differ): a frame
+    whose faces two versions answered is no one version's result, and the batch is an outage, tried again whole."""
+    by_message: list[str | None] = []
+    start = 0
+    for count in faces_per_message:
+        answered = set(versions[start : start + count].tolist())
+        if len(answered) > 1:
+            raise DependencyUnavailable("model_server", f"versions {sorted(answered)} answered the faces of one frame")
+        by_message.append(str(answered.pop()) if answered else None)
+        start += count
+    return by_message
 
 
 @contextmanager
