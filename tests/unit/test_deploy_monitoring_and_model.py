@@ -12,8 +12,10 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from classpulse_classifier.settings import ClassifierSettings
 from classpulse_devstack.redis_exporter import METRICS_FLAGS
 from classpulse_ingest.accounting import TAKEN_AGAIN, DropReason
+from classpulse_training.warmup import read_warmup_requests
 from deploy_support import (
     K8S,
     OVERLAYS,
@@ -175,6 +177,9 @@ def test_labelled_versions_are_exported_with_warm_up_records() -> None:
         assert version in exported, f"models.config serves version {version}, which is not in models/emotion/"
         assert (directory / "saved_model.pb").is_file()
         assert (directory / "assets.extra" / "tf_serving_warmup_requests").is_file(), f"version {version} has no warm-up records"
+        # The classifier's own signature warmed too: its first batches after a rollout pay for a cold graph otherwise.
+        warmed = {request.model_spec.signature_name for request in read_warmup_requests(directory)}
+        assert ClassifierSettings.model_fields["model_signature"].default in warmed, f"version {version}: {warmed}"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
