@@ -193,9 +193,13 @@ def test_a_watched_base_path_sees_a_version_only_once_its_export_is_complete(tmp
     exported = threading.Event()
 
     def watch() -> None:
-        while not (first_seen or exported.is_set()):
+        # Looks once more after the export returned: the rename and the return may come between two of its looks.
+        while not first_seen:
+            returned = exported.is_set()
             if version_dir.is_dir():
                 first_seen.append({path.relative_to(version_dir).as_posix() for path in version_dir.rglob("*")})
+            elif returned:
+                return
             time.sleep(0.001)
 
     watcher = threading.Thread(target=watch)
