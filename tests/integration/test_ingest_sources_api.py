@@ -133,8 +133,8 @@ async def test_files_only_from_the_media_folder_and_only_for_admins(ingest, make
 async def test_publish_refuses_the_id_of_a_source_the_service_runs_for_the_class(
     ingest, make_class, infra, kafka_bootstrap, tmp_path, redis_client
 ):
-    """Such a source numbers its frames from its own record, `publish` from a counter of its own: under one id both
-    would send the same numbers, and the aggregator would drop one frame of each pair as a duplicate."""
+    """A source id is one camera: under one id, a run and a source of the service would overwrite each other's count
+    of students on camera in the aggregator, frame after frame."""
     class_id, other_class = make_class(), make_class()
     (tmp_path / "media").mkdir()
     lesson = write_video(tmp_path / "media" / "lesson.avi", "MJPG", frames=6, fps=6)

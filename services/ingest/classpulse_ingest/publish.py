@@ -3,7 +3,7 @@
 Prints one JSON line: the source's final status (state, reason, frames acknowledged by Kafka, frames dropped by
 reason, the earliest and latest capture times of its frames: the range over which the API counts them). Exits 1 if
 the source failed, with the reason on that line, and at once if `--source-id` names a source of the class that the
-ingest service runs (`POST /v1/classes/{id}/sources`): those number their frames themselves.
+ingest service runs (`POST /v1/classes/{id}/sources`): a source id is one camera.
 """
 
 from __future__ import annotations
@@ -85,10 +85,10 @@ def publish_source(settings: IngestSettings, args: argparse.Namespace, stop: Sto
 
 
 def _refuse_a_service_source(pipeline: Pipeline, class_id: str, source_id: str) -> None:
-    """A source the ingest service runs numbers its frames from its own record (where it stopped), not from the counter
-    this command reserves from: under its id, both would send the same numbers, and the aggregator would count one
-    frame of each pair as the other's duplicate. Whatever its state: one ended or stopped may be started again, and
-    the numbers it used stay taken for the aggregator's dedup window."""
+    """A source id is one camera: the aggregator holds each source's count of students on camera until its next frame,
+    so a run and a source of the service under one id would overwrite each other's count, frame after frame (their
+    frame numbers no longer clash: both reserve them from the same counter). Whatever its state: one ended or stopped
+    may be started again."""
     fields = cast(dict[str, str], pipeline.redis.hgetall(record_key(source_id)))  # the client decodes responses
     if fields and (stored := StoredSource.from_hash(fields)).status["class_id"] == class_id:
         raise SystemExit(
