@@ -350,7 +350,7 @@ async def _answered_once(
         return
     claim = _Claim(client, class_id, key_id, idempotency_key)
     first = await claim.take()
-    if first is not None and first.startswith(IN_PROGRESS):
+    if first == IN_PROGRESS:
         raise Rejected(409, "in_progress", "the first upload with this Idempotency-Key is still in progress: retry in 1 s",
                        {"Retry-After": "1"})
     if first is not None:
