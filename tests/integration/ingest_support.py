@@ -189,23 +189,29 @@ def read_frames(bootstrap: str, topic: str, expected: int | None = None, quiet_s
 
 class VideoServer:
     """A local HTTP server of a folder's files (recordings, HLS playlists) and of an endless MJPEG stream at
-    /stream.mjpg (multipart/x-mixed-replace, as IP cameras serve it). `stop()` drops every connection;
+    /stream.mjpg (multipart/x-mixed-replace, as IP cameras serve it), on `host` (and `port`, any by default), with a
+    302 for each path of `redirects`; `requested` lists the requests it had (their first lines). `stop()` drops every connection;
     `start()` again serves on the same port, as a camera coming back."""
 
-    def __init__(self, folder: Path, stream_fps: float = 10.0) -> None:
+    def __init__(
+        self, folder: Path, stream_fps: float = 10.0, host: str = "127.0.0.1", port: int = 0, redirects: dict[str, str] | None = None
+    ) -> None:
         self.folder = folder
         self.stream_fps = stream_fps
-        self.port = 0
+        self.host = host
+        self.port = port
+        self.redirects = redirects or {}
+        self.requested: list[str] = []
         self._server: http.server.ThreadingHTTPServer | None = None
         self._stopped = threading.Event()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> VideoServer:
         self._stopped.clear()
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        server = http.server.ThreadingHTTPServer((self.host, self.port), self._handler())
         server.daemon_threads = True
         self.port = server.server_address[1]
         self._server = server
@@ -226,8 +232,18 @@ class VideoServer:
             def __init__(self, *args, **kwargs) -> None:
                 super().__init__(*args, directory=str(video_server.folder), **kwargs)
 
+            def parse_request(self) -> bool:
+                parsed = super().parse_request()
+                video_server.requested.append(self.requestline)
+                return parsed
+
             def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-                if self.path == "/stream.mjpg":
+                if self.path in video_server.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", video_server.redirects[self.path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif self.path == "/stream.mjpg":
                     self._stream()
                 else:
                     super().do_GET()

@@ -45,23 +45,28 @@ def jpeg_for_rtp(data: bytes) -> tuple[bytes, int, int, bytes]:
 
 
 class RtspServer:
-    def __init__(self, fps: float = 10.0, frame: Callable[[int], np.ndarray] = numbered_image) -> None:
+    """On `host` (and `port`, any by default); `connections` are those it accepted."""
+
+    def __init__(
+        self, fps: float = 10.0, frame: Callable[[int], np.ndarray] = numbered_image, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.fps = fps
         self.frame = frame
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.host = host
+        self._listener = socket.create_server((host, port))
         self.port = self._listener.getsockname()[1]
         self._stopped = threading.Event()
-        self._connections: list[socket.socket] = []
+        self.connections: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
     def url(self) -> str:
-        return f"rtsp://127.0.0.1:{self.port}/live"
+        return f"rtsp://{self.host}:{self.port}/live"
 
     def stop(self) -> None:
         self._stopped.set()
         self._listener.close()
-        for connection in self._connections:
+        for connection in self.connections:
             connection.close()
 
     def _accept(self) -> None:
@@ -70,7 +75,7 @@ class RtspServer:
                 connection, _ = self._listener.accept()
             except OSError:
                 return
-            self._connections.append(connection)
+            self.connections.append(connection)
             threading.Thread(target=self._session, args=(connection,), daemon=True).start()
 
     def _session(self, connection: socket.socket) -> None:
@@ -90,9 +95,12 @@ class RtspServer:
                 method, url, _ = request_line.split(" ")
                 headers = {name.lower(): value.strip() for name, value in (line.split(":", 1) for line in header_lines)}
                 status, extra, body = self._answer(method, url, headers)
-                connection.sendall(
-                    f"RTSP/1.0 {status}\r\nCSeq: {headers['cseq']}\r\n{extra}Content-Length: {len(body)}\r\n\r\n{body}".encode()
-                )
+                try:
+                    connection.sendall(
+                        f"RTSP/1.0 {status}\r\nCSeq: {headers['cseq']}\r\n{extra}Content-Length: {len(body)}\r\n\r\n{body}".encode()
+                    )
+                except OSError:
+                    return  # stopped meanwhile
                 if method == "PLAY":
                     threading.Thread(target=self._play, args=(connection,), daemon=True).start()
                 elif method == "TEARDOWN":

@@ -8,6 +8,7 @@ import argparse
 import itertools
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -292,6 +293,90 @@ def test_an_rtsp_stream_is_sampled_with_its_own_timestamps(kafka_bootstrap, topi
     # Every other frame of a 10 frames/s stream: 200 ms apart on the stream's clock, give or take its jitter.
     assert 150 <= sorted(gaps)[len(gaps) // 2] <= 250, gaps
     assert all(f.captured_at_ms <= f.published_at_ms for f in frames)
+
+
+# --- Where a stream's connections go ----------------------------------------------------------------------------
+
+
+def _rebound(monkeypatch: pytest.MonkeyPatch, name: str, port: int, address: str) -> None:
+    """This process's resolver answers `address` for `name` asked with `port`; FFmpeg's own (the C library's) still
+    answers as the system does: 127.0.0.1 for localhost. As a name whose owner rebinds it between the check and
+    FFmpeg's connection would."""
+    resolve = socket.getaddrinfo
+
+    def rebinding(host, asked_port, *args, **kwargs):
+        return resolve(address if (host, asked_port) == (name, port) else host, asked_port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+
+
+def _reached(server: VideoServer | RtspServer) -> int:
+    """Requests (HTTP) or connections (RTSP) the server had."""
+    return len(server.connections) if isinstance(server, RtspServer) else len(server.requested)
+
+
+@pytest.mark.parametrize("scheme", ["http", "rtsp"])
+def test_a_stream_connects_to_the_address_its_host_was_checked_at(scheme, tmp_path, monkeypatch, pipeline_for, make_class):
+    """The host answered an allowed address (127.0.0.2 here) to the check, then FFmpeg resolved it again to connect
+    and got another (127.0.0.1 here; in earnest the pod's loopback or the metadata service), which served the stream.
+    Now FFmpeg opens an RTSP stream at the address checked and reaches an HTTP one through the egress proxy, which
+    connects to the address it checked: the other address sees nothing. The status shows the URL as given."""
+    if scheme == "rtsp":
+        camera: VideoServer | RtspServer = RtspServer(host="127.0.0.2")
+        internal: VideoServer | RtspServer = RtspServer(port=camera.port)
+        location = f"rtsp://admin:cam-secret@localhost:{camera.port}/live"
+    else:
+        camera = VideoServer(tmp_path, host="127.0.0.2").start()
+        internal = VideoServer(tmp_path, port=camera.port).start()
+        location = f"http://admin:cam-secret@localhost:{camera.port}/stream.mjpg"
+    _rebound(monkeypatch, "localhost", camera.port, "127.0.0.2")
+    runner = pipeline_for(source_allowed_networks=["127.0.0.2/32"]).runner(SourceSpec(location), make_class(), fps=5).start()
+    try:
+        wait_until(lambda: runner.status().frames_published >= 3, 20)
+    finally:
+        runner.stop()
+        runner.wait(15)
+        camera.stop()
+        internal.stop()
+    assert _reached(internal) == 0
+    assert _reached(camera) >= 1 and runner.status().frames_published >= 3, runner.status()
+    assert runner.status().location == f"{scheme}://***@localhost:{camera.port}/{location.rpartition('/')[2]}"
+
+
+def test_what_a_stream_leads_ffmpeg_to_outside_the_networks_is_refused_unfetched(tmp_path, pipeline_for, make_class, caplog):
+    """An allowed camera (127.0.0.1) pointing FFmpeg at a host outside the networks (127.0.0.2; in earnest the metadata
+    service): an HLS playlist whose segments are there, a 302 to a stream there. FFmpeg followed both by itself,
+    unchecked; now the egress proxy refuses each (403, counted, logged), the source fails as a stream that did not
+    open, and the host outside gets no request. The playlist with its segments at home still plays."""
+    write_hls(tmp_path / "hls", segments=2, frames_per_segment=20)
+    outside = VideoServer(tmp_path, host="127.0.0.2").start()
+    playlist = (tmp_path / "hls" / "index.m3u8").read_text()
+    (tmp_path / "hls" / "elsewhere.m3u8").write_text(playlist.replace("segment", f"{outside.url}/hls/segment"))
+    camera = VideoServer(tmp_path, redirects={"/moved.mjpg": f"{outside.url}/stream.mjpg"}).start()
+    refused_before = metric("classpulse_ingest_stream_egress_refused_total", cause="not_allowed")
+    pipeline = pipeline_for(source_allowed_networks=["127.0.0.1/32"], reconnect_attempts=0)
+    class_id = make_class()
+    at_home, segments_elsewhere, redirected = (
+        pipeline.runner(SourceSpec(f"{camera.url}/{path}"), class_id, 5, realtime=False).start()
+        for path in ("hls/index.m3u8", "hls/elsewhere.m3u8", "moved.mjpg")
+    )
+    try:
+        for runner in (at_home, segments_elsewhere, redirected):
+            runner.wait(30)
+    finally:
+        for runner in (at_home, segments_elsewhere, redirected):
+            runner.stop()
+            runner.wait(15)
+        camera.stop()
+        outside.stop()
+    assert outside.requested == []
+    assert at_home.status().state == SourceState.ENDED and at_home.status().frames_published >= 18, at_home.status()
+    for runner in (segments_elsewhere, redirected):
+        assert runner.status().state == SourceState.FAILED, runner.status()
+        assert "did not open as a video stream" in runner.status().reason
+    assert metric("classpulse_ingest_stream_egress_refused_total", cause="not_allowed") >= refused_before + 2
+    refusals = [r.reason for r in caplog.records if r.name == "classpulse_ingest.egress"]
+    assert f"{outside.url}/stream.mjpg is outside the networks stream URLs may reach" in " ".join(refusals), refusals
 
 
 # --- Sources that cannot be read ---------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """FFmpeg's per-kind limits (protocols, formats) apply to the one capture they were set for: OpenCV reads them from
-the environment, and left there they would limit every later capture of the process to the last kind's formats."""
+the environment, and left there they would limit every later capture of the process to the last kind's formats. And
+what FFmpeg is given to open for a stream names no host it would resolve itself: an RTSP stream's checked address, an
+HTTP one's egress proxy."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
+from classpulse_ingest.destinations import pinned_url
 from classpulse_ingest.diagnose import SourceError
-from classpulse_ingest.video import SourceSpec, Timeouts, _open_capture
+from classpulse_ingest.egress import StreamEgressProxy
+from classpulse_ingest.video import SourceSpec, Timeouts, _open_capture, ffmpeg_input
 
 pytestmark = pytest.mark.unit
 
@@ -22,9 +26,43 @@ def test_a_streams_ffmpeg_limits_do_not_outlive_its_open(tmp_path):
         writer.write(np.full((48, 64, 3), 40 * n, np.uint8))
     writer.release()
     before = os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS")
+    spec = SourceSpec("rtsp://127.0.0.1:1/camera")
     with pytest.raises(SourceError):
-        _open_capture(SourceSpec("rtsp://127.0.0.1:1/camera"), Timeouts(open_ms=500, read_ms=500))
+        _open_capture(spec, Timeouts(open_ms=500, read_ms=500), ffmpeg_input(spec, ["127.0.0.1"], None))
     assert os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS") == before
     capture = cv2.VideoCapture(str(video))  # a later reader of an mp4 file, with no limits of its own
     assert capture.isOpened() and capture.read()[0]
     capture.release()
+
+
+@pytest.mark.parametrize(
+    ("url", "address", "pinned"),
+    [
+        ("rtsp://admin:p%40ss@camera.school.test:8554/live?channel=1", "10.20.0.7", "rtsp://admin:p%40ss@10.20.0.7:8554/live?channel=1"),
+        ("rtsps://camera.school.test/live", "2001:db8::7", "rtsps://[2001:db8::7]/live"),
+        ("rtsp://user@[2001:db8::1]:554/", "2001:db8::1", "rtsp://user@[2001:db8::1]:554/"),
+    ],
+)
+def test_an_rtsp_stream_is_opened_at_its_checked_address_as_given_otherwise(url, address, pinned):
+    assert pinned_url(url, address) == pinned
+    assert ffmpeg_input(SourceSpec(url), [address, "10.20.0.8"], None).url == pinned
+
+
+def test_an_http_stream_is_opened_by_its_name_through_the_egress_proxy():
+    proxy = StreamEgressProxy([], ["http"], 1.0).start()
+    try:
+        url = "http://camera.school.test:8080/video.mjpg"
+        source = ffmpeg_input(SourceSpec(url), ["10.20.0.7"], proxy)
+        assert source.url == url and source.options.endswith(f"|http_proxy;{proxy.url}")
+        assert "httpproxy" in source.options  # https tunnels through it with CONNECT
+    finally:
+        proxy.close()
+    with pytest.raises(SourceError, match="only through the egress proxy"):
+        ffmpeg_input(SourceSpec(url), ["10.20.0.7"], None)
+
+
+def test_a_pinned_stream_that_does_not_open_is_reported_by_its_own_url():
+    spec = SourceSpec("rtsp://admin:cam-secret@camera.school.test:1/live")
+    with pytest.raises(SourceError) as failed:
+        _open_capture(spec, Timeouts(open_ms=500, read_ms=500), ffmpeg_input(spec, ["127.0.0.1"], None))
+    assert str(failed.value).startswith("rtsp://***@camera.school.test:1/live did not open")

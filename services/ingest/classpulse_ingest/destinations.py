@@ -3,21 +3,39 @@
 schemes they allow; the rules are classpulse_web.destinations', checked when the source starts and again at every
 reconnection.
 
-What FFmpeg opens by itself after that (an HTTP redirect, an HLS playlist's segments) is beyond this check; the
-Kubernetes egress policy, which lets ingest reach the same camera networks and nothing else, bounds those.
+FFmpeg then connects only to addresses that were checked, never to a name it resolves itself (a name may answer an
+allowed address to the check and 127.0.0.1 or 169.254.169.254 to FFmpeg): an RTSP(S) stream is opened at the checked
+address itself (`pinned_url`), over the one TCP connection its session keeps; an HTTP(S) stream, and whatever it leads
+FFmpeg to (a redirect, an HLS playlist's segments on other hosts), through the egress proxy (egress.py), which checks
+each connection the same way. Beyond reach of both: an RTSP server's own redirect (FFmpeg follows a 3xx to DESCRIBE by
+itself) and the peer an RTSP server names for RTP over UDP; the Kubernetes egress policy, which lets ingest reach the
+same camera networks and nothing else, bounds those.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from classpulse_ingest.diagnose import SourceError
 from classpulse_web.destinations import DestinationRefused, Network, check_destination
 
+NETWORKS_SETTING = "CLASSPULSE_SOURCE_ALLOWED_NETWORKS"
 
-def check_stream_destination(url: str, allowed_networks: Iterable[Network], allowed_schemes: Iterable[str]) -> None:
-    """Raises SourceError unless the URL's scheme is allowed and every address its host resolves to is."""
+
+def check_stream_destination(url: str, allowed_networks: Iterable[Network], allowed_schemes: Iterable[str]) -> list[str]:
+    """The addresses the URL's host resolves to, to connect to instead of the name; SourceError unless the URL's
+    scheme is allowed and every one of them is."""
     try:
-        check_destination(url, allowed_networks, allowed_schemes, "stream", "CLASSPULSE_SOURCE_ALLOWED_NETWORKS")
+        return check_destination(url, allowed_networks, allowed_schemes, "stream", NETWORKS_SETTING)
     except DestinationRefused as refusal:
         raise SourceError(refusal.cause, str(refusal)) from None
+
+
+def pinned_url(url: str, address: str) -> str:
+    """The URL with its host replaced by `address` (an IPv6 one in brackets); its credentials, port, path and query
+    kept."""
+    parts = urlsplit(url)
+    user, at, _host = parts.netloc.rpartition("@")
+    host = f"[{address}]" if ":" in address else address
+    return parts._replace(netloc=f"{user}{at}{host}" + (f":{parts.port}" if parts.port is not None else "")).geturl()

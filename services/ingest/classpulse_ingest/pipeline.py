@@ -1,10 +1,11 @@
 """What every ingest entry point (the service and the `publish` command) shares: the bounded buffer, the Kafka
-sender, the encoder and the class quotas, wired once."""
+sender, the encoder, the class quotas and the proxy HTTP(S) streams are read through, wired once."""
 
 from __future__ import annotations
 
 from classpulse_core.schemas import CameraKind
 from classpulse_ingest.buffer import FrameBuffer
+from classpulse_ingest.egress import StreamEgressProxy
 from classpulse_ingest.publisher import FramePublisher, new_source_id
 from classpulse_ingest.ratelimit import Quotas, TokenBuckets
 from classpulse_ingest.runner import Continuation, SourceRunner
@@ -25,6 +26,9 @@ class Pipeline:
         self.sender = KafkaSender(producer, settings.kafka.frames_topic, self.buffer, settings.in_flight_max_bytes).start()
         self.publisher = FramePublisher(self.buffer, settings.jpeg_quality, settings.max_frame_side)
         self.quotas = Quotas(settings, TokenBuckets(self.redis))
+        self.egress = StreamEgressProxy(
+            settings.source_allowed_networks, settings.source_allowed_schemes, settings.stream_open_timeout_ms / 1000
+        ).start()
 
     def is_registered(self, class_id: str) -> bool:
         return bool(self.redis.exists(class_key(class_id)))
@@ -50,6 +54,7 @@ class Pipeline:
             self.settings,
             self.publisher,
             self.quotas,
+            self.egress,
             session_id=session_id,
             realtime=realtime,
             camera_kind=camera_kind,
@@ -61,3 +66,4 @@ class Pipeline:
     def close(self, drain_timeout_s: float) -> None:
         self.sender.close(drain_timeout_s)
         self.redis.close()
+        self.egress.close()

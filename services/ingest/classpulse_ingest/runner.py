@@ -31,6 +31,7 @@ from classpulse_core.capture import capture_time_problem
 from classpulse_core.schemas import CameraKind
 from classpulse_ingest.accounting import DropReason, ProgressTally
 from classpulse_ingest.diagnose import SourceError
+from classpulse_ingest.egress import StreamEgressProxy
 from classpulse_ingest.publisher import FrameIdentity, FramePublisher, now_ms
 from classpulse_ingest.ratelimit import Quotas
 from classpulse_ingest.settings import IngestSettings
@@ -109,6 +110,7 @@ class SourceRunner:
         settings: IngestSettings,
         publisher: FramePublisher,
         quotas: Quotas,
+        egress: StreamEgressProxy,
         session_id: str | None = None,
         realtime: bool = True,
         camera_kind: CameraKind = "room",
@@ -127,6 +129,7 @@ class SourceRunner:
         self.settings = settings
         self.publisher = publisher
         self.quotas = quotas
+        self.egress = egress
         self.realtime = realtime
         self.lease = lease
         self.tally = ProgressTally(self.kind.value, continuation.next_sequence, continuation.continue_at_ms, lease)
@@ -235,7 +238,7 @@ class SourceRunner:
         while not self.stop_requested.is_set():
             reader: CaptureReader | FolderReader | None = None
             try:
-                reader = open_reader(self.spec, self.settings, resume_at_ms, self._continue_at_ms)
+                reader = open_reader(self.spec, self.settings, resume_at_ms, self._continue_at_ms, self.egress)
                 self._continue_at_ms = None  # once opened there; a reconnection resumes where this reader stops
                 self._recording = reader.recording
                 if timeline_start_ms is None:

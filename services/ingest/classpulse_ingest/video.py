@@ -24,8 +24,9 @@ import cv2
 import numpy as np
 from prometheus_client import Counter
 
-from classpulse_ingest.destinations import check_stream_destination
+from classpulse_ingest.destinations import check_stream_destination, pinned_url
 from classpulse_ingest.diagnose import SourceError, unopened_stream, unreadable_file
+from classpulse_ingest.egress import StreamEgressProxy
 from classpulse_ingest.images import ImageRejected, decode_image
 from classpulse_ingest.settings import IngestSettings
 from classpulse_web.destinations import redact
@@ -33,15 +34,18 @@ from classpulse_web.destinations import redact
 # FFmpeg's own error lines (on stderr, so in the service's log) name the hosts it reached and what they answered:
 # silenced, as any other probe of the network would be (an operator may set another level to debug a camera).
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+# FFmpeg connects straight to the hosts `no_proxy` names, past the egress proxy (egress.py), resolving them itself.
+os.environ.pop("no_proxy", None)
 
 _RECORDING_FORMATS = "mov,mp4,m4a,3gp,3g2,mj2,avi,matroska,webm,mpegts,ogg"
 _FFMPEG_OPTIONS = {
     # What FFmpeg may open for each kind of source: the protocols (no concat:, subfile, file from a stream, ...) and
-    # the demuxers (no playlists or concat lists from a file), in OPENCV_FFMPEG_CAPTURE_OPTIONS' syntax.
+    # the demuxers (no playlists or concat lists from a file), in OPENCV_FFMPEG_CAPTURE_OPTIONS' syntax. HTTP(S) goes
+    # through the egress proxy (`http_proxy`, added per open): https tunnels with CONNECT, FFmpeg's httpproxy protocol.
     "file": f"protocol_whitelist;file|format_whitelist;{_RECORDING_FORMATS}",
     "rtsp": "protocol_whitelist;tcp,udp,rtp|format_whitelist;rtsp|rtsp_flags;prefer_tcp",
     "rtsps": "protocol_whitelist;tcp,tls,udp,rtp|format_whitelist;rtsp|rtsp_flags;prefer_tcp",
-    "http": f"protocol_whitelist;http,https,tcp,tls,crypto|format_whitelist;hls,mpjpeg,{_RECORDING_FORMATS}",
+    "http": f"protocol_whitelist;http,https,tcp,tls,httpproxy,crypto|format_whitelist;hls,mpjpeg,{_RECORDING_FORMATS}",
 }
 _FFMPEG_OPTIONS["https"] = _FFMPEG_OPTIONS["http"]
 _FFMPEG_OPEN = threading.Lock()
@@ -84,17 +88,41 @@ class SourceSpec:
     def display(self) -> str:
         return redact(self.location)
 
-    def validate(self, settings: IngestSettings) -> None:
-        """Raises SourceError unless a stream's URL may be opened: an allowed scheme, a host inside the allowed
-        networks. Checked at every open: a host name may resolve elsewhere by the next reconnection."""
+    def validate(self, settings: IngestSettings) -> list[str]:
+        """The addresses a stream's host was checked at (none for other kinds); SourceError unless its URL may be
+        opened: an allowed scheme, a host inside the allowed networks. Checked at every open: a host name may resolve
+        elsewhere by the next reconnection."""
         if self.kind == SourceKind.STREAM:
-            check_stream_destination(self.location, settings.source_allowed_networks, settings.source_allowed_schemes)
+            return check_stream_destination(self.location, settings.source_allowed_networks, settings.source_allowed_schemes)
+        return []
 
 
 @dataclass(frozen=True)
 class Timeouts:
     open_ms: int
     read_ms: int
+
+
+@dataclass(frozen=True)
+class FfmpegInput:
+    """What FFmpeg opens for a file or stream, and the options it opens it with."""
+
+    url: str
+    options: str
+
+
+def ffmpeg_input(spec: SourceSpec, addresses: list[str], egress: StreamEgressProxy | None) -> FfmpegInput:
+    """A file as it is; a stream so that FFmpeg connects only to the `addresses` its host was checked at, or through
+    the `egress` proxy, which checks each connection (without one, HTTP(S) streams are refused): never to a name it
+    resolves itself."""
+    if spec.kind != SourceKind.STREAM:
+        return FfmpegInput(spec.location, _FFMPEG_OPTIONS["file"])
+    scheme = urlsplit(spec.location).scheme
+    if scheme in ("rtsp", "rtsps"):
+        return FfmpegInput(pinned_url(spec.location, addresses[0]), _FFMPEG_OPTIONS[scheme])
+    if egress is None:
+        raise SourceError("bad_location", f"{spec.display}: HTTP(S) streams are opened only through the egress proxy")
+    return FfmpegInput(spec.location, f"{_FFMPEG_OPTIONS[scheme]}|http_proxy;{egress.url}")
 
 
 @dataclass(frozen=True)
@@ -160,10 +188,15 @@ class CaptureReader:
     recording read by another process (an ingest replica that died or let it go) continues, frame for frame."""
 
     def __init__(
-        self, spec: SourceSpec, timeouts: Timeouts, resume_at_ms: float = 0.0, continue_at_ms: float | None = None
+        self,
+        spec: SourceSpec,
+        timeouts: Timeouts,
+        source: FfmpegInput,
+        resume_at_ms: float = 0.0,
+        continue_at_ms: float | None = None,
     ) -> None:
         self.spec = spec
-        self.capture = _open_capture(spec, timeouts)
+        self.capture = _open_capture(spec, timeouts, source)
         frame_count = self.capture.get(cv2.CAP_PROP_FRAME_COUNT)
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         known_length = 0 < frame_count < _KNOWN_LENGTH_LIMIT and fps > 0
@@ -230,7 +263,7 @@ class CaptureReader:
         self.capture.release()
 
 
-def _open_capture(spec: SourceSpec, timeouts: Timeouts) -> cv2.VideoCapture:
+def _open_capture(spec: SourceSpec, timeouts: Timeouts, source: FfmpegInput) -> cv2.VideoCapture:
     if spec.kind == SourceKind.WEBCAM:
         capture = cv2.VideoCapture(webcam_index(spec), cv2.CAP_ANY)
         if not capture.isOpened():
@@ -239,14 +272,13 @@ def _open_capture(spec: SourceSpec, timeouts: Timeouts) -> cv2.VideoCapture:
             raise SourceError("no_camera", f"no camera at index {webcam_index(spec)}: {device} {why}")
         return capture
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeouts.open_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeouts.read_ms]
-    options = _FFMPEG_OPTIONS[urlsplit(spec.location).scheme if spec.kind == SourceKind.STREAM else "file"]
     with _FFMPEG_OPEN:
         # Only for this open: left set, the options would limit every later capture of the process (another
         # source's, or a tool's reading a video file) to this kind's protocols and formats.
         before = os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS")
-        os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = options
+        os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = source.options
         try:
-            capture = cv2.VideoCapture(spec.location, cv2.CAP_FFMPEG, params)
+            capture = cv2.VideoCapture(source.url, cv2.CAP_FFMPEG, params)
         finally:
             if before is None:
                 del os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"]
@@ -310,10 +342,15 @@ class FolderReader:
 
 
 def open_reader(
-    spec: SourceSpec, settings: IngestSettings, resume_at_ms: float = 0.0, continue_at_ms: float | None = None
+    spec: SourceSpec,
+    settings: IngestSettings,
+    resume_at_ms: float = 0.0,
+    continue_at_ms: float | None = None,
+    egress: StreamEgressProxy | None = None,
 ) -> CaptureReader | FolderReader:
-    spec.validate(settings)
+    """`egress`: the proxy an HTTP(S) stream is read through (ffmpeg_input)."""
+    addresses = spec.validate(settings)
     if spec.kind == SourceKind.FOLDER:
         return FolderReader(spec, settings.max_image_pixels, continue_at_ms)
     timeouts = Timeouts(settings.stream_open_timeout_ms, settings.stream_read_timeout_ms)
-    return CaptureReader(spec, timeouts, resume_at_ms, continue_at_ms)
+    return CaptureReader(spec, timeouts, ffmpeg_input(spec, addresses, egress), resume_at_ms, continue_at_ms)

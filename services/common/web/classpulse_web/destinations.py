@@ -91,11 +91,12 @@ class DestinationRefused(ValueError):
         self.cause = cause
 
 
-def check_destination(url: str, allowed_networks: Iterable[Network], allowed_schemes: Iterable[str], what: str, setting: str) -> None:
-    """Raises DestinationRefused unless the URL's scheme is allowed and every address its host resolves to is.
-    `what` names the URL in messages ("stream", "webhook"), `setting` the variable that lists the networks."""
+def check_destination(url: str, allowed_networks: Iterable[Network], allowed_schemes: Iterable[str], what: str, setting: str) -> list[str]:
+    """The addresses the URL's host resolves to (`allowed_addresses`); DestinationRefused unless the URL's scheme is
+    allowed and every one of them is. `what` names the URL in messages ("stream", "webhook"), `setting` the variable
+    that lists the networks."""
     host, port = checked_location(url, allowed_schemes, what)
-    allowed_addresses(host, port, allowed_networks, what, setting, shown=redact(url))
+    return allowed_addresses(host, port, allowed_networks, what, setting, shown=redact(url))
 
 
 def checked_location(url: str, allowed_schemes: Iterable[str], what: str) -> tuple[str, int | None]:

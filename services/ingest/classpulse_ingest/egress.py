@@ -1,0 +1,182 @@
+"""The only way FFmpeg reaches an HTTP(S) stream: through a proxy of ingest's own, on 127.0.0.1, that connects only
+to addresses it has checked.
+
+FFmpeg resolves a URL's host name itself, and opens by itself what a stream points to: an HTTP redirect, an HLS
+playlist's segments, on any host. Given this proxy (its `http_proxy` option, which it passes on to TLS's CONNECT and
+which the HLS demuxer passes on to every segment and playlist it opens), FFmpeg asks it for each of those connections:
+the proxy judges the destination as the source's own URL was (the same networks and schemes,
+classpulse_web.destinations) and connects to an address it resolved and checked, never to the name resolved once more;
+anything else gets a 403, is counted (`classpulse_ingest_stream_egress_refused_total`) and logged, and no byte goes to
+it. A plain-HTTP request is forwarded alone, with `Connection: close` both ways, and the connection from FFmpeg ends
+with its answer: a connection kept alive cannot go on to another host unchecked. A CONNECT tunnel is one host's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Coroutine, Iterable
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from prometheus_client import Counter
+
+from classpulse_ingest.destinations import NETWORKS_SETTING
+from classpulse_web.destinations import DestinationRefused, Network, allowed_addresses, checked_location, redact
+
+log = logging.getLogger(__name__)
+
+EGRESS_REFUSED = Counter(
+    "classpulse_ingest_stream_egress_refused_total",
+    "Connections FFmpeg asked the stream egress proxy for and it refused (a redirect, a segment, a name outside the "
+    "allowed networks or schemes; bad_request: not a proxy request)",
+    ["cause"],
+)
+
+HEAD_LIMIT_BYTES = 64 * 1024
+HEAD_TIMEOUT_S = 10.0  # FFmpeg writes its request at once: a connection that does not is not FFmpeg's
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Headers of one connection (RFC 9110, 7.6.1), replaced by the proxy's own `Connection: close`.
+_HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"proxy-authorization", b"te", b"upgrade"})
+
+
+class StreamEgressProxy:
+    """A forward proxy (CONNECT for https, absolute-form GET and HEAD for http) on an ephemeral port of 127.0.0.1,
+    served by an asyncio loop on a thread of its own; `close()` ends every connection through it."""
+
+    def __init__(self, allowed_networks: Iterable[Network], allowed_schemes: Iterable[str], connect_timeout_s: float) -> None:
+        self.networks = list(allowed_networks)
+        self.schemes = list(allowed_schemes)
+        self.connect_timeout_s = connect_timeout_s
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="stream-egress-proxy", daemon=True)
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[Any]] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> StreamEgressProxy:
+        self._thread.start()
+        listening = asyncio.start_server(self._serve, "127.0.0.1", 0, limit=HEAD_LIMIT_BYTES)
+        self._server = asyncio.run_coroutine_threadsafe(listening, self._loop).result()
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self._stop_serving(), self._loop).result()
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+        self._loop.close()
+
+    async def _stop_serving(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for connection in self._connections:
+            connection.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+
+    async def _serve(self, client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
+        connection = cast("asyncio.Task[Any]", asyncio.current_task())  # a stream server's callback runs as a task
+        self._connections.add(connection)
+        try:
+            await self._forward(client, to_client)
+        except (OSError, EOFError, ValueError, TimeoutError, asyncio.LimitOverrunError):
+            pass  # either side went away or spoke no HTTP: nothing to answer
+        finally:
+            self._connections.discard(connection)
+            to_client.close()
+
+    async def _forward(self, client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
+        async with asyncio.timeout(HEAD_TIMEOUT_S):
+            head = await client.readuntil(b"\r\n\r\n")
+        request_line, *headers = head[:-4].split(b"\r\n")
+        method, target, _version = request_line.decode("latin-1").split(" ")
+        if method == "CONNECT":
+            url = f"https://{target}"
+        elif method in ("GET", "HEAD") and target.startswith("http://"):
+            url = target
+        else:
+            EGRESS_REFUSED.labels("bad_request").inc()
+            await _answer(to_client, b"400 Bad Request")
+            return
+        try:
+            host, port = checked_location(url, self.schemes, "stream")
+            port = port or _DEFAULT_PORTS[urlsplit(url).scheme]
+            addresses = await asyncio.to_thread(allowed_addresses, host, port, self.networks, "stream", NETWORKS_SETTING, redact(url))
+        except DestinationRefused as refusal:
+            EGRESS_REFUSED.labels(refusal.cause).inc()
+            log.warning("a stream's connection refused", extra={"reason": str(refusal), "cause": refusal.cause})
+            await _answer(to_client, b"403 Forbidden")
+            return
+        try:
+            upstream, to_upstream = await self._connect(addresses, port)
+        except (OSError, TimeoutError):
+            await _answer(to_client, b"502 Bad Gateway")
+            return
+        try:
+            if method == "CONNECT":
+                to_client.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                await _relay(_copy(client, to_upstream), _copy(upstream, to_client))
+            else:
+                parts = urlsplit(target)
+                origin_form = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+                to_upstream.write(f"{method} {origin_form} HTTP/1.1\r\n".encode("latin-1") + _closing(headers))
+                await _relay(_ignored(client), _answer_closing(upstream, to_client))
+        finally:
+            to_upstream.close()
+
+    async def _connect(self, addresses: list[str], port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to the first of the checked addresses that takes one, as a client connecting to the name would."""
+        *first, last = addresses
+        for address in first:
+            with contextlib.suppress(OSError, TimeoutError):
+                return await asyncio.wait_for(asyncio.open_connection(address, port), self.connect_timeout_s)
+        return await asyncio.wait_for(asyncio.open_connection(last, port), self.connect_timeout_s)
+
+
+def _closing(headers: list[bytes]) -> bytes:
+    """The header block with this connection's own headers replaced by `Connection: close`."""
+    kept = [line for line in headers if line.partition(b":")[0].strip().lower() not in _HOP_BY_HOP]
+    return b"".join(line + b"\r\n" for line in [*kept, b"Connection: close"]) + b"\r\n"
+
+
+async def _answer(to_client: asyncio.StreamWriter, status: bytes) -> None:
+    to_client.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    await to_client.drain()
+
+
+async def _answer_closing(upstream: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
+    """The upstream's answer with `Connection: close`, so that FFmpeg opens a new connection for its next request."""
+    status_line, *headers = (await upstream.readuntil(b"\r\n\r\n"))[:-4].split(b"\r\n")
+    to_client.write(status_line + b"\r\n" + _closing(headers))
+    await _copy(upstream, to_client)
+
+
+async def _ignored(client: asyncio.StreamReader) -> None:
+    """Until the client closes: what it sends after its request (a second one, on a connection it meant to keep) goes
+    nowhere; it learns from `Connection: close` to send that on a new connection."""
+    while await client.read(64 * 1024):
+        pass
+
+
+async def _copy(source: asyncio.StreamReader, destination: asyncio.StreamWriter) -> None:
+    while chunk := await source.read(64 * 1024):
+        destination.write(chunk)
+        await destination.drain()
+
+
+async def _relay(*directions: Coroutine[Any, Any, Any]) -> None:
+    """Until the first of `directions` ends: then the connection is over both ways."""
+    tasks = [asyncio.create_task(direction) for direction in directions]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
