@@ -6,13 +6,16 @@
 lti1p3platform signs the id_token (its RSA key, published at /jwks), builds the launch message (user, roles, context,
 Names and Role Provisioning and Deep Linking claims), answers the tool's client-credentials grant (verifying the
 tool's assertion against the tool's JWKS URL), verifies access tokens and Deep Linking responses. What a platform adds
-around it is here: a course page that starts a launch (/start), its roster (/memberships/<course>), and the page
+around it is here: a course page that starts a launch (/start) or shows it in a frame (/course), its roster (/memberships/<course>, in pages as large
+and answered as slowly as the test sets them), and the page
 that receives placed links (/deep-link-return, listed at /deep-links); /jwks counts its fetches (/jwks/fetches) and
 is taken down and up by the test (PUT /jwks/down).
 """
 
 from __future__ import annotations
 
+import asyncio
+import html
 import json
 import sys
 from typing import Any
@@ -39,8 +42,8 @@ _private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PRIVATE_PEM = _private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
 PUBLIC_PEM = _private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
-rosters: dict[str, list[dict[str, Any]]] = {}
-"""Course id -> its members, as the test sets them (PUT /memberships/<course>)."""
+rosters: dict[str, dict[str, Any]] = {}
+"""Course id -> {"members", "page_size", "page_delay_s"}, as the test sets them (PUT /memberships/<course>)."""
 placed: list[dict[str, Any]] = []
 """Content items the tool placed through Deep Linking."""
 keyset = {"fetches": 0, "down": False}
@@ -115,6 +118,12 @@ def start(request: Request, user: str, role: str, course: str, title: str = "Cou
     return login.initiate_login(user)
 
 
+@app.get("/course")
+def course(launch: str) -> HTMLResponse:
+    """A course page that shows the tool inside it, as platforms do: `launch` (a /start address) in a frame."""
+    return HTMLResponse(f'<!doctype html><link rel="icon" href="data:,"><h1>Course</h1><iframe src="{html.escape(launch)}" width="1000" height="600"></iframe>')
+
+
 @app.get("/authorize")
 def authorize(request: Request):
     """The platform's OIDC authorization endpoint: lti1p3platform checks the tool's request and posts the id_token."""
@@ -129,12 +138,14 @@ async def token(request: Request) -> JSONResponse:
 
 @app.put("/memberships/{course}")
 async def set_roster(course: str, request: Request) -> dict:
-    rosters[course] = (await request.json())["members"]
-    return {"members": len(rosters[course])}
+    body = await request.json()
+    rosters[course] = {"members": body["members"], "page_size": body.get("page_size", 100), "page_delay_s": body.get("page_delay_s", 0)}
+    return {"members": len(body["members"])}
 
 
 @app.get("/memberships/{course}")
-def memberships(course: str, authorization: str = Header("")) -> JSONResponse:
+async def memberships(course: str, page: int = 0, authorization: str = Header("")) -> JSONResponse:
+    """One page of the course's members, with a Link to the next page as NRPS pages them."""
     access = authorization.removeprefix("Bearer ")
     try:
         allowed = Platform().validate_token(access, allowed_scopes=[NRPS_SCOPE])
@@ -142,9 +153,14 @@ def memberships(course: str, authorization: str = Header("")) -> JSONResponse:
         raise HTTPException(401, f"invalid access token: {exc}") from None
     if not allowed:
         raise HTTPException(403, "this token does not grant the roster")
-    members = [{**m, "roles": [ROLES[r] for r in m["roles"]]} for m in rosters.get(course, [])]
+    roster = rosters.get(course, {"members": [], "page_size": 100, "page_delay_s": 0})
+    await asyncio.sleep(roster["page_delay_s"])
+    size = roster["page_size"]
+    members = [{**m, "roles": [ROLES[r] for r in m["roles"]]} for m in roster["members"][page * size:(page + 1) * size]]
+    more = (page + 1) * size < len(roster["members"])
+    headers = {"Link": f'<{ISSUER}/memberships/{course}?page={page + 1}>; rel="next"'} if more else {}
     return JSONResponse({"id": f"{ISSUER}/memberships/{course}", "context": {"id": course}, "members": members},
-                        media_type="application/vnd.ims.lti-nrps.v2.membershipcontainer+json")
+                        media_type="application/vnd.ims.lti-nrps.v2.membershipcontainer+json", headers=headers)
 
 
 @app.post("/deep-link-return")

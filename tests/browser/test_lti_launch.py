@@ -14,12 +14,13 @@ import json
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
@@ -105,11 +106,21 @@ def lms(start_api, ingest_service, platform_python, tmp_path) -> Iterator[Lms]:
                 admin.delete(f"/v1/lti/platforms/{platform['platform_id']}")
 
 
-def set_roster(lms: Lms, course: str) -> None:
+def set_roster(lms: Lms, course: str, learners: int = LEARNERS, **paging: float) -> None:
+    """The course's members: an Instructor, `learners` active Learners and an inactive one; `paging`: page_size and
+    page_delay_s (the platform's wait before each page)."""
     members = [{"user_id": "u-instructor", "roles": ["Instructor"], "status": "Active"}]
-    members += [{"user_id": f"s{n}", "roles": ["Learner"], "status": "Active"} for n in range(LEARNERS)]
+    members += [{"user_id": f"s{n}", "roles": ["Learner"], "status": "Active"} for n in range(learners)]
     members.append({"user_id": "gone", "roles": ["Learner"], "status": "Inactive"})
-    assert httpx.put(f"{lms.url}/memberships/{course}", json={"members": members}).status_code == 200
+    assert httpx.put(f"{lms.url}/memberships/{course}", json={"members": members, **paging}).status_code == 200
+
+
+def wait_for_size(lms: Lms, class_id: str, expected_students: int, timeout_s: float = 15) -> None:
+    """The class sized by its roster, which is read after the launch."""
+    deadline = time.monotonic() + timeout_s
+    while (size := lms.admin.get(f"/v1/classes/{class_id}").json()["expected_students"]) != expected_students:
+        assert time.monotonic() < deadline, f"the class's size is {size}, not {expected_students}, after {timeout_s} s"
+        time.sleep(0.2)
 
 
 def test_an_instructor_lands_on_the_dashboard_of_the_course_class_sized_by_the_roster(chromium: Chromium, lms: Lms) -> None:
@@ -125,8 +136,8 @@ def test_an_instructor_lands_on_the_dashboard_of_the_course_class_sized_by_the_r
     assert chromium.evaluate("getComputedStyle(document.getElementById('lesson-toggle')).display") != "none"
     assert chromium.evaluate("sessionStorage.length + localStorage.length") == 0  # the key lives in the page only
     assert chromium.evaluate("document.getElementById('class-picker').selectedOptions[0].textContent") == "Biology 101"
-    record = lms.admin.get(f"/v1/classes/{class_id}").json()
-    assert record["expected_students"] == LEARNERS and record["teacher"] == f"lti:{class_id}"
+    wait_for_size(lms, class_id, LEARNERS)
+    assert lms.admin.get(f"/v1/classes/{class_id}").json()["teacher"] == f"lti:{class_id}"
     # The Instructor runs the class's lessons from the launched page.
     chromium.evaluate("document.getElementById('lesson-name').value = 'Cells'; document.getElementById('lesson-toggle').click()")
     chromium.wait_for("!!document.querySelector('#sessions li.session.running')", 15)
@@ -139,10 +150,33 @@ def test_an_instructor_lands_on_the_dashboard_of_the_course_class_sized_by_the_r
     httpx.put(f"{lms.url}/memberships/{course}", json={"members": [{"user_id": "s1", "roles": ["Learner"]}]})
     chromium.navigate(lms.start_url("Instructor", course, title="Biology 101 (renamed)"))
     chromium.wait_for(f"document.getElementById('board') && document.getElementById('board').dataset.classId === {json.dumps(class_id)}", 30)
-    assert lms.admin.get(f"/v1/classes/{class_id}").json()["expected_students"] == 1
+    wait_for_size(lms, class_id, 1)
     metrics = httpx.get(f"{lms.api}/metrics").text
     assert 'classpulse_lti_launches_total{outcome="opened",reason="instructor"} 2.0' in metrics
     assert 'classpulse_lti_nrps_calls_total{outcome="ok"} 2.0' in metrics
+
+
+def test_an_instructor_launch_does_not_wait_for_a_large_slow_roster(chromium: Chromium, lms: Lms) -> None:
+    """The roster was read inside the Instructor's launch, every page of it: a large course on a slow platform made the
+    launch as slow as its roster, or time out. The launch now answers at once; the roster is read after it, once at a
+    time for a course however many launches ask, and the teacher's page shows the class's size once it is there."""
+    lms.register()
+    course = f"course-{uuid.uuid4().hex[:6]}"
+    large, page_size, page_delay_s = 600, 50, 0.5  # 13 pages, 6.5 s
+    set_roster(lms, course, learners=large, page_size=page_size, page_delay_s=page_delay_s)
+    chromium.navigate(lms.start_url("Instructor", course))
+    chromium.wait_for("!!document.getElementById('board') && !!document.getElementById('board').dataset.classId", 30)
+    class_id = chromium.evaluate("document.getElementById('board').dataset.classId")
+    assert lms.admin.get(f"/v1/classes/{class_id}").json()["expected_students"] == 0, "the launch waited for the roster"
+    # Another Instructor's launch meanwhile: the roster being read is not read again beside it.
+    with httpx.Client(timeout=30) as browser:
+        id_token, state = signed_form(browser.get(lms.start_url("Instructor", course), follow_redirects=True))
+        assert browser.post(f"{lms.api}/lti/launch", data={"id_token": id_token, "state": state}).status_code == 200
+    wait_for_size(lms, class_id, large, timeout_s=30)
+    assert 'classpulse_lti_nrps_calls_total{outcome="ok"} 1.0' in httpx.get(f"{lms.api}/metrics").text
+    # The page reads the class again with its lessons and alerts (every 30 s): the size shows once it is there.
+    chromium.wait_for(f"document.getElementById('board').dataset.expectedStudents === '{large}'", 45)
+    assert chromium.errors == []
 
 
 def test_a_learner_lands_on_the_student_page_consent_step(chromium: Chromium, lms: Lms) -> None:
@@ -155,7 +189,41 @@ def test_a_learner_lands_on_the_student_page_consent_step(chromium: Chromium, lm
     assert "Nothing is taken before you agree" in chromium.evaluate("document.getElementById('consent').innerText")
     class_id = chromium.evaluate("location.pathname").removeprefix("/student/")
     # The Learner's launch registered the class too, sized from the roster.
-    assert lms.admin.get(f"/v1/classes/{class_id}").json()["expected_students"] == LEARNERS
+    wait_for_size(lms, class_id, LEARNERS)
+    assert chromium.errors == []
+
+
+def in_child_frame(chromium: Chromium, expression: str) -> object:
+    """The value of a JavaScript expression in the page's frame (of another origin: not reachable from the page's)."""
+    children = chromium.send("Page.getFrameTree")["frameTree"].get("childFrames", [])
+    if not children:
+        return None
+    world = chromium.send("Page.createIsolatedWorld", frameId=children[0]["frame"]["id"])
+    result = chromium.send("Runtime.evaluate", expression=expression, contextId=world["executionContextId"], returnByValue=True)
+    return result["result"].get("value")
+
+
+def test_a_learner_launched_in_the_platforms_frame_opens_the_student_page_in_its_own_window(chromium: Chromium, lms: Lms) -> None:
+    """A Learner's launch in the course page's frame was sent on to the student page, which may not be framed (nor ask
+    for the camera in a frame): the frame stayed empty. The launch now answers the frame with why, and a button that
+    opens the student page in a new window, the Learner's key in its fragment (never sent to a server)."""
+    lms.register(frame_origins=[lms.url])
+    course = f"course-{uuid.uuid4().hex[:6]}"
+    chromium.navigate(f"{lms.url}/course?" + urlencode({"launch": lms.start_url("Learner", course)}))
+    link = "document.getElementById('learner-open-link')"
+    deadline = time.monotonic() + 30
+    while not in_child_frame(chromium, f"!!{link}"):
+        assert time.monotonic() < deadline, f"the frame shows no link to the student page: {chromium.errors}"
+        time.sleep(0.25)
+    assert "cannot use your camera" in in_child_frame(chromium, "document.getElementById('learner-open').innerText")
+    assert in_child_frame(chromium, f"[{link}.target, {link}.rel]") == ["_blank", "noopener noreferrer"]
+    student_page = urlsplit(in_child_frame(chromium, f"{link}.href"))
+    assert re.fullmatch(r"/student/lti-[0-9a-f]{16}", student_page.path) and not student_page.query
+    assert student_page.fragment.startswith("token=")
+    assert chromium.errors == []
+    # What the new window opens: the student page at its consent step, with the key of the link.
+    chromium.navigate(student_page.geturl())
+    chromium.wait_for("!!document.body && document.body.dataset.state === 'consent' && location.hash === ''", 30)
     assert chromium.errors == []
 
 

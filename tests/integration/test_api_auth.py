@@ -18,7 +18,8 @@ ADMIN_ONLY = {
     ("POST", "/v1/classes"), ("PATCH", "/v1/classes/{class_id}"), ("DELETE", "/v1/classes/{class_id}"),
     ("POST", "/v1/keys"), ("GET", "/v1/keys"), ("DELETE", "/v1/keys/{key_id}"),
     ("POST", "/v1/embed/issuers"), ("GET", "/v1/embed/issuers"), ("DELETE", "/v1/embed/issuers/{issuer}"),
-    ("GET", "/v1/xapi/deliveries"),
+    ("GET", "/v1/xapi/deliveries"), ("GET", "/v1/xapi/dead-letters"), ("POST", "/v1/xapi/dead-letters/replay"),
+    ("POST", "/v1/xapi/dead-letters/{message_id}/replay"),
     ("POST", "/v1/lti/platforms"), ("GET", "/v1/lti/platforms"), ("DELETE", "/v1/lti/platforms/{platform_id}"),
     ("GET", "/v1/lti/keys"), ("POST", "/v1/lti/keys"), ("DELETE", "/v1/lti/keys/{kid}"),
 }
@@ -49,7 +50,7 @@ def request_for(method: str, path: str, class_id: str) -> tuple[str, str, dict |
               ("POST", "/v1/keys"): {"role": "service"}, ("POST", "/v1/classes/{class_id}/sessions"): {},
               ("POST", "/v1/webhooks"): {"url": "https://hooks.example.org/x", "class_id": class_id}}
     url = path.replace("{class_id}", class_id).replace("{session_id}", "nosuch").replace("{key_id}", "nosuch").replace("{issuer}", "nosuch").replace("{webhook_id}", "nosuch")
-    url = url.replace("{platform_id}", "nosuch").replace("{kid}", "nosuch")
+    url = url.replace("{platform_id}", "nosuch").replace("{kid}", "nosuch").replace("{message_id}", "nosuch")
     return method, url, bodies.get((method, path))
 
 

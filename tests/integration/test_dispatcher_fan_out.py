@@ -22,14 +22,18 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
-from classpulse_api.dispatcher import Dispatcher
+from classpulse_api import dispatcher as dispatcher_module
+from classpulse_api import store as store_module
+from classpulse_api.dispatcher import SUMMARY_LAG_MS, Dispatcher
 from classpulse_api.outbox import QUEUE, Message, Outbox
+from classpulse_api.series import SeriesReader
 from classpulse_api.settings import ApiSettings
 from classpulse_api.store import ClassStore
 from classpulse_api.webhooks import SendResult, StoredWebhook, WebhookCreate, WebhookSender, WebhookStore, new_secret
 from classpulse_api.xapi import TARGET as XAPI_TARGET
-from classpulse_api.xapi import XapiExport, XapiSender, XapiStatements
+from classpulse_api.xapi import LessonIndices, XapiExport, XapiSender, XapiStatements, statement_class
 from classpulse_core.alerts import AlertEvent, events_key
+from classpulse_core.share_correction import ShareCorrection
 from classpulse_store.registry import ClassRecord
 from outbox_support import deliver_queued
 
@@ -71,6 +75,43 @@ async def test_an_alert_raised_while_no_api_ran_still_reaches_the_lrs(redis_url,
         assert await restarted.fan_out() == 1
         [statement] = [m for m in await _queued(client) if m.target == XAPI_TARGET]
         assert json.loads(statement.body)["verb"]["id"].endswith("raised-alert")
+
+
+@pytest.mark.anyio
+async def test_a_lessons_end_waits_for_its_last_frames_and_comes_after_its_last_summary(redis_url, class_id, monkeypatch):
+    """A lesson's end was queued at the first fan-out after it, its indices read while its last frames (SUMMARY_LAG_MS
+    behind, as a summary waits for them) were still on their way; and the summary of its last interval, due after
+    the end, was never sent. The end now waits the summaries' lag, and goes after the lesson's last summaries."""
+    settings = ApiSettings()
+    clock = [int(time.time() * 1000)]
+    for module in (dispatcher_module, store_module):
+        monkeypatch.setattr(module, "now_ms", lambda: clock[0])
+    async with (aioredis.Redis.from_url(redis_url, decode_responses=True) as client,
+                aioredis.Redis.from_url(redis_url, decode_responses=True, protocol=3) as series_client):
+        classes = ClassStore(client, ["1s"])
+        await classes.create(ClassRecord(class_id=class_id, expected_students=10))
+        reader = SeriesReader(series_client, settings.resolutions(), settings.newest_sample_lead_ms())
+        export = XapiExport(
+            XapiStatements("https://classpulse.school.example", True),
+            LessonIndices(reader, ShareCorrection.load(settings.quantification_path(), settings.model_signature)),
+            XapiSender("https://lrs.example/xAPI", "u", SecretStr("p"), 1.0), 10_000,
+        )
+        dispatcher = Dispatcher(client, Outbox(client), WebhookStore(client), classes, WebhookSender([], ["https"], 1.0), 3, 1.0, 1.0, export)
+        await dispatcher.fan_out()  # the export is on before the lesson starts
+        lesson = await classes.start_session(class_id, "Fractions")
+        clock[0] += 12_000  # a lesson of one whole interval and 2 s
+        await classes.end_session(lesson)
+
+        async def queued_types() -> list[str]:
+            return [m.type for m in await _queued(client) if m.target == XAPI_TARGET and statement_class(m) == class_id]
+
+        clock[0] += SUMMARY_LAG_MS - 1
+        await dispatcher.fan_out()
+        assert await queued_types() == ["lesson.started"]
+        clock[0] += 1
+        await dispatcher.fan_out()
+        assert await queued_types() == ["lesson.started", "summary", "lesson.ended"]
+        await export.sender.aclose()
 
 
 @pytest.mark.anyio

@@ -4,19 +4,25 @@ login for an unregistered deployment and launches that did not start in this bro
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
+import time
 import uuid
+from collections.abc import Awaitable
 from contextlib import asynccontextmanager
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
+from prometheus_client import REGISTRY
 
 from classpulse_api.app import create_app
+from classpulse_api.lti import LTI, NRPS_CLAIM, Launch, LtiPlatform, Roster, RosterReads
 from classpulse_api.settings import ApiSettings
+from classpulse_core.backoff import Backoff
 from classpulse_web.auth import new_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -26,9 +32,9 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 @asynccontextmanager
-async def running_api(infra):
+async def running_api(infra, **changes: object):
     settings = ApiSettings(redis_url=f"redis://127.0.0.1:{infra.config.redis_port}/0", admin_api_key=ADMIN_KEY,
-                           public_url="https://classpulse.school.example", integrations_worker=False)
+                           public_url="https://classpulse.school.example", integrations_worker=False, **changes)
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url=settings.public_url) as client:
@@ -74,6 +80,71 @@ async def test_platforms_are_registered_listed_and_removed(infra):
         assert (await client.delete(f"/v1/lti/platforms/{platform_id}", headers=ADMIN)).status_code == 404
         gone = await client.get("/lti/login", params={"iss": issuer, "login_hint": "u1", "target_link_uri": "x"})
         assert gone.status_code == 400 and "not registered with ClassPulse" in reason_of(gone)
+
+
+async def test_a_flood_of_logins_cannot_fill_redis(infra):
+    """Anyone may call /lti/login, and each call kept a state record in Redis for 10 minutes: a flood of logins filled
+    it. At most CLASSPULSE_LTI_MAX_PENDING_LOGINS logins of one registration now wait for their launch (a 429 with
+    Retry-After beyond, until a launch uses a state or one expires); an unregistered platform's login keeps nothing."""
+    issuer, other = (f"https://lms-{uuid.uuid4().hex[:6]}.example.org" for _ in range(2))
+    async with running_api(infra, lti_max_pending_logins=3) as (app, client):
+        for registered in (issuer, other):
+            assert (await client.post("/v1/lti/platforms", json=registration(registered), headers=ADMIN)).status_code == 201
+        redis = app.state.lti_states.client
+        states_before = len([name async for name in redis.scan_iter(match="ltistate:*", count=1000)])
+
+        def login(platform_issuer: str) -> Awaitable[httpx.Response]:
+            return client.get("/lti/login", params={"iss": platform_issuer, "login_hint": "u1", "target_link_uri": "x"})
+
+        for _ in range(50):
+            assert (await login(f"https://nowhere-{uuid.uuid4().hex[:6]}.example.org")).status_code == 400
+        accepted = [await login(issuer) for _ in range(3)]
+        assert [response.status_code for response in accepted] == [302, 302, 302]
+        for _ in range(20):
+            flooded = await login(issuer)
+            assert flooded.status_code == 429, flooded.text
+        assert 0 < int(flooded.headers["Retry-After"]) <= app.state.settings.lti_state_ttl_s
+        assert "are waiting for their launch" in reason_of(flooded)
+        states_after = len([name async for name in redis.scan_iter(match="ltistate:*", count=1000)])
+        assert states_after - states_before == 3
+
+        # Another registration's logins are not held up; a launch uses its state and makes room for the next login.
+        assert (await login(other)).status_code == 302
+        state = parse_qs(urlsplit(accepted[0].headers["location"]).query)["state"][0]
+        assert (await client.post("/lti/launch", data={"id_token": "a.b.c", "state": state})).status_code == 400
+        assert (await login(issuer)).status_code == 302
+        assert (await login(issuer)).status_code == 429
+        assert 'classpulse_lti_launches_total{outcome="refused",reason="too_many_logins"}' in (await client.get("/metrics")).text
+
+
+async def test_a_roster_that_cannot_be_read_is_tried_again_then_logged_and_counted(infra, caplog):
+    """Rosters are read beside the launches: a platform that does not answer is asked again after a backoff, a bounded
+    number of times, once at a time however many launches of the course ask; then the failure is logged and counted."""
+    def calls(outcome: str) -> float:
+        return REGISTRY.get_sample_value("classpulse_lti_nrps_calls_total", {"outcome": outcome}) or 0.0
+
+    nowhere = "http://127.0.0.1:9"  # the discard port: nothing listens, every call fails at once
+    platform = LtiPlatform(**registration(f"https://lms-{uuid.uuid4().hex[:6]}.example.org", auth_token_url=f"{nowhere}/token"))
+    launch = Launch(platform, {LTI + "deployment_id": "d1", LTI + "context": {"id": "c1"},
+                               NRPS_CLAIM: {"context_memberships_url": f"{nowhere}/memberships/c1"}})
+    kept: list[int] = []
+
+    async def keep(learners: int) -> None:
+        kept.append(learners)
+
+    before = {outcome: calls(outcome) for outcome in ("retried", "failed")}
+    async with running_api(infra) as (app, _client), httpx.AsyncClient(timeout=2) as http:
+        reads = RosterReads(Roster(http, app.state.lti_tool_keys), retry=Backoff(initial_s=0.05, max_s=0.05), attempts=3)
+        for _ in range(3):
+            reads.read(launch, keep)
+        deadline = time.monotonic() + 10
+        while calls("failed") == before["failed"]:
+            assert time.monotonic() < deadline, "the roster's failure was not counted"
+            await asyncio.sleep(0.05)
+    assert (calls("retried") - before["retried"], calls("failed") - before["failed"]) == (2, 1)
+    assert kept == []
+    failures = [record for record in caplog.records if record.getMessage() == "lti roster not read"]
+    assert [(record.attempt, record.retry_in_s is None) for record in failures] == [(1, False), (2, False), (3, True)]
 
 
 async def test_removing_a_platform_removes_that_one_only(infra):

@@ -268,3 +268,72 @@ async def test_a_statement_the_lrs_refuses_is_dead_lettered_at_once_with_its_ans
     assert attempt.error == 'the LRS refused the statement: {"detail":"A different statement already exists with the same ID"}'
     assert [letter["message"]["message_id"] for letter in dead] == [message.message_id]
     assert TARGET not in dispatcher._failing  # the LRS answered: its other statements are not held back
+
+
+@pytest.mark.anyio
+async def test_two_deployments_sharing_an_lrs_and_a_class_id_both_have_their_statements_stored(start_lrs) -> None:
+    """Two ClassPulse deployments sending to one LRS, each with a class of the same id, gave the same statement id to
+    their different statements of it (an alert with the same event id): the second was refused (409) and
+    dead-lettered. The id now names the deployment too, and each one's retry still PUTs the statement the LRS has."""
+    lrs = start_lrs(free_port())
+    record = ClassRecord(class_id="math-101", name="Algebra", expected_students=12)
+    alert = AlertEvent(event_id="1796430067000-0", class_id="math-101", kind="started", index="presence", value=0.3,
+                       threshold=0.5, t=1796430067000)
+    deployments = ["https://north.school.example", "https://south.school.example"]
+    sender = XapiSender(lrs, LRS_USER, SecretStr(LRS_PASSWORD), 5.0)
+    try:
+        results = []
+        for deployment in deployments:
+            message = XapiStatements(deployment, True).alert(record, alert)
+            assert message is not None
+            results += [await sender.send(message), await sender.send(message)]  # sent, and retried
+    finally:
+        await sender.aclose()
+    assert [(result.ok, result.http_status) for result in results] == [(True, 204)] * 4, results
+    stored = [s for s in statements(lrs) if s["actor"]["account"]["name"] == "math-101"]
+    assert sorted(s["actor"]["account"]["homePage"] for s in stored) == deployments
+
+
+def test_an_admin_reads_the_statements_given_up_and_sends_them_again(start_api, start_lrs, redis_client) -> None:
+    """xAPI dead letters could be neither read nor sent again through the API: a statement given up while the LRS was
+    down (or refused) stayed in Redis for good, its reason in the delivery log only. An admin now lists them, each with
+    its last attempt, and puts one or all of them back into the outbox once the cause is fixed."""
+    lrs_port = free_port()
+    api = start_api(xapi_endpoint=f"http://127.0.0.1:{lrs_port}/xAPI", xapi_username=LRS_USER, xapi_password=LRS_PASSWORD,
+                    public_url="https://classpulse.school.example", webhook_max_attempts="1")
+    admin = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {api.admin_key}"}, timeout=10)
+    class_id = f"xr-{uuid.uuid4().hex[:6]}"
+    assert admin.post("/v1/classes", json={"class_id": class_id, "teacher": "t-xr"}).status_code == 201
+    assert admin.post(f"/v1/classes/{class_id}/sessions", json={"name": "Fractions"}).status_code == 201
+    event = AlertEvent(class_id=class_id, kind="started", index="presence", value=0.3, threshold=0.5, t=int(time.time() * 1000))
+    redis_client.xadd(events_key(class_id), event.to_fields(), maxlen=EVENTS_MAXLEN)
+
+    def mine() -> list[dict]:
+        listed = admin.get("/v1/xapi/dead-letters", params={"limit": 500})
+        assert listed.status_code == 200, listed.text
+        return [letter for letter in listed.json() if f"_{class_id}_" in letter["message"]["message_id"]]
+
+    # The LRS is down and a statement has one attempt: both are given up, with why.
+    letters = wait_until(lambda: len(found := mine()) == 2 and found, 30, "both statements dead-lettered")
+    assert {letter["message"]["type"] for letter in letters} == {"lesson.started", "alert.started"}
+    for letter in letters:
+        assert letter["last_attempt"]["outcome"] == "dead" and letter["last_attempt"]["error"] == "ConnectError reaching the LRS"
+    teacher_key = admin.post("/v1/keys", json={"role": "teacher", "teacher_id": "t-xr"}).json()["api_key"]
+    teacher = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {teacher_key}"}, timeout=10)
+    assert teacher.get("/v1/xapi/dead-letters").status_code == 403
+    assert teacher.post("/v1/xapi/dead-letters/replay").status_code == 403
+    assert admin.post("/v1/xapi/dead-letters/xapi_alert_nothing_0-0/replay").status_code == 404
+
+    lrs = start_lrs(lrs_port)
+    started = next(letter["message"]["message_id"] for letter in letters if letter["message"]["type"] == "lesson.started")
+    assert admin.post(f"/v1/xapi/dead-letters/{started}/replay").json() == {"replayed": 1}
+    verbs = lambda: sorted(s["verb"]["id"].rsplit("/", 1)[1] for s in statements(lrs) if s["actor"]["account"]["name"] == class_id)  # noqa: E731
+    wait_until(lambda: verbs() == ["initialized"], 30, "the replayed statement in Ralph")
+    assert [letter["message"]["type"] for letter in mine()] == ["alert.started"]
+    assert admin.post(f"/v1/xapi/dead-letters/{started}/replay").status_code == 404  # replayed once
+
+    waiting = len(admin.get("/v1/xapi/dead-letters", params={"limit": 500}).json())  # other tests' too: the LRS's all
+    assert admin.post("/v1/xapi/dead-letters/replay").json() == {"replayed": waiting}
+    wait_until(lambda: verbs() == ["initialized", "raised-alert"], 30, "every replayed statement in Ralph")
+    assert mine() == []
+    admin.delete(f"/v1/classes/{class_id}")

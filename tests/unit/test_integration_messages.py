@@ -61,3 +61,15 @@ def test_a_retry_sends_the_same_statement() -> None:
     statements = XapiStatements("https://cp.example", emotion_allowed=True)
     first, again = (statements.lesson(record, lesson, ended=False, indices=None) for _ in range(2))
     assert first.body == again.body and first.message_id == again.message_id
+
+
+def test_two_deployments_name_the_same_statement_of_a_class_apart() -> None:
+    """Statement ids were derived from the message id alone: two ClassPulse deployments sending to one LRS, each with a
+    class `c1`, gave their lessons' and alerts' statements the same id, and the LRS refused the second one's (409)."""
+    record = ClassRecord(class_id="c1")
+    event = AlertEvent(event_id="1-0", class_id="c1", kind="started", index="presence", value=0.3, threshold=0.5, t=1)
+    north, south = (XapiStatements(url, emotion_allowed=True).alert(record, event) for url in ("https://north.example", "https://south.example"))
+    assert north is not None and south is not None
+    assert json.loads(north.body)["id"] != json.loads(south.body)["id"]
+    again = XapiStatements("https://north.example/", emotion_allowed=True).alert(record, event)
+    assert again is not None and json.loads(again.body)["id"] == json.loads(north.body)["id"]

@@ -18,7 +18,7 @@ from classpulse_api.dispatcher import Dispatcher
 from classpulse_api.embed import EmbedIssuers, ViewerTokens
 from classpulse_api.events import EventLog
 from classpulse_api.live import LiveBroadcaster
-from classpulse_api.lti import LaunchVerifier, LoginStates, LtiPlatforms, PlatformKeys, Roster, ToolKeys
+from classpulse_api.lti import LaunchVerifier, LoginStates, LtiPlatforms, PlatformKeys, Roster, RosterReads, ToolKeys
 from classpulse_api.outbox import Outbox
 from classpulse_api.routes import classes, dashboard, embed, keys, lti, metrics, webhooks, xapi_log
 from classpulse_api.series import SeriesReader
@@ -135,6 +135,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             # The turn in progress finishes (a delivery in flight gets its attempt recorded); what is left waits in Redis.
             await _stop(background.worker, settings.webhook_timeout_s + 5)
         await app.state.webhook_sender.aclose()
+        await app.state.lti_roster_reads.close()
         await lti_http.aclose()
         if xapi is not None:
             await xapi.sender.aclose()
@@ -166,13 +167,14 @@ def create_app(settings: ApiSettings) -> FastAPI:
         client, app.state.embed_issuers, app.state.keys, settings.embed_audience, settings.embed_token_max_lifetime_s
     )
     app.state.webhooks = WebhookStore(client)
-    # The platforms' keysets, token endpoints and rosters: addresses an admin registered, called during a launch.
+    # The platforms' keysets, token endpoints and rosters: addresses an admin registered, called during a launch (the
+    # rosters after it).
     lti_http = httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False)
     app.state.lti_platforms = LtiPlatforms(client)
-    app.state.lti_states = LoginStates(client, settings.lti_state_ttl_s)
+    app.state.lti_states = LoginStates(client, settings.lti_state_ttl_s, settings.lti_max_pending_logins)
     app.state.lti_tool_keys = ToolKeys(client)
     app.state.lti_verifier = LaunchVerifier(app.state.lti_platforms, app.state.lti_states, PlatformKeys(lti_http))
-    app.state.lti_roster = Roster(lti_http, app.state.lti_tool_keys)
+    app.state.lti_roster_reads = RosterReads(Roster(lti_http, app.state.lti_tool_keys))
     app.state.outbox = Outbox(outbox_client)
     app.state.webhook_sender = WebhookSender(
         settings.webhook_allowed_networks, settings.webhook_allowed_schemes, settings.webhook_timeout_s

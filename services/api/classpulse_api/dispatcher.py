@@ -9,7 +9,9 @@ Two loops:
 - fan-out: reads each class's alert stream (`events:{class}`, written by the aggregator) from a cursor kept in Redis
   and queues one message per event and target (each webhook subscription covering the class; the LRS when xAPI
   export is on); only events after a subscription was made are sent to it. For xAPI also the lessons started and
-  ended (the API's `{outbox}:lessons` stream) and the summary of each whole interval of a running lesson;
+  ended (the API's `{outbox}:lessons` stream) and the summary of each whole interval of a running lesson, each
+  interval and each lesson's end SUMMARY_LAG_MS after it (its last frames are still on their way), a lesson's end
+  after its last summaries;
 - delivery: claims queued messages, checks each again against its class as it is now (deleted, presence-only since:
   dropped), sends them, and records the attempt: delivered, retried after an exponential backoff
   (CLASSPULSE_WEBHOOK_RETRY_INITIAL_S doubling up to _RETRY_MAX_S), or dead-lettered after
@@ -215,24 +217,40 @@ class Dispatcher:
         cursor = cast(str | None, await self.client.hget(CURSORS, "lessons")) or f"{(self._xapi_since_ms or now_ms()) - 1}-0"
         entries = cast(list[Entry], await self.client.xrange(LESSONS, min=f"({cursor}", count=500))
         queued = 0
-        for _entry_id, fields in entries:
-            record = await self.classes.get(fields["class_id"])
-            session = await self.classes.get_session(fields["class_id"], fields["session_id"]) if record else None
-            if record is None or session is None:
-                continue  # the class was deleted since
-            # The store writes a session's end before its "ended" event.
-            ended_at_ms = session.ended_at_ms if fields["ended"] == "1" else None
-            ended = ended_at_ms is not None
-            indices = await xapi.indices.over(record, session.started_at_ms, ended_at_ms) if ended_at_ms is not None else None
-            queued += await self.outbox.enqueue(xapi.statements.lesson(record, session, ended, indices))
-            if ended:  # its intervals are done: the ended statement carries the whole lesson
-                await self.client.hdel(CURSORS, _summary_cursor(record.class_id, session.session_id))
-        if entries:
-            await self.client.hset(CURSORS, "lessons", entries[-1][0])
+        done: str | None = None
+        for entry_id, fields in entries:
+            statements = await self._lesson_statements(xapi, fields)
+            if statements is None:
+                break  # in the order they happened: the lessons' events after it wait for it, a few seconds at most
+            queued += statements
+            done = entry_id
+        if done is not None:
+            await self.client.hset(CURSORS, "lessons", done)
+        return queued
+
+    async def _lesson_statements(self, xapi: XapiExport, fields: dict[str, str]) -> int | None:
+        """Queues the statement of a lesson's start or end; None: it ended less than SUMMARY_LAG_MS ago, its last
+        frames (and so its numbers) are still on their way, as those of an interval's summary."""
+        record = await self.classes.get(fields["class_id"])
+        session = await self.classes.get_session(fields["class_id"], fields["session_id"]) if record else None
+        if record is None or session is None:
+            return 0  # the class was deleted since
+        # The store writes a session's end before its "ended" event.
+        ended_at_ms = session.ended_at_ms if fields["ended"] == "1" else None
+        if ended_at_ms is None:
+            return int(await self.outbox.enqueue(xapi.statements.lesson(record, session, False, None)))
+        if now_ms() < ended_at_ms + SUMMARY_LAG_MS:
+            return None
+        # Its whole intervals not yet summarised first (the last one may have ended within the lag), then the whole lesson.
+        queued = await self._fan_out_summaries(xapi, record, session)
+        indices = await xapi.indices.over(record, session.started_at_ms, ended_at_ms)
+        queued += await self.outbox.enqueue(xapi.statements.lesson(record, session, True, indices))
+        await self.client.hdel(CURSORS, _summary_cursor(record.class_id, session.session_id))
         return queued
 
     async def _fan_out_summaries(self, xapi: XapiExport, record: ClassRecord, session: Session) -> int:
-        """A statement for each whole interval of the running lesson that ended (plus a lag) since the last one."""
+        """A statement for each whole interval of the lesson that ended (plus a lag) since the last one, up to the
+        lesson's end once it ended."""
         interval = xapi.summary_interval_ms
         field = _summary_cursor(record.class_id, session.session_id)
         # A lesson first seen long after it began (the export just switched on) is summarised from one interval back,
@@ -240,7 +258,7 @@ class Dispatcher:
         first = max(session.started_at_ms, now_ms() - SUMMARY_LAG_MS - 2 * interval)
         start = int(await self.client.hget(CURSORS, field) or first)
         queued = 0
-        while start + interval <= now_ms() - SUMMARY_LAG_MS:
+        while start + interval <= min(now_ms() - SUMMARY_LAG_MS, session.ended_at_ms or now_ms()):
             indices = await xapi.indices.interval(record, start, interval)
             queued += await self.outbox.enqueue(xapi.statements.summary(record, session, start, start + interval, indices))
             start += interval

@@ -11,8 +11,8 @@ The flow (IMS LTI 1.3 core and the IMS Security Framework):
    URL, or the keys an admin registered), `iss`, `aud` (and `azp`) against the registration, `exp` and `iat`, the
    `nonce` of this login, a registered deployment id, the LTI version and message type.
 3. What a launch opens: the course's class (`lti-<hash of issuer, deployment, context id>`, registered on the first
-   launch, its size counted from Names and Role Provisioning), the teacher dashboard for an Instructor, the student
-   page (consent first) for a Learner. A Deep Linking request is answered with a signed LtiDeepLinkingResponse that
+   launch, its size counted from Names and Role Provisioning, read in the background: the launch does not wait for
+   it), the teacher dashboard for an Instructor, the student page (consent first) for a Learner. A Deep Linking request is answered with a signed LtiDeepLinkingResponse that
    places the tool in the course.
 
 The tool signs with its own RSA keys (client assertions for the platform's token endpoint, deep linking responses),
@@ -30,6 +30,7 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -38,9 +39,11 @@ import redis.asyncio as aioredis
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
+from prometheus_client import Counter
 from pydantic import BaseModel, Field, HttpUrl, model_validator
 
 from classpulse_api.embed import FrameOrigin
+from classpulse_core.backoff import Backoff, Retries
 from classpulse_web.auth import now_ms
 
 log = logging.getLogger(__name__)
@@ -63,9 +66,24 @@ it lacks: anyone may start a login, so each forged launch would otherwise have C
 TOOL_KEY_BITS = 2048
 STATE_COOKIE_PREFIX = "lti1p3_state_"
 MAX_NRPS_PAGES = 50
+ROSTER_RETRY = Backoff(initial_s=2.0, max_s=60.0, jitter=0.2)
+ROSTER_ATTEMPTS = 4
+ROSTER_READS_AT_ONCE = 4
+"""Rosters read at once by one API process: each holds one of the platforms' connections for up to MAX_NRPS_PAGES
+pages."""
+ROSTER_READS_WAITING = 1000
+"""Courses whose roster waits for its turn, beyond which a launch's read is skipped (the next Instructor's asks again)."""
+
+NRPS_CALLS = Counter(
+    "classpulse_lti_nrps_calls_total",
+    "Names and Role Provisioning reads: ok, not_offered, retried (a failed try), failed (the last try), skipped (too many waiting)",
+    ["outcome"],
+)
 
 _PLATFORM_PREFIX = "ltiplatform:"
 _STATE_PREFIX = "ltistate:"
+_PENDING_PREFIX = "ltilogins:"
+"""A sorted set per registration: the states of its logins waiting for their launch, by when each expires."""
 _TOOL_KEYS = "ltitoolkeys"
 """A hash kid -> the private JWK (JSON) of every key the tool publishes."""
 _TOOL_KEY_CURRENT = "ltitoolkey:current"
@@ -73,13 +91,15 @@ _TOOL_KEY_CURRENT = "ltitoolkey:current"
 
 
 class LtiRefused(Exception):
-    """A login or launch ClassPulse will not accept: `reason` is a short code (metrics label), `message` says why."""
+    """A login or launch ClassPulse will not accept: `reason` is a short code (metrics label), `message` says why;
+    `retry_after_s` when the same request will be accepted later."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(self, status: int, reason: str, message: str, retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
         self.message = message
+        self.retry_after_s = retry_after_s
 
 
 def fingerprint(*parts: str) -> str:
@@ -237,15 +257,45 @@ class LoginState:
     nonce: str
 
 
-class LoginStates:
-    """A login's state and nonce, kept until its launch (used once) or for `ttl_s`."""
+_PEND = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local ttl_ms, most = tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= most then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return tonumber(oldest[2]) - now
+end
+redis.call('ZADD', KEYS[1], now + ttl_ms, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ttl_ms)
+return 0
+"""
+"""Counts a login among its registration's pending ones unless `most` are pending: 0, or the milliseconds until the
+oldest expires. Expired ones are dropped first, on Redis's clock."""
 
-    def __init__(self, client: aioredis.Redis, ttl_s: int) -> None:
+
+class LoginStates:
+    """A login's state and nonce, kept until its launch (used once) or for `ttl_s`. Anyone may start a login, and each
+    keeps a record: at most `most_pending` logins of one registration wait for their launch at once (an unregistered
+    platform's login keeps nothing), so that a flood of logins cannot fill Redis; beyond, a login is refused (429)
+    until a launch uses a state or one expires."""
+
+    def __init__(self, client: aioredis.Redis, ttl_s: int, most_pending: int) -> None:
         self.client = client
         self.ttl_s = ttl_s
+        self.most_pending = most_pending
+        self._pend = client.register_script(_PEND)
 
     async def start(self, issuer: str, client_id: str) -> tuple[str, str]:
         state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        wait_ms = int(await self._pend(keys=[_pending_key(issuer, client_id)], args=[state, self.ttl_s * 1000, self.most_pending]))
+        if wait_ms > 0:
+            raise LtiRefused(
+                429, "too_many_logins",
+                f"{self.most_pending} logins from {issuer!r} are waiting for their launch, the most ClassPulse keeps:"
+                " open ClassPulse again from the course in a moment",
+                retry_after_s=-(-wait_ms // 1000),
+            )
         record = json.dumps({"issuer": issuer, "client_id": client_id, "nonce": nonce})
         await self.client.set(_STATE_PREFIX + state, record, ex=self.ttl_s)
         return state, nonce
@@ -253,7 +303,15 @@ class LoginStates:
     async def take(self, state: str) -> LoginState | None:
         """The login of this state, removed: a second launch with it finds nothing."""
         raw = await self.client.getdel(_STATE_PREFIX + state)
-        return LoginState(**json.loads(raw)) if raw else None
+        if not raw:
+            return None
+        login = LoginState(**json.loads(raw))
+        await self.client.zrem(_pending_key(login.issuer, login.client_id), state)
+        return login
+
+
+def _pending_key(issuer: str, client_id: str) -> str:
+    return _PENDING_PREFIX + platform_id(issuer, client_id)
 
 
 @dataclass
@@ -486,6 +544,68 @@ class Roster:
         response.raise_for_status()
         token: str = response.json()["access_token"]
         return token
+
+
+RosterErrors = (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError, aioredis.RedisError)
+"""A roster not read or not kept: the platform unreachable, an answer of another shape, Redis away meanwhile."""
+
+
+class RosterReads:
+    """Rosters read beside the launches that asked for them: a launch never waits for its course's roster, which may
+    be many pages of a slow platform. One read per course at a time (a launch while it is read asks for nothing more),
+    ROSTER_READS_AT_ONCE courses read at once, the others waiting their turn; a failed read is tried again after a
+    backoff, ROSTER_ATTEMPTS times in all, then logged and counted; the next Instructor's launch asks again."""
+
+    def __init__(self, roster: Roster, retry: Backoff = ROSTER_RETRY, attempts: int = ROSTER_ATTEMPTS) -> None:
+        self.roster = roster
+        self.retry = retry
+        self.attempts = attempts
+        self._reading: dict[str, asyncio.Task[None]] = {}
+        self._turns = asyncio.Semaphore(ROSTER_READS_AT_ONCE)
+
+    def read(self, launch: Launch, keep: Callable[[int], Awaitable[None]]) -> None:
+        """Reads the course's roster in the background; `keep` is given its Learners (not called when the platform
+        offers no roster for this launch)."""
+        course = launch.class_id()
+        if course in self._reading:
+            return
+        if len(self._reading) >= ROSTER_READS_WAITING:
+            NRPS_CALLS.labels("skipped").inc()
+            log.warning("lti roster not read: too many waiting", extra={"class_id": course, "issuer": launch.platform.issuer})
+            return
+        task = asyncio.create_task(self._read(launch, keep), name=f"lti roster {course}")
+        self._reading[course] = task
+        task.add_done_callback(lambda _done: self._reading.pop(course, None))
+
+    async def _read(self, launch: Launch, keep: Callable[[int], Awaitable[None]]) -> None:
+        retries = Retries(self.retry)
+        while True:
+            try:
+                async with self._turns:
+                    size = await self.roster.learners(launch)
+                    if size is not None:
+                        await keep(size)
+            except RosterErrors as exc:
+                given_up = retries.attempt + 1 >= self.attempts
+                delay_s = retries.failed()
+                NRPS_CALLS.labels("failed" if given_up else "retried").inc()
+                log.warning("lti roster not read", extra={
+                    "class_id": launch.class_id(), "issuer": launch.platform.issuer, "error": repr(exc),
+                    "attempt": retries.attempt, "retry_in_s": None if given_up else delay_s,
+                })
+                if given_up:
+                    return
+                await asyncio.sleep(delay_s)
+                continue
+            NRPS_CALLS.labels("ok" if size is not None else "not_offered").inc()
+            return
+
+    async def close(self) -> None:
+        """Stops the reads in progress (a stopping process): the next Instructor's launch asks again."""
+        tasks = list(self._reading.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def deep_linking_response(launch: Launch, tool_keys: ToolKeys, launch_url: str) -> tuple[str, str]:

@@ -184,4 +184,8 @@ class LiveWindow(Indices):
     emotion_status: str
 
 
+class Replayed(BaseModel):
+    replayed: int = Field(description="dead letters put back into the outbox")
+
+
 ClassSummary.model_rebuild()

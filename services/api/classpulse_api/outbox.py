@@ -5,7 +5,8 @@ until each is delivered or given up, so that a restart or a crash of the process
   share it; an entry a dead replica had claimed is taken over after CLAIM_IDLE_MS.
 - `{outbox}:retry`, a sorted set by due time: a message whose last attempt failed, moved back to the queue when due.
 - `{outbox}:log:<target>`, the newest LOG_LENGTH attempts per target (a webhook subscription, `xapi`), and
-  `{outbox}:dead:<target>`, the messages given up after their last attempt (the dead letters).
+  `{outbox}:dead:<target>`, the newest LOG_LENGTH messages given up after their last attempt (the dead letters),
+  each with that attempt; a replayed one goes back to the queue as new (its every attempt again).
 - `{outbox}:seen:<target>:<message id>`: a message is queued once per target whoever offers it again (at-least-once
   readers upstream), and `{outbox}:sent:...`: one delivered is not sent again if its entry comes back after a crash.
 
@@ -64,6 +65,11 @@ class Attempt(BaseModel):
     next_attempt_at_ms: int | None = None
 
 
+class DeadLetter(BaseModel):
+    message: Message
+    last_attempt: Attempt = Field(description="why it was given up: the receiver's HTTP status, or the error")
+
+
 _ENQUEUE = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
   redis.call('XADD', KEYS[2], '*', 'message', ARGV[2])
@@ -92,6 +98,13 @@ redis.call('LPUSH', KEYS[2], ARGV[3])
 redis.call('LTRIM', KEYS[2], 0, ARGV[5] - 1)
 redis.call('LPUSH', KEYS[3], ARGV[4])
 redis.call('LTRIM', KEYS[3], 0, ARGV[5] - 1)
+"""
+_REPLAYED = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
+  redis.call('XADD', KEYS[2], '*', 'message', ARGV[2])
+  return 1
+end
+return 0
 """
 _DROPPED = """
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
@@ -166,11 +179,23 @@ class Outbox:
         await self.client.eval(_DEFERRED, 2, QUEUE, RETRY, GROUP, entry_id, due_ms, message.model_dump_json())
 
     async def dead_letter(self, entry_id: str, message: Message, attempt: Attempt) -> None:
-        record = json.dumps({"message": message.model_dump(), "last_attempt": attempt.model_dump()})
+        letter = DeadLetter(message=message, last_attempt=attempt)
         await self.client.eval(
             _DEAD, 3, QUEUE, _dead_key(message.target), _log_key(message.target),
-            GROUP, entry_id, record, attempt.model_dump_json(), LOG_LENGTH,
+            GROUP, entry_id, letter.model_dump_json(), attempt.model_dump_json(), LOG_LENGTH,
         )
+
+    async def replay(self, target: str, message_id: str | None = None) -> int:
+        """Moves a target's dead letters (all, or the one of `message_id`) back to the queue, each as a new message: it
+        gets CLASSPULSE_WEBHOOK_MAX_ATTEMPTS attempts again. Returns how many: a letter replayed at the same time by
+        another request, or dead-lettered again meanwhile, goes back once."""
+        replayed = 0
+        for stored in await self.client.lrange(_dead_key(target), 0, -1):
+            letter = DeadLetter.model_validate_json(stored)
+            if message_id in (None, letter.message.message_id):
+                again = letter.message.model_copy(update={"attempt": 1})
+                replayed += int(await self.client.eval(_REPLAYED, 2, _dead_key(target), QUEUE, stored, again.model_dump_json()))
+        return replayed
 
     async def drop(self, entry_id: str) -> None:
         """A message whose target is gone (a deleted subscription), or that may not leave any more (its class deleted

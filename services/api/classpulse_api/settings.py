@@ -68,11 +68,17 @@ class ApiSettings(StorageSettings):
 
     public_url: str = Field(
         "http://127.0.0.1:8000",
-        description="CLASSPULSE_PUBLIC_URL: where platforms reach this API; names the classes in xAPI statements",
+        description="CLASSPULSE_PUBLIC_URL: where platforms reach this API; names the classes in xAPI statements and"
+        " the deployment in their ids",
     )
     lti_state_ttl_s: int = Field(
         600, ge=30, le=3600,
         description="CLASSPULSE_LTI_STATE_TTL_S: how long an LTI login's state and nonce wait for its launch (used once)",
+    )
+    lti_max_pending_logins: int = Field(
+        10_000, ge=1, le=1_000_000,
+        description="CLASSPULSE_LTI_MAX_PENDING_LOGINS: logins of one platform waiting for their launch at once; beyond,"
+        " a login is answered 429 (anyone may start one: a flood of them must not fill Redis)",
     )
     lti_session_ttl_s: int = Field(
         4 * 3600, ge=300, le=24 * 3600,

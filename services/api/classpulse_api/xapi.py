@@ -12,10 +12,11 @@ on this ClassPulse, CLASSPULSE_PUBLIC_URL, named by the class id), with no membe
 No verb of the xAPI registry covers affect, so ClassPulse's verbs and extensions are IRIs under XAPI_IRI (listed in
 docs/integrations.md). Emotions leave only as class-level indices (mood, attention at risk), and not at all for a
 presence-only class: its statements carry no emotion field, and alerts on emotion-derived indices are not sent.
-Each statement's id is derived from its outbox message id (UUID 5), so a retry PUTs the same statement again, which an
-LRS accepts as the one it already has. A statement leaves as its class is when it is sent, not when it was queued
-(`XapiStatements.as_sent_now`): none for a class deleted since, none of an alert on an emotion index and no emotion
-field for a class presence-only since.
+Each statement's id is derived from the deployment (its public URL) and its outbox message id (UUID 5): a retry PUTs the
+same statement again, which an LRS accepts as the one it already has, and another ClassPulse sending to the same LRS
+(its classes' ids may be this one's) names its statements apart. A statement leaves as its class is when it is sent,
+not when it was queued (`XapiStatements.as_sent_now`): none for a class deleted since, none of an alert on an emotion
+index and no emotion field for a class presence-only since.
 """
 
 from __future__ import annotations
@@ -77,11 +78,13 @@ def statement_class(message: Message) -> str:
 
 
 class XapiStatements:
-    """Builds the statements of a deployment (its public URL names the classes' accounts and activities)."""
+    """Builds the statements of a deployment (its public URL names the classes' accounts and activities, and is the
+    UUID 5 namespace of its statements' ids)."""
 
     def __init__(self, public_url: str, emotion_allowed: bool) -> None:
         self.public_url = public_url.rstrip("/")
         self.emotion_allowed = emotion_allowed
+        self.statement_ids = uuid.uuid5(_ID_NAMESPACE, self.public_url)
 
     def emotions_on(self, record: ClassRecord) -> bool:
         return self.emotion_allowed and record.emotion_enabled
@@ -94,7 +97,7 @@ class XapiStatements:
         if session_id:
             target = {"objectType": "Activity", "id": f"{activity}/lessons/{session_id}", "definition": {"type": LESSON_TYPE}}
         statement = {
-            "id": str(uuid.uuid5(_ID_NAMESPACE, message_id)),
+            "id": str(uuid.uuid5(self.statement_ids, message_id)),
             "actor": {
                 "objectType": "Group",
                 "name": record.name or record.class_id,

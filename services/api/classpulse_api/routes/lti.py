@@ -12,7 +12,6 @@ import logging
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
-import httpx
 from fastapi import APIRouter, Form, HTTPException, Path, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from prometheus_client import Counter
@@ -31,6 +30,7 @@ from classpulse_api.lti import (
     deep_linking_response,
 )
 from classpulse_api.routes.dashboard import frame_origins, refusal_page, security_headers, session_page
+from classpulse_api.store import ClassStore
 from classpulse_store.registry import ClassRecord
 from classpulse_web.auth import Role
 
@@ -40,7 +40,6 @@ LAUNCHES = Counter(
     "classpulse_lti_launches_total", "LTI logins and launches: opened (by role and message) or refused (by reason)",
     ["outcome", "reason"],
 )
-NRPS_CALLS = Counter("classpulse_lti_nrps_calls_total", "Names and Role Provisioning calls", ["outcome"])
 
 tool = APIRouter(tags=["lti"], include_in_schema=False)
 """What the platform and the browser call: not part of the documented REST API (forms and redirects)."""
@@ -68,7 +67,10 @@ def _public_url(request: Request) -> str:
 def _refused(refusal: LtiRefused, stage: str, **fields: object) -> HTMLResponse:
     LAUNCHES.labels("refused", refusal.reason).inc()
     log.warning("lti %s refused", stage, extra={"reason": refusal.reason, "status": refusal.status, "detail": refusal.message, **fields})
-    return refusal_page(refusal.status, refusal.message)
+    page = refusal_page(refusal.status, refusal.message)
+    if refusal.retry_after_s is not None:
+        page.headers["Retry-After"] = str(refusal.retry_after_s)
+    return page
 
 
 @tool.api_route("/lti/login", methods=["GET", "POST"])
@@ -89,9 +91,9 @@ async def lti_login(request: Request) -> Response:
         deployment = params.get("lti_deployment_id")
         if deployment is not None and deployment not in platform.deployment_ids:
             raise LtiRefused(403, "unknown_deployment", f"the deployment {deployment!r} is not registered for {issuer!r}")
+        state, nonce = await request.app.state.lti_states.start(platform.issuer, platform.client_id)
     except LtiRefused as refusal:
         return _refused(refusal, "login", issuer=issuer)
-    state, nonce = await request.app.state.lti_states.start(platform.issuer, platform.client_id)
     query = {
         "scope": "openid", "response_type": "id_token", "response_mode": "form_post", "prompt": "none",
         "client_id": platform.client_id, "redirect_uri": f"{_public_url(request)}/lti/launch",
@@ -157,7 +159,10 @@ async def _open_class(request: Request, launch: Launch) -> tuple[Response, str]:
             Role.STUDENT, "lti learner", class_id=record.class_id, ttl_s=settings.lti_session_ttl_s, camera_kind="personal"
         )
         # The token in the fragment, as the student page expects it (never sent to a server; the page removes it).
-        return RedirectResponse(f"{settings.student_page_url.rstrip('/')}/student/{record.class_id}#token={presented}", 303), "learner"
+        student_page = f"{settings.student_page_url.rstrip('/')}/student/{record.class_id}#token={presented}"
+        if request.headers.get("sec-fetch-dest") in ("iframe", "frame"):
+            return _open_in_own_window(student_page, launch), "learner"
+        return RedirectResponse(student_page, 303), "learner"
     # An Instructor: a key of the class's own teacher id runs its lessons; were the class given to another teacher
     # since, a read-only viewer key (that teacher's key would read all of their classes).
     runs_lessons = record.teacher == lti_teacher(record.class_id)
@@ -174,8 +179,8 @@ async def _open_class(request: Request, launch: Launch) -> tuple[Response, str]:
 
 
 async def _course_class(request: Request, launch: Launch) -> ClassRecord:
-    """The course's class, registered on its first launch; its size from the platform's roster at that launch and
-    at every Instructor's launch after (a roster changes over a term)."""
+    """The course's class, registered on its first launch; its size from the platform's roster, read after that
+    launch and after every Instructor's launch (a roster changes over a term)."""
     app = request.app.state
     class_id = launch.class_id()
     record: ClassRecord | None = await app.classes.get(class_id)
@@ -189,36 +194,34 @@ async def _course_class(request: Request, launch: Launch) -> ClassRecord:
         if created:
             log.info("lti class registered", extra={"class_id": class_id, "issuer": launch.platform.issuer})
     if created or launch.role == "instructor":
-        size = await _roster_size(request, launch)
-        if size is not None and size != record.expected_students:
-            record = record.model_copy(update={"expected_students": min(size, 10_000)})
-            await app.classes.update(record)
+        classes: ClassStore = app.classes
+
+        async def keep_size(learners: int) -> None:
+            size = min(learners, 10_000)
+            kept = await classes.get(class_id)  # as it is now: changed since the launch, maybe
+            if kept is not None and kept.expected_students != size:
+                await classes.update(kept.model_copy(update={"expected_students": size}))
+
+        app.lti_roster_reads.read(launch, keep_size)
     return record
 
 
-async def _roster_size(request: Request, launch: Launch) -> int | None:
-    """The Learners of the course; None when the roster cannot be read (the launch still opens, with the size kept)."""
-    try:
-        size: int | None = await request.app.state.lti_roster.learners(launch)
-    except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:  # a platform's answer of another shape
-        NRPS_CALLS.labels("failed").inc()
-        log.warning("lti roster not read", extra={"issuer": launch.platform.issuer, "error": repr(exc)})
-        return None
-    NRPS_CALLS.labels("ok" if size is not None else "not_offered").inc()
-    return size
-
-
-DEEP_LINK_PAGE = """<!doctype html>
+PANEL_PAGE = """<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <meta name="referrer" content="no-referrer">
-  <title>ClassPulse \u00b7 add to the course</title>
+  <title>ClassPulse \u00b7 {title}</title>
   <link rel="icon" href="/dashboard/icon.svg" type="image/svg+xml">
   <link rel="stylesheet" href="/dashboard/style.css">
 </head>
 <body>
-  <section id="deep-link" class="key-panel">
+{panel}
+</body>
+</html>
+"""
+"""A launch's own page (one panel, no script): `title` and `panel` are HTML."""
+DEEP_LINK_PANEL = """  <section id="deep-link" class="key-panel">
     <h1>Add ClassPulse to this course</h1>
     <p>Teachers will open the class's live dashboard from this link; students, the page that asks for their consent
     before any photo is taken.</p>
@@ -226,10 +229,21 @@ DEEP_LINK_PAGE = """<!doctype html>
       <input type="hidden" name="JWT" value="{jwt}">
       <button id="deep-link-add" type="submit">Add ClassPulse</button>
     </form>
-  </section>
-</body>
-</html>
-"""
+  </section>"""
+LEARNER_PANEL = """  <section id="learner-open" class="key-panel">
+    <h1>ClassPulse opens in its own window</h1>
+    <p>Inside this page ClassPulse cannot use your camera. Open it in a new window: it asks for your consent before any
+    photo is taken, and you can pause or stop it there at any time.</p>
+    <p><a id="learner-open-link" class="button" href="{student_page}" target="_blank" rel="noopener noreferrer">Open ClassPulse</a></p>
+  </section>"""
+
+
+def _open_in_own_window(student_page: str, launch: Launch) -> HTMLResponse:
+    """A Learner's launch inside the platform's frame: the student page may not be framed (nor ask for the camera
+    there), so the frame offers it in a new window. no-store: the link carries the Learner's key."""
+    headers = {**security_headers(frame_origins(launch.platform.frame_origins)), "Cache-Control": "no-store"}
+    panel = LEARNER_PANEL.format(student_page=html.escape(student_page))
+    return HTMLResponse(PANEL_PAGE.format(title="open the student page", panel=panel), headers=headers)
 
 
 async def _deep_link(request: Request, launch: Launch) -> HTMLResponse:
@@ -242,8 +256,8 @@ async def _deep_link(request: Request, launch: Launch) -> HTMLResponse:
     headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
         "form-action 'none'", f"form-action {parts.scheme}://{parts.netloc}"
     )
-    page = DEEP_LINK_PAGE.format(return_url=html.escape(return_url), jwt=html.escape(signed))
-    return HTMLResponse(page, headers=headers)
+    panel = DEEP_LINK_PANEL.format(return_url=html.escape(return_url), jwt=html.escape(signed))
+    return HTMLResponse(PANEL_PAGE.format(title="add to the course", panel=panel), headers=headers)
 
 
 @tool.get("/lti/jwks")

@@ -1,17 +1,26 @@
-"""The xAPI export's delivery log (admin): what was sent to the LRS, retried or given up."""
+"""The xAPI export's delivery log (admin): what was sent to the LRS, retried or given up; and the statements given up
+(dead letters), which an admin sends again once their cause is fixed."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 
 from classpulse_api.deps import AdminKey
-from classpulse_api.models import Page
-from classpulse_api.outbox import Attempt
+from classpulse_api.models import Page, Replayed
+from classpulse_api.outbox import Attempt, DeadLetter, Outbox
 from classpulse_api.xapi import TARGET
 
 router = APIRouter(prefix="/v1/xapi", tags=["xapi"])
+
+MessageIdParam = Annotated[str, Path(max_length=200, description="the dead letter's `message.message_id`")]
+REPLAY = (
+    "Once the cause is fixed (the LRS's address or password, what it refused): back into the outbox as new, with every"
+    " attempt (CLASSPULSE_WEBHOOK_MAX_ATTEMPTS) again, sent as its class is now (nothing of a class deleted since, no"
+    " emotion field of one presence-only since). Its statement keeps its id: one the LRS refused because it holds"
+    " another under that id (409) is refused again."
+)
 
 
 @router.get("/deliveries", response_model=Page[Attempt], summary="Attempts to send statements to the LRS, newest first (admin)")
@@ -23,3 +32,30 @@ async def xapi_deliveries(
 ) -> Page[Attempt]:
     items, total = await request.app.state.outbox.attempts(TARGET, offset, limit)
     return Page(items=items, total=total, offset=offset, limit=limit)
+
+
+@router.get(
+    "/dead-letters", response_model=list[DeadLetter],
+    summary="Statements given up after their last attempt, newest first, with that attempt: why (admin)",
+)
+async def xapi_dead_letters(_key: AdminKey, request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[DeadLetter]:
+    outbox: Outbox = request.app.state.outbox
+    return [DeadLetter.model_validate(letter) for letter in await outbox.dead_letters(TARGET, limit)]
+
+
+@router.post("/dead-letters/replay", response_model=Replayed, summary="Send every dead letter again (admin)", description=REPLAY)
+async def replay_xapi_dead_letters(_key: AdminKey, request: Request) -> Replayed:
+    outbox: Outbox = request.app.state.outbox
+    return Replayed(replayed=await outbox.replay(TARGET))
+
+
+@router.post(
+    "/dead-letters/{message_id}/replay", response_model=Replayed, summary="Send one dead letter again (admin)",
+    description=REPLAY, responses={404: {"description": "no dead letter of that message id"}},
+)
+async def replay_xapi_dead_letter(message_id: MessageIdParam, _key: AdminKey, request: Request) -> Replayed:
+    outbox: Outbox = request.app.state.outbox
+    replayed = await outbox.replay(TARGET, message_id)
+    if not replayed:
+        raise HTTPException(404, f"no dead letter {message_id!r}")
+    return Replayed(replayed=replayed)

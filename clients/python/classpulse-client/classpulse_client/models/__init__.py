@@ -10,6 +10,7 @@ from .class_summary import ClassSummary
 from .class_timeseries import ClassTimeseries
 from .class_update import ClassUpdate
 from .context import Context
+from .dead_letter import DeadLetter
 from .embed_issuer_create import EmbedIssuerCreate
 from .embed_issuer_create_algorithm import EmbedIssuerCreateAlgorithm
 from .embed_issuer_out import EmbedIssuerOut
@@ -24,6 +25,7 @@ from .lti_platform import LtiPlatform
 from .lti_platform_keys_type_0 import LtiPlatformKeysType0
 from .lti_platform_out import LtiPlatformOut
 from .lti_platform_out_keys_type_0 import LtiPlatformOutKeysType0
+from .message import Message
 from .page_alert_event import PageAlertEvent
 from .page_attempt import PageAttempt
 from .page_class_out import PageClassOut
@@ -31,6 +33,7 @@ from .page_session import PageSession
 from .peak import Peak
 from .phase_summary import PhaseSummary
 from .read_coverage import ReadCoverage
+from .replayed import Replayed
 from .response_healthz import ResponseHealthz
 from .role import Role
 from .series_point import SeriesPoint
@@ -54,6 +57,7 @@ __all__ = (
     "ClassTimeseries",
     "ClassUpdate",
     "Context",
+    "DeadLetter",
     "EmbedIssuerCreate",
     "EmbedIssuerCreateAlgorithm",
     "EmbedIssuerOut",
@@ -68,6 +72,7 @@ __all__ = (
     "LtiPlatformKeysType0",
     "LtiPlatformOut",
     "LtiPlatformOutKeysType0",
+    "Message",
     "PageAlertEvent",
     "PageAttempt",
     "PageClassOut",
@@ -75,6 +80,7 @@ __all__ = (
     "Peak",
     "PhaseSummary",
     "ReadCoverage",
+    "Replayed",
     "ResponseHealthz",
     "Role",
     "SeriesPoint",

@@ -79,6 +79,7 @@ class ClassBoard {
 
   async start() {
     byId("board").dataset.classId = this.record.class_id;
+    byId("board").dataset.expectedStudents = String(this.record.expected_students);
     this.applyMode();
     renderTiles(null, this.record, DEFAULT_RISK_THRESHOLD);
     // Timers and stream first: should the first calls fail, the next ticks load everything again.
@@ -117,7 +118,7 @@ class ClassBoard {
     this.ticks += 1;
     await this.guarded(async () => {
       if (this.ticks % LISTS_EVERY_TICKS === 0) {
-        await Promise.all([this.loadSessions(), this.loadEvents()]);
+        await Promise.all([this.loadRecord(), this.loadSessions(), this.loadEvents()]);
         this.renderLessons();
       }
       if (this.shownRange().live) await this.refreshCharts({ withSummary: this.ticks % SUMMARY_EVERY_TICKS === 0 });
@@ -127,6 +128,12 @@ class ClassBoard {
 
   runningSession() {
     return this.sessions.find((session) => session.ended_at_ms === null || session.ended_at_ms === undefined);
+  }
+
+  /** The class's size may come after the page opened (an LTI course's roster is read after its launch) or change. */
+  async loadRecord() {
+    this.record = await this.api.get(this.path, {}, this.signal);
+    byId("board").dataset.expectedStudents = String(this.record.expected_students);
   }
 
   async loadSessions() {

@@ -1,0 +1,185 @@
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.http_validation_error import HTTPValidationError
+from ...models.replayed import Replayed
+from ...types import Response
+
+
+def _get_kwargs(
+    message_id: str,
+) -> dict[str, Any]:
+
+    _kwargs: dict[str, Any] = {
+        "method": "post",
+        "url": "/v1/xapi/dead-letters/{message_id}/replay".format(
+            message_id=quote(str(message_id), safe=""),
+        ),
+    }
+
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Any | HTTPValidationError | Replayed | None:
+    if response.status_code == 200:
+        response_200 = Replayed.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 404:
+        response_404 = cast(Any, None)
+        return response_404
+
+    if response.status_code == 422:
+        response_422 = HTTPValidationError.from_dict(response.json())
+
+        return response_422
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[Any | HTTPValidationError | Replayed]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    message_id: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[Any | HTTPValidationError | Replayed]:
+    """Send one dead letter again (admin)
+
+     Once the cause is fixed (the LRS's address or password, what it refused): back into the outbox as
+    new, with every attempt (CLASSPULSE_WEBHOOK_MAX_ATTEMPTS) again, sent as its class is now (nothing
+    of a class deleted since, no emotion field of one presence-only since). Its statement keeps its id:
+    one the LRS refused because it holds another under that id (409) is refused again.
+
+    Args:
+        message_id (str): the dead letter's `message.message_id`
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Any | HTTPValidationError | Replayed]
+    """
+
+    kwargs = _get_kwargs(
+        message_id=message_id,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    message_id: str,
+    *,
+    client: AuthenticatedClient,
+) -> Any | HTTPValidationError | Replayed | None:
+    """Send one dead letter again (admin)
+
+     Once the cause is fixed (the LRS's address or password, what it refused): back into the outbox as
+    new, with every attempt (CLASSPULSE_WEBHOOK_MAX_ATTEMPTS) again, sent as its class is now (nothing
+    of a class deleted since, no emotion field of one presence-only since). Its statement keeps its id:
+    one the LRS refused because it holds another under that id (409) is refused again.
+
+    Args:
+        message_id (str): the dead letter's `message.message_id`
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Any | HTTPValidationError | Replayed
+    """
+
+    return sync_detailed(
+        message_id=message_id,
+        client=client,
+    ).parsed
+
+
+async def asyncio_detailed(
+    message_id: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[Any | HTTPValidationError | Replayed]:
+    """Send one dead letter again (admin)
+
+     Once the cause is fixed (the LRS's address or password, what it refused): back into the outbox as
+    new, with every attempt (CLASSPULSE_WEBHOOK_MAX_ATTEMPTS) again, sent as its class is now (nothing
+    of a class deleted since, no emotion field of one presence-only since). Its statement keeps its id:
+    one the LRS refused because it holds another under that id (409) is refused again.
+
+    Args:
+        message_id (str): the dead letter's `message.message_id`
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Any | HTTPValidationError | Replayed]
+    """
+
+    kwargs = _get_kwargs(
+        message_id=message_id,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    message_id: str,
+    *,
+    client: AuthenticatedClient,
+) -> Any | HTTPValidationError | Replayed | None:
+    """Send one dead letter again (admin)
+
+     Once the cause is fixed (the LRS's address or password, what it refused): back into the outbox as
+    new, with every attempt (CLASSPULSE_WEBHOOK_MAX_ATTEMPTS) again, sent as its class is now (nothing
+    of a class deleted since, no emotion field of one presence-only since). Its statement keeps its id:
+    one the LRS refused because it holds another under that id (409) is refused again.
+
+    Args:
+        message_id (str): the dead letter's `message.message_id`
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Any | HTTPValidationError | Replayed
+    """
+
+    return (
+        await asyncio_detailed(
+            message_id=message_id,
+            client=client,
+        )
+    ).parsed
