@@ -73,14 +73,17 @@ def redis_with_module(port: int, module: str) -> Probe:
 
 def redis_replica_in_sync(port: int, module: str) -> Probe:
     """A replica with `module` loaded whose link to its primary is up (or the primary itself, after a failover):
-    before its first sync, a WAIT for one replica would time out."""
+    before its first sync, a WAIT for one replica would time out. One whose primary is not running is ready too: after
+    a failover, an `up` starts the servers in their order and the primary may come after it (it syncs then)."""
 
     def check() -> bool:
         if not redis_with_module(port, module)():
             return False
         with redis.Redis(host="127.0.0.1", port=port, socket_timeout=TIMEOUT_S, decode_responses=True) as client:
             replication = client.info("replication")
-            return replication["role"] == "master" or replication.get("master_link_status") == "up"
+        if replication["role"] == "master" or replication.get("master_link_status") == "up":
+            return True
+        return not port_open(int(replication["master_port"]), replication["master_host"])
 
     return lambda: _quietly(check, f"redis replica on {port}")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -33,8 +34,10 @@ from classpulse_core.schemas import FrameResult
 from classpulse_core.settings import RedisSettings, StorageSettings
 from classpulse_devstack.config import REPO_ROOT
 from classpulse_devstack.redis_server import (
+    MASTER_NAME,
     REPLICAS,
     current_primary,
+    data_dir,
     redis_server_binary,
     sentinel_addresses,
     server_env,
@@ -250,6 +253,77 @@ def test_a_promoted_replica_takes_writes_within_seconds_of_the_failover(tmp_path
         with redis.Redis(port=killed_port, decode_responses=True) as restarted:
             replication = restarted.info("replication")
         assert (replication["role"], replication.get("master_port")) == ("slave", current_primary(stack.config)[1])
+
+
+def test_after_a_failover_a_full_restart_keeps_the_promoted_primary_and_what_it_took(tmp_path):
+    """The primary killed and a replica promoted, which takes writes; then `down` and `up`. The servers start before the
+    sentinels, in the roles the sentinels recorded: the old primary started as the primary would have the others copy
+    its stale data set, the writes taken since the failover dropped."""
+    with replicated_redis(tmp_path / "stack") as stack:
+        client = stack.redis()
+        killed_port = stack.config.redis_port
+        stack.kill("redis")
+        assert wait_until(lambda: current_primary(stack.config) not in (None, ("127.0.0.1", killed_port)), 30), "no failover"
+        promoted = current_primary(stack.config)
+        assert wait_until(lambda: _takes_a_write(client), 5), "the new primary still refuses writes 5 s after promotion"
+        client.close()
+
+        stack.down()
+        stack.up(fresh=False, only=("redis", *REDIS_FAILOVER))
+        with stack.redis() as client:
+            assert client.get("after the failover") == b"written"
+        assert current_primary(stack.config) == promoted
+        with redis.Redis(port=killed_port, decode_responses=True) as restarted:
+            replication = restarted.info("replication")
+        assert (replication["role"], replication.get("master_port")) == ("slave", promoted[1])
+
+
+def test_a_primary_restarted_with_an_empty_data_dir_hands_over_to_a_replica_that_holds_the_writes(tmp_path):
+    """`redis`'s data dir lost, it is started again before the sentinels noticed it was away, so they still name it the
+    primary. As such it would have both replicas copy its empty data set; the sentinels promote a replica instead,
+    and it follows that one."""
+    with replicated_redis(tmp_path / "stack") as stack:
+        client = stack.redis()
+        client.set("before the data dir was lost", "written")
+        assert client.execute_command("WAIT", 2, 2000) == 2
+        empty_port = stack.config.redis_port
+        # The restart beats the sentinels however slow this machine: they would not notice it within a minute.
+        for port in stack.config.redis_sentinel_ports:
+            with redis.Redis(port=port) as sentinel:
+                sentinel.execute_command("SENTINEL", "SET", MASTER_NAME, "down-after-milliseconds", 60_000)
+
+        stack.stop("redis")
+        shutil.rmtree(data_dir(stack.config))
+        stack.start("redis")
+
+        assert client.get("before the data dir was lost") == b"written"
+        primary = current_primary(stack.config)
+        assert primary is not None and primary[1] != empty_port
+        assert wait_until(lambda: _follows(empty_port, primary[1]), 10), "redis does not sync from the new primary"
+        with redis.Redis(port=empty_port) as restarted:
+            assert restarted.get("before the data dir was lost") == b"written"
+        client.close()
+
+
+def test_a_primary_the_sentinels_recorded_is_not_started_with_an_empty_data_dir(tmp_path):
+    """The same, but the whole stack down: no sentinel answers to fail over. `up` refuses to start `redis`, saying why,
+    and nothing that could copy it is started."""
+    with replicated_redis(tmp_path / "stack") as stack:
+        with stack.redis() as client:
+            client.set("before the data dir was lost", "written")
+            assert client.execute_command("WAIT", 2, 2000) == 2
+        stack.down()
+        shutil.rmtree(data_dir(stack.config))
+
+        with pytest.raises(RuntimeError, match=f"{stack.config.redis_port} as the primary, but .* holds no data"):
+            stack.up(fresh=False, only=("redis", *REDIS_FAILOVER))
+        assert stack.stack.process(stack.component("redis")) is None
+
+
+def _follows(port: int, primary_port: int) -> bool:
+    with redis.Redis(port=port, decode_responses=True) as server:
+        replication = server.info("replication")
+    return replication.get("master_port") == primary_port and replication.get("master_link_status") == "up"
 
 
 def _takes_a_write(client: redis.Redis) -> bool:

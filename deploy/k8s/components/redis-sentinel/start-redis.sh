@@ -14,6 +14,21 @@ until primary="$(current_primary)"; [ -n "$primary" ]; do
   echo "start-redis.sh: no sentinel names the primary yet" >&2
   sleep 2
 done
+failover=""
+if [ "$primary" = "$self" ] && [ ! -e /data/appendonlydir ] && [ ! -e /data/dump.rdb ]; then
+  # Named the primary with nothing on its volume (lost, or recreated empty) while the sentinels know replicas: back
+  # before they noticed it was away, or while none was promotable. As the primary it would have the replicas copy its
+  # empty data set, every class wiped (Redis's "safety of replication when master has persistence turned off"). It
+  # follows one of them instead (a replica without a primary refuses to sync it, so none copies anything meanwhile)
+  # and has the sentinels promote one; then it syncs from that one. Only the deployment's first start, when the
+  # sentinels know no replica, has a primary begin empty.
+  replica="$(known_replicas | sed -n 1p)"
+  if [ -n "$replica" ]; then
+    echo "start-redis.sh: named the primary with an empty volume; following $replica until a replica is promoted" >&2
+    primary="$replica"
+    failover=yes
+  fi
+fi
 set -- "$@" --masterauth "$REDIS_PASSWORD" --replica-announce-ip "$self"
 # A primary takes a write only while a replica follows it (acknowledged within 5 s): one cut off from the replicas and
 # the sentinels by a partition refuses writes within seconds rather than until the partition heals, when the replica
@@ -33,6 +48,21 @@ if [ "$primary" != "$self" ]; then
         break
       fi
       sleep 1
+    done
+  ) &
+fi
+if [ -n "$failover" ]; then
+  (
+    while kill -0 $$ 2>/dev/null; do
+      named="$(current_primary)"
+      if [ -n "$named" ] && [ "$named" != "$self" ]; then
+        break
+      fi
+      # One sentinel runs the failover: asking another while one is at it (INPROG) would start a second.
+      for index in 0 1 2; do
+        case "$(ask_sentinel "$index" SENTINEL FAILOVER classpulse)" in OK | INPROG*) break ;; esac
+      done
+      sleep 5
     done
   ) &
 fi
