@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
-from classpulse_devstack import kafka_broker, probes, prometheus_server, redis_exporter, redis_server
+from classpulse_devstack import kafka_broker, model_server, probes, prometheus_server, redis_exporter, redis_server
 from classpulse_devstack.config import DevstackConfig
 from classpulse_devstack.kafka_topics import ensure_pipeline_topics
 
@@ -79,6 +79,7 @@ def registry(config: DevstackConfig) -> list[Component]:
             port=config.model_server_port,
             address=f"127.0.0.1:{config.model_server_port} (gRPC, model {MODEL_NAME!r})",
             ready=probes.model_available(config.model_server_port, MODEL_NAME),
+            prepare=partial(model_server.prepare, config),
             # Loading TensorFlow and the SavedModel takes a while on two busy cores.
             start_timeout_s=240.0,
         ),
@@ -153,10 +154,12 @@ def _model_server_command(config: DevstackConfig) -> list[str]:
         "classpulse_devstack.tfserving_standin",
         "--port",
         str(config.model_server_port),
-        "--model-name",
-        MODEL_NAME,
-        "--model-base-path",
-        str(config.repo_root / "models" / MODEL_NAME),
+        "--model-config-file",
+        str(model_server.rendered_config_file(config)),
+        "--model-config-file-poll-wait-seconds",
+        str(model_server.CONFIG_POLL_WAIT_S),
+        # As the deployment's TF Serving does: the labels name versions that load only after the config is read.
+        "--allow-version-labels-for-unavailable-models",
         "--monitoring-port",
         str(MODEL_SERVER_MONITORING_PORT + config.port_offset),
         "--mixed-precision",

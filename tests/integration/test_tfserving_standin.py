@@ -17,17 +17,20 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from google.protobuf import text_format
 from prometheus_client.parser import text_string_to_metric_families
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_log_pb2,
     prediction_service_pb2_grpc,
 )
+from tensorflow_serving.config import model_server_config_pb2
 
 from classpulse_classifier.serving_client import (
     EmotionModelClient,
@@ -118,14 +121,20 @@ class RunningStandin:
         return self.log_path.read_text()
 
 
-@contextmanager
-def run_standin(base_path: Path, log_path: Path, *flags: str) -> Iterator[RunningStandin]:
-    port, monitoring_port = free_port(), free_port()
-    command = [
-        sys.executable, "-m", "classpulse_devstack.tfserving_standin",
-        "--port", str(port), "--model-name", MODEL_NAME, "--model-base-path", str(base_path),
+def standin_command(port: int, monitoring_port: int, *flags: str) -> list[str]:
+    return [
+        sys.executable, "-m", "classpulse_devstack.tfserving_standin", "--port", str(port),
         "--monitoring-port", str(monitoring_port), "--file-system-poll-wait-seconds", "1", *flags,
     ]  # fmt: skip
+
+
+@contextmanager
+def run_standin(base_path: Path | None, log_path: Path, *flags: str) -> Iterator[RunningStandin]:
+    """The stand-in serving `base_path`'s highest version, or, with base_path None, what the --model-config-file
+    among `flags` names."""
+    port, monitoring_port = free_port(), free_port()
+    model = ["--model-name", MODEL_NAME, "--model-base-path", str(base_path)] if base_path else []
+    command = standin_command(port, monitoring_port, *model, *flags)
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
     standin = RunningStandin(process, f"127.0.0.1:{port}", monitoring_port, log_path)
@@ -431,3 +440,125 @@ def test_answers_of_a_version_the_server_switched_to_are_used_only_once_its_labe
         _wait_for(lambda: client.model_status().get(2) == "AVAILABLE")
         with pytest.raises(UnexpectedModelResponse, match="the model's outputs are \\['neutral'"):
             client.predict_with_version(faces)
+
+
+# --- version labels (a model config file, as the deployment's models.config) -------------------------------------
+
+ALLOW_LABELS = "--allow-version-labels-for-unavailable-models"
+LABEL_NOT_AVAILABLE = "Request to assign label to version {} of model emotion, which is not currently available for inference"
+
+
+def model_config(base_path: Path, versions: list[int], labels: dict[str, int]) -> model_server_config_pb2.ModelServerConfig:
+    config = model_server_config_pb2.ModelServerConfig()
+    model = config.model_config_list.config.add(name=MODEL_NAME, base_path=str(base_path), model_platform="tensorflow")
+    model.model_version_policy.specific.versions.extend(versions)
+    model.version_labels.update(labels)
+    return config
+
+
+def write_model_config(path: Path, base_path: Path, versions: list[int], labels: dict[str, int]) -> Path:
+    """Written beside and renamed into place, as a ConfigMap's files change: the server never reads half of it."""
+    written = path.with_suffix(".writing")
+    written.write_text(text_format.MessageToString(model_config(base_path, versions, labels)))
+    written.rename(path)
+    return path
+
+
+def _served_version(client: EmotionModelClient, faces: np.ndarray) -> int:
+    return client.predict_with_version(faces).model_version
+
+
+def test_labels_route_stable_and_canary_and_a_reloaded_config_promotes_then_rolls_back(tmp_path: Path) -> None:
+    """The deployment's rollout: `stable` and `canary` on two loaded versions, each label moved by editing the
+    config file the server reads again (as TF Serving reads its models.config every poll), through the classifier's
+    own client. A call without a label gets the highest version, the canary: why the classifier names `stable`."""
+    base_path = tmp_path / MODEL_NAME
+    base_path.mkdir()
+    models = {1: TinyEmotionModel(seed=1), 2: TinyEmotionModel(seed=2)}
+    for version, model in models.items():
+        export_version(base_path, version, model)
+    config_file = write_model_config(tmp_path / "models.config", base_path, [1, 2], {"stable": 1, "canary": 2})
+    faces = _faces(4, seed=5)
+    flags = ("--model-config-file", str(config_file), "--model-config-file-poll-wait-seconds", "0.5", ALLOW_LABELS)
+    with (
+        run_standin(None, tmp_path / "standin.log", *flags) as running,
+        EmotionModelClient(running.target, version_label="stable") as stable,
+        EmotionModelClient(running.target, version_label="canary") as canary,
+        EmotionModelClient(running.target) as unlabelled,
+    ):
+        assert stable.model_status() == {1: "AVAILABLE", 2: "AVAILABLE"}
+        output = stable.predict_with_version(faces)
+        assert output.model_version == 1
+        np.testing.assert_allclose(
+            output.probabilities, models[1].classify(tf.constant(faces))["probabilities"].numpy(), rtol=1e-5, atol=1e-6
+        )
+        assert (_served_version(canary, faces), _served_version(unlabelled, faces)) == (2, 2)
+        assert stable.check_contract() == 1 and stable.wait_until_available(timeout_s=5) == 1
+
+        write_model_config(config_file, base_path, [1, 2], {"stable": 2, "canary": 2})  # promoted
+        _wait_for(lambda: _served_version(stable, faces) == 2)
+        write_model_config(config_file, base_path, [1, 2], {"stable": 1, "canary": 2})  # rolled back
+        _wait_for(lambda: _served_version(stable, faces) == 1)
+        assert _served_version(canary, faces) == 2
+        assert stable.model_status() == {1: "AVAILABLE", 2: "AVAILABLE"}
+
+
+def test_a_label_on_a_version_not_loaded_is_not_found_and_one_moved_there_is_refused(tmp_path: Path) -> None:
+    """As TF Serving: a label names its version from the config on, but a call of it is NOT_FOUND until that version
+    is loaded, and waiting for the model waits for that version, not for any; a label unknown to the config is
+    INVALID_ARGUMENT; a config that moves a label to a version not AVAILABLE is refused (FAILED_PRECONDITION) and
+    the labels before it stay. Configs here come through HandleReloadConfigRequest, TF Serving's reload RPC."""
+    base_path = tmp_path / MODEL_NAME
+    base_path.mkdir()
+    export_version(base_path, 1, TinyEmotionModel(seed=1))
+    config_file = write_model_config(tmp_path / "models.config", base_path, [1, 2], {"stable": 1, "canary": 2})
+    faces = _faces(2)
+    with (
+        run_standin(None, tmp_path / "standin.log", "--model-config-file", str(config_file), ALLOW_LABELS) as running,
+        EmotionModelClient(running.target, version_label="stable") as stable,
+        EmotionModelClient(running.target, version_label="canary") as canary,
+        EmotionModelClient(running.target, version_label="beta") as unknown,
+        grpc.insecure_channel(running.target) as channel,
+    ):
+        with pytest.raises(ModelRequestRejected, match=r"Servable not found for request: Specific\(emotion, 2\)") as raised:
+            canary.predict(faces)
+        assert raised.value.code == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(ModelServerUnavailable, match="not AVAILABLE after 1.5 s"):
+            canary.wait_until_available(timeout_s=1.5, poll_interval_s=0.2)
+        with pytest.raises(ModelRequestRejected, match="Unrecognized servable version label: beta.*no version the label 'beta'"):
+            unknown.wait_until_available(timeout_s=30)
+
+        models = model_service_pb2_grpc.ModelServiceStub(channel)
+
+        def reload(labels: dict[str, int]) -> None:
+            request = model_management_pb2.ReloadConfigRequest(config=model_config(base_path, [1, 2], labels))
+            models.HandleReloadConfigRequest(request, timeout=60)
+
+        with pytest.raises(grpc.RpcError) as refused:
+            reload({"stable": 2, "canary": 2})
+        assert (refused.value.code(), refused.value.details()) == (
+            grpc.StatusCode.FAILED_PRECONDITION, LABEL_NOT_AVAILABLE.format(2)
+        )
+        assert _served_version(stable, faces) == 1
+
+        export_version(base_path, 2, TinyEmotionModel(seed=2))
+        assert canary.wait_until_available(timeout_s=60) == 2
+        assert _served_version(canary, faces) == 2
+        reload({"stable": 2, "canary": 2})
+        assert _served_version(stable, faces) == 2
+        reload({"stable": 1, "canary": 2})
+        assert _served_version(stable, faces) == 1
+
+
+def test_labels_on_versions_not_loaded_yet_refuse_the_first_config_unless_allowed(tmp_path: Path) -> None:
+    """TF Serving checks a config's labels before it loads the config's versions, so at start every label names a
+    version not AVAILABLE: without --allow_version_labels_for_unavailable_models it refuses the config and exits
+    (the deployment passes the flag; tests/unit/test_deploy_monitoring_and_model.py checks it)."""
+    base_path = tmp_path / MODEL_NAME
+    base_path.mkdir()
+    export_version(base_path, 1, TinyEmotionModel(seed=1))
+    config_file = write_model_config(tmp_path / "models.config", base_path, [1], {"stable": 1})
+    command = standin_command(free_port(), free_port(), "--model-config-file", str(config_file))
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=START_TIMEOUT_S, check=False)
+    assert finished.returncode == 1, finished.stdout + finished.stderr
+    assert LABEL_NOT_AVAILABLE.format(1) in finished.stdout + finished.stderr

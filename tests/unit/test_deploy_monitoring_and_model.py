@@ -15,7 +15,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from classpulse_classifier.settings import ClassifierSettings
 from classpulse_devstack.redis_exporter import METRICS_FLAGS
 from classpulse_ingest.accounting import TAKEN_AGAIN, DropReason
-from classpulse_training.warmup import read_warmup_requests
+from classpulse_training.warmup import WARMUP_BATCH_SIZES, read_warmup_requests
 from deploy_support import (
     K8S,
     OVERLAYS,
@@ -177,9 +177,36 @@ def test_labelled_versions_are_exported_with_warm_up_records() -> None:
         assert version in exported, f"models.config serves version {version}, which is not in models/emotion/"
         assert (directory / "saved_model.pb").is_file()
         assert (directory / "assets.extra" / "tf_serving_warmup_requests").is_file(), f"version {version} has no warm-up records"
-        # The classifier's own signature warmed too: its first batches after a rollout pay for a cold graph otherwise.
-        warmed = {request.model_spec.signature_name for request in read_warmup_requests(directory)}
-        assert ClassifierSettings.model_fields["model_signature"].default in warmed, f"version {version}: {warmed}"
+        # The classifier's own signature warmed too, at the sizes of its calls (up to 256 faces): its first calls
+        # after a rollout pay for a cold graph or shape otherwise.
+        warmed = {
+            (request.model_spec.signature_name, request.inputs["faces"].tensor_shape.dim[0].size)
+            for request in read_warmup_requests(directory)
+        }
+        signature = ClassifierSettings.model_fields["model_signature"].default
+        assert {(signature, size) for size in WARMUP_BATCH_SIZES} <= warmed, f"version {version}: {sorted(warmed)}"
+
+
+def test_classifiers_call_the_stable_version_wherever_they_are_shipped() -> None:
+    """A call that names no label gets the highest version loaded, which during a rollout is the canary: every
+    classifier, and a classifier left without the setting, calls `stable`, a label the model config gives."""
+    assert ClassifierSettings.model_fields["model_version_label"].default == "stable"
+    assert compose()["services"]["classifier"]["environment"]["CLASSPULSE_MODEL_VERSION_LABEL"] == "stable"
+    for overlay in OVERLAYS:
+        objects = render(overlay)
+        env = container_env(objects, containers(named(objects, "Deployment", "classifier"))[0])
+        assert env["CLASSPULSE_MODEL_VERSION_LABEL"]["value"] == "stable", overlay
+    assert "stable" in _model_config().version_labels
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_model_server_accepts_labels_on_the_versions_it_is_about_to_load(overlay: str) -> None:
+    """TF Serving checks a config's labels before loading its versions: at start no version is AVAILABLE yet, and
+    without this flag it refuses models.config and exits (FAILED_PRECONDITION, "Request to assign label to version 9
+    of model emotion, which is not currently available for inference"). The image (compose) starts it the same way."""
+    flag = "--allow_version_labels_for_unavailable_models=true"
+    assert flag in _model_server_args(render(overlay))
+    assert flag in model_server_entrypoint()
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -210,6 +210,22 @@ def _run_add_label_signature(args) -> int:
     return 0
 
 
+def _add_warmup(sub) -> None:
+    p = sub.add_parser("warmup", help="write a version's TF Serving warm-up requests again, as the export writes them")
+    p.add_argument("--model", required=True, type=Path, help="models/emotion/<version>")
+    p.set_defaults(handler=_run_warmup)
+
+
+def _run_warmup(args) -> int:
+    from .versions import staged_version
+    from .warmup import write_warmup_requests
+
+    with staged_version(args.model, replacing=True) as staged:
+        path = write_warmup_requests(staged).relative_to(staged)
+    print(f"{args.model / path}: {(args.model / path).stat().st_size} bytes of warm-up requests")
+    return 0
+
+
 def _add_data_report(sub) -> None:
     p = sub.add_parser("data-report", help="write DIR/report.md with class balance, faces, duplicates, blanks, bad rows")
     p.add_argument("--csv", required=True, type=Path)
@@ -236,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_quantification(sub)
     _add_restore_run(sub)
     _add_label_signature(sub)
+    _add_warmup(sub)
     _add_data_report(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -11,11 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import shlex
-import shutil
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -45,6 +41,7 @@ from .serving import (
     write_saved_model,
 )
 from .speed import faces_per_second
+from .versions import staged_version
 from .warmup import write_warmup_requests
 
 log = logging.getLogger(__name__)
@@ -107,25 +104,6 @@ def choose_inference(
         nll_before=negative_log_likelihood(logits, labels, 1.0),
         nll_fitted=negative_log_likelihood(logits, labels, chosen.fitted),
     )
-
-
-@contextmanager
-def _staged(version_dir: Path) -> Iterator[Path]:
-    """A folder named as `version_dir`, in a hidden one beside it, moved into place in one rename once the export
-    has written everything in it. TF Serving watches the base path: a version folder written in place is loaded as
-    soon as it appears, its variables maybe half-written, its warm-up requests not yet there; and an export that
-    fails halfway would leave a version to be served. Names that are not integers are no versions to it."""
-    version_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".exporting-{version_dir.name}-", dir=version_dir.parent))
-    try:
-        staged = staging / version_dir.name
-        staged.mkdir()
-        yield staged
-        if version_dir.exists():
-            raise FileExistsError(f"{version_dir} appeared during the export; versions are immutable, pick a new one")
-        staged.rename(version_dir)
-    finally:
-        shutil.rmtree(staging)
 
 
 BATCHNORM_MODES = ("auto", "training", "kept")
@@ -256,7 +234,7 @@ def export(
 
     if version_dir.exists():
         raise FileExistsError(f"{version_dir} exists; versions are immutable, pick a new one")
-    with _staged(version_dir) as staged:
+    with staged_version(version_dir) as staged:
         write_saved_model(
             model, staged, temperature=choices.temperature, flip_average=choices.flip_average,
             single_pass_temperature=choices.single_pass_temperature,

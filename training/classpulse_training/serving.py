@@ -6,8 +6,6 @@ signature, so the numbers they report are the numbers TF Serving will produce.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import keras
@@ -18,6 +16,7 @@ from classpulse_core.labels import EMOTIONS as EMOTION_KEYS
 from classpulse_core.labels import LABELS_OUTPUT, LABELS_SIGNATURE
 
 from .labels import IMAGE_SIDE
+from .versions import staged_version
 
 SERVING_SIGNATURE = "serving_default"
 NAMED_SIGNATURE = "emotion"  # same function as serving_default, under the model's own name
@@ -106,20 +105,14 @@ def write_saved_model(
 
 
 def add_label_signature(model_dir: Path) -> None:
-    """Adds LABELS_SIGNATURE to a SavedModel exported before models named their outputs, in place: the same
-    functions and variables saved again (its outputs do not change), beside the files of its version folder."""
+    """Adds LABELS_SIGNATURE to a SavedModel exported before models named their outputs: the same functions and
+    variables saved again (its outputs do not change) into a copy of its version folder, which then replaces it
+    whole (staged_version), so a model server watching the base path never loads it half-rewritten."""
     loaded = tf.saved_model.load(str(model_dir))
     loaded.labels = tf.function(input_signature=[])(_label_names)
     signatures = {**loaded.signatures, LABELS_SIGNATURE: loaded.labels.get_concrete_function()}
-    with tempfile.TemporaryDirectory(dir=model_dir.parent) as staging:
-        tf.saved_model.save(loaded, staging, signatures=signatures)
-        for name in ("saved_model.pb", "fingerprint.pb", "variables"):
-            target = model_dir / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            else:
-                target.unlink(missing_ok=True)
-            shutil.move(Path(staging) / name, target)
+    with staged_version(model_dir, replacing=True) as staged:
+        tf.saved_model.save(loaded, str(staged), signatures=signatures)
 
 
 def load_signature(model_dir: Path, name: str = SERVING_SIGNATURE):

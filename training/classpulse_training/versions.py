@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -25,3 +29,38 @@ def latest_version_dir(base: Path = MODELS_DIR) -> Path:
 def next_version(base: Path = MODELS_DIR) -> int:
     versions = version_dirs(base)
     return int(versions[-1].name) + 1 if versions else 1
+
+
+@contextmanager
+def staged_version(version_dir: Path, *, replacing: bool = False) -> Iterator[Path]:
+    """A folder named as `version_dir`, in a hidden one beside it, moved into place in one rename once everything is
+    written in it. TF Serving watches the base path: a version folder written in place is loaded as soon as it
+    appears, its variables maybe half-written, its warm-up requests not yet there; and a write that fails halfway
+    would leave a version to be served. Names that are not integers are no versions to it.
+
+    `replacing`: the folder starts as a copy of the existing `version_dir`, and takes its place: the old one renamed
+    aside, the new one into place, so a server looking at the base path sees the old version whole, for the moment
+    between the two renames none, or the new one whole, never one half-written. Without it, a `version_dir` that
+    exists is an error: versions are immutable once served."""
+    version_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".writing-{version_dir.name}-", dir=version_dir.parent))
+    try:
+        staged = staging / version_dir.name
+        if replacing:
+            shutil.copytree(version_dir, staged)
+        else:
+            staged.mkdir()
+        yield staged
+        if not replacing and version_dir.exists():
+            raise FileExistsError(f"{version_dir} appeared while it was written; versions are immutable, pick a new one")
+        replaced = staging / "replaced"
+        if replacing:
+            version_dir.rename(replaced)
+        try:
+            staged.rename(version_dir)
+        except OSError:
+            if replacing:
+                replaced.rename(version_dir)
+            raise
+    finally:
+        shutil.rmtree(staging)

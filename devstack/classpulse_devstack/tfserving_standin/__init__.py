@@ -2,11 +2,14 @@
 
 The TF Serving binary cannot be installed on the development machines, so the local stack runs this instead (compose
 and Kubernetes run the real tensorflow/serving image). It implements what ClassPulse uses, the way TF Serving does it:
-PredictionService.Predict and GetModelMetadata, ModelService.GetModelStatus; integer version directories under the
-base path with the highest one served and new ones picked up by polling; signature-checked inputs with TF Serving's
-status codes; warm-up requests replayed before a version is AVAILABLE.
+PredictionService.Predict and GetModelMetadata, ModelService.GetModelStatus and HandleReloadConfigRequest; integer
+version directories under the base path, the highest one served (or those a model config file's version policy
+names, with its version labels) and new ones picked up by polling; signature-checked inputs with TF Serving's status
+codes; warm-up requests replayed before a version is AVAILABLE.
 
     python -m classpulse_devstack.tfserving_standin --port 8500 --model-name emotion --model-base-path models/emotion
+    python -m classpulse_devstack.tfserving_standin --port 8500 --model-config-file models.config \
+        --model-config-file-poll-wait-seconds 5 --allow-version-labels-for-unavailable-models
 """
 
 MIXED_PRECISION_MODES = ("off", "bfloat16", "auto")

@@ -1,7 +1,7 @@
 """`python -m classpulse_devstack.tfserving_standin`: the local stand-in for TensorFlow Serving's model server.
 
-Flags follow tensorflow_model_server's (--port, --model_name, --model_base_path, --file_system_poll_wait_seconds,
---tensorflow_intra_op_parallelism, ...), spelled with dashes.
+Flags follow tensorflow_model_server's (--port, --model_name, --model_base_path or --model_config_file,
+--file_system_poll_wait_seconds, --tensorflow_intra_op_parallelism, ...), spelled with dashes.
 """
 
 from __future__ import annotations
@@ -27,8 +27,25 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     parser.add_argument("--port", type=int, default=8500, help="gRPC port (default %(default)s)")
-    parser.add_argument("--model-name", required=True)
-    parser.add_argument("--model-base-path", type=Path, required=True, help="folder of integer version folders")
+    parser.add_argument("--model-name")
+    parser.add_argument("--model-base-path", type=Path, help="folder of integer version folders")
+    parser.add_argument(
+        "--model-config-file",
+        type=Path,
+        help="TF Serving's model config (text ModelServerConfig of one model: versions, labels), instead of "
+        "--model-name and --model-base-path",
+    )
+    parser.add_argument(
+        "--model-config-file-poll-wait-seconds",
+        type=float,
+        default=0.0,
+        help="how often to read the model config file again, to apply what changed (default 0: never)",
+    )
+    parser.add_argument(
+        "--allow-version-labels-for-unavailable-models",
+        action="store_true",
+        help="a label that is new, or keeps its version, may name a version not loaded yet (as at start)",
+    )
     parser.add_argument("--monitoring-port", type=int, help="serve Prometheus metrics on this port (default: off)")
     parser.add_argument(
         "--file-system-poll-wait-seconds", type=float, default=2.0, help="how often to look for new versions"
@@ -63,7 +80,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "this CPU runs bfloat16 at least 1.2x faster than float32 (default %(default)s)",
     )
     parser.add_argument("--log-level", default="INFO")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # As tensorflow_model_server: one source of models, a config file or a name and base path.
+    by_name = args.model_name is not None or args.model_base_path is not None
+    if args.model_config_file is not None and by_name:
+        parser.error("--model-config-file names the model and its base path: no --model-name, --model-base-path")
+    if args.model_config_file is None and (args.model_name is None or args.model_base_path is None):
+        parser.error("give --model-name and --model-base-path, or --model-config-file")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             model_name=args.model_name,
-            model_base_path=args.model_base_path.resolve(),
+            model_base_path=args.model_base_path and args.model_base_path.resolve(),
+            model_config_file=args.model_config_file and args.model_config_file.resolve(),
+            model_config_poll_wait_s=args.model_config_file_poll_wait_seconds,
+            allow_labels_for_unavailable=args.allow_version_labels_for_unavailable_models,
             monitoring_port=args.monitoring_port,
             poll_wait_s=args.file_system_poll_wait_seconds,
             max_load_attempts=1 + args.max_num_load_retries,

@@ -18,7 +18,11 @@ PREDICT_BATCH_SIZE = Histogram(
     "Rows (dimension 0 of the inputs) of answered Predict requests",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096),
 )
-SERVED_VERSION = Gauge("tfserving_standin_served_version", "Version of the model being served", ["model_name"])
+SERVED_VERSION = Gauge(
+    "tfserving_standin_served_version",
+    "Highest version of the model being served: the one a call naming no version or label gets",
+    ["model_name"],
+)
 
 
 def record_request(api: str, code: grpc.StatusCode, seconds: float) -> None:

@@ -13,6 +13,8 @@ import grpc
 from prometheus_client import start_http_server
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
+from classpulse_devstack.tfserving_standin.errors import ServingError
+from classpulse_devstack.tfserving_standin.model_config import ModelConfig, read_model_config
 from classpulse_devstack.tfserving_standin.model_manager import ModelManager
 from classpulse_devstack.tfserving_standin.servable import configure_mixed_precision, configure_tensorflow_threads
 from classpulse_devstack.tfserving_standin.services import ModelService, PredictionService
@@ -32,8 +34,12 @@ SERVER_OPTIONS = (
 class StandinOptions:
     host: str
     port: int
-    model_name: str
-    model_base_path: Path
+    model_name: str | None
+    model_base_path: Path | None
+    """The model's name and base path: the highest version served, no labels. Or, instead, model_config_file."""
+    model_config_file: Path | None
+    model_config_poll_wait_s: float
+    allow_labels_for_unavailable: bool
     monitoring_port: int | None
     poll_wait_s: float
     max_load_attempts: int
@@ -63,14 +69,29 @@ def _grpc_server(manager: ModelManager, options: StandinOptions) -> grpc.Server:
     return server
 
 
+def _first_config(options: StandinOptions) -> ModelConfig:
+    if options.model_config_file is not None:
+        return read_model_config(options.model_config_file)
+    if options.model_name is None or options.model_base_path is None:
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "no model: a model config file, or a name and a base path")
+    return ModelConfig(options.model_name, options.model_base_path)
+
+
 def run(options: StandinOptions) -> int:
-    """Serves until SIGTERM or SIGINT (exit status 0); 1 if the first version cannot be loaded or the port bound."""
+    """Serves until SIGTERM or SIGINT (exit status 0); 1 if the model config is refused, the first versions cannot
+    be loaded or the port bound."""
     configure_tensorflow_threads(options.intra_op_threads, options.inter_op_threads)
     bfloat16 = configure_mixed_precision(options.mixed_precision)
     log.info("model arithmetic chosen", extra={"mixed_precision": options.mixed_precision, "bfloat16": bfloat16})
     stop = threading.Event()
     _stop_on_signals(stop)
-    manager = ModelManager(options.model_name, options.model_base_path, options.max_load_attempts)
+    try:
+        config = _first_config(options)
+        manager = ModelManager(config, options.max_load_attempts, options.allow_labels_for_unavailable)
+        manager.apply_config(config)
+    except ServingError as error:  # TF Serving, too, fails to start on a config it refuses
+        log.error("Failed to start server", extra={"code": error.code.name, "error": error.message})
+        return 1
     if not manager.load_first_version(stop, options.poll_wait_s):
         return 0 if stop.is_set() else 1
     try:
@@ -85,7 +106,7 @@ def run(options: StandinOptions) -> int:
         "Running gRPC ModelServer (local TF Serving stand-in)",
         extra={"address": f"{options.host}:{options.port}", "monitoring_port": options.monitoring_port},
     )
-    manager.start_polling(options.poll_wait_s)
+    manager.start_polling(options.poll_wait_s, options.model_config_file, options.model_config_poll_wait_s)
 
     stop.wait()
     log.info("refusing new RPCs, finishing in-flight ones", extra={"grace_s": options.shutdown_grace_s})

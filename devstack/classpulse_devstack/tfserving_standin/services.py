@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
@@ -12,6 +13,7 @@ from google.protobuf.message import Message
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
+    model_management_pb2,
     model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
@@ -20,6 +22,7 @@ from tensorflow_serving.apis import (
 
 from classpulse_devstack.tfserving_standin.errors import ServingError
 from classpulse_devstack.tfserving_standin.metrics import PREDICT_BATCH_SIZE, REQUESTS_IN_FLIGHT, record_request
+from classpulse_devstack.tfserving_standin.model_config import from_proto
 from classpulse_devstack.tfserving_standin.model_manager import ModelManager
 
 log = logging.getLogger(__name__)
@@ -129,8 +132,15 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     ) -> get_model_status_pb2.GetModelStatusResponse:
         return _answer("GetModelStatus", context, lambda: self._status(request))
 
-    def HandleReloadConfigRequest(self, request: Message, context: grpc.ServicerContext) -> Message:
-        return _unimplemented("HandleReloadConfigRequest", context)
+    def HandleReloadConfigRequest(
+        self, request: model_management_pb2.ReloadConfigRequest, context: grpc.ServicerContext
+    ) -> model_management_pb2.ReloadConfigResponse:
+        return _answer("HandleReloadConfigRequest", context, lambda: self._reload(request))
+
+    def _reload(self, request: model_management_pb2.ReloadConfigRequest) -> model_management_pb2.ReloadConfigResponse:
+        # A relative base_path of a config sent over gRPC is the server's working directory's, as TF Serving's is.
+        self._manager.reload_config(from_proto(request.config, Path.cwd()))
+        return model_management_pb2.ReloadConfigResponse()
 
     def _status(
         self, request: get_model_status_pb2.GetModelStatusRequest

@@ -21,7 +21,7 @@ def main() -> None:
             settings.model_name,
             settings.model_signature,
             timeout_s=settings.model_timeout_s,
-            version_label=settings.model_version_label,
+            version_label=settings.model_version_label or None,
         )
         classes = ClassDirectory(redis_client(settings))
         return ClassifyFaces(

@@ -297,11 +297,33 @@ class EmotionModelClient:
         request.metadata_field.append("signature_def")
         return request
 
-    def _check_metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest) -> int:
+    def _metadata(
+        self, request: get_model_metadata_pb2.GetModelMetadataRequest
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse:
         try:
-            response = self._predictions.GetModelMetadata(request, timeout=self.timeout_s)
+            response: get_model_metadata_pb2.GetModelMetadataResponse = self._predictions.GetModelMetadata(
+                request, timeout=self.timeout_s
+            )
         except grpc.RpcError as error:
-            raise error_for_status(error.code(), error.details(), "GetModelMetadata") from error
+            details = error.details()
+            if request.model_spec.version_label and error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                details = f"{details} (the model server's config gives no version the label {request.model_spec.version_label!r})"
+            raise error_for_status(error.code(), details, "GetModelMetadata") from error
+        return response
+
+    def labelled_version(self) -> int:
+        """The version the server's label `version_label` names now, as it resolves the label for a call (TF
+        Serving's GetModelStatus takes no label): NOT_FOUND while that version is not loaded, INVALID_ARGUMENT for a
+        label its config does not give."""
+        request = self._metadata_request()
+        request.model_spec.version_label = self.version_label or ""
+        response = self._metadata(request)
+        with _reading_reply("GetModelMetadata"):
+            version: int = response.model_spec.version.value
+        return version
+
+    def _check_metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest) -> int:
+        response = self._metadata(request)
         with _reading_reply("GetModelMetadata"):
             if response.model_spec.name != self.model_name:
                 raise UnexpectedModelResponse(f"asked for model {self.model_name!r}, {response.model_spec.name!r} answered")
@@ -335,10 +357,13 @@ class EmotionModelClient:
         with _reading_reply(f"Predict of {LABELS_SIGNATURE!r}"):
             return parse_labels(response)
 
-    def model_status(self) -> dict[int, str]:
-        """{version: state name} of every version the server knows, e.g. {1: "END", 2: "AVAILABLE"}."""
+    def model_status(self, version: int | None = None) -> dict[int, str]:
+        """{version: state name} of every version the server knows, e.g. {1: "END", 2: "AVAILABLE"}, or of `version`
+        only (NOT_FOUND for a version it has not seen)."""
         request = get_model_status_pb2.GetModelStatusRequest()
         request.model_spec.name = self.model_name
+        if version is not None:
+            request.model_spec.version.value = version
         try:
             response = self._models.GetModelStatus(request, timeout=self.timeout_s)
         except grpc.RpcError as error:
@@ -347,19 +372,26 @@ class EmotionModelClient:
         return {status.version: state_name(status.state) for status in response.model_version_status}
 
     def wait_until_available(self, timeout_s: float, poll_interval_s: float = 0.5) -> int:
-        """Waits until some version is AVAILABLE and returns the highest such; ModelServerUnavailable on timeout.
+        """Waits until the version this client calls is AVAILABLE and returns it: the one `version_label` names (its
+        state asked for with GetModelStatus), else the highest AVAILABLE; ModelServerUnavailable on timeout, and at
+        once a ModelRequestRejected for a label the server's config does not give. Another version AVAILABLE is no
+        answer: a classifier on `stable` would be declared ready while only the canary serves.
 
         Until then the server may be unreachable (TF Serving opens its port only after the first load) or may not
-        know the model yet (NOT_FOUND while a newly configured model loads); both are waited out.
+        know the model or the labelled version yet (NOT_FOUND while they load); both are waited out.
         """
         deadline = time.monotonic() + timeout_s
         retries = Retries(Backoff(initial_s=poll_interval_s, max_s=poll_interval_s))  # steady: a model loads in seconds
         while True:
             try:
-                states = self.model_status()
-                available = [version for version, state in states.items() if state == "AVAILABLE"]
-                if available:
-                    return max(available)
+                if self.version_label:
+                    version: int | None = self.labelled_version()
+                    states = self.model_status(version)
+                else:
+                    states = self.model_status()
+                    version = max((seen for seen, state in states.items() if state == "AVAILABLE"), default=None)
+                if version is not None and states.get(version) == "AVAILABLE":
+                    return version
                 last_seen = f"versions {states}"
             except ModelServerError as error:
                 if not isinstance(error, ModelServerUnavailable) and error.code != grpc.StatusCode.NOT_FOUND:

@@ -15,8 +15,13 @@ class ClassifierSettings(RedisSettings):
         description="CLASSPULSE_MODEL_SERVER: TF Serving gRPC host:port (dns:///<headless service>:8500 spreads calls over all replicas)",
     )
     model_name: str = Field("emotion", description="CLASSPULSE_MODEL_NAME")
-    model_version_label: str | None = Field(
-        None, description="CLASSPULSE_MODEL_VERSION_LABEL: e.g. stable or canary, from TF Serving's model config"
+    # `stable` unless told otherwise: a call that names no label gets the highest version loaded, which during a
+    # rollout is the canary, so a classifier that left this out would put every class on the version under trial. A
+    # model server whose config gives no `stable` fails the contract check (INVALID_ARGUMENT, in /readyz) instead.
+    model_version_label: str = Field(
+        "stable",
+        description="CLASSPULSE_MODEL_VERSION_LABEL: stable or canary, from TF Serving's model config; empty: the "
+        "highest version loaded, for a model server without labels",
     )
     # One pass of the network a face by default: the flip-averaging default signature ("serving_default") is about a
     # point of per-face accuracy for twice the model's CPU, and what a teacher sees is an average over the class and
