@@ -1,6 +1,7 @@
 """The LTI tool's admin routes and the refusals that need no platform, against the API app on the real Redis:
-platforms registered, listed and removed; the tool's keys rotated (the old ones still published until retired); a
-login for an unregistered deployment and launches that did not start in this browser refused with a clear page."""
+platforms registered, listed and removed (and those an older API kept moved at start-up); a login found without
+walking Redis's keyspace; the tool's keys rotated (the old ones still published until retired); a login for an
+unregistered deployment and launches that did not start in this browser refused with a clear page."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 from prometheus_client import REGISTRY
 
 from classpulse_api.app import create_app
-from classpulse_api.lti import LTI, NRPS_CLAIM, Launch, LtiPlatform, Roster, RosterReads
+from classpulse_api.lti import LTI, NRPS_CLAIM, Launch, LtiPlatform, Roster, RosterReads, fingerprint, platform_id
 from classpulse_api.settings import ApiSettings
 from classpulse_core.backoff import Backoff
 from classpulse_web.auth import new_key
@@ -80,6 +82,73 @@ async def test_platforms_are_registered_listed_and_removed(infra):
         assert (await client.delete(f"/v1/lti/platforms/{platform_id}", headers=ADMIN)).status_code == 404
         gone = await client.get("/lti/login", params={"iss": issuer, "login_hint": "u1", "target_link_uri": "x"})
         assert gone.status_code == 400 and "not registered with ClassPulse" in reason_of(gone)
+
+
+async def test_a_login_without_a_client_id_does_not_walk_the_keyspace(infra):
+    """A login naming no client id, which anyone may send with any issuer, found the issuer's registrations with a SCAN
+    of the whole keyspace (every class's series and keys): Redis walked all of it per request. They are now looked up
+    among the registrations only."""
+    issuer = f"https://lms-{uuid.uuid4().hex[:6]}.example.org"
+    prefix = f"test:unrelated:{uuid.uuid4().hex[:6]}:"
+    unrelated = [[f"{prefix}{chunk}:{n}" for n in range(2000)] for chunk in range(5)]
+    async with running_api(infra) as (app, client):
+        assert (await client.get("/readyz")).status_code == 200  # the start-up's own walk is over
+        assert (await client.post("/v1/lti/platforms", json=registration(issuer), headers=ADMIN)).status_code == 201
+        redis = app.state.lti_platforms.client
+        for names in unrelated:
+            await redis.mset(dict.fromkeys(names, "x"))
+        try:
+            scans_before = (await redis.info("commandstats")).get("cmdstat_scan", {}).get("calls", 0)
+            for login_issuer in (issuer, f"https://nowhere-{uuid.uuid4().hex[:6]}.example.org"):
+                await client.get("/lti/login", params={"iss": login_issuer, "login_hint": "u1", "target_link_uri": "x"})
+            scans_after = (await redis.info("commandstats")).get("cmdstat_scan", {}).get("calls", 0)
+        finally:
+            for names in unrelated:
+                await redis.delete(*names)
+        assert scans_after == scans_before, f"{scans_after - scans_before} SCAN calls for two logins"
+        found = await client.get("/lti/login", params={"iss": issuer, "login_hint": "u1", "target_link_uri": "x"})
+        assert found.status_code == 302 and found.headers["location"].startswith(f"{issuer}/auth?")
+
+
+async def test_registrations_an_older_api_kept_are_moved_at_start_up(infra):
+    """Registrations were kept a key each (`ltiplatform:<issuer fp>:<platform id>`); an API starting now moves them
+    where logins find them and removes the old keys. Replicas starting together move each one once, and a platform an
+    admin registered again since keeps its new registration."""
+    single, several = (f"https://lms-{uuid.uuid4().hex[:6]}.example.org" for _ in range(2))
+    kept_the_old_way = [LtiPlatform(**registration(single)), LtiPlatform(**registration(several)),
+                        LtiPlatform(**registration(several, client_id="cp-2"))]
+
+    def old_key(platform: LtiPlatform) -> str:
+        return f"ltiplatform:{fingerprint(platform.issuer)}:{platform_id(platform.issuer, platform.client_id)}"
+
+    async def keep_the_old_way(redis: aioredis.Redis) -> None:
+        for platform in kept_the_old_way:
+            await redis.set(old_key(platform), platform.model_dump_json())
+
+    async with aioredis.Redis.from_url(f"redis://127.0.0.1:{infra.config.redis_port}/0") as redis:
+        await keep_the_old_way(redis)
+    async with running_api(infra) as (app, client):
+        redis = app.state.lti_platforms.client
+        listed = [p for p in (await client.get("/v1/lti/platforms", headers=ADMIN)).json() if p["issuer"] in (single, several)]
+        assert [(p["issuer"], p["client_id"], p["platform_id"]) for p in listed] == sorted(
+            (p.issuer, p.client_id, platform_id(p.issuer, p.client_id)) for p in kept_the_old_way
+        )
+        assert await redis.exists(*map(old_key, kept_the_old_way)) == 0
+        login = await client.get("/lti/login", params={"iss": single, "login_hint": "u1", "target_link_uri": "x"})
+        assert login.status_code == 302 and login.headers["location"].startswith(f"{single}/auth?")
+        login = await client.get("/lti/login", params={"iss": several, "login_hint": "u1", "target_link_uri": "x", "client_id": "cp-2"})
+        assert login.status_code == 302 and login.headers["location"].startswith(f"{several}/auth?")
+
+        # Several replicas at once, one of the platforms registered again (in the new place) meanwhile.
+        await keep_the_old_way(redis)
+        again = registration(single, deployment_ids=["d2"])
+        assert (await client.post("/v1/lti/platforms", json=again, headers=ADMIN)).status_code == 201
+        moved = await asyncio.gather(*(app.state.lti_platforms.move_legacy() for _ in range(4)))
+        assert sum(moved) == len(kept_the_old_way)
+        assert await redis.exists(*map(old_key, kept_the_old_way)) == 0
+        listed = (await client.get("/v1/lti/platforms", headers=ADMIN)).json()
+        deployments = {(p["issuer"], p["client_id"]): p["deployment_ids"] for p in listed if p["issuer"] in (single, several)}
+        assert deployments == {(single, "cp-1"): ["d2"], (several, "cp-1"): ["d1"], (several, "cp-2"): ["d1"]}
 
 
 async def test_a_flood_of_logins_cannot_fill_redis(infra):

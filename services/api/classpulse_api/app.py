@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import redis.asyncio as aioredis
@@ -35,18 +35,23 @@ from classpulse_web.webapp import install_common
 
 log = logging.getLogger(__name__)
 
-ADMIN_KEY_RETRY = Backoff(initial_s=0.5, max_s=10.0, jitter=0.2)
-ADMIN_KEY_START_WAIT_S = 2.0
-"""How long the start waits for the bootstrap admin key to be installed before it serves without (not ready)."""
+START_RETRY = Backoff(initial_s=0.5, max_s=10.0, jitter=0.2)
+START_WAIT_S = 2.0
+"""How long the start waits for what it keeps in Redis (the bootstrap admin key, the LTI registrations moved) before
+it serves without (not ready)."""
+
+T = TypeVar("T")
 
 
 @dataclass
 class Background:
     """The tasks an API process runs beside its requests, as its readiness reports them: not ready until the bootstrap
-    admin key is installed (a deployment's first admin call needs it), nor once the integrations worker stopped (no
-    webhook or xAPI statement would leave this process any more)."""
+    admin key is installed (a deployment's first admin call needs it) and the LTI registrations kept the old way are
+    moved (a launch finds its platform only once they are), nor once the integrations worker stopped (no webhook or
+    xAPI statement would leave this process any more)."""
 
     admin_key: asyncio.Task[None] | None = None
+    lti_platforms: asyncio.Task[None] | None = None
     worker: asyncio.Task[None] | None = None
 
     def start(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
@@ -56,14 +61,23 @@ class Background:
 
     def problem(self) -> str | None:
         """Why the process is not ready, if it is not."""
-        if self.admin_key is not None:
-            if not self.admin_key.done():
-                return "the bootstrap admin key is not installed yet: waiting for redis"
-            if failure := _failure(self.admin_key):
-                return f"the bootstrap admin key was not installed: {failure}"
+        if problem := _start_problem(self.admin_key, "the bootstrap admin key is not installed yet", "the bootstrap admin key was not installed"):
+            return problem
+        if problem := _start_problem(self.lti_platforms, "the LTI registrations are not moved yet", "the LTI registrations were not moved"):
+            return problem
         if self.worker is not None and self.worker.done():
             return f"the integrations worker stopped: {_failure(self.worker) or 'shutting down'}"
         return None
+
+
+def _start_problem(task: asyncio.Task[None] | None, not_yet: str, not_done: str) -> str | None:
+    """Why a start-up task keeps the process not ready: still waiting for Redis, or ended without doing its work."""
+    if task is None:
+        return None
+    if not task.done():
+        return f"{not_yet}: waiting for redis"
+    failure = _failure(task)
+    return None if failure is None else f"{not_done}: {failure}"
 
 
 def _failure(task: asyncio.Task[None]) -> str | None:
@@ -79,20 +93,33 @@ def _report_failure(task: asyncio.Task[None]) -> None:
         log.error("%s stopped", task.get_name(), exc_info=task.exception())
 
 
-async def install_admin_key(keys: KeyStore, presented: SecretStr) -> None:
-    """The bootstrap admin key (CLASSPULSE_ADMIN_API_KEY) stored, tried again until Redis answers."""
-    retries = Retries(ADMIN_KEY_RETRY)
+async def _once_redis_answers(work: Callable[[], Awaitable[T]], not_yet: str) -> T:
+    """What `work` gives, tried again (the whole of it: it must be idempotent) until Redis answers."""
+    retries = Retries(START_RETRY)
     while True:
         try:
-            installed = await keys.install(presented.get_secret_value(), Role.ADMIN, "bootstrap admin")
+            return await work()
         except aioredis.RedisError as exc:
             delay_s = retries.failed()
-            log.warning("bootstrap admin key not installed yet, retrying", extra={"error": repr(exc), "retry_in_s": delay_s})
+            log.warning("%s, retrying", not_yet, extra={"error": repr(exc), "retry_in_s": delay_s})
             await asyncio.sleep(delay_s)
-            continue
-        if installed is None:
-            log.warning("the bootstrap admin key was revoked; it stays revoked (put a new one in its Secret)")
-        return
+
+
+async def install_admin_key(keys: KeyStore, presented: SecretStr) -> None:
+    """The bootstrap admin key (CLASSPULSE_ADMIN_API_KEY) stored, tried again until Redis answers."""
+    installed = await _once_redis_answers(
+        lambda: keys.install(presented.get_secret_value(), Role.ADMIN, "bootstrap admin"), "bootstrap admin key not installed yet"
+    )
+    if installed is None:
+        log.warning("the bootstrap admin key was revoked; it stays revoked (put a new one in its Secret)")
+
+
+async def move_lti_platforms(platforms: LtiPlatforms) -> None:
+    """The LTI registrations an older API kept (a key each) moved to where logins find them, tried again until Redis
+    answers. Every replica moves at start-up: each registration is moved once, whoever moves it."""
+    moved = await _once_redis_answers(platforms.move_legacy, "lti registrations not moved yet")
+    if moved:
+        log.info("lti registrations moved", extra={"moved": moved})
 
 
 async def _stop(task: asyncio.Task[None], timeout_s: float) -> None:
@@ -121,16 +148,18 @@ def create_app(settings: ApiSettings) -> FastAPI:
             background.admin_key = background.start(
                 install_admin_key(app.state.keys, settings.admin_api_key), "bootstrap admin key"
             )
-            # With Redis up, as nearly always, the key then works from the first request on.
-            await asyncio.wait([background.admin_key], timeout=ADMIN_KEY_START_WAIT_S)
+        background.lti_platforms = background.start(move_lti_platforms(app.state.lti_platforms), "lti registrations moved")
+        # With Redis up, as nearly always, the key and the registrations then work from the first request on.
+        await asyncio.wait([task for task in (background.admin_key, background.lti_platforms) if task is not None], timeout=START_WAIT_S)
         stop = asyncio.Event()
         if settings.integrations_worker:
             background.worker = background.start(app.state.dispatcher.run(stop), "integrations worker")
         yield
         await app.state.live.close()
         stop.set()
-        if background.admin_key is not None:
-            await _stop(background.admin_key, 0)
+        for start_task in (background.admin_key, background.lti_platforms):
+            if start_task is not None:
+                await _stop(start_task, 0)
         if background.worker is not None:
             # The turn in progress finishes (a delivery in flight gets its attempt recorded); what is left waits in Redis.
             await _stop(background.worker, settings.webhook_timeout_s + 5)

@@ -80,7 +80,11 @@ NRPS_CALLS = Counter(
     ["outcome"],
 )
 
-_PLATFORM_PREFIX = "ltiplatform:"
+_PLATFORMS = "ltiplatforms"
+"""A hash `<issuer fp>:<platform id>` -> the registration (JSON): a login finds its issuer's registrations among the
+registrations only (few, made by admins), never by walking the keyspace, which anyone may start a login to do."""
+_LEGACY_PLATFORM_PREFIX = "ltiplatform:"
+"""Where registrations were kept before `_PLATFORMS` (`ltiplatform:<issuer fp>:<platform id>`, a string each)."""
 _STATE_PREFIX = "ltistate:"
 _PENDING_PREFIX = "ltilogins:"
 """A sorted set per registration: the states of its logins waiting for their launch, by when each expires."""
@@ -156,40 +160,63 @@ def platform_keyset(jwks: object) -> KeySet:
         raise ValueError(f"not a JWKS of RSA keys: {exc}") from None
 
 
+_MOVE_LEGACY_PLATFORM = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then
+  return 0
+end
+redis.call('HSETNX', KEYS[2], ARGV[1], raw)
+redis.call('DEL', KEYS[1])
+return 1
+"""
+"""Moves one registration of the old layout into the hash, at once: replicas moving the same one at the same time
+move it once, and an admin's later registration of the same platform (already in the hash) is kept. 1 when this call
+took the old key."""
+
+
 class LtiPlatforms:
-    """Registered platforms, in Redis (`ltiplatform:<issuer fp>:<platform id>`, the registration as JSON)."""
+    """Registered platforms, in the Redis hash `ltiplatforms` (`<issuer fp>:<platform id>` -> the registration as
+    JSON)."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
+        self._move_legacy = client.register_script(_MOVE_LEGACY_PLATFORM)
 
     @staticmethod
-    def _key(issuer: str, registration: str) -> str:
-        return f"{_PLATFORM_PREFIX}{fingerprint(issuer)}:{registration}"
+    def _field(issuer: str, registration: str) -> str:
+        return f"{fingerprint(issuer)}:{registration}"
 
     async def register(self, platform: LtiPlatform) -> LtiPlatformOut:
         record = platform.model_copy(update={"created_at_ms": now_ms()})
-        await self.client.set(self._key(record.issuer, platform_id(record.issuer, record.client_id)), record.model_dump_json())
+        await self.client.hset(_PLATFORMS, self._field(record.issuer, platform_id(record.issuer, record.client_id)), record.model_dump_json())
         return _platform_out(record)
 
     async def find(self, issuer: str, client_id: str | None) -> LtiPlatform | None:
         """The registration of this issuer and client; without a client id, the issuer's only one (if it has one)."""
         if client_id is not None:
-            raw = await self.client.get(self._key(issuer, platform_id(issuer, client_id)))
+            raw = await self.client.hget(_PLATFORMS, self._field(issuer, platform_id(issuer, client_id)))
             return LtiPlatform.model_validate_json(raw) if raw else None
-        found = await self._scan(f"{_PLATFORM_PREFIX}{fingerprint(issuer)}:*")
+        found = [LtiPlatform.model_validate_json(raw) for _field, raw in await self._matching(f"{fingerprint(issuer)}:*")]
         return found[0] if len(found) == 1 else None
 
     async def list(self) -> list[LtiPlatformOut]:
-        return sorted((_platform_out(r) for r in await self._scan(_PLATFORM_PREFIX + "*")), key=lambda r: (r.issuer, r.client_id))
+        records = (LtiPlatform.model_validate_json(raw) for raw in await self.client.hvals(_PLATFORMS))
+        return sorted((_platform_out(record) for record in records), key=lambda r: (r.issuer, r.client_id))
 
     async def delete(self, registration: str) -> bool:
-        names = [name async for name in self.client.scan_iter(match=f"{_PLATFORM_PREFIX}*:{registration}", count=500)]
-        return bool(names) and bool(await self.client.delete(*names))
+        fields = [field for field, _raw in await self._matching(f"*:{registration}")]
+        return bool(fields) and bool(await self.client.hdel(_PLATFORMS, *fields))
 
-    async def _scan(self, pattern: str) -> builtins.list[LtiPlatform]:  # `list` is a method here
-        names = [name async for name in self.client.scan_iter(match=pattern, count=500)]
-        raws = await self.client.mget(names) if names else []
-        return [LtiPlatform.model_validate_json(raw) for raw in raws if raw]
+    async def move_legacy(self) -> int:
+        """Moves the registrations kept the old way (one key each) into the hash, each removed once it is there;
+        how many this call moved. Walks the keyspace once: at start-up, never for a request."""
+        moved = 0
+        async for name in self.client.scan_iter(match=_LEGACY_PLATFORM_PREFIX + "*", count=1000):
+            moved += int(await self._move_legacy(keys=[name, _PLATFORMS], args=[name.removeprefix(_LEGACY_PLATFORM_PREFIX)]))
+        return moved
+
+    async def _matching(self, pattern: str) -> builtins.list[tuple[str, str]]:  # `list` is a method here
+        return [item async for item in self.client.hscan_iter(_PLATFORMS, match=pattern)]
 
 
 def _platform_out(record: LtiPlatform) -> LtiPlatformOut:
