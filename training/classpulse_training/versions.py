@@ -31,6 +31,11 @@ def next_version(base: Path = MODELS_DIR) -> int:
     return int(versions[-1].name) + 1 if versions else 1
 
 
+STAGING_PREFIX = ".writing-"
+SET_ASIDE = "replaced"
+"""A replaced version's folder, in the staging folder, between the two renames."""
+
+
 @contextmanager
 def staged_version(version_dir: Path, *, replacing: bool = False) -> Iterator[Path]:
     """A folder named as `version_dir`, in a hidden one beside it, moved into place in one rename once everything is
@@ -43,7 +48,9 @@ def staged_version(version_dir: Path, *, replacing: bool = False) -> Iterator[Pa
     between the two renames none, or the new one whole, never one half-written. Without it, a `version_dir` that
     exists is an error: versions are immutable once served."""
     version_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".writing-{version_dir.name}-", dir=version_dir.parent))
+    _put_back_set_aside(version_dir)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{version_dir.name}-", dir=version_dir.parent))
+    set_aside = staging / SET_ASIDE
     try:
         staged = staging / version_dir.name
         if replacing:
@@ -53,14 +60,23 @@ def staged_version(version_dir: Path, *, replacing: bool = False) -> Iterator[Pa
         yield staged
         if not replacing and version_dir.exists():
             raise FileExistsError(f"{version_dir} appeared while it was written; versions are immutable, pick a new one")
-        replaced = staging / "replaced"
         if replacing:
-            version_dir.rename(replaced)
-        try:
-            staged.rename(version_dir)
-        except OSError:
-            if replacing:
-                replaced.rename(version_dir)
-            raise
+            version_dir.rename(set_aside)
+        staged.rename(version_dir)
     finally:
+        # Stopped between the two renames (the second failed, or Ctrl-C came), the old folder is only in the staging
+        # folder about to be removed: it goes back first.
+        if set_aside.exists() and not version_dir.exists():
+            set_aside.rename(version_dir)
         shutil.rmtree(staging)
+
+
+def _put_back_set_aside(version_dir: Path) -> None:
+    """A run killed between its two renames (no cleanup ran) left `version_dir` set aside in its staging folder,
+    where no model server looks: it goes back before anything else is written, and that run's staging folder goes."""
+    if version_dir.exists():
+        return
+    left = next(version_dir.parent.glob(f"{STAGING_PREFIX}{version_dir.name}-*/{SET_ASIDE}"), None)
+    if left is not None:
+        left.rename(version_dir)
+        shutil.rmtree(left.parent)

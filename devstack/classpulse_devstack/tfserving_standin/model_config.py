@@ -65,6 +65,6 @@ def read_model_config(path: Path) -> ModelConfig:
     """The model config file at `path`; ServingError (INVALID_ARGUMENT) when it cannot be read as one."""
     try:
         config = text_format.Parse(path.read_text(), model_server_config_pb2.ModelServerConfig())
-    except (OSError, text_format.ParseError) as error:
+    except (OSError, UnicodeDecodeError, text_format.ParseError) as error:
         raise _invalid(f"cannot read the model config {path}: {error}") from error
     return from_proto(config, path.parent)
