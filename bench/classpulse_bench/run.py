@@ -174,25 +174,28 @@ def _model_server_section(stack: IsolatedStack, crops: np.ndarray, config: Bench
     from classpulse_classifier.serving_client import EmotionModelClient
     from classpulse_classifier.settings import ClassifierSettings
     from classpulse_devstack.tfserving_standin import computes_bfloat16
-    from classpulse_training.versions import latest_version_dir
+    from classpulse_training.versions import MODELS_DIR
 
-    signature = ClassifierSettings().model_signature  # what the pipeline calls
-    metrics = json.loads((latest_version_dir() / "metrics.json").read_text())
-    single_pass = metrics.get("single_pass", {})
-    if signature == single_pass.get("signature"):
-        flops_per_face = 2 * single_pass["macs_per_face"]
-    else:
-        flops_per_face = metrics["cost"]["flops_per_face"]
-    # The export is float32; the stack's model server computes it in bfloat16 where this CPU runs that faster.
-    arithmetic = "bfloat16" if computes_bfloat16(stack.config.model_server_mixed_precision) else "float32"
-    peak = flops[f"{arithmetic}_gflops"]
-    section = Section(
-        "Model server via gRPC (this process calling)",
-        note=f"signature {signature}, {flops_per_face / 1e6:.0f} MFLOPs per face, computed in {arithmetic}; machine: "
-        f"{peak} GFLOP/s {arithmetic} matmul",
-    )
+    settings = ClassifierSettings()  # what the pipeline calls: its signature, of the version its label names
+    signature = settings.model_signature
     address = f"127.0.0.1:{stack.config.model_server_port}"
-    with EmotionModelClient(address, timeout_s=30, signature_name=signature) as client:
+    label = settings.model_version_label or None
+    with EmotionModelClient(address, timeout_s=30, signature_name=signature, version_label=label) as client:
+        version = client.wait_until_available(60)
+        metrics = json.loads((MODELS_DIR / str(version) / "metrics.json").read_text())
+        single_pass = metrics.get("single_pass", {})
+        if signature == single_pass.get("signature"):
+            flops_per_face = 2 * single_pass["macs_per_face"]
+        else:
+            flops_per_face = metrics["cost"]["flops_per_face"]
+        # The export is float32; the stack's model server computes it in bfloat16 where this CPU runs that faster.
+        arithmetic = "bfloat16" if computes_bfloat16(stack.config.model_server_mixed_precision) else "float32"
+        peak = flops[f"{arithmetic}_gflops"]
+        section = Section(
+            "Model server via gRPC (this process calling)",
+            note=f"version {version} ({label or 'the highest'}), signature {signature}, {flops_per_face / 1e6:.0f} MFLOPs "
+            f"per face, computed in {arithmetic}; machine: {peak} GFLOP/s {arithmetic} matmul",
+        )
         for batch, callers in MODEL_SERVER_SHAPES:
             figures = micro.model_server_figures(client.predict, crops, batch, callers, config.model_server_seconds)
             achieved = figures["faces_per_s"] * flops_per_face / 1e9
