@@ -347,31 +347,35 @@ def test_what_a_stream_leads_ffmpeg_to_outside_the_networks_is_refused_unfetched
     """An allowed camera (127.0.0.1) pointing FFmpeg at a host outside the networks (127.0.0.2; in earnest the metadata
     service): an HLS playlist whose segments are there, a 302 to a stream there. FFmpeg followed both by itself,
     unchecked; now the egress proxy refuses each (403, counted, logged), the source fails as a stream that did not
-    open, and the host outside gets no request. The playlist with its segments at home still plays."""
+    open, and the host outside gets no request. Nor does it from a playlist naming its segments httpproxy://outside/
+    (FFmpeg's protocol of a proxy's CONNECT, which would connect there itself, past the proxy). The playlist with its
+    segments at home still plays."""
     write_hls(tmp_path / "hls", segments=2, frames_per_segment=20)
     outside = VideoServer(tmp_path, host="127.0.0.2").start()
     playlist = (tmp_path / "hls" / "index.m3u8").read_text()
     (tmp_path / "hls" / "elsewhere.m3u8").write_text(playlist.replace("segment", f"{outside.url}/hls/segment"))
+    past_the_proxy = playlist.replace("segment", f"httpproxy://{outside.host}:{outside.port}/hls/segment")
+    (tmp_path / "hls" / "past_the_proxy.m3u8").write_text(past_the_proxy)
     camera = VideoServer(tmp_path, redirects={"/moved.mjpg": f"{outside.url}/stream.mjpg"}).start()
     refused_before = metric("classpulse_ingest_stream_egress_refused_total", cause="not_allowed")
     pipeline = pipeline_for(source_allowed_networks=["127.0.0.1/32"], reconnect_attempts=0)
     class_id = make_class()
-    at_home, segments_elsewhere, redirected = (
+    at_home, segments_elsewhere, redirected, segments_past_the_proxy = runners = [
         pipeline.runner(SourceSpec(f"{camera.url}/{path}"), class_id, 5, realtime=False).start()
-        for path in ("hls/index.m3u8", "hls/elsewhere.m3u8", "moved.mjpg")
-    )
+        for path in ("hls/index.m3u8", "hls/elsewhere.m3u8", "moved.mjpg", "hls/past_the_proxy.m3u8")
+    ]
     try:
-        for runner in (at_home, segments_elsewhere, redirected):
+        for runner in runners:
             runner.wait(30)
     finally:
-        for runner in (at_home, segments_elsewhere, redirected):
+        for runner in runners:
             runner.stop()
             runner.wait(15)
         camera.stop()
         outside.stop()
     assert outside.requested == []
     assert at_home.status().state == SourceState.ENDED and at_home.status().frames_published >= 18, at_home.status()
-    for runner in (segments_elsewhere, redirected):
+    for runner in (segments_elsewhere, redirected, segments_past_the_proxy):
         assert runner.status().state == SourceState.FAILED, runner.status()
         assert "did not open as a video stream" in runner.status().reason
     assert metric("classpulse_ingest_stream_egress_refused_total", cause="not_allowed") >= refused_before + 2

@@ -54,11 +54,24 @@ def test_an_http_stream_is_opened_by_its_name_through_the_egress_proxy():
         url = "http://camera.school.test:8080/video.mjpg"
         source = ffmpeg_input(SourceSpec(url), ["10.20.0.7"], proxy)
         assert source.url == url and source.options.endswith(f"|http_proxy;{proxy.url}")
-        assert "httpproxy" in source.options  # https tunnels through it with CONNECT
+        tunnelled = ffmpeg_input(SourceSpec("https://camera.school.test/video.mjpg"), ["10.20.0.7"], proxy)
+        assert "httpproxy" in tunnelled.options  # https tunnels through it with CONNECT
     finally:
         proxy.close()
     with pytest.raises(SourceError, match="only through the egress proxy"):
         ffmpeg_input(SourceSpec(url), ["10.20.0.7"], None)
+
+
+def test_an_hls_playlist_over_https_is_refused_with_its_reason_and_over_http_read():
+    proxy = StreamEgressProxy([], ["http", "https"], 1.0).start()
+    try:
+        with pytest.raises(SourceError, match="HLS playlist is read over HTTP only") as refused:
+            ffmpeg_input(SourceSpec("https://relay.school.test/live/room-12.M3U8?token=s3cret"), ["10.20.0.7"], proxy)
+        assert refused.value.cause == "bad_location" and "s3cret" not in str(refused.value)
+        playlist = ffmpeg_input(SourceSpec("http://relay.school.test/live/room-12.m3u8"), ["10.20.0.7"], proxy)
+        assert "hls" in playlist.options and "httpproxy" not in playlist.options
+    finally:
+        proxy.close()
 
 
 def test_a_pinned_stream_that_does_not_open_is_reported_by_its_own_url():

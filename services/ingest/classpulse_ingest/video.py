@@ -42,17 +42,21 @@ _FFMPEG_OPTIONS = {
     # What FFmpeg may open for each kind of source: the protocols (no concat:, subfile, file from a stream, ...) and
     # the demuxers (no playlists or concat lists from a file), in OPENCV_FFMPEG_CAPTURE_OPTIONS' syntax. HTTP(S) goes
     # through the egress proxy (`http_proxy`, added per open): https tunnels with CONNECT, FFmpeg's httpproxy protocol.
+    # Never httpproxy and hls together: a playlist's httpproxy://host:port/ segment has FFmpeg connect to that host
+    # itself, past the proxy. So HLS plays over http (its https segments or redirects fail, unconnected) and https
+    # plays no playlists.
     "file": f"protocol_whitelist;file|format_whitelist;{_RECORDING_FORMATS}",
     "rtsp": "protocol_whitelist;tcp,udp,rtp|format_whitelist;rtsp|rtsp_flags;prefer_tcp",
     "rtsps": "protocol_whitelist;tcp,tls,udp,rtp|format_whitelist;rtsp|rtsp_flags;prefer_tcp",
-    "http": f"protocol_whitelist;http,https,tcp,tls,httpproxy,crypto|format_whitelist;hls,mpjpeg,{_RECORDING_FORMATS}",
+    "http": f"protocol_whitelist;http,https,tcp,tls,crypto|format_whitelist;hls,mpjpeg,{_RECORDING_FORMATS}",
+    "https": f"protocol_whitelist;http,https,tcp,tls,httpproxy|format_whitelist;mpjpeg,{_RECORDING_FORMATS}",
 }
-_FFMPEG_OPTIONS["https"] = _FFMPEG_OPTIONS["http"]
 _FFMPEG_OPEN = threading.Lock()
 """OpenCV reads the options from the environment as it opens a capture: one open at a time sees the options meant for
 it (OpenCV serialises its FFmpeg opens anyway)."""
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
+HLS_PLAYLIST_SUFFIXES = (".m3u8", ".m3u")
 CONTINUE_SEEK_MARGIN_MS = 5_000.0  # longer than the key frame interval of common recordings
 _KNOWN_LENGTH_LIMIT = 1e9  # live streams report a frame count of -1, 0 or nonsense such as -9.2e18
 
@@ -122,6 +126,14 @@ def ffmpeg_input(spec: SourceSpec, addresses: list[str], egress: StreamEgressPro
         return FfmpegInput(pinned_url(spec.location, addresses[0]), _FFMPEG_OPTIONS[scheme])
     if egress is None:
         raise SourceError("bad_location", f"{spec.display}: HTTP(S) streams are opened only through the egress proxy")
+    if scheme == "https" and urlsplit(spec.location).path.lower().endswith(HLS_PLAYLIST_SUFFIXES):
+        # Said here, not as a stream that did not open: what an HTTPS playlist would need (httpproxy) lets it reach
+        # past the proxy (_FFMPEG_OPTIONS).
+        raise SourceError(
+            "bad_location",
+            f"{spec.display}: an HLS playlist is read over HTTP only (over HTTPS its segments could reach hosts past the "
+            "allowed networks): serve it over HTTP inside the camera network, or use the camera's RTSP stream",
+        )
     return FfmpegInput(spec.location, f"{_FFMPEG_OPTIONS[scheme]}|http_proxy;{egress.url}")
 
 

@@ -15,7 +15,10 @@ until primary="$(current_primary)"; [ -n "$primary" ]; do
   sleep 2
 done
 failover=""
-if [ "$primary" = "$self" ] && [ ! -e /data/appendonlydir ] && [ ! -e /data/dump.rdb ]; then
+# Left on the volume while it holds nothing it synced: what an empty pod writes as a replica of nothing (an append-only
+# dir, a snapshot at shutdown) is no data set, and a restart before the failover must not take it for one.
+unsynced=/data/unsynced-since-empty
+if [ "$primary" = "$self" ] && { [ -e "$unsynced" ] || { [ ! -e /data/appendonlydir ] && [ ! -e /data/dump.rdb ]; }; }; then
   # Named the primary with nothing on its volume (lost, or recreated empty) while the sentinels know replicas: back
   # before they noticed it was away, or while none was promotable. As the primary it would have the replicas copy its
   # empty data set, every class wiped (Redis's "safety of replication when master has persistence turned off"). It
@@ -27,6 +30,7 @@ if [ "$primary" = "$self" ] && [ ! -e /data/appendonlydir ] && [ ! -e /data/dump
     echo "start-redis.sh: named the primary with an empty volume; following $replica until a replica is promoted" >&2
     primary="$replica"
     failover=yes
+    touch "$unsynced"
   fi
 fi
 set -- "$@" --masterauth "$REDIS_PASSWORD" --replica-announce-ip "$self"
@@ -44,7 +48,7 @@ if [ "$primary" != "$self" ]; then
     # $$ is this shell, redis-server once exec'd below: the loop ends with it.
     while kill -0 $$ 2>/dev/null; do
       if redis-cli -h "$self" INFO replication 2>/dev/null | grep -q '^master_link_status:up' &&
-        [ "$(redis-cli -h "$self" CONFIG SET replica-priority 100 2>/dev/null)" = OK ]; then
+        rm -f "$unsynced" && [ "$(redis-cli -h "$self" CONFIG SET replica-priority 100 2>/dev/null)" = OK ]; then
         break
       fi
       sleep 1
