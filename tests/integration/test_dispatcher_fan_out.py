@@ -12,6 +12,7 @@ import json
 import socket
 import ssl
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -24,14 +25,15 @@ from pydantic import SecretStr
 
 from classpulse_api import dispatcher as dispatcher_module
 from classpulse_api import store as store_module
-from classpulse_api.dispatcher import SUMMARY_LAG_MS, Dispatcher
+from classpulse_api.dispatcher import CURSORS, SUMMARY_LAG_MS, Dispatcher
 from classpulse_api.outbox import QUEUE, Message, Outbox
 from classpulse_api.series import SeriesReader
 from classpulse_api.settings import ApiSettings
 from classpulse_api.store import ClassStore
+from classpulse_api.timeparams import iso
 from classpulse_api.webhooks import SendResult, StoredWebhook, WebhookCreate, WebhookSender, WebhookStore, new_secret
 from classpulse_api.xapi import TARGET as XAPI_TARGET
-from classpulse_api.xapi import LessonIndices, XapiExport, XapiSender, XapiStatements, statement_class
+from classpulse_api.xapi import XAPI_IRI, LessonIndices, XapiExport, XapiSender, XapiStatements, statement_class
 from classpulse_core.alerts import AlertEvent, events_key
 from classpulse_core.share_correction import ShareCorrection
 from classpulse_store.registry import ClassRecord
@@ -49,6 +51,32 @@ def _dispatcher(client: aioredis.Redis, xapi: bool) -> Dispatcher:
     ) if xapi else None
     sender = WebhookSender(settings.webhook_allowed_networks, settings.webhook_allowed_schemes, 1.0)
     return Dispatcher(client, Outbox(client), WebhookStore(client), ClassStore(client, ["1s"]), sender, 3, 1.0, 1.0, export)
+
+
+@contextlib.asynccontextmanager
+async def _lesson_export(
+    redis_url: str, class_id: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[aioredis.Redis, ClassStore, Dispatcher, list[int]]]:
+    """A class, and a dispatcher whose xAPI export (on before any lesson) summarises each 10 s of a lesson, read from
+    the real time series; the clock of the dispatcher and of the lessons is the list's one value, moved by the test."""
+    settings = ApiSettings()
+    clock = [int(time.time() * 1000)]
+    for module in (dispatcher_module, store_module):
+        monkeypatch.setattr(module, "now_ms", lambda: clock[0])
+    async with (aioredis.Redis.from_url(redis_url, decode_responses=True) as client,
+                aioredis.Redis.from_url(redis_url, decode_responses=True, protocol=3) as series_client):
+        classes = ClassStore(client, ["1s"])
+        await classes.create(ClassRecord(class_id=class_id, expected_students=10))
+        reader = SeriesReader(series_client, settings.resolutions(), settings.newest_sample_lead_ms())
+        export = XapiExport(
+            XapiStatements("https://classpulse.school.example", True),
+            LessonIndices(reader, ShareCorrection.load(settings.quantification_path(), settings.model_signature)),
+            XapiSender("https://lrs.example/xAPI", "u", SecretStr("p"), 1.0), 10_000,
+        )
+        dispatcher = Dispatcher(client, Outbox(client), WebhookStore(client), classes, WebhookSender([], ["https"], 1.0), 3, 1.0, 1.0, export)
+        await dispatcher.fan_out()
+        yield client, classes, dispatcher, clock
+        await export.sender.aclose()
 
 
 async def _queued(client: aioredis.Redis) -> list[Message]:
@@ -82,22 +110,7 @@ async def test_a_lessons_end_waits_for_its_last_frames_and_comes_after_its_last_
     """A lesson's end was queued at the first fan-out after it, its indices read while its last frames (SUMMARY_LAG_MS
     behind, as a summary waits for them) were still on their way; and the summary of its last interval, due after
     the end, was never sent. The end now waits the summaries' lag, and goes after the lesson's last summaries."""
-    settings = ApiSettings()
-    clock = [int(time.time() * 1000)]
-    for module in (dispatcher_module, store_module):
-        monkeypatch.setattr(module, "now_ms", lambda: clock[0])
-    async with (aioredis.Redis.from_url(redis_url, decode_responses=True) as client,
-                aioredis.Redis.from_url(redis_url, decode_responses=True, protocol=3) as series_client):
-        classes = ClassStore(client, ["1s"])
-        await classes.create(ClassRecord(class_id=class_id, expected_students=10))
-        reader = SeriesReader(series_client, settings.resolutions(), settings.newest_sample_lead_ms())
-        export = XapiExport(
-            XapiStatements("https://classpulse.school.example", True),
-            LessonIndices(reader, ShareCorrection.load(settings.quantification_path(), settings.model_signature)),
-            XapiSender("https://lrs.example/xAPI", "u", SecretStr("p"), 1.0), 10_000,
-        )
-        dispatcher = Dispatcher(client, Outbox(client), WebhookStore(client), classes, WebhookSender([], ["https"], 1.0), 3, 1.0, 1.0, export)
-        await dispatcher.fan_out()  # the export is on before the lesson starts
+    async with _lesson_export(redis_url, class_id, monkeypatch) as (client, classes, dispatcher, clock):
         lesson = await classes.start_session(class_id, "Fractions")
         clock[0] += 12_000  # a lesson of one whole interval and 2 s
         await classes.end_session(lesson)
@@ -111,7 +124,59 @@ async def test_a_lessons_end_waits_for_its_last_frames_and_comes_after_its_last_
         clock[0] += 1
         await dispatcher.fan_out()
         assert await queued_types() == ["lesson.started", "summary", "lesson.ended"]
-        await export.sender.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_lessons_end_handled_twice_queues_none_of_its_summaries_again(redis_url, class_id, monkeypatch):
+    """A lesson's end removes its summaries' cursor; handled again (two End requests at once each add an end event, a
+    turn failed after the end and before the lessons' cursor moved) its summaries were started afresh from the clock,
+    intervals overlapping those sent, under new ids: sent twice. They are now the lesson's own back-to-back intervals
+    from its start, so one summarised again has the id it had and is queued once."""
+    async with _lesson_export(redis_url, class_id, monkeypatch) as (client, classes, dispatcher, clock):
+        lesson = await classes.start_session(class_id, "Fractions")
+        started_ms = lesson.started_at_ms
+        clock[0] += 47_000
+        await dispatcher.fan_out()  # the export's first look at it: an interval or two back
+        before_the_end = await client.hget(CURSORS, "lessons")
+        for _request in range(2):  # both read the lesson running
+            await classes.end_session(lesson)
+        clock[0] += SUMMARY_LAG_MS
+        await dispatcher.fan_out()
+        await client.hset(CURSORS, "lessons", before_the_end)  # a turn that failed before its cursor moved
+        assert await dispatcher.fan_out() == 0
+
+        ours = [m for m in await _queued(client) if m.target == XAPI_TARGET and statement_class(m) == class_id]
+        summaries = [json.loads(m.body)["context"]["extensions"] for m in ours if m.type == "summary"]
+        starts = [summary[f"{XAPI_IRI}/extensions/interval-start"] for summary in summaries]
+        assert [m.type for m in ours] == ["lesson.started", "summary", "lesson.ended"], starts
+        assert starts == [iso(started_ms + 30_000)]
+
+
+@pytest.mark.anyio
+async def test_a_lesson_ended_during_a_turn_gets_no_summary_after_its_end(redis_url, class_id, monkeypatch):
+    """A turn read the running lessons before it handled the lessons' ends: a lesson that ended meanwhile, its end
+    handled in that turn (a long turn: many lessons ended at once, each with its indices read), was then summarised as
+    still running, an interval past its end sent, and its summaries' cursor written again, kept for good."""
+    async with _lesson_export(redis_url, class_id, monkeypatch) as (client, classes, dispatcher, clock):
+        lesson = await classes.start_session(class_id, "Fractions")
+        clock[0] += 15_000
+        await dispatcher.fan_out()  # its first interval
+        handle_lessons = dispatcher._fan_out_lessons
+
+        async def ended_while_lessons_are_handled(xapi: XapiExport) -> int:
+            await classes.end_session(lesson)
+            clock[0] += SUMMARY_LAG_MS + 10_000  # the lessons' events before its end take that long
+            return await handle_lessons(xapi)
+
+        monkeypatch.setattr(dispatcher, "_fan_out_lessons", ended_while_lessons_are_handled)
+        await dispatcher.fan_out()
+        ended_at_ms = lesson.started_at_ms + 15_000
+
+        ours = [m for m in await _queued(client) if m.target == XAPI_TARGET and statement_class(m) == class_id]
+        ends = [json.loads(m.body)["context"]["extensions"][f"{XAPI_IRI}/extensions/interval-end"] for m in ours if m.type == "summary"]
+        assert [m.type for m in ours] == ["lesson.started", "summary", "lesson.ended"], ends
+        assert all(end <= iso(ended_at_ms) for end in ends), ends
+        assert not [field for field in await client.hkeys(CURSORS) if field.startswith("summary:")]
 
 
 @pytest.mark.anyio

@@ -5,6 +5,7 @@ and none with any emotion field for a presence-only class."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -20,7 +21,7 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 
 from classpulse_api.dispatcher import Dispatcher
-from classpulse_api.outbox import Outbox
+from classpulse_api.outbox import Attempt, Outbox
 from classpulse_api.store import ClassStore
 from classpulse_api.webhooks import WebhookSender, WebhookStore
 from classpulse_api.xapi import TARGET, XapiExport, XapiSender, XapiStatements, extension
@@ -337,3 +338,30 @@ def test_an_admin_reads_the_statements_given_up_and_sends_them_again(start_api, 
     wait_until(lambda: verbs() == ["initialized", "raised-alert"], 30, "every replayed statement in Ralph")
     assert mine() == []
     admin.delete(f"/v1/classes/{class_id}")
+
+
+def test_an_admin_cannot_replay_dead_letters_while_the_export_is_off(start_api, redis_url) -> None:
+    """With the export off (no CLASSPULSE_XAPI_ENDPOINT) a replay put the dead letters back into the outbox all the
+    same, answered as replayed, and the delivery dropped them (nothing to send them to): lost for good. It is now
+    refused, and the letters wait for the export to be on again."""
+    record = ClassRecord(class_id=f"xo-{uuid.uuid4().hex[:6]}", expected_students=12)
+    alert = AlertEvent(event_id="1796430067000-0", class_id=record.class_id, kind="started", index="presence", value=0.3,
+                       threshold=0.5, t=1796430067000)
+    message = XapiStatements("https://classpulse.school.example", True).alert(record, alert)
+    assert message is not None
+    given_up = Attempt(message_id=message.message_id, type=message.type, attempt=8, outcome="dead",
+                       error="ConnectError reaching the LRS", at_ms=int(time.time() * 1000))
+
+    async def dead_letter() -> None:
+        async with aioredis.Redis.from_url(redis_url, decode_responses=True) as client:
+            await Outbox(client).dead_letter("0-1", message, given_up)  # its queue entry long gone
+
+    asyncio.run(dead_letter())
+    api = start_api(public_url="https://classpulse.school.example")
+    admin = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {api.admin_key}"}, timeout=10)
+    for replay in ("/v1/xapi/dead-letters/replay", f"/v1/xapi/dead-letters/{message.message_id}/replay"):
+        refused = admin.post(replay)
+        assert refused.status_code == 409, refused.text
+        assert "the xAPI export is off" in refused.json()["error"]["message"]
+    listed = admin.get("/v1/xapi/dead-letters", params={"limit": 500}).json()
+    assert [letter["message"]["message_id"] for letter in listed] == [message.message_id]

@@ -183,8 +183,10 @@ class Dispatcher:
             if entries:
                 await self.client.hset(CURSORS, record.class_id, entries[-1][0])
         if self.xapi is not None:
-            running = await self.classes.running_sessions([record.class_id for record in records])
             queued += await self._fan_out_lessons(self.xapi)
+            # Read after the lessons' ends are handled: a lesson read running before its end was handled (in a long
+            # turn) would be summarised past its end, its summaries' cursor written again after its end removed it.
+            running = await self.classes.running_sessions([record.class_id for record in records])
             for record in records:
                 if record.class_id in running:
                     queued += await self._fan_out_summaries(self.xapi, record, running[record.class_id])
@@ -253,9 +255,13 @@ class Dispatcher:
         lesson's end once it ended."""
         interval = xapi.summary_interval_ms
         field = _summary_cursor(record.class_id, session.session_id)
-        # A lesson first seen long after it began (the export just switched on) is summarised from one interval back,
-        # not from its start: the LRS gets what is happening, not a flood of the past.
-        first = max(session.started_at_ms, now_ms() - SUMMARY_LAG_MS - 2 * interval)
+        # A lesson first seen long after it began (the export just switched on) is summarised from an interval or two
+        # back, not from its start: the LRS gets what is happening, not a flood of the past. On the lesson's own
+        # intervals (whole ones from its start): summarised again once its cursor is gone (its end handled twice: two
+        # End requests at once, a turn failed before the lessons' cursor moved), an interval has the id it had, and is
+        # queued once.
+        behind = max(0, now_ms() - SUMMARY_LAG_MS - 2 * interval - session.started_at_ms)
+        first = session.started_at_ms - (-behind // interval) * interval
         start = int(await self.client.hget(CURSORS, field) or first)
         queued = 0
         while start + interval <= min(now_ms() - SUMMARY_LAG_MS, session.ended_at_ms or now_ms()):

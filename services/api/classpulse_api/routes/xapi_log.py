@@ -21,6 +21,7 @@ REPLAY = (
     " emotion field of one presence-only since). Its statement keeps its id: one the LRS refused because it holds"
     " another under that id (409) is refused again."
 )
+EXPORT_OFF = "the xAPI export is off (no CLASSPULSE_XAPI_ENDPOINT): nothing would send a replayed statement, the dead letters are kept"
 
 
 @router.get("/deliveries", response_model=Page[Attempt], summary="Attempts to send statements to the LRS, newest first (admin)")
@@ -43,19 +44,29 @@ async def xapi_dead_letters(_key: AdminKey, request: Request, limit: Annotated[i
     return [DeadLetter.model_validate(letter) for letter in await outbox.dead_letters(TARGET, limit)]
 
 
-@router.post("/dead-letters/replay", response_model=Replayed, summary="Send every dead letter again (admin)", description=REPLAY)
-async def replay_xapi_dead_letters(_key: AdminKey, request: Request) -> Replayed:
+def _replaying_outbox(request: Request) -> Outbox:
+    """The outbox, once the export is on: with it off the delivery drops every xAPI message (nothing to send it to),
+    so a dead letter replayed then would be lost for good."""
+    if request.app.state.settings.xapi_endpoint is None:
+        raise HTTPException(409, EXPORT_OFF)
     outbox: Outbox = request.app.state.outbox
-    return Replayed(replayed=await outbox.replay(TARGET))
+    return outbox
+
+
+@router.post(
+    "/dead-letters/replay", response_model=Replayed, summary="Send every dead letter again (admin)", description=REPLAY,
+    responses={409: {"description": EXPORT_OFF}},
+)
+async def replay_xapi_dead_letters(_key: AdminKey, request: Request) -> Replayed:
+    return Replayed(replayed=await _replaying_outbox(request).replay(TARGET))
 
 
 @router.post(
     "/dead-letters/{message_id}/replay", response_model=Replayed, summary="Send one dead letter again (admin)",
-    description=REPLAY, responses={404: {"description": "no dead letter of that message id"}},
+    description=REPLAY, responses={404: {"description": "no dead letter of that message id"}, 409: {"description": EXPORT_OFF}},
 )
 async def replay_xapi_dead_letter(message_id: MessageIdParam, _key: AdminKey, request: Request) -> Replayed:
-    outbox: Outbox = request.app.state.outbox
-    replayed = await outbox.replay(TARGET, message_id)
+    replayed = await _replaying_outbox(request).replay(TARGET, message_id)
     if not replayed:
         raise HTTPException(404, f"no dead letter {message_id!r}")
     return Replayed(replayed=replayed)

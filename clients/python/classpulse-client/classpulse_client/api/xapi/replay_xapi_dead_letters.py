@@ -1,5 +1,5 @@
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -19,11 +19,15 @@ def _get_kwargs() -> dict[str, Any]:
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Replayed | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | Replayed | None:
     if response.status_code == 200:
         response_200 = Replayed.from_dict(response.json())
 
         return response_200
+
+    if response.status_code == 409:
+        response_409 = cast(Any, None)
+        return response_409
 
     if client.raise_on_unexpected_status:
         raise errors.UnexpectedStatus(response.status_code, response.content)
@@ -31,7 +35,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Replayed]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Any | Replayed]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -43,7 +47,7 @@ def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 def sync_detailed(
     *,
     client: AuthenticatedClient,
-) -> Response[Replayed]:
+) -> Response[Any | Replayed]:
     """Send every dead letter again (admin)
 
      Once the cause is fixed (the LRS's address or password, what it refused): back into the outbox as
@@ -56,7 +60,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Replayed]
+        Response[Any | Replayed]
     """
 
     kwargs = _get_kwargs()
@@ -71,7 +75,7 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient,
-) -> Replayed | None:
+) -> Any | Replayed | None:
     """Send every dead letter again (admin)
 
      Once the cause is fixed (the LRS's address or password, what it refused): back into the outbox as
@@ -84,7 +88,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Replayed
+        Any | Replayed
     """
 
     return sync_detailed(
@@ -95,7 +99,7 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
-) -> Response[Replayed]:
+) -> Response[Any | Replayed]:
     """Send every dead letter again (admin)
 
      Once the cause is fixed (the LRS's address or password, what it refused): back into the outbox as
@@ -108,7 +112,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Replayed]
+        Response[Any | Replayed]
     """
 
     kwargs = _get_kwargs()
@@ -121,7 +125,7 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient,
-) -> Replayed | None:
+) -> Any | Replayed | None:
     """Send every dead letter again (admin)
 
      Once the cause is fixed (the LRS's address or password, what it refused): back into the outbox as
@@ -134,7 +138,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Replayed
+        Any | Replayed
     """
 
     return (
