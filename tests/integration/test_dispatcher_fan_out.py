@@ -25,7 +25,7 @@ from pydantic import SecretStr
 
 from classpulse_api import dispatcher as dispatcher_module
 from classpulse_api import store as store_module
-from classpulse_api.dispatcher import CURSORS, SUMMARY_LAG_MS, Dispatcher
+from classpulse_api.dispatcher import SUMMARY_LAG_MS, Dispatcher
 from classpulse_api.outbox import QUEUE, Message, Outbox
 from classpulse_api.series import SeriesReader
 from classpulse_api.settings import ApiSettings
@@ -36,6 +36,7 @@ from classpulse_api.xapi import TARGET as XAPI_TARGET
 from classpulse_api.xapi import XAPI_IRI, LessonIndices, XapiExport, XapiSender, XapiStatements, statement_class
 from classpulse_core.alerts import AlertEvent, events_key
 from classpulse_core.share_correction import ShareCorrection
+from classpulse_store.classkeys import LESSONS_CURSOR_FIELD, OUTBOX_CURSORS, alert_cursor_field
 from classpulse_store.registry import ClassRecord
 from outbox_support import deliver_queued
 
@@ -128,21 +129,20 @@ async def test_a_lessons_end_waits_for_its_last_frames_and_comes_after_its_last_
 
 @pytest.mark.anyio
 async def test_a_lessons_end_handled_twice_queues_none_of_its_summaries_again(redis_url, class_id, monkeypatch):
-    """A lesson's end removes its summaries' cursor; handled again (two End requests at once each add an end event, a
-    turn failed after the end and before the lessons' cursor moved) its summaries were started afresh from the clock,
-    intervals overlapping those sent, under new ids: sent twice. They are now the lesson's own back-to-back intervals
-    from its start, so one summarised again has the id it had and is queued once."""
+    """A lesson's end removes its summaries' cursor; handled again (a turn failed after the end and before the lessons'
+    cursor moved) its summaries were started afresh from the clock, intervals overlapping those sent, under new ids:
+    sent twice. They are now the lesson's own back-to-back intervals from its start, so one summarised again has the
+    id it had and is queued once."""
     async with _lesson_export(redis_url, class_id, monkeypatch) as (client, classes, dispatcher, clock):
         lesson = await classes.start_session(class_id, "Fractions")
         started_ms = lesson.started_at_ms
         clock[0] += 47_000
         await dispatcher.fan_out()  # the export's first look at it: an interval or two back
-        before_the_end = await client.hget(CURSORS, "lessons")
-        for _request in range(2):  # both read the lesson running
-            await classes.end_session(lesson)
+        before_the_end = await client.hget(OUTBOX_CURSORS, LESSONS_CURSOR_FIELD)
+        await classes.end_session(lesson)
         clock[0] += SUMMARY_LAG_MS
         await dispatcher.fan_out()
-        await client.hset(CURSORS, "lessons", before_the_end)  # a turn that failed before its cursor moved
+        await client.hset(OUTBOX_CURSORS, LESSONS_CURSOR_FIELD, before_the_end)  # a turn that failed before its cursor moved
         assert await dispatcher.fan_out() == 0
 
         ours = [m for m in await _queued(client) if m.target == XAPI_TARGET and statement_class(m) == class_id]
@@ -176,7 +176,41 @@ async def test_a_lesson_ended_during_a_turn_gets_no_summary_after_its_end(redis_
         ends = [json.loads(m.body)["context"]["extensions"][f"{XAPI_IRI}/extensions/interval-end"] for m in ours if m.type == "summary"]
         assert [m.type for m in ours] == ["lesson.started", "summary", "lesson.ended"], ends
         assert all(end <= iso(ended_at_ms) for end in ends), ends
-        assert not [field for field in await client.hkeys(CURSORS) if field.startswith("summary:")]
+        assert not [field for field in await client.hkeys(OUTBOX_CURSORS) if field.startswith("summary:")]
+
+
+@pytest.mark.anyio
+async def test_deleting_a_class_removes_its_cursors(redis_url, class_id, monkeypatch):
+    """The fan-out's cursors over a class's alerts and its running lessons' summaries are fields of one hash every
+    class shares, which deleting a class, its keys named by classkeys.py, left behind: one pair for every class ever
+    deleted, read and kept for good."""
+    async with _lesson_export(redis_url, class_id, monkeypatch) as (client, classes, dispatcher, clock):
+        await classes.start_session(class_id, "Fractions")
+        await _raise(client, class_id, "presence")
+        clock[0] += 15_000
+        await dispatcher.fan_out()  # the alert and the lesson's first interval
+        ours = {alert_cursor_field(class_id), *(field for field in await client.hkeys(OUTBOX_CURSORS) if class_id in field)}
+        assert len(ours) == 2 and ours <= set(await client.hkeys(OUTBOX_CURSORS))
+        await classes.delete(class_id)
+        assert ours.isdisjoint(await client.hkeys(OUTBOX_CURSORS))
+
+
+@pytest.mark.anyio
+async def test_a_class_named_lessons_keeps_its_alerts_cursor_apart_from_the_lessons_one(redis_url, monkeypatch):
+    """A class's alert cursor is the field named by its id in the hash where the dispatcher keeps its own cursor over
+    the lessons stream, named `lessons`: a class of that id (a valid id) shared it, its alert's position in its events
+    stream taken as the lessons' position, and a lesson started before that alert was never sent to the LRS."""
+    async with _lesson_export(redis_url, "lessons", monkeypatch) as (client, classes, dispatcher, _clock):
+        try:
+            await classes.start_session("lessons", "Fractions")
+            await _raise(client, "lessons", "presence")
+            await dispatcher.fan_out()
+            ours = [m.type for m in await _queued(client) if m.target == XAPI_TARGET and statement_class(m) == "lessons"]
+            assert sorted(ours) == ["alert.started", "lesson.started"]
+            await classes.delete("lessons")
+            assert await client.hget(OUTBOX_CURSORS, LESSONS_CURSOR_FIELD) is not None
+        finally:
+            await classes.delete("lessons")
 
 
 @pytest.mark.anyio
@@ -194,7 +228,7 @@ async def test_a_presence_only_class_sends_no_alert_of_an_emotion_index_and_a_fo
         assert await dispatcher.fan_out() == 1
         [sent] = [message for message in await _queued(client) if message.target == hook.target]
         assert json.loads(sent.body)["data"]["index"] == "presence"
-        await classes.update(ClassRecord(class_id=class_id, expected_students=10, teacher="bob", emotion_enabled=False))
+        await classes.update(class_id, {"teacher": "bob", "emotion_enabled": False})
         await _raise(client, class_id, "presence")
         assert await dispatcher.fan_out() == 0
 
@@ -352,7 +386,7 @@ async def test_an_alert_queued_before_its_class_went_presence_only_or_was_delete
         for each, index in ((class_id, "mood_index"), (class_id, "presence"), (deleted, "presence")):
             await _raise(client, each, index)
         assert await dispatcher.fan_out() == 3
-        await classes.update(ClassRecord(class_id=class_id, expected_students=10, teacher="ann", emotion_enabled=False))
+        await classes.update(class_id, {"emotion_enabled": False})
         await classes.delete(deleted)
 
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import re
 import time
 import uuid
@@ -17,6 +18,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 import pytest
 import redis.asyncio as aioredis
+import uvicorn
+from fastapi import FastAPI, Response
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 from prometheus_client import REGISTRY
@@ -26,6 +29,7 @@ from classpulse_api.lti import LTI, NRPS_CLAIM, Launch, LtiPlatform, Roster, Ros
 from classpulse_api.settings import ApiSettings
 from classpulse_core.backoff import Backoff
 from classpulse_web.auth import new_key
+from free_ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -46,6 +50,37 @@ async def running_api(infra, **changes: object):
 def registration(issuer: str, **changes: object) -> dict:
     return {"issuer": issuer, "client_id": "cp-1", "deployment_ids": ["d1"], "auth_login_url": f"{issuer}/auth",
             "auth_token_url": f"{issuer}/token", "keyset_url": f"{issuer}/jwks", **changes}
+
+
+def nrps_calls(outcome: str) -> float:
+    return REGISTRY.get_sample_value("classpulse_lti_nrps_calls_total", {"outcome": outcome}) or 0.0
+
+
+@asynccontextmanager
+async def platform_rosters(rosters: dict[str, str]):
+    """A platform's token endpoint and its courses' rosters (course id -> the body of its memberships answer), served
+    on 127.0.0.1; its base URL."""
+    platform = FastAPI()
+
+    @platform.post("/token")
+    def token() -> dict[str, str]:
+        return {"access_token": uuid.uuid4().hex}
+
+    @platform.get("/memberships/{course}")
+    def memberships(course: str) -> Response:
+        return Response(rosters[course], media_type="application/json")
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(platform, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not serving.done(), "the platform did not start"
+            await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
 
 
 def reason_of(response: httpx.Response) -> str:
@@ -189,9 +224,6 @@ async def test_a_flood_of_logins_cannot_fill_redis(infra):
 async def test_a_roster_that_cannot_be_read_is_tried_again_then_logged_and_counted(infra, caplog):
     """Rosters are read beside the launches: a platform that does not answer is asked again after a backoff, a bounded
     number of times, once at a time however many launches of the course ask; then the failure is logged and counted."""
-    def calls(outcome: str) -> float:
-        return REGISTRY.get_sample_value("classpulse_lti_nrps_calls_total", {"outcome": outcome}) or 0.0
-
     nowhere = "http://127.0.0.1:9"  # the discard port: nothing listens, every call fails at once
     platform = LtiPlatform(**registration(f"https://lms-{uuid.uuid4().hex[:6]}.example.org", auth_token_url=f"{nowhere}/token"))
     launch = Launch(platform, {LTI + "deployment_id": "d1", LTI + "context": {"id": "c1"},
@@ -201,19 +233,49 @@ async def test_a_roster_that_cannot_be_read_is_tried_again_then_logged_and_count
     async def keep(learners: int) -> None:
         kept.append(learners)
 
-    before = {outcome: calls(outcome) for outcome in ("retried", "failed")}
+    before = {outcome: nrps_calls(outcome) for outcome in ("retried", "failed")}
     async with running_api(infra) as (app, _client), httpx.AsyncClient(timeout=2) as http:
         reads = RosterReads(Roster(http, app.state.lti_tool_keys), retry=Backoff(initial_s=0.05, max_s=0.05), attempts=3)
         for _ in range(3):
             reads.read(launch, keep)
         deadline = time.monotonic() + 10
-        while calls("failed") == before["failed"]:
+        while nrps_calls("failed") == before["failed"]:
             assert time.monotonic() < deadline, "the roster's failure was not counted"
             await asyncio.sleep(0.05)
-    assert (calls("retried") - before["retried"], calls("failed") - before["failed"]) == (2, 1)
+    assert (nrps_calls("retried") - before["retried"], nrps_calls("failed") - before["failed"]) == (2, 1)
     assert kept == []
     failures = [record for record in caplog.records if record.getMessage() == "lti roster not read"]
     assert [(record.attempt, record.retry_in_s is None) for record in failures] == [(1, False), (2, False), (3, True)]
+
+
+async def test_a_roster_read_that_fails_unexpectedly_is_logged_and_counted_and_the_others_go_on(infra, caplog):
+    """An error of a kind no retry gets past (here a roster nested too deep to decode: a RecursionError) ended the
+    read's task with nothing logged or counted, only asyncio's "Task exception was never retrieved" once the task
+    was collected. It is now logged with its course and platform and counted as failed, and the other courses' reads
+    go on."""
+    learner = {"status": "Active", "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"]}
+    rosters = {"deep": "[" * 100_000 + "]" * 100_000, "c1": json.dumps({"members": [learner] * 3})}
+    kept: list[int] = []
+
+    async def keep(learners: int) -> None:
+        kept.append(learners)
+
+    failed_before = nrps_calls("failed")
+    async with running_api(infra) as (app, _client), platform_rosters(rosters) as lms, httpx.AsyncClient(timeout=5) as http:
+        platform = LtiPlatform(**registration(f"https://lms-{uuid.uuid4().hex[:6]}.example.org", auth_token_url=f"{lms}/token"))
+        deep, course = (Launch(platform, {LTI + "deployment_id": "d1", LTI + "context": {"id": context},
+                                          NRPS_CLAIM: {"context_memberships_url": f"{lms}/memberships/{context}"}})
+                        for context in rosters)
+        reads = RosterReads(Roster(http, app.state.lti_tool_keys), retry=Backoff(initial_s=0.05, max_s=0.05), attempts=3)
+        reads.read(deep, keep)
+        reads.read(course, keep)
+        deadline = time.monotonic() + 10
+        while nrps_calls("failed") == failed_before or not kept:
+            assert time.monotonic() < deadline, f"the failure was not counted ({nrps_calls('failed') - failed_before}) or the other course not read ({kept})"
+            await asyncio.sleep(0.05)
+    assert (nrps_calls("failed") - failed_before, kept) == (1, [3])
+    [failure] = [record for record in caplog.records if record.getMessage() == "lti roster read failed"]
+    assert (failure.class_id, failure.issuer, failure.exc_info[0]) == (deep.class_id(), platform.issuer, RecursionError)
 
 
 async def test_removing_a_platform_removes_that_one_only(infra):

@@ -47,13 +47,19 @@ from classpulse_api.webhooks import SendResult, WebhookSender, WebhookStore
 from classpulse_api.xapi import TARGET as XAPI_TARGET
 from classpulse_api.xapi import XapiExport, statement_class
 from classpulse_core.alerts import AlertEvent, events_key
+from classpulse_store.classkeys import (
+    LESSONS_CURSOR_FIELD,
+    LESSONS_CURSOR_FIELD_BEFORE,
+    OUTBOX_CURSORS,
+    alert_cursor_field,
+    summary_cursor_field,
+)
 from classpulse_store.registry import ClassRecord
 from classpulse_web.auth import now_ms
 
 log = logging.getLogger(__name__)
 
 ATTEMPTS = Counter("classpulse_outbox_attempts_total", "Attempts to deliver an outbox message", ["target", "outcome"])
-CURSORS = "{outbox}:cursors"
 LEASE = "{outbox}:fan-out-lease"
 XAPI_SINCE = "{outbox}:xapi-export-since"
 LEASE_MS = 10_000
@@ -64,10 +70,6 @@ IN_FLIGHT = 64
 """Deliveries one process runs at once; half of them at most to one target (a webhook subscription, the LRS)."""
 IN_FLIGHT_PER_FAILING_TARGET = 4
 """To a target whose last attempt failed (refused, timed out, unreachable): a silent receiver holds no more slots."""
-
-
-def _summary_cursor(class_id: str, session_id: str) -> str:
-    return f"summary:{class_id}:{session_id}"
 
 
 def alert_message(target: str, event: AlertEvent) -> Message:
@@ -166,7 +168,7 @@ class Dispatcher:
                 watched.append((record, targets))
         # A platform holds thousands of classes: their cursors and new events are read in two round trips, not two a class.
         # The dispatcher's client decodes responses: str, where redis-py's types also allow bytes.
-        cursors = cast(list[str | None], await self.client.hmget(CURSORS, [record.class_id for record, _ in watched]) if watched else [])
+        cursors = cast(list[str | None], await self.client.hmget(OUTBOX_CURSORS, [alert_cursor_field(record.class_id) for record, _ in watched]) if watched else [])
         pipeline = self.client.pipeline(transaction=False)
         for (record, targets), cursor in zip(watched, cursors, strict=True):
             start = cursor or f"{min(at for _, at in targets) - 1}-0"
@@ -181,7 +183,7 @@ class Dispatcher:
                     if message is not None:
                         queued += await self.outbox.enqueue(message)
             if entries:
-                await self.client.hset(CURSORS, record.class_id, entries[-1][0])
+                await self.client.hset(OUTBOX_CURSORS, alert_cursor_field(record.class_id), entries[-1][0])
         if self.xapi is not None:
             queued += await self._fan_out_lessons(self.xapi)
             # Read after the lessons' ends are handled: a lesson read running before its end was handled (in a long
@@ -216,7 +218,8 @@ class Dispatcher:
         return self.emotion_enabled and record.emotion_enabled
 
     async def _fan_out_lessons(self, xapi: XapiExport) -> int:
-        cursor = cast(str | None, await self.client.hget(CURSORS, "lessons")) or f"{(self._xapi_since_ms or now_ms()) - 1}-0"
+        stored = cast(list[str | None], await self.client.hmget(OUTBOX_CURSORS, [LESSONS_CURSOR_FIELD, LESSONS_CURSOR_FIELD_BEFORE]))
+        cursor = stored[0] or stored[1] or f"{(self._xapi_since_ms or now_ms()) - 1}-0"
         entries = cast(list[Entry], await self.client.xrange(LESSONS, min=f"({cursor}", count=500))
         queued = 0
         done: str | None = None
@@ -226,8 +229,9 @@ class Dispatcher:
                 break  # in the order they happened: the lessons' events after it wait for it, a few seconds at most
             queued += statements
             done = entry_id
-        if done is not None:
-            await self.client.hset(CURSORS, "lessons", done)
+        if done is not None or stored[0] is None:
+            # Written at the first turn, events or not: the field of before is read once, not while no lesson comes.
+            await self.client.hset(OUTBOX_CURSORS, LESSONS_CURSOR_FIELD, done or cursor)
         return queued
 
     async def _lesson_statements(self, xapi: XapiExport, fields: dict[str, str]) -> int | None:
@@ -247,28 +251,27 @@ class Dispatcher:
         queued = await self._fan_out_summaries(xapi, record, session)
         indices = await xapi.indices.over(record, session.started_at_ms, ended_at_ms)
         queued += await self.outbox.enqueue(xapi.statements.lesson(record, session, True, indices))
-        await self.client.hdel(CURSORS, _summary_cursor(record.class_id, session.session_id))
+        await self.client.hdel(OUTBOX_CURSORS, summary_cursor_field(record.class_id, session.session_id))
         return queued
 
     async def _fan_out_summaries(self, xapi: XapiExport, record: ClassRecord, session: Session) -> int:
         """A statement for each whole interval of the lesson that ended (plus a lag) since the last one, up to the
         lesson's end once it ended."""
         interval = xapi.summary_interval_ms
-        field = _summary_cursor(record.class_id, session.session_id)
+        field = summary_cursor_field(record.class_id, session.session_id)
         # A lesson first seen long after it began (the export just switched on) is summarised from an interval or two
         # back, not from its start: the LRS gets what is happening, not a flood of the past. On the lesson's own
-        # intervals (whole ones from its start): summarised again once its cursor is gone (its end handled twice: two
-        # End requests at once, a turn failed before the lessons' cursor moved), an interval has the id it had, and is
-        # queued once.
+        # intervals (whole ones from its start): summarised again once its cursor is gone (its end handled twice: a turn
+        # failed before the lessons' cursor moved), an interval has the id it had, and is queued once.
         behind = max(0, now_ms() - SUMMARY_LAG_MS - 2 * interval - session.started_at_ms)
         first = session.started_at_ms - (-behind // interval) * interval
-        start = int(await self.client.hget(CURSORS, field) or first)
+        start = int(await self.client.hget(OUTBOX_CURSORS, field) or first)
         queued = 0
         while start + interval <= min(now_ms() - SUMMARY_LAG_MS, session.ended_at_ms or now_ms()):
             indices = await xapi.indices.interval(record, start, interval)
             queued += await self.outbox.enqueue(xapi.statements.summary(record, session, start, start + interval, indices))
             start += interval
-            await self.client.hset(CURSORS, field, start)
+            await self.client.hset(OUTBOX_CURSORS, field, start)
         return queued
 
     async def _delivery_turn(self) -> None:

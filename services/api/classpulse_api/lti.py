@@ -76,7 +76,7 @@ ROSTER_READS_WAITING = 1000
 
 NRPS_CALLS = Counter(
     "classpulse_lti_nrps_calls_total",
-    "Names and Role Provisioning reads: ok, not_offered, retried (a failed try), failed (the last try), skipped (too many waiting)",
+    "Names and Role Provisioning reads: ok, not_offered, retried (a failed try), failed (the last try, or an unexpected error), skipped (too many waiting)",
     ["outcome"],
 )
 
@@ -581,7 +581,8 @@ class RosterReads:
     """Rosters read beside the launches that asked for them: a launch never waits for its course's roster, which may
     be many pages of a slow platform. One read per course at a time (a launch while it is read asks for nothing more),
     ROSTER_READS_AT_ONCE courses read at once, the others waiting their turn; a failed read is tried again after a
-    backoff, ROSTER_ATTEMPTS times in all, then logged and counted; the next Instructor's launch asks again."""
+    backoff, ROSTER_ATTEMPTS times in all, then logged and counted (an error of another kind than RosterErrors: at
+    once); the next Instructor's launch asks again."""
 
     def __init__(self, roster: Roster, retry: Backoff = ROSTER_RETRY, attempts: int = ROSTER_ATTEMPTS) -> None:
         self.roster = roster
@@ -624,6 +625,12 @@ class RosterReads:
                     return
                 await asyncio.sleep(delay_s)
                 continue
+            except Exception:
+                # Not a failure of the platform's or Redis's that another try may get past: logged and counted once,
+                # never left in the task to be lost; the other courses' reads go on.
+                NRPS_CALLS.labels("failed").inc()
+                log.exception("lti roster read failed", extra={"class_id": launch.class_id(), "issuer": launch.platform.issuer})
+                return
             NRPS_CALLS.labels("ok" if size is not None else "not_offered").inc()
             return
 

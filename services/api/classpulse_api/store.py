@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel
 
-from classpulse_store.classkeys import fixed_keys, keys_index, session_key, sessions_key
+from classpulse_store.classkeys import OUTBOX_CURSORS, cursor_fields, fixed_keys, keys_index, session_key, sessions_key
 from classpulse_store.redis_clients import redis_fields
-from classpulse_store.registry import CLASS_INDEX, ClassRecord, class_key
+from classpulse_store.registry import CLASS_INDEX, ClassRecord, class_key, hash_fields
 from classpulse_web.auth import now_ms
 
 DELETE_CHUNK = 1000
@@ -44,6 +44,37 @@ end
 return reply
 """
 
+# A class's named fields changed in one step with the check that it still exists: a class deleted meanwhile is not
+# made again (without its index entry: a class no list shows), and the fields another request changes meanwhile are
+# kept. KEYS: 1 the class's hash. ARGV: field, value, ... Returns the class's hash as it is now; nil: no such class.
+_UPDATE_CLASS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
+if #ARGV > 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# A lesson ended, and its "ended" event added, in one step with the check that it is running: of two End requests at
+# once one ends it, and the lesson has one end and one "ended" event. KEYS: 1 the session's hash, 2 the lessons'
+# stream. ARGV: 1 its end (ms), 2 the stream's approximate length, then the event's field, value, ... Returns 1 when
+# it ended it; 0 when the lesson is not running (ended already, or gone with its class).
+_END_SESSION = """
+if redis.call('HEXISTS', KEYS[1], 'started_at_ms') == 0 or redis.call('HSETNX', KEYS[1], 'ended_at_ms', ARGV[1]) == 0 then
+  return 0
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+return 1
+"""
+
+
+def _from_flat(flat: Sequence[bytes | str]) -> dict[bytes | str, bytes | str]:
+    """A hash as a script returns it (field, value, ...)."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _flat(fields: Mapping[str, str | int]) -> list[str | int]:
+    """A hash as a script takes it (field, value, ...)."""
+    return [item for field in fields.items() for item in field]
+
 
 LESSONS = "{outbox}:lessons"
 """Lessons started and ended, in order, for the exports that report them (classpulse_api.dispatcher)."""
@@ -58,12 +89,19 @@ class Session(BaseModel):
     ended_at_ms: int | None = None
 
 
+def _lesson_event(session: Session) -> dict[str, str | int]:
+    """The fields of a lesson's event in LESSONS: it started, or it ended."""
+    return {"class_id": session.class_id, "session_id": session.session_id, "ended": int(session.ended_at_ms is not None)}
+
+
 class ClassStore:
     def __init__(self, client: aioredis.Redis, resolutions: Sequence[str]) -> None:
         """`resolutions`: the names of the series' resolutions (raw and compactions), whose keys a deletion removes."""
         self.client = client
         self.resolutions = tuple(resolutions)
         self._page = client.register_script(_CLASS_PAGE)
+        self._update = client.register_script(_UPDATE_CLASS)
+        self._end_session = client.register_script(_END_SESSION)
 
     async def create(self, record: ClassRecord) -> bool:
         """False when the id is taken."""
@@ -78,8 +116,11 @@ class ClassStore:
         fields = await self.client.hgetall(class_key(class_id))
         return ClassRecord.from_hash(fields) if fields else None
 
-    async def update(self, record: ClassRecord) -> None:
-        await self.client.hset(class_key(record.class_id), mapping=redis_fields(record.to_hash()))
+    async def update(self, class_id: str, changes: Mapping[str, object]) -> ClassRecord | None:
+        """The class with `changes` (field -> value) made, only those fields written; None when there is no such class
+        (deleted, maybe meanwhile: it is not made again)."""
+        fields = await self._update(keys=[class_key(class_id)], args=_flat(hash_fields(changes)))
+        return None if fields is None else ClassRecord.from_hash(_from_flat(fields))
 
     async def page(self, offset: int, limit: int, teacher: str | None = None) -> tuple[list[ClassRecord], int]:
         """A page of the classes in creation order (only `teacher`'s, if given), and how many there are in all; one
@@ -87,7 +128,7 @@ class ClassStore:
         total, *hashes = await self._page(
             keys=[CLASS_INDEX], args=[_CLASS_KEY_PREFIX, _CLASS_KEY_SUFFIX, teacher or "", offset, limit]
         )
-        records = [ClassRecord.from_hash(dict(zip(flat[::2], flat[1::2], strict=True))) for flat in hashes]
+        records = [ClassRecord.from_hash(_from_flat(flat)) for flat in hashes]
         return records, int(total)
 
     async def all(self) -> list[ClassRecord]:
@@ -97,8 +138,8 @@ class ClassStore:
 
     async def delete(self, class_id: str) -> int:
         """The class and everything kept about it: registry entry, series, sessions, events, the per-source state
-        of the pipeline. Returns keys removed. No keyspace scan: every key is named by classkeys.py (fixed names,
-        the sessions index, the key index)."""
+        of the pipeline, the integrations' cursors. Returns keys removed. No keyspace scan: every key is named by
+        classkeys.py (fixed names, the sessions index, the key index)."""
         # The record goes first: the aggregator refuses a class that does not exist before it writes anything, so
         # no key of the class appears after the index is read.
         first = self.client.pipeline(transaction=True)
@@ -113,31 +154,36 @@ class ClassStore:
             *(session_key(class_id, session_id) for session_id in session_ids),
         ]
         pipeline = self.client.pipeline(transaction=False)
+        pipeline.hdel(OUTBOX_CURSORS, *cursor_fields(class_id, session_ids))
         for start in range(0, len(keys), DELETE_CHUNK):
             pipeline.delete(*keys[start : start + DELETE_CHUNK])
-        removed_in_all: int = removed + sum(await pipeline.execute())
+        _cursors, *deleted = await pipeline.execute()
+        removed_in_all: int = removed + sum(deleted)
         return removed_in_all
 
     async def start_session(self, class_id: str, name: str) -> Session:
         session = Session(session_id=secrets.token_hex(6), class_id=class_id, name=name, started_at_ms=now_ms())
         await self.client.hset(session_key(class_id, session.session_id), mapping=redis_fields(session.model_dump(mode="json", exclude_none=True)))
         await self.client.zadd(sessions_key(class_id), {session.session_id: session.started_at_ms})
-        await self._lesson_event(session)
+        await self._add_lesson_event(session)
         return session
 
     async def get_session(self, class_id: str, session_id: str) -> Session | None:
         fields = await self.client.hgetall(session_key(class_id, session_id))
         return Session.model_validate(fields) if fields else None
 
-    async def end_session(self, session: Session) -> Session:
-        ended = session.model_copy(update={"ended_at_ms": now_ms()})
-        await self.client.hset(session_key(session.class_id, session.session_id), "ended_at_ms", ended.ended_at_ms)
-        await self._lesson_event(ended)
+    async def end_session(self, session: Session) -> Session | None:
+        """`session` ended now; None when it is not running (ended already, by another request maybe, or gone with
+        its class)."""
+        ended_at_ms = now_ms()
+        ended = session.model_copy(update={"ended_at_ms": ended_at_ms})
+        keys = [session_key(session.class_id, session.session_id), LESSONS]
+        if not await self._end_session(keys=keys, args=[ended_at_ms, LESSONS_MAXLEN, *_flat(_lesson_event(ended))]):
+            return None
         return ended
 
-    async def _lesson_event(self, session: Session) -> None:
-        event: dict[str, str | int] = {"class_id": session.class_id, "session_id": session.session_id, "ended": int(session.ended_at_ms is not None)}
-        await self.client.xadd(LESSONS, redis_fields(event), maxlen=LESSONS_MAXLEN, approximate=True)
+    async def _add_lesson_event(self, session: Session) -> None:
+        await self.client.xadd(LESSONS, redis_fields(_lesson_event(session)), maxlen=LESSONS_MAXLEN, approximate=True)
 
     async def running_sessions(self, class_ids: Sequence[str]) -> dict[str, Session]:
         """The lesson each class is in, for the classes in a lesson: two round trips whatever their number."""

@@ -52,8 +52,9 @@ async def get_class(record: ReadableClass) -> ClassRecord:
 @router.patch("/{class_id}", response_model=ClassOut, summary="Change a class (admin)")
 async def update_class(body: ClassUpdate, record: ManagedClass, store: StoreDep) -> ClassRecord:
     # Only the fields sent, and null means "leave as is": a class always has a name, a size and a mode.
-    updated = record.model_copy(update=body.model_dump(exclude_unset=True, exclude_none=True))
-    await store.update(updated)
+    updated = await store.update(record.class_id, body.model_dump(exclude_unset=True, exclude_none=True))
+    if updated is None:  # deleted by another request in between
+        raise HTTPException(404, f"no class {record.class_id!r}")
     return updated
 
 
@@ -78,9 +79,10 @@ async def end_session(session_id: str, record: LessonClass, store: StoreDep) -> 
     session = await store.get_session(record.class_id, session_id)
     if session is None:
         raise HTTPException(404, f"class {record.class_id!r} has no session {session_id!r}")
-    if session.ended_at_ms is not None:
+    ended = await store.end_session(session)
+    if ended is None:  # ended before, or by another request in between
         raise HTTPException(409, f"session {session_id!r} has already ended")
-    return await store.end_session(session)
+    return ended
 
 
 @router.get("/{class_id}/sessions", response_model=Page[Session], summary="A class's sessions, newest first")

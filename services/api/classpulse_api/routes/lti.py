@@ -197,10 +197,8 @@ async def _course_class(request: Request, launch: Launch) -> ClassRecord:
         classes: ClassStore = app.classes
 
         async def keep_size(learners: int) -> None:
-            size = min(learners, 10_000)
-            kept = await classes.get(class_id)  # as it is now: changed since the launch, maybe
-            if kept is not None and kept.expected_students != size:
-                await classes.update(kept.model_copy(update={"expected_students": size}))
+            # The size alone, and only while the class exists: a change or a deletion made meanwhile stands.
+            await classes.update(class_id, {"expected_students": min(learners, 10_000)})
 
         app.lti_roster_reads.read(launch, keep_size)
     return record

@@ -7,6 +7,10 @@ minute (the aggregator's dedup sets and per-source presence, ingest's frame coun
 index, `keys:{<class_id>}`, by whoever writes them: a sorted set scored by when each key expires (ms since the
 epoch), whose entries of expired keys the aggregator drops as it goes. A new per-class key with a varying name must
 be added to the index where it is written, or deleting a class leaves it behind.
+
+A class also has fields in a hash every class shares, the integrations' read positions (`OUTBOX_CURSORS`, written by
+classpulse_api.dispatcher): its alert cursor and one summary cursor per lesson, named here so that deleting the class
+removes them too (`cursor_fields`).
 """
 
 from __future__ import annotations
@@ -53,6 +57,27 @@ def quota_key(class_id: str) -> str:
 
 def sequence_key(class_id: str, source_id: str) -> str:
     return f"ingest:sequence:{{{class_id}}}:{source_id}"
+
+
+OUTBOX_CURSORS = "{outbox}:cursors"
+LESSONS_CURSOR_FIELD = ":lessons"
+"""The dispatcher's own read position in the lessons stream: a name no class id takes (a class id begins with a letter
+or digit), where `lessons` was a class's alert cursor too."""
+LESSONS_CURSOR_FIELD_BEFORE = "lessons"
+"""Its name until 2026-12-07, read while the new one is not written yet (the first turn after an upgrade)."""
+
+
+def alert_cursor_field(class_id: str) -> str:
+    return class_id
+
+
+def summary_cursor_field(class_id: str, session_id: str) -> str:
+    return f"summary:{class_id}:{session_id}"
+
+
+def cursor_fields(class_id: str, session_ids: Iterable[str]) -> list[str]:
+    """The class's fields in `OUTBOX_CURSORS`, given its sessions' ids."""
+    return [alert_cursor_field(class_id), *(summary_cursor_field(class_id, session_id) for session_id in session_ids)]
 
 
 def fixed_keys(class_id: str, resolutions: Iterable[str]) -> list[str]:

@@ -22,6 +22,11 @@ def class_key(class_id: str) -> str:
     return f"class:{{{class_id}}}"
 
 
+def hash_fields(values: Mapping[str, object]) -> dict[str, str]:
+    """Fields of a class as its hash keeps them (a boolean as 1 or 0)."""
+    return {k: ("1" if v is True else "0" if v is False else str(v)) for k, v in values.items()}
+
+
 class ClassRecord(BaseModel):
     class_id: ClassId
     name: str = Field("", max_length=200)
@@ -31,7 +36,7 @@ class ClassRecord(BaseModel):
     created_at_ms: int = 0
 
     def to_hash(self) -> dict[str, str]:
-        return {k: ("1" if v is True else "0" if v is False else str(v)) for k, v in self.model_dump(exclude_none=True).items()}
+        return hash_fields(self.model_dump(exclude_none=True))
 
     @classmethod
     def from_hash(cls, fields: Mapping[bytes | str, bytes | str]) -> ClassRecord:
