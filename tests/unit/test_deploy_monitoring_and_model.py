@@ -219,7 +219,10 @@ def test_model_server_reads_the_config_it_is_given(overlay: str) -> None:
     assert _mounted_config(objects, server)["models.config"] == MODEL_CONFIG.read_text()
     assert args["model_config_file"] == f"{mount}/models.config" and args["monitoring_config_file"] == f"{mount}/monitoring.config"
     assert args["enable_model_warmup"] == "true"
-    assert container["readinessProbe"]["httpGet"]["path"] == f"/v1/models/{_model_config().name}/labels/stable"
+    # TF Serving's status route ignores a label (any version known answers 200); its metadata route resolves it.
+    assert container["readinessProbe"]["httpGet"]["path"] == f"/v1/models/{_model_config().name}/labels/stable/metadata"
+    compose_check = " ".join(yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["model-server"]["healthcheck"]["test"])
+    assert f"/v1/models/{_model_config().name}/labels/stable/metadata" in compose_check
     metrics_path = re.search(r'path: "([^"]+)"', MONITORING_CONFIG.read_text())[1]
     assert named(objects, "PodMonitor", "model-server")["spec"]["podMetricsEndpoints"][0]["path"] == metrics_path
     compose_prometheus = yaml.safe_load((REPO / "deploy" / "compose" / "prometheus.yml").read_text())
