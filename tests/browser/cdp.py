@@ -3,7 +3,8 @@
 Chromium is started with a fresh profile and `--remote-debugging-port=0`; the port it picked is read from the
 profile's DevToolsActivePort file, and the test talks to its one page over a websocket: evaluate JavaScript, wait for
 a condition, take a screenshot. JavaScript exceptions and console errors (a Content-Security-Policy violation is one)
-are collected so that a test can assert there were none.
+are collected so that a test can assert there were none; the requests the page sends, once `record_requests()` is
+called.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class Chromium:
             stderr=subprocess.DEVNULL,
         )
         self.errors: list[str] = []
+        self.requests: list[dict] = []
+        """Each request the page (its frames included) sent, as the protocol's Network.Request: url, method, postData."""
         self._ids = itertools.count(1)
         try:
             port = self._devtools_port(profile_dir / "DevToolsActivePort", start_timeout_s)
@@ -90,9 +93,14 @@ class Chromium:
                 return message["result"]
             self._note(message)
 
+    def record_requests(self) -> None:
+        self.send("Network.enable")
+
     def _note(self, event: dict) -> None:
         params = event.get("params", {})
-        if event.get("method") == "Runtime.exceptionThrown":
+        if event.get("method") == "Network.requestWillBeSent":
+            self.requests.append(params["request"])
+        elif event.get("method") == "Runtime.exceptionThrown":
             details = params["exceptionDetails"]
             self.errors.append(details.get("exception", {}).get("description") or details.get("text", "exception"))
         elif event.get("method") == "Log.entryAdded" and params["entry"]["level"] == "error":

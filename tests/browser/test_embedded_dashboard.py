@@ -1,6 +1,7 @@
 """The dashboard embedded by a platform, in headless Chromium against the running API (`python -m classpulse_api`):
-the platform's page (an origin of its own) frames it, no other can; a viewer token opens one class read-only, leaves
-neither the token in the address nor a key in storage, and a refused token shows a page that says why."""
+the platform's page (an origin of its own) frames it, no other can; a viewer token opens one class read-only, reaches
+the server in no address (only in the body the page posts), leaves neither the token in the address nor a key in
+storage, and a refused token shows a page that says why."""
 
 from __future__ import annotations
 
@@ -70,20 +71,33 @@ def child_frame_url(chromium: Chromium) -> str:
     return children[0]["frame"]["url"] if children else ""
 
 
+def assert_token_only_posted(chromium: Chromium, base: str, token: str) -> None:
+    """The token reached the server once, in the body of the page's POST, and in no request's address or header."""
+    posted = [r for r in chromium.requests if r["method"] == "POST" and r["url"] == f"{base}/dashboard/embed"]
+    assert [r.get("postData") for r in posted] == [f"token={token}"]
+    assert [r["url"] for r in chromium.requests if token in r["url"] or token in json.dumps(r["headers"])] == []
+
+
 def test_the_platform_frames_the_dashboard_and_no_other_site_can(chromium: Chromium, embedded_class, platform, platform_page) -> None:
     base, class_id = embedded_class
     embed = f"{base}/dashboard/embed"
-    platform_page.html = f'<!doctype html><iframe src="{embed}?token={platform.mint(class_id)}" width="1200" height="800"></iframe>'
+    token = platform.mint(class_id)
+    platform_page.html = f'<!doctype html><iframe src="{embed}#token={token}" width="1200" height="800"></iframe>'
+    chromium.record_requests()
     chromium.navigate(f"{platform_page.origin}/course")
-    # The framed page ran (the browser let the platform's origin frame it): it took the token out of its address.
+    # The framed dashboard ran (the browser let the platform's origin frame it): it reads its class with its key.
+    class_read = f"{base}/v1/classes/{class_id}"
     deadline = time.monotonic() + 20
-    while child_frame_url(chromium) != embed and time.monotonic() < deadline:
+    while class_read not in (requested := [r["url"] for r in chromium.requests]) and time.monotonic() < deadline:
+        chromium.evaluate("1")  # reads the events that arrived meanwhile
         time.sleep(0.25)
-    assert child_frame_url(chromium) == embed
+    assert class_read in requested, requested
+    assert child_frame_url(chromium) == embed  # the token is out of the frame's address
+    assert_token_only_posted(chromium, base, token)
     assert chromium.errors == []
 
     # A page for no registered issuer may be framed by no site: the browser refuses it.
-    platform_page.html = f'<!doctype html><iframe src="{embed}?token=not-a-token"></iframe>'
+    platform_page.html = f'<!doctype html><iframe src="{embed}#token=not-a-token"></iframe>'
     chromium.navigate(f"{platform_page.origin}/course")
     deadline = time.monotonic() + 20
     while not any("frame-ancestors" in error for error in chromium.errors) and time.monotonic() < deadline:
@@ -94,10 +108,15 @@ def test_the_platform_frames_the_dashboard_and_no_other_site_can(chromium: Chrom
 
 def test_a_viewer_token_opens_its_class_read_only(chromium: Chromium, embedded_class, platform) -> None:
     base, class_id = embedded_class
-    chromium.navigate(f"{base}/dashboard/embed?token={platform.mint(class_id)}")
-    chromium.wait_for(f"document.getElementById('board').dataset.classId === {json.dumps(class_id)}", 20)
+    token = platform.mint(class_id)
+    chromium.record_requests()
+    chromium.navigate(f"{base}/dashboard/embed#token={token}")
+    chromium.wait_for(f"document.getElementById('board')?.dataset.classId === {json.dumps(class_id)}", 20)
     chromium.wait_for("document.getElementById('connection').dataset.state !== 'connecting'", 20)
     assert chromium.evaluate("location.href") == f"{base}/dashboard/embed"  # the token left the address
+    assert_token_only_posted(chromium, base, token)
+    history = [entry["url"] for entry in chromium.send("Page.getNavigationHistory")["entries"]]
+    assert [url for url in history if token in url] == [], history  # nor is it in the history
     assert chromium.evaluate("sessionStorage.length + localStorage.length") == 0
     assert chromium.evaluate("document.querySelector('meta[name=classpulse-viewer]')") is None
     assert chromium.evaluate("document.getElementById('key-panel').hidden") is True
@@ -119,7 +138,7 @@ def test_a_viewer_token_opens_its_class_read_only(chromium: Chromium, embedded_c
 )
 def test_a_refused_token_gets_a_clear_page(chromium: Chromium, embedded_class, platform, token_of, status, reason) -> None:
     base, class_id = embedded_class
-    chromium.navigate(f"{base}/dashboard/embed?token={token_of(platform, class_id)}")
+    chromium.navigate(f"{base}/dashboard/embed#token={token_of(platform, class_id)}")
     chromium.wait_for("!!document.getElementById('embed-refused')", 20)
     assert chromium.evaluate("document.querySelector('h1').textContent") == "This dashboard cannot be shown"
     assert reason in chromium.evaluate("document.getElementById('embed-reason').textContent")

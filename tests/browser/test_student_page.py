@@ -1,6 +1,7 @@
 """The student page in headless Chromium with a fake camera showing FER2013 faces, against a real ingest service
 (`python -m classpulse_ingest serve`) on the real Kafka and Redis: nothing is captured before consent, snapshots
-arrive in Kafka once the student agrees, and Pause stops them (and the camera)."""
+arrive in Kafka once the student agrees, and Pause stops them (and the camera); they keep coming, fresh, when the
+browser refuses to play the preview."""
 
 from __future__ import annotations
 
@@ -122,6 +123,14 @@ def page_state(page: Chromium) -> dict:
     )
 
 
+def open_and_agree(browser: Chromium, url: str, *page_scripts: str) -> None:
+    """The student opens the link (where the test's scripts then run) and agrees: the camera turns on."""
+    browser.navigate(url)
+    for script in page_scripts:
+        browser.evaluate(script)
+    browser.evaluate("document.getElementById('agree').click()")
+
+
 def test_consent_first_then_snapshots_reach_kafka_and_pause_stops_them(infra, ingest_service, student_link, browser, tmp_path):
     _base, topic = ingest_service
     url, class_id, key_id = student_link
@@ -188,9 +197,7 @@ LOSE_THE_FIRST_ANSWER = """
 def test_a_photo_whose_answer_was_lost_is_sent_again_and_counted_once(infra, ingest_service, student_link, browser):
     _base, topic = ingest_service
     url, _class_id, _key_id = student_link
-    browser.navigate(url)
-    browser.evaluate(LOSE_THE_FIRST_ANSWER)
-    browser.evaluate("document.getElementById('agree').click()")
+    open_and_agree(browser, url, LOSE_THE_FIRST_ANSWER)
     browser.wait_for("Number(document.body.dataset.sent) >= 3", 30)
     browser.evaluate("document.getElementById('pause').click()")
     time.sleep(1.5)  # a snapshot already on its way when Pause was pressed may still land
@@ -208,8 +215,7 @@ def test_a_photo_whose_answer_was_lost_is_sent_again_and_counted_once(infra, ing
 def test_a_camera_that_stops_sends_no_frozen_picture(infra, ingest_service, student_link, browser):
     _base, topic = ingest_service
     url, _class_id, _key_id = student_link
-    browser.navigate(url)
-    browser.evaluate("document.getElementById('agree').click()")
+    open_and_agree(browser, url)
     browser.wait_for("document.body.dataset.state === 'capturing' && Number(document.body.dataset.sent) >= 2", 30)
 
     def sent_over(seconds: float) -> int:
@@ -263,4 +269,54 @@ def test_a_double_click_on_agree_opens_one_camera_that_pause_stops(infra, ingest
     browser.evaluate("document.getElementById('pause').click()")
     live_tracks = "window.cameraStreams.flatMap((s) => s.getTracks()).filter((t) => t.readyState === 'live').length"
     assert browser.evaluate(live_tracks) == 0  # the camera (and its light) is off
+    assert browser.errors == []
+
+
+REFUSE_TO_PLAY = """
+(() => {
+  // As a browser whose policy refuses to play any media the user did not start: neither autoplay nor play().
+  window.realPlay = HTMLMediaElement.prototype.play;
+  document.getElementById('preview').autoplay = false;
+  HTMLMediaElement.prototype.play = () => Promise.reject(new DOMException('play() was refused', 'NotAllowedError'));
+})()
+"""
+
+
+def sent_photos(infra, topic: str, count: int) -> set[bytes]:
+    """The distinct pictures among the last `count` photos that reached Kafka."""
+    time.sleep(1.5)  # a snapshot on its way may still land
+    frames = sorted(frames_in(infra.config.kafka_bootstrap, topic), key=lambda f: f.sequence)
+    return {f.jpeg for f in frames[-count:]}
+
+
+def test_a_preview_the_browser_refuses_to_play_stops_no_photo(infra, ingest_service, student_link, browser):
+    _base, topic = ingest_service
+    url, _class_id, _key_id = student_link
+    open_and_agree(browser, url, REFUSE_TO_PLAY)
+    # Photos of the camera as it films come all the same: taken from the camera, not from the still preview.
+    browser.wait_for("document.body.dataset.state === 'capturing' && Number(document.body.dataset.sent) >= 4", 30)
+    assert browser.evaluate("document.getElementById('preview').paused") is True
+    assert len(sent_photos(infra, topic, 4)) >= 2
+    # The page says so and offers to start the preview by hand; pressed, the preview plays.
+    assert browser.evaluate("!document.getElementById('preview-stopped').hidden")
+    assert "did not start the picture of your camera (NotAllowedError)" in browser.evaluate(
+        "document.getElementById('preview-stopped').textContent.replace(/\\s+/g, ' ')"
+    )
+    browser.evaluate("HTMLMediaElement.prototype.play = window.realPlay; document.getElementById('show-preview').click()")
+    browser.wait_for("!document.getElementById('preview').paused", 10)
+    assert browser.evaluate("document.getElementById('preview-stopped').hidden") is True
+    assert browser.errors == []  # no unhandled rejection
+
+
+def test_without_imagecapture_photos_wait_for_the_preview_to_play(infra, ingest_service, student_link, browser):
+    # Browsers without ImageCapture (Firefox, Safari) take the preview's picture: a still one is never sent.
+    _base, topic = ingest_service
+    url, _class_id, _key_id = student_link
+    open_and_agree(browser, url, "delete window.ImageCapture", REFUSE_TO_PLAY)
+    browser.wait_for("!document.getElementById('preview-stopped').hidden", 10)
+    time.sleep(3 * STUDENT_SNAPSHOT_INTERVAL_S)
+    assert page_state(browser)["sent"] == 0 and frames_in(infra.config.kafka_bootstrap, topic) == []
+    browser.evaluate("HTMLMediaElement.prototype.play = window.realPlay; document.getElementById('show-preview').click()")
+    browser.wait_for("Number(document.body.dataset.sent) >= 3", 30)
+    assert len(sent_photos(infra, topic, 3)) >= 2
     assert browser.errors == []

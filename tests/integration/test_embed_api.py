@@ -91,23 +91,49 @@ def test_bad_tokens_are_refused_with_their_reason(embedding, platform) -> None:
     assert httpx.post(f"{api.base_url}/v1/embed/sessions", timeout=10).status_code == 401
 
 
+def open_embedded(api, token: str) -> httpx.Response:
+    """What the embed page's script does with the token it took from its address's fragment: posts it as a form."""
+    return httpx.post(f"{api.base_url}/dashboard/embed", data={"token": token}, timeout=10)
+
+
 def test_the_embed_page_takes_the_token_once_and_frames_only_for_the_platform(embedding, platform) -> None:
     api, _admin, mine, _theirs = embedding
     token = platform.mint(mine)
-    page = httpx.get(f"{api.base_url}/dashboard/embed", params={"token": token}, timeout=10)
+    page = open_embedded(api, token)
     assert page.status_code == 200
     assert 'name="classpulse-viewer"' in page.text and "cpk_" in page.text
     assert page.headers["cache-control"] == "no-store"
     assert "frame-ancestors https://lms.example.org;" in page.headers["content-security-policy"] + ";"
     assert "x-frame-options" not in page.headers
-    again = httpx.get(f"{api.base_url}/dashboard/embed", params={"token": token}, timeout=10)
+    again = open_embedded(api, token)
     assert again.status_code == 401 and "already used" in again.text and "cpk_" not in again.text
-    expired = httpx.get(f"{api.base_url}/dashboard/embed", params={"token": platform.mint(mine, 60, 300)}, timeout=10)
+    expired = open_embedded(api, platform.mint(mine, 60, 300))
     assert expired.status_code == 401 and "expired" in expired.text
-    unknown = httpx.get(f"{api.base_url}/dashboard/embed", params={"token": "x.y.z"}, timeout=10)
+    unknown = open_embedded(api, "x.y.z")
     assert unknown.status_code == 401 and unknown.headers["x-frame-options"] == "DENY"
     plain = httpx.get(f"{api.base_url}/dashboard", timeout=10)
     assert "frame-ancestors 'none'" in plain.headers["content-security-policy"]
+
+
+def test_the_embed_address_carries_no_token_to_the_server(embedding, platform) -> None:
+    api, _admin, mine, _theirs = embedding
+    # The address a platform frames, `/dashboard/embed#token=...`: the fragment stays in the browser, the page that
+    # comes back holds no key and only posts the token on, to this origin.
+    opening = httpx.get(f"{api.base_url}/dashboard/embed", timeout=10)
+    assert opening.status_code == 200 and "cpk_" not in opening.text
+    assert '<form id="token-exchange" method="post" action="/dashboard/embed">' in opening.text
+    assert "form-action 'self'" in opening.headers["content-security-policy"]
+    assert opening.headers["cache-control"] == "no-store"
+    # A token in the query, which every log and proxy on its way keeps, is refused with the reason and not exchanged.
+    token = platform.mint(mine)
+    in_query = httpx.get(f"{api.base_url}/dashboard/embed", params={"token": token}, timeout=10)
+    assert in_query.status_code == 400 and "fragment (#token=)" in in_query.text and "cpk_" not in in_query.text
+    # And spent: read from such a log, it opens nothing.
+    replayed = open_embedded(api, token)
+    assert replayed.status_code == 401 and "already used" in replayed.text and "cpk_" not in replayed.text
+    # Without a token the post is refused as before.
+    nothing = open_embedded(api, "")
+    assert nothing.status_code == 401 and "holds no viewer token" in nothing.text
 
 
 def test_a_frame_origin_given_as_a_page_address_frames_from_its_origin(embedding, platform) -> None:
@@ -118,7 +144,7 @@ def test_a_frame_origin_given_as_a_page_address_frames_from_its_origin(embedding
         "frame_origins": ["https://lms.example.org/moodle/course/view.php?id=3", "https://lms.example.org:8443/;sandbox"],
     })
     assert registered.json()["frame_origins"] == ["https://lms.example.org/", "https://lms.example.org:8443/"]
-    page = httpx.get(f"{api.base_url}/dashboard/embed", params={"token": platform.mint(mine)}, timeout=10)
+    page = open_embedded(api, platform.mint(mine))
     assert page.status_code == 200
     policy = page.headers["content-security-policy"]
     assert policy.endswith("; frame-ancestors https://lms.example.org https://lms.example.org:8443"), policy

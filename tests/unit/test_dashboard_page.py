@@ -32,8 +32,15 @@ async def test_page_is_served_with_security_headers(client):
     assert page.headers["x-frame-options"] == "DENY"
 
 
-async def test_every_file_the_page_loads_is_served_with_its_type(client):
-    html = (await client.get("/dashboard")).text
+@pytest.mark.parametrize(
+    ("page", "loads"),
+    [
+        ("/dashboard", {"/dashboard/app.js", "/dashboard/style.css", "/dashboard/charts.js", "/dashboard/api.js"}),
+        ("/dashboard/embed", {"/dashboard/embed.js", "/dashboard/style.css"}),
+    ],
+)
+async def test_every_file_the_page_loads_is_served_with_its_type(client, page, loads):
+    html = (await client.get(page)).text
     referenced = set(re.findall(r'(?:src|href)="(/dashboard/[^"]+)"', html))
     scripts = {path for path in referenced if path.endswith(".js")}
     # Modules import their siblings: follow the imports too.
@@ -44,7 +51,7 @@ async def test_every_file_the_page_loads_is_served_with_its_type(client):
             if f"/dashboard/{name}" not in referenced:
                 referenced.add(f"/dashboard/{name}")
                 pending.append(f"/dashboard/{name}")
-    assert {"/dashboard/app.js", "/dashboard/style.css", "/dashboard/charts.js", "/dashboard/api.js"} <= referenced
+    assert loads <= referenced
     for path in referenced:
         response = await client.get(path)
         assert response.status_code == 200, path
@@ -59,7 +66,7 @@ async def test_nothing_outside_the_dashboard_folder_is_served(client):
         assert response.status_code == 404, path
 
 
-def test_page_has_no_inline_script_or_style():
-    html = (dashboard.ASSETS_DIR / dashboard.PAGE).read_text()
+@pytest.mark.parametrize("html", [(dashboard.ASSETS_DIR / dashboard.PAGE).read_text(), dashboard.EMBED_OPENING_PAGE], ids=["dashboard", "embed"])
+def test_page_has_no_inline_script_or_style(html):
     assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []
     assert re.findall(r"<[^>]*\s(?:style|on\w+)=", html) == [] and "<style" not in html

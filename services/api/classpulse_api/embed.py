@@ -197,21 +197,38 @@ class ViewerTokens:
         self, token: str, record_of: Callable[[str], Awaitable[ClassRecord | None]]
     ) -> tuple[ViewerSession, EmbedIssuer]:
         """`record_of(class_id)` reads a class (None: no such class). Raises EmbedRefused."""
-        name = unverified_issuer(token)
-        issuer = await self.issuers.get(name)
-        if issuer is None:
-            raise EmbedRefused(401, f"the issuer {name!r} is not registered with this ClassPulse")
-        at_s = time.time()
-        claims = verify_claims(token, issuer, self.audience, self.max_lifetime_s, at_s)
+        issuer, claims, at_s = await self._verified(token)
+        name = issuer.issuer
         record: ClassRecord | None = await record_of(claims["class_id"])
         if record is None or (issuer.teacher_id is not None and record.teacher != issuer.teacher_id):
             # The same answer whether the class exists or not: a platform learns nothing about others' classes.
             raise EmbedRefused(403, f"the issuer {name!r} may not open class {claims['class_id']!r}", issuer)
         remaining_s = max(1, int(claims["exp"] - at_s))
-        used_key = f"{_USED_PREFIX}{_fingerprint(name)}:{claims['jti']}"
-        if not await self.client.set(used_key, "1", nx=True, ex=remaining_s + CLOCK_SKEW_S):
+        if not await self._use(name, claims, remaining_s):
             raise EmbedRefused(401, "this viewer token was already used: ask the platform for a new one", issuer)
         key, presented = await self.keys.create(Role.VIEWER, f"embed {name}", class_id=record.class_id, ttl_s=remaining_s)
         session = ViewerSession(api_key=presented, class_id=record.class_id, issuer=name, expires_at_ms=key.expires_at_ms)
         return session, issuer
 
+    async def spend(self, token: str) -> None:
+        """Marks a valid token used without exchanging it: one shown where logs keep it (an address's query) opens
+        nothing afterwards. A token that does not verify is left as it is: it opens nothing anyway."""
+        try:
+            issuer, claims, at_s = await self._verified(token)
+        except EmbedRefused:
+            return
+        await self._use(issuer.issuer, claims, max(1, int(claims["exp"] - at_s)))
+
+    async def _verified(self, token: str) -> tuple[EmbedIssuerCreate, dict[str, Any], float]:
+        """The token's issuer and claims, once checked, and when they were; EmbedRefused otherwise."""
+        name = unverified_issuer(token)
+        issuer = await self.issuers.get(name)
+        if issuer is None:
+            raise EmbedRefused(401, f"the issuer {name!r} is not registered with this ClassPulse")
+        at_s = time.time()
+        return issuer, verify_claims(token, issuer, self.audience, self.max_lifetime_s, at_s), at_s
+
+    async def _use(self, issuer: str, claims: dict[str, Any], remaining_s: int) -> bool:
+        """Whether the token was not used before (its jti kept until it expires)."""
+        used_key = f"{_USED_PREFIX}{_fingerprint(issuer)}:{claims['jti']}"
+        return bool(await self.client.set(used_key, "1", nx=True, ex=remaining_s + CLOCK_SKEW_S))

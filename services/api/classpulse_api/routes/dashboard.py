@@ -4,20 +4,25 @@ The page holds no secret and no data: it asks the teacher for an API key, keeps 
 calls the /v1 routes with it like any other client. So these routes need no key, and they stay out of the OpenAPI
 schema, which documents the API itself.
 
-`/dashboard/embed?token=<viewer token>` is the same page opened by a platform (classpulse_api.embed): the token is
-exchanged here, once, for a viewer key handed to the page in a meta tag (the page keeps it in memory only and drops
-the token from its address); a refused token gets a page that says why, with the API's status (401 or 403). The
-embedded page may be framed by the issuer's registered origins only.
+`/dashboard/embed#token=<viewer token>` is the same page opened by a platform (classpulse_api.embed). The token rides
+in the fragment, which a browser sends to no server (nor in a Referer), so no access log or proxy sees it: a small
+page takes it from there, drops it from the address and posts it (`POST /dashboard/embed`, form field `token`). That
+exchanges it, once, for a viewer key handed to the dashboard page in a meta tag (the page keeps it in memory only); a
+refused token gets a page that says why, with the API's status (401 or 403). The dashboard may be framed by the
+issuer's registered origins only. A token in the query (`?token=`), where every log on its way keeps it, is refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
+from redis.exceptions import RedisError
 
 from classpulse_api.embed import EmbedIssuer, EmbedRefused, ViewerSession
 
@@ -37,9 +42,9 @@ ASSETS = {path.name: path for path in ASSETS_DIR.iterdir() if path.suffix in MED
 """Only the files shipped beside the page, by exact name: a request can never reach outside the folder."""
 
 
-def security_headers(frame_origins: tuple[str, ...] = ()) -> dict[str, str]:
+def security_headers(frame_origins: tuple[str, ...] = (), form_action: str = "'none'") -> dict[str, str]:
     """Scripts, styles and calls only from this origin, no inline script or style; inside no other site's frame but
-    the given origins' (an embedding platform's)."""
+    the given origins' (an embedding platform's, `*`: any site's); forms posted only to `form_action`."""
     ancestors = " ".join(frame_origins) if frame_origins else "'none'"
     headers = {
         "Content-Security-Policy": "; ".join(
@@ -50,7 +55,7 @@ def security_headers(frame_origins: tuple[str, ...] = ()) -> dict[str, str]:
                 "img-src 'self'",
                 "connect-src 'self'",
                 "base-uri 'none'",
-                "form-action 'none'",
+                f"form-action {form_action}",
                 f"frame-ancestors {ancestors}",
             )
         ),
@@ -67,6 +72,28 @@ def security_headers(frame_origins: tuple[str, ...] = ()) -> dict[str, str]:
 
 
 SECURITY_HEADERS = security_headers()
+EMBED_OPENING_HEADERS = {
+    # Framed by any site: the issuer, and so the origins that may frame its dashboard, is known only once the token is
+    # posted, and this page shows nothing and offers nothing to click; the dashboard it posts to keeps to the issuer's.
+    **security_headers(("*",), form_action="'self'"),
+    "Cache-Control": "no-store",
+}
+EMBED_OPENING_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="referrer" content="no-referrer">
+  <title>ClassPulse \u00b7 opening the dashboard</title>
+  <link rel="icon" href="/dashboard/icon.svg" type="image/svg+xml">
+  <link rel="stylesheet" href="/dashboard/style.css">
+  <script type="module" src="/dashboard/embed.js"></script>
+</head>
+<body>
+  <form id="token-exchange" method="post" action="/dashboard/embed"><input type="hidden" name="token"></form>
+  <p class="notice">Opening the dashboard\u2026</p>
+</body>
+</html>
+"""
 REFUSAL_PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -98,7 +125,20 @@ async def dashboard_page() -> FileResponse:
 
 
 @router.get("/dashboard/embed")
-async def embedded_dashboard(request: Request, token: str | None = None) -> HTMLResponse:
+async def embedded_dashboard_opening(request: Request, token: str | None = None) -> HTMLResponse:
+    if token is not None:
+        # Spent, not only refused: the logs on its way keep it, and a token read there must open nothing.
+        with contextlib.suppress(RedisError):  # Redis down: refused all the same (it expires within 15 minutes)
+            await request.app.state.viewer_tokens.spend(token)
+        return refusal_page(
+            400, "the viewer token was given in the address's query (?token=), which servers and proxies log: the platform"
+            " must put it in the fragment (#token=) instead; this one is now used",
+        )
+    return HTMLResponse(EMBED_OPENING_PAGE, headers=EMBED_OPENING_HEADERS)
+
+
+@router.post("/dashboard/embed")
+async def embedded_dashboard(request: Request, token: Annotated[str, Form()] = "") -> HTMLResponse:
     state = request.app.state
     issuer: EmbedIssuer | None = None
     try:

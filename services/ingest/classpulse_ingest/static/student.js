@@ -64,12 +64,30 @@
     // Unplugged, switched off or taken by the system: the preview would go on showing its last picture, and
     // photos of it would count a student who may have left.
     stream.getVideoTracks().forEach((track) => track.addEventListener("ended", cameraLost));
-    const preview = $("preview");
-    preview.srcObject = stream;
-    await preview.play();
+    $("preview").srcObject = stream;
+    showPreview();
     setState("capturing", "Capture is ON: one photo " + page.dataset.intervalWords);
     snapshot();
     timer = setInterval(snapshot, intervalMs);
+  }
+
+  // The preview is for the student: photos do not wait for it. A browser may refuse to start it (an autoplay policy, a
+  // power saver) or stop it (Pause pressed meanwhile); a button starts it by hand, which no autoplay policy refuses.
+  function showPreview() {
+    const preview = $("preview");
+    const shown = preview.srcObject;
+    preview.play().then(
+      () => {
+        $("preview-stopped").hidden = true;
+      },
+      (error) => {
+        if (!stream || preview.srcObject !== shown) {
+          return; // paused (or paused and resumed) while it started: this camera is no longer shown
+        }
+        $("preview-error").textContent = error.name;
+        $("preview-stopped").hidden = false;
+      },
+    );
   }
 
   function pauseCapture() {
@@ -80,6 +98,7 @@
       stream = null;
     }
     $("preview").srcObject = null;
+    $("preview-stopped").hidden = true;
     $("pause").hidden = true;
     $("resume").hidden = false;
     setState("paused", "Capture is PAUSED: no photo is being taken");
@@ -90,18 +109,37 @@
     say("Your camera stopped (unplugged, switched off or used by another program): no photo is being taken. Press Resume to turn it on again.");
   }
 
-  async function snapshot() {
+  // The camera's picture now: the preview's while it plays; else, where the browser can, the camera's own next frame
+  // (ImageCapture), so that a preview the browser did not start stops no photo. A paused preview holds an old
+  // picture: it is never sent.
+  function grabFrame(track) {
     const preview = $("preview");
-    if (!stream || sending || !preview.videoWidth) {
+    if (!preview.paused && preview.videoWidth) {
+      return createImageBitmap(preview);
+    }
+    if (typeof ImageCapture === "function") {
+      return new ImageCapture(track).grabFrame();
+    }
+    return Promise.reject(new Error("the preview does not play"));
+  }
+
+  async function snapshot() {
+    if (!stream || sending) {
       return;
     }
-    if (stream.getVideoTracks()[0].muted) {
-      return; // no new picture comes for now (the system holds the camera): the preview's last one is not sent
+    const track = stream.getVideoTracks()[0];
+    if (track.muted) {
+      return; // no new picture comes for now (the system holds the camera): the last one is not sent
     }
-    const scale = Math.min(1, maxSide / Math.max(preview.videoWidth, preview.videoHeight));
-    canvas.width = Math.round(preview.videoWidth * scale);
-    canvas.height = Math.round(preview.videoHeight * scale);
-    canvas.getContext("2d").drawImage(preview, 0, 0, canvas.width, canvas.height);
+    const frame = await grabFrame(track).catch(() => null);
+    if (!frame) {
+      return; // no picture this time (the camera is starting, or stopped meanwhile): the next one is taken as usual
+    }
+    const scale = Math.min(1, maxSide / Math.max(frame.width, frame.height));
+    canvas.width = Math.round(frame.width * scale);
+    canvas.height = Math.round(frame.height * scale);
+    canvas.getContext("2d").drawImage(frame, 0, 0, canvas.width, canvas.height);
+    frame.close();
     const takenAt = performance.now();
     const photo = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
     if (!timer || !photo) {
@@ -171,6 +209,7 @@
   $("agree").addEventListener("click", startCapture);
   $("resume").addEventListener("click", startCapture);
   $("pause").addEventListener("click", pauseCapture);
+  $("show-preview").addEventListener("click", showPreview);
   $("decline").addEventListener("click", () => {
     $("consent").hidden = true;
     $("declined").hidden = false;
