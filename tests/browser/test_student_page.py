@@ -308,6 +308,40 @@ def test_a_preview_the_browser_refuses_to_play_stops_no_photo(infra, ingest_serv
     assert browser.errors == []  # no unhandled rejection
 
 
+HELD_CAMERA = """
+(() => {
+  // A camera whose next frame is late by several intervals, then comes for every grab waiting on it at once; and the
+  // uploads in flight at the same time, at the most.
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  window.releaseFrames = () => release();
+  const grab = ImageCapture.prototype.grabFrame;
+  ImageCapture.prototype.grabFrame = function () { return held.then(() => grab.call(this)); };
+  window.inFlight = 0;
+  window.mostInFlight = 0;
+  const realFetch = window.fetch;
+  window.fetch = function (...args) {
+    window.inFlight += 1;
+    window.mostInFlight = Math.max(window.mostInFlight, window.inFlight);
+    return realFetch.apply(this, args).finally(() => { window.inFlight -= 1; });
+  };
+})();
+"""
+
+
+def test_a_camera_late_by_several_intervals_gets_one_photo_posted_not_one_per_tick(infra, ingest_service, student_link, browser):
+    # The guard against overlapping uploads was taken once the picture was in hand: every tick while the camera's next
+    # frame was late waited for it, and all posted the same picture at once.
+    url, _class_id, _key_id = student_link
+    open_and_agree(browser, url, REFUSE_TO_PLAY, HELD_CAMERA)
+    browser.wait_for("document.body.dataset.state === 'capturing'", 30)
+    time.sleep(3 * STUDENT_SNAPSHOT_INTERVAL_S)
+    browser.evaluate("window.releaseFrames()")
+    browser.wait_for("Number(document.body.dataset.sent) >= 1", 30)
+    time.sleep(STUDENT_SNAPSHOT_INTERVAL_S)
+    assert browser.evaluate("window.mostInFlight") == 1
+
+
 def test_without_imagecapture_photos_wait_for_the_preview_to_play(infra, ingest_service, student_link, browser):
     # Browsers without ImageCapture (Firefox, Safari) take the preview's picture: a still one is never sent.
     _base, topic = ingest_service

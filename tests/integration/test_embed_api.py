@@ -128,6 +128,8 @@ def test_the_embed_address_carries_no_token_to_the_server(embedding, platform) -
     token = platform.mint(mine)
     in_query = httpx.get(f"{api.base_url}/dashboard/embed", params={"token": token}, timeout=10)
     assert in_query.status_code == 400 and "fragment (#token=)" in in_query.text and "cpk_" not in in_query.text
+    # Shown inside the platform's frame, where a platform not yet moved to the fragment opens it.
+    assert in_query.headers["content-security-policy"].endswith("; frame-ancestors https://lms.example.org")
     # And spent: read from such a log, it opens nothing.
     replayed = open_embedded(api, token)
     assert replayed.status_code == 401 and "already used" in replayed.text and "cpk_" not in replayed.text

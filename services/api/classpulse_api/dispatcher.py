@@ -159,6 +159,8 @@ class Dispatcher:
             return 0
         queued = 0
         records = await self.classes.all()
+        # Read before the alerts' cursors are written: the field of before may be a class's (`lessons`) alert cursor.
+        lessons_cursors = cast(list[str | None], await self.client.hmget(OUTBOX_CURSORS, [LESSONS_CURSOR_FIELD, LESSONS_CURSOR_FIELD_BEFORE]))
         watched: list[tuple[ClassRecord, list[tuple[str, int]]]] = []
         for record in records:
             targets = [(hook.target, hook.created_at_ms) for hook in hooks if hook.covers(record)]
@@ -185,7 +187,7 @@ class Dispatcher:
             if entries:
                 await self.client.hset(OUTBOX_CURSORS, alert_cursor_field(record.class_id), entries[-1][0])
         if self.xapi is not None:
-            queued += await self._fan_out_lessons(self.xapi)
+            queued += await self._fan_out_lessons(self.xapi, lessons_cursors, records)
             # Read after the lessons' ends are handled: a lesson read running before its end was handled (in a long
             # turn) would be summarised past its end, its summaries' cursor written again after its end removed it.
             running = await self.classes.running_sessions([record.class_id for record in records])
@@ -217,9 +219,14 @@ class Dispatcher:
     def _emotions_on(self, record: ClassRecord) -> bool:
         return self.emotion_enabled and record.emotion_enabled
 
-    async def _fan_out_lessons(self, xapi: XapiExport) -> int:
-        stored = cast(list[str | None], await self.client.hmget(OUTBOX_CURSORS, [LESSONS_CURSOR_FIELD, LESSONS_CURSOR_FIELD_BEFORE]))
-        cursor = stored[0] or stored[1] or f"{(self._xapi_since_ms or now_ms()) - 1}-0"
+    async def _fan_out_lessons(self, xapi: XapiExport, stored: list[str | None], records: list[ClassRecord]) -> int:
+        """`stored`: the lessons' cursor and its field of before, as the turn began."""
+        before = stored[1]
+        if any(record.class_id == LESSONS_CURSOR_FIELD_BEFORE for record in records):
+            # That field was also this class's alert cursor: which position it holds is unknown. From the export's
+            # start instead: a statement queued before is dropped as a repeat, one skipped would be lost.
+            before = None
+        cursor = stored[0] or before or f"{(self._xapi_since_ms or now_ms()) - 1}-0"
         entries = cast(list[Entry], await self.client.xrange(LESSONS, min=f"({cursor}", count=500))
         queued = 0
         done: str | None = None

@@ -210,14 +210,15 @@ class ViewerTokens:
         session = ViewerSession(api_key=presented, class_id=record.class_id, issuer=name, expires_at_ms=key.expires_at_ms)
         return session, issuer
 
-    async def spend(self, token: str) -> None:
+    async def spend(self, token: str) -> EmbedIssuer | None:
         """Marks a valid token used without exchanging it: one shown where logs keep it (an address's query) opens
-        nothing afterwards. A token that does not verify is left as it is: it opens nothing anyway."""
+        nothing afterwards; returns its issuer (None: a token that does not verify, left as it is: it opens nothing)."""
         try:
             issuer, claims, at_s = await self._verified(token)
         except EmbedRefused:
-            return
+            return None
         await self._use(issuer.issuer, claims, max(1, int(claims["exp"] - at_s)))
+        return issuer
 
     async def _verified(self, token: str) -> tuple[EmbedIssuerCreate, dict[str, Any], float]:
         """The token's issuer and claims, once checked, and when they were; EmbedRefused otherwise."""

@@ -128,11 +128,14 @@ async def dashboard_page() -> FileResponse:
 async def embedded_dashboard_opening(request: Request, token: str | None = None) -> HTMLResponse:
     if token is not None:
         # Spent, not only refused: the logs on its way keep it, and a token read there must open nothing.
+        issuer: EmbedIssuer | None = None
         with contextlib.suppress(RedisError):  # Redis down: refused all the same (it expires within 15 minutes)
-            await request.app.state.viewer_tokens.spend(token)
+            issuer = await request.app.state.viewer_tokens.spend(token)
+        # Framed as the issuer's dashboard would be: a platform not yet moved to the fragment sees why in its frame.
         return refusal_page(
             400, "the viewer token was given in the address's query (?token=), which servers and proxies log: the platform"
             " must put it in the fragment (#token=) instead; this one is now used",
+            frame_origins(issuer.frame_origins if issuer else []),
         )
     return HTMLResponse(EMBED_OPENING_PAGE, headers=EMBED_OPENING_HEADERS)
 

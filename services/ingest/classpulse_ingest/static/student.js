@@ -131,6 +131,17 @@
     if (track.muted) {
       return; // no new picture comes for now (the system holds the camera): the last one is not sent
     }
+    // Held from the grab to the answer: a camera's next frame may take longer than the interval, and the ticks
+    // meanwhile would each wait for it, then post the same picture at once.
+    sending = true;
+    try {
+      await takeAndSend(track);
+    } finally {
+      sending = false;
+    }
+  }
+
+  async function takeAndSend(track) {
     const frame = await grabFrame(track).catch(() => null);
     if (!frame) {
       return; // no picture this time (the camera is starting, or stopped meanwhile): the next one is taken as usual
@@ -145,23 +156,18 @@
     if (!timer || !photo) {
       return; // paused while the photo was being encoded: it is not sent
     }
-    sending = true;
     const photoKey = sourceId + "-" + photos;
     photos += 1;
     let response = null;
-    try {
-      for (let attempt = 0; attempt <= RETRY_DELAYS_MS.length && timer; attempt += 1) {
-        if (attempt > 0) {
-          await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt - 1]));
-        }
-        // No answer (null): the photo may have arrived or not; sent again with its key, it is counted once either way.
-        response = await post(photo, takenAt, photoKey).catch(() => null);
-        if (response && !RETRIED_STATUSES.has(response.status)) {
-          break;
-        }
+    for (let attempt = 0; attempt <= RETRY_DELAYS_MS.length && timer; attempt += 1) {
+      if (attempt > 0) {
+        await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt - 1]));
       }
-    } finally {
-      sending = false;
+      // No answer (null): the photo may have arrived or not; sent again with its key, it is counted once either way.
+      response = await post(photo, takenAt, photoKey).catch(() => null);
+      if (response && !RETRIED_STATUSES.has(response.status)) {
+        break;
+      }
     }
     if (response) {
       answered(response);
