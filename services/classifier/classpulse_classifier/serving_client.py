@@ -357,13 +357,10 @@ class EmotionModelClient:
         with _reading_reply(f"Predict of {LABELS_SIGNATURE!r}"):
             return parse_labels(response)
 
-    def model_status(self, version: int | None = None) -> dict[int, str]:
-        """{version: state name} of every version the server knows, e.g. {1: "END", 2: "AVAILABLE"}, or of `version`
-        only (NOT_FOUND for a version it has not seen)."""
+    def model_status(self) -> dict[int, str]:
+        """{version: state name} of every version the server knows, e.g. {1: "END", 2: "AVAILABLE"}."""
         request = get_model_status_pb2.GetModelStatusRequest()
         request.model_spec.name = self.model_name
-        if version is not None:
-            request.model_spec.version.value = version
         try:
             response = self._models.GetModelStatus(request, timeout=self.timeout_s)
         except grpc.RpcError as error:
@@ -373,7 +370,7 @@ class EmotionModelClient:
 
     def wait_until_available(self, timeout_s: float, poll_interval_s: float = 0.5) -> int:
         """Waits until the version this client calls is AVAILABLE and returns it: the one `version_label` names (its
-        state asked for with GetModelStatus), else the highest AVAILABLE; ModelServerUnavailable on timeout, and at
+        metadata, which TF Serving answers only for a loaded version), else the highest AVAILABLE; ModelServerUnavailable on timeout, and at
         once a ModelRequestRejected for a label the server's config does not give. Another version AVAILABLE is no
         answer: a classifier on `stable` would be declared ready while only the canary serves.
 
@@ -385,13 +382,11 @@ class EmotionModelClient:
         while True:
             try:
                 if self.version_label:
-                    version: int | None = self.labelled_version()
-                    states = self.model_status(version)
-                else:
-                    states = self.model_status()
-                    version = max((seen for seen, state in states.items() if state == "AVAILABLE"), default=None)
-                if version is not None and states.get(version) == "AVAILABLE":
-                    return version
+                    return self.labelled_version()  # its metadata answers once that version serves: NOT_FOUND till then
+                states = self.model_status()
+                available = [version for version, state in states.items() if state == "AVAILABLE"]
+                if available:
+                    return max(available)
                 last_seen = f"versions {states}"
             except ModelServerError as error:
                 if not isinstance(error, ModelServerUnavailable) and error.code != grpc.StatusCode.NOT_FOUND:

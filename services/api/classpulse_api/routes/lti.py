@@ -236,12 +236,17 @@ LEARNER_PANEL = """  <section id="learner-open" class="key-panel">
   </section>"""
 
 
+def _launch_page(launch: Launch, title: str, panel: str, form_action: str = "'none'") -> HTMLResponse:
+    """A launch's own page, framed as the platform's registration allows; no-store: it carries a key or a signed
+    response."""
+    headers = {**security_headers(frame_origins(launch.platform.frame_origins), form_action), "Cache-Control": "no-store"}
+    return HTMLResponse(PANEL_PAGE.format(title=title, panel=panel), headers=headers)
+
+
 def _open_in_own_window(student_page: str, launch: Launch) -> HTMLResponse:
     """A Learner's launch inside the platform's frame: the student page may not be framed (nor ask for the camera
-    there), so the frame offers it in a new window. no-store: the link carries the Learner's key."""
-    headers = {**security_headers(frame_origins(launch.platform.frame_origins)), "Cache-Control": "no-store"}
-    panel = LEARNER_PANEL.format(student_page=html.escape(student_page))
-    return HTMLResponse(PANEL_PAGE.format(title="open the student page", panel=panel), headers=headers)
+    there), so the frame offers it in a new window (the link carries the Learner's key)."""
+    return _launch_page(launch, "open the student page", LEARNER_PANEL.format(student_page=html.escape(student_page)))
 
 
 async def _deep_link(request: Request, launch: Launch) -> HTMLResponse:
@@ -249,13 +254,9 @@ async def _deep_link(request: Request, launch: Launch) -> HTMLResponse:
         raise LtiRefused(403, "role", "only a course's Instructors place ClassPulse in it")
     return_url, signed = await deep_linking_response(launch, request.app.state.lti_tool_keys, f"{_public_url(request)}/lti/launch")
     parts = urlsplit(return_url)
-    headers = {**security_headers(frame_origins(launch.platform.frame_origins)), "Cache-Control": "no-store"}
-    # The page's one form posts to the platform's return URL: only that origin is allowed as a form target.
-    headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
-        "form-action 'none'", f"form-action {parts.scheme}://{parts.netloc}"
-    )
     panel = DEEP_LINK_PANEL.format(return_url=html.escape(return_url), jwt=html.escape(signed))
-    return HTMLResponse(PANEL_PAGE.format(title="add to the course", panel=panel), headers=headers)
+    # The page's one form posts to the platform's return URL: only that origin is allowed as a form target.
+    return _launch_page(launch, "add to the course", panel, form_action=f"{parts.scheme}://{parts.netloc}")
 
 
 @tool.get("/lti/jwks")
