@@ -11,6 +11,7 @@ import msgpack
 import pytest
 from kafka import TopicPartition
 from kafka.errors import KafkaConnectionError
+from prometheus_client import generate_latest
 
 from classpulse_core.dependencies import DependencyUnavailable
 from classpulse_core.lifecycle import StopSignal
@@ -253,6 +254,21 @@ def test_lag_gauges_of_revoked_partitions_are_removed():
     runner._refresh_lag()
     lagging = {s.labels["partition"] for m in metrics.CONSUMER_LAG.collect() for s in m.samples if s.labels["stage"] == "rebalanced"}
     assert lagging == {"0"}
+
+
+def test_a_stage_exports_its_series_from_zero_before_its_first_batch():
+    """A series that first appears holding a whole batch shows no rate in Prometheus (a service just restarted)."""
+    stop = StopSignal()
+    kafka = _Kafka([_result(0)], stop)
+    StageRunner(StageConfig("just-started", TOPIC), FrameResult, list, kafka, kafka, stop, HealthState())
+    exported = generate_latest().decode()
+    for series in (
+        f'classpulse_messages_in_total{{stage="just-started",topic="{TOPIC}"}} 0.0',
+        'classpulse_batch_size_count{stage="just-started"} 0.0',
+        'classpulse_batch_processing_seconds_count{stage="just-started"} 0.0',
+        'classpulse_latency_seconds_count{stage="just-started"} 0.0',
+    ):
+        assert series in exported
 
 
 def test_dead_letter_reasons_make_a_bounded_set_of_labels():

@@ -194,8 +194,13 @@ class StageRunner(Generic[M]):
         work succeeds again: the stage is not ready meanwhile."""
         self._retrying: set[TopicPartition] = set()
         """The partitions of the batch that last failed on an outage, retried until it succeeds."""
+        # Every series of the stage exported from 0 before its first batch: Prometheus's rate() starts at a series'
+        # first sample, so a series that first appears holding a whole batch (a service just started or restarted)
+        # would show no traffic and its histograms' quantiles NaN.
         for counter in (metrics.MESSAGES_IN, metrics.MESSAGES_REDELIVERED):
-            counter.labels(config.name, config.input_topic)  # from 0: a rate() misses a series' first value
+            counter.labels(config.name, config.input_topic)
+        for histogram in (metrics.BATCH_SIZE, metrics.BATCH_SECONDS, metrics.LATENCY_SECONDS):
+            histogram.labels(config.name)
 
     def run(self) -> None:
         """Process batches until stopped; then commit what is done, flush, and close the clients."""
