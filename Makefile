@@ -6,6 +6,8 @@ FPS ?= 2
 VIDEO ?=
 CSV ?= $(if $(FER2013_CSV),$(FER2013_CSV),../shared/data/fer2013/fer2013.csv.gz)
 PYTEST_ARGS ?=
+# `make test`'s pytest workers, each on a local stack of its own (tests/conftest.py); 0 runs the tests in one process.
+PYTEST_WORKERS ?= 2
 CLASSES ?= 4
 STUDENTS ?= 6
 SECONDS ?= 120
@@ -43,7 +45,7 @@ ingest: ## Publish one source into the running stack: make ingest CLASS=<id> SOU
 	$(PYTHON) -m classpulse_ingest publish --class $(CLASS) --source "$(SOURCE)" --fps $(FPS) $(if $(CAMERA),--camera-kind $(CAMERA))
 
 test: install bench-peers $(TOOLS_VENV)/bin/pip-audit ## Run every test: unit, integration, end-to-end, browser and fault drills against real local servers; the 30 slowest listed at the end
-	$(PYTHON) -m pytest --durations=30 $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=30 $(PYTEST_ARGS)
 
 test-unit: ## Run the fast unit tests only
 	$(PYTHON) -m pytest -m unit $(PYTEST_ARGS)

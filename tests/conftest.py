@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, wait
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,9 +30,10 @@ from kafka import KafkaAdminClient
 from classpulse_demo import webcams
 from classpulse_demo.fer_csv import FerCsvNotFoundError, resolve_fer_csv
 from classpulse_demo.run import api_client
-from classpulse_devstack.config import DevstackConfig
+from classpulse_devstack.config import REPO_ROOT, DevstackConfig
 from classpulse_devstack.kafka_topics import kafka_admin as open_kafka_admin
 from classpulse_devstack.stack import Stack
+from classpulse_reliability.isolated import claimed_offset
 from classpulse_web.auth import new_key
 
 
@@ -325,6 +326,23 @@ class Platform:
 @pytest.fixture
 def platform() -> Platform:
     return Platform(f"https://lms-{uuid.uuid4().hex[:6]}.example.org")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test` runs two workers), the first worker uses the stack on the default ports (a
+    developer's `make up` included) and every other worker a stack of its own: a claimed port offset and its own run
+    dir, set before anything reads DevstackConfig so that the services, `make` and every subprocess it starts inherit
+    them. The offset stays claimed (its lock file held) until the worker ends."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    if worker == "gw0" or os.environ.get("CLASSPULSE_DEVSTACK_PORT_OFFSET"):
+        return
+    claim = ExitStack()
+    offset = claim.enter_context(claimed_offset())
+    config.add_cleanup(claim.close)
+    for name in ("CLASSPULSE_DEVSTACK_KAFKA_PORT", "CLASSPULSE_DEVSTACK_KAFKA_CONTROLLER_PORT", "CLASSPULSE_DEVSTACK_REDIS_PORT"):
+        os.environ.pop(name, None)  # a developer's own port would win over the offset and point at their stack
+    os.environ["CLASSPULSE_DEVSTACK_PORT_OFFSET"] = str(offset)
+    os.environ["CLASSPULSE_DEVSTACK_RUN_DIR"] = str(REPO_ROOT / ".run" / "xdist" / worker)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

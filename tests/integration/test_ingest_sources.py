@@ -321,13 +321,15 @@ def test_a_stream_connects_to_the_address_its_host_was_checked_at(scheme, tmp_pa
     and got another (127.0.0.1 here; in earnest the pod's loopback or the metadata service), which served the stream.
     Now FFmpeg opens an RTSP stream at the address checked and reaches an HTTP one through the egress proxy, which
     connects to the address it checked: the other address sees nothing. The status shows the URL as given."""
+    # The internal server takes a free port of 127.0.0.1 first: a port free on 127.0.0.2, where nothing else listens,
+    # may be held on 127.0.0.1 by another test's servers or clients.
     if scheme == "rtsp":
-        camera: VideoServer | RtspServer = RtspServer(host="127.0.0.2")
-        internal: VideoServer | RtspServer = RtspServer(port=camera.port)
+        internal: VideoServer | RtspServer = RtspServer()
+        camera: VideoServer | RtspServer = RtspServer(host="127.0.0.2", port=internal.port)
         location = f"rtsp://admin:cam-secret@localhost:{camera.port}/live"
     else:
-        camera = VideoServer(tmp_path, host="127.0.0.2").start()
-        internal = VideoServer(tmp_path, port=camera.port).start()
+        internal = VideoServer(tmp_path).start()
+        camera = VideoServer(tmp_path, host="127.0.0.2", port=internal.port).start()
         location = f"http://admin:cam-secret@localhost:{camera.port}/stream.mjpg"
     _rebound(monkeypatch, "localhost", camera.port, "127.0.0.2")
     runner = pipeline_for(source_allowed_networks=["127.0.0.2/32"]).runner(SourceSpec(location), make_class(), fps=5).start()
