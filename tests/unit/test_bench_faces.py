@@ -191,3 +191,16 @@ def test_a_frame_crop_cuts_the_drawn_face_upright_at_its_true_box():
                     level = frame_crop(frame.gray, PlacedFace(face.box, face.index, 0.0))
                     assert likeness(level, images[face.index]) < likeness(frame_crop(frame.gray, face), images[face.index]) - 0.05
     assert tilted >= 3
+
+
+def test_the_faces_drawn_leave_out_fer2013s_placeholders_and_only_them(public_test_faces):
+    """PublicTest holds a blank image, a warning sign and a "moved or deleted" notice: no face, no emotion."""
+    import random
+
+    from classpulse_bench.face_layouts import is_placeholder, picker
+
+    placeholders = [index for index, image in enumerate(public_test_faces) if is_placeholder(image)]
+    assert placeholders == [222, 1905, 2942]
+    pick = picker(public_test_faces, random.Random(0))
+    drawn = {pick()[0] for _ in range(20_000)}
+    assert drawn.isdisjoint(placeholders) and 512 in drawn  # 512: the face nearest the line (0.59 of one gray level)
