@@ -78,7 +78,7 @@ def registry(config: DevstackConfig) -> list[Component]:
             command=_model_server_command(config),
             port=config.model_server_port,
             address=f"127.0.0.1:{config.model_server_port} (gRPC, model {MODEL_NAME!r})",
-            ready=probes.model_available(config.model_server_port, MODEL_NAME),
+            ready=probes.model_available(config.model_server_port, MODEL_NAME, model_server.CLASSIFIER_VERSION_LABEL),
             prepare=partial(model_server.prepare, config),
             # Loading TensorFlow and the SavedModel takes a while on two busy cores.
             start_timeout_s=240.0,

@@ -16,6 +16,9 @@ from google.protobuf import text_format
 from classpulse_devstack.config import DevstackConfig
 from classpulse_tfserving.tensorflow_serving.config import model_server_config_pb2
 
+CLASSIFIER_VERSION_LABEL = "stable"
+"""The label the classifier calls unless told otherwise (its CLASSPULSE_MODEL_VERSION_LABEL): the model server is
+ready once the version it names serves."""
 CONFIG_POLL_WAIT_S = 2
 """How often the stand-in reads the rendered config again."""
 

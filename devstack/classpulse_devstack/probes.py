@@ -98,8 +98,10 @@ def sentinel_knows_primary(port: int, master_name: str) -> Probe:
     return lambda: _quietly(check, f"redis sentinel on {port}")
 
 
-def model_available(port: int, model_name: str) -> Probe:
-    """The model server answers GetModelStatus with a version AVAILABLE.
+def model_available(port: int, model_name: str, version_label: str) -> Probe:
+    """The model server answers GetModelMetadata for the version `version_label` names: TF Serving answers it only
+    once that version is loaded (NOT_FOUND before), so a server serving some other version only (a canary, or a
+    stand-in from before the label was configured, reused by `up`) is not called ready.
 
     Asked with the shared TF Serving API, `classpulse_tfserving` (generated modules, no TensorFlow runtime), not with
     the classifier's client: the devstack uses services' declared entry points only.
@@ -108,15 +110,13 @@ def model_available(port: int, model_name: str) -> Probe:
     def available() -> bool:
         import grpc
 
-        from classpulse_tfserving.tensorflow_serving.apis import (
-            get_model_status_pb2,
-            model_service_pb2_grpc,
-        )
+        from classpulse_tfserving.tensorflow_serving.apis import get_model_metadata_pb2, prediction_service_pb2_grpc
 
-        request = get_model_status_pb2.GetModelStatusRequest()
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
         request.model_spec.name = model_name
+        request.model_spec.version_label = version_label
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            response = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(request, timeout=TIMEOUT_S)
-        return any(status.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE for status in response.model_version_status)
+            prediction_service_pb2_grpc.PredictionServiceStub(channel).GetModelMetadata(request, timeout=TIMEOUT_S)
+        return True
 
     return lambda: _quietly(available, f"model server on {port}")

@@ -252,12 +252,6 @@ def test_model_status_is_available(standin: RunningStandin) -> None:
         assert client.model_status() == {1: "AVAILABLE"}
 
 
-def test_devstack_probe_sees_the_model_available_and_no_other(standin: RunningStandin) -> None:
-    port = int(standin.target.rsplit(":", 1)[1])
-    assert probes.model_available(port, MODEL_NAME)() is True
-    assert probes.model_available(port, "no-such-model")() is False
-
-
 def test_warmup_requests_are_replayed_before_available(standin: RunningStandin) -> None:
     log_text = standin.log_text()
     assert '"warmup_requests": 1' in log_text
@@ -501,6 +495,23 @@ def test_labels_route_stable_and_canary_and_a_reloaded_config_promotes_then_roll
         _wait_for(lambda: _served_version(stable, faces) == 1)
         assert _served_version(canary, faces) == 2
         assert stable.model_status() == {1: "AVAILABLE", 2: "AVAILABLE"}
+
+
+def test_devstack_probe_calls_the_server_ready_once_the_labelled_version_serves(tmp_path: Path) -> None:
+    """`stable` on version 1, loaded; `canary` on version 2, not exported yet: the devstack's readiness probe is true
+    for the first only, and for no other model or label; once version 2 is exported and loaded, for the canary too."""
+    base_path = tmp_path / MODEL_NAME
+    base_path.mkdir()
+    export_version(base_path, 1, TinyEmotionModel(seed=1))
+    config_file = write_model_config(tmp_path / "models.config", base_path, [1, 2], {"stable": 1, "canary": 2})
+    flags = ("--model-config-file", str(config_file), "--file-system-poll-wait-seconds", "0.5", ALLOW_LABELS)
+    with run_standin(None, tmp_path / "standin.log", *flags) as running:
+        port = int(running.target.rsplit(":", 1)[1])
+        ready = {label: probes.model_available(port, MODEL_NAME, label)() for label in ("stable", "canary", "beta")}
+        assert ready == {"stable": True, "canary": False, "beta": False}
+        assert probes.model_available(port, "no-such-model", "stable")() is False
+        export_version(base_path, 2, TinyEmotionModel(seed=2))
+        _wait_for(probes.model_available(port, MODEL_NAME, "canary"))
 
 
 def test_a_label_on_a_version_not_loaded_is_not_found_and_one_moved_there_is_refused(tmp_path: Path) -> None:
