@@ -9,7 +9,6 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 
 from classpulse_store.classkeys import OUTBOX_CURSORS, cursor_fields, fixed_keys, keys_index, session_key, sessions_key
-from classpulse_store.redis_clients import redis_fields
 from classpulse_store.registry import CLASS_INDEX, ClassRecord, class_key, hash_fields
 from classpulse_web.auth import now_ms
 
@@ -66,6 +65,31 @@ return 1
 """
 
 
+# A class registered in one step: its hash whole and its index entry, or nothing when the id is taken. In steps, a
+# deletion between them left a hash without its fields or made the class again after it. KEYS: 1 the class's hash, 2
+# the class index. ARGV: 1 the class id, 2 its creation (ms), then field, value, ... Returns 1 when it registered it.
+_CREATE_CLASS = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+"""
+
+# A lesson started, indexed and its "started" event added in one step with the check that its class exists: a class
+# deleted meanwhile gets no session keys after its deletion (which nothing would ever remove). KEYS: 1 the class's
+# hash, 2 the session's hash, 3 the class's sessions index, 4 the lessons' stream. ARGV: 1 the session id, 2 its
+# start (ms), 3 the stream's approximate length, 4 the number of the session's fields and values, then those, then
+# the event's field, value, ... Returns 1 when it started it; 0: no such class.
+_START_SESSION = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local fields = tonumber(ARGV[4])
+redis.call('HSET', KEYS[2], unpack(ARGV, 5, 4 + fields))
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 5 + fields))
+return 1
+"""
+
+
 def _from_flat(flat: Sequence[bytes | str]) -> dict[bytes | str, bytes | str]:
     """A hash as a script returns it (field, value, ...)."""
     return dict(zip(flat[::2], flat[1::2], strict=True))
@@ -102,15 +126,15 @@ class ClassStore:
         self._page = client.register_script(_CLASS_PAGE)
         self._update = client.register_script(_UPDATE_CLASS)
         self._end_session = client.register_script(_END_SESSION)
+        self._create = client.register_script(_CREATE_CLASS)
+        self._start_session = client.register_script(_START_SESSION)
 
     async def create(self, record: ClassRecord) -> bool:
         """False when the id is taken."""
         record = record.model_copy(update={"created_at_ms": now_ms()})
-        if not await self.client.hsetnx(class_key(record.class_id), "class_id", record.class_id):
-            return False
-        await self.client.hset(class_key(record.class_id), mapping=redis_fields(record.to_hash()))
-        await self.client.zadd(CLASS_INDEX, {record.class_id: record.created_at_ms})
-        return True
+        fields = _flat(record.to_hash())
+        created = await self._create(keys=[class_key(record.class_id), CLASS_INDEX], args=[record.class_id, record.created_at_ms, *fields])
+        return bool(created)
 
     async def get(self, class_id: str) -> ClassRecord | None:
         fields = await self.client.hgetall(class_key(class_id))
@@ -148,8 +172,9 @@ class ClassStore:
         first.zrange(keys_index(class_id), 0, -1)
         first.zrange(sessions_key(class_id), 0, -1)
         removed, _, indexed, session_ids = await first.execute()
+        # Not the record again: a class registered since the first step is a new one, kept whole with its index entry.
         keys = [
-            *fixed_keys(class_id, self.resolutions),
+            *(key for key in fixed_keys(class_id, self.resolutions) if key != class_key(class_id)),
             *indexed,
             *(session_key(class_id, session_id) for session_id in session_ids),
         ]
@@ -161,12 +186,13 @@ class ClassStore:
         removed_in_all: int = removed + sum(deleted)
         return removed_in_all
 
-    async def start_session(self, class_id: str, name: str) -> Session:
+    async def start_session(self, class_id: str, name: str) -> Session | None:
+        """The lesson started now; None when there is no such class (deleted, maybe meanwhile)."""
         session = Session(session_id=secrets.token_hex(6), class_id=class_id, name=name, started_at_ms=now_ms())
-        await self.client.hset(session_key(class_id, session.session_id), mapping=redis_fields(session.model_dump(mode="json", exclude_none=True)))
-        await self.client.zadd(sessions_key(class_id), {session.session_id: session.started_at_ms})
-        await self._add_lesson_event(session)
-        return session
+        fields = _flat(session.model_dump(mode="json", exclude_none=True))
+        keys = [class_key(class_id), session_key(class_id, session.session_id), sessions_key(class_id), LESSONS]
+        args = [session.session_id, session.started_at_ms, LESSONS_MAXLEN, len(fields), *fields, *_flat(_lesson_event(session))]
+        return session if await self._start_session(keys=keys, args=args) else None
 
     async def get_session(self, class_id: str, session_id: str) -> Session | None:
         fields = await self.client.hgetall(session_key(class_id, session_id))
@@ -181,9 +207,6 @@ class ClassStore:
         if not await self._end_session(keys=keys, args=[ended_at_ms, LESSONS_MAXLEN, *_flat(_lesson_event(ended))]):
             return None
         return ended
-
-    async def _add_lesson_event(self, session: Session) -> None:
-        await self.client.xadd(LESSONS, redis_fields(_lesson_event(session)), maxlen=LESSONS_MAXLEN, approximate=True)
 
     async def running_sessions(self, class_ids: Sequence[str]) -> dict[str, Session]:
         """The lesson each class is in, for the classes in a lesson: two round trips whatever their number."""

@@ -71,7 +71,10 @@ async def delete_class(record: ManagedClass, store: StoreDep, request: Request) 
 
 @router.post("/{class_id}/sessions", status_code=201, response_model=Session, summary="Start a session (lesson)")
 async def start_session(body: SessionStart, record: LessonClass, store: StoreDep) -> Session:
-    return await store.start_session(record.class_id, body.name)
+    session = await store.start_session(record.class_id, body.name)
+    if session is None:  # deleted by another request in between
+        raise HTTPException(404, f"no class {record.class_id!r}")
+    return session
 
 
 @router.post("/{class_id}/sessions/{session_id}/end", response_model=Session, summary="End a session")
