@@ -196,6 +196,23 @@ async def test_deleting_a_class_removes_its_cursors(redis_url, class_id, monkeyp
 
 
 @pytest.mark.anyio
+async def test_a_class_deleted_during_a_turn_gets_no_cursor_written_after_its_deletion(redis_url, class_id, monkeypatch):
+    """A turn reads the classes, then their new alerts, queues them and moves each class's cursor: a class deleted
+    meanwhile (its cursors removed with it) had its cursor written again after, a field nothing would remove."""
+    async with _lesson_export(redis_url, class_id, monkeypatch) as (client, classes, dispatcher, clock):
+        await _raise(client, class_id, "presence")
+        enqueue = dispatcher.outbox.enqueue
+
+        async def deleted_while_queued(message: Message) -> int:
+            await classes.delete(class_id)
+            return await enqueue(message)
+
+        monkeypatch.setattr(dispatcher.outbox, "enqueue", deleted_while_queued)
+        assert await dispatcher.fan_out() == 1
+        assert [field for field in await client.hkeys(OUTBOX_CURSORS) if class_id in field] == []
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("first_turn_after_the_upgrade", [False, True])
 async def test_a_class_named_lessons_keeps_its_alerts_cursor_apart_from_the_lessons_one(redis_url, monkeypatch, first_turn_after_the_upgrade):
     """A class's alert cursor is the field named by its id in the hash where the dispatcher kept its own cursor over the

@@ -185,7 +185,7 @@ class Dispatcher:
                     if message is not None:
                         queued += await self.outbox.enqueue(message)
             if entries:
-                await self.client.hset(OUTBOX_CURSORS, alert_cursor_field(record.class_id), entries[-1][0])
+                await self.classes.set_cursor(record.class_id, alert_cursor_field(record.class_id), entries[-1][0])
         if self.xapi is not None:
             queued += await self._fan_out_lessons(self.xapi, lessons_cursors, records)
             # Read after the lessons' ends are handled: a lesson read running before its end was handled (in a long
@@ -278,7 +278,7 @@ class Dispatcher:
             indices = await xapi.indices.interval(record, start, interval)
             queued += await self.outbox.enqueue(xapi.statements.summary(record, session, start, start + interval, indices))
             start += interval
-            await self.client.hset(OUTBOX_CURSORS, field, start)
+            await self.classes.set_cursor(record.class_id, field, start)
         return queued
 
     async def _delivery_turn(self) -> None:

@@ -90,6 +90,16 @@ return 1
 """
 
 
+# A cursor of a class's exports (classkeys.OUTBOX_CURSORS) moved only while the class exists: a dispatcher turn that
+# read the class before its deletion wrote it after, a field nothing would remove. KEYS: 1 the class's hash, 2 the
+# cursors' hash. ARGV: 1 the field, 2 its value.
+_SET_CURSOR = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""
+
+
 def _from_flat(flat: Sequence[bytes | str]) -> dict[bytes | str, bytes | str]:
     """A hash as a script returns it (field, value, ...)."""
     return dict(zip(flat[::2], flat[1::2], strict=True))
@@ -128,6 +138,7 @@ class ClassStore:
         self._end_session = client.register_script(_END_SESSION)
         self._create = client.register_script(_CREATE_CLASS)
         self._start_session = client.register_script(_START_SESSION)
+        self._set_cursor = client.register_script(_SET_CURSOR)
 
     async def create(self, record: ClassRecord) -> bool:
         """False when the id is taken."""
@@ -185,6 +196,11 @@ class ClassStore:
         _cursors, *deleted = await pipeline.execute()
         removed_in_all: int = removed + sum(deleted)
         return removed_in_all
+
+    async def set_cursor(self, class_id: str, field: str, value: str | int) -> None:
+        """The cursor `field` of the class's exports set to `value`, unless the class is gone (its deletion removed its
+        cursors)."""
+        await self._set_cursor(keys=[class_key(class_id), OUTBOX_CURSORS], args=[field, value])
 
     async def start_session(self, class_id: str, name: str) -> Session | None:
         """The lesson started now; None when there is no such class (deleted, maybe meanwhile)."""
