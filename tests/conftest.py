@@ -329,12 +329,12 @@ def platform() -> Platform:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist (`make test` runs two workers), the first worker uses the stack on the default ports (a
-    developer's `make up` included) and every other worker a stack of its own: a claimed port offset and its own run
-    dir, set before anything reads DevstackConfig so that the services, `make` and every subprocess it starts inherit
-    them. The offset stays claimed (its lock file held) until the worker ends."""
+    """Under pytest-xdist (`make test` runs two workers), the first worker uses the stack the environment names (the
+    default ports, a developer's `make up` included) and every other worker a stack of its own: a claimed port offset
+    and its own run dir, set before anything reads DevstackConfig so that the services, `make` and every subprocess
+    it starts inherit them. The offset stays claimed (its lock file held) until the worker ends."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    if worker == "gw0" or os.environ.get("CLASSPULSE_DEVSTACK_PORT_OFFSET"):
+    if worker == "gw0":
         return
     claim = ExitStack()
     offset = claim.enter_context(claimed_offset())
