@@ -298,14 +298,16 @@ def test_an_rtsp_stream_is_sampled_with_its_own_timestamps(kafka_bootstrap, topi
 # --- Where a stream's connections go ----------------------------------------------------------------------------
 
 
-def _rebound(monkeypatch: pytest.MonkeyPatch, name: str, port: int, address: str) -> None:
-    """This process's resolver answers `address` for `name` asked with `port`; FFmpeg's own (the C library's) still
+def _rebound(monkeypatch: pytest.MonkeyPatch, name: str, port: int, *addresses: str) -> None:
+    """This process's resolver answers `addresses` for `name` asked with `port`; FFmpeg's own (the C library's) still
     answers as the system does: 127.0.0.1 for localhost. As a name whose owner rebinds it between the check and
     FFmpeg's connection would."""
     resolve = socket.getaddrinfo
 
     def rebinding(host, asked_port, *args, **kwargs):
-        return resolve(address if (host, asked_port) == (name, port) else host, asked_port, *args, **kwargs)
+        if (host, asked_port) != (name, port):
+            return resolve(host, asked_port, *args, **kwargs)
+        return [answer for address in addresses for answer in resolve(address, asked_port, *args, **kwargs)]
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
 
@@ -313,6 +315,18 @@ def _rebound(monkeypatch: pytest.MonkeyPatch, name: str, port: int, address: str
 def _reached(server: VideoServer | RtspServer) -> int:
     """Requests (HTTP) or connections (RTSP) the server had."""
     return len(server.connections) if isinstance(server, RtspServer) else len(server.requested)
+
+
+def _run_for_three_frames(runner, *servers: VideoServer | RtspServer) -> None:
+    """Starts `runner`, waits (20 s at most) for its third frame published, then stops it and `servers`."""
+    runner.start()
+    try:
+        wait_until(lambda: runner.status().frames_published >= 3, 20)
+    finally:
+        runner.stop()
+        runner.wait(15)
+        for server in servers:
+            server.stop()
 
 
 @pytest.mark.parametrize("scheme", ["http", "rtsp"])
@@ -332,17 +346,23 @@ def test_a_stream_connects_to_the_address_its_host_was_checked_at(scheme, tmp_pa
         camera = VideoServer(tmp_path, host="127.0.0.2", port=internal.port).start()
         location = f"http://admin:cam-secret@localhost:{camera.port}/stream.mjpg"
     _rebound(monkeypatch, "localhost", camera.port, "127.0.0.2")
-    runner = pipeline_for(source_allowed_networks=["127.0.0.2/32"]).runner(SourceSpec(location), make_class(), fps=5).start()
-    try:
-        wait_until(lambda: runner.status().frames_published >= 3, 20)
-    finally:
-        runner.stop()
-        runner.wait(15)
-        camera.stop()
-        internal.stop()
+    runner = pipeline_for(source_allowed_networks=["127.0.0.2/32"]).runner(SourceSpec(location), make_class(), fps=5)
+    _run_for_three_frames(runner, camera, internal)
     assert _reached(internal) == 0
     assert _reached(camera) >= 1 and runner.status().frames_published >= 3, runner.status()
     assert runner.status().location == f"{scheme}://***@localhost:{camera.port}/{location.rpartition('/')[2]}"
+
+
+def test_an_rtsp_camera_is_opened_at_the_next_address_of_its_host_when_the_first_does_not_answer(monkeypatch, pipeline_for, make_class):
+    """A camera's name with two addresses (IPv4 and IPv6, a pair of recorders): FFmpeg was handed the first checked
+    address alone, and a camera answering at the second never opened. Each is now tried in turn."""
+    camera = RtspServer(host="127.0.0.2")
+    _rebound(monkeypatch, "localhost", camera.port, "127.0.0.3", "127.0.0.2")  # nothing listens on 127.0.0.3
+    location = f"rtsp://localhost:{camera.port}/live"
+    pipeline = pipeline_for(source_allowed_networks=["127.0.0.2/32", "127.0.0.3/32"])
+    runner = pipeline.runner(SourceSpec(location), make_class(), fps=5)
+    _run_for_three_frames(runner, camera)
+    assert _reached(camera) >= 1 and runner.status().frames_published >= 3, runner.status()
 
 
 def test_what_a_stream_leads_ffmpeg_to_outside_the_networks_is_refused_unfetched(tmp_path, pipeline_for, make_class, caplog):

@@ -365,4 +365,14 @@ def open_reader(
     if spec.kind == SourceKind.FOLDER:
         return FolderReader(spec, settings.max_image_pixels, continue_at_ms)
     timeouts = Timeouts(settings.stream_open_timeout_ms, settings.stream_read_timeout_ms)
+    if spec.kind == SourceKind.STREAM and urlsplit(spec.location).scheme in ("rtsp", "rtsps"):
+        # FFmpeg is handed one checked address at a time: a host with several (IPv4 and IPv6, a pair of recorders)
+        # is tried at each in turn, as a client resolving the name itself would, not at its first alone.
+        for address in addresses[:-1]:
+            try:
+                return CaptureReader(spec, timeouts, ffmpeg_input(spec, [address], egress), resume_at_ms, continue_at_ms)
+            except SourceError as error:
+                if error.cause != "unreachable":
+                    raise
+        addresses = addresses[-1:]
     return CaptureReader(spec, timeouts, ffmpeg_input(spec, addresses, egress), resume_at_ms, continue_at_ms)
