@@ -89,7 +89,6 @@ redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 5 + fields
 return 1
 """
 
-
 # A cursor of a class's exports (classkeys.OUTBOX_CURSORS) moved only while the class exists: a dispatcher turn that
 # read the class before its deletion wrote it after, a field nothing would remove. KEYS: 1 the class's hash, 2 the
 # cursors' hash. ARGV: 1 the field, 2 its value.
