@@ -64,7 +64,6 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
 return 1
 """
 
-
 # A class registered in one step: its hash whole and its index entry, or nothing when the id is taken. In steps, a
 # deletion between them left a hash without its fields or made the class again after it. KEYS: 1 the class's hash, 2
 # the class index. ARGV: 1 the class id, 2 its creation (ms), then field, value, ... Returns 1 when it registered it.

@@ -370,9 +370,10 @@ class EmotionModelClient:
 
     def wait_until_available(self, timeout_s: float, poll_interval_s: float = 0.5) -> int:
         """Waits until the version this client calls is AVAILABLE and returns it: the one `version_label` names (its
-        metadata, which TF Serving answers only for a loaded version), else the highest AVAILABLE; ModelServerUnavailable on timeout, and at
-        once a ModelRequestRejected for a label the server's config does not give. Another version AVAILABLE is no
-        answer: a classifier on `stable` would be declared ready while only the canary serves.
+        metadata, which TF Serving answers only for a loaded version), else the highest AVAILABLE;
+        ModelServerUnavailable on timeout, and at once a ModelRequestRejected for a label the server's config does not
+        give. Another version AVAILABLE is no answer: a classifier on `stable` would be declared ready while only the
+        canary serves.
 
         Until then the server may be unreachable (TF Serving opens its port only after the first load) or may not
         know the model or the labelled version yet (NOT_FOUND while they load); both are waited out.
