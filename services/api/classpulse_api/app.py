@@ -200,7 +200,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     # rosters after it).
     lti_http = httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False)
     app.state.lti_platforms = LtiPlatforms(client)
-    app.state.lti_states = LoginStates(client, settings.lti_state_ttl_s, settings.lti_max_pending_logins)
+    app.state.lti_states = LoginStates(client, settings.lti_state_ttl_s)
     app.state.lti_tool_keys = ToolKeys(client)
     app.state.lti_verifier = LaunchVerifier(app.state.lti_platforms, app.state.lti_states, PlatformKeys(lti_http))
     app.state.lti_roster_reads = RosterReads(Roster(lti_http, app.state.lti_tool_keys))

@@ -3,11 +3,11 @@
 The flow (IMS LTI 1.3 core and the IMS Security Framework):
 
 1. OIDC login initiation: the platform sends the browser to `/lti/login` (iss, login_hint, target_link_uri,
-   lti_message_hint, client_id, lti_deployment_id). The tool keeps a fresh `state` and `nonce` in Redis (one record,
-   used once, CLASSPULSE_LTI_STATE_TTL_S), sets a cookie naming the state in this browser, and redirects to the
-   platform's OIDC authorization endpoint.
-2. Launch: the platform posts a signed `id_token` and the `state` to `/lti/launch`. The state must be known, unused
-   and set in this browser; the token is checked here: RS256 signature with a key of the platform's JWKS (its keyset
+   lti_message_hint, client_id, lti_deployment_id). The tool signs a fresh `state` holding the platform, a `nonce`
+   and its expiry (CLASSPULSE_LTI_STATE_TTL_S; nothing kept in Redis: anyone may start a login), sets a cookie naming
+   the state in this browser, and redirects to the platform's OIDC authorization endpoint.
+2. Launch: the platform posts a signed `id_token` and the `state` to `/lti/launch`. The state must be signed by
+   ClassPulse, unexpired, unused (a verified launch marks it used) and set in this browser; the token is checked here: RS256 signature with a key of the platform's JWKS (its keyset
    URL, or the keys an admin registered), `iss`, `aud` (and `azp`) against the registration, `exp` and `iat`, the
    `nonce` of this login, a registered deployment id, the LTI version and message type.
 3. What a launch opens: the course's class (`lti-<hash of issuer, deployment, context id>`, registered on the first
@@ -38,7 +38,7 @@ import httpx
 import redis.asyncio as aioredis
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import KeySet, OctKey, RSAKey
 from prometheus_client import Counter
 from pydantic import BaseModel, Field, HttpUrl, model_validator
 
@@ -85,9 +85,15 @@ _PLATFORMS = "ltiplatforms"
 registrations only (few, made by admins), never by walking the keyspace, which anyone may start a login to do."""
 _LEGACY_PLATFORM_PREFIX = "ltiplatform:"
 """Where registrations were kept before `_PLATFORMS` (`ltiplatform:<issuer fp>:<platform id>`, a string each)."""
-_STATE_PREFIX = "ltistate:"
-_PENDING_PREFIX = "ltilogins:"
-"""A sorted set per registration: the states of its logins waiting for their launch, by when each expires."""
+_LEGACY_STATE_PREFIX = "ltistate:"
+"""Where an API before signed states kept a login's state (a string each, used once)."""
+_STATE_KEY = "ltistatekey"
+"""The HMAC key every replica signs and checks logins' states with."""
+_USED_STATE_PREFIX = "ltistateused:"
+"""A launched login's state (its SHA-256), kept until the state expires: a state is used once."""
+STATE_ALGORITHM = "HS256"
+MAX_STATE_CHARS = 4096
+"""Longer than any state ClassPulse signs (an issuer and a client id of at most 500 characters each)."""
 _TOOL_KEYS = "ltitoolkeys"
 """A hash kid -> the private JWK (JSON) of every key the tool publishes."""
 _TOOL_KEY_CURRENT = "ltitoolkey:current"
@@ -282,63 +288,60 @@ class LoginState:
     issuer: str
     client_id: str
     nonce: str
-
-
-_PEND = """
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
-local ttl_ms, most = tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= most then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return tonumber(oldest[2]) - now
-end
-redis.call('ZADD', KEYS[1], now + ttl_ms, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ttl_ms)
-return 0
-"""
-"""Counts a login among its registration's pending ones unless `most` are pending: 0, or the milliseconds until the
-oldest expires. Expired ones are dropped first, on Redis's clock."""
+    expires_at_s: int
 
 
 class LoginStates:
-    """A login's state and nonce, kept until its launch (used once) or for `ttl_s`. Anyone may start a login, and each
-    keeps a record: at most `most_pending` logins of one registration wait for their launch at once (an unregistered
-    platform's login keeps nothing), so that a flood of logins cannot fill Redis; beyond, a login is refused (429)
-    until a launch uses a state or one expires."""
+    """A login's state is its own record: the platform, the client id, the nonce and when it expires, signed (HMAC)
+    with a key every replica shares, so that a login keeps nothing in Redis. Anyone may start a login: a flood of them
+    costs a signature each, fills nothing and holds up no other login of the platform (a bounded count of pending
+    logins did: a flood of one registration's logins refused its students' for the states' lifetime). A state is used
+    once: its launch, once the platform's id_token has verified, marks it used until it expires, so only a launch the
+    platform signed writes."""
 
-    def __init__(self, client: aioredis.Redis, ttl_s: int, most_pending: int) -> None:
+    def __init__(self, client: aioredis.Redis, ttl_s: int) -> None:
         self.client = client
         self.ttl_s = ttl_s
-        self.most_pending = most_pending
-        self._pend = client.register_script(_PEND)
 
     async def start(self, issuer: str, client_id: str) -> tuple[str, str]:
-        state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        wait_ms = int(await self._pend(keys=[_pending_key(issuer, client_id)], args=[state, self.ttl_s * 1000, self.most_pending]))
-        if wait_ms > 0:
-            raise LtiRefused(
-                429, "too_many_logins",
-                f"{self.most_pending} logins from {issuer!r} are waiting for their launch, the most ClassPulse keeps:"
-                " open ClassPulse again from the course in a moment",
-                retry_after_s=-(-wait_ms // 1000),
-            )
-        record = json.dumps({"issuer": issuer, "client_id": client_id, "nonce": nonce})
-        await self.client.set(_STATE_PREFIX + state, record, ex=self.ttl_s)
+        nonce = secrets.token_urlsafe(32)
+        claims = {"platform": issuer, "client_id": client_id, "nonce": nonce, "exp": int(time.time()) + self.ttl_s}
+        state = jwt.encode({"alg": STATE_ALGORITHM}, claims, await self._key(), algorithms=[STATE_ALGORITHM])
         return state, nonce
 
-    async def take(self, state: str) -> LoginState | None:
-        """The login of this state, removed: a second launch with it finds nothing."""
-        raw = await self.client.getdel(_STATE_PREFIX + state)
+    async def read(self, state: str) -> LoginState | None:
+        """The login this state was signed for; None for a state ClassPulse did not sign, or that has expired."""
+        if len(state) > MAX_STATE_CHARS:
+            return None
+        try:
+            claims = jwt.decode(state, await self._key(), algorithms=[STATE_ALGORITHM]).claims
+            jwt.JWTClaimsRegistry(exp={"essential": True}).validate(claims)
+            return LoginState(str(claims["platform"]), str(claims["client_id"]), str(claims["nonce"]), int(claims["exp"]))
+        except (JoseError, ValueError, KeyError, TypeError):
+            return await self._legacy(state)
+
+    async def use(self, state: str, login: LoginState) -> bool:
+        """Marks the state used; False if a launch used it already."""
+        used = _USED_STATE_PREFIX + hashlib.sha256(state.encode()).hexdigest()
+        return bool(await self.client.set(used, 1, nx=True, exat=login.expires_at_s + 1))
+
+    async def _key(self) -> OctKey:
+        """The signing key; the first one is made here (replicas racing: the first to set it wins). Lost with Redis's
+        data, the logins waiting for their launch are refused as unknown and start again."""
+        raw = cast(str | None, await self.client.get(_STATE_KEY))
+        if raw is None:
+            await self.client.set(_STATE_KEY, secrets.token_urlsafe(32), nx=True)
+            raw = cast(str, await self.client.get(_STATE_KEY))
+        return OctKey.import_key(raw)
+
+    async def _legacy(self, state: str) -> LoginState | None:
+        """A login an API before signed states started, kept in Redis (used once): its launch may come through an
+        upgraded replica during a rollout."""
+        raw = await self.client.getdel(_LEGACY_STATE_PREFIX + state)
         if not raw:
             return None
-        login = LoginState(**json.loads(raw))
-        await self.client.zrem(_pending_key(login.issuer, login.client_id), state)
-        return login
-
-
-def _pending_key(issuer: str, client_id: str) -> str:
-    return _PENDING_PREFIX + platform_id(issuer, client_id)
+        record = json.loads(raw)
+        return LoginState(record["issuer"], record["client_id"], record["nonce"], int(time.time()) + self.ttl_s)
 
 
 @dataclass
@@ -462,6 +465,9 @@ def is_learner(role: str) -> bool:
     return _role_name(role) == "Learner"
 
 
+STATE_UNKNOWN = "this launch's state is unknown, already used or expired (a launch is used once)"
+
+
 class LaunchVerifier:
     def __init__(self, platforms: LtiPlatforms, states: LoginStates, keys: PlatformKeys) -> None:
         self.platforms = platforms
@@ -476,11 +482,9 @@ class LaunchVerifier:
                 "this launch did not start in this browser (its state cookie is missing): open ClassPulse again from the"
                 " course; if it opens in a frame, the browser may block the tool's cookies there (open it in a new window)",
             )
-        login = await self.states.take(state)
+        login = await self.states.read(state)
         if login is None:
-            raise LtiRefused(
-                400, "state_unknown", "this launch's state is unknown, already used or expired (a launch is used once)"
-            )
+            raise LtiRefused(400, "state_unknown", STATE_UNKNOWN)
         header, unverified_claims = unverified(id_token)
         if unverified_claims.get("iss") != login.issuer:
             raise LtiRefused(401, "issuer_mismatch", "the id_token's issuer is not the platform this login started with")
@@ -497,6 +501,8 @@ class LaunchVerifier:
                 401, "bad_signature", f"the id_token's signature does not verify with {platform.issuer!r}'s keys ({exc})"
             ) from None
         self._check_claims(claims, platform, login)
+        if not await self.states.use(state, login):
+            raise LtiRefused(400, "state_unknown", STATE_UNKNOWN)
         return Launch(platform, claims)
 
     @staticmethod

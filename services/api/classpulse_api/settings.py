@@ -75,11 +75,6 @@ class ApiSettings(StorageSettings):
         600, ge=30, le=3600,
         description="CLASSPULSE_LTI_STATE_TTL_S: how long an LTI login's state and nonce wait for its launch (used once)",
     )
-    lti_max_pending_logins: int = Field(
-        10_000, ge=1, le=1_000_000,
-        description="CLASSPULSE_LTI_MAX_PENDING_LOGINS: logins of one platform waiting for their launch at once; beyond,"
-        " a login is answered 429 (anyone may start one: a flood of them must not fill Redis)",
-    )
     lti_session_ttl_s: int = Field(
         4 * 3600, ge=300, le=24 * 3600,
         description="CLASSPULSE_LTI_SESSION_TTL_S: lifetime of the key an LTI launch opens a page with (an Instructor's"
