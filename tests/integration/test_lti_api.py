@@ -199,6 +199,26 @@ async def test_registrations_an_older_api_kept_are_moved_at_start_up(infra):
         assert deployments == {(single, "cp-1"): ["d2"], (several, "cp-1"): ["d1"], (several, "cp-2"): ["d1"]}
 
 
+async def test_a_registration_an_older_replica_makes_during_a_rollout_is_found_at_once(infra):
+    """A platform registered through a replica not yet upgraded (kept the old way, a key of its own) after the upgraded
+    ones started was found by none of them until their next start: a login naming its client id, or an admin's listing,
+    now moves it (the login with one key read, no walk of the keyspace)."""
+    issuer = f"https://lms-{uuid.uuid4().hex[:6]}.example.org"
+    made_the_old_way = [LtiPlatform(**registration(issuer)), LtiPlatform(**registration(issuer, client_id="cp-2"))]
+    async with running_api(infra) as (app, client):
+        redis = app.state.lti_platforms.client
+        for platform in made_the_old_way:
+            field = f"{fingerprint(platform.issuer)}:{platform_id(platform.issuer, platform.client_id)}"
+            await redis.set(f"ltiplatform:{field}", platform.model_dump_json())
+        scans_before = (await redis.info("commandstats")).get("cmdstat_scan", {}).get("calls", 0)
+        login = await client.get("/lti/login", params={"iss": issuer, "login_hint": "u1", "target_link_uri": "x", "client_id": "cp-1"})
+        assert login.status_code == 302 and login.headers["location"].startswith(f"{issuer}/auth?")
+        assert (await redis.info("commandstats")).get("cmdstat_scan", {}).get("calls", 0) == scans_before
+        listed = [p["client_id"] for p in (await client.get("/v1/lti/platforms", headers=ADMIN)).json() if p["issuer"] == issuer]
+        assert listed == ["cp-1", "cp-2"]
+        assert [name async for name in redis.scan_iter(match=f"ltiplatform:{fingerprint(issuer)}:*")] == []
+
+
 async def test_a_flood_of_logins_keeps_nothing_and_holds_up_no_login(infra):
     """Anyone may call /lti/login, and each call kept a state record in Redis for 10 minutes, at most
     CLASSPULSE_LTI_MAX_PENDING_LOGINS of one registration: a flood of one platform's logins refused its students' (429)

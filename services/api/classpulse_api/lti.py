@@ -200,12 +200,20 @@ class LtiPlatforms:
     async def find(self, issuer: str, client_id: str | None) -> LtiPlatform | None:
         """The registration of this issuer and client; without a client id, the issuer's only one (if it has one)."""
         if client_id is not None:
-            raw = await self.client.hget(_PLATFORMS, self._field(issuer, platform_id(issuer, client_id)))
+            field = self._field(issuer, platform_id(issuer, client_id))
+            raw = await self.client.hget(_PLATFORMS, field)
+            # Not there: registered the old way since this replica started (through a replica not yet upgraded, during
+            # a rollout), and moved now, one key read, as the start-up moves every one.
+            if raw is None and await self._move_legacy(keys=[_LEGACY_PLATFORM_PREFIX + field, _PLATFORMS], args=[field]):
+                raw = await self.client.hget(_PLATFORMS, field)
             return LtiPlatform.model_validate_json(raw) if raw else None
         found = [LtiPlatform.model_validate_json(raw) for _field, raw in await self._matching(f"{fingerprint(issuer)}:*")]
         return found[0] if len(found) == 1 else None
 
     async def list(self) -> list[LtiPlatformOut]:
+        """Every registration, those an older replica made during a rollout moved first (an admin's request, rare: it
+        may walk the keyspace, which no login does)."""
+        await self.move_legacy()
         records = (LtiPlatform.model_validate_json(raw) for raw in await self.client.hvals(_PLATFORMS))
         return sorted((_platform_out(record) for record in records), key=lambda r: (r.issuer, r.client_id))
 
@@ -215,7 +223,7 @@ class LtiPlatforms:
 
     async def move_legacy(self) -> int:
         """Moves the registrations kept the old way (one key each) into the hash, each removed once it is there;
-        how many this call moved. Walks the keyspace once: at start-up, never for a request."""
+        how many this call moved. Walks the keyspace: at start-up and for an admin's listing, never for a login."""
         moved = 0
         async for name in self.client.scan_iter(match=_LEGACY_PLATFORM_PREFIX + "*", count=1000):
             moved += int(await self._move_legacy(keys=[name, _PLATFORMS], args=[name.removeprefix(_LEGACY_PLATFORM_PREFIX)]))
