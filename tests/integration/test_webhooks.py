@@ -18,7 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
+from classpulse_api.outbox import Message
 from classpulse_core.alerts import EVENTS_MAXLEN, AlertEvent, events_key
+from outbox_support import give_up, read_pages
 
 # The outbox is the deployment's: on database 0, other tests' APIs (with their own settings) would send this module's
 # messages, and a backlog this module leaves would be theirs to send.
@@ -259,3 +261,35 @@ def test_a_former_teacher_no_longer_sees_the_class_webhook_nor_its_dead_letters(
         admin.delete(f"/v1/webhooks/{of_teacher['webhook_id']}")
         admin.delete(f"/v1/classes/{class_id}")
         receiver.server.shutdown()
+
+
+def test_a_teacher_pages_through_every_dead_letter_of_the_classes_they_read(start_api, redis_url) -> None:
+    """The dead letters listed only the newest `limit` (500 at most) of up to LOG_LENGTH kept: the others could not be
+    read, nor their number told. They are now read a page at a time by offset, with their total in the X-Total-Count
+    header, the body still the list it was; paged once those of classes the key may not read are left out."""
+    api = start_api(**SETTINGS)
+    admin = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {api.admin_key}"}, timeout=10)
+    teacher_id, class_id, given_class = f"t-{uuid.uuid4().hex[:6]}", f"wh-{uuid.uuid4().hex[:6]}", f"wh-{uuid.uuid4().hex[:6]}"
+    for created, its_teacher in ((class_id, teacher_id), (given_class, f"t-{uuid.uuid4().hex[:6]}")):
+        assert admin.post("/v1/classes", json={"class_id": created, "teacher": its_teacher}).status_code == 201
+    key = admin.post("/v1/keys", json={"role": "teacher", "teacher_id": teacher_id}).json()["api_key"]
+    teacher = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    hook = teacher.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/alerts"})  # all the teacher's classes
+    assert hook.status_code == 201, hook.text
+    hook = hook.json()
+    # Every third letter is of a class since given to another teacher: theirs to read no more.
+    given_up = [Message(target=f"webhook:{hook['webhook_id']}", message_id=f"msg_{given_class if n % 3 == 2 else class_id}_1796430067000-{n}",
+                        type="alert.started", body="{}") for n in range(10)]
+    give_up(redis_url, given_up)
+    readable = [message.message_id for message in reversed(given_up) if f"_{class_id}_" in message.message_id]
+    path = f"/v1/webhooks/{hook['webhook_id']}/dead-letters"
+    try:
+        pages = read_pages(teacher, path, 3, len(readable))
+        assert [letter["message"]["message_id"] for letters, _total in pages for letter in letters] == readable
+        assert pages[-1][0] == []  # past the end
+        assert {total for _letters, total in pages} == {str(len(readable))}
+        assert admin.get(path, params={"limit": 1}).headers["X-Total-Count"] == str(len(given_up))
+    finally:
+        admin.delete(f"/v1/webhooks/{hook['webhook_id']}")
+        for deleted in (class_id, given_class):
+            admin.delete(f"/v1/classes/{deleted}")

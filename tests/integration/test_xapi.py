@@ -5,7 +5,6 @@ and none with any emotion field for a presence-only class."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -21,7 +20,7 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 
 from classpulse_api.dispatcher import Dispatcher
-from classpulse_api.outbox import Attempt, Outbox
+from classpulse_api.outbox import Message, Outbox
 from classpulse_api.store import ClassStore
 from classpulse_api.webhooks import WebhookSender, WebhookStore
 from classpulse_api.xapi import TARGET, XapiExport, XapiSender, XapiStatements, extension
@@ -29,7 +28,7 @@ from classpulse_core.alerts import EVENTS_MAXLEN, AlertEvent, events_key
 from classpulse_core.labels import EMOTIONS
 from classpulse_store.registry import ClassRecord
 from free_ports import free_port
-from outbox_support import deliver_queued
+from outbox_support import deliver_queued, give_up, read_pages
 
 # The outbox, the classes and their lessons are the deployment's: on database 0 this API would also export whatever
 # other tests left there, and other tests' APIs (with their own settings) could take this one's messages.
@@ -263,7 +262,7 @@ async def test_a_statement_the_lrs_refuses_is_dead_lettered_at_once_with_its_ans
         finally:
             await export.sender.aclose()
         attempts, _total = await dispatcher.outbox.attempts(TARGET, 0, 500)
-        dead = await dispatcher.outbox.dead_letters(TARGET, 500)
+        dead, _total = await dispatcher.outbox.dead_letters(TARGET, 0, 500)
     (attempt,) = [attempt for attempt in attempts if attempt.message_id == message.message_id]
     assert (attempt.outcome, attempt.attempt, attempt.http_status) == ("dead", 1, 409)
     assert attempt.error == 'the LRS refused the statement: {"detail":"A different statement already exists with the same ID"}'
@@ -349,14 +348,7 @@ def test_an_admin_cannot_replay_dead_letters_while_the_export_is_off(start_api, 
                        threshold=0.5, t=1796430067000)
     message = XapiStatements("https://classpulse.school.example", True).alert(record, alert)
     assert message is not None
-    given_up = Attempt(message_id=message.message_id, type=message.type, attempt=8, outcome="dead",
-                       error="ConnectError reaching the LRS", at_ms=int(time.time() * 1000))
-
-    async def dead_letter() -> None:
-        async with aioredis.Redis.from_url(redis_url, decode_responses=True) as client:
-            await Outbox(client).dead_letter("0-1", message, given_up)  # its queue entry long gone
-
-    asyncio.run(dead_letter())
+    give_up(redis_url, [message])
     api = start_api(public_url="https://classpulse.school.example")
     admin = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {api.admin_key}"}, timeout=10)
     for replay in ("/v1/xapi/dead-letters/replay", f"/v1/xapi/dead-letters/{message.message_id}/replay"):
@@ -365,3 +357,21 @@ def test_an_admin_cannot_replay_dead_letters_while_the_export_is_off(start_api, 
         assert "the xAPI export is off" in refused.json()["error"]["message"]
     listed = admin.get("/v1/xapi/dead-letters", params={"limit": 500}).json()
     assert [letter["message"]["message_id"] for letter in listed] == [message.message_id]
+
+
+def test_an_admin_pages_through_every_dead_letter(start_api, redis_url) -> None:
+    """The dead letters listed only the newest `limit` (500 at most) of up to LOG_LENGTH kept: an admin could not read
+    the others, nor tell how many there were. They are now read a page at a time by offset, with their total in the
+    X-Total-Count header, the body still the list it was."""
+    run = uuid.uuid4().hex[:6]
+    given_up = [Message(target=TARGET, message_id=f"xp_{run}_{n}", type="alert.started", body="{}") for n in range(7)]
+    give_up(redis_url, given_up)
+    api = start_api(public_url="https://classpulse.school.example")  # the export off: nothing is sent meanwhile
+    admin = httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {api.admin_key}"}, timeout=10)
+    everyone = [letter["message"]["message_id"] for letter in admin.get("/v1/xapi/dead-letters", params={"limit": 500}).json()]
+    assert everyone[: len(given_up)] == [message.message_id for message in reversed(given_up)]  # other tests' after
+
+    pages = read_pages(admin, "/v1/xapi/dead-letters", 3, len(everyone))
+    assert [letter["message"]["message_id"] for letters, _total in pages for letter in letters] == everyone
+    assert pages[-1][0] == []  # past the end
+    assert {total for _letters, total in pages} == {str(len(everyone))}

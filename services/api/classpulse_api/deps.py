@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 
 from classpulse_api.series import SeriesReader
 from classpulse_api.store import ClassStore
@@ -36,6 +36,9 @@ CorrectionDep = Annotated[ShareCorrection, Depends(get_correction)]
 AdminKey = Annotated[ApiKey, Depends(require_role(Role.ADMIN))]
 ReaderKey = Annotated[ApiKey, Depends(require_role(Role.ADMIN, Role.TEACHER, Role.VIEWER))]
 ClassIdParam = Annotated[ClassId, Path(description="the class's id")]
+# The pages of the logs read newest first (a class's alerts, a target's delivery attempts and dead letters).
+LogOffsetParam = Annotated[int, Query(ge=0, le=100_000, description="how many of the newest to skip")]
+LogLimitParam = Annotated[int, Query(ge=1, le=500, description="how many at most")]
 
 
 def readable_as(request: Request, key: ApiKey, record: ClassRecord) -> ClassRecord | None:

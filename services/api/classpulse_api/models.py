@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -31,6 +31,14 @@ class Page(BaseModel, Generic[T]):
     total: int
     offset: int
     limit: int
+
+
+TOTAL_COUNT = "X-Total-Count"
+TOTAL_COUNT_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"headers": {TOTAL_COUNT: {"description": "how many there are in all, past this page too", "schema": {"type": "integer"}}}}
+}
+"""The `responses` of a paged route whose body is a bare list, kept for its clients (a Page would break them): the
+total is in a header."""
 
 
 class ClassCreate(BaseModel):

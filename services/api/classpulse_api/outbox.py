@@ -205,12 +205,23 @@ class Outbox:
     async def move_due(self, now_ms: int) -> int:
         return int(await self.client.eval(_MOVE_DUE, 2, RETRY, QUEUE, now_ms))
 
-    async def attempts(self, target: str, offset: int, limit: int) -> tuple[list[Attempt], int]:
-        raw = await self.client.lrange(_log_key(target), offset, offset + limit - 1)
-        return [Attempt.model_validate_json(item) for item in raw], await self.client.llen(_log_key(target))
+    async def _page(self, key: str, offset: int, limit: int) -> tuple[list[str], int]:
+        """`limit` entries of a list from `offset`, and how many it holds, read at one moment (a transaction): an entry
+        pushed in between would count in the total but not on the page."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.lrange(key, offset, offset + limit - 1)
+            pipe.llen(key)
+            raw, total = await pipe.execute()
+        return raw, total
 
-    async def dead_letters(self, target: str, limit: int) -> list[dict[str, Any]]:
-        return [json.loads(item) for item in await self.client.lrange(_dead_key(target), 0, limit - 1)]
+    async def attempts(self, target: str, offset: int, limit: int) -> tuple[list[Attempt], int]:
+        raw, total = await self._page(_log_key(target), offset, limit)
+        return [Attempt.model_validate_json(item) for item in raw], total
+
+    async def dead_letters(self, target: str, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """A page of a target's dead letters, newest first, and how many it has (at most LOG_LENGTH)."""
+        raw, total = await self._page(_dead_key(target), offset, limit)
+        return [json.loads(item) for item in raw], total
 
     async def forget(self, target: str) -> None:
         await self.client.delete(_log_key(target), _dead_key(target))

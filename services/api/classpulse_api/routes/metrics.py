@@ -10,7 +10,16 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from classpulse_api import views
-from classpulse_api.deps import CorrectionDep, ReadableClass, ReaderDep, ReaderKey, StoreDep, readable_as
+from classpulse_api.deps import (
+    CorrectionDep,
+    LogLimitParam,
+    LogOffsetParam,
+    ReadableClass,
+    ReaderDep,
+    ReaderKey,
+    StoreDep,
+    readable_as,
+)
 from classpulse_api.events import EventLog
 from classpulse_api.live import LiveBroadcaster
 from classpulse_api.models import (
@@ -194,8 +203,8 @@ async def live(record: ReadableClass, reader: ReaderDep, correction: CorrectionD
 async def events(
     request: Request,
     record: ReadableClass,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: LogOffsetParam = 0,
+    limit: LogLimitParam = 50,
 ) -> Page[AlertEvent]:
     log: EventLog = request.app.state.events
     items, total = await log.page(record.class_id, offset, limit, emotions_on=record.emotion_enabled)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 
-from classpulse_api.deps import ReaderKey, StoreDep, get_store, readable_as
+from classpulse_api.deps import LogLimitParam, LogOffsetParam, ReaderKey, StoreDep, get_store, readable_as
 from classpulse_api.dispatcher import alert_message_class
-from classpulse_api.models import Page
+from classpulse_api.models import TOTAL_COUNT, TOTAL_COUNT_RESPONSE, Page
 from classpulse_api.outbox import LOG_LENGTH, Attempt, Outbox
 from classpulse_api.webhooks import StoredWebhook, Webhook, WebhookCreate, WebhookCreated
 from classpulse_web.auth import ApiKey, Role
@@ -105,11 +105,7 @@ async def delete_webhook(webhook_id: WebhookIdParam, key: ReaderKey, request: Re
 
 @router.get("/{webhook_id}/deliveries", response_model=Page[Attempt], summary="Delivery attempts, newest first")
 async def list_deliveries(
-    webhook_id: WebhookIdParam,
-    key: ReaderKey,
-    request: Request,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    webhook_id: WebhookIdParam, key: ReaderKey, request: Request, offset: LogOffsetParam = 0, limit: LogLimitParam = 50
 ) -> Page[Attempt]:
     hook = await _owned(request, key, webhook_id)
     outbox: Outbox = request.app.state.outbox
@@ -122,12 +118,19 @@ async def list_deliveries(
 @router.get(
     "/{webhook_id}/dead-letters",
     response_model=list[dict],  # type: ignore[type-arg]
-    summary="Messages given up after their last attempt",
+    summary="Messages given up after their last attempt, newest first",
+    description=f"A page of them (`offset`, `limit`); how many there are in all is in the `{TOTAL_COUNT}` header.",
+    responses=TOTAL_COUNT_RESPONSE,
 )
 async def list_dead_letters(
-    webhook_id: WebhookIdParam, key: ReaderKey, request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    webhook_id: WebhookIdParam, key: ReaderKey, request: Request, response: Response, offset: LogOffsetParam = 0,
+    limit: LogLimitParam = 50,
 ) -> list[dict[str, Any]]:
     hook = await _owned(request, key, webhook_id)
     outbox: Outbox = request.app.state.outbox
-    dead = await outbox.dead_letters(hook.target, LOG_LENGTH)
-    return (await _of_readable_classes(request, key, dead, lambda letter: str(letter["message"]["message_id"])))[:limit]
+    # All of them (the dead letters are trimmed to LOG_LENGTH), paged once those of classes the key may not read are
+    # left out: a page of the list as stored would come short, and its total count those too.
+    dead, _total = await outbox.dead_letters(hook.target, 0, LOG_LENGTH)
+    shown = await _of_readable_classes(request, key, dead, lambda letter: str(letter["message"]["message_id"]))
+    response.headers[TOTAL_COUNT] = str(len(shown))
+    return shown[offset : offset + limit]

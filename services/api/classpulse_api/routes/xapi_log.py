@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 
-from classpulse_api.deps import AdminKey
-from classpulse_api.models import Page, Replayed
+from classpulse_api.deps import AdminKey, LogLimitParam, LogOffsetParam
+from classpulse_api.models import TOTAL_COUNT, TOTAL_COUNT_RESPONSE, Page, Replayed
 from classpulse_api.outbox import Attempt, DeadLetter, Outbox
 from classpulse_api.xapi import TARGET
 
@@ -25,12 +25,7 @@ EXPORT_OFF = "the xAPI export is off (no CLASSPULSE_XAPI_ENDPOINT): nothing woul
 
 
 @router.get("/deliveries", response_model=Page[Attempt], summary="Attempts to send statements to the LRS, newest first (admin)")
-async def xapi_deliveries(
-    _key: AdminKey,
-    request: Request,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> Page[Attempt]:
+async def xapi_deliveries(_key: AdminKey, request: Request, offset: LogOffsetParam = 0, limit: LogLimitParam = 50) -> Page[Attempt]:
     items, total = await request.app.state.outbox.attempts(TARGET, offset, limit)
     return Page(items=items, total=total, offset=offset, limit=limit)
 
@@ -38,10 +33,16 @@ async def xapi_deliveries(
 @router.get(
     "/dead-letters", response_model=list[DeadLetter],
     summary="Statements given up after their last attempt, newest first, with that attempt: why (admin)",
+    description=f"A page of them (`offset`, `limit`); how many there are in all is in the `{TOTAL_COUNT}` header.",
+    responses=TOTAL_COUNT_RESPONSE,
 )
-async def xapi_dead_letters(_key: AdminKey, request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[DeadLetter]:
+async def xapi_dead_letters(
+    _key: AdminKey, request: Request, response: Response, offset: LogOffsetParam = 0, limit: LogLimitParam = 50
+) -> list[DeadLetter]:
     outbox: Outbox = request.app.state.outbox
-    return [DeadLetter.model_validate(letter) for letter in await outbox.dead_letters(TARGET, limit)]
+    letters, total = await outbox.dead_letters(TARGET, offset, limit)
+    response.headers[TOTAL_COUNT] = str(total)
+    return [DeadLetter.model_validate(letter) for letter in letters]
 
 
 def _replaying_outbox(request: Request) -> Outbox:

@@ -14,10 +14,13 @@ from ...types import UNSET, Response, Unset
 def _get_kwargs(
     webhook_id: str,
     *,
+    offset: int | Unset = 0,
     limit: int | Unset = 50,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
+
+    params["offset"] = offset
 
     params["limit"] = limit
 
@@ -73,13 +76,17 @@ def sync_detailed(
     webhook_id: str,
     *,
     client: AuthenticatedClient,
+    offset: int | Unset = 0,
     limit: int | Unset = 50,
 ) -> Response[HTTPValidationError | list[ListDeadLettersResponse200Item]]:
-    """Messages given up after their last attempt
+    """Messages given up after their last attempt, newest first
+
+     A page of them (`offset`, `limit`); how many there are in all is in the `X-Total-Count` header.
 
     Args:
         webhook_id (str): the subscription's id
-        limit (int | Unset):  Default: 50.
+        offset (int | Unset): how many of the newest to skip Default: 0.
+        limit (int | Unset): how many at most Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -91,6 +98,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         webhook_id=webhook_id,
+        offset=offset,
         limit=limit,
     )
 
@@ -105,13 +113,17 @@ def sync(
     webhook_id: str,
     *,
     client: AuthenticatedClient,
+    offset: int | Unset = 0,
     limit: int | Unset = 50,
 ) -> HTTPValidationError | list[ListDeadLettersResponse200Item] | None:
-    """Messages given up after their last attempt
+    """Messages given up after their last attempt, newest first
+
+     A page of them (`offset`, `limit`); how many there are in all is in the `X-Total-Count` header.
 
     Args:
         webhook_id (str): the subscription's id
-        limit (int | Unset):  Default: 50.
+        offset (int | Unset): how many of the newest to skip Default: 0.
+        limit (int | Unset): how many at most Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -124,6 +136,7 @@ def sync(
     return sync_detailed(
         webhook_id=webhook_id,
         client=client,
+        offset=offset,
         limit=limit,
     ).parsed
 
@@ -132,13 +145,17 @@ async def asyncio_detailed(
     webhook_id: str,
     *,
     client: AuthenticatedClient,
+    offset: int | Unset = 0,
     limit: int | Unset = 50,
 ) -> Response[HTTPValidationError | list[ListDeadLettersResponse200Item]]:
-    """Messages given up after their last attempt
+    """Messages given up after their last attempt, newest first
+
+     A page of them (`offset`, `limit`); how many there are in all is in the `X-Total-Count` header.
 
     Args:
         webhook_id (str): the subscription's id
-        limit (int | Unset):  Default: 50.
+        offset (int | Unset): how many of the newest to skip Default: 0.
+        limit (int | Unset): how many at most Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -150,6 +167,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         webhook_id=webhook_id,
+        offset=offset,
         limit=limit,
     )
 
@@ -162,13 +180,17 @@ async def asyncio(
     webhook_id: str,
     *,
     client: AuthenticatedClient,
+    offset: int | Unset = 0,
     limit: int | Unset = 50,
 ) -> HTTPValidationError | list[ListDeadLettersResponse200Item] | None:
-    """Messages given up after their last attempt
+    """Messages given up after their last attempt, newest first
+
+     A page of them (`offset`, `limit`); how many there are in all is in the `X-Total-Count` header.
 
     Args:
         webhook_id (str): the subscription's id
-        limit (int | Unset):  Default: 50.
+        offset (int | Unset): how many of the newest to skip Default: 0.
+        limit (int | Unset): how many at most Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -182,6 +204,7 @@ async def asyncio(
         await asyncio_detailed(
             webhook_id=webhook_id,
             client=client,
+            offset=offset,
             limit=limit,
         )
     ).parsed

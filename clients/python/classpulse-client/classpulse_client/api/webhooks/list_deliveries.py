@@ -78,8 +78,8 @@ def sync_detailed(
 
     Args:
         webhook_id (str): the subscription's id
-        offset (int | Unset):  Default: 0.
-        limit (int | Unset):  Default: 50.
+        offset (int | Unset): how many of the newest to skip Default: 0.
+        limit (int | Unset): how many at most Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -113,8 +113,8 @@ def sync(
 
     Args:
         webhook_id (str): the subscription's id
-        offset (int | Unset):  Default: 0.
-        limit (int | Unset):  Default: 50.
+        offset (int | Unset): how many of the newest to skip Default: 0.
+        limit (int | Unset): how many at most Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -143,8 +143,8 @@ async def asyncio_detailed(
 
     Args:
         webhook_id (str): the subscription's id
-        offset (int | Unset):  Default: 0.
-        limit (int | Unset):  Default: 50.
+        offset (int | Unset): how many of the newest to skip Default: 0.
+        limit (int | Unset): how many at most Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -176,8 +176,8 @@ async def asyncio(
 
     Args:
         webhook_id (str): the subscription's id
-        offset (int | Unset):  Default: 0.
-        limit (int | Unset):  Default: 50.
+        offset (int | Unset): how many of the newest to skip Default: 0.
+        limit (int | Unset): how many at most Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

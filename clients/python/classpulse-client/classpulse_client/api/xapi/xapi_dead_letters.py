@@ -12,10 +12,13 @@ from ...types import UNSET, Response, Unset
 
 def _get_kwargs(
     *,
+    offset: int | Unset = 0,
     limit: int | Unset = 50,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
+
+    params["offset"] = offset
 
     params["limit"] = limit
 
@@ -68,12 +71,16 @@ def _build_response(
 def sync_detailed(
     *,
     client: AuthenticatedClient,
+    offset: int | Unset = 0,
     limit: int | Unset = 50,
 ) -> Response[HTTPValidationError | list[DeadLetter]]:
     """Statements given up after their last attempt, newest first, with that attempt: why (admin)
 
+     A page of them (`offset`, `limit`); how many there are in all is in the `X-Total-Count` header.
+
     Args:
-        limit (int | Unset):  Default: 50.
+        offset (int | Unset): how many of the newest to skip Default: 0.
+        limit (int | Unset): how many at most Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -84,6 +91,7 @@ def sync_detailed(
     """
 
     kwargs = _get_kwargs(
+        offset=offset,
         limit=limit,
     )
 
@@ -97,12 +105,16 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient,
+    offset: int | Unset = 0,
     limit: int | Unset = 50,
 ) -> HTTPValidationError | list[DeadLetter] | None:
     """Statements given up after their last attempt, newest first, with that attempt: why (admin)
 
+     A page of them (`offset`, `limit`); how many there are in all is in the `X-Total-Count` header.
+
     Args:
-        limit (int | Unset):  Default: 50.
+        offset (int | Unset): how many of the newest to skip Default: 0.
+        limit (int | Unset): how many at most Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -114,6 +126,7 @@ def sync(
 
     return sync_detailed(
         client=client,
+        offset=offset,
         limit=limit,
     ).parsed
 
@@ -121,12 +134,16 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
+    offset: int | Unset = 0,
     limit: int | Unset = 50,
 ) -> Response[HTTPValidationError | list[DeadLetter]]:
     """Statements given up after their last attempt, newest first, with that attempt: why (admin)
 
+     A page of them (`offset`, `limit`); how many there are in all is in the `X-Total-Count` header.
+
     Args:
-        limit (int | Unset):  Default: 50.
+        offset (int | Unset): how many of the newest to skip Default: 0.
+        limit (int | Unset): how many at most Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -137,6 +154,7 @@ async def asyncio_detailed(
     """
 
     kwargs = _get_kwargs(
+        offset=offset,
         limit=limit,
     )
 
@@ -148,12 +166,16 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient,
+    offset: int | Unset = 0,
     limit: int | Unset = 50,
 ) -> HTTPValidationError | list[DeadLetter] | None:
     """Statements given up after their last attempt, newest first, with that attempt: why (admin)
 
+     A page of them (`offset`, `limit`); how many there are in all is in the `X-Total-Count` header.
+
     Args:
-        limit (int | Unset):  Default: 50.
+        offset (int | Unset): how many of the newest to skip Default: 0.
+        limit (int | Unset): how many at most Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -166,6 +188,7 @@ async def asyncio(
     return (
         await asyncio_detailed(
             client=client,
+            offset=offset,
             limit=limit,
         )
     ).parsed

@@ -72,8 +72,8 @@ def sync_detailed(
     """Attempts to send statements to the LRS, newest first (admin)
 
     Args:
-        offset (int | Unset):  Default: 0.
-        limit (int | Unset):  Default: 50.
+        offset (int | Unset): how many of the newest to skip Default: 0.
+        limit (int | Unset): how many at most Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -104,8 +104,8 @@ def sync(
     """Attempts to send statements to the LRS, newest first (admin)
 
     Args:
-        offset (int | Unset):  Default: 0.
-        limit (int | Unset):  Default: 50.
+        offset (int | Unset): how many of the newest to skip Default: 0.
+        limit (int | Unset): how many at most Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -131,8 +131,8 @@ async def asyncio_detailed(
     """Attempts to send statements to the LRS, newest first (admin)
 
     Args:
-        offset (int | Unset):  Default: 0.
-        limit (int | Unset):  Default: 50.
+        offset (int | Unset): how many of the newest to skip Default: 0.
+        limit (int | Unset): how many at most Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -161,8 +161,8 @@ async def asyncio(
     """Attempts to send statements to the LRS, newest first (admin)
 
     Args:
-        offset (int | Unset):  Default: 0.
-        limit (int | Unset):  Default: 50.
+        offset (int | Unset): how many of the newest to skip Default: 0.
+        limit (int | Unset): how many at most Default: 50.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
