@@ -5,6 +5,7 @@ back, an RTSP stream, a webcam index; and every way a source can fail, each with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -23,10 +25,12 @@ from classpulse_core.lifecycle import StopSignal
 from classpulse_core.schemas import FrameResult
 from classpulse_core.settings import StorageSettings
 from classpulse_ingest import publish
+from classpulse_ingest.diagnose import SourceError
 from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.publisher import RUN_SEQUENCE_BLOCK
 from classpulse_ingest.runner import SourceState
-from classpulse_ingest.video import SourceKind, SourceSpec, webcam_index
+from classpulse_ingest.settings import IngestSettings
+from classpulse_ingest.video import SourceKind, SourceSpec, open_reader, webcam_index
 from classpulse_store.registry import ClassRecord, class_key
 from ingest_support import (
     VideoServer,
@@ -355,7 +359,7 @@ def test_a_stream_connects_to_the_address_its_host_was_checked_at(scheme, tmp_pa
 
 def test_an_rtsp_camera_is_opened_at_the_next_address_of_its_host_when_the_first_does_not_answer(monkeypatch, pipeline_for, make_class):
     """A camera's name with two addresses (IPv4 and IPv6, a pair of recorders): FFmpeg was handed the first checked
-    address alone, and a camera answering at the second never opened. Each is now tried in turn."""
+    address alone, and a camera answering at the second never opened. Now it opens the first that takes a connection."""
     camera = RtspServer(host="127.0.0.2")
     _rebound(monkeypatch, "localhost", camera.port, "127.0.0.3", "127.0.0.2")  # nothing listens on 127.0.0.3
     location = f"rtsp://localhost:{camera.port}/live"
@@ -363,6 +367,70 @@ def test_an_rtsp_camera_is_opened_at_the_next_address_of_its_host_when_the_first
     runner = pipeline.runner(SourceSpec(location), make_class(), fps=5)
     _run_for_three_frames(runner, camera)
     assert _reached(camera) >= 1 and runner.status().frames_published >= 3, runner.status()
+
+
+OPEN_TIMEOUT_S = 5  # this RTSP server takes FFmpeg about 2 s to open
+
+
+@contextlib.contextmanager
+def _silent_addresses(*hosts: str, port: int = 0) -> Iterator[int]:
+    """`hosts` never answer a connection to the port yielded (`port`, or a free one): as a camera that is off behind a
+    firewall dropping packets, not refusing them (127.0.0.x with nothing listening refuses at once). Each is a listener
+    whose queue of connections is full (one from here, never accepted), so the kernel drops a new connection's SYN."""
+    with contextlib.ExitStack() as sockets:
+        for host in hosts:
+            port = sockets.enter_context(socket.create_server((host, port), backlog=0)).getsockname()[1]
+            sockets.enter_context(socket.create_connection((host, port), timeout=2))
+        yield port
+
+
+def _opening_settings(*addresses: str) -> IngestSettings:
+    return IngestSettings(stream_open_timeout_ms=OPEN_TIMEOUT_S * 1000, source_allowed_networks=[f"{a}/32" for a in addresses])
+
+
+def test_an_rtsp_camera_behind_silent_addresses_of_its_host_opens_within_one_open_timeout(monkeypatch):
+    """A camera's name with four addresses, the first three silent. FFmpeg was tried at each in turn with the whole
+    open timeout (15 s here before it reached the camera's). Now connections to them are raced, 250 ms apart, and FFmpeg
+    opens the first address that took one: all within the one open timeout."""
+    camera = RtspServer(host="127.0.0.2")
+    silent = ("127.0.0.3", "127.0.0.4", "127.0.0.5")
+    _rebound(monkeypatch, "localhost", camera.port, *silent, camera.host)
+    try:
+        with _silent_addresses(*silent, port=camera.port):
+            started = time.monotonic()
+            reader = open_reader(SourceSpec(f"rtsp://localhost:{camera.port}/live"), _opening_settings(*silent, camera.host))
+            opened_after_s = time.monotonic() - started
+        try:
+            frame = next(reader.frames(5, 0.0))
+        finally:
+            reader.release()
+    finally:
+        camera.stop()
+    assert opened_after_s < OPEN_TIMEOUT_S, opened_after_s
+    assert frame.image.size > 0 and _reached(camera) >= 1
+
+
+@pytest.mark.parametrize("first_takes_the_connection", [False, True])
+def test_an_rtsp_camera_none_of_whose_addresses_opens_fails_once_within_its_open_timeout(first_takes_the_connection, monkeypatch):
+    """A camera's name with three silent addresses: each had the whole open timeout in turn (15 s here) before the
+    source failed. Now it fails once, within the open timeout, saying how many addresses were tried. A first address
+    that takes the connection but serves no stream (FFmpeg is handed it and fails there) fails the same way, in the same
+    words: which of a host's ports are open is not told."""
+    hosts = ("127.0.0.3", "127.0.0.4", "127.0.0.5")
+    with _silent_addresses(*hosts[1:]) as port, (
+        socket.create_server((hosts[0], port)) if first_takes_the_connection else _silent_addresses(hosts[0], port=port)
+    ):
+        _rebound(monkeypatch, "localhost", port, *hosts)
+        started = time.monotonic()
+        with pytest.raises(SourceError) as failed:
+            open_reader(SourceSpec(f"rtsp://localhost:{port}/live"), _opening_settings(*hosts))
+        failed_after_s = time.monotonic() - started
+    assert OPEN_TIMEOUT_S * 0.9 < failed_after_s < OPEN_TIMEOUT_S + 1, failed_after_s
+    assert failed.value.cause == "unreachable"
+    assert str(failed.value).startswith(
+        f"rtsp://localhost:{port}/live did not open as a video stream at any of the 3 addresses its host resolves to "
+        f"within {OPEN_TIMEOUT_S} s: "
+    )
 
 
 def test_what_a_stream_leads_ffmpeg_to_outside_the_networks_is_refused_unfetched(tmp_path, pipeline_for, make_class, caplog):

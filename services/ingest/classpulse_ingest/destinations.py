@@ -5,11 +5,12 @@ reconnection.
 
 FFmpeg then connects only to addresses that were checked, never to a name it resolves itself (a name may answer an
 allowed address to the check and 127.0.0.1 or 169.254.169.254 to FFmpeg): an RTSP(S) stream is opened at a checked
-address itself (`pinned_url`; each of its host's in turn until one answers), over the one TCP connection its session
-keeps; an HTTP(S) stream, and whatever it leads FFmpeg to (a redirect, an HLS playlist's segments on other hosts),
-through the egress proxy (egress.py), which checks each connection the same way. Beyond reach of both: an RTSP
-server's own redirect (FFmpeg follows a 3xx to DESCRIBE by itself) and the peer an RTSP server names for RTP over UDP;
-the Kubernetes egress policy, which lets ingest reach the same camera networks and nothing else, bounds those.
+address itself (`pinned_url`; of a host with several, the first to take a TCP connection: video.first_answering), over
+the one TCP connection its session keeps; an HTTP(S) stream, and whatever it leads FFmpeg to (a redirect, an HLS
+playlist's segments on other hosts), through the egress proxy (egress.py), which checks each connection the same way.
+Beyond reach of both: an RTSP server's own redirect (FFmpeg follows a 3xx to DESCRIBE by itself) and the peer an RTSP
+server names for RTP over UDP; the Kubernetes egress policy, which lets ingest reach the same camera networks and
+nothing else, bounds those.
 """
 
 from __future__ import annotations

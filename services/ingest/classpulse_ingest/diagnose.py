@@ -4,7 +4,8 @@ OpenCV only says "not opened"; FFmpeg's reasons are silenced (video.py). For a l
 here: a missing or empty file, a container recognised by its first bytes (whose codec then is unsupported, or whose
 index is missing because the file was cut short). A stream is never probed for one: what a host answers (its HTTP
 status, its content type, whether a port is open) must not reach an API answer or a log, or a source would be a way
-to scan the internal network.
+to scan the internal network. (Ingest does connect to an RTSP host's addresses to pick the one FFmpeg opens, video.py;
+its failure reads the same whether none of them took a connection or FFmpeg failed at the one that did.)
 """
 
 from __future__ import annotations
@@ -74,9 +75,11 @@ def _has_top_level_box(path: Path, wanted: bytes) -> bool:
     return False
 
 
-def unopened_stream(url: str, timeout_s: float) -> SourceError:
+def unopened_stream(url: str, timeout_s: float, addresses: int = 1) -> SourceError:
+    """`addresses`: how many its host resolved to, all tried (FFmpeg opens the first that takes a connection)."""
+    tried = f" at any of the {addresses} addresses its host resolves to" if addresses > 1 else ""
     return SourceError(
         "unreachable",
-        f"{redact(url)} did not open as a video stream within {timeout_s:g} s: check its address, path, credentials "
-        "and codec from the camera's side",
+        f"{redact(url)} did not open as a video stream{tried} within {timeout_s:g} s: check its address, path, "
+        "credentials and codec from the camera's side",
     )

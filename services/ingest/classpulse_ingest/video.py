@@ -11,13 +11,19 @@ modification time.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import itertools
 import os
+import selectors
+import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit
 
 import cv2
@@ -54,6 +60,9 @@ _FFMPEG_OPTIONS = {
 _FFMPEG_OPEN = threading.Lock()
 """OpenCV reads the options from the environment as it opens a capture: one open at a time sees the options meant for
 it (OpenCV serialises its FFmpeg opens anyway)."""
+
+_RTSP_DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322}  # FFmpeg's, for a URL that names no port
+CONNECT_STAGGER_S = 0.25  # RFC 8305's "Connection Attempt Delay": the next address is tried if this one is silent
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 HLS_PLAYLIST_SUFFIXES = (".m3u8", ".m3u")
@@ -353,6 +362,46 @@ class FolderReader:
         pass
 
 
+def first_answering(addresses: list[str], port: int, timeout_s: float) -> str | None:
+    """The first of `addresses` to take a TCP connection on `port` within `timeout_s`, None if none does. As RFC 8305
+    ("Happy Eyeballs") has a client connect: attempts in `interleaved` order, each started CONNECT_STAGGER_S after the
+    one before (at once when that one fails) and left running, so that an address that does not answer costs the next
+    a stagger, not a whole timeout. Every connection is closed: this only picks the address FFmpeg opens."""
+    deadline = time.monotonic() + timeout_s
+    waiting = interleaved(addresses)
+    next_start = 0.0
+    with contextlib.ExitStack() as probes, selectors.DefaultSelector() as connecting:
+        while waiting or connecting.get_map():
+            now = time.monotonic()
+            if now >= deadline:
+                return None
+            if waiting and now >= next_start:
+                address = waiting.pop(0)
+                probe = probes.enter_context(socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET))
+                probe.setblocking(False)
+                outcome = probe.connect_ex((address, port))
+                if outcome == 0:
+                    return address
+                if outcome == errno.EINPROGRESS:
+                    connecting.register(probe, selectors.EVENT_WRITE, address)
+                    next_start = now + CONNECT_STAGGER_S
+                continue  # refused or unroutable at once: the next address now
+            for attempt, _events in connecting.select(min(deadline, next_start if waiting else deadline) - now):
+                if cast(socket.socket, attempt.fileobj).getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                    return cast(str, attempt.data)
+                connecting.unregister(attempt.fileobj)
+                next_start = now
+    return None
+
+
+def interleaved(addresses: list[str]) -> list[str]:
+    """The resolver's order, the families alternating from the first's (RFC 8305, section 4): a host whose IPv6
+    addresses come first, all unreachable, has its IPv4 one tried second, not last."""
+    first_family = [address for address in addresses if (":" in address) == (":" in addresses[0])]
+    other_family = [address for address in addresses if (":" in address) != (":" in addresses[0])]
+    return [address for pair in itertools.zip_longest(first_family, other_family) for address in pair if address]
+
+
 def open_reader(
     spec: SourceSpec,
     settings: IngestSettings,
@@ -365,14 +414,23 @@ def open_reader(
     if spec.kind == SourceKind.FOLDER:
         return FolderReader(spec, settings.max_image_pixels, continue_at_ms)
     timeouts = Timeouts(settings.stream_open_timeout_ms, settings.stream_read_timeout_ms)
-    if spec.kind == SourceKind.STREAM and urlsplit(spec.location).scheme in ("rtsp", "rtsps"):
-        # FFmpeg is handed one checked address at a time: a host with several (IPv4 and IPv6, a pair of recorders)
-        # is tried at each in turn, as a client resolving the name itself would, not at its first alone.
-        for address in addresses[:-1]:
+    location = urlsplit(spec.location)
+    if spec.kind == SourceKind.STREAM and location.scheme in _RTSP_DEFAULT_PORTS and len(addresses) > 1:
+        # A host with several checked addresses (IPv4 and IPv6, a pair of recorders): FFmpeg is handed the first that
+        # takes a connection, as a client resolving the name itself would, all within the one open timeout. These
+        # connections go where FFmpeg's would, to the checked addresses on the URL's port (RTSP never goes through the
+        # egress proxy).
+        started = time.monotonic()
+        answering = first_answering(addresses, location.port or _RTSP_DEFAULT_PORTS[location.scheme], timeouts.open_ms / 1000)
+        left_ms = timeouts.open_ms - int((time.monotonic() - started) * 1000)
+        if answering is not None and left_ms > 0:
+            source = ffmpeg_input(spec, [answering], egress)
             try:
-                return CaptureReader(spec, timeouts, ffmpeg_input(spec, [address], egress), resume_at_ms, continue_at_ms)
+                return CaptureReader(spec, replace(timeouts, open_ms=left_ms), source, resume_at_ms, continue_at_ms)
             except SourceError as error:
                 if error.cause != "unreachable":
                     raise
-        addresses = addresses[-1:]
+        # The same words whether no address took a connection or FFmpeg failed at the one that did: which of the
+        # host's ports are open must not reach an answer (diagnose.py).
+        raise unopened_stream(spec.location, timeouts.open_ms / 1000, len(addresses))
     return CaptureReader(spec, timeouts, ffmpeg_input(spec, addresses, egress), resume_at_ms, continue_at_ms)
