@@ -28,8 +28,9 @@ def chromium(tmp_path: Path) -> Iterator[Chromium]:
 
 
 @pytest.fixture
-def ingest_service(infra, topic_factory, tmp_path) -> Iterator[tuple[str, str]]:
-    """`python -m classpulse_ingest serve` on a free port, its frames going to a topic of this test's own."""
+def ingest_service(request, infra, topic_factory, tmp_path) -> Iterator[tuple[str, str]]:
+    """`python -m classpulse_ingest serve` on a free port, its frames going to a topic of this test's own; the student
+    page's interval in seconds is the fixture's parameter (indirect), else STUDENT_SNAPSHOT_INTERVAL_S."""
     topic = topic_factory(3)
     port = free_port()
     env = {
@@ -38,7 +39,7 @@ def ingest_service(infra, topic_factory, tmp_path) -> Iterator[tuple[str, str]]:
         "CLASSPULSE_KAFKA_BOOTSTRAP_SERVERS": infra.config.kafka_bootstrap,
         "CLASSPULSE_KAFKA_FRAMES_TOPIC": topic,
         "CLASSPULSE_REDIS_URL": f"redis://127.0.0.1:{infra.config.redis_port}/0",
-        "CLASSPULSE_STUDENT_SNAPSHOT_INTERVAL_S": str(STUDENT_SNAPSHOT_INTERVAL_S),
+        "CLASSPULSE_STUDENT_SNAPSHOT_INTERVAL_S": str(getattr(request, "param", STUDENT_SNAPSHOT_INTERVAL_S)),
     }
     log = (tmp_path / "ingest.log").open("w")
     process = subprocess.Popen([sys.executable, "-m", "classpulse_ingest", "serve"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log)

@@ -21,13 +21,14 @@ from classpulse_store.registry import class_key
 router = APIRouter(include_in_schema=False)
 
 STATIC_DIR = FilePath(__file__).parent / "static"
-ASSETS = {"student.js": "text/javascript", "student.css": "text/css"}
+ASSETS = {"student.js": "text/javascript", "pace.js": "text/javascript", "student.css": "text/css"}
 PAGE_TEMPLATE = Template((STATIC_DIR / "student.html").read_text())
 SECURITY_HEADERS = {
-    # Only this page's own script and styles, posting only to this origin; never framed (no one can overlay the
-    # consent button); the camera for this origin only, never the microphone.
+    # Only this page's own scripts (its pace's worker included) and styles, posting only to this origin; never framed
+    # (no one can overlay the consent button); the camera for this origin only, never the microphone.
     "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; media-src 'self' blob: mediastream:;"
+        "default-src 'none'; script-src 'self'; worker-src 'self'; style-src 'self'; connect-src 'self';"
+        " media-src 'self' blob: mediastream:;"
         " img-src 'self' blob: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
     ),
     "X-Frame-Options": "DENY",

@@ -24,7 +24,9 @@
 
   let stream = null;
   let turningOn = false;
-  let timer = null;
+  let capturing = false;
+  const pace = new Worker("/student-assets/pace.js");
+  pace.onmessage = snapshot;
   let sending = false;
   let sent = 0;
   let photos = 0;
@@ -67,8 +69,9 @@
     $("preview").srcObject = stream;
     showPreview();
     setState("capturing", "Capture is ON: one photo " + page.dataset.intervalWords);
+    capturing = true;
     snapshot();
-    timer = setInterval(snapshot, intervalMs);
+    pace.postMessage(intervalMs);
   }
 
   // The preview is for the student: photos do not wait for it. A browser may refuse to start it (an autoplay policy, a
@@ -91,8 +94,8 @@
   }
 
   function pauseCapture() {
-    clearInterval(timer);
-    timer = null;
+    pace.postMessage(0);
+    capturing = false;
     if (stream) {
       stream.getTracks().forEach((track) => track.stop());
       stream = null;
@@ -153,13 +156,13 @@
     frame.close();
     const takenAt = performance.now();
     const photo = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
-    if (!timer || !photo) {
+    if (!capturing || !photo) {
       return; // paused while the photo was being encoded: it is not sent
     }
     const photoKey = sourceId + "-" + photos;
     photos += 1;
     let response = null;
-    for (let attempt = 0; attempt <= RETRY_DELAYS_MS.length && timer; attempt += 1) {
+    for (let attempt = 0; attempt <= RETRY_DELAYS_MS.length && capturing; attempt += 1) {
       if (attempt > 0) {
         await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt - 1]));
       }
