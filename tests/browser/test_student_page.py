@@ -6,6 +6,7 @@ browser refuses to play the preview."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 import uuid
@@ -373,7 +374,7 @@ def test_a_hidden_page_keeps_the_class_pace(infra, ingest_service, student_link,
     posted_before = browser.evaluate("posts.length")
     time.sleep(8 * HIDDEN_INTERVAL_S)
     posts = browser.evaluate("posts")[posted_before:]
-    gaps_ms = [later - earlier for earlier, later in zip(posts, posts[1:])]
+    gaps_ms = [later - earlier for earlier, later in itertools.pairwise(posts)]
     assert len(gaps_ms) >= 5, posts
     assert abs(sorted(gaps_ms)[len(gaps_ms) // 2] - 1000 * HIDDEN_INTERVAL_S) < 150, gaps_ms
     assert page_state(browser)["state"] == "capturing" and browser.errors == []
