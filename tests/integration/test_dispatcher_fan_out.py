@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
+from address_support import resolving_to, silent_addresses
 from classpulse_api import dispatcher as dispatcher_module
 from classpulse_api import store as store_module
 from classpulse_api.dispatcher import SUMMARY_LAG_MS, Dispatcher
@@ -38,6 +39,7 @@ from classpulse_core.alerts import AlertEvent, events_key
 from classpulse_core.share_correction import ShareCorrection
 from classpulse_store.classkeys import LESSONS_CURSOR_FIELD, OUTBOX_CURSORS, alert_cursor_field
 from classpulse_store.registry import ClassRecord
+from classpulse_web.happy_eyeballs import CONNECT_STAGGER_S
 from outbox_support import deliver_queued
 
 # The outbox and its cursors are the deployment's: a database of the module's own.
@@ -348,6 +350,25 @@ async def test_a_webhook_connects_to_the_address_its_host_was_checked_at(monkeyp
     assert internal.heads == []
     assert first.ok and len(allowed.heads) == 1 and f"host: hooks.test:{port}\r\n" in allowed.heads[0].lower()
     assert not rebound.ok and "outside the networks" in (rebound.error or "")
+
+
+@pytest.mark.anyio
+async def test_a_webhook_host_with_silent_addresses_gets_its_delivery_at_its_live_one(monkeypatch):
+    """A receiver's name with four addresses, the first three silent (a firewall dropping packets). Each was tried in
+    turn with the whole timeout: the first alone used up the attempt's 2 s, and the message was never delivered. Now
+    connections to them are raced, 250 ms apart: the live one has it about a stagger per silent address later."""
+    receiver = Answering()
+    server = await receiver.serve("127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    silent = ("127.0.0.3", "127.0.0.4", "127.0.0.5")
+    resolving_to(monkeypatch, "hooks.test", port, *silent, "127.0.0.1")
+    sender = WebhookSender([ipaddress.ip_network("127.0.0.0/8")], ["http"], 2.0)
+    with silent_addresses(*silent, port=port):
+        started = time.monotonic()
+        [delivery] = await _sent(sender, [f"http://hooks.test:{port}/hook"], [server])
+        delivered_after_s = time.monotonic() - started
+    assert delivery.ok, delivery
+    assert len(receiver.heads) == 1 and delivered_after_s < len(silent) * CONNECT_STAGGER_S + 0.5, delivered_after_s
 
 
 def _certificate(directory: Path, name: str) -> tuple[Path, Path]:

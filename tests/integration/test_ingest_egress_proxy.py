@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
 
+from address_support import resolving_to, silent_addresses
 from classpulse_ingest.egress import StreamEgressProxy
 from ingest_support import VideoServer, metric
 
@@ -50,6 +52,29 @@ def test_a_kept_alive_connection_carries_one_request_and_closes(proxy, tmp_path)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.0 200") and body == b"first" and b"Connection: close" in head.split(b"\r\n")
     assert camera.requested == ["GET /a.txt HTTP/1.1"] and other.requested == []
+
+
+def test_a_stream_host_with_silent_addresses_is_reached_at_its_live_one_within_one_connect_timeout(monkeypatch, tmp_path):
+    """A camera's name with four addresses, the first three silent (a recorder off behind a firewall dropping packets).
+    The proxy tried each in turn with the whole connect timeout (6 s here before it reached the live one, and FFmpeg
+    gives up on a stream sooner). Now connections to them are raced, 250 ms apart: the live one answers within one."""
+    connect_timeout_s = 2.0
+    (tmp_path / "a.txt").write_text("live")
+    camera = VideoServer(tmp_path).start()
+    silent = ("127.0.0.3", "127.0.0.4", "127.0.0.5")
+    resolving_to(monkeypatch, "cameras.test", camera.port, *silent, camera.host)
+    proxy = StreamEgressProxy([ipaddress.ip_network(f"{a}/32") for a in (*silent, camera.host)], ["http"], connect_timeout_s).start()
+    try:
+        with silent_addresses(*silent, port=camera.port):
+            started = time.monotonic()
+            answer = _exchange(proxy, f"GET http://cameras.test:{camera.port}/a.txt HTTP/1.1\r\nHost: cameras.test\r\n\r\n".encode())
+            answered_after_s = time.monotonic() - started
+    finally:
+        proxy.close()
+        camera.stop()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200") and body == b"live", answer
+    assert answered_after_s < connect_timeout_s, answered_after_s
 
 
 @pytest.mark.parametrize(

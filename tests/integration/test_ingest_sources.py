@@ -5,7 +5,6 @@ back, an RTSP stream, a webcam index; and every way a source can fail, each with
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import os
@@ -13,13 +12,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from address_support import resolving_to, silent_addresses
 from classpulse_aggregator.writer import SeriesWriter, Written
 from classpulse_core.lifecycle import StopSignal
 from classpulse_core.schemas import FrameResult
@@ -302,20 +301,6 @@ def test_an_rtsp_stream_is_sampled_with_its_own_timestamps(kafka_bootstrap, topi
 # --- Where a stream's connections go ----------------------------------------------------------------------------
 
 
-def _rebound(monkeypatch: pytest.MonkeyPatch, name: str, port: int, *addresses: str) -> None:
-    """This process's resolver answers `addresses` for `name` asked with `port`; FFmpeg's own (the C library's) still
-    answers as the system does: 127.0.0.1 for localhost. As a name whose owner rebinds it between the check and
-    FFmpeg's connection would."""
-    resolve = socket.getaddrinfo
-
-    def rebinding(host, asked_port, *args, **kwargs):
-        if (host, asked_port) != (name, port):
-            return resolve(host, asked_port, *args, **kwargs)
-        return [answer for address in addresses for answer in resolve(address, asked_port, *args, **kwargs)]
-
-    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
-
-
 def _reached(server: VideoServer | RtspServer) -> int:
     """Requests (HTTP) or connections (RTSP) the server had."""
     return len(server.connections) if isinstance(server, RtspServer) else len(server.requested)
@@ -349,7 +334,7 @@ def test_a_stream_connects_to_the_address_its_host_was_checked_at(scheme, tmp_pa
         internal = VideoServer(tmp_path).start()
         camera = VideoServer(tmp_path, host="127.0.0.2", port=internal.port).start()
         location = f"http://admin:cam-secret@localhost:{camera.port}/stream.mjpg"
-    _rebound(monkeypatch, "localhost", camera.port, "127.0.0.2")
+    resolving_to(monkeypatch, "localhost", camera.port, "127.0.0.2")
     runner = pipeline_for(source_allowed_networks=["127.0.0.2/32"]).runner(SourceSpec(location), make_class(), fps=5)
     _run_for_three_frames(runner, camera, internal)
     assert _reached(internal) == 0
@@ -361,7 +346,7 @@ def test_an_rtsp_camera_is_opened_at_the_next_address_of_its_host_when_the_first
     """A camera's name with two addresses (IPv4 and IPv6, a pair of recorders): FFmpeg was handed the first checked
     address alone, and a camera answering at the second never opened. Now it opens the first that takes a connection."""
     camera = RtspServer(host="127.0.0.2")
-    _rebound(monkeypatch, "localhost", camera.port, "127.0.0.3", "127.0.0.2")  # nothing listens on 127.0.0.3
+    resolving_to(monkeypatch, "localhost", camera.port, "127.0.0.3", "127.0.0.2")  # nothing listens on 127.0.0.3
     location = f"rtsp://localhost:{camera.port}/live"
     pipeline = pipeline_for(source_allowed_networks=["127.0.0.2/32", "127.0.0.3/32"])
     runner = pipeline.runner(SourceSpec(location), make_class(), fps=5)
@@ -370,18 +355,6 @@ def test_an_rtsp_camera_is_opened_at_the_next_address_of_its_host_when_the_first
 
 
 OPEN_TIMEOUT_S = 5  # this RTSP server takes FFmpeg about 2 s to open
-
-
-@contextlib.contextmanager
-def _silent_addresses(*hosts: str, port: int = 0) -> Iterator[int]:
-    """`hosts` never answer a connection to the port yielded (`port`, or a free one): as a camera that is off behind a
-    firewall dropping packets, not refusing them (127.0.0.x with nothing listening refuses at once). Each is a listener
-    whose queue of connections is full (one from here, never accepted), so the kernel drops a new connection's SYN."""
-    with contextlib.ExitStack() as sockets:
-        for host in hosts:
-            port = sockets.enter_context(socket.create_server((host, port), backlog=0)).getsockname()[1]
-            sockets.enter_context(socket.create_connection((host, port), timeout=2))
-        yield port
 
 
 def _opening_settings(*addresses: str) -> IngestSettings:
@@ -394,9 +367,9 @@ def test_an_rtsp_camera_behind_silent_addresses_of_its_host_opens_within_one_ope
     opens the first address that took one: all within the one open timeout."""
     camera = RtspServer(host="127.0.0.2")
     silent = ("127.0.0.3", "127.0.0.4", "127.0.0.5")
-    _rebound(monkeypatch, "localhost", camera.port, *silent, camera.host)
+    resolving_to(monkeypatch, "localhost", camera.port, *silent, camera.host)
     try:
-        with _silent_addresses(*silent, port=camera.port):
+        with silent_addresses(*silent, port=camera.port):
             started = time.monotonic()
             reader = open_reader(SourceSpec(f"rtsp://localhost:{camera.port}/live"), _opening_settings(*silent, camera.host))
             opened_after_s = time.monotonic() - started
@@ -417,10 +390,10 @@ def test_an_rtsp_camera_none_of_whose_addresses_opens_fails_once_within_its_open
     that takes the connection but serves no stream (FFmpeg is handed it and fails there) fails the same way, in the same
     words: which of a host's ports are open is not told."""
     hosts = ("127.0.0.3", "127.0.0.4", "127.0.0.5")
-    with _silent_addresses(*hosts[1:]) as port, (
-        socket.create_server((hosts[0], port)) if first_takes_the_connection else _silent_addresses(hosts[0], port=port)
+    with silent_addresses(*hosts[1:]) as port, (
+        socket.create_server((hosts[0], port)) if first_takes_the_connection else silent_addresses(hosts[0], port=port)
     ):
-        _rebound(monkeypatch, "localhost", port, *hosts)
+        resolving_to(monkeypatch, "localhost", port, *hosts)
         started = time.monotonic()
         with pytest.raises(SourceError) as failed:
             open_reader(SourceSpec(f"rtsp://localhost:{port}/live"), _opening_settings(*hosts))

@@ -14,7 +14,7 @@ import pytest
 from classpulse_ingest.destinations import pinned_url
 from classpulse_ingest.diagnose import SourceError
 from classpulse_ingest.egress import StreamEgressProxy
-from classpulse_ingest.video import SourceSpec, Timeouts, _open_capture, ffmpeg_input, interleaved
+from classpulse_ingest.video import SourceSpec, Timeouts, _open_capture, ffmpeg_input
 
 pytestmark = pytest.mark.unit
 
@@ -46,14 +46,6 @@ def test_a_streams_ffmpeg_limits_do_not_outlive_its_open(tmp_path):
 def test_an_rtsp_stream_is_opened_at_its_checked_address_as_given_otherwise(url, address, pinned):
     assert pinned_url(url, address) == pinned
     assert ffmpeg_input(SourceSpec(url), [address, "10.20.0.8"], None).url == pinned
-
-
-def test_a_hosts_addresses_are_raced_in_the_resolvers_order_the_families_alternating():
-    """RFC 8305's order: a host whose IPv6 addresses all come first, and are all unreachable, has its IPv4 one tried
-    second, not after every IPv6 one."""
-    assert interleaved(["2001:db8::1", "2001:db8::2", "2001:db8::3", "10.20.0.7"]) == ["2001:db8::1", "10.20.0.7", "2001:db8::2", "2001:db8::3"]
-    assert interleaved(["10.20.0.7", "10.20.0.8", "2001:db8::1"]) == ["10.20.0.7", "2001:db8::1", "10.20.0.8"]
-    assert interleaved(["10.20.0.8", "10.20.0.7"]) == ["10.20.0.8", "10.20.0.7"]
 
 
 def test_an_http_stream_is_opened_by_its_name_through_the_egress_proxy():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
+import functools
 import hashlib
 import hmac
 import secrets
@@ -37,6 +37,7 @@ from classpulse_web.destinations import (
     checked_location,
     redact,
 )
+from classpulse_web.happy_eyeballs import first_connected, interleaved
 
 _PREFIX = "webhook:"
 _INDEX = "webhooks"
@@ -139,10 +140,10 @@ class SendResult(BaseModel):
 
 
 class CheckedConnections(httpcore.AnyIOBackend):
-    """Opens each connection to an address the host resolved to, once every one of them is judged allowed, and not to
-    the name: httpx resolving it again could get another answer (DNS rebinding: a public address to the check,
-    127.0.0.1 or 169.254.169.254 to the connection). The host name still goes in the Host header, the TLS server name
-    and the certificate's check, as httpx puts them."""
+    """Opens each connection to an address the host resolved to (of several, the first to take one: first_connected),
+    once every one of them is judged allowed, and not to the name: httpx resolving it again could get another answer
+    (DNS rebinding: a public address to the check, 127.0.0.1 or 169.254.169.254 to the connection). The host name still
+    goes in the Host header, the TLS server name and the certificate's check, as httpx puts them."""
 
     def __init__(self, networks: list[Network]) -> None:
         self.networks = networks
@@ -156,13 +157,14 @@ class CheckedConnections(httpcore.AnyIOBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         addresses = await asyncio.to_thread(allowed_addresses, host, port, self.networks, "webhook", NETWORKS_SETTING, f"{host}:{port}")
-        # As a client connecting to the name would: the next address when one refuses or is unreachable (a dual-stack
-        # host whose IPv6 route is down).
-        *first, last = addresses
-        for address in first:
-            with contextlib.suppress(httpcore.ConnectError):
-                return await super().connect_tcp(address, port, timeout, local_address, socket_options)
-        return await super().connect_tcp(last, port, timeout, local_address, socket_options)
+        connect = super().connect_tcp
+        try:
+            return await first_connected(
+                [functools.partial(connect, address, port, timeout, local_address, socket_options) for address in interleaved(addresses)],
+                timeout, lambda stream: stream.aclose(), failures=(httpcore.ConnectError, httpcore.ConnectTimeout),
+            )
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(str(exc)) from None
 
 
 class CheckedTransport(httpx.AsyncHTTPTransport):

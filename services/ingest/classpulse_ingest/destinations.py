@@ -5,7 +5,7 @@ reconnection.
 
 FFmpeg then connects only to addresses that were checked, never to a name it resolves itself (a name may answer an
 allowed address to the check and 127.0.0.1 or 169.254.169.254 to FFmpeg): an RTSP(S) stream is opened at a checked
-address itself (`pinned_url`; of a host with several, the first to take a TCP connection: video.first_answering), over
+address itself (`pinned_url`; of a host with several, the first to take a TCP connection: classpulse_web.happy_eyeballs), over
 the one TCP connection its session keeps; an HTTP(S) stream, and whatever it leads FFmpeg to (a redirect, an HLS
 playlist's segments on other hosts), through the egress proxy (egress.py), which checks each connection the same way.
 Beyond reach of both: an RTSP server's own redirect (FFmpeg follows a 3xx to DESCRIBE by itself) and the peer an RTSP

@@ -5,16 +5,17 @@ FFmpeg resolves a URL's host name itself, and opens by itself what a stream poin
 playlist's segments, on any host. Given this proxy (its `http_proxy` option, which it passes on to TLS's CONNECT and
 which the HLS demuxer passes on to every segment and playlist it opens), FFmpeg asks it for each of those connections:
 the proxy judges the destination as the source's own URL was (the same networks and schemes,
-classpulse_web.destinations) and connects to an address it resolved and checked, never to the name resolved once more;
-anything else gets a 403, is counted (`classpulse_ingest_stream_egress_refused_total`) and logged, and no byte goes to
-it. A plain-HTTP request is forwarded alone, with `Connection: close` both ways, and the connection from FFmpeg ends
-with its answer: a connection kept alive cannot go on to another host unchecked. A CONNECT tunnel is one host's.
+classpulse_web.destinations) and connects to an address it resolved and checked (of several, the first to take a
+connection: classpulse_web.happy_eyeballs), never to the name resolved once more; anything else gets a 403, is counted
+(`classpulse_ingest_stream_egress_refused_total`) and logged, and no byte goes to it. A plain-HTTP request is forwarded
+alone, with `Connection: close` both ways, and the connection from FFmpeg ends with its answer: a connection kept alive
+cannot go on to another host unchecked. A CONNECT tunnel is one host's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Coroutine, Iterable
@@ -25,6 +26,7 @@ from prometheus_client import Counter
 
 from classpulse_ingest.destinations import NETWORKS_SETTING
 from classpulse_web.destinations import DestinationRefused, Network, allowed_addresses, checked_location, redact
+from classpulse_web.happy_eyeballs import first_connected, interleaved
 
 log = logging.getLogger(__name__)
 
@@ -132,12 +134,22 @@ class StreamEgressProxy:
             to_upstream.close()
 
     async def _connect(self, addresses: list[str], port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """A connection to the first of the checked addresses that takes one, as a client connecting to the name would."""
-        *first, last = addresses
-        for address in first:
-            with contextlib.suppress(OSError, TimeoutError):
-                return await asyncio.wait_for(asyncio.open_connection(address, port), self.connect_timeout_s)
-        return await asyncio.wait_for(asyncio.open_connection(last, port), self.connect_timeout_s)
+        """A connection to the first of the checked addresses that takes one within the connect timeout, as a client
+        connecting to the name would; TimeoutError or the last address's OSError if none does."""
+        _address, reader, writer = await first_opened(addresses, port, self.connect_timeout_s)
+        return reader, writer
+
+
+async def first_opened(addresses: list[str], port: int, timeout_s: float) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter]:
+    """The first of `addresses` to take a TCP connection on `port` (classpulse_web.happy_eyeballs), with it."""
+
+    async def opened(address: str) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter]:
+        return (address, *await asyncio.open_connection(address, port))
+
+    async def close(connection: tuple[str, asyncio.StreamReader, asyncio.StreamWriter]) -> None:
+        connection[2].close()
+
+    return await first_connected([functools.partial(opened, address) for address in interleaved(addresses)], timeout_s, close)
 
 
 def _closing(headers: list[bytes]) -> bytes:

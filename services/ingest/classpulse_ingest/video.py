@@ -11,19 +11,14 @@ modification time.
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import itertools
+import asyncio
 import os
-import selectors
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import cast
 from urllib.parse import urlsplit
 
 import cv2
@@ -32,7 +27,7 @@ from prometheus_client import Counter
 
 from classpulse_ingest.destinations import check_stream_destination, pinned_url
 from classpulse_ingest.diagnose import SourceError, unopened_stream, unreadable_file
-from classpulse_ingest.egress import StreamEgressProxy
+from classpulse_ingest.egress import StreamEgressProxy, first_opened
 from classpulse_ingest.images import ImageRejected, decode_image
 from classpulse_ingest.settings import IngestSettings
 from classpulse_web.destinations import redact
@@ -62,7 +57,6 @@ _FFMPEG_OPEN = threading.Lock()
 it (OpenCV serialises its FFmpeg opens anyway)."""
 
 _RTSP_DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322}  # FFmpeg's, for a URL that names no port
-CONNECT_STAGGER_S = 0.25  # RFC 8305's "Connection Attempt Delay": the next address is tried if this one is silent
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 HLS_PLAYLIST_SUFFIXES = (".m3u8", ".m3u")
@@ -362,44 +356,12 @@ class FolderReader:
         pass
 
 
-def first_answering(addresses: list[str], port: int, timeout_s: float) -> str | None:
-    """The first of `addresses` to take a TCP connection on `port` within `timeout_s`, None if none does. As RFC 8305
-    ("Happy Eyeballs") has a client connect: attempts in `interleaved` order, each started CONNECT_STAGGER_S after the
-    one before (at once when that one fails) and left running, so that an address that does not answer costs the next
-    a stagger, not a whole timeout. Every connection is closed: this only picks the address FFmpeg opens."""
-    deadline = time.monotonic() + timeout_s
-    waiting = interleaved(addresses)
-    next_start = 0.0
-    with contextlib.ExitStack() as probes, selectors.DefaultSelector() as connecting:
-        while waiting or connecting.get_map():
-            now = time.monotonic()
-            if now >= deadline:
-                return None
-            if waiting and now >= next_start:
-                address = waiting.pop(0)
-                probe = probes.enter_context(socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET))
-                probe.setblocking(False)
-                outcome = probe.connect_ex((address, port))
-                if outcome == 0:
-                    return address
-                if outcome == errno.EINPROGRESS:
-                    connecting.register(probe, selectors.EVENT_WRITE, address)
-                    next_start = now + CONNECT_STAGGER_S
-                continue  # refused or unroutable at once: the next address now
-            for attempt, _events in connecting.select(min(deadline, next_start if waiting else deadline) - now):
-                if cast(socket.socket, attempt.fileobj).getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
-                    return cast(str, attempt.data)
-                connecting.unregister(attempt.fileobj)
-                next_start = now
-    return None
-
-
-def interleaved(addresses: list[str]) -> list[str]:
-    """The resolver's order, the families alternating from the first's (RFC 8305, section 4): a host whose IPv6
-    addresses come first, all unreachable, has its IPv4 one tried second, not last."""
-    first_family = [address for address in addresses if (":" in address) == (":" in addresses[0])]
-    other_family = [address for address in addresses if (":" in address) != (":" in addresses[0])]
-    return [address for pair in itertools.zip_longest(first_family, other_family) for address in pair if address]
+async def _first_answering(addresses: list[str], port: int, timeout_s: float) -> str:
+    """The address FFmpeg is handed: the first to take a connection, closed at once (FFmpeg opens its own)."""
+    address, _reader, writer = await first_opened(addresses, port, timeout_s)
+    writer.close()
+    await writer.wait_closed()
+    return address
 
 
 def open_reader(
@@ -419,9 +381,13 @@ def open_reader(
         # A host with several checked addresses (IPv4 and IPv6, a pair of recorders): FFmpeg is handed the first that
         # takes a connection, as a client resolving the name itself would, all within the one open timeout. These
         # connections go where FFmpeg's would, to the checked addresses on the URL's port (RTSP never goes through the
-        # egress proxy).
+        # egress proxy); the one that won is closed at once, FFmpeg opening its own.
         started = time.monotonic()
-        answering = first_answering(addresses, location.port or _RTSP_DEFAULT_PORTS[location.scheme], timeouts.open_ms / 1000)
+        port = location.port or _RTSP_DEFAULT_PORTS[location.scheme]
+        try:
+            answering = asyncio.run(_first_answering(addresses, port, timeouts.open_ms / 1000))
+        except (OSError, TimeoutError):
+            answering = None
         left_ms = timeouts.open_ms - int((time.monotonic() - started) * 1000)
         if answering is not None and left_ms > 0:
             source = ffmpeg_input(spec, [answering], egress)

@@ -6,11 +6,11 @@ A URL given to a service (by an admin, a teacher) makes it connect wherever it s
 into the cluster's network (server-side request forgery): the cloud metadata service, the pods' own loopback, any
 internal host. So a URL's host must resolve only to addresses inside the allowed networks (none by default), checked
 before each connection (a name may resolve elsewhere later); a client that can, connects to the very addresses checked
-(`allowed_addresses`), not to the name resolved once more. Loopback, link-local (169.254.169.254 is the metadata
-service of most clouds), the other clouds' metadata addresses, multicast and unspecified addresses are refused even
-inside a broad entry such as 0.0.0.0/0: only an entry within their own range lets them in (127.0.0.0/8 for a relay on
-the same host). A refusal names neither the addresses nor anything the host said: it must not map the internal
-network for its caller.
+(`allowed_addresses`), not to the name resolved once more; of several, to the first that takes a connection
+(happy_eyeballs.py). Loopback, link-local (169.254.169.254 is the metadata service of most clouds), the other clouds'
+metadata addresses, multicast and unspecified addresses are refused even inside a broad entry such as 0.0.0.0/0: only
+an entry within their own range lets them in (127.0.0.0/8 for a relay on the same host). A refusal names neither the
+addresses nor anything the host said: it must not map the internal network for its caller.
 """
 
 from __future__ import annotations
