@@ -1,12 +1,15 @@
 """A version folder rewritten in place (staged_version with replacing=True: labels added, warm-up written again) is
-never lost: not when the rewrite stops between its two renames, nor when a killed run left it set aside."""
+never lost: swapped with the old one in one step (Linux), and, where two renames do it, not when the rewrite stops between
+them, nor when a killed run left it set aside."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
+from classpulse_training import versions
 from classpulse_training.versions import staged_version
 
 pytestmark = pytest.mark.unit
@@ -24,9 +27,31 @@ def _files(version_dir: Path) -> dict[str, str]:
     return {path.relative_to(version_dir).as_posix(): path.read_text() for path in version_dir.rglob("*") if path.is_file()}
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="the folders are swapped in one step on Linux (renameat2)")
+def test_a_rewritten_version_takes_the_old_ones_place_in_one_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The old folder was renamed aside, then the new one into place: for the moment between the two renames the
+    version was gone, and a model server polling then unloaded it (and loaded it again at its next poll). The two are
+    now swapped in one step: the version folder is never renamed away."""
+    version_dir = _version(tmp_path)
+    rename = Path.rename
+
+    def never_away(self: Path, target: Path) -> Path:
+        assert self != version_dir, "the version folder was renamed away: for a moment there was none"
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", never_away)
+    with staged_version(version_dir, replacing=True) as staged:
+        (staged / "saved_model.pb").write_text("the graph with its labels")
+
+    assert _files(version_dir) == {"saved_model.pb": "the graph with its labels", "variables/variables.index": "its weights"}
+    assert [path.name for path in tmp_path.iterdir()] == ["9"]
+
+
 def test_a_rewrite_stopped_between_its_renames_puts_the_version_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ctrl-C lands after the old folder is renamed aside and before the new one is renamed into place (or that
-    rename fails): the old folder goes back, and nothing of the rewrite is left beside it."""
+    """Where the system cannot swap two folders in one step: Ctrl-C lands after the old folder is renamed aside and
+    before the new one is renamed into place (or that rename fails): the old folder goes back, and nothing of the
+    rewrite is left beside it."""
+    monkeypatch.setattr(versions, "_exchanged", lambda first, second: False)
     version_dir = _version(tmp_path)
     before = _files(version_dir)
     rename = Path.rename

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -43,10 +46,11 @@ def staged_version(version_dir: Path, *, replacing: bool = False) -> Iterator[Pa
     appears, its variables maybe half-written, its warm-up requests not yet there; and a write that fails halfway
     would leave a version to be served. Names that are not integers are no versions to it.
 
-    `replacing`: the folder starts as a copy of the existing `version_dir`, and takes its place: the old one renamed
-    aside, the new one into place, so a server looking at the base path sees the old version whole, for the moment
-    between the two renames none, or the new one whole, never one half-written. Without it, a `version_dir` that
-    exists is an error: versions are immutable once served."""
+    `replacing`: the folder starts as a copy of the existing `version_dir`, and takes its place: the two swapped in one
+    step where the system can (Linux), else the old one renamed aside and the new one into place, so a server looking
+    at the base path sees the old version whole or the new one whole (with two renames, for the moment between them,
+    none), never one half-written. Without it, a `version_dir` that exists is an error: versions are immutable once
+    served."""
     version_dir.parent.mkdir(parents=True, exist_ok=True)
     _put_back_set_aside(version_dir)
     staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{version_dir.name}-", dir=version_dir.parent))
@@ -60,15 +64,35 @@ def staged_version(version_dir: Path, *, replacing: bool = False) -> Iterator[Pa
         yield staged
         if not replacing and version_dir.exists():
             raise FileExistsError(f"{version_dir} appeared while it was written; versions are immutable, pick a new one")
-        if replacing:
+        if not replacing:
+            staged.rename(version_dir)
+        elif not _exchanged(staged, version_dir):  # swapped, the old folder is removed with the staging folder
             version_dir.rename(set_aside)
-        staged.rename(version_dir)
+            staged.rename(version_dir)
     finally:
         # Stopped between the two renames (the second failed, or Ctrl-C came), the old folder is only in the staging
         # folder about to be removed: it goes back first.
         if set_aside.exists() and not version_dir.exists():
             set_aside.rename(version_dir)
         shutil.rmtree(staging)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchanged(first: Path, second: Path) -> bool:
+    """Swaps two folders in one step (Linux's renameat2 with RENAME_EXCHANGE); False, nothing changed, where the C
+    library or the filesystem cannot."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(error, os.strerror(error), str(first), None, str(second))
 
 
 def _put_back_set_aside(version_dir: Path) -> None:
