@@ -1,13 +1,16 @@
-"""What the ingest tests share: videos and images made at test time, local HTTP video servers (files, HLS, an MJPEG
-stream that can drop and come back), registered classes, settings pointing at a test's own topic, a Kafka broker of a
-module's own that a test may freeze, and reading back what reached Kafka."""
+"""What the ingest tests share: videos and images made at test time, local HTTP(S) video servers (files, HLS, an MJPEG
+stream that can drop and come back) and a certificate authority for them, registered classes, settings pointing at a
+test's own topic, a Kafka broker of a module's own that a test may freeze, and reading back what reached Kafka."""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import http.server
+import ipaddress
 import os
 import signal
+import ssl
 import threading
 import time
 import uuid
@@ -18,6 +21,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, padding, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.x509.oid import NameOID
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from prometheus_client import REGISTRY
@@ -190,28 +198,37 @@ def read_frames(bootstrap: str, topic: str, expected: int | None = None, quiet_s
 class VideoServer:
     """A local HTTP server of a folder's files (recordings, HLS playlists) and of an endless MJPEG stream at
     /stream.mjpg (multipart/x-mixed-replace, as IP cameras serve it), on `host` (and `port`, any by default), with a
-    302 for each path of `redirects`; `requested` lists the requests it had (their first lines). `stop()` drops every connection;
-    `start()` again serves on the same port, as a camera coming back."""
+    302 for each path of `redirects`; HTTPS with `tls` (a context with its certificate). `requested` lists the requests
+    it had (their first lines), `request_headers` their headers. `stop()` drops every connection; `start()` again
+    serves on the same port, as a camera coming back."""
 
     def __init__(
-        self, folder: Path, stream_fps: float = 10.0, host: str = "127.0.0.1", port: int = 0, redirects: dict[str, str] | None = None
+        self,
+        folder: Path,
+        stream_fps: float = 10.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        redirects: dict[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.folder = folder
         self.stream_fps = stream_fps
         self.host = host
         self.port = port
         self.redirects = redirects or {}
+        self.tls = tls
         self.requested: list[str] = []
+        self.request_headers: list[dict[str, str]] = []
         self._server: http.server.ThreadingHTTPServer | None = None
         self._stopped = threading.Event()
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> VideoServer:
         self._stopped.clear()
-        server = http.server.ThreadingHTTPServer((self.host, self.port), self._handler())
+        server = _TlsServer((self.host, self.port), self._handler(), self.tls)
         server.daemon_threads = True
         self.port = server.server_address[1]
         self._server = server
@@ -235,6 +252,7 @@ class VideoServer:
             def parse_request(self) -> bool:
                 parsed = super().parse_request()
                 video_server.requested.append(self.requestline)
+                video_server.request_headers.append(dict(self.headers or {}))
                 return parsed
 
             def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
@@ -270,20 +288,104 @@ class VideoServer:
         return Handler
 
 
-def write_hls(folder: Path, segments: int = 2, frames_per_segment: int = 20, fps: float = 10.0) -> Path:
-    """An HLS VOD playlist of MPEG-TS segments (MPEG-4 part 2 video, which OpenCV's FFmpeg writes)."""
+class _TlsServer(http.server.ThreadingHTTPServer):
+    """Plain HTTP, or HTTPS with `tls`: the handshake in the connection's own thread, so that a client refusing the
+    certificate holds no other connection up (and is no error to report)."""
+
+    def __init__(self, address: tuple[str, int], handler: type[http.server.BaseHTTPRequestHandler], tls: ssl.SSLContext | None) -> None:
+        super().__init__(address, handler)
+        self.tls = tls
+
+    def finish_request(self, request, client_address) -> None:
+        if self.tls is not None:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
+        super().finish_request(request, client_address)
+
+
+@dataclasses.dataclass(frozen=True)
+class CertificateAuthority:
+    """An authority made at test time: its certificate at `path` (for SSL_CERT_FILE) and TLS contexts of servers with
+    certificates it signed."""
+
+    folder: Path
+    key: ec.EllipticCurvePrivateKey
+    name: x509.Name
+
+    @property
+    def path(self) -> Path:
+        return self.folder / "authority.pem"
+
+    @classmethod
+    def made(cls, folder: Path, common_name: str = "ClassPulse test authority") -> CertificateAuthority:
+        folder.mkdir(parents=True, exist_ok=True)
+        authority = cls(folder, ec.generate_private_key(ec.SECP256R1()), x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        certificate = _signed(authority, authority.name, authority.key.public_key(), x509.BasicConstraints(ca=True, path_length=0))
+        authority.path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        return authority
+
+    def server_tls(self, *names: str) -> ssl.SSLContext:
+        """A server's context, its certificate for `names` (host names or IP addresses)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+        certificate = _signed(self, subject, key.public_key(), x509.BasicConstraints(ca=False, path_length=None), names)
+        stem = self.folder / f"{names[0]}-{uuid.uuid4().hex[:6]}"
+        stem.with_suffix(".pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        stem.with_suffix(".key").write_bytes(
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        )
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(stem.with_suffix(".pem"), stem.with_suffix(".key"))
+        return tls
+
+
+def _signed(
+    authority: CertificateAuthority, subject: x509.Name, public_key: ec.EllipticCurvePublicKey,
+    constraints: x509.BasicConstraints, names: tuple[str, ...] = (),
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(authority.name).public_key(public_key)
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1)).add_extension(constraints, critical=True)
+    )
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName([_general_name(name) for name in names]), critical=False)
+    return builder.sign(authority.key, hashes.SHA256())
+
+
+def _general_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def write_hls(folder: Path, segments: int = 2, frames_per_segment: int = 20, fps: float = 10.0, key: bytes | None = None) -> Path:
+    """An HLS VOD playlist of MPEG-TS segments (MPEG-4 part 2 video, which OpenCV's FFmpeg writes), with relative
+    URIs; with `key`, segments encrypted with it (AES-128, each one's IV its sequence number), served at key.bin."""
     folder.mkdir(parents=True, exist_ok=True)
     for segment in range(segments):
-        writer = cv2.VideoWriter(str(folder / f"segment{segment}.ts"), cv2.VideoWriter_fourcc(*"mp4v"), fps, SIZE)
+        path = folder / f"segment{segment}.ts"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, SIZE)
         for number in range(frames_per_segment):
             writer.write(numbered_image(segment * frames_per_segment + number))
         writer.release()
+        if key is not None:
+            padder = padding.PKCS7(128).padder()
+            encryptor = Cipher(algorithms.AES(key), modes.CBC(segment.to_bytes(16, "big"))).encryptor()
+            path.write_bytes(encryptor.update(padder.update(path.read_bytes()) + padder.finalize()) + encryptor.finalize())
+    if key is not None:
+        (folder / "key.bin").write_bytes(key)
     duration = frames_per_segment / fps
     entries = "".join(f"#EXTINF:{duration:.1f},\nsegment{segment}.ts\n" for segment in range(segments))
     playlist = folder / "index.m3u8"
     playlist.write_text(
         f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{int(duration) + 1}\n#EXT-X-MEDIA-SEQUENCE:0\n"
-        f"{entries}#EXT-X-ENDLIST\n"
+        + ('#EXT-X-KEY:METHOD=AES-128,URI="key.bin"\n' if key is not None else "")
+        + f"{entries}#EXT-X-ENDLIST\n"
     )
     return playlist
 

@@ -1,18 +1,23 @@
 """The egress proxy FFmpeg reaches HTTP(S) streams through, spoken to directly: one request per connection (so a
-connection kept alive cannot go on to another host unchecked), each destination checked, anything else refused."""
+connection kept alive cannot go on to another host unchecked), each destination checked, anything else refused; and
+its HLS relay, which reads HTTPS for FFmpeg (real TLS servers, with an authority of the test's own)."""
 
 from __future__ import annotations
 
 import ipaddress
+import mimetypes
 import socket
+import ssl
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from address_support import resolving_to, silent_addresses
 from classpulse_ingest.egress import StreamEgressProxy
-from ingest_support import VideoServer, metric
+from classpulse_ingest.hls_relay import PLAYLIST_LIMIT_BYTES, rewritten_playlist
+from ingest_support import CertificateAuthority, VideoServer, metric, write_hls
 
 pytestmark = pytest.mark.integration
 
@@ -91,3 +96,152 @@ def test_anything_but_a_checked_destination_is_refused(proxy, request_head, stat
     before = metric("classpulse_ingest_stream_egress_refused_total", cause=cause)
     assert _exchange(proxy, request_head).startswith(b"HTTP/1.1 " + status)
     assert metric("classpulse_ingest_stream_egress_refused_total", cause=cause) == before + 1
+
+
+# --- The HLS relay --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def authority(tmp_path, monkeypatch) -> CertificateAuthority:
+    """The only authority a proxy made after it trusts (SSL_CERT_FILE)."""
+    made = CertificateAuthority.made(tmp_path / "authority")
+    monkeypatch.setenv("SSL_CERT_FILE", str(made.path))
+    return made
+
+
+@pytest.fixture
+def relay_proxy(authority) -> Iterator[StreamEgressProxy]:
+    """Allowing 127.0.0.1 and 127.0.0.3 (127.0.0.2 stands for a host outside the networks) by rtsp, http and https, of
+    which its relay reads http and https alone; trusting the test's authority."""
+    made = StreamEgressProxy([ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("127.0.0.3/32")], ["rtsp", "http", "https"], 2.0)
+    yield made.start()
+    made.close()
+
+
+@pytest.fixture
+def https_server(authority, monkeypatch, tmp_path) -> Iterator[Callable[..., VideoServer]]:
+    """`https_server(name, host="127.0.0.1", tls=None, **options)`: an HTTPS VideoServer of tmp_path as the host `name`
+    (resolving to `host`), its certificate the test authority's for `name` unless `tls` is given; stopped afterwards."""
+    started: list[VideoServer] = []
+
+    def start(name: str, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None, **options) -> VideoServer:
+        started.append(VideoServer(tmp_path, host=host, tls=tls or authority.server_tls(name), **options).start())
+        resolving_to(monkeypatch, name, started[-1].port, host)
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def _relay_answer(proxy: StreamEgressProxy, upstream: str, *headers: str) -> tuple[list[bytes], bytes]:
+    """The head lines and the body of the proxy's answer to FFmpeg's GET of the relay URL of `upstream`."""
+    request = f"GET {proxy.relay.url_for(upstream)} HTTP/1.1\r\nHost: 127.0.0.1:{proxy.port}\r\n" + "".join(f"{h}\r\n" for h in headers)
+    head, _, body = _exchange(proxy, f"{request}\r\n".encode()).partition(b"\r\n\r\n")
+    return head.split(b"\r\n"), body
+
+
+def _relayed(outcome: str) -> float:
+    return metric("classpulse_ingest_stream_hls_relay_requests_total", outcome=outcome)
+
+
+def test_an_https_playlist_is_relayed_with_every_uri_rewritten_and_the_rest_as_it_comes(relay_proxy, https_server, tmp_path):
+    """The relay reads over TLS, verifying the certificate (for cdn.test alone) against the host name it connected to
+    an address of; a playlist reaches FFmpeg whole with each URI a relay URL of its absolute URL; a segment or key as
+    the upstream answered it (FFmpeg's `Range: bytes=0-` dropped, its other headers passed on)."""
+    write_hls(tmp_path / "hls", key=bytes(range(16)))
+    cdn = https_server("cdn.test")
+    playlist, segment = f"https://cdn.test:{cdn.port}/hls/index.m3u8", f"https://cdn.test:{cdn.port}/hls/segment0.ts"
+    before = {outcome: _relayed(outcome) for outcome in ("playlist", "relayed")}
+    playlist_head, playlist_body = _relay_answer(relay_proxy, playlist, "Range: bytes=0-", "User-Agent: Lavf/62.3.100")
+    segment_head, segment_body = _relay_answer(relay_proxy, segment, "Range: bytes=188-")
+    text = (tmp_path / "hls" / "index.m3u8").read_text()
+    assert playlist_head[0] == b"HTTP/1.1 200 OK" and b"Content-Type: application/vnd.apple.mpegurl" in playlist_head
+    assert playlist_body == rewritten_playlist(text, playlist, relay_proxy.relay.base).encode() and b"cdn.test" not in playlist_body
+    assert f'URI="{relay_proxy.relay.url_for(f"https://cdn.test:{cdn.port}/hls/key.bin")}"'.encode() in playlist_body
+    assert relay_proxy.relay.url_for(segment).encode() in playlist_body.split(b"\n")
+    encrypted = (tmp_path / "hls" / "segment0.ts").read_bytes()  # whole: the test's server answers no range
+    assert segment_head[0] == b"HTTP/1.1 200 OK" and segment_body == encrypted and b"Connection: close" in segment_head
+    served_type = mimetypes.guess_type("segment0.ts")[0]  # the test's server's guess, passed on as it came
+    assert f"Content-Length: {len(encrypted)}".encode() in segment_head and f"Content-type: {served_type}".encode() in segment_head
+    assert cdn.requested == ["GET /hls/index.m3u8 HTTP/1.1", "GET /hls/segment0.ts HTTP/1.1"]
+    playlist_request, segment_request = cdn.request_headers
+    assert playlist_request["Host"] == segment_request["Host"] == f"cdn.test:{cdn.port}"
+    assert "Range" not in playlist_request and playlist_request["User-Agent"] == "Lavf/62.3.100"
+    assert segment_request["Range"] == "bytes=188-"
+    assert [_relayed(outcome) - before[outcome] for outcome in ("playlist", "relayed")] == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("upstream", "cause"),
+    [
+        ("https://outside.test:{port}/hls/segment0.ts", "not_allowed"),
+        ("httpproxy://127.0.0.2:{port}/hls/segment0.ts", "bad_location"),
+        ("file:///etc/passwd", "bad_location"),
+        ("rtsp://127.0.0.1:{port}/live", "bad_location"),
+    ],
+)
+def test_a_relay_url_outside_the_networks_or_not_http_is_refused_unfetched(relay_proxy, https_server, tmp_path, upstream, cause):
+    """What a playlist names outside the networks (127.0.0.2 here, the metadata service in earnest), or by a scheme
+    other than http(s), is relayed by no connection: a 403, counted and logged as any refusal of the proxy."""
+    write_hls(tmp_path / "hls")
+    outside = https_server("outside.test", host="127.0.0.2")
+    refused_before, relayed_before = metric("classpulse_ingest_stream_egress_refused_total", cause=cause), _relayed("refused")
+    head, _body = _relay_answer(relay_proxy, upstream.format(port=outside.port))
+    assert head[0] == b"HTTP/1.1 403 Forbidden" and outside.requested == []
+    assert metric("classpulse_ingest_stream_egress_refused_total", cause=cause) == refused_before + 1
+    assert _relayed("refused") == relayed_before + 1
+
+
+def test_a_relayed_redirect_points_ffmpeg_at_the_relay_url_of_its_target(relay_proxy, https_server):
+    """Not followed by the relay: FFmpeg asks for the target's relay URL next, checked as a destination of its own."""
+    moved_to = "https://elsewhere.test/lessons/index.m3u8"
+    server = https_server("cdn.test", redirects={"/moved.m3u8": moved_to})
+    before = _relayed("redirect")
+    head, _body = _relay_answer(relay_proxy, f"https://cdn.test:{server.port}/moved.m3u8")
+    assert head[0] == b"HTTP/1.1 302 Found" and f"Location: {relay_proxy.relay.url_for(moved_to)}".encode() in head
+    assert _relayed("redirect") == before + 1
+
+
+def test_an_upstream_answer_passes_on_no_header_line_of_the_upstreams_making(relay_proxy):
+    """A bare \\n in the upstream's head ends a line to FFmpeg: passed on inside a header, it would make a header line
+    of the upstream's (a Location to follow, past the playlist's rewriting). The relay splits the head as FFmpeg does
+    and passes on only the headers that describe the body."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def answer() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(
+                    b"HTTP/1.1 200 OK\nLocation: http://evil.test/\r\nContent-Type: video/mp2t\nSet-Cookie: a=b\r\n"
+                    b"Content-Length: 2\r\n\r\nok"
+                )
+
+        threading.Thread(target=answer, daemon=True).start()
+        head, body = _relay_answer(relay_proxy, f"http://127.0.0.1:{listener.getsockname()[1]}/segment0.ts")
+    assert head == [b"HTTP/1.1 200 OK", b"Content-Type: video/mp2t", b"Content-Length: 2", b"Connection: close"] and body == b"ok"
+
+
+def test_an_upstream_whose_certificate_does_not_verify_gets_no_request(relay_proxy, https_server, authority, tmp_path):
+    """A certificate of an authority not trusted, or of the trusted one for another name: TLS fails, no request is
+    sent, and FFmpeg gets a 502 (the stream does not open, in the same words as any)."""
+    untrusted = https_server("cdn.test", tls=CertificateAuthority.made(tmp_path / "untrusted").server_tls("cdn.test"))
+    misnamed = https_server("media.test", host="127.0.0.3", tls=authority.server_tls("other.test"))
+    before = _relayed("tls_failed")
+    answers = [
+        _relay_answer(relay_proxy, f"https://cdn.test:{untrusted.port}/hls/index.m3u8")[0][0],
+        _relay_answer(relay_proxy, f"https://media.test:{misnamed.port}/hls/index.m3u8")[0][0],
+    ]
+    assert answers == [b"HTTP/1.1 502 Bad Gateway"] * 2
+    assert untrusted.requested == misnamed.requested == []
+    assert _relayed("tls_failed") == before + 2
+
+
+def test_a_playlist_past_the_limit_is_not_passed_on(relay_proxy, https_server, tmp_path):
+    (tmp_path / "long.m3u8").write_text("#EXTM3U\n" + "#EXTINF:1,\nsegment0.ts\n" * (PLAYLIST_LIMIT_BYTES // 20))
+    cdn = https_server("cdn.test")
+    before = _relayed("too_large")
+    head, body = _relay_answer(relay_proxy, f"https://cdn.test:{cdn.port}/long.m3u8")
+    assert head[0] == b"HTTP/1.1 502 Bad Gateway" and body == b""
+    assert _relayed("too_large") == before + 1

@@ -1,6 +1,6 @@
 """Every kind of source ingest reads, for real, into a topic of the test's own on the real Kafka: video files in
-four containers, a folder of images, an HTTP file, an HLS playlist, an MJPEG camera stream that drops and comes
-back, an RTSP stream, a webcam index; and every way a source can fail, each with its reason."""
+four containers, a folder of images, an HTTP file, an HLS playlist over HTTP and over HTTPS, an MJPEG camera stream
+that drops and comes back, an RTSP stream, a webcam index; and every way a source can fail, each with its reason."""
 
 from __future__ import annotations
 
@@ -24,14 +24,15 @@ from classpulse_core.lifecycle import StopSignal
 from classpulse_core.schemas import FrameResult
 from classpulse_core.settings import StorageSettings
 from classpulse_ingest import publish
-from classpulse_ingest.diagnose import SourceError
+from classpulse_ingest.diagnose import SourceError, unopened_stream
 from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.publisher import RUN_SEQUENCE_BLOCK
-from classpulse_ingest.runner import SourceState
+from classpulse_ingest.runner import SourceRunner, SourceState
 from classpulse_ingest.settings import IngestSettings
 from classpulse_ingest.video import SourceKind, SourceSpec, open_reader, webcam_index
 from classpulse_store.registry import ClassRecord, class_key
 from ingest_support import (
+    CertificateAuthority,
     VideoServer,
     ingest_settings,
     jpeg,
@@ -79,6 +80,19 @@ def run_to_the_end(pipeline: Pipeline, location: str, class_id: str, fps: float,
     assert runner.wait(timeout_s), f"source still {runner.state} after {timeout_s}s"
     pipeline.sender.close(10)  # every acknowledgement counted before the status is read
     return runner.status()
+
+
+def waited_then_stopped(runners: list[SourceRunner], *servers: VideoServer) -> None:
+    """Each of `runners` given 30 s to end by itself, then stopped; then `servers`."""
+    try:
+        for runner in runners:
+            runner.wait(30)
+    finally:
+        for runner in runners:
+            runner.stop()
+            runner.wait(15)
+        for server in servers:
+            server.stop()
 
 
 # --- Video files -------------------------------------------------------------------------------------------------
@@ -247,6 +261,44 @@ def test_an_http_file_and_an_hls_playlist_are_recordings_that_end(tmp_path, kafk
         by_source.setdefault(frame.source_id, []).append(frame.sequence)
     assert by_source[over_http.source_id] == list(range(10))
     assert by_source[over_hls.source_id] == list(range(over_hls.status().frames_published))
+
+
+def test_an_https_hls_playlist_is_read_through_the_egress_proxys_relay(tmp_path, monkeypatch, kafka_bootstrap, topic, pipeline_for, make_class):
+    """An HLS playlist over HTTPS, as CDNs, cloud encoders and lesson recordings serve it, was refused ("read over HTTP
+    only"). The egress proxy now reads it for FFmpeg: a VOD of relative segment URIs, one of AES-128 segments, and a
+    master playlist naming its media playlist on another allowed host each play to their end, over TLS verified
+    against the hosts' names (an authority of the test's own)."""
+    authority = CertificateAuthority.made(tmp_path / "authority")
+    monkeypatch.setenv("SSL_CERT_FILE", str(authority.path))
+    write_hls(tmp_path / "hls", segments=2, frames_per_segment=20)
+    write_hls(tmp_path / "secret", segments=2, frames_per_segment=20, key=bytes(range(16)))
+    tls = authority.server_tls("cdn.test", "media.test")
+    cdn = VideoServer(tmp_path, tls=tls).start()
+    media = VideoServer(tmp_path, host="127.0.0.3", tls=tls).start()
+    resolving_to(monkeypatch, "cdn.test", cdn.port, cdn.host)
+    resolving_to(monkeypatch, "media.test", media.port, media.host)
+    (tmp_path / "master.m3u8").write_text(
+        f"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=500000,RESOLUTION=320x240\nhttps://media.test:{media.port}/hls/index.m3u8\n"
+    )
+    class_id = make_class()
+    pipeline = pipeline_for(source_allowed_networks=["127.0.0.1/32", "127.0.0.3/32"])
+    runners = [
+        pipeline.runner(SourceSpec(f"https://cdn.test:{cdn.port}/{path}"), class_id, 5, realtime=False).start()
+        for path in ("hls/index.m3u8", "secret/index.m3u8", "master.m3u8")
+    ]
+    try:
+        assert all(runner.wait(60) for runner in runners)
+    finally:
+        cdn.stop()
+        media.stop()
+    pipeline.sender.close(10)
+    for runner in runners:
+        assert runner.status().state == SourceState.ENDED and runner.status().frames_published >= 18, runner.status()
+    assert "GET /master.m3u8 HTTP/1.1" in cdn.requested and "GET /hls/segment1.ts HTTP/1.1" in media.requested
+    by_source = {}
+    for frame in read_frames(kafka_bootstrap, topic, expected=sum(runner.status().frames_published for runner in runners)):
+        by_source.setdefault(frame.source_id, []).append(frame.sequence)
+    assert {runner.source_id: list(range(runner.status().frames_published)) for runner in runners} == by_source
 
 
 def test_an_mjpeg_camera_that_drops_comes_back_and_resumes(tmp_path, kafka_bootstrap, topic, pipeline_for, make_class):
@@ -427,15 +479,7 @@ def test_what_a_stream_leads_ffmpeg_to_outside_the_networks_is_refused_unfetched
         pipeline.runner(SourceSpec(f"{camera.url}/{path}"), class_id, 5, realtime=False).start()
         for path in ("hls/index.m3u8", "hls/elsewhere.m3u8", "moved.mjpg", "hls/past_the_proxy.m3u8")
     ]
-    try:
-        for runner in runners:
-            runner.wait(30)
-    finally:
-        for runner in runners:
-            runner.stop()
-            runner.wait(15)
-        camera.stop()
-        outside.stop()
+    waited_then_stopped(runners, camera, outside)
     assert outside.requested == []
     assert at_home.status().state == SourceState.ENDED and at_home.status().frames_published >= 18, at_home.status()
     for runner in (segments_elsewhere, redirected, segments_past_the_proxy):
@@ -444,6 +488,47 @@ def test_what_a_stream_leads_ffmpeg_to_outside_the_networks_is_refused_unfetched
     assert metric("classpulse_ingest_stream_egress_refused_total", cause="not_allowed") >= refused_before + 2
     refusals = [r.reason for r in caplog.records if r.name == "classpulse_ingest.egress"]
     assert f"{outside.url}/stream.mjpg is outside the networks stream URLs may reach" in " ".join(refusals), refusals
+
+
+def test_what_an_https_playlist_names_outside_the_networks_or_past_the_proxy_is_refused_unfetched(
+    tmp_path, monkeypatch, pipeline_for, make_class, caplog
+):
+    """An HTTPS playlist on an allowed host (read by the egress proxy's relay) naming its segments on a host outside
+    the networks (127.0.0.2; in earnest the metadata service), at httpproxy://outside/ (FFmpeg's protocol of a proxy's
+    tunnel, which would connect there itself) or at file: URLs: none is fetched, each refusal counted, and each source
+    fails as a stream that did not open, in the same words as one whose host's certificate does not verify."""
+    authority = CertificateAuthority.made(tmp_path / "authority")
+    monkeypatch.setenv("SSL_CERT_FILE", str(authority.path))
+    playlist = write_hls(tmp_path / "hls", segments=2, frames_per_segment=20).read_text()
+    outside = VideoServer(tmp_path, host="127.0.0.2", tls=authority.server_tls("outside.test")).start()
+    cdn = VideoServer(tmp_path, tls=authority.server_tls("cdn.test")).start()
+    impostor = VideoServer(tmp_path, tls=CertificateAuthority.made(tmp_path / "untrusted").server_tls("cdn.test")).start()
+    for server, name in ((outside, "outside.test"), (cdn, "cdn.test"), (impostor, "cdn.test")):
+        resolving_to(monkeypatch, name, server.port, server.host)
+    for name, segments_at in (
+        ("elsewhere", f"https://outside.test:{outside.port}/hls/segment"),
+        ("past_the_proxy", f"httpproxy://{outside.host}:{outside.port}/hls/segment"),
+        ("local_files", f"file://{tmp_path}/hls/segment"),
+    ):
+        (tmp_path / "hls" / f"{name}.m3u8").write_text(playlist.replace("segment", segments_at))
+    locations = [f"https://cdn.test:{cdn.port}/hls/{name}.m3u8" for name in ("elsewhere", "past_the_proxy", "local_files")]
+    locations.append(f"https://cdn.test:{impostor.port}/hls/index.m3u8")
+    refused_before = {cause: metric("classpulse_ingest_stream_egress_refused_total", cause=cause) for cause in ("not_allowed", "bad_location")}
+    relayed_before = {outcome: metric("classpulse_ingest_stream_hls_relay_requests_total", outcome=outcome) for outcome in ("refused", "tls_failed")}
+    pipeline = pipeline_for(source_allowed_networks=["127.0.0.1/32"], reconnect_attempts=0)
+    class_id = make_class()
+    runners = [pipeline.runner(SourceSpec(location), class_id, 5, realtime=False).start() for location in locations]
+    waited_then_stopped(runners, outside, cdn, impostor)
+    assert outside.requested == [] and impostor.requested == []
+    for runner, location in zip(runners, locations, strict=True):
+        assert runner.status().state == SourceState.FAILED, runner.status()
+        assert runner.status().reason == f"gave up after 0 reconnection attempts: {unopened_stream(location, 3.0)}"
+    assert metric("classpulse_ingest_stream_egress_refused_total", cause="not_allowed") >= refused_before["not_allowed"] + 1
+    assert metric("classpulse_ingest_stream_egress_refused_total", cause="bad_location") >= refused_before["bad_location"] + 2
+    assert metric("classpulse_ingest_stream_hls_relay_requests_total", outcome="refused") >= relayed_before["refused"] + 3
+    assert metric("classpulse_ingest_stream_hls_relay_requests_total", outcome="tls_failed") >= relayed_before["tls_failed"] + 1
+    refusals = " ".join(r.reason for r in caplog.records if r.name == "classpulse_ingest.egress")
+    assert f"https://outside.test:{outside.port}/hls/segment0.ts is outside the networks stream URLs may reach" in refusals
 
 
 # --- Sources that cannot be read ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 from classpulse_ingest.destinations import pinned_url
 from classpulse_ingest.diagnose import SourceError
 from classpulse_ingest.egress import StreamEgressProxy
+from classpulse_ingest.hls_relay import relay_url
 from classpulse_ingest.video import SourceSpec, Timeouts, _open_capture, ffmpeg_input
 
 pytestmark = pytest.mark.unit
@@ -62,16 +63,21 @@ def test_an_http_stream_is_opened_by_its_name_through_the_egress_proxy():
         ffmpeg_input(SourceSpec(url), ["10.20.0.7"], None)
 
 
-def test_an_hls_playlist_over_https_is_refused_with_its_reason_and_over_http_read():
+def test_an_hls_playlist_over_https_is_read_at_the_proxys_relay_with_plain_http_alone():
+    """An HTTPS playlist was refused: what FFmpeg needs for HTTPS through the proxy (httpproxy) would let a playlist's
+    httpproxy:// segments past it. It is now handed to FFmpeg as a URL of the proxy's HLS relay, which reads it over
+    TLS itself, and FFmpeg may speak nothing but plain HTTP (through the proxy); an HTTP playlist is read as before."""
     proxy = StreamEgressProxy([], ["http", "https"], 1.0).start()
     try:
-        with pytest.raises(SourceError, match="HLS playlist is read over HTTP only") as refused:
-            ffmpeg_input(SourceSpec("https://relay.school.test/live/room-12.M3U8?token=s3cret"), ["10.20.0.7"], proxy)
-        assert refused.value.cause == "bad_location" and "s3cret" not in str(refused.value)
-        playlist = ffmpeg_input(SourceSpec("http://relay.school.test/live/room-12.m3u8"), ["10.20.0.7"], proxy)
-        assert "hls" in playlist.options and "httpproxy" not in playlist.options
+        location = "https://relay.school.test/live/room-12.M3U8?token=s3cret"
+        relayed = ffmpeg_input(SourceSpec(location), ["10.20.0.7"], proxy)
+        over_http = ffmpeg_input(SourceSpec("http://relay.school.test/live/room-12.m3u8"), ["10.20.0.7"], proxy)
     finally:
         proxy.close()
+    assert relayed.url == relay_url(proxy.relay.base, location) and relayed.url.endswith("/room-12.M3U8")
+    protocols, formats, through = relayed.options.split("|")
+    assert protocols == "protocol_whitelist;http,tcp,crypto" and "hls" in formats and through == f"http_proxy;{proxy.url}"
+    assert "hls" in over_http.options and "httpproxy" not in over_http.options
 
 
 def test_a_pinned_stream_that_does_not_open_is_reported_by_its_own_url():

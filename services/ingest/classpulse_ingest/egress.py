@@ -9,7 +9,9 @@ classpulse_web.destinations) and connects to an address it resolved and checked 
 connection: classpulse_web.happy_eyeballs), never to the name resolved once more; anything else gets a 403, is counted
 (`classpulse_ingest_stream_egress_refused_total`) and logged, and no byte goes to it. A plain-HTTP request is forwarded
 alone, with `Connection: close` both ways, and the connection from FFmpeg ends with its answer: a connection kept alive
-cannot go on to another host unchecked. A CONNECT tunnel is one host's.
+cannot go on to another host unchecked. A CONNECT tunnel is one host's. FFmpeg reads an HLS playlist over HTTPS from the
+proxy itself, at a URL of the proxy's own (hls_relay.py): the proxy fetches it, and each URI it names, checked as it is
+asked for, and FFmpeg needs no protocol but plain HTTP.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from urllib.parse import urlsplit
 from prometheus_client import Counter
 
 from classpulse_ingest.destinations import NETWORKS_SETTING
+from classpulse_ingest.hls_relay import HlsRelay, RelayFailed
 from classpulse_web.destinations import DestinationRefused, Network, allowed_addresses, checked_location, redact
 from classpulse_web.happy_eyeballs import first_connected, interleaved
 
@@ -46,7 +49,8 @@ _HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"pr
 
 class StreamEgressProxy:
     """A forward proxy (CONNECT for https, absolute-form GET and HEAD for http) on an ephemeral port of 127.0.0.1,
-    served by an asyncio loop on a thread of its own; `close()` ends every connection through it."""
+    served by an asyncio loop on a thread of its own, with its HLS relay (`relay`) at its own URL; `close()` ends every
+    connection through it."""
 
     def __init__(self, allowed_networks: Iterable[Network], allowed_schemes: Iterable[str], connect_timeout_s: float) -> None:
         self.networks = list(allowed_networks)
@@ -57,6 +61,7 @@ class StreamEgressProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, name="stream-egress-proxy", daemon=True)
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[Any]] = set()
+        self.relay = HlsRelay(self)
 
     @property
     def url(self) -> str:
@@ -99,6 +104,9 @@ class StreamEgressProxy:
             head = await client.readuntil(b"\r\n\r\n")
         request_line, *headers = head[:-4].split(b"\r\n")
         method, target, _version = request_line.decode("latin-1").split(" ")
+        if method == "GET" and (relayed := self.relay.upstream_of(target)) is not None:
+            await _relay(_ignored(client), self._relayed(relayed, headers, to_client))
+            return
         if method == "CONNECT":
             url = f"https://{target}"
         elif method in ("GET", "HEAD") and target.startswith("http://"):
@@ -108,16 +116,10 @@ class StreamEgressProxy:
             await _answer(to_client, b"400 Bad Request")
             return
         try:
-            host, port = checked_location(url, self.schemes, "stream")
-            port = port or _DEFAULT_PORTS[urlsplit(url).scheme]
-            addresses = await asyncio.to_thread(allowed_addresses, host, port, self.networks, "stream", NETWORKS_SETTING, redact(url))
-        except DestinationRefused as refusal:
-            EGRESS_REFUSED.labels(refusal.cause).inc()
-            log.warning("a stream's connection refused", extra={"reason": str(refusal), "cause": refusal.cause})
+            upstream, to_upstream = await self.open_checked(url, self.schemes)
+        except DestinationRefused:
             await _answer(to_client, b"403 Forbidden")
             return
-        try:
-            upstream, to_upstream = await self._connect(addresses, port)
         except (OSError, TimeoutError):
             await _answer(to_client, b"502 Bad Gateway")
             return
@@ -133,11 +135,31 @@ class StreamEgressProxy:
         finally:
             to_upstream.close()
 
-    async def _connect(self, addresses: list[str], port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """A connection to the first of the checked addresses that takes one within the connect timeout, as a client
-        connecting to the name would; TimeoutError or the last address's OSError if none does."""
+    async def open_checked(self, url: str, schemes: Iterable[str]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to the first of the checked addresses of `url`'s host to take one within the connect timeout,
+        as a client connecting to the name would. DestinationRefused, counted and logged, if `url` may not be reached
+        (`schemes`: those it may have); TimeoutError or the last address's OSError if no address takes a connection."""
+        try:
+            host, port = checked_location(url, schemes, "stream")
+            port = port or _DEFAULT_PORTS[urlsplit(url).scheme]
+            addresses = await asyncio.to_thread(allowed_addresses, host, port, self.networks, "stream", NETWORKS_SETTING, redact(url))
+        except DestinationRefused as refusal:
+            EGRESS_REFUSED.labels(refusal.cause).inc()
+            log.warning("a stream's connection refused", extra={"reason": str(refusal), "cause": refusal.cause})
+            raise
         _address, reader, writer = await first_opened(addresses, port, self.connect_timeout_s)
         return reader, writer
+
+    async def _relayed(self, url: str, headers: list[bytes], to_client: asyncio.StreamWriter) -> None:
+        """The HLS relay's answer for the upstream `url`, or the status it answers instead."""
+        try:
+            async with self.relay.answer(url, headers) as relayed:
+                to_client.write(relayed.start)
+                if relayed.rest is not None:
+                    await _copy(relayed.rest, to_client)
+                await to_client.drain()
+        except RelayFailed as failed:  # raised before anything was answered
+            await _answer(to_client, failed.status)
 
 
 async def first_opened(addresses: list[str], port: int, timeout_s: float) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter]:

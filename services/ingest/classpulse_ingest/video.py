@@ -28,6 +28,7 @@ from prometheus_client import Counter
 from classpulse_ingest.destinations import check_stream_destination, pinned_url
 from classpulse_ingest.diagnose import SourceError, unopened_stream, unreadable_file
 from classpulse_ingest.egress import StreamEgressProxy, first_opened
+from classpulse_ingest.hls_relay import PLAYLIST_SUFFIXES
 from classpulse_ingest.images import ImageRejected, decode_image
 from classpulse_ingest.settings import IngestSettings
 from classpulse_web.destinations import redact
@@ -44,13 +45,16 @@ _FFMPEG_OPTIONS = {
     # the demuxers (no playlists or concat lists from a file), in OPENCV_FFMPEG_CAPTURE_OPTIONS' syntax. HTTP(S) goes
     # through the egress proxy (`http_proxy`, added per open): https tunnels with CONNECT, FFmpeg's httpproxy protocol.
     # Never httpproxy and hls together: a playlist's httpproxy://host:port/ segment has FFmpeg connect to that host
-    # itself, past the proxy. So HLS plays over http (its https segments or redirects fail, unconnected) and https
-    # plays no playlists.
+    # itself, past the proxy. So an http playlist plays over http (its https segments or redirects fail, unconnected),
+    # an https stream plays no playlists, and an https playlist is read by the proxy's HLS relay (hls_relay.py), to
+    # which FFmpeg speaks plain HTTP alone: every URI it is given there is the relay's, and any other http URL it would
+    # open still goes through the proxy. `crypto` (AES-128 segments) opens what it decrypts with these same protocols.
     "file": f"protocol_whitelist;file|format_whitelist;{_RECORDING_FORMATS}",
     "rtsp": "protocol_whitelist;tcp,udp,rtp|format_whitelist;rtsp|rtsp_flags;prefer_tcp",
     "rtsps": "protocol_whitelist;tcp,tls,udp,rtp|format_whitelist;rtsp|rtsp_flags;prefer_tcp",
     "http": f"protocol_whitelist;http,https,tcp,tls,crypto|format_whitelist;hls,mpjpeg,{_RECORDING_FORMATS}",
     "https": f"protocol_whitelist;http,https,tcp,tls,httpproxy|format_whitelist;mpjpeg,{_RECORDING_FORMATS}",
+    "https_hls": f"protocol_whitelist;http,tcp,crypto|format_whitelist;hls,{_RECORDING_FORMATS}",
 }
 _FFMPEG_OPEN = threading.Lock()
 """OpenCV reads the options from the environment as it opens a capture: one open at a time sees the options meant for
@@ -59,7 +63,6 @@ it (OpenCV serialises its FFmpeg opens anyway)."""
 _RTSP_DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322}  # FFmpeg's, for a URL that names no port
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
-HLS_PLAYLIST_SUFFIXES = (".m3u8", ".m3u")
 CONTINUE_SEEK_MARGIN_MS = 5_000.0  # longer than the key frame interval of common recordings
 _KNOWN_LENGTH_LIMIT = 1e9  # live streams report a frame count of -1, 0 or nonsense such as -9.2e18
 
@@ -120,8 +123,8 @@ class FfmpegInput:
 
 def ffmpeg_input(spec: SourceSpec, addresses: list[str], egress: StreamEgressProxy | None) -> FfmpegInput:
     """A file as it is; a stream so that FFmpeg connects only to the `addresses` its host was checked at, or through
-    the `egress` proxy, which checks each connection (without one, HTTP(S) streams are refused): never to a name it
-    resolves itself."""
+    the `egress` proxy, which checks each connection (without one, HTTP(S) streams are refused), an HLS playlist over
+    HTTPS at the proxy's relay: never to a name it resolves itself."""
     if spec.kind != SourceKind.STREAM:
         return FfmpegInput(spec.location, _FFMPEG_OPTIONS["file"])
     scheme = urlsplit(spec.location).scheme
@@ -129,14 +132,8 @@ def ffmpeg_input(spec: SourceSpec, addresses: list[str], egress: StreamEgressPro
         return FfmpegInput(pinned_url(spec.location, addresses[0]), _FFMPEG_OPTIONS[scheme])
     if egress is None:
         raise SourceError("bad_location", f"{spec.display}: HTTP(S) streams are opened only through the egress proxy")
-    if scheme == "https" and urlsplit(spec.location).path.lower().endswith(HLS_PLAYLIST_SUFFIXES):
-        # Said here, not as a stream that did not open: what an HTTPS playlist would need (httpproxy) lets it reach
-        # past the proxy (_FFMPEG_OPTIONS).
-        raise SourceError(
-            "bad_location",
-            f"{spec.display}: an HLS playlist is read over HTTP only (over HTTPS its segments could reach hosts past the "
-            "allowed networks): serve it over HTTP inside the camera network, or use the camera's RTSP stream",
-        )
+    if scheme == "https" and urlsplit(spec.location).path.lower().endswith(PLAYLIST_SUFFIXES):
+        return FfmpegInput(egress.relay.url_for(spec.location), f"{_FFMPEG_OPTIONS['https_hls']}|http_proxy;{egress.url}")
     return FfmpegInput(spec.location, f"{_FFMPEG_OPTIONS[scheme]}|http_proxy;{egress.url}")
 
 

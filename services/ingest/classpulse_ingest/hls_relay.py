@@ -1,0 +1,325 @@
+"""HLS over HTTPS, read for FFmpeg by the egress proxy itself (egress.py): FFmpeg speaks plain HTTP to the proxy alone.
+
+For FFmpeg to read HTTPS through the proxy, its protocols would need `httpproxy` (TLS tunnelled with CONNECT), and a
+playlist could then name its segments `httpproxy://anyhost/`, which FFmpeg connects to itself, past the proxy. So an
+HTTPS playlist is opened as a URL of the proxy's own (`relay_url`: http://127.0.0.1:<port>/hls/<the relay's key>/<the
+upstream URL in base64url>/<its last path segment, whose extension FFmpeg's HLS demuxer judges a segment by>), which
+FFmpeg asks the proxy for as it asks for any http URL. The relay checks the upstream URL as the proxy checks any
+destination (the same networks; http or https, of the allowed schemes), connects to an address it checked, does TLS
+itself (the host name for SNI and the certificate's verification, against SSL_CERT_FILE's authorities where it is set,
+the system's otherwise) and sends one GET. A playlist's answer reaches FFmpeg with every URI in it rewritten to a relay
+URL of the absolute URL it resolves to (`rewritten_playlist`), so each segment, key, init section and playlist FFmpeg
+opens next is checked in turn; a URI of another scheme (`httpproxy:`, `file:`, `data:`) becomes a relay URL all the
+same, refused when FFmpeg asks for it. A redirect reaches FFmpeg pointing at the relay URL of its target (FFmpeg
+follows a few, each hop a new request checked as a new destination). Anything else (segments, keys, init sections,
+error answers) is passed on as it comes, with the upstream's status and framing and `Connection: close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import posixpath
+import re
+import secrets
+import ssl
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
+
+from prometheus_client import Counter
+
+from classpulse_web.destinations import DestinationRefused
+
+RELAY_PATH = "/hls/"
+PLAYLIST_LIMIT_BYTES = 4 * 1024 * 1024  # a long VOD lists some 10,000 segments in about 1 MB
+PLAYLIST_TYPES = frozenset({"application/vnd.apple.mpegurl", "audio/mpegurl", "application/x-mpegurl", "audio/x-mpegurl"})
+PLAYLIST_SUFFIXES = (".m3u8", ".m3u")
+_RELAYED_SCHEMES = ("http", "https")
+_NAME_LIMIT = 64  # of the upstream's last path segment kept in a relay URL: enough for its extension
+# FFmpeg's headers worth passing on: its client name (some CDNs answer by it) and a byte range (EXT-X-BYTERANGE).
+_FORWARDED = (b"user-agent", b"accept", b"range")
+_WHOLE_RANGE = b"bytes=0-"  # what FFmpeg asks of every URL: dropped, so that a playlist comes whole, as a 200
+# The upstream's headers that describe its body to FFmpeg; the rest (cookies, caching, the server's name) stay here.
+_PASSED_ON = (b"content-type", b"content-length", b"content-range", b"accept-ranges", b"transfer-encoding")
+# How FFmpeg reads a playlist (libavformat's ff_get_line): a line ends at \n, \r, \r\n or a NUL byte; an attribute
+# list's items are separated by commas or its white space (av_isspace).
+_LINE_END = re.compile("\r\n|[\r\n\0]")
+_FFMPEG_SPACE = " \t\n\v\f\r"
+_SEPARATORS = _FFMPEG_SPACE + ","
+_SEPARATOR = re.compile(f"[{re.escape(_SEPARATORS)}]")
+
+HLS_RELAYED = Counter(
+    "classpulse_ingest_stream_hls_relay_requests_total",
+    "Requests FFmpeg made to the stream egress proxy's HLS relay, by outcome (playlist: served with its URIs rewritten; "
+    "relayed: passed on as it came; redirect: pointed at the relay URL of its target; refused: a destination outside the "
+    "allowed networks or schemes; unreachable, tls_failed, bad_answer, too_large: no answer passed on)",
+    ["outcome"],
+)
+
+
+class CheckedEgress(Protocol):
+    """What the relay needs of the egress proxy it serves in (egress.StreamEgressProxy)."""
+
+    schemes: list[str]
+    connect_timeout_s: float
+
+    @property
+    def url(self) -> str: ...
+
+    async def open_checked(self, url: str, schemes: Iterable[str]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
+
+
+class RelayFailed(Exception):
+    """The relay answers FFmpeg `status` alone: nothing of the upstream's answer (if any) reaches it."""
+
+    def __init__(self, status: bytes, outcome: str) -> None:
+        super().__init__(outcome)
+        self.status = status
+        self.outcome = outcome
+
+
+@dataclass(frozen=True)
+class Relayed:
+    """The relay's answer to FFmpeg: `start` (its head, and a playlist's whole rewritten body), then `rest`, the
+    upstream's body as it comes (None: nothing more)."""
+
+    start: bytes
+    rest: asyncio.StreamReader | None
+    outcome: str
+
+
+def relay_url(relay: str, upstream: str) -> str:
+    """The URL at which the relay at `relay` (its base URL: HlsRelay.base) reads `upstream`."""
+    encoded = base64.urlsafe_b64encode(upstream.encode("utf-8", "surrogateescape")).rstrip(b"=").decode("ascii")
+    try:
+        name = posixpath.basename(urlsplit(upstream).path)[-_NAME_LIMIT:]
+    except ValueError:
+        name = ""  # malformed: refused when asked for (egress.py)
+    return f"{relay}/{encoded}/{quote(name, safe='', errors='surrogateescape')}"
+
+
+def upstream_url(relay: str, target: str) -> str | None:
+    """The upstream URL a request target of the relay at `relay` names; None if the target is not the relay's."""
+    if not target.startswith(f"{relay}/"):
+        return None
+    encoded = target.removeprefix(f"{relay}/").partition("/")[0]
+    try:
+        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8", "surrogateescape")
+    except ValueError:
+        return ""  # the relay's, naming nothing: refused as a URL of no scheme
+
+
+def rewritten_playlist(text: str, playlist_url: str, relay: str) -> str:
+    """The playlist with every URI in it, resolved against `playlist_url`, replaced by its URL at the relay at `relay`:
+    each URI line (a line that is not empty and does not start with '#') and each URI attribute of a tag (EXT-X-KEY,
+    EXT-X-MAP, EXT-X-MEDIA, EXT-X-I-FRAME-STREAM-INF, EXT-X-SESSION-KEY, ...; any tag's, to stay ahead of what FFmpeg
+    reads). Lines and attributes are split as FFmpeg splits them, and the lines joined again with \\n: a line end or
+    separator only FFmpeg saw could hide a URI from the rewriting."""
+
+    def relayed(uri: str) -> str:
+        try:
+            absolute = urljoin(playlist_url, uri.strip(_FFMPEG_SPACE))
+        except ValueError:
+            absolute = uri  # malformed: its relay URL is refused when asked for
+        return relay_url(relay, absolute)
+
+    lines = _LINE_END.split(text)
+    return "\n".join(
+        _rewritten_tag(line, relayed) if line.startswith("#") else relayed(line) if line.rstrip(_FFMPEG_SPACE) else line
+        for line in lines
+    )
+
+
+def _rewritten_tag(line: str, relayed: Callable[[str], str]) -> str:
+    """A tag with the value of each URI attribute replaced by `relayed(value)`, quoted. Its attributes are read as
+    FFmpeg reads them (ff_parse_key_value: a name runs to the next '=', a value is quoted, with backslash escapes, or
+    bare up to the next separator), so that every value FFmpeg would take for a URI is one replaced; so is a value
+    whose name ends in URI after a separator (`X,URI=`), which FFmpeg ignores and a stricter reader might not."""
+    colon = line.find(":")
+    if colon < 0:
+        return line
+    rewritten = [line[: colon + 1]]
+    position = colon + 1
+    while True:
+        start = position
+        while position < len(line) and line[position] in _SEPARATORS:
+            position += 1
+        equals = line.find("=", position)
+        if position == len(line) or equals < 0:
+            rewritten.append(line[start:])
+            return "".join(rewritten)
+        name = line[position:equals]
+        value, end = _attribute_value(line, equals + 1)
+        if _SEPARATOR.split(name)[-1].upper() == "URI":
+            rewritten.append(f'{line[start : equals + 1]}"{relayed(value)}"')
+        else:
+            rewritten.append(line[start:end])
+        position = end
+
+
+def _attribute_value(line: str, position: int) -> tuple[str, int]:
+    """The attribute value starting at `position` as FFmpeg reads it, and where it ends."""
+    if not line.startswith('"', position):
+        end = position
+        while end < len(line) and line[end] not in _SEPARATORS:
+            end += 1
+        return line[position:end], end
+    value = []
+    end = position + 1
+    while end < len(line) and line[end] != '"':
+        if line[end] == "\\":
+            if end + 1 == len(line):
+                break
+            end += 1
+        value.append(line[end])
+        end += 1
+    return "".join(value), min(end + 1, len(line))
+
+
+class HlsRelay:
+    """The relay of one egress proxy: `answer` reads the upstream a relay URL names, for FFmpeg."""
+
+    def __init__(self, proxy: CheckedEgress) -> None:
+        self.proxy = proxy
+        self.schemes = [scheme for scheme in proxy.schemes if scheme in _RELAYED_SCHEMES]
+        # SSL_CERT_FILE as the API's webhooks honour it (httpx): its authorities alone where it is set.
+        self.tls = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or None)
+        self._key = secrets.token_urlsafe(16)
+
+    @property
+    def base(self) -> str:
+        """The relay's URL, which every relay URL starts with: the proxy's, with a key of the relay's own, so that
+        FFmpeg is given relay URLs by the relay alone (a plain-HTTP playlist cannot name one to read HTTPS with)."""
+        return f"{self.proxy.url}{RELAY_PATH}{self._key}"
+
+    def url_for(self, upstream: str) -> str:
+        return relay_url(self.base, upstream)
+
+    def upstream_of(self, target: str) -> str | None:
+        return upstream_url(self.base, target)
+
+    @contextlib.asynccontextmanager
+    async def answer(self, url: str, request_headers: list[bytes]) -> AsyncIterator[Relayed]:
+        """The answer to FFmpeg's GET of the relay URL of `url` (`request_headers`: its header lines); RelayFailed,
+        before anything is answered, if `url` is refused (counted in the proxy's refusals and logged), if none of its
+        addresses takes a connection, TLS fails, or the upstream answers no HTTP or too long a playlist. The connection
+        to the upstream lasts as long as the context."""
+        async with contextlib.AsyncExitStack() as connection:
+            try:
+                relayed = await self._answered(url, request_headers, connection)
+            except RelayFailed as failed:
+                HLS_RELAYED.labels(failed.outcome).inc()
+                raise
+            HLS_RELAYED.labels(relayed.outcome).inc()
+            yield relayed
+
+    async def _answered(self, url: str, request_headers: list[bytes], connection: contextlib.AsyncExitStack) -> Relayed:
+        try:
+            upstream, to_upstream = await self.proxy.open_checked(url, self.schemes)
+        except DestinationRefused:
+            raise RelayFailed(b"403 Forbidden", "refused") from None
+        except (OSError, TimeoutError):
+            raise RelayFailed(b"502 Bad Gateway", "unreachable") from None
+        connection.callback(to_upstream.close)
+        parts = urlsplit(url)
+        if parts.scheme == "https":
+            try:
+                await to_upstream.start_tls(self.tls, server_hostname=parts.hostname, ssl_handshake_timeout=self.proxy.connect_timeout_s)
+            except (OSError, TimeoutError):  # ssl.SSLError (a certificate that does not verify) is an OSError
+                raise RelayFailed(b"502 Bad Gateway", "tls_failed") from None
+        to_upstream.write(_request(parts, request_headers))
+        try:
+            return await self._relayed(url, upstream)
+        except (EOFError, ValueError, asyncio.LimitOverrunError):
+            raise RelayFailed(b"502 Bad Gateway", "bad_answer") from None
+
+    async def _relayed(self, url: str, upstream: asyncio.StreamReader) -> Relayed:
+        status, reason, headers = await _answer_head(upstream)
+        location = _header(headers, b"location")
+        if 300 <= status < 400 and location is not None:
+            moved = [b"Location: " + self.url_for(urljoin(url, location)).encode("ascii"), b"Content-Length: 0"]
+            return Relayed(_head(status, reason, moved), None, "redirect")
+        media_type = (_header(headers, b"content-type") or "").partition(";")[0].strip().lower()
+        is_playlist = media_type in PLAYLIST_TYPES or urlsplit(url).path.lower().endswith(PLAYLIST_SUFFIXES)
+        if is_playlist and 200 <= status < 300:
+            if status != 200 or _header(headers, b"content-encoding") is not None:
+                raise RelayFailed(b"502 Bad Gateway", "bad_answer")  # in part, or compressed: not a text to rewrite
+            text = (await _playlist_body(upstream, headers)).decode("utf-8", "surrogateescape")
+            body = rewritten_playlist(text, url, self.base).encode("utf-8", "surrogateescape")
+            described = [b"Content-Type: application/vnd.apple.mpegurl", b"Content-Length: %d" % len(body)]
+            return Relayed(_head(status, reason, described) + body, None, "playlist")
+        described = [line for line in headers if line.partition(b":")[0].strip().lower() in _PASSED_ON]
+        return Relayed(_head(status, reason, described), upstream, "relayed")
+
+
+def _request(parts: SplitResult, request_headers: list[bytes]) -> bytes:
+    """The GET of the URL of `parts` (already checked: http or https, with a host), with FFmpeg's headers worth passing
+    on, the URL's credentials as Basic authorization, and `Connection: close`."""
+    hostname = (parts.hostname or "").encode("idna").decode("ascii")
+    host = (f"[{hostname}]" if ":" in hostname else hostname) + (f":{parts.port}" if parts.port is not None else "")
+    # Quoted where the URL is not already: no white space, control character or non-ASCII byte in the request line.
+    target = quote(parts.path or "/", safe="/%:@!$&'()*+,;=~", errors="surrogateescape")
+    if parts.query:
+        target += "?" + quote(parts.query, safe="/?%:@!$&'()*+,;=~", errors="surrogateescape")
+    lines = [f"GET {target} HTTP/1.1".encode("ascii"), f"Host: {host}".encode("ascii")]
+    for line in request_headers:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() in _FORWARDED and value.strip() != _WHOLE_RANGE:
+            lines.append(line)
+    if parts.username is not None:
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        lines.append(b"Authorization: Basic " + base64.b64encode(credentials))
+    return b"".join(line + b"\r\n" for line in [*lines, b"Connection: close"]) + b"\r\n"
+
+
+async def _answer_head(upstream: asyncio.StreamReader) -> tuple[int, bytes, list[bytes]]:
+    """The status, reason and header lines of the upstream's answer, past any interim (1xx) one; ValueError if it is
+    not HTTP/1. Lines split at a bare \\n too, as FFmpeg splits them: one inside a line passed on would be a header
+    line of the upstream's making to FFmpeg (a Location, past the rewriting)."""
+    while True:
+        status_line, *headers = [line.rstrip(b"\r") for line in (await upstream.readuntil(b"\r\n\r\n"))[:-4].split(b"\n")]
+        version, _, rest = status_line.partition(b" ")
+        code, _, reason = rest.partition(b" ")
+        if not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit():
+            raise ValueError("not an HTTP/1 answer")
+        if int(code) >= 200:
+            return int(code), reason, headers
+
+
+def _header(headers: list[bytes], wanted: bytes) -> str | None:
+    for line in headers:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == wanted:
+            return value.strip().decode("latin-1")
+    return None
+
+
+def _head(status: int, reason: bytes, headers: list[bytes]) -> bytes:
+    return b"".join(line + b"\r\n" for line in [b"HTTP/1.1 %d " % status + reason, *headers, b"Connection: close"]) + b"\r\n"
+
+
+async def _playlist_body(upstream: asyncio.StreamReader, headers: list[bytes]) -> bytes:
+    """The playlist's body, its chunked framing undone; RelayFailed past PLAYLIST_LIMIT_BYTES."""
+    body = bytearray()
+    if (_header(headers, b"transfer-encoding") or "").lower() == "chunked":
+        while size := int((await upstream.readuntil(b"\r\n")).partition(b";")[0], 16):
+            _within_limit(len(body) + size)
+            body += await upstream.readexactly(size)
+            await upstream.readexactly(2)
+    elif (length := _header(headers, b"content-length")) is not None:
+        body += await upstream.readexactly(_within_limit(int(length)))
+    else:  # as long as the connection: the upstream closes it after its answer (`Connection: close`)
+        while chunk := await upstream.read(64 * 1024):
+            body += chunk
+            _within_limit(len(body))
+    return bytes(body)
+
+
+def _within_limit(size: int) -> int:
+    if size > PLAYLIST_LIMIT_BYTES:
+        raise RelayFailed(b"502 Bad Gateway", "too_large")
+    return size
