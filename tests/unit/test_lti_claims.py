@@ -104,7 +104,7 @@ def test_a_registration_gives_the_platforms_public_keys_one_way() -> None:
     ],
 )
 def test_the_id_tokens_claims(changes: dict, reason: str | None) -> None:
-    login = LoginState(ISSUER, "cp", "n1")
+    login = LoginState(ISSUER, "cp", "n1", expires_at_s=int(time.time()) + 600)
     if reason is None:
         LaunchVerifier._check_claims(claims(**changes), platform(), login)
         return
