@@ -6,21 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import ipaddress
 import json
 import socket
 import ssl
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
 from address_support import resolving_to, silent_addresses
@@ -41,6 +35,7 @@ from classpulse_store.classkeys import LESSONS_CURSOR_FIELD, OUTBOX_CURSORS, ale
 from classpulse_store.registry import ClassRecord
 from classpulse_web.happy_eyeballs import CONNECT_STAGGER_S
 from outbox_support import deliver_queued
+from tls_support import CertificateAuthority
 
 # The outbox and its cursors are the deployment's: a database of the module's own.
 pytestmark = [pytest.mark.integration, pytest.mark.own_redis_database]
@@ -371,37 +366,17 @@ async def test_a_webhook_host_with_silent_addresses_gets_its_delivery_at_its_liv
     assert len(receiver.heads) == 1 and delivered_after_s < len(silent) * CONNECT_STAGGER_S + 0.5, delivered_after_s
 
 
-def _certificate(directory: Path, name: str) -> tuple[Path, Path]:
-    """A self-signed certificate for the DNS name `name` alone (no IP address), and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 @pytest.mark.anyio
 async def test_an_https_webhook_connected_to_its_checked_address_verifies_the_certificate_against_the_host_name(monkeypatch, tmp_path):
     """Connecting to the address rather than the name must not verify TLS against the address: the receiver is asked
     for the host name (SNI) and its certificate must name it; one for another name, trusted as it is, is refused."""
-    cert_path, key_path = _certificate(tmp_path, "hooks.test")
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(cert_path, key_path)
+    authority = CertificateAuthority.made(tmp_path)
+    tls = authority.server_tls("hooks.test")  # a DNS name alone: no IP address
     receiver = Answering()
     server = await receiver.serve("127.0.0.1", 0, tls)
     port = server.sockets[0].getsockname()[1]
     _resolving(monkeypatch, {"hooks.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]})
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert_path))  # the receiver's certificate is the only authority trusted
+    monkeypatch.setenv("SSL_CERT_FILE", str(authority.path))  # the receiver's authority is the only one trusted
     sender = WebhookSender([ipaddress.ip_network("127.0.0.1/32")], ["https"], 2.0)
     named, misnamed = await _sent(sender, [f"https://hooks.test:{port}/hook", f"https://other.test:{port}/hook"], [server])
     assert named.ok, named

@@ -17,7 +17,8 @@ import pytest
 from address_support import resolving_to, silent_addresses
 from classpulse_ingest.egress import StreamEgressProxy
 from classpulse_ingest.hls_relay import PLAYLIST_LIMIT_BYTES, rewritten_playlist
-from ingest_support import CertificateAuthority, VideoServer, metric, write_hls
+from ingest_support import VideoServer, metric, write_hls
+from tls_support import CertificateAuthority
 
 pytestmark = pytest.mark.integration
 

@@ -32,7 +32,6 @@ from classpulse_ingest.settings import IngestSettings
 from classpulse_ingest.video import SourceKind, SourceSpec, open_reader, webcam_index
 from classpulse_store.registry import ClassRecord, class_key
 from ingest_support import (
-    CertificateAuthority,
     VideoServer,
     ingest_settings,
     jpeg,
@@ -46,6 +45,7 @@ from ingest_support import (
     write_video,
 )
 from rtsp_server import RtspServer
+from tls_support import CertificateAuthority
 
 pytestmark = pytest.mark.integration
 
