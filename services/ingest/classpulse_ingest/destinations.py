@@ -22,6 +22,8 @@ from classpulse_ingest.diagnose import SourceError
 from classpulse_web.destinations import DestinationRefused, Network, check_destination
 
 NETWORKS_SETTING = "CLASSPULSE_SOURCE_ALLOWED_NETWORKS"
+DEFAULT_PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322}
+"""FFmpeg's port for a stream URL that names none: where ingest connects to check it or pick its address."""
 
 
 def check_stream_destination(url: str, allowed_networks: Iterable[Network], allowed_schemes: Iterable[str]) -> list[str]:

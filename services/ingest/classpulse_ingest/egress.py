@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from prometheus_client import Counter
 
-from classpulse_ingest.destinations import NETWORKS_SETTING
+from classpulse_ingest.destinations import DEFAULT_PORTS, NETWORKS_SETTING
 from classpulse_ingest.hls_relay import HlsRelay, RelayFailed
 from classpulse_web.destinations import DestinationRefused, Network, allowed_addresses, checked_location, redact
 from classpulse_web.happy_eyeballs import first_connected, interleaved
@@ -42,7 +42,6 @@ EGRESS_REFUSED = Counter(
 
 HEAD_LIMIT_BYTES = 64 * 1024
 HEAD_TIMEOUT_S = 10.0  # FFmpeg writes its request at once: a connection that does not is not FFmpeg's
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 # Headers of one connection (RFC 9110, 7.6.1), replaced by the proxy's own `Connection: close`.
 _HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"proxy-authorization", b"te", b"upgrade"})
 
@@ -141,7 +140,7 @@ class StreamEgressProxy:
         (`schemes`: those it may have); TimeoutError or the last address's OSError if no address takes a connection."""
         try:
             host, port = checked_location(url, schemes, "stream")
-            port = port or _DEFAULT_PORTS[urlsplit(url).scheme]
+            port = port or DEFAULT_PORTS[urlsplit(url).scheme]
             addresses = await asyncio.to_thread(allowed_addresses, host, port, self.networks, "stream", NETWORKS_SETTING, redact(url))
         except DestinationRefused as refusal:
             EGRESS_REFUSED.labels(refusal.cause).inc()

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from prometheus_client import Counter
 
-from classpulse_ingest.destinations import check_stream_destination, pinned_url
+from classpulse_ingest.destinations import DEFAULT_PORTS, check_stream_destination, pinned_url
 from classpulse_ingest.diagnose import SourceError, unopened_stream, unreadable_file
 from classpulse_ingest.egress import StreamEgressProxy, first_opened
 from classpulse_ingest.hls_relay import PLAYLIST_SUFFIXES
@@ -59,8 +59,6 @@ _FFMPEG_OPTIONS = {
 _FFMPEG_OPEN = threading.Lock()
 """OpenCV reads the options from the environment as it opens a capture: one open at a time sees the options meant for
 it (OpenCV serialises its FFmpeg opens anyway)."""
-
-_RTSP_DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322}  # FFmpeg's, for a URL that names no port
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 CONTINUE_SEEK_MARGIN_MS = 5_000.0  # longer than the key frame interval of common recordings
@@ -374,13 +372,13 @@ def open_reader(
         return FolderReader(spec, settings.max_image_pixels, continue_at_ms)
     timeouts = Timeouts(settings.stream_open_timeout_ms, settings.stream_read_timeout_ms)
     location = urlsplit(spec.location)
-    if spec.kind == SourceKind.STREAM and location.scheme in _RTSP_DEFAULT_PORTS and len(addresses) > 1:
+    if spec.kind == SourceKind.STREAM and location.scheme in ("rtsp", "rtsps") and len(addresses) > 1:
         # A host with several checked addresses (IPv4 and IPv6, a pair of recorders): FFmpeg is handed the first that
         # takes a connection, as a client resolving the name itself would, all within the one open timeout. These
         # connections go where FFmpeg's would, to the checked addresses on the URL's port (RTSP never goes through the
         # egress proxy); the one that won is closed at once, FFmpeg opening its own.
         started = time.monotonic()
-        port = location.port or _RTSP_DEFAULT_PORTS[location.scheme]
+        port = location.port or DEFAULT_PORTS[location.scheme]
         try:
             answering = asyncio.run(_first_answering(addresses, port, timeouts.open_ms / 1000))
         except (OSError, TimeoutError):
