@@ -11,6 +11,7 @@ is split into RTP packets, with its quantisation tables in-band (Q=255) in the f
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -45,14 +46,23 @@ def jpeg_for_rtp(data: bytes) -> tuple[bytes, int, int, bytes]:
 
 
 class RtspServer:
-    """On `host` (and `port`, any by default); `connections` are those it accepted."""
+    """On `host` (and `port`, any by default); `connections` are those it accepted. `tls`: an RTSPS server's context;
+    `redirect_to`: the Location it answers DESCRIBE with, in a 302, instead of the stream."""
 
     def __init__(
-        self, fps: float = 10.0, frame: Callable[[int], np.ndarray] = numbered_image, host: str = "127.0.0.1", port: int = 0
+        self,
+        fps: float = 10.0,
+        frame: Callable[[int], np.ndarray] = numbered_image,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+        redirect_to: str | None = None,
     ) -> None:
         self.fps = fps
         self.frame = frame
         self.host = host
+        self.tls = tls
+        self.redirect_to = redirect_to
         self._listener = socket.create_server((host, port))
         self.port = self._listener.getsockname()[1]
         self._stopped = threading.Event()
@@ -61,7 +71,7 @@ class RtspServer:
 
     @property
     def url(self) -> str:
-        return f"rtsp://{self.host}:{self.port}/live"
+        return f"{'rtsps' if self.tls else 'rtsp'}://{self.host}:{self.port}/live"
 
     def stop(self) -> None:
         self._stopped.set()
@@ -79,6 +89,16 @@ class RtspServer:
             threading.Thread(target=self._session, args=(connection,), daemon=True).start()
 
     def _session(self, connection: socket.socket) -> None:
+        if self.tls is not None:
+            try:
+                connection.settimeout(10)
+                connection = self.tls.wrap_socket(connection, server_side=True)
+                connection.settimeout(None)
+            except OSError:
+                return
+        self._requests(connection)
+
+    def _requests(self, connection: socket.socket) -> None:
         pending = b""
         with connection:
             while not self._stopped.is_set():
@@ -110,6 +130,8 @@ class RtspServer:
         session = "Session: 5150;timeout=60\r\n"
         if method == "OPTIONS":
             return "200 OK", "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n", ""
+        if method == "DESCRIBE" and self.redirect_to is not None:
+            return "302 Moved Temporarily", f"Location: {self.redirect_to}\r\n", ""
         if method == "DESCRIBE":
             sdp = (
                 "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=classpulse test\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n"

@@ -1,6 +1,7 @@
 """The egress proxy FFmpeg reaches HTTP(S) streams through, spoken to directly: one request per connection (so a
 connection kept alive cannot go on to another host unchecked), each destination checked, anything else refused; and
-its HLS relay, which reads HTTPS for FFmpeg (real TLS servers, with an authority of the test's own)."""
+its HLS relay, which reads HTTPS for FFmpeg (real TLS servers, with an authority of the test's own), and its RTSP relay,
+which passes a camera's answers on with each redirect pointed at itself."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from address_support import resolving_to, silent_addresses
 from classpulse_ingest.egress import StreamEgressProxy
 from classpulse_ingest.hls_relay import PLAYLIST_LIMIT_BYTES, rewritten_playlist
+from classpulse_ingest.rtsp_relay import MAX_REDIRECTS
 from ingest_support import VideoServer, metric, write_hls
 from tls_support import CertificateAuthority
 
@@ -246,3 +248,83 @@ def test_a_playlist_past_the_limit_is_not_passed_on(relay_proxy, https_server, t
     head, body = _relay_answer(relay_proxy, f"https://cdn.test:{cdn.port}/long.m3u8")
     assert head[0] == b"HTTP/1.1 502 Bad Gateway" and body == b""
     assert _relayed("too_large") == before + 1
+
+
+# --- The RTSP relay ----------------------------------------------------------------------------------------------
+
+
+def _relayed_answers(proxy: StreamEgressProxy, sent: bytes) -> tuple[bytes, list[bytes]]:
+    """What FFmpeg, connected to the relay of a camera at 127.0.0.1 that answers its first request with `sent` and
+    closes, receives; and the requests the camera received."""
+    received: list[bytes] = []
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def answer() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                received.append(connection.recv(65536))
+                connection.sendall(sent)
+
+        threading.Thread(target=answer, daemon=True).start()
+        camera = proxy.camera(f"rtsp://cam:secret@127.0.0.1:{listener.getsockname()[1]}/live")
+        try:
+            port = int(camera.url.rpartition(":")[2].partition("/")[0])
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+                connection.sendall(b"DESCRIBE " + camera.url.encode() + b" RTSP/1.0\r\nCSeq: 2\r\n\r\n")
+                answered = b""
+                while chunk := connection.recv(65536):
+                    answered += chunk
+        finally:
+            camera.close()
+    return answered, received
+
+
+def _packet(channel: int, payload: bytes) -> bytes:
+    return b"$" + bytes([channel]) + len(payload).to_bytes(2, "big") + payload
+
+
+def test_the_rtsp_relay_passes_a_cameras_answers_on_as_ffmpeg_reads_them_each_location_pointed_at_itself():
+    """FFmpeg's RTSP client (libavformat/rtsp.c) ends a line at \\n and drops every \\r, takes a `$` at a line's start
+    (after \\r's too) for an interleaved packet, reads a head's last Content-Length of body, and takes a head's last
+    `Location:` line, in any case, for a redirect. Every Location reaches it pointing at a port of the relay, read that
+    way: a Location-looking line inside a packet or a body is passed on untouched, as FFmpeg reads it as data."""
+    proxy = StreamEgressProxy([ipaddress.ip_network("127.0.0.0/24")], ["rtsp", "rtsps"], 2.0).start()
+    hidden_in_body = b"v=0\r\nLocation: rtsp://127.0.0.9/body\r\n"
+    sent = (
+        b"RTSP/1.0 200 OK\nCSeq: 1\r\nContent-Length: 00" + str(len(hidden_in_body)).encode() + b"\n\n" + hidden_in_body
+        + _packet(0, b"Location: rtsp://127.0.0.9/packet\n\n")
+        + b"\r\r" + _packet(1, b"\r\n")
+        + b"RTSP/1.0 302 Found\r\nCSeq: 2\r\nlocation:rtsp://127.0.0.9:1/first\r\n"
+        + _packet(0, b"among the head")
+        + b"LOCATION:   rtsps://127.0.0.7:7/last?x=1\r\r\n\r\n"
+    )
+    try:
+        answered, received = _relayed_answers(proxy, sent)
+    finally:
+        proxy.close()
+    assert received and received[0].startswith(b"DESCRIBE rtsp://cam:secret@127.0.0.1:")
+    ok_head, _, rest = answered.partition(b"\r\n\r\n")
+    assert ok_head == b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nContent-Length: 00" + str(len(hidden_in_body)).encode()
+    assert rest.startswith(hidden_in_body + _packet(0, b"Location: rtsp://127.0.0.9/packet\n\n") + _packet(1, b"\r\n"))
+    rest = rest.removeprefix(hidden_in_body + _packet(0, b"Location: rtsp://127.0.0.9/packet\n\n") + _packet(1, b"\r\n"))
+    assert rest.startswith(_packet(0, b"among the head"))  # passed on before the head it came among
+    redirect = rest.removeprefix(_packet(0, b"among the head")).split(b"\r\n")
+    assert redirect[:2] == [b"RTSP/1.0 302 Found", b"CSeq: 2"] and redirect[-2:] == [b"", b""]
+    locations = [line for line in redirect if line.lower().startswith(b"location:")]
+    assert len(locations) == 1 and locations[0].startswith(b"Location: rtsp://127.0.0.1:")
+    assert locations[0].endswith(b"/last?x=1") and b"127.0.0.7" not in answered and b"127.0.0.9:1" not in answered
+
+
+def test_the_rtsp_relay_ends_a_connection_at_a_redirect_it_may_not_follow():
+    """A Location of another scheme, or of no host, or one redirect too many: nothing of that answer reaches FFmpeg,
+    and its connection ends there."""
+    proxy = StreamEgressProxy([ipaddress.ip_network("127.0.0.0/24")], ["rtsp"], 2.0).start()
+    try:
+        for location in (b"http://127.0.0.1/stream.mjpg", b"rtsps://127.0.0.1/live", b"rtsp:///live", b"rtsp://127.0.0.1:99999/x"):
+            answered, _ = _relayed_answers(proxy, b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n\r\nRTSP/1.0 301 Moved\r\nLocation: " + location + b"\r\n\r\n")
+            assert answered == b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n\r\n", location
+        redirect = b"RTSP/1.0 302 Found\r\nLocation: rtsp://127.0.0.1/next\r\n\r\n"
+        answered, _ = _relayed_answers(proxy, redirect * (MAX_REDIRECTS + 1))
+        assert answered.count(b"302 Found") == MAX_REDIRECTS and answered.endswith(b"/next\r\n\r\n")
+    finally:
+        proxy.close()

@@ -5,6 +5,7 @@ that drops and comes back, an RTSP stream, a webcam index; and every way a sourc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -25,6 +27,7 @@ from classpulse_core.schemas import FrameResult
 from classpulse_core.settings import StorageSettings
 from classpulse_ingest import publish
 from classpulse_ingest.diagnose import SourceError, unopened_stream
+from classpulse_ingest.egress import StreamEgressProxy
 from classpulse_ingest.pipeline import Pipeline
 from classpulse_ingest.publisher import RUN_SEQUENCE_BLOCK
 from classpulse_ingest.runner import SourceRunner, SourceState
@@ -413,6 +416,16 @@ def _opening_settings(*addresses: str) -> IngestSettings:
     return IngestSettings(stream_open_timeout_ms=OPEN_TIMEOUT_S * 1000, source_allowed_networks=[f"{a}/32" for a in addresses])
 
 
+@contextlib.contextmanager
+def _egress_for(settings: IngestSettings) -> Iterator[StreamEgressProxy]:
+    """The egress proxy a pipeline of `settings` reads its streams through."""
+    egress = StreamEgressProxy(settings.source_allowed_networks, settings.source_allowed_schemes, settings.stream_open_timeout_ms / 1000)
+    try:
+        yield egress.start()
+    finally:
+        egress.close()
+
+
 def test_an_rtsp_camera_behind_silent_addresses_of_its_host_opens_within_one_open_timeout(monkeypatch):
     """A camera's name with four addresses, the first three silent. FFmpeg was tried at each in turn with the whole
     open timeout (15 s here before it reached the camera's). Now connections to them are raced, 250 ms apart, and FFmpeg
@@ -420,15 +433,16 @@ def test_an_rtsp_camera_behind_silent_addresses_of_its_host_opens_within_one_ope
     camera = RtspServer(host="127.0.0.2")
     silent = ("127.0.0.3", "127.0.0.4", "127.0.0.5")
     resolving_to(monkeypatch, "localhost", camera.port, *silent, camera.host)
+    settings = _opening_settings(*silent, camera.host)
     try:
-        with silent_addresses(*silent, port=camera.port):
+        with silent_addresses(*silent, port=camera.port), _egress_for(settings) as egress:
             started = time.monotonic()
-            reader = open_reader(SourceSpec(f"rtsp://localhost:{camera.port}/live"), _opening_settings(*silent, camera.host))
+            reader = open_reader(SourceSpec(f"rtsp://localhost:{camera.port}/live"), settings, egress=egress)
             opened_after_s = time.monotonic() - started
-        try:
-            frame = next(reader.frames(5, 0.0))
-        finally:
-            reader.release()
+            try:
+                frame = next(reader.frames(5, 0.0))
+            finally:
+                reader.release()
     finally:
         camera.stop()
     assert opened_after_s < OPEN_TIMEOUT_S, opened_after_s
@@ -442,13 +456,14 @@ def test_an_rtsp_camera_none_of_whose_addresses_opens_fails_once_within_its_open
     that takes the connection but serves no stream (FFmpeg is handed it and fails there) fails the same way, in the same
     words: which of a host's ports are open is not told."""
     hosts = ("127.0.0.3", "127.0.0.4", "127.0.0.5")
+    settings = _opening_settings(*hosts)
     with silent_addresses(*hosts[1:]) as port, (
         socket.create_server((hosts[0], port)) if first_takes_the_connection else silent_addresses(hosts[0], port=port)
-    ):
+    ), _egress_for(settings) as egress:
         resolving_to(monkeypatch, "localhost", port, *hosts)
         started = time.monotonic()
         with pytest.raises(SourceError) as failed:
-            open_reader(SourceSpec(f"rtsp://localhost:{port}/live"), _opening_settings(*hosts))
+            open_reader(SourceSpec(f"rtsp://localhost:{port}/live"), settings, egress=egress)
         failed_after_s = time.monotonic() - started
     assert OPEN_TIMEOUT_S * 0.9 < failed_after_s < OPEN_TIMEOUT_S + 1, failed_after_s
     assert failed.value.cause == "unreachable"
@@ -456,6 +471,57 @@ def test_an_rtsp_camera_none_of_whose_addresses_opens_fails_once_within_its_open
         f"rtsp://localhost:{port}/live did not open as a video stream at any of the 3 addresses its host resolves to "
         f"within {OPEN_TIMEOUT_S} s: "
     )
+
+
+def test_an_rtsp_cameras_redirect_outside_the_networks_is_refused_unfollowed(pipeline_for, make_class):
+    """An allowed camera (127.0.0.3) answering DESCRIBE with a 302 to a host outside the networks (127.0.0.2; in
+    earnest the metadata service or the pod's neighbours): FFmpeg followed it by itself, unchecked, and read the
+    stream there. Now the redirect is refused, counted, the source fails as a stream that did not open, and the host
+    outside gets no connection."""
+    outside = RtspServer(host="127.0.0.2")
+    camera = RtspServer(host="127.0.0.3", redirect_to=outside.url)
+    refused_before = metric("classpulse_ingest_stream_egress_refused_total", cause="not_allowed")
+    pipeline = pipeline_for(source_allowed_networks=["127.0.0.3/32"], reconnect_attempts=0)
+    runner = pipeline.runner(SourceSpec(camera.url), make_class(), fps=5).start()
+    try:
+        assert runner.wait(30), runner.status()
+    finally:
+        runner.stop()
+        runner.wait(15)
+        camera.stop()
+        outside.stop()
+    assert _reached(outside) == 0 and _reached(camera) >= 1
+    assert runner.status().state == SourceState.FAILED and runner.status().frames_published == 0
+    assert "did not open as a video stream" in runner.status().reason
+    assert metric("classpulse_ingest_stream_egress_refused_total", cause="not_allowed") > refused_before
+
+
+def test_an_rtsp_cameras_redirect_is_followed_to_the_address_its_target_was_checked_at(monkeypatch, pipeline_for, make_class):
+    """A camera (127.0.0.3) redirecting to another by name, which the check resolves to an allowed address (127.0.0.2)
+    and FFmpeg would resolve itself to another (127.0.0.1 here; in earnest the pod's loopback). FFmpeg followed the
+    redirect to the address it resolved; now it is led back to the relay, which connects to the address checked: the
+    stream plays from there, and the other address sees nothing."""
+    internal = RtspServer()
+    target = RtspServer(host="127.0.0.2", port=internal.port)
+    camera = RtspServer(host="127.0.0.3", redirect_to=f"rtsp://localhost:{target.port}/live")
+    resolving_to(monkeypatch, "localhost", target.port, target.host)
+    redirects_before = metric("classpulse_ingest_stream_rtsp_relay_redirects_total")
+    pipeline = pipeline_for(source_allowed_networks=["127.0.0.2/32", "127.0.0.3/32"])
+    runner = pipeline.runner(SourceSpec(camera.url), make_class(), fps=5)
+    _run_for_three_frames(runner, camera, target, internal)
+    assert _reached(internal) == 0
+    assert _reached(camera) >= 1 and _reached(target) >= 1 and runner.status().frames_published >= 3, runner.status()
+    assert metric("classpulse_ingest_stream_rtsp_relay_redirects_total") > redirects_before
+
+
+def test_an_rtsps_camera_is_read_over_tls_through_the_relay(tmp_path, pipeline_for, make_class):
+    """The relay does the camera's TLS (FFmpeg speaks plain RTSP to the relay alone), with a certificate of the
+    camera's own making, as cameras serve them."""
+    camera = RtspServer(tls=CertificateAuthority.made(tmp_path / "camera-authority").server_tls("127.0.0.1"))
+    runner = pipeline_for().runner(SourceSpec(camera.url), make_class(), fps=5)
+    _run_for_three_frames(runner, camera)
+    assert camera.url.startswith("rtsps://") and _reached(camera) >= 1
+    assert runner.status().frames_published >= 3, runner.status()
 
 
 def test_what_a_stream_leads_ffmpeg_to_outside_the_networks_is_refused_unfetched(tmp_path, pipeline_for, make_class, caplog):

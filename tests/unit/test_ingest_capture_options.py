@@ -1,17 +1,17 @@
 """FFmpeg's per-kind limits (protocols, formats) apply to the one capture they were set for: OpenCV reads them from
 the environment, and left there they would limit every later capture of the process to the last kind's formats. And
-what FFmpeg is given to open for a stream names no host it would resolve itself: an RTSP stream's checked address, an
-HTTP one's egress proxy."""
+what FFmpeg is given to open for a stream names no host it would resolve itself: an RTSP stream is read at the egress
+proxy's RTSP relay, an HTTP one through the proxy."""
 
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 import pytest
 
-from classpulse_ingest.destinations import pinned_url
 from classpulse_ingest.diagnose import SourceError
 from classpulse_ingest.egress import StreamEgressProxy
 from classpulse_ingest.hls_relay import relay_url
@@ -20,7 +20,14 @@ from classpulse_ingest.video import SourceSpec, Timeouts, _open_capture, ffmpeg_
 pytestmark = pytest.mark.unit
 
 
-def test_a_streams_ffmpeg_limits_do_not_outlive_its_open(tmp_path):
+@pytest.fixture
+def proxy():
+    made = StreamEgressProxy([], ["rtsp", "rtsps", "http", "https"], 1.0).start()
+    yield made
+    made.close()
+
+
+def test_a_streams_ffmpeg_limits_do_not_outlive_its_open(tmp_path, proxy):
     video = tmp_path / "lesson.mp4"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 5, (64, 48))
     for n in range(5):
@@ -29,7 +36,7 @@ def test_a_streams_ffmpeg_limits_do_not_outlive_its_open(tmp_path):
     before = os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS")
     spec = SourceSpec("rtsp://127.0.0.1:1/camera")
     with pytest.raises(SourceError):
-        _open_capture(spec, Timeouts(open_ms=500, read_ms=500), ffmpeg_input(spec, ["127.0.0.1"], None))
+        _open_capture(spec, Timeouts(open_ms=500, read_ms=500), ffmpeg_input(spec, proxy))
     assert os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS") == before
     capture = cv2.VideoCapture(str(video))  # a later reader of an mp4 file, with no limits of its own
     assert capture.isOpened() and capture.read()[0]
@@ -37,51 +44,54 @@ def test_a_streams_ffmpeg_limits_do_not_outlive_its_open(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("url", "address", "pinned"),
+    ("url", "relayed"),
     [
-        ("rtsp://admin:p%40ss@camera.school.test:8554/live?channel=1", "10.20.0.7", "rtsp://admin:p%40ss@10.20.0.7:8554/live?channel=1"),
-        ("rtsps://camera.school.test/live", "2001:db8::7", "rtsps://[2001:db8::7]/live"),
-        ("rtsp://user@[2001:db8::1]:554/", "2001:db8::1", "rtsp://user@[2001:db8::1]:554/"),
+        ("rtsp://admin:p%40ss@camera.school.test:8554/live?channel=1", "rtsp://admin:p%40ss@127.0.0.1:{port}/live?channel=1"),
+        ("rtsps://camera.school.test/live", "rtsp://127.0.0.1:{port}/live"),
+        ("rtsp://user@[2001:db8::1]:554/", "rtsp://user@127.0.0.1:{port}/"),
     ],
 )
-def test_an_rtsp_stream_is_opened_at_its_checked_address_as_given_otherwise(url, address, pinned):
-    assert pinned_url(url, address) == pinned
-    assert ffmpeg_input(SourceSpec(url), [address, "10.20.0.8"], None).url == pinned
-
-
-def test_an_http_stream_is_opened_by_its_name_through_the_egress_proxy():
-    proxy = StreamEgressProxy([], ["http"], 1.0).start()
+def test_an_rtsp_stream_is_read_at_a_port_of_the_relay_with_tcp_alone(url, relayed, proxy):
+    """FFmpeg was handed the camera's checked address, and followed the camera's redirects and the UDP ports it named
+    by itself. It now reads the camera at a port of the egress proxy's RTSP relay (plain RTSP: the relay does an rtsps
+    camera's TLS), its credentials, path and query kept, and over TCP alone."""
+    source = ffmpeg_input(SourceSpec(url), proxy)
     try:
-        url = "http://camera.school.test:8080/video.mjpg"
-        source = ffmpeg_input(SourceSpec(url), ["10.20.0.7"], proxy)
-        assert source.url == url and source.options.endswith(f"|http_proxy;{proxy.url}")
-        tunnelled = ffmpeg_input(SourceSpec("https://camera.school.test/video.mjpg"), ["10.20.0.7"], proxy)
-        assert "httpproxy" in tunnelled.options  # https tunnels through it with CONNECT
+        assert source.camera is not None
+        port = urlsplit(source.url).port
+        assert source.url == relayed.format(port=port) and port != urlsplit(url).port
+        assert source.options == "protocol_whitelist;tcp|format_whitelist;rtsp|rtsp_transport;tcp"
     finally:
-        proxy.close()
-    with pytest.raises(SourceError, match="only through the egress proxy"):
-        ffmpeg_input(SourceSpec(url), ["10.20.0.7"], None)
+        if source.camera is not None:
+            source.camera.close()
 
 
-def test_an_hls_playlist_over_https_is_read_at_the_proxys_relay_with_plain_http_alone():
+def test_an_http_stream_is_opened_by_its_name_through_the_egress_proxy(proxy):
+    url = "http://camera.school.test:8080/video.mjpg"
+    source = ffmpeg_input(SourceSpec(url), proxy)
+    assert source.url == url and source.options.endswith(f"|http_proxy;{proxy.url}")
+    tunnelled = ffmpeg_input(SourceSpec("https://camera.school.test/video.mjpg"), proxy)
+    assert "httpproxy" in tunnelled.options  # https tunnels through it with CONNECT
+    for stream in (url, "rtsp://camera.school.test/live"):
+        with pytest.raises(SourceError, match="only through the egress proxy"):
+            ffmpeg_input(SourceSpec(stream), None)
+
+
+def test_an_hls_playlist_over_https_is_read_at_the_proxys_relay_with_plain_http_alone(proxy):
     """An HTTPS playlist was refused: what FFmpeg needs for HTTPS through the proxy (httpproxy) would let a playlist's
     httpproxy:// segments past it. It is now handed to FFmpeg as a URL of the proxy's HLS relay, which reads it over
     TLS itself, and FFmpeg may speak nothing but plain HTTP (through the proxy); an HTTP playlist is read as before."""
-    proxy = StreamEgressProxy([], ["http", "https"], 1.0).start()
-    try:
-        location = "https://relay.school.test/live/room-12.M3U8?token=s3cret"
-        relayed = ffmpeg_input(SourceSpec(location), ["10.20.0.7"], proxy)
-        over_http = ffmpeg_input(SourceSpec("http://relay.school.test/live/room-12.m3u8"), ["10.20.0.7"], proxy)
-    finally:
-        proxy.close()
+    location = "https://relay.school.test/live/room-12.M3U8?token=s3cret"
+    relayed = ffmpeg_input(SourceSpec(location), proxy)
+    over_http = ffmpeg_input(SourceSpec("http://relay.school.test/live/room-12.m3u8"), proxy)
     assert relayed.url == relay_url(proxy.relay.base, location) and relayed.url.endswith("/room-12.M3U8")
     protocols, formats, through = relayed.options.split("|")
     assert protocols == "protocol_whitelist;http,tcp,crypto" and "hls" in formats and through == f"http_proxy;{proxy.url}"
     assert "hls" in over_http.options and "httpproxy" not in over_http.options
 
 
-def test_a_pinned_stream_that_does_not_open_is_reported_by_its_own_url():
+def test_a_relayed_stream_that_does_not_open_is_reported_by_its_own_url(proxy):
     spec = SourceSpec("rtsp://admin:cam-secret@camera.school.test:1/live")
     with pytest.raises(SourceError) as failed:
-        _open_capture(spec, Timeouts(open_ms=500, read_ms=500), ffmpeg_input(spec, ["127.0.0.1"], None))
+        _open_capture(spec, Timeouts(open_ms=500, read_ms=500), ffmpeg_input(spec, proxy))
     assert str(failed.value).startswith("rtsp://***@camera.school.test:1/live did not open")

@@ -4,19 +4,16 @@ schemes they allow; the rules are classpulse_web.destinations', checked when the
 reconnection.
 
 FFmpeg then connects only to addresses that were checked, never to a name it resolves itself (a name may answer an
-allowed address to the check and 127.0.0.1 or 169.254.169.254 to FFmpeg): an RTSP(S) stream is opened at a checked
-address itself (`pinned_url`; of a host with several, the first to take a TCP connection: classpulse_web.happy_eyeballs), over
-the one TCP connection its session keeps; an HTTP(S) stream, and whatever it leads FFmpeg to (a redirect, an HLS
-playlist's segments on other hosts), through the egress proxy (egress.py), which checks each connection the same way.
-Beyond reach of both: an RTSP server's own redirect (FFmpeg follows a 3xx to DESCRIBE by itself) and the peer an RTSP
-server names for RTP over UDP; the Kubernetes egress policy, which lets ingest reach the same camera networks and
-nothing else, bounds those.
+allowed address to the check and 127.0.0.1 or 169.254.169.254 to FFmpeg): it reaches every stream through the egress
+proxy (egress.py), which checks each connection the same way and makes it to a checked address (of a host with several,
+the first to take a TCP connection: classpulse_web.happy_eyeballs). That covers what a stream leads FFmpeg to: an HTTP
+redirect, an HLS playlist's segments on other hosts, an RTSP camera's redirect (rtsp_relay.py: RTP interleaved on the
+one TCP connection, never UDP to ports a camera names).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 from classpulse_ingest.diagnose import SourceError
 from classpulse_web.destinations import DestinationRefused, Network, check_destination
@@ -33,12 +30,3 @@ def check_stream_destination(url: str, allowed_networks: Iterable[Network], allo
         return check_destination(url, allowed_networks, allowed_schemes, "stream", NETWORKS_SETTING)
     except DestinationRefused as refusal:
         raise SourceError(refusal.cause, str(refusal)) from None
-
-
-def pinned_url(url: str, address: str) -> str:
-    """The URL with its host replaced by `address` (an IPv6 one in brackets); its credentials, port, path and query
-    kept."""
-    parts = urlsplit(url)
-    user, at, _host = parts.netloc.rpartition("@")
-    host = f"[{address}]" if ":" in address else address
-    return parts._replace(netloc=f"{user}{at}{host}" + (f":{parts.port}" if parts.port is not None else "")).geturl()

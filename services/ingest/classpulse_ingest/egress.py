@@ -1,5 +1,5 @@
-"""The only way FFmpeg reaches an HTTP(S) stream: through a proxy of ingest's own, on 127.0.0.1, that connects only
-to addresses it has checked.
+"""The only way FFmpeg reaches a stream: through a proxy of ingest's own, on 127.0.0.1, that connects only to
+addresses it has checked (an RTSP(S) camera through its relay: rtsp_relay.py).
 
 FFmpeg resolves a URL's host name itself, and opens by itself what a stream points to: an HTTP redirect, an HLS
 playlist's segments, on any host. Given this proxy (its `http_proxy` option, which it passes on to TLS's CONNECT and
@@ -11,7 +11,9 @@ connection: classpulse_web.happy_eyeballs), never to the name resolved once more
 alone, with `Connection: close` both ways, and the connection from FFmpeg ends with its answer: a connection kept alive
 cannot go on to another host unchecked. A CONNECT tunnel is one host's. FFmpeg reads an HLS playlist over HTTPS from the
 proxy itself, at a URL of the proxy's own (hls_relay.py): the proxy fetches it, and each URI it names, checked as it is
-asked for, and FFmpeg needs no protocol but plain HTTP.
+asked for, and FFmpeg needs no protocol but plain HTTP. FFmpeg reads an RTSP(S) camera at ports of the proxy's RTSP
+relay, one for the camera and one for each target of its redirects, each of whose connections is one the proxy makes
+to a checked address (rtsp_relay.py).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import asyncio
 import functools
 import logging
 import threading
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -28,6 +30,8 @@ from prometheus_client import Counter
 
 from classpulse_ingest.destinations import DEFAULT_PORTS, NETWORKS_SETTING
 from classpulse_ingest.hls_relay import HlsRelay, RelayFailed
+from classpulse_ingest.piping import copy, until_first_ends
+from classpulse_ingest.rtsp_relay import RelayedCamera, RtspRelay
 from classpulse_web.destinations import DestinationRefused, Network, allowed_addresses, checked_location, redact
 from classpulse_web.happy_eyeballs import first_connected, interleaved
 
@@ -48,8 +52,8 @@ _HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"pr
 
 class StreamEgressProxy:
     """A forward proxy (CONNECT for https, absolute-form GET and HEAD for http) on an ephemeral port of 127.0.0.1,
-    served by an asyncio loop on a thread of its own, with its HLS relay (`relay`) at its own URL; `close()` ends every
-    connection through it."""
+    served by an asyncio loop on a thread of its own, with its HLS relay (`relay`) at its own URL and its RTSP relay
+    (`rtsp`) at ports of its own; `close()` ends every connection through them."""
 
     def __init__(self, allowed_networks: Iterable[Network], allowed_schemes: Iterable[str], connect_timeout_s: float) -> None:
         self.networks = list(allowed_networks)
@@ -61,6 +65,7 @@ class StreamEgressProxy:
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[Any]] = set()
         self.relay = HlsRelay(self)
+        self.rtsp = RtspRelay(self)
 
     @property
     def url(self) -> str:
@@ -80,9 +85,14 @@ class StreamEgressProxy:
             self._thread.join()
         self._loop.close()
 
+    def camera(self, location: str) -> RelayedCamera:
+        """The RTSP relay's ports for one open of the camera at `location` (rtsp_relay.py), until their `close()`."""
+        return asyncio.run_coroutine_threadsafe(self.rtsp.camera(location), self._loop).result()
+
     async def _stop_serving(self) -> None:
         if self._server is not None:
             self._server.close()
+        await self.rtsp.close()
         for connection in self._connections:
             connection.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
@@ -104,7 +114,7 @@ class StreamEgressProxy:
         request_line, *headers = head[:-4].split(b"\r\n")
         method, target, _version = request_line.decode("latin-1").split(" ")
         if method == "GET" and (relayed := self.relay.upstream_of(target)) is not None:
-            await _relay(_ignored(client), self._relayed(relayed, headers, to_client))
+            await until_first_ends(_ignored(client), self._relayed(relayed, headers, to_client))
             return
         if method == "CONNECT":
             url = f"https://{target}"
@@ -125,12 +135,12 @@ class StreamEgressProxy:
         try:
             if method == "CONNECT":
                 to_client.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                await _relay(_copy(client, to_upstream), _copy(upstream, to_client))
+                await until_first_ends(copy(client, to_upstream), copy(upstream, to_client))
             else:
                 parts = urlsplit(target)
                 origin_form = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
                 to_upstream.write(f"{method} {origin_form} HTTP/1.1\r\n".encode("latin-1") + _closing(headers))
-                await _relay(_ignored(client), _answer_closing(upstream, to_client))
+                await until_first_ends(_ignored(client), _answer_closing(upstream, to_client))
         finally:
             to_upstream.close()
 
@@ -155,7 +165,7 @@ class StreamEgressProxy:
             async with self.relay.answer(url, headers) as relayed:
                 to_client.write(relayed.start)
                 if relayed.rest is not None:
-                    await _copy(relayed.rest, to_client)
+                    await copy(relayed.rest, to_client)
                 await to_client.drain()
         except RelayFailed as failed:  # raised before anything was answered
             await _answer(to_client, failed.status)
@@ -188,7 +198,7 @@ async def _answer_closing(upstream: asyncio.StreamReader, to_client: asyncio.Str
     """The upstream's answer with `Connection: close`, so that FFmpeg opens a new connection for its next request."""
     status_line, *headers = (await upstream.readuntil(b"\r\n\r\n"))[:-4].split(b"\r\n")
     to_client.write(status_line + b"\r\n" + _closing(headers))
-    await _copy(upstream, to_client)
+    await copy(upstream, to_client)
 
 
 async def _ignored(client: asyncio.StreamReader) -> None:
@@ -196,20 +206,3 @@ async def _ignored(client: asyncio.StreamReader) -> None:
     nowhere; it learns from `Connection: close` to send that on a new connection."""
     while await client.read(64 * 1024):
         pass
-
-
-async def _copy(source: asyncio.StreamReader, destination: asyncio.StreamWriter) -> None:
-    while chunk := await source.read(64 * 1024):
-        destination.write(chunk)
-        await destination.drain()
-
-
-async def _relay(*directions: Coroutine[Any, Any, Any]) -> None:
-    """Until the first of `directions` ends: then the connection is over both ways."""
-    tasks = [asyncio.create_task(direction) for direction in directions]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)

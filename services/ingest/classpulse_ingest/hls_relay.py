@@ -25,13 +25,13 @@ import posixpath
 import re
 import secrets
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
 
 from prometheus_client import Counter
 
+from classpulse_ingest.piping import CheckedEgress
 from classpulse_web.destinations import DestinationRefused
 
 RELAY_PATH = "/hls/"
@@ -59,18 +59,6 @@ HLS_RELAYED = Counter(
     "allowed networks or schemes; unreachable, tls_failed, bad_answer, too_large: no answer passed on)",
     ["outcome"],
 )
-
-
-class CheckedEgress(Protocol):
-    """What the relay needs of the egress proxy it serves in (egress.StreamEgressProxy)."""
-
-    schemes: list[str]
-    connect_timeout_s: float
-
-    @property
-    def url(self) -> str: ...
-
-    async def open_checked(self, url: str, schemes: Iterable[str]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
 
 
 class RelayFailed(Exception):
@@ -299,7 +287,10 @@ def _header(headers: list[bytes], wanted: bytes) -> str | None:
 
 
 def _head(status: int, reason: bytes, headers: list[bytes]) -> bytes:
-    return b"".join(line + b"\r\n" for line in [b"HTTP/1.1 %d " % status + reason, *headers, b"Connection: close"]) + b"\r\n"
+    return (
+        b"".join(line + b"\r\n" for line in [b"HTTP/1.1 %d " % status + reason, *headers, b"Connection: close"])
+        + b"\r\n"
+    )
 
 
 async def _playlist_body(upstream: asyncio.StreamReader, headers: list[bytes]) -> bytes:

@@ -11,12 +11,11 @@ modification time.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,11 +24,12 @@ import cv2
 import numpy as np
 from prometheus_client import Counter
 
-from classpulse_ingest.destinations import DEFAULT_PORTS, check_stream_destination, pinned_url
+from classpulse_ingest.destinations import check_stream_destination
 from classpulse_ingest.diagnose import SourceError, unopened_stream, unreadable_file
-from classpulse_ingest.egress import StreamEgressProxy, first_opened
+from classpulse_ingest.egress import StreamEgressProxy
 from classpulse_ingest.hls_relay import PLAYLIST_SUFFIXES
 from classpulse_ingest.images import ImageRejected, decode_image
+from classpulse_ingest.rtsp_relay import RTSP_SCHEMES, RelayedCamera
 from classpulse_ingest.settings import IngestSettings
 from classpulse_web.destinations import redact
 
@@ -50,8 +50,8 @@ _FFMPEG_OPTIONS = {
     # which FFmpeg speaks plain HTTP alone: every URI it is given there is the relay's, and any other http URL it would
     # open still goes through the proxy. `crypto` (AES-128 segments) opens what it decrypts with these same protocols.
     "file": f"protocol_whitelist;file|format_whitelist;{_RECORDING_FORMATS}",
-    "rtsp": "protocol_whitelist;tcp,udp,rtp|format_whitelist;rtsp|rtsp_flags;prefer_tcp",
-    "rtsps": "protocol_whitelist;tcp,tls,udp,rtp|format_whitelist;rtsp|rtsp_flags;prefer_tcp",
+    # RTSP(S) to the egress proxy's RTSP relay alone (rtsp_relay.py), RTP interleaved on that one TCP connection.
+    "rtsp": "protocol_whitelist;tcp|format_whitelist;rtsp|rtsp_transport;tcp",
     "http": f"protocol_whitelist;http,https,tcp,tls,crypto|format_whitelist;hls,mpjpeg,{_RECORDING_FORMATS}",
     "https": f"protocol_whitelist;http,https,tcp,tls,httpproxy|format_whitelist;mpjpeg,{_RECORDING_FORMATS}",
     "https_hls": f"protocol_whitelist;http,tcp,crypto|format_whitelist;hls,{_RECORDING_FORMATS}",
@@ -113,23 +113,26 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class FfmpegInput:
-    """What FFmpeg opens for a file or stream, and the options it opens it with."""
+    """What FFmpeg opens for a file or stream, and the options it opens it with; `camera`: the RTSP relay's ports an
+    RTSP(S) stream is read through, closed with the capture."""
 
     url: str
     options: str
+    camera: RelayedCamera | None = None
 
 
-def ffmpeg_input(spec: SourceSpec, addresses: list[str], egress: StreamEgressProxy | None) -> FfmpegInput:
-    """A file as it is; a stream so that FFmpeg connects only to the `addresses` its host was checked at, or through
-    the `egress` proxy, which checks each connection (without one, HTTP(S) streams are refused), an HLS playlist over
-    HTTPS at the proxy's relay: never to a name it resolves itself."""
+def ffmpeg_input(spec: SourceSpec, egress: StreamEgressProxy | None) -> FfmpegInput:
+    """A file as it is; a stream through the `egress` proxy, which checks each connection (without one, streams are
+    refused): an RTSP(S) one at ports of its RTSP relay, an HTTP(S) one through the proxy, an HLS playlist over HTTPS at
+    its HLS relay: never at a name FFmpeg resolves itself."""
     if spec.kind != SourceKind.STREAM:
         return FfmpegInput(spec.location, _FFMPEG_OPTIONS["file"])
-    scheme = urlsplit(spec.location).scheme
-    if scheme in ("rtsp", "rtsps"):
-        return FfmpegInput(pinned_url(spec.location, addresses[0]), _FFMPEG_OPTIONS[scheme])
     if egress is None:
-        raise SourceError("bad_location", f"{spec.display}: HTTP(S) streams are opened only through the egress proxy")
+        raise SourceError("bad_location", f"{spec.display}: streams are opened only through the egress proxy")
+    scheme = urlsplit(spec.location).scheme
+    if scheme in RTSP_SCHEMES:
+        camera = egress.camera(spec.location)
+        return FfmpegInput(camera.url, _FFMPEG_OPTIONS["rtsp"], camera)
     if scheme == "https" and urlsplit(spec.location).path.lower().endswith(PLAYLIST_SUFFIXES):
         return FfmpegInput(egress.relay.url_for(spec.location), f"{_FFMPEG_OPTIONS['https_hls']}|http_proxy;{egress.url}")
     return FfmpegInput(spec.location, f"{_FFMPEG_OPTIONS[scheme]}|http_proxy;{egress.url}")
@@ -206,6 +209,7 @@ class CaptureReader:
         continue_at_ms: float | None = None,
     ) -> None:
         self.spec = spec
+        self.source = source
         self.capture = _open_capture(spec, timeouts, source)
         frame_count = self.capture.get(cv2.CAP_PROP_FRAME_COUNT)
         fps = self.capture.get(cv2.CAP_PROP_FPS)
@@ -271,6 +275,8 @@ class CaptureReader:
 
     def release(self) -> None:
         self.capture.release()
+        if self.source.camera is not None:
+            self.source.camera.close()
 
 
 def _open_capture(spec: SourceSpec, timeouts: Timeouts, source: FfmpegInput) -> cv2.VideoCapture:
@@ -351,14 +357,6 @@ class FolderReader:
         pass
 
 
-async def _first_answering(addresses: list[str], port: int, timeout_s: float) -> str:
-    """The address FFmpeg is handed: the first to take a connection, closed at once (FFmpeg opens its own)."""
-    address, _reader, writer = await first_opened(addresses, port, timeout_s)
-    writer.close()
-    await writer.wait_closed()
-    return address
-
-
 def open_reader(
     spec: SourceSpec,
     settings: IngestSettings,
@@ -366,32 +364,20 @@ def open_reader(
     continue_at_ms: float | None = None,
     egress: StreamEgressProxy | None = None,
 ) -> CaptureReader | FolderReader:
-    """`egress`: the proxy an HTTP(S) stream is read through (ffmpeg_input)."""
+    """`egress`: the proxy a stream is read through (ffmpeg_input)."""
     addresses = spec.validate(settings)
     if spec.kind == SourceKind.FOLDER:
         return FolderReader(spec, settings.max_image_pixels, continue_at_ms)
     timeouts = Timeouts(settings.stream_open_timeout_ms, settings.stream_read_timeout_ms)
-    location = urlsplit(spec.location)
-    if spec.kind == SourceKind.STREAM and location.scheme in ("rtsp", "rtsps") and len(addresses) > 1:
-        # A host with several checked addresses (IPv4 and IPv6, a pair of recorders): FFmpeg is handed the first that
-        # takes a connection, as a client resolving the name itself would, all within the one open timeout. These
-        # connections go where FFmpeg's would, to the checked addresses on the URL's port (RTSP never goes through the
-        # egress proxy); the one that won is closed at once, FFmpeg opening its own.
-        started = time.monotonic()
-        port = location.port or DEFAULT_PORTS[location.scheme]
-        try:
-            answering = asyncio.run(_first_answering(addresses, port, timeouts.open_ms / 1000))
-        except (OSError, TimeoutError):
-            answering = None
-        left_ms = timeouts.open_ms - int((time.monotonic() - started) * 1000)
-        if answering is not None and left_ms > 0:
-            source = ffmpeg_input(spec, [answering], egress)
-            try:
-                return CaptureReader(spec, replace(timeouts, open_ms=left_ms), source, resume_at_ms, continue_at_ms)
-            except SourceError as error:
-                if error.cause != "unreachable":
-                    raise
-        # The same words whether no address took a connection or FFmpeg failed at the one that did: which of the
-        # host's ports are open must not reach an answer (diagnose.py).
-        raise unopened_stream(spec.location, timeouts.open_ms / 1000, len(addresses))
-    return CaptureReader(spec, timeouts, ffmpeg_input(spec, addresses, egress), resume_at_ms, continue_at_ms)
+    source = ffmpeg_input(spec, egress)
+    try:
+        return CaptureReader(spec, timeouts, source, resume_at_ms, continue_at_ms)
+    except BaseException as error:
+        if source.camera is not None:
+            source.camera.close()
+        if isinstance(error, SourceError) and error.cause == "unreachable" and len(addresses) > 1:
+            # A host with several checked addresses (IPv4 and IPv6, a pair of recorders): the proxy connected to the
+            # first to take a connection. The same words whether none did or the one that did served no stream:
+            # which of a host's ports are open must not reach an answer (diagnose.py).
+            raise unopened_stream(spec.location, timeouts.open_ms / 1000, len(addresses)) from None
+        raise
