@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -302,6 +303,44 @@ def test_an_https_hls_playlist_is_read_through_the_egress_proxys_relay(tmp_path,
     for frame in read_frames(kafka_bootstrap, topic, expected=sum(runner.status().frames_published for runner in runners)):
         by_source.setdefault(frame.source_id, []).append(frame.sequence)
     assert {runner.source_id: list(range(runner.status().frames_published)) for runner in runners} == by_source
+
+
+def test_a_live_https_hls_playlist_is_read_through_the_relay_as_it_grows(tmp_path, monkeypatch, pipeline_for, make_class):
+    """A live HLS stream over HTTPS (no end list; a window of three 1-s segments that moves on every second, as a live
+    encoder or CDN serves a lesson): FFmpeg reloads the playlist through the relay, each reload rewritten afresh, and
+    reads the segments as they appear, past the window it started with."""
+    authority = CertificateAuthority.made(tmp_path / "authority")
+    monkeypatch.setenv("SSL_CERT_FILE", str(authority.path))
+    write_hls(tmp_path / "live", segments=12, frames_per_segment=10)
+    cdn = VideoServer(tmp_path, tls=authority.server_tls("cdn.test")).start()
+    resolving_to(monkeypatch, "cdn.test", cdn.port, cdn.host)
+    moving = threading.Event()
+
+    def window(first: int) -> None:
+        entries = "".join(f"#EXTINF:1.0,\nsegment{n}.ts\n" for n in range(first, first + 3))
+        written = tmp_path / "live" / "next.m3u8"
+        written.write_text(f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:{first}\n{entries}")
+        written.replace(tmp_path / "live" / "index.m3u8")  # whole, as a server swaps it
+
+    def move_on() -> None:
+        for first in range(1, 10):
+            if moving.wait(1.0):
+                return
+            window(first)
+
+    window(0)
+    threading.Thread(target=move_on, daemon=True).start()
+    runner = pipeline_for().runner(SourceSpec(f"https://cdn.test:{cdn.port}/live/index.m3u8"), make_class(), fps=5).start()
+    try:
+        assert wait_until(lambda: runner.status().frames_published >= 25, 30), (runner.status(), cdn.requested)
+    finally:
+        moving.set()
+        runner.stop()
+        runner.wait(15)
+        cdn.stop()
+    assert runner.status().kind == "stream"
+    assert cdn.requested.count("GET /live/index.m3u8 HTTP/1.1") >= 3  # reloaded as it grew
+    assert any(f"GET /live/segment{n}.ts HTTP/1.1" in cdn.requested for n in range(4, 12)), cdn.requested
 
 
 def test_an_mjpeg_camera_that_drops_comes_back_and_resumes(tmp_path, kafka_bootstrap, topic, pipeline_for, make_class):

@@ -2,7 +2,10 @@
 
 Sampling, not every frame: a frame is kept when its position has reached the next sampling instant, and skipped
 frames are only grabbed, never converted. A recording (a file, or a URL whose length is known: an HTTP file, an
-HLS playlist with an end) is sampled on its own timeline; a live source (camera, live stream) on the wall clock.
+HLS playlist with an end) is sampled on its own timeline, and so is a live HLS stream, whose segments arrive whole,
+seconds of video at once (sampled as they arrive, a segment's frames would be one instant's); another live source
+(camera, RTSP or MJPEG stream, whose frames arrive as they are captured, and whose timestamps may be made up: an MJPEG
+stream's count frames at an assumed rate) on the wall clock.
 
 Capture times: a recording's frames are stamped on its own timeline from the moment it started playing; a live
 stream's from the stream's own timestamps where they are plausible (`StreamClock`); a folder's images by their
@@ -121,6 +124,11 @@ class FfmpegInput:
     camera: RelayedCamera | None = None
 
 
+def is_playlist(spec: SourceSpec) -> bool:
+    """Whether a stream is an HLS playlist, by its URL's path (`.m3u8`, `.m3u`)."""
+    return spec.kind == SourceKind.STREAM and urlsplit(spec.location).path.lower().endswith(PLAYLIST_SUFFIXES)
+
+
 def ffmpeg_input(spec: SourceSpec, egress: StreamEgressProxy | None) -> FfmpegInput:
     """A file as it is; a stream through the `egress` proxy, which checks each connection (without one, streams are
     refused): an RTSP(S) one at ports of its RTSP relay, an HTTP(S) one through the proxy, an HLS playlist over HTTPS at
@@ -133,7 +141,7 @@ def ffmpeg_input(spec: SourceSpec, egress: StreamEgressProxy | None) -> FfmpegIn
     if scheme in RTSP_SCHEMES:
         camera = egress.camera(spec.location)
         return FfmpegInput(camera.url, _FFMPEG_OPTIONS["rtsp"], camera)
-    if scheme == "https" and urlsplit(spec.location).path.lower().endswith(PLAYLIST_SUFFIXES):
+    if scheme == "https" and is_playlist(spec):
         return FfmpegInput(egress.relay.url_for(spec.location), f"{_FFMPEG_OPTIONS['https_hls']}|http_proxy;{egress.url}")
     return FfmpegInput(spec.location, f"{_FFMPEG_OPTIONS[scheme]}|http_proxy;{egress.url}")
 
@@ -215,6 +223,7 @@ class CaptureReader:
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         known_length = 0 < frame_count < _KNOWN_LENGTH_LIMIT and fps > 0
         self.recording = spec.kind == SourceKind.FILE or (spec.kind == SourceKind.STREAM and known_length)
+        self.on_own_timeline = self.recording or is_playlist(spec)
         self.duration_ms = 1000.0 * frame_count / fps if known_length else None
         self.frame_interval_ms = 1000.0 / fps if fps > 0 else 0.0
         self.continue_at_ms = continue_at_ms if self.recording else None
@@ -238,7 +247,7 @@ class CaptureReader:
         timeline_offset_ms = 0.0
         while self.capture.grab():
             stream_position = self.capture.get(cv2.CAP_PROP_POS_MSEC)
-            if self.recording:
+            if self.on_own_timeline:
                 if stream_position + timeline_offset_ms < self.last_position_ms - self.frame_interval_ms:
                     # The timestamps restarted (a new HLS segment, a concatenated file): keep the timeline going on.
                     timeline_offset_ms = self.last_position_ms + self.frame_interval_ms - stream_position
@@ -257,7 +266,7 @@ class CaptureReader:
             if self.recording:
                 captured_at = started_wall_ms + position
             elif self.spec.kind == SourceKind.STREAM:
-                captured_at = clock.stamp(stream_position, wall_ms())
+                captured_at = clock.stamp(position if self.on_own_timeline else stream_position, wall_ms())
             else:
                 captured_at = wall_ms()
             yield RawFrame(image, position, int(captured_at), sampler.next_due_ms)
