@@ -250,6 +250,25 @@ def test_a_playlist_past_the_limit_is_not_passed_on(relay_proxy, https_server, t
     assert _relayed("too_large") == before + 1
 
 
+@pytest.mark.parametrize(
+    ("uri", "status", "body"),
+    [
+        ("data:application/octet-stream;base64,AAECAwQFBgcICQoLDA0ODw==", b"200 OK", bytes(range(16))),
+        ("DATA:;BASE64,AAECAw%3D%3D", b"200 OK", bytes(range(4))),
+        ("data:text/plain,key%20one", b"200 OK", b"key one"),
+        ("data:application/octet-stream;base64,AAECAw=", b"400 Bad Request", b""),
+        ("data:application/octet-stream;base64", b"400 Bad Request", b""),
+    ],
+)
+def test_an_inline_data_uri_is_answered_by_the_relay_itself(relay_proxy, uri, status, body):
+    """A playlist's inline key or init section (`data:`): OpenCV's FFmpeg has no data protocol to read it, so such a
+    playlist did not play; the relay answers it with the bytes it holds (RFC 2397), a malformed one with a 400."""
+    before = _relayed("inline")
+    head, answered = _relay_answer(relay_proxy, uri)
+    assert head[0] == b"HTTP/1.1 " + status and answered == body
+    assert _relayed("inline") == before + (status == b"200 OK")
+
+
 # --- The RTSP relay ----------------------------------------------------------------------------------------------
 
 

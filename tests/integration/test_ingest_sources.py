@@ -5,6 +5,7 @@ that drops and comes back, an RTSP stream, a webcam index; and every way a sourc
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import itertools
 import json
@@ -269,9 +270,9 @@ def test_an_http_file_and_an_hls_playlist_are_recordings_that_end(tmp_path, kafk
 
 def test_an_https_hls_playlist_is_read_through_the_egress_proxys_relay(tmp_path, monkeypatch, kafka_bootstrap, topic, pipeline_for, make_class):
     """An HLS playlist over HTTPS, as CDNs, cloud encoders and lesson recordings serve it, was refused ("read over HTTP
-    only"). The egress proxy now reads it for FFmpeg: a VOD of relative segment URIs, one of AES-128 segments, and a
-    master playlist naming its media playlist on another allowed host each play to their end, over TLS verified
-    against the hosts' names (an authority of the test's own)."""
+    only"). The egress proxy now reads it for FFmpeg: a VOD of relative segment URIs, one of AES-128 segments (its key
+    served, or inline as a data: URI), and a master playlist naming its media playlist on another allowed host each
+    play to their end, over TLS verified against the hosts' names (an authority of the test's own)."""
     authority = CertificateAuthority.made(tmp_path / "authority")
     monkeypatch.setenv("SSL_CERT_FILE", str(authority.path))
     write_hls(tmp_path / "hls", segments=2, frames_per_segment=20)
@@ -284,11 +285,13 @@ def test_an_https_hls_playlist_is_read_through_the_egress_proxys_relay(tmp_path,
     (tmp_path / "master.m3u8").write_text(
         f"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=500000,RESOLUTION=320x240\nhttps://media.test:{media.port}/hls/index.m3u8\n"
     )
+    inline_key = "data:application/octet-stream;base64," + base64.b64encode(bytes(range(16))).decode()
+    (tmp_path / "secret" / "inline.m3u8").write_text((tmp_path / "secret" / "index.m3u8").read_text().replace("key.bin", inline_key))
     class_id = make_class()
     pipeline = pipeline_for(source_allowed_networks=["127.0.0.1/32", "127.0.0.3/32"])
     runners = [
         pipeline.runner(SourceSpec(f"https://cdn.test:{cdn.port}/{path}"), class_id, 5, realtime=False).start()
-        for path in ("hls/index.m3u8", "secret/index.m3u8", "master.m3u8")
+        for path in ("hls/index.m3u8", "secret/index.m3u8", "master.m3u8", "secret/inline.m3u8")
     ]
     try:
         assert all(runner.wait(60) for runner in runners)

@@ -9,8 +9,9 @@ destination (the same networks; http or https, of the allowed schemes), connects
 itself (the host name for SNI and the certificate's verification, against SSL_CERT_FILE's authorities where it is set,
 the system's otherwise) and sends one GET. A playlist's answer reaches FFmpeg with every URI in it rewritten to a relay
 URL of the absolute URL it resolves to (`rewritten_playlist`), so each segment, key, init section and playlist FFmpeg
-opens next is checked in turn; a URI of another scheme (`httpproxy:`, `file:`, `data:`) becomes a relay URL all the
-same, refused when FFmpeg asks for it. A redirect reaches FFmpeg pointing at the relay URL of its target (FFmpeg
+opens next is checked in turn; a URI of another scheme (`httpproxy:`, `file:`) becomes a relay URL all the same,
+refused when FFmpeg asks for it, and so does a `data:` URI (an inline key or init section), which the relay answers
+itself with the bytes it holds (FFmpeg as OpenCV builds it has no data protocol, and FFmpeg's would read it unchecked). A redirect reaches FFmpeg pointing at the relay URL of its target (FFmpeg
 follows a few, each hop a new request checked as a new destination). Anything else (segments, keys, init sections,
 error answers) is passed on as it comes, with the upstream's status and framing and `Connection: close`.
 """
@@ -27,7 +28,7 @@ import secrets
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, quote, unquote, unquote_to_bytes, urljoin, urlsplit
 
 from prometheus_client import Counter
 
@@ -55,7 +56,8 @@ _SEPARATOR = re.compile(f"[{re.escape(_SEPARATORS)}]")
 HLS_RELAYED = Counter(
     "classpulse_ingest_stream_hls_relay_requests_total",
     "Requests FFmpeg made to the stream egress proxy's HLS relay, by outcome (playlist: served with its URIs rewritten; "
-    "relayed: passed on as it came; redirect: pointed at the relay URL of its target; refused: a destination outside the "
+    "relayed: passed on as it came; redirect: pointed at the relay URL of its target; inline: a data: URI's bytes; "
+    "refused: a destination outside the "
     "allowed networks or schemes; unreachable, tls_failed, bad_answer, too_large: no answer passed on)",
     ["outcome"],
 )
@@ -206,6 +208,8 @@ class HlsRelay:
             yield relayed
 
     async def _answered(self, url: str, request_headers: list[bytes], connection: contextlib.AsyncExitStack) -> Relayed:
+        if url[:5].lower() == "data:":
+            return _inline(url)
         try:
             upstream, to_upstream = await self.proxy.open_checked(url, self.schemes)
         except DestinationRefused:
@@ -242,6 +246,21 @@ class HlsRelay:
             return Relayed(_head(status, reason, described) + body, None, "playlist")
         described = [line for line in headers if line.partition(b":")[0].strip().lower() in _PASSED_ON]
         return Relayed(_head(status, reason, described), upstream, "relayed")
+
+
+def _inline(url: str) -> Relayed:
+    """The answer to a `data:` URI (RFC 2397: `data:[<media type>][;base64],<data>`): its bytes, as FFmpeg's data
+    protocol would read them; RelayFailed if it is malformed (no comma, bad base64)."""
+    header, comma, payload = url[5:].partition(",")
+    try:
+        if not comma:
+            raise ValueError("no comma")
+        data = unquote_to_bytes(payload)
+        body = base64.b64decode(data, validate=True) if header.lower().endswith(";base64") else data
+    except ValueError:  # binascii.Error (bad base64) is a ValueError
+        raise RelayFailed(b"400 Bad Request", "refused") from None
+    described = [b"Content-Type: application/octet-stream", b"Content-Length: %d" % len(body)]
+    return Relayed(_head(200, b"OK", described) + body, None, "inline")
 
 
 def _request(parts: SplitResult, request_headers: list[bytes]) -> bytes:
