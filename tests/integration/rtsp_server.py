@@ -10,6 +10,7 @@ is split into RTP packets, with its quantisation tables in-band (Q=255) in the f
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import ssl
 import struct
@@ -22,6 +23,8 @@ import numpy as np
 from ingest_support import jpeg, numbered_image
 
 RTP_JPEG = 26
+DIGEST_REALM = "classpulse camera"
+DIGEST_NONCE = "5150c0ffee"
 RTP_CLOCK_HZ = 90_000
 MAX_PAYLOAD = 1400
 
@@ -47,7 +50,9 @@ def jpeg_for_rtp(data: bytes) -> tuple[bytes, int, int, bytes]:
 
 class RtspServer:
     """On `host` (and `port`, any by default); `connections` are those it accepted. `tls`: an RTSPS server's context;
-    `redirect_to`: the Location it answers DESCRIBE with, in a 302, instead of the stream."""
+    `redirect_to`: the Location it answers DESCRIBE with, in a 302, instead of the stream; `credentials`: the user and
+    password it asks of every request but OPTIONS by Digest authentication (RFC 2617, as cameras do), checking that the
+    digest's URI is the request's; `authorized` lists the requests it let through."""
 
     def __init__(
         self,
@@ -57,12 +62,15 @@ class RtspServer:
         port: int = 0,
         tls: ssl.SSLContext | None = None,
         redirect_to: str | None = None,
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         self.fps = fps
         self.frame = frame
         self.host = host
         self.tls = tls
         self.redirect_to = redirect_to
+        self.credentials = credentials
+        self.authorized: list[str] = []
         self._listener = socket.create_server((host, port))
         self.port = self._listener.getsockname()[1]
         self._stopped = threading.Event()
@@ -130,6 +138,10 @@ class RtspServer:
         session = "Session: 5150;timeout=60\r\n"
         if method == "OPTIONS":
             return "200 OK", "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n", ""
+        if self.credentials is not None:
+            if not self._digest_matches(method, url, headers.get("authorization", "")):
+                return "401 Unauthorized", f'WWW-Authenticate: Digest realm="{DIGEST_REALM}", nonce="{DIGEST_NONCE}"\r\n', ""
+            self.authorized.append(f"{method} {url}")
         if method == "DESCRIBE" and self.redirect_to is not None:
             return "302 Moved Temporarily", f"Location: {self.redirect_to}\r\n", ""
         if method == "DESCRIBE":
@@ -145,6 +157,19 @@ class RtspServer:
         if method in ("PLAY", "TEARDOWN"):
             return "200 OK", session, ""
         return "405 Method Not Allowed", "", ""
+
+    def _digest_matches(self, method: str, url: str, authorization: str) -> bool:
+        scheme, _, fields = authorization.partition(" ")
+        given = {name.strip(): value.strip().strip('"') for name, _, value in (item.partition("=") for item in fields.split(","))}
+        if scheme != "Digest" or self.credentials is None or given.get("uri") != url:
+            return False
+        user, password = self.credentials
+
+        def md5(text: str) -> str:
+            return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 (RFC 2617's digest)
+
+        expected = md5(f"{md5(f'{user}:{DIGEST_REALM}:{password}')}:{DIGEST_NONCE}:{md5(f'{method}:{url}')}")
+        return given.get("username") == user and given.get("response") == expected
 
     def _play(self, connection: socket.socket) -> None:
         sequence, started, number = 0, time.monotonic(), 0

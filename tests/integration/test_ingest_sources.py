@@ -9,6 +9,7 @@ import base64
 import contextlib
 import itertools
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -554,6 +555,19 @@ def test_an_rtsp_cameras_redirect_is_followed_to_the_address_its_target_was_chec
     assert _reached(internal) == 0
     assert _reached(camera) >= 1 and _reached(target) >= 1 and runner.status().frames_published >= 3, runner.status()
     assert metric("classpulse_ingest_stream_rtsp_relay_redirects_total") > redirects_before
+
+
+def test_an_rtsp_camera_asking_for_digest_authentication_is_read_through_the_relay(pipeline_for, make_class, caplog):
+    """Cameras ask for Digest authentication, computed over the URL of each request and checked against it: FFmpeg
+    computes it over the relay's URL it sends, which the relay passes on as it is, so the camera's check holds. The
+    source stopped, its relay closes without an error in the log."""
+    camera = RtspServer(credentials=("teacher", "cam pass"))
+    location = camera.url.replace("rtsp://", "rtsp://teacher:cam%20pass@")
+    runner = pipeline_for().runner(SourceSpec(location), make_class(), fps=5)
+    _run_for_three_frames(runner, camera)
+    assert runner.status().frames_published >= 3, runner.status()
+    assert [request.split(" ")[0] for request in camera.authorized[:2]] == ["DESCRIBE", "SETUP"]
+    assert not [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
 
 
 def test_an_rtsps_camera_is_read_over_tls_through_the_relay(tmp_path, pipeline_for, make_class):

@@ -104,6 +104,8 @@ class StreamEgressProxy:
             await self._forward(client, to_client)
         except (OSError, EOFError, ValueError, TimeoutError, asyncio.LimitOverrunError):
             pass  # either side went away or spoke no HTTP: nothing to answer
+        except asyncio.CancelledError:
+            pass  # closed with the proxy: over, not failed (asyncio's stream server logs a connection task's error)
         finally:
             self._connections.discard(connection)
             to_client.close()

@@ -100,19 +100,24 @@ class RelayedCamera:
         connection = cast("asyncio.Task[Any]", asyncio.current_task())  # a stream server's callback runs as a task
         self._connections.add(connection)
         try:
+            await self._relayed(upstream, client, to_client)
+        except asyncio.CancelledError:
+            pass  # closed with the camera: over, not failed (asyncio's stream server logs a connection task's error)
+        finally:
+            to_client.close()
+            self._connections.discard(connection)
+
+    async def _relayed(self, upstream: str, client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
+        try:
             camera, to_camera = await self.relay.connect(upstream)
         except RelayRefused as refused:
             RTSP_RELAYED.labels(refused.outcome).inc()
-            to_client.close()
-            self._connections.discard(connection)
             return
         RTSP_RELAYED.labels("relayed").inc()
         try:
             await until_first_ends(copy(client, to_camera), self._answers(upstream, camera, to_client))
         finally:
             to_camera.close()
-            to_client.close()
-            self._connections.discard(connection)
 
     async def _answers(self, upstream: str, camera: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
         """What the camera sends, to FFmpeg, each head's Location pointed at the relay; ends (and so does the
