@@ -28,7 +28,7 @@ from joserfc import jws, jwt
 from joserfc.jwk import RSAKey
 
 from cdp import Chromium
-from classpulse_api.lti import LtiPlatform, LtiRefused, PlatformKeys
+from classpulse_api.lti import LtiPlatform, LtiRefused, PlatformKeys, state_cookie_name
 from free_ports import free_port
 from local_servers import wait_until_up
 
@@ -300,7 +300,7 @@ def test_a_replayed_launch_is_refused(lms: Lms) -> None:
         first = browser.post(f"{lms.api}/lti/launch", data={"id_token": id_token, "state": state})
         assert first.status_code == 200 and 'name="classpulse-viewer"' in first.text
         # The same post again: its state was used.
-        browser.cookies.set(f"lti1p3_state_{state}", state, path="/lti/")
+        browser.cookies.set(state_cookie_name(state), "1", path="/lti/")
         assert refusal(browser.post(f"{lms.api}/lti/launch", data={"id_token": id_token, "state": state}))[0] == 400
         # The same id_token with a fresh login's state: its nonce is the old login's.
         _fresh_token, fresh_state = launch_form(browser, lms)

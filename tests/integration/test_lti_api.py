@@ -38,6 +38,7 @@ from classpulse_api.lti import (
     RosterReads,
     fingerprint,
     platform_id,
+    state_cookie_name,
 )
 from classpulse_api.settings import ApiSettings
 from classpulse_core.backoff import Backoff
@@ -123,6 +124,10 @@ async def test_platforms_are_registered_listed_and_removed(infra):
         assert "redirect_uri=https%3A%2F%2Fclasspulse.school.example%2Flti%2Flaunch" in login.headers["location"]
         cookie = login.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=none" in cookie and "Secure" in cookie
+        # Named by the state's digest, holding "1": the state itself (some 260-350 characters) as both name and value
+        # put 500-700 bytes into each of the browser's requests to /lti/ for every login of the last ten minutes.
+        state = parse_qs(urlsplit(login.headers["location"]).query)["state"][0]
+        assert len(state) > 200 and cookie.startswith(f"{state_cookie_name(state)}=1;") and len(cookie) < 150, cookie
         other = await client.get("/lti/login", params={"iss": issuer, "login_hint": "u1", "target_link_uri": "x", "lti_deployment_id": "d9"})
         assert other.status_code == 403 and "'d9' is not registered" in reason_of(other)
 
@@ -354,9 +359,15 @@ async def test_a_launch_that_did_not_start_in_this_browser_is_refused(infra):
     async with running_api(infra) as (app, client):
         no_cookie = await client.post("/lti/launch", data={"id_token": "a.b.c", "state": "s1"})
         assert no_cookie.status_code == 400 and "did not start in this browser" in reason_of(no_cookie)
-        client.cookies.set("lti1p3_state_s2", "s2", path="/lti/")
+        client.cookies.set(state_cookie_name("s2"), "1", path="/lti/")
         unknown = await client.post("/lti/launch", data={"id_token": "a.b.c", "state": "s2"})
         assert unknown.status_code == 400 and "already used or expired" in reason_of(unknown)
+        another_logins = await client.post("/lti/launch", data={"id_token": "a.b.c", "state": "s3"})
+        assert another_logins.status_code == 400 and "did not start in this browser" in reason_of(another_logins)
+        # A login an API before this one began (its cookie named and valued by the state) still launches once.
+        client.cookies.set("lti1p3_state_s4", "s4", path="/lti/")
+        begun_before = await client.post("/lti/launch", data={"id_token": "a.b.c", "state": "s4"})
+        assert begun_before.status_code == 400 and "already used or expired" in reason_of(begun_before)
 
 
 async def test_the_tool_keys_rotate(infra):

@@ -4,8 +4,8 @@ The flow (IMS LTI 1.3 core and the IMS Security Framework):
 
 1. OIDC login initiation: the platform sends the browser to `/lti/login` (iss, login_hint, target_link_uri,
    lti_message_hint, client_id, lti_deployment_id). The tool signs a fresh `state` holding the platform, a `nonce`
-   and its expiry (CLASSPULSE_LTI_STATE_TTL_S; nothing kept in Redis: anyone may start a login), sets a cookie naming
-   the state in this browser, and redirects to the platform's OIDC authorization endpoint.
+   and its expiry (CLASSPULSE_LTI_STATE_TTL_S; nothing kept in Redis: anyone may start a login), sets a cookie named
+   by the state's digest in this browser (`state_cookie_name`), and redirects to the platform's OIDC authorization endpoint.
 2. Launch: the platform posts a signed `id_token` and the `state` to `/lti/launch`. The state must be signed by
    ClassPulse, unexpired, unused (a verified launch marks it used) and set in this browser; the token is checked here: RS256 signature with a key of the platform's JWKS (its keyset
    URL, or the keys an admin registered), `iss`, `aud` (and `azp`) against the registration, `exp` and `iat`, the
@@ -23,6 +23,7 @@ until an admin removes them. Everything kept is in Redis, so any replica finishe
 from __future__ import annotations
 
 import asyncio
+import base64
 import builtins
 import hashlib
 import json
@@ -65,6 +66,11 @@ PLATFORM_KEYS_COOLDOWN_S = 10
 it lacks: anyone may start a login, so each forged launch would otherwise have ClassPulse call the platform once."""
 TOOL_KEY_BITS = 2048
 STATE_COOKIE_PREFIX = "lti1p3_state_"
+STATE_COOKIE_VALUE = "1"
+"""A login's cookie is named by its state's digest and holds this alone: named and valued by the state itself (some
+260-350 characters), each login a browser started in the last CLASSPULSE_LTI_STATE_TTL_S added 500-700 bytes to every request
+it sent the tool's /lti/ paths, and a few (a student's launches from several tabs) passed the 8 kB of request headers
+common proxies accept."""
 MAX_NRPS_PAGES = 50
 ROSTER_RETRY = Backoff(initial_s=2.0, max_s=60.0, jitter=0.2)
 ROSTER_ATTEMPTS = 4
@@ -98,6 +104,13 @@ _TOOL_KEYS = "ltitoolkeys"
 """A hash kid -> the private JWK (JSON) of every key the tool publishes."""
 _TOOL_KEY_CURRENT = "ltitoolkey:current"
 """The kid the tool signs with now."""
+
+
+def state_cookie_name(state: str) -> str:
+    """The name of the cookie that marks the browser which started the login of `state`: the state's SHA-256, 132
+    bits of it in base64url (one cookie per login, so that logins a browser started at once each launch)."""
+    digest = base64.urlsafe_b64encode(hashlib.sha256(state.encode()).digest()).decode("ascii")
+    return STATE_COOKIE_PREFIX + digest[:22]
 
 
 class LtiRefused(Exception):
@@ -482,9 +495,10 @@ class LaunchVerifier:
         self.states = states
         self.keys = keys
 
-    async def verify(self, id_token: str, state: str, state_cookie: str | None) -> Launch:
-        """The launch, once every check passed; LtiRefused with its reason otherwise."""
-        if not state or state_cookie != state:
+    async def verify(self, id_token: str, state: str, started_here: bool) -> Launch:
+        """The launch, once every check passed; LtiRefused with its reason otherwise. `started_here`: whether the
+        browser posting it holds the cookie of the login that gave `state`."""
+        if not state or not started_here:
             raise LtiRefused(
                 400, "state_cookie",
                 "this launch did not start in this browser (its state cookie is missing): open ClassPulse again from the"

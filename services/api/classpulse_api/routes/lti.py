@@ -22,12 +22,14 @@ from classpulse_api.embed import ViewerSession
 from classpulse_api.lti import (
     DEEP_LINKING_REQUEST,
     STATE_COOKIE_PREFIX,
+    STATE_COOKIE_VALUE,
     Launch,
     LtiPlatform,
     LtiPlatformOut,
     LtiRefused,
     ToolKeyOut,
     deep_linking_response,
+    state_cookie_name,
 )
 from classpulse_api.routes.dashboard import frame_origins, refusal_page, security_headers, session_page
 from classpulse_api.store import ClassStore
@@ -112,8 +114,15 @@ def _set_state_cookie(request: Request, response: Response, state: str) -> None:
     (a localhost development setup) browsers refuse SameSite=None without Secure, so it is Lax, which only works
     when platform and tool share a site (e.g. both on localhost, whatever their ports)."""
     response.set_cookie(
-        STATE_COOKIE_PREFIX + state, state, max_age=request.app.state.settings.lti_state_ttl_s, **_cookie_flags(request)
+        state_cookie_name(state), STATE_COOKIE_VALUE, max_age=request.app.state.settings.lti_state_ttl_s, **_cookie_flags(request)
     )
+
+
+def _started_here(request: Request, state: str) -> bool:
+    """Whether the browser holds the cookie of the login that gave `state`: named by its digest, or (a login begun by
+    an API before this one, during a rollout) by the state itself, holding it."""
+    legacy = STATE_COOKIE_PREFIX + state
+    return request.cookies.get(state_cookie_name(state)) == STATE_COOKIE_VALUE or request.cookies.get(legacy) == state
 
 
 def _cookie_flags(request: Request) -> dict[str, Any]:
@@ -131,7 +140,7 @@ async def lti_launch(request: Request, id_token: Annotated[str, Form()] = "", st
     launch: Launch | None = None
     response: Response
     try:
-        launch = await app.lti_verifier.verify(id_token, state, request.cookies.get(STATE_COOKIE_PREFIX + state))
+        launch = await app.lti_verifier.verify(id_token, state, _started_here(request, state))
         if launch.message_type == DEEP_LINKING_REQUEST:
             response = await _deep_link(request, launch)
             outcome = "deep_link"
@@ -139,7 +148,9 @@ async def lti_launch(request: Request, id_token: Annotated[str, Form()] = "", st
             response, outcome = await _open_class(request, launch)
     except LtiRefused as refusal:
         return _refused(refusal, "launch", issuer=launch.platform.issuer if launch else None)
-    response.delete_cookie(STATE_COOKIE_PREFIX + state, **_cookie_flags(request))
+    response.delete_cookie(state_cookie_name(state), **_cookie_flags(request))
+    if STATE_COOKIE_PREFIX + state in request.cookies:
+        response.delete_cookie(STATE_COOKIE_PREFIX + state, **_cookie_flags(request))
     LAUNCHES.labels("opened", outcome).inc()
     log.info("lti launch opened", extra={
         "outcome": outcome, "issuer": launch.platform.issuer, "deployment_id": launch.deployment_id,
