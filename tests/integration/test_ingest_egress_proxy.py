@@ -5,6 +5,7 @@ which passes a camera's answers on with each redirect pointed at itself."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import mimetypes
 import socket
@@ -250,6 +251,33 @@ def test_a_playlist_past_the_limit_is_not_passed_on(relay_proxy, https_server, t
     assert _relayed("too_large") == before + 1
 
 
+BARE_LINE_ENDS = b"HTTP/1.1 200 OK\nContent-Type: %s\nX-Camera: model 7\r\n\n%s"
+
+
+def test_an_answer_whose_lines_end_in_a_bare_newline_is_passed_on_whole(proxy):
+    """Some cameras end their answer's lines with \\n alone, which FFmpeg reads. The proxy looked for \\r\\n\\r\\n:
+    it took the answer's head to run on into its body, up to the first \\r\\n\\r\\n there, or found none and sent
+    nothing. It now reads the head as FFmpeg does and passes it on with \\r\\n line ends and its body as it came."""
+    body = b"--frame\r\nContent-Type: image/jpeg\r\n\r\n\xff\xd8 not a head\n\n"
+    with _answering(BARE_LINE_ENDS % (b"multipart/x-mixed-replace;boundary=frame", body)) as (port, received):
+        answer = _exchange(proxy, f"GET http://127.0.0.1:{port}/video.mjpg HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    head, _, passed = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n") == [
+        b"HTTP/1.1 200 OK", b"Content-Type: multipart/x-mixed-replace;boundary=frame", b"X-Camera: model 7", b"Connection: close"
+    ]
+    assert passed == body and received[0].startswith(b"GET /video.mjpg HTTP/1.1\r\n")
+
+
+def test_a_playlist_whose_lines_end_in_a_bare_newline_is_relayed_rewritten(relay_proxy, authority, monkeypatch):
+    playlist = b"#EXTM3U\n#EXTINF:4,\nhttps://cdn.test/segment0.ts\n#EXT-X-ENDLIST\n"
+    answer = BARE_LINE_ENDS % (b"application/vnd.apple.mpegurl", playlist)
+    with _answering(answer, authority.server_tls("cdn.test")) as (port, _received):
+        resolving_to(monkeypatch, "cdn.test", port, "127.0.0.1")
+        head, body = _relay_answer(relay_proxy, f"https://cdn.test:{port}/live")
+    assert head[0] == b"HTTP/1.1 200 OK" and b"Content-Type: application/vnd.apple.mpegurl" in head
+    assert body == rewritten_playlist(playlist.decode(), f"https://cdn.test:{port}/live", relay_proxy.relay.base).encode()
+
+
 @pytest.mark.parametrize(
     ("uri", "status", "body"),
     [
@@ -272,23 +300,31 @@ def test_an_inline_data_uri_is_answered_by_the_relay_itself(relay_proxy, uri, st
 # --- The RTSP relay ----------------------------------------------------------------------------------------------
 
 
-def _relayed_answers(proxy: StreamEgressProxy, sent: bytes) -> tuple[bytes, list[bytes]]:
-    """What FFmpeg, connected to the relay of a camera at 127.0.0.1 that answers its first request with `sent` and
-    closes, receives; and the requests the camera received."""
+@contextlib.contextmanager
+def _answering(sent: bytes, tls: ssl.SSLContext | None = None) -> Iterator[tuple[int, list[bytes]]]:
+    """A server on 127.0.0.1 (its port) answering the first request of its first connection with `sent`, as it is,
+    then closing; the list of what it received fills in when it has."""
     received: list[bytes] = []
     with socket.create_server(("127.0.0.1", 0)) as listener:
 
         def answer() -> None:
             connection, _ = listener.accept()
-            with connection:
-                received.append(connection.recv(65536))
-                connection.sendall(sent)
+            with tls.wrap_socket(connection, server_side=True) if tls else connection as serving:
+                received.append(serving.recv(65536))
+                serving.sendall(sent)
 
         threading.Thread(target=answer, daemon=True).start()
-        camera = proxy.camera(f"rtsp://cam:secret@127.0.0.1:{listener.getsockname()[1]}/live")
+        yield listener.getsockname()[1], received
+
+
+def _relayed_answers(proxy: StreamEgressProxy, sent: bytes) -> tuple[bytes, list[bytes]]:
+    """What FFmpeg, connected to the relay of a camera at 127.0.0.1 that answers its first request with `sent` and
+    closes, receives; and the requests the camera received."""
+    with _answering(sent) as (port, received):
+        camera = proxy.camera(f"rtsp://cam:secret@127.0.0.1:{port}/live")
         try:
-            port = int(camera.url.rpartition(":")[2].partition("/")[0])
-            with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            relay_port = int(camera.url.rpartition(":")[2].partition("/")[0])
+            with socket.create_connection(("127.0.0.1", relay_port), timeout=10) as connection:
                 connection.sendall(b"DESCRIBE " + camera.url.encode() + b" RTSP/1.0\r\nCSeq: 2\r\n\r\n")
                 answered = b""
                 while chunk := connection.recv(65536):

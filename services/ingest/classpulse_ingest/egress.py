@@ -30,7 +30,7 @@ from prometheus_client import Counter
 
 from classpulse_ingest.destinations import DEFAULT_PORTS, NETWORKS_SETTING
 from classpulse_ingest.hls_relay import HlsRelay, RelayFailed
-from classpulse_ingest.piping import copy, until_first_ends
+from classpulse_ingest.piping import HEAD_LIMIT_BYTES, copy, read_head, until_first_ends
 from classpulse_ingest.rtsp_relay import RelayedCamera, RtspRelay
 from classpulse_web.destinations import DestinationRefused, Network, allowed_addresses, checked_location, redact
 from classpulse_web.happy_eyeballs import first_connected, interleaved
@@ -44,7 +44,6 @@ EGRESS_REFUSED = Counter(
     ["cause"],
 )
 
-HEAD_LIMIT_BYTES = 64 * 1024
 HEAD_TIMEOUT_S = 10.0  # FFmpeg writes its request at once: a connection that does not is not FFmpeg's
 # Headers of one connection (RFC 9110, 7.6.1), replaced by the proxy's own `Connection: close`.
 _HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"proxy-authorization", b"te", b"upgrade"})
@@ -197,8 +196,9 @@ async def _answer(to_client: asyncio.StreamWriter, status: bytes) -> None:
 
 
 async def _answer_closing(upstream: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
-    """The upstream's answer with `Connection: close`, so that FFmpeg opens a new connection for its next request."""
-    status_line, *headers = (await upstream.readuntil(b"\r\n\r\n"))[:-4].split(b"\r\n")
+    """The upstream's answer with `Connection: close`, so that FFmpeg opens a new connection for its next request; its
+    head's lines ended with \\r\\n whatever ended them upstream (FFmpeg reads a bare \\n too)."""
+    status_line, *headers = await read_head(upstream, HEAD_LIMIT_BYTES)
     to_client.write(status_line + b"\r\n" + _closing(headers))
     await copy(upstream, to_client)
 

@@ -32,7 +32,7 @@ from urllib.parse import SplitResult, quote, unquote, unquote_to_bytes, urljoin,
 
 from prometheus_client import Counter
 
-from classpulse_ingest.piping import CheckedEgress
+from classpulse_ingest.piping import HEAD_LIMIT_BYTES, CheckedEgress, read_head
 from classpulse_web.destinations import DestinationRefused
 
 RELAY_PATH = "/hls/"
@@ -288,7 +288,7 @@ async def _answer_head(upstream: asyncio.StreamReader) -> tuple[int, bytes, list
     not HTTP/1. Lines split at a bare \\n too, as FFmpeg splits them: one inside a line passed on would be a header
     line of the upstream's making to FFmpeg (a Location, past the rewriting)."""
     while True:
-        status_line, *headers = [line.rstrip(b"\r") for line in (await upstream.readuntil(b"\r\n\r\n"))[:-4].split(b"\n")]
+        status_line, *headers = await read_head(upstream, HEAD_LIMIT_BYTES)
         version, _, rest = status_line.partition(b" ")
         code, _, reason = rest.partition(b" ")
         if not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit():

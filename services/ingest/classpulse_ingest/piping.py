@@ -7,6 +7,9 @@ import asyncio
 from collections.abc import Coroutine, Iterable
 from typing import Any, Protocol
 
+HEAD_LIMIT_BYTES = 64 * 1024
+"""Of a request's or answer's head, and of each of its lines (an HTTP or RTSP head is some hundred bytes)."""
+
 
 class CheckedEgress(Protocol):
     """What a relay needs of the egress proxy it serves in (egress.StreamEgressProxy)."""
@@ -20,6 +23,20 @@ class CheckedEgress(Protocol):
     async def open_checked(
         self, url: str, schemes: Iterable[str]
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
+
+
+async def read_head(source: asyncio.StreamReader, limit: int) -> list[bytes]:
+    """An HTTP head's lines as FFmpeg's HTTP client reads them (http_get_line): a line ends at \\n, one \\r before it
+    dropped, and the head at an empty line (a server's bare \\n line ends, which FFmpeg reads, as well). ValueError
+    past `limit` bytes; asyncio.IncompleteReadError if the source ends first."""
+    lines: list[bytes] = []
+    size = 0
+    while line := (await source.readuntil(b"\n"))[:-1].removesuffix(b"\r"):
+        size += len(line)
+        if size > limit:
+            raise ValueError("a head past the limit")
+        lines.append(line)
+    return lines
 
 
 async def copy(source: asyncio.StreamReader, destination: asyncio.StreamWriter) -> None:

@@ -31,14 +31,13 @@ from urllib.parse import urlsplit
 
 from prometheus_client import Counter
 
-from classpulse_ingest.piping import CheckedEgress, copy, until_first_ends
+from classpulse_ingest.piping import HEAD_LIMIT_BYTES, CheckedEgress, copy, until_first_ends
 from classpulse_web.destinations import DestinationRefused, redact
 
 log = logging.getLogger(__name__)
 
 RTSP_SCHEMES = ("rtsp", "rtsps")
 MAX_REDIRECTS = 5  # FFmpeg follows as many as a camera gives; a real one gives one, a load balancer two
-HEAD_LIMIT_BYTES = 64 * 1024  # a line, and a head's lines together (a DESCRIBE's head is some hundred bytes)
 BODY_LIMIT_BYTES = 1024 * 1024  # a DESCRIBE's session description is a few kB
 _SPACES = b" \t\n\v\f\r"  # C's isspace, which strtol skips
 
