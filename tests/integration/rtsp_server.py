@@ -10,6 +10,7 @@ is split into RTP packets, with its quantisation tables in-band (Q=255) in the f
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import socket
 import ssl
@@ -82,7 +83,10 @@ class RtspServer:
         return f"{'rtsps' if self.tls else 'rtsp'}://{self.host}:{self.port}/live"
 
     def stop(self) -> None:
+        """Stops serving: a server on the same port may start at once (a camera coming back)."""
         self._stopped.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread: closed alone, it would listen on
         self._listener.close()
         for connection in self.connections:
             connection.close()

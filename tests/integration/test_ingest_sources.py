@@ -570,6 +570,30 @@ def test_an_rtsp_camera_asking_for_digest_authentication_is_read_through_the_rel
     assert not [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
 
 
+def test_an_rtsp_camera_that_drops_comes_back_through_a_relay_of_its_own_reopening(pipeline_for, make_class):
+    """The camera goes away and comes back on the same address: the source reopens it at a relay port of that
+    reopening, the last one's closed with its capture, so a source holds one relay however often its camera drops;
+    none is left once the source stops."""
+    camera = RtspServer()
+    pipeline = pipeline_for()
+    runner = pipeline.runner(SourceSpec(camera.url), make_class(), fps=5).start()
+    relays = pipeline.egress.rtsp.cameras
+    try:
+        assert wait_until(lambda: runner.status().frames_published >= 4, 20), runner.status()
+        first_relay = next(iter(relays)).url
+        camera.stop()
+        assert wait_until(lambda: runner.state == SourceState.RECONNECTING, 20), runner.status()
+        published_while_away = runner.status().frames_published
+        camera = RtspServer(port=camera.port)
+        assert wait_until(lambda: runner.status().frames_published >= published_while_away + 4, 30), runner.status()
+        assert len(relays) == 1 and next(iter(relays)).url != first_relay
+    finally:
+        runner.stop()
+        runner.wait(15)
+        camera.stop()
+    assert runner.status().reconnects >= 1 and not relays
+
+
 def test_an_rtsps_camera_is_read_over_tls_through_the_relay(tmp_path, pipeline_for, make_class):
     """The relay does the camera's TLS (FFmpeg speaks plain RTSP to the relay alone), with a certificate of the
     camera's own making, as cameras serve them."""
