@@ -19,7 +19,8 @@ import pytest
 from address_support import resolving_to, silent_addresses
 from classpulse_ingest.egress import StreamEgressProxy
 from classpulse_ingest.hls_relay import PLAYLIST_LIMIT_BYTES, rewritten_playlist
-from classpulse_ingest.rtsp_relay import MAX_REDIRECTS
+from classpulse_ingest.piping import HEAD_LIMIT_BYTES
+from classpulse_ingest.rtsp_relay import BODY_LIMIT_BYTES, MAX_REDIRECTS
 from ingest_support import VideoServer, metric, write_hls
 from tls_support import CertificateAuthority
 
@@ -381,5 +382,21 @@ def test_the_rtsp_relay_ends_a_connection_at_a_redirect_it_may_not_follow():
         redirect = b"RTSP/1.0 302 Found\r\nLocation: rtsp://127.0.0.1/next\r\n\r\n"
         answered, _ = _relayed_answers(proxy, redirect * (MAX_REDIRECTS + 1))
         assert answered.count(b"302 Found") == MAX_REDIRECTS and answered.endswith(b"/next\r\n\r\n")
+    finally:
+        proxy.close()
+
+
+def test_the_rtsp_relay_ends_a_connection_at_an_answer_past_its_limits():
+    """A head or a line past 64 kB, a body past 1 MB: nothing of it reaches FFmpeg, the connection ends, counted."""
+    proxy = StreamEgressProxy([ipaddress.ip_network("127.0.0.0/24")], ["rtsp"], 2.0).start()
+    long_line = b"RTSP/1.0 200 OK\r\nX-Padding: " + b"p" * HEAD_LIMIT_BYTES + b"\r\n\r\n"
+    many_lines = b"RTSP/1.0 200 OK\r\n" + b"X-Padding: pppppppppppppppp\r\n" * (HEAD_LIMIT_BYTES // 16) + b"\r\n"
+    long_body = b"RTSP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % (BODY_LIMIT_BYTES + 1)
+    try:
+        for sent in (long_line, many_lines, long_body):
+            before = metric("classpulse_ingest_stream_rtsp_relay_connections_total", outcome="bad_answer")
+            answered, _ = _relayed_answers(proxy, sent + b"v=0\r\n" * 10)
+            assert answered == b""
+            assert metric("classpulse_ingest_stream_rtsp_relay_connections_total", outcome="bad_answer") == before + 1
     finally:
         proxy.close()

@@ -274,8 +274,8 @@ async def _answer_parts(camera: asyncio.StreamReader) -> AsyncIterator[_Passed |
             continue
         head = _Head(lines)
         lines, size = [], 0
+        if (length := head.content_length()) > BODY_LIMIT_BYTES:
+            raise ValueError("an RTSP body past the limit")
         yield head
-        if (length := head.content_length()) > 0:
-            if length > BODY_LIMIT_BYTES:
-                raise ValueError("an RTSP body past the limit")
+        if length > 0:
             yield _Passed(await camera.readexactly(length))
