@@ -16,7 +16,10 @@ leads FFmpeg back to the relay alone, and one to a host outside the networks end
 
 rtsps is encrypted to the camera, not authenticated, as FFmpeg's own TLS did it (`tls_verify` off by default): cameras
 serve certificates of their own making. The camera sees the relay's URLs in FFmpeg's requests, as it saw a checked
-address there before; FFmpeg computes Digest authentication over the URL it sends, so that still verifies.
+address there before; FFmpeg computes Digest authentication over the URL it sends, so that still verifies. What the
+relay costs: about 19 ms of CPU a MB passed on, its reader included (20,000 interleaved packets of 1,400 bytes through
+it on 127.0.0.1; a 2-core Intel Xeon, 2026-12-07): 1% of a core for a 4 Mbit/s camera, whose decoding by FFmpeg costs
+far more.
 """
 
 from __future__ import annotations
