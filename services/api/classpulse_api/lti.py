@@ -5,7 +5,8 @@ The flow (IMS LTI 1.3 core and the IMS Security Framework):
 1. OIDC login initiation: the platform sends the browser to `/lti/login` (iss, login_hint, target_link_uri,
    lti_message_hint, client_id, lti_deployment_id). The tool signs a fresh `state` holding the platform, a `nonce`
    and its expiry (CLASSPULSE_LTI_STATE_TTL_S; nothing kept in Redis: anyone may start a login), sets a cookie named
-   by the state's digest in this browser (`state_cookie_name`), and redirects to the platform's OIDC authorization endpoint.
+   by the state's digest in this browser (`state_cookie_name`), and redirects to the platform's OIDC authorization
+   endpoint.
 2. Launch: the platform posts a signed `id_token` and the `state` to `/lti/launch`. The state must be signed by
    ClassPulse, unexpired, unused (a verified launch marks it used) and set in this browser; the token is checked here: RS256 signature with a key of the platform's JWKS (its keyset
    URL, or the keys an admin registered), `iss`, `aud` (and `azp`) against the registration, `exp` and `iat`, the
@@ -68,9 +69,9 @@ TOOL_KEY_BITS = 2048
 STATE_COOKIE_PREFIX = "lti1p3_state_"
 STATE_COOKIE_VALUE = "1"
 """A login's cookie is named by its state's digest and holds this alone: named and valued by the state itself (some
-260-350 characters), each login a browser started in the last CLASSPULSE_LTI_STATE_TTL_S added 500-700 bytes to every request
-it sent the tool's /lti/ paths, and a few (a student's launches from several tabs) passed the 8 kB of request headers
-common proxies accept."""
+260-350 characters), each login a browser started in the last CLASSPULSE_LTI_STATE_TTL_S added 500-700 bytes to every
+request it sent the tool's /lti/ paths, and a few (a student's launches from several tabs) passed the 8 kB of request
+headers common proxies accept."""
 MAX_NRPS_PAGES = 50
 ROSTER_RETRY = Backoff(initial_s=2.0, max_s=60.0, jitter=0.2)
 ROSTER_ATTEMPTS = 4

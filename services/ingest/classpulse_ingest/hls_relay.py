@@ -9,11 +9,12 @@ destination (the same networks; http or https, of the allowed schemes), connects
 itself (the host name for SNI and the certificate's verification, against SSL_CERT_FILE's authorities where it is set,
 the system's otherwise) and sends one GET. A playlist's answer reaches FFmpeg with every URI in it rewritten to a relay
 URL of the absolute URL it resolves to (`rewritten_playlist`), so each segment, key, init section and playlist FFmpeg
-opens next is checked in turn; a URI of another scheme (`httpproxy:`, `file:`) becomes a relay URL all the same,
-refused when FFmpeg asks for it, and so does a `data:` URI (an inline key or init section), which the relay answers
-itself with the bytes it holds (FFmpeg as OpenCV builds it has no data protocol, and FFmpeg's would read it unchecked). A redirect reaches FFmpeg pointing at the relay URL of its target (FFmpeg
-follows a few, each hop a new request checked as a new destination). Anything else (segments, keys, init sections,
-error answers) is passed on as it comes, with the upstream's status and framing and `Connection: close`.
+opens next is checked in turn; a URI of another scheme (`httpproxy:`, `file:`) becomes a relay URL all the same, refused
+when FFmpeg asks for it; a `data:` URI (an inline key or init section) becomes one too, which the relay answers itself
+with the bytes it holds (FFmpeg as OpenCV builds it has no data protocol, and FFmpeg's would read it unchecked). A
+redirect reaches FFmpeg pointing at the relay URL of its target (FFmpeg follows a few, each hop a new request checked as
+a new destination). Anything else (segments, keys, init sections, error answers) is passed on as it comes, with the
+upstream's status and framing and `Connection: close`.
 """
 
 from __future__ import annotations
@@ -306,10 +307,7 @@ def _header(headers: list[bytes], wanted: bytes) -> str | None:
 
 
 def _head(status: int, reason: bytes, headers: list[bytes]) -> bytes:
-    return (
-        b"".join(line + b"\r\n" for line in [b"HTTP/1.1 %d " % status + reason, *headers, b"Connection: close"])
-        + b"\r\n"
-    )
+    return b"".join(line + b"\r\n" for line in [b"HTTP/1.1 %d " % status + reason, *headers, b"Connection: close"]) + b"\r\n"
 
 
 async def _playlist_body(upstream: asyncio.StreamReader, headers: list[bytes]) -> bytes:

@@ -113,9 +113,8 @@ def _set_state_cookie(request: Request, response: Response, state: str) -> None:
     over HTTPS the cookie is SameSite=None; Secure so that it comes with that cross-site post; over plain HTTP
     (a localhost development setup) browsers refuse SameSite=None without Secure, so it is Lax, which only works
     when platform and tool share a site (e.g. both on localhost, whatever their ports)."""
-    response.set_cookie(
-        state_cookie_name(state), STATE_COOKIE_VALUE, max_age=request.app.state.settings.lti_state_ttl_s, **_cookie_flags(request)
-    )
+    max_age = request.app.state.settings.lti_state_ttl_s
+    response.set_cookie(state_cookie_name(state), STATE_COOKIE_VALUE, max_age=max_age, **_cookie_flags(request))
 
 
 def _started_here(request: Request, state: str) -> bool:
