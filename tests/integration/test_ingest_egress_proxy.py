@@ -13,6 +13,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -324,7 +325,7 @@ def _relayed_answers(proxy: StreamEgressProxy, sent: bytes) -> tuple[bytes, list
     with _answering(sent) as (port, received):
         camera = proxy.camera(f"rtsp://cam:secret@127.0.0.1:{port}/live")
         try:
-            relay_port = int(camera.url.rpartition(":")[2].partition("/")[0])
+            relay_port = urlsplit(camera.url).port
             with socket.create_connection(("127.0.0.1", relay_port), timeout=10) as connection:
                 connection.sendall(b"DESCRIBE " + camera.url.encode() + b" RTSP/1.0\r\nCSeq: 2\r\n\r\n")
                 answered = b""

@@ -23,14 +23,13 @@ import functools
 import logging
 import threading
 from collections.abc import Iterable
-from typing import Any, cast
 from urllib.parse import urlsplit
 
 from prometheus_client import Counter
 
 from classpulse_ingest.destinations import DEFAULT_PORTS, NETWORKS_SETTING
 from classpulse_ingest.hls_relay import HlsRelay, RelayFailed
-from classpulse_ingest.piping import HEAD_LIMIT_BYTES, copy, read_head, until_first_ends
+from classpulse_ingest.piping import HEAD_LIMIT_BYTES, ConnectionTasks, copy, read_head, until_first_ends
 from classpulse_ingest.rtsp_relay import RelayedCamera, RtspRelay
 from classpulse_web.destinations import DestinationRefused, Network, allowed_addresses, checked_location, redact
 from classpulse_web.happy_eyeballs import first_connected, interleaved
@@ -62,7 +61,7 @@ class StreamEgressProxy:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="stream-egress-proxy", daemon=True)
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[Any]] = set()
+        self._connections = ConnectionTasks()
         self.relay = HlsRelay(self)
         self.rtsp = RtspRelay(self)
 
@@ -92,22 +91,14 @@ class StreamEgressProxy:
         if self._server is not None:
             self._server.close()
         await self.rtsp.close()
-        for connection in self._connections:
-            connection.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        await self._connections.close()
 
     async def _serve(self, client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
-        connection = cast("asyncio.Task[Any]", asyncio.current_task())  # a stream server's callback runs as a task
-        self._connections.add(connection)
-        try:
-            await self._forward(client, to_client)
-        except (OSError, EOFError, ValueError, TimeoutError, asyncio.LimitOverrunError):
-            pass  # either side went away or spoke no HTTP: nothing to answer
-        except asyncio.CancelledError:
-            pass  # closed with the proxy: over, not failed (asyncio's stream server logs a connection task's error)
-        finally:
-            self._connections.discard(connection)
-            to_client.close()
+        async with self._connections.serving(to_client):
+            try:
+                await self._forward(client, to_client)
+            except (OSError, EOFError, ValueError, TimeoutError, asyncio.LimitOverrunError):
+                pass  # either side went away or spoke no HTTP: nothing to answer
 
     async def _forward(self, client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
         async with asyncio.timeout(HEAD_TIMEOUT_S):

@@ -4,8 +4,9 @@ proxy, and bytes passed between two asyncio connections, as each connection FFmp
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterable
-from typing import Any, Protocol
+import contextlib
+from collections.abc import AsyncIterator, Coroutine, Iterable
+from typing import Any, Protocol, cast
 
 HEAD_LIMIT_BYTES = 64 * 1024
 """Of a request's or answer's head, and of each of its lines (an HTTP or RTSP head is some hundred bytes)."""
@@ -23,6 +24,32 @@ class CheckedEgress(Protocol):
     async def open_checked(
         self, url: str, schemes: Iterable[str]
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
+
+
+class ConnectionTasks:
+    """The connections a stream server serves (each its callback's task), to end them all when it closes: the server's
+    own close (Python 3.11) leaves them running."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @contextlib.asynccontextmanager
+    async def serving(self, to_client: asyncio.StreamWriter) -> AsyncIterator[None]:
+        """Around a connection's callback: the connection is ended by `close()` as well as by itself, and closed after."""
+        task = cast("asyncio.Task[Any]", asyncio.current_task())
+        self._tasks.add(task)
+        try:
+            yield
+        except asyncio.CancelledError:
+            pass  # ended by close(): over, not failed (asyncio's stream server logs a connection task's error)
+        finally:
+            self._tasks.discard(task)
+            to_client.close()
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 async def read_head(source: asyncio.StreamReader, limit: int) -> list[bytes]:

@@ -29,12 +29,11 @@ import functools
 import logging
 import ssl
 from collections.abc import AsyncIterator
-from typing import Any, cast
 from urllib.parse import urlsplit
 
 from prometheus_client import Counter
 
-from classpulse_ingest.piping import HEAD_LIMIT_BYTES, CheckedEgress, copy, until_first_ends
+from classpulse_ingest.piping import HEAD_LIMIT_BYTES, CheckedEgress, ConnectionTasks, copy, until_first_ends
 from classpulse_web.destinations import DestinationRefused, redact
 
 log = logging.getLogger(__name__)
@@ -73,7 +72,7 @@ class RelayedCamera:
         self.url = ""  # the relay URL FFmpeg opens for the camera (RtspRelay.camera)
         self._loop = loop
         self._servers: list[asyncio.Server] = []
-        self._connections: set[asyncio.Task[Any]] = set()
+        self._connections = ConnectionTasks()
 
     async def listen(self, upstream: str) -> str:
         """The relay URL at which FFmpeg reaches `upstream` (its credentials, path and query kept) through a port of
@@ -93,21 +92,12 @@ class RelayedCamera:
     async def closed(self) -> None:
         for server in self._servers:
             server.close()
-        for connection in self._connections:
-            connection.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        await self._connections.close()
         self.relay.cameras.discard(self)
 
     async def _serve(self, upstream: str, client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
-        connection = cast("asyncio.Task[Any]", asyncio.current_task())  # a stream server's callback runs as a task
-        self._connections.add(connection)
-        try:
+        async with self._connections.serving(to_client):
             await self._relayed(upstream, client, to_client)
-        except asyncio.CancelledError:
-            pass  # closed with the camera: over, not failed (asyncio's stream server logs a connection task's error)
-        finally:
-            to_client.close()
-            self._connections.discard(connection)
 
     async def _relayed(self, upstream: str, client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
         try:
