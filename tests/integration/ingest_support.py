@@ -193,9 +193,10 @@ def read_frames(bootstrap: str, topic: str, expected: int | None = None, quiet_s
 class VideoServer:
     """A local HTTP server of a folder's files (recordings, HLS playlists) and of an endless MJPEG stream at
     /stream.mjpg (multipart/x-mixed-replace, as IP cameras serve it), on `host` (and `port`, any by default), with a
-    302 for each path of `redirects`; HTTPS with `tls` (a context with its certificate). `requested` lists the requests
-    it had (their first lines), `request_headers` their headers. `stop()` drops every connection; `start()` again
-    serves on the same port, as a camera coming back."""
+    302 for each path of `redirects`; HTTPS with `tls` (a context with its certificate); with `cookie` (name=value), a
+    CDN that authenticates segments by a cookie: every playlist's answer sets it, anything else is a 403 without it.
+    `requested` lists the requests it had (their first lines), `request_headers` their headers. `stop()` drops every
+    connection; `start()` again serves on the same port, as a camera coming back."""
 
     def __init__(
         self,
@@ -205,8 +206,10 @@ class VideoServer:
         port: int = 0,
         redirects: dict[str, str] | None = None,
         tls: ssl.SSLContext | None = None,
+        cookie: str | None = None,
     ) -> None:
         self.folder = folder
+        self.cookie = cookie
         self.stream_fps = stream_fps
         self.host = host
         self.port = port
@@ -258,8 +261,19 @@ class VideoServer:
                     self.end_headers()
                 elif self.path == "/stream.mjpg":
                     self._stream()
+                elif self._cookie_missing():
+                    self.send_error(403)
                 else:
                     super().do_GET()
+
+            def _cookie_missing(self) -> bool:
+                cookie = video_server.cookie
+                return cookie is not None and not self.path.endswith(".m3u8") and cookie not in self.headers.get("Cookie", "").split("; ")
+
+            def end_headers(self) -> None:
+                if video_server.cookie is not None and self.path.endswith(".m3u8"):
+                    self.send_header("Set-Cookie", f"{video_server.cookie}; Path=/; Secure; HttpOnly")
+                super().end_headers()
 
             def _stream(self) -> None:
                 self.send_response(200)

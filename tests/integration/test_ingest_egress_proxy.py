@@ -19,7 +19,7 @@ import pytest
 
 from address_support import resolving_to, silent_addresses
 from classpulse_ingest.egress import StreamEgressProxy
-from classpulse_ingest.hls_relay import PLAYLIST_LIMIT_BYTES, rewritten_playlist
+from classpulse_ingest.hls_relay import PLAYLIST_LIMIT_BYTES, HlsSession, rewritten_playlist
 from classpulse_ingest.piping import HEAD_LIMIT_BYTES
 from classpulse_ingest.rtsp_relay import BODY_LIMIT_BYTES, MAX_REDIRECTS
 from ingest_support import VideoServer, metric, write_hls
@@ -140,9 +140,21 @@ def https_server(authority, monkeypatch, tmp_path) -> Iterator[Callable[..., Vid
         server.stop()
 
 
-def _relay_answer(proxy: StreamEgressProxy, upstream: str, *headers: str) -> tuple[list[bytes], bytes]:
-    """The head lines and the body of the proxy's answer to FFmpeg's GET of the relay URL of `upstream`."""
-    request = f"GET {proxy.relay.url_for(upstream)} HTTP/1.1\r\nHost: 127.0.0.1:{proxy.port}\r\n" + "".join(f"{h}\r\n" for h in headers)
+@pytest.fixture
+def session(relay_proxy) -> Iterator[HlsSession]:
+    """One open of a playlist through the relay of `relay_proxy`."""
+    opened = relay_proxy.relay.session()
+    yield opened
+    opened.close()
+
+
+def _relay_answer(session: HlsSession, upstream: str, *headers: str) -> tuple[list[bytes], bytes]:
+    """The head lines and the body of the proxy's answer to FFmpeg's GET of the relay URL of `upstream` in `session`."""
+    return _answer_to(session.relay.proxy, session.url_for(upstream), *headers)
+
+
+def _answer_to(proxy: StreamEgressProxy, url: str, *headers: str) -> tuple[list[bytes], bytes]:
+    request = f"GET {url} HTTP/1.1\r\nHost: 127.0.0.1:{proxy.port}\r\n" + "".join(f"{h}\r\n" for h in headers)
     head, _, body = _exchange(proxy, f"{request}\r\n".encode()).partition(b"\r\n\r\n")
     return head.split(b"\r\n"), body
 
@@ -151,7 +163,7 @@ def _relayed(outcome: str) -> float:
     return metric("classpulse_ingest_stream_hls_relay_requests_total", outcome=outcome)
 
 
-def test_an_https_playlist_is_relayed_with_every_uri_rewritten_and_the_rest_as_it_comes(relay_proxy, https_server, tmp_path):
+def test_an_https_playlist_is_relayed_with_every_uri_rewritten_and_the_rest_as_it_comes(session, https_server, tmp_path):
     """The relay reads over TLS, verifying the certificate (for cdn.test alone) against the host name it connected to
     an address of; a playlist reaches FFmpeg whole with each URI a relay URL of its absolute URL; a segment or key as
     the upstream answered it (FFmpeg's `Range: bytes=0-` dropped, its other headers passed on)."""
@@ -159,13 +171,13 @@ def test_an_https_playlist_is_relayed_with_every_uri_rewritten_and_the_rest_as_i
     cdn = https_server("cdn.test")
     playlist, segment = f"https://cdn.test:{cdn.port}/hls/index.m3u8", f"https://cdn.test:{cdn.port}/hls/segment0.ts"
     before = {outcome: _relayed(outcome) for outcome in ("playlist", "relayed")}
-    playlist_head, playlist_body = _relay_answer(relay_proxy, playlist, "Range: bytes=0-", "User-Agent: Lavf/62.3.100")
-    segment_head, segment_body = _relay_answer(relay_proxy, segment, "Range: bytes=188-")
+    playlist_head, playlist_body = _relay_answer(session, playlist, "Range: bytes=0-", "User-Agent: Lavf/62.3.100")
+    segment_head, segment_body = _relay_answer(session, segment, "Range: bytes=188-")
     text = (tmp_path / "hls" / "index.m3u8").read_text()
     assert playlist_head[0] == b"HTTP/1.1 200 OK" and b"Content-Type: application/vnd.apple.mpegurl" in playlist_head
-    assert playlist_body == rewritten_playlist(text, playlist, relay_proxy.relay.base).encode() and b"cdn.test" not in playlist_body
-    assert f'URI="{relay_proxy.relay.url_for(f"https://cdn.test:{cdn.port}/hls/key.bin")}"'.encode() in playlist_body
-    assert relay_proxy.relay.url_for(segment).encode() in playlist_body.split(b"\n")
+    assert playlist_body == rewritten_playlist(text, playlist, session.base).encode() and b"cdn.test" not in playlist_body
+    assert f'URI="{session.url_for(f"https://cdn.test:{cdn.port}/hls/key.bin")}"'.encode() in playlist_body
+    assert session.url_for(segment).encode() in playlist_body.split(b"\n")
     encrypted = (tmp_path / "hls" / "segment0.ts").read_bytes()  # whole: the test's server answers no range
     assert segment_head[0] == b"HTTP/1.1 200 OK" and segment_body == encrypted and b"Connection: close" in segment_head
     served_type = mimetypes.guess_type("segment0.ts")[0]  # the test's server's guess, passed on as it came
@@ -187,29 +199,54 @@ def test_an_https_playlist_is_relayed_with_every_uri_rewritten_and_the_rest_as_i
         ("rtsp://127.0.0.1:{port}/live", "bad_location"),
     ],
 )
-def test_a_relay_url_outside_the_networks_or_not_http_is_refused_unfetched(relay_proxy, https_server, tmp_path, upstream, cause):
+def test_a_relay_url_outside_the_networks_or_not_http_is_refused_unfetched(session, https_server, tmp_path, upstream, cause):
     """What a playlist names outside the networks (127.0.0.2 here, the metadata service in earnest), or by a scheme
     other than http(s), is relayed by no connection: a 403, counted and logged as any refusal of the proxy."""
     write_hls(tmp_path / "hls")
     outside = https_server("outside.test", host="127.0.0.2")
     refused_before, relayed_before = metric("classpulse_ingest_stream_egress_refused_total", cause=cause), _relayed("refused")
-    head, _body = _relay_answer(relay_proxy, upstream.format(port=outside.port))
+    head, _body = _relay_answer(session, upstream.format(port=outside.port))
     assert head[0] == b"HTTP/1.1 403 Forbidden" and outside.requested == []
     assert metric("classpulse_ingest_stream_egress_refused_total", cause=cause) == refused_before + 1
     assert _relayed("refused") == relayed_before + 1
 
 
-def test_a_relayed_redirect_points_ffmpeg_at_the_relay_url_of_its_target(relay_proxy, https_server):
+def test_a_relayed_redirect_points_ffmpeg_at_the_relay_url_of_its_target(session, https_server):
     """Not followed by the relay: FFmpeg asks for the target's relay URL next, checked as a destination of its own."""
     moved_to = "https://elsewhere.test/lessons/index.m3u8"
     server = https_server("cdn.test", redirects={"/moved.m3u8": moved_to})
     before = _relayed("redirect")
-    head, _body = _relay_answer(relay_proxy, f"https://cdn.test:{server.port}/moved.m3u8")
-    assert head[0] == b"HTTP/1.1 302 Found" and f"Location: {relay_proxy.relay.url_for(moved_to)}".encode() in head
+    head, _body = _relay_answer(session, f"https://cdn.test:{server.port}/moved.m3u8")
+    assert head[0] == b"HTTP/1.1 302 Found" and f"Location: {session.url_for(moved_to)}".encode() in head
     assert _relayed("redirect") == before + 1
 
 
-def test_an_upstream_answer_passes_on_no_header_line_of_the_upstreams_making(relay_proxy):
+def test_the_cookies_a_playlists_host_sets_go_back_to_that_host_alone_within_its_session(relay_proxy, session, https_server, tmp_path):
+    """A CDN that authenticates a lesson's segments by a cookie set with its playlist (CloudFront's signed cookies):
+    FFmpeg keeps such cookies itself, but through the relay it saw none, and every segment was a 403. The session now
+    keeps them: sent back to the host that set them, not to another host, not in another session (another open of the
+    stream); a session's relay URLs are refused once it has ended."""
+    write_hls(tmp_path / "hls")
+    cdn = https_server("cdn.test", cookie="CloudFront-Policy=lesson-12")
+    media = https_server("media.test", host="127.0.0.3")
+    segment = f"https://cdn.test:{cdn.port}/hls/segment0.ts"
+    other = relay_proxy.relay.session()
+    assert _relay_answer(other, segment)[0][0] == b"HTTP/1.1 403 Forbidden"  # no playlist read in that session
+    assert _relay_answer(session, f"https://cdn.test:{cdn.port}/hls/index.m3u8")[0][0] == b"HTTP/1.1 200 OK"
+    head, body = _relay_answer(session, segment)
+    assert head[0] == b"HTTP/1.1 200 OK" and body == (tmp_path / "hls" / "segment0.ts").read_bytes()
+    assert not any(line.lower().startswith(b"set-cookie") for line in head)  # FFmpeg is given no cookie
+    assert _relay_answer(session, f"https://media.test:{media.port}/hls/segment1.ts")[0][0] == b"HTTP/1.1 200 OK"
+    assert _relay_answer(other, segment)[0][0] == b"HTTP/1.1 403 Forbidden"
+    assert [headers.get("Cookie") for headers in cdn.request_headers] == [None, None, "CloudFront-Policy=lesson-12", None]
+    assert media.request_headers[0].get("Cookie") is None
+    ended_before, requests_before = _relayed("ended"), len(cdn.requested)
+    other.close()
+    assert _answer_to(relay_proxy, other.url_for(segment))[0][0] == b"HTTP/1.1 404 Not Found"
+    assert _relayed("ended") == ended_before + 1 and len(cdn.requested) == requests_before
+
+
+def test_an_upstream_answer_passes_on_no_header_line_of_the_upstreams_making(session):
     """A bare \\n in the upstream's head ends a line to FFmpeg: passed on inside a header, it would make a header line
     of the upstream's (a Location to follow, past the playlist's rewriting). The relay splits the head as FFmpeg does
     and passes on only the headers that describe the body."""
@@ -225,30 +262,30 @@ def test_an_upstream_answer_passes_on_no_header_line_of_the_upstreams_making(rel
                 )
 
         threading.Thread(target=answer, daemon=True).start()
-        head, body = _relay_answer(relay_proxy, f"http://127.0.0.1:{listener.getsockname()[1]}/segment0.ts")
+        head, body = _relay_answer(session, f"http://127.0.0.1:{listener.getsockname()[1]}/segment0.ts")
     assert head == [b"HTTP/1.1 200 OK", b"Content-Type: video/mp2t", b"Content-Length: 2", b"Connection: close"] and body == b"ok"
 
 
-def test_an_upstream_whose_certificate_does_not_verify_gets_no_request(relay_proxy, https_server, authority, tmp_path):
+def test_an_upstream_whose_certificate_does_not_verify_gets_no_request(session, https_server, authority, tmp_path):
     """A certificate of an authority not trusted, or of the trusted one for another name: TLS fails, no request is
     sent, and FFmpeg gets a 502 (the stream does not open, in the same words as any)."""
     untrusted = https_server("cdn.test", tls=CertificateAuthority.made(tmp_path / "untrusted").server_tls("cdn.test"))
     misnamed = https_server("media.test", host="127.0.0.3", tls=authority.server_tls("other.test"))
     before = _relayed("tls_failed")
     answers = [
-        _relay_answer(relay_proxy, f"https://cdn.test:{untrusted.port}/hls/index.m3u8")[0][0],
-        _relay_answer(relay_proxy, f"https://media.test:{misnamed.port}/hls/index.m3u8")[0][0],
+        _relay_answer(session, f"https://cdn.test:{untrusted.port}/hls/index.m3u8")[0][0],
+        _relay_answer(session, f"https://media.test:{misnamed.port}/hls/index.m3u8")[0][0],
     ]
     assert answers == [b"HTTP/1.1 502 Bad Gateway"] * 2
     assert untrusted.requested == misnamed.requested == []
     assert _relayed("tls_failed") == before + 2
 
 
-def test_a_playlist_past_the_limit_is_not_passed_on(relay_proxy, https_server, tmp_path):
+def test_a_playlist_past_the_limit_is_not_passed_on(session, https_server, tmp_path):
     (tmp_path / "long.m3u8").write_text("#EXTM3U\n" + "#EXTINF:1,\nsegment0.ts\n" * (PLAYLIST_LIMIT_BYTES // 20))
     cdn = https_server("cdn.test")
     before = _relayed("too_large")
-    head, body = _relay_answer(relay_proxy, f"https://cdn.test:{cdn.port}/long.m3u8")
+    head, body = _relay_answer(session, f"https://cdn.test:{cdn.port}/long.m3u8")
     assert head[0] == b"HTTP/1.1 502 Bad Gateway" and body == b""
     assert _relayed("too_large") == before + 1
 
@@ -270,14 +307,14 @@ def test_an_answer_whose_lines_end_in_a_bare_newline_is_passed_on_whole(proxy):
     assert passed == body and received[0].startswith(b"GET /video.mjpg HTTP/1.1\r\n")
 
 
-def test_a_playlist_whose_lines_end_in_a_bare_newline_is_relayed_rewritten(relay_proxy, authority, monkeypatch):
+def test_a_playlist_whose_lines_end_in_a_bare_newline_is_relayed_rewritten(session, authority, monkeypatch):
     playlist = b"#EXTM3U\n#EXTINF:4,\nhttps://cdn.test/segment0.ts\n#EXT-X-ENDLIST\n"
     answer = BARE_LINE_ENDS % (b"application/vnd.apple.mpegurl", playlist)
     with _answering(answer, authority.server_tls("cdn.test")) as (port, _received):
         resolving_to(monkeypatch, "cdn.test", port, "127.0.0.1")
-        head, body = _relay_answer(relay_proxy, f"https://cdn.test:{port}/live")
+        head, body = _relay_answer(session, f"https://cdn.test:{port}/live")
     assert head[0] == b"HTTP/1.1 200 OK" and b"Content-Type: application/vnd.apple.mpegurl" in head
-    assert body == rewritten_playlist(playlist.decode(), f"https://cdn.test:{port}/live", relay_proxy.relay.base).encode()
+    assert body == rewritten_playlist(playlist.decode(), f"https://cdn.test:{port}/live", session.base).encode()
 
 
 @pytest.mark.parametrize(
@@ -290,11 +327,11 @@ def test_a_playlist_whose_lines_end_in_a_bare_newline_is_relayed_rewritten(relay
         ("data:application/octet-stream;base64", b"400 Bad Request", b""),
     ],
 )
-def test_an_inline_data_uri_is_answered_by_the_relay_itself(relay_proxy, uri, status, body):
+def test_an_inline_data_uri_is_answered_by_the_relay_itself(session, uri, status, body):
     """A playlist's inline key or init section (`data:`): OpenCV's FFmpeg has no data protocol to read it, so such a
     playlist did not play; the relay answers it with the bytes it holds (RFC 2397), a malformed one with a 400."""
     before = _relayed("inline")
-    head, answered = _relay_answer(relay_proxy, uri)
+    head, answered = _relay_answer(session, uri)
     assert head[0] == b"HTTP/1.1 " + status and answered == body
     assert _relayed("inline") == before + (status == b"200 OK")
 

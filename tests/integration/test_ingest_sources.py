@@ -272,17 +272,20 @@ def test_an_http_file_and_an_hls_playlist_are_recordings_that_end(tmp_path, kafk
 def test_an_https_hls_playlist_is_read_through_the_egress_proxys_relay(tmp_path, monkeypatch, kafka_bootstrap, topic, pipeline_for, make_class):
     """An HLS playlist over HTTPS, as CDNs, cloud encoders and lesson recordings serve it, was refused ("read over HTTP
     only"). The egress proxy now reads it for FFmpeg: a VOD of relative segment URIs, one of AES-128 segments (its key
-    served, or inline as a data: URI), and a master playlist naming its media playlist on another allowed host each
-    play to their end, over TLS verified against the hosts' names (an authority of the test's own)."""
+    served, or inline as a data: URI), a master playlist naming its media playlist on another allowed host, and one
+    whose segments a cookie set with the playlist unlocks (a CDN's signed cookies) each play to their end, over TLS
+    verified against the hosts' names (an authority of the test's own)."""
     authority = CertificateAuthority.made(tmp_path / "authority")
     monkeypatch.setenv("SSL_CERT_FILE", str(authority.path))
     write_hls(tmp_path / "hls", segments=2, frames_per_segment=20)
     write_hls(tmp_path / "secret", segments=2, frames_per_segment=20, key=bytes(range(16)))
-    tls = authority.server_tls("cdn.test", "media.test")
+    tls = authority.server_tls("cdn.test", "media.test", "signed.test")
     cdn = VideoServer(tmp_path, tls=tls).start()
     media = VideoServer(tmp_path, host="127.0.0.3", tls=tls).start()
+    signed = VideoServer(tmp_path, tls=tls, cookie="CloudFront-Policy=lesson-12").start()
     resolving_to(monkeypatch, "cdn.test", cdn.port, cdn.host)
     resolving_to(monkeypatch, "media.test", media.port, media.host)
+    resolving_to(monkeypatch, "signed.test", signed.port, signed.host)
     (tmp_path / "master.m3u8").write_text(
         f"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=500000,RESOLUTION=320x240\nhttps://media.test:{media.port}/hls/index.m3u8\n"
     )
@@ -290,19 +293,19 @@ def test_an_https_hls_playlist_is_read_through_the_egress_proxys_relay(tmp_path,
     (tmp_path / "secret" / "inline.m3u8").write_text((tmp_path / "secret" / "index.m3u8").read_text().replace("key.bin", inline_key))
     class_id = make_class()
     pipeline = pipeline_for(source_allowed_networks=["127.0.0.1/32", "127.0.0.3/32"])
-    runners = [
-        pipeline.runner(SourceSpec(f"https://cdn.test:{cdn.port}/{path}"), class_id, 5, realtime=False).start()
-        for path in ("hls/index.m3u8", "secret/index.m3u8", "master.m3u8", "secret/inline.m3u8")
-    ]
+    locations = [f"https://cdn.test:{cdn.port}/{path}" for path in ("hls/index.m3u8", "secret/index.m3u8", "master.m3u8", "secret/inline.m3u8")]
+    locations.append(f"https://signed.test:{signed.port}/hls/index.m3u8")
+    runners = [pipeline.runner(SourceSpec(location), class_id, 5, realtime=False).start() for location in locations]
     try:
         assert all(runner.wait(60) for runner in runners)
     finally:
-        cdn.stop()
-        media.stop()
+        for server in (cdn, media, signed):
+            server.stop()
     pipeline.sender.close(10)
     for runner in runners:
         assert runner.status().state == SourceState.ENDED and runner.status().frames_published >= 18, runner.status()
     assert "GET /master.m3u8 HTTP/1.1" in cdn.requested and "GET /hls/segment1.ts HTTP/1.1" in media.requested
+    assert "GET /hls/segment1.ts HTTP/1.1" in signed.requested
     by_source = {}
     for frame in read_frames(kafka_bootstrap, topic, expected=sum(runner.status().frames_published for runner in runners)):
         by_source.setdefault(frame.source_id, []).append(frame.sequence)
@@ -602,6 +605,36 @@ def test_an_rtsps_camera_is_read_over_tls_through_the_relay(tmp_path, pipeline_f
     _run_for_three_frames(runner, camera)
     assert camera.url.startswith("rtsps://") and _reached(camera) >= 1
     assert runner.status().frames_published >= 3, runner.status()
+
+
+def test_an_rtsps_cameras_certificate_is_verified_where_the_deployment_asks_for_it(tmp_path, monkeypatch, pipeline_for, make_class):
+    """CLASSPULSE_RTSPS_VERIFY_CERTIFICATES: rtsps was encrypted, never authenticated (anyone on the path could pose as
+    the camera). Turned on, a camera whose certificate an authority the school trusts (SSL_CERT_FILE) issued for its
+    name plays; one of its own making, or of that authority for another name, gets no request: its TLS fails, counted,
+    and the source fails as a stream that did not open."""
+    school = CertificateAuthority.made(tmp_path / "school")
+    monkeypatch.setenv("SSL_CERT_FILE", str(school.path))
+    trusted = RtspServer(tls=school.server_tls("camera.test"))
+    own_making = RtspServer(tls=CertificateAuthority.made(tmp_path / "own").server_tls("camera.test"))
+    misnamed = RtspServer(tls=school.server_tls("other.test"))
+    for camera in (trusted, own_making, misnamed):
+        resolving_to(monkeypatch, "camera.test", camera.port, camera.host)
+    failed_before = metric("classpulse_ingest_stream_rtsp_relay_connections_total", outcome="tls_failed")
+    pipeline = pipeline_for(rtsps_verify_certificates=True, reconnect_attempts=0)
+    class_id = make_class()
+    refused = [pipeline.runner(SourceSpec(f"rtsps://camera.test:{camera.port}/live"), class_id, fps=5).start() for camera in (own_making, misnamed)]
+    runner = pipeline.runner(SourceSpec(f"rtsps://camera.test:{trusted.port}/live"), class_id, fps=5)
+    _run_for_three_frames(runner, trusted)
+    try:
+        assert all(source.wait(30) for source in refused), [source.status() for source in refused]
+    finally:
+        own_making.stop()
+        misnamed.stop()
+    assert runner.status().frames_published >= 3, runner.status()
+    for source in refused:
+        assert source.status().state == SourceState.FAILED and source.status().frames_published == 0, source.status()
+        assert "did not open as a video stream" in source.status().reason
+    assert metric("classpulse_ingest_stream_rtsp_relay_connections_total", outcome="tls_failed") >= failed_before + 2
 
 
 def test_what_a_stream_leads_ffmpeg_to_outside_the_networks_is_refused_unfetched(tmp_path, pipeline_for, make_class, caplog):

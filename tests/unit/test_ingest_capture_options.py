@@ -14,7 +14,8 @@ import pytest
 
 from classpulse_ingest.diagnose import SourceError
 from classpulse_ingest.egress import StreamEgressProxy
-from classpulse_ingest.hls_relay import relay_url
+from classpulse_ingest.hls_relay import HlsSession
+from classpulse_ingest.rtsp_relay import RelayedCamera
 from classpulse_ingest.video import SourceSpec, Timeouts, _open_capture, ffmpeg_input
 
 pytestmark = pytest.mark.unit
@@ -57,13 +58,12 @@ def test_an_rtsp_stream_is_read_at_a_port_of_the_relay_with_tcp_alone(url, relay
     camera's TLS), its credentials, path and query kept, and over TCP alone."""
     source = ffmpeg_input(SourceSpec(url), proxy)
     try:
-        assert source.camera is not None
+        assert isinstance(source.relayed, RelayedCamera)
         port = urlsplit(source.url).port
         assert source.url == relayed.format(port=port) and port != urlsplit(url).port
         assert source.options == "protocol_whitelist;tcp|format_whitelist;rtsp|rtsp_transport;tcp"
     finally:
-        if source.camera is not None:
-            source.camera.close()
+        source.close()
 
 
 def test_an_http_stream_is_opened_by_its_name_through_the_egress_proxy(proxy):
@@ -84,7 +84,14 @@ def test_an_hls_playlist_over_https_is_read_at_the_proxys_relay_with_plain_http_
     location = "https://relay.school.test/live/room-12.M3U8?token=s3cret"
     relayed = ffmpeg_input(SourceSpec(location), proxy)
     over_http = ffmpeg_input(SourceSpec("http://relay.school.test/live/room-12.m3u8"), proxy)
-    assert relayed.url == relay_url(proxy.relay.base, location) and relayed.url.endswith("/room-12.M3U8")
+    assert isinstance(relayed.relayed, HlsSession) and over_http.relayed is None
+    assert relayed.url == relayed.relayed.url_for(location) and relayed.url.endswith("/room-12.M3U8")
+    assert proxy.relay.request_of(relayed.url) == (relayed.relayed, location)
+    # Each open is a session of its own (its cookies its own), whose relay URLs name nothing once it is closed.
+    again = ffmpeg_input(SourceSpec(location), proxy)
+    assert again.url != relayed.url
+    relayed.close()
+    assert proxy.relay.request_of(relayed.url) == (None, location) and proxy.relay.request_of(again.url) == (again.relayed, location)
     protocols, formats, through = relayed.options.split("|")
     assert protocols == "protocol_whitelist;http,tcp,crypto" and "hls" in formats and through == f"http_proxy;{proxy.url}"
     assert "hls" in over_http.options and "httpproxy" not in over_http.options

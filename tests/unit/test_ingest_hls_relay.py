@@ -5,8 +5,9 @@ missed would reach FFmpeg as it is."""
 from __future__ import annotations
 
 import pytest
+from prometheus_client import REGISTRY
 
-from classpulse_ingest.hls_relay import relay_url, rewritten_playlist, upstream_url
+from classpulse_ingest.hls_relay import MAX_SESSION_COOKIES, SessionCookies, relay_url, rewritten_playlist, upstream_url
 
 pytestmark = pytest.mark.unit
 
@@ -143,3 +144,37 @@ def test_lines_end_where_ffmpeg_ends_them():
     assert rewritten_playlist(playlist, PLAYLIST_URL, RELAY) == (
         f"#EXTM3U\n#EXTINF:4,\n{relayed('https://evil.test/a.ts')}\n#EXTINF:4,\n{relayed('https://evil.test/b.ts')}\n   \n"
     )
+
+
+def _set(cookies: SessionCookies, url: str, *set_cookies: str) -> None:
+    cookies.remember(url, [b"Content-Type: application/vnd.apple.mpegurl", *(f"Set-Cookie: {c}".encode() for c in set_cookies)])
+
+
+def test_a_sessions_cookies_go_back_as_a_browser_sends_them():
+    """Each to the host (or the domain it names) and path that set it, a Secure one over https alone, until it
+    expires; a cookie for a domain the host is not in is refused, as browsers refuse it."""
+    cookies = SessionCookies()
+    _set(
+        cookies, "https://cdn.school.test/lessons/room-12/index.m3u8",
+        "host=1; Path=/", "lessons=2; Path=/lessons", "domain=3; Domain=school.test; Path=/",
+        "secure=4; Path=/; Secure", "gone=5; Path=/; Max-Age=0", "foreign=6; Domain=other.test; Path=/",
+    )
+    sent = (cookies.header_for("https://cdn.school.test/lessons/room-12/segment0.ts") or "").split("; ")
+    assert sent[0] == "lessons=2" and set(sent) == {"lessons=2", "host=1", "domain=3", "secure=4"}  # longer paths first
+    assert set((cookies.header_for("http://cdn.school.test/other/segment0.ts") or "").split("; ")) == {"host=1", "domain=3"}
+    assert cookies.header_for("https://media.school.test/segment0.ts") == "domain=3"  # the others are the host's alone
+    assert cookies.header_for("https://other.test/segment0.ts") is None
+    assert len(cookies) == 4
+
+
+def test_a_session_keeps_a_bounded_number_of_cookies():
+    """A host setting a new cookie on every reload of a live playlist fills no memory: past the bound new cookies are
+    dropped and counted, and a kept one is still replaced."""
+    cookies = SessionCookies()
+    url = "https://cdn.school.test/live/index.m3u8"
+    dropped_before = REGISTRY.get_sample_value("classpulse_ingest_stream_hls_relay_cookies_dropped_total") or 0.0
+    _set(cookies, url, *(f"c{n}=v; Path=/" for n in range(MAX_SESSION_COOKIES + 10)))
+    _set(cookies, url, "c0=replaced; Path=/")
+    assert len(cookies) == MAX_SESSION_COOKIES
+    assert REGISTRY.get_sample_value("classpulse_ingest_stream_hls_relay_cookies_dropped_total") == dropped_before + 10
+    assert "c0=replaced" in (cookies.header_for(url) or "").split("; ")

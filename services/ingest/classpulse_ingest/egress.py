@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from prometheus_client import Counter
 
 from classpulse_ingest.destinations import DEFAULT_PORTS, NETWORKS_SETTING
-from classpulse_ingest.hls_relay import HlsRelay, RelayFailed
+from classpulse_ingest.hls_relay import HlsRelay, HlsSession, RelayFailed
 from classpulse_ingest.piping import HEAD_LIMIT_BYTES, ConnectionTasks, copy, read_head, until_first_ends
 from classpulse_ingest.rtsp_relay import RelayedCamera, RtspRelay
 from classpulse_web.destinations import DestinationRefused, Network, allowed_addresses, checked_location, redact
@@ -53,7 +53,10 @@ class StreamEgressProxy:
     served by an asyncio loop on a thread of its own, with its HLS relay (`relay`) at its own URL and its RTSP relay
     (`rtsp`) at ports of its own; `close()` ends every connection through them."""
 
-    def __init__(self, allowed_networks: Iterable[Network], allowed_schemes: Iterable[str], connect_timeout_s: float) -> None:
+    def __init__(
+        self, allowed_networks: Iterable[Network], allowed_schemes: Iterable[str], connect_timeout_s: float, verify_rtsps: bool = False
+    ) -> None:
+        """`verify_rtsps`: an rtsps camera's certificate verified as an HTTPS stream's is (rtsp_relay.py)."""
         self.networks = list(allowed_networks)
         self.schemes = list(allowed_schemes)
         self.connect_timeout_s = connect_timeout_s
@@ -63,7 +66,7 @@ class StreamEgressProxy:
         self._server: asyncio.Server | None = None
         self._connections = ConnectionTasks()
         self.relay = HlsRelay(self)
-        self.rtsp = RtspRelay(self)
+        self.rtsp = RtspRelay(self, verify_rtsps)
 
     @property
     def url(self) -> str:
@@ -105,8 +108,8 @@ class StreamEgressProxy:
             head = await client.readuntil(b"\r\n\r\n")
         request_line, *headers = head[:-4].split(b"\r\n")
         method, target, _version = request_line.decode("latin-1").split(" ")
-        if method == "GET" and (relayed := self.relay.upstream_of(target)) is not None:
-            await until_first_ends(_ignored(client), self._relayed(relayed, headers, to_client))
+        if method == "GET" and (relayed := self.relay.request_of(target)) is not None:
+            await until_first_ends(_ignored(client), self._relayed(*relayed, headers, to_client))
             return
         if method == "CONNECT":
             url = f"https://{target}"
@@ -151,10 +154,10 @@ class StreamEgressProxy:
         _address, reader, writer = await first_opened(addresses, port, self.connect_timeout_s)
         return reader, writer
 
-    async def _relayed(self, url: str, headers: list[bytes], to_client: asyncio.StreamWriter) -> None:
-        """The HLS relay's answer for the upstream `url`, or the status it answers instead."""
+    async def _relayed(self, session: HlsSession | None, url: str, headers: list[bytes], to_client: asyncio.StreamWriter) -> None:
+        """The HLS relay's answer for the upstream `url` in `session`, or the status it answers instead."""
         try:
-            async with self.relay.answer(url, headers) as relayed:
+            async with self.relay.answer(session, url, headers) as relayed:
                 to_client.write(relayed.start)
                 if relayed.rest is not None:
                     await copy(relayed.rest, to_client)

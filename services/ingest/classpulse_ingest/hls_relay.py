@@ -15,6 +15,12 @@ with the bytes it holds (FFmpeg as OpenCV builds it has no data protocol, and FF
 redirect reaches FFmpeg pointing at the relay URL of its target (FFmpeg follows a few, each hop a new request checked as
 a new destination). Anything else (segments, keys, init sections, error answers) is passed on as it comes, with the
 upstream's status and framing and `Connection: close`.
+
+Each open of a playlist is a session of the relay's (`HlsRelay.session`: its relay URLs carry the session's id, and
+FFmpeg is given no others), which keeps the cookies the upstream hosts set and sends them back as FFmpeg would have
+(CDNs authenticate a lesson's segments by a cookie set with its playlist: CloudFront's signed cookies, Akamai's
+tokens): FFmpeg, which keeps the cookies of what it reads itself, sees the relay's answers alone, from 127.0.0.1, and
+no Set-Cookie reaches it. A session ends with the capture that opened it; its relay URLs are refused after.
 """
 
 from __future__ import annotations
@@ -22,18 +28,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import os
+import email.message
+import http.cookiejar
 import posixpath
 import re
 import secrets
-import ssl
+import threading
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, quote, unquote, unquote_to_bytes, urljoin, urlsplit
 
 from prometheus_client import Counter
 
-from classpulse_ingest.piping import HEAD_LIMIT_BYTES, CheckedEgress, read_head
+from classpulse_ingest.piping import HEAD_LIMIT_BYTES, CheckedEgress, read_head, verifying_tls
 from classpulse_web.destinations import DestinationRefused
 
 RELAY_PATH = "/hls/"
@@ -45,7 +53,8 @@ _NAME_LIMIT = 64  # of the upstream's last path segment kept in a relay URL: eno
 # FFmpeg's headers worth passing on: its client name (some CDNs answer by it) and a byte range (EXT-X-BYTERANGE).
 _FORWARDED = (b"user-agent", b"accept", b"range")
 _WHOLE_RANGE = b"bytes=0-"  # what FFmpeg asks of every URL: dropped, so that a playlist comes whole, as a 200
-# The upstream's headers that describe its body to FFmpeg; the rest (cookies, caching, the server's name) stay here.
+# The upstream's headers that describe its body to FFmpeg; the rest (caching, the server's name) stay here, and its
+# cookies with the session (SessionCookies).
 _PASSED_ON = (b"content-type", b"content-length", b"content-range", b"accept-ranges", b"transfer-encoding")
 # How FFmpeg reads a playlist (libavformat's ff_get_line): a line ends at \n, \r, \r\n or a NUL byte; an attribute
 # list's items are separated by commas or its white space (av_isspace).
@@ -53,14 +62,19 @@ _LINE_END = re.compile("\r\n|[\r\n\0]")
 _FFMPEG_SPACE = " \t\n\v\f\r"
 _SEPARATORS = _FFMPEG_SPACE + ","
 _SEPARATOR = re.compile(f"[{re.escape(_SEPARATORS)}]")
+MAX_SESSION_COOKIES = 64  # a CDN sets a few; a host setting a new one on every reload of a live playlist is bounded
 
 HLS_RELAYED = Counter(
     "classpulse_ingest_stream_hls_relay_requests_total",
     "Requests FFmpeg made to the stream egress proxy's HLS relay, by outcome (playlist: served with its URIs rewritten; "
     "relayed: passed on as it came; redirect: pointed at the relay URL of its target; inline: a data: URI's bytes; "
-    "refused: a destination outside the "
-    "allowed networks or schemes; unreachable, tls_failed, bad_answer, too_large: no answer passed on)",
+    "refused: a destination outside the allowed networks or schemes; ended: a relay URL of a session that ended; "
+    "unreachable, tls_failed, bad_answer, too_large: no answer passed on)",
     ["outcome"],
+)
+HLS_COOKIES_DROPPED = Counter(
+    "classpulse_ingest_stream_hls_relay_cookies_dropped_total",
+    f"Cookies an HLS stream's hosts set past the {MAX_SESSION_COOKIES} a session of the relay keeps, not kept",
 )
 
 
@@ -172,14 +186,16 @@ def _attribute_value(line: str, position: int) -> tuple[str, int]:
 
 
 class HlsRelay:
-    """The relay of one egress proxy: `answer` reads the upstream a relay URL names, for FFmpeg."""
+    """The relay of one egress proxy: `session` opens a playlist's session, `answer` reads the upstream a relay URL of
+    one names, for FFmpeg."""
 
     def __init__(self, proxy: CheckedEgress) -> None:
         self.proxy = proxy
         self.schemes = [scheme for scheme in proxy.schemes if scheme in _RELAYED_SCHEMES]
-        # SSL_CERT_FILE as the API's webhooks honour it (httpx): its authorities alone where it is set.
-        self.tls = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or None)
+        self.tls = verifying_tls()
         self._key = secrets.token_urlsafe(16)
+        self._sessions: dict[str, HlsSession] = {}
+        self._sessions_lock = threading.Lock()  # sessions open on a source's thread and are read on the proxy's
 
     @property
     def base(self) -> str:
@@ -187,32 +203,66 @@ class HlsRelay:
         FFmpeg is given relay URLs by the relay alone (a plain-HTTP playlist cannot name one to read HTTPS with)."""
         return f"{self.proxy.url}{RELAY_PATH}{self._key}"
 
-    def url_for(self, upstream: str) -> str:
-        return relay_url(self.base, upstream)
+    def session(self) -> HlsSession:
+        """A new session, until its `close()`: one open of a playlist."""
+        session = HlsSession(self, secrets.token_urlsafe(12))
+        with self._sessions_lock:
+            self._sessions[session.id] = session
+        return session
 
-    def upstream_of(self, target: str) -> str | None:
-        return upstream_url(self.base, target)
+    def ended(self, session: HlsSession) -> None:
+        with self._sessions_lock:
+            self._sessions.pop(session.id, None)
+
+    def request_of(self, target: str) -> tuple[HlsSession | None, str] | None:
+        """The session (None: one that ended, or none the relay made) and the upstream URL a request target of the
+        relay names; None if the target is not the relay's."""
+        session_id, slash, _rest = target.removeprefix(f"{self.base}/").partition("/")
+        if not target.startswith(f"{self.base}/") or not slash:
+            return None
+        with self._sessions_lock:
+            session = self._sessions.get(session_id)
+        return session, upstream_url(f"{self.base}/{session_id}", target) or ""
 
     @contextlib.asynccontextmanager
-    async def answer(self, url: str, request_headers: list[bytes]) -> AsyncIterator[Relayed]:
-        """The answer to FFmpeg's GET of the relay URL of `url` (`request_headers`: its header lines); RelayFailed,
-        before anything is answered, if `url` is refused (counted in the proxy's refusals and logged), if none of its
-        addresses takes a connection, TLS fails, or the upstream answers no HTTP or too long a playlist. The connection
-        to the upstream lasts as long as the context."""
+    async def answer(self, session: HlsSession | None, url: str, request_headers: list[bytes]) -> AsyncIterator[Relayed]:
+        """The answer to FFmpeg's GET of the relay URL of `url` in `session` (`request_headers`: its header lines);
+        RelayFailed, before anything is answered, if the session ended, if `url` is refused (counted in the proxy's
+        refusals and logged), if none of its addresses takes a connection, TLS fails, or the upstream answers no HTTP
+        or too long a playlist. The connection to the upstream lasts as long as the context."""
         async with contextlib.AsyncExitStack() as connection:
             try:
-                relayed = await self._answered(url, request_headers, connection)
+                if session is None:
+                    raise RelayFailed(b"404 Not Found", "ended")
+                relayed = await session.answered(url, request_headers, connection)
             except RelayFailed as failed:
                 HLS_RELAYED.labels(failed.outcome).inc()
                 raise
             HLS_RELAYED.labels(relayed.outcome).inc()
             yield relayed
 
-    async def _answered(self, url: str, request_headers: list[bytes], connection: contextlib.AsyncExitStack) -> Relayed:
+
+class HlsSession:
+    """One open of a playlist through the relay: the relay URLs FFmpeg is given for it (`url_for`), and the cookies its
+    upstream hosts set (`cookies`), until `close()`."""
+
+    def __init__(self, relay: HlsRelay, session_id: str) -> None:
+        self.relay = relay
+        self.id = session_id
+        self.base = f"{relay.base}/{session_id}"
+        self.cookies = SessionCookies()
+
+    def url_for(self, upstream: str) -> str:
+        return relay_url(self.base, upstream)
+
+    def close(self) -> None:
+        self.relay.ended(self)
+
+    async def answered(self, url: str, request_headers: list[bytes], connection: contextlib.AsyncExitStack) -> Relayed:
         if url[:5].lower() == "data:":
             return _inline(url)
         try:
-            upstream, to_upstream = await self.proxy.open_checked(url, self.schemes)
+            upstream, to_upstream = await self.relay.proxy.open_checked(url, self.relay.schemes)
         except DestinationRefused:
             raise RelayFailed(b"403 Forbidden", "refused") from None
         except (OSError, TimeoutError):
@@ -221,10 +271,12 @@ class HlsRelay:
         parts = urlsplit(url)
         if parts.scheme == "https":
             try:
-                await to_upstream.start_tls(self.tls, server_hostname=parts.hostname, ssl_handshake_timeout=self.proxy.connect_timeout_s)
+                await to_upstream.start_tls(
+                    self.relay.tls, server_hostname=parts.hostname, ssl_handshake_timeout=self.relay.proxy.connect_timeout_s
+                )
             except (OSError, TimeoutError):  # ssl.SSLError (a certificate that does not verify) is an OSError
                 raise RelayFailed(b"502 Bad Gateway", "tls_failed") from None
-        to_upstream.write(_request(parts, request_headers))
+        to_upstream.write(_request(parts, request_headers, self.cookies.header_for(url)))
         try:
             return await self._relayed(url, upstream)
         except (EOFError, ValueError, asyncio.LimitOverrunError):
@@ -232,6 +284,7 @@ class HlsRelay:
 
     async def _relayed(self, url: str, upstream: asyncio.StreamReader) -> Relayed:
         status, reason, headers = await _answer_head(upstream)
+        self.cookies.remember(url, headers)
         location = _header(headers, b"location")
         if 300 <= status < 400 and location is not None:
             moved = [b"Location: " + self.url_for(urljoin(url, location)).encode("ascii"), b"Content-Length: 0"]
@@ -249,6 +302,59 @@ class HlsRelay:
         return Relayed(_head(status, reason, described), upstream, "relayed")
 
 
+class SessionCookies:
+    """The cookies a session's upstream hosts set, sent back to them by the rules a browser's (and FFmpeg's) follow
+    (RFC 6265 through http.cookiejar: a cookie goes back to its domain and path alone, a Secure one over https alone,
+    until it expires); at most MAX_SESSION_COOKIES."""
+
+    def __init__(self) -> None:
+        self._jar = _BoundedJar()
+
+    def header_for(self, url: str) -> str | None:
+        """The Cookie header's value for a request of `url`; None: no cookie for it."""
+        request = _cookie_request(url)
+        self._jar.add_cookie_header(request)
+        return request.get_header("Cookie")
+
+    def remember(self, url: str, headers: list[bytes]) -> None:
+        """The cookies the answer to a request of `url` sets (`headers`: its header lines)."""
+        message = email.message.Message()
+        for line in headers:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"set-cookie":
+                message["Set-Cookie"] = value.strip().decode("latin-1")
+        if message:
+            self._jar.extract_cookies(_Answered(message), _cookie_request(url))  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return len(self._jar)
+
+
+def _cookie_request(url: str) -> urllib.request.Request:
+    """What http.cookiejar reads of a request: its URL. Never opened (the relay makes its own requests)."""
+    return urllib.request.Request(url)  # noqa: S310 (not opened)
+
+
+@dataclass(frozen=True)
+class _Answered:
+    """What http.cookiejar reads of an answer: its headers."""
+
+    headers: email.message.Message
+
+    def info(self) -> email.message.Message:
+        return self.headers
+
+
+class _BoundedJar(http.cookiejar.CookieJar):
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        self.clear_expired_cookies()
+        replaced = any((kept.domain, kept.path, kept.name) == (cookie.domain, cookie.path, cookie.name) for kept in self)
+        if not replaced and len(self) >= MAX_SESSION_COOKIES:
+            HLS_COOKIES_DROPPED.inc()
+            return
+        super().set_cookie(cookie)
+
+
 def _inline(url: str) -> Relayed:
     """The answer to a `data:` URI (RFC 2397: `data:[<media type>][;base64],<data>`): its bytes, as FFmpeg's data
     protocol would read them; RelayFailed if it is malformed (no comma, bad base64)."""
@@ -264,9 +370,9 @@ def _inline(url: str) -> Relayed:
     return Relayed(_head(200, b"OK", described) + body, None, "inline")
 
 
-def _request(parts: SplitResult, request_headers: list[bytes]) -> bytes:
+def _request(parts: SplitResult, request_headers: list[bytes], cookie: str | None = None) -> bytes:
     """The GET of the URL of `parts` (already checked: http or https, with a host), with FFmpeg's headers worth passing
-    on, the URL's credentials as Basic authorization, and `Connection: close`."""
+    on, the URL's credentials as Basic authorization, the session's `cookie` header, and `Connection: close`."""
     hostname = (parts.hostname or "").encode("idna").decode("ascii")
     host = (f"[{hostname}]" if ":" in hostname else hostname) + (f":{parts.port}" if parts.port is not None else "")
     # Quoted where the URL is not already: no white space, control character or non-ASCII byte in the request line.
@@ -281,6 +387,8 @@ def _request(parts: SplitResult, request_headers: list[bytes]) -> bytes:
     if parts.username is not None:
         credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
         lines.append(b"Authorization: Basic " + base64.b64encode(credentials))
+    if cookie is not None:
+        lines.append(b"Cookie: " + cookie.encode("latin-1"))
     return b"".join(line + b"\r\n" for line in [*lines, b"Connection: close"]) + b"\r\n"
 
 

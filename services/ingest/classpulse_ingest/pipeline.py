@@ -27,7 +27,8 @@ class Pipeline:
         self.publisher = FramePublisher(self.buffer, settings.jpeg_quality, settings.max_frame_side)
         self.quotas = Quotas(settings, TokenBuckets(self.redis))
         self.egress = StreamEgressProxy(
-            settings.source_allowed_networks, settings.source_allowed_schemes, settings.stream_open_timeout_ms / 1000
+            settings.source_allowed_networks, settings.source_allowed_schemes, settings.stream_open_timeout_ms / 1000,
+            verify_rtsps=settings.rtsps_verify_certificates,
         ).start()
 
     def is_registered(self, class_id: str) -> bool:

@@ -129,6 +129,13 @@ class IngestSettings(RedisSettings, CaptureWindowSettings):
     source_allowed_schemes: list[Literal["rtsp", "rtsps", "http", "https"]] = Field(
         ["rtsp", "rtsps", "http", "https"], min_length=1, description="CLASSPULSE_SOURCE_ALLOWED_SCHEMES, JSON"
     )
+    rtsps_verify_certificates: bool = Field(
+        False,
+        description="CLASSPULSE_RTSPS_VERIFY_CERTIFICATES: an rtsps camera's certificate verified against its host "
+        "name and the authorities of SSL_CERT_FILE (the system's where it is unset), as an HLS stream's over HTTPS "
+        "always is; off by default, as FFmpeg's own TLS (`tls_verify` 0): most cameras serve a certificate of their "
+        "own making. Turn it on where the cameras' certificates come from an authority of the school's",
+    )
 
     # The student page.
     student_snapshot_interval_s: float = Field(

@@ -30,7 +30,7 @@ from prometheus_client import Counter
 from classpulse_ingest.destinations import check_stream_destination
 from classpulse_ingest.diagnose import SourceError, unopened_stream, unreadable_file
 from classpulse_ingest.egress import StreamEgressProxy
-from classpulse_ingest.hls_relay import PLAYLIST_SUFFIXES
+from classpulse_ingest.hls_relay import PLAYLIST_SUFFIXES, HlsSession
 from classpulse_ingest.images import ImageRejected, decode_image
 from classpulse_ingest.rtsp_relay import RTSP_SCHEMES, RelayedCamera
 from classpulse_ingest.settings import IngestSettings
@@ -116,12 +116,16 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class FfmpegInput:
-    """What FFmpeg opens for a file or stream, and the options it opens it with; `camera`: the RTSP relay's ports an
-    RTSP(S) stream is read through, closed with the capture."""
+    """What FFmpeg opens for a file or stream, and the options it opens it with; `relayed`: the RTSP relay's ports an
+    RTSP(S) stream is read through, or the HLS relay's session of an HTTPS playlist, closed with the capture."""
 
     url: str
     options: str
-    camera: RelayedCamera | None = None
+    relayed: RelayedCamera | HlsSession | None = None
+
+    def close(self) -> None:
+        if self.relayed is not None:
+            self.relayed.close()
 
 
 def is_playlist(spec: SourceSpec) -> bool:
@@ -142,7 +146,8 @@ def ffmpeg_input(spec: SourceSpec, egress: StreamEgressProxy | None) -> FfmpegIn
         camera = egress.camera(spec.location)
         return FfmpegInput(camera.url, _FFMPEG_OPTIONS["rtsp"], camera)
     if scheme == "https" and is_playlist(spec):
-        return FfmpegInput(egress.relay.url_for(spec.location), f"{_FFMPEG_OPTIONS['https_hls']}|http_proxy;{egress.url}")
+        session = egress.relay.session()
+        return FfmpegInput(session.url_for(spec.location), f"{_FFMPEG_OPTIONS['https_hls']}|http_proxy;{egress.url}", session)
     return FfmpegInput(spec.location, f"{_FFMPEG_OPTIONS[scheme]}|http_proxy;{egress.url}")
 
 
@@ -284,8 +289,7 @@ class CaptureReader:
 
     def release(self) -> None:
         self.capture.release()
-        if self.source.camera is not None:
-            self.source.camera.close()
+        self.source.close()
 
 
 def _open_capture(spec: SourceSpec, timeouts: Timeouts, source: FfmpegInput) -> cv2.VideoCapture:
@@ -382,8 +386,7 @@ def open_reader(
     try:
         return CaptureReader(spec, timeouts, source, resume_at_ms, continue_at_ms)
     except BaseException as error:
-        if source.camera is not None:
-            source.camera.close()
+        source.close()
         if isinstance(error, SourceError) and error.cause == "unreachable" and len(addresses) > 1:
             # A host with several checked addresses (IPv4 and IPv6, a pair of recorders): the proxy connected to the
             # first to take a connection. The same words whether none did or the one that did served no stream:
