@@ -193,7 +193,8 @@ def read_frames(bootstrap: str, topic: str, expected: int | None = None, quiet_s
 class VideoServer:
     """A local HTTP server of a folder's files (recordings, HLS playlists) and of an endless MJPEG stream at
     /stream.mjpg (multipart/x-mixed-replace, as IP cameras serve it), on `host` (and `port`, any by default), with a
-    302 for each path of `redirects`; HTTPS with `tls` (a context with its certificate); with `cookie` (name=value), a
+    302 for each path of `redirects`, the Content-Type of `content_types` for each path there (a playlist named
+    otherwise, as some services name theirs); HTTPS with `tls` (a context with its certificate); with `cookie` (name=value), a
     CDN that authenticates segments by a cookie: every playlist's answer sets it, anything else is a 403 without it.
     `requested` lists the requests it had (their first lines), `request_headers` their headers. `stop()` drops every
     connection; `start()` again serves on the same port, as a camera coming back."""
@@ -207,9 +208,11 @@ class VideoServer:
         redirects: dict[str, str] | None = None,
         tls: ssl.SSLContext | None = None,
         cookie: str | None = None,
+        content_types: dict[str, str] | None = None,
     ) -> None:
         self.folder = folder
         self.cookie = cookie
+        self.content_types = content_types or {}
         self.stream_fps = stream_fps
         self.host = host
         self.port = port
@@ -265,6 +268,9 @@ class VideoServer:
                     self.send_error(403)
                 else:
                     super().do_GET()
+
+            def guess_type(self, path) -> str:
+                return video_server.content_types.get(self.path) or super().guess_type(path)
 
             def _cookie_missing(self) -> bool:
                 cookie = video_server.cookie

@@ -246,6 +246,39 @@ def test_the_cookies_a_playlists_host_sets_go_back_to_that_host_alone_within_its
     assert _relayed("ended") == ended_before + 1 and len(cdn.requested) == requests_before
 
 
+AZURE_MANIFEST = "/lessons/12/manifest(format=m3u8-cmaf)"  # as Azure Media Services names an HLS playlist
+
+
+def test_a_playlist_named_otherwise_is_known_by_its_answer(relay_proxy, https_server, tmp_path):
+    """An HLS playlist at a URL that does not end in .m3u8 (a service's manifest URL, a lesson's share link redirecting
+    to its playlist) was opened as any HTTPS stream, through the tunnel, where FFmpeg may not read HLS: it never
+    opened. Its answer's media type, after the redirects it answers (each checked), now tells; a stream named as a
+    playlist is one without a request; an MJPEG camera with a certificate of its own making is no playlist (read over
+    TLS unverified: only the tunnel's path is chosen by it); a redirect outside the networks or in a loop tells nothing."""
+    write_hls(tmp_path / "lessons" / "12")
+    (tmp_path / AZURE_MANIFEST.lstrip("/")).write_text((tmp_path / "lessons" / "12" / "index.m3u8").read_text())
+    outside = https_server("outside.test", host="127.0.0.2")
+    cdn = https_server(
+        "cdn.test",
+        content_types={AZURE_MANIFEST: "application/vnd.apple.mpegurl"},
+        redirects={"/share/12": "/lessons/12/index.m3u8", "/away": f"https://outside.test:{outside.port}/lesson", "/loop": "/loop"},
+    )
+    camera = https_server("camera.test", tls=CertificateAuthority.made(tmp_path / "own").server_tls("camera.test"))
+    refused_before = metric("classpulse_ingest_stream_egress_refused_total", cause="not_allowed")
+    answers = {
+        path: relay_proxy.serves_a_playlist(f"https://cdn.test:{cdn.port}{path}")
+        for path in ("/lessons/12/index.m3u8", AZURE_MANIFEST, "/share/12", "/lessons/12/segment0.ts", "/away", "/loop")
+    }
+    assert answers == {
+        "/lessons/12/index.m3u8": True, AZURE_MANIFEST: True, "/share/12": True,
+        "/lessons/12/segment0.ts": False, "/away": False, "/loop": False,
+    }
+    assert relay_proxy.serves_a_playlist(f"https://camera.test:{camera.port}/stream.mjpg") is False
+    assert [request.split(" ")[1] for request in cdn.requested] == [AZURE_MANIFEST, "/share/12", "/lessons/12/segment0.ts", "/away", *["/loop"] * 6]
+    assert camera.requested == ["GET /stream.mjpg HTTP/1.1"] and outside.requested == []
+    assert metric("classpulse_ingest_stream_egress_refused_total", cause="not_allowed") == refused_before + 1
+
+
 def test_an_upstream_answer_passes_on_no_header_line_of_the_upstreams_making(session):
     """A bare \\n in the upstream's head ends a line to FFmpeg: passed on inside a header, it would make a header line
     of the upstream's (a Location to follow, past the playlist's rewriting). The relay splits the head as FFmpeg does

@@ -312,14 +312,18 @@ def test_an_https_hls_playlist_is_read_through_the_egress_proxys_relay(tmp_path,
     assert {runner.source_id: list(range(runner.status().frames_published)) for runner in runners} == by_source
 
 
-def test_a_live_https_hls_playlist_is_read_through_the_relay_as_it_grows(tmp_path, monkeypatch, pipeline_for, make_class):
+@pytest.mark.parametrize("name", ["index.m3u8", "manifest(format=m3u8-cmaf)"])
+def test_a_live_https_hls_playlist_is_read_through_the_relay_as_it_grows(name, tmp_path, monkeypatch, pipeline_for, make_class):
     """A live HLS stream over HTTPS (no end list; a window of three 1-s segments that moves on every second, as a live
     encoder or CDN serves a lesson): FFmpeg reloads the playlist through the relay, each reload rewritten afresh, and
-    reads the segments as they appear, past the window it started with."""
+    reads the segments as they appear, past the window it started with, sampled on the stream's own timeline. So is
+    one whose URL does not end in .m3u8 (as Azure Media Services names them), known by its answer's media type: it did
+    not open at all."""
     authority = CertificateAuthority.made(tmp_path / "authority")
     monkeypatch.setenv("SSL_CERT_FILE", str(authority.path))
     write_hls(tmp_path / "live", segments=12, frames_per_segment=10)
-    cdn = VideoServer(tmp_path, tls=authority.server_tls("cdn.test")).start()
+    playlist_types = {f"/live/{name}": "application/vnd.apple.mpegurl"}
+    cdn = VideoServer(tmp_path, tls=authority.server_tls("cdn.test"), content_types=playlist_types).start()
     resolving_to(monkeypatch, "cdn.test", cdn.port, cdn.host)
     moving = threading.Event()
 
@@ -327,7 +331,7 @@ def test_a_live_https_hls_playlist_is_read_through_the_relay_as_it_grows(tmp_pat
         entries = "".join(f"#EXTINF:1.0,\nsegment{n}.ts\n" for n in range(first, first + 3))
         written = tmp_path / "live" / "next.m3u8"
         written.write_text(f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:{first}\n{entries}")
-        written.replace(tmp_path / "live" / "index.m3u8")  # whole, as a server swaps it
+        written.replace(tmp_path / "live" / name)  # whole, as a server swaps it
 
     def move_on() -> None:
         for first in range(1, 10):
@@ -337,7 +341,7 @@ def test_a_live_https_hls_playlist_is_read_through_the_relay_as_it_grows(tmp_pat
 
     window(0)
     threading.Thread(target=move_on, daemon=True).start()
-    runner = pipeline_for().runner(SourceSpec(f"https://cdn.test:{cdn.port}/live/index.m3u8"), make_class(), fps=5).start()
+    runner = pipeline_for().runner(SourceSpec(f"https://cdn.test:{cdn.port}/live/{name}"), make_class(), fps=5).start()
     try:
         assert wait_until(lambda: runner.status().frames_published >= 25, 30), (runner.status(), cdn.requested)
     finally:
@@ -346,7 +350,7 @@ def test_a_live_https_hls_playlist_is_read_through_the_relay_as_it_grows(tmp_pat
         runner.wait(15)
         cdn.stop()
     assert runner.status().kind == "stream"
-    assert cdn.requested.count("GET /live/index.m3u8 HTTP/1.1") >= 3  # reloaded as it grew
+    assert cdn.requested.count(f"GET /live/{name} HTTP/1.1") >= 3  # reloaded as it grew
     assert any(f"GET /live/segment{n}.ts HTTP/1.1" in cdn.requested for n in range(4, 12)), cdn.requested
 
 

@@ -4,8 +4,9 @@ OpenCV only says "not opened"; FFmpeg's reasons are silenced (video.py). For a l
 here: a missing or empty file, a container recognised by its first bytes (whose codec then is unsupported, or whose
 index is missing because the file was cut short). A stream is never probed for one: what a host answers (its HTTP
 status, its content type, whether a port is open) must not reach an API answer or a log, or a source would be a way
-to scan the internal network. (Ingest does connect to an RTSP host's addresses to pick the one FFmpeg opens, video.py;
-its failure reads the same whether none of them took a connection or FFmpeg failed at the one that did.)
+to scan the internal network. (The egress proxy does connect to a host's addresses to pick the one FFmpeg reaches,
+egress.py, and asks an HTTP(S) stream whether it is an HLS playlist, hls_relay.serves_a_playlist, to choose how FFmpeg
+reads it; its failure reads the same whether none of them took a connection or FFmpeg failed at the one that did.)
 """
 
 from __future__ import annotations

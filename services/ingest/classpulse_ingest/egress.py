@@ -90,6 +90,10 @@ class StreamEgressProxy:
         """The RTSP relay's ports for one open of the camera at `location` (rtsp_relay.py), until their `close()`."""
         return asyncio.run_coroutine_threadsafe(self.rtsp.camera(location), self._loop).result()
 
+    def serves_a_playlist(self, location: str) -> bool:
+        """Whether the HTTP(S) stream at `location` is an HLS playlist, by its name or its answer (hls_relay.py)."""
+        return asyncio.run_coroutine_threadsafe(self.relay.serves_a_playlist(location), self._loop).result()
+
     async def _stop_serving(self) -> None:
         if self._server is not None:
             self._server.close()

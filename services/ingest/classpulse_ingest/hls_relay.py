@@ -33,6 +33,7 @@ import http.cookiejar
 import posixpath
 import re
 import secrets
+import ssl
 import threading
 import urllib.request
 from collections.abc import AsyncIterator, Callable
@@ -49,6 +50,7 @@ PLAYLIST_LIMIT_BYTES = 4 * 1024 * 1024  # a long VOD lists some 10,000 segments 
 PLAYLIST_TYPES = frozenset({"application/vnd.apple.mpegurl", "audio/mpegurl", "application/x-mpegurl", "audio/x-mpegurl"})
 PLAYLIST_SUFFIXES = (".m3u8", ".m3u")
 _RELAYED_SCHEMES = ("http", "https")
+PROBED_REDIRECTS = 5  # followed by serves_a_playlist, as FFmpeg follows a few
 _NAME_LIMIT = 64  # of the upstream's last path segment kept in a relay URL: enough for its extension
 # FFmpeg's headers worth passing on: its client name (some CDNs answer by it) and a byte range (EXT-X-BYTERANGE).
 _FORWARDED = (b"user-agent", b"accept", b"range")
@@ -193,6 +195,9 @@ class HlsRelay:
         self.proxy = proxy
         self.schemes = [scheme for scheme in proxy.schemes if scheme in _RELAYED_SCHEMES]
         self.tls = verifying_tls()
+        self._unverified_tls = verifying_tls()  # for serves_a_playlist alone
+        self._unverified_tls.check_hostname = False
+        self._unverified_tls.verify_mode = ssl.CERT_NONE
         self._key = secrets.token_urlsafe(16)
         self._sessions: dict[str, HlsSession] = {}
         self._sessions_lock = threading.Lock()  # sessions open on a source's thread and are read on the proxy's
@@ -223,6 +228,40 @@ class HlsRelay:
         with self._sessions_lock:
             session = self._sessions.get(session_id)
         return session, upstream_url(f"{self.base}/{session_id}", target) or ""
+
+    async def serves_a_playlist(self, url: str) -> bool:
+        """Whether the HTTP(S) stream at `url` is an HLS playlist: its URL's suffix, or its answer's media type after
+        the redirects it answers (at most PROBED_REDIRECTS, each checked as any destination): a playlist named otherwise
+        (Azure Media Services' `manifest(format=m3u8-cmaf)`, a lesson's share link redirecting to its playlist).
+        The answer chooses how FFmpeg reads the stream and nothing else: read over TLS unverified (a playlist is then
+        read through the relay, verified, and a camera's own certificate still serves its MJPEG through the proxy's
+        tunnel), its head alone, the connection closed at once. False where it cannot tell (refused, unreachable, no
+        HTTP, no answer within the connect timeout): the open reports the stream in the same words as any."""
+        try:
+            async with asyncio.timeout(self.proxy.connect_timeout_s):
+                for _hop in range(PROBED_REDIRECTS + 1):
+                    if urlsplit(url).path.lower().endswith(PLAYLIST_SUFFIXES):
+                        return True
+                    status, headers = await self._answer_head_of(url)
+                    location = _header(headers, b"location")
+                    if not (300 <= status < 400 and location is not None):
+                        return _media_type(headers) in PLAYLIST_TYPES
+                    url = urljoin(url, location)
+        except (DestinationRefused, OSError, TimeoutError, EOFError, ValueError, asyncio.LimitOverrunError):
+            pass
+        return False
+
+    async def _answer_head_of(self, url: str) -> tuple[int, list[bytes]]:
+        upstream, to_upstream = await self.proxy.open_checked(url, self.schemes)
+        try:
+            parts = urlsplit(url)
+            if parts.scheme == "https":
+                await to_upstream.start_tls(self._unverified_tls, server_hostname=parts.hostname)
+            to_upstream.write(_request(parts, []))
+            status, _reason, headers = await _answer_head(upstream)
+            return status, headers
+        finally:
+            to_upstream.close()
 
     @contextlib.asynccontextmanager
     async def answer(self, session: HlsSession | None, url: str, request_headers: list[bytes]) -> AsyncIterator[Relayed]:
@@ -289,8 +328,7 @@ class HlsSession:
         if 300 <= status < 400 and location is not None:
             moved = [b"Location: " + self.url_for(urljoin(url, location)).encode("ascii"), b"Content-Length: 0"]
             return Relayed(_head(status, reason, moved), None, "redirect")
-        media_type = (_header(headers, b"content-type") or "").partition(";")[0].strip().lower()
-        is_playlist = media_type in PLAYLIST_TYPES or urlsplit(url).path.lower().endswith(PLAYLIST_SUFFIXES)
+        is_playlist = _media_type(headers) in PLAYLIST_TYPES or urlsplit(url).path.lower().endswith(PLAYLIST_SUFFIXES)
         if is_playlist and 200 <= status < 300:
             if status != 200 or _header(headers, b"content-encoding") is not None:
                 raise RelayFailed(b"502 Bad Gateway", "bad_answer")  # in part, or compressed: not a text to rewrite
@@ -412,6 +450,10 @@ def _header(headers: list[bytes], wanted: bytes) -> str | None:
         if name.strip().lower() == wanted:
             return value.strip().decode("latin-1")
     return None
+
+
+def _media_type(headers: list[bytes]) -> str:
+    return (_header(headers, b"content-type") or "").partition(";")[0].strip().lower()
 
 
 def _head(status: int, reason: bytes, headers: list[bytes]) -> bytes:

@@ -30,7 +30,7 @@ from prometheus_client import Counter
 from classpulse_ingest.destinations import check_stream_destination
 from classpulse_ingest.diagnose import SourceError, unopened_stream, unreadable_file
 from classpulse_ingest.egress import StreamEgressProxy
-from classpulse_ingest.hls_relay import PLAYLIST_SUFFIXES, HlsSession
+from classpulse_ingest.hls_relay import HlsSession
 from classpulse_ingest.images import ImageRejected, decode_image
 from classpulse_ingest.rtsp_relay import RTSP_SCHEMES, RelayedCamera
 from classpulse_ingest.settings import IngestSettings
@@ -117,26 +117,24 @@ class Timeouts:
 @dataclass(frozen=True)
 class FfmpegInput:
     """What FFmpeg opens for a file or stream, and the options it opens it with; `relayed`: the RTSP relay's ports an
-    RTSP(S) stream is read through, or the HLS relay's session of an HTTPS playlist, closed with the capture."""
+    RTSP(S) stream is read through, or the HLS relay's session of an HTTPS playlist, closed with the capture;
+    `playlist`: an HLS playlist (a live one is sampled on its own timeline, as a recording)."""
 
     url: str
     options: str
     relayed: RelayedCamera | HlsSession | None = None
+    playlist: bool = False
 
     def close(self) -> None:
         if self.relayed is not None:
             self.relayed.close()
 
 
-def is_playlist(spec: SourceSpec) -> bool:
-    """Whether a stream is an HLS playlist, by its URL's path (`.m3u8`, `.m3u`)."""
-    return spec.kind == SourceKind.STREAM and urlsplit(spec.location).path.lower().endswith(PLAYLIST_SUFFIXES)
-
-
 def ffmpeg_input(spec: SourceSpec, egress: StreamEgressProxy | None) -> FfmpegInput:
     """A file as it is; a stream through the `egress` proxy, which checks each connection (without one, streams are
     refused): an RTSP(S) one at ports of its RTSP relay, an HTTP(S) one through the proxy, an HLS playlist over HTTPS at
-    its HLS relay: never at a name FFmpeg resolves itself."""
+    its HLS relay (a playlist known by its name, or by what its host answers: hls_relay.serves_a_playlist): never at a
+    name FFmpeg resolves itself."""
     if spec.kind != SourceKind.STREAM:
         return FfmpegInput(spec.location, _FFMPEG_OPTIONS["file"])
     if egress is None:
@@ -145,10 +143,12 @@ def ffmpeg_input(spec: SourceSpec, egress: StreamEgressProxy | None) -> FfmpegIn
     if scheme in RTSP_SCHEMES:
         camera = egress.camera(spec.location)
         return FfmpegInput(camera.url, _FFMPEG_OPTIONS["rtsp"], camera)
-    if scheme == "https" and is_playlist(spec):
+    playlist = egress.serves_a_playlist(spec.location)
+    if scheme == "https" and playlist:
         session = egress.relay.session()
-        return FfmpegInput(session.url_for(spec.location), f"{_FFMPEG_OPTIONS['https_hls']}|http_proxy;{egress.url}", session)
-    return FfmpegInput(spec.location, f"{_FFMPEG_OPTIONS[scheme]}|http_proxy;{egress.url}")
+        options = f"{_FFMPEG_OPTIONS['https_hls']}|http_proxy;{egress.url}"
+        return FfmpegInput(session.url_for(spec.location), options, session, playlist=True)
+    return FfmpegInput(spec.location, f"{_FFMPEG_OPTIONS[scheme]}|http_proxy;{egress.url}", playlist=playlist)
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,7 @@ class CaptureReader:
         fps = self.capture.get(cv2.CAP_PROP_FPS)
         known_length = 0 < frame_count < _KNOWN_LENGTH_LIMIT and fps > 0
         self.recording = spec.kind == SourceKind.FILE or (spec.kind == SourceKind.STREAM and known_length)
-        self.on_own_timeline = self.recording or is_playlist(spec)
+        self.on_own_timeline = self.recording or source.playlist
         self.duration_ms = 1000.0 * frame_count / fps if known_length else None
         self.frame_interval_ms = 1000.0 / fps if fps > 0 else 0.0
         self.continue_at_ms = continue_at_ms if self.recording else None
