@@ -254,7 +254,8 @@ def test_a_playlist_named_otherwise_is_known_by_its_answer(relay_proxy, https_se
     to its playlist) was opened as any HTTPS stream, through the tunnel, where FFmpeg may not read HLS: it never
     opened. Its answer's media type, after the redirects it answers (each checked), now tells; a stream named as a
     playlist is one without a request; an MJPEG camera with a certificate of its own making is no playlist (read over
-    TLS unverified: only the tunnel's path is chosen by it); a redirect outside the networks or in a loop tells nothing."""
+    TLS unverified: only the tunnel's path is chosen by it, so the URL's credentials are not sent with it); a redirect
+    outside the networks or in a loop tells nothing; a host that takes no connection is an open that fails."""
     write_hls(tmp_path / "lessons" / "12")
     (tmp_path / AZURE_MANIFEST.lstrip("/")).write_text((tmp_path / "lessons" / "12" / "index.m3u8").read_text())
     outside = https_server("outside.test", host="127.0.0.2")
@@ -269,11 +270,16 @@ def test_a_playlist_named_otherwise_is_known_by_its_answer(relay_proxy, https_se
         path: relay_proxy.serves_a_playlist(f"https://cdn.test:{cdn.port}{path}")
         for path in ("/lessons/12/index.m3u8", AZURE_MANIFEST, "/share/12", "/lessons/12/segment0.ts", "/away", "/loop")
     }
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    with pytest.raises(ConnectionRefusedError):
+        relay_proxy.serves_a_playlist(f"http://127.0.0.1:{port}/lesson")
     assert answers == {
         "/lessons/12/index.m3u8": True, AZURE_MANIFEST: True, "/share/12": True,
         "/lessons/12/segment0.ts": False, "/away": False, "/loop": False,
     }
-    assert relay_proxy.serves_a_playlist(f"https://camera.test:{camera.port}/stream.mjpg") is False
+    assert relay_proxy.serves_a_playlist(f"https://admin:cam-secret@camera.test:{camera.port}/stream.mjpg") is False
+    assert "Authorization" not in camera.request_headers[0]
     assert [request.split(" ")[1] for request in cdn.requested] == [AZURE_MANIFEST, "/share/12", "/lessons/12/segment0.ts", "/away", *["/loop"] * 6]
     assert camera.requested == ["GET /stream.mjpg HTTP/1.1"] and outside.requested == []
     assert metric("classpulse_ingest_stream_egress_refused_total", cause="not_allowed") == refused_before + 1

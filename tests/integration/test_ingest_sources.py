@@ -499,12 +499,14 @@ def test_an_rtsp_camera_behind_silent_addresses_of_its_host_opens_within_one_ope
     assert frame.image.size > 0 and _reached(camera) >= 1
 
 
+@pytest.mark.parametrize("scheme", ["rtsp", "http"])
 @pytest.mark.parametrize("first_takes_the_connection", [False, True])
-def test_an_rtsp_camera_none_of_whose_addresses_opens_fails_once_within_its_open_timeout(first_takes_the_connection, monkeypatch):
+def test_a_camera_none_of_whose_addresses_opens_fails_once_within_its_open_timeout(scheme, first_takes_the_connection, monkeypatch):
     """A camera's name with three silent addresses: each had the whole open timeout in turn (15 s here) before the
     source failed. Now it fails once, within the open timeout, saying how many addresses were tried. A first address
     that takes the connection but serves no stream (FFmpeg is handed it and fails there) fails the same way, in the same
-    words: which of a host's ports are open is not told."""
+    words: which of a host's ports are open is not told. An HTTP camera too, whose host is first asked whether it
+    serves an HLS playlist: that look is the open's, not a timeout before it."""
     hosts = ("127.0.0.3", "127.0.0.4", "127.0.0.5")
     settings = _opening_settings(*hosts)
     with silent_addresses(*hosts[1:]) as port, (
@@ -513,12 +515,12 @@ def test_an_rtsp_camera_none_of_whose_addresses_opens_fails_once_within_its_open
         resolving_to(monkeypatch, "localhost", port, *hosts)
         started = time.monotonic()
         with pytest.raises(SourceError) as failed:
-            open_reader(SourceSpec(f"rtsp://localhost:{port}/live"), settings, egress=egress)
+            open_reader(SourceSpec(f"{scheme}://localhost:{port}/live"), settings, egress=egress)
         failed_after_s = time.monotonic() - started
     assert OPEN_TIMEOUT_S * 0.9 < failed_after_s < OPEN_TIMEOUT_S + 1, failed_after_s
     assert failed.value.cause == "unreachable"
     assert str(failed.value).startswith(
-        f"rtsp://localhost:{port}/live did not open as a video stream at any of the 3 addresses its host resolves to "
+        f"{scheme}://localhost:{port}/live did not open as a video stream at any of the 3 addresses its host resolves to "
         f"within {OPEN_TIMEOUT_S} s: "
     )
 

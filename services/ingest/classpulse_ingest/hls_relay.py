@@ -33,7 +33,6 @@ import http.cookiejar
 import posixpath
 import re
 import secrets
-import ssl
 import threading
 import urllib.request
 from collections.abc import AsyncIterator, Callable
@@ -42,7 +41,7 @@ from urllib.parse import SplitResult, quote, unquote, unquote_to_bytes, urljoin,
 
 from prometheus_client import Counter
 
-from classpulse_ingest.piping import HEAD_LIMIT_BYTES, CheckedEgress, read_head, verifying_tls
+from classpulse_ingest.piping import HEAD_LIMIT_BYTES, CheckedEgress, read_head, stream_tls
 from classpulse_web.destinations import DestinationRefused
 
 RELAY_PATH = "/hls/"
@@ -194,10 +193,8 @@ class HlsRelay:
     def __init__(self, proxy: CheckedEgress) -> None:
         self.proxy = proxy
         self.schemes = [scheme for scheme in proxy.schemes if scheme in _RELAYED_SCHEMES]
-        self.tls = verifying_tls()
-        self._unverified_tls = verifying_tls()  # for serves_a_playlist alone
-        self._unverified_tls.check_hostname = False
-        self._unverified_tls.verify_mode = ssl.CERT_NONE
+        self.tls = stream_tls(verified=True)
+        self._probe_tls = stream_tls(verified=False)
         self._key = secrets.token_urlsafe(16)
         self._sessions: dict[str, HlsSession] = {}
         self._sessions_lock = threading.Lock()  # sessions open on a source's thread and are read on the proxy's
@@ -233,22 +230,29 @@ class HlsRelay:
         """Whether the HTTP(S) stream at `url` is an HLS playlist: its URL's suffix, or its answer's media type after
         the redirects it answers (at most PROBED_REDIRECTS, each checked as any destination): a playlist named otherwise
         (Azure Media Services' `manifest(format=m3u8-cmaf)`, a lesson's share link redirecting to its playlist).
-        The answer chooses how FFmpeg reads the stream and nothing else: read over TLS unverified (a playlist is then
-        read through the relay, verified, and a camera's own certificate still serves its MJPEG through the proxy's
-        tunnel), its head alone, the connection closed at once. False where it cannot tell (refused, unreachable, no
-        HTTP, no answer within the connect timeout): the open reports the stream in the same words as any."""
-        try:
-            async with asyncio.timeout(self.proxy.connect_timeout_s):
-                for _hop in range(PROBED_REDIRECTS + 1):
-                    if urlsplit(url).path.lower().endswith(PLAYLIST_SUFFIXES):
-                        return True
+        The answer chooses how FFmpeg reads the stream and nothing else: asked without the URL's credentials, over TLS
+        unverified (a playlist is then read through the relay, verified, and a camera's own certificate still serves
+        its MJPEG through the proxy's tunnel), its head alone, the connection closed at once. False where it cannot
+        tell (a redirect refused or unreachable, TLS or the answer failing): FFmpeg's open then reports the stream as
+        any. TimeoutError or OSError where the stream's own host takes no connection, or answers none, within the
+        connect timeout: FFmpeg's open would fail there too, after as long again."""
+        deadline = asyncio.get_running_loop().time() + self.proxy.connect_timeout_s
+        for hop in range(PROBED_REDIRECTS + 1):
+            if urlsplit(url).path.lower().endswith(PLAYLIST_SUFFIXES):
+                return True
+            try:
+                async with asyncio.timeout_at(deadline):
                     status, headers = await self._answer_head_of(url)
-                    location = _header(headers, b"location")
-                    if not (300 <= status < 400 and location is not None):
-                        return _media_type(headers) in PLAYLIST_TYPES
-                    url = urljoin(url, location)
-        except (DestinationRefused, OSError, TimeoutError, EOFError, ValueError, asyncio.LimitOverrunError):
-            pass
+            except DestinationRefused:
+                return False
+            except (OSError, TimeoutError, EOFError, ValueError, asyncio.LimitOverrunError) as failed:
+                if hop == 0 and isinstance(failed, TimeoutError | ConnectionError):
+                    raise
+                return False
+            location = _header(headers, b"location")
+            if not (300 <= status < 400 and location is not None):
+                return _media_type(headers) in PLAYLIST_TYPES
+            url = urljoin(url, location)
         return False
 
     async def _answer_head_of(self, url: str) -> tuple[int, list[bytes]]:
@@ -256,8 +260,8 @@ class HlsRelay:
         try:
             parts = urlsplit(url)
             if parts.scheme == "https":
-                await to_upstream.start_tls(self._unverified_tls, server_hostname=parts.hostname)
-            to_upstream.write(_request(parts, []))
+                await to_upstream.start_tls(self._probe_tls, server_hostname=parts.hostname)
+            to_upstream.write(_request(parts._replace(netloc=parts.netloc.rpartition("@")[2]), []))
             status, _reason, headers = await _answer_head(upstream)
             return status, headers
         finally:

@@ -86,7 +86,12 @@ async def until_first_ends(*directions: Coroutine[Any, Any, Any]) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def verifying_tls() -> ssl.SSLContext:
-    """TLS to a stream's host verified against its name and the authorities of SSL_CERT_FILE where it is set (as the
-    API's webhooks honour it, through httpx), the system's otherwise."""
-    return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or None)
+def stream_tls(verified: bool) -> ssl.SSLContext:
+    """TLS to a stream's host: `verified` against its name and the authorities of SSL_CERT_FILE where it is set (as
+    the API's webhooks honour it, through httpx), the system's otherwise; or encrypted alone, as FFmpeg's own TLS is
+    (`tls_verify` 0), for the certificates cameras make themselves."""
+    context = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or None)
+    if not verified:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import ssl
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -40,8 +39,8 @@ from classpulse_ingest.piping import (
     CheckedEgress,
     ConnectionTasks,
     copy,
+    stream_tls,
     until_first_ends,
-    verifying_tls,
 )
 from classpulse_web.destinations import DestinationRefused, redact
 
@@ -171,10 +170,8 @@ class RtspRelay:
     def __init__(self, proxy: CheckedEgress, verify: bool = False) -> None:
         self.proxy = proxy
         self.schemes = [scheme for scheme in proxy.schemes if scheme in RTSP_SCHEMES]
-        self.tls = verifying_tls()
-        if not verify:  # encrypted, not authenticated: as FFmpeg's TLS was, for cameras' certificates of their own making
-            self.tls.check_hostname = False
-            self.tls.verify_mode = ssl.CERT_NONE
+        # Unless `verify`: encrypted, not authenticated, as FFmpeg's TLS was, for cameras' certificates of their own making.
+        self.tls = stream_tls(verified=verify)
         self.cameras: set[RelayedCamera] = set()
 
     async def camera(self, location: str) -> RelayedCamera:

@@ -143,7 +143,10 @@ def ffmpeg_input(spec: SourceSpec, egress: StreamEgressProxy | None) -> FfmpegIn
     if scheme in RTSP_SCHEMES:
         camera = egress.camera(spec.location)
         return FfmpegInput(camera.url, _FFMPEG_OPTIONS["rtsp"], camera)
-    playlist = egress.serves_a_playlist(spec.location)
+    try:
+        playlist = egress.serves_a_playlist(spec.location)
+    except (OSError, TimeoutError):  # its host took no connection or answered nothing: as FFmpeg's open would fail
+        raise unopened_stream(spec.location, egress.connect_timeout_s) from None
     if scheme == "https" and playlist:
         session = egress.relay.session()
         options = f"{_FFMPEG_OPTIONS['https_hls']}|http_proxy;{egress.url}"
@@ -382,11 +385,13 @@ def open_reader(
     if spec.kind == SourceKind.FOLDER:
         return FolderReader(spec, settings.max_image_pixels, continue_at_ms)
     timeouts = Timeouts(settings.stream_open_timeout_ms, settings.stream_read_timeout_ms)
-    source = ffmpeg_input(spec, egress)
+    source = None
     try:
+        source = ffmpeg_input(spec, egress)
         return CaptureReader(spec, timeouts, source, resume_at_ms, continue_at_ms)
     except BaseException as error:
-        source.close()
+        if source is not None:
+            source.close()
         if isinstance(error, SourceError) and error.cause == "unreachable" and len(addresses) > 1:
             # A host with several checked addresses (IPv4 and IPv6, a pair of recorders): the proxy connected to the
             # first to take a connection. The same words whether none did or the one that did served no stream:
