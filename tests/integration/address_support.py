@@ -5,23 +5,31 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
 
-def resolving_to(monkeypatch: pytest.MonkeyPatch, name: str, port: int, *addresses: str) -> None:
-    """This process's resolver answers `addresses` for `name` asked with `port`; FFmpeg's own (the C library's) still
-    answers as the system does: 127.0.0.1 for localhost. As a name whose owner rebinds it between the check and
-    FFmpeg's connection would, or a name with several addresses."""
+def resolving_to(
+    monkeypatch: pytest.MonkeyPatch, name: str, port: int | None, *addresses: str, later: Sequence[str] = ()
+) -> None:
+    """This process's resolver answers `addresses` for `name` asked with `port` (None: any port), and `later`, where
+    given, from its second answer on; FFmpeg's own (the C library's) still answers as the system does: 127.0.0.1 for
+    localhost. As a name whose owner rebinds it between the check and the connection would, or a name with several
+    addresses."""
     resolve = socket.getaddrinfo
+    answers = 0
 
-    def rebinding(host, asked_port, *args, **kwargs):
-        if (host, asked_port) != (name, port):
+    def answering(host, asked_port, *args, **kwargs):
+        nonlocal answers
+        asked = host.decode() if isinstance(host, bytes) else host  # anyio asks with the name's IDNA bytes
+        if asked != name or port not in (None, asked_port):
             return resolve(host, asked_port, *args, **kwargs)
-        return [answer for address in addresses for answer in resolve(address, asked_port, *args, **kwargs)]
+        answers += 1
+        given = later if later and answers > 1 else addresses
+        return [answer for address in given for answer in resolve(address, asked_port, *args, **kwargs)]
 
-    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(socket, "getaddrinfo", answering)
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import ipaddress
 import json
-import socket
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -303,20 +302,6 @@ class Answering:
         return await asyncio.start_server(self.answer, host, port, ssl=tls)
 
 
-def _resolving(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
-    """This process's resolver answers each name of `answers` with its addresses in turn (the last one from then on),
-    as a name whose owner rebinds it does; every other name as before."""
-    resolve = socket.getaddrinfo
-
-    def rebinding(host, port, *args, **kwargs):
-        name = host.decode() if isinstance(host, bytes) else host  # anyio asks with the name's IDNA bytes
-        if name in answers:
-            host = answers[name].pop(0) if len(answers[name]) > 1 else answers[name][0]
-        return resolve(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
-
-
 async def _sent(sender: WebhookSender, urls: list[str], servers: list[asyncio.Server]) -> list[SendResult]:
     """A message to each URL in turn; the sender and the receivers closed after."""
     try:
@@ -339,7 +324,7 @@ async def test_a_webhook_connects_to_the_address_its_host_was_checked_at(monkeyp
     allowed_server = await allowed.serve("127.0.0.1", 0)
     port = allowed_server.sockets[0].getsockname()[1]
     internal_server = await internal.serve("127.0.0.2", port)
-    _resolving(monkeypatch, {"hooks.test": ["127.0.0.1", "127.0.0.2"]})
+    resolving_to(monkeypatch, "hooks.test", None, "127.0.0.1", later=["127.0.0.2"])
     sender = WebhookSender([ipaddress.ip_network("127.0.0.1/32")], ["http"], 1.0)
     first, rebound = await _sent(sender, [f"http://hooks.test:{port}/hook"] * 2, [allowed_server, internal_server])
     assert internal.heads == []
@@ -375,7 +360,8 @@ async def test_an_https_webhook_connected_to_its_checked_address_verifies_the_ce
     receiver = Answering()
     server = await receiver.serve("127.0.0.1", 0, tls)
     port = server.sockets[0].getsockname()[1]
-    _resolving(monkeypatch, {"hooks.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]})
+    for name in ("hooks.test", "other.test"):
+        resolving_to(monkeypatch, name, port, "127.0.0.1")
     monkeypatch.setenv("SSL_CERT_FILE", str(authority.path))  # the receiver's authority is the only one trusted
     sender = WebhookSender([ipaddress.ip_network("127.0.0.1/32")], ["https"], 2.0)
     named, misnamed = await _sent(sender, [f"https://hooks.test:{port}/hook", f"https://other.test:{port}/hook"], [server])
