@@ -5,6 +5,7 @@ which passes a camera's answers on with each redirect pointed at itself."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ipaddress
 import mimetypes
@@ -373,6 +374,22 @@ def test_an_inline_data_uri_is_answered_by_the_relay_itself(session, uri, status
     head, answered = _relay_answer(session, uri)
     assert head[0] == b"HTTP/1.1 " + status and answered == body
     assert _relayed("inline") == before + (status == b"200 OK")
+
+
+def test_an_inline_playlist_is_answered_rewritten_as_any_playlist(session):
+    """An inline variant playlist (`data:`, known by its media type or its #EXTM3U) was answered as its bytes: the
+    URIs in it reached FFmpeg as they were (https:// segments, which it cannot open). They are rewritten as any
+    playlist's, a relative one (which resolves against no URL) to a relay URL refused when asked for."""
+    variant = "#EXTM3U\n#EXTINF:2,\nhttps://cdn.test/hls/segment0.ts\n#EXTINF:2,\nsegment1.ts\n#EXT-X-ENDLIST\n"
+    encoded = base64.b64encode(variant.encode()).decode()
+    for uri in (f"data:application/vnd.apple.mpegurl;base64,{encoded}", f"data:;base64,{encoded}"):
+        head, body = _relay_answer(session, uri)
+        assert head[0] == b"HTTP/1.1 200 OK" and b"Content-Type: application/vnd.apple.mpegurl" in head
+        assert body.decode().split("\n") == [
+            "#EXTM3U", "#EXTINF:2,", session.url_for("https://cdn.test/hls/segment0.ts"), "#EXTINF:2,",
+            session.url_for("segment1.ts"), "#EXT-X-ENDLIST", "",
+        ]
+    assert _relay_answer(session, "segment1.ts")[0][0] == b"HTTP/1.1 403 Forbidden"
 
 
 # --- The RTSP relay ----------------------------------------------------------------------------------------------

@@ -272,9 +272,10 @@ def test_an_http_file_and_an_hls_playlist_are_recordings_that_end(tmp_path, kafk
 def test_an_https_hls_playlist_is_read_through_the_egress_proxys_relay(tmp_path, monkeypatch, kafka_bootstrap, topic, pipeline_for, make_class):
     """An HLS playlist over HTTPS, as CDNs, cloud encoders and lesson recordings serve it, was refused ("read over HTTP
     only"). The egress proxy now reads it for FFmpeg: a VOD of relative segment URIs, one of AES-128 segments (its key
-    served, or inline as a data: URI), a master playlist naming its media playlist on another allowed host, and one
-    whose segments a cookie set with the playlist unlocks (a CDN's signed cookies) each play to their end, over TLS
-    verified against the hosts' names (an authority of the test's own)."""
+    served, or inline as a data: URI), a master playlist naming its media playlist on another allowed host, one whose
+    media playlist is inline (a data: URI, its segments on that host), and one whose segments a cookie set with the
+    playlist unlocks (a CDN's signed cookies) each play to their end, over TLS verified against the hosts' names (an
+    authority of the test's own)."""
     authority = CertificateAuthority.made(tmp_path / "authority")
     monkeypatch.setenv("SSL_CERT_FILE", str(authority.path))
     write_hls(tmp_path / "hls", segments=2, frames_per_segment=20)
@@ -291,9 +292,16 @@ def test_an_https_hls_playlist_is_read_through_the_egress_proxys_relay(tmp_path,
     )
     inline_key = "data:application/octet-stream;base64," + base64.b64encode(bytes(range(16))).decode()
     (tmp_path / "secret" / "inline.m3u8").write_text((tmp_path / "secret" / "index.m3u8").read_text().replace("key.bin", inline_key))
+    # A master playlist whose variant is inline, naming its segments by absolute URLs (as a packager writes it).
+    variant = (tmp_path / "hls" / "index.m3u8").read_text().replace("segment", f"https://media.test:{media.port}/hls/segment")
+    (tmp_path / "inline_master.m3u8").write_text(
+        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=500000\ndata:application/vnd.apple.mpegurl;base64,"
+        + base64.b64encode(variant.encode()).decode() + "\n"
+    )
     class_id = make_class()
     pipeline = pipeline_for(source_allowed_networks=["127.0.0.1/32", "127.0.0.3/32"])
-    locations = [f"https://cdn.test:{cdn.port}/{path}" for path in ("hls/index.m3u8", "secret/index.m3u8", "master.m3u8", "secret/inline.m3u8")]
+    paths = ("hls/index.m3u8", "secret/index.m3u8", "master.m3u8", "secret/inline.m3u8", "inline_master.m3u8")
+    locations = [f"https://cdn.test:{cdn.port}/{path}" for path in paths]
     locations.append(f"https://signed.test:{signed.port}/hls/index.m3u8")
     runners = [pipeline.runner(SourceSpec(location), class_id, 5, realtime=False).start() for location in locations]
     try:

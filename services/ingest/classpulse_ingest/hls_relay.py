@@ -10,8 +10,8 @@ itself (the host name for SNI and the certificate's verification, against SSL_CE
 the system's otherwise) and sends one GET. A playlist's answer reaches FFmpeg with every URI in it rewritten to a relay
 URL of the absolute URL it resolves to (`rewritten_playlist`), so each segment, key, init section and playlist FFmpeg
 opens next is checked in turn; a URI of another scheme (`httpproxy:`, `file:`) becomes a relay URL all the same, refused
-when FFmpeg asks for it; a `data:` URI (an inline key or init section) becomes one too, which the relay answers itself
-with the bytes it holds (FFmpeg as OpenCV builds it has no data protocol, and FFmpeg's would read it unchecked). A
+when FFmpeg asks for it; a `data:` URI (an inline key, init section or variant playlist) becomes one too, which the relay
+answers itself with the bytes it holds (a playlist's rewritten as any) (FFmpeg as OpenCV builds it has no data protocol, and FFmpeg's would read it unchecked). A
 redirect reaches FFmpeg pointing at the relay URL of its target (FFmpeg follows a few, each hop a new request checked as
 a new destination). Anything else (segments, keys, init sections, error answers) is passed on as it comes, with the
 upstream's status and framing and `Connection: close`.
@@ -303,7 +303,7 @@ class HlsSession:
 
     async def answered(self, url: str, request_headers: list[bytes], connection: contextlib.AsyncExitStack) -> Relayed:
         if url[:5].lower() == "data:":
-            return _inline(url)
+            return _inline(url, self.base)
         try:
             upstream, to_upstream = await self.relay.proxy.open_checked(url, self.relay.schemes)
         except DestinationRefused:
@@ -397,9 +397,10 @@ class _BoundedJar(http.cookiejar.CookieJar):
         super().set_cookie(cookie)
 
 
-def _inline(url: str) -> Relayed:
+def _inline(url: str, relay: str) -> Relayed:
     """The answer to a `data:` URI (RFC 2397: `data:[<media type>][;base64],<data>`): its bytes, as FFmpeg's data
-    protocol would read them; RelayFailed if it is malformed (no comma, bad base64)."""
+    protocol would read them, a playlist's (an inline variant playlist: its media type or its #EXTM3U) with its URIs
+    rewritten to URLs of the relay at `relay`, as any playlist's; RelayFailed if it is malformed (no comma, bad base64)."""
     header, comma, payload = url[5:].partition(",")
     try:
         if not comma:
@@ -408,7 +409,13 @@ def _inline(url: str) -> Relayed:
         body = base64.b64decode(data, validate=True) if header.lower().endswith(";base64") else data
     except ValueError:  # binascii.Error (bad base64) is a ValueError
         raise RelayFailed(b"400 Bad Request", "refused") from None
-    described = [b"Content-Type: application/octet-stream", b"Content-Length: %d" % len(body)]
+    media_type = header.lower().partition(";")[0].strip()
+    if media_type in PLAYLIST_TYPES or body.startswith(b"#EXTM3U"):
+        # A relative URI in it resolves against no URL (data: has no path): its relay URL names no scheme, refused.
+        body = rewritten_playlist(body.decode("utf-8", "surrogateescape"), url, relay).encode("utf-8", "surrogateescape")
+        described = [b"Content-Type: application/vnd.apple.mpegurl", b"Content-Length: %d" % len(body)]
+    else:
+        described = [b"Content-Type: application/octet-stream", b"Content-Length: %d" % len(body)]
     return Relayed(_head(200, b"OK", described) + body, None, "inline")
 
 
