@@ -286,6 +286,28 @@ def test_a_playlist_named_otherwise_is_known_by_its_answer(relay_proxy, https_se
     assert metric("classpulse_ingest_stream_egress_refused_total", cause="not_allowed") == refused_before + 1
 
 
+def test_a_playlist_look_under_a_closing_proxy_ends_within_its_timeout():
+    """A source opening while ingest shuts down: the proxy's loop stopped with the look unfinished, whose answer then
+    never came, and the source's thread waited for it forever. The look now ends with the proxy, and the source's
+    thread gets an OSError at once, as from a host that went away."""
+    proxy = StreamEgressProxy([ipaddress.ip_network("127.0.0.1/32")], ["http"], 1.0).start()
+    outcome: list[BaseException | bool] = []
+
+    def look(url: str) -> None:
+        try:
+            outcome.append(proxy.serves_a_playlist(url))
+        except BaseException as raised:  # noqa: BLE001 (what the source's thread would get, whatever it is)
+            outcome.append(raised)
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # takes the connection, never answers
+        looking = threading.Thread(target=look, args=(f"http://127.0.0.1:{silent.getsockname()[1]}/lesson",), daemon=True)
+        looking.start()
+        time.sleep(0.3)
+        proxy.close()
+        looking.join(1.0)
+    assert not looking.is_alive() and len(outcome) == 1 and isinstance(outcome[0], ConnectionAbortedError), outcome
+
+
 def test_an_upstream_answer_passes_on_no_header_line_of_the_upstreams_making(session):
     """A bare \\n in the upstream's head ends a line to FFmpeg: passed on inside a header, it would make a header line
     of the upstream's (a Location to follow, past the playlist's rewriting). The relay splits the head as FFmpeg does

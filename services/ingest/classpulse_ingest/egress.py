@@ -19,6 +19,7 @@ to a checked address (rtsp_relay.py).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import logging
 import threading
@@ -43,6 +44,7 @@ EGRESS_REFUSED = Counter(
     ["cause"],
 )
 
+LOOK_MARGIN_S = 2.0  # past the connect timeout that bounds the playlist look: a source's thread never waits longer
 HEAD_TIMEOUT_S = 10.0  # FFmpeg writes its request at once: a connection that does not is not FFmpeg's
 # Headers of one connection (RFC 9110, 7.6.1), replaced by the proxy's own `Connection: close`.
 _HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"proxy-authorization", b"te", b"upgrade"})
@@ -91,14 +93,24 @@ class StreamEgressProxy:
         return asyncio.run_coroutine_threadsafe(self.rtsp.camera(location), self._loop).result()
 
     def serves_a_playlist(self, location: str) -> bool:
-        """Whether the HTTP(S) stream at `location` is an HLS playlist, by its name or its answer (hls_relay.py)."""
-        return asyncio.run_coroutine_threadsafe(self.relay.serves_a_playlist(location), self._loop).result()
+        """Whether the HTTP(S) stream at `location` is an HLS playlist, by its name or its answer (hls_relay.py);
+        TimeoutError or OSError as there, or if the proxy closes meanwhile."""
+        looking = asyncio.run_coroutine_threadsafe(self.relay.serves_a_playlist(location), self._loop)
+        try:
+            return looking.result(timeout=self.connect_timeout_s + LOOK_MARGIN_S)
+        except concurrent.futures.CancelledError:
+            raise ConnectionAbortedError("the stream egress proxy closed") from None
 
     async def _stop_serving(self) -> None:
         if self._server is not None:
             self._server.close()
         await self.rtsp.close()
         await self._connections.close()
+        # What else runs on the loop (a playlist look for a source still opening) ends with it, its caller answered.
+        running = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
     async def _serve(self, client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
         async with self._connections.serving(to_client):
