@@ -224,6 +224,32 @@ async def test_a_registration_an_older_replica_makes_during_a_rollout_is_found_a
         assert [name async for name in redis.scan_iter(match=f"ltiplatform:{fingerprint(issuer)}:*")] == []
 
 
+async def test_a_login_naming_no_client_id_finds_a_registration_an_older_replica_made_walking_the_keyspace_once_a_minute(infra):
+    """A platform registered the old way during a rollout, logging in without a client id (LTI lets a platform leave it
+    out), was refused until a login naming its client id or an admin's listing moved it. A login that finds no
+    registration of its issuer now walks the keyspace for one, so this login is let in; a flood of logins of unknown
+    issuers after it walks it no more within LOGIN_SWEEP_INTERVAL_S (anyone may start a login)."""
+    issuer = f"https://lms-{uuid.uuid4().hex[:6]}.example.org"
+    platform = LtiPlatform(**registration(issuer))
+    async with running_api(infra) as (app, client):
+        redis = app.state.lti_platforms.client
+        await redis.set(f"ltiplatform:{fingerprint(issuer)}:{platform_id(issuer, platform.client_id)}", platform.model_dump_json())
+
+        async def scans() -> int:
+            return (await redis.info("commandstats")).get("cmdstat_scan", {}).get("calls", 0)
+
+        before = await scans()
+        login = await client.get("/lti/login", params={"iss": issuer, "login_hint": "u1", "target_link_uri": "x"})
+        assert login.status_code == 302 and login.headers["location"].startswith(f"{issuer}/auth?")
+        swept = await scans()
+        assert swept > before
+        for _ in range(20):
+            unknown = f"https://lms-{uuid.uuid4().hex[:6]}.example.org"
+            refused = await client.get("/lti/login", params={"iss": unknown, "login_hint": "u1", "target_link_uri": "x"})
+            assert refused.status_code == 400 and "is not registered with ClassPulse" in html.unescape(refused.text)
+        assert await scans() == swept
+
+
 async def test_a_flood_of_logins_keeps_nothing_and_holds_up_no_login(infra):
     """Anyone may call /lti/login, and each call kept a state record in Redis for 10 minutes, at most
     CLASSPULSE_LTI_MAX_PENDING_LOGINS of one registration: a flood of one platform's logins refused its students' (429)

@@ -89,7 +89,8 @@ NRPS_CALLS = Counter(
 
 _PLATFORMS = "ltiplatforms"
 """A hash `<issuer fp>:<platform id>` -> the registration (JSON): a login finds its issuer's registrations among the
-registrations only (few, made by admins), never by walking the keyspace, which anyone may start a login to do."""
+registrations only (few, made by admins), not by walking the keyspace, which anyone may start a login to do (but
+once a minute at most for them all: LOGIN_SWEEP_INTERVAL_S)."""
 _LEGACY_PLATFORM_PREFIX = "ltiplatform:"
 """Where registrations were kept before `_PLATFORMS` (`ltiplatform:<issuer fp>:<platform id>`, a string each)."""
 _LEGACY_STATE_PREFIX = "ltistate:"
@@ -194,6 +195,11 @@ move it once, and an admin's later registration of the same platform (already in
 took the old key."""
 
 
+LOGIN_SWEEP_INTERVAL_S = 60.0
+"""How often at most logins that find no registration of their issuer walk the keyspace for one an older replica
+kept the old way (LtiPlatforms.find)."""
+
+
 class LtiPlatforms:
     """Registered platforms, in the Redis hash `ltiplatforms` (`<issuer fp>:<platform id>` -> the registration as
     JSON)."""
@@ -201,6 +207,7 @@ class LtiPlatforms:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self._move_legacy = client.register_script(_MOVE_LEGACY_PLATFORM)
+        self._next_login_sweep = 0.0
 
     @staticmethod
     def _field(issuer: str, registration: str) -> str:
@@ -221,8 +228,18 @@ class LtiPlatforms:
             if raw is None and await self._move_legacy(keys=[_LEGACY_PLATFORM_PREFIX + field, _PLATFORMS], args=[field]):
                 raw = await self.client.hget(_PLATFORMS, field)
             return LtiPlatform.model_validate_json(raw) if raw else None
-        found = [LtiPlatform.model_validate_json(raw) for _field, raw in await self._matching(f"{fingerprint(issuer)}:*")]
+        found = await self._of_issuer(issuer)
+        if not found and time.monotonic() >= self._next_login_sweep:
+            # Registered the old way since this replica started (through a replica not yet upgraded, during a
+            # rollout): a login naming no client id cannot read its one key, so the keyspace is walked, at most once
+            # every LOGIN_SWEEP_INTERVAL_S for every such login together (anyone may start a login).
+            self._next_login_sweep = time.monotonic() + LOGIN_SWEEP_INTERVAL_S
+            if await self.move_legacy():
+                found = await self._of_issuer(issuer)
         return found[0] if len(found) == 1 else None
+
+    async def _of_issuer(self, issuer: str) -> builtins.list[LtiPlatform]:
+        return [LtiPlatform.model_validate_json(raw) for _field, raw in await self._matching(f"{fingerprint(issuer)}:*")]
 
     async def list(self) -> list[LtiPlatformOut]:
         """Every registration, those an older replica made during a rollout moved first (an admin's request, rare: it
@@ -237,7 +254,8 @@ class LtiPlatforms:
 
     async def move_legacy(self) -> int:
         """Moves the registrations kept the old way (one key each) into the hash, each removed once it is there;
-        how many this call moved. Walks the keyspace: at start-up and for an admin's listing, never for a login."""
+        how many this call moved. Walks the keyspace: at start-up, for an admin's listing, and for a login that finds
+        no registration of its issuer at most once every LOGIN_SWEEP_INTERVAL_S."""
         moved = 0
         async for name in self.client.scan_iter(match=_LEGACY_PLATFORM_PREFIX + "*", count=1000):
             moved += int(await self._move_legacy(keys=[name, _PLATFORMS], args=[name.removeprefix(_LEGACY_PLATFORM_PREFIX)]))
