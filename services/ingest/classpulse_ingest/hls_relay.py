@@ -11,10 +11,10 @@ the system's otherwise) and sends one GET. A playlist's answer reaches FFmpeg wi
 URL of the absolute URL it resolves to (`rewritten_playlist`), so each segment, key, init section and playlist FFmpeg
 opens next is checked in turn; a URI of another scheme (`httpproxy:`, `file:`) becomes a relay URL all the same, refused
 when FFmpeg asks for it; a `data:` URI (an inline key, init section or variant playlist) becomes one too, which the relay
-answers itself with the bytes it holds (a playlist's rewritten as any) (FFmpeg as OpenCV builds it has no data protocol, and FFmpeg's would read it unchecked). A
-redirect reaches FFmpeg pointing at the relay URL of its target (FFmpeg follows a few, each hop a new request checked as
-a new destination). Anything else (segments, keys, init sections, error answers) is passed on as it comes, with the
-upstream's status and framing and `Connection: close`.
+answers itself with the bytes it holds, a playlist's rewritten as any (FFmpeg as OpenCV builds it has no data protocol,
+and FFmpeg's would read it unchecked). A redirect reaches FFmpeg pointing at the relay URL of its target (FFmpeg follows
+a few, each hop a new request checked as a new destination). Anything else (segments, keys, init sections, error
+answers) is passed on as it comes, with the upstream's status and framing and `Connection: close`.
 
 Each open of a playlist is a session of the relay's (`HlsRelay.session`: its relay URLs carry the session's id, and
 FFmpeg is given no others), which keeps the cookies the upstream hosts set and sends them back as FFmpeg would have
@@ -400,7 +400,8 @@ class _BoundedJar(http.cookiejar.CookieJar):
 def _inline(url: str, relay: str) -> Relayed:
     """The answer to a `data:` URI (RFC 2397: `data:[<media type>][;base64],<data>`): its bytes, as FFmpeg's data
     protocol would read them, a playlist's (an inline variant playlist: its media type or its #EXTM3U) with its URIs
-    rewritten to URLs of the relay at `relay`, as any playlist's; RelayFailed if it is malformed (no comma, bad base64)."""
+    rewritten to URLs of the relay at `relay`, as any playlist's; RelayFailed if it is malformed (no comma, bad
+    base64)."""
     header, comma, payload = url[5:].partition(",")
     try:
         if not comma:

@@ -17,11 +17,11 @@ leads FFmpeg back to the relay alone, and one to a host outside the networks end
 rtsps is encrypted to the camera, not authenticated, as FFmpeg's own TLS did it (`tls_verify` off by default): cameras
 serve certificates of their own making. Where a school's cameras have certificates of an authority it trusts, the
 relay verifies them as the HLS relay verifies a stream's (CLASSPULSE_RTSPS_VERIFY_CERTIFICATES: the host name, against
-SSL_CERT_FILE's authorities or the system's), and a camera whose certificate does not verify gets no request. The camera sees the relay's URLs in FFmpeg's requests, as it saw a checked
-address there before; FFmpeg computes Digest authentication over the URL it sends, so that still verifies. What the
-relay costs: about 19 ms of CPU a MB passed on, its reader included (20,000 interleaved packets of 1,400 bytes through
-it on 127.0.0.1; a 2-core Intel Xeon, 2026-12-07): 1% of a core for a 4 Mbit/s camera, whose decoding by FFmpeg costs
-far more.
+SSL_CERT_FILE's authorities or the system's), and a camera whose certificate does not verify gets no request. The
+camera sees the relay's URLs in FFmpeg's requests, as it saw a checked address there before; FFmpeg computes Digest
+authentication over the URL it sends, so that still verifies. What the relay costs: about 19 ms of CPU a MB passed
+on, its reader included (20,000 interleaved packets of 1,400 bytes through it on 127.0.0.1; a 2-core Intel Xeon,
+2026-12-07): 1% of a core for a 4 Mbit/s camera, whose decoding by FFmpeg costs far more.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ class RtspRelay:
     def __init__(self, proxy: CheckedEgress, verify: bool = False) -> None:
         self.proxy = proxy
         self.schemes = [scheme for scheme in proxy.schemes if scheme in RTSP_SCHEMES]
-        # Unless `verify`: encrypted, not authenticated, as FFmpeg's TLS was, for cameras' certificates of their own making.
+        # Unless `verify`: encrypted, not authenticated, as FFmpeg's TLS was, for cameras' own certificates.
         self.tls = stream_tls(verified=verify)
         self.cameras: set[RelayedCamera] = set()
 
