@@ -255,7 +255,8 @@ def test_a_playlist_named_otherwise_is_known_by_its_answer(relay_proxy, https_se
     to its playlist) was opened as any HTTPS stream, through the tunnel, where FFmpeg may not read HLS: it never
     opened. Its answer's media type, after the redirects it answers (each checked), now tells; a stream named as a
     playlist is one without a request; an MJPEG camera with a certificate of its own making is no playlist (read over
-    TLS unverified: only the tunnel's path is chosen by it, so the URL's credentials are not sent with it); a redirect
+    TLS unverified: only the tunnel's path is chosen by it, so the URL's credentials are sent with it over plain HTTP
+    alone); a redirect
     outside the networks or in a loop tells nothing; a host that takes no connection is an open that fails."""
     write_hls(tmp_path / "lessons" / "12")
     (tmp_path / AZURE_MANIFEST.lstrip("/")).write_text((tmp_path / "lessons" / "12" / "index.m3u8").read_text())
@@ -281,6 +282,12 @@ def test_a_playlist_named_otherwise_is_known_by_its_answer(relay_proxy, https_se
     }
     assert relay_proxy.serves_a_playlist(f"https://admin:cam-secret@camera.test:{camera.port}/stream.mjpg") is False
     assert "Authorization" not in camera.request_headers[0]
+    plain = VideoServer(tmp_path).start()  # over plain HTTP they are sent, as FFmpeg sends them
+    try:
+        assert relay_proxy.serves_a_playlist(f"http://admin:cam-secret@127.0.0.1:{plain.port}/stream.mjpg") is False
+    finally:
+        plain.stop()
+    assert plain.request_headers[0]["Authorization"] == "Basic " + base64.b64encode(b"admin:cam-secret").decode()
     assert [request.split(" ")[1] for request in cdn.requested] == [AZURE_MANIFEST, "/share/12", "/lessons/12/segment0.ts", "/away", *["/loop"] * 6]
     assert camera.requested == ["GET /stream.mjpg HTTP/1.1"] and outside.requested == []
     assert metric("classpulse_ingest_stream_egress_refused_total", cause="not_allowed") == refused_before + 1

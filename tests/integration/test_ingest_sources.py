@@ -273,9 +273,9 @@ def test_an_https_hls_playlist_is_read_through_the_egress_proxys_relay(tmp_path,
     """An HLS playlist over HTTPS, as CDNs, cloud encoders and lesson recordings serve it, was refused ("read over HTTP
     only"). The egress proxy now reads it for FFmpeg: a VOD of relative segment URIs, one of AES-128 segments (its key
     served, or inline as a data: URI), a master playlist naming its media playlist on another allowed host, one whose
-    media playlist is inline (a data: URI, its segments on that host), and one whose segments a cookie set with the
-    playlist unlocks (a CDN's signed cookies) each play to their end, over TLS verified against the hosts' names (an
-    authority of the test's own)."""
+    media playlist is inline (a data: URI, its segments on that host), one whose segments a cookie set with the
+    playlist unlocks (a CDN's signed cookies), and one over plain HTTP whose segments are on that host over HTTPS each
+    play to their end, over TLS verified against the hosts' names (an authority of the test's own)."""
     authority = CertificateAuthority.made(tmp_path / "authority")
     monkeypatch.setenv("SSL_CERT_FILE", str(authority.path))
     write_hls(tmp_path / "hls", segments=2, frames_per_segment=20)
@@ -303,11 +303,15 @@ def test_an_https_hls_playlist_is_read_through_the_egress_proxys_relay(tmp_path,
     paths = ("hls/index.m3u8", "secret/index.m3u8", "master.m3u8", "secret/inline.m3u8", "inline_master.m3u8")
     locations = [f"https://cdn.test:{cdn.port}/{path}" for path in paths]
     locations.append(f"https://signed.test:{signed.port}/hls/index.m3u8")
+    # A playlist over plain HTTP naming its segments over HTTPS, which FFmpeg could not reach through the proxy.
+    (tmp_path / "mixed.m3u8").write_text(variant)
+    plain = VideoServer(tmp_path).start()
+    locations.append(f"{plain.url}/mixed.m3u8")
     runners = [pipeline.runner(SourceSpec(location), class_id, 5, realtime=False).start() for location in locations]
     try:
         assert all(runner.wait(60) for runner in runners)
     finally:
-        for server in (cdn, media, signed):
+        for server in (cdn, media, signed, plain):
             server.stop()
     pipeline.sender.close(10)
     for runner in runners:

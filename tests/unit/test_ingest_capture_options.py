@@ -77,14 +77,16 @@ def test_an_http_stream_is_opened_by_its_name_through_the_egress_proxy(proxy):
             ffmpeg_input(SourceSpec(stream), None)
 
 
-def test_an_hls_playlist_over_https_is_read_at_the_proxys_relay_with_plain_http_alone(proxy):
+def test_an_hls_playlist_is_read_at_the_proxys_relay_with_plain_http_alone(proxy):
     """An HTTPS playlist was refused: what FFmpeg needs for HTTPS through the proxy (httpproxy) would let a playlist's
     httpproxy:// segments past it. It is now handed to FFmpeg as a URL of the proxy's HLS relay, which reads it over
-    TLS itself, and FFmpeg may speak nothing but plain HTTP (through the proxy); an HTTP playlist is read as before."""
+    TLS itself, and FFmpeg may speak nothing but plain HTTP (through the proxy). So is an HTTP playlist, whose https
+    segments FFmpeg could not reach through the proxy."""
     location = "https://relay.school.test/live/room-12.M3U8?token=s3cret"
     relayed = ffmpeg_input(SourceSpec(location), proxy)
     over_http = ffmpeg_input(SourceSpec("http://relay.school.test/live/room-12.m3u8"), proxy)
-    assert isinstance(relayed.relayed, HlsSession) and over_http.relayed is None
+    assert isinstance(relayed.relayed, HlsSession) and isinstance(over_http.relayed, HlsSession)
+    assert over_http.url == over_http.relayed.url_for("http://relay.school.test/live/room-12.m3u8")
     assert relayed.url == relayed.relayed.url_for(location) and relayed.url.endswith("/room-12.M3U8")
     assert proxy.relay.request_of(relayed.url) == (relayed.relayed, location)
     # Each open is a session of its own (its cookies its own), whose relay URLs name nothing once it is closed.
@@ -94,7 +96,7 @@ def test_an_hls_playlist_over_https_is_read_at_the_proxys_relay_with_plain_http_
     assert proxy.relay.request_of(relayed.url) == (None, location) and proxy.relay.request_of(again.url) == (again.relayed, location)
     protocols, formats, through = relayed.options.split("|")
     assert protocols == "protocol_whitelist;http,tcp,crypto" and "hls" in formats and through == f"http_proxy;{proxy.url}"
-    assert "hls" in over_http.options and "httpproxy" not in over_http.options
+    assert over_http.options == relayed.options and over_http.playlist and relayed.playlist
 
 
 def test_a_relayed_stream_that_does_not_open_is_reported_by_its_own_url(proxy):

@@ -1,10 +1,11 @@
-"""HLS over HTTPS, read for FFmpeg by the egress proxy itself (egress.py): FFmpeg speaks plain HTTP to the proxy alone.
+"""HLS, read for FFmpeg by the egress proxy itself (egress.py): FFmpeg speaks plain HTTP to the proxy alone.
 
 For FFmpeg to read HTTPS through the proxy, its protocols would need `httpproxy` (TLS tunnelled with CONNECT), and a
-playlist could then name its segments `httpproxy://anyhost/`, which FFmpeg connects to itself, past the proxy. So an
-HTTPS playlist is opened as a URL of the proxy's own (`relay_url`: http://127.0.0.1:<port>/hls/<the relay's key>/<the
-upstream URL in base64url>/<its last path segment, whose extension FFmpeg's HLS demuxer judges a segment by>), which
-FFmpeg asks the proxy for as it asks for any http URL. The relay checks the upstream URL as the proxy checks any
+playlist could then name its segments `httpproxy://anyhost/`, which FFmpeg connects to itself, past the proxy; without
+it, FFmpeg cannot read an HTTP playlist's HTTPS segments. So a playlist (HTTP or HTTPS) is opened as a URL of the
+proxy's own (`relay_url`: http://127.0.0.1:<port>/hls/<the relay's key>/<the session's id>/<the upstream URL in
+base64url>/<its last path segment, whose extension FFmpeg's HLS demuxer judges a segment by>), which FFmpeg asks the
+proxy for as it asks for any http URL. The relay checks the upstream URL as the proxy checks any
 destination (the same networks; http or https, of the allowed schemes), connects to an address it checked, does TLS
 itself (the host name for SNI and the certificate's verification, against SSL_CERT_FILE's authorities where it is set,
 the system's otherwise) and sends one GET. A playlist's answer reaches FFmpeg with every URI in it rewritten to a relay
@@ -230,9 +231,9 @@ class HlsRelay:
         """Whether the HTTP(S) stream at `url` is an HLS playlist: its URL's suffix, or its answer's media type after
         the redirects it answers (at most PROBED_REDIRECTS, each checked as any destination): a playlist named otherwise
         (Azure Media Services' `manifest(format=m3u8-cmaf)`, a lesson's share link redirecting to its playlist).
-        The answer chooses how FFmpeg reads the stream and nothing else: asked without the URL's credentials, over TLS
-        unverified (a playlist is then read through the relay, verified, and a camera's own certificate still serves
-        its MJPEG through the proxy's tunnel), its head alone, the connection closed at once. False where it cannot
+        The answer chooses how FFmpeg reads the stream and nothing else: asked over TLS unverified (a playlist is then
+        read through the relay, verified, and a camera's own certificate still serves its MJPEG through the proxy's
+        tunnel) and then without the URL's credentials, its head alone, the connection closed at once. False where it cannot
         tell (a redirect refused or unreachable, TLS or the answer failing): FFmpeg's open then reports the stream as
         any. TimeoutError or OSError where the stream's own host takes no connection, or answers none, within the
         connect timeout: FFmpeg's open would fail there too, after as long again."""
@@ -261,7 +262,10 @@ class HlsRelay:
             parts = urlsplit(url)
             if parts.scheme == "https":
                 await to_upstream.start_tls(self._probe_tls, server_hostname=parts.hostname)
-            to_upstream.write(_request(parts._replace(netloc=parts.netloc.rpartition("@")[2]), []))
+            # Over unverified TLS the URL's credentials would go to whoever answers: sent over plain HTTP alone, where
+            # FFmpeg sends them anyway.
+            asked = parts if parts.scheme == "http" else parts._replace(netloc=parts.netloc.rpartition("@")[2])
+            to_upstream.write(_request(asked, []))
             status, _reason, headers = await _answer_head(upstream)
             return status, headers
         finally:

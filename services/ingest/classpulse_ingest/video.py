@@ -48,16 +48,17 @@ _FFMPEG_OPTIONS = {
     # the demuxers (no playlists or concat lists from a file), in OPENCV_FFMPEG_CAPTURE_OPTIONS' syntax. HTTP(S) goes
     # through the egress proxy (`http_proxy`, added per open): https tunnels with CONNECT, FFmpeg's httpproxy protocol.
     # Never httpproxy and hls together: a playlist's httpproxy://host:port/ segment has FFmpeg connect to that host
-    # itself, past the proxy. So an http playlist plays over http (its https segments or redirects fail, unconnected),
-    # an https stream plays no playlists, and an https playlist is read by the proxy's HLS relay (hls_relay.py), to
-    # which FFmpeg speaks plain HTTP alone: every URI it is given there is the relay's, and any other http URL it would
-    # open still goes through the proxy. `crypto` (AES-128 segments) opens what it decrypts with these same protocols.
+    # itself, past the proxy. So an https stream plays no playlists, and a playlist (http or https) is read by the
+    # proxy's HLS relay (hls_relay.py), to which FFmpeg speaks plain HTTP alone: every URI it is given there is the
+    # relay's (an http playlist's https segments too, which FFmpeg could not reach through the proxy), and any other
+    # http URL it would open still goes through the proxy. `crypto` (AES-128 segments) opens what it decrypts with these
+    # same protocols.
     "file": f"protocol_whitelist;file|format_whitelist;{_RECORDING_FORMATS}",
     # RTSP(S) to the egress proxy's RTSP relay alone (rtsp_relay.py), RTP interleaved on that one TCP connection.
     "rtsp": "protocol_whitelist;tcp|format_whitelist;rtsp|rtsp_transport;tcp",
-    "http": f"protocol_whitelist;http,https,tcp,tls,crypto|format_whitelist;hls,mpjpeg,{_RECORDING_FORMATS}",
+    "http": f"protocol_whitelist;http,https,tcp,tls|format_whitelist;mpjpeg,{_RECORDING_FORMATS}",
     "https": f"protocol_whitelist;http,https,tcp,tls,httpproxy|format_whitelist;mpjpeg,{_RECORDING_FORMATS}",
-    "https_hls": f"protocol_whitelist;http,tcp,crypto|format_whitelist;hls,{_RECORDING_FORMATS}",
+    "hls": f"protocol_whitelist;http,tcp,crypto|format_whitelist;hls,{_RECORDING_FORMATS}",
 }
 _FFMPEG_OPEN = threading.Lock()
 """OpenCV reads the options from the environment as it opens a capture: one open at a time sees the options meant for
@@ -132,9 +133,9 @@ class FfmpegInput:
 
 def ffmpeg_input(spec: SourceSpec, egress: StreamEgressProxy | None) -> FfmpegInput:
     """A file as it is; a stream through the `egress` proxy, which checks each connection (without one, streams are
-    refused): an RTSP(S) one at ports of its RTSP relay, an HTTP(S) one through the proxy, an HLS playlist over HTTPS at
-    its HLS relay (a playlist known by its name, or by what its host answers: hls_relay.serves_a_playlist): never at a
-    name FFmpeg resolves itself."""
+    refused): an RTSP(S) one at ports of its RTSP relay, an HTTP(S) one through the proxy, an HLS playlist at its HLS
+    relay (a playlist known by its name, or by what its host answers: hls_relay.serves_a_playlist): never at a name
+    FFmpeg resolves itself."""
     if spec.kind != SourceKind.STREAM:
         return FfmpegInput(spec.location, _FFMPEG_OPTIONS["file"])
     if egress is None:
@@ -147,9 +148,9 @@ def ffmpeg_input(spec: SourceSpec, egress: StreamEgressProxy | None) -> FfmpegIn
         playlist = egress.serves_a_playlist(spec.location)
     except (OSError, TimeoutError):  # its host took no connection or answered nothing: as FFmpeg's open would fail
         raise unopened_stream(spec.location, egress.connect_timeout_s) from None
-    if scheme == "https" and playlist:
+    if playlist:
         session = egress.relay.session()
-        options = f"{_FFMPEG_OPTIONS['https_hls']}|http_proxy;{egress.url}"
+        options = f"{_FFMPEG_OPTIONS['hls']}|http_proxy;{egress.url}"
         return FfmpegInput(session.url_for(spec.location), options, session, playlist=True)
     return FfmpegInput(spec.location, f"{_FFMPEG_OPTIONS[scheme]}|http_proxy;{egress.url}", playlist=playlist)
 
