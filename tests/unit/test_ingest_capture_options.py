@@ -6,6 +6,7 @@ proxy's RTSP relay, an HTTP one through the proxy."""
 from __future__ import annotations
 
 import os
+import socket
 from urllib.parse import urlsplit
 
 import cv2
@@ -66,7 +67,15 @@ def test_an_rtsp_stream_is_read_at_a_port_of_the_relay_with_tcp_alone(url, relay
         source.close()
 
 
-def test_an_http_stream_is_opened_by_its_name_through_the_egress_proxy(proxy):
+def test_an_http_stream_is_opened_by_its_name_through_the_egress_proxy(proxy, monkeypatch):
+    # Whether the stream is a playlist is asked of it first, through the proxy: its name resolves here to an address
+    # of no network the proxy allows, so the look is refused at once, touching no network.
+    resolve = socket.getaddrinfo
+
+    def resolving(host, *args, **kwargs):
+        return resolve("192.0.2.1" if host == "camera.school.test" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolving)
     url = "http://camera.school.test:8080/video.mjpg"
     source = ffmpeg_input(SourceSpec(url), proxy)
     assert source.url == url and source.options.endswith(f"|http_proxy;{proxy.url}")
