@@ -243,7 +243,7 @@ class LtiPlatforms:
 
     async def list(self) -> list[LtiPlatformOut]:
         """Every registration, those an older replica made during a rollout moved first (an admin's request, rare: it
-        may walk the keyspace, which no login does)."""
+        may walk the keyspace, which a login does once a minute at most)."""
         await self.move_legacy()
         records = (LtiPlatform.model_validate_json(raw) for raw in await self.client.hvals(_PLATFORMS))
         return sorted((_platform_out(record) for record in records), key=lambda r: (r.issuer, r.client_id))

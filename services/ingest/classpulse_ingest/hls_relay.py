@@ -239,7 +239,7 @@ class HlsRelay:
         connect timeout: FFmpeg's open would fail there too, after as long again."""
         deadline = asyncio.get_running_loop().time() + self.proxy.connect_timeout_s
         for hop in range(PROBED_REDIRECTS + 1):
-            if urlsplit(url).path.lower().endswith(PLAYLIST_SUFFIXES):
+            if _named_a_playlist(url):
                 return True
             try:
                 async with asyncio.timeout_at(deadline):
@@ -336,7 +336,7 @@ class HlsSession:
         if 300 <= status < 400 and location is not None:
             moved = [b"Location: " + self.url_for(urljoin(url, location)).encode("ascii"), b"Content-Length: 0"]
             return Relayed(_head(status, reason, moved), None, "redirect")
-        is_playlist = _media_type(headers) in PLAYLIST_TYPES or urlsplit(url).path.lower().endswith(PLAYLIST_SUFFIXES)
+        is_playlist = _media_type(headers) in PLAYLIST_TYPES or _named_a_playlist(url)
         if is_playlist and 200 <= status < 300:
             if status != 200 or _header(headers, b"content-encoding") is not None:
                 raise RelayFailed(b"502 Bad Gateway", "bad_answer")  # in part, or compressed: not a text to rewrite
@@ -466,6 +466,10 @@ def _header(headers: list[bytes], wanted: bytes) -> str | None:
         if name.strip().lower() == wanted:
             return value.strip().decode("latin-1")
     return None
+
+
+def _named_a_playlist(url: str) -> bool:
+    return urlsplit(url).path.lower().endswith(PLAYLIST_SUFFIXES)
 
 
 def _media_type(headers: list[bytes]) -> str:

@@ -152,7 +152,7 @@ def ffmpeg_input(spec: SourceSpec, egress: StreamEgressProxy | None) -> FfmpegIn
         session = egress.relay.session()
         options = f"{_FFMPEG_OPTIONS['hls']}|http_proxy;{egress.url}"
         return FfmpegInput(session.url_for(spec.location), options, session, playlist=True)
-    return FfmpegInput(spec.location, f"{_FFMPEG_OPTIONS[scheme]}|http_proxy;{egress.url}", playlist=playlist)
+    return FfmpegInput(spec.location, f"{_FFMPEG_OPTIONS[scheme]}|http_proxy;{egress.url}")
 
 
 @dataclass(frozen=True)
